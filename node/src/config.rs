@@ -1,0 +1,212 @@
+//! Node configuration (`node.toml`): read once, turned into typed values, paths resolved
+//! against the file's own folder.
+
+use crate::error::{NodeError, Result};
+use poc247_protocol::{PartyId, DEFAULT_MAX_FRAME};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The configuration file as written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// This node's party id.
+    pub party: String,
+    /// Accept the development CA (never in service).
+    #[serde(default)]
+    pub dev: bool,
+    /// UDP address to listen on for peers.
+    pub listen: SocketAddr,
+    /// Data directory (sled, control socket).
+    pub data_dir: PathBuf,
+    /// The network directory file.
+    pub directory: PathBuf,
+    /// The network CA certificate (PEM).
+    pub ca_cert: PathBuf,
+    /// This node's TLS certificate (PEM).
+    pub tls_cert: PathBuf,
+    /// This node's TLS private key (PEM, PKCS#8), mode 0600.
+    pub tls_key: PathBuf,
+    /// This node's ed25519 signing key (base64 of the 32-byte seed), mode 0600.
+    pub signing_key: PathBuf,
+    /// Limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Storage settings.
+    #[serde(default)]
+    pub store: StoreSettings,
+    /// Delivery settings.
+    #[serde(default)]
+    pub delivery: DeliverySettings,
+    /// Control socket settings.
+    #[serde(default)]
+    pub control: ControlSettings,
+}
+
+/// Caps on what peers may send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest frame read from a peer, in bytes.
+    pub max_frame_bytes: u32,
+    /// Accepted clock skew of a message's `created_at`, in seconds.
+    pub clock_skew_secs: u64,
+    /// Concurrent inbound streams per connection.
+    pub max_streams_per_connection: u32,
+}
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: DEFAULT_MAX_FRAME,
+            clock_skew_secs: 15 * 60,
+            max_streams_per_connection: 256,
+        }
+    }
+}
+
+/// sled settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// sled's page cache, in bytes (sled's own default is 1 GiB).
+    pub cache_capacity_bytes: u64,
+}
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            cache_capacity_bytes: 8 << 20,
+        }
+    }
+}
+
+/// Retry settings of the delivery engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySettings {
+    /// First retry delay, in milliseconds.
+    pub initial_backoff_ms: u64,
+    /// Longest delay between two attempts, in milliseconds (at most 30 s).
+    pub max_backoff_ms: u64,
+    /// Messages in flight to one peer at once.
+    pub max_in_flight_per_peer: usize,
+    /// How long one attempt may take, connection included, in milliseconds.
+    pub attempt_timeout_ms: u64,
+}
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            initial_backoff_ms: 250,
+            max_backoff_ms: 30_000,
+            max_in_flight_per_peer: 256,
+            attempt_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Control socket settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlSettings {
+    /// Socket path; default `<data_dir>/control.sock`.
+    pub socket: Option<PathBuf>,
+}
+
+/// The configuration, checked and with absolute paths.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This node's party.
+    pub party: PartyId,
+    /// Accept the development CA.
+    pub dev: bool,
+    /// UDP listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Directory file.
+    pub directory: PathBuf,
+    /// CA certificate.
+    pub ca_cert: PathBuf,
+    /// TLS certificate.
+    pub tls_cert: PathBuf,
+    /// TLS key.
+    pub tls_key: PathBuf,
+    /// Signing key.
+    pub signing_key: PathBuf,
+    /// Control socket.
+    pub socket: PathBuf,
+    /// Limits.
+    pub limits: Limits,
+    /// Storage.
+    pub store: StoreSettings,
+    /// Delivery.
+    pub delivery: DeliverySettings,
+}
+
+impl NodeConfig {
+    /// Reads and checks a `node.toml`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| NodeError::io(path, e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml(&text, base).map_err(|e| match e {
+            NodeError::Config { message, .. } => NodeError::Config {
+                file: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses configuration text; relative paths are taken from `base`.
+    pub fn from_toml(text: &str, base: &Path) -> Result<Self> {
+        let bad = |message: String| NodeError::Config {
+            file: PathBuf::from("node.toml"),
+            message,
+        };
+        let file: ConfigFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        Self::from_file(file, base).map_err(bad)
+    }
+
+    /// Checks a parsed file.
+    pub fn from_file(f: ConfigFile, base: &Path) -> std::result::Result<Self, String> {
+        let party = PartyId::parse(&f.party).map_err(|e| format!("party: {e}"))?;
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        if f.delivery.max_backoff_ms > 30_000 || f.delivery.max_backoff_ms == 0 {
+            return Err("delivery.max_backoff_ms must be between 1 and 30000".into());
+        }
+        if f.delivery.max_in_flight_per_peer == 0 {
+            return Err("delivery.max_in_flight_per_peer must be at least 1".into());
+        }
+        if f.limits.max_frame_bytes < 1024 {
+            return Err("limits.max_frame_bytes must be at least 1024".into());
+        }
+        let data_dir = abs(&f.data_dir);
+        let socket = f
+            .control
+            .socket
+            .as_deref()
+            .map(abs)
+            .unwrap_or_else(|| data_dir.join("control.sock"));
+        Ok(NodeConfig {
+            party,
+            dev: f.dev,
+            listen: f.listen,
+            directory: abs(&f.directory),
+            ca_cert: abs(&f.ca_cert),
+            tls_cert: abs(&f.tls_cert),
+            tls_key: abs(&f.tls_key),
+            signing_key: abs(&f.signing_key),
+            data_dir,
+            socket,
+            limits: f.limits,
+            store: f.store,
+            delivery: f.delivery,
+        })
+    }
+}

@@ -1,0 +1,228 @@
+//! The network directory (`directory.toml`): every Party's node, keys and declarations, as the
+//! Parties notify them. Read whole and checked before it is used.
+
+use crate::error::{NodeError, Result};
+use base64::Engine as _;
+use poc247_protocol::{Language, PartyId, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Whether arts. 27–28 apply between two Parties, or a treaty does (BC 27(1), 28(1)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MlaBasis {
+    /// A mutual-assistance treaty or uniform legislation is in force.
+    Treaty,
+    /// None is: the Convention's arts. 27–28 apply.
+    #[default]
+    Convention,
+}
+
+/// One Party's entry as written in `directory.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyEntryFile {
+    /// Party id (`LU`, `LU-CA`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `host:port` addresses, tried in order.
+    pub addresses: Vec<String>,
+    /// ed25519 public key, base64.
+    pub signing_key: String,
+    /// Optional SHA-256 of the node certificate's SubjectPublicKeyInfo, hex.
+    #[serde(default)]
+    pub spki_sha256: Option<String>,
+    /// Languages accepted (ISO 639-1).
+    #[serde(default)]
+    pub languages: Vec<String>,
+    /// Its central authority's party id (`FR-CA`).
+    #[serde(default)]
+    pub central_authority: Option<String>,
+    /// Minimum preservation, in days (60 under BC 29(7), 90 under the CARICOM draft).
+    #[serde(default = "default_preservation_min_days")]
+    pub preservation_min_days: u32,
+    /// A domestic cap on a preservation order, in days (CIC 48-25: 90).
+    #[serde(default)]
+    pub legal_max_days: Option<u32>,
+    /// A formal confirmation must follow an expedited request (BC 25(3)).
+    #[serde(default)]
+    pub formal_confirmation_required: bool,
+    /// Within how many days of its start event (design).
+    #[serde(default = "default_confirmation_days")]
+    pub formal_confirmation_days: u32,
+    /// Accepts mutual-assistance requests on the 24/7 channel (CARICOM emergency MLA para. 9).
+    #[serde(default)]
+    pub accepts_mla_via_247: bool,
+    /// Urgent requests go to its central authority only (BC 27(9)(e)).
+    #[serde(default)]
+    pub urgent_requests_to_central_authority_only: bool,
+    /// Accepts oral requests to be confirmed in writing (CARICOM MLA para. 18).
+    #[serde(default)]
+    pub accepts_oral: bool,
+    /// Emergency production: withholds the data until an emergency MLA request (para. 2).
+    #[serde(default)]
+    pub withholds_until_emergency_mla: bool,
+    /// Emergency production: does not execute subscriber-only requests (para. 3).
+    #[serde(default)]
+    pub no_subscriber_only: bool,
+    /// Emergency production: the request must be submitted after execution (para. 7).
+    #[serde(default)]
+    pub confirmation_after_execution: bool,
+    /// Made the BC 29(4) dual-criminality reservation.
+    #[serde(default)]
+    pub dual_criminality_reservation: bool,
+    /// Per other Party: `treaty` or `convention` (default `convention`).
+    #[serde(default)]
+    pub mla_basis: BTreeMap<String, MlaBasis>,
+}
+
+fn default_preservation_min_days() -> u32 {
+    60
+}
+fn default_confirmation_days() -> u32 {
+    30
+}
+
+/// The file: a list of `[[party]]` tables.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryFile {
+    /// The entries.
+    #[serde(default)]
+    pub party: Vec<PartyEntryFile>,
+}
+
+/// A checked directory entry.
+#[derive(Debug, Clone)]
+pub struct PartyEntry {
+    /// Party id.
+    pub id: PartyId,
+    /// Display name.
+    pub name: String,
+    /// Addresses, as written (`host:port`).
+    pub addresses: Vec<String>,
+    /// Its signing key.
+    pub signing_key: VerifyingKey,
+    /// Optional SPKI pin.
+    pub spki_sha256: Option<[u8; 32]>,
+    /// Accepted languages.
+    pub languages: Vec<Language>,
+    /// Its central authority.
+    pub central_authority: Option<PartyId>,
+    /// The file's other declarations, as written.
+    pub declarations: PartyEntryFile,
+}
+
+/// The checked directory.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    parties: BTreeMap<PartyId, PartyEntry>,
+}
+
+impl Directory {
+    /// Reads and checks a `directory.toml`; a bad file is refused whole with its reason.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| NodeError::io(path, e))?;
+        Self::from_toml(&text).map_err(|message| NodeError::Directory {
+            file: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses and checks directory text.
+    pub fn from_toml(text: &str) -> std::result::Result<Self, String> {
+        let file: DirectoryFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        Self::from_file(file)
+    }
+
+    /// Checks a parsed directory.
+    pub fn from_file(file: DirectoryFile) -> std::result::Result<Self, String> {
+        let mut parties = BTreeMap::new();
+        for (i, e) in file.party.into_iter().enumerate() {
+            let at = |m: String| format!("party #{} ({}): {m}", i + 1, e.id);
+            let id = PartyId::parse(&e.id).map_err(|err| at(err.to_string()))?;
+            let key_bytes = base64::engine::general_purpose::STANDARD
+                .decode(e.signing_key.trim())
+                .map_err(|err| at(format!("signing_key is not base64: {err}")))?;
+            let key_bytes: [u8; 32] = key_bytes
+                .try_into()
+                .map_err(|_| at("signing_key is not 32 bytes".into()))?;
+            let signing_key = VerifyingKey::from_bytes(&key_bytes)
+                .map_err(|_| at("signing_key is not an ed25519 public key".into()))?;
+            let spki_sha256 = match &e.spki_sha256 {
+                None => None,
+                Some(h) => Some(
+                    hex::decode(h)
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .ok_or_else(|| at("spki_sha256 is not 32 bytes of hex".into()))?,
+                ),
+            };
+            let languages = e
+                .languages
+                .iter()
+                .map(|l| Language::parse(l).map_err(|err| at(err.to_string())))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let central_authority = e
+                .central_authority
+                .as_deref()
+                .map(|c| PartyId::parse(c).map_err(|err| at(format!("central_authority: {err}"))))
+                .transpose()?;
+            for k in e.mla_basis.keys() {
+                PartyId::parse(k).map_err(|err| at(format!("mla_basis: {err}")))?;
+            }
+            if e.addresses.is_empty() {
+                return Err(at("no addresses".into()));
+            }
+            if e.preservation_min_days == 0 {
+                return Err(at("preservation_min_days must be at least 1".into()));
+            }
+            let entry = PartyEntry {
+                id: id.clone(),
+                name: e.name.clone(),
+                addresses: e.addresses.clone(),
+                signing_key,
+                spki_sha256,
+                languages,
+                central_authority,
+                declarations: e,
+            };
+            if parties.insert(id.clone(), entry).is_some() {
+                return Err(format!("party {id} is listed twice"));
+            }
+        }
+        Ok(Directory { parties })
+    }
+
+    /// The entry of `party`.
+    pub fn get(&self, party: &PartyId) -> Option<&PartyEntry> {
+        self.parties.get(party)
+    }
+
+    /// Every entry, ordered by id.
+    pub fn iter(&self) -> impl Iterator<Item = &PartyEntry> {
+        self.parties.values()
+    }
+
+    /// The file form, for writing back.
+    pub fn to_file(&self) -> DirectoryFile {
+        DirectoryFile {
+            party: self.parties.values().map(|e| e.declarations.clone()).collect(),
+        }
+    }
+
+    /// Replaces the addresses of `party` (used by the demo and tests after binding port 0).
+    pub fn set_addresses(&mut self, party: &PartyId, addresses: Vec<String>) {
+        if let Some(e) = self.parties.get_mut(party) {
+            e.declarations.addresses = addresses.clone();
+            e.addresses = addresses;
+        }
+    }
+}
+
+/// Encodes an ed25519 public key as the directory writes it.
+pub fn encode_public_key(key: &VerifyingKey) -> String {
+    base64::engine::general_purpose::STANDARD.encode(key.as_bytes())
+}

@@ -1,0 +1,27 @@
+//! poc247 wire protocol: identifiers, message kinds and their validation, the signed envelope
+//! and receipt, frames and the one codec. Pure: no async runtime, no sockets, no files.
+
+pub mod body;
+pub mod codec;
+pub mod date;
+pub mod envelope;
+pub mod ids;
+pub mod receipt;
+pub mod signature;
+pub mod validate;
+pub mod wire;
+
+pub use body::{Body, Communication, MessageKind, Preservation, Urgency};
+pub use codec::CodecError;
+pub use date::Date;
+pub use envelope::{
+    envelope_sha256, Envelope, EnvelopeError, Header, SignedEnvelope, VerifiedEnvelope,
+    ENVELOPE_DOMAIN, PROTOCOL_VERSION,
+};
+pub use ids::{CaseRef, IdError, Language, MessageId, PartyId, UtcMs};
+pub use receipt::{Receipt, ReceiptError, SignedReceipt, RECEIPT_DOMAIN};
+pub use signature::{fingerprint, Signature64};
+pub use validate::{FieldError, Problem};
+pub use wire::{Rejection, RejectionCode, Reply, ALPN, DEFAULT_MAX_FRAME};
+
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
