@@ -3,5 +3,8 @@
 //! wires them.
 
 pub mod config;
+pub mod devnet;
 pub mod directory;
 pub mod error;
+pub mod keys;
+pub mod tls;

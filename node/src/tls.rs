@@ -1,0 +1,593 @@
+//! TLS and QUIC setup from the node's files: the network CA, the node's certificate and key,
+//! mutual TLS 1.3 with the ring provider, and the mapping of a peer's certificate to its
+//! [`PartyId`].
+
+use crate::config::NodeConfig;
+use crate::error::{NodeError, Result};
+use crate::keys;
+use poc247_protocol::ids::DNS_SUFFIX;
+use poc247_protocol::{PartyId, ALPN};
+use rustls::client::danger::ServerCertVerifier as _;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::RootCertStore;
+use sha2::{Digest as _, Sha256};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::GeneralName;
+
+/// The subject Organization of the development CA. A CA whose subject carries it is accepted
+/// only by a node configured with `dev = true`.
+pub const DEV_CA_MARKER: &str = "poc247 development network - not for service";
+
+/// How often an idle connection is kept alive.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// How long a connection may stay silent before it is closed.
+const IDLE_TIMEOUT_MS: u32 = 30_000;
+
+/// The node's TLS material, read and checked.
+#[derive(Debug)]
+pub struct TlsMaterial {
+    /// The network CA certificate: the only trust anchor, for servers and clients alike.
+    pub ca: CertificateDer<'static>,
+    /// The node's certificate chain, its own certificate first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The node's TLS private key.
+    pub key: PrivateKeyDer<'static>,
+    /// The CA is the development CA (its subject carries [`DEV_CA_MARKER`]).
+    pub ca_is_dev: bool,
+}
+
+impl Clone for TlsMaterial {
+    fn clone(&self) -> Self {
+        TlsMaterial {
+            ca: self.ca.clone(),
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+            ca_is_dev: self.ca_is_dev,
+        }
+    }
+}
+
+/// The crypto provider every configuration uses: ring, never the process default.
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn key_error(path: &Path, message: impl Into<String>) -> NodeError {
+    NodeError::Key {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+fn transport_error(what: &str, e: impl std::fmt::Display) -> NodeError {
+    NodeError::Transport(format!("{what}: {e}"))
+}
+
+fn parse_cert<'a>(cert: &'a CertificateDer<'_>) -> Result<X509Certificate<'a>> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|e| NodeError::Transport(format!("certificate does not parse: {e}")))?;
+    Ok(parsed)
+}
+
+fn roots(ca: &CertificateDer<'static>) -> Result<Arc<RootCertStore>> {
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(ca.clone())
+        .map_err(|e| transport_error("network CA is not a usable trust anchor", e))?;
+    Ok(Arc::new(roots))
+}
+
+/// Whether a certificate's subject Organization carries [`DEV_CA_MARKER`].
+pub fn is_dev_ca(cert: &CertificateDer) -> Result<bool> {
+    let parsed = parse_cert(cert)?;
+    let dev = parsed
+        .subject()
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok())
+        .any(|o| o.contains(DEV_CA_MARKER));
+    Ok(dev)
+}
+
+/// Reads and checks the node's CA certificate, certificate chain and TLS key.
+///
+/// Refuses the development CA unless `cfg.dev` is true, a key file readable by group or
+/// others, a key that does not match the certificate, a certificate without the SAN
+/// `cfg.party.dns_name()`, and a certificate the CA did not issue (or that has expired).
+pub fn load(cfg: &NodeConfig) -> Result<TlsMaterial> {
+    let ca_path = &cfg.ca_cert;
+    let mut cas = CertificateDer::pem_file_iter(ca_path)
+        .map_err(|e| key_error(ca_path, format!("cannot read CA certificate: {e}")))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| key_error(ca_path, format!("CA certificate is not valid PEM: {e}")))?;
+    let ca = match cas.len() {
+        1 => cas.remove(0),
+        0 => return Err(key_error(ca_path, "no certificate in the CA file")),
+        n => {
+            return Err(key_error(
+                ca_path,
+                format!("{n} certificates in the CA file; expected the network CA only"),
+            ))
+        }
+    };
+    let ca_is_dev = is_dev_ca(&ca).map_err(|e| key_error(ca_path, e.to_string()))?;
+    if ca_is_dev && !cfg.dev {
+        return Err(key_error(
+            ca_path,
+            "this is the development CA (its key is public); it is accepted only with \
+             `dev = true` in node.toml, never in service",
+        ));
+    }
+
+    let cert_path = &cfg.tls_cert;
+    let chain = CertificateDer::pem_file_iter(cert_path)
+        .map_err(|e| key_error(cert_path, format!("cannot read certificate: {e}")))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| key_error(cert_path, format!("certificate is not valid PEM: {e}")))?;
+    let Some(end_entity) = chain.first() else {
+        return Err(key_error(cert_path, "no certificate in the file"));
+    };
+    let expected = cfg.party.dns_name();
+    let names = dns_names(end_entity).map_err(|e| key_error(cert_path, e.to_string()))?;
+    if !names.iter().any(|n| n == &expected) {
+        return Err(key_error(
+            cert_path,
+            format!(
+                "certificate does not carry the name {expected} of party {} (it names: {})",
+                cfg.party,
+                if names.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        ));
+    }
+    match party_of_certificate(end_entity) {
+        Ok(p) if p == cfg.party => {}
+        Ok(p) => {
+            return Err(key_error(
+                cert_path,
+                format!("certificate names party {p}, not {}", cfg.party),
+            ))
+        }
+        Err(e) => return Err(key_error(cert_path, e.to_string())),
+    }
+
+    let key_path = &cfg.tls_key;
+    keys::check_private_mode(key_path)?;
+    let key = PrivateKeyDer::from_pem_file(key_path)
+        .map_err(|e| key_error(key_path, format!("TLS key is not a PEM private key: {e}")))?;
+
+    let provider = provider();
+    rustls::sign::CertifiedKey::from_der(chain.clone(), key.clone_key(), &provider).map_err(
+        |e| {
+            key_error(
+                key_path,
+                format!("TLS key does not fit {}: {e}", cert_path.display()),
+            )
+        },
+    )?;
+
+    // The CA must have issued the certificate, for both roles the node plays.
+    let roots = roots(&ca).map_err(|e| key_error(ca_path, e.to_string()))?;
+    let now = UnixTime::now();
+    let server_name = ServerName::try_from(expected.clone())
+        .map_err(|e| key_error(cert_path, format!("bad name {expected}: {e}")))?;
+    let server_verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        roots.clone(),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| key_error(ca_path, format!("cannot build a verifier: {e}")))?;
+    server_verifier
+        .verify_server_cert(end_entity, &chain[1..], &server_name, &[], now)
+        .map_err(|e| {
+            key_error(
+                cert_path,
+                format!(
+                    "certificate is not valid as a server certificate under {}: {e} \
+                     (was it issued by that CA, and is it still valid?)",
+                    ca_path.display()
+                ),
+            )
+        })?;
+    let client_verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider)
+            .build()
+            .map_err(|e| key_error(ca_path, format!("cannot build a verifier: {e}")))?;
+    client_verifier
+        .verify_client_cert(end_entity, &chain[1..], now)
+        .map_err(|e| {
+            key_error(
+                cert_path,
+                format!(
+                    "certificate is not valid as a client certificate under {}: {e} \
+                     (was it issued by that CA, and is it still valid?)",
+                    ca_path.display()
+                ),
+            )
+        })?;
+
+    Ok(TlsMaterial {
+        ca,
+        chain,
+        key,
+        ca_is_dev,
+    })
+}
+
+fn transport_config(max_bidi: Option<u32>) -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    if let Some(n) = max_bidi {
+        t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(n));
+    }
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    t.keep_alive_interval(Some(KEEP_ALIVE));
+    t.max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(
+        IDLE_TIMEOUT_MS,
+    ))));
+    Arc::new(t)
+}
+
+/// The QUIC server configuration: TLS 1.3 only, a client certificate from the network CA
+/// required, ALPN `poc247/1`, at most `max_streams` concurrent bidirectional streams per
+/// connection and no unidirectional ones.
+pub fn server_config(m: &TlsMaterial, max_streams: u32) -> Result<quinn::ServerConfig> {
+    let provider = provider();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        roots(&m.ca)?,
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| transport_error("client verifier", e))?;
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| transport_error("TLS versions", e))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(m.chain.clone(), m.key.clone_key())
+        .map_err(|e| transport_error("server certificate", e))?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .map_err(|e| transport_error("QUIC server TLS", e))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    config.transport_config(transport_config(Some(max_streams)));
+    Ok(config)
+}
+
+/// The QUIC client configuration: TLS 1.3 only, the network CA as the only root, the node's
+/// certificate as client certificate, ALPN `poc247/1`.
+///
+/// Connect with the server name `peer.dns_name()` (`fr.poc247`): the standard WebPKI check
+/// then also checks the peer certificate's SAN.
+pub fn client_config(m: &TlsMaterial) -> Result<quinn::ClientConfig> {
+    let roots = roots(&m.ca)?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| transport_error("TLS versions", e))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(m.chain.clone(), m.key.clone_key())
+        .map_err(|e| transport_error("client certificate", e))?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+        .map_err(|e| transport_error("QUIC client TLS", e))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(transport_config(None));
+    Ok(config)
+}
+
+/// The DNS names among a certificate's subject alternative names.
+fn dns_names(cert: &CertificateDer) -> Result<Vec<String>> {
+    let parsed = parse_cert(cert)?;
+    let san = parsed
+        .subject_alternative_name()
+        .map_err(|e| NodeError::Transport(format!("certificate SAN does not parse: {e}")))?;
+    Ok(san
+        .map(|ext| {
+            ext.value
+                .general_names
+                .iter()
+                .filter_map(|g| match g {
+                    GeneralName::DNSName(n) => Some((*n).to_owned()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The party a certificate stands for: its single DNS SAN ending in `.poc247`.
+pub fn party_of_certificate(cert: &CertificateDer) -> Result<PartyId> {
+    let names: Vec<String> = dns_names(cert)?
+        .into_iter()
+        .filter(|n| n.ends_with(DNS_SUFFIX))
+        .collect();
+    match names.as_slice() {
+        [one] => PartyId::from_dns_name(one)
+            .map_err(|e| NodeError::Transport(format!("peer certificate: {e}"))),
+        [] => Err(NodeError::Transport(format!(
+            "peer certificate carries no <party>{DNS_SUFFIX} name"
+        ))),
+        several => Err(NodeError::Transport(format!(
+            "peer certificate carries several {DNS_SUFFIX} names: {}",
+            several.join(", ")
+        ))),
+    }
+}
+
+/// The party at the other end of an established connection, from its certificate.
+pub fn peer_party(conn: &quinn::Connection) -> Result<PartyId> {
+    let identity = conn
+        .peer_identity()
+        .ok_or_else(|| NodeError::Transport("peer presented no certificate".into()))?;
+    let chain = identity
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .map_err(|_| NodeError::Transport("peer identity is not a certificate chain".into()))?;
+    let end_entity = chain
+        .first()
+        .ok_or_else(|| NodeError::Transport("peer presented an empty chain".into()))?;
+    party_of_certificate(end_entity)
+}
+
+/// SHA-256 of a certificate's SubjectPublicKeyInfo (DER), as the directory pins it.
+pub fn spki_sha256(cert: &CertificateDer) -> Result<[u8; 32]> {
+    let parsed = parse_cert(cert)?;
+    Ok(Sha256::digest(parsed.public_key().raw).into())
+}
+
+/// When a certificate expires, in Unix milliseconds.
+pub fn not_after_ms(cert: &CertificateDer) -> Result<u64> {
+    let parsed = parse_cert(cert)?;
+    let secs = parsed.validity().not_after.timestamp();
+    u64::try_from(secs)
+        .ok()
+        .and_then(|s| s.checked_mul(1000))
+        .ok_or_else(|| NodeError::Transport(format!("certificate expiry {secs} is out of range")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::devnet;
+    use std::net::SocketAddr;
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::path::PathBuf;
+
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    fn p(s: &str) -> PartyId {
+        PartyId::parse(s).unwrap()
+    }
+
+    fn network(dir: &Path, name: &str, parties: &[&str]) -> PathBuf {
+        let out = dir.join(name);
+        let list: Vec<_> = parties
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (p(s), SocketAddr::from(([127, 0, 0, 1], 40000 + i as u16))))
+            .collect();
+        devnet::generate(&out, &list).unwrap();
+        out
+    }
+
+    fn material(net: &Path, party: &str) -> TlsMaterial {
+        load(&devnet::node_config(net, &p(party)).unwrap()).unwrap()
+    }
+
+    fn server(m: &TlsMaterial) -> quinn::Endpoint {
+        quinn::Endpoint::server(
+            server_config(m, 16).unwrap(),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .unwrap()
+    }
+
+    fn client(m: &TlsMaterial) -> quinn::Endpoint {
+        let mut e = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        e.set_default_client_config(client_config(m).unwrap());
+        e
+    }
+
+    /// Connects, opens a stream, writes, and reads the answer; any failure is an `Err`.
+    async fn exchange(
+        client: &quinn::Endpoint,
+        server: SocketAddr,
+        name: &str,
+    ) -> std::result::Result<(PartyId, Vec<u8>), String> {
+        let conn = client
+            .connect(server, name)
+            .map_err(|e| e.to_string())?
+            .await
+            .map_err(|e| e.to_string())?;
+        let peer = peer_party(&conn).map_err(|e| e.to_string())?;
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+        send.write_all(b"ping").await.map_err(|e| e.to_string())?;
+        send.finish().map_err(|e| e.to_string())?;
+        let answer = recv.read_to_end(64).await.map_err(|e| e.to_string())?;
+        Ok((peer, answer))
+    }
+
+    /// Accepts one connection and answers one stream; returns the client's party.
+    async fn serve_one(server: quinn::Endpoint) -> std::result::Result<PartyId, String> {
+        let incoming = server.accept().await.ok_or("endpoint closed")?;
+        let conn = incoming.await.map_err(|e| e.to_string())?;
+        let peer = peer_party(&conn).map_err(|e| e.to_string())?;
+        let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
+        let got = recv.read_to_end(64).await.map_err(|e| e.to_string())?;
+        assert_eq!(got, b"ping");
+        send.write_all(b"pong").await.map_err(|e| e.to_string())?;
+        send.finish().map_err(|e| e.to_string())?;
+        conn.closed().await;
+        Ok(peer)
+    }
+
+    #[tokio::test]
+    async fn mutual_tls_handshake_maps_each_side_to_its_party() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = network(dir.path(), "a", &["LU", "FR"]);
+        let lu = server(&material(&net, "LU"));
+        let addr = lu.local_addr().unwrap();
+        let served = tokio::spawn(serve_one(lu));
+        let fr = client(&material(&net, "FR"));
+        let (peer, answer) = tokio::time::timeout(TIMEOUT, exchange(&fr, addr, "lu.poc247"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(peer, p("LU"));
+        assert_eq!(answer, b"pong");
+        fr.close(0u32.into(), b"done");
+        let client_party = tokio::time::timeout(TIMEOUT, served)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(client_party, p("FR"));
+    }
+
+    #[tokio::test]
+    async fn client_certificate_from_another_ca_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = network(dir.path(), "a", &["LU", "FR"]);
+        let other = network(dir.path(), "b", &["FR"]);
+        let lu = server(&material(&net, "LU"));
+        let addr = lu.local_addr().unwrap();
+        let served = tokio::spawn(serve_one(lu));
+        // Trusts the right CA, but presents a certificate from the other network's CA.
+        let rogue = TlsMaterial {
+            ca: material(&net, "FR").ca,
+            ..material(&other, "FR")
+        };
+        let fr = client(&rogue);
+        let result = tokio::time::timeout(TIMEOUT, exchange(&fr, addr, "lu.poc247"))
+            .await
+            .unwrap();
+        assert!(result.is_err(), "{result:?}");
+        let server_side = tokio::time::timeout(TIMEOUT, served)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(server_side.is_err(), "{server_side:?}");
+    }
+
+    #[tokio::test]
+    async fn server_certificate_from_another_ca_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = network(dir.path(), "a", &["LU", "FR"]);
+        let other = network(dir.path(), "b", &["LU"]);
+        let rogue_lu = server(&material(&other, "LU"));
+        let addr = rogue_lu.local_addr().unwrap();
+        let _served = tokio::spawn(serve_one(rogue_lu));
+        let fr = client(&material(&net, "FR"));
+        let result = tokio::time::timeout(TIMEOUT, exchange(&fr, addr, "lu.poc247"))
+            .await
+            .unwrap();
+        let err = result.unwrap_err();
+        assert!(
+            err.contains("certificate") || err.contains("issuer"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn server_must_carry_the_name_the_client_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = network(dir.path(), "a", &["LU", "FR", "CO"]);
+        let lu = server(&material(&net, "LU"));
+        let addr = lu.local_addr().unwrap();
+        let _served = tokio::spawn(serve_one(lu));
+        let fr = client(&material(&net, "FR"));
+        let result = tokio::time::timeout(TIMEOUT, exchange(&fr, addr, "co.poc247"))
+            .await
+            .unwrap();
+        assert!(result.is_err(), "{result:?}");
+    }
+
+    #[test]
+    fn dev_ca_is_refused_without_dev_true() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = network(dir.path(), "a", &["LU"]);
+        let mut cfg = devnet::node_config(&net, &p("LU")).unwrap();
+        assert!(load(&cfg).unwrap().ca_is_dev);
+        cfg.dev = false;
+        let err = load(&cfg).unwrap_err().to_string();
+        assert!(err.contains("development CA"), "{err}");
+        assert!(err.contains("dev = true"), "{err}");
+        assert!(err.contains("ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn load_refuses_a_certificate_the_network_ca_did_not_issue() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = network(dir.path(), "a", &["LU"]);
+        let other = network(dir.path(), "b", &["LU"]);
+        let mut cfg = devnet::node_config(&net, &p("LU")).unwrap();
+        cfg.tls_cert = other.join("lu/tls.pem");
+        cfg.tls_key = other.join("lu/tls.key");
+        let err = load(&cfg).unwrap_err().to_string();
+        assert!(err.contains("b/lu/tls.pem"), "{err}");
+        assert!(err.contains("not valid as a server certificate"), "{err}");
+    }
+
+    #[test]
+    fn load_refuses_a_key_that_does_not_fit_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = network(dir.path(), "a", &["LU"]);
+        let other = network(dir.path(), "b", &["LU"]);
+        let mut cfg = devnet::node_config(&net, &p("LU")).unwrap();
+        cfg.tls_key = other.join("lu/tls.key");
+        let err = load(&cfg).unwrap_err().to_string();
+        assert!(err.contains("does not fit"), "{err}");
+    }
+
+    #[test]
+    fn load_refuses_a_certificate_of_another_party() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = network(dir.path(), "a", &["LU", "FR"]);
+        let mut cfg = devnet::node_config(&net, &p("LU")).unwrap();
+        cfg.party = p("FR");
+        let err = load(&cfg).unwrap_err().to_string();
+        assert!(err.contains("fr.poc247"), "{err}");
+        assert!(err.contains("lu.poc247"), "{err}");
+    }
+
+    #[test]
+    fn load_refuses_a_tls_key_readable_by_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = network(dir.path(), "a", &["LU"]);
+        let cfg = devnet::node_config(&net, &p("LU")).unwrap();
+        std::fs::set_permissions(&cfg.tls_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load(&cfg).unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn certificate_facts_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = network(dir.path(), "a", &["LU-CA"]);
+        let m = material(&net, "LU-CA");
+        assert_eq!(party_of_certificate(&m.chain[0]).unwrap(), p("LU-CA"));
+        assert!(party_of_certificate(&m.ca).is_err());
+        assert!(is_dev_ca(&m.ca).unwrap());
+        assert!(!is_dev_ca(&m.chain[0]).unwrap());
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let year_ms = 365 * 24 * 3600 * 1000;
+        let expiry = not_after_ms(&m.chain[0]).unwrap();
+        assert!(expiry > now_ms + 19 * year_ms && expiry < now_ms + 21 * year_ms);
+        assert_ne!(
+            spki_sha256(&m.chain[0]).unwrap(),
+            spki_sha256(&m.ca).unwrap()
+        );
+        let garbage = CertificateDer::from(vec![0x30, 0x03, 0x01, 0x01, 0xff]);
+        assert!(spki_sha256(&garbage).is_err());
+        assert!(not_after_ms(&garbage).is_err());
+        assert!(party_of_certificate(&garbage).is_err());
+    }
+}
