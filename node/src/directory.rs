@@ -209,7 +209,11 @@ impl Directory {
     /// The file form, for writing back.
     pub fn to_file(&self) -> DirectoryFile {
         DirectoryFile {
-            party: self.parties.values().map(|e| e.declarations.clone()).collect(),
+            party: self
+                .parties
+                .values()
+                .map(|e| e.declarations.clone())
+                .collect(),
         }
     }
 

@@ -2,9 +2,25 @@
 //! lifecycle and delivery engine, the QUIC transport, the control API, and the driver that
 //! wires them.
 
+pub mod client;
+pub mod clock;
 pub mod config;
+pub mod control;
+pub mod delivery;
 pub mod devnet;
 pub mod directory;
+pub mod driver;
 pub mod error;
+pub mod events;
 pub mod keys;
+pub mod lifecycle;
+pub mod localnet;
+pub mod receiver;
+pub mod store;
 pub mod tls;
+pub mod transport;
+
+pub use config::NodeConfig;
+pub use directory::Directory;
+pub use driver::{NewRequest, Node, Shared};
+pub use error::NodeError;

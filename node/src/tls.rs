@@ -264,7 +264,7 @@ pub fn server_config(m: &TlsMaterial, max_streams: u32) -> Result<quinn::ServerC
 ///
 /// Connect with the server name `peer.dns_name()` (`fr.poc247`): the standard WebPKI check
 /// then also checks the peer certificate's SAN.
-pub fn client_config(m: &TlsMaterial) -> Result<quinn::ClientConfig> {
+pub fn client_config(m: &TlsMaterial, max_streams: u32) -> Result<quinn::ClientConfig> {
     let roots = roots(&m.ca)?;
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -276,7 +276,7 @@ pub fn client_config(m: &TlsMaterial) -> Result<quinn::ClientConfig> {
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| transport_error("QUIC client TLS", e))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
-    config.transport_config(transport_config(None));
+    config.transport_config(transport_config(Some(max_streams)));
     Ok(config)
 }
 
@@ -321,16 +321,21 @@ pub fn party_of_certificate(cert: &CertificateDer) -> Result<PartyId> {
 
 /// The party at the other end of an established connection, from its certificate.
 pub fn peer_party(conn: &quinn::Connection) -> Result<PartyId> {
+    party_of_certificate(&peer_certificate(conn)?)
+}
+
+/// The end-entity certificate the peer presented.
+pub fn peer_certificate(conn: &quinn::Connection) -> Result<CertificateDer<'static>> {
     let identity = conn
         .peer_identity()
         .ok_or_else(|| NodeError::Transport("peer presented no certificate".into()))?;
     let chain = identity
         .downcast::<Vec<CertificateDer<'static>>>()
         .map_err(|_| NodeError::Transport("peer identity is not a certificate chain".into()))?;
-    let end_entity = chain
+    chain
         .first()
-        .ok_or_else(|| NodeError::Transport("peer presented an empty chain".into()))?;
-    party_of_certificate(end_entity)
+        .cloned()
+        .ok_or_else(|| NodeError::Transport("peer presented an empty chain".into()))
 }
 
 /// SHA-256 of a certificate's SubjectPublicKeyInfo (DER), as the directory pins it.
@@ -389,7 +394,7 @@ mod tests {
 
     fn client(m: &TlsMaterial) -> quinn::Endpoint {
         let mut e = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
-        e.set_default_client_config(client_config(m).unwrap());
+        e.set_default_client_config(client_config(m, 64).unwrap());
         e
     }
 

@@ -140,7 +140,11 @@ impl Preservation {
         r.text("offence", &self.offence, MAX_SHORT_TEXT);
         r.text("facts", &self.facts, MAX_LONG_TEXT);
         r.text("data", &self.data, MAX_LONG_TEXT);
-        r.text("relation_to_offence", &self.relation_to_offence, MAX_LONG_TEXT);
+        r.text(
+            "relation_to_offence",
+            &self.relation_to_offence,
+            MAX_LONG_TEXT,
+        );
         r.text(
             "custodian_or_location",
             &self.custodian_or_location,
@@ -318,7 +322,10 @@ mod tests {
             includes_traffic_data: true,
             ..complete()
         };
-        assert_eq!(p.validate(Urgency::Urgent).unwrap_err()[0].field, "communication");
+        assert_eq!(
+            p.validate(Urgency::Urgent).unwrap_err()[0].field,
+            "communication"
+        );
         let p = Preservation {
             includes_traffic_data: true,
             communication: Some(Communication {
@@ -348,7 +355,12 @@ mod tests {
             ..complete()
         };
         let errs = p.validate(Urgency::Routine).unwrap_err();
-        assert_eq!(errs[0].problem, Problem::TooLong { max: MAX_SHORT_TEXT });
+        assert_eq!(
+            errs[0].problem,
+            Problem::TooLong {
+                max: MAX_SHORT_TEXT
+            }
+        );
     }
 
     #[test]

@@ -315,7 +315,17 @@ mod tests {
         for ok in ["LU", "FR", "LU-CA", "CO-FISCALIA1"] {
             assert!(PartyId::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "L", "lu", "LUX", "LU-", "LU-ca", "LU-ABCDEFGHIJK", "LU_CA", "LU-CA-X"] {
+        for bad in [
+            "",
+            "L",
+            "lu",
+            "LUX",
+            "LU-",
+            "LU-ca",
+            "LU-ABCDEFGHIJK",
+            "LU_CA",
+            "LU-CA-X",
+        ] {
             assert!(PartyId::parse(bad).is_err(), "{bad}");
         }
     }
@@ -337,8 +347,17 @@ mod tests {
         assert_eq!(c.as_str(), "LU-CA-2026-000017");
         assert_eq!(CaseRef::parse(c.as_str()).unwrap(), c);
         assert_eq!(c.opener(), lu);
-        assert_eq!(CaseRef::parse("FR-2026-1234567").unwrap().opener().as_str(), "FR");
-        for bad in ["LU-2026-1", "LU-26-000001", "lu-2026-000001", "2026-000001", "LU2026000001"] {
+        assert_eq!(
+            CaseRef::parse("FR-2026-1234567").unwrap().opener().as_str(),
+            "FR"
+        );
+        for bad in [
+            "LU-2026-1",
+            "LU-26-000001",
+            "lu-2026-000001",
+            "2026-000001",
+            "LU2026000001",
+        ] {
             assert!(CaseRef::parse(bad).is_err(), "{bad}");
         }
     }
@@ -349,6 +368,8 @@ mod tests {
         let b = MessageId::new(UtcMs(1_700_000_000_001));
         assert!(a < b);
         assert_eq!(a.to_string().parse::<MessageId>().unwrap(), a);
-        assert!("67e55044-10b1-426f-9247-bb680e5fe0c8".parse::<MessageId>().is_err());
+        assert!("67e55044-10b1-426f-9247-bb680e5fe0c8"
+            .parse::<MessageId>()
+            .is_err());
     }
 }

@@ -58,12 +58,18 @@ fn key(seed: u8) -> SigningKey {
 fn golden_preservation_envelope_bytes_are_pinned() {
     let signed = fixed_envelope().sign(&key(7)).unwrap();
     let bytes = signed.to_bytes().unwrap();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/preservation.hex");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/preservation.hex"
+    );
     if std::env::var_os("POC247_BLESS").is_some() {
         std::fs::write(path, hex::encode(&bytes)).unwrap();
     }
     let golden = hex::decode(std::fs::read_to_string(path).unwrap().trim()).unwrap();
-    assert_eq!(bytes, golden, "wire format of a signed preservation changed");
+    assert_eq!(
+        bytes, golden,
+        "wire format of a signed preservation changed"
+    );
     let back = SignedEnvelope::from_bytes(&golden).unwrap();
     let v = back.verify(&party("LU"), &key(7).verifying_key()).unwrap();
     assert_eq!(v.envelope(), &fixed_envelope());
@@ -83,7 +89,9 @@ fn a_flipped_bit_anywhere_fails_verification() {
         t.signature.0[i] ^= 0x01;
         assert!(t.verify(&party("LU"), &vk).is_err(), "signature byte {i}");
     }
-    assert!(signed.verify(&party("LU"), &key(8).verifying_key()).is_err());
+    assert!(signed
+        .verify(&party("LU"), &key(8).verifying_key())
+        .is_err());
 }
 
 #[test]
@@ -102,21 +110,29 @@ fn receipts_verify_only_for_their_message_and_receiver() {
     .unwrap();
     let fr = key(9).verifying_key();
     r.verify(&party("FR"), &fr, id, &sha).unwrap();
-    assert!(r.verify(&party("FR"), &key(7).verifying_key(), id, &sha).is_err());
+    assert!(r
+        .verify(&party("FR"), &key(7).verifying_key(), id, &sha)
+        .is_err());
     assert!(r.verify(&party("CO"), &fr, id, &sha).is_err());
     assert!(r.verify(&party("FR"), &fr, id, &[0; 32]).is_err());
     let mut t = r.clone();
     t.receipt.received_at = UtcMs(1);
     assert!(t.verify(&party("FR"), &fr, id, &sha).is_err());
     let reply = Reply::Receipt(r);
-    assert_eq!(Reply::from_bytes(&reply.to_bytes().unwrap()).unwrap(), reply);
+    assert_eq!(
+        Reply::from_bytes(&reply.to_bytes().unwrap()).unwrap(),
+        reply
+    );
 }
 
 #[test]
 fn every_truncation_of_a_frame_is_an_error() {
     let bytes = fixed_envelope().sign(&key(7)).unwrap().to_bytes().unwrap();
     for n in 0..bytes.len() {
-        assert!(SignedEnvelope::from_bytes(&bytes[..n]).is_err(), "prefix {n}");
+        assert!(
+            SignedEnvelope::from_bytes(&bytes[..n]).is_err(),
+            "prefix {n}"
+        );
     }
     let mut longer = bytes.clone();
     longer.push(0);

@@ -1,0 +1,653 @@
+//! The driver: the one place that wires the parts together and does I/O. It loads keys,
+//! directory and store, runs the QUIC endpoint, the delivery engine, the committer and the
+//! control API as tasks, and executes what the sans-IO cores decide, in the order
+//! persist → flush → send/answer → notify.
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::NodeConfig;
+use crate::delivery::{Delivery, DeliveryPolicy, Outcome, Transmit};
+use crate::directory::Directory;
+use crate::error::{NodeError, Result};
+use crate::events::{EventKind, NodeEvent};
+use crate::lifecycle::{CaseRecord, Role};
+use crate::store::{DeliveryState, Direction, Store, StoredMessage};
+use crate::transport::{self, Connections, FrameError};
+use crate::{control, keys, receiver, tls};
+use poc247_protocol::{
+    envelope_sha256, fingerprint, Body, CaseRef, Date, Envelope, FieldError, Header, Language,
+    MessageId, MessageKind, PartyId, Problem, Reply, SigningKey, Urgency, UtcMs, PROTOCOL_VERSION,
+};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// What the delivery task is told.
+#[derive(Debug)]
+pub enum DeliveryCmd {
+    /// A message was queued for `peer`.
+    Enqueue(PartyId, MessageId),
+    /// An attempt ended.
+    Done(PartyId, MessageId, Outcome),
+    /// `peer` was seen.
+    PeerSeen(PartyId),
+}
+
+/// State shared by the node's tasks.
+pub struct Shared {
+    /// This node's party.
+    pub party: PartyId,
+    /// The configuration.
+    pub cfg: NodeConfig,
+    /// The signing key.
+    pub signing: SigningKey,
+    directory: RwLock<Arc<Directory>>,
+    /// The store.
+    pub store: Store,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    events: broadcast::Sender<NodeEvent>,
+    delivery: mpsc::Sender<DeliveryCmd>,
+    endpoint: quinn::Endpoint,
+    client_cfg: quinn::ClientConfig,
+    /// Live connections.
+    pub conns: Connections,
+    /// When the node started.
+    pub started_at: UtcMs,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("party", &self.party)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new request, as the control API receives it.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    /// The requested Party.
+    pub to: PartyId,
+    /// Urgency.
+    pub urgency: Urgency,
+    /// Language of the free text.
+    pub language: Language,
+    /// Training traffic.
+    pub exercise: bool,
+    /// The body.
+    pub body: Body,
+}
+
+/// A request stored and queued.
+#[derive(Debug, Clone, Serialize)]
+pub struct Submitted {
+    /// Its case.
+    pub case_ref: CaseRef,
+    /// Its message id.
+    pub message_id: MessageId,
+    /// `queued`.
+    pub state: &'static str,
+}
+
+/// Why a request was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// Fields missing or malformed.
+    #[error("invalid request")]
+    Invalid(Vec<FieldError>),
+    /// A node failure.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+impl Shared {
+    /// The directory in force.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory
+            .read()
+            .map(|d| d.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Follows the node's events.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Publishes an event (and logs it, ids only).
+    pub fn publish(
+        &self,
+        kind: EventKind,
+        case_ref: Option<CaseRef>,
+        message_id: Option<MessageId>,
+        message_kind: Option<MessageKind>,
+        peer: Option<PartyId>,
+    ) {
+        let _ = self.events.send(NodeEvent {
+            at: self.clock.now(),
+            kind,
+            case_ref,
+            message_id,
+            message_kind,
+            peer,
+        });
+    }
+
+    /// Validates, signs, stores and queues a new request; returns once it is on disk.
+    pub async fn submit(&self, req: NewRequest) -> std::result::Result<Submitted, SubmitError> {
+        let mut fields = req.body.validate(req.urgency).err().unwrap_or_default();
+        if req.to == self.party {
+            fields.push(FieldError {
+                field: "to".into(),
+                problem: Problem::Invalid("a node does not send requests to itself".into()),
+            });
+        } else if self.directory().get(&req.to).is_none() {
+            fields.push(FieldError {
+                field: "to".into(),
+                problem: Problem::Invalid(format!("{} is not in the directory", req.to)),
+            });
+        }
+        if !fields.is_empty() {
+            return Err(SubmitError::Invalid(fields));
+        }
+        let now = self.clock.now();
+        let year = u16::try_from(Date::from_utc_ms(now.0).year()).unwrap_or(0);
+        let case_ref = self.store.next_case_ref(&self.party, year)?;
+        let kind = req.body.kind();
+        let header = Header {
+            version: PROTOCOL_VERSION,
+            id: MessageId::new(now),
+            from: self.party.clone(),
+            to: req.to.clone(),
+            created_at: now,
+            case_ref: case_ref.clone(),
+            in_reply_to: None,
+            urgency: req.urgency,
+            language: req.language,
+            exercise: req.exercise,
+        };
+        let envelope = Envelope {
+            header,
+            body: req.body,
+        };
+        let signed = envelope.sign(&self.signing).map_err(NodeError::from)?;
+        let bytes = signed.to_bytes().map_err(NodeError::from)?;
+        let header = envelope.header;
+        let msg = StoredMessage {
+            id: header.id,
+            case_ref: case_ref.clone(),
+            kind,
+            direction: Direction::Outbound,
+            from: header.from.clone(),
+            to: header.to.clone(),
+            created_at: now,
+            stored_at: now,
+            envelope: bytes,
+            receipt: None,
+            delivery: DeliveryState::Queued,
+        };
+        let case = CaseRecord::open(&header, kind, Role::Requester, now);
+        self.store.insert_outbound_request(&msg, &case, &req.to)?;
+        self.store.commit().await?;
+        tracing::info!(case = %case_ref, id = %header.id, kind = %kind, to = %req.to, "request queued");
+        self.publish(
+            EventKind::Queued,
+            Some(case_ref.clone()),
+            Some(header.id),
+            Some(kind),
+            Some(req.to.clone()),
+        );
+        // The outbox entry is durable: if the delivery task is gone the next start sends it.
+        let _ = self
+            .delivery
+            .send(DeliveryCmd::Enqueue(req.to, header.id))
+            .await;
+        Ok(Submitted {
+            case_ref,
+            message_id: header.id,
+            state: "queued",
+        })
+    }
+
+    /// The local UDP address of the QUIC endpoint.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.endpoint
+            .local_addr()
+            .map_err(|e| NodeError::Transport(e.to_string()))
+    }
+}
+
+/// A running node.
+pub struct Node {
+    shared: Arc<Shared>,
+    committer: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("party", &self.shared.party)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Starts a node on the address of its configuration, with the system clock.
+    pub async fn start(cfg: NodeConfig) -> Result<Node> {
+        Node::start_with(cfg, None, Arc::new(SystemClock)).await
+    }
+
+    /// Starts a node on an already bound UDP socket (tests bind port 0 first) and a clock.
+    pub async fn start_with(
+        cfg: NodeConfig,
+        socket: Option<std::net::UdpSocket>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Node> {
+        let directory = Directory::load(&cfg.directory)?;
+        let signing = keys::load_signing_key(&cfg.signing_key)?;
+        let me = directory.get(&cfg.party).ok_or_else(|| NodeError::Config {
+            file: cfg.directory.clone(),
+            message: format!("this node's party {} is not in the directory", cfg.party),
+        })?;
+        if me.signing_key != signing.verifying_key() {
+            return Err(NodeError::Key {
+                path: cfg.signing_key.clone(),
+                message: format!(
+                    "this signing key ({}) is not the one the directory lists for {} ({})",
+                    fingerprint(&signing.verifying_key()),
+                    cfg.party,
+                    fingerprint(&me.signing_key)
+                ),
+            });
+        }
+        let material = tls::load(&cfg)?;
+        let server_cfg = tls::server_config(&material, cfg.limits.max_streams_per_connection)?;
+        let client_cfg = tls::client_config(&material, cfg.limits.max_streams_per_connection)?;
+        let socket = match socket {
+            Some(s) => s,
+            None => std::net::UdpSocket::bind(cfg.listen)
+                .map_err(|e| NodeError::Transport(format!("bind {}: {e}", cfg.listen)))?,
+        };
+        let runtime = quinn::default_runtime()
+            .ok_or_else(|| NodeError::Transport("no async runtime".into()))?;
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(server_cfg),
+            socket,
+            runtime,
+        )
+        .map_err(|e| NodeError::Transport(e.to_string()))?;
+        let (store, committer) = Store::open(&cfg.data_dir, cfg.store.cache_capacity_bytes)?;
+        let (events, _) = broadcast::channel(4096);
+        let (delivery_tx, delivery_rx) = mpsc::channel(4096);
+        let shared = Arc::new(Shared {
+            party: cfg.party.clone(),
+            signing,
+            directory: RwLock::new(Arc::new(directory)),
+            store,
+            started_at: clock.now(),
+            clock,
+            events,
+            delivery: delivery_tx,
+            endpoint,
+            client_cfg,
+            conns: Connections::default(),
+            tracker: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+            cfg,
+        });
+        let listener = control::bind(&shared.cfg.socket)?;
+        shared
+            .tracker
+            .spawn(run_delivery(shared.clone(), delivery_rx));
+        shared.tracker.spawn(accept_peers(shared.clone()));
+        shared.tracker.spawn(control::serve(
+            shared.clone(),
+            listener,
+            shared.cancel.clone(),
+        ));
+        tracing::info!(party = %shared.party, addr = ?shared.local_addr().ok(), "node started");
+        Ok(Node { shared, committer })
+    }
+
+    /// The shared state (for the control API, the demo and tests).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stops accepting, closes connections, waits for every task, flushes and closes sled.
+    pub async fn shutdown(self) {
+        let Node { shared, committer } = self;
+        shared.cancel.cancel();
+        shared.conns.close_all();
+        shared.endpoint.close(0u32.into(), b"shutdown");
+        shared.tracker.close();
+        shared.tracker.wait().await;
+        let _ = shared.store.flush_blocking();
+        let _ = std::fs::remove_file(&shared.cfg.socket);
+        let party = shared.party.clone();
+        shared.endpoint.wait_idle().await;
+        drop(shared);
+        let _ = committer.await;
+        tracing::info!(party = %party, "node stopped");
+    }
+}
+
+/// Accepts peer connections: checks the certificate's party against the directory, then
+/// serves its streams.
+async fn accept_peers(shared: Arc<Shared>) {
+    loop {
+        let incoming = tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            i = shared.endpoint.accept() => match i { Some(i) => i, None => return },
+        };
+        let s = shared.clone();
+        shared.tracker.spawn(async move {
+            let conn = match incoming.await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "peer handshake failed");
+                    return;
+                }
+            };
+            if let Some(peer) = admit(&s, &conn) {
+                s.conns.offer(&peer, &conn).await;
+                serve_connection(s, conn, peer).await;
+            }
+        });
+    }
+}
+
+/// The party a new connection is from, if it is in the directory; closes it otherwise.
+fn admit(shared: &Shared, conn: &quinn::Connection) -> Option<PartyId> {
+    let peer = match tls::peer_party(conn) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "peer certificate names no party");
+            conn.close(1u32.into(), b"certificate names no party");
+            return None;
+        }
+    };
+    let directory = shared.directory();
+    let Some(entry) = directory.get(&peer) else {
+        tracing::warn!(peer = %peer, "refused a party not in the directory");
+        conn.close(2u32.into(), b"unknown party");
+        return None;
+    };
+    if let Some(pin) = entry.spki_sha256 {
+        let presented = tls::peer_certificate(conn).and_then(|c| tls::spki_sha256(&c));
+        if presented.ok() != Some(pin) {
+            tracing::warn!(peer = %peer, "refused a certificate whose key is not the pinned one");
+            conn.close(3u32.into(), b"certificate key not pinned");
+            return None;
+        }
+    }
+    tracing::info!(peer = %peer, "peer connected");
+    shared.publish(
+        EventKind::PeerConnected,
+        None,
+        None,
+        None,
+        Some(peer.clone()),
+    );
+    let _ = shared
+        .delivery
+        .try_send(DeliveryCmd::PeerSeen(peer.clone()));
+    Some(peer)
+}
+
+/// Serves the streams a peer opens on a connection, each on its own task.
+async fn serve_connection(shared: Arc<Shared>, conn: quinn::Connection, peer: PartyId) {
+    loop {
+        let (send, recv) = tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            s = conn.accept_bi() => match s { Ok(s) => s, Err(_) => return },
+        };
+        let s = shared.clone();
+        let p = peer.clone();
+        shared
+            .tracker
+            .spawn(async move { serve_stream(&s, &p, send, recv).await });
+    }
+}
+
+async fn serve_stream(
+    shared: &Shared,
+    peer: &PartyId,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
+    let max = shared.cfg.limits.max_frame_bytes;
+    let reply = match transport::read_frame(&mut recv, max).await {
+        Ok(frame) => receiver::handle_frame(shared, peer, &frame).await,
+        Err(FrameError::TooLarge { len, max }) => {
+            let _ = recv.stop(0u32.into());
+            tracing::warn!(peer = %peer, len, max, "refused a frame over the limit");
+            shared.publish(
+                EventKind::Rejected {
+                    code: "too-large".into(),
+                },
+                None,
+                None,
+                None,
+                Some(peer.clone()),
+            );
+            Reply::Rejection(poc247_protocol::Rejection::new(
+                poc247_protocol::RejectionCode::TooLarge,
+                format!("frame of {len} bytes is over the limit of {max}"),
+            ))
+        }
+        Err(e) => {
+            tracing::debug!(peer = %peer, error = %e, "stream ended before a whole frame");
+            Reply::Rejection(poc247_protocol::Rejection::new(
+                poc247_protocol::RejectionCode::BadFrame,
+                e.to_string(),
+            ))
+        }
+    };
+    match reply.to_bytes() {
+        Ok(bytes) => {
+            let _ = transport::write_frame(&mut send, &bytes).await;
+        }
+        Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
+    }
+}
+
+/// The delivery task: owns the sans-IO engine, starts the attempts it asks for, and feeds it
+/// their outcomes and the peers seen.
+async fn run_delivery(shared: Arc<Shared>, mut rx: mpsc::Receiver<DeliveryCmd>) {
+    let mut engine = Delivery::new(DeliveryPolicy::from(&shared.cfg.delivery), rand::random());
+    match shared.store.outbox() {
+        Ok(entries) => {
+            let now = shared.clock.now();
+            for (id, e) in entries {
+                engine.enqueue(e.peer, id, now);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
+    }
+    loop {
+        let now = shared.clock.now();
+        while let Some(t) = engine.poll_transmit(now) {
+            let s = shared.clone();
+            shared.tracker.spawn(async move {
+                let outcome = attempt(&s, &t).await;
+                if let Outcome::Retry { reason } = &outcome {
+                    tracing::debug!(peer = %t.peer, id = %t.id, attempt = t.attempt, reason, "delivery will be retried");
+                }
+                let _ = s.delivery.send(DeliveryCmd::Done(t.peer, t.id, outcome)).await;
+            });
+        }
+        let wait = engine
+            .poll_timeout()
+            .map(|due| Duration::from_millis(due.since(shared.clock.now())));
+        tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            cmd = rx.recv() => match cmd {
+                None => return,
+                Some(DeliveryCmd::Enqueue(peer, id)) => engine.enqueue(peer, id, shared.clock.now()),
+                Some(DeliveryCmd::Done(peer, id, o)) => { engine.on_outcome(&peer, id, &o, shared.clock.now()); }
+                Some(DeliveryCmd::PeerSeen(peer)) => engine.on_peer_seen(&peer, shared.clock.now()),
+            },
+            _ = sleep_opt(wait) => {}
+        }
+    }
+}
+
+async fn sleep_opt(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One delivery attempt, bounded in time.
+async fn attempt(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
+    let limit = Duration::from_millis(shared.cfg.delivery.attempt_timeout_ms);
+    match tokio::time::timeout(limit, deliver(shared, t)).await {
+        Ok(o) => o,
+        Err(_) => Outcome::Retry {
+            reason: "attempt timed out".into(),
+        },
+    }
+}
+
+async fn connect(shared: &Shared, peer: &PartyId) -> Result<quinn::Connection> {
+    let directory = shared.directory();
+    let entry = directory
+        .get(peer)
+        .ok_or_else(|| NodeError::UnknownParty(peer.clone()))?;
+    let mut last = String::from("no address");
+    for addr in &entry.addresses {
+        let resolved = match tokio::net::lookup_host(addr.as_str()).await {
+            Ok(mut a) => a.next(),
+            Err(e) => {
+                last = format!("{addr}: {e}");
+                continue;
+            }
+        };
+        let Some(sock) = resolved else { continue };
+        let connecting =
+            match shared
+                .endpoint
+                .connect_with(shared.client_cfg.clone(), sock, &peer.dns_name())
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    last = format!("{addr}: {e}");
+                    continue;
+                }
+            };
+        match connecting.await {
+            Ok(conn) => {
+                if admit(shared, &conn).as_ref() != Some(peer) {
+                    last = format!("{addr}: certificate is not {peer}'s");
+                    continue;
+                }
+                return Ok(conn);
+            }
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(NodeError::Transport(format!("cannot reach {peer}: {last}")))
+}
+
+async fn deliver(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
+    let retry = |reason: String| Outcome::Retry { reason };
+    let msg = match shared.store.message(t.id) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            return Outcome::Final {
+                reason: "message no longer stored".into(),
+            }
+        }
+        Err(e) => return retry(e.to_string()),
+    };
+    if msg.delivery != DeliveryState::Queued {
+        return Outcome::Delivered;
+    }
+    let conn = match shared
+        .conns
+        .get_or_connect(&t.peer, || async {
+            let c = connect(shared, &t.peer).await?;
+            // The connection is shared both ways: serve what the peer sends on it.
+            let s = shared.clone();
+            shared
+                .tracker
+                .spawn(serve_connection(s, c.clone(), t.peer.clone()));
+            Ok(c)
+        })
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return retry(e.to_string()),
+    };
+    let reply =
+        match transport::exchange(&conn, &msg.envelope, shared.cfg.limits.max_frame_bytes).await {
+            Ok(r) => r,
+            Err(e) => return retry(e.to_string()),
+        };
+    let now = shared.clock.now();
+    match reply {
+        Reply::Receipt(r) => {
+            let directory = shared.directory();
+            let Some(entry) = directory.get(&t.peer) else {
+                return retry(format!("{} left the directory", t.peer));
+            };
+            if let Err(e) = r.verify(
+                &t.peer,
+                &entry.signing_key,
+                t.id,
+                &envelope_sha256(&msg.envelope),
+            ) {
+                tracing::warn!(peer = %t.peer, id = %t.id, error = %e, "receipt does not verify");
+                return retry(e.to_string());
+            }
+            let settled = shared.store.settle_outbound(t.id, Ok(r), now);
+            if let Err(e) = settled {
+                return retry(e.to_string());
+            }
+            if let Err(e) = shared.store.commit().await {
+                return retry(e.to_string());
+            }
+            tracing::info!(case = %msg.case_ref, id = %t.id, to = %t.peer, attempt = t.attempt, "delivered, receipt verified");
+            shared.publish(
+                EventKind::Delivered {
+                    receiver_key: fingerprint(&entry.signing_key),
+                },
+                Some(msg.case_ref),
+                Some(t.id),
+                Some(msg.kind),
+                Some(t.peer.clone()),
+            );
+            Outcome::Delivered
+        }
+        Reply::Rejection(rej) if rej.code.is_retryable() => retry(rej.to_string()),
+        Reply::Rejection(rej) => {
+            let reason = rej.to_string();
+            if let Err(e) = shared.store.settle_outbound(t.id, Err(reason.clone()), now) {
+                return retry(e.to_string());
+            }
+            if let Err(e) = shared.store.commit().await {
+                return retry(e.to_string());
+            }
+            tracing::warn!(case = %msg.case_ref, id = %t.id, to = %t.peer, code = %rej.code, "peer refused the message");
+            shared.publish(
+                EventKind::DeliveryFailed {
+                    reason: reason.clone(),
+                },
+                Some(msg.case_ref),
+                Some(t.id),
+                Some(msg.kind),
+                Some(t.peer.clone()),
+            );
+            Outcome::Final { reason }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Node events: every state change a person or a script may want to follow, published on an
+//! in-process broadcast channel (the seam for the event stream, the hook and the audit log).
+//! Events carry ids, kinds and outcomes, never a request's text.
+
+use poc247_protocol::{CaseRef, MessageId, MessageKind, PartyId, UtcMs};
+use serde::{Deserialize, Serialize};
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum EventKind {
+    /// An outbound message was stored and queued.
+    Queued,
+    /// A verified receipt for an outbound message was stored.
+    Delivered {
+        /// Fingerprint of the key that signed the receipt.
+        receiver_key: String,
+    },
+    /// The peer refused an outbound message for good.
+    DeliveryFailed {
+        /// Rejection code and reason.
+        reason: String,
+    },
+    /// An inbound message was stored and receipted.
+    Received,
+    /// An inbound frame was refused.
+    Rejected {
+        /// The rejection code.
+        code: String,
+    },
+    /// A peer connected (inbound or outbound).
+    PeerConnected,
+}
+
+/// One event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeEvent {
+    /// When.
+    pub at: UtcMs,
+    /// What.
+    #[serde(flatten)]
+    pub kind: EventKind,
+    /// The case, if any.
+    pub case_ref: Option<CaseRef>,
+    /// The message, if any.
+    pub message_id: Option<MessageId>,
+    /// The message kind, if any.
+    pub message_kind: Option<MessageKind>,
+    /// The peer concerned, if any.
+    pub peer: Option<PartyId>,
+}

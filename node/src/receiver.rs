@@ -1,0 +1,194 @@
+//! The receiving side of the wire protocol: one frame in, one reply out. Checks in the order
+//! of DESIGN.md — decode, signer = TLS peer = `from`, signature, known id, recipient, clock
+//! window, body — then stores durably and only then answers with the signed receipt.
+
+use crate::driver::Shared;
+use crate::events::EventKind;
+use crate::lifecycle::{CaseRecord, Role};
+use crate::store::{DeliveryState, Direction, Inbound, InboundError, StoredMessage};
+use poc247_protocol::{
+    envelope_sha256, PartyId, Receipt, Rejection, RejectionCode, Reply, SignedEnvelope,
+    PROTOCOL_VERSION,
+};
+
+fn reject(code: RejectionCode, reason: impl Into<String>) -> Reply {
+    Reply::Rejection(Rejection::new(code, reason))
+}
+
+/// Handles one message frame received from `peer` (the party its TLS certificate names).
+pub async fn handle_frame(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply {
+    let reply = check_and_store(shared, peer, frame).await;
+    if let Reply::Rejection(r) = &reply {
+        tracing::warn!(peer = %peer, code = %r.code, "refused an inbound message");
+        shared.publish(
+            EventKind::Rejected {
+                code: r.code.as_str().to_owned(),
+            },
+            None,
+            None,
+            None,
+            Some(peer.clone()),
+        );
+    }
+    reply
+}
+
+async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply {
+    use RejectionCode::*;
+    let signed = match SignedEnvelope::from_bytes(frame) {
+        Ok(s) => s,
+        Err(e) => return reject(BadFrame, format!("not a signed envelope: {e}")),
+    };
+    let header = match signed.unverified_header() {
+        Ok(h) => h,
+        Err(e) => return reject(BadFrame, format!("header does not decode: {e}")),
+    };
+    if header.version != PROTOCOL_VERSION {
+        return reject(
+            UnsupportedVersion,
+            format!("version {} is not {PROTOCOL_VERSION}", header.version),
+        );
+    }
+    if &header.from != peer {
+        return reject(
+            BadSignature,
+            format!("signed as {} but the connection is {peer}", header.from),
+        );
+    }
+    let directory = shared.directory();
+    let Some(entry) = directory.get(peer) else {
+        return reject(UnknownParty, format!("{peer} is not in the directory"));
+    };
+    let verified = match signed.verify(peer, &entry.signing_key) {
+        Ok(v) => v,
+        Err(poc247_protocol::EnvelopeError::BadSignature(_)) => {
+            return reject(
+                BadSignature,
+                format!("signature does not verify against the key of {peer}"),
+            )
+        }
+        Err(e) => return reject(BadFrame, e.to_string()),
+    };
+    let header = verified.header();
+    // A message already stored gets the receipt given the first time, whatever its age.
+    match shared.store.message(header.id) {
+        Ok(Some(stored)) => {
+            if let Some(r) = stored.receipt {
+                return durable(shared, r).await;
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "store read failed");
+            return reject(
+                StorageUnavailable,
+                "the receiver cannot read its store; retry later",
+            );
+        }
+    }
+    if header.to != shared.party {
+        return reject(
+            WrongRecipient,
+            format!("addressed to {}, this node is {}", header.to, shared.party),
+        );
+    }
+    let now = shared.clock.now();
+    let skew = shared.cfg.limits.clock_skew_secs.saturating_mul(1000);
+    if header.created_at.0.abs_diff(now.0) > skew {
+        return reject(
+            Stale,
+            format!(
+                "created at {} is outside ±{} s of the receiver's clock ({})",
+                header.created_at.rfc3339(),
+                shared.cfg.limits.clock_skew_secs,
+                now.rfc3339()
+            ),
+        );
+    }
+    if header.case_ref.opener() != header.from && verified.body().kind().is_request() {
+        return reject(
+            InvalidBody,
+            format!("case {} was not opened by {}", header.case_ref, header.from),
+        );
+    }
+    if let Err(fields) = verified.body().validate(header.urgency) {
+        return Reply::Rejection(Rejection {
+            code: InvalidBody,
+            reason: "mandatory fields missing or malformed".into(),
+            fields,
+        });
+    }
+    let receipt = match (Receipt {
+        message_id: header.id,
+        envelope_sha256: envelope_sha256(frame),
+        receiver: shared.party.clone(),
+        received_at: now,
+    })
+    .sign(&shared.signing)
+    {
+        Ok(r) => r,
+        Err(e) => return reject(StorageUnavailable, format!("cannot sign a receipt: {e}")),
+    };
+    let kind = verified.body().kind();
+    let msg = StoredMessage {
+        id: header.id,
+        case_ref: header.case_ref.clone(),
+        kind,
+        direction: Direction::Inbound,
+        from: header.from.clone(),
+        to: header.to.clone(),
+        created_at: header.created_at,
+        stored_at: now,
+        envelope: frame.to_vec(),
+        receipt: Some(receipt),
+        delivery: DeliveryState::Received,
+    };
+    let case = CaseRecord::open(header, kind, Role::Requested, now);
+    let outcome = shared.store.insert_inbound_request(&msg, &case);
+    let receipt = match outcome {
+        Ok(Inbound::Duplicate(r)) => return durable(shared, r).await,
+        Ok(Inbound::Stored(r)) => r,
+        Err(InboundError::CaseExists(c)) => {
+            return reject(
+                InvalidBody,
+                format!("case {c} already exists with another request"),
+            )
+        }
+        Err(InboundError::Node(e)) => {
+            tracing::error!(error = %e, "store write failed");
+            return reject(
+                StorageUnavailable,
+                "the receiver cannot store now; retry later",
+            );
+        }
+    };
+    // Persist before you promise: the receipt leaves only once the write is on disk.
+    if let Err(e) = shared.store.commit().await {
+        tracing::error!(error = %e, "flush failed");
+        return reject(
+            StorageUnavailable,
+            "the receiver cannot flush now; retry later",
+        );
+    }
+    tracing::info!(case = %header.case_ref, id = %header.id, kind = %kind, from = %peer, "stored and receipted");
+    shared.publish(
+        EventKind::Received,
+        Some(header.case_ref.clone()),
+        Some(header.id),
+        Some(kind),
+        Some(peer.clone()),
+    );
+    Reply::Receipt(receipt)
+}
+
+/// The stored receipt of a message seen before. A concurrent first delivery may not be flushed
+/// yet, so this waits for the flush too before it answers.
+async fn durable(shared: &Shared, receipt: poc247_protocol::SignedReceipt) -> Reply {
+    match shared.store.commit().await {
+        Ok(()) => Reply::Receipt(receipt),
+        Err(_) => reject(
+            RejectionCode::StorageUnavailable,
+            "the receiver cannot flush now; retry later",
+        ),
+    }
+}

@@ -1,0 +1,149 @@
+//! The QUIC transport: frames on bidirectional streams, the connection pool (one reused
+//! connection per peer, whoever opened it), and the request/reply exchange of one message.
+
+use crate::error::NodeError;
+use poc247_protocol::{wire, PartyId, Reply};
+use quinn::{Connection, RecvStream, SendStream};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a peer may take to send a whole frame once it opened a stream.
+pub const FRAME_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The length prefix announces more than the limit.
+    #[error("frame of {len} bytes is over the limit of {max}")]
+    TooLarge {
+        /// Announced length.
+        len: u32,
+        /// Limit.
+        max: u32,
+    },
+    /// The stream ended or failed before the frame was complete.
+    #[error("stream: {0}")]
+    Stream(String),
+    /// The peer took too long.
+    #[error("timed out reading a frame")]
+    Timeout,
+}
+
+/// Reads one length-prefixed frame of at most `max` bytes.
+pub async fn read_frame(recv: &mut RecvStream, max: u32) -> Result<Vec<u8>, FrameError> {
+    let read = async {
+        let mut len = [0u8; 4];
+        recv.read_exact(&mut len)
+            .await
+            .map_err(|e| FrameError::Stream(e.to_string()))?;
+        let len = u32::from_be_bytes(len);
+        if len > max {
+            return Err(FrameError::TooLarge { len, max });
+        }
+        let mut buf = vec![0u8; len as usize];
+        recv.read_exact(&mut buf)
+            .await
+            .map_err(|e| FrameError::Stream(e.to_string()))?;
+        Ok(buf)
+    };
+    tokio::time::timeout(FRAME_READ_TIMEOUT, read)
+        .await
+        .map_err(|_| FrameError::Timeout)?
+}
+
+/// Writes one frame and finishes the stream.
+pub async fn write_frame(send: &mut SendStream, bytes: &[u8]) -> Result<(), FrameError> {
+    let framed = wire::frame(bytes).map_err(|e| FrameError::Stream(e.to_string()))?;
+    send.write_all(&framed)
+        .await
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    send.finish().map_err(|e| FrameError::Stream(e.to_string()))
+}
+
+/// Sends one frame on a new stream and reads the peer's reply.
+pub async fn exchange(
+    conn: &Connection,
+    frame: &[u8],
+    max_reply: u32,
+) -> Result<Reply, FrameError> {
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    write_frame(&mut send, frame).await?;
+    let bytes = read_frame(&mut recv, max_reply).await?;
+    Reply::from_bytes(&bytes).map_err(|e| FrameError::Stream(format!("reply: {e}")))
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Connection>>>;
+
+/// The live connection to each peer. Connecting to one peer never waits for another.
+#[derive(Debug, Default)]
+pub struct Connections {
+    slots: Mutex<HashMap<PartyId, Slot>>,
+}
+
+impl Connections {
+    fn slot(&self, peer: &PartyId) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(peer.clone()).or_default().clone()
+    }
+
+    /// The live connection to `peer`, or a new one made by `connect`.
+    pub async fn get_or_connect<F, Fut>(
+        &self,
+        peer: &PartyId,
+        connect: F,
+    ) -> Result<Connection, NodeError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Connection, NodeError>>,
+    {
+        let slot = self.slot(peer);
+        let mut guard = slot.lock().await;
+        if let Some(c) = guard.as_ref() {
+            if c.close_reason().is_none() {
+                return Ok(c.clone());
+            }
+        }
+        let c = connect().await?;
+        *guard = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Records a connection the peer opened, unless a live one is already there.
+    pub async fn offer(&self, peer: &PartyId, conn: &Connection) {
+        let slot = self.slot(peer);
+        let mut guard = slot.lock().await;
+        if guard.as_ref().is_none_or(|c| c.close_reason().is_some()) {
+            *guard = Some(conn.clone());
+        }
+    }
+
+    /// Closes and forgets every connection.
+    pub fn close_all(&self) {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        for slot in slots.values() {
+            if let Ok(g) = slot.try_lock() {
+                if let Some(c) = g.as_ref() {
+                    c.close(0u32.into(), b"shutdown");
+                }
+            }
+        }
+    }
+
+    /// Peers with a live connection.
+    pub fn connected(&self) -> Vec<PartyId> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .iter()
+            .filter(|(_, s)| {
+                s.try_lock()
+                    .map(|g| g.as_ref().is_some_and(|c| c.close_reason().is_none()))
+                    .unwrap_or(false)
+            })
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+}
