@@ -1,4 +1,5 @@
 //! Wire-format tests: property round-trips, golden bytes, hostile bytes, tampering.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use poc247_protocol::*;
 use proptest::prelude::*;

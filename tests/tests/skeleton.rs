@@ -1,4 +1,5 @@
 //! The walking skeleton end to end: real nodes on loopback, real QUIC, real sled files.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use poc247_node::store::DeliveryState;
 use poc247_protocol::MessageId;
