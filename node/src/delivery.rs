@@ -320,8 +320,9 @@ mod tests {
     #[test]
     fn a_final_refusal_leaves_the_engine_and_duplicates_are_ignored() {
         let mut d = Delivery::new(policy(), 7);
-        d.enqueue(fr(), id(1), UtcMs(0));
-        d.enqueue(fr(), id(1), UtcMs(0));
+        let m = id(1);
+        d.enqueue(fr(), m, UtcMs(0));
+        d.enqueue(fr(), m, UtcMs(0));
         assert_eq!(d.queue_depth(&fr()), 1);
         let t = d.poll_transmit(UtcMs(0)).unwrap();
         d.enqueue(fr(), t.id, UtcMs(0));

@@ -510,10 +510,14 @@ async fn sleep_opt(d: Option<Duration>) {
 /// One delivery attempt, bounded in time.
 async fn attempt(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
     let limit = Duration::from_millis(shared.cfg.delivery.attempt_timeout_ms);
-    match tokio::time::timeout(limit, deliver(shared, t)).await {
-        Ok(o) => o,
-        Err(_) => Outcome::Retry {
-            reason: "attempt timed out".into(),
+    tokio::select! {
+        // At shutdown an attempt is dropped; its outbox entry is still on disk.
+        _ = shared.cancel.cancelled() => Outcome::Retry { reason: "node stopping".into() },
+        r = tokio::time::timeout(limit, deliver(shared, t)) => match r {
+            Ok(o) => o,
+            Err(_) => Outcome::Retry {
+                reason: "attempt timed out".into(),
+            },
         },
     }
 }

@@ -169,3 +169,54 @@ pub fn envelope(from: &str, to: &str, created_at: UtcMs, seq: u64) -> Envelope {
 pub fn now() -> UtcMs {
     poc247_node::clock::Clock::now(&poc247_node::clock::SystemClock)
 }
+
+/// A peer that speaks the wire protocol by hand, with the certificate of one party of a
+/// network: to send frames a real node would never send.
+pub struct RawPeer {
+    /// The connection to the node under test.
+    pub conn: quinn::Connection,
+    endpoint: quinn::Endpoint,
+}
+
+impl RawPeer {
+    /// Connects to `to`'s node at `addr` with the TLS identity of `as_cfg`'s node.
+    pub async fn connect(
+        as_cfg: &NodeConfig,
+        to: &str,
+        addr: std::net::SocketAddr,
+    ) -> Result<RawPeer> {
+        let material = poc247_node::tls::load(as_cfg)?;
+        let client = poc247_node::tls::client_config(&material, 64)?;
+        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
+        endpoint.set_default_client_config(client);
+        let conn = endpoint.connect(addr, &party(to).dns_name())?.await?;
+        Ok(RawPeer { conn, endpoint })
+    }
+
+    /// Sends `bytes` as one frame on a new stream and reads the reply.
+    pub async fn send(&self, bytes: &[u8]) -> Result<poc247_protocol::Reply> {
+        Ok(poc247_node::transport::exchange(&self.conn, bytes, 1 << 20).await?)
+    }
+
+    /// Announces a frame of `len` bytes, sends only its first `sent` bytes, finishes the
+    /// stream, and reads the reply.
+    pub async fn send_partial(&self, len: u32, sent: &[u8]) -> Result<poc247_protocol::Reply> {
+        let (mut send, mut recv) = self.conn.open_bi().await?;
+        send.write_all(&len.to_be_bytes()).await?;
+        send.write_all(sent).await?;
+        let _ = send.finish();
+        let bytes = poc247_node::transport::read_frame(&mut recv, 1 << 20).await?;
+        Ok(poc247_protocol::Reply::from_bytes(&bytes)?)
+    }
+
+    /// Closes the connection.
+    pub async fn close(self) {
+        self.conn.close(0u32.into(), b"done");
+        self.endpoint.wait_idle().await;
+    }
+}
+
+/// The signing key of `p`'s node in a network.
+pub fn signing_key(cfg: &NodeConfig) -> Result<poc247_protocol::SigningKey> {
+    Ok(poc247_node::keys::load_signing_key(&cfg.signing_key)?)
+}
