@@ -61,6 +61,23 @@ impl ControlClient {
         &self.socket
     }
 
+    /// Opens an HTTP/1.1 connection on the socket.
+    async fn connect(
+        &self,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, ClientError> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                path: self.socket.clone(),
+                source,
+            })?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        tokio::spawn(conn);
+        Ok(sender)
+    }
+
     /// `GET path`.
     pub async fn get(&self, path: &str) -> Result<ApiResponse, ClientError> {
         self.call(Method::GET, path, None).await
@@ -78,16 +95,7 @@ impl ControlClient {
         body: Option<String>,
     ) -> Result<ApiResponse, ClientError> {
         let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                path: self.socket.clone(),
-                source,
-            })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| proto(&e))?;
-        tokio::spawn(conn);
+        let mut sender = self.connect().await?;
         let req = Request::builder()
             .method(method)
             .uri(path)
@@ -109,5 +117,76 @@ impl ControlClient {
             serde_json::from_slice(&bytes).map_err(|e| proto(&e))?
         };
         Ok(ApiResponse { status, body })
+    }
+}
+
+/// A live stream of server-sent events from `GET /v1/events`.
+pub struct EventStream {
+    body: hyper::body::Incoming,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream").finish_non_exhaustive()
+    }
+}
+
+impl EventStream {
+    /// The next event's JSON (`data:` of one SSE event); `None` when the stream ended.
+    pub async fn next(&mut self) -> Option<Result<Value, ClientError>> {
+        loop {
+            if let Some(end) = find(&self.buf, b"\n\n") {
+                let block: Vec<u8> = self.buf.drain(..end + 2).collect();
+                let text = String::from_utf8_lossy(&block);
+                let data: String = text
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                return Some(
+                    serde_json::from_str(&data).map_err(|e| ClientError::Protocol(e.to_string())),
+                );
+            }
+            match self.body.frame().await? {
+                Ok(frame) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buf.extend_from_slice(&data);
+                    }
+                }
+                Err(e) => return Some(Err(ClientError::Protocol(e.to_string()))),
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+impl ControlClient {
+    /// Opens the event stream (`GET /v1/events`).
+    pub async fn events(&self) -> Result<EventStream, ClientError> {
+        let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
+        let mut sender = self.connect().await?;
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri("/v1/events")
+            .header("host", "poc247")
+            .header("accept", "text/event-stream")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| proto(&e))?;
+        let resp = sender.send_request(req).await.map_err(|e| proto(&e))?;
+        if resp.status() != StatusCode::OK {
+            return Err(ClientError::Protocol(format!("events: {}", resp.status())));
+        }
+        Ok(EventStream {
+            body: resp.into_body(),
+            buf: Vec::new(),
+        })
     }
 }

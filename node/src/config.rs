@@ -71,11 +71,15 @@ impl Default for Limits {
 pub struct StoreSettings {
     /// sled's page cache, in bytes (sled's own default is 1 GiB).
     pub cache_capacity_bytes: u64,
+    /// Writers waiting for durability share one flush (group commit). Off, each waits for a
+    /// flush of its own: only for measuring the difference.
+    pub group_commit: bool,
 }
 impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
             cache_capacity_bytes: 8 << 20,
+            group_commit: true,
         }
     }
 }

@@ -87,6 +87,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/requests", post(create_request))
         .route("/v1/cases", get(list_cases))
         .route("/v1/cases/{case_ref}", get(show_case))
+        .route("/v1/events", get(events))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint")
         })
@@ -452,4 +453,34 @@ fn message_view(m: &StoredMessage, directory: &crate::directory::Directory) -> V
         v[k] = val;
     }
     v
+}
+
+/// `GET /v1/events`: the node's events as server-sent events, `id` = the event's `seq`,
+/// `data` = its JSON. The stream ends when the node stops.
+async fn events(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    let rx = s.subscribe();
+    let cancel = s.cancel_token();
+    let stream = futures_util::stream::unfold((rx, cancel), |(mut rx, cancel)| async move {
+        loop {
+            let next = tokio::select! {
+                _ = cancel.cancelled() => return None,
+                r = rx.recv() => r,
+            };
+            match next {
+                Ok(ev) => {
+                    let data = serde_json::to_string(&ev).unwrap_or_default();
+                    let item = Event::default().id(ev.seq.to_string()).data(data);
+                    return Some((Ok::<_, std::convert::Infallible>(item), (rx, cancel)));
+                }
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "an event stream reader fell behind");
+                    continue;
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }

@@ -59,6 +59,7 @@ pub struct Shared {
     pub started_at: UtcMs,
     tracker: TaskTracker,
     cancel: CancellationToken,
+    event_seq: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Shared {
@@ -129,7 +130,12 @@ impl Shared {
         message_kind: Option<MessageKind>,
         peer: Option<PartyId>,
     ) {
+        let seq = self
+            .event_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
         let _ = self.events.send(NodeEvent {
+            seq,
             at: self.clock.now(),
             kind,
             case_ref,
@@ -215,6 +221,11 @@ impl Shared {
         })
     }
 
+    /// Fires when the node begins to stop.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
     /// The local UDP address of the QUIC endpoint.
     pub fn local_addr(&self) -> Result<SocketAddr> {
         self.endpoint
@@ -283,7 +294,7 @@ impl Node {
             runtime,
         )
         .map_err(|e| NodeError::Transport(e.to_string()))?;
-        let (store, committer) = Store::open(&cfg.data_dir, cfg.store.cache_capacity_bytes)?;
+        let (store, committer) = Store::open(&cfg.data_dir, &cfg.store)?;
         let (events, _) = broadcast::channel(4096);
         let (delivery_tx, delivery_rx) = mpsc::channel(4096);
         let shared = Arc::new(Shared {
@@ -300,6 +311,7 @@ impl Node {
             conns: Connections::default(),
             tracker: TaskTracker::new(),
             cancel: CancellationToken::new(),
+            event_seq: std::sync::atomic::AtomicU64::new(0),
             cfg,
         });
         let listener = control::bind(&shared.cfg.socket)?;

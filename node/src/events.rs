@@ -35,6 +35,8 @@ pub enum EventKind {
 /// One event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeEvent {
+    /// Sequence number, increasing for the life of the node process (the SSE event id).
+    pub seq: u64,
     /// When.
     pub at: UtcMs,
     /// What.

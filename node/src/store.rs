@@ -137,7 +137,11 @@ impl Store {
     /// Opens (or creates) the store under `dir` and starts its committer task (inside the
     /// current tokio runtime). The task ends, and sled closes, once every clone of the store is
     /// dropped: await the returned handle before the data directory is opened again.
-    pub fn open(dir: &Path, cache_capacity: u64) -> Result<(Self, tokio::task::JoinHandle<()>)> {
+    pub fn open(
+        dir: &Path,
+        settings: &crate::config::StoreSettings,
+    ) -> Result<(Self, tokio::task::JoinHandle<()>)> {
+        let cache_capacity = settings.cache_capacity_bytes;
         std::fs::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
         let db = sled::Config::new()
             .path(dir.join("sled"))
@@ -161,7 +165,7 @@ impl Store {
             }
         }
         let (committer, rx) = mpsc::channel(4096);
-        let handle = tokio::spawn(run_committer(db.clone(), rx));
+        let handle = tokio::spawn(run_committer(db.clone(), rx, settings.group_commit));
         let store = Store {
             messages: db.open_tree("messages")?,
             cases: db.open_tree("cases")?,
@@ -377,11 +381,17 @@ impl Store {
 
 /// The committer: waits for a first writer, gathers every writer already waiting, flushes
 /// once, and releases them all.
-async fn run_committer(db: sled::Db, mut rx: mpsc::Receiver<oneshot::Sender<Result<(), String>>>) {
+async fn run_committer(
+    db: sled::Db,
+    mut rx: mpsc::Receiver<oneshot::Sender<Result<(), String>>>,
+    group: bool,
+) {
     while let Some(first) = rx.recv().await {
         let mut waiters = vec![first];
-        while let Ok(w) = rx.try_recv() {
-            waiters.push(w);
+        if group {
+            while let Ok(w) = rx.try_recv() {
+                waiters.push(w);
+            }
         }
         let db2 = db.clone();
         let r = match tokio::task::spawn_blocking(move || db2.flush()).await {

@@ -1,0 +1,665 @@
+//! `poc247 bench`: two nodes as separate `poc247 run` processes on loopback, with ephemeral
+//! dev certificates in a temporary folder, driven through the real control API. Measures
+//! latency (submit → verified receipt stored at the sender, seen on the sender's event
+//! stream), throughput at several depths in flight, latency under an offered rate, CPU and
+//! RSS of each node process, and, in the same run, this machine's ceiling for the work each
+//! message needs.
+
+use crate::client::ControlClient;
+use crate::error::{NodeError, Result};
+use crate::localnet::{LocalNetwork, Pki};
+use ed25519_dalek::{Signer, SigningKey};
+use poc247_protocol::PartyId;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// The `poc247` binary that runs the nodes.
+    pub exe: PathBuf,
+    /// Sequential requests for the single-in-flight latency.
+    pub latency_samples: usize,
+    /// Requests per throughput level.
+    pub messages: usize,
+    /// Depths in flight.
+    pub levels: Vec<usize>,
+    /// Offered rate for the open-loop run, requests/s.
+    pub offered_rate: u32,
+    /// Length of the open-loop run, seconds.
+    pub offered_secs: u64,
+    /// Also run the deepest level with one flush per message (group commit off).
+    pub compare_group_commit: bool,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            exe: PathBuf::from("poc247"),
+            latency_samples: 500,
+            messages: 4000,
+            levels: vec![1, 16, 64, 256],
+            offered_rate: 1000,
+            offered_secs: 5,
+            compare_group_commit: true,
+        }
+    }
+}
+
+/// Latency figures, milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    /// Samples.
+    pub samples: usize,
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Maximum.
+    pub max_ms: f64,
+}
+
+/// One throughput level.
+#[derive(Debug, Clone, Serialize)]
+pub struct Level {
+    /// Requests in flight.
+    pub in_flight: usize,
+    /// Whether writers shared flushes.
+    pub group_commit: bool,
+    /// Durable requests per second (submit → verified receipt stored).
+    pub per_s: f64,
+    /// `per_s` over the ceiling measured in the same run.
+    pub of_ceiling: f64,
+    /// Latency at this depth.
+    pub latency: Latency,
+}
+
+/// The open-loop run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Offered {
+    /// Requests offered per second.
+    pub rate: u32,
+    /// Requests offered.
+    pub offered: usize,
+    /// Latency of those delivered.
+    pub latency: Latency,
+}
+
+/// The machine's ceiling for this work.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ceiling {
+    /// Cores.
+    pub cores: usize,
+    /// One ed25519 signature over 2 KiB, µs.
+    pub sign_2k_us: f64,
+    /// One `verify_strict` over 2 KiB, µs.
+    pub verify_strict_2k_us: f64,
+    /// One sled insert + flush, p50, µs.
+    pub sled_insert_flush_p50_us: f64,
+    /// sled inserts per second with 64 inserts sharing a flush.
+    pub sled_grouped_inserts_per_s: f64,
+    /// Per message: 2 signatures + 2 verifications + one grouped insert per side, on all
+    /// cores: messages per second.
+    pub messages_per_s: f64,
+}
+
+/// CPU and memory of one node process.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeUsage {
+    /// Its party.
+    pub party: String,
+    /// RSS once started and idle, MiB.
+    pub idle_rss_mib: f64,
+    /// Peak RSS over the run, MiB.
+    pub peak_rss_mib: f64,
+    /// CPU time over the whole run, seconds.
+    pub cpu_s: f64,
+}
+
+/// Everything measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// Build profile of the bench binary.
+    pub profile: &'static str,
+    /// CPU model.
+    pub cpu: String,
+    /// The ceiling.
+    pub ceiling: Ceiling,
+    /// Single in flight.
+    pub single: Latency,
+    /// Throughput levels.
+    pub levels: Vec<Level>,
+    /// Open loop.
+    pub offered: Offered,
+    /// Per node.
+    pub nodes: Vec<NodeUsage>,
+    /// Requests delivered in all.
+    pub total_delivered: usize,
+}
+
+fn bench_err(m: impl std::fmt::Display) -> NodeError {
+    NodeError::Transport(format!("bench: {m}"))
+}
+
+/// A node running as a child process.
+struct Proc {
+    party: String,
+    child: tokio::process::Child,
+    client: ControlClient,
+}
+
+impl Proc {
+    fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+    async fn stop(mut self) {
+        if let Some(pid) = self.pid() {
+            let _ = tokio::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+        }
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+async fn spawn_node(exe: &Path, net: &LocalNetwork, party: &str, log: &Path) -> Result<Proc> {
+    let p = PartyId::parse(party).map_err(bench_err)?;
+    let cfg = net.config(&p)?;
+    let cfg_path = net.dir().join(party.to_ascii_lowercase()).join("node.toml");
+    let stderr = std::fs::File::create(log).map_err(|e| NodeError::io(log, e))?;
+    let child = tokio::process::Command::new(exe)
+        .args(["run", "--config"])
+        .arg(&cfg_path)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| bench_err(format!("cannot start {}: {e}", exe.display())))?;
+    let client = ControlClient::new(cfg.socket);
+    // A child process gives no readiness event: ask its API until it answers (bounded).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = client.get("/v1/status").await {
+            if r.status.is_success() {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(bench_err(format!(
+                "{party} did not start; see {}",
+                log.display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(Proc {
+        party: party.to_owned(),
+        child,
+        client,
+    })
+}
+
+enum Slot {
+    Waiting(oneshot::Sender<Instant>),
+    Arrived(Instant),
+}
+
+/// Matches delivered events from the sender's stream with the submitters waiting for them.
+#[derive(Clone, Default)]
+struct Deliveries(Arc<Mutex<HashMap<String, Slot>>>);
+
+impl Deliveries {
+    fn arrived(&self, id: String, at: Instant) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match m.remove(&id) {
+            Some(Slot::Waiting(tx)) => {
+                let _ = tx.send(at);
+            }
+            _ => {
+                m.insert(id, Slot::Arrived(at));
+            }
+        }
+    }
+    fn wait(&self, id: String) -> oneshot::Receiver<Instant> {
+        let (tx, rx) = oneshot::channel();
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match m.remove(&id) {
+            Some(Slot::Arrived(at)) => {
+                let _ = tx.send(at);
+            }
+            _ => {
+                m.insert(id, Slot::Waiting(tx));
+            }
+        }
+        rx
+    }
+}
+
+fn request_body() -> Value {
+    let facts = "A phishing kit collected bank credentials of residents; the kit forwards them \
+                 to a mailbox hosted by the provider named below. "
+        .repeat(12);
+    json!({
+        "kind": "preservation",
+        "to": "FR",
+        "urgency": "urgent",
+        "language": "fr",
+        "fields": {
+            "requesting_authority": "Parquet de Luxembourg, cabinet d'instruction",
+            "offence": "computer fraud",
+            "facts": facts,
+            "data": "Mailbox contents and access logs of kit-drop@example.fr, 2026-10-01 to date",
+            "relation_to_offence": "The kit mails the stolen credentials to this mailbox.",
+            "custodian_or_location": "ExampleMail SAS, Paris",
+            "necessity": "The provider deletes access logs after 7 days.",
+            "mla_intent": true
+        }
+    })
+}
+
+/// Submits one request and waits for its verified receipt; returns the latency.
+async fn one(client: &ControlClient, deliveries: &Deliveries, body: &Value) -> Result<Duration> {
+    let t0 = Instant::now();
+    let r = client.post("/v1/requests", body).await.map_err(bench_err)?;
+    if r.status.as_u16() != 201 {
+        return Err(bench_err(format!("submit: {} {}", r.status, r.body)));
+    }
+    let id = r.body["message_id"].as_str().unwrap_or_default().to_owned();
+    let at = tokio::time::timeout(Duration::from_secs(60), deliveries.wait(id))
+        .await
+        .map_err(|_| bench_err("no receipt within 60 s"))?
+        .map_err(bench_err)?;
+    Ok(at.saturating_duration_since(t0))
+}
+
+/// Runs `n` requests with `depth` in flight; returns (requests/s, latencies).
+async fn level(
+    client: &ControlClient,
+    deliveries: &Deliveries,
+    n: usize,
+    depth: usize,
+) -> Result<(f64, Vec<Duration>)> {
+    let body = Arc::new(request_body());
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..depth.max(1) {
+        let (client, deliveries, body, next) = (
+            client.clone(),
+            deliveries.clone(),
+            body.clone(),
+            next.clone(),
+        );
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                lat.push(one(&client, &deliveries, &body).await?);
+            }
+            Ok::<_, NodeError>(lat)
+        });
+    }
+    let mut all = Vec::with_capacity(n);
+    while let Some(r) = tasks.join_next().await {
+        all.extend(r.map_err(bench_err)??);
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    Ok((all.len() as f64 / secs, all))
+}
+
+fn latency(mut v: Vec<Duration>) -> Latency {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let pct = |p: f64| -> f64 {
+        if v.is_empty() {
+            return 0.0;
+        }
+        let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+        ms(v[i])
+    };
+    Latency {
+        samples: v.len(),
+        p50_ms: pct(0.50),
+        p90_ms: pct(0.90),
+        p99_ms: pct(0.99),
+        max_ms: v.last().map_or(0.0, |d| ms(*d)),
+    }
+}
+
+/// Measures this machine's ceiling for the work of one message.
+pub fn measure_ceiling(scratch: &Path) -> Result<Ceiling> {
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let msg = vec![0x5au8; 2048];
+    let n = 2000;
+    let t = Instant::now();
+    let mut sig = key.sign(&msg);
+    for _ in 0..n {
+        sig = key.sign(std::hint::black_box(&msg));
+    }
+    let sign_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let vk = key.verifying_key();
+    let t = Instant::now();
+    for _ in 0..n {
+        let _ = std::hint::black_box(vk.verify_strict(&msg, &sig));
+    }
+    let verify_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+
+    let db = sled::Config::new()
+        .path(scratch.join("ceiling-sled"))
+        .cache_capacity(8 << 20)
+        .flush_every_ms(None)
+        .open()?;
+    let value = vec![0xa5u8; 2048];
+    let mut single = Vec::new();
+    for i in 0u64..300 {
+        let t = Instant::now();
+        db.insert(i.to_be_bytes(), value.as_slice())?;
+        db.flush()?;
+        single.push(t.elapsed());
+    }
+    single.sort();
+    let flush_p50_us = single[single.len() / 2].as_secs_f64() * 1e6;
+    let t = Instant::now();
+    let mut inserted = 0u64;
+    while t.elapsed() < Duration::from_millis(1000) {
+        for _ in 0..64 {
+            db.insert((1_000_000 + inserted).to_be_bytes(), value.as_slice())?;
+            inserted += 1;
+        }
+        db.flush()?;
+    }
+    let grouped = inserted as f64 / t.elapsed().as_secs_f64();
+    drop(db);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_message_us = 2.0 * sign_us + 2.0 * verify_us + 2.0 * 1e6 / grouped;
+    Ok(Ceiling {
+        cores,
+        sign_2k_us: sign_us,
+        verify_strict_2k_us: verify_us,
+        sled_insert_flush_p50_us: flush_p50_us,
+        sled_grouped_inserts_per_s: grouped,
+        messages_per_s: cores as f64 * 1e6 / per_message_us,
+    })
+}
+
+/// RSS, peak RSS (MiB) and CPU seconds of a process, from /proc.
+fn usage(pid: u32) -> Option<(f64, f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |name: &str| -> Option<f64> {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ = 100).
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some((
+        kib("VmRSS:")? / 1024.0,
+        kib("VmHWM:")? / 1024.0,
+        ticks / 100.0,
+    ))
+}
+
+async fn follow(
+    client: &ControlClient,
+    deliveries: Deliveries,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let mut events = client.events().await.map_err(bench_err)?;
+    Ok(tokio::spawn(async move {
+        while let Some(Ok(ev)) = events.next().await {
+            if ev["type"] == "delivered" {
+                if let Some(id) = ev["message_id"].as_str() {
+                    deliveries.arrived(id.to_owned(), Instant::now());
+                }
+            }
+        }
+    }))
+}
+
+async fn start_pair(exe: &Path, dir: &Path, group_commit: bool) -> Result<(Proc, Proc)> {
+    let pki = Pki::Fresh(vec![
+        PartyId::parse("LU").map_err(bench_err)?,
+        PartyId::parse("FR").map_err(bench_err)?,
+    ]);
+    let net = LocalNetwork::prepare(&dir.join("net"), &pki)?;
+    if !group_commit {
+        for p in ["lu", "fr"] {
+            let path = dir.join("net").join(p).join("node.toml");
+            let mut text = std::fs::read_to_string(&path).map_err(|e| NodeError::io(&path, e))?;
+            text.push_str("\n[store]\ngroup_commit = false\n");
+            std::fs::write(&path, text).map_err(|e| NodeError::io(&path, e))?;
+        }
+    }
+    let fr = spawn_node(exe, &net, "FR", &dir.join("fr.log")).await?;
+    let lu = spawn_node(exe, &net, "LU", &dir.join("lu.log")).await?;
+    Ok((lu, fr))
+}
+
+/// Runs the benchmark; `progress` is told what is being measured.
+pub async fn run(opts: &BenchOptions, progress: impl Fn(&str)) -> Result<BenchReport> {
+    let tmp = std::env::temp_dir().join(format!("poc247-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| NodeError::io(&tmp, e))?;
+    let result = run_in(opts, &tmp, &progress).await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+async fn run_in(opts: &BenchOptions, tmp: &Path, progress: &impl Fn(&str)) -> Result<BenchReport> {
+    progress("measuring the machine's ceiling (ed25519, sled)");
+    let ceiling = measure_ceiling(tmp)?;
+    progress("starting LU and FR as two processes");
+    let (lu, fr) = start_pair(&opts.exe, &tmp.join("grouped"), true).await?;
+    let mut idle = HashMap::new();
+    for p in [&lu, &fr] {
+        if let Some((rss, _, _)) = p.pid().and_then(usage) {
+            idle.insert(p.party.clone(), rss);
+        }
+    }
+    let deliveries = Deliveries::default();
+    let follower = follow(&lu.client, deliveries.clone()).await?;
+    let mut total = 0;
+
+    progress("latency, one request in flight");
+    let body = request_body();
+    let mut single = Vec::new();
+    for _ in 0..opts.latency_samples {
+        single.push(one(&lu.client, &deliveries, &body).await?);
+    }
+    total += single.len();
+    let mut levels = Vec::new();
+    for &depth in &opts.levels {
+        progress(&format!("throughput, {depth} in flight"));
+        let (per_s, lat) = level(&lu.client, &deliveries, opts.messages, depth).await?;
+        total += lat.len();
+        levels.push(Level {
+            in_flight: depth,
+            group_commit: true,
+            per_s,
+            of_ceiling: per_s / ceiling.messages_per_s,
+            latency: latency(lat),
+        });
+    }
+    progress(&format!(
+        "latency at {} requests/s offered",
+        opts.offered_rate
+    ));
+    let offered = open_loop(
+        &lu.client,
+        &deliveries,
+        opts.offered_rate,
+        opts.offered_secs,
+    )
+    .await?;
+    total += offered.latency.samples;
+    let mut nodes = Vec::new();
+    for p in [&lu, &fr] {
+        if let Some((_, peak, cpu)) = p.pid().and_then(usage) {
+            nodes.push(NodeUsage {
+                party: p.party.clone(),
+                idle_rss_mib: idle.get(&p.party).copied().unwrap_or(0.0),
+                peak_rss_mib: peak,
+                cpu_s: cpu,
+            });
+        }
+    }
+    follower.abort();
+    lu.stop().await;
+    fr.stop().await;
+
+    if opts.compare_group_commit {
+        let depth = opts.levels.iter().copied().find(|&d| d == 64).unwrap_or(64);
+        progress(&format!(
+            "throughput, {depth} in flight, one flush per message"
+        ));
+        let (lu, fr) = start_pair(&opts.exe, &tmp.join("per-message"), false).await?;
+        let deliveries = Deliveries::default();
+        let follower = follow(&lu.client, deliveries.clone()).await?;
+        let (per_s, lat) = level(&lu.client, &deliveries, opts.messages.min(2000), depth).await?;
+        total += lat.len();
+        levels.push(Level {
+            in_flight: depth,
+            group_commit: false,
+            per_s,
+            of_ceiling: per_s / ceiling.messages_per_s,
+            latency: latency(lat),
+        });
+        follower.abort();
+        lu.stop().await;
+        fr.stop().await;
+    }
+    Ok(BenchReport {
+        profile: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        cpu: cpu_model(),
+        ceiling,
+        single: latency(single),
+        levels,
+        offered,
+        nodes,
+        total_delivered: total,
+    })
+}
+
+async fn open_loop(
+    client: &ControlClient,
+    deliveries: &Deliveries,
+    rate: u32,
+    secs: u64,
+) -> Result<Offered> {
+    let body = Arc::new(request_body());
+    let n = (u64::from(rate) * secs) as usize;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        tick.tick().await;
+        let (client, deliveries, body) = (client.clone(), deliveries.clone(), body.clone());
+        tasks.spawn(async move { one(&client, &deliveries, &body).await });
+    }
+    let mut lat = Vec::with_capacity(n);
+    while let Some(r) = tasks.join_next().await {
+        lat.push(r.map_err(bench_err)??);
+    }
+    Ok(Offered {
+        rate,
+        offered: n,
+        latency: latency(lat),
+    })
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The report as a table for people.
+pub fn render(r: &BenchReport) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let c = &r.ceiling;
+    let _ = writeln!(
+        s,
+        "poc247 bench ({} build) on {} × {}",
+        r.profile, c.cores, r.cpu
+    );
+    let _ = writeln!(
+        s,
+        "ceiling: sign 2 KiB {:.1} µs, verify_strict {:.1} µs, sled insert+flush p50 {:.0} µs, \
+         64 inserts/flush {:.0}/s → {:.0} messages/s",
+        c.sign_2k_us,
+        c.verify_strict_2k_us,
+        c.sled_insert_flush_p50_us,
+        c.sled_grouped_inserts_per_s,
+        c.messages_per_s
+    );
+    let l = &r.single;
+    let _ = writeln!(
+        s,
+        "single in flight ({} requests): p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        l.samples, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+    );
+    let _ = writeln!(
+        s,
+        "{:>9} {:>6} {:>10} {:>9} {:>9} {:>9}",
+        "in flight", "group", "req/s", "ceiling", "p50 ms", "p99 ms"
+    );
+    for v in &r.levels {
+        let _ = writeln!(
+            s,
+            "{:>9} {:>6} {:>10.0} {:>8.0}% {:>9.2} {:>9.2}",
+            v.in_flight,
+            if v.group_commit { "yes" } else { "no" },
+            v.per_s,
+            v.of_ceiling * 100.0,
+            v.latency.p50_ms,
+            v.latency.p99_ms
+        );
+    }
+    let o = &r.offered;
+    let _ = writeln!(
+        s,
+        "{} requests/s offered ({} requests): p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        o.rate, o.offered, o.latency.p50_ms, o.latency.p99_ms, o.latency.max_ms
+    );
+    for n in &r.nodes {
+        let _ = writeln!(
+            s,
+            "node {}: idle RSS {:.1} MiB, peak RSS {:.1} MiB, CPU {:.2} s",
+            n.party, n.idle_rss_mib, n.peak_rss_mib, n.cpu_s
+        );
+    }
+    let _ = writeln!(s, "requests delivered in all: {}", r.total_delivered);
+    s
+}
