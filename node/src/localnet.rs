@@ -119,10 +119,16 @@ impl LocalNetwork {
 
     /// Starts (or restarts) `party`'s node on its port.
     pub async fn start_node(&mut self, party: &PartyId) -> Result<()> {
+        let cfg = self.config(party)?;
+        self.start_node_with(party, cfg).await
+    }
+
+    /// Starts `party`'s node with a configuration of the caller's (a test's own directory
+    /// view or delivery settings); it listens on `cfg.listen`.
+    pub async fn start_node_with(&mut self, party: &PartyId, cfg: NodeConfig) -> Result<()> {
         if self.nodes.contains_key(party) {
             return Ok(());
         }
-        let cfg = self.config(party)?;
         let socket = UdpSocket::bind(cfg.listen)
             .map_err(|e| NodeError::Transport(format!("bind {}: {e}", cfg.listen)))?;
         let node = Node::start_with(cfg, Some(socket), self.clock.clone()).await?;

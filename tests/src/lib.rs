@@ -2,6 +2,8 @@
 //! files in temporary folders), a raw peer that speaks the wire protocol by hand, and helpers
 //! to wait for events instead of sleeping.
 
+pub mod proxy;
+
 use anyhow::{bail, Context, Result};
 use poc247_node::client::ControlClient;
 use poc247_node::events::{EventKind, NodeEvent};
