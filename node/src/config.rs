@@ -54,6 +54,10 @@ pub struct Limits {
     pub clock_skew_secs: u64,
     /// Concurrent inbound streams per connection.
     pub max_streams_per_connection: u32,
+    /// Messages a peer may send per second, sustained.
+    pub rate_per_peer_per_s: u32,
+    /// Messages a peer may send at once above the sustained rate.
+    pub burst_per_peer: u32,
 }
 impl Default for Limits {
     fn default() -> Self {
@@ -61,6 +65,8 @@ impl Default for Limits {
             max_frame_bytes: DEFAULT_MAX_FRAME,
             clock_skew_secs: 15 * 60,
             max_streams_per_connection: 256,
+            rate_per_peer_per_s: 2_000,
+            burst_per_peer: 4_000,
         }
     }
 }
@@ -186,6 +192,11 @@ impl NodeConfig {
         }
         if f.delivery.max_in_flight_per_peer == 0 {
             return Err("delivery.max_in_flight_per_peer must be at least 1".into());
+        }
+        if f.limits.rate_per_peer_per_s == 0 || f.limits.burst_per_peer == 0 {
+            return Err(
+                "limits.rate_per_peer_per_s and limits.burst_per_peer must be at least 1".into(),
+            );
         }
         if f.limits.max_frame_bytes < 1024 {
             return Err("limits.max_frame_bytes must be at least 1024".into());

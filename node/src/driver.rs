@@ -60,6 +60,8 @@ pub struct Shared {
     tracker: TaskTracker,
     cancel: CancellationToken,
     event_seq: std::sync::atomic::AtomicU64,
+    /// Per-peer rate limits of inbound messages.
+    pub limits: std::sync::Mutex<crate::ratelimit::PeerLimits>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -200,7 +202,11 @@ impl Shared {
         };
         let case = CaseRecord::open(&header, kind, Role::Requester, now);
         self.store.insert_outbound_request(&msg, &case, &req.to)?;
-        self.store.commit().await?;
+        if let Err(e) = self.store.commit().await {
+            // Told it failed, the caller will submit again: this one must never leave.
+            let _ = self.store.remove_outbound_request(header.id, &case_ref);
+            return Err(e.into());
+        }
         tracing::info!(case = %case_ref, id = %header.id, kind = %kind, to = %req.to, "request queued");
         self.publish(
             EventKind::Queued,
@@ -312,6 +318,7 @@ impl Node {
             tracker: TaskTracker::new(),
             cancel: CancellationToken::new(),
             event_seq: std::sync::atomic::AtomicU64::new(0),
+            limits: std::sync::Mutex::new(crate::ratelimit::PeerLimits::default()),
             cfg,
         });
         let listener = control::bind(&shared.cfg.socket)?;

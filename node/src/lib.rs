@@ -16,6 +16,7 @@ pub mod events;
 pub mod keys;
 pub mod lifecycle;
 pub mod localnet;
+pub mod ratelimit;
 pub mod receiver;
 pub mod store;
 pub mod tls;

@@ -35,6 +35,24 @@ pub async fn handle_frame(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Repl
 
 async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply {
     use RejectionCode::*;
+    let limits = &shared.cfg.limits;
+    let allowed = shared.limits.lock().map_or(true, |mut l| {
+        l.allow(
+            peer,
+            limits.rate_per_peer_per_s,
+            limits.burst_per_peer,
+            shared.clock.now(),
+        )
+    });
+    if !allowed {
+        return reject(
+            RateLimited,
+            format!(
+                "more than {} messages/s from {peer}; retry later",
+                limits.rate_per_peer_per_s
+            ),
+        );
+    }
     let signed = match SignedEnvelope::from_bytes(frame) {
         Ok(s) => s,
         Err(e) => return reject(BadFrame, format!("not a signed envelope: {e}")),

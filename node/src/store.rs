@@ -105,6 +105,7 @@ pub struct Store {
     outbox: sled::Tree,
     meta: sled::Tree,
     committer: mpsc::Sender<oneshot::Sender<Result<(), String>>>,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -173,13 +174,32 @@ impl Store {
             meta,
             db,
             committer,
+            failing: Default::default(),
         };
         Ok((store, handle))
+    }
+
+    /// Makes every write and flush fail (`true`) or work again (`false`), as a full or
+    /// read-only disk would: fault tests use it to check that nothing is half-written and
+    /// that the node recovers by itself.
+    pub fn inject_write_failure(&self, on: bool) {
+        self.failing.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn writable(&self) -> Result<()> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(NodeError::Storage(
+                "the disk refuses writes (injected fault)".into(),
+            ))
+        } else {
+            Ok(())
+        }
     }
 
     /// Waits until everything written before this call is on disk. Concurrent callers share
     /// one flush.
     pub async fn commit(&self) -> Result<()> {
+        self.writable()?;
         let (tx, rx) = oneshot::channel();
         self.committer
             .send(tx)
@@ -198,6 +218,7 @@ impl Store {
 
     /// The next case reference for `party` in `year`, from a counter in `meta`.
     pub fn next_case_ref(&self, party: &PartyId, year: u16) -> Result<CaseRef> {
+        self.writable()?;
         let key = format!("case_seq/{year}");
         let next = self.meta.update_and_fetch(key.as_bytes(), |old| {
             let n = old
@@ -219,6 +240,7 @@ impl Store {
         case: &CaseRecord,
         peer: &PartyId,
     ) -> Result<()> {
+        self.writable()?;
         let key = *msg.id.as_bytes();
         let m = enc(msg)?;
         let c = enc(case)?;
@@ -250,6 +272,7 @@ impl Store {
         msg: &StoredMessage,
         case: &CaseRecord,
     ) -> std::result::Result<Inbound, InboundError> {
+        self.writable()?;
         let key = *msg.id.as_bytes();
         let m = enc(msg)?;
         let c = enc(case)?;
@@ -291,6 +314,7 @@ impl Store {
         outcome: std::result::Result<SignedReceipt, String>,
         now: UtcMs,
     ) -> Result<CaseRecord> {
+        self.writable()?;
         let key = *id.as_bytes();
         tx(
             (&self.messages, &self.cases, &self.outbox).transaction(|(mt, ct, ot)| {
@@ -327,6 +351,21 @@ impl Store {
                 Ok(case)
             }),
         )
+    }
+
+    /// Removes an outbound request whose flush failed, so that nothing the caller was told
+    /// failed is sent later.
+    pub fn remove_outbound_request(&self, id: MessageId, case_ref: &CaseRef) -> Result<()> {
+        let key = *id.as_bytes();
+        let ck = case_ref.as_str().as_bytes().to_vec();
+        tx::<_, NodeError>((&self.messages, &self.cases, &self.outbox).transaction(
+            |(mt, ct, ot)| {
+                mt.remove(&key)?;
+                ct.remove(ck.as_slice())?;
+                ot.remove(&key)?;
+                Ok(())
+            },
+        ))
     }
 
     /// A stored message.
