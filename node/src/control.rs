@@ -3,6 +3,7 @@
 //! Errors are `{ "error": { "code", "message", "fields" } }`: 4xx for caller mistakes, 5xx
 //! otherwise.
 
+use crate::audit::{Actor, AuditRecord};
 use crate::driver::{NewRequest, Shared, SubmitError};
 use crate::error::{NodeError, Result};
 use crate::lifecycle::{CaseRecord, Role};
@@ -88,6 +89,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/cases", get(list_cases))
         .route("/v1/cases/{case_ref}", get(show_case))
         .route("/v1/events", get(events))
+        .route("/v1/audit", get(audit_export))
+        .route("/v1/audit/verify", get(audit_verify))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint")
         })
@@ -200,7 +203,7 @@ async fn create_request(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req = parse_new_request(&body)?;
     let kind = req.body.kind();
-    match s.submit(req).await {
+    match s.submit(req, Actor::Local { uid: caller.uid }).await {
         Ok(done) => {
             tracing::info!(uid = ?caller.uid, case = %done.case_ref, kind = %kind, "request created through the API");
             Ok((StatusCode::CREATED, Json(json!(done))))
@@ -387,6 +390,14 @@ async fn show_case(
         .store
         .case(&case_ref)?
         .ok_or_else(|| NodeError::NotFound(format!("case {case_ref}")))?;
+    // Every read of a case is an audit event (CIC 67-1(2)).
+    s.store.audit(&AuditRecord {
+        at: s.clock.now(),
+        actor: Actor::Local { uid: caller.uid },
+        event: "case_read".into(),
+        case_ref: Some(case_ref.clone()),
+        message_id: None,
+    })?;
     tracing::info!(uid = ?caller.uid, case = %case_ref, "case read through the API");
     let directory = s.directory();
     let mut timeline = Vec::new();
@@ -483,4 +494,72 @@ async fn events(State(s): State<Arc<Shared>>) -> impl IntoResponse {
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// Query of `GET /v1/audit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// First position.
+    #[serde(default)]
+    from: Option<u64>,
+    /// Only entries at or after this time (RFC 3339, a date, or Unix ms).
+    #[serde(default)]
+    since: Option<String>,
+    /// At most this many entries (default 10,000).
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+async fn audit_export(
+    State(s): State<Arc<Shared>>,
+    q: std::result::Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
+    let since = match q.since.as_deref() {
+        None => 0,
+        Some(t) => parse_time(t).ok_or_else(|| {
+            ApiError::bad(format!(
+                "since: {t:?} is not RFC 3339, a date, or Unix milliseconds"
+            ))
+        })?,
+    };
+    let limit = q.limit.unwrap_or(10_000).min(100_000);
+    let entries: Vec<Value> = s
+        .store
+        .audit_entries(q.from.unwrap_or(1), usize::MAX)?
+        .into_iter()
+        .filter(|e| e.at.0 >= since)
+        .take(limit)
+        .map(|e| {
+            json!({
+                "seq": e.seq,
+                "at": e.at.rfc3339(),
+                "actor": e.actor,
+                "event": e.event,
+                "case_ref": e.case_ref,
+                "message_id": e.message_id,
+                "prev": hex::encode(e.prev),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "entries": entries })))
+}
+
+/// Parses RFC 3339, a date (`YYYY-MM-DD`, its first millisecond UTC) or Unix milliseconds.
+pub fn parse_time(t: &str) -> Option<u64> {
+    if let Ok(ms) = t.parse::<u64>() {
+        return Some(ms);
+    }
+    if let Ok(d) = poc247_protocol::Date::parse(t) {
+        return Some(d.start_utc_ms());
+    }
+    let odt =
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(odt.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+async fn audit_verify(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
+    let v = s.store.verify_audit(&s.signing.verifying_key())?;
+    Ok(Json(json!(v)))
 }

@@ -3,6 +3,7 @@
 //! control API as tasks, and executes what the sans-IO cores decide, in the order
 //! persist → flush → send/answer → notify.
 
+use crate::audit::Actor;
 use crate::clock::{Clock, SystemClock};
 use crate::config::NodeConfig;
 use crate::delivery::{Delivery, DeliveryPolicy, Outcome, Transmit};
@@ -148,7 +149,11 @@ impl Shared {
     }
 
     /// Validates, signs, stores and queues a new request; returns once it is on disk.
-    pub async fn submit(&self, req: NewRequest) -> std::result::Result<Submitted, SubmitError> {
+    pub async fn submit(
+        &self,
+        req: NewRequest,
+        actor: Actor,
+    ) -> std::result::Result<Submitted, SubmitError> {
         let mut fields = req.body.validate(req.urgency).err().unwrap_or_default();
         if req.to == self.party {
             fields.push(FieldError {
@@ -201,7 +206,8 @@ impl Shared {
             delivery: DeliveryState::Queued,
         };
         let case = CaseRecord::open(&header, kind, Role::Requester, now);
-        self.store.insert_outbound_request(&msg, &case, &req.to)?;
+        self.store
+            .insert_outbound_request(&msg, &case, &req.to, actor)?;
         if let Err(e) = self.store.commit().await {
             // Told it failed, the caller will submit again: this one must never leave.
             let _ = self.store.remove_outbound_request(header.id, &case_ref);
@@ -300,7 +306,7 @@ impl Node {
             runtime,
         )
         .map_err(|e| NodeError::Transport(e.to_string()))?;
-        let (store, committer) = Store::open(&cfg.data_dir, &cfg.store)?;
+        let (store, committer) = Store::open(&cfg.data_dir, &cfg.store, signing.clone())?;
         let (events, _) = broadcast::channel(4096);
         let (delivery_tx, delivery_rx) = mpsc::channel(4096);
         let shared = Arc::new(Shared {
@@ -348,6 +354,9 @@ impl Node {
         shared.endpoint.close(0u32.into(), b"shutdown");
         shared.tracker.close();
         shared.tracker.wait().await;
+        if let Err(e) = shared.store.checkpoint(shared.clock.now()) {
+            tracing::error!(error = %e, "cannot sign the audit checkpoint at shutdown");
+        }
         let _ = shared.store.flush_blocking();
         let _ = std::fs::remove_file(&shared.cfg.socket);
         let party = shared.party.clone();

@@ -2,11 +2,15 @@
 //! and the committer that shares one flush among all writers waiting for durability (group
 //! commit). Nothing is promised to anyone before [`Store::commit`] returned.
 
+use crate::audit::{self, Actor, AuditEntry, AuditRecord, Break, Checkpoint, Verification};
 use crate::error::{NodeError, Result};
 use crate::lifecycle::{CaseRecord, Role, Transition};
 use poc247_protocol::{codec, CaseRef, MessageId, MessageKind, PartyId, SignedReceipt, UtcMs};
+use poc247_protocol::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
+};
 use std::path::Path;
 use tokio::sync::{mpsc, oneshot};
 
@@ -104,6 +108,9 @@ pub struct Store {
     cases: sled::Tree,
     outbox: sled::Tree,
     meta: sled::Tree,
+    audit: sled::Tree,
+    checkpoints: sled::Tree,
+    signer: SigningKey,
     committer: mpsc::Sender<oneshot::Sender<Result<(), String>>>,
     failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -141,6 +148,7 @@ impl Store {
     pub fn open(
         dir: &Path,
         settings: &crate::config::StoreSettings,
+        signer: SigningKey,
     ) -> Result<(Self, tokio::task::JoinHandle<()>)> {
         let cache_capacity = settings.cache_capacity_bytes;
         std::fs::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
@@ -171,6 +179,9 @@ impl Store {
             messages: db.open_tree("messages")?,
             cases: db.open_tree("cases")?,
             outbox: db.open_tree("outbox")?,
+            audit: db.open_tree("audit")?,
+            checkpoints: db.open_tree("checkpoints")?,
+            signer,
             meta,
             db,
             committer,
@@ -239,6 +250,7 @@ impl Store {
         msg: &StoredMessage,
         case: &CaseRecord,
         peer: &PartyId,
+        actor: Actor,
     ) -> Result<()> {
         self.writable()?;
         let key = *msg.id.as_bytes();
@@ -249,20 +261,34 @@ impl Store {
             queued_at: msg.stored_at,
         })?;
         let ck = case.case_ref.as_str().as_bytes().to_vec();
-        tx(
-            (&self.messages, &self.cases, &self.outbox).transaction(|(mt, ct, ot)| {
-                if ct.get(&ck)?.is_some() {
-                    return Err(abort(NodeError::Storage(format!(
-                        "case {} already exists",
-                        case.case_ref
-                    ))));
-                }
-                mt.insert(&key, m.as_slice())?;
-                ct.insert(ck.as_slice(), c.as_slice())?;
-                ot.insert(&key, o.as_slice())?;
-                Ok(())
-            }),
-        )
+        let rec = AuditRecord {
+            at: msg.stored_at,
+            actor,
+            event: "queued".into(),
+            case_ref: Some(case.case_ref.clone()),
+            message_id: Some(msg.id),
+        };
+        let trees = (
+            &self.messages,
+            &self.cases,
+            &self.outbox,
+            &self.audit,
+            &self.meta,
+            &self.checkpoints,
+        );
+        tx(trees.transaction(|(mt, ct, ot, at, meta, cp)| {
+            if ct.get(&ck)?.is_some() {
+                return Err(abort(NodeError::Storage(format!(
+                    "case {} already exists",
+                    case.case_ref
+                ))));
+            }
+            mt.insert(&key, m.as_slice())?;
+            ct.insert(ck.as_slice(), c.as_slice())?;
+            ot.insert(&key, o.as_slice())?;
+            append_audit(at, meta, cp, &self.signer, &rec)?;
+            Ok(())
+        }))
     }
 
     /// Stores an inbound request and the receipt given for it, once: a message already stored
@@ -277,7 +303,21 @@ impl Store {
         let m = enc(msg)?;
         let c = enc(case)?;
         let ck = case.case_ref.as_str().as_bytes().to_vec();
-        let r = (&self.messages, &self.cases).transaction(|(mt, ct)| {
+        let rec = AuditRecord {
+            at: msg.stored_at,
+            actor: Actor::Peer(msg.from.clone()),
+            event: "received".into(),
+            case_ref: Some(case.case_ref.clone()),
+            message_id: Some(msg.id),
+        };
+        let trees = (
+            &self.messages,
+            &self.cases,
+            &self.audit,
+            &self.meta,
+            &self.checkpoints,
+        );
+        let r = trees.transaction(|(mt, ct, at, meta, cp)| {
             if let Some(existing) = mt.get(key)? {
                 let old: StoredMessage = dec(&existing).map_err(abort)?;
                 let receipt = old.receipt.ok_or_else(|| {
@@ -293,6 +333,7 @@ impl Store {
             }
             mt.insert(&key, m.as_slice())?;
             ct.insert(ck.as_slice(), c.as_slice())?;
+            append_audit(at, meta, cp, &self.signer, &rec)?;
             Ok(Ok(true))
         });
         match tx(r)? {
@@ -316,41 +357,60 @@ impl Store {
     ) -> Result<CaseRecord> {
         self.writable()?;
         let key = *id.as_bytes();
-        tx(
-            (&self.messages, &self.cases, &self.outbox).transaction(|(mt, ct, ot)| {
-                let raw = mt
-                    .get(key)?
-                    .ok_or_else(|| abort(NodeError::NotFound(format!("message {id}"))))?;
-                let mut msg: StoredMessage = dec(&raw).map_err(abort)?;
-                let ck = msg.case_ref.as_str().as_bytes().to_vec();
-                let raw_case = ct
-                    .get(&ck)?
-                    .ok_or_else(|| abort(NodeError::NotFound(format!("case {}", msg.case_ref))))?;
-                let mut case: CaseRecord = dec(&raw_case).map_err(abort)?;
-                let transition = match &outcome {
-                    Ok(receipt) => {
-                        msg.receipt = Some(receipt.clone());
-                        msg.delivery = DeliveryState::Delivered;
-                        Transition::Receipted { id }
+        let trees = (
+            &self.messages,
+            &self.cases,
+            &self.outbox,
+            &self.audit,
+            &self.meta,
+            &self.checkpoints,
+        );
+        tx(trees.transaction(|(mt, ct, ot, at, meta, cp)| {
+            let raw = mt
+                .get(key)?
+                .ok_or_else(|| abort(NodeError::NotFound(format!("message {id}"))))?;
+            let mut msg: StoredMessage = dec(&raw).map_err(abort)?;
+            let ck = msg.case_ref.as_str().as_bytes().to_vec();
+            let raw_case = ct
+                .get(&ck)?
+                .ok_or_else(|| abort(NodeError::NotFound(format!("case {}", msg.case_ref))))?;
+            let mut case: CaseRecord = dec(&raw_case).map_err(abort)?;
+            let transition = match &outcome {
+                Ok(receipt) => {
+                    msg.receipt = Some(receipt.clone());
+                    msg.delivery = DeliveryState::Delivered;
+                    Transition::Receipted { id }
+                }
+                Err(reason) => {
+                    msg.delivery = DeliveryState::Failed {
+                        reason: reason.clone(),
+                    };
+                    Transition::Refused {
+                        id,
+                        reason: reason.clone(),
                     }
-                    Err(reason) => {
-                        msg.delivery = DeliveryState::Failed {
-                            reason: reason.clone(),
-                        };
-                        Transition::Refused {
-                            id,
-                            reason: reason.clone(),
-                        }
-                    }
-                };
-                case.apply(&transition, now)
-                    .map_err(|e| abort(NodeError::Storage(e.to_string())))?;
-                mt.insert(&key, enc(&msg).map_err(abort)?)?;
-                ct.insert(ck, enc(&case).map_err(abort)?)?;
-                ot.remove(&key)?;
-                Ok(case)
-            }),
-        )
+                }
+            };
+            case.apply(&transition, now)
+                .map_err(|e| abort(NodeError::Storage(e.to_string())))?;
+            mt.insert(&key, enc(&msg).map_err(abort)?)?;
+            ct.insert(ck, enc(&case).map_err(abort)?)?;
+            ot.remove(&key)?;
+            let rec = AuditRecord {
+                at: now,
+                actor: Actor::Peer(msg.to.clone()),
+                event: if outcome.is_ok() {
+                    "delivered"
+                } else {
+                    "delivery_failed"
+                }
+                .into(),
+                case_ref: Some(msg.case_ref.clone()),
+                message_id: Some(id),
+            };
+            append_audit(at, meta, cp, &self.signer, &rec)?;
+            Ok(case)
+        }))
     }
 
     /// Removes an outbound request whose flush failed, so that nothing the caller was told
@@ -366,6 +426,122 @@ impl Store {
                 Ok(())
             },
         ))
+    }
+
+    /// Appends an audit entry on its own (a read of a case, a shutdown).
+    pub fn audit(&self, rec: &AuditRecord) -> Result<()> {
+        self.writable()?;
+        let trees = (&self.audit, &self.meta, &self.checkpoints);
+        tx(trees.transaction(|(at, meta, cp)| append_audit(at, meta, cp, &self.signer, rec)))
+    }
+
+    /// Signs a checkpoint of the current head (at shutdown).
+    pub fn checkpoint(&self, now: UtcMs) -> Result<()> {
+        self.writable()?;
+        let (seq, head) = self.audit_head()?;
+        if seq == 0 {
+            return Ok(());
+        }
+        let c = Checkpoint::sign(seq, head, now, &self.signer)?;
+        self.checkpoints.insert(seq.to_be_bytes(), enc(&c)?)?;
+        Ok(())
+    }
+
+    fn audit_head(&self) -> Result<(u64, [u8; 32])> {
+        match self.meta.get(AUDIT_HEAD)? {
+            Some(b) => dec(&b),
+            None => Ok((0, [0; 32])),
+        }
+    }
+
+    /// Audit entries from position `from` on, at most `limit`.
+    pub fn audit_entries(&self, from: u64, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.audit
+            .range(from.to_be_bytes()..)
+            .values()
+            .take(limit)
+            .map(|v| dec(&v?))
+            .collect()
+    }
+
+    /// Recomputes the chain and checks every checkpoint with `key` (this node's public key):
+    /// the first edited, deleted or reordered entry is reported with its position.
+    pub fn verify_audit(&self, key: &VerifyingKey) -> Result<Verification> {
+        let mut expected = 1u64;
+        let mut prev = [0u8; 32];
+        let mut broken: Option<Break> = None;
+        let mut hashes = std::collections::HashMap::new();
+        let brk = |seq: u64, problem: String| Some(Break { seq, problem });
+        for kv in self.audit.iter() {
+            let (k, v) = kv?;
+            let kseq = <[u8; 8]>::try_from(k.as_ref()).map_or(0, u64::from_be_bytes);
+            if kseq != expected {
+                broken = brk(expected, format!("entry {expected} is missing (deleted)"));
+                break;
+            }
+            let Ok(entry) = dec::<AuditEntry>(&v) else {
+                broken = brk(kseq, format!("entry {kseq} does not decode (edited)"));
+                break;
+            };
+            if entry.seq != kseq {
+                let problem = format!("entry {} stands at position {kseq} (reordered)", entry.seq);
+                broken = brk(kseq, problem);
+                break;
+            }
+            if entry.prev != prev {
+                // Entry k chains to what entry k-1 was when k was written: k-1 changed since.
+                let at = kseq.saturating_sub(1).max(1);
+                let problem = if kseq == 1 {
+                    "entry 1 does not start the chain (edited)".to_owned()
+                } else {
+                    format!("entry {at} was edited: entry {kseq} chained to another version of it")
+                };
+                broken = brk(at, problem);
+                break;
+            }
+            prev = audit::sha256(&v);
+            hashes.insert(kseq, prev);
+            expected += 1;
+        }
+        let last = expected - 1;
+        if broken.is_none() {
+            let (hseq, hhash) = self.audit_head()?;
+            if hseq != last || hhash != prev {
+                let problem = format!(
+                    "the head records entry {hseq} but the chain ends at {last} \
+                     (the last entries were edited or removed)"
+                );
+                broken = brk(last.max(1), problem);
+            }
+        }
+        let mut checkpoints = 0;
+        for kv in self.checkpoints.iter() {
+            let (_, v) = kv?;
+            checkpoints += 1;
+            let Ok(c) = dec::<Checkpoint>(&v) else {
+                broken = broken.or(brk(0, "a checkpoint does not decode".into()));
+                continue;
+            };
+            let b = if !c.verify(key) {
+                brk(
+                    c.seq,
+                    format!("checkpoint at {} is not signed by this node", c.seq),
+                )
+            } else if hashes.get(&c.seq) != Some(&c.head) {
+                brk(
+                    c.seq,
+                    format!("entries up to {} differ from the signed checkpoint", c.seq),
+                )
+            } else {
+                None
+            };
+            broken = min_break(broken, b);
+        }
+        Ok(Verification {
+            entries: last,
+            checkpoints,
+            broken,
+        })
     }
 
     /// A stored message.
@@ -415,6 +591,41 @@ impl Store {
             .into_iter()
             .filter(|c| c.role == role)
             .collect())
+    }
+}
+
+const AUDIT_HEAD: &str = "audit_head";
+
+/// Appends one audit entry inside a transaction: reads the head, writes the entry and the
+/// new head, and every `CHECKPOINT_EVERY` entries a signed checkpoint.
+fn append_audit(
+    at: &TransactionalTree,
+    meta: &TransactionalTree,
+    cp: &TransactionalTree,
+    signer: &SigningKey,
+    rec: &AuditRecord,
+) -> std::result::Result<(), ConflictableTransactionError<NodeError>> {
+    let head: (u64, [u8; 32]) = match meta.get(AUDIT_HEAD)? {
+        Some(b) => dec(&b).map_err(abort)?,
+        None => (0, [0; 32]),
+    };
+    let entry = AuditEntry::next(head, rec);
+    let bytes = enc(&entry).map_err(abort)?;
+    let hash = audit::sha256(&bytes);
+    at.insert(&entry.seq.to_be_bytes(), bytes)?;
+    meta.insert(AUDIT_HEAD, enc(&(entry.seq, hash)).map_err(abort)?)?;
+    if entry.seq % audit::CHECKPOINT_EVERY == 0 {
+        let c = Checkpoint::sign(entry.seq, hash, rec.at, signer).map_err(|e| abort(e.into()))?;
+        cp.insert(&entry.seq.to_be_bytes(), enc(&c).map_err(abort)?)?;
+    }
+    Ok(())
+}
+
+/// The earlier of two breaks.
+fn min_break(a: Option<Break>, b: Option<Break>) -> Option<Break> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.seq < a.seq { b } else { a }),
+        (a, b) => a.or(b),
     }
 }
 
