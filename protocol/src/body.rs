@@ -1,8 +1,9 @@
-//! Message bodies: one typed struct per kind of REQUESTS.md, with the field names used there,
-//! and the validation of each kind's mandatory fields and rules.
+//! The body of a message: [`MessageKind`], [`Body`] (one variant per kind of REQUESTS.md),
+//! the header's [`Urgency`], and the rules that need the case ([`Body::validate_in_case`]).
+//! The typed struct of each kind lives in [`crate::kinds`].
 
-use crate::date::Date;
-use crate::validate::{FieldError, Problem, Report, MAX_LONG_TEXT, MAX_SHORT_TEXT};
+use crate::kinds::*;
+use crate::validate::{FieldError, Problem, Report};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -44,175 +45,162 @@ impl fmt::Display for Urgency {
     }
 }
 
-/// One communication whose traffic data are concerned (BC 1(d), 30(1)): as much as is known.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Communication {
-    /// Where it came from (address, number, account).
-    pub origin: Option<String>,
-    /// Where it went.
-    pub destination: Option<String>,
-    /// The route it took.
-    pub route: Option<String>,
-    /// Its date.
-    pub date: Option<String>,
-    /// Its time, with time zone.
-    pub time: Option<String>,
-    /// How long it lasted.
-    pub duration: Option<String>,
-    /// Its size.
-    pub size: Option<String>,
-    /// The type of underlying service.
-    pub type_of_service: Option<String>,
-}
-
-impl Communication {
-    fn fields(&self) -> [(&'static str, Option<&str>); 8] {
-        [
-            ("origin", self.origin.as_deref()),
-            ("destination", self.destination.as_deref()),
-            ("route", self.route.as_deref()),
-            ("date", self.date.as_deref()),
-            ("time", self.time.as_deref()),
-            ("duration", self.duration.as_deref()),
-            ("size", self.size.as_deref()),
-            ("type_of_service", self.type_of_service.as_deref()),
-        ]
-    }
-
-    fn check(&self, prefix: &str, report: &mut Report) {
-        let fields = self.fields();
-        if fields
-            .iter()
-            .all(|(_, v)| v.is_none_or(|s| s.trim().is_empty()))
-        {
-            report.push(prefix, Problem::Missing);
+/// Defines [`MessageKind`] and [`Body`] from one table, so that the two enums, their names
+/// and their dispatch cannot drift apart. Each row: documentation, variant, struct, REQUESTS.md
+/// name, whether the kind opens a case.
+macro_rules! message_kinds {
+    ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal, request: $request:literal; )+) => {
+        /// The kind of a message, by its REQUESTS.md name.
+        ///
+        /// Stored and sent by variant index: new kinds are added at the end.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+        )]
+        #[serde(rename_all = "snake_case")]
+        pub enum MessageKind {
+            $( $(#[$doc])* $variant, )+
         }
-        for (name, value) in fields {
-            report.optional_text(&format!("{prefix}.{name}"), value, MAX_SHORT_TEXT);
+
+        impl MessageKind {
+            /// Every kind, requests first, in wire order.
+            pub const ALL: &'static [MessageKind] = &[$(MessageKind::$variant,)+];
+
+            /// Its REQUESTS.md name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( MessageKind::$variant => $name, )+
+                }
+            }
+
+            /// Parses a REQUESTS.md name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $( $name => Some(MessageKind::$variant), )+
+                    _ => None,
+                }
+            }
+
+            /// Whether this kind opens a case (REQUESTS.md "Requests"); the others are
+            /// responses inside one.
+            pub fn is_request(self) -> bool {
+                match self {
+                    $( MessageKind::$variant => $request, )+
+                }
+            }
         }
-    }
-}
 
-/// Expedited preservation of stored computer data (BC art. 29; CARICOM "expedited
-/// preservation"). Every field of art. 29(2).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Preservation {
-    /// The authority seeking the preservation (29(2)(a)).
-    pub requesting_authority: String,
-    /// The offence under investigation or proceedings (29(2)(b)).
-    pub offence: String,
-    /// A brief summary of the related facts (29(2)(b)).
-    pub facts: String,
-    /// The stored computer data to be preserved (29(2)(c)).
-    pub data: String,
-    /// How that data relates to the offence (29(2)(c)).
-    pub relation_to_offence: String,
-    /// Any available information identifying the custodian of the data or the location of the
-    /// computer system (29(2)(d)).
-    pub custodian_or_location: String,
-    /// Why preservation is necessary (29(2)(e)).
-    pub necessity: String,
-    /// The Party intends to submit a request for mutual assistance (29(2)(f)); must be true.
-    pub mla_intent: bool,
-    /// The data include traffic data of a specified communication (opens art. 30 disclosure).
-    pub includes_traffic_data: bool,
-    /// Which communication, when `includes_traffic_data` (30(1), 1(d)).
-    pub communication: Option<Communication>,
-    /// Facts establishing the emergency; mandatory when the urgency is `emergency`.
-    pub emergency_facts: Option<String>,
-    /// The requester's suggested deadline (CARICOM MLA para. 29).
-    pub respond_by: Option<Date>,
-    /// Why that deadline.
-    pub respond_by_reason: Option<String>,
-}
-
-impl Preservation {
-    /// Every missing or malformed field at once.
-    pub fn validate(&self, urgency: Urgency) -> Result<(), Vec<FieldError>> {
-        let mut r = Report::new();
-        r.text(
-            "requesting_authority",
-            &self.requesting_authority,
-            MAX_SHORT_TEXT,
-        );
-        r.text("offence", &self.offence, MAX_SHORT_TEXT);
-        r.text("facts", &self.facts, MAX_LONG_TEXT);
-        r.text("data", &self.data, MAX_LONG_TEXT);
-        r.text(
-            "relation_to_offence",
-            &self.relation_to_offence,
-            MAX_LONG_TEXT,
-        );
-        r.text(
-            "custodian_or_location",
-            &self.custodian_or_location,
-            MAX_LONG_TEXT,
-        );
-        r.text("necessity", &self.necessity, MAX_LONG_TEXT);
-        r.must_be_true("mla_intent", self.mla_intent);
-        match (&self.communication, self.includes_traffic_data) {
-            (Some(c), _) => c.check("communication", &mut r),
-            (None, true) => r.push("communication", Problem::Missing),
-            (None, false) => {}
+        /// The body of a message: one variant per kind. Encoded by variant index:
+        /// [`Body::Preservation`] stays first and new kinds are added at the end, so that the
+        /// encoding of the existing ones does not change.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Body {
+            $( $(#[$doc])* $variant($ty), )+
         }
-        request_common(
-            &mut r,
-            urgency,
-            self.emergency_facts.as_deref(),
-            self.respond_by_reason.as_deref(),
-        );
-        r.finish()
-    }
-}
 
-/// The checks every request kind shares: `emergency_facts` when the urgency is `emergency`,
-/// and the length of `respond_by_reason`.
-fn request_common(
-    r: &mut Report,
-    urgency: Urgency,
-    emergency_facts: Option<&str>,
-    respond_by_reason: Option<&str>,
-) {
-    if urgency == Urgency::Emergency {
-        r.text(
-            "emergency_facts",
-            emergency_facts.unwrap_or_default(),
-            MAX_LONG_TEXT,
-        );
-    } else {
-        r.optional_text("emergency_facts", emergency_facts, MAX_LONG_TEXT);
-    }
-    r.optional_text("respond_by_reason", respond_by_reason, MAX_SHORT_TEXT);
-}
+        impl Body {
+            /// The kind of this body.
+            pub fn kind(&self) -> MessageKind {
+                match self {
+                    $( Body::$variant(_) => MessageKind::$variant, )+
+                }
+            }
 
-/// The kind of a message, by its REQUESTS.md name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageKind {
-    /// [`Preservation`].
-    Preservation,
-}
+            /// Every missing or malformed field of this body, given the header's urgency.
+            pub fn validate(&self, urgency: Urgency) -> Result<(), Vec<FieldError>> {
+                match self {
+                    $( Body::$variant(b) => b.validate(urgency), )+
+                }
+            }
 
-impl MessageKind {
-    /// Its REQUESTS.md name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageKind::Preservation => "preservation",
+            /// Builds a body of `kind` from its JSON fields. Missing fields become empty, so
+            /// that [`Body::validate`] can name all of them; unknown fields are refused.
+            pub fn from_json(
+                kind: MessageKind,
+                fields: serde_json::Value,
+            ) -> Result<Body, FieldError> {
+                let shape = |e: serde_json::Error| FieldError {
+                    field: "body".to_owned(),
+                    problem: Problem::Invalid(e.to_string()),
+                };
+                match kind {
+                    $( MessageKind::$variant => {
+                        serde_json::from_value::<$ty>(fields).map(Body::$variant).map_err(shape)
+                    } )+
+                }
+            }
+
+            /// The body's fields as JSON (without the kind).
+            pub fn to_json(&self) -> serde_json::Value {
+                let r = match self {
+                    $( Body::$variant(b) => serde_json::to_value(b), )+
+                };
+                r.unwrap_or(serde_json::Value::Null)
+            }
         }
-    }
-    /// Parses a REQUESTS.md name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "preservation" => Some(MessageKind::Preservation),
-            _ => None,
-        }
-    }
-    /// Whether this kind opens a case.
-    pub fn is_request(self) -> bool {
-        matches!(self, MessageKind::Preservation)
-    }
+    };
+}
+
+message_kinds! {
+    /// Expedited preservation of stored computer data (BC art. 29).
+    Preservation(Preservation) = "preservation", request: true;
+    /// Expedited production of stored data in an emergency (CARICOM "emergency production").
+    EmergencyProduction(EmergencyProduction) = "emergency_production", request: true;
+    /// (Emergency) mutual assistance (BC arts. 25(3), 27, 31, 33, 34; CARICOM MLA para. 20).
+    MutualAssistance(MutualAssistance) = "mutual_assistance", request: true;
+    /// Immediate assistance from the 24/7 point of contact (BC art. 35(1)).
+    Assistance(Assistance) = "assistance", request: true;
+    /// Information sent without prior request (BC art. 26(1)).
+    SpontaneousInformation(SpontaneousInformation) = "spontaneous_information", request: true;
+    /// The offer of spontaneous information under conditions, before it is sent (BC 26(2)).
+    InformationOffer(InformationOffer) = "information_offer", request: true;
+    /// The officer on duty has taken the request in charge (BC 35).
+    Acknowledgement(Acknowledgement) = "acknowledgement", request: false;
+    /// Questions needed to execute (CARICOM emergency MLA para. 3; MLA para. 21).
+    InfoRequest(InfoRequest) = "info_request", request: false;
+    /// Answers to an `info_request`.
+    InfoProvided(InfoProvided) = "info_provided", request: false;
+    /// A request for the status of the case (CARICOM MLA para. 29).
+    StatusRequest(StatusRequest) = "status_request", request: false;
+    /// The status of the case (CARICOM MLA para. 29).
+    StatusReport(StatusReport) = "status_report", request: false;
+    /// A reason that makes execution impossible or significantly delays it (BC 27(7)).
+    DelayNotice(DelayNotice) = "delay_notice", request: false;
+    /// Whether a confidential request can be kept confidential (BC 27(8)).
+    ConfidentialityReply(ConfidentialityReply) = "confidentiality_reply", request: false;
+    /// The decision on the request (BC 25(4), 27(4)–(7), 29(5), 30(2)).
+    Decision(Decision) = "decision", request: false;
+    /// Preservation would not suffice or would harm the investigation (BC 29(6)).
+    PreservationInsufficient(PreservationInsufficient) = "preservation_insufficient",
+        request: false;
+    /// Conditions attached to assistance (BC 28(2)).
+    Conditions(Conditions) = "conditions", request: false;
+    /// Conditions accepted or declined (BC 28(3), 26(2)).
+    ConditionsReply(ConditionsReply) = "conditions_reply", request: false;
+    /// A request to explain the use made of information (BC 28(4)).
+    UseExplanationRequest(UseExplanationRequest) = "use_explanation_request", request: false;
+    /// The explanation of that use (BC 28(4)).
+    UseExplanation(UseExplanation) = "use_explanation", request: false;
+    /// A request for consent to another use (CARICOM MLA para. 24).
+    UseConsentRequest(UseConsentRequest) = "use_consent_request", request: false;
+    /// Consent to another use given or refused (CARICOM MLA para. 24).
+    UseConsent(UseConsent) = "use_consent", request: false;
+    /// Notice of an exculpatory disclosure (CARICOM MLA para. 24).
+    DisclosureNotice(DisclosureNotice) = "disclosure_notice", request: false;
+    /// Expedited disclosure of preserved traffic data (BC 30(1)).
+    TrafficDataDisclosure(TrafficDataDisclosure) = "traffic_data_disclosure", request: false;
+    /// The results of execution, or a preliminary copy (BC 31; emergency MLA para. 6).
+    Results(Results) = "results", request: false;
+    /// The formal request confirming an expedited one (BC 25(3); MLA paras. 17–19).
+    FormalConfirmation(FormalConfirmation) = "formal_confirmation", request: false;
+    /// The preservation is extended (design; BC 16(2)).
+    PreservationExtension(PreservationExtension) = "preservation_extension", request: false;
+    /// The preserved data may be released (design).
+    PreservationRelease(PreservationRelease) = "preservation_release", request: false;
+    /// The assistance is no longer needed (CARICOM MLA para. 29).
+    Withdrawal(Withdrawal) = "withdrawal", request: false;
+    /// The requester goes on after BC 29(6) or 27(8).
+    Proceed(Proceed) = "proceed", request: false;
 }
 
 impl fmt::Display for MessageKind {
@@ -221,162 +209,399 @@ impl fmt::Display for MessageKind {
     }
 }
 
-/// The body of a message: one variant per kind. New kinds are added at the end, so that the
-/// encoding of the existing ones does not change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Body {
-    /// Expedited preservation (BC art. 29).
-    Preservation(Preservation),
-}
-
 impl Body {
-    /// The kind of this body.
-    pub fn kind(&self) -> MessageKind {
-        match self {
-            Body::Preservation(_) => MessageKind::Preservation,
+    /// [`Body::validate`], plus the rules that need the case this body belongs to:
+    /// `case_kind` is the kind of the request that opened it, and `traffic_data` says whether
+    /// that request concerns the disclosure of traffic data.
+    ///
+    /// - a `decision` that reports a `preservation` `executed` must carry `preserved_until`
+    ///   (BC 29(7); REQUESTS.md "preserved_until (mandatory when executed)");
+    /// - a `decision` refusing where traffic data are concerned may rest only on
+    ///   `political_offence` or `sovereignty_security_public_order` (BC 30(2));
+    /// - `dual_criminality` is a ground only in a `preservation` case (the BC 29(4)
+    ///   reservation).
+    ///
+    /// The other rules of the case lifecycle (which kind may follow which, by whom) are
+    /// enforced by the node, not here. All problems are reported together.
+    pub fn validate_in_case(
+        &self,
+        urgency: Urgency,
+        case_kind: MessageKind,
+        traffic_data: bool,
+    ) -> Result<(), Vec<FieldError>> {
+        let mut errors = self.validate(urgency).err().unwrap_or_default();
+        if let Body::Decision(d) = self {
+            let mut r = Report::new();
+            d.check_in_case(case_kind, traffic_data, &mut r);
+            errors.extend(r.finish().err().unwrap_or_default());
         }
-    }
-    /// Every missing or malformed field of this body, given the header's urgency.
-    pub fn validate(&self, urgency: Urgency) -> Result<(), Vec<FieldError>> {
-        match self {
-            Body::Preservation(p) => p.validate(urgency),
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
         }
-    }
-    /// Builds a body of `kind` from its JSON fields. Missing fields become empty, so that
-    /// [`Body::validate`] can name all of them; unknown fields are refused.
-    pub fn from_json(kind: MessageKind, fields: serde_json::Value) -> Result<Body, FieldError> {
-        let shape = |e: serde_json::Error| FieldError {
-            field: "body".to_owned(),
-            problem: Problem::Invalid(e.to_string()),
-        };
-        match kind {
-            MessageKind::Preservation => Ok(Body::Preservation(
-                serde_json::from_value(fields).map_err(shape)?,
-            )),
-        }
-    }
-    /// The body's fields as JSON (without the kind).
-    pub fn to_json(&self) -> serde_json::Value {
-        let r = match self {
-            Body::Preservation(p) => serde_json::to_value(p),
-        };
-        r.unwrap_or(serde_json::Value::Null)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    fn complete() -> Preservation {
-        Preservation {
-            requesting_authority: "Parquet de Luxembourg".into(),
-            offence: "fraud".into(),
-            facts: "phishing campaign".into(),
-            data: "mailbox".into(),
-            relation_to_offence: "used to receive credentials".into(),
-            custodian_or_location: "ExampleMail SAS, Paris".into(),
-            necessity: "retention 7 days".into(),
-            mla_intent: true,
-            ..Default::default()
+    fn names(r: Result<(), Vec<FieldError>>) -> Vec<String> {
+        crate::kinds::names(r)
+    }
+
+    /// The all-empty body of a kind, as the JSON `{}` gives it, must name every mandatory
+    /// field at once (and the same as `Default`).
+    macro_rules! empty_body_names {
+        ($( $test:ident: $variant:ident, $urgency:ident => [$($field:literal),*]; )+) => {
+            $(
+                #[test]
+                fn $test() {
+                    let kind = MessageKind::$variant;
+                    let body = Body::from_json(kind, json!({})).unwrap();
+                    assert_eq!(body, Body::$variant(Default::default()));
+                    let expected: &[&str] = &[$($field),*];
+                    assert_eq!(names(body.validate(Urgency::$urgency)), expected, "{kind}");
+                }
+            )+
+            /// Every kind has its test above.
+            const TESTED: &[MessageKind] = &[$(MessageKind::$variant),+];
+        };
+    }
+
+    empty_body_names! {
+        empty_preservation_names_art_29_2: Preservation, Emergency => [
+            "requesting_authority", "offence", "facts", "data", "relation_to_offence",
+            "custodian_or_location", "necessity", "mla_intent", "emergency_facts"];
+        empty_emergency_production_names_para_5: EmergencyProduction, Routine => [
+            "requesting_authority", "requested_on", "convention_statement",
+            "service_providers", "offences", "legal_provisions", "data_description",
+            "emergency_facts"];
+        empty_mutual_assistance_names_mla_para_20: MutualAssistance, Emergency => [
+            "requesting_authority", "measure", "investigation", "facts", "assistance_sought",
+            "purpose", "emergency_facts"];
+        empty_assistance_names_art_35_1: Assistance, Emergency => [
+            "requesting_authority", "assistance_type", "question", "offence",
+            "emergency_facts"];
+        empty_spontaneous_information_names_art_26_1: SpontaneousInformation, Emergency => [
+            "information", "relevance", "emergency_facts"];
+        empty_information_offer_names_art_26_2: InformationOffer, Emergency => [
+            "conditions", "relevance", "emergency_facts"];
+        empty_acknowledgement_names_the_officer_art_35: Acknowledgement, Emergency => [
+            "officer"];
+        empty_info_request_names_questions_mla_21: InfoRequest, Routine => ["questions"];
+        empty_info_provided_names_answers_mla_21: InfoProvided, Routine => ["answers"];
+        empty_status_request_is_complete_mla_29: StatusRequest, Routine => [];
+        empty_status_report_names_status_mla_29: StatusReport, Routine => ["status"];
+        empty_delay_notice_names_reason_art_27_7: DelayNotice, Routine => ["reason"];
+        empty_confidentiality_reply_names_explanation_art_27_8: ConfidentialityReply, Routine
+            => ["explanation"];
+        empty_decision_names_outcome_art_27_7: Decision, Routine => ["outcome"];
+        empty_preservation_insufficient_names_explanation_art_29_6: PreservationInsufficient,
+            Routine => ["explanation"];
+        empty_conditions_names_text_art_28_2: Conditions, Routine => ["text"];
+        empty_conditions_reply_names_explanation_art_28_3: ConditionsReply, Routine
+            => ["explanation"];
+        empty_use_explanation_request_names_text_art_28_4: UseExplanationRequest, Routine
+            => ["text"];
+        empty_use_explanation_names_text_art_28_4: UseExplanation, Routine => ["text"];
+        empty_use_consent_request_names_purpose_mla_24: UseConsentRequest, Routine
+            => ["purpose"];
+        empty_use_consent_is_complete_mla_24: UseConsent, Routine => [];
+        empty_disclosure_notice_names_text_mla_24: DisclosureNotice, Routine => ["text"];
+        empty_traffic_data_disclosure_names_art_30_1: TrafficDataDisclosure, Routine => [
+            "service_provider", "provider_state", "path", "communications"];
+        empty_results_names_summary_art_31: Results, Routine => ["summary"];
+        empty_formal_confirmation_names_art_25_3: FormalConfirmation, Routine => [
+            "reference", "channel", "sent_on"];
+        empty_preservation_extension_names_until_and_reason: PreservationExtension, Routine
+            => ["until", "reason"];
+        empty_preservation_release_is_complete: PreservationRelease, Routine => [];
+        empty_withdrawal_is_complete_mla_29: Withdrawal, Routine => [];
+        empty_proceed_is_complete_art_29_6: Proceed, Routine => [];
+    }
+
+    #[test]
+    fn every_kind_has_an_empty_body_test() {
+        assert_eq!(TESTED, MessageKind::ALL);
+    }
+
+    /// A body of `kind` with its mandatory fields, valid at any urgency but `emergency`.
+    fn complete(kind: MessageKind) -> Body {
+        let text = |s: &str| s.to_owned();
+        let ok = |v: serde_json::Value| Body::from_json(kind, v).unwrap();
+        match kind {
+            MessageKind::Preservation => Body::Preservation(Preservation {
+                requesting_authority: text("Parquet de Luxembourg"),
+                offence: text("fraud"),
+                facts: text("phishing"),
+                data: text("mailbox"),
+                relation_to_offence: text("receives credentials"),
+                custodian_or_location: text("ExampleMail SAS"),
+                necessity: text("deleted after 7 days"),
+                mla_intent: true,
+                ..Default::default()
+            }),
+            MessageKind::EmergencyProduction => ok(json!({
+                "requesting_authority": "SPJ", "requested_on": "2026-11-23",
+                "convention_statement": true,
+                "service_providers": [{"name": "ExampleMail", "address": "Paris"}],
+                "offences": "kidnapping", "legal_provisions": "CP 368",
+                "data_description": "login IPs", "emergency_facts": "child abducted"})),
+            MessageKind::MutualAssistance => ok(json!({
+                "requesting_authority": "Parquet", "measure": "stored_data_access",
+                "investigation": "fraud, juge d'instruction", "facts": "phishing",
+                "assistance_sought": "mailbox content", "purpose": "trial"})),
+            MessageKind::Assistance => ok(json!({
+                "requesting_authority": "SPJ", "assistance_type": "technical_advice",
+                "question": "log format?", "offence": "illegal access"})),
+            MessageKind::SpontaneousInformation => ok(json!({
+                "information": "C2 at 198.51.100.1", "relevance": "in your territory"})),
+            MessageKind::InformationOffer => ok(json!({
+                "conditions": "confidential", "relevance": "victims in your territory"})),
+            MessageKind::Acknowledgement => ok(json!({"officer": "duty officer"})),
+            MessageKind::InfoRequest => ok(json!({"questions": "which account?"})),
+            MessageKind::InfoProvided => ok(json!({"answers": "the second"})),
+            MessageKind::StatusRequest => ok(json!({})),
+            MessageKind::StatusReport => ok(json!({"status": "order requested"})),
+            MessageKind::DelayNotice => ok(json!({"reason": "judge unavailable"})),
+            MessageKind::ConfidentialityReply => ok(json!({"can_comply": true})),
+            MessageKind::Decision => ok(json!({
+                "outcome": "executed", "executed_on": "2026-11-24"})),
+            MessageKind::PreservationInsufficient => ok(json!({"explanation": "tip-off"})),
+            MessageKind::Conditions => ok(json!({"confidential": true, "text": "secret"})),
+            MessageKind::ConditionsReply => ok(json!({"accepted": true})),
+            MessageKind::UseExplanationRequest => ok(json!({"text": "what use?"})),
+            MessageKind::UseExplanation => ok(json!({"text": "this trial only"})),
+            MessageKind::UseConsentRequest => ok(json!({"purpose": "another trial"})),
+            MessageKind::UseConsent => ok(json!({"granted": true})),
+            MessageKind::DisclosureNotice => ok(json!({"text": "exculpatory", "prior": true})),
+            MessageKind::TrafficDataDisclosure => ok(json!({
+                "service_provider": "Example Telecom", "provider_state": "BE",
+                "path": "A -> B", "communications": [{"origin": "203.0.113.7"}]})),
+            MessageKind::Results => ok(json!({"summary": "export"})),
+            MessageKind::FormalConfirmation => ok(json!({
+                "reference": "2026/123", "channel": "email", "sent_on": "2026-11-25"})),
+            MessageKind::PreservationExtension => ok(json!({
+                "until": "2027-03-01", "reason": "MLA pending"})),
+            MessageKind::PreservationRelease => ok(json!({})),
+            MessageKind::Withdrawal => ok(json!({"reason": "no longer needed"})),
+            MessageKind::Proceed => ok(json!({})),
         }
     }
 
     #[test]
-    fn preservation_names_every_missing_field_of_art_29_2() {
-        let errs = Preservation::default()
-            .validate(Urgency::Urgent)
-            .unwrap_err();
-        let names: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+    fn complete_bodies_validate_and_round_trip_through_json() {
+        for &kind in MessageKind::ALL {
+            let body = complete(kind);
+            assert_eq!(body.kind(), kind);
+            for u in [Urgency::Urgent, Urgency::Routine] {
+                assert_eq!(body.validate(u), Ok(()), "{kind} {u}");
+            }
+            assert_eq!(
+                Body::from_json(kind, body.to_json()).unwrap(),
+                body,
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_request_in_an_emergency_needs_emergency_facts() {
+        for &kind in MessageKind::ALL {
+            let mut fields = complete(kind).to_json();
+            if let Some(m) = fields.as_object_mut() {
+                m.remove("emergency_facts");
+            }
+            let body = Body::from_json(kind, fields).unwrap();
+            let errs = names(body.validate(Urgency::Emergency));
+            if kind.is_request() {
+                assert_eq!(errs, ["emergency_facts"], "{kind}");
+            } else {
+                assert!(errs.is_empty(), "{kind}: {errs:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn kind_names_parse_back_and_are_the_serde_names() {
+        assert_eq!(MessageKind::ALL.len(), 29);
+        for &k in MessageKind::ALL {
+            assert_eq!(MessageKind::parse(k.as_str()), Some(k));
+            assert_eq!(serde_json::to_value(k).unwrap(), json!(k.as_str()));
+            assert_eq!(k.to_string(), k.as_str());
+        }
+        assert_eq!(MessageKind::parse("receipt"), None);
+        let requests: Vec<&str> = MessageKind::ALL
+            .iter()
+            .filter(|k| k.is_request())
+            .map(|k| k.as_str())
+            .collect();
         assert_eq!(
-            names,
+            requests,
             [
-                "requesting_authority",
-                "offence",
-                "facts",
-                "data",
-                "relation_to_offence",
-                "custodian_or_location",
-                "necessity",
-                "mla_intent"
+                "preservation",
+                "emergency_production",
+                "mutual_assistance",
+                "assistance",
+                "spontaneous_information",
+                "information_offer"
             ]
         );
-        assert!(complete().validate(Urgency::Urgent).is_ok());
     }
 
     #[test]
-    fn mla_intent_must_be_true_art_29_2_f() {
-        let p = Preservation {
-            mla_intent: false,
-            ..complete()
-        };
-        let errs = p.validate(Urgency::Urgent).unwrap_err();
-        assert_eq!(errs[0].field, "mla_intent");
-        assert_eq!(errs[0].problem, Problem::MustBeTrue);
-    }
-
-    #[test]
-    fn traffic_data_needs_the_communication_art_30_1() {
-        let p = Preservation {
-            includes_traffic_data: true,
-            ..complete()
-        };
-        assert_eq!(
-            p.validate(Urgency::Urgent).unwrap_err()[0].field,
-            "communication"
-        );
-        let p = Preservation {
-            includes_traffic_data: true,
-            communication: Some(Communication {
-                origin: Some("203.0.113.7".into()),
-                ..Default::default()
-            }),
-            ..complete()
-        };
-        assert!(p.validate(Urgency::Urgent).is_ok());
-    }
-
-    #[test]
-    fn emergency_needs_emergency_facts() {
-        let errs = complete().validate(Urgency::Emergency).unwrap_err();
-        assert_eq!(errs[0].field, "emergency_facts");
-        let p = Preservation {
-            emergency_facts: Some("hostage held, location in mailbox".into()),
-            ..complete()
-        };
-        assert!(p.validate(Urgency::Emergency).is_ok());
-    }
-
-    #[test]
-    fn free_text_has_a_length_limit() {
-        let p = Preservation {
-            offence: "x".repeat(MAX_SHORT_TEXT + 1),
-            ..complete()
-        };
-        let errs = p.validate(Urgency::Routine).unwrap_err();
-        assert_eq!(
-            errs[0].problem,
-            Problem::TooLong {
-                max: MAX_SHORT_TEXT
+    fn closed_set_names_are_the_serde_names() {
+        fn check<T: Copy + Serialize + fmt::Display + PartialEq + fmt::Debug>(
+            all: &[T],
+            as_str: fn(T) -> &'static str,
+            parse: fn(&str) -> Option<T>,
+        ) {
+            for &v in all {
+                assert_eq!(serde_json::to_value(v).unwrap(), json!(as_str(v)));
+                assert_eq!(parse(as_str(v)), Some(v));
+                assert_eq!(v.to_string(), as_str(v));
             }
+        }
+        check(Measure::ALL, Measure::as_str, Measure::parse);
+        check(
+            AssistanceType::ALL,
+            AssistanceType::as_str,
+            AssistanceType::parse,
         );
+        check(Outcome::ALL, Outcome::as_str, Outcome::parse);
+        check(
+            RefusalGround::ALL,
+            RefusalGround::as_str,
+            RefusalGround::parse,
+        );
+        check(
+            ConfirmationChannel::ALL,
+            ConfirmationChannel::as_str,
+            ConfirmationChannel::parse,
+        );
+    }
+
+    #[test]
+    fn preservation_stays_the_first_variant_on_the_wire() {
+        assert_eq!(MessageKind::ALL[0], MessageKind::Preservation);
+        assert_eq!(
+            crate::codec::encode(&MessageKind::Preservation).unwrap(),
+            [0]
+        );
+        let body = crate::codec::encode(&complete(MessageKind::Preservation)).unwrap();
+        assert_eq!(body[0], 0);
+        for (i, &k) in MessageKind::ALL.iter().enumerate() {
+            let encoded = crate::codec::encode(&complete(k)).unwrap();
+            assert_eq!(usize::from(encoded[0]), i, "{k}");
+            assert_eq!(crate::codec::encode(&k).unwrap(), [encoded[0]], "{k}");
+        }
     }
 
     #[test]
     fn json_fields_become_a_body_and_unknown_fields_are_refused() {
-        let b = Body::from_json(
-            MessageKind::Preservation,
-            serde_json::json!({"offence": "fraud"}),
-        )
-        .unwrap();
+        let b = Body::from_json(MessageKind::Preservation, json!({"offence": "fraud"})).unwrap();
         assert_eq!(b.kind(), MessageKind::Preservation);
         assert!(b.validate(Urgency::Urgent).is_err());
+        let err =
+            Body::from_json(MessageKind::Preservation, json!({"ofence": "fraud"})).unwrap_err();
+        assert!(matches!(err.problem, Problem::Invalid(ref m) if m.contains("ofence")));
+    }
+
+    #[test]
+    fn an_information_offer_does_not_carry_the_information_art_26_2() {
         let err = Body::from_json(
-            MessageKind::Preservation,
-            serde_json::json!({"ofence": "fraud"}),
+            MessageKind::InformationOffer,
+            json!({"conditions": "c", "relevance": "r", "information": "the secret"}),
         )
         .unwrap_err();
-        assert!(matches!(err.problem, Problem::Invalid(ref m) if m.contains("ofence")));
+        assert_eq!(err.field, "body");
+    }
+
+    #[test]
+    fn values_outside_a_closed_set_or_badly_typed_are_refused() {
+        for (kind, fields) in [
+            (MessageKind::MutualAssistance, json!({"measure": "wiretap"})),
+            (
+                MessageKind::Assistance,
+                json!({"assistance_type": "advice"}),
+            ),
+            (MessageKind::Decision, json!({"outcome": "accepted"})),
+            (MessageKind::Decision, json!({"forwarded_to": "france"})),
+            (
+                MessageKind::FormalConfirmation,
+                json!({"channel": "pigeon"}),
+            ),
+            (
+                MessageKind::FormalConfirmation,
+                json!({"sent_on": "25/11/2026"}),
+            ),
+            (MessageKind::MutualAssistance, json!({"coercive": "yes"})),
+            (
+                MessageKind::MutualAssistance,
+                json!({"preservation_case": "42"}),
+            ),
+        ] {
+            let err = Body::from_json(kind, fields.clone()).unwrap_err();
+            assert_eq!(err.field, "body", "{kind} {fields}");
+        }
+    }
+
+    fn decision(fields: serde_json::Value) -> Body {
+        Body::from_json(MessageKind::Decision, fields).unwrap()
+    }
+
+    #[test]
+    fn validate_in_case_reports_body_and_case_problems_together() {
+        let d = decision(json!({"outcome": "executed"}));
+        assert_eq!(
+            names(d.validate_in_case(Urgency::Urgent, MessageKind::Preservation, false)),
+            ["executed_on", "preserved_until"]
+        );
+        let d = decision(json!({"outcome": "refused", "refusal_ground": "domestic_law"}));
+        assert_eq!(
+            names(d.validate_in_case(Urgency::Urgent, MessageKind::Preservation, true)),
+            ["reasons", "refusal_ground"]
+        );
+        let ok = decision(json!({
+            "outcome": "executed", "executed_on": "2026-11-24", "preserved_until": "2027-01-23"}));
+        assert_eq!(
+            ok.validate_in_case(Urgency::Urgent, MessageKind::Preservation, true),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn validate_in_case_is_validate_for_other_kinds() {
+        for &kind in MessageKind::ALL {
+            if kind == MessageKind::Decision {
+                continue;
+            }
+            let empty = Body::from_json(kind, json!({})).unwrap();
+            for &case in MessageKind::ALL.iter().filter(|k| k.is_request()) {
+                for traffic in [false, true] {
+                    assert_eq!(
+                        empty.validate_in_case(Urgency::Routine, case, traffic),
+                        empty.validate(Urgency::Routine),
+                        "{kind} in {case}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn executed_preservation_decision_needs_preserved_until_art_29_7() {
+        let d = decision(json!({"outcome": "executed", "executed_on": "2026-11-24"}));
+        assert_eq!(
+            names(d.validate_in_case(Urgency::Urgent, MessageKind::Preservation, false)),
+            ["preserved_until"]
+        );
+        assert_eq!(
+            d.validate_in_case(Urgency::Urgent, MessageKind::EmergencyProduction, false),
+            Ok(())
+        );
     }
 }

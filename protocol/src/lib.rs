@@ -6,12 +6,13 @@ pub mod codec;
 pub mod date;
 pub mod envelope;
 pub mod ids;
+pub mod kinds;
 pub mod receipt;
 pub mod signature;
 pub mod validate;
 pub mod wire;
 
-pub use body::{Body, Communication, MessageKind, Preservation, Urgency};
+pub use body::{Body, MessageKind, Urgency};
 pub use codec::CodecError;
 pub use date::Date;
 pub use envelope::{
@@ -19,6 +20,15 @@ pub use envelope::{
     ENVELOPE_DOMAIN, PROTOCOL_VERSION,
 };
 pub use ids::{CaseRef, IdError, Language, MessageId, PartyId, UtcMs};
+pub use kinds::{
+    Acknowledgement, Assistance, AssistanceType, Communication, Conditions, ConditionsReply,
+    ConfidentialityReply, ConfirmationChannel, Decision, DelayNotice, DisclosureNotice,
+    EmergencyProduction, FormalConfirmation, InfoProvided, InfoRequest, InformationOffer, Measure,
+    MutualAssistance, Outcome, Preservation, PreservationExtension, PreservationInsufficient,
+    PreservationRelease, Proceed, RefusalGround, Results, ServiceProvider, SpontaneousInformation,
+    StatusReport, StatusRequest, TrafficDataDisclosure, UseConsent, UseConsentRequest,
+    UseExplanation, UseExplanationRequest, Withdrawal,
+};
 pub use receipt::{Receipt, ReceiptError, SignedReceipt, RECEIPT_DOMAIN};
 pub use signature::{fingerprint, Signature64};
 pub use validate::{FieldError, Problem};
