@@ -1,0 +1,450 @@
+//! Text for people: the answer to a request, tables of cases, a case's timeline and the node's
+//! status, from the control API's JSON. Pure functions; every text that came from the API
+//! (possibly from a peer) is made safe for a terminal first.
+
+use crate::request::field_order;
+use crate::settings::Mailbox;
+use serde_json::{Map, Value};
+use std::fmt::Write as _;
+
+/// Width of wrapped text.
+const WIDTH: usize = 100;
+
+/// Text made safe to print: control characters (but newline and tab) and the bidirectional
+/// overrides are shown escaped, so a peer's text cannot move the cursor, change colours or
+/// reorder what the officer reads.
+pub fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let bidi = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}');
+        if (c.is_control() && c != '\n' && c != '\t') || bidi {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A JSON value as one clean line of text (`-` for null).
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => clean(s),
+        Value::Null => "-".to_owned(),
+        Value::Bool(true) => "yes".to_owned(),
+        Value::Bool(false) => "no".to_owned(),
+        other => clean(&other.to_string()),
+    }
+}
+
+/// An RFC 3339 instant as `2026-05-01 14:03:07 UTC` (the text as it is if it does not parse).
+pub fn when(v: &Value) -> String {
+    let Some(s) = v.as_str() else {
+        return text(v);
+    };
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&format).ok())
+        .unwrap_or_else(|| clean(s))
+}
+
+/// Urgency for a table or a header: an emergency stands out.
+fn urgency(v: &Value) -> String {
+    match v.as_str() {
+        Some("emergency") => "EMERGENCY".to_owned(),
+        _ => text(v),
+    }
+}
+
+/// The answer to a created request.
+pub fn submitted(body: &Value, to: &str) -> String {
+    format!(
+        "queued {} (message {}) to {}\n",
+        text(&body["case_ref"]),
+        text(&body["message_id"]),
+        clean(to)
+    )
+}
+
+/// A table of cases (the body of `GET /v1/cases`).
+pub fn case_table(mailbox: Mailbox, body: &Value) -> String {
+    let empty = Vec::new();
+    let cases = body["cases"].as_array().unwrap_or(&empty);
+    if cases.is_empty() {
+        return format!("{}: no cases\n", mailbox.name());
+    }
+    let header = [
+        "CASE", "KIND", "PEER", "URGENCY", "STATE", "OPENED", "MESSAGES",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+    for c in cases {
+        let mut case = text(&c["case_ref"]);
+        if c["exercise"] == Value::Bool(true) {
+            case.push_str(" [EXERCISE]");
+        }
+        rows.push(vec![
+            case,
+            text(&c["kind"]),
+            text(&c["peer"]),
+            urgency(&c["urgency"]),
+            text(&c["state"]),
+            when(&c["opened_at"]),
+            text(&c["messages"]),
+        ]);
+    }
+    let mut widths = vec![0; header.len()];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<w$}  ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    let n = cases.len();
+    let _ = writeln!(
+        out,
+        "{n} case{} in the {}",
+        if n == 1 { "" } else { "s" },
+        mailbox.name()
+    );
+    out
+}
+
+/// Appends `label: value` with the value wrapped to [`WIDTH`] and continuation lines indented.
+fn labelled(out: &mut String, indent: usize, label: &str, value: &str) {
+    let first = format!("{:indent$}{label}: ", "");
+    let cont = " ".repeat(indent + 2);
+    let mut prefix = first;
+    let mut lines = Vec::new();
+    for paragraph in value.split('\n') {
+        let mut line = std::mem::replace(&mut prefix, cont.clone());
+        let mut empty = true;
+        for word in paragraph.split(' ') {
+            let fits = line.chars().count() + word.chars().count() < WIDTH;
+            if !empty && !fits {
+                lines.push(std::mem::replace(&mut line, cont.clone()));
+            } else if !empty {
+                line.push(' ');
+            }
+            line.push_str(word);
+            empty = false;
+        }
+        lines.push(line);
+    }
+    for l in lines {
+        out.push_str(l.trim_end());
+        out.push('\n');
+    }
+}
+
+/// The body's fields in the order of REQUESTS.md, then any other, as `name: value` lines.
+fn fields(out: &mut String, kind: &str, body: &Map<String, Value>, indent: usize) {
+    let order = field_order(kind);
+    let mut keys: Vec<&String> = body.keys().collect();
+    keys.sort_by_key(|k| {
+        (
+            order.iter().position(|o| o == k).unwrap_or(order.len()),
+            (*k).clone(),
+        )
+    });
+    for k in keys {
+        match &body[k] {
+            Value::Null => {}
+            Value::Object(inner) => {
+                let _ = writeln!(out, "{:indent$}{}:", "", clean(k));
+                fields(out, "", inner, indent + 2);
+            }
+            v => labelled(out, indent, &clean(k), &text(v)),
+        }
+    }
+}
+
+const EXERCISE_BANNER: &str = "*** EXERCISE — training traffic, not a real request ***";
+
+/// A case with its timeline (the body of `GET /v1/cases/{ref}`).
+pub fn timeline(case: &Value) -> String {
+    let mut out = String::new();
+    let exercise = case["exercise"] == Value::Bool(true);
+    if exercise {
+        let _ = writeln!(out, "{EXERCISE_BANNER}");
+    }
+    let role = match case["role"].as_str() {
+        Some("requester") => format!("requester (we asked {})", text(&case["requested"])),
+        Some("requested") => format!("requested ({} asked us)", text(&case["requester"])),
+        _ => text(&case["role"]),
+    };
+    let mut urg = urgency(&case["urgency"]);
+    if urg == "EMERGENCY" {
+        urg.push_str(" (risk to the life or safety of a person)");
+    }
+    let mut state = text(&case["state"]);
+    if let Some(r) = case["failure_reason"].as_str() {
+        let _ = write!(state, ": {}", clean(r));
+    }
+    let header = [
+        ("case", text(&case["case_ref"])),
+        ("kind", text(&case["kind"])),
+        ("role", role),
+        (
+            "parties",
+            format!(
+                "{} → {}",
+                text(&case["requester"]),
+                text(&case["requested"])
+            ),
+        ),
+        ("urgency", urg),
+        ("language", text(&case["language"])),
+        ("state", state),
+        ("opened", when(&case["opened_at"])),
+        ("updated", when(&case["updated_at"])),
+    ];
+    for (k, v) in header {
+        let _ = writeln!(out, "{k:<9} {v}");
+    }
+    let empty = Vec::new();
+    let messages = case["timeline"].as_array().unwrap_or(&empty);
+    let _ = writeln!(out, "\nmessages ({})", messages.len());
+    for (i, m) in messages.iter().enumerate() {
+        let arrow = match m["direction"].as_str() {
+            Some("outbound") => "→ sent",
+            Some("inbound") => "← received",
+            _ => "?",
+        };
+        let _ = writeln!(
+            out,
+            "\n[{}] {}  {arrow}  {} → {}  {}  {}",
+            i + 1,
+            when(&m["stored_at"]),
+            text(&m["from"]),
+            text(&m["to"]),
+            text(&m["kind"]),
+            text(&m["delivery"]).to_uppercase(),
+        );
+        if m["exercise"] == Value::Bool(true) {
+            let _ = writeln!(out, "    [EXERCISE]");
+        }
+        if let Some(r) = m["failure_reason"].as_str() {
+            labelled(&mut out, 4, "refused by the peer", &clean(r));
+        }
+        let receipt = &m["receipt"];
+        if receipt.is_object() {
+            let verified = if receipt["verified"] == Value::Bool(true) {
+                "verified ✓".to_owned()
+            } else {
+                "NOT VERIFIED ✗ (does not verify against the directory's key)".to_owned()
+            };
+            let key = match receipt["receiver_key"].as_str() {
+                Some(k) => format!(", {} key {}", text(&receipt["receiver"]), clean(k)),
+                None => format!(
+                    ", {} has no key in the directory",
+                    text(&receipt["receiver"])
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "    receipt: {} at {}, {verified}{key}",
+                text(&receipt["receiver"]),
+                when(&receipt["received_at"]),
+            );
+        } else if m["direction"] == "outbound" {
+            let _ = writeln!(out, "    receipt: none yet");
+        }
+        let _ = writeln!(
+            out,
+            "    created {} by {}",
+            when(&m["created_at"]),
+            text(&m["from"])
+        );
+        let _ = writeln!(out, "    id {}", text(&m["id"]));
+        if let Value::Object(body) = &m["body"] {
+            out.push('\n');
+            fields(&mut out, m["kind"].as_str().unwrap_or_default(), body, 4);
+        }
+    }
+    if exercise {
+        let _ = writeln!(out, "\n{EXERCISE_BANNER}");
+    }
+    out
+}
+
+/// Seconds as `3 d 4 h`, `1 h 02 min`, `5 min 03 s` or `12 s`.
+fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d} d {h} h")
+    } else if h > 0 {
+        format!("{h} h {m:02} min")
+    } else if m > 0 {
+        format!("{m} min {s:02} s")
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// The node's status (the body of `GET /v1/status`).
+pub fn status(v: &Value) -> String {
+    let mut out = String::new();
+    let mut node = text(&v["party"]);
+    if v["dev"] == Value::Bool(true) {
+        node.push_str("   (DEVELOPMENT network: dev CA accepted — never in service)");
+    }
+    let uptime = v["uptime_s"].as_u64().map(duration).unwrap_or_default();
+    let lines = [
+        ("node", node),
+        ("version", text(&v["version"])),
+        ("listening", format!("{} (QUIC, UDP)", text(&v["listen"]))),
+        (
+            "started",
+            format!("{} (up {uptime})", when(&v["started_at"])),
+        ),
+        ("signing key", text(&v["signing_key"])),
+        (
+            "cases",
+            format!("{} ({} in the inbox)", text(&v["cases"]), text(&v["inbox"])),
+        ),
+        ("messages", text(&v["messages"])),
+        (
+            "outbox",
+            format!("{} waiting for delivery", text(&v["outbox_queued"])),
+        ),
+    ];
+    for (k, val) in lines {
+        let _ = writeln!(out, "{k:<12} {val}");
+    }
+    let empty = Vec::new();
+    let peers = v["peers"].as_array().unwrap_or(&empty);
+    let width = peers
+        .iter()
+        .map(|p| text(&p["party"]).chars().count())
+        .max()
+        .unwrap_or(0);
+    for (i, p) in peers.iter().enumerate() {
+        let connected = if p["connected"] == Value::Bool(true) {
+            "connected"
+        } else {
+            "not connected"
+        };
+        let _ = writeln!(
+            out,
+            "{:<12} {:<width$}  {:<13}  {}",
+            if i == 0 { "peers" } else { "" },
+            text(&p["party"]),
+            connected,
+            text(&p["name"]),
+        );
+    }
+    if peers.is_empty() {
+        let _ = writeln!(out, "{:<12} none in the directory", "peers");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn terminal_escapes_and_bidi_overrides_from_a_peer_are_shown_escaped() {
+        assert_eq!(clean("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(clean("x\u{202E}y"), "x\\u{202e}y");
+        assert_eq!(clean("line\nnext\tcol"), "line\nnext\tcol");
+    }
+
+    #[test]
+    fn instants_read_in_utc() {
+        assert_eq!(
+            when(&json!("2026-05-01T14:03:07.123Z")),
+            "2026-05-01 14:03:07 UTC"
+        );
+        assert_eq!(when(&json!("soon")), "soon");
+        assert_eq!(when(&Value::Null), "-");
+    }
+
+    #[test]
+    fn long_text_is_wrapped_under_its_label() {
+        let mut out = String::new();
+        labelled(&mut out, 4, "facts", &"word ".repeat(60));
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines.len() > 2, "{out}");
+        assert!(lines.iter().all(|l| l.chars().count() <= WIDTH), "{out}");
+        assert!(lines[0].starts_with("    facts: word"));
+        assert!(lines[1].starts_with("      word"));
+    }
+
+    #[test]
+    fn the_table_marks_exercise_cases_and_emergencies() {
+        let body = json!({"cases": [{
+            "case_ref": "LU-2026-000001", "kind": "preservation", "peer": "FR",
+            "urgency": "emergency", "state": "delivered", "exercise": true,
+            "opened_at": "2026-05-01T14:03:07Z", "messages": 1
+        }]});
+        let t = case_table(Mailbox::Outbox, &body);
+        assert!(t.contains("LU-2026-000001 [EXERCISE]"), "{t}");
+        assert!(t.contains("EMERGENCY"), "{t}");
+        assert!(t.contains("1 case in the outbox"), "{t}");
+        assert_eq!(
+            case_table(Mailbox::Inbox, &json!({"cases": []})),
+            "inbox: no cases\n"
+        );
+    }
+
+    #[test]
+    fn the_timeline_shows_the_receipt_and_the_fields_in_order() {
+        let case = json!({
+            "case_ref": "LU-2026-000001", "kind": "preservation", "role": "requester",
+            "requester": "LU", "requested": "FR", "urgency": "urgent", "language": "fr",
+            "exercise": false, "state": "delivered", "opened_at": "2026-05-01T14:03:07Z",
+            "timeline": [{
+                "id": "x", "kind": "preservation", "direction": "outbound", "from": "LU",
+                "to": "FR", "stored_at": "2026-05-01T14:03:07Z", "delivery": "delivered",
+                "receipt": {"receiver": "FR", "received_at": "2026-05-01T14:03:08Z",
+                    "verified": true, "receiver_key": "aa:bb"},
+                "body": {"offence": "fraud", "requesting_authority": "Parquet",
+                    "communication": {"origin": "a@b"}, "respond_by": null}
+            }]
+        });
+        let t = timeline(&case);
+        assert!(
+            t.contains("→ sent  LU → FR  preservation  DELIVERED"),
+            "{t}"
+        );
+        assert!(
+            t.contains("receipt: FR at 2026-05-01 14:03:08 UTC, verified ✓, FR key aa:bb"),
+            "{t}"
+        );
+        let ra = t.find("requesting_authority: Parquet");
+        let of = t.find("offence: fraud");
+        assert!(ra.is_some() && ra < of, "{t}");
+        assert!(t.contains("    communication:\n      origin: a@b"), "{t}");
+        assert!(!t.contains("respond_by"), "{t}");
+        let mut unverified = case.clone();
+        unverified["timeline"][0]["receipt"]["verified"] = json!(false);
+        unverified["exercise"] = json!(true);
+        let t = timeline(&unverified);
+        assert!(t.contains("NOT VERIFIED"), "{t}");
+        assert!(t.starts_with(EXERCISE_BANNER), "{t}");
+    }
+
+    #[test]
+    fn uptime_reads_naturally() {
+        assert_eq!(duration(12), "12 s");
+        assert_eq!(duration(303), "5 min 03 s");
+        assert_eq!(duration(3720), "1 h 02 min");
+        assert_eq!(duration(3 * 86_400 + 4 * 3600), "3 d 4 h");
+    }
+}

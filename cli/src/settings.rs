@@ -1,0 +1,353 @@
+//! The command line resolved into typed settings before any command runs: the control socket
+//! found, the configuration loaded, the request built and checked, the network's addresses
+//! computed. Only files named on the command line are read here; no socket is touched.
+
+use crate::args::{CaseFilterArgs, Cli, Command, LogFormat};
+use crate::failure::Failure;
+use crate::request;
+use clap::CommandFactory;
+use poc247_node::{NewRequest, NodeConfig};
+use poc247_protocol::{CaseRef, PartyId, Urgency};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// The socket when nothing else names one.
+pub const DEFAULT_SOCKET: &str = "./data/control.sock";
+
+/// What the environment says.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    /// `POC247_SOCKET`.
+    pub socket: Option<PathBuf>,
+    /// `POC247_CONFIG`.
+    pub config: Option<PathBuf>,
+}
+
+impl Env {
+    /// The process's environment (empty values count as unset).
+    pub fn from_process() -> Self {
+        let var = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Env {
+            socket: var("POC247_SOCKET"),
+            config: var("POC247_CONFIG"),
+        }
+    }
+}
+
+/// Everything a command needs, typed.
+#[derive(Debug)]
+pub struct Settings {
+    /// Print one JSON document on stdout instead of text.
+    pub json: bool,
+    /// What to do.
+    pub action: Action,
+}
+
+/// One command, resolved.
+#[derive(Debug)]
+pub enum Action {
+    /// Run a node in the foreground.
+    Run {
+        /// Its configuration.
+        config: Box<NodeConfig>,
+        /// Log format.
+        log: LogFormat,
+    },
+    /// Write a development network.
+    DevNetwork {
+        /// The folder.
+        out: PathBuf,
+        /// Each party and its address.
+        nodes: Vec<(PartyId, SocketAddr)>,
+    },
+    /// Submit a request.
+    Send {
+        /// Control socket.
+        socket: PathBuf,
+        /// The request, checked.
+        request: Box<NewRequest>,
+    },
+    /// List cases.
+    Cases {
+        /// Control socket.
+        socket: PathBuf,
+        /// Which side.
+        mailbox: Mailbox,
+        /// The API path with its query.
+        path: String,
+    },
+    /// One case.
+    Show {
+        /// Control socket.
+        socket: PathBuf,
+        /// The case.
+        case: CaseRef,
+    },
+    /// The node's status.
+    Status {
+        /// Control socket.
+        socket: PathBuf,
+    },
+    /// The in-process demo.
+    Demo {
+        /// Where to keep the network (a temporary folder if absent).
+        data: Option<PathBuf>,
+    },
+}
+
+/// Which cases a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mailbox {
+    /// Asked of us: role `requested`.
+    Inbox,
+    /// Asked by us: role `requester`.
+    Outbox,
+}
+
+impl Mailbox {
+    /// The API's role name.
+    pub fn role(self) -> &'static str {
+        match self {
+            Mailbox::Inbox => "requested",
+            Mailbox::Outbox => "requester",
+        }
+    }
+    /// Its name for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mailbox::Inbox => "inbox",
+            Mailbox::Outbox => "outbox",
+        }
+    }
+}
+
+fn usage(kind: clap::error::ErrorKind, message: impl std::fmt::Display) -> Failure {
+    Failure::Usage(Cli::command().error(kind, message))
+}
+
+/// Resolves the command line.
+pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
+    let Cli {
+        socket,
+        config,
+        json,
+        command,
+    } = cli;
+    let socket = || control_socket(socket.as_deref(), config.as_deref(), env);
+    let action = match command {
+        Command::Run(a) => {
+            let Some(path) = config.clone().or_else(|| env.config.clone()) else {
+                return Err(usage(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "`run` needs the node's configuration: --config <node.toml> (or POC247_CONFIG)",
+                ));
+            };
+            Action::Run {
+                config: Box::new(load_config(&path)?),
+                log: a.log_format,
+            }
+        }
+        Command::DevNetwork(a) => {
+            let mut nodes = Vec::new();
+            for (i, party) in a.parties.into_iter().enumerate() {
+                let port = u16::try_from(usize::from(a.base_port) + i).map_err(|_| {
+                    usage(
+                        clap::error::ErrorKind::ValueValidation,
+                        format!(
+                            "--base-port {} leaves no port for party {party} (the ports run up from it)",
+                            a.base_port
+                        ),
+                    )
+                })?;
+                nodes.push((party, SocketAddr::from((Ipv4Addr::LOCALHOST, port))));
+            }
+            Action::DevNetwork { out: a.out, nodes }
+        }
+        Command::Send(cmd) => {
+            let request = Box::new(request::build(&cmd)?);
+            Action::Send {
+                socket: socket()?,
+                request,
+            }
+        }
+        Command::Inbox(f) => cases(Mailbox::Inbox, &f, socket()?),
+        Command::Outbox(f) => cases(Mailbox::Outbox, &f, socket()?),
+        Command::Show(a) => Action::Show {
+            socket: socket()?,
+            case: a.case,
+        },
+        Command::Status => Action::Status { socket: socket()? },
+        Command::Demo(a) => Action::Demo { data: a.data },
+    };
+    Ok(Settings { json, action })
+}
+
+fn cases(mailbox: Mailbox, f: &CaseFilterArgs, socket: PathBuf) -> Action {
+    let mut query = vec![("role", mailbox.role().to_owned())];
+    let filters = [
+        ("state", f.state.clone()),
+        ("kind", f.kind.clone()),
+        ("peer", f.peer.as_ref().map(PartyId::to_string)),
+        ("urgency", f.urgency.map(|u| Urgency::from(u).to_string())),
+    ];
+    query.extend(filters.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+    let query: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect();
+    Action::Cases {
+        socket,
+        mailbox,
+        path: format!("/v1/cases?{}", query.join("&")),
+    }
+}
+
+/// Percent-encodes a query value (everything but RFC 3986's unreserved characters).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The control socket: `--socket`, else `--config`'s, else `$POC247_SOCKET`, else
+/// `$POC247_CONFIG`'s, else `./data/control.sock`. Flags win over the environment.
+pub fn control_socket(
+    socket: Option<&Path>,
+    config: Option<&Path>,
+    env: &Env,
+) -> Result<PathBuf, Failure> {
+    if let Some(s) = socket {
+        return Ok(s.to_path_buf());
+    }
+    if let Some(c) = config {
+        return Ok(load_config(c)?.socket);
+    }
+    if let Some(s) = &env.socket {
+        return Ok(s.clone());
+    }
+    if let Some(c) = &env.config {
+        return Ok(load_config(c)?.socket);
+    }
+    Ok(PathBuf::from(DEFAULT_SOCKET))
+}
+
+fn load_config(path: &Path) -> Result<NodeConfig, Failure> {
+    NodeConfig::load(path).map_err(|e| Failure::refused("bad-config", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Cli {
+        match Cli::try_parse_from(args) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_environment_for_the_socket() {
+        let env = Env {
+            socket: Some("/env.sock".into()),
+            config: None,
+        };
+        let s = control_socket(Some(Path::new("/flag.sock")), None, &env).ok();
+        assert_eq!(s, Some(PathBuf::from("/flag.sock")));
+        let s = control_socket(None, None, &env).ok();
+        assert_eq!(s, Some(PathBuf::from("/env.sock")));
+        let s = control_socket(None, None, &Env::default()).ok();
+        assert_eq!(s, Some(PathBuf::from(DEFAULT_SOCKET)));
+    }
+
+    #[test]
+    fn a_missing_config_file_is_refused() {
+        let r = control_socket(None, Some(Path::new("/no/such/node.toml")), &Env::default());
+        assert!(matches!(r, Err(Failure::Refused { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn filters_become_an_encoded_query() {
+        let cli = parse(&[
+            "poc247",
+            "--socket",
+            "/s",
+            "inbox",
+            "--state",
+            "a b&c",
+            "--peer",
+            "FR",
+            "--urgency",
+            "emergency",
+        ]);
+        let s = resolve(cli, &Env::default());
+        let Ok(Settings {
+            action: Action::Cases { path, mailbox, .. },
+            ..
+        }) = s
+        else {
+            panic!("{s:?}");
+        };
+        assert_eq!(mailbox, Mailbox::Inbox);
+        assert_eq!(
+            path,
+            "/v1/cases?role=requested&state=a%20b%26c&peer=FR&urgency=emergency"
+        );
+    }
+
+    #[test]
+    fn run_without_a_configuration_is_a_usage_error() {
+        let s = resolve(parse(&["poc247", "run"]), &Env::default());
+        assert!(matches!(s, Err(Failure::Usage(_))), "{s:?}");
+    }
+
+    #[test]
+    fn dev_network_ports_count_up_and_must_fit() {
+        let s = resolve(
+            parse(&[
+                "poc247",
+                "dev-network",
+                "--parties",
+                "LU,FR",
+                "--out",
+                "x",
+                "--base-port",
+                "100",
+            ]),
+            &Env::default(),
+        );
+        let Ok(Settings {
+            action: Action::DevNetwork { nodes, .. },
+            ..
+        }) = s
+        else {
+            panic!("{s:?}");
+        };
+        assert_eq!(nodes[1].1, SocketAddr::from(([127, 0, 0, 1], 101)));
+        let s = resolve(
+            parse(&[
+                "poc247",
+                "dev-network",
+                "--parties",
+                "LU,FR",
+                "--out",
+                "x",
+                "--base-port",
+                "65535",
+            ]),
+            &Env::default(),
+        );
+        assert!(matches!(s, Err(Failure::Usage(_))), "{s:?}");
+    }
+}

@@ -1,0 +1,495 @@
+//! The real `poc247` binary against real nodes: the nodes run in this test process (real QUIC,
+//! real sled files in temporary folders), the binary talks to their control sockets.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use poc247_tests::*;
+use serde_json::Value;
+use std::path::Path;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+/// What one run of the binary did.
+#[derive(Debug)]
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:?}"))
+    }
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_poc247"));
+    c.env_remove("POC247_SOCKET")
+        .env_remove("POC247_CONFIG")
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true);
+    c
+}
+
+async fn poc247(args: &[&str]) -> Ran {
+    let out = bin().args(args).output().await.unwrap();
+    Ran {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn socket(net: &Net, p: &str) -> String {
+    net.config(p).unwrap().socket.to_str().unwrap().to_owned()
+}
+
+/// Every field of art. 29(2), as flags.
+const FIELDS: [&str; 15] = [
+    "--requesting-authority",
+    "Parquet de Luxembourg, cabinet d'instruction",
+    "--offence",
+    "computer fraud (art. 496 Code pénal)",
+    "--facts",
+    "A phishing kit collected bank credentials of 300 residents.",
+    "--data",
+    "Mailbox contents and access logs of kit-drop@example.net",
+    "--relation-to-offence",
+    "The kit mails the stolen credentials to this mailbox.",
+    "--custodian-or-location",
+    "ExampleMail SAS, 10 rue de l'Exemple, Paris",
+    "--necessity",
+    "The provider deletes logs after 7 days.",
+    "--mla-intent",
+];
+
+fn send_args<'a>(sock: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["--socket", sock, "send", "preservation", "--to", "FR"];
+    a.extend_from_slice(&FIELDS);
+    a.extend_from_slice(extra);
+    a
+}
+
+async fn lu_cases(net: &Net) -> Value {
+    net.client("LU")
+        .unwrap()
+        .get("/v1/cases")
+        .await
+        .unwrap()
+        .body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_preservation_with_every_flag_reaches_fr_inbox() {
+    let net = Net::embedded().await.unwrap();
+    let mut lu_events = net.events("LU").unwrap();
+    let lu = socket(&net, "LU");
+    let extra = [
+        "--urgency",
+        "emergency",
+        "--emergency-facts",
+        "A child is being groomed through this mailbox.",
+        "--language",
+        "fr",
+        "--exercise",
+        "--includes-traffic-data",
+        "--communication-origin",
+        "203.0.113.7",
+        "--communication-destination",
+        "kit-drop@example.net",
+        "--communication-date",
+        "2026-05-02",
+        "--communication-time",
+        "14:03 CEST",
+        "--communication-type-of-service",
+        "e-mail (SMTP)",
+        "--respond-by",
+        "2026-12-01",
+        "--respond-by-reason",
+        "logs are deleted after 7 days",
+        "--json",
+    ];
+    let ran = poc247(&send_args(&lu, &extra)).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let done = ran.json();
+    assert_eq!(done["state"], "queued");
+    let id = done["message_id"].as_str().unwrap();
+    let case = done["case_ref"].as_str().unwrap();
+    wait_delivered(&mut lu_events, id, 10).await.unwrap();
+
+    let fr = socket(&net, "FR");
+    let ran = poc247(&["--socket", &fr, "inbox", "--json"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let inbox = ran.json();
+    let listed = &inbox["cases"][0];
+    assert_eq!(listed["case_ref"], case, "{inbox}");
+    assert_eq!(listed["urgency"], "emergency");
+    assert_eq!(listed["exercise"], true);
+
+    let at_fr = net.case("FR", case).await.unwrap();
+    let body = &at_fr["timeline"][0]["body"];
+    assert_eq!(body["communication"]["type_of_service"], "e-mail (SMTP)");
+    assert_eq!(body["respond_by"], "2026-12-01");
+    assert_eq!(at_fr["timeline"][0]["language"], "fr");
+
+    // The human table of the inbox, and its filters.
+    let ran = poc247(&["--socket", &fr, "inbox", "--urgency", "emergency"]).await;
+    assert!(
+        ran.stdout.contains(&format!("{case} [EXERCISE]")),
+        "{ran:?}"
+    );
+    assert!(ran.stdout.contains("EMERGENCY"), "{ran:?}");
+    let ran = poc247(&["--socket", &fr, "inbox", "--peer", "CO", "--json"]).await;
+    assert_eq!(ran.json()["cases"], serde_json::json!([]), "{ran:?}");
+    let ran = poc247(&["--socket", &lu, "outbox", "--state", "delivered"]).await;
+    assert!(ran.stdout.contains("1 case in the outbox"), "{ran:?}");
+    net.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_fields_are_refused_before_the_node_is_asked() {
+    let net = Net::embedded().await.unwrap();
+    let lu = socket(&net, "LU");
+    let without_offence: Vec<&str> = FIELDS
+        .iter()
+        .copied()
+        .filter(|a| *a != "--mla-intent")
+        .filter(|a| *a != "--offence" && *a != "computer fraud (art. 496 Code pénal)")
+        .collect();
+    let mut args = vec![
+        "--socket",
+        lu.as_str(),
+        "send",
+        "preservation",
+        "--to",
+        "FR",
+    ];
+    args.extend(&without_offence);
+    let ran = poc247(&args).await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(ran.stderr.contains("offence: missing"), "{ran:?}");
+    assert!(ran.stderr.contains("mla_intent: must be true"), "{ran:?}");
+    assert!(!ran.stderr.contains("requesting_authority"), "{ran:?}");
+    assert_eq!(lu_cases(&net).await["cases"], serde_json::json!([]));
+
+    // The local checks come first: the same refusal with no node at all.
+    let tmp = tempfile::tempdir().unwrap();
+    let nowhere = tmp.path().join("nothing.sock");
+    args[1] = nowhere.to_str().unwrap();
+    args.push("--json");
+    let ran = poc247(&args).await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    let fields: Vec<String> = ran.json()["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(fields, ["offence", "mla_intent"]);
+
+    // What only the node knows is refused by the node, with exit 1 too.
+    let mut to_unknown = send_args(&lu, &[]);
+    to_unknown[5] = "DE";
+    let ran = poc247(&to_unknown).await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("request refused: to: DE is not in the directory"),
+        "{ran:?}"
+    );
+    assert_eq!(lu_cases(&net).await["cases"], serde_json::json!([]));
+    net.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_file_is_sent_and_unknown_keys_are_named() {
+    let net = Net::embedded().await.unwrap();
+    let mut lu_events = net.events("LU").unwrap();
+    let lu = socket(&net, "LU");
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("request.toml");
+    std::fs::write(
+        &file,
+        r#"
+to = "FR"
+urgency = "routine"
+language = "fr"
+requesting_authority = "Parquet de Luxembourg"
+offence = "escroquerie"
+facts = "Une campagne d'hameçonnage."
+data = "Journaux de connexion de kit-drop@example.net"
+relation_to_offence = "La boîte reçoit les identifiants volés."
+custodian_or_location = "ExampleMail SAS, Paris"
+necessity = "Journaux effacés après 7 jours."
+mla_intent = true
+respond_by = 2026-12-01
+"#,
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let ran = poc247(&[
+        "--socket",
+        &lu,
+        "send",
+        "preservation",
+        "--file",
+        f,
+        "--urgency",
+        "urgent",
+    ])
+    .await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert!(ran.stdout.starts_with("queued LU-"), "{ran:?}");
+    assert!(ran.stdout.trim_end().ends_with("to FR"), "{ran:?}");
+    let id = ran
+        .stdout
+        .split("(message ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap()
+        .to_owned();
+    let delivered = wait_delivered(&mut lu_events, &id, 10).await.unwrap();
+    let case = delivered.case_ref.unwrap().to_string();
+    let at_fr = net.case("FR", &case).await.unwrap();
+    assert_eq!(at_fr["urgency"], "urgent", "the flag overrides the file");
+    assert_eq!(at_fr["timeline"][0]["body"]["offence"], "escroquerie");
+    assert_eq!(at_fr["timeline"][0]["body"]["respond_by"], "2026-12-01");
+
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "to = \"FR\"\noffense = \"typo\"\n").unwrap();
+    let ran = poc247(&[
+        "--socket",
+        &lu,
+        "send",
+        "preservation",
+        "--file",
+        bad.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(ran.stderr.contains("unknown key `offense`"), "{ran:?}");
+    assert_eq!(lu_cases(&net).await["cases"].as_array().unwrap().len(), 1);
+    net.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_gives_the_timeline_with_the_verified_receipt() {
+    let net = Net::embedded().await.unwrap();
+    let mut lu_events = net.events("LU").unwrap();
+    let done = net.submit("LU", &preservation_request("FR")).await.unwrap();
+    let id = done["message_id"].as_str().unwrap();
+    let case = done["case_ref"].as_str().unwrap();
+    wait_delivered(&mut lu_events, id, 10).await.unwrap();
+    let lu = socket(&net, "LU");
+
+    let ran = poc247(&["--socket", &lu, "show", case, "--json"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let v = ran.json();
+    assert_eq!(v["case_ref"], case);
+    assert_eq!(v["timeline"][0]["receipt"]["verified"], true);
+    assert!(ran.stdout.contains("verified"));
+
+    let ran = poc247(&["--socket", &lu, "show", case]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert!(ran.stdout.contains(&format!("case      {case}")), "{ran:?}");
+    assert!(ran.stdout.contains("verified ✓, FR key "), "{ran:?}");
+    assert!(
+        ran.stdout
+            .contains("→ sent  LU → FR  preservation  DELIVERED"),
+        "{ran:?}"
+    );
+    assert!(
+        ran.stdout.contains(&format!(
+            "custodian_or_location: {}",
+            preservation().custodian_or_location
+        )),
+        "{ran:?}"
+    );
+
+    // FR sees the same case from the other side.
+    let fr = socket(&net, "FR");
+    let ran = poc247(&["--socket", &fr, "show", case]).await;
+    assert!(
+        ran.stdout.contains("role      requested (LU asked us)"),
+        "{ran:?}"
+    );
+    assert!(ran.stdout.contains("← received"), "{ran:?}");
+
+    let ran = poc247(&["--socket", &lu, "show", "LU-2026-999999"]).await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(ran.stderr.contains("no case LU-2026-999999"), "{ran:?}");
+
+    let ran = poc247(&["--socket", &lu, "status", "--json"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert_eq!(ran.json()["party"], "LU");
+    let ran = poc247(&["--socket", &lu, "status"]).await;
+    assert!(ran.stdout.contains("node         LU"), "{ran:?}");
+    assert!(ran.stdout.contains("FR  connected"), "{ran:?}");
+    net.net.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_command_without_a_node_exits_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let absent = tmp.path().join("absent.sock");
+    // A socket file left behind by a node that is gone: connecting is refused.
+    let stale = tmp.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    for sock in [&absent, &stale] {
+        let s = sock.to_str().unwrap();
+        let mut commands: Vec<Vec<&str>> = vec![
+            vec!["status"],
+            vec!["inbox"],
+            vec!["outbox", "--json"],
+            vec!["show", "LU-2026-000001"],
+        ];
+        commands.push(send_args(s, &[])[2..].to_vec());
+        for cmd in commands {
+            let mut args = vec!["--socket", s];
+            args.extend(&cmd);
+            let ran = poc247(&args).await;
+            assert_eq!(ran.code, Some(3), "{cmd:?}: {ran:?}");
+            let expected =
+                format!("poc247: no node is listening on {s} (is `poc247 run` started?)");
+            assert!(ran.stderr.contains(&expected), "{cmd:?}: {ran:?}");
+        }
+    }
+    // The socket of a --config file.
+    let net = Net::fresh_prepared(&["LU"]).unwrap();
+    let config = net.net.dir().join("lu").join("node.toml");
+    let ran = poc247(&["--config", config.to_str().unwrap(), "status"]).await;
+    assert_eq!(ran.code, Some(3), "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains(net.config("LU").unwrap().socket.to_str().unwrap()),
+        "{ran:?}"
+    );
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = tmp.path().join("x.sock");
+    let s = s.to_str().unwrap();
+    for args in [
+        send_args(s, &["--urgency", "soon"]),
+        vec!["--socket", s, "inbox", "--urgency", "soon"],
+        vec!["--socket", s, "show", "not-a-case"],
+        vec!["send"],
+        vec!["run"],
+        vec!["dev-network", "--parties", "LU,lux", "--out", s],
+        vec!["frobnicate"],
+    ] {
+        let ran = poc247(&args).await;
+        assert_eq!(ran.code, Some(2), "{args:?}: {ran:?}");
+    }
+    let ran = poc247(&send_args(s, &["--urgency", "soon"])).await;
+    assert!(ran.stderr.contains("invalid value 'soon'"), "{ran:?}");
+}
+
+#[tokio::test]
+async fn demo_delivers_and_shows_the_case_in_fr_inbox() {
+    let ran = poc247(&["demo"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert!(ran.stdout.contains("queued     LU-"), "{ran:?}");
+    assert!(
+        ran.stdout
+            .contains("delivered  (receipt verified, signed by FR key "),
+        "{ran:?}"
+    );
+    assert!(
+        ran.stdout.contains("present in FR's inbox as LU-"),
+        "{ran:?}"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().to_str().unwrap();
+    let ran = poc247(&["demo", "--data", data, "--json"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let v = ran.json();
+    assert_eq!(
+        v["at_requester"]["timeline"][0]["receipt"]["verified"],
+        true
+    );
+    assert_eq!(v["fr_inbox"]["cases"][0]["case_ref"], v["case_ref"]);
+    assert!(Path::new(data).join("net/fr/data").is_dir());
+    // A second demo in the same folder does not overwrite it.
+    let ran = poc247(&["demo", "--data", data]).await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(ran.stderr.contains("exists already"), "{ran:?}");
+}
+
+#[tokio::test]
+async fn dev_network_writes_configs_that_run_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("net");
+    let o = out.to_str().unwrap();
+    let ran = poc247(&[
+        "dev-network",
+        "--parties",
+        "LU,FR,LU-CA",
+        "--out",
+        o,
+        "--json",
+    ])
+    .await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let v = ran.json();
+    assert_eq!(v["nodes"][2]["party"], "LU-CA");
+    assert_eq!(v["nodes"][2]["listen"], "127.0.0.1:47243");
+    for p in ["lu", "fr", "lu-ca"] {
+        poc247_node::NodeConfig::load(&out.join(p).join("node.toml")).unwrap();
+    }
+    // Not twice into the same folder.
+    let ran = poc247(&["dev-network", "--parties", "LU", "--out", o]).await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(ran.stderr.contains("not empty"), "{ran:?}");
+}
+
+#[tokio::test]
+async fn run_serves_the_control_api_until_sigterm() {
+    let net = Net::fresh_prepared(&["LU", "FR"]).unwrap();
+    let config = net.net.dir().join("lu").join("node.toml");
+    let config = config.to_str().unwrap();
+    let mut child = bin()
+        .args(["run", "--config", config, "--log-format", "json"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Ready when it says so: no sleeping, no polling.
+    loop {
+        let line = lines.next_line().await.unwrap().expect("run ended early");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if v["fields"]["message"] == "control API ready; Ctrl-C or SIGTERM stops the node" {
+            break;
+        }
+    }
+    let ran = poc247(&["--config", config, "status", "--json"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert_eq!(ran.json()["party"], "LU");
+
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    while let Some(l) = lines.next_line().await.unwrap() {
+        rest.push_str(&l);
+        rest.push('\n');
+    }
+    let status = child.wait().await.unwrap();
+    assert_eq!(status.code(), Some(0), "{rest}");
+    assert!(rest.contains("node stopped"), "{rest}");
+    assert!(!net.config("LU").unwrap().socket.exists());
+
+    // A configuration that does not load is refused.
+    let bad = net.tmp.path().join("bad.toml");
+    std::fs::write(&bad, "party = \"LU\"\n").unwrap();
+    let ran = poc247(&["run", "--config", bad.to_str().unwrap()]).await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(ran.stderr.contains("bad.toml"), "{ran:?}");
+}
