@@ -156,7 +156,7 @@ fn fields(out: &mut String, kind: &str, body: &Map<String, Value>, indent: usize
     let mut keys: Vec<&String> = body.keys().collect();
     keys.sort_by_key(|k| {
         (
-            order.iter().position(|o| o == k).unwrap_or(order.len()),
+            order.iter().position(|o| o == *k).unwrap_or(order.len()),
             (*k).clone(),
         )
     });

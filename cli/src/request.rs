@@ -4,9 +4,7 @@
 use crate::args::{PreservationArgs, RequestArgs, SendCommand};
 use crate::failure::Failure;
 use poc247_node::NewRequest;
-use poc247_protocol::{
-    Body, Date, FieldError, Language, MessageKind, PartyId, Preservation, Problem, Urgency,
-};
+use poc247_protocol::{Body, Date, FieldError, Language, MessageKind, PartyId, Problem, Urgency};
 use serde_json::{json, Map, Value};
 use std::path::Path;
 
@@ -19,32 +17,19 @@ pub const DEFAULT_URGENCY: Urgency = Urgency::Urgent;
 pub const DEFAULT_LANGUAGE: &str = "en";
 
 /// A body of `kind` with every field empty: its JSON names the kind's fields.
-fn empty_body(kind: MessageKind) -> Body {
-    match kind {
-        MessageKind::Preservation => Body::Preservation(Preservation::default()),
-    }
+fn empty_body(kind: MessageKind) -> Option<Body> {
+    Body::from_json(kind, json!({})).ok()
 }
 
-/// The fields of a kind in the order of REQUESTS.md, for people.
-pub fn field_order(kind: &str) -> &'static [&'static str] {
-    match MessageKind::parse(kind) {
-        Some(MessageKind::Preservation) => &[
-            "requesting_authority",
-            "offence",
-            "facts",
-            "data",
-            "relation_to_offence",
-            "custodian_or_location",
-            "necessity",
-            "mla_intent",
-            "includes_traffic_data",
-            "communication",
-            "emergency_facts",
-            "respond_by",
-            "respond_by_reason",
-        ],
-        None => &[],
-    }
+/// The fields of a kind in the order of REQUESTS.md (the order of the protocol's structs).
+pub fn field_order(kind: &str) -> Vec<String> {
+    MessageKind::parse(kind)
+        .and_then(empty_body)
+        .and_then(|b| match b.to_json() {
+            Value::Object(m) => Some(m.keys().cloned().collect()),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 /// The body fields given by flags: only those present (booleans when set).
@@ -191,9 +176,7 @@ fn read_capped(path: &Path) -> std::io::Result<String> {
 /// Header keys and the fields of `kind`.
 fn known_keys(kind: MessageKind) -> Vec<String> {
     let mut keys: Vec<String> = HEADER_KEYS.iter().map(|k| (*k).to_owned()).collect();
-    if let Value::Object(m) = empty_body(kind).to_json() {
-        keys.extend(m.keys().cloned());
-    }
+    keys.extend(field_order(kind.as_str()));
     keys
 }
 
@@ -437,14 +420,25 @@ mod tests {
     }
 
     #[test]
-    fn field_order_names_exactly_the_fields_of_the_body() {
-        let Value::Object(m) = empty_body(MessageKind::Preservation).to_json() else {
-            panic!("not an object");
-        };
-        let mut ordered: Vec<&str> = field_order("preservation").to_vec();
-        ordered.sort_unstable();
-        let keys: Vec<&str> = m.keys().map(String::as_str).collect();
-        assert_eq!(ordered, keys);
+    fn field_order_follows_requests_md_for_every_kind() {
+        let order = field_order("preservation");
+        assert_eq!(
+            &order[..8],
+            [
+                "requesting_authority",
+                "offence",
+                "facts",
+                "data",
+                "relation_to_offence",
+                "custodian_or_location",
+                "necessity",
+                "mla_intent"
+            ]
+        );
+        for kind in MessageKind::ALL {
+            assert!(!field_order(kind.as_str()).is_empty(), "{kind}");
+        }
+        assert!(field_order("no_such_kind").is_empty());
     }
 
     #[test]

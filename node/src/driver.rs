@@ -360,7 +360,9 @@ impl Node {
         let _ = shared.store.flush_blocking();
         let _ = std::fs::remove_file(&shared.cfg.socket);
         let party = shared.party.clone();
-        shared.endpoint.wait_idle().await;
+        // Connections closed while a peer was unreachable may never finish draining; peers that
+        // miss the close learn it from their idle timeout.
+        let _ = tokio::time::timeout(Duration::from_secs(1), shared.endpoint.wait_idle()).await;
         drop(shared);
         let _ = committer.await;
         tracing::info!(party = %party, "node stopped");
@@ -541,11 +543,14 @@ async fn attempt(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
     tokio::select! {
         // At shutdown an attempt is dropped; its outbox entry is still on disk.
         _ = shared.cancel.cancelled() => Outcome::Retry { reason: "node stopping".into() },
-        r = tokio::time::timeout(limit, deliver(shared, t)) => match r {
+                r = tokio::time::timeout(limit, deliver(shared, t)) => match r {
             Ok(o) => o,
-            Err(_) => Outcome::Retry {
-                reason: "attempt timed out".into(),
-            },
+            Err(_) => {
+                shared.conns.reset(&t.peer);
+                Outcome::Retry {
+                    reason: "attempt timed out".into(),
+                }
+            }
         },
     }
 }

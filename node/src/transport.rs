@@ -121,6 +121,16 @@ impl Connections {
         }
     }
 
+    /// Closes and forgets the connection to `peer` (it stopped answering): the next attempt
+    /// makes a fresh handshake instead of waiting out the old connection's backoff.
+    pub fn reset(&self, peer: &PartyId) {
+        let slot = self.slot(peer);
+        let taken = slot.try_lock().ok().and_then(|mut g| g.take());
+        if let Some(c) = taken {
+            c.close(0u32.into(), b"unresponsive");
+        }
+    }
+
     /// Closes and forgets every connection.
     pub fn close_all(&self) {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
