@@ -42,7 +42,15 @@ async fn send(socket: &Path, request: &NewRequest) -> Result<Outcome, Failure> {
         .post("/v1/requests", &request::to_json(request))
         .await?;
     Ok(Outcome {
-        text: render::submitted(&body, request.to.as_str()),
+        text: render::submitted(
+            &body,
+            &request
+                .to
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
         json: body,
     })
 }

@@ -345,10 +345,12 @@ fn assemble(
     match (to, urgency, language, body) {
         (Some(to), Some(urgency), Some(language), Some(body)) if errors.is_empty() => {
             Ok(NewRequest {
-                to,
+                to: vec![to],
                 urgency,
                 language,
                 exercise,
+                language_override: false,
+                subscriber_only_override: false,
                 body,
             })
         }
@@ -360,7 +362,10 @@ fn assemble(
 pub fn to_json(r: &NewRequest) -> Value {
     json!({
         "kind": r.body.kind(),
-        "to": r.to,
+        "to": match r.to.as_slice() {
+            [one] => json!(one),
+            several => json!(several),
+        },
         "urgency": r.urgency,
         "language": r.language,
         "exercise": r.exercise,
@@ -444,7 +449,7 @@ mod tests {
     #[test]
     fn every_flag_makes_a_complete_request_with_the_defaults() {
         let r = send(&ALL).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(r.to.as_str(), "FR");
+        assert_eq!(r.to[0].as_str(), "FR");
         assert_eq!(r.urgency, Urgency::Urgent);
         assert_eq!(r.language.as_str(), "en");
         assert!(!r.exercise);

@@ -4,9 +4,10 @@
 //! otherwise.
 
 use crate::audit::{Actor, AuditRecord};
-use crate::driver::{NewRequest, Shared, SubmitError};
+use crate::driver::Shared;
 use crate::error::{NodeError, Result};
 use crate::lifecycle::{CaseRecord, Role};
+use crate::outgoing::{ExternalRequest, NewRequest, SubmitError};
 use crate::store::{DeliveryState, StoredMessage};
 use axum::body::Bytes;
 use axum::extract::connect_info::{ConnectInfo, Connected};
@@ -87,7 +88,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/requests", post(create_request))
         .route("/v1/cases", get(list_cases))
+        .route("/v1/cases", post(create_case))
         .route("/v1/cases/{case_ref}", get(show_case))
+        .route("/v1/cases/{case_ref}/{action}", post(case_action))
         .route("/v1/events", get(events))
         .route("/v1/audit", get(audit_export))
         .route("/v1/audit/verify", get(audit_verify))
@@ -201,28 +204,51 @@ async fn create_request(
     ConnectInfo(caller): ConnectInfo<Caller>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req = parse_new_request(&body)?;
+    let (req, several) = parse_new_request(&body)?;
     let kind = req.body.kind();
-    match s.submit(req, Actor::Local { uid: caller.uid }).await {
-        Ok(done) => {
-            tracing::info!(uid = ?caller.uid, case = %done.case_ref, kind = %kind, "request created through the API");
-            Ok((StatusCode::CREATED, Json(json!(done))))
+    let done = s.submit(req, Actor::Local { uid: caller.uid }).await?;
+    for d in &done {
+        tracing::info!(uid = ?caller.uid, case = %d.case_ref, kind = %kind, "request created through the API");
+    }
+    let body = match (several, done.as_slice()) {
+        (false, [one]) => json!(one),
+        _ => json!({ "cases": done }),
+    };
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::Invalid(fields) => ApiError::invalid(fields),
+            SubmitError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            SubmitError::NoCase(c) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no case {c}"))
+            }
+            SubmitError::Node(e) => e.into(),
         }
-        Err(SubmitError::Invalid(fields)) => Err(ApiError::invalid(fields)),
-        Err(SubmitError::Node(e)) => Err(e.into()),
     }
 }
 
 /// Parses the body of `POST /v1/requests`:
 /// `{ "kind", "to", "urgency", "language", "exercise"?, "fields": { … } }`.
 /// Every problem with the envelope fields and the body's fields is named at once.
-pub fn parse_new_request(body: &[u8]) -> ApiResult<NewRequest> {
+pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool)> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad(format!("body is not JSON: {e}")))?;
     let Value::Object(map) = v else {
         return Err(ApiError::bad("body must be a JSON object"));
     };
-    const KNOWN: [&str; 6] = ["kind", "to", "urgency", "language", "exercise", "fields"];
+    const KNOWN: [&str; 8] = [
+        "kind",
+        "to",
+        "urgency",
+        "language",
+        "exercise",
+        "language_override",
+        "subscriber_only_override",
+        "fields",
+    ];
     if let Some(k) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(ApiError::bad(format!(
             "unknown member {k:?}; expected {}",
@@ -252,14 +278,48 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<NewRequest> {
                 None
             }),
     };
-    let to = match text("to") {
-        "" => {
+    let several = matches!(map.get("to"), Some(Value::Array(_)));
+    let to: Option<Vec<PartyId>> = match map.get("to") {
+        None | Some(Value::Null) => {
             field("to", Problem::Missing);
             None
         }
-        t => PartyId::parse(t)
+        Some(Value::String(t)) if t.is_empty() => {
+            field("to", Problem::Missing);
+            None
+        }
+        Some(Value::String(t)) => PartyId::parse(t)
+            .map(|p| vec![p])
             .map_err(|e| field("to", Problem::Invalid(e.to_string())))
             .ok(),
+        Some(Value::Array(items)) => {
+            let parsed: Result<Vec<PartyId>, String> = items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .ok_or_else(|| "party ids are strings".to_owned())
+                        .and_then(|t| PartyId::parse(t).map_err(|e| e.to_string()))
+                })
+                .collect();
+            match parsed {
+                Ok(list) if !list.is_empty() => Some(list),
+                Ok(_) => {
+                    field("to", Problem::Missing);
+                    None
+                }
+                Err(e) => {
+                    field("to", Problem::Invalid(e));
+                    None
+                }
+            }
+        }
+        Some(_) => {
+            field(
+                "to",
+                Problem::Invalid("a party id or a list of them".into()),
+            );
+            None
+        }
     };
     let urgency = match text("urgency") {
         "" => {
@@ -283,14 +343,17 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<NewRequest> {
             .map_err(|e| field("language", Problem::Invalid(e.to_string())))
             .ok(),
     };
-    let exercise = match map.get("exercise") {
+    let mut flag = |name: &str| match map.get(name) {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
-            field("exercise", Problem::Invalid("must be true or false".into()));
+            field(name, Problem::Invalid("must be true or false".into()));
             false
         }
     };
+    let exercise = flag("exercise");
+    let language_override = flag("language_override");
+    let subscriber_only_override = flag("subscriber_only_override");
     let fields = map.get("fields").cloned().unwrap_or(json!({}));
     let body = match kind {
         Some(k) => match Body::from_json(k, fields) {
@@ -308,15 +371,18 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<NewRequest> {
         }
     }
     match (to, urgency, language, body) {
-        (Some(to), Some(urgency), Some(language), Some(body)) if errors.is_empty() => {
-            Ok(NewRequest {
+        (Some(to), Some(urgency), Some(language), Some(body)) if errors.is_empty() => Ok((
+            NewRequest {
                 to,
                 urgency,
                 language,
                 exercise,
+                language_override,
+                subscriber_only_override,
                 body,
-            })
-        }
+            },
+            several,
+        )),
         _ => Err(ApiError::invalid(errors)),
     }
 }
@@ -330,6 +396,7 @@ pub struct CaseFilter {
     kind: Option<String>,
     peer: Option<String>,
     urgency: Option<String>,
+    exercise: Option<String>,
 }
 
 async fn list_cases(
@@ -351,6 +418,11 @@ async fn list_cases(
         .filter(|c| f.kind.as_deref().is_none_or(|k| k == c.kind.as_str()))
         .filter(|c| f.peer.as_deref().is_none_or(|p| p == c.peer().as_str()))
         .filter(|c| f.urgency.as_deref().is_none_or(|u| u == c.urgency.as_str()))
+        .filter(|c| match f.exercise.as_deref() {
+            Some("yes") | Some("true") => c.exercise,
+            Some("no") | Some("false") => !c.exercise,
+            _ => true,
+        })
         .map(case_summary)
         .collect();
     Ok(Json(json!({ "cases": cases })))
@@ -360,6 +432,13 @@ async fn list_cases(
 pub fn case_summary(c: &CaseRecord) -> Value {
     let reason = match &c.state {
         crate::lifecycle::CaseState::Failed { reason } => Some(reason.clone()),
+        crate::lifecycle::CaseState::AwaitingRequester { article } => Some(format!(
+            "waiting for the requester to proceed or withdraw (art. {article})"
+        )),
+        _ => None,
+    };
+    let outcome = match &c.state {
+        crate::lifecycle::CaseState::Decided { outcome } => Some(outcome.as_str()),
         _ => None,
     };
     json!({
@@ -373,10 +452,33 @@ pub fn case_summary(c: &CaseRecord) -> Value {
         "language": c.language,
         "exercise": c.exercise,
         "state": c.state.name(),
-        "failure_reason": reason,
+                "failure_reason": reason,
+        "outcome": outcome,
         "opened_at": c.opened_at.rfc3339(),
         "updated_at": c.updated_at.rfc3339(),
-        "messages": c.messages.len(),
+                "messages": c.messages.len(),
+        "acknowledged_at": c.acknowledged_at.map(|t| t.rfc3339()),
+        "decided_at": c.decided_at.map(|t| t.rfc3339()),
+        "preserved_until": c.preserved_until,
+        "released": c.released,
+        "confirmation": c.confirmation,
+        "confirmation_required": c.context.confirmation_required,
+        "mla_basis": c.context.mla_basis,
+        "open_info_requests": c.open_info_requests,
+        "pending_conditions": c.pending_conditions,
+        "follow_up_mla": c.follow_up_mla,
+        "preservation_case": c.preservation_case,
+        "copy_case": c.copy_case,
+        "copy_of": c.copy_of,
+        "language_override": c.language_override,
+        "warnings": c.warnings,
+        "recorded_external": c.recorded_external.as_ref().map(|r| json!({
+            "channel": r.channel,
+            "received_at": r.received_at.rfc3339(),
+            "summary": r.summary,
+            "document_sha256": r.document_sha256,
+            "oral": r.oral,
+        })),
     })
 }
 
@@ -420,6 +522,7 @@ fn message_view(m: &StoredMessage, directory: &crate::directory::Directory) -> V
         DeliveryState::Delivered => ("delivered", None),
         DeliveryState::Received => ("received", None),
         DeliveryState::Failed { reason } => ("failed", Some(reason.clone())),
+        DeliveryState::Local => ("recorded", None),
     };
     let receipt = m.receipt.as_ref().map(|r| {
         let key = directory.get(&r.receipt.receiver).map(|e| e.signing_key);
@@ -562,4 +665,225 @@ pub fn parse_time(t: &str) -> Option<u64> {
 async fn audit_verify(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
     let v = s.store.verify_audit(&s.signing.verifying_key())?;
     Ok(Json(json!(v)))
+}
+
+/// The message kind an action on a case sends (`decide` → `decision`).
+pub fn action_kind(action: &str) -> Option<MessageKind> {
+    use MessageKind as K;
+    Some(match action {
+        "acknowledge" => K::Acknowledgement,
+        "request-info" => K::InfoRequest,
+        "provide-info" => K::InfoProvided,
+        "request-status" => K::StatusRequest,
+        "report-status" => K::StatusReport,
+        "notify-delay" => K::DelayNotice,
+        "confidentiality-reply" => K::ConfidentialityReply,
+        "proceed" => K::Proceed,
+        "decide" => K::Decision,
+        "preservation-insufficient" => K::PreservationInsufficient,
+        "conditions" => K::Conditions,
+        "conditions-reply" => K::ConditionsReply,
+        "use-explanation-request" => K::UseExplanationRequest,
+        "use-explanation" => K::UseExplanation,
+        "use-consent-request" => K::UseConsentRequest,
+        "use-consent" => K::UseConsent,
+        "disclosure-notice" => K::DisclosureNotice,
+        "disclose-traffic" => K::TrafficDataDisclosure,
+        "results" => K::Results,
+        "confirm" => K::FormalConfirmation,
+        "extend" => K::PreservationExtension,
+        "release" => K::PreservationRelease,
+        "withdraw" => K::Withdrawal,
+        "send-information" => K::SpontaneousInformation,
+        _ => return None,
+    })
+}
+
+/// `POST /v1/cases/{ref}/{action}`: `{ "fields", "in_reply_to"?, "language"?,
+/// "language_override"? }` → 201 with the message queued; `close` → 200.
+async fn case_action(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
+    UrlPath((case_ref, action)): UrlPath<(String, String)>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let case_ref = CaseRef::parse(&case_ref).map_err(|e| ApiError::bad(e.to_string()))?;
+    let actor = Actor::Local { uid: caller.uid };
+    let v: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad(format!("body is not JSON: {e}")))?
+    };
+    let Value::Object(map) = v else {
+        return Err(ApiError::bad("body must be a JSON object"));
+    };
+    const KNOWN: [&str; 4] = ["fields", "in_reply_to", "language", "language_override"];
+    if let Some(k) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(ApiError::bad(format!(
+            "unknown member {k:?}; expected {}",
+            KNOWN.join(", ")
+        )));
+    }
+    if action == "close" {
+        let case = s.close_case(&case_ref, actor).await?;
+        return Ok((
+            StatusCode::OK,
+            Json(json!({ "case_ref": case.case_ref, "state": case.state.name() })),
+        ));
+    }
+    let kind = action_kind(&action).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no action {action:?} on a case"),
+        )
+    })?;
+    let mut errors = Vec::new();
+    let in_reply_to = match map.get("in_reply_to") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => t
+            .parse()
+            .map_err(|e: poc247_protocol::IdError| {
+                errors.push(FieldError {
+                    field: "in_reply_to".into(),
+                    problem: Problem::Invalid(e.to_string()),
+                })
+            })
+            .ok(),
+        Some(_) => {
+            errors.push(FieldError {
+                field: "in_reply_to".into(),
+                problem: Problem::Invalid("a message id".into()),
+            });
+            None
+        }
+    };
+    let language = match map.get("language").and_then(Value::as_str) {
+        None => None,
+        Some(l) => Language::parse(l)
+            .map_err(|e| {
+                errors.push(FieldError {
+                    field: "language".into(),
+                    problem: Problem::Invalid(e.to_string()),
+                })
+            })
+            .ok(),
+    };
+    let language_override = map
+        .get("language_override")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let fields = map.get("fields").cloned().unwrap_or(json!({}));
+    let body = Body::from_json(kind, fields).map_err(|e| {
+        errors.push(e);
+    });
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let Ok(body) = body else {
+        return Err(ApiError::invalid(errors));
+    };
+    let done = s
+        .respond(
+            &case_ref,
+            body,
+            in_reply_to,
+            language,
+            language_override,
+            actor,
+        )
+        .await?;
+    tracing::info!(uid = ?caller.uid, case = %case_ref, kind = %kind, "response created through the API");
+    Ok((StatusCode::CREATED, Json(json!(done))))
+}
+
+/// `POST /v1/cases`: `{ "record_external": { channel, received_at, from, kind, urgency,
+/// language, summary, document_sha256?, oral?, exercise? } }`.
+async fn create_case(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad(format!("body is not JSON: {e}")))?;
+    let Some(Value::Object(r)) = v.get("record_external") else {
+        return Err(ApiError::bad("expected { \"record_external\": { … } }"));
+    };
+    let text = |k: &str| {
+        r.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut errors = Vec::new();
+    let mut need = |k: &str, ok: bool, why: &str| {
+        if !ok {
+            errors.push(FieldError {
+                field: k.into(),
+                problem: if text(k).is_empty() {
+                    Problem::Missing
+                } else {
+                    Problem::Invalid(why.into())
+                },
+            });
+        }
+    };
+    let from = PartyId::parse(&text("from")).ok();
+    need("from", from.is_some(), "not a party id");
+    let kind = MessageKind::parse(&text("kind"));
+    need("kind", kind.is_some(), "not a message kind");
+    let urgency = match text("urgency").as_str() {
+        "" => Some(Urgency::Urgent),
+        u => Urgency::parse(u),
+    };
+    need(
+        "urgency",
+        urgency.is_some(),
+        "must be emergency, urgent or routine",
+    );
+    let language = match text("language").as_str() {
+        "" => Language::parse("en").ok(),
+        l => Language::parse(l).ok(),
+    };
+    need("language", language.is_some(), "not an ISO 639-1 code");
+    let received_at = match text("received_at").as_str() {
+        "" => Some(s.clock.now().0),
+        t => parse_time(t),
+    };
+    need(
+        "received_at",
+        received_at.is_some(),
+        "not RFC 3339, a date or Unix ms",
+    );
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let (Some(from), Some(kind), Some(urgency), Some(language), Some(received_at)) =
+        (from, kind, urgency, language, received_at)
+    else {
+        return Err(ApiError::invalid(errors));
+    };
+    let req = ExternalRequest {
+        channel: text("channel"),
+        received_at: poc247_protocol::UtcMs(received_at),
+        from,
+        kind,
+        urgency,
+        language,
+        summary: text("summary"),
+        document_sha256: r
+            .get("document_sha256")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        oral: r.get("oral").and_then(Value::as_bool).unwrap_or(false),
+        exercise: r.get("exercise").and_then(Value::as_bool).unwrap_or(false),
+    };
+    let case = s
+        .record_external(req, Actor::Local { uid: caller.uid })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "case_ref": case.case_ref, "state": case.state.name() })),
+    ))
 }

@@ -3,22 +3,19 @@
 //! control API as tasks, and executes what the sans-IO cores decide, in the order
 //! persist → flush → send/answer → notify.
 
-use crate::audit::Actor;
 use crate::clock::{Clock, SystemClock};
 use crate::config::NodeConfig;
 use crate::delivery::{Delivery, DeliveryPolicy, Outcome, Transmit};
 use crate::directory::Directory;
 use crate::error::{NodeError, Result};
 use crate::events::{EventKind, NodeEvent};
-use crate::lifecycle::{CaseRecord, Role};
-use crate::store::{DeliveryState, Direction, Store, StoredMessage};
+use crate::store::{DeliveryState, Store};
 use crate::transport::{self, Connections, FrameError};
 use crate::{control, keys, receiver, tls};
 use poc247_protocol::{
-    envelope_sha256, fingerprint, Body, CaseRef, Date, Envelope, FieldError, Header, Language,
-    MessageId, MessageKind, PartyId, Problem, Reply, SigningKey, Urgency, UtcMs, PROTOCOL_VERSION,
+    envelope_sha256, fingerprint, CaseRef, MessageId, MessageKind, PartyId, Reply, SigningKey,
+    UtcMs,
 };
-use serde::Serialize;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -51,7 +48,7 @@ pub struct Shared {
     /// The clock.
     pub clock: Arc<dyn Clock>,
     events: broadcast::Sender<NodeEvent>,
-    delivery: mpsc::Sender<DeliveryCmd>,
+    pub(crate) delivery: mpsc::Sender<DeliveryCmd>,
     endpoint: quinn::Endpoint,
     client_cfg: quinn::ClientConfig,
     /// Live connections.
@@ -71,43 +68,6 @@ impl std::fmt::Debug for Shared {
             .field("party", &self.party)
             .finish_non_exhaustive()
     }
-}
-
-/// A new request, as the control API receives it.
-#[derive(Debug, Clone)]
-pub struct NewRequest {
-    /// The requested Party.
-    pub to: PartyId,
-    /// Urgency.
-    pub urgency: Urgency,
-    /// Language of the free text.
-    pub language: Language,
-    /// Training traffic.
-    pub exercise: bool,
-    /// The body.
-    pub body: Body,
-}
-
-/// A request stored and queued.
-#[derive(Debug, Clone, Serialize)]
-pub struct Submitted {
-    /// Its case.
-    pub case_ref: CaseRef,
-    /// Its message id.
-    pub message_id: MessageId,
-    /// `queued`.
-    pub state: &'static str,
-}
-
-/// Why a request was not queued.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    /// Fields missing or malformed.
-    #[error("invalid request")]
-    Invalid(Vec<FieldError>),
-    /// A node failure.
-    #[error(transparent)]
-    Node(#[from] NodeError),
 }
 
 impl Shared {
@@ -146,91 +106,6 @@ impl Shared {
             message_kind,
             peer,
         });
-    }
-
-    /// Validates, signs, stores and queues a new request; returns once it is on disk.
-    pub async fn submit(
-        &self,
-        req: NewRequest,
-        actor: Actor,
-    ) -> std::result::Result<Submitted, SubmitError> {
-        let mut fields = req.body.validate(req.urgency).err().unwrap_or_default();
-        if req.to == self.party {
-            fields.push(FieldError {
-                field: "to".into(),
-                problem: Problem::Invalid("a node does not send requests to itself".into()),
-            });
-        } else if self.directory().get(&req.to).is_none() {
-            fields.push(FieldError {
-                field: "to".into(),
-                problem: Problem::Invalid(format!("{} is not in the directory", req.to)),
-            });
-        }
-        if !fields.is_empty() {
-            return Err(SubmitError::Invalid(fields));
-        }
-        let now = self.clock.now();
-        let year = u16::try_from(Date::from_utc_ms(now.0).year()).unwrap_or(0);
-        let case_ref = self.store.next_case_ref(&self.party, year)?;
-        let kind = req.body.kind();
-        let header = Header {
-            version: PROTOCOL_VERSION,
-            id: MessageId::new(now),
-            from: self.party.clone(),
-            to: req.to.clone(),
-            created_at: now,
-            case_ref: case_ref.clone(),
-            in_reply_to: None,
-            urgency: req.urgency,
-            language: req.language,
-            exercise: req.exercise,
-        };
-        let envelope = Envelope {
-            header,
-            body: req.body,
-        };
-        let signed = envelope.sign(&self.signing).map_err(NodeError::from)?;
-        let bytes = signed.to_bytes().map_err(NodeError::from)?;
-        let header = envelope.header;
-        let msg = StoredMessage {
-            id: header.id,
-            case_ref: case_ref.clone(),
-            kind,
-            direction: Direction::Outbound,
-            from: header.from.clone(),
-            to: header.to.clone(),
-            created_at: now,
-            stored_at: now,
-            envelope: bytes,
-            receipt: None,
-            delivery: DeliveryState::Queued,
-        };
-        let case = CaseRecord::open(&header, kind, Role::Requester, now);
-        self.store
-            .insert_outbound_request(&msg, &case, &req.to, actor)?;
-        if let Err(e) = self.store.commit().await {
-            // Told it failed, the caller will submit again: this one must never leave.
-            let _ = self.store.remove_outbound_request(header.id, &case_ref);
-            return Err(e.into());
-        }
-        tracing::info!(case = %case_ref, id = %header.id, kind = %kind, to = %req.to, "request queued");
-        self.publish(
-            EventKind::Queued,
-            Some(case_ref.clone()),
-            Some(header.id),
-            Some(kind),
-            Some(req.to.clone()),
-        );
-        // The outbox entry is durable: if the delivery task is gone the next start sends it.
-        let _ = self
-            .delivery
-            .send(DeliveryCmd::Enqueue(req.to, header.id))
-            .await;
-        Ok(Submitted {
-            case_ref,
-            message_id: header.id,
-            state: "queued",
-        })
     }
 
     /// Fires when the node begins to stop.

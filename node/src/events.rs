@@ -30,6 +30,10 @@ pub enum EventKind {
     },
     /// A peer connected (inbound or outbound).
     PeerConnected,
+    /// An officer closed a case.
+    Closed,
+    /// An officer recorded a request that came by another channel.
+    Recorded,
 }
 
 /// One event.

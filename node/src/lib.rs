@@ -17,6 +17,7 @@ pub mod events;
 pub mod keys;
 pub mod lifecycle;
 pub mod localnet;
+pub mod outgoing;
 pub mod ratelimit;
 pub mod receiver;
 pub mod store;
@@ -25,5 +26,6 @@ pub mod transport;
 
 pub use config::NodeConfig;
 pub use directory::Directory;
-pub use driver::{NewRequest, Node, Shared};
+pub use driver::{Node, Shared};
 pub use error::NodeError;
+pub use outgoing::{NewRequest, SubmitError, Submitted};

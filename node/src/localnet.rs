@@ -129,8 +129,21 @@ impl LocalNetwork {
         if self.nodes.contains_key(party) {
             return Ok(());
         }
-        let socket = UdpSocket::bind(cfg.listen)
-            .map_err(|e| NodeError::Transport(format!("bind {}: {e}", cfg.listen)))?;
+        // A stopped node's port can stay held for a moment while quinn drains a connection
+        // that was still handshaking; no event tells when it is free, so try again briefly.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let socket = loop {
+            match UdpSocket::bind(cfg.listen) {
+                Ok(s) => break s,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(NodeError::Transport(format!("bind {}: {e}", cfg.listen))),
+            }
+        };
         let node = Node::start_with(cfg, Some(socket), self.clock.clone()).await?;
         self.nodes.insert(party.clone(), node);
         Ok(())

@@ -2,13 +2,15 @@
 //! of DESIGN.md — decode, signer = TLS peer = `from`, signature, known id, recipient, clock
 //! window, body — then stores durably and only then answers with the signed receipt.
 
+use crate::audit::Actor;
 use crate::driver::Shared;
 use crate::events::EventKind;
-use crate::lifecycle::{CaseRecord, Role};
-use crate::store::{DeliveryState, Direction, Inbound, InboundError, StoredMessage};
+use crate::lifecycle::{CaseRecord, Role, Step};
+use crate::outgoing::context_for;
+use crate::store::{CaseRefusal, DeliveryState, Direction, Inbound, InboundError, StoredMessage};
 use poc247_protocol::{
-    envelope_sha256, PartyId, Receipt, Rejection, RejectionCode, Reply, SignedEnvelope,
-    PROTOCOL_VERSION,
+    envelope_sha256, MessageKind, PartyId, Receipt, Rejection, RejectionCode, Reply,
+    SignedEnvelope, PROTOCOL_VERSION,
 };
 
 fn reject(code: RejectionCode, reason: impl Into<String>) -> Reply {
@@ -123,18 +125,37 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
             ),
         );
     }
-    if header.case_ref.opener() != header.from && verified.body().kind().is_request() {
-        return reject(
-            InvalidBody,
-            format!("case {} was not opened by {}", header.case_ref, header.from),
-        );
-    }
-    if let Err(fields) = verified.body().validate(header.urgency) {
+    let body = verified.body();
+    let kind = body.kind();
+    let existing = match shared.store.case(&header.case_ref) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "store read failed");
+            return reject(
+                StorageUnavailable,
+                "the receiver cannot read its store; retry later",
+            );
+        }
+    };
+    // A request opens a case; spontaneous information after an offer goes in the offer's case.
+    let opens =
+        kind.is_request() && !(kind == MessageKind::SpontaneousInformation && existing.is_some());
+    let fields = match &existing {
+        Some(c) if !opens => body.validate_in_case(header.urgency, c.kind, c.context.traffic_data),
+        _ => body.validate(header.urgency),
+    };
+    if let Err(fields) = fields {
         return Reply::Rejection(Rejection {
             code: InvalidBody,
             reason: "mandatory fields missing or malformed".into(),
             fields,
         });
+    }
+    if opens && header.case_ref.opener() != header.from {
+        return reject(
+            InvalidBody,
+            format!("case {} was not opened by {}", header.case_ref, header.from),
+        );
     }
     let receipt = match (Receipt {
         message_id: header.id,
@@ -147,7 +168,6 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
         Ok(r) => r,
         Err(e) => return reject(StorageUnavailable, format!("cannot sign a receipt: {e}")),
     };
-    let kind = verified.body().kind();
     let msg = StoredMessage {
         id: header.id,
         case_ref: header.case_ref.clone(),
@@ -158,28 +178,55 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
         created_at: header.created_at,
         stored_at: now,
         envelope: frame.to_vec(),
-        receipt: Some(receipt),
+        receipt: Some(receipt.clone()),
         delivery: DeliveryState::Received,
     };
-    let case = CaseRecord::open(header, kind, Role::Requested, now);
-    let outcome = shared.store.insert_inbound_request(&msg, &case);
-    let receipt = match outcome {
-        Ok(Inbound::Duplicate(r)) => return durable(shared, r).await,
-        Ok(Inbound::Stored(r)) => r,
-        Err(InboundError::CaseExists(c)) => {
-            return reject(
-                InvalidBody,
-                format!("case {c} already exists with another request"),
-            )
+    let stored = if opens {
+        let context = context_for(&directory, &header.from, &shared.party);
+        let case = CaseRecord::open(header, body, Role::Requested, context, now);
+        match shared.store.insert_inbound_request(&msg, &case) {
+            Ok(Inbound::Duplicate(r)) => return durable(shared, r).await,
+            Ok(Inbound::Stored(_)) => Ok(()),
+            Err(InboundError::CaseExists(c)) => {
+                Err(format!("case {c} already exists with another request"))
+            }
+            Err(InboundError::Node(e)) => {
+                tracing::error!(error = %e, "store write failed");
+                return reject(
+                    StorageUnavailable,
+                    "the receiver cannot store now; retry later",
+                );
+            }
         }
-        Err(InboundError::Node(e)) => {
-            tracing::error!(error = %e, "store write failed");
-            return reject(
-                StorageUnavailable,
-                "the receiver cannot store now; retry later",
-            );
+    } else {
+        let step = Step {
+            id: header.id,
+            from: &header.from,
+            in_reply_to: header.in_reply_to,
+            body,
+        };
+        match shared
+            .store
+            .insert_in_case(&msg, None, Actor::Peer(peer.clone()), |c| {
+                c.apply_message(step, now)
+            }) {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(CaseRefusal::Duplicate(Some(r)))) => return durable(shared, r).await,
+            Ok(Err(CaseRefusal::Duplicate(None))) => Err("message id already used here".to_owned()),
+            Ok(Err(CaseRefusal::NoCase(c))) => Err(format!("no case {c} here")),
+            Ok(Err(CaseRefusal::Lifecycle(e))) => Err(e.to_string()),
+            Err(e) => {
+                tracing::error!(error = %e, "store write failed");
+                return reject(
+                    StorageUnavailable,
+                    "the receiver cannot store now; retry later",
+                );
+            }
         }
     };
+    if let Err(why) = stored {
+        return reject(InvalidBody, why);
+    }
     // Persist before you promise: the receipt leaves only once the write is on disk.
     if let Err(e) = shared.store.commit().await {
         tracing::error!(error = %e, "flush failed");

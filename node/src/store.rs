@@ -4,7 +4,7 @@
 
 use crate::audit::{self, Actor, AuditEntry, AuditRecord, Break, Checkpoint, Verification};
 use crate::error::{NodeError, Result};
-use crate::lifecycle::{CaseRecord, Role, Transition};
+use crate::lifecycle::{CaseRecord, LifecycleError, Role, Transition};
 use poc247_protocol::{codec, CaseRef, MessageId, MessageKind, PartyId, SignedReceipt, UtcMs};
 use poc247_protocol::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,8 @@ pub enum DeliveryState {
     },
     /// Received from a peer (inbound messages).
     Received,
+    /// Recorded here only: the case came by another channel, its peer has no node case.
+    Local,
 }
 
 /// A stored message.
@@ -87,6 +89,17 @@ pub enum Inbound {
     Stored(SignedReceipt),
     /// Already stored: answer with the receipt given the first time.
     Duplicate(SignedReceipt),
+}
+
+/// Why a message was not stored in its case.
+#[derive(Debug, Clone)]
+pub enum CaseRefusal {
+    /// No such case here.
+    NoCase(CaseRef),
+    /// The lifecycle does not allow it.
+    Lifecycle(LifecycleError),
+    /// Already stored (with the receipt given for it, if inbound).
+    Duplicate(Option<SignedReceipt>),
 }
 
 /// Why an inbound message was not stored.
@@ -252,22 +265,33 @@ impl Store {
         peer: &PartyId,
         actor: Actor,
     ) -> Result<()> {
+        self.insert_outbound_requests(&[(msg, case, peer)], actor)
+    }
+
+    /// Stores several new outbound requests (a request and its art. 27(9)(a) copy, or an
+    /// alert to several Parties) in one transaction; a mutual-assistance request that follows
+    /// a preservation is noted on that preservation case (BC 29(7)).
+    pub fn insert_outbound_requests(
+        &self,
+        items: &[(&StoredMessage, &CaseRecord, &PartyId)],
+        actor: Actor,
+    ) -> Result<()> {
         self.writable()?;
-        let key = *msg.id.as_bytes();
-        let m = enc(msg)?;
-        let c = enc(case)?;
-        let o = enc(&OutboxEntry {
-            peer: peer.clone(),
-            queued_at: msg.stored_at,
-        })?;
-        let ck = case.case_ref.as_str().as_bytes().to_vec();
-        let rec = AuditRecord {
-            at: msg.stored_at,
-            actor,
-            event: "queued".into(),
-            case_ref: Some(case.case_ref.clone()),
-            message_id: Some(msg.id),
-        };
+        let mut rows = Vec::new();
+        for (msg, case, peer) in items {
+            let o = enc(&OutboxEntry {
+                peer: (*peer).clone(),
+                queued_at: msg.stored_at,
+            })?;
+            let rec = AuditRecord {
+                at: msg.stored_at,
+                actor: actor.clone(),
+                event: format!("queued:{}", msg.kind),
+                case_ref: Some(case.case_ref.clone()),
+                message_id: Some(msg.id),
+            };
+            rows.push((*msg.id.as_bytes(), enc(*msg)?, enc(*case)?, o, *case, rec));
+        }
         let trees = (
             &self.messages,
             &self.cases,
@@ -277,16 +301,20 @@ impl Store {
             &self.checkpoints,
         );
         tx(trees.transaction(|(mt, ct, ot, at, meta, cp)| {
-            if ct.get(&ck)?.is_some() {
-                return Err(abort(NodeError::Storage(format!(
-                    "case {} already exists",
-                    case.case_ref
-                ))));
+            for (key, m, c, o, case, rec) in &rows {
+                let ck = case.case_ref.as_str().as_bytes();
+                if ct.get(ck)?.is_some() {
+                    return Err(abort(NodeError::Storage(format!(
+                        "case {} already exists",
+                        case.case_ref
+                    ))));
+                }
+                mt.insert(key, m.as_slice())?;
+                ct.insert(ck, c.as_slice())?;
+                ot.insert(key, o.as_slice())?;
+                link_follow_up(ct, case)?;
+                append_audit(at, meta, cp, &self.signer, rec)?;
             }
-            mt.insert(&key, m.as_slice())?;
-            ct.insert(ck.as_slice(), c.as_slice())?;
-            ot.insert(&key, o.as_slice())?;
-            append_audit(at, meta, cp, &self.signer, &rec)?;
             Ok(())
         }))
     }
@@ -333,6 +361,7 @@ impl Store {
             }
             mt.insert(&key, m.as_slice())?;
             ct.insert(ck.as_slice(), c.as_slice())?;
+            link_follow_up(ct, case)?;
             append_audit(at, meta, cp, &self.signer, &rec)?;
             Ok(Ok(true))
         });
@@ -426,6 +455,118 @@ impl Store {
                 Ok(())
             },
         ))
+    }
+
+    /// Stores a message of an existing case — sent (with its outbox entry, unless the case
+    /// was recorded from another channel) or received (with the receipt given) — after the
+    /// case's lifecycle accepted it, all in one transaction. A received message already stored
+    /// is answered with its stored receipt and nothing changes.
+    pub fn insert_in_case(
+        &self,
+        msg: &StoredMessage,
+        outbox_peer: Option<&PartyId>,
+        actor: Actor,
+        apply: impl Fn(&mut CaseRecord) -> std::result::Result<Vec<String>, LifecycleError>,
+    ) -> Result<std::result::Result<(CaseRecord, Vec<String>), CaseRefusal>> {
+        self.writable()?;
+        let key = *msg.id.as_bytes();
+        let m = enc(msg)?;
+        let o = outbox_peer
+            .map(|p| {
+                enc(&OutboxEntry {
+                    peer: p.clone(),
+                    queued_at: msg.stored_at,
+                })
+            })
+            .transpose()?;
+        let ck = msg.case_ref.as_str().as_bytes().to_vec();
+        let rec = AuditRecord {
+            at: msg.stored_at,
+            actor,
+            event: format!(
+                "{}:{}",
+                if msg.direction == Direction::Inbound {
+                    "received"
+                } else {
+                    "queued"
+                },
+                msg.kind
+            ),
+            case_ref: Some(msg.case_ref.clone()),
+            message_id: Some(msg.id),
+        };
+        let trees = (
+            &self.messages,
+            &self.cases,
+            &self.outbox,
+            &self.audit,
+            &self.meta,
+            &self.checkpoints,
+        );
+        tx(trees.transaction(|(mt, ct, ot, at, meta, cp)| {
+            if let Some(existing) = mt.get(key)? {
+                let old: StoredMessage = dec(&existing).map_err(abort)?;
+                return Ok(Err(CaseRefusal::Duplicate(old.receipt)));
+            }
+            let Some(raw) = ct.get(&ck)? else {
+                return Ok(Err(CaseRefusal::NoCase(msg.case_ref.clone())));
+            };
+            let mut case: CaseRecord = dec(&raw).map_err(abort)?;
+            let warnings = match apply(&mut case) {
+                Ok(w) => w,
+                Err(e) => return Ok(Err(CaseRefusal::Lifecycle(e))),
+            };
+            mt.insert(&key, m.as_slice())?;
+            ct.insert(ck.as_slice(), enc(&case).map_err(abort)?)?;
+            if let Some(o) = &o {
+                ot.insert(&key, o.as_slice())?;
+            }
+            append_audit(at, meta, cp, &self.signer, &rec)?;
+            Ok(Ok((case, warnings)))
+        }))
+    }
+
+    /// Changes a case without a message (an officer closing it), with its audit entry.
+    pub fn update_case(
+        &self,
+        case_ref: &CaseRef,
+        rec: &AuditRecord,
+        apply: impl Fn(&mut CaseRecord) -> std::result::Result<(), LifecycleError>,
+    ) -> Result<std::result::Result<CaseRecord, CaseRefusal>> {
+        self.writable()?;
+        let ck = case_ref.as_str().as_bytes().to_vec();
+        let trees = (&self.cases, &self.audit, &self.meta, &self.checkpoints);
+        tx(trees.transaction(|(ct, at, meta, cp)| {
+            let Some(raw) = ct.get(&ck)? else {
+                return Ok(Err(CaseRefusal::NoCase(case_ref.clone())));
+            };
+            let mut case: CaseRecord = dec(&raw).map_err(abort)?;
+            if let Err(e) = apply(&mut case) {
+                return Ok(Err(CaseRefusal::Lifecycle(e)));
+            }
+            ct.insert(ck.as_slice(), enc(&case).map_err(abort)?)?;
+            append_audit(at, meta, cp, &self.signer, rec)?;
+            Ok(Ok(case))
+        }))
+    }
+
+    /// Stores a case recorded from another channel (phone, fax, e-mail, I-24/7).
+    pub fn insert_case(&self, case: &CaseRecord, rec: &AuditRecord) -> Result<()> {
+        self.writable()?;
+        let ck = case.case_ref.as_str().as_bytes().to_vec();
+        let c = enc(case)?;
+        let trees = (&self.cases, &self.audit, &self.meta, &self.checkpoints);
+        tx(trees.transaction(|(ct, at, meta, cp)| {
+            if ct.get(&ck)?.is_some() {
+                return Err(abort(NodeError::Storage(format!(
+                    "case {} already exists",
+                    case.case_ref
+                ))));
+            }
+            ct.insert(ck.as_slice(), c.as_slice())?;
+            append_audit(at, meta, cp, &self.signer, rec)?;
+            Ok(())
+        }))
     }
 
     /// Appends an audit entry on its own (a read of a case, a shutdown).
@@ -595,6 +736,25 @@ impl Store {
 }
 
 const AUDIT_HEAD: &str = "audit_head";
+
+/// Notes a mutual-assistance case on the preservation case it follows, if that case is here.
+fn link_follow_up(
+    ct: &TransactionalTree,
+    case: &CaseRecord,
+) -> std::result::Result<(), ConflictableTransactionError<NodeError>> {
+    let Some(p) = &case.preservation_case else {
+        return Ok(());
+    };
+    let pk = p.as_str().as_bytes();
+    if let Some(raw) = ct.get(pk)? {
+        let mut pres: CaseRecord = dec(&raw).map_err(abort)?;
+        if pres.kind == poc247_protocol::MessageKind::Preservation {
+            pres.follow_up_mla = Some(case.case_ref.clone());
+            ct.insert(pk, enc(&pres).map_err(abort)?)?;
+        }
+    }
+    Ok(())
+}
 
 /// Appends one audit entry inside a transaction: reads the head, writes the entry and the
 /// new head, and every `CHECKPOINT_EVERY` entries a signed checkpoint.

@@ -1,0 +1,660 @@
+//! This node's own messages: a new request (routed by the directory's declarations), a
+//! response in a case (allowed by the lifecycle), closing a case, and recording a request
+//! that came by another channel. Each is validated, signed, stored with its outbox entry in
+//! one transaction and flushed before the caller hears "queued".
+
+use crate::audit::{Actor, AuditRecord};
+use crate::directory::{Directory, MlaBasis, PartyEntry};
+use crate::driver::{DeliveryCmd, Shared};
+use crate::error::NodeError;
+use crate::events::EventKind;
+use crate::lifecycle::{CaseContext, CaseRecord, ExternalRecord, Role, Step};
+use crate::store::{CaseRefusal, DeliveryState, Direction, StoredMessage};
+use poc247_protocol::{
+    Body, CaseRef, Date, Envelope, FieldError, Header, Language, MessageId, MessageKind, PartyId,
+    Problem, Urgency, UtcMs, PROTOCOL_VERSION,
+};
+use serde::Serialize;
+
+/// A new request, as the control API receives it.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    /// The requested Party (several only for spontaneous information: one case each).
+    pub to: Vec<PartyId>,
+    /// Urgency.
+    pub urgency: Urgency,
+    /// Language of the free text.
+    pub language: Language,
+    /// Training traffic.
+    pub exercise: bool,
+    /// Send in a language the recipient does not list (recorded on the case).
+    pub language_override: bool,
+    /// Send a subscriber-only emergency production to a Party that declared it does not
+    /// execute them (emergency production para. 3).
+    pub subscriber_only_override: bool,
+    /// The body.
+    pub body: Body,
+}
+
+/// A message stored and queued.
+#[derive(Debug, Clone, Serialize)]
+pub struct Submitted {
+    /// Its case.
+    pub case_ref: CaseRef,
+    /// Its message id.
+    pub message_id: MessageId,
+    /// Its kind.
+    pub kind: MessageKind,
+    /// To whom.
+    pub to: PartyId,
+    /// The case's state now.
+    pub state: String,
+    /// Warnings for the officer.
+    pub warnings: Vec<String>,
+}
+
+/// Why a message was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// Fields missing or malformed.
+    #[error("invalid request")]
+    Invalid(Vec<FieldError>),
+    /// The directory's declarations or the case's lifecycle forbid it.
+    #[error("{0}")]
+    Conflict(String),
+    /// No such case.
+    #[error("case {0} not found")]
+    NoCase(CaseRef),
+    /// A node failure.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+fn field(name: &str, why: impl Into<String>) -> FieldError {
+    FieldError {
+        field: name.to_owned(),
+        problem: Problem::Invalid(why.into()),
+    }
+}
+
+/// What the directory says of a request from `requester` to `requested`.
+pub fn context_for(directory: &Directory, requester: &PartyId, requested: &PartyId) -> CaseContext {
+    let mut c = CaseContext {
+        preservation_min_days: 60,
+        ..CaseContext::default()
+    };
+    if let Some(e) = directory.get(requested) {
+        let d = &e.declarations;
+        c.confirmation_required = d.formal_confirmation_required;
+        c.confirmation_days = d.formal_confirmation_days;
+        c.confirmation_after_execution = d.confirmation_after_execution;
+        c.preservation_min_days = d.preservation_min_days;
+        c.legal_max_days = d.legal_max_days;
+        c.mla_basis = d
+            .mla_basis
+            .get(requester.as_str())
+            .copied()
+            .unwrap_or_default();
+    }
+    if let Some(e) = directory.get(requester) {
+        if let Some(b) = e.declarations.mla_basis.get(requested.as_str()) {
+            if *b == MlaBasis::Treaty {
+                c.mla_basis = MlaBasis::Treaty;
+            }
+        }
+    }
+    c
+}
+
+/// Where one request goes, and what the officer is told, after the directory's rules.
+struct Route {
+    to: PartyId,
+    language_override: bool,
+    copy_to: Option<PartyId>,
+    warnings: Vec<String>,
+}
+
+fn check_language(
+    entry: &PartyEntry,
+    language: &Language,
+    overridden: bool,
+) -> Result<bool, SubmitError> {
+    if entry.languages.is_empty() || entry.languages.contains(language) {
+        return Ok(false);
+    }
+    let listed: Vec<&str> = entry.languages.iter().map(Language::as_str).collect();
+    if overridden {
+        return Ok(true);
+    }
+    Err(SubmitError::Conflict(format!(
+        "{} accepts requests in {} (CARICOM MLA para. 18), not {language}: write in one of those, \
+         or override (the override is recorded on the case)",
+        entry.id,
+        listed.join(", ")
+    )))
+}
+
+impl Shared {
+    /// Applies the directory's routing rules to a request for `to`.
+    fn route(
+        &self,
+        directory: &Directory,
+        req: &NewRequest,
+        to: &PartyId,
+    ) -> Result<Route, SubmitError> {
+        if to == &self.party {
+            return Err(SubmitError::Invalid(vec![field(
+                "to",
+                "a node does not send requests to itself",
+            )]));
+        }
+        let Some(entry) = directory.get(to) else {
+            return Err(SubmitError::Invalid(vec![field(
+                "to",
+                format!("{to} is not in the directory"),
+            )]));
+        };
+        let d = &entry.declarations;
+        let mut route = Route {
+            to: to.clone(),
+            language_override: false,
+            copy_to: None,
+            warnings: Vec::new(),
+        };
+        match &req.body {
+            Body::MutualAssistance(m) => {
+                let ca = entry
+                    .central_authority
+                    .as_ref()
+                    .filter(|ca| directory.get(ca).is_some());
+                if d.urgent_requests_to_central_authority_only
+                    && ca.is_some()
+                    && to != ca.unwrap_or(to)
+                {
+                    let ca = ca.cloned().unwrap_or_else(|| to.clone());
+                    route.warnings.push(format!(
+                        "{to} declared that urgent requests go to its central authority only \
+                         (art. 27(9)(e)): addressed to {ca}"
+                    ));
+                    route.to = ca;
+                } else if !d.accepts_mla_via_247 && entry.id.as_str().len() == 2 {
+                    return Err(SubmitError::Conflict(format!(
+                        "{to} does not accept mutual-assistance requests on the 24/7 channel \
+                         (CARICOM emergency MLA para. 9); send it to its central authority{}",
+                        entry
+                            .central_authority
+                            .as_ref()
+                            .map(|c| format!(" ({c})"))
+                            .unwrap_or_default()
+                    )));
+                }
+                // Art. 27(9)(a): a request sent directly goes with a copy through the own
+                // central authority.
+                let sent_to_ca = route.to.as_str().len() > 2;
+                if !sent_to_ca {
+                    route.copy_to = directory
+                        .get(&self.party)
+                        .and_then(|me| me.central_authority.clone())
+                        .filter(|ca| directory.get(ca).is_some() && ca != &self.party);
+                }
+                if let Some(p) = &m.preservation_case {
+                    match self.store.case(p)? {
+                        Some(c)
+                            if c.kind == MessageKind::Preservation && c.role == Role::Requester => {
+                        }
+                        _ => {
+                            return Err(SubmitError::Invalid(vec![field(
+                                "preservation_case",
+                                format!("{p} is not a preservation this node requested"),
+                            )]))
+                        }
+                    }
+                }
+            }
+            Body::EmergencyProduction(e) => {
+                if d.withholds_until_emergency_mla {
+                    route.warnings.push(format!(
+                        "{to} withholds the data until an emergency mutual-assistance request \
+                         arrives (emergency production para. 2): send it now with \
+                         `poc247 send mutual-assistance --to {to}`"
+                    ));
+                }
+                if e.subscriber_only && d.no_subscriber_only {
+                    if !req.subscriber_only_override {
+                        return Err(SubmitError::Conflict(format!(
+                            "{to} declared that it does not execute requests for subscriber \
+                             information only (emergency production para. 3): override to send anyway"
+                        )));
+                    }
+                    route.warnings.push(format!(
+                        "sent although {to} does not execute subscriber-only requests (para. 3)"
+                    ));
+                }
+                if d.confirmation_after_execution {
+                    route.warnings.push(format!(
+                        "{to} requires the request to be submitted formally after execution \
+                         (emergency production para. 7)"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        let target = directory.get(&route.to).unwrap_or(entry);
+        route.language_override = check_language(target, &req.language, req.language_override)?;
+        if route.language_override {
+            route.warnings.push(format!(
+                "sent in {} which {} does not list, on the officer's override",
+                req.language, route.to
+            ));
+        }
+        Ok(route)
+    }
+
+    fn new_case_ref(&self, now: UtcMs) -> Result<CaseRef, NodeError> {
+        let year = u16::try_from(Date::from_utc_ms(now.0).year()).unwrap_or(0);
+        self.store.next_case_ref(&self.party, year)
+    }
+
+    fn outbound(&self, header: Header, body: Body, now: UtcMs) -> Result<StoredMessage, NodeError> {
+        let kind = body.kind();
+        let envelope = Envelope { header, body };
+        let bytes = envelope.sign(&self.signing)?.to_bytes()?;
+        let h = envelope.header;
+        Ok(StoredMessage {
+            id: h.id,
+            case_ref: h.case_ref,
+            kind,
+            direction: Direction::Outbound,
+            from: h.from,
+            to: h.to,
+            created_at: now,
+            stored_at: now,
+            envelope: bytes,
+            receipt: None,
+            delivery: DeliveryState::Queued,
+        })
+    }
+
+    fn header(
+        &self,
+        to: &PartyId,
+        case_ref: CaseRef,
+        urgency: Urgency,
+        language: Language,
+        exercise: bool,
+        now: UtcMs,
+    ) -> Header {
+        Header {
+            version: PROTOCOL_VERSION,
+            id: MessageId::new(now),
+            from: self.party.clone(),
+            to: to.clone(),
+            created_at: now,
+            case_ref,
+            in_reply_to: None,
+            urgency,
+            language,
+            exercise,
+        }
+    }
+
+    /// Validates, routes, signs, stores and queues a new request (one case per recipient, and
+    /// the art. 27(9)(a) copy); returns once everything is on disk.
+    pub async fn submit(
+        &self,
+        req: NewRequest,
+        actor: Actor,
+    ) -> Result<Vec<Submitted>, SubmitError> {
+        let kind = req.body.kind();
+        let mut fields = req.body.validate(req.urgency).err().unwrap_or_default();
+        if !kind.is_request() {
+            fields.push(field("kind", format!("{kind} is not a request")));
+        }
+        if req.to.is_empty() {
+            fields.push(FieldError {
+                field: "to".into(),
+                problem: Problem::Missing,
+            });
+        }
+        let spontaneous = matches!(
+            kind,
+            MessageKind::SpontaneousInformation | MessageKind::InformationOffer
+        );
+        if req.to.len() > 1 && !spontaneous {
+            fields.push(field(
+                "to",
+                "only spontaneous information goes to several Parties at once",
+            ));
+        }
+        if !fields.is_empty() {
+            return Err(SubmitError::Invalid(fields));
+        }
+        let directory = self.directory();
+        let mut routes = Vec::new();
+        for to in &req.to {
+            routes.push(self.route(&directory, &req, to)?);
+        }
+        let now = self.clock.now();
+        let mut rows: Vec<(StoredMessage, CaseRecord, PartyId)> = Vec::new();
+        let mut done = Vec::new();
+        for route in routes {
+            let case_ref = self.new_case_ref(now)?;
+            let header = self.header(
+                &route.to,
+                case_ref.clone(),
+                req.urgency,
+                req.language.clone(),
+                req.exercise,
+                now,
+            );
+            let context = context_for(&directory, &self.party, &route.to);
+            let mut case = CaseRecord::open(&header, &req.body, Role::Requester, context, now);
+            case.language_override = route.language_override;
+            case.warnings = route.warnings.clone();
+            let msg = self.outbound(header, req.body.clone(), now)?;
+            if let Some(ca) = &route.copy_to {
+                let copy_ref = self.new_case_ref(now)?;
+                let h = self.header(
+                    ca,
+                    copy_ref.clone(),
+                    req.urgency,
+                    req.language.clone(),
+                    req.exercise,
+                    now,
+                );
+                let mut copy = CaseRecord::open(
+                    &h,
+                    &req.body,
+                    Role::Requester,
+                    context_for(&directory, &self.party, ca),
+                    now,
+                );
+                copy.copy_of = Some(case_ref.clone());
+                copy.preservation_case = None;
+                case.copy_case = Some(copy_ref.clone());
+                case.warnings.push(format!(
+                    "a copy goes to {ca} as {copy_ref}, for the requested Party's central authority (art. 27(9)(a))"
+                ));
+                let copy_msg = self.outbound(h, req.body.clone(), now)?;
+                rows.push((copy_msg, copy, ca.clone()));
+            }
+            done.push(Submitted {
+                case_ref: case_ref.clone(),
+                message_id: msg.id,
+                kind,
+                to: route.to.clone(),
+                state: case.state.name().to_owned(),
+                warnings: case.warnings.clone(),
+            });
+            rows.push((msg, case, route.to));
+        }
+        let items: Vec<(&StoredMessage, &CaseRecord, &PartyId)> =
+            rows.iter().map(|(m, c, p)| (m, c, p)).collect();
+        self.store.insert_outbound_requests(&items, actor)?;
+        if let Err(e) = self.store.commit().await {
+            // Told it failed, the caller will submit again: none of these may ever leave.
+            for (m, c, _) in &rows {
+                let _ = self.store.remove_outbound_request(m.id, &c.case_ref);
+            }
+            return Err(e.into());
+        }
+        for (m, c, p) in rows {
+            tracing::info!(case = %c.case_ref, id = %m.id, kind = %m.kind, to = %p, "request queued");
+            self.publish(
+                EventKind::Queued,
+                Some(c.case_ref),
+                Some(m.id),
+                Some(m.kind),
+                Some(p.clone()),
+            );
+            let _ = self.delivery.send(DeliveryCmd::Enqueue(p, m.id)).await;
+        }
+        Ok(done)
+    }
+
+    /// Sends a response in a case (acknowledgement, decision, confirmation, …) once the case's
+    /// lifecycle allows it; in a case recorded from another channel it is only recorded here.
+    pub async fn respond(
+        &self,
+        case_ref: &CaseRef,
+        body: Body,
+        in_reply_to: Option<MessageId>,
+        language: Option<Language>,
+        language_override: bool,
+        actor: Actor,
+    ) -> Result<Submitted, SubmitError> {
+        let case = self
+            .store
+            .case(case_ref)?
+            .ok_or_else(|| SubmitError::NoCase(case_ref.clone()))?;
+        let kind = body.kind();
+        if let Err(fields) =
+            body.validate_in_case(case.urgency, case.kind, case.context.traffic_data)
+        {
+            return Err(SubmitError::Invalid(fields));
+        }
+        let peer = case.peer().clone();
+        let local_only = case.recorded_external.is_some();
+        let language = language.unwrap_or_else(|| case.language.clone());
+        let mut warnings = Vec::new();
+        if !local_only && language != case.language {
+            if let Some(entry) = self.directory().get(&peer) {
+                if check_language(entry, &language, language_override)? {
+                    warnings.push(format!(
+                        "sent in {language}, which {peer} does not list, on the officer's override"
+                    ));
+                }
+            }
+        }
+        let now = self.clock.now();
+        let mut header = self.header(
+            &peer,
+            case_ref.clone(),
+            case.urgency,
+            language,
+            case.exercise,
+            now,
+        );
+        header.in_reply_to = in_reply_to;
+        let mut msg = self.outbound(header, body.clone(), now)?;
+        if local_only {
+            msg.delivery = DeliveryState::Local;
+        }
+        let me = self.party.clone();
+        let step_body = body;
+        let result =
+            self.store
+                .insert_in_case(&msg, (!local_only).then_some(&peer), actor, |c| {
+                    c.apply_message(
+                        Step {
+                            id: msg.id,
+                            from: &me,
+                            in_reply_to,
+                            body: &step_body,
+                        },
+                        now,
+                    )
+                })?;
+        let (case, mut w) = match result {
+            Ok(v) => v,
+            Err(CaseRefusal::NoCase(c)) => return Err(SubmitError::NoCase(c)),
+            Err(CaseRefusal::Lifecycle(e)) => return Err(SubmitError::Conflict(e.to_string())),
+            Err(CaseRefusal::Duplicate(_)) => {
+                return Err(SubmitError::Conflict("message already stored".into()))
+            }
+        };
+        warnings.append(&mut w);
+        if let Err(e) = self.store.commit().await {
+            return Err(e.into());
+        }
+        tracing::info!(case = %case_ref, id = %msg.id, kind = %kind, to = %peer, "response queued");
+        self.publish(
+            EventKind::Queued,
+            Some(case_ref.clone()),
+            Some(msg.id),
+            Some(kind),
+            Some(peer.clone()),
+        );
+        if !local_only {
+            let _ = self
+                .delivery
+                .send(DeliveryCmd::Enqueue(peer.clone(), msg.id))
+                .await;
+        }
+        Ok(Submitted {
+            case_ref: case_ref.clone(),
+            message_id: msg.id,
+            kind,
+            to: peer,
+            state: case.state.name().to_owned(),
+            warnings,
+        })
+    }
+
+    /// Closes a case on this node (no message is sent).
+    pub async fn close_case(
+        &self,
+        case_ref: &CaseRef,
+        actor: Actor,
+    ) -> Result<CaseRecord, SubmitError> {
+        let now = self.clock.now();
+        let rec = AuditRecord {
+            at: now,
+            actor,
+            event: "closed".into(),
+            case_ref: Some(case_ref.clone()),
+            message_id: None,
+        };
+        let case = match self.store.update_case(case_ref, &rec, |c| c.close(now))? {
+            Ok(c) => c,
+            Err(CaseRefusal::NoCase(c)) => return Err(SubmitError::NoCase(c)),
+            Err(CaseRefusal::Lifecycle(e)) => return Err(SubmitError::Conflict(e.to_string())),
+            Err(CaseRefusal::Duplicate(_)) => {
+                return Err(SubmitError::Conflict("unexpected".into()))
+            }
+        };
+        self.store.commit().await?;
+        self.publish(
+            EventKind::Closed,
+            Some(case_ref.clone()),
+            None,
+            Some(case.kind),
+            Some(case.peer().clone()),
+        );
+        Ok(case)
+    }
+
+    /// Records a request that came by phone, fax, e-mail or INTERPOL I-24/7 as a case here.
+    pub async fn record_external(
+        &self,
+        r: ExternalRequest,
+        actor: Actor,
+    ) -> Result<CaseRecord, SubmitError> {
+        let mut fields = Vec::new();
+        if !["phone", "fax", "email", "interpol_i247", "other"].contains(&r.channel.as_str()) {
+            fields.push(field(
+                "channel",
+                "must be phone, fax, email, interpol_i247 or other",
+            ));
+        }
+        if !r.kind.is_request() {
+            fields.push(field("kind", format!("{} is not a request kind", r.kind)));
+        }
+        if r.summary.trim().is_empty() {
+            fields.push(FieldError {
+                field: "summary".into(),
+                problem: Problem::Missing,
+            });
+        }
+        if let Some(h) = &r.document_sha256 {
+            if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                fields.push(field("document_sha256", "must be 64 hex digits"));
+            }
+        }
+        if r.from == self.party {
+            fields.push(field(
+                "from",
+                "a request recorded here comes from another Party",
+            ));
+        }
+        if !fields.is_empty() {
+            return Err(SubmitError::Invalid(fields));
+        }
+        let now = self.clock.now();
+        let case_ref = self.new_case_ref(now)?;
+        let directory = self.directory();
+        let header = self.header(
+            &self.party,
+            case_ref.clone(),
+            r.urgency,
+            r.language.clone(),
+            r.exercise,
+            now,
+        );
+        let header = Header {
+            from: r.from.clone(),
+            to: self.party.clone(),
+            created_at: r.received_at,
+            ..header
+        };
+        let placeholder = Body::from_json(r.kind, serde_json::json!({}))
+            .map_err(|e| SubmitError::Invalid(vec![e]))?;
+        let mut case = CaseRecord::open(
+            &header,
+            &placeholder,
+            Role::Requested,
+            context_for(&directory, &r.from, &self.party),
+            now,
+        );
+        case.messages.clear();
+        case.recorded_external = Some(ExternalRecord {
+            channel: r.channel,
+            received_at: r.received_at,
+            summary: r.summary,
+            document_sha256: r.document_sha256,
+            oral: r.oral,
+        });
+        let rec = AuditRecord {
+            at: now,
+            actor,
+            event: "recorded_external".into(),
+            case_ref: Some(case_ref.clone()),
+            message_id: None,
+        };
+        self.store.insert_case(&case, &rec)?;
+        self.store.commit().await?;
+        self.publish(
+            EventKind::Recorded,
+            Some(case_ref),
+            None,
+            Some(r.kind),
+            Some(r.from),
+        );
+        Ok(case)
+    }
+}
+
+/// A request that came by another channel, as an officer records it.
+#[derive(Debug, Clone)]
+pub struct ExternalRequest {
+    /// `phone`, `fax`, `email`, `interpol_i247`, `other`.
+    pub channel: String,
+    /// When it came.
+    pub received_at: UtcMs,
+    /// From which Party.
+    pub from: PartyId,
+    /// Which kind of request.
+    pub kind: MessageKind,
+    /// Urgency.
+    pub urgency: Urgency,
+    /// Language.
+    pub language: Language,
+    /// What it asks, in a few words.
+    pub summary: String,
+    /// SHA-256 of the document, hex.
+    pub document_sha256: Option<String>,
+    /// It was oral.
+    pub oral: bool,
+    /// Training.
+    pub exercise: bool,
+}
