@@ -488,6 +488,21 @@ impl Shared {
             return Err(e.into());
         }
         tracing::info!(case = %case_ref, id = %msg.id, kind = %kind, to = %peer, "response queued");
+        if let Body::Decision(d) = &step_body {
+            if let (Some(poc247_protocol::Outcome::Forwarded), Some(to)) =
+                (d.outcome, &d.forwarded_to)
+            {
+                match self.forward(&case, to).await {
+                    Ok(f) => warnings.push(format!(
+                        "forwarded to {to} as {} (art. 27(9)(c))",
+                        f.case_ref
+                    )),
+                    Err(e) => {
+                        warnings.push(format!("the request could not be forwarded to {to}: {e}"))
+                    }
+                }
+            }
+        }
         self.publish(
             EventKind::Queued,
             Some(case_ref.clone()),
@@ -509,6 +524,34 @@ impl Shared {
             state: case.state.name().to_owned(),
             warnings,
         })
+    }
+
+    /// Sends the request of `case` on to the competent authority `to` (art. 27(9)(c)), as a
+    /// new case of this node's.
+    async fn forward(&self, case: &CaseRecord, to: &PartyId) -> Result<Submitted, SubmitError> {
+        let first = case.messages.first().copied();
+        let msg = match first {
+            Some(id) => self.store.message(id)?,
+            None => None,
+        };
+        let envelope: Envelope = msg
+            .and_then(|m| poc247_protocol::SignedEnvelope::from_bytes(&m.envelope).ok())
+            .and_then(|s| poc247_protocol::codec::decode(&s.payload).ok())
+            .ok_or_else(|| {
+                SubmitError::Conflict("the original request is not stored here".into())
+            })?;
+        let req = NewRequest {
+            to: vec![to.clone()],
+            urgency: case.urgency,
+            language: case.language.clone(),
+            exercise: case.exercise,
+            language_override: true,
+            subscriber_only_override: true,
+            body: envelope.body,
+        };
+        let mut done = self.submit(req, crate::audit::Actor::Node).await?;
+        done.pop()
+            .ok_or_else(|| SubmitError::Conflict("nothing forwarded".into()))
     }
 
     /// Closes a case on this node (no message is sent).

@@ -1,0 +1,731 @@
+//! Every request kind through to its decision, and the rules of the articles, end to end on
+//! real nodes (real QUIC, real sled) through the control API. After each exchange both sides'
+//! views of the case are compared.
+
+use poc247_node::events::{EventKind, NodeEvent};
+use poc247_tests::*;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use tokio::sync::broadcast::Receiver;
+
+/// A network with every node's events followed.
+struct Flow {
+    net: Net,
+    events: HashMap<String, Receiver<NodeEvent>>,
+}
+
+impl Flow {
+    async fn embedded() -> anyhow::Result<Flow> {
+        Flow::with(Net::embedded().await?)
+    }
+
+    async fn fresh(parties: &[&str]) -> anyhow::Result<Flow> {
+        let mut net = Net::fresh_prepared(parties)?;
+        for p in parties {
+            net.net.start_node(&party(p)).await?;
+        }
+        Flow::with(net)
+    }
+
+    fn with(net: Net) -> anyhow::Result<Flow> {
+        let mut events = HashMap::new();
+        for p in net.net.parties() {
+            events.insert(p.to_string(), net.events(p.as_str())?);
+        }
+        Ok(Flow { net, events })
+    }
+
+    /// Waits until `at` has received message `id`.
+    async fn received(&mut self, at: &str, id: &str) -> anyhow::Result<()> {
+        let rx = self
+            .events
+            .get_mut(at)
+            .ok_or_else(|| anyhow::anyhow!("no node {at}"))?;
+        wait_for(rx, 10, |e| {
+            e.kind == EventKind::Received
+                && e.message_id.map(|m| m.to_string()).as_deref() == Some(id)
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// `from` sends a request to `to`; returns the 201 body once `to` has it.
+    async fn request(
+        &mut self,
+        from: &str,
+        to: &str,
+        kind: &str,
+        urgency: &str,
+        language: &str,
+        fields: Value,
+    ) -> anyhow::Result<Value> {
+        let body = json!({ "kind": kind, "to": to, "urgency": urgency, "language": language, "fields": fields });
+        let done = self.net.submit(from, &body).await?;
+        self.received(to, done["message_id"].as_str().unwrap_or_default())
+            .await?;
+        Ok(done)
+    }
+
+    /// Posts an action; returns (status, body).
+    async fn try_act(
+        &self,
+        at: &str,
+        case: &str,
+        action: &str,
+        body: Value,
+    ) -> anyhow::Result<(u16, Value)> {
+        let r = self
+            .net
+            .client(at)?
+            .post(&format!("/v1/cases/{case}/{action}"), &body)
+            .await?;
+        Ok((r.status.as_u16(), r.body))
+    }
+
+    /// `at` performs `action` on `case`; waits until the other side has the message.
+    async fn act(
+        &mut self,
+        at: &str,
+        case: &str,
+        action: &str,
+        fields: Value,
+    ) -> anyhow::Result<Value> {
+        let (status, body) = self
+            .try_act(at, case, action, json!({ "fields": fields }))
+            .await?;
+        anyhow::ensure!(status == 201, "{action} on {case} at {at}: {status} {body}");
+        let peer = self.peer_of(at, case).await?;
+        self.received(&peer, body["message_id"].as_str().unwrap_or_default())
+            .await?;
+        Ok(body)
+    }
+
+    async fn peer_of(&self, at: &str, case: &str) -> anyhow::Result<String> {
+        Ok(self.net.case(at, case).await?["peer"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// Both sides' views of the case agree; returns the requester's.
+    async fn agree(&self, a: &str, b: &str, case: &str) -> anyhow::Result<Value> {
+        let x = self.net.case(a, case).await?;
+        let y = self.net.case(b, case).await?;
+        for k in [
+            "state",
+            "outcome",
+            "preserved_until",
+            "released",
+            "confirmation",
+            "open_info_requests",
+            "pending_conditions",
+            "urgency",
+            "messages",
+        ] {
+            assert_eq!(
+                x[k], y[k],
+                "{k} differs between {a} and {b} in {case}:\n{x}\n{y}"
+            );
+        }
+        Ok(x)
+    }
+}
+
+fn case_of(v: &Value) -> String {
+    v["case_ref"].as_str().unwrap_or_default().to_owned()
+}
+
+fn preservation_fields() -> Value {
+    serde_json::to_value(preservation()).unwrap()
+}
+
+fn mla_fields(extra: Value) -> Value {
+    let mut v = json!({
+        "requesting_authority": "Juge d'instruction, Luxembourg",
+        "measure": "stored_data_access",
+        "investigation": "fraud investigation by the investigating judge of Luxembourg",
+        "facts": "phishing kit collecting bank credentials",
+        "assistance_sought": "production of the mailbox contents",
+        "purpose": "evidence for the prosecution",
+        "coercive": true
+    });
+    if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preservation_acknowledged_questioned_executed_confirmed_art_29() -> anyhow::Result<()> {
+    let mut f = Flow::embedded().await?;
+    let done = f
+        .request(
+            "LU",
+            "FR",
+            "preservation",
+            "urgent",
+            "fr",
+            preservation_fields(),
+        )
+        .await?;
+    let case = case_of(&done);
+    f.act(
+        "FR",
+        &case,
+        "acknowledge",
+        json!({ "officer": "permanence OCLCTIC" }),
+    )
+    .await?;
+    let q = f
+        .act(
+            "FR",
+            &case,
+            "request-info",
+            json!({ "questions": "Which period of logs?" }),
+        )
+        .await?;
+    assert_eq!(f.agree("LU", "FR", &case).await?["state"], "info_requested");
+    // Answer to an information request never made: refused (409), nothing sent.
+    let (status, _) = f
+        .try_act(
+            "FR",
+            &case,
+            "provide-info",
+            json!({ "fields": { "answers": "x" } }),
+        )
+        .await?;
+    assert_eq!(
+        status, 409,
+        "the requested Party does not answer its own question"
+    );
+    f.act(
+        "LU",
+        &case,
+        "provide-info",
+        json!({ "answers": "2026-10-01 to date" }),
+    )
+    .await?;
+    let _ = q;
+    assert_eq!(f.agree("LU", "FR", &case).await?["state"], "info_provided");
+    f.act("FR", &case, "decide", json!({ "outcome": "executed", "executed_on": "2026-11-23", "preserved_until": "2027-02-21", "legal_basis": "CIC 48-25" })).await?;
+    let v = f.agree("LU", "FR", &case).await?;
+    assert_eq!(v["outcome"], "executed");
+    assert_eq!(v["preserved_until"], "2027-02-21");
+    // A second decision is refused.
+    let (status, body) = f.try_act("FR", &case, "decide", json!({ "fields": { "outcome": "executed", "executed_on": "2026-11-23", "preserved_until": "2027-02-21" } })).await?;
+    assert_eq!(status, 409, "{body}");
+    // FR requires a formal confirmation (art. 25(3)); it is given once.
+    let confirm = json!({ "reference": "MLA-LU-2026-17", "channel": "central_authority", "sent_on": "2026-11-24" });
+    f.act("LU", &case, "confirm", confirm.clone()).await?;
+    assert!(f.agree("LU", "FR", &case).await?["confirmation"].is_string());
+    let (status, _) = f
+        .try_act("LU", &case, "confirm", json!({ "fields": confirm }))
+        .await?;
+    assert_eq!(status, 409);
+    f.act(
+        "FR",
+        &case,
+        "extend",
+        json!({ "until": "2027-05-21", "reason": "order renewed" }),
+    )
+    .await?;
+    assert_eq!(
+        f.agree("LU", "FR", &case).await?["preserved_until"],
+        "2027-05-21"
+    );
+    for side in ["LU", "FR"] {
+        let (status, body) = f.try_act(side, &case, "close", json!({})).await?;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["state"], "closed");
+    }
+    let (status, _) = f
+        .try_act(
+            "FR",
+            &case,
+            "acknowledge",
+            json!({ "fields": { "officer": "x" } }),
+        )
+        .await?;
+    assert_eq!(status, 409, "nothing after closure");
+    f.net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_fields_are_named_and_a_confirmation_nobody_requires_is_refused(
+) -> anyhow::Result<()> {
+    let mut f = Flow::embedded().await?;
+    let done = f
+        .request(
+            "LU",
+            "CO",
+            "preservation",
+            "urgent",
+            "es",
+            preservation_fields(),
+        )
+        .await?;
+    let case = case_of(&done);
+    let (status, body) = f
+        .try_act(
+            "CO",
+            &case,
+            "decide",
+            json!({ "fields": { "outcome": "refused" } }),
+        )
+        .await?;
+    assert_eq!(status, 422, "{body}");
+    let names: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["field"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"reasons") && names.contains(&"refusal_ground"),
+        "{names:?}"
+    );
+    // CO requires no formal confirmation.
+    let (status, body) = f
+        .try_act(
+            "LU",
+            &case,
+            "confirm",
+            json!({ "fields": { "reference": "R1", "channel": "email", "sent_on": "2026-11-24" } }),
+        )
+        .await?;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("25(3)"));
+    f.net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insufficient_preservation_is_followed_by_proceed_then_execution_art_29_6(
+) -> anyhow::Result<()> {
+    let mut f = Flow::embedded().await?;
+    let case = case_of(
+        &f.request(
+            "LU",
+            "CO",
+            "preservation",
+            "urgent",
+            "en",
+            preservation_fields(),
+        )
+        .await?,
+    );
+    f.act(
+        "CO",
+        &case,
+        "preservation-insufficient",
+        json!({ "explanation": "the provider keeps logs 24 hours only" }),
+    )
+    .await?;
+    assert_eq!(
+        f.agree("LU", "CO", &case).await?["state"],
+        "awaiting_requester"
+    );
+    let (status, _) = f.try_act("CO", &case, "decide", json!({ "fields": { "outcome": "executed", "executed_on": "2026-11-23", "preserved_until": "2027-02-21" } })).await?;
+    assert_eq!(status, 409, "the requester decides first");
+    f.act(
+        "LU",
+        &case,
+        "proceed",
+        json!({ "note": "preserve what remains" }),
+    )
+    .await?;
+    // CO's minimum is 90 days: a date earlier than execution + 90 days warns.
+    let d = f.act("CO", &case, "decide", json!({ "outcome": "executed", "executed_on": "2026-11-23", "preserved_until": "2027-01-22" })).await?;
+    assert!(
+        d["warnings"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("29(7)"),
+        "{d}"
+    );
+    assert_eq!(f.agree("LU", "CO", &case).await?["outcome"], "executed");
+    f.net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preservation_followed_by_a_mutual_assistance_request_that_references_it_art_29_7(
+) -> anyhow::Result<()> {
+    let mut f = Flow::embedded().await?;
+    let pres = case_of(
+        &f.request(
+            "LU",
+            "CO",
+            "preservation",
+            "urgent",
+            "en",
+            preservation_fields(),
+        )
+        .await?,
+    );
+    f.act("CO", &pres, "decide", json!({ "outcome": "executed", "executed_on": "2026-11-23", "preserved_until": "2027-02-21" })).await?;
+    let mla = f
+        .request(
+            "LU",
+            "CO",
+            "mutual_assistance",
+            "urgent",
+            "en",
+            mla_fields(json!({ "preservation_case": pres })),
+        )
+        .await?;
+    let mla_case = case_of(&mla);
+    for side in ["LU", "CO"] {
+        let p = f.net.case(side, &pres).await?;
+        assert_eq!(
+            p["follow_up_mla"],
+            mla_case.as_str(),
+            "{side} shows the follow-up"
+        );
+        assert_eq!(
+            f.net.case(side, &mla_case).await?["preservation_case"],
+            pres.as_str()
+        );
+    }
+    // Refusal with a ground and reasons (art. 27(4)).
+    f.act("CO", &mla_case, "decide", json!({ "outcome": "refused", "reasons": "the offence is political", "refusal_ground": "political_offence" })).await?;
+    assert_eq!(f.agree("LU", "CO", &mla_case).await?["outcome"], "refused");
+    // A preservation_case that is not ours is refused before sending.
+    let bad = json!({ "kind": "mutual_assistance", "to": "CO", "urgency": "urgent", "language": "en", "fields": mla_fields(json!({ "preservation_case": "CO-2026-000009" })) });
+    let r = f.net.client("LU")?.post("/v1/requests", &bad).await?;
+    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+    f.net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postponement_then_execution_and_conditions_accepted_or_declined_art_27_5_and_28(
+) -> anyhow::Result<()> {
+    let mut f = Flow::embedded().await?;
+    // Postponed (27(5)), later executed.
+    let a = case_of(
+        &f.request(
+            "LU",
+            "CO",
+            "mutual_assistance",
+            "urgent",
+            "en",
+            mla_fields(json!({})),
+        )
+        .await?,
+    );
+    f.act(
+        "CO",
+        &a,
+        "decide",
+        json!({ "outcome": "postponed", "reasons": "would prejudice a domestic investigation" }),
+    )
+    .await?;
+    f.act(
+        "CO",
+        &a,
+        "decide",
+        json!({ "outcome": "executed", "executed_on": "2026-12-01" }),
+    )
+    .await?;
+    assert_eq!(f.agree("LU", "CO", &a).await?["outcome"], "executed");
+
+    // Conditions accepted, then executed.
+    let b = case_of(
+        &f.request(
+            "LU",
+            "CO",
+            "mutual_assistance",
+            "urgent",
+            "en",
+            mla_fields(json!({})),
+        )
+        .await?,
+    );
+    f.act(
+        "CO",
+        &b,
+        "conditions",
+        json!({ "confidential": true, "text": "use only in this investigation" }),
+    )
+    .await?;
+    assert_eq!(
+        f.agree("LU", "CO", &b).await?["state"],
+        "conditions_proposed"
+    );
+    let (status, _) = f.try_act("CO", &b, "close", json!({})).await?;
+    assert_eq!(
+        status, 409,
+        "conditions must be answered before the case closes"
+    );
+    f.act("LU", &b, "conditions-reply", json!({ "accepted": true }))
+        .await?;
+    f.act(
+        "CO",
+        &b,
+        "decide",
+        json!({ "outcome": "executed", "executed_on": "2026-12-01" }),
+    )
+    .await?;
+    assert_eq!(f.agree("LU", "CO", &b).await?["outcome"], "executed");
+
+    // Conditions declined: the requested Party decides whether to provide anyway.
+    let c = case_of(
+        &f.request(
+            "LU",
+            "CO",
+            "mutual_assistance",
+            "urgent",
+            "en",
+            mla_fields(json!({})),
+        )
+        .await?,
+    );
+    f.act(
+        "CO",
+        &c,
+        "conditions",
+        json!({ "confidential": true, "text": "no use in other proceedings" }),
+    )
+    .await?;
+    f.act(
+        "LU",
+        &c,
+        "conditions-reply",
+        json!({ "accepted": false, "explanation": "the court may order disclosure" }),
+    )
+    .await?;
+    f.act("CO", &c, "decide", json!({ "outcome": "partially_executed", "executed_on": "2026-12-01", "reasons": "only non-confidential parts" })).await?;
+    assert_eq!(
+        f.agree("LU", "CO", &c).await?["outcome"],
+        "partially_executed"
+    );
+    f.net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emergency_production_and_assistance_through_to_their_decisions() -> anyhow::Result<()> {
+    let mut f = Flow::embedded().await?;
+    let ep = json!({
+        "requesting_authority": "Parquet de Luxembourg",
+        "requested_on": "2026-11-23",
+        "convention_statement": true,
+        "service_providers": [{ "name": "ExampleCloud", "address": "Bogotá" }],
+        "offences": "kidnapping",
+        "legal_provisions": "art. 442-1 Code pénal; 5 to 10 years",
+        "emergency_facts": "a child is held; the kidnapper uses this account",
+        "data_description": "login IP addresses of the account, last 48 hours",
+        "subscriber_only": true
+    });
+    let body = json!({ "kind": "emergency_production", "to": "CO", "urgency": "emergency", "language": "en", "fields": ep });
+    // CO does not execute subscriber-only requests (para. 3): refused unless overridden.
+    let r = f.net.client("LU")?.post("/v1/requests", &body).await?;
+    assert_eq!(r.status.as_u16(), 409, "{}", r.body);
+    let mut body = body;
+    body["subscriber_only_override"] = json!(true);
+    let done = f.net.submit("LU", &body).await?;
+    let warnings = done["warnings"].to_string();
+    assert!(
+        warnings.contains("para. 3") && warnings.contains("para. 7"),
+        "{warnings}"
+    );
+    let ep_case = case_of(&done);
+    f.received("CO", done["message_id"].as_str().unwrap())
+        .await?;
+    f.act(
+        "CO",
+        &ep_case,
+        "acknowledge",
+        json!({ "officer": "Policía Nacional, 24/7" }),
+    )
+    .await?;
+    f.act(
+        "CO",
+        &ep_case,
+        "decide",
+        json!({ "outcome": "executed", "executed_on": "2026-11-23" }),
+    )
+    .await?;
+    f.act(
+        "CO",
+        &ep_case,
+        "results",
+        json!({ "summary": "IP addresses for the last 48 hours", "preliminary": true }),
+    )
+    .await?;
+    assert_eq!(f.agree("LU", "CO", &ep_case).await?["outcome"], "executed");
+
+    let assist = json!({ "requesting_authority": "Police grand-ducale", "assistance_type": "technical_advice", "question": "How does this ransomware encrypt?", "offence": "extortion" });
+    let a = case_of(
+        &f.request("LU", "FR", "assistance", "routine", "fr", assist)
+            .await?,
+    );
+    f.act(
+        "FR",
+        &a,
+        "results",
+        json!({ "summary": "AES-256 with a per-host key; keys recoverable from memory" }),
+    )
+    .await?;
+    f.act(
+        "FR",
+        &a,
+        "decide",
+        json!({ "outcome": "executed", "executed_on": "2026-11-23" }),
+    )
+    .await?;
+    assert_eq!(f.agree("LU", "FR", &a).await?["outcome"], "executed");
+    f.net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_assistance_is_refused_before_sending_to_a_party_that_does_not_accept_it_on_the_24_7_channel(
+) -> anyhow::Result<()> {
+    let f = Flow::embedded().await?;
+    let body = json!({ "kind": "mutual_assistance", "to": "FR", "urgency": "urgent", "language": "fr", "fields": mla_fields(json!({})) });
+    let r = f.net.client("LU")?.post("/v1/requests", &body).await?;
+    assert_eq!(r.status.as_u16(), 409, "{}", r.body);
+    assert!(r.error_message().contains("24/7 channel"), "{}", r.body);
+    let lu = f.net.net.node(&party("LU")).unwrap().shared();
+    assert!(lu.store.cases()?.is_empty(), "nothing stored, nothing sent");
+    assert!(lu.store.outbox()?.is_empty());
+    f.net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spontaneous_information_offered_with_conditions_declined_then_sent_anyway_art_26_2(
+) -> anyhow::Result<()> {
+    let mut f = Flow::embedded().await?;
+    let offer = json!({ "conditions": "keep confidential; use only to investigate the botnet", "relevance": "command server of a botnet in your territory" });
+    let case = case_of(
+        &f.request("LU", "FR", "information_offer", "urgent", "fr", offer)
+            .await?,
+    );
+    let info = json!({ "information": "C2 at 198.51.100.4, active since 2026-11-01", "relevance": "botnet command server" });
+    let (status, _) = f
+        .try_act("LU", &case, "send-information", json!({ "fields": info }))
+        .await?;
+    assert_eq!(status, 409, "not before the conditions are answered");
+    f.act(
+        "FR",
+        &case,
+        "conditions-reply",
+        json!({ "accepted": false, "explanation": "our courts may order disclosure" }),
+    )
+    .await?;
+    assert_eq!(f.agree("LU", "FR", &case).await?["state"], "offer_declined");
+    let sent = f.act("LU", &case, "send-information", info).await?;
+    assert!(sent["warnings"].to_string().contains("26(2)"));
+    assert_eq!(f.agree("LU", "FR", &case).await?["state"], "sent");
+
+    // An alert to several Parties at once: one case each.
+    let alert = json!({ "kind": "spontaneous_information", "to": ["FR", "CO"], "urgency": "urgent", "language": "en", "fields": { "information": "phishing wave impersonating banks", "relevance": "victims in your territory" } });
+    let r = f.net.client("LU")?.post("/v1/requests", &alert).await?;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.body);
+    let cases = r.body["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    assert_ne!(cases[0]["case_ref"], cases[1]["case_ref"]);
+    f.net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_language_the_recipient_does_not_list_needs_an_override_that_is_recorded(
+) -> anyhow::Result<()> {
+    let f = Flow::embedded().await?;
+    let mut body = json!({ "kind": "preservation", "to": "CO", "urgency": "urgent", "language": "fr", "fields": preservation_fields() });
+    let r = f.net.client("LU")?.post("/v1/requests", &body).await?;
+    assert_eq!(r.status.as_u16(), 409, "{}", r.body);
+    assert!(r.error_message().contains("es, en"), "{}", r.body);
+    body["language_override"] = json!(true);
+    let done = f.net.submit("LU", &body).await?;
+    let case = f.net.case("LU", done["case_ref"].as_str().unwrap()).await?;
+    assert_eq!(case["language_override"], true);
+    f.net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_to_the_competent_authority_with_a_copy_to_the_own_central_authority_art_27_9(
+) -> anyhow::Result<()> {
+    let mut f = Flow::fresh(&["LU", "LU-CA", "CO", "CO-CA"]).await?;
+    let done = f
+        .request(
+            "LU",
+            "CO",
+            "mutual_assistance",
+            "urgent",
+            "en",
+            mla_fields(json!({})),
+        )
+        .await?;
+    let case = case_of(&done);
+    let at_lu = f.net.case("LU", &case).await?;
+    let copy = at_lu["copy_case"].as_str().unwrap().to_owned();
+    assert!(done["warnings"].to_string().contains("27(9)(a)"));
+    // The copy reaches LU-CA, for the requested Party's central authority (27(9)(a)).
+    let copy_at_lu = f.net.case("LU", &copy).await?;
+    assert_eq!(copy_at_lu["requested"], "LU-CA");
+    let lu_ca = f.net.net.node(&party("LU-CA")).unwrap().shared();
+    let mut ev = f.events.remove("LU-CA").unwrap();
+    wait_for(&mut ev, 10, |e| e.kind == EventKind::Received).await?;
+    assert!(lu_ca.store.case(&copy.parse()?)?.is_some());
+
+    // CO is not competent: it forwards to CO-CA and tells LU (27(9)(c)).
+    let d = f
+        .act(
+            "CO",
+            &case,
+            "decide",
+            json!({ "outcome": "forwarded", "forwarded_to": "CO-CA" }),
+        )
+        .await?;
+    assert!(
+        d["warnings"].to_string().contains("forwarded to CO-CA"),
+        "{d}"
+    );
+    assert_eq!(f.agree("LU", "CO", &case).await?["outcome"], "forwarded");
+    let mut ev = f.events.remove("CO-CA").unwrap();
+    let got = wait_for(&mut ev, 10, |e| e.kind == EventKind::Received).await?;
+    assert_eq!(got.peer.map(|p| p.to_string()).as_deref(), Some("CO"));
+    f.net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_came_by_phone_is_recorded_and_tracked_like_any_other() -> anyhow::Result<()>
+{
+    let f = Flow::embedded().await?;
+    let rec = json!({ "record_external": { "channel": "phone", "from": "CO", "kind": "preservation", "urgency": "emergency", "language": "es", "summary": "preserve logs of account X", "oral": true } });
+    let r = f.net.client("FR")?.post("/v1/cases", &rec).await?;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.body);
+    let case = case_of(&r.body);
+    let (status, body) = f
+        .try_act(
+            "FR",
+            &case,
+            "acknowledge",
+            json!({ "fields": { "officer": "permanence" } }),
+        )
+        .await?;
+    assert_eq!(status, 201, "{body}");
+    let v = f.net.case("FR", &case).await?;
+    assert_eq!(v["state"], "acknowledged");
+    assert_eq!(v["recorded_external"]["oral"], true);
+    assert_eq!(
+        v["timeline"][0]["delivery"], "recorded",
+        "recorded here, not sent"
+    );
+    let bad = json!({ "record_external": { "channel": "pigeon", "from": "CO", "kind": "preservation", "summary": "" } });
+    let r = f.net.client("FR")?.post("/v1/cases", &bad).await?;
+    assert_eq!(r.status.as_u16(), 422);
+    f.net.net.shutdown().await;
+    Ok(())
+}
