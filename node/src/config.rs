@@ -42,6 +42,9 @@ pub struct ConfigFile {
     /// Control socket settings.
     #[serde(default)]
     pub control: ControlSettings,
+    /// Deadlines: acknowledgement SLAs, reminders, retention.
+    #[serde(default)]
+    pub deadlines: crate::tracks::TrackSettings,
 }
 
 /// Caps on what peers may send.
@@ -151,6 +154,8 @@ pub struct NodeConfig {
     pub store: StoreSettings,
     /// Delivery.
     pub delivery: DeliverySettings,
+    /// Deadlines.
+    pub deadlines: crate::tracks::TrackSettings,
 }
 
 impl NodeConfig {
@@ -222,6 +227,7 @@ impl NodeConfig {
             limits: f.limits,
             store: f.store,
             delivery: f.delivery,
+            deadlines: f.deadlines,
         })
     }
 }

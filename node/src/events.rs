@@ -34,6 +34,22 @@ pub enum EventKind {
     Closed,
     /// An officer recorded a request that came by another channel.
     Recorded,
+    /// A deadline fell due (each fires once).
+    Deadline {
+        /// The track (`acknowledgement`, `delivery`, `formal_confirmation`, `preservation`,
+        /// `legal_cap`, `respond_by`, `retention`).
+        track: crate::tracks::Track,
+        /// Which deadline of the track (`acknowledgement_overdue`, `preservation_reminder_14d_…`).
+        label: String,
+        /// When it was due.
+        due: UtcMs,
+        /// Who owes what is due.
+        owed_by: PartyId,
+        /// An unacknowledged request past its SLA: page someone.
+        escalation: bool,
+    },
+    /// A case (or one message's content) was purged.
+    Purged,
 }
 
 /// One event.

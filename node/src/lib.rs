@@ -22,6 +22,7 @@ pub mod ratelimit;
 pub mod receiver;
 pub mod store;
 pub mod tls;
+pub mod tracks;
 pub mod transport;
 
 pub use config::NodeConfig;

@@ -219,6 +219,10 @@ pub struct CaseRecord {
     pub warnings: Vec<String>,
     /// A request that came by another channel and was recorded here.
     pub recorded_external: Option<ExternalRecord>,
+    /// The requester's suggested deadline (CARICOM MLA para. 29).
+    pub respond_by: Option<Date>,
+    /// Deadlines that fired already (each fires once), by label.
+    pub fired: Vec<String>,
 }
 
 /// Why a transition is not allowed.
@@ -287,6 +291,19 @@ enum Side {
     Requester,
     Requested,
     Either,
+}
+
+/// The requester's suggested deadline carried by a request.
+fn respond_by_of(body: &Body) -> Option<Date> {
+    match body {
+        Body::Preservation(b) => b.respond_by,
+        Body::EmergencyProduction(b) => b.respond_by,
+        Body::MutualAssistance(b) => b.respond_by,
+        Body::Assistance(b) => b.respond_by,
+        Body::SpontaneousInformation(b) => b.respond_by,
+        Body::InformationOffer(b) => b.respond_by,
+        _ => None,
+    }
 }
 
 fn side_of(kind: MessageKind, case_kind: MessageKind) -> Side {
@@ -364,6 +381,8 @@ impl CaseRecord {
             copy_of: None,
             warnings: Vec::new(),
             recorded_external: None,
+            respond_by: respond_by_of(body),
+            fired: Vec::new(),
         };
         if let Body::MutualAssistance(m) = body {
             c.preservation_case = m.preservation_case.clone();

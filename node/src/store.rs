@@ -123,6 +123,7 @@ pub struct Store {
     meta: sled::Tree,
     audit: sled::Tree,
     checkpoints: sled::Tree,
+    timers: sled::Tree,
     signer: SigningKey,
     committer: mpsc::Sender<oneshot::Sender<Result<(), String>>>,
     failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -194,6 +195,7 @@ impl Store {
             outbox: db.open_tree("outbox")?,
             audit: db.open_tree("audit")?,
             checkpoints: db.open_tree("checkpoints")?,
+            timers: db.open_tree("timers")?,
             signer,
             meta,
             db,
@@ -569,6 +571,150 @@ impl Store {
         }))
     }
 
+    /// Records that deadline `label` of a case fired, with its audit entry; `false` if it had
+    /// fired already (each fires once, across restarts).
+    pub fn fire_deadline(&self, case_ref: &CaseRef, label: &str, now: UtcMs) -> Result<bool> {
+        let rec = AuditRecord {
+            at: now,
+            actor: Actor::Node,
+            event: format!("deadline:{label}"),
+            case_ref: Some(case_ref.clone()),
+            message_id: None,
+        };
+        let fired = self.update_case(case_ref, &rec, |c| {
+            if c.fired.iter().any(|l| l == label) {
+                return Err(crate::lifecycle::LifecycleError::NotAllowed {
+                    case: c.case_ref.clone(),
+                    state: c.state.to_string(),
+                    why: format!("{label} fired already"),
+                });
+            }
+            c.fired.push(label.to_owned());
+            Ok(())
+        })?;
+        Ok(fired.is_ok())
+    }
+
+    /// Purges a whole case (retention, or an officer's order under CIC 67-1(3)): its messages
+    /// and its record are removed; the audit log keeps that it happened and why.
+    pub fn purge_case(
+        &self,
+        case_ref: &CaseRef,
+        reason: &str,
+        actor: Actor,
+        now: UtcMs,
+    ) -> Result<bool> {
+        self.writable()?;
+        let ck = case_ref.as_str().as_bytes().to_vec();
+        let rec = AuditRecord {
+            at: now,
+            actor,
+            event: format!("purged:{}", short(reason)),
+            case_ref: Some(case_ref.clone()),
+            message_id: None,
+        };
+        let trees = (
+            &self.messages,
+            &self.cases,
+            &self.outbox,
+            &self.audit,
+            &self.meta,
+            &self.checkpoints,
+        );
+        tx(trees.transaction(|(mt, ct, ot, at, meta, cp)| {
+            let Some(raw) = ct.get(&ck)? else {
+                return Ok(false);
+            };
+            let case: CaseRecord = dec(&raw).map_err(abort)?;
+            for id in &case.messages {
+                mt.remove(id.as_bytes().as_slice())?;
+                ot.remove(id.as_bytes().as_slice())?;
+            }
+            ct.remove(ck.as_slice())?;
+            append_audit(at, meta, cp, &self.signer, &rec)?;
+            Ok(true)
+        }))
+    }
+
+    /// Purges the content of one message on an officer's order (CIC 67-1(3)): its envelope is
+    /// erased, its id, kind and receipt stay so the case's history still adds up.
+    pub fn purge_message(
+        &self,
+        id: MessageId,
+        reason: &str,
+        actor: Actor,
+        now: UtcMs,
+    ) -> Result<bool> {
+        self.writable()?;
+        let key = *id.as_bytes();
+        let trees = (&self.messages, &self.audit, &self.meta, &self.checkpoints);
+        tx(trees.transaction(|(mt, at, meta, cp)| {
+            let Some(raw) = mt.get(key)? else {
+                return Ok(false);
+            };
+            let mut msg: StoredMessage = dec(&raw).map_err(abort)?;
+            msg.envelope.clear();
+            mt.insert(&key, enc(&msg).map_err(abort)?)?;
+            let rec = AuditRecord {
+                at: now,
+                actor: actor.clone(),
+                event: format!("purged_message:{}", short(reason)),
+                case_ref: Some(msg.case_ref.clone()),
+                message_id: Some(id),
+            };
+            append_audit(at, meta, cp, &self.signer, &rec)?;
+            Ok(true)
+        }))
+    }
+
+    /// The outbox entry of a message, if it still waits for a receipt.
+    pub fn outbox_entry(&self, id: MessageId) -> Result<Option<OutboxEntry>> {
+        self.outbox.get(id.as_bytes())?.map(|b| dec(&b)).transpose()
+    }
+
+    /// Replaces the indexed deadlines of a case (`timers` tree, keyed by due time).
+    pub fn set_timers(
+        &self,
+        old: &[Vec<u8>],
+        new: &[crate::tracks::Deadline],
+    ) -> Result<Vec<Vec<u8>>> {
+        let mut batch = sled::Batch::default();
+        for k in old {
+            batch.remove(k.as_slice());
+        }
+        let mut keys = Vec::new();
+        for d in new {
+            let mut k = d.due.0.to_be_bytes().to_vec();
+            k.extend_from_slice(d.case_ref.as_str().as_bytes());
+            k.push(0);
+            k.extend_from_slice(d.label.as_bytes());
+            batch.insert(k.as_slice(), enc(d)?);
+            keys.push(k);
+        }
+        self.timers.apply_batch(batch)?;
+        Ok(keys)
+    }
+
+    /// Clears the `timers` index (it is rebuilt from the cases at start).
+    pub fn clear_timers(&self) -> Result<()> {
+        self.timers.clear()?;
+        Ok(())
+    }
+
+    /// Indexed deadlines due at `now`, soonest first, and the next one after.
+    pub fn due_timers(&self, now: UtcMs) -> Result<(Vec<crate::tracks::Deadline>, Option<UtcMs>)> {
+        let mut due = Vec::new();
+        for kv in self.timers.iter() {
+            let (_, v) = kv?;
+            let d: crate::tracks::Deadline = dec(&v)?;
+            if d.due > now {
+                return Ok((due, Some(d.due)));
+            }
+            due.push(d);
+        }
+        Ok((due, None))
+    }
+
     /// Appends an audit entry on its own (a read of a case, a shutdown).
     pub fn audit(&self, rec: &AuditRecord) -> Result<()> {
         self.writable()?;
@@ -736,6 +882,17 @@ impl Store {
 }
 
 const AUDIT_HEAD: &str = "audit_head";
+
+/// A reason as the audit log keeps it: short, one line.
+fn short(reason: &str) -> String {
+    reason
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(120)
+        .collect()
+}
 
 /// Notes a mutual-assistance case on the preservation case it follows, if that case is here.
 fn link_follow_up(
