@@ -70,7 +70,11 @@ fn into_result(r: ApiResponse) -> Result<Value, Failure> {
             body,
         }),
         _ => Err(Failure::Internal {
-            message: format!("the node answered {} {code}: {}", r.status, describe(&r)),
+            message: if code.is_empty() {
+                format!("the node answered {}", r.status)
+            } else {
+                format!("the node answered {} {code}: {}", r.status, describe(&r))
+            },
             body,
         }),
     }

@@ -1,16 +1,28 @@
 //! The command line as clap parses it. Nothing here does I/O: `settings` turns these values
 //! into typed settings, and only then does any command touch a file or a socket.
+//!
+//! The flags of the requests (`send <kind>`) are in [`requests`], those of the actions on a
+//! case (`ack`, `decide` …) in [`actions`]. A body field `offence` is the flag `--offence`:
+//! the flag names are the field names of REQUESTS.md with `-` for `_`.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+pub mod actions;
+pub mod requests;
+
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use poc247_protocol::{CaseRef, PartyId, Urgency};
+use std::ffi::OsStr;
 use std::path::PathBuf;
+
+pub use actions::ActionCommand;
+pub use requests::SendCommand;
 
 const EXIT_STATUS: &str = "\
 Exit status:
   0  done
   1  the request was refused: by the node (invalid fields, conflict, not found) or by the
      local checks before the node was contacted; for `run`, the configuration, directory or
-     keys were refused
+     keys were refused; for `audit verify`, the audit log is broken
   2  usage error (unknown flag, bad flag value)
   3  no node is listening on the control socket
   4  internal error (the node answered 5xx, or anything unexpected)
@@ -23,11 +35,11 @@ $POC247_SOCKET; the socket of the $POC247_CONFIG file; ./data/control.sock.";
 #[command(name = "poc247", version, after_help = EXIT_STATUS)]
 pub struct Cli {
     /// Control socket of the node (default: see below; env POC247_SOCKET).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", value_hint = ValueHint::FilePath)]
     pub socket: Option<PathBuf>,
     /// The node's node.toml: `run` starts it, other commands use its control socket
     /// (env POC247_CONFIG).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", value_hint = ValueHint::FilePath)]
     pub config: Option<PathBuf>,
     /// Machine output: one JSON document on stdout (the control API's JSON as is).
     #[arg(long, global = true)]
@@ -48,7 +60,7 @@ Logs go to stderr; RUST_LOG filters them (default: info).")]
     Run(RunArgs),
     /// Generate a development network (dev CA, keys, node.toml per party, directory).
     DevNetwork(DevNetworkArgs),
-    /// Send a request to another Party's point of contact.
+    /// Send a request to another Party's point of contact (opens a case).
     #[command(subcommand)]
     Send(Box<SendCommand>),
     /// Cases other Parties asked of us (role: requested).
@@ -59,6 +71,26 @@ Logs go to stderr; RUST_LOG filters them (default: info).")]
     Show(ShowArgs),
     /// The node: party, uptime, counts, peers.
     Status,
+    /// Answer or follow up in a case (`ack`, `decide`, `confirm` …).
+    #[command(flatten)]
+    Act(Box<ActionCommand>),
+    /// Record a request that came by phone, fax, e-mail or INTERPOL I-24/7 as a case.
+    Record(RecordArgs),
+    /// Follow the node's events as they happen, one line each, until the node stops.
+    #[command(after_help = "\
+Each line: time (UTC)  type  case  message kind  peer, then any detail of the event.
+With --json: one JSON object per line, as the control API's event stream gives it.
+Exit status: 0 when the node ends the stream; 3 if no node is listening.")]
+    Watch,
+    /// The audit log: check its hash chain and signed checkpoints, or export it.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Measure latency and throughput of two nodes run as child processes on loopback.
+    Bench(BenchArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "\
+Example: poc247 completions bash > /etc/bash_completion.d/poc247")]
+    Completions(CompletionsArgs),
     /// Start LU, FR and CO in this process, send a preservation request LU → FR, and show it
     /// delivered with a verified receipt and present in FR's inbox.
     Demo(DemoArgs),
@@ -88,50 +120,11 @@ pub struct DevNetworkArgs {
     #[arg(long, value_delimiter = ',', required = true, value_name = "PARTY,...")]
     pub parties: Vec<PartyId>,
     /// The folder to write (must be absent or empty).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub out: PathBuf,
     /// UDP port of the first party on 127.0.0.1; the next ones follow.
     #[arg(long, default_value_t = 47241, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub base_port: u16,
-}
-
-/// `send <kind>`: one variant per request kind.
-#[derive(Debug, Subcommand)]
-pub enum SendCommand {
-    /// Expedited preservation of stored computer data (BC art. 29).
-    Preservation(PreservationArgs),
-}
-
-/// What every request kind takes: the header, the file, and the fields every request may
-/// carry (REQUESTS.md: `emergency_facts`, `respond_by`, `respond_by_reason`).
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Request")]
-pub struct RequestArgs {
-    /// The requested Party (FR, LU-CA …).
-    #[arg(long, value_name = "PARTY")]
-    pub to: Option<String>,
-    /// How urgent [default: urgent].
-    #[arg(long, value_enum)]
-    pub urgency: Option<UrgencyArg>,
-    /// Language of the free text, ISO 639-1 [default: en].
-    #[arg(long, value_name = "CODE")]
-    pub language: Option<String>,
-    /// Training traffic: the case is marked [EXERCISE] on both sides.
-    #[arg(long)]
-    pub exercise: bool,
-    /// A TOML (or .json) file with `to`, `urgency`, `language`, `exercise` and the fields;
-    /// flags override it.
-    #[arg(long, value_name = "FILE")]
-    pub file: Option<PathBuf>,
-    /// Facts establishing the emergency (mandatory with --urgency emergency).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub emergency_facts: Option<String>,
-    /// Suggested deadline for the answer (CARICOM MLA para. 29).
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub respond_by: Option<String>,
-    /// Why that deadline.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub respond_by_reason: Option<String>,
 }
 
 /// Urgency as given on the command line.
@@ -155,81 +148,13 @@ impl From<UrgencyArg> for Urgency {
     }
 }
 
-/// `send preservation`: the fields of BC art. 29(2) and 30(1).
-#[derive(Debug, Args)]
-pub struct PreservationArgs {
-    /// Header, file and common fields.
-    #[command(flatten)]
-    pub request: RequestArgs,
-    /// The fields of art. 29(2).
-    #[command(flatten)]
-    pub fields: PreservationFields,
-    /// The communication of art. 30(1).
-    #[command(flatten)]
-    pub traffic: TrafficArgs,
-}
-
-/// The fields of BC art. 29(2).
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Preservation (BC art. 29(2))")]
-pub struct PreservationFields {
-    /// The authority seeking the preservation (29(2)(a)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub requesting_authority: Option<String>,
-    /// The offence under investigation or proceedings (29(2)(b)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub offence: Option<String>,
-    /// A brief summary of the related facts (29(2)(b)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub facts: Option<String>,
-    /// The stored computer data to be preserved (29(2)(c)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub data: Option<String>,
-    /// How that data relates to the offence (29(2)(c)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub relation_to_offence: Option<String>,
-    /// The custodian of the data or the location of the computer system (29(2)(d)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub custodian_or_location: Option<String>,
-    /// Why preservation is necessary (29(2)(e)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub necessity: Option<String>,
-    /// We intend to submit a mutual assistance request for the data (29(2)(f); required).
-    #[arg(long)]
-    pub mla_intent: bool,
-}
-
-/// Traffic data of a specified communication (BC art. 30(1), 1(d)): as much as is known.
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Traffic data (BC art. 30(1))")]
-pub struct TrafficArgs {
-    /// The data include traffic data of a specified communication (art. 30).
-    #[arg(long)]
-    pub includes_traffic_data: bool,
-    /// The communication's origin (address, number, account).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub communication_origin: Option<String>,
-    /// Its destination.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub communication_destination: Option<String>,
-    /// Its route.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub communication_route: Option<String>,
-    /// Its date.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub communication_date: Option<String>,
-    /// Its time, with time zone.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub communication_time: Option<String>,
-    /// How long it lasted.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub communication_duration: Option<String>,
-    /// Its size.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub communication_size: Option<String>,
-    /// The type of underlying service.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub communication_type_of_service: Option<String>,
+/// Yes or no, for filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum YesNo {
+    /// Only those.
+    Yes,
+    /// All but those.
+    No,
 }
 
 /// Filters of `inbox` and `outbox`.
@@ -247,6 +172,9 @@ pub struct CaseFilterArgs {
     /// Only cases of this urgency.
     #[arg(long, value_enum)]
     pub urgency: Option<UrgencyArg>,
+    /// Only exercise cases (yes), or only real ones (no).
+    #[arg(long, value_enum)]
+    pub exercise: Option<YesNo>,
 }
 
 /// `show`.
@@ -257,10 +185,136 @@ pub struct ShowArgs {
     pub case: CaseRef,
 }
 
+/// `record`: a request that reached the point of contact outside the node (REQUESTS.md
+/// "Cases begun outside the node"). Every field flag is optional here; the missing ones are
+/// named together before the node is asked.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// How it came.
+    #[arg(long, value_parser = closed(|| RECORD_CHANNELS.to_vec()))]
+    pub channel: Option<String>,
+    /// The requesting Party (FR, LU-CA …).
+    #[arg(long, value_name = "PARTY")]
+    pub from: Option<String>,
+    /// What kind of request it is.
+    #[arg(long, value_parser = closed(request_kinds))]
+    pub kind: Option<String>,
+    /// What was asked, in a few lines (the officer's note of the call, fax or e-mail).
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+    pub summary: Option<String>,
+    /// When it was received, RFC 3339 (2026-05-01T14:03:00+02:00) [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub received_at: Option<String>,
+    /// How urgent [default: urgent].
+    #[arg(long, value_enum)]
+    pub urgency: Option<UrgencyArg>,
+    /// Language of the request, ISO 639-1 [default: en].
+    #[arg(long, value_name = "CODE")]
+    pub language: Option<String>,
+    /// SHA-256 of the document received (fax, e-mail), 64 hexadecimal digits.
+    #[arg(long, value_name = "HEX")]
+    pub document_sha256: Option<String>,
+    /// The request was made orally: it must be confirmed in writing without delay (CARICOM
+    /// MLA para. 18).
+    #[arg(long)]
+    pub oral: bool,
+    /// Training traffic.
+    #[arg(long)]
+    pub exercise: bool,
+}
+
+/// The channels by which a request may come outside the node.
+pub const RECORD_CHANNELS: [&str; 5] = ["phone", "fax", "email", "interpol_i247", "other"];
+
+/// `audit`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain and check every signed checkpoint (exit 1 if broken).
+    Verify,
+    /// Export the entries as JSON lines, one object per entry (stdout, or --out).
+    Export(AuditExportArgs),
+}
+
+/// `audit export`.
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    /// Only entries at or after this time: RFC 3339, a date (YYYY-MM-DD, UTC) or Unix ms.
+    #[arg(long, value_name = "TIME", value_parser = since)]
+    pub since: Option<String>,
+    /// From this position of the log on (the first entry is 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub from: Option<u64>,
+    /// Write to this file (replaced when complete) instead of stdout; the summary is then
+    /// printed (as JSON with --json).
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub out: Option<PathBuf>,
+}
+
+/// `bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A short run (100 latency samples, 1,000 requests per level, 2 s open loop).
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
 /// `demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Keep the network under DIR/net (default: a temporary folder, removed at the end).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub data: Option<PathBuf>,
+}
+
+/// A closed set of values given by their API names (`stored_data_access`); `-` may stand
+/// for `_` (`stored-data-access`). Shells complete them and `--help` lists them.
+#[derive(Clone)]
+pub struct Closed(fn() -> Vec<&'static str>);
+
+/// The parser of a closed set.
+pub fn closed(values: fn() -> Vec<&'static str>) -> Closed {
+    Closed(values)
+}
+
+impl TypedValueParser for Closed {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        let normal = value.to_string_lossy().replace('-', "_");
+        PossibleValuesParser::new((self.0)()).parse_ref(cmd, arg, OsStr::new(&normal))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new((self.0)().into_iter().map(PossibleValue::new)))
+    }
+}
+
+/// The API names of the request kinds.
+pub fn request_kinds() -> Vec<&'static str> {
+    poc247_protocol::MessageKind::ALL
+        .iter()
+        .filter(|k| k.is_request())
+        .map(|k| k.as_str())
+        .collect()
+}
+
+/// `--since`: what the node's audit export takes.
+fn since(s: &str) -> Result<String, String> {
+    match poc247_node::control::parse_time(s) {
+        Some(_) => Ok(s.to_owned()),
+        None => Err("expected RFC 3339, a date YYYY-MM-DD, or Unix milliseconds".into()),
+    }
 }

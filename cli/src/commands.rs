@@ -1,13 +1,16 @@
-//! The commands that talk to a running node through its control API: `send`, `inbox`,
-//! `outbox`, `show`, `status`; and the dispatch of every resolved command.
+//! The commands that talk to a running node through its control API: `send`, the actions on
+//! a case, `record`, `inbox`, `outbox`, `show`, `status`, `bench`; and the dispatch of every
+//! resolved command.
 
+use crate::action::CaseAction;
 use crate::api::Api;
 use crate::failure::Failure;
-use crate::output::{Outcome, Output};
+use crate::output::{self, Outcome, Output};
+use crate::request::Request;
 use crate::settings::{Action, Mailbox, Settings};
-use crate::{demo, devnet, foreground, render, request};
-use poc247_node::NewRequest;
+use crate::{audit, demo, devnet, foreground, render, watch};
 use poc247_protocol::CaseRef;
+use serde_json::Value;
 use std::path::Path;
 
 /// Runs a resolved command and prints its result.
@@ -18,6 +21,8 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
         Action::Demo { data } => demo::run(data, out).await?,
         Action::DevNetwork { out: dir, nodes } => devnet::write(&dir, &nodes)?,
         Action::Send { socket, request } => send(&socket, &request).await?,
+        Action::Act { socket, action } => act(&socket, &action).await?,
+        Action::Record { socket, body } => record(&socket, &body).await?,
         Action::Cases {
             socket,
             mailbox,
@@ -31,27 +36,85 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
                 json: body,
             }
         }
+        Action::Watch { socket } => return Ok(watch::follow(&socket, settings.json).await?),
+        Action::AuditVerify { socket } => audit::verify(&socket).await?,
+        Action::AuditExport {
+            socket,
+            from,
+            since,
+            out: file,
+        } => match audit::export(&socket, from, since.as_deref(), file.as_deref()).await? {
+            Some(outcome) => outcome,
+            None => return Ok(()),
+        },
+        Action::Bench { quick } => bench(quick).await?,
+        Action::Completions { shell } => return Ok(completions(shell)?),
     };
     out.finish(&outcome)?;
     Ok(())
 }
 
+/// Prints the node's warnings on stderr: `warning: …` (with the case first when a request
+/// opened several).
+fn warnings(body: &Value, prefix: &str) {
+    for w in body["warnings"].as_array().into_iter().flatten() {
+        let text = w.as_str().map_or_else(|| w.to_string(), str::to_owned);
+        output::warning(&format!("{prefix}{text}"));
+    }
+}
+
 /// `send <kind>`: the request was checked already; the node checks it again.
-async fn send(socket: &Path, request: &NewRequest) -> Result<Outcome, Failure> {
+async fn send(socket: &Path, request: &Request) -> Result<Outcome, Failure> {
     let body = Api::new(socket)
-        .post("/v1/requests", &request::to_json(request))
+        .post("/v1/requests", &request.to_json())
         .await?;
+    match body["cases"].as_array() {
+        Some(cases) => {
+            for c in cases {
+                let case = c["case_ref"].as_str().unwrap_or("?");
+                warnings(c, &format!("{case}: "));
+            }
+        }
+        None => warnings(&body, ""),
+    }
+    let to: Vec<&str> = request.to.iter().map(|p| p.as_str()).collect();
     Ok(Outcome {
-        text: render::submitted(
-            &body,
-            &request
-                .to
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
+        text: render::submitted(&body, &to.join(",")),
         json: body,
+    })
+}
+
+/// An action on a case: the message it sends, or `close`.
+async fn act(socket: &Path, action: &CaseAction) -> Result<Outcome, Failure> {
+    let path = action.path();
+    let body = match Api::new(socket).post(&path, &action.body).await {
+        Ok(b) => b,
+        // The fallback of a node without this endpoint, not a missing case.
+        Err(Failure::Refused { body, .. }) if body["error"]["message"] == "no such endpoint" => {
+            return Err(Failure::Internal {
+                message: format!(
+                    "this node does not offer POST {path}: is it older than this poc247?"
+                ),
+                body,
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    warnings(&body, "");
+    let kind = action.kind.map(|k| k.as_str()).unwrap_or_default();
+    Ok(Outcome {
+        text: render::acted(&body, action.case.as_str(), kind),
+        json: body,
+    })
+}
+
+/// `record`: a request received outside the node becomes a case.
+async fn record(socket: &Path, body: &Value) -> Result<Outcome, Failure> {
+    let done = Api::new(socket).post("/v1/cases", body).await?;
+    warnings(&done, "");
+    Ok(Outcome {
+        text: render::recorded(&done, &body["record_external"]),
+        json: done,
     })
 }
 
@@ -80,4 +143,42 @@ async fn show(socket: &Path, case: &CaseRef) -> Result<Outcome, Failure> {
         text: render::timeline(&body),
         json: body,
     })
+}
+
+/// `bench`: two nodes as child processes of this very binary; progress on stderr.
+async fn bench(quick: bool) -> Result<Outcome, Failure> {
+    use poc247_node::bench::{self, BenchOptions};
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::internal(format!("cannot find this program's path: {e}")))?;
+    let mut opts = BenchOptions {
+        exe,
+        ..BenchOptions::default()
+    };
+    if quick {
+        opts.latency_samples = 100;
+        opts.messages = 1000;
+        opts.offered_secs = 2;
+    }
+    let report = bench::run(&opts, |step| output::stderr(&format!("bench: {step}")))
+        .await
+        .map_err(|e| Failure::internal(format!("bench: {e}")))?;
+    let json = serde_json::to_value(&report)
+        .map_err(|e| Failure::internal(format!("bench report: {e}")))?;
+    Ok(Outcome {
+        text: bench::render(&report),
+        json,
+    })
+}
+
+/// `completions <shell>`: the script on stdout.
+fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(
+        shell,
+        &mut crate::args::Cli::command(),
+        "poc247",
+        &mut script,
+    );
+    output::stdout(&String::from_utf8_lossy(&script))
 }

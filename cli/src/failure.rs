@@ -54,18 +54,20 @@ impl Failure {
 
     /// A request whose fields the local checks refused: every field named at once.
     pub fn invalid_fields(fields: &[FieldError]) -> Self {
+        Self::invalid_fields_of("request", fields)
+    }
+
+    /// A message (`what`: "request", "acknowledgement" …) whose fields the local checks
+    /// refused: every field named at once.
+    pub fn invalid_fields_of(what: &str, fields: &[FieldError]) -> Self {
         let list = fields
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("; ");
         Failure::Refused {
-            message: format!("request refused: {list}"),
-            body: error_body(
-                "invalid-fields",
-                &format!("invalid request: {list}"),
-                fields,
-            ),
+            message: format!("{what} refused: {list}"),
+            body: error_body("invalid-fields", &format!("invalid {what}: {list}"), fields),
         }
     }
 

@@ -2,17 +2,21 @@
 //! arguments are resolved into typed settings first (`settings`), then one command runs, and
 //! `main` maps what went wrong to the documented exit codes (`failure`).
 
+mod action;
 mod api;
 mod args;
+mod audit;
 mod commands;
 mod demo;
 mod devnet;
 mod failure;
+mod fields;
 mod foreground;
 mod output;
 mod render;
 mod request;
 mod settings;
+mod watch;
 
 use args::Cli;
 use clap::Parser;

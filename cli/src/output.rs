@@ -54,10 +54,21 @@ pub fn document(v: &Value) -> Result<(), Failure> {
 
 /// Text on stdout; a reader that went away is not an error.
 pub fn stdout(text: &str) -> Result<(), Failure> {
+    written(text).map(|_| ())
+}
+
+/// One line on stdout, flushed at once (for output that follows events as they happen):
+/// `false` when the reader went away and there is no point going on.
+pub fn line(text: &str) -> Result<bool, Failure> {
+    written(&format!("{text}\n"))
+}
+
+/// Writes and flushes; `Ok(false)` when the reader is gone.
+fn written(text: &str) -> Result<bool, Failure> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(Failure::internal(format!("cannot write to stdout: {e}"))),
     }
 }
@@ -68,5 +79,14 @@ pub fn stderr(line: &str) {
         std::io::stderr().lock(),
         "poc247: {}",
         crate::render::clean(line)
+    );
+}
+
+/// A warning from the node on stderr, as `warning: …`.
+pub fn warning(text: &str) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "warning: {}",
+        crate::render::clean(text)
     );
 }

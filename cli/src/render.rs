@@ -2,7 +2,7 @@
 //! status, from the control API's JSON. Pure functions; every text that came from the API
 //! (possibly from a peer) is made safe for a terminal first.
 
-use crate::request::field_order;
+use crate::fields::field_order;
 use crate::settings::Mailbox;
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
@@ -58,14 +58,97 @@ fn urgency(v: &Value) -> String {
     }
 }
 
-/// The answer to a created request.
+/// The answer to a created request: a line per case opened (`to` names the recipients the
+/// request was addressed to, when the answer does not).
 pub fn submitted(body: &Value, to: &str) -> String {
+    let line = |c: &Value, to: &str| {
+        let to = c["to"].as_str().map_or_else(|| clean(to), clean);
+        format!(
+            "queued {} (message {}) to {to}\n",
+            text(&c["case_ref"]),
+            text(&c["message_id"]),
+        )
+    };
+    match body["cases"].as_array() {
+        Some(cases) => cases.iter().map(|c| line(c, "?")).collect(),
+        None => line(body, to),
+    }
+}
+
+/// The answer to an action on a case (`kind` is the kind sent, if the answer does not say).
+pub fn acted(body: &Value, case: &str, kind: &str) -> String {
+    let case = body["case_ref"].as_str().map_or_else(|| clean(case), clean);
+    if body["message_id"].is_null() {
+        return match body["state"].as_str() {
+            Some("closed") | None => format!("closed {case}\n"),
+            Some(state) => format!("{case}: case is now {}\n", clean(state)),
+        };
+    }
+    let kind = body["kind"].as_str().map_or_else(|| clean(kind), clean);
     format!(
-        "queued {} (message {}) to {}\n",
-        text(&body["case_ref"]),
+        "sent {kind} in {case} (message {}); case is now {}\n",
         text(&body["message_id"]),
-        clean(to)
+        text(&body["state"]),
     )
+}
+
+/// The answer to `record` (`record` is what was recorded).
+pub fn recorded(body: &Value, record: &Value) -> String {
+    format!(
+        "recorded {} ({} from {}, received by {}); case is now {}\n",
+        text(&body["case_ref"]),
+        text(&record["kind"]),
+        text(&record["from"]),
+        text(&record["channel"]),
+        text(&body["state"]),
+    )
+}
+
+/// The keys of an event shown in its columns; the others follow as `key=value`.
+const EVENT_COLUMNS: [&str; 7] = [
+    "seq",
+    "at",
+    "type",
+    "case_ref",
+    "message_id",
+    "message_kind",
+    "peer",
+];
+
+/// An event's time as `14:03:07.123` (UTC): it comes as Unix milliseconds or RFC 3339.
+fn clock(v: &Value) -> String {
+    let format = time::macros::format_description!("[hour]:[minute]:[second].[subsecond digits:3]");
+    let at = match v {
+        Value::Number(n) => n.as_u64().and_then(|ms| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+        }),
+        Value::String(s) => {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+        }
+        _ => None,
+    };
+    at.and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&format).ok())
+        .unwrap_or_else(|| text(v))
+}
+
+/// One event of the stream as a line: `HH:MM:SS.mmm  type  case  kind  peer  key=value…`.
+pub fn event_line(e: &Value) -> String {
+    let mut line = format!(
+        "{}  {:<15}  {:<17}  {:<25}  {}",
+        clock(&e["at"]),
+        text(&e["type"]),
+        text(&e["case_ref"]),
+        text(&e["message_kind"]),
+        text(&e["peer"]),
+    );
+    if let Value::Object(m) = e {
+        for (k, v) in m {
+            if !EVENT_COLUMNS.contains(&k.as_str()) && !v.is_null() {
+                let _ = write!(line, "  {}={}", clean(k), text(v));
+            }
+        }
+    }
+    line.trim_end().replace('\n', " ")
 }
 
 /// A table of cases (the body of `GET /v1/cases`).
@@ -172,6 +255,13 @@ fn fields(out: &mut String, kind: &str, body: &Map<String, Value>, indent: usize
     }
 }
 
+/// The node's warnings, one `! …` line each.
+fn warning_lines(out: &mut String, warnings: &Value, indent: usize) {
+    for w in warnings.as_array().into_iter().flatten() {
+        labelled(out, indent, "warning", &text(w));
+    }
+}
+
 const EXERCISE_BANNER: &str = "*** EXERCISE — training traffic, not a real request ***";
 
 /// A case with its timeline (the body of `GET /v1/cases/{ref}`).
@@ -190,6 +280,10 @@ pub fn timeline(case: &Value) -> String {
     if urg == "EMERGENCY" {
         urg.push_str(" (risk to the life or safety of a person)");
     }
+    let mut language = text(&case["language"]);
+    if case["language_override"] == Value::Bool(true) {
+        language.push_str(" (sent with the language override: the recipient does not list it)");
+    }
     let mut state = text(&case["state"]);
     if let Some(r) = case["failure_reason"].as_str() {
         let _ = write!(state, ": {}", clean(r));
@@ -207,13 +301,35 @@ pub fn timeline(case: &Value) -> String {
             ),
         ),
         ("urgency", urg),
-        ("language", text(&case["language"])),
+        ("language", language),
         ("state", state),
         ("opened", when(&case["opened_at"])),
         ("updated", when(&case["updated_at"])),
     ];
     for (k, v) in header {
         let _ = writeln!(out, "{k:<9} {v}");
+    }
+    let links: Vec<String> = [
+        ("follow_up_mla", "follow-up mutual assistance"),
+        ("preservation_case", "follows the preservation"),
+    ]
+    .iter()
+    .filter(|(k, _)| !case[*k].is_null())
+    .map(|(k, label)| format!("{label} {}", text(&case[*k])))
+    .collect();
+    if !links.is_empty() {
+        let _ = writeln!(out, "{:<9} {}", "links", links.join("; "));
+    }
+    warning_lines(&mut out, &case["warnings"], 0);
+    if let Value::Object(r) = &case["recorded_external"] {
+        let _ = writeln!(out, "\nrecorded outside the node");
+        for (k, v) in r {
+            match v {
+                Value::Null => {}
+                v if k == "received_at" => labelled(&mut out, 4, &clean(k), &when(v)),
+                v => labelled(&mut out, 4, &clean(k), &text(v)),
+            }
+        }
     }
     let empty = Vec::new();
     let messages = case["timeline"].as_array().unwrap_or(&empty);
@@ -237,6 +353,17 @@ pub fn timeline(case: &Value) -> String {
         if m["exercise"] == Value::Bool(true) {
             let _ = writeln!(out, "    [EXERCISE]");
         }
+        if !m["in_reply_to"].is_null() {
+            let _ = writeln!(out, "    in reply to {}", text(&m["in_reply_to"]));
+        }
+        if m["language_override"] == Value::Bool(true) {
+            let _ = writeln!(
+                out,
+                "    language {} (override: the recipient does not list it)",
+                text(&m["language"])
+            );
+        }
+        warning_lines(&mut out, &m["warnings"], 4);
         if let Some(r) = m["failure_reason"].as_str() {
             labelled(&mut out, 4, "refused by the peer", &clean(r));
         }
@@ -438,6 +565,116 @@ mod tests {
         let t = timeline(&unverified);
         assert!(t.contains("NOT VERIFIED"), "{t}");
         assert!(t.starts_with(EXERCISE_BANNER), "{t}");
+    }
+
+    #[test]
+    fn answers_to_requests_actions_and_records_read_as_one_line_each() {
+        let one = json!({"case_ref": "LU-2026-000001", "message_id": "m1", "state": "queued",
+            "warnings": []});
+        assert_eq!(
+            submitted(&one, "FR"),
+            "queued LU-2026-000001 (message m1) to FR\n"
+        );
+        let many = json!({"cases": [
+            {"case_ref": "LU-2026-000002", "message_id": "m2", "state": "queued", "to": "FR"},
+            {"case_ref": "LU-2026-000003", "message_id": "m3", "state": "queued", "to": "CO"}]});
+        assert_eq!(
+            submitted(&many, "FR,CO"),
+            "queued LU-2026-000002 (message m2) to FR\nqueued LU-2026-000003 (message m3) to CO\n"
+        );
+        let sent = json!({"case_ref": "FR-2026-000001", "message_id": "m4",
+            "kind": "acknowledgement", "state": "acknowledged", "warnings": []});
+        assert_eq!(
+            acted(&sent, "FR-2026-000001", "acknowledgement"),
+            "sent acknowledgement in FR-2026-000001 (message m4); case is now acknowledged\n"
+        );
+        let closed = json!({"case_ref": "FR-2026-000001", "state": "closed"});
+        assert_eq!(
+            acted(&closed, "FR-2026-000001", ""),
+            "closed FR-2026-000001\n"
+        );
+        let rec = json!({"kind": "preservation", "from": "FR", "channel": "phone"});
+        assert_eq!(
+            recorded(
+                &json!({"case_ref": "LU-2026-000004", "state": "delivered"}),
+                &rec
+            ),
+            "recorded LU-2026-000004 (preservation from FR, received by phone); case is now \
+             delivered\n"
+        );
+    }
+
+    #[test]
+    fn an_event_is_one_clean_line_with_its_details() {
+        let e = json!({"seq": 3, "at": 1_777_644_187_123u64, "type": "delivery_failed",
+            "case_ref": "LU-2026-000001", "message_id": "m1", "message_kind": "preservation",
+            "peer": "FR", "reason": "invalid-body: offence\n\u{1b}[2J"});
+        let line = event_line(&e);
+        assert!(
+            line.starts_with("14:03:07.123  delivery_failed  LU-2026-000001     preservation"),
+            "{line}"
+        );
+        assert!(
+            line.contains("  FR  reason=invalid-body: offence \\u{1b}[2J"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'), "{line}");
+        let e = json!({"at": "2026-05-01T16:03:07.5+02:00", "type": "peer_connected",
+            "case_ref": null, "message_id": null, "message_kind": null, "peer": "CO"});
+        assert_eq!(
+            event_line(&e),
+            format!(
+                "14:03:07.500  {:<15}  {:<17}  {:<25}  CO",
+                "peer_connected", "-", "-"
+            )
+        );
+    }
+
+    #[test]
+    fn the_timeline_shows_replies_links_warnings_and_external_records() {
+        let case = json!({
+            "case_ref": "LU-2026-000002", "kind": "mutual_assistance", "role": "requested",
+            "requester": "FR", "requested": "LU", "urgency": "urgent", "language": "es",
+            "language_override": true, "state": "acknowledged",
+            "follow_up_mla": null, "preservation_case": "FR-2026-000001",
+            "warnings": ["the formal confirmation is due in 3 days"],
+            "recorded_external": {"channel": "phone", "received_at": "2026-05-01T14:03:07Z",
+                "from": "FR", "summary": "call from the duty officer", "oral": true},
+            "timeline": [{"id": "m2", "kind": "acknowledgement", "direction": "outbound",
+                "from": "LU", "to": "FR", "in_reply_to": "m1", "delivery": "delivered",
+                "body": {"note": "on it", "officer": "duty officer"}}]
+        });
+        let t = timeline(&case);
+        assert!(
+            t.contains("language  es (sent with the language override"),
+            "{t}"
+        );
+        assert!(
+            t.contains("links     follows the preservation FR-2026-000001\n"),
+            "{t}"
+        );
+        assert!(!t.contains("follow-up"), "{t}");
+        assert!(
+            t.contains("warning: the formal confirmation is due in 3 days"),
+            "{t}"
+        );
+        assert!(
+            t.contains("recorded outside the node\n    channel: phone\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("    received_at: 2026-05-01 14:03:07 UTC"),
+            "{t}"
+        );
+        assert!(t.contains("    oral: yes"), "{t}");
+        assert!(t.contains("    in reply to m1\n"), "{t}");
+        let of = t.find("officer: duty officer");
+        assert!(of.is_some() && of < t.find("note: on it"), "{t}");
+        // None of it when the node does not say it.
+        let bare = timeline(&json!({"case_ref": "LU-2026-000003", "timeline": []}));
+        for absent in ["links", "warning", "recorded outside", "in reply to"] {
+            assert!(!bare.contains(absent), "{bare}");
+        }
     }
 
     #[test]

@@ -1,249 +1,254 @@
-//! A new request from a `--file` and flags (flags win), checked here with the protocol's own
-//! validation before the node is asked, so that every missing or bad field is named at once.
+//! A new request (`send <kind>`) from a `--file` and flags (flags win), checked here with the
+//! protocol's own validation before the node is asked, so that every missing or bad field is
+//! named at once.
 
-use crate::args::{PreservationArgs, RequestArgs, SendCommand};
+use crate::args::requests::{CommunicationArgs, RequestArgs, SendCommand};
 use crate::failure::Failure;
-use poc247_node::NewRequest;
-use poc247_protocol::{Body, Date, FieldError, Language, MessageKind, PartyId, Problem, Urgency};
+use crate::fields::{self, given, invalid};
+use poc247_protocol::{Body, FieldError, Language, MessageKind, PartyId, Problem, Urgency};
 use serde_json::{json, Map, Value};
-use std::path::Path;
 
 /// The keys of a request file that belong to the header, not to the body.
-const HEADER_KEYS: [&str; 4] = ["to", "urgency", "language", "exercise"];
+const HEADER_KEYS: [&str; 5] = ["to", "urgency", "language", "exercise", "language_override"];
+/// A header key only `emergency_production` takes.
+const SUBSCRIBER_ONLY_OVERRIDE: &str = "subscriber_only_override";
 
 /// Urgency when neither a flag nor the file gives one.
 pub const DEFAULT_URGENCY: Urgency = Urgency::Urgent;
 /// Language when neither a flag nor the file gives one.
 pub const DEFAULT_LANGUAGE: &str = "en";
 
-/// A body of `kind` with every field empty: its JSON names the kind's fields.
-fn empty_body(kind: MessageKind) -> Option<Body> {
-    Body::from_json(kind, json!({})).ok()
+/// A request checked and ready for `POST /v1/requests`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The requested Parties: one, or several for the kinds that may go to several at once.
+    pub to: Vec<PartyId>,
+    /// Urgency.
+    pub urgency: Urgency,
+    /// Language of the free text.
+    pub language: Language,
+    /// Training traffic.
+    pub exercise: bool,
+    /// Send in a language the recipient does not list.
+    pub language_override: bool,
+    /// Send a subscriber-only emergency production to a Party that declared it does not
+    /// execute those.
+    pub subscriber_only_override: bool,
+    /// The body.
+    pub body: Body,
 }
 
-/// The fields of a kind in the order of REQUESTS.md (the order of the protocol's structs).
-pub fn field_order(kind: &str) -> Vec<String> {
-    MessageKind::parse(kind)
-        .and_then(empty_body)
-        .and_then(|b| match b.to_json() {
-            Value::Object(m) => Some(m.keys().cloned().collect()),
-            _ => None,
-        })
-        .unwrap_or_default()
+impl Request {
+    /// The body of `POST /v1/requests`: `to` is a list only when there are several
+    /// recipients, and the overrides are there only when set.
+    pub fn to_json(&self) -> Value {
+        let to = match self.to.as_slice() {
+            [one] => json!(one),
+            many => json!(many),
+        };
+        let mut v = json!({
+            "kind": self.body.kind(),
+            "to": to,
+            "urgency": self.urgency,
+            "language": self.language,
+            "exercise": self.exercise,
+        });
+        if self.language_override {
+            v["language_override"] = Value::Bool(true);
+        }
+        if self.subscriber_only_override {
+            v["subscriber_only_override"] = Value::Bool(true);
+        }
+        v["fields"] = self.body.to_json();
+        v
+    }
 }
 
-/// The body fields given by flags: only those present (booleans when set).
-fn preservation_flags(a: &PreservationArgs) -> Map<String, Value> {
-    let mut m = Map::new();
-    let f = &a.fields;
-    let texts = [
-        ("requesting_authority", &f.requesting_authority),
-        ("offence", &f.offence),
-        ("facts", &f.facts),
-        ("data", &f.data),
-        ("relation_to_offence", &f.relation_to_offence),
-        ("custodian_or_location", &f.custodian_or_location),
-        ("necessity", &f.necessity),
-    ];
-    put_texts(&mut m, &texts);
-    if f.mla_intent {
-        m.insert("mla_intent".into(), Value::Bool(true));
+/// Whether a request of `kind` may go to several Parties at once (REQUESTS.md
+/// `spontaneous_information`: an alert, one case per recipient).
+pub fn multi_recipient(kind: MessageKind) -> bool {
+    matches!(
+        kind,
+        MessageKind::SpontaneousInformation | MessageKind::InformationOffer
+    )
+}
+
+/// One communication from its flags (`None` when no flag was given).
+pub fn communication(c: &CommunicationArgs) -> Option<Value> {
+    let m = given(c);
+    (!m.is_empty()).then_some(Value::Object(m))
+}
+
+/// `--service-provider "NAME|ADDRESS"`: split at the first `|`; without one, the address is
+/// missing and validation says so (`service_providers[0].address: missing`).
+pub fn service_provider(s: &str) -> Value {
+    let (name, address) = s.split_once('|').unwrap_or((s, ""));
+    json!({ "name": name.trim(), "address": address.trim() })
+}
+
+/// The kind of a `send` command, its common arguments and the body fields its flags give.
+fn flags(cmd: &SendCommand) -> (MessageKind, &RequestArgs, Map<String, Value>, bool) {
+    match cmd {
+        SendCommand::Preservation(a) => {
+            let mut m = given(&a.fields);
+            if a.traffic.includes_traffic_data {
+                m.insert("includes_traffic_data".into(), Value::Bool(true));
+            }
+            if let Some(c) = communication(&a.traffic.communication) {
+                m.insert("communication".into(), c);
+            }
+            (MessageKind::Preservation, &a.request, m, false)
+        }
+        SendCommand::EmergencyProduction(a) => {
+            let mut m = given(&a.fields);
+            if !a.fields.service_providers.is_empty() {
+                let list = a
+                    .fields
+                    .service_providers
+                    .iter()
+                    .map(|s| service_provider(s))
+                    .collect();
+                m.insert("service_providers".into(), Value::Array(list));
+            }
+            (
+                MessageKind::EmergencyProduction,
+                &a.request,
+                m,
+                a.subscriber_only_override,
+            )
+        }
+        SendCommand::MutualAssistance(a) => (
+            MessageKind::MutualAssistance,
+            &a.request,
+            given(&a.fields),
+            false,
+        ),
+        SendCommand::Assistance(a) => {
+            (MessageKind::Assistance, &a.request, given(&a.fields), false)
+        }
+        SendCommand::SpontaneousInformation(a) => (
+            MessageKind::SpontaneousInformation,
+            &a.request,
+            given(&a.fields),
+            false,
+        ),
+        SendCommand::InformationOffer(a) => (
+            MessageKind::InformationOffer,
+            &a.request,
+            given(&a.fields),
+            false,
+        ),
     }
-    let t = &a.traffic;
-    if t.includes_traffic_data {
-        m.insert("includes_traffic_data".into(), Value::Bool(true));
-    }
-    let mut c = Map::new();
-    let comm = [
-        ("origin", &t.communication_origin),
-        ("destination", &t.communication_destination),
-        ("route", &t.communication_route),
-        ("date", &t.communication_date),
-        ("time", &t.communication_time),
-        ("duration", &t.communication_duration),
-        ("size", &t.communication_size),
-        ("type_of_service", &t.communication_type_of_service),
-    ];
-    put_texts(&mut c, &comm);
-    if !c.is_empty() {
-        m.insert("communication".into(), Value::Object(c));
-    }
-    m
 }
 
 /// The fields every request kind may carry, from flags.
 fn common_flags(r: &RequestArgs, m: &mut Map<String, Value>) {
-    put_texts(
-        m,
-        &[
-            ("emergency_facts", &r.emergency_facts),
-            ("respond_by", &r.respond_by),
-            ("respond_by_reason", &r.respond_by_reason),
-        ],
-    );
-}
-
-fn put_texts(m: &mut Map<String, Value>, pairs: &[(&str, &Option<String>)]) {
-    for (k, v) in pairs {
+    for (k, v) in [
+        ("emergency_facts", &r.emergency_facts),
+        ("respond_by", &r.respond_by),
+        ("respond_by_reason", &r.respond_by_reason),
+    ] {
         if let Some(v) = v {
-            m.insert((*k).to_owned(), Value::String(v.clone()));
+            m.insert(k.to_owned(), Value::String(v.clone()));
         }
     }
+}
+
+/// "a preservation request", "an emergency_production request".
+fn what(kind: MessageKind) -> String {
+    let article = if kind.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {kind} request")
 }
 
 /// Builds and checks the request of a `send` command. Reads `--file` if given.
-pub fn build(cmd: &SendCommand) -> Result<NewRequest, Failure> {
-    let (kind, common, mut flags) = match cmd {
-        SendCommand::Preservation(a) => {
-            (MessageKind::Preservation, &a.request, preservation_flags(a))
-        }
-    };
-    common_flags(common, &mut flags);
+pub fn build(cmd: &SendCommand) -> Result<Request, Failure> {
+    let (kind, common, mut flag_fields, subscriber_override) = flags(cmd);
+    common_flags(common, &mut flag_fields);
     let file = match &common.file {
-        Some(path) => read_file(path, kind)?,
+        Some(path) => {
+            let mut header = HEADER_KEYS.to_vec();
+            if kind == MessageKind::EmergencyProduction {
+                header.push(SUBSCRIBER_ONLY_OVERRIDE);
+            }
+            fields::read_file(path, &header, Some(kind), &what(kind))?
+        }
         None => Map::new(),
     };
-    assemble(kind, common, file, flags)
+    assemble(kind, common, subscriber_override, file, flag_fields)
 }
 
-/// Reads a request file (TOML, or JSON when its name ends in `.json`) and refuses keys that
-/// are neither header keys nor fields of `kind`, naming all of them.
-pub fn read_file(path: &Path, kind: MessageKind) -> Result<Map<String, Value>, Failure> {
-    let shown = path.display();
-    let text = read_capped(path).map_err(|e| {
-        Failure::refused("bad-file", format!("cannot read request file {shown}: {e}"))
-    })?;
-    let is_json = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let value = if is_json {
-        serde_json::from_str::<Value>(&text)
-            .map_err(|e| Failure::refused("bad-file", format!("request file {shown}: {e}")))?
+/// The recipients: the flags' if any, else the file's (text, or a list of texts).
+fn recipients(
+    kind: MessageKind,
+    flags: &[String],
+    file: Option<Value>,
+    errors: &mut Vec<FieldError>,
+) -> Option<Vec<PartyId>> {
+    let given: Vec<String> = if !flags.is_empty() {
+        flags.to_vec()
     } else {
-        let table = toml::from_str::<toml::Table>(&text)
-            .map_err(|e| Failure::refused("bad-file", format!("request file {shown}: {e}")))?;
-        toml_to_json(toml::Value::Table(table))
+        match file {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(s)) => vec![s],
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            Some(other) => {
+                errors.push(invalid(
+                    "to",
+                    format!("must be a Party or a list of them, not {other}"),
+                ));
+                return None;
+            }
+        }
     };
-    let Value::Object(map) = value else {
-        return Err(Failure::refused(
-            "bad-file",
-            format!("request file {shown}: expected a table of keys"),
-        ));
-    };
-    let known = known_keys(kind);
-    let unknown: Vec<&str> = map
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !known.iter().any(|n| n == k))
+    let given: Vec<&str> = given
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
         .collect();
-    if !unknown.is_empty() {
-        return Err(Failure::refused(
-            "bad-file",
+    if given.is_empty() {
+        errors.insert(
+            0,
+            FieldError {
+                field: "to".into(),
+                problem: Problem::Missing,
+            },
+        );
+        return None;
+    }
+    if given.len() > 1 && !multi_recipient(kind) {
+        errors.push(invalid(
+            "to",
             format!(
-                "request file {shown}: unknown key{} {}; a {kind} request takes {}",
-                if unknown.len() > 1 { "s" } else { "" },
-                unknown
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                known.join(", ")
+                "{} goes to one Party; only spontaneous_information and information_offer go \
+                 to several at once",
+                what(kind)
             ),
         ));
+        return None;
     }
-    Ok(map)
-}
-
-/// Largest request file read: a request travels in one frame of 1 MiB at most.
-const MAX_FILE_BYTES: u64 = 4 << 20;
-
-/// Reads a text file of at most [`MAX_FILE_BYTES`].
-fn read_capped(path: &Path) -> std::io::Result<String> {
-    use std::io::Read as _;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(std::io::Error::other(format!(
-            "larger than {} MiB",
-            MAX_FILE_BYTES >> 20
-        )));
-    }
-    Ok(text)
-}
-
-/// Header keys and the fields of `kind`.
-fn known_keys(kind: MessageKind) -> Vec<String> {
-    let mut keys: Vec<String> = HEADER_KEYS.iter().map(|k| (*k).to_owned()).collect();
-    keys.extend(field_order(kind.as_str()));
-    keys
-}
-
-/// TOML as JSON; a TOML date or time becomes its text (`respond_by = 2026-11-23` works).
-fn toml_to_json(v: toml::Value) -> Value {
-    match v {
-        toml::Value::String(s) => Value::String(s),
-        toml::Value::Integer(i) => json!(i),
-        toml::Value::Float(f) => json!(f),
-        toml::Value::Boolean(b) => Value::Bool(b),
-        toml::Value::Datetime(d) => Value::String(d.to_string()),
-        toml::Value::Array(a) => Value::Array(a.into_iter().map(toml_to_json).collect()),
-        toml::Value::Table(t) => {
-            Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect())
-        }
-    }
-}
-
-fn invalid(field: &str, why: String) -> FieldError {
-    FieldError {
-        field: field.to_owned(),
-        problem: Problem::Invalid(why),
-    }
-}
-
-/// A header value of the file: text or absent.
-fn file_text(
-    file: &mut Map<String, Value>,
-    key: &str,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    match file.remove(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(other) => {
-            errors.push(invalid(key, format!("must be text, not {other}")));
-            None
-        }
-    }
-}
-
-/// serde stops at the first bad value without naming it: try each field alone to name every
-/// one of them.
-fn name_bad_fields(
-    kind: MessageKind,
-    fields: Map<String, Value>,
-    whole: FieldError,
-) -> Vec<FieldError> {
-    let named: Vec<FieldError> = fields
-        .into_iter()
-        .filter_map(|(k, v)| {
-            let alone = Value::Object(Map::from_iter([(k.clone(), v)]));
-            match Body::from_json(kind, alone) {
-                Ok(_) => None,
-                Err(FieldError {
-                    problem: Problem::Invalid(why),
-                    ..
-                }) => Some(invalid(&k, why)),
-                Err(e) => Some(invalid(&k, e.to_string())),
+    let mut to: Vec<PartyId> = Vec::new();
+    let mut ok = true;
+    for t in given {
+        match PartyId::parse(t) {
+            Ok(p) if to.contains(&p) => {
+                errors.push(invalid("to", format!("{p} is named twice")));
+                ok = false;
             }
-        })
-        .collect();
-    if named.is_empty() {
-        vec![whole]
-    } else {
-        named
+            Ok(p) => to.push(p),
+            Err(e) => {
+                errors.push(invalid("to", e.to_string()));
+                ok = false;
+            }
+        }
     }
+    ok.then_some(to)
 }
 
 /// Puts the file and the flags together (flags win, field by field, also inside
@@ -251,40 +256,20 @@ fn name_bad_fields(
 fn assemble(
     kind: MessageKind,
     flags: &RequestArgs,
+    subscriber_override: bool,
     mut file: Map<String, Value>,
     flag_fields: Map<String, Value>,
-) -> Result<NewRequest, Failure> {
+) -> Result<Request, Failure> {
     let mut errors = Vec::new();
-    let file_to = file_text(&mut file, "to", &mut errors);
-    let file_urgency = file_text(&mut file, "urgency", &mut errors);
-    let file_language = file_text(&mut file, "language", &mut errors);
-    let file_exercise = match file.remove("exercise") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => b,
-        Some(other) => {
-            errors.push(invalid(
-                "exercise",
-                format!("must be true or false, not {other}"),
-            ));
-            false
-        }
-    };
+    let file_to = file.remove("to");
+    let file_urgency = fields::take_text(&mut file, "urgency", &mut errors);
+    let file_language = fields::take_text(&mut file, "language", &mut errors);
+    let file_exercise = fields::take_bool(&mut file, "exercise", &mut errors);
+    let file_language_override = fields::take_bool(&mut file, "language_override", &mut errors);
+    let file_subscriber_override =
+        fields::take_bool(&mut file, SUBSCRIBER_ONLY_OVERRIDE, &mut errors);
 
-    let to = match flags.to.clone().or(file_to) {
-        None => {
-            errors.insert(
-                0,
-                FieldError {
-                    field: "to".into(),
-                    problem: Problem::Missing,
-                },
-            );
-            None
-        }
-        Some(t) => PartyId::parse(t.trim())
-            .map_err(|e| errors.push(invalid("to", e.to_string())))
-            .ok(),
-    };
+    let to = recipients(kind, &flags.to, file_to, &mut errors);
     let urgency = match (flags.urgency, file_urgency) {
         (Some(u), _) => Some(Urgency::from(u)),
         (None, Some(u)) => Urgency::parse(u.trim()).or_else(|| {
@@ -304,80 +289,36 @@ fn assemble(
     let language = Language::parse(language.trim())
         .map_err(|e| errors.push(invalid("language", e.to_string())))
         .ok();
-    let exercise = flags.exercise || file_exercise;
 
-    let mut fields = file;
-    for (k, v) in flag_fields {
-        match (fields.get_mut(&k), v) {
-            (Some(Value::Object(into)), Value::Object(from)) => into.extend(from),
-            (_, v) => {
-                fields.insert(k, v);
-            }
-        }
-    }
-    // A malformed date would stop the body's decoding at once: name it and go on without it.
-    if let Some(v) = fields.get("respond_by") {
-        let ok = match v {
-            Value::Null => true,
-            Value::String(s) => Date::parse(s).is_ok(),
-            _ => false,
-        };
-        if !ok {
-            errors.push(invalid(
-                "respond_by",
-                format!("{v} is not a date of the form YYYY-MM-DD"),
-            ));
-            fields.remove("respond_by");
-        }
-    }
-    let body = match Body::from_json(kind, Value::Object(fields.clone())) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            errors.append(&mut name_bad_fields(kind, fields, e));
-            None
-        }
+    let all = fields::merge(file, flag_fields);
+    let body = match urgency {
+        Some(u) => fields::check(kind, all, u)
+            .map_err(|mut fs| errors.append(&mut fs))
+            .ok(),
+        // Without an urgency, the rules that depend on it cannot be checked: the rest can.
+        None => fields::check(kind, all, Urgency::Routine)
+            .map_err(|mut fs| errors.append(&mut fs))
+            .ok(),
     };
-    if let (Some(b), Some(u)) = (&body, urgency) {
-        if let Err(mut fs) = b.validate(u) {
-            errors.append(&mut fs);
-        }
-    }
     match (to, urgency, language, body) {
-        (Some(to), Some(urgency), Some(language), Some(body)) if errors.is_empty() => {
-            Ok(NewRequest {
-                to: vec![to],
-                urgency,
-                language,
-                exercise,
-                language_override: false,
-                subscriber_only_override: false,
-                body,
-            })
-        }
+        (Some(to), Some(urgency), Some(language), Some(body)) if errors.is_empty() => Ok(Request {
+            to,
+            urgency,
+            language,
+            exercise: flags.exercise || file_exercise,
+            language_override: flags.language_override || file_language_override,
+            subscriber_only_override: subscriber_override || file_subscriber_override,
+            body,
+        }),
         _ => Err(Failure::invalid_fields(&errors)),
     }
-}
-
-/// The body of `POST /v1/requests` (see `poc247_node::control::parse_new_request`).
-pub fn to_json(r: &NewRequest) -> Value {
-    json!({
-        "kind": r.body.kind(),
-        "to": match r.to.as_slice() {
-            [one] => json!(one),
-            several => json!(several),
-        },
-        "urgency": r.urgency,
-        "language": r.language,
-        "exercise": r.exercise,
-        "fields": r.body.to_json(),
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::args::{Cli, Command};
-    use clap::Parser;
+    use clap::{CommandFactory, Parser};
 
     const ALL: [&str; 17] = [
         "--to",
@@ -399,8 +340,8 @@ mod tests {
         "--mla-intent",
     ];
 
-    fn send(args: &[&str]) -> Result<NewRequest, Failure> {
-        let mut argv = vec!["poc247", "send", "preservation"];
+    fn send_kind(kind: &str, args: &[&str]) -> Result<Request, Failure> {
+        let mut argv = vec!["poc247", "send", kind];
         argv.extend_from_slice(args);
         let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{e}"));
         let Command::Send(cmd) = cli.command else {
@@ -409,7 +350,15 @@ mod tests {
         build(&cmd)
     }
 
-    fn refusal(r: Result<NewRequest, Failure>) -> String {
+    fn send(args: &[&str]) -> Result<Request, Failure> {
+        send_kind("preservation", args)
+    }
+
+    fn ok(r: Result<Request, Failure>) -> Request {
+        r.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn refusal(r: Result<Request, Failure>) -> String {
         match r {
             Err(f @ Failure::Refused { .. }) => f.to_string(),
             other => panic!("not refused: {other:?}"),
@@ -425,38 +374,19 @@ mod tests {
     }
 
     #[test]
-    fn field_order_follows_requests_md_for_every_kind() {
-        let order = field_order("preservation");
-        assert_eq!(
-            &order[..8],
-            [
-                "requesting_authority",
-                "offence",
-                "facts",
-                "data",
-                "relation_to_offence",
-                "custodian_or_location",
-                "necessity",
-                "mla_intent"
-            ]
-        );
-        for kind in MessageKind::ALL {
-            assert!(!field_order(kind.as_str()).is_empty(), "{kind}");
-        }
-        assert!(field_order("no_such_kind").is_empty());
-    }
-
-    #[test]
     fn every_flag_makes_a_complete_request_with_the_defaults() {
-        let r = send(&ALL).unwrap_or_else(|e| panic!("{e}"));
+        let r = ok(send(&ALL));
         assert_eq!(r.to[0].as_str(), "FR");
         assert_eq!(r.urgency, Urgency::Urgent);
         assert_eq!(r.language.as_str(), "en");
         assert!(!r.exercise);
-        let j = to_json(&r);
+        let j = r.to_json();
         assert_eq!(j["kind"], "preservation");
+        assert_eq!(j["to"], "FR");
         assert_eq!(j["fields"]["offence"], "fraud");
         assert_eq!(j["fields"]["mla_intent"], true);
+        assert!(j.get("language_override").is_none(), "{j}");
+        assert!(j.get("subscriber_only_override").is_none(), "{j}");
     }
 
     #[test]
@@ -491,9 +421,9 @@ mod tests {
         let msg = refusal(send(&args));
         assert!(msg.contains("communication: missing"), "{msg}");
         args.extend(["--communication-origin", "203.0.113.7"]);
-        let r = send(&args).unwrap_or_else(|e| panic!("{e}"));
+        let r = ok(send(&args));
         assert_eq!(
-            to_json(&r)["fields"]["communication"]["origin"],
+            r.to_json()["fields"]["communication"]["origin"],
             "203.0.113.7"
         );
     }
@@ -507,6 +437,7 @@ to = "FR"
 urgency = "routine"
 language = "fr"
 exercise = true
+language_override = true
 requesting_authority = "Parquet"
 offence = "fraude"
 facts = "hameçonnage"
@@ -520,26 +451,33 @@ respond_by = 2026-11-23
 origin = "203.0.113.7"
 "#,
         );
-        let r = send(&[
+        let r = ok(send(&[
             "--file",
             &path,
             "--offence",
             "escroquerie",
             "--communication-date",
             "2026-05-02",
-        ])
-        .unwrap_or_else(|e| panic!("{e}"));
+        ]));
         assert_eq!(r.urgency, Urgency::Routine);
         assert_eq!(r.language.as_str(), "fr");
         assert!(r.exercise);
-        let j = to_json(&r);
+        assert!(r.language_override);
+        let j = r.to_json();
+        assert_eq!(j["language_override"], true);
         assert_eq!(j["fields"]["offence"], "escroquerie");
         assert_eq!(j["fields"]["facts"], "hameçonnage");
         assert_eq!(j["fields"]["respond_by"], "2026-11-23");
         assert_eq!(j["fields"]["communication"]["origin"], "203.0.113.7");
         assert_eq!(j["fields"]["communication"]["date"], "2026-05-02");
-        let r = send(&["--file", &path, "--urgency", "urgent", "--language", "de"])
-            .unwrap_or_else(|e| panic!("{e}"));
+        let r = ok(send(&[
+            "--file",
+            &path,
+            "--urgency",
+            "urgent",
+            "--language",
+            "de",
+        ]));
         assert_eq!(r.urgency, Urgency::Urgent);
         assert_eq!(r.language.as_str(), "de");
     }
@@ -549,6 +487,16 @@ origin = "203.0.113.7"
         let (_d, path) = file("req.toml", "to = \"FR\"\ncolour = \"red\"\nsize = 3\n");
         let msg = refusal(send(&["--file", &path]));
         assert!(msg.contains("unknown keys `colour`, `size`"), "{msg}");
+        assert!(msg.contains("a preservation request takes to, "), "{msg}");
+        // The subscriber-only override belongs to emergency production only.
+        let (_d, path) = file("req.toml", "subscriber_only_override = true\n");
+        let msg = refusal(send(&["--file", &path]));
+        assert!(
+            msg.contains("unknown key `subscriber_only_override`"),
+            "{msg}"
+        );
+        let msg = refusal(send_kind("emergency-production", &["--file", &path]));
+        assert!(!msg.contains("unknown key"), "{msg}");
     }
 
     #[test]
@@ -561,17 +509,233 @@ origin = "203.0.113.7"
         assert!(msg.contains("urgency: \"soon\" is not"), "{msg}");
         assert!(msg.contains("offence: invalid type"), "{msg}");
         assert!(msg.contains("mla_intent: invalid type"), "{msg}");
+        assert!(msg.contains("facts: missing"), "{msg}");
     }
 
     #[test]
     fn an_unreadable_or_malformed_file_is_refused() {
         let msg = refusal(send(&["--file", "/no/such/request.toml"]));
-        assert!(msg.contains("cannot read request file"), "{msg}");
+        assert!(msg.contains("cannot read file"), "{msg}");
         let (_d, path) = file("req.toml", "to = \n");
         let msg = refusal(send(&["--file", &path]));
-        assert!(msg.contains("request file"), "{msg}");
+        assert!(msg.contains("file "), "{msg}");
         let (_d2, path) = file("req.json", "[1, 2]");
         let msg = refusal(send(&["--file", &path]));
         assert!(msg.contains("expected a table"), "{msg}");
+    }
+
+    #[test]
+    fn emergency_production_takes_service_providers_and_the_override() {
+        let r = ok(send_kind(
+            "emergency-production",
+            &[
+                "--to",
+                "FR",
+                "--requesting-authority",
+                "Police Grand-Ducale, SPJ",
+                "--requested-on",
+                "2026-11-23",
+                "--convention-statement",
+                "--service-provider",
+                "ExampleMail SAS | 10 rue de l'Exemple, Paris",
+                "--service-provider",
+                "Example Telecom|1 Example Street, Brussels",
+                "--offences",
+                "kidnapping",
+                "--legal-provisions",
+                "Code pénal art. 368: 5 to 10 years",
+                "--data-description",
+                "login IP addresses since 2026-11-20",
+                "--emergency-facts",
+                "child abducted, ransom mail from this account",
+                "--subscriber-only",
+                "--subscriber-only-override",
+                "--urgency",
+                "emergency",
+            ],
+        ));
+        let j = r.to_json();
+        assert_eq!(j["kind"], "emergency_production");
+        assert_eq!(j["subscriber_only_override"], true);
+        assert_eq!(j["fields"]["subscriber_only"], true);
+        assert_eq!(
+            j["fields"]["service_providers"],
+            json!([
+                {"name": "ExampleMail SAS", "address": "10 rue de l'Exemple, Paris"},
+                {"name": "Example Telecom", "address": "1 Example Street, Brussels"}
+            ])
+        );
+        let msg = refusal(send_kind(
+            "emergency-production",
+            &["--service-provider", "ExampleMail SAS"],
+        ));
+        for f in [
+            "to: missing",
+            "requesting_authority: missing",
+            "requested_on: missing",
+            "convention_statement: must be true",
+            "service_providers[0].address: missing",
+            "offences: missing",
+            "legal_provisions: missing",
+            "data_description: missing",
+            "emergency_facts: missing",
+        ] {
+            assert!(msg.contains(f), "{f} not in {msg}");
+        }
+    }
+
+    #[test]
+    fn mutual_assistance_takes_its_closed_sets_and_links() {
+        let r = ok(send_kind(
+            "mutual-assistance",
+            &[
+                "--to",
+                "FR-CA",
+                "--requesting-authority",
+                "Parquet de Luxembourg",
+                "--measure",
+                "stored-data-access",
+                "--investigation",
+                "fraud, juge d'instruction",
+                "--facts",
+                "phishing",
+                "--assistance-sought",
+                "mailbox content",
+                "--purpose",
+                "trial",
+                "--coercive",
+                "--data-volatile",
+                "--confidential",
+                "--preservation-case",
+                "LU-2026-000001",
+                "--persons",
+                "Jane Doe",
+            ],
+        ));
+        let f = &r.to_json()["fields"];
+        assert_eq!(f["measure"], "stored_data_access");
+        assert_eq!(f["coercive"], true);
+        assert_eq!(f["preservation_case"], "LU-2026-000001");
+        let msg = refusal(send_kind(
+            "mutual-assistance",
+            &["--preservation-case", "42", "--urgency", "emergency"],
+        ));
+        for f in [
+            "preservation_case: ",
+            "requesting_authority: missing",
+            "measure: missing",
+            "investigation: missing",
+            "facts: missing",
+            "assistance_sought: missing",
+            "purpose: missing",
+            "emergency_facts: missing",
+        ] {
+            assert!(msg.contains(f), "{f} not in {msg}");
+        }
+    }
+
+    #[test]
+    fn assistance_names_its_fields() {
+        let msg = refusal(send_kind("assistance", &["--to", "FR"]));
+        assert_eq!(
+            msg,
+            "request refused: requesting_authority: missing; assistance_type: missing; \
+             question: missing; offence: missing"
+        );
+        let r = ok(send_kind(
+            "assistance",
+            &[
+                "--to",
+                "FR",
+                "--requesting-authority",
+                "SPJ",
+                "--assistance-type",
+                "technical_advice",
+                "--question",
+                "log format?",
+                "--offence",
+                "illegal access",
+                "--facts",
+                "x",
+            ],
+        ));
+        assert_eq!(r.to_json()["fields"]["assistance_type"], "technical_advice");
+    }
+
+    #[test]
+    fn spontaneous_information_goes_to_several_parties_as_a_list() {
+        let args = [
+            "--to",
+            "FR,CO",
+            "--to",
+            "DE",
+            "--information",
+            "C2 at 198.51.100.1",
+            "--relevance",
+            "victims in your territory",
+        ];
+        let r = ok(send_kind("spontaneous-information", &args));
+        assert_eq!(r.to_json()["to"], json!(["FR", "CO", "DE"]));
+        let msg = refusal(send_kind("spontaneous-information", &["--to", "FR,FR"]));
+        assert!(msg.contains("to: FR is named twice"), "{msg}");
+        assert!(msg.contains("information: missing"), "{msg}");
+        assert!(msg.contains("relevance: missing"), "{msg}");
+        let mut pres = ALL.to_vec();
+        pres[1] = "FR,CO";
+        let msg = refusal(send(&pres));
+        assert!(msg.contains("goes to one Party"), "{msg}");
+        let (_d, path) = file(
+            "offer.toml",
+            "to = [\"FR\", \"CO\"]\nconditions = \"confidential\"\nrelevance = \"r\"\n",
+        );
+        let r = ok(send_kind("information-offer", &["--file", &path]));
+        assert_eq!(r.to.len(), 2);
+        assert_eq!(r.to_json()["fields"]["conditions"], "confidential");
+        let msg = refusal(send_kind("information-offer", &["--to", "FR"]));
+        assert_eq!(
+            msg,
+            "request refused: conditions: missing; relevance: missing"
+        );
+    }
+
+    /// Every field of every request kind has its flag (`--field-name`); nested ones as
+    /// documented: `--service-provider`, `--communication-*`.
+    #[test]
+    fn every_field_of_every_request_kind_has_a_flag() {
+        let cli = Cli::command();
+        let send = cli
+            .find_subcommand("send")
+            .unwrap_or_else(|| panic!("send"));
+        let header = [
+            "to",
+            "urgency",
+            "language",
+            "language-override",
+            "exercise",
+            "file",
+            "subscriber-only-override",
+            "help",
+        ];
+        for kind in MessageKind::ALL.iter().filter(|k| k.is_request()) {
+            let name = kind.as_str().replace('_', "-");
+            let sub = send
+                .find_subcommand(&name)
+                .unwrap_or_else(|| panic!("no send {name}"));
+            let mut flags: Vec<String> = sub
+                .get_arguments()
+                .filter_map(|a| a.get_long())
+                .filter(|l| !header.contains(l))
+                .map(|l| match l {
+                    "service-provider" => "service_providers".to_owned(),
+                    l if l.starts_with("communication-") => "communication".to_owned(),
+                    l => l.replace('-', "_"),
+                })
+                .collect();
+            flags.sort();
+            flags.dedup();
+            let mut fields = crate::fields::field_order(kind.as_str());
+            fields.sort();
+            assert_eq!(flags, fields, "{kind}");
+        }
     }
 }

@@ -2,12 +2,14 @@
 //! found, the configuration loaded, the request built and checked, the network's addresses
 //! computed. Only files named on the command line are read here; no socket is touched.
 
-use crate::args::{CaseFilterArgs, Cli, Command, LogFormat};
+use crate::action::{self, CaseAction};
+use crate::args::{AuditCommand, CaseFilterArgs, Cli, Command, LogFormat, YesNo};
 use crate::failure::Failure;
-use crate::request;
+use crate::request::{self, Request};
 use clap::CommandFactory;
-use poc247_node::{NewRequest, NodeConfig};
+use poc247_node::NodeConfig;
 use poc247_protocol::{CaseRef, PartyId, Urgency};
+use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -69,7 +71,52 @@ pub enum Action {
         /// Control socket.
         socket: PathBuf,
         /// The request, checked.
-        request: Box<NewRequest>,
+        request: Box<Request>,
+    },
+    /// An action on a case.
+    Act {
+        /// Control socket.
+        socket: PathBuf,
+        /// The action, checked.
+        action: Box<CaseAction>,
+    },
+    /// Record a request received outside the node.
+    Record {
+        /// Control socket.
+        socket: PathBuf,
+        /// The body of `POST /v1/cases`, checked.
+        body: Value,
+    },
+    /// Follow the event stream.
+    Watch {
+        /// Control socket.
+        socket: PathBuf,
+    },
+    /// Verify the audit log.
+    AuditVerify {
+        /// Control socket.
+        socket: PathBuf,
+    },
+    /// Export the audit log.
+    AuditExport {
+        /// Control socket.
+        socket: PathBuf,
+        /// First position.
+        from: u64,
+        /// Only entries at or after this time (checked already).
+        since: Option<String>,
+        /// The file to write, or stdout.
+        out: Option<PathBuf>,
+    },
+    /// The benchmark.
+    Bench {
+        /// The short run.
+        quick: bool,
+    },
+    /// A completion script.
+    Completions {
+        /// For this shell.
+        shell: clap_complete::Shell,
     },
     /// List cases.
     Cases {
@@ -181,6 +228,30 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
             case: a.case,
         },
         Command::Status => Action::Status { socket: socket()? },
+        Command::Act(cmd) => {
+            let action = Box::new(action::build(&cmd)?);
+            Action::Act {
+                socket: socket()?,
+                action,
+            }
+        }
+        Command::Record(r) => {
+            let body = action::record(&r, time::OffsetDateTime::now_utc())?;
+            Action::Record {
+                socket: socket()?,
+                body,
+            }
+        }
+        Command::Watch => Action::Watch { socket: socket()? },
+        Command::Audit(AuditCommand::Verify) => Action::AuditVerify { socket: socket()? },
+        Command::Audit(AuditCommand::Export(a)) => Action::AuditExport {
+            socket: socket()?,
+            from: a.from.unwrap_or(1),
+            since: a.since,
+            out: a.out,
+        },
+        Command::Bench(a) => Action::Bench { quick: a.quick },
+        Command::Completions(a) => Action::Completions { shell: a.shell },
         Command::Demo(a) => Action::Demo { data: a.data },
     };
     Ok(Settings { json, action })
@@ -193,6 +264,10 @@ fn cases(mailbox: Mailbox, f: &CaseFilterArgs, socket: PathBuf) -> Action {
         ("kind", f.kind.clone()),
         ("peer", f.peer.as_ref().map(PartyId::to_string)),
         ("urgency", f.urgency.map(|u| Urgency::from(u).to_string())),
+        (
+            "exercise",
+            f.exercise.map(|e| (e == YesNo::Yes).to_string()),
+        ),
     ];
     query.extend(filters.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     let query: Vec<String> = query
@@ -207,7 +282,7 @@ fn cases(mailbox: Mailbox, f: &CaseFilterArgs, socket: PathBuf) -> Action {
 }
 
 /// Percent-encodes a query value (everything but RFC 3986's unreserved characters).
-fn percent_encode(s: &str) -> String {
+pub fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -290,6 +365,8 @@ mod tests {
             "FR",
             "--urgency",
             "emergency",
+            "--exercise",
+            "no",
         ]);
         let s = resolve(cli, &Env::default());
         let Ok(Settings {
@@ -302,7 +379,7 @@ mod tests {
         assert_eq!(mailbox, Mailbox::Inbox);
         assert_eq!(
             path,
-            "/v1/cases?role=requested&state=a%20b%26c&peer=FR&urgency=emergency"
+            "/v1/cases?role=requested&state=a%20b%26c&peer=FR&urgency=emergency&exercise=false"
         );
     }
 

@@ -342,6 +342,10 @@ async fn every_command_without_a_node_exits_3() {
             vec!["inbox"],
             vec!["outbox", "--json"],
             vec!["show", "LU-2026-000001"],
+            vec!["watch"],
+            vec!["watch", "--json"],
+            vec!["audit", "verify"],
+            vec!["audit", "export", "--since", "2026-01-01"],
         ];
         commands.push(send_args(s, &[])[2..].to_vec());
         for cmd in commands {
@@ -492,4 +496,426 @@ async fn run_serves_the_control_api_until_sigterm() {
     let ran = poc247(&["run", "--config", bad.to_str().unwrap()]).await;
     assert_eq!(ran.code, Some(1), "{ran:?}");
     assert!(ran.stderr.contains("bad.toml"), "{ran:?}");
+}
+
+/// A socket path where no node listens.
+fn dead_socket(tmp: &tempfile::TempDir) -> String {
+    tmp.path().join("nothing.sock").to_str().unwrap().to_owned()
+}
+
+/// The names of the fields of a `--json` refusal.
+fn refused_fields(ran: &Ran) -> Vec<String> {
+    ran.json()["error"]["fields"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no fields: {ran:?}"))
+        .iter()
+        .map(|f| f["field"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_send_kind_names_its_missing_fields_without_a_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = dead_socket(&tmp);
+    for (kind, fields) in [
+        (
+            "preservation",
+            &[
+                "to",
+                "requesting_authority",
+                "offence",
+                "facts",
+                "data",
+                "relation_to_offence",
+                "custodian_or_location",
+                "necessity",
+                "mla_intent",
+            ][..],
+        ),
+        (
+            "emergency-production",
+            &[
+                "to",
+                "requesting_authority",
+                "requested_on",
+                "convention_statement",
+                "service_providers",
+                "offences",
+                "legal_provisions",
+                "data_description",
+                "emergency_facts",
+            ],
+        ),
+        (
+            "mutual-assistance",
+            &[
+                "to",
+                "requesting_authority",
+                "measure",
+                "investigation",
+                "facts",
+                "assistance_sought",
+                "purpose",
+            ],
+        ),
+        (
+            "assistance",
+            &[
+                "to",
+                "requesting_authority",
+                "assistance_type",
+                "question",
+                "offence",
+            ],
+        ),
+        (
+            "spontaneous-information",
+            &["to", "information", "relevance"],
+        ),
+        ("information-offer", &["to", "conditions", "relevance"]),
+    ] {
+        let ran = poc247(&["--socket", &s, "send", kind, "--json"]).await;
+        assert_eq!(ran.code, Some(1), "{kind}: {ran:?}");
+        assert_eq!(refused_fields(&ran), fields, "{kind}");
+        let ran = poc247(&["--socket", &s, "send", kind]).await;
+        assert_eq!(ran.code, Some(1), "{kind}: {ran:?}");
+        for f in fields {
+            assert!(
+                ran.stderr.contains(&format!("{f}: ")),
+                "{kind} {f}: {ran:?}"
+            );
+        }
+    }
+    // An emergency needs its facts whatever the kind.
+    let ran = poc247(&[
+        "--socket",
+        &s,
+        "send",
+        "assistance",
+        "--to",
+        "FR",
+        "--requesting-authority",
+        "SPJ",
+        "--assistance-type",
+        "suspect-location",
+        "--question",
+        "where is the server?",
+        "--offence",
+        "ransomware",
+        "--urgency",
+        "emergency",
+        "--json",
+    ])
+    .await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert_eq!(refused_fields(&ran), ["emergency_facts"]);
+}
+
+#[tokio::test]
+async fn every_action_names_its_missing_fields_without_a_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = dead_socket(&tmp);
+    let case = "LU-2026-000001";
+    for (cmd, fields) in [
+        ("ack", &["officer"][..]),
+        ("ask", &["questions"]),
+        ("answer", &["answers"]),
+        ("status-report", &["status"]),
+        ("delay", &["reason"]),
+        ("confidentiality-reply", &["explanation"]),
+        ("decide", &["outcome"]),
+        ("preservation-insufficient", &["explanation"]),
+        ("conditions", &["text"]),
+        ("conditions-reply", &["explanation"]),
+        ("use-explanation-request", &["text"]),
+        ("use-explanation", &["text"]),
+        ("use-consent-request", &["purpose"]),
+        ("disclosure-notice", &["text"]),
+        (
+            "disclose-traffic",
+            &[
+                "service_provider",
+                "provider_state",
+                "path",
+                "communications",
+            ],
+        ),
+        ("results", &["summary"]),
+        ("confirm", &["reference", "channel", "sent_on"]),
+        ("extend", &["until", "reason"]),
+        ("send-information", &["information", "relevance"]),
+    ] {
+        let ran = poc247(&["--socket", &s, cmd, case, "--json"]).await;
+        assert_eq!(ran.code, Some(1), "{cmd}: {ran:?}");
+        assert_eq!(refused_fields(&ran), fields, "{cmd}");
+        assert!(ran.stderr.contains(" refused: "), "{cmd}: {ran:?}");
+    }
+    // What decide needs depends on the outcome; bad values are named too.
+    let ran = poc247(&[
+        "--socket",
+        &s,
+        "decide",
+        case,
+        "--outcome",
+        "refused",
+        "--executed-on",
+        "24/11/2026",
+        "--in-reply-to",
+        "not-an-id",
+        "--json",
+    ])
+    .await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert_eq!(
+        refused_fields(&ran),
+        ["in_reply_to", "executed_on", "reasons", "refusal_ground"]
+    );
+    let ran = poc247(&["--socket", &s, "record", "--oral", "--json"]).await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert_eq!(refused_fields(&ran), ["channel", "from", "kind", "summary"]);
+    // Actions with nothing mandatory pass the local checks: then only the node is missing.
+    for cmd in [
+        vec!["status-request", case],
+        vec!["proceed", case],
+        vec!["use-consent", case, "--granted"],
+        vec!["release", case],
+        vec!["withdraw", case, "--reason", "no longer needed"],
+        vec!["close", case, "--note", "settled"],
+        vec!["respond", case, "request-status"],
+        vec!["ack", case, "--officer", "duty officer"],
+        vec![
+            "record",
+            "--channel",
+            "phone",
+            "--from",
+            "FR",
+            "--kind",
+            "preservation",
+            "--summary",
+            "FR duty officer called about a mailbox",
+        ],
+    ] {
+        let mut args = vec!["--socket", s.as_str()];
+        args.extend(&cmd);
+        let ran = poc247(&args).await;
+        assert_eq!(ran.code, Some(3), "{cmd:?}: {ran:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_request_kinds_reach_fr_inbox() {
+    let net = Net::embedded().await.unwrap();
+    let mut lu_events = net.events("LU").unwrap();
+    let lu = socket(&net, "LU");
+    for (kind, args) in [
+        (
+            "assistance",
+            vec![
+                "--requesting-authority",
+                "Police Grand-Ducale, SPJ cybercrime",
+                "--assistance-type",
+                "technical_advice",
+                "--question",
+                "How do we read the access logs your providers keep?",
+                "--offence",
+                "illegal access (art. 509-1 Code pénal)",
+                "--facts",
+                "-- a line that starts with dashes",
+            ],
+        ),
+        (
+            "spontaneous-information",
+            vec![
+                "--information",
+                "A C2 server at 198.51.100.1 controls bots in your territory.",
+                "--relevance",
+                "It may help you find the victims.",
+                "--urgency",
+                "routine",
+            ],
+        ),
+    ] {
+        let mut argv = vec!["--socket", lu.as_str(), "send", kind, "--to", "FR"];
+        argv.extend(&args);
+        argv.push("--json");
+        let ran = poc247(&argv).await;
+        assert_eq!(ran.code, Some(0), "{kind}: {ran:?}");
+        let done = ran.json();
+        let id = done["message_id"].as_str().unwrap();
+        let case = done["case_ref"].as_str().unwrap();
+        wait_delivered(&mut lu_events, id, 10).await.unwrap();
+        let at_fr = net.case("FR", case).await.unwrap();
+        assert_eq!(at_fr["kind"], kind.replace('-', "_"), "{at_fr}");
+        let body = &at_fr["timeline"][0]["body"];
+        assert_eq!(
+            body[args[0].trim_start_matches("--").replace('-', "_")],
+            args[1]
+        );
+    }
+    let ran = poc247(&["--socket", &lu, "outbox", "--kind", "assistance"]).await;
+    assert!(ran.stdout.contains("1 case in the outbox"), "{ran:?}");
+    net.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_prints_the_events_of_a_request_sent_meanwhile() {
+    let net = Net::embedded().await.unwrap();
+    let lu = socket(&net, "LU");
+    let mut child = bin()
+        .args(["--socket", &lu, "watch", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    // Ready when it says so: the node has subscribed the stream.
+    let ready = tokio::time::timeout_at(deadline, err.next_line())
+        .await
+        .expect("watch said nothing")
+        .unwrap()
+        .expect("watch ended early");
+    assert!(ready.contains("following the events of"), "{ready}");
+
+    let done = net.submit("LU", &preservation_request("FR")).await.unwrap();
+    let id = done["message_id"].as_str().unwrap().to_owned();
+    let case = done["case_ref"].as_str().unwrap().to_owned();
+    let mut seen = Vec::new();
+    while !seen.contains(&"delivered".to_owned()) {
+        let line = tokio::time::timeout_at(deadline, out.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("no delivered event; saw {seen:?}"))
+            .unwrap()
+            .expect("watch ended early");
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if v["message_id"] == id.as_str() {
+            assert_eq!(v["case_ref"], case.as_str(), "{v}");
+            assert_eq!(v["message_kind"], "preservation", "{v}");
+            assert_eq!(v["peer"], "FR", "{v}");
+            seen.push(v["type"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(seen[0], "queued", "{seen:?}");
+
+    // The node ends the stream when it stops: watch exits 0.
+    net.net.shutdown().await;
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .expect("watch did not end with the node")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    let ran = poc247(&["--socket", &lu, "watch"]).await;
+    assert_eq!(ran.code, Some(3), "{ran:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verifies_and_exports_json_lines() {
+    let net = Net::embedded().await.unwrap();
+    let mut lu_events = net.events("LU").unwrap();
+    let lu = socket(&net, "LU");
+    let done = net.submit("LU", &preservation_request("FR")).await.unwrap();
+    wait_delivered(&mut lu_events, done["message_id"].as_str().unwrap(), 10)
+        .await
+        .unwrap();
+
+    let ran = poc247(&["--socket", &lu, "audit", "verify"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert!(ran.stdout.starts_with("audit log intact: "), "{ran:?}");
+    let ran = poc247(&["--socket", &lu, "audit", "verify", "--json"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let v = ran.json();
+    assert_eq!(v["broken"], Value::Null);
+    let entries = v["entries"].as_u64().unwrap();
+    assert!(entries >= 2, "{v}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("audit.jsonl");
+    let f = file.to_str().unwrap();
+    let ran = poc247(&["--socket", &lu, "audit", "export", "--out", f]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert!(ran.stdout.starts_with("exported "), "{ran:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.len() as u64 >= entries, "{text}");
+    for (i, e) in lines.iter().enumerate() {
+        assert_eq!(e["seq"].as_u64(), Some(i as u64 + 1), "{e}");
+        assert!(e["event"].is_string(), "{e}");
+    }
+    assert!(
+        lines.iter().any(|e| e["case_ref"] == done["case_ref"]),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
+
+    // To stdout, from a position, since a time.
+    let ran = poc247(&["--socket", &lu, "audit", "export", "--from", "2"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let first: Value = serde_json::from_str(ran.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(first["seq"], 2);
+    let ran = poc247(&["--socket", &lu, "audit", "export", "--since", "2999-01-01"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert_eq!(ran.stdout, "", "{ran:?}");
+    let ran = poc247(&["--socket", &lu, "audit", "export", "--since", "yesterday"]).await;
+    assert_eq!(ran.code, Some(2), "{ran:?}");
+    net.net.shutdown().await;
+}
+
+#[tokio::test]
+async fn completions_and_usage_errors_of_the_new_commands() {
+    let ran = poc247(&["completions", "bash"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert!(ran.stdout.contains("poc247"), "{ran:?}");
+    assert!(ran.stdout.contains("emergency-production"), "{ran:?}");
+    for shell in ["zsh", "fish"] {
+        assert_eq!(poc247(&["completions", shell]).await.code, Some(0));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let s = dead_socket(&tmp);
+    for args in [
+        vec!["completions", "tcsh"],
+        vec!["--socket", &s, "respond", "LU-2026-000001", "frobnicate"],
+        vec![
+            "--socket",
+            &s,
+            "decide",
+            "LU-2026-000001",
+            "--outcome",
+            "maybe",
+        ],
+        vec!["--socket", &s, "ack", "not-a-case", "--officer", "x"],
+        vec!["--socket", &s, "record", "--channel", "pigeon"],
+        vec!["--socket", &s, "inbox", "--exercise", "maybe"],
+        vec!["--socket", &s, "audit"],
+        vec![
+            "--socket",
+            &s,
+            "send",
+            "mutual-assistance",
+            "--measure",
+            "wiretap",
+        ],
+    ] {
+        let ran = poc247(&args).await;
+        assert_eq!(ran.code, Some(2), "{args:?}: {ran:?}");
+    }
+}
+
+#[tokio::test]
+async fn bench_quick_reports_json() {
+    let ran = poc247(&["bench", "--quick", "--json"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let v = ran.json();
+    assert_eq!(v["single"]["samples"], 100, "{v}");
+    assert_eq!(v["levels"].as_array().map(Vec::len), Some(5), "{v}");
+    assert!(v["total_delivered"].as_u64().unwrap() >= 100, "{v}");
+    assert!(ran.stderr.contains("bench: "), "{ran:?}");
 }
