@@ -92,6 +92,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/cases/{case_ref}", get(show_case))
         .route("/v1/cases/{case_ref}/{action}", post(case_action))
         .route("/v1/events", get(events))
+        .route("/v1/pending", get(pending))
         .route("/v1/audit", get(audit_export))
         .route("/v1/audit/verify", get(audit_verify))
         .fallback(|| async {
@@ -560,7 +561,8 @@ fn message_view(m: &StoredMessage, directory: &crate::directory::Directory) -> V
         "created_at": m.created_at.rfc3339(),
         "stored_at": m.stored_at.rfc3339(),
         "delivery": state,
-        "failure_reason": reason,
+                "failure_reason": reason,
+        "purged": m.envelope.is_empty(),
         "receipt": receipt,
     });
     for (k, val) in fields {
@@ -725,6 +727,54 @@ async fn case_action(
             KNOWN.join(", ")
         )));
     }
+    if action == "purge" {
+        // CIC 67-1(3): data about persons not targeted are removed and destroyed; the audit
+        // log keeps that it happened and why.
+        let fields = map.get("fields").cloned().unwrap_or(json!({}));
+        let reason = fields
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if reason.trim().is_empty() {
+            return Err(ApiError::invalid(vec![FieldError {
+                field: "reason".into(),
+                problem: Problem::Missing,
+            }]));
+        }
+        let now = s.clock.now();
+        let purged = match fields.get("message_id").and_then(Value::as_str) {
+            Some(m) => {
+                let id: poc247_protocol::MessageId =
+                    m.parse().map_err(|e: poc247_protocol::IdError| {
+                        ApiError::invalid(vec![FieldError {
+                            field: "message_id".into(),
+                            problem: Problem::Invalid(e.to_string()),
+                        }])
+                    })?;
+                let in_case = s
+                    .store
+                    .message(id)?
+                    .is_some_and(|msg| msg.case_ref == case_ref);
+                in_case && s.store.purge_message(id, reason, actor, now)?
+            }
+            None => s.store.purge_case(&case_ref, reason, actor, now)?,
+        };
+        if !purged {
+            return Err(NodeError::NotFound(format!("case {case_ref} or its message")).into());
+        }
+        s.store.commit().await?;
+        s.publish(
+            crate::events::EventKind::Purged,
+            Some(case_ref.clone()),
+            None,
+            None,
+            None,
+        );
+        return Ok((
+            StatusCode::OK,
+            Json(json!({ "case_ref": case_ref, "purged": true })),
+        ));
+    }
     if action == "close" {
         let case = s.close_case(&case_ref, actor).await?;
         return Ok((
@@ -886,4 +936,35 @@ async fn create_case(
         StatusCode::CREATED,
         Json(json!({ "case_ref": case.case_ref, "state": case.state.name() })),
     ))
+}
+
+/// `GET /v1/pending`: every open obligation across all cases, soonest first, with what is
+/// owed, by whom, whether it is overdue, and the command that settles it.
+async fn pending(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
+    let now = s.clock.now();
+    let mut all = Vec::new();
+    for case in s.store.cases()? {
+        all.extend(crate::timers::case_deadlines(&s, &case));
+    }
+    all.sort_by(|a, b| a.due.cmp(&b.due).then_with(|| a.case_ref.cmp(&b.case_ref)));
+    let items: Vec<Value> = all
+        .iter()
+        .map(|d| {
+            json!({
+                "case_ref": d.case_ref,
+                "track": d.track,
+                "label": d.label,
+                "due": d.due.rfc3339(),
+                "due_ms": d.due.0,
+                "overdue": d.due <= now,
+                "owed_by": d.owed_by,
+                "owed_by_us": d.owed_by == s.party,
+                "what": d.what,
+                "settle": d.settle,
+                "escalation": d.escalation,
+                "exercise": d.exercise,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "now": now.rfc3339(), "pending": items })))
 }

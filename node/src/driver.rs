@@ -60,6 +60,8 @@ pub struct Shared {
     event_seq: std::sync::atomic::AtomicU64,
     /// Per-peer rate limits of inbound messages.
     pub limits: std::sync::Mutex<crate::ratelimit::PeerLimits>,
+    /// Wakes the timer task (after a manual clock moved, in tests and drills).
+    pub timer_kick: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Shared {
@@ -106,6 +108,11 @@ impl Shared {
             message_kind,
             peer,
         });
+    }
+
+    /// Makes the timer task look at the clock now (after a manual clock moved).
+    pub fn check_timers(&self) {
+        self.timer_kick.notify_one();
     }
 
     /// Fires when the node begins to stop.
@@ -200,6 +207,7 @@ impl Node {
             cancel: CancellationToken::new(),
             event_seq: std::sync::atomic::AtomicU64::new(0),
             limits: std::sync::Mutex::new(crate::ratelimit::PeerLimits::default()),
+            timer_kick: tokio::sync::Notify::new(),
             cfg,
         });
         let listener = control::bind(&shared.cfg.socket)?;
@@ -207,6 +215,7 @@ impl Node {
             .tracker
             .spawn(run_delivery(shared.clone(), delivery_rx));
         shared.tracker.spawn(accept_peers(shared.clone()));
+        shared.tracker.spawn(crate::timers::run(shared.clone()));
         shared.tracker.spawn(control::serve(
             shared.clone(),
             listener,

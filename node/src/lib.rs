@@ -21,6 +21,7 @@ pub mod outgoing;
 pub mod ratelimit;
 pub mod receiver;
 pub mod store;
+pub mod timers;
 pub mod tls;
 pub mod tracks;
 pub mod transport;

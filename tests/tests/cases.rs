@@ -729,3 +729,69 @@ async fn a_request_that_came_by_phone_is_recorded_and_tracked_like_any_other() -
     f.net.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_purges_a_message_or_a_case_and_the_audit_keeps_only_that_it_happened_cic_67_1_3(
+) -> anyhow::Result<()> {
+    let mut f = Flow::embedded().await?;
+    let done = f
+        .request(
+            "LU",
+            "FR",
+            "preservation",
+            "urgent",
+            "fr",
+            preservation_fields(),
+        )
+        .await?;
+    let case = case_of(&done);
+    let id = done["message_id"].as_str().unwrap().to_owned();
+    let (status, _) = f
+        .try_act(
+            "FR",
+            &case,
+            "purge",
+            json!({ "fields": { "message_id": id } }),
+        )
+        .await?;
+    assert_eq!(status, 422, "a reason is mandatory");
+    let (status, body) = f
+        .try_act(
+            "FR",
+            &case,
+            "purge",
+            json!({ "fields": { "message_id": id, "reason": "tracing gave no result" } }),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    let v = f.net.case("FR", &case).await?;
+    assert_eq!(v["timeline"][0]["purged"], true);
+    assert!(v["timeline"][0]["body"].is_null(), "the content is gone");
+    assert!(!v.to_string().contains(&preservation().facts));
+    let audit = f.net.client("FR")?.get("/v1/audit").await?.body;
+    assert!(audit
+        .to_string()
+        .contains("purged_message:tracing gave no result"));
+    assert!(!audit.to_string().contains(&preservation().facts));
+    let (status, _) = f
+        .try_act(
+            "FR",
+            &case,
+            "purge",
+            json!({ "fields": { "reason": "retention" } }),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let r = f
+        .net
+        .client("FR")?
+        .get(&format!("/v1/cases/{case}"))
+        .await?;
+    assert_eq!(r.status.as_u16(), 404);
+    assert_eq!(
+        f.net.client("FR")?.get("/v1/audit/verify").await?.body["broken"],
+        Value::Null
+    );
+    f.net.net.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! The timer task: keeps the `timers` index of every case's open deadlines, sleeps until the
+//! next one, fires each once (recorded on the case, audited, published as a `deadline` event),
+//! and purges closed cases past their retention. Driven by the node's events, so a case's
+//! deadlines are recomputed whenever it changes.
+
+use crate::audit::Actor;
+use crate::driver::Shared;
+use crate::events::EventKind;
+use crate::lifecycle::CaseRecord;
+use crate::tracks::{self, Deadline, Track};
+use poc247_protocol::{CaseRef, UtcMs};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Whether the follow-up request of a preservation is still undecided (BC 29(7)).
+pub fn follow_up_undecided(shared: &Shared, case: &CaseRecord) -> bool {
+    match &case.follow_up_mla {
+        None => false,
+        Some(r) => match shared.store.case(r) {
+            Ok(Some(f)) => f.decided_at.is_none() && !f.state.is_terminal(),
+            _ => false,
+        },
+    }
+}
+
+/// Every deadline of a case, fired or not, with the delivery alerts of its unreceipted
+/// messages.
+pub fn case_deadlines(shared: &Shared, case: &CaseRecord) -> Vec<Deadline> {
+    let settings = &shared.cfg.deadlines;
+    let mut all = tracks::deadlines(case, settings, follow_up_undecided(shared, case));
+    for id in &case.messages {
+        if let Ok(Some(o)) = shared.store.outbox_entry(*id) {
+            all.push(tracks::delivery_alert(
+                case,
+                &o.peer,
+                o.queued_at,
+                settings,
+                &id.to_string(),
+            ));
+        }
+    }
+    all
+}
+
+struct Index {
+    keys: HashMap<CaseRef, Vec<Vec<u8>>>,
+}
+
+impl Index {
+    fn refresh(&mut self, shared: &Shared, case_ref: &CaseRef) {
+        let open: Vec<Deadline> = match shared.store.case(case_ref) {
+            Ok(Some(c)) => case_deadlines(shared, &c)
+                .into_iter()
+                .filter(|d| !c.fired.contains(&d.label))
+                .collect(),
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                tracing::error!(error = %e, case = %case_ref, "cannot read a case for its deadlines");
+                return;
+            }
+        };
+        let old = self.keys.remove(case_ref).unwrap_or_default();
+        match shared.store.set_timers(&old, &open) {
+            Ok(keys) if !keys.is_empty() => {
+                self.keys.insert(case_ref.clone(), keys);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot index deadlines"),
+        }
+    }
+
+    fn rebuild(&mut self, shared: &Shared) {
+        self.keys.clear();
+        if let Err(e) = shared.store.clear_timers() {
+            tracing::error!(error = %e, "cannot clear the deadline index");
+        }
+        match shared.store.cases() {
+            Ok(cases) => {
+                for c in cases {
+                    self.refresh(shared, &c.case_ref);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read cases for their deadlines"),
+        }
+    }
+}
+
+/// Fires every indexed deadline due at `now`; returns when the next one is due.
+async fn fire_due(shared: &Shared, index: &mut Index, now: UtcMs) -> Option<UtcMs> {
+    let (due, next) = match shared.store.due_timers(now) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the deadline index");
+            return None;
+        }
+    };
+    for d in due {
+        let fired = match shared.store.fire_deadline(&d.case_ref, &d.label, now) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, case = %d.case_ref, "cannot record a deadline");
+                continue;
+            }
+        };
+        if fired && shared.store.commit().await.is_ok() {
+            tracing::warn!(case = %d.case_ref, track = ?d.track, label = %d.label, owed_by = %d.owed_by, "deadline due");
+            shared.publish(
+                EventKind::Deadline {
+                    track: d.track,
+                    label: d.label.clone(),
+                    due: d.due,
+                    owed_by: d.owed_by.clone(),
+                    escalation: d.escalation,
+                },
+                Some(d.case_ref.clone()),
+                None,
+                None,
+                None,
+            );
+            if d.track == Track::Retention {
+                let purged =
+                    shared
+                        .store
+                        .purge_case(&d.case_ref, "retention period over", Actor::Node, now);
+                if matches!(purged, Ok(true)) && shared.store.commit().await.is_ok() {
+                    shared.publish(
+                        EventKind::Purged,
+                        Some(d.case_ref.clone()),
+                        None,
+                        None,
+                        None,
+                    );
+                }
+            }
+        }
+        index.refresh(shared, &d.case_ref);
+    }
+    next
+}
+
+/// Runs until the node stops.
+pub async fn run(shared: Arc<Shared>) {
+    let mut events = shared.subscribe();
+    let mut index = Index {
+        keys: HashMap::new(),
+    };
+    let cancel = shared.cancel_token();
+    index.rebuild(&shared);
+    loop {
+        let now = shared.clock.now();
+        let next = fire_due(&shared, &mut index, now).await;
+        let wait = next.map(|t| Duration::from_millis(t.since(shared.clock.now()).max(1)));
+        tokio::select! {
+                        _ = cancel.cancelled() => return,
+            _ = shared.timer_kick.notified() => {}
+                        ev = events.recv() => {
+                // Under load, gather every event already waiting and refresh each case once.
+                let mut dirty = std::collections::BTreeSet::new();
+                let mut next = Some(ev);
+                while let Some(ev) = next.take() {
+                    match ev {
+                        Ok(ev) => {
+                            dirty.extend(ev.case_ref);
+                        }
+                        Err(RecvError::Lagged(_)) => {
+                            index.rebuild(&shared);
+                            dirty.clear();
+                        }
+                        Err(RecvError::Closed) => return,
+                    }
+                    next = match events.try_recv() {
+                        Ok(e) => Some(Ok(e)),
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                        Err(_) => None,
+                    };
+                }
+                for c in &dirty {
+                    index.refresh(&shared, c);
+                    // A follow-up request changes its preservation's deadlines too.
+                    if let Some(p) = shared.store.case(c).ok().flatten().and_then(|c| c.preservation_case) {
+                        index.refresh(&shared, &p);
+                    }
+                }
+            }
+            _ = async {
+                match wait {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Deadlines on real nodes with a manual clock: nothing sleeps, 60 days pass in milliseconds,
+//! and a restart in the middle loses no timer and fires none twice.
+
+use poc247_node::clock::ManualClock;
+use poc247_node::events::{EventKind, NodeEvent};
+use poc247_node::localnet::{LocalNetwork, Pki};
+use poc247_protocol::{Date, UtcMs};
+use poc247_tests::*;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::broadcast::Receiver;
+
+const DAY: u64 = 86_400_000;
+
+struct Clocked {
+    net: LocalNetwork,
+    clock: ManualClock,
+    events: HashMap<&'static str, Receiver<NodeEvent>>,
+    /// Every deadline fired: (node, label, when).
+    fired: Vec<(&'static str, String, UtcMs)>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Clocked {
+    fn subscribe(&mut self, p: &'static str) {
+        let rx = self.net.node(&party(p)).unwrap().shared().subscribe();
+        self.events.insert(p, rx);
+    }
+
+    async fn restart(&mut self, p: &'static str) -> anyhow::Result<()> {
+        self.drain(p);
+        self.net.stop_node(&party(p)).await;
+        self.net.start_node(&party(p)).await?;
+        self.subscribe(p);
+        Ok(())
+    }
+
+    fn drain(&mut self, p: &'static str) {
+        let rx = self.events.get_mut(p).unwrap();
+        while let Ok(ev) = rx.try_recv() {
+            if let EventKind::Deadline { label, .. } = ev.kind {
+                self.fired.push((p, label, ev.at));
+            }
+        }
+    }
+
+    /// Moves the clock to `t`, wakes both timer tasks, and waits for `label` at each of `at`.
+    async fn advance(&mut self, t: UtcMs, expect: &str, at: &[&'static str]) -> anyhow::Result<()> {
+        self.clock.set(t);
+        for p in ["LU", "FR"] {
+            self.net.node(&party(p)).unwrap().shared().check_timers();
+        }
+        for p in at {
+            let rx = self.events.get_mut(p).unwrap();
+            let ev = wait_for(rx, 10, |e| matches!(&e.kind, EventKind::Deadline { label, .. } if label.starts_with(expect))).await?;
+            if let EventKind::Deadline { label, .. } = ev.kind {
+                self.fired.push((p, label, ev.at));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_60_day_preservation_wait_survives_restarts_and_fires_each_deadline_once(
+) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let day0 = Date::from_utc_ms(now().0).start_utc_ms();
+    let at = |days: u64, hours: u64| UtcMs(day0 + days * DAY + hours * 3_600_000);
+    let clock = ManualClock::new(at(0, 1));
+    let mut net = LocalNetwork::prepare(&tmp.path().join("net"), &Pki::Embedded)?;
+    net.set_clock(Arc::new(clock.clone()));
+    for p in ["LU", "FR"] {
+        net.start_node(&party(p)).await?;
+    }
+    let mut c = Clocked {
+        net,
+        clock,
+        events: HashMap::new(),
+        fired: Vec::new(),
+        _tmp: tmp,
+    };
+    c.subscribe("LU");
+    c.subscribe("FR");
+    let lu = poc247_node::client::ControlClient::new(c.net.config(&party("LU"))?.socket);
+    let fr = poc247_node::client::ControlClient::new(c.net.config(&party("FR"))?.socket);
+
+    let done = lu
+        .post("/v1/requests", &preservation_request("FR"))
+        .await?
+        .body;
+    let case = done["case_ref"].as_str().unwrap().to_owned();
+    let id = done["message_id"].as_str().unwrap().to_owned();
+    wait_for(c.events.get_mut("FR").unwrap(), 10, |e| {
+        e.kind == EventKind::Received && e.message_id.map(|m| m.to_string()) == Some(id.clone())
+    })
+    .await?;
+
+    // Urgent: an officer acknowledges within 60 minutes, or it escalates — once.
+    c.advance(
+        at(0, 2).plus_ms(60_000),
+        "acknowledgement_overdue",
+        &["FR", "LU"],
+    )
+    .await?;
+    let until = Date::from_utc_ms(at(60, 0).0).to_string();
+    let decided = fr
+        .post(&format!("/v1/cases/{case}/decide"), &json!({ "fields": { "outcome": "executed", "executed_on": Date::from_utc_ms(at(0, 0).0).to_string(), "preserved_until": until } }))
+        .await?;
+    assert_eq!(decided.status.as_u16(), 201, "{}", decided.body);
+    let mid = decided.body["message_id"].as_str().unwrap().to_owned();
+    wait_for(c.events.get_mut("LU").unwrap(), 10, |e| {
+        e.kind == EventKind::Received && e.message_id.map(|m| m.to_string()) == Some(mid.clone())
+    })
+    .await?;
+
+    // Day 46: the 14-day reminder, on both sides. Then both nodes restart.
+    c.advance(at(46, 12), "preservation_reminder_14d", &["FR", "LU"])
+        .await?;
+    c.restart("FR").await?;
+    c.restart("LU").await?;
+    c.advance(at(57, 12), "preservation_reminder_3d", &["FR", "LU"])
+        .await?;
+    c.restart("FR").await?;
+    // Day 59 passes without an end; day 60 ends it.
+    c.advance(at(60, 0), "preservation_ended", &["FR", "LU"])
+        .await?;
+    c.restart("LU").await?;
+    c.clock.set(at(61, 0));
+    for p in ["LU", "FR"] {
+        c.net.node(&party(p)).unwrap().shared().check_timers();
+    }
+    // A last round trip proves both timer tasks looked at day 61 before we count.
+    let pending = fr.get("/v1/pending").await?.body;
+    let _ = lu.get("/v1/pending").await?;
+    c.drain("LU");
+    c.drain("FR");
+
+    let mut count: HashMap<(&str, String), usize> = HashMap::new();
+    for (p, label, when) in &c.fired {
+        *count.entry((*p, label.clone())).or_default() += 1;
+        if label.starts_with("preservation_ended") {
+            assert!(
+                *when >= at(60, 0),
+                "the end fired at {when:?}, before day 60"
+            );
+        }
+    }
+    for ((p, label), n) in &count {
+        assert_eq!(*n, 1, "{label} fired {n} times at {p}");
+    }
+    for label in [
+        "acknowledgement_overdue",
+        "preservation_reminder_14d",
+        "preservation_reminder_3d",
+        "preservation_ended",
+    ] {
+        for p in ["LU", "FR"] {
+            assert!(
+                count.keys().any(|(q, l)| *q == p && l.starts_with(label)),
+                "{label} never fired at {p}"
+            );
+        }
+    }
+    // `pending` still shows what is owed: FR requires a formal confirmation from LU.
+    let items = pending["pending"].as_array().unwrap();
+    assert!(
+        items
+            .iter()
+            .any(|i| i["track"] == "formal_confirmation" && i["owed_by"] == "LU"),
+        "{pending}"
+    );
+    c.net.shutdown().await;
+    Ok(())
+}
