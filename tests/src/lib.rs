@@ -204,7 +204,7 @@ impl RawPeer {
     /// stream, and reads the reply.
     pub async fn send_partial(&self, len: u32, sent: &[u8]) -> Result<poc247_protocol::Reply> {
         let (mut send, mut recv) = self.conn.open_bi().await?;
-                send.write_all(&len.to_be_bytes()).await?;
+        send.write_all(&len.to_be_bytes()).await?;
         // The node may refuse on the length alone and stop reading: the rest may not go out.
         let _ = send.write_all(sent).await;
         let _ = send.finish();
