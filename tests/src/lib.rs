@@ -1,7 +1,9 @@
 //! Test harness for poc247: local networks of real nodes on loopback (real QUIC, real sled
-//! files in temporary folders), a raw peer that speaks the wire protocol by hand, and helpers
-//! to wait for events instead of sleeping.
+//! files in temporary folders), nodes run as `poc247 run` processes that a test can SIGKILL and
+//! restart, a raw peer that speaks the wire protocol by hand, and helpers to wait for events
+//! instead of sleeping.
 
+pub mod procs;
 pub mod proxy;
 
 use anyhow::{bail, Context, Result};
