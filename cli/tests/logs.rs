@@ -1,0 +1,84 @@
+//! Logs carry ids, kinds and outcomes, never a request's text or personal data: two real
+//! `poc247 run` processes log at the most verbose level while a request with recognisable
+//! text goes end to end, and the logs are searched for that text.
+
+use poc247_node::localnet::{LocalNetwork, Pki};
+use poc247_tests::procs::NodeProcess;
+use poc247_tests::*;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_request_text_or_personal_data_reaches_the_logs() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("net");
+    let pki = Pki::Fresh(vec![party("LU"), party("FR")]);
+    let _net = LocalNetwork::prepare(&dir, &pki)?;
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_poc247"));
+    let mut nodes = Vec::new();
+    for p in ["fr", "lu"] {
+        let mut n = NodeProcess::new(
+            bin,
+            &dir.join(p).join("node.toml"),
+            &tmp.path().join(format!("{p}.log")),
+        )?;
+        n.start(Some("trace,sled=debug")).await?;
+        nodes.push(n);
+    }
+    let (fr, lu) = (&nodes[0], &nodes[1]);
+    // Text no log line should ever hold: names, an e-mail address, the facts.
+    let secrets = [
+        "Zebulon Quartermaine",
+        "zq.secret@example.org",
+        "SECRET-FACTS-7731",
+        "Rue des Secrets 9",
+    ];
+    let mut fields = serde_json::to_value(preservation())?;
+    fields["facts"] = json!(format!(
+        "{} met {} at {}",
+        secrets[0], secrets[1], secrets[2]
+    ));
+    fields["custodian_or_location"] = json!(secrets[3]);
+    let body = json!({ "kind": "preservation", "to": "FR", "urgency": "urgent", "language": "fr", "fields": fields });
+    let mut events = lu.client().events().await?;
+    let done = lu.client().post("/v1/requests", &body).await?;
+    assert_eq!(done.status.as_u16(), 201, "{}", done.body);
+    let id = done.body["message_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(ev)) = events.next().await {
+            if ev["type"] == "delivered" && ev["message_id"] == id.as_str() {
+                return;
+            }
+        }
+    })
+    .await?;
+    // Reading the case through the API must not log its content either.
+    let case = done.body["case_ref"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let shown = fr.client().get(&format!("/v1/cases/{case}")).await?;
+    assert!(
+        shown.body.to_string().contains(secrets[2]),
+        "the API does show the text"
+    );
+    for n in &mut nodes {
+        n.stop(Duration::from_secs(20)).await?;
+    }
+    for n in &nodes {
+        let log = std::fs::read_to_string(n.log_path())?;
+        assert!(
+            log.lines().count() > 20,
+            "the log is verbose: {} lines",
+            log.lines().count()
+        );
+        assert!(log.contains(&case), "logs carry the case reference");
+        for s in secrets {
+            assert!(!log.contains(s), "{} logged {s:?}", n.party());
+        }
+    }
+    Ok(())
+}
