@@ -42,6 +42,12 @@ pub struct ConfigFile {
     /// Control socket settings.
     #[serde(default)]
     pub control: ControlSettings,
+    /// The event log.
+    #[serde(default)]
+    pub events: crate::eventlog::EventSettings,
+    /// The hook command run for each event.
+    #[serde(default)]
+    pub hook: Option<crate::hook::HookSettings>,
 }
 
 /// Caps on what peers may send.
@@ -151,6 +157,10 @@ pub struct NodeConfig {
     pub store: StoreSettings,
     /// Delivery.
     pub delivery: DeliverySettings,
+    /// The event log.
+    pub events: crate::eventlog::EventSettings,
+    /// The hook command, if any.
+    pub hook: Option<crate::hook::HookConfig>,
 }
 
 impl NodeConfig {
@@ -201,6 +211,13 @@ impl NodeConfig {
         if f.limits.max_frame_bytes < 1024 {
             return Err("limits.max_frame_bytes must be at least 1024".into());
         }
+        if f.events.keep == 0 {
+            return Err("events.keep must be at least 1".into());
+        }
+        let hook = match &f.hook {
+            Some(h) => Some(crate::hook::HookConfig::from_settings(h, base)?),
+            None => None,
+        };
         let data_dir = abs(&f.data_dir);
         let socket = f
             .control
@@ -222,6 +239,8 @@ impl NodeConfig {
             limits: f.limits,
             store: f.store,
             delivery: f.delivery,
+            events: f.events,
+            hook,
         })
     }
 }
