@@ -190,3 +190,71 @@ impl ControlClient {
         })
     }
 }
+
+impl ControlClient {
+    /// Opens the event stream resuming after event `n` (`Last-Event-ID: n`): the stored events
+    /// after `n` come first, then the live ones.
+    pub async fn events_after(&self, n: u64) -> Result<EventStream, ClientError> {
+        let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
+        let mut sender = self.connect().await?;
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri("/v1/events")
+            .header("host", "poc247")
+            .header("accept", "text/event-stream")
+            .header("last-event-id", n.to_string())
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| proto(&e))?;
+        let resp = sender.send_request(req).await.map_err(|e| proto(&e))?;
+        if resp.status() != StatusCode::OK {
+            return Err(ClientError::Protocol(format!("events: {}", resp.status())));
+        }
+        Ok(EventStream {
+            body: resp.into_body(),
+            buf: Vec::new(),
+        })
+    }
+
+    /// `GET path` for a body that is not JSON (`/v1/stats?format=csv`): status, content type
+    /// and text.
+    pub async fn get_text(&self, path: &str) -> Result<TextResponse, ClientError> {
+        let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
+        let mut sender = self.connect().await?;
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("host", "poc247")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| proto(&e))?;
+        let resp = sender.send_request(req).await.map_err(|e| proto(&e))?;
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| proto(&e))?
+            .to_bytes();
+        Ok(TextResponse {
+            status,
+            content_type,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        })
+    }
+}
+
+/// A response read as text.
+#[derive(Debug, Clone)]
+pub struct TextResponse {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Its `Content-Type`.
+    pub content_type: String,
+    /// The body.
+    pub text: String,
+}

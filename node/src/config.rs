@@ -45,6 +45,12 @@ pub struct ConfigFile {
     /// Deadlines: acknowledgement SLAs, reminders, retention.
     #[serde(default)]
     pub deadlines: crate::tracks::TrackSettings,
+    /// The event log.
+    #[serde(default)]
+    pub events: crate::eventlog::EventSettings,
+    /// The hook command run for each event.
+    #[serde(default)]
+    pub hook: Option<crate::hook::HookSettings>,
 }
 
 /// Caps on what peers may send.
@@ -156,6 +162,10 @@ pub struct NodeConfig {
     pub delivery: DeliverySettings,
     /// Deadlines.
     pub deadlines: crate::tracks::TrackSettings,
+    /// The event log.
+    pub events: crate::eventlog::EventSettings,
+    /// The hook command, if any.
+    pub hook: Option<crate::hook::HookConfig>,
 }
 
 impl NodeConfig {
@@ -206,6 +216,13 @@ impl NodeConfig {
         if f.limits.max_frame_bytes < 1024 {
             return Err("limits.max_frame_bytes must be at least 1024".into());
         }
+        if f.events.keep == 0 {
+            return Err("events.keep must be at least 1".into());
+        }
+        let hook = match &f.hook {
+            Some(h) => Some(crate::hook::HookConfig::from_settings(h, base)?),
+            None => None,
+        };
         let data_dir = abs(&f.data_dir);
         let socket = f
             .control
@@ -228,6 +245,8 @@ impl NodeConfig {
             store: f.store,
             delivery: f.delivery,
             deadlines: f.deadlines,
+            events: f.events,
+            hook,
         })
     }
 }

@@ -91,7 +91,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/cases", post(create_case))
         .route("/v1/cases/{case_ref}", get(show_case))
         .route("/v1/cases/{case_ref}/{action}", post(case_action))
-        .route("/v1/events", get(events))
+        .route("/v1/events", get(crate::feeds::events))
+        .route("/v1/stats", get(crate::feeds::stats))
         .route("/v1/pending", get(pending))
         .route("/v1/audit", get(audit_export))
         .route("/v1/audit/verify", get(audit_verify))
@@ -569,36 +570,6 @@ fn message_view(m: &StoredMessage, directory: &crate::directory::Directory) -> V
         v[k] = val;
     }
     v
-}
-
-/// `GET /v1/events`: the node's events as server-sent events, `id` = the event's `seq`,
-/// `data` = its JSON. The stream ends when the node stops.
-async fn events(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    use axum::response::sse::{Event, KeepAlive, Sse};
-    use tokio::sync::broadcast::error::RecvError;
-    let rx = s.subscribe();
-    let cancel = s.cancel_token();
-    let stream = futures_util::stream::unfold((rx, cancel), |(mut rx, cancel)| async move {
-        loop {
-            let next = tokio::select! {
-                _ = cancel.cancelled() => return None,
-                r = rx.recv() => r,
-            };
-            match next {
-                Ok(ev) => {
-                    let data = serde_json::to_string(&ev).unwrap_or_default();
-                    let item = Event::default().id(ev.seq.to_string()).data(data);
-                    return Some((Ok::<_, std::convert::Infallible>(item), (rx, cancel)));
-                }
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "an event stream reader fell behind");
-                    continue;
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
-    });
-    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 /// Query of `GET /v1/audit`.

@@ -57,7 +57,8 @@ pub struct Shared {
     pub started_at: UtcMs,
     tracker: TaskTracker,
     cancel: CancellationToken,
-    event_seq: std::sync::atomic::AtomicU64,
+    /// The durable event log; it numbers and orders the events.
+    pub event_log: crate::eventlog::EventLog,
     /// Per-peer rate limits of inbound messages.
     pub limits: std::sync::Mutex<crate::ratelimit::PeerLimits>,
     /// Wakes the timer task (after a manual clock moved, in tests and drills).
@@ -95,11 +96,7 @@ impl Shared {
         message_kind: Option<MessageKind>,
         peer: Option<PartyId>,
     ) {
-        let seq = self
-            .event_seq
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
-        let _ = self.events.send(NodeEvent {
+        self.event_log.publish(&self.events, |seq| NodeEvent {
             seq,
             at: self.clock.now(),
             kind,
@@ -113,6 +110,12 @@ impl Shared {
     /// Makes the timer task look at the clock now (after a manual clock moved).
     pub fn check_timers(&self) {
         self.timer_kick.notify_one();
+    }
+
+    /// Follows the node's events from now on: the last sequence number given out, and every
+    /// later event (a reader resuming from the log reads up to that number, then this).
+    pub fn subscribe_at(&self) -> (u64, broadcast::Receiver<NodeEvent>) {
+        self.event_log.subscribe(&self.events)
     }
 
     /// Fires when the node begins to stop.
@@ -189,6 +192,7 @@ impl Node {
         )
         .map_err(|e| NodeError::Transport(e.to_string()))?;
         let (store, committer) = Store::open(&cfg.data_dir, &cfg.store, signing.clone())?;
+        let event_log = crate::eventlog::EventLog::open(&store, &cfg.events)?;
         let (events, _) = broadcast::channel(4096);
         let (delivery_tx, delivery_rx) = mpsc::channel(4096);
         let shared = Arc::new(Shared {
@@ -205,12 +209,19 @@ impl Node {
             conns: Connections::default(),
             tracker: TaskTracker::new(),
             cancel: CancellationToken::new(),
-            event_seq: std::sync::atomic::AtomicU64::new(0),
+            event_log,
             limits: std::sync::Mutex::new(crate::ratelimit::PeerLimits::default()),
             timer_kick: tokio::sync::Notify::new(),
             cfg,
         });
         let listener = control::bind(&shared.cfg.socket)?;
+        if let Some(hook) = shared.cfg.hook.clone() {
+            let rx = shared.subscribe();
+            let (party, cancel) = (shared.party.clone(), shared.cancel.clone());
+            shared
+                .tracker
+                .spawn(crate::hook::run(hook, party, rx, cancel));
+        }
         shared
             .tracker
             .spawn(run_delivery(shared.clone(), delivery_rx));

@@ -55,7 +55,8 @@ pub enum EventKind {
 /// One event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeEvent {
-    /// Sequence number, increasing for the life of the node process (the SSE event id).
+    /// Sequence number (the SSE event id): increasing across restarts, never given twice;
+    /// numbers may be skipped (see `docs/events.md`).
     pub seq: u64,
     /// When.
     pub at: UtcMs,
@@ -70,4 +71,14 @@ pub struct NodeEvent {
     pub message_kind: Option<MessageKind>,
     /// The peer concerned, if any.
     pub peer: Option<PartyId>,
+}
+
+impl EventKind {
+    /// Its `type` in JSON (`queued`, `delivery_failed`, …).
+    pub fn name(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("type")?.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
 }

@@ -242,6 +242,11 @@ impl Store {
         Ok(())
     }
 
+    /// Opens a tree of the same database, flushed by the same commits (the event log's).
+    pub fn open_tree(&self, name: &str) -> Result<sled::Tree> {
+        Ok(self.db.open_tree(name)?)
+    }
+
     /// The next case reference for `party` in `year`, from a counter in `meta`.
     pub fn next_case_ref(&self, party: &PartyId, year: u16) -> Result<CaseRef> {
         self.writable()?;

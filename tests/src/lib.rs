@@ -67,6 +67,14 @@ impl Net {
         Ok(Net { net, tmp })
     }
 
+    /// The checked-in LU/FR/CO network on fresh ports, written but not started (to start a
+    /// node with a configuration of the test's own).
+    pub fn embedded_prepared() -> Result<Net> {
+        let tmp = tempfile::tempdir()?;
+        let net = LocalNetwork::prepare(&tmp.path().join("net"), &Pki::Embedded)?;
+        Ok(Net { net, tmp })
+    }
+
     /// A fresh network of `parties`, written but not started.
     pub fn fresh_prepared(parties: &[&str]) -> Result<Net> {
         let tmp = tempfile::tempdir()?;
@@ -206,9 +214,11 @@ impl RawPeer {
     /// stream, and reads the reply.
     pub async fn send_partial(&self, len: u32, sent: &[u8]) -> Result<poc247_protocol::Reply> {
         let (mut send, mut recv) = self.conn.open_bi().await?;
-        send.write_all(&len.to_be_bytes()).await?;
-        // The node may refuse on the length alone and stop reading: the rest may not go out.
-        let _ = send.write_all(sent).await;
+        // The node may stop reading as soon as it has the length (a frame over the limit):
+        // the rest of the write then fails, and its answer is still to be read.
+        if send.write_all(&len.to_be_bytes()).await.is_ok() {
+            let _ = send.write_all(sent).await;
+        }
         let _ = send.finish();
         let bytes = poc247_node::transport::read_frame(&mut recv, 1 << 20).await?;
         Ok(poc247_protocol::Reply::from_bytes(&bytes)?)
@@ -224,4 +234,41 @@ impl RawPeer {
 /// The signing key of `p`'s node in a network.
 pub fn signing_key(cfg: &NodeConfig) -> Result<poc247_protocol::SigningKey> {
     Ok(poc247_node::keys::load_signing_key(&cfg.signing_key)?)
+}
+
+/// The next event of an SSE stream (at most `secs` seconds).
+pub async fn next_event(stream: &mut poc247_node::client::EventStream, secs: u64) -> Result<Value> {
+    match tokio::time::timeout(Duration::from_secs(secs), stream.next()).await {
+        Err(_) => bail!("no event within {secs} s"),
+        Ok(None) => bail!("the event stream ended"),
+        Ok(Some(ev)) => Ok(ev?),
+    }
+}
+
+/// Waits (at most `secs` seconds) until the lines of the file at `path` satisfy `pred`;
+/// returns them. A file that does not exist yet has no lines.
+pub async fn wait_file(
+    path: &std::path::Path,
+    secs: u64,
+    mut pred: impl FnMut(&[String]) -> bool,
+) -> Result<Vec<String>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let lines: Vec<String> = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        if pred(&lines) {
+            return Ok(lines);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!(
+                "{}: condition not met within {secs} s; lines: {lines:?}",
+                path.display()
+            );
+        }
+        // The file is written by another process: there is no event to wait on.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
