@@ -71,6 +71,14 @@ Logs go to stderr; RUST_LOG filters them (default: info).")]
     Show(ShowArgs),
     /// The node: party, uptime, counts, peers.
     Status,
+    /// Everything due or overdue across all cases, soonest first, with who owes it and the
+    /// command that settles it.
+    Pending,
+    /// Content-free statistics of the cases opened in a period (exercise traffic left out).
+    Stats(StatsArgs),
+    /// Erase a case, or one message's content, on an officer's order (CIC 67-1(3)); the audit
+    /// log keeps that it happened and why.
+    Purge(PurgeArgs),
     /// Answer or follow up in a case (`ack`, `decide`, `confirm` …).
     #[command(flatten)]
     Act(Box<ActionCommand>),
@@ -175,6 +183,34 @@ pub struct CaseFilterArgs {
     /// Only exercise cases (yes), or only real ones (no).
     #[arg(long, value_enum)]
     pub exercise: Option<YesNo>,
+}
+
+/// `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// First day or instant of the period (YYYY-MM-DD, RFC 3339 or Unix ms).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Last day or instant of the period (a date includes that whole day).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// CSV on stdout instead of a table.
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+}
+
+/// `purge`.
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// The case reference.
+    #[arg(value_name = "CASE_REF")]
+    pub case: CaseRef,
+    /// Erase only this message's content (its id); without it the whole case goes.
+    #[arg(long, value_name = "MESSAGE_ID")]
+    pub message: Option<String>,
+    /// Why (kept in the audit log; no personal data).
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 /// `show`.

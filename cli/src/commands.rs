@@ -36,6 +36,36 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
                 json: body,
             }
         }
+        Action::Get {
+            socket,
+            path,
+            render,
+        } => {
+            let body = Api::new(&socket).get(&path).await?;
+            Outcome {
+                text: render(&body),
+                json: body,
+            }
+        }
+        Action::StatsCsv { socket, path } => {
+            let r = poc247_node::client::ControlClient::new(&socket)
+                .get_text(&path)
+                .await?;
+            if !r.status.is_success() {
+                return Err(Failure::refused("bad-request", r.text).into());
+            }
+            print!("{}", r.text);
+            return Ok(());
+        }
+        Action::Purge { socket, case, body } => {
+            let r = Api::new(&socket)
+                .post(&format!("/v1/cases/{case}/purge"), &body)
+                .await?;
+            Outcome {
+                text: format!("purged {case}"),
+                json: r,
+            }
+        }
         Action::Watch { socket } => return Ok(watch::follow(&socket, settings.json).await?),
         Action::AuditVerify { socket } => audit::verify(&socket).await?,
         Action::AuditExport {

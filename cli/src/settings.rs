@@ -139,6 +139,31 @@ pub enum Action {
         /// Control socket.
         socket: PathBuf,
     },
+    /// A read of the API shown by a renderer (`pending`, `stats`).
+    Get {
+        /// Control socket.
+        socket: PathBuf,
+        /// The API path.
+        path: String,
+        /// How people see it.
+        render: fn(&Value) -> String,
+    },
+    /// Statistics as CSV.
+    StatsCsv {
+        /// Control socket.
+        socket: PathBuf,
+        /// The API path.
+        path: String,
+    },
+    /// A purge.
+    Purge {
+        /// Control socket.
+        socket: PathBuf,
+        /// The case.
+        case: CaseRef,
+        /// `{ "fields": { "reason", "message_id"? } }`.
+        body: Value,
+    },
     /// The in-process demo.
     Demo {
         /// Where to keep the network (a temporary folder if absent).
@@ -228,6 +253,63 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
             case: a.case,
         },
         Command::Status => Action::Status { socket: socket()? },
+        Command::Pending => Action::Get {
+            socket: socket()?,
+            path: "/v1/pending".into(),
+            render: crate::render::pending,
+        },
+        Command::Stats(a) => {
+            let mut q = Vec::new();
+            for (k, v) in [("since", &a.since), ("until", &a.until)] {
+                if let Some(v) = v {
+                    if v.is_empty()
+                        || !v
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-:.+".contains(&b))
+                    {
+                        return Err(Failure::refused(
+                            "bad-request",
+                            format!("--{k}: {v:?} is not a date or time"),
+                        ));
+                    }
+                    q.push(format!("{k}={}", v.replace('+', "%2B")));
+                }
+            }
+            if a.csv {
+                q.push("format=csv".into());
+            }
+            let path = format!("/v1/stats?{}", q.join("&"));
+            if a.csv {
+                Action::StatsCsv {
+                    socket: socket()?,
+                    path,
+                }
+            } else {
+                Action::Get {
+                    socket: socket()?,
+                    path,
+                    render: crate::render::stats,
+                }
+            }
+        }
+        Command::Purge(a) => {
+            let reason = a.reason.clone().unwrap_or_default();
+            if reason.trim().is_empty() {
+                return Err(Failure::refused(
+                    "invalid-fields",
+                    "purge refused: reason: missing",
+                ));
+            }
+            let mut fields = serde_json::json!({ "reason": reason });
+            if let Some(m) = &a.message {
+                fields["message_id"] = Value::String(m.clone());
+            }
+            Action::Purge {
+                socket: socket()?,
+                case: a.case.clone(),
+                body: serde_json::json!({ "fields": fields }),
+            }
+        }
         Command::Act(cmd) => {
             let action = Box::new(action::build(&cmd)?);
             Action::Act {

@@ -155,8 +155,13 @@ pub async fn run(shared: Arc<Shared>) {
         tokio::select! {
                         _ = cancel.cancelled() => return,
             _ = shared.timer_kick.notified() => {}
-                        ev = events.recv() => {
-                // Under load, gather every event already waiting and refresh each case once.
+                                    ev = events.recv() => {
+                // Under load, gather the events of the next moment and refresh each case once:
+                // deadlines are minutes away, re-indexing them 50 ms later changes nothing.
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
                 let mut dirty = std::collections::BTreeSet::new();
                 let mut next = Some(ev);
                 while let Some(ev) = next.take() {
