@@ -480,6 +480,48 @@ pub fn status(v: &Value) -> String {
     out
 }
 
+/// `pending`: one line per deadline, soonest first.
+pub fn pending(v: &Value) -> String {
+    let items = v["pending"].as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        return "nothing pending\n".to_owned();
+    }
+    let mut out = String::new();
+    for i in items {
+        let flag = if i["escalation"] == Value::Bool(true) && i["overdue"] == Value::Bool(true) {
+            "ESCALATED"
+        } else if i["overdue"] == Value::Bool(true) {
+            "OVERDUE"
+        } else {
+            "due"
+        };
+        let exercise = if i["exercise"] == Value::Bool(true) {
+            " [EXERCISE]"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{:<9} {}  {}{}  {}  owed by {}: {}\n          → {}\n",
+            flag,
+            text(&i["due"]),
+            text(&i["case_ref"]),
+            exercise,
+            text(&i["track"]),
+            text(&i["owed_by"]),
+            text(&i["what"]),
+            text(&i["settle"]),
+        ));
+    }
+    out
+}
+
+/// `stats`: the counts and latencies, for people.
+pub fn stats(v: &Value) -> String {
+    let mut out = format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default());
+    out.retain(|c| c != '\r');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -684,46 +726,4 @@ mod tests {
         assert_eq!(duration(3720), "1 h 02 min");
         assert_eq!(duration(3 * 86_400 + 4 * 3600), "3 d 4 h");
     }
-}
-
-/// `pending`: one line per deadline, soonest first.
-pub fn pending(v: &Value) -> String {
-    let items = v["pending"].as_array().cloned().unwrap_or_default();
-    if items.is_empty() {
-        return "nothing pending\n".to_owned();
-    }
-    let mut out = String::new();
-    for i in items {
-        let flag = if i["escalation"] == Value::Bool(true) && i["overdue"] == Value::Bool(true) {
-            "ESCALATED"
-        } else if i["overdue"] == Value::Bool(true) {
-            "OVERDUE"
-        } else {
-            "due"
-        };
-        let exercise = if i["exercise"] == Value::Bool(true) {
-            " [EXERCISE]"
-        } else {
-            ""
-        };
-        out.push_str(&format!(
-            "{:<9} {}  {}{}  {}  owed by {}: {}\n          → {}\n",
-            flag,
-            text(&i["due"]),
-            text(&i["case_ref"]),
-            exercise,
-            text(&i["track"]),
-            text(&i["owed_by"]),
-            text(&i["what"]),
-            text(&i["settle"]),
-        ));
-    }
-    out
-}
-
-/// `stats`: the counts and latencies, for people.
-pub fn stats(v: &Value) -> String {
-    let mut out = format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default());
-    out.retain(|c| c != '\r');
-    out
 }
