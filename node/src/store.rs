@@ -166,12 +166,25 @@ impl Store {
     ) -> Result<(Self, tokio::task::JoinHandle<()>)> {
         let cache_capacity = settings.cache_capacity_bytes;
         std::fs::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join("sled"))
             .cache_capacity(cache_capacity)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| NodeError::Storage(format!("{}: {e}", dir.display())))?;
+            .flush_every_ms(None);
+        // A store closed a moment ago in this process may still be releasing its lock (a
+        // last flush finishing): wait for it, briefly. Another live process keeps it: refused.
+        let mut tries = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 40 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(NodeError::Storage(format!("{}: {e}", dir.display()))),
+            }
+        };
         let meta = db.open_tree("meta")?;
         match meta.get("schema")? {
             None => {
