@@ -268,7 +268,7 @@ pub async fn stats(
         Ok(c) => c,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let st = stats::compute(&cases, &period, s.clock.now());
+    let st = stats::compute(&cases, &period, s.clock.now(), &s.cfg.deadlines);
     match q.format.as_deref() {
         None | Some("") | Some("json") => Json(st).into_response(),
         Some("csv") => (

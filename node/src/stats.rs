@@ -5,6 +5,7 @@
 //! here: no party, case reference or text. Pure: cases, period and `now` in, numbers out.
 
 use crate::lifecycle::{CaseRecord, CaseState, Role};
+use crate::tracks::TrackSettings;
 use poc247_protocol::{MessageKind, Urgency, UtcMs};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -23,16 +24,6 @@ impl Period {
     /// Whether `t` falls in the period.
     pub fn contains(&self, t: UtcMs) -> bool {
         self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
-    }
-}
-
-/// How long an officer has to acknowledge a request of this urgency (DESIGN.md "Case
-/// lifecycle", acknowledgement track), in milliseconds.
-pub fn acknowledgement_sla_ms(u: Urgency) -> u64 {
-    match u {
-        Urgency::Emergency => 15 * 60_000,
-        Urgency::Urgent => 60 * 60_000,
-        Urgency::Routine => 24 * 3_600_000,
     }
 }
 
@@ -154,8 +145,8 @@ fn needs_acknowledgement(c: &CaseRecord) -> bool {
 }
 
 /// Whether the acknowledgement of `c` was still owed at `at`, past its deadline.
-fn acknowledgement_open_at(c: &CaseRecord, at: UtcMs) -> bool {
-    let due = c.opened_at.plus_ms(acknowledgement_sla_ms(c.urgency));
+fn acknowledgement_open_at(c: &CaseRecord, at: UtcMs, sla: &TrackSettings) -> bool {
+    let due = c.opened_at.plus_ms(sla.ack_sla(c.urgency));
     let by = |t: Option<UtcMs>| t.is_some_and(|t| t <= at);
     // Never delivered: nothing to acknowledge yet.
     let undelivered = matches!(c.state, CaseState::Queued | CaseState::Failed { .. });
@@ -168,7 +159,8 @@ const URGENCIES: [Urgency; 3] = [Urgency::Emergency, Urgency::Urgent, Urgency::R
 
 /// The statistics of the cases opened in `period`, exercise cases left out; overdue counts
 /// as of the end of the period, or `now` if that is earlier.
-pub fn compute(cases: &[CaseRecord], period: &Period, now: UtcMs) -> Stats {
+/// Acknowledgement deadlines are the node's own (`[deadlines]`).
+pub fn compute(cases: &[CaseRecord], period: &Period, now: UtcMs, sla: &TrackSettings) -> Stats {
     let as_of = period.until.map_or(now, |u| u.min(now));
     let in_period: Vec<&CaseRecord> = cases
         .iter()
@@ -224,20 +216,20 @@ pub fn compute(cases: &[CaseRecord], period: &Period, now: UtcMs) -> Stats {
     let mut overdue = Vec::new();
     for role in [Role::Requested, Role::Requester] {
         for u in URGENCIES {
-            let sla = acknowledgement_sla_ms(u);
+            let sla_ms = sla.ack_sla(u);
             let owed: Vec<&&CaseRecord> = counted
                 .iter()
                 .filter(|c| c.role == role && c.urgency == u && needs_acknowledgement(c))
                 .collect();
             let open = owed
                 .iter()
-                .filter(|c| acknowledgement_open_at(c, as_of))
+                .filter(|c| acknowledgement_open_at(c, as_of, sla))
                 .count() as u64;
             let late = owed
                 .iter()
                 .filter(|c| {
                     c.acknowledged_at
-                        .is_some_and(|a| a.since(c.opened_at) > sla)
+                        .is_some_and(|a| a.since(c.opened_at) > sla_ms)
                 })
                 .count() as u64;
             if open + late > 0 {
@@ -245,7 +237,7 @@ pub fn compute(cases: &[CaseRecord], period: &Period, now: UtcMs) -> Stats {
                     track: "acknowledgement".into(),
                     role: role.as_str().into(),
                     urgency: u.as_str().into(),
-                    sla_s: sla / 1000,
+                    sla_s: sla_ms / 1000,
                     open,
                     late,
                 });
@@ -405,7 +397,12 @@ mod tests {
         );
         drill.exercise = true;
         let real = ack(case(1, Role::Requested, Urgency::Urgent, 0), 10);
-        let s = compute(&[drill, real], &Period::default(), UtcMs(T0 + 600 * MIN));
+        let s = compute(
+            &[drill, real],
+            &Period::default(),
+            UtcMs(T0 + 600 * MIN),
+            &TrackSettings::default(),
+        );
         assert_eq!(s.cases, 1);
         assert_eq!(s.exercise_cases_left_out, 1);
         assert_eq!(s.counts.len(), 1);
@@ -436,7 +433,12 @@ mod tests {
             ),
             case(4, Role::Requested, Urgency::Routine, 0),
         ];
-        let s = compute(&cases, &Period::default(), UtcMs(T0 + MIN));
+        let s = compute(
+            &cases,
+            &Period::default(),
+            UtcMs(T0 + MIN),
+            &TrackSettings::default(),
+        );
         let got: Vec<(&str, &str, &str, Option<&str>, u64)> = s
             .counts
             .iter()
@@ -466,7 +468,12 @@ mod tests {
         let cases: Vec<CaseRecord> = (1..=100)
             .map(|n| ack(case(n, Role::Requested, Urgency::Routine, 0), n))
             .collect();
-        let s = compute(&cases, &Period::default(), UtcMs(T0 + 1000 * MIN));
+        let s = compute(
+            &cases,
+            &Period::default(),
+            UtcMs(T0 + 1000 * MIN),
+            &TrackSettings::default(),
+        );
         let all = row(&s, "acknowledgement", "all");
         assert_eq!(all.count, 100);
         assert_eq!(all.p50_s, Some(50.0 * 60.0));
@@ -490,7 +497,12 @@ mod tests {
             since: Some(UtcMs(T0 + 60 * MIN)),
             until: Some(UtcMs(T0 + 120 * MIN)),
         };
-        let s = compute(&cases, &period, UtcMs(T0 + 1000 * MIN));
+        let s = compute(
+            &cases,
+            &period,
+            UtcMs(T0 + 1000 * MIN),
+            &TrackSettings::default(),
+        );
         assert_eq!(s.cases, 1, "since is included, until is not");
         assert_eq!(s.period.since.as_deref(), Some("2026-01-01T01:00:00Z"));
         assert_eq!(
@@ -526,7 +538,7 @@ mod tests {
             // Our own request, delivered, not acknowledged by the peer in time.
             case(7, Role::Requester, Urgency::Urgent, 0),
         ];
-        let s = compute(&cases, &Period::default(), now);
+        let s = compute(&cases, &Period::default(), now, &TrackSettings::default());
         let got: Vec<(&str, &str, u64, u64, u64)> = s
             .overdue
             .iter()
@@ -545,7 +557,7 @@ mod tests {
             since: None,
             until: Some(UtcMs(T0 + 110 * MIN)),
         };
-        let s = compute(&cases, &early, now);
+        let s = compute(&cases, &early, now, &TrackSettings::default());
         assert!(!s.overdue.iter().any(|o| o.urgency == "emergency"));
     }
 
@@ -562,7 +574,12 @@ mod tests {
             case(2, Role::Requested, Urgency::Emergency, 0),
             drill,
         ];
-        let s = compute(&cases, &Period::default(), UtcMs(T0 + 60 * MIN));
+        let s = compute(
+            &cases,
+            &Period::default(),
+            UtcMs(T0 + 60 * MIN),
+            &TrackSettings::default(),
+        );
         let csv = s.to_csv();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], CSV_HEADER);

@@ -87,7 +87,8 @@ pub struct Deadline {
 }
 
 impl TrackSettings {
-    fn ack_sla(&self, u: Urgency) -> u64 {
+    /// How long an officer has to acknowledge a request of urgency `u`, in milliseconds.
+    pub fn ack_sla(&self, u: Urgency) -> u64 {
         MINUTE
             * match u {
                 Urgency::Emergency => self.ack_emergency_minutes,
