@@ -919,3 +919,119 @@ async fn bench_quick_reports_json() {
     assert!(v["total_delivered"].as_u64().unwrap() >= 100, "{v}");
     assert!(ran.stderr.contains("bench: "), "{ran:?}");
 }
+
+/// The officer's case commands against real nodes: ack, decide, confirm, pending, stats,
+/// close and purge, each with its exit code and output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_works_a_case_from_the_command_line() {
+    let net = Net::embedded().await.unwrap();
+    let (lu, fr) = (socket(&net, "LU"), socket(&net, "FR"));
+    let mut lu_events = net.events("LU").unwrap();
+    let mut fr_events = net.events("FR").unwrap();
+    let sent = poc247(&send_args(&lu, &["--language", "fr", "--json"])).await;
+    assert_eq!(sent.code, Some(0), "{sent:?}");
+    let case = sent.json()["case_ref"].as_str().unwrap().to_owned();
+    let id = sent.json()["message_id"].as_str().unwrap().to_owned();
+    wait_delivered(&mut lu_events, &id, 10).await.unwrap();
+
+    // FR owes an acknowledgement: `pending` says so and names the command.
+    let pending = poc247(&["--socket", &fr, "pending"]).await;
+    assert_eq!(pending.code, Some(0), "{pending:?}");
+    assert!(
+        pending.stdout.contains(&case) && pending.stdout.contains("poc247 ack"),
+        "{pending:?}"
+    );
+
+    let ack = poc247(&[
+        "--socket",
+        &fr,
+        "ack",
+        &case,
+        "--officer",
+        "permanence OCLCTIC",
+    ])
+    .await;
+    assert_eq!(ack.code, Some(0), "{ack:?}");
+    assert!(ack.stdout.contains("acknowledged"), "{ack:?}");
+    // A second acknowledgement is refused by the lifecycle: exit 1 with the reason.
+    let again = poc247(&["--socket", &fr, "ack", &case, "--officer", "x"]).await;
+    assert_eq!(again.code, Some(1), "{again:?}");
+    assert!(again.stderr.contains("acknowledged already"), "{again:?}");
+
+    let decide = poc247(&[
+        "--socket",
+        &fr,
+        "--json",
+        "decide",
+        &case,
+        "--outcome",
+        "executed",
+        "--executed-on",
+        "2026-11-23",
+        "--preserved-until",
+        "2027-02-21",
+    ])
+    .await;
+    assert_eq!(decide.code, Some(0), "{decide:?}");
+    let mid = decide.json()["message_id"].as_str().unwrap().to_owned();
+    wait_for(&mut lu_events, 10, |e| {
+        e.message_id.map(|m| m.to_string()) == Some(mid.clone())
+    })
+    .await
+    .unwrap();
+    let confirm = poc247(&[
+        "--socket",
+        &lu,
+        "confirm",
+        &case,
+        "--reference",
+        "MLA-LU-17",
+        "--channel",
+        "central-authority",
+        "--sent-on",
+        "2026-11-24",
+    ])
+    .await;
+    assert_eq!(confirm.code, Some(0), "{confirm:?}");
+    let cid = confirm
+        .stdout
+        .split("(message ")
+        .nth(1)
+        .unwrap_or_default()
+        .split(')')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    wait_for(&mut fr_events, 10, |e| {
+        e.message_id.map(|m| m.to_string()) == Some(cid.clone())
+    })
+    .await
+    .unwrap();
+
+    let stats = poc247(&["--socket", &fr, "stats", "--csv"]).await;
+    assert_eq!(stats.code, Some(0), "{stats:?}");
+    assert!(
+        stats.stdout.lines().count() >= 2 && stats.stdout.contains("preservation"),
+        "{stats:?}"
+    );
+
+    let close = poc247(&["--socket", &fr, "close", &case]).await;
+    assert_eq!(close.code, Some(0), "{close:?}");
+    let show = poc247(&["--socket", &fr, "--json", "show", &case]).await;
+    assert_eq!(show.json()["state"], "closed");
+    let purge = poc247(&["--socket", &fr, "purge", &case]).await;
+    assert_eq!(purge.code, Some(1), "a reason is required: {purge:?}");
+    let purge = poc247(&[
+        "--socket",
+        &fr,
+        "purge",
+        &case,
+        "--reason",
+        "retention over",
+    ])
+    .await;
+    assert_eq!(purge.code, Some(0), "{purge:?}");
+    let gone = poc247(&["--socket", &fr, "show", &case]).await;
+    assert_eq!(gone.code, Some(1), "{gone:?}");
+    net.net.shutdown().await;
+}
