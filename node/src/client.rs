@@ -169,42 +169,29 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 impl ControlClient {
-    /// Opens the event stream (`GET /v1/events`).
+    /// Opens the event stream (`GET /v1/events`): live events from now on.
     pub async fn events(&self) -> Result<EventStream, ClientError> {
-        let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
-        let mut sender = self.connect().await?;
-        let req = Request::builder()
-            .method(Method::GET)
-            .uri("/v1/events")
-            .header("host", "poc247")
-            .header("accept", "text/event-stream")
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| proto(&e))?;
-        let resp = sender.send_request(req).await.map_err(|e| proto(&e))?;
-        if resp.status() != StatusCode::OK {
-            return Err(ClientError::Protocol(format!("events: {}", resp.status())));
-        }
-        Ok(EventStream {
-            body: resp.into_body(),
-            buf: Vec::new(),
-        })
+        self.open_events(None).await
     }
-}
 
-impl ControlClient {
     /// Opens the event stream resuming after event `n` (`Last-Event-ID: n`): the stored events
     /// after `n` come first, then the live ones.
     pub async fn events_after(&self, n: u64) -> Result<EventStream, ClientError> {
+        self.open_events(Some(n)).await
+    }
+
+    async fn open_events(&self, after: Option<u64>) -> Result<EventStream, ClientError> {
         let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
         let mut sender = self.connect().await?;
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(Method::GET)
             .uri("/v1/events")
             .header("host", "poc247")
-            .header("accept", "text/event-stream")
-            .header("last-event-id", n.to_string())
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| proto(&e))?;
+            .header("accept", "text/event-stream");
+        if let Some(n) = after {
+            req = req.header("last-event-id", n.to_string());
+        }
+        let req = req.body(Full::new(Bytes::new())).map_err(|e| proto(&e))?;
         let resp = sender.send_request(req).await.map_err(|e| proto(&e))?;
         if resp.status() != StatusCode::OK {
             return Err(ClientError::Protocol(format!("events: {}", resp.status())));
