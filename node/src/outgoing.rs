@@ -163,21 +163,18 @@ impl Shared {
         };
         match &req.body {
             Body::MutualAssistance(m) => {
+                // The requested Party's central authority, if it has a node in the directory.
                 let ca = entry
                     .central_authority
-                    .as_ref()
-                    .filter(|ca| directory.get(ca).is_some());
-                if d.urgent_requests_to_central_authority_only
-                    && ca.is_some()
-                    && to != ca.unwrap_or(to)
-                {
-                    let ca = ca.cloned().unwrap_or_else(|| to.clone());
+                    .clone()
+                    .filter(|ca| ca != to && directory.get(ca).is_some());
+                if let Some(ca) = ca.filter(|_| d.urgent_requests_to_central_authority_only) {
                     route.warnings.push(format!(
                         "{to} declared that urgent requests go to its central authority only \
                          (art. 27(9)(e)): addressed to {ca}"
                     ));
                     route.to = ca;
-                } else if !d.accepts_mla_via_247 && entry.id.as_str().len() == 2 {
+                } else if !d.accepts_mla_via_247 && !to.is_authority() {
                     return Err(SubmitError::Conflict(format!(
                         "{to} does not accept mutual-assistance requests on the 24/7 channel \
                          (CARICOM emergency MLA para. 9); send it to its central authority{}",
@@ -190,8 +187,7 @@ impl Shared {
                 }
                 // Art. 27(9)(a): a request sent directly goes with a copy through the own
                 // central authority.
-                let sent_to_ca = route.to.as_str().len() > 2;
-                if !sent_to_ca {
+                if !route.to.is_authority() {
                     route.copy_to = directory
                         .get(&self.party)
                         .and_then(|me| me.central_authority.clone())

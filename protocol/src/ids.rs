@@ -76,6 +76,11 @@ impl PartyId {
         PartyId::parse(&stem.to_ascii_uppercase()).map_err(|_| IdError::DnsName(name.to_owned()))
     }
 
+    /// Whether this is a second authority of a Party (`LU-CA`), not its 24/7 point of contact.
+    pub fn is_authority(&self) -> bool {
+        self.0.len() > 2
+    }
+
     /// The Party itself: the id without its suffix (`LU` for `LU-CA`).
     pub fn state(&self) -> &str {
         &self.0[..2]

@@ -795,3 +795,24 @@ async fn an_officer_purges_a_message_or_a_case_and_the_audit_keeps_only_that_it_
     f.net.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urgent_requests_go_to_the_central_authority_a_party_declared_art_27_9_e(
+) -> anyhow::Result<()> {
+    let mut f = Flow::fresh(&["LU", "FR", "FR-CA"]).await?;
+    let body = json!({ "kind": "mutual_assistance", "to": "FR", "urgency": "urgent", "language": "fr", "fields": mla_fields(json!({})) });
+    let done = f.net.submit("LU", &body).await?;
+    assert_eq!(done["to"], "FR-CA", "{done}");
+    assert!(done["warnings"].to_string().contains("27(9)(e)"), "{done}");
+    f.received("FR-CA", done["message_id"].as_str().unwrap())
+        .await?;
+    let at_ca = f
+        .net
+        .case("FR-CA", done["case_ref"].as_str().unwrap())
+        .await?;
+    assert_eq!(at_ca["kind"], "mutual_assistance");
+    let fr = f.net.net.node(&party("FR")).unwrap().shared();
+    assert!(fr.store.cases()?.is_empty(), "FR's 24/7 node is not asked");
+    f.net.net.shutdown().await;
+    Ok(())
+}
