@@ -88,6 +88,27 @@ impl ControlClient {
         self.call(Method::POST, path, Some(body.to_string())).await
     }
 
+    /// `GET path` of a text resource (`/metrics`): status and body as they came.
+    pub async fn get_text(&self, path: &str) -> Result<(StatusCode, String), ClientError> {
+        let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
+        let mut sender = self.connect().await?;
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("host", "poc247")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| proto(&e))?;
+        let resp = sender.send_request(req).await.map_err(|e| proto(&e))?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| proto(&e))?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
     async fn call(
         &self,
         method: Method,
