@@ -60,6 +60,19 @@ Logs go to stderr; RUST_LOG filters them (default: info).")]
     Run(RunArgs),
     /// Generate a development network (dev CA, keys, node.toml per party, directory).
     DevNetwork(DevNetworkArgs),
+    /// Create a new node's signing key, TLS key and certificate signing request, and print
+    /// what to submit to the network's registry.
+    #[command(after_help = "\
+Writes into DIR (created with mode 0700 if absent):
+  signing.key  the node's ed25519 signing key (mode 0600)
+  tls.key      the node's TLS key, ECDSA P-256, PKCS#8 PEM (mode 0600)
+  tls.csr      a certificate signing request for <party>.poc247: send it to the network CA
+Then submit the printed public key and SPKI SHA-256 to the registry for directory.toml.
+Exit status: 0 done; 1 a key or request is already there (nothing is overwritten).")]
+    Init(InitArgs),
+    /// The peers: connection, last seen, queue, certificate; `peers reload` re-reads the
+    /// directory and the node's certificate.
+    Peers(PeersArgs),
     /// Send a request to another Party's point of contact (opens a case).
     #[command(subcommand)]
     Send(Box<SendCommand>),
@@ -133,6 +146,38 @@ pub struct DevNetworkArgs {
     /// UDP port of the first party on 127.0.0.1; the next ones follow.
     #[arg(long, default_value_t = 47241, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub base_port: u16,
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// This node's party (LU, or LU-CA for a central authority).
+    #[arg(long, value_name = "PARTY")]
+    pub party: PartyId,
+    /// The folder for the keys and the request (the node's data folder).
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub data: PathBuf,
+}
+
+/// `peers`.
+#[derive(Debug, Args)]
+pub struct PeersArgs {
+    /// Without a subcommand: the list.
+    #[command(subcommand)]
+    pub command: Option<PeersCommand>,
+}
+
+/// `peers reload`.
+#[derive(Debug, Subcommand)]
+pub enum PeersCommand {
+    /// Re-read directory.toml and the node's TLS certificate and key, check them whole and
+    /// put them in force (as SIGHUP does); a bad file is refused with its line and the old
+    /// one stays.
+    #[command(after_help = "\
+Parties removed from the directory: their connections close and their queued messages are
+marked failed. Key, pin and address changes apply to new messages and connections.
+Exit status: 0 reloaded; 1 refused (the reason names the file, line and party).")]
+    Reload,
 }
 
 /// Urgency as given on the command line.

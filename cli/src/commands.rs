@@ -8,7 +8,7 @@ use crate::failure::Failure;
 use crate::output::{self, Outcome, Output};
 use crate::request::Request;
 use crate::settings::{Action, Mailbox, Settings};
-use crate::{audit, demo, devnet, foreground, render, watch};
+use crate::{audit, demo, devnet, foreground, init, peers, render, watch};
 use poc247_protocol::CaseRef;
 use serde_json::Value;
 use std::path::Path;
@@ -79,6 +79,9 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
         },
         Action::Bench { quick } => bench(quick).await?,
         Action::Completions { shell } => return Ok(completions(shell)?),
+        Action::Init { party, data } => init::run(&party, &data)?,
+        Action::Peers { socket } => peers::list(&socket).await?,
+        Action::PeersReload { socket } => peers::reload(&socket).await?,
     };
     out.finish(&outcome)?;
     Ok(())

@@ -29,28 +29,50 @@ pub fn init_logging(format: LogFormat, default: &str) {
     };
 }
 
-/// Runs the node of `config` until Ctrl-C or SIGTERM.
+/// Runs the node of `config` until Ctrl-C or SIGTERM; SIGHUP reloads the directory and the
+/// node's certificate (as `poc247 peers reload` does).
 pub async fn run(config: NodeConfig, log: LogFormat) -> anyhow::Result<()> {
     init_logging(log, "info");
     let socket = config.socket.clone();
     // Listen for the signals before starting, so that one arriving during start-up is seen.
     let mut term = signal(SignalKind::terminate())
         .map_err(|e| Failure::internal(format!("cannot listen for SIGTERM: {e}")))?;
+    let mut hup = signal(SignalKind::hangup())
+        .map_err(|e| Failure::internal(format!("cannot listen for SIGHUP: {e}")))?;
     let node = Node::start(config).await.map_err(start_failure)?;
-    tracing::info!(socket = %socket.display(), "control API ready; Ctrl-C or SIGTERM stops the node");
-    let why = tokio::select! {
-        r = tokio::signal::ctrl_c() => match r {
-            Ok(()) => "interrupt",
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for Ctrl-C; stopping");
-                "no signal handler"
-            }
-        },
-        _ = term.recv() => "SIGTERM",
+    tracing::info!(socket = %socket.display(), reload = "SIGHUP", "control API ready; Ctrl-C or SIGTERM stops the node");
+    let why = loop {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => break match r {
+                Ok(()) => "interrupt",
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for Ctrl-C; stopping");
+                    "no signal handler"
+                }
+            },
+            _ = term.recv() => break "SIGTERM",
+            _ = hup.recv() => reload(&node).await,
+        }
     };
     tracing::info!(signal = why, "stopping");
     node.shutdown().await;
     Ok(())
+}
+
+/// SIGHUP: the directory and the certificate re-read; a refusal is logged and changes nothing.
+async fn reload(node: &Node) {
+    tracing::info!("SIGHUP: reloading the directory and the certificate");
+    match poc247_node::peers::reload(node.shared(), poc247_node::audit::Actor::Node).await {
+        Ok(r) => tracing::info!(
+            parties = r.parties,
+            removed = r.diff.removed.len(),
+            failed = r.failed.len(),
+            "reloaded"
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused; the directory and certificate in force are unchanged")
+        }
+    }
 }
 
 /// A node that did not start: its configuration, directory or keys refused (exit 1), or

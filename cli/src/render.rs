@@ -477,6 +477,7 @@ pub fn status(v: &Value) -> String {
     if peers.is_empty() {
         let _ = writeln!(out, "{:<12} none in the directory", "peers");
     }
+    operations(&mut out, v);
     out
 }
 
@@ -520,6 +521,96 @@ pub fn stats(v: &Value) -> String {
     let mut out = format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default());
     out.retain(|c| c != '\r');
     out
+}
+
+/// The metrics and certificates of a status, for a person: traffic since start, delivery
+/// latency, queues, overdue deadlines, certificate expiry.
+fn operations(out: &mut String, v: &Value) {
+    let m = &v["metrics"];
+    if m.is_object() {
+        let n = |x: &Value| x.as_u64().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "{:<12} out {} queued, {} delivered, {} failed; in {} received, {} refused (since {})",
+            "traffic",
+            n(&m["messages_out"]["queued"]),
+            n(&m["messages_out"]["delivered"]),
+            n(&m["messages_out"]["failed"]),
+            n(&m["messages_in"]["received"]),
+            n(&m["messages_in"]["rejected"]),
+            when(&m["since"]),
+        );
+        let l = &m["delivery_latency"];
+        let latency = match n(&l["count"]) {
+            0 => "no delivery yet".to_owned(),
+            count => {
+                let bound = |x: &Value| {
+                    x.as_f64()
+                        .map_or_else(|| "over 1 h".to_owned(), |s| format!("within {s} s"))
+                };
+                format!(
+                    "{count} delivered: mean {:.3} s; half {}, 95 % {}",
+                    l["mean_s"].as_f64().unwrap_or_default(),
+                    bound(&l["p50_le_s"]),
+                    bound(&l["p95_le_s"]),
+                )
+            }
+        };
+        let _ = writeln!(out, "{:<12} {latency}", "latency");
+        let queues: Vec<String> = m["queue"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|q| {
+                format!(
+                    "{} {} (oldest {})",
+                    text(&q["peer"]),
+                    text(&q["depth"]),
+                    when(&q["oldest_undelivered"])
+                )
+            })
+            .collect();
+        let queues = if queues.is_empty() {
+            "empty".to_owned()
+        } else {
+            queues.join("; ")
+        };
+        let _ = writeln!(out, "{:<12} {queues}", "queues");
+        let overdue: Vec<String> = m["overdue"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+            .map(|(track, n)| format!("{} {}", clean(track), text(n)))
+            .collect();
+        let overdue = if overdue.is_empty() {
+            "nothing".to_owned()
+        } else {
+            format!("{} (poc247 pending)", overdue.join(", "))
+        };
+        let _ = writeln!(out, "{:<12} {overdue}", "overdue");
+    }
+    for (i, c) in v["certificates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let days = c["days_left"].as_i64().unwrap_or_default();
+        let mut line = format!(
+            "{} expires {} ({days} days)",
+            text(&c["party"]),
+            when(&c["not_after"])
+        );
+        if c["warning"] == Value::Bool(true) {
+            line = format!("{line}  WARNING: renew it, then poc247 peers reload");
+        }
+        let _ = writeln!(
+            out,
+            "{:<12} {line}",
+            if i == 0 { "certificates" } else { "" }
+        );
+    }
 }
 
 #[cfg(test)]
@@ -717,6 +808,42 @@ mod tests {
         for absent in ["links", "warning", "recorded outside", "in reply to"] {
             assert!(!bare.contains(absent), "{bare}");
         }
+    }
+
+    #[test]
+    fn the_status_summarises_metrics_and_warns_of_certificates() {
+        let v = json!({"party": "LU", "peers": [], "metrics": {
+            "since": "2026-05-01T14:03:07Z",
+            "messages_out": {"queued": 3, "delivered": 2, "failed": 1},
+            "messages_in": {"received": 4, "rejected": 0},
+            "delivery_latency": {"count": 2, "mean_s": 0.04, "p50_le_s": 0.05, "p95_le_s": null},
+            "queue": [{"peer": "FR", "depth": 1, "oldest_undelivered": "2026-05-01T14:04:00Z"}],
+            "overdue": {"acknowledgement": 1, "delivery": 0}},
+            "certificates": [
+                {"party": "LU", "not_after": "2046-05-01T00:00:00Z", "days_left": 7300, "warning": false},
+                {"party": "FR", "not_after": "2026-05-10T00:00:00Z", "days_left": 9, "warning": true}]});
+        let t = status(&v);
+        assert!(
+            t.contains("traffic      out 3 queued, 2 delivered, 1 failed; in 4 received"),
+            "{t}"
+        );
+        assert!(t.contains("half within 0.05 s, 95 % over 1 h"), "{t}");
+        assert!(
+            t.contains("queues       FR 1 (oldest 2026-05-01 14:04:00 UTC)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("overdue      acknowledgement 1 (poc247 pending)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("certificates LU expires 2046-05-01 00:00:00 UTC (7300 days)\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("FR expires 2026-05-10 00:00:00 UTC (9 days)  WARNING"),
+            "{t}"
+        );
     }
 
     #[test]

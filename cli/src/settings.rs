@@ -3,7 +3,7 @@
 //! computed. Only files named on the command line are read here; no socket is touched.
 
 use crate::action::{self, CaseAction};
-use crate::args::{AuditCommand, CaseFilterArgs, Cli, Command, LogFormat, YesNo};
+use crate::args::{AuditCommand, CaseFilterArgs, Cli, Command, LogFormat, PeersCommand, YesNo};
 use crate::failure::Failure;
 use crate::request::{self, Request};
 use clap::CommandFactory;
@@ -163,6 +163,23 @@ pub enum Action {
         case: CaseRef,
         /// `{ "fields": { "reason", "message_id"? } }`.
         body: Value,
+    },
+    /// Create a node's keys and certificate request.
+    Init {
+        /// Its party.
+        party: PartyId,
+        /// The folder.
+        data: PathBuf,
+    },
+    /// List the peers.
+    Peers {
+        /// Control socket.
+        socket: PathBuf,
+    },
+    /// Reload the directory and the node's certificate.
+    PeersReload {
+        /// Control socket.
+        socket: PathBuf,
     },
     /// The in-process demo.
     Demo {
@@ -335,6 +352,14 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
         Command::Bench(a) => Action::Bench { quick: a.quick },
         Command::Completions(a) => Action::Completions { shell: a.shell },
         Command::Demo(a) => Action::Demo { data: a.data },
+        Command::Init(a) => Action::Init {
+            party: a.party,
+            data: a.data,
+        },
+        Command::Peers(a) => match a.command {
+            None => Action::Peers { socket: socket()? },
+            Some(PeersCommand::Reload) => Action::PeersReload { socket: socket()? },
+        },
     };
     Ok(Settings { json, action })
 }

@@ -96,6 +96,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/pending", get(pending))
         .route("/v1/audit", get(audit_export))
         .route("/v1/audit/verify", get(audit_verify))
+        .merge(crate::operator::routes())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint")
         })
@@ -119,6 +120,14 @@ impl ApiError {
             message: message.into(),
             fields: Vec::new(),
         }
+    }
+    /// An error with its status and code, for the routes of other modules.
+    pub(crate) fn with_code(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::new(status, code, message)
     }
     fn bad(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", message)
@@ -198,6 +207,8 @@ async fn status(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
         "inbox": cases.iter().filter(|c| c.role == Role::Requested).count(),
         "outbox_queued": outbox,
         "peers": peers,
+        "certificates": crate::certs::status_json(&s),
+        "metrics": crate::metrics::summary(&s)?,
     })))
 }
 

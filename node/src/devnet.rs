@@ -75,6 +75,94 @@ fn validity(out: &Path) -> Result<(time::OffsetDateTime, time::OffsetDateTime)> 
     }
 }
 
+/// The dev CA's certificate parameters (its subject carries [`DEV_CA_MARKER`]).
+fn dev_ca_params(
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> CertificateParams {
+    let mut ca_params = CertificateParams::default();
+    ca_params
+        .distinguished_name
+        .push(DnType::OrganizationName, DEV_CA_MARKER);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "poc247 dev CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca_params.not_before = not_before;
+    ca_params.not_after = not_after;
+    ca_params
+}
+
+/// A node certificate's parameters: SAN `<party>.poc247`, server and client auth.
+fn node_params(
+    party: &PartyId,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> std::result::Result<CertificateParams, rcgen::Error> {
+    let mut params = CertificateParams::new(vec![party.dns_name()])?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, party.as_str());
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params.use_authority_key_identifier_extension = true;
+    params.not_before = not_before;
+    params.not_after = not_after;
+    Ok(params)
+}
+
+/// A key pair from a PEM file of the dev network (its header comment lines skipped).
+fn read_key(path: &Path) -> Result<KeyPair> {
+    let text = std::fs::read_to_string(path).map_err(|e| NodeError::io(path, e))?;
+    let pem: String = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    KeyPair::from_pem(&pem).map_err(|e| gen_error(path, format!("not a PEM key: {e}")))
+}
+
+/// Issues `party` a new certificate of a generated network, valid from a day ago for
+/// `valid_days` days (a renewal, or one about to expire for a drill), for the key it has
+/// already: its SPKI pin in the directory stays right. Replaces `<party>/tls.pem` at once
+/// (written beside it, then renamed); a running node takes it on its next reload.
+pub fn reissue_certificate(out: &Path, party: &PartyId, valid_days: i64) -> Result<()> {
+    let rc = |what: &str, e: rcgen::Error| gen_error(out, format!("{what}: {e}"));
+    let now = time::OffsetDateTime::now_utc();
+    let (Some(not_before), Some(not_after), Some(ca_from), Some(ca_to)) = (
+        now.checked_sub(time::Duration::days(1)),
+        now.checked_add(time::Duration::days(valid_days)),
+        now.checked_sub(time::Duration::days(1)),
+        now.checked_add(time::Duration::days(VALIDITY_DAYS)),
+    ) else {
+        return Err(gen_error(out, "the validity is out of range"));
+    };
+    let ca_key = read_key(&out.join("ca.key"))?;
+    // The issuer is named and keyed as the dev CA: its own validity does not enter the
+    // certificates it issues.
+    let issuer = Issuer::new(dev_ca_params(ca_from, ca_to), ca_key);
+    let folder = out.join(party.as_str().to_ascii_lowercase());
+    let key = read_key(&folder.join("tls.key"))?;
+    let cert = node_params(party, not_before, not_after)
+        .map_err(|e| rc("node name", e))?
+        .signed_by(&key, &issuer)
+        .map_err(|e| rc("node certificate", e))?;
+    let path = folder.join("tls.pem");
+    let next = folder.join("tls.pem.new");
+    let _ = std::fs::remove_file(&next);
+    write_public(&next, &with_header(&cert.pem()))?;
+    std::fs::rename(&next, &path).map_err(|e| NodeError::io(&path, e))
+}
+
 /// The directory entry of `id`, with its declarations from the small profile table.
 fn profile(id: &PartyId, present: &BTreeSet<PartyId>) -> PartyEntryFile {
     let ca_if_present = |ca: &str| {
@@ -194,21 +282,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
     // The dev CA.
     let ca_key =
         KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| rc("CA key", e))?;
-    let mut ca_params = CertificateParams::default();
-    ca_params
-        .distinguished_name
-        .push(DnType::OrganizationName, DEV_CA_MARKER);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "poc247 dev CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    ca_params.not_before = not_before;
-    ca_params.not_after = not_after;
+    let ca_params = dev_ca_params(not_before, not_after);
     let ca_cert = ca_params
         .self_signed(&ca_key)
         .map_err(|e| rc("CA certificate", e))?;
@@ -226,20 +300,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
 
         let key =
             KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| rc("node key", e))?;
-        let mut params =
-            CertificateParams::new(vec![party.dns_name()]).map_err(|e| rc("node name", e))?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, party.as_str());
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        params.use_authority_key_identifier_extension = true;
-        params.not_before = not_before;
-        params.not_after = not_after;
+        let params = node_params(party, not_before, not_after).map_err(|e| rc("node name", e))?;
         let cert = params
             .signed_by(&key, &issuer)
             .map_err(|e| rc("node certificate", e))?;
@@ -476,6 +537,25 @@ mod tests {
         }
         // Writing twice refuses to overwrite.
         assert!(write_embedded(dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_reissued_certificate_keeps_the_key_and_loads_with_its_new_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("net");
+        generate(&out, &[(p("LU"), addr(1)), (p("FR"), addr(2))]).unwrap();
+        let cfg = node_config(&out, &p("FR")).unwrap();
+        let before = tls::load(&cfg).unwrap();
+        reissue_certificate(&out, &p("FR"), 10).unwrap();
+        let after = tls::load(&cfg).unwrap();
+        assert_eq!(
+            tls::spki_sha256(&before.chain[0]).unwrap(),
+            tls::spki_sha256(&after.chain[0]).unwrap()
+        );
+        let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() as u64 * 1000;
+        let left = tls::not_after_ms(&after.chain[0]).unwrap() - now_ms;
+        assert!(left > 9 * 86_400_000 && left <= 10 * 86_400_000, "{left}");
+        assert!(!out.join("fr/tls.pem.new").exists());
     }
 
     /// Regenerates `certs-dev/network/` (delete the folder first):

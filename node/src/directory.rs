@@ -132,9 +132,12 @@ impl Directory {
     }
 
     /// Parses and checks directory text.
+    ///
+    /// A syntax error names its line and column; an entry refused names its party and the line
+    /// of its `[[party]]` table.
     pub fn from_toml(text: &str) -> std::result::Result<Self, String> {
-        let file: DirectoryFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        Self::from_file(file)
+        let file: DirectoryFile = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
+        Self::from_file(file).map_err(|m| with_party_line(text, m))
     }
 
     /// Checks a parsed directory.
@@ -226,7 +229,92 @@ impl Directory {
     }
 }
 
+/// Line and column (both from 1) of a byte offset in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// A TOML error as one line: `line 3, column 7: <what>` when toml knows where.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let what = e.message().trim().replace('\n', "; ");
+    match e.span() {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            format!("line {line}, column {col}: {what}")
+        }
+        None => what,
+    }
+}
+
+/// Prefixes an entry's refusal (`party #2 (FR): …`) with the line of that entry's
+/// `[[party]]` table.
+fn with_party_line(text: &str, message: String) -> String {
+    let n: Option<usize> = message
+        .strip_prefix("party #")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok());
+    let line = n.and_then(|n| {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim_start().starts_with("[[party]]"))
+            .nth(n.checked_sub(1)?)
+            .map(|(i, _)| i + 1)
+    });
+    match line {
+        Some(line) => format!("line {line}: {message}"),
+        None => message,
+    }
+}
+
 /// Encodes an ed25519 public key as the directory writes it.
 pub fn encode_public_key(key: &VerifyingKey) -> String {
     base64::engine::general_purpose::STANDARD.encode(key.as_bytes())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "cNVUclZ3LylE4YD7hzySOy4tkYaYYAUrBJc5kROcmBE=";
+
+    fn entry(id: &str, key: &str) -> String {
+        format!(
+            "[[party]]\nid = \"{id}\"\nname = \"{id}\"\naddresses = [\"127.0.0.1:1\"]\n\
+             signing_key = \"{key}\"\n\n"
+        )
+    }
+
+    #[test]
+    fn a_syntax_error_names_its_line_and_column() {
+        let text = format!("{}[[party]]\nid = \"FR\nname = 1\n", entry("LU", KEY));
+        let err = Directory::from_toml(&text).unwrap_err();
+        assert!(err.starts_with("line 8, column "), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+        let err = Directory::from_toml("[[party]]\nid = 7\n").unwrap_err();
+        assert!(err.starts_with("line 2, column 6: "), "{err}");
+    }
+
+    #[test]
+    fn a_refused_entry_names_its_party_and_the_line_of_its_table() {
+        let text = format!("# header\n{}{}", entry("LU", KEY), entry("FR", "not-a-key"));
+        let err = Directory::from_toml(&text).unwrap_err();
+        assert!(
+            err.starts_with("line 8: party #2 (FR): signing_key is not base64"),
+            "{err}"
+        );
+        let twice = format!("{}{}", entry("LU", KEY), entry("LU", KEY));
+        let err = Directory::from_toml(&twice).unwrap_err();
+        assert_eq!(err, "party LU is listed twice");
+        assert_eq!(
+            Directory::from_toml(&entry("LU", KEY))
+                .unwrap()
+                .iter()
+                .count(),
+            1
+        );
+    }
 }

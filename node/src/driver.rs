@@ -32,6 +32,8 @@ pub enum DeliveryCmd {
     Done(PartyId, MessageId, Outcome),
     /// `peer` was seen.
     PeerSeen(PartyId),
+    /// Drop a message from the engine (its peer left the directory).
+    Forget(PartyId, MessageId),
 }
 
 /// State shared by the node's tasks.
@@ -63,6 +65,31 @@ pub struct Shared {
     pub limits: std::sync::Mutex<crate::ratelimit::PeerLimits>,
     /// Wakes the timer task (after a manual clock moved, in tests and drills).
     pub timer_kick: tokio::sync::Notify,
+    /// The operator's surface: peers seen, certificates, metrics, reloads.
+    pub ops: crate::operator::Operator,
+}
+
+impl Shared {
+    /// The QUIC client configuration for new connections (renewed by a reload).
+    pub fn client_config(&self) -> quinn::ClientConfig {
+        self.ops
+            .certs
+            .client_config()
+            .unwrap_or_else(|| self.client_cfg.clone())
+    }
+
+    /// Puts a new directory in force (a reload checked it whole first).
+    pub(crate) fn set_directory(&self, directory: Arc<Directory>) {
+        match self.directory.write() {
+            Ok(mut d) => *d = directory,
+            Err(p) => *p.into_inner() = directory,
+        }
+    }
+
+    /// Serves new connections with a new certificate (a reload checked it first).
+    pub(crate) fn set_server_config(&self, config: quinn::ServerConfig) {
+        self.endpoint.set_server_config(Some(config));
+    }
 }
 
 impl std::fmt::Debug for Shared {
@@ -195,6 +222,7 @@ impl Node {
         let event_log = crate::eventlog::EventLog::open(&store, &cfg.events)?;
         let (events, _) = broadcast::channel(4096);
         let (delivery_tx, delivery_rx) = mpsc::channel(4096);
+        let ops = crate::operator::Operator::new(&material, clock.now());
         let shared = Arc::new(Shared {
             party: cfg.party.clone(),
             signing,
@@ -212,6 +240,7 @@ impl Node {
             event_log,
             limits: std::sync::Mutex::new(crate::ratelimit::PeerLimits::default()),
             timer_kick: tokio::sync::Notify::new(),
+            ops,
             cfg,
         });
         let listener = control::bind(&shared.cfg.socket)?;
@@ -227,6 +256,9 @@ impl Node {
             .spawn(run_delivery(shared.clone(), delivery_rx));
         shared.tracker.spawn(accept_peers(shared.clone()));
         shared.tracker.spawn(crate::timers::run(shared.clone()));
+        shared
+            .tracker
+            .spawn(crate::operator::run(shared.clone(), shared.subscribe()));
         shared.tracker.spawn(control::serve(
             shared.clone(),
             listener,
@@ -313,6 +345,7 @@ fn admit(shared: &Shared, conn: &quinn::Connection) -> Option<PartyId> {
             return None;
         }
     }
+    crate::operator::admitted(shared, &peer, conn);
     tracing::info!(peer = %peer, "peer connected");
     shared.publish(
         EventKind::PeerConnected,
@@ -419,6 +452,7 @@ async fn run_delivery(shared: Arc<Shared>, mut rx: mpsc::Receiver<DeliveryCmd>) 
                 Some(DeliveryCmd::Enqueue(peer, id)) => engine.enqueue(peer, id, shared.clock.now()),
                 Some(DeliveryCmd::Done(peer, id, o)) => { engine.on_outcome(&peer, id, &o, shared.clock.now()); }
                 Some(DeliveryCmd::PeerSeen(peer)) => engine.on_peer_seen(&peer, shared.clock.now()),
+                Some(DeliveryCmd::Forget(peer, id)) => engine.remove(&peer, id),
             },
             _ = sleep_opt(wait) => {}
         }
@@ -468,7 +502,7 @@ async fn connect(shared: &Shared, peer: &PartyId) -> Result<quinn::Connection> {
         let connecting =
             match shared
                 .endpoint
-                .connect_with(shared.client_cfg.clone(), sock, &peer.dns_name())
+                .connect_with(shared.client_config(), sock, &peer.dns_name())
             {
                 Ok(c) => c,
                 Err(e) => {

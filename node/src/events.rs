@@ -50,6 +50,16 @@ pub enum EventKind {
     },
     /// A case (or one message's content) was purged.
     Purged,
+    /// A certificate, this node's or a peer's, expires within 30 days (or has expired): at
+    /// start, on reload, once a day, and when a peer presents a new one.
+    CertificateExpiring {
+        /// Whose certificate.
+        party: PartyId,
+        /// Whole days left (negative once expired).
+        days: i64,
+        /// When it expires.
+        not_after: UtcMs,
+    },
 }
 
 /// One event.

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod certs;
 pub mod client;
 pub mod clock;
 pub mod config;
@@ -17,10 +18,14 @@ pub mod eventlog;
 pub mod events;
 pub mod feeds;
 pub mod hook;
+pub mod init;
 pub mod keys;
 pub mod lifecycle;
 pub mod localnet;
+pub mod metrics;
+pub mod operator;
 pub mod outgoing;
+pub mod peers;
 pub mod ratelimit;
 pub mod receiver;
 pub mod stats;

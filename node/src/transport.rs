@@ -82,6 +82,9 @@ type Slot = Arc<tokio::sync::Mutex<Option<Connection>>>;
 #[derive(Debug, Default)]
 pub struct Connections {
     slots: Mutex<HashMap<PartyId, Slot>>,
+    /// Live connections a peer opened while another one to it was in its slot (both nodes
+    /// connected at once): served until they close, and closed with the peer's slot.
+    extras: Mutex<HashMap<PartyId, Vec<Connection>>>,
 }
 
 impl Connections {
@@ -118,7 +121,48 @@ impl Connections {
         let mut guard = slot.lock().await;
         if guard.as_ref().is_none_or(|c| c.close_reason().is_some()) {
             *guard = Some(conn.clone());
+        } else if guard
+            .as_ref()
+            .is_some_and(|c| c.stable_id() != conn.stable_id())
+        {
+            let mut extras = self.extras.lock().unwrap_or_else(|p| p.into_inner());
+            let list = extras.entry(peer.clone()).or_default();
+            list.retain(|c| c.close_reason().is_none());
+            list.push(conn.clone());
         }
+    }
+
+    /// Closes and forgets every connection with `peer` (it left the directory, or its
+    /// certificate pin changed); returns how many were open. A connection being made to it
+    /// right now is waited for at most `wait`; the directory no longer admits it anyway.
+    pub async fn close_peer(&self, peer: &PartyId, reason: &[u8], wait: Duration) -> usize {
+        // The slot stays: a connection being made now lands in it, where it is seen.
+        let slot = {
+            let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.get(peer).cloned()
+        };
+        let extras = {
+            let mut extras = self.extras.lock().unwrap_or_else(|p| p.into_inner());
+            extras.remove(peer).unwrap_or_default()
+        };
+        let mut closed = 0;
+        if let Some(slot) = slot {
+            if let Ok(mut guard) = tokio::time::timeout(wait, slot.lock()).await {
+                if let Some(c) = guard.take() {
+                    if c.close_reason().is_none() {
+                        closed += 1;
+                    }
+                    c.close(0u32.into(), reason);
+                }
+            }
+        }
+        for c in extras {
+            if c.close_reason().is_none() {
+                closed += 1;
+            }
+            c.close(0u32.into(), reason);
+        }
+        closed
     }
 
     /// Closes and forgets the connection to `peer` (it stopped answering): the next attempt
@@ -140,6 +184,10 @@ impl Connections {
                     c.close(0u32.into(), b"shutdown");
                 }
             }
+        }
+        let extras = self.extras.lock().unwrap_or_else(|p| p.into_inner());
+        for c in extras.values().flatten() {
+            c.close(0u32.into(), b"shutdown");
         }
     }
 

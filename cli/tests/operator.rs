@@ -1,0 +1,239 @@
+//! The real `poc247` binary for the operator's commands: `init`, `peers`, `peers reload`,
+//! SIGHUP to `run`, and the status summary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use poc247_tests::*;
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt as _;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+#[derive(Debug)]
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:?}"))
+    }
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_poc247"));
+    c.env_remove("POC247_SOCKET")
+        .env_remove("POC247_CONFIG")
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true);
+    c
+}
+
+async fn poc247(args: &[&str]) -> Ran {
+    let out = bin().args(args).output().await.unwrap();
+    Ran {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn init_creates_the_keys_prints_what_to_register_and_never_overwrites() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    let ran = poc247(&["init", "--party", "LU", "--data", d, "--json"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let v = ran.json();
+    assert_eq!(v["party"], "LU");
+    assert_eq!(v["dns_name"], "lu.poc247");
+    assert_eq!(v["spki_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(v["fingerprint"].as_str().unwrap().len(), 23);
+    assert!(v["directory_entry"]
+        .as_str()
+        .unwrap()
+        .contains(v["signing_key"].as_str().unwrap()));
+    for key in ["signing.key", "tls.key"] {
+        let mode = std::fs::metadata(data.join(key))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{key}");
+    }
+    let csr = std::fs::read_to_string(data.join("tls.csr")).unwrap();
+    assert!(
+        csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"),
+        "{csr}"
+    );
+
+    // Again into the same folder: refused, the file named, nothing changed.
+    let before = std::fs::read(data.join("signing.key")).unwrap();
+    let ran = poc247(&["init", "--party", "LU", "--data", d]).await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(ran.stderr.contains("signing.key"), "{ran:?}");
+    assert!(ran.stderr.contains("refusing to overwrite"), "{ran:?}");
+    assert_eq!(std::fs::read(data.join("signing.key")).unwrap(), before);
+
+    // The text names the files and what to submit.
+    let other = tmp.path().join("other");
+    let ran = poc247(&[
+        "init",
+        "--party",
+        "FR-CA",
+        "--data",
+        other.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert!(ran.stdout.contains("fr-ca.poc247"), "{ran:?}");
+    assert!(ran.stdout.contains("SPKI SHA-256"), "{ran:?}");
+    assert!(ran.stdout.contains("[[party]]"), "{ran:?}");
+    // A bad party is a usage error.
+    let ran = poc247(&["init", "--party", "Luxembourg", "--data", d]).await;
+    assert_eq!(ran.code, Some(2), "{ran:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_lists_and_a_bad_directory_is_refused_by_reload_with_exit_1() {
+    let net = Net::embedded().await.unwrap();
+    let lu = net.config("LU").unwrap().socket;
+    let lu = lu.to_str().unwrap();
+    let mut ev = net.events("LU").unwrap();
+    let done = net.submit("LU", &preservation_request("FR")).await.unwrap();
+    wait_delivered(&mut ev, done["message_id"].as_str().unwrap(), 10)
+        .await
+        .unwrap();
+
+    let ran = poc247(&["--socket", lu, "peers", "--json"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let v = ran.json();
+    let parties: Vec<&str> = v["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["party"].as_str().unwrap())
+        .collect();
+    assert_eq!(parties, ["CO", "FR"], "{v}");
+    let ran = poc247(&["--socket", lu, "peers"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let fr_line = ran.stdout.lines().find(|l| l.starts_with("FR ")).unwrap();
+    assert!(fr_line.contains("yes"), "{ran:?}");
+    assert!(fr_line.contains("days left"), "{ran:?}");
+
+    // The status summarises traffic, latency and certificates.
+    let ran = poc247(&["--socket", lu, "status"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    for expected in [
+        "traffic      out 1 queued, 1 delivered, 0 failed",
+        "latency      1 delivered",
+        "overdue      nothing",
+        "certificates LU expires",
+    ] {
+        assert!(ran.stdout.contains(expected), "{expected}: {ran:?}");
+    }
+
+    let path = net.net.dir().join("directory.toml");
+    let good = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        good.replacen("signing_key = \"", "signing_key = \"x", 1),
+    )
+    .unwrap();
+    let ran = poc247(&["--socket", lu, "peers", "reload"]).await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(ran.stderr.contains("reload refused: directory"), "{ran:?}");
+    assert!(ran.stderr.contains("line "), "{ran:?}");
+    assert!(ran.stderr.contains("(CO): signing_key"), "{ran:?}");
+    let ran = poc247(&["--socket", lu, "peers", "reload", "--json"]).await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert_eq!(ran.json()["error"]["code"], "invalid-directory");
+
+    std::fs::write(&path, &good).unwrap();
+    let ran = poc247(&["--socket", lu, "peers", "reload"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert!(ran.stdout.contains("3 parties"), "{ran:?}");
+    assert!(ran.stdout.contains("removed  none"), "{ran:?}");
+
+    // Without a node: exit 3.
+    let tmp = tempfile::tempdir().unwrap();
+    let dead = tmp.path().join("none.sock");
+    for cmd in [vec!["peers"], vec!["peers", "reload"]] {
+        let mut args = vec!["--socket", dead.to_str().unwrap()];
+        args.extend(cmd);
+        assert_eq!(poc247(&args).await.code, Some(3), "{args:?}");
+    }
+    net.net.shutdown().await;
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_directory_of_a_running_node() {
+    let net = Net::fresh_prepared(&["LU", "FR"]).unwrap();
+    let config = net.net.dir().join("lu").join("node.toml");
+    let config = config.to_str().unwrap();
+    let mut child = bin()
+        .args(["run", "--config", config, "--log-format", "json"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next_line().await.unwrap().expect("run ended early");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if v["fields"]["message"] == "control API ready; Ctrl-C or SIGTERM stops the node" {
+            break;
+        }
+    }
+    let parties = || async {
+        let ran = poc247(&["--config", config, "peers", "--json"]).await;
+        assert_eq!(ran.code, Some(0), "{ran:?}");
+        ran.json()["directory"]["parties"].as_u64().unwrap()
+    };
+    assert_eq!(parties().await, 2);
+
+    // FR leaves the directory; SIGHUP puts it in force.
+    let path = net.net.dir().join("directory.toml");
+    let mut file = poc247_node::Directory::load(&path).unwrap().to_file();
+    file.party.retain(|e| e.id == "LU");
+    std::fs::write(&path, toml::to_string(&file).unwrap()).unwrap();
+    let pid = child.id().unwrap().to_string();
+    let hup = |pid: String| async move {
+        let sent = Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(sent.success());
+    };
+    hup(pid.clone()).await;
+    loop {
+        let line = lines.next_line().await.unwrap().expect("run ended early");
+        if line.contains("\"reloaded\"") {
+            break;
+        }
+        assert!(!line.contains("reload refused"), "{line}");
+    }
+    assert_eq!(parties().await, 1);
+
+    // A bad file: refused, logged, the node goes on with the one in force.
+    std::fs::write(&path, "[[party]\n").unwrap();
+    hup(pid.clone()).await;
+    loop {
+        let line = lines.next_line().await.unwrap().expect("run ended early");
+        if line.contains("reload refused") {
+            assert!(line.contains("line 1, column"), "{line}");
+            break;
+        }
+    }
+    assert_eq!(parties().await, 1);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    while lines.next_line().await.unwrap().is_some() {}
+    assert_eq!(child.wait().await.unwrap().code(), Some(0));
+}

@@ -1,0 +1,570 @@
+//! The peers: when each was last seen, the certificate it presented, and what waits for it
+//! (`GET /v1/peers`); and the reload of the directory and of the node's own TLS material
+//! without downtime (`POST /v1/peers/reload`, SIGHUP): both read and checked whole first, the
+//! old ones kept on any error; then the new directory is put in force, the connections of
+//! removed parties closed and their queued messages marked failed.
+
+use crate::audit::{Actor, AuditRecord};
+use crate::certs::{self, CertStatus};
+use crate::control::{ApiError, Caller};
+use crate::directory::Directory;
+use crate::driver::{DeliveryCmd, Shared};
+use crate::error::NodeError;
+use crate::events::EventKind;
+use crate::store::DeliveryState;
+use crate::tls;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::Json;
+use poc247_protocol::{fingerprint, CaseRef, MessageId, MessageKind, PartyId, UtcMs, VerifyingKey};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a reload waits for a connection being made to a removed party.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Default)]
+struct Book {
+    last_seen: HashMap<PartyId, UtcMs>,
+    certificates: HashMap<PartyId, UtcMs>,
+    loaded_at: UtcMs,
+}
+
+/// What the node saw of each peer since it started.
+#[derive(Debug)]
+pub struct PeerBook {
+    inner: Mutex<Book>,
+}
+
+impl PeerBook {
+    /// An empty book; the directory was loaded at `now`.
+    pub fn new(now: UtcMs) -> Self {
+        PeerBook {
+            inner: Mutex::new(Book {
+                loaded_at: now,
+                ..Book::default()
+            }),
+        }
+    }
+
+    fn book(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `peer` was seen at `at` (a connection admitted, a message or receipt from it).
+    pub fn seen(&self, peer: &PartyId, at: UtcMs) {
+        let mut b = self.book();
+        let last = b.last_seen.entry(peer.clone()).or_insert(at);
+        *last = (*last).max(at);
+    }
+
+    /// When `peer` was last seen.
+    pub fn last_seen(&self, peer: &PartyId) -> Option<UtcMs> {
+        self.book().last_seen.get(peer).copied()
+    }
+
+    /// Records when the certificate `peer` presented expires; `true` if it is not the one
+    /// recorded before.
+    pub fn certificate(&self, peer: &PartyId, not_after: UtcMs) -> bool {
+        self.book().certificates.insert(peer.clone(), not_after) != Some(not_after)
+    }
+
+    /// Every peer certificate seen, with its expiry.
+    pub fn certificates(&self) -> Vec<(PartyId, UtcMs)> {
+        self.book()
+            .certificates
+            .iter()
+            .map(|(p, t)| (p.clone(), *t))
+            .collect()
+    }
+
+    /// Forgets a party that left the directory.
+    pub fn forget(&self, peer: &PartyId) {
+        let mut b = self.book();
+        b.last_seen.remove(peer);
+        b.certificates.remove(peer);
+    }
+
+    /// When the directory in force was loaded.
+    pub fn loaded_at(&self) -> UtcMs {
+        self.book().loaded_at
+    }
+
+    fn set_loaded_at(&self, at: UtcMs) {
+        self.book().loaded_at = at;
+    }
+}
+
+/// Why a reload was refused; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The directory file cannot be read or is not acceptable.
+    #[error("{0}")]
+    Directory(String),
+    /// The node's TLS material cannot be read or is not acceptable.
+    #[error("{0}")]
+    Certificate(String),
+    /// Something else failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+/// How two directories differ, seen from one node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DirectoryDiff {
+    /// Parties that were not listed before.
+    pub added: Vec<PartyId>,
+    /// Parties no longer listed.
+    pub removed: Vec<PartyId>,
+    /// Parties whose entry changed (key, pin, addresses or declarations).
+    pub changed: Vec<PartyId>,
+    /// Of those, the ones whose certificate pin changed: their connections are made anew.
+    pub repinned: Vec<PartyId>,
+}
+
+/// The differences between the directory in force and a new one, leaving out `me`.
+pub fn diff(old: &Directory, new: &Directory, me: &PartyId) -> DirectoryDiff {
+    let mut d = DirectoryDiff::default();
+    for e in old.iter().filter(|e| &e.id != me) {
+        match new.get(&e.id) {
+            None => d.removed.push(e.id.clone()),
+            Some(n) => {
+                let same = n.signing_key == e.signing_key
+                    && n.spki_sha256 == e.spki_sha256
+                    && n.addresses == e.addresses
+                    && serde_json::to_value(&n.declarations).ok()
+                        == serde_json::to_value(&e.declarations).ok();
+                if !same {
+                    d.changed.push(e.id.clone());
+                }
+                if n.spki_sha256 != e.spki_sha256 {
+                    d.repinned.push(e.id.clone());
+                }
+            }
+        }
+    }
+    d.added = new
+        .iter()
+        .filter(|e| &e.id != me && old.get(&e.id).is_none())
+        .map(|e| e.id.clone())
+        .collect();
+    d
+}
+
+/// Checks directory text for this node: the whole file must parse and pass every check, and
+/// still list this node's party with this node's signing key.
+pub fn check_directory(
+    text: &str,
+    me: &PartyId,
+    signing: &VerifyingKey,
+) -> std::result::Result<Directory, String> {
+    let directory = Directory::from_toml(text)?;
+    let Some(entry) = directory.get(me) else {
+        return Err(format!("this node's party {me} is not in the directory"));
+    };
+    if &entry.signing_key != signing {
+        return Err(format!(
+            "the directory lists for {me} the signing key {}, not this node's ({})",
+            fingerprint(&entry.signing_key),
+            fingerprint(signing)
+        ));
+    }
+    Ok(directory)
+}
+
+/// An outbound message marked failed because its peer left the directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedMessage {
+    /// The message.
+    pub message_id: MessageId,
+    /// Its case.
+    pub case_ref: CaseRef,
+    /// Its kind.
+    pub kind: MessageKind,
+    /// The party it was for.
+    pub peer: PartyId,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    /// The directory file read.
+    pub directory: String,
+    /// Parties it lists.
+    pub parties: usize,
+    /// How it differs from the one it replaced.
+    #[serde(flatten)]
+    pub diff: DirectoryDiff,
+    /// Connections closed (of removed and re-pinned parties).
+    pub connections_closed: usize,
+    /// Queued messages to removed parties, now failed.
+    pub failed: Vec<FailedMessage>,
+    /// This node's certificate as now in force.
+    pub certificate: Option<CertStatus>,
+    /// What could not be done once the new directory was in force (the store refused a
+    /// write); the next reload or start does it.
+    pub warnings: Vec<String>,
+}
+
+/// Re-reads `directory.toml` and the node's TLS material, checks both whole, and puts them
+/// in force; on an error in either nothing changes. `actor` is recorded in the audit log.
+pub async fn reload(shared: &Arc<Shared>, actor: Actor) -> Result<ReloadReport, ReloadError> {
+    let _one_at_a_time = shared.ops.reload_lock().await;
+    let cfg = &shared.cfg;
+    let path = &cfg.directory;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ReloadError::Directory(format!("directory {}: {e}", path.display())))?;
+    let directory = check_directory(&text, &shared.party, &shared.signing.verifying_key())
+        .map_err(|m| ReloadError::Directory(format!("directory {}: {m}", path.display())))?;
+    let certificate = |e: NodeError| ReloadError::Certificate(e.to_string());
+    let material = tls::load(cfg).map_err(certificate)?;
+    let streams = cfg.limits.max_streams_per_connection;
+    let server = tls::server_config(&material, streams).map_err(certificate)?;
+    let client = tls::client_config(&material, streams).map_err(certificate)?;
+
+    // Everything is checked: put it in force.
+    let old = shared.directory();
+    let changes = diff(&old, &directory, &shared.party);
+    let parties = directory.iter().count();
+    shared.set_directory(Arc::new(directory));
+    shared.set_server_config(server);
+    shared.ops.certs.renew(&material, client);
+    let now = shared.clock.now();
+    shared.ops.peers.set_loaded_at(now);
+
+    let mut connections_closed = 0;
+    for p in changes.removed.iter().chain(&changes.repinned) {
+        connections_closed += shared
+            .conns
+            .close_peer(p, b"directory reloaded", CLOSE_WAIT)
+            .await;
+    }
+    for p in &changes.removed {
+        shared.ops.peers.forget(p);
+    }
+    // A changed or new entry may make a waiting queue deliverable: try it now.
+    for p in changes.added.iter().chain(&changes.changed) {
+        let _ = shared.delivery.send(DeliveryCmd::PeerSeen(p.clone())).await;
+    }
+    let summary = format!(
+        "directory_reloaded:+{} -{} ~{}",
+        names(&changes.added),
+        names(&changes.removed),
+        names(&changes.changed)
+    );
+    // The new directory is in force from here: what fails now is reported, not refused.
+    let mut warnings = Vec::new();
+    let audited = match shared.store.audit(&AuditRecord {
+        at: now,
+        actor,
+        event: summary,
+        case_ref: None,
+        message_id: None,
+    }) {
+        Ok(()) => shared.store.commit().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = audited {
+        tracing::error!(error = %e, "cannot write the reload to the audit log");
+        warnings.push(format!("the reload is not in the audit log: {e}"));
+    }
+    let failed = match fail_orphans(shared).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot mark the messages to removed parties failed");
+            warnings.push(format!(
+                "queued messages to removed parties are not marked failed yet ({e}); the next \
+                 reload or start does it"
+            ));
+            Vec::new()
+        }
+    };
+    tracing::info!(
+        file = %path.display(),
+        parties,
+        added = %names(&changes.added),
+        removed = %names(&changes.removed),
+        changed = %names(&changes.changed),
+        failed = failed.len(),
+        "directory and certificate reloaded"
+    );
+    let own = certs::check(shared).into_iter().find(|s| s.own);
+    Ok(ReloadReport {
+        directory: path.display().to_string(),
+        parties,
+        diff: changes,
+        connections_closed,
+        failed,
+        certificate: own,
+        warnings,
+    })
+}
+
+fn names(list: &[PartyId]) -> String {
+    list.iter()
+        .map(PartyId::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Marks failed every queued message to a party the directory no longer lists, and takes it
+/// out of the delivery engine (after a reload, and at start for a directory changed while the
+/// node was stopped).
+pub async fn fail_orphans(shared: &Shared) -> Result<Vec<FailedMessage>, NodeError> {
+    let directory = shared.directory();
+    let now = shared.clock.now();
+    let mut failed = Vec::new();
+    for (id, entry) in shared.store.outbox()? {
+        if directory.get(&entry.peer).is_some() {
+            continue;
+        }
+        let _ = shared
+            .delivery
+            .send(DeliveryCmd::Forget(entry.peer.clone(), id))
+            .await;
+        let Some(msg) = shared.store.message(id)? else {
+            continue;
+        };
+        if msg.delivery != DeliveryState::Queued {
+            continue;
+        }
+        let reason = format!(
+            "unknown-party: {} was removed from the directory before the message was delivered",
+            entry.peer
+        );
+        if let Err(e) = shared.store.settle_outbound(id, Err(reason.clone()), now) {
+            tracing::error!(id = %id, peer = %entry.peer, error = %e, "cannot mark a message to a removed party failed");
+            continue;
+        }
+        failed.push(FailedMessage {
+            message_id: id,
+            case_ref: msg.case_ref,
+            kind: msg.kind,
+            peer: entry.peer,
+            reason,
+        });
+    }
+    if failed.is_empty() {
+        return Ok(failed);
+    }
+    shared.store.commit().await?;
+    for f in &failed {
+        tracing::warn!(case = %f.case_ref, id = %f.message_id, to = %f.peer, "queued message failed: its party left the directory");
+        shared.publish(
+            EventKind::DeliveryFailed {
+                reason: f.reason.clone(),
+            },
+            Some(f.case_ref.clone()),
+            Some(f.message_id),
+            Some(f.kind),
+            Some(f.peer.clone()),
+        );
+    }
+    Ok(failed)
+}
+
+/// One peer's line of `GET /v1/peers`.
+fn peer_json(
+    shared: &Shared,
+    party: &PartyId,
+    entry: Option<&crate::directory::PartyEntry>,
+    connected: &BTreeSet<PartyId>,
+    queue: Option<&(usize, UtcMs)>,
+    certificates: &HashMap<PartyId, UtcMs>,
+    now: UtcMs,
+) -> Value {
+    let rfc = |t: Option<UtcMs>| t.map(UtcMs::rfc3339);
+    let oldest = queue.map(|q| q.1);
+    json!({
+        "party": party,
+        "name": entry.map(|e| e.name.clone()),
+        "in_directory": entry.is_some(),
+        "addresses": entry.map(|e| e.addresses.clone()).unwrap_or_default(),
+        "signing_key": entry.map(|e| fingerprint(&e.signing_key)),
+        "connected": connected.contains(party),
+        "last_seen": rfc(shared.ops.peers.last_seen(party)),
+        "queue_depth": queue.map_or(0, |q| q.0),
+        "oldest_undelivered": rfc(oldest),
+        "oldest_undelivered_age_s": oldest.map(|t| now.since(t) / 1000),
+        "certificate": certificates
+            .get(party)
+            .map(|t| CertStatus::of(party.clone(), false, *t, now)),
+    })
+}
+
+/// `GET /v1/peers`: every peer of the directory (and any party still owed a queued message),
+/// with its connection, when it was last seen, its queue and its certificate.
+pub async fn list(State(s): State<Arc<Shared>>) -> Result<Json<Value>, ApiError> {
+    let now = s.clock.now();
+    let directory = s.directory();
+    let connected: BTreeSet<PartyId> = s.conns.connected().into_iter().collect();
+    let mut queues: BTreeMap<PartyId, (usize, UtcMs)> = BTreeMap::new();
+    for (_, e) in s.store.outbox()? {
+        let q = queues.entry(e.peer).or_insert((0, e.queued_at));
+        q.0 += 1;
+        q.1 = q.1.min(e.queued_at);
+    }
+    let certificates: HashMap<PartyId, UtcMs> = s.ops.peers.certificates().into_iter().collect();
+    let mut peers: Vec<Value> = directory
+        .iter()
+        .filter(|e| e.id != s.party)
+        .map(|e| {
+            peer_json(
+                &s,
+                &e.id,
+                Some(e),
+                &connected,
+                queues.get(&e.id),
+                &certificates,
+                now,
+            )
+        })
+        .collect();
+    for (p, q) in &queues {
+        if directory.get(p).is_none() {
+            peers.push(peer_json(
+                &s,
+                p,
+                None,
+                &connected,
+                Some(q),
+                &certificates,
+                now,
+            ));
+        }
+    }
+    Ok(Json(json!({
+        "directory": {
+            "file": s.cfg.directory.display().to_string(),
+            "loaded_at": s.ops.peers.loaded_at().rfc3339(),
+            "parties": directory.iter().count(),
+        },
+        "peers": peers,
+    })))
+}
+
+/// `POST /v1/peers/reload`: 200 with what changed, or 422 `invalid-directory` /
+/// `invalid-certificate` with the reason (the old directory and certificate stay in force).
+pub async fn reload_route(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    match reload(&s, Actor::Local { uid: caller.uid }).await {
+        Ok(r) => {
+            tracing::info!(uid = ?caller.uid, "directory reloaded through the API");
+            Ok(Json(json!(r)))
+        }
+        Err(ReloadError::Directory(m)) => {
+            tracing::warn!(uid = ?caller.uid, reason = %m, "directory reload refused; the old one stays");
+            Err(ApiError::with_code(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-directory",
+                format!("{m}; the directory in force is unchanged"),
+            ))
+        }
+        Err(ReloadError::Certificate(m)) => {
+            tracing::warn!(uid = ?caller.uid, reason = %m, "certificate reload refused; the old one stays");
+            Err(ApiError::with_code(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-certificate",
+                format!("{m}; the directory and certificate in force are unchanged"),
+            ))
+        }
+        Err(ReloadError::Node(e)) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::devnet;
+    use std::net::SocketAddr;
+
+    fn p(s: &str) -> PartyId {
+        PartyId::parse(s).unwrap()
+    }
+
+    fn network(dir: &std::path::Path, parties: &[&str]) -> (std::path::PathBuf, String) {
+        let out = dir.join("net");
+        let list: Vec<_> = parties
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (p(s), SocketAddr::from(([127, 0, 0, 1], 41000 + i as u16))))
+            .collect();
+        devnet::generate(&out, &list).unwrap();
+        let text = std::fs::read_to_string(out.join("directory.toml")).unwrap();
+        (out, text)
+    }
+
+    #[test]
+    fn the_diff_names_added_removed_changed_and_repinned_parties() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, text) = network(dir.path(), &["LU", "FR", "CO"]);
+        let old = Directory::from_toml(&text).unwrap();
+        let mut file = old.to_file();
+        file.party.retain(|e| e.id != "CO");
+        for e in &mut file.party {
+            if e.id == "FR" {
+                e.addresses = vec!["127.0.0.1:9".into()];
+                e.spki_sha256 = Some("00".repeat(32));
+            }
+            if e.id == "LU" {
+                e.name = "renamed, but it is this node".into();
+            }
+        }
+        let mut de = file.party[0].clone();
+        de.id = "DE".into();
+        file.party.push(de);
+        let new = Directory::from_file(file).unwrap();
+        let d = diff(&old, &new, &p("LU"));
+        assert_eq!(d.added, vec![p("DE")]);
+        assert_eq!(d.removed, vec![p("CO")]);
+        assert_eq!(d.changed, vec![p("FR")]);
+        assert_eq!(d.repinned, vec![p("FR")]);
+        assert_eq!(diff(&old, &old, &p("LU")), DirectoryDiff::default());
+    }
+
+    #[test]
+    fn a_directory_without_this_node_or_with_another_key_for_it_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, text) = network(dir.path(), &["LU", "FR"]);
+        let cfg = devnet::node_config(&out, &p("LU")).unwrap();
+        let key = crate::keys::load_signing_key(&cfg.signing_key)
+            .unwrap()
+            .verifying_key();
+        assert!(check_directory(&text, &p("LU"), &key).is_ok());
+        let err = check_directory(&text, &p("CO"), &key).unwrap_err();
+        assert!(err.contains("party CO is not in the directory"), "{err}");
+        let fr = devnet::node_config(&out, &p("FR")).unwrap();
+        let fr_key = crate::keys::load_signing_key(&fr.signing_key)
+            .unwrap()
+            .verifying_key();
+        let err = check_directory(&text, &p("LU"), &fr_key).unwrap_err();
+        assert!(err.contains("not this node's"), "{err}");
+        let err = check_directory("[[party]]\nid = ", &p("LU"), &key).unwrap_err();
+        assert!(err.starts_with("line 2"), "{err}");
+    }
+
+    #[test]
+    fn the_book_keeps_the_latest_sighting_and_notices_a_new_certificate() {
+        let book = PeerBook::new(UtcMs(1));
+        book.seen(&p("FR"), UtcMs(10));
+        book.seen(&p("FR"), UtcMs(5));
+        assert_eq!(book.last_seen(&p("FR")), Some(UtcMs(10)));
+        assert!(book.certificate(&p("FR"), UtcMs(100)));
+        assert!(
+            !book.certificate(&p("FR"), UtcMs(100)),
+            "the same one again"
+        );
+        assert!(book.certificate(&p("FR"), UtcMs(200)), "renewed");
+        book.forget(&p("FR"));
+        assert_eq!(book.last_seen(&p("FR")), None);
+        assert!(book.certificates().is_empty());
+    }
+}
