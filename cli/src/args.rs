@@ -84,6 +84,12 @@ Logs go to stderr; RUST_LOG filters them (default: info).")]
     Act(Box<ActionCommand>),
     /// Record a request that came by phone, fax, e-mail or INTERPOL I-24/7 as a case.
     Record(RecordArgs),
+    /// Write an attachment of a case to a file, after checking its SHA-256.
+    #[command(after_help = "\
+The file is written beside --out under a temporary name and renamed into place only when its
+hash matches; an existing --out is not overwritten.
+Exit status: 0 written; 1 unknown case or attachment, or a hash mismatch; 3 no node.")]
+    Fetch(FetchArgs),
     /// Follow the node's events as they happen, one line each, until the node stops.
     #[command(after_help = "\
 Each line: time (UTC)  type  case  message kind  peer, then any detail of the event.
@@ -197,6 +203,20 @@ pub struct StatsArgs {
     /// CSV on stdout instead of a table.
     #[arg(long, conflicts_with = "json")]
     pub csv: bool,
+}
+
+/// `fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// The case reference.
+    #[arg(value_name = "CASE_REF")]
+    pub case: CaseRef,
+    /// The attachment's SHA-256 (64 lowercase hexadecimal digits).
+    #[arg(value_name = "SHA256")]
+    pub sha256: String,
+    /// Where to write it.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub out: PathBuf,
 }
 
 /// `purge`.

@@ -127,6 +127,17 @@ pub enum Action {
         /// The API path with its query.
         path: String,
     },
+    /// Write an attachment to a file.
+    Fetch {
+        /// Control socket.
+        socket: PathBuf,
+        /// The case.
+        case: CaseRef,
+        /// Its SHA-256.
+        sha256: [u8; 32],
+        /// The output file.
+        out: PathBuf,
+    },
     /// One case.
     Show {
         /// Control socket.
@@ -248,6 +259,17 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
         }
         Command::Inbox(f) => cases(Mailbox::Inbox, &f, socket()?),
         Command::Outbox(f) => cases(Mailbox::Outbox, &f, socket()?),
+        Command::Fetch(a) => Action::Fetch {
+            socket: socket()?,
+            sha256: poc247_protocol::parse_sha256_hex(&a.sha256).ok_or_else(|| {
+                Failure::refused(
+                    "bad-request",
+                    format!("{:?} is not a SHA-256 in 64 lowercase hex digits", a.sha256),
+                )
+            })?,
+            case: a.case,
+            out: a.out,
+        },
         Command::Show(a) => Action::Show {
             socket: socket()?,
             case: a.case,

@@ -65,6 +65,30 @@ pub struct Attachments {
     /// resume check: after a restart only the remainder should be sent).
     pub bytes_sent: Arc<AtomicU64>,
     kick: Arc<tokio::sync::Notify>,
+    busy: Arc<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>>,
+}
+
+/// One inbound transfer of a file at a time: two streams never append to the same `.part`.
+struct Busy {
+    set: Arc<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>>,
+    sha: [u8; 32],
+}
+
+impl Busy {
+    fn take(a: &Attachments, sha: [u8; 32]) -> Option<Busy> {
+        let mut set = a.busy.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(sha).then(|| Busy {
+            set: a.busy.clone(),
+            sha,
+        })
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut set = self.set.lock().unwrap_or_else(|p| p.into_inner());
+        set.remove(&self.sha);
+    }
 }
 
 fn key(id: MessageId, sha: &[u8; 32]) -> Vec<u8> {
@@ -85,6 +109,7 @@ impl Attachments {
             receipts: store.open_tree("attachment_receipts")?,
             bytes_sent: Arc::new(AtomicU64::new(0)),
             kick: Arc::new(tokio::sync::Notify::new()),
+            busy: Arc::default(),
         })
     }
 
@@ -668,6 +693,12 @@ async fn receive(
     let held = a.record(&hello.sha256).map_err(unavailable)?.is_some()
         && tokio::fs::metadata(&complete).await.is_ok();
     if !held {
+        let Some(_busy) = Busy::take(a, hello.sha256) else {
+            return Err(refuse(
+                RateLimited,
+                "a transfer of this file is under way; retry later",
+            ));
+        };
         let part = a.part_path(&hello.sha256);
         let mut file = tokio::fs::OpenOptions::new()
             .create(true)
@@ -744,8 +775,15 @@ async fn receive(
         let got: [u8; 32] = hasher.finalize().into();
         if got != hello.sha256 {
             let _ = tokio::fs::remove_file(&part).await;
+            // With a resumed transfer the fault may be this side's (a `.part` damaged by a
+            // power loss): the sender tries again from 0. From 0, the bytes are the sender's.
+            let code = if offset > 0 {
+                StorageUnavailable
+            } else {
+                InvalidBody
+            };
             return Err(refuse(
-                InvalidBody,
+                code,
                 format!("the bytes received hash to {}, not {hex}", sha256_hex(&got)),
             ));
         }
