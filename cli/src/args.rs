@@ -312,6 +312,10 @@ pub struct BenchArgs {
     /// A short run (100 latency samples, 1,000 requests per level, 2 s open loop).
     #[arg(long)]
     pub quick: bool,
+    /// Instead: send one attachment of this size (`1GiB`, `64MiB`, `500MB`) between the two
+    /// nodes and compare its rate with a raw QUIC stream; peak RSS growth of each node.
+    #[arg(long, value_name = "SIZE", conflicts_with = "quick")]
+    pub attachment: Option<String>,
 }
 
 /// `completions`.

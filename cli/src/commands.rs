@@ -83,7 +83,11 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             Some(outcome) => outcome,
             None => return Ok(()),
         },
-        Action::Bench { quick } => bench(quick).await?,
+        Action::Bench {
+            attachment: Some(bytes),
+            ..
+        } => bench_attachment(bytes).await?,
+        Action::Bench { quick, .. } => bench(quick).await?,
         Action::Completions { shell } => return Ok(completions(shell)?),
     };
     out.finish(&outcome)?;
@@ -182,6 +186,23 @@ async fn show(socket: &Path, case: &CaseRef) -> Result<Outcome, Failure> {
 }
 
 /// `bench`: two nodes as child processes of this very binary; progress on stderr.
+async fn bench_attachment(bytes: u64) -> Result<Outcome, Failure> {
+    use poc247_node::bench;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::internal(format!("cannot find this program's path: {e}")))?;
+    let report = bench::attachment(&exe, bytes, |step| {
+        output::stderr(&format!("bench: {step}"))
+    })
+    .await
+    .map_err(|e| Failure::internal(format!("bench: {e}")))?;
+    let json = serde_json::to_value(&report)
+        .map_err(|e| Failure::internal(format!("bench report: {e}")))?;
+    Ok(Outcome {
+        text: bench::render_attachment(&report),
+        json,
+    })
+}
+
 async fn bench(quick: bool) -> Result<Outcome, Failure> {
     use poc247_node::bench::{self, BenchOptions};
     let exe = std::env::current_exe()

@@ -112,6 +112,8 @@ pub enum Action {
     Bench {
         /// The short run.
         quick: bool,
+        /// The attachment benchmark of this many bytes instead.
+        attachment: Option<u64>,
     },
     /// A completion script.
     Completions {
@@ -354,7 +356,18 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
             since: a.since,
             out: a.out,
         },
-        Command::Bench(a) => Action::Bench { quick: a.quick },
+        Command::Bench(a) => Action::Bench {
+            quick: a.quick,
+            attachment: match &a.attachment {
+                None => None,
+                Some(s) => Some(poc247_node::bench::parse_size(s).ok_or_else(|| {
+                    Failure::refused(
+                        "bad-request",
+                        format!("--attachment: {s:?} is not a size such as 1GiB or 64MiB"),
+                    )
+                })?),
+            },
+        },
         Command::Completions(a) => Action::Completions { shell: a.shell },
         Command::Demo(a) => Action::Demo { data: a.data },
     };

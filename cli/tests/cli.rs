@@ -1096,3 +1096,15 @@ async fn results_with_attach_arrive_and_fetch_rechecks_the_hash_art_31() {
     assert!(!dir.join("none").exists());
     net.net.shutdown().await;
 }
+
+#[tokio::test]
+async fn bench_attachment_reports_its_rate_against_raw_quic() {
+    let ran = poc247(&["bench", "--attachment", "8MiB", "--json"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let r = ran.json();
+    assert_eq!(r["bytes"], 8 << 20);
+    assert!(r["mb_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["raw_quic_mb_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    let bad = poc247(&["bench", "--attachment", "lots"]).await;
+    assert_eq!(bad.code, Some(1), "{bad:?}");
+}
