@@ -48,6 +48,10 @@ trait ActionFields: Serialize + Sized {
     fn given(&self) -> Map<String, Value> {
         given(self)
     }
+    /// The files given with `--attach`.
+    fn attachments(&self) -> &[std::path::PathBuf] {
+        &[]
+    }
 }
 
 macro_rules! action_fields {
@@ -77,7 +81,6 @@ action_fields! {
     a::UseConsentRequestFields => "use-consent-request", UseConsentRequest;
     a::UseConsentFields => "use-consent", UseConsent;
     a::DisclosureNoticeFields => "disclosure-notice", DisclosureNotice;
-    a::ResultsFields => "results", Results;
     a::FormalConfirmationFields => "confirm", FormalConfirmation;
     a::PreservationExtensionFields => "extend", PreservationExtension;
     a::PreservationReleaseFields => "release", PreservationRelease;
@@ -85,7 +88,18 @@ action_fields! {
     a::SpontaneousInformationFields => "send-information", SpontaneousInformation;
 }
 
+impl ActionFields for a::ResultsFields {
+    const ACTION: &'static str = "results";
+    const KIND: MessageKind = MessageKind::Results;
+    fn attachments(&self) -> &[std::path::PathBuf] {
+        &self.attach
+    }
+}
+
 impl ActionFields for a::TrafficDataDisclosureFields {
+    fn attachments(&self) -> &[std::path::PathBuf] {
+        &self.attach
+    }
     const ACTION: &'static str = "disclose-traffic";
     const KIND: MessageKind = MessageKind::TrafficDataDisclosure;
     fn given(&self) -> Map<String, Value> {
@@ -131,7 +145,18 @@ pub fn build(cmd: &ActionCommand) -> Result<CaseAction, Failure> {
 }
 
 fn typed<F: ActionFields + clap::Args>(on: &On<F>) -> Result<CaseAction, Failure> {
-    message(&on.case, F::ACTION, F::KIND, on.fields.given())
+    let mut action = message(&on.case, F::ACTION, F::KIND, on.fields.given())?;
+    let files = on.fields.attachments();
+    if !files.is_empty() {
+        // The node reads the files: it needs paths that do not depend on this shell's folder.
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let paths: Vec<Value> = files
+            .iter()
+            .map(|f| Value::String(cwd.join(f).to_string_lossy().into_owned()))
+            .collect();
+        action.body["attachments"] = Value::Array(paths);
+    }
+    Ok(action)
 }
 
 /// "an acknowledgement", "a decision".
@@ -705,6 +730,7 @@ mod tests {
                 .filter(|l| !header.contains(l))
                 .map(|l| match l {
                     l if l.starts_with("communication-") => "communications".to_owned(),
+                    "attach" => "attachments".to_owned(),
                     l => l.replace('-', "_"),
                 })
                 .collect();

@@ -97,6 +97,12 @@ Exit status: 0 done; 1 a key or request is already there (nothing is overwritten
     Act(Box<ActionCommand>),
     /// Record a request that came by phone, fax, e-mail or INTERPOL I-24/7 as a case.
     Record(RecordArgs),
+    /// Write an attachment of a case to a file, after checking its SHA-256.
+    #[command(after_help = "\
+The file is written beside --out under a temporary name and renamed into place only when its
+hash matches; an existing --out is not overwritten.
+Exit status: 0 written; 1 unknown case or attachment, or a hash mismatch; 3 no node.")]
+    Fetch(FetchArgs),
     /// Follow the node's events as they happen, one line each, until the node stops.
     #[command(after_help = "\
 Each line: time (UTC)  type  case  message kind  peer, then any detail of the event.
@@ -244,6 +250,20 @@ pub struct StatsArgs {
     pub csv: bool,
 }
 
+/// `fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// The case reference.
+    #[arg(value_name = "CASE_REF")]
+    pub case: CaseRef,
+    /// The attachment's SHA-256 (64 lowercase hexadecimal digits).
+    #[arg(value_name = "SHA256")]
+    pub sha256: String,
+    /// Where to write it.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub out: PathBuf,
+}
+
 /// `purge`.
 #[derive(Debug, Args)]
 pub struct PurgeArgs {
@@ -337,6 +357,10 @@ pub struct BenchArgs {
     /// A short run (100 latency samples, 1,000 requests per level, 2 s open loop).
     #[arg(long)]
     pub quick: bool,
+    /// Instead: send one attachment of this size (`1GiB`, `64MiB`, `500MB`) between the two
+    /// nodes and compare its rate with a raw QUIC stream; peak RSS growth of each node.
+    #[arg(long, value_name = "SIZE", conflicts_with = "quick")]
+    pub attachment: Option<String>,
 }
 
 /// `completions`.

@@ -29,6 +29,12 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             path,
         } => cases(&socket, mailbox, &path).await?,
         Action::Show { socket, case } => show(&socket, &case).await?,
+        Action::Fetch {
+            socket,
+            case,
+            sha256,
+            out: file,
+        } => fetch(&socket, &case, &sha256, &file).await?,
         Action::Status { socket } => {
             let body = Api::new(&socket).get("/v1/status").await?;
             Outcome {
@@ -77,7 +83,11 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             Some(outcome) => outcome,
             None => return Ok(()),
         },
-        Action::Bench { quick } => bench(quick).await?,
+        Action::Bench {
+            attachment: Some(bytes),
+            ..
+        } => bench_attachment(bytes).await?,
+        Action::Bench { quick, .. } => bench(quick).await?,
         Action::Completions { shell } => return Ok(completions(shell)?),
         Action::Init { party, data } => init::run(&party, &data)?,
         Action::Peers { socket } => peers::list(&socket).await?,
@@ -179,6 +189,23 @@ async fn show(socket: &Path, case: &CaseRef) -> Result<Outcome, Failure> {
 }
 
 /// `bench`: two nodes as child processes of this very binary; progress on stderr.
+async fn bench_attachment(bytes: u64) -> Result<Outcome, Failure> {
+    use poc247_node::bench;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::internal(format!("cannot find this program's path: {e}")))?;
+    let report = bench::attachment(&exe, bytes, |step| {
+        output::stderr(&format!("bench: {step}"))
+    })
+    .await
+    .map_err(|e| Failure::internal(format!("bench: {e}")))?;
+    let json = serde_json::to_value(&report)
+        .map_err(|e| Failure::internal(format!("bench report: {e}")))?;
+    Ok(Outcome {
+        text: bench::render_attachment(&report),
+        json,
+    })
+}
+
 async fn bench(quick: bool) -> Result<Outcome, Failure> {
     use poc247_node::bench::{self, BenchOptions};
     let exe = std::env::current_exe()
@@ -214,4 +241,57 @@ fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
         &mut script,
     );
     output::stdout(&String::from_utf8_lossy(&script))
+}
+
+/// `fetch`: downloads into a temporary file beside `out`, checks the hash, renames.
+async fn fetch(
+    socket: &Path,
+    case: &CaseRef,
+    sha256: &[u8; 32],
+    out: &Path,
+) -> Result<Outcome, Failure> {
+    let hex = poc247_protocol::sha256_hex(sha256);
+    if out.exists() {
+        return Err(Failure::refused(
+            "exists",
+            format!("{} exists; not overwritten", out.display()),
+        ));
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = out.with_file_name(format!(".{name}.{}.part", std::process::id()));
+    let got = poc247_node::client::ControlClient::new(socket)
+        .download(&format!("/v1/cases/{case}/attachments/{hex}"), &tmp)
+        .await;
+    let (got, size) = match got {
+        Ok(Ok(v)) => v,
+        Ok(Err(r)) => {
+            let message = crate::api::describe(&r);
+            return Err(Failure::refused("not-found", message));
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+    };
+    if &got != sha256 {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Failure::refused(
+            "hash-mismatch",
+            format!(
+                "the bytes received hash to {}, not {hex}; nothing written",
+                poc247_protocol::sha256_hex(&got)
+            ),
+        ));
+    }
+    std::fs::rename(&tmp, out).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Failure::internal(format!("{}: {e}", out.display()))
+    })?;
+    Ok(Outcome {
+        text: format!("{} ({size} bytes, sha256 {hex})", out.display()),
+        json: serde_json::json!({ "case_ref": case, "sha256": hex, "size": size, "out": out }),
+    })
 }

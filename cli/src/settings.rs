@@ -112,6 +112,8 @@ pub enum Action {
     Bench {
         /// The short run.
         quick: bool,
+        /// The attachment benchmark of this many bytes instead.
+        attachment: Option<u64>,
     },
     /// A completion script.
     Completions {
@@ -126,6 +128,17 @@ pub enum Action {
         mailbox: Mailbox,
         /// The API path with its query.
         path: String,
+    },
+    /// Write an attachment to a file.
+    Fetch {
+        /// Control socket.
+        socket: PathBuf,
+        /// The case.
+        case: CaseRef,
+        /// Its SHA-256.
+        sha256: [u8; 32],
+        /// The output file.
+        out: PathBuf,
     },
     /// One case.
     Show {
@@ -265,6 +278,17 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
         }
         Command::Inbox(f) => cases(Mailbox::Inbox, &f, socket()?),
         Command::Outbox(f) => cases(Mailbox::Outbox, &f, socket()?),
+        Command::Fetch(a) => Action::Fetch {
+            socket: socket()?,
+            sha256: poc247_protocol::parse_sha256_hex(&a.sha256).ok_or_else(|| {
+                Failure::refused(
+                    "bad-request",
+                    format!("{:?} is not a SHA-256 in 64 lowercase hex digits", a.sha256),
+                )
+            })?,
+            case: a.case,
+            out: a.out,
+        },
         Command::Show(a) => Action::Show {
             socket: socket()?,
             case: a.case,
@@ -349,7 +373,18 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
             since: a.since,
             out: a.out,
         },
-        Command::Bench(a) => Action::Bench { quick: a.quick },
+        Command::Bench(a) => Action::Bench {
+            quick: a.quick,
+            attachment: match &a.attachment {
+                None => None,
+                Some(s) => Some(poc247_node::bench::parse_size(s).ok_or_else(|| {
+                    Failure::refused(
+                        "bad-request",
+                        format!("--attachment: {s:?} is not a size such as 1GiB or 64MiB"),
+                    )
+                })?),
+            },
+        },
         Command::Completions(a) => Action::Completions { shell: a.shell },
         Command::Demo(a) => Action::Demo { data: a.data },
         Command::Init(a) => Action::Init {

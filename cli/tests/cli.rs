@@ -1035,3 +1035,76 @@ async fn an_officer_works_a_case_from_the_command_line() {
     assert_eq!(gone.code, Some(1), "{gone:?}");
     net.net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_with_attach_arrive_and_fetch_rechecks_the_hash_art_31() {
+    let net = Net::embedded().await.unwrap();
+    let (lu, fr) = (socket(&net, "LU"), socket(&net, "FR"));
+    let mut lu_events = net.events("LU").unwrap();
+    let assist = serde_json::json!({ "kind": "assistance", "to": "FR", "urgency": "routine", "language": "fr", "fields": { "requesting_authority": "Police grand-ducale", "assistance_type": "technical_advice", "question": "What does this log show?", "offence": "fraud" } });
+    let done = net.submit("LU", &assist).await.unwrap();
+    let case = done["case_ref"].as_str().unwrap().to_owned();
+    wait_delivered(&mut lu_events, done["message_id"].as_str().unwrap(), 10)
+        .await
+        .unwrap();
+    // A relative --attach is sent as an absolute path.
+    let dir = net.tmp.path();
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(dir.join("access.log"), &bytes).unwrap();
+    let mut cmd = bin();
+    cmd.current_dir(dir).args([
+        "--socket",
+        &fr,
+        "--json",
+        "results",
+        &case,
+        "--summary",
+        "access log of the account",
+        "--attach",
+        "access.log",
+    ]);
+    let out = cmd.output().await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let view = net.case("FR", &case).await.unwrap().to_string();
+    let sha = view
+        .split("\"sha256\":\"")
+        .nth(1)
+        .map(|s| s[..64].to_owned())
+        .unwrap_or_else(|| panic!("{view}"));
+    // Once LU holds it, `fetch` writes it.
+    let target = dir.join("out.log");
+    let t = target.to_str().unwrap();
+    let mut fetched = None;
+    for _ in 0..200 {
+        let ran = poc247(&["--socket", &lu, "fetch", &case, &sha, "--out", t]).await;
+        if ran.code == Some(0) {
+            fetched = Some(ran);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let ran = fetched.expect("fetched within 10 s");
+    assert!(ran.stdout.contains(&sha), "{ran:?}");
+    assert_eq!(std::fs::read(&target).unwrap(), bytes);
+    // An existing file is not overwritten; an unknown attachment is refused (exit 1).
+    let again = poc247(&["--socket", &lu, "fetch", &case, &sha, "--out", t]).await;
+    assert_eq!(again.code, Some(1), "{again:?}");
+    let other = "0f".repeat(32);
+    let t2 = dir.join("none").to_str().unwrap().to_owned();
+    let none = poc247(&["--socket", &lu, "fetch", &case, &other, "--out", &t2]).await;
+    assert_eq!(none.code, Some(1), "{none:?}");
+    assert!(!dir.join("none").exists());
+    net.net.shutdown().await;
+}
+
+#[tokio::test]
+async fn bench_attachment_reports_its_rate_against_raw_quic() {
+    let ran = poc247(&["bench", "--attachment", "8MiB", "--json"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let r = ran.json();
+    assert_eq!(r["bytes"], 8 << 20);
+    assert!(r["mb_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["raw_quic_mb_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    let bad = poc247(&["bench", "--attachment", "lots"]).await;
+    assert_eq!(bad.code, Some(1), "{bad:?}");
+}

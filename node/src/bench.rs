@@ -663,3 +663,292 @@ pub fn render(r: &BenchReport) -> String {
     let _ = writeln!(s, "requests delivered in all: {}", r.total_delivered);
     s
 }
+
+/// What `poc247 bench --attachment SIZE` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentBench {
+    /// The attachment's size.
+    pub bytes: u64,
+    /// Hashing and copying it into the sender's folder (before the 201), seconds.
+    pub intake_s: f64,
+    /// From the 201 to the file complete and verified at the receiver, seconds.
+    pub transfer_s: f64,
+    /// Attachment throughput, MB/s (10^6 bytes).
+    pub mb_per_s: f64,
+    /// One raw QUIC stream between endpoints with the same certificates and transport
+    /// settings on this machine, in the same run, MB/s.
+    pub raw_quic_mb_per_s: f64,
+    /// `mb_per_s / raw_quic_mb_per_s`.
+    pub of_raw: f64,
+    /// Peak RSS growth of the sending node during the transfer, MiB.
+    pub sender_rss_growth_mib: f64,
+    /// Peak RSS growth of the receiving node during the transfer, MiB.
+    pub receiver_rss_growth_mib: f64,
+}
+
+/// Sizes such as `1GiB`, `64MiB`, `500MB`, `4096`.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|&b| b > 0)
+}
+
+/// Measures one attachment of `bytes` from FR to LU, two node processes on loopback, and a raw
+/// QUIC stream in the same run.
+pub async fn attachment(
+    exe: &Path,
+    bytes: u64,
+    progress: impl Fn(&str),
+) -> Result<AttachmentBench> {
+    let tmp = std::env::temp_dir().join(format!("poc247-bench-att-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| NodeError::io(&tmp, e))?;
+    let result = attachment_in(exe, bytes, &tmp, &progress).await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+fn write_random(path: &Path, bytes: u64) -> Result<()> {
+    use rand::RngCore;
+    use std::io::Write;
+    let mut f =
+        std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| NodeError::io(path, e))?);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut rng = rand::thread_rng();
+    let mut left = bytes;
+    while left > 0 {
+        rng.fill_bytes(&mut buf);
+        let n = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+        f.write_all(buf.get(..n).unwrap_or_default())
+            .map_err(|e| NodeError::io(path, e))?;
+        left -= n as u64;
+    }
+    f.flush().map_err(|e| NodeError::io(path, e))
+}
+
+async fn attachment_in(
+    exe: &Path,
+    bytes: u64,
+    tmp: &Path,
+    progress: &impl Fn(&str),
+) -> Result<AttachmentBench> {
+    let file = tmp.join("evidence.bin");
+    progress(&format!("writing {bytes} random bytes"));
+    write_random(&file, bytes)?;
+    let pki = Pki::Fresh(vec![
+        PartyId::parse("LU").map_err(bench_err)?,
+        PartyId::parse("FR").map_err(bench_err)?,
+    ]);
+    let net = LocalNetwork::prepare(&tmp.join("net"), &pki)?;
+    for p in ["lu", "fr"] {
+        // Large attachments are the point here.
+        let path = tmp.join("net").join(p).join("node.toml");
+        let mut text = std::fs::read_to_string(&path).map_err(|e| NodeError::io(&path, e))?;
+        text.push_str(&format!(
+            "\n[attachments]\nmax_file_bytes = {bytes}\nmax_case_bytes = {bytes}\n"
+        ));
+        std::fs::write(&path, text).map_err(|e| NodeError::io(&path, e))?;
+    }
+    progress("starting LU and FR as two processes");
+    let fr = spawn_node(exe, &net, "FR", &tmp.join("fr.log")).await?;
+    let lu = spawn_node(exe, &net, "LU", &tmp.join("lu.log")).await?;
+    let outcome = attachment_run(&net, &lu, &fr, &file, bytes, progress).await;
+    lu.stop().await;
+    fr.stop().await;
+    let mut r = outcome?;
+    progress("one raw QUIC stream of the same size");
+    r.raw_quic_mb_per_s = tokio::time::timeout(Duration::from_secs(600), raw_quic(&net, bytes))
+        .await
+        .map_err(|_| bench_err("the raw QUIC stream did not finish in 600 s"))??;
+    r.of_raw = r.mb_per_s / r.raw_quic_mb_per_s;
+    Ok(r)
+}
+
+async fn attachment_run(
+    net: &LocalNetwork,
+    lu: &Proc,
+    fr: &Proc,
+    file: &Path,
+    bytes: u64,
+    progress: &impl Fn(&str),
+) -> Result<AttachmentBench> {
+    let assist = json!({ "kind": "assistance", "to": "FR", "urgency": "routine", "language": "fr",
+        "fields": { "requesting_authority": "bench", "assistance_type": "technical_advice",
+            "question": "bench", "offence": "bench" } });
+    let r = lu
+        .client
+        .post("/v1/requests", &assist)
+        .await
+        .map_err(bench_err)?;
+    if !r.status.is_success() {
+        return Err(bench_err(format!("request refused: {}", r.body)));
+    }
+    let case = r.body["case_ref"].as_str().unwrap_or_default().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fr
+        .client
+        .get(&format!("/v1/cases/{case}"))
+        .await
+        .is_ok_and(|r| r.status.is_success())
+    {
+        if Instant::now() > deadline {
+            return Err(bench_err("FR never received the request"));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pids = (lu.pid(), fr.pid());
+    let base = |pid: Option<u32>| pid.and_then(usage).map_or(0.0, |u| u.0);
+    let (lu_base, fr_base) = (base(pids.0), base(pids.1));
+    let peaks = Arc::new(Mutex::new((lu_base, fr_base)));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sampler = {
+        let (peaks, stop) = (peaks.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                let now = (base(pids.0), base(pids.1));
+                if let Ok(mut p) = peaks.lock() {
+                    p.0 = p.0.max(now.0);
+                    p.1 = p.1.max(now.1);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    progress("FR sends the results with the attachment");
+    let t0 = Instant::now();
+    let body = json!({ "fields": { "summary": "bench" }, "attachments": [file] });
+    let r = fr
+        .client
+        .post(&format!("/v1/cases/{case}/results"), &body)
+        .await
+        .map_err(bench_err)?;
+    if !r.status.is_success() {
+        stop.cancel();
+        return Err(bench_err(format!("results refused: {}", r.body)));
+    }
+    let t1 = Instant::now();
+    let text = fr
+        .client
+        .get(&format!("/v1/cases/{case}"))
+        .await
+        .map_err(bench_err)?
+        .body
+        .to_string();
+    let sha = text
+        .split("\"sha256\":\"")
+        .nth(1)
+        .and_then(|s| s.get(..64))
+        .unwrap_or_default()
+        .to_owned();
+    let lu_cfg = net.config(&PartyId::parse("LU").map_err(bench_err)?)?;
+    let done = lu_cfg.data_dir.join("attachments").join(&sha);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !done.is_file() {
+        if Instant::now() > deadline {
+            stop.cancel();
+            return Err(bench_err("the attachment never arrived"));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let t2 = Instant::now();
+    stop.cancel();
+    let _ = sampler.await;
+    let (lu_peak, fr_peak) = peaks.lock().map(|p| *p).unwrap_or_default();
+    let transfer_s = t2.duration_since(t1).as_secs_f64();
+    Ok(AttachmentBench {
+        bytes,
+        intake_s: t1.duration_since(t0).as_secs_f64(),
+        transfer_s,
+        mb_per_s: bytes as f64 / 1e6 / transfer_s,
+        raw_quic_mb_per_s: 0.0,
+        of_raw: 0.0,
+        sender_rss_growth_mib: fr_peak - fr_base,
+        receiver_rss_growth_mib: lu_peak - lu_base,
+    })
+}
+
+/// One QUIC stream of `bytes` from an endpoint with FR's certificate to one with LU's, the
+/// same TLS and transport settings as the nodes, in this process: MB/s.
+async fn raw_quic(net: &LocalNetwork, bytes: u64) -> Result<f64> {
+    let lu = net.config(&PartyId::parse("LU").map_err(bench_err)?)?;
+    let fr = net.config(&PartyId::parse("FR").map_err(bench_err)?)?;
+    let server_cfg = crate::tls::server_config(&crate::tls::load(&lu)?, 16)?;
+    let client_cfg = crate::tls::client_config(&crate::tls::load(&fr)?, 16)?;
+    let any: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+    let server = quinn::Endpoint::server(server_cfg, any).map_err(bench_err)?;
+    let addr = server.local_addr().map_err(bench_err)?;
+    let mut client = quinn::Endpoint::client(any).map_err(bench_err)?;
+    client.set_default_client_config(client_cfg);
+    let accept = tokio::spawn(async move {
+        let conn = server.accept().await?.await.ok()?;
+        // The nodes' transport allows bidirectional streams only.
+        let (_send, mut recv) = conn.accept_bi().await.ok()?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0u64;
+        while let Ok(Some(n)) = recv.read(&mut buf).await {
+            got += n as u64;
+        }
+        Some((got, conn, server))
+    });
+    let conn = client
+        .connect(addr, &PartyId::parse("LU").map_err(bench_err)?.dns_name())
+        .map_err(bench_err)?
+        .await
+        .map_err(bench_err)?;
+    let t0 = Instant::now();
+    let (mut send, _recv) = conn.open_bi().await.map_err(bench_err)?;
+    let chunk = vec![0x5au8; 64 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
+        send.write_all(chunk.get(..n).unwrap_or_default())
+            .await
+            .map_err(bench_err)?;
+        left -= n as u64;
+    }
+    send.finish().map_err(bench_err)?;
+    let (got, _conn, _server) = accept
+        .await
+        .map_err(bench_err)?
+        .ok_or_else(|| bench_err("raw stream failed"))?;
+    let secs = t0.elapsed().as_secs_f64();
+    conn.close(0u32.into(), b"done");
+    if got != bytes {
+        return Err(bench_err(format!(
+            "raw stream carried {got} of {bytes} bytes"
+        )));
+    }
+    Ok(bytes as f64 / 1e6 / secs)
+}
+
+/// The attachment figures as a short table.
+pub fn render_attachment(r: &AttachmentBench) -> String {
+    format!(
+        "attachment of {} bytes, FR -> LU, two node processes on loopback\n\
+         intake (hash + copy before the 201)  {:>8.2} s\n\
+         transfer (201 -> verified at LU)     {:>8.2} s  {:>8.1} MB/s\n\
+         raw QUIC stream, same run            {:>19.1} MB/s\n\
+         attachment / raw                     {:>18.0} %\n\
+         peak RSS growth: sender {:.1} MiB, receiver {:.1} MiB\n",
+        r.bytes,
+        r.intake_s,
+        r.transfer_s,
+        r.mb_per_s,
+        r.raw_quic_mb_per_s,
+        r.of_raw * 100.0,
+        r.sender_rss_growth_mib,
+        r.receiver_rss_growth_mib
+    )
+}

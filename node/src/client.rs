@@ -202,6 +202,52 @@ impl ControlClient {
         })
     }
 
+    /// `GET path` of a file (an attachment), streamed into `out` while it is hashed: its
+    /// SHA-256 and size, or the API's error response (nothing is written then).
+    pub async fn download(
+        &self,
+        path: &str,
+        out: &Path,
+    ) -> Result<Result<([u8; 32], u64), ApiResponse>, ClientError> {
+        use sha2::Digest;
+        use tokio::io::AsyncWriteExt;
+        let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
+        let mut sender = self.connect().await?;
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("host", "poc247")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| proto(&e))?;
+        let resp = sender.send_request(req).await.map_err(|e| proto(&e))?;
+        let status = resp.status();
+        let mut body = resp.into_body();
+        if status != StatusCode::OK {
+            let bytes = body.collect().await.map_err(|e| proto(&e))?.to_bytes();
+            let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            return Ok(Err(ApiResponse { status, body }));
+        }
+        let mut file = tokio::fs::File::create(out)
+            .await
+            .map_err(|e| proto(&format!("{}: {e}", out.display())))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut size = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| proto(&e))?;
+            if let Ok(data) = frame.into_data() {
+                hasher.update(&data);
+                size += data.len() as u64;
+                file.write_all(&data)
+                    .await
+                    .map_err(|e| proto(&format!("{}: {e}", out.display())))?;
+            }
+        }
+        file.sync_all()
+            .await
+            .map_err(|e| proto(&format!("{}: {e}", out.display())))?;
+        Ok(Ok((hasher.finalize().into(), size)))
+    }
+
     /// `GET path` for a body that is not JSON (`/v1/stats?format=csv`): status, content type
     /// and text.
     pub async fn get_text(&self, path: &str) -> Result<TextResponse, ClientError> {

@@ -51,6 +51,27 @@ pub struct ConfigFile {
     /// The hook command run for each event.
     #[serde(default)]
     pub hook: Option<crate::hook::HookSettings>,
+    /// Limits on evidence attachments.
+    #[serde(default)]
+    pub attachments: AttachmentSettings,
+}
+
+/// Limits on evidence attachments, sent and received.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttachmentSettings {
+    /// Largest file, in bytes (default 2 GiB).
+    pub max_file_bytes: u64,
+    /// Largest total of the files attached in one case, in bytes (default 8 GiB).
+    pub max_case_bytes: u64,
+}
+impl Default for AttachmentSettings {
+    fn default() -> Self {
+        AttachmentSettings {
+            max_file_bytes: 2 << 30,
+            max_case_bytes: 8 << 30,
+        }
+    }
 }
 
 /// Caps on what peers may send.
@@ -166,6 +187,8 @@ pub struct NodeConfig {
     pub events: crate::eventlog::EventSettings,
     /// The hook command, if any.
     pub hook: Option<crate::hook::HookConfig>,
+    /// Attachment limits.
+    pub attachments: AttachmentSettings,
 }
 
 impl NodeConfig {
@@ -247,6 +270,7 @@ impl NodeConfig {
             deadlines: f.deadlines,
             events: f.events,
             hook,
+            attachments: f.attachments,
         })
     }
 }

@@ -91,6 +91,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/cases", post(create_case))
         .route("/v1/cases/{case_ref}", get(show_case))
         .route("/v1/cases/{case_ref}/{action}", post(case_action))
+        .route(
+            "/v1/cases/{case_ref}/attachments/{sha256}",
+            get(fetch_attachment),
+        )
         .route("/v1/events", get(crate::feeds::events))
         .route("/v1/stats", get(crate::feeds::stats))
         .route("/v1/pending", get(pending))
@@ -702,7 +706,13 @@ async fn case_action(
     let Value::Object(map) = v else {
         return Err(ApiError::bad("body must be a JSON object"));
     };
-    const KNOWN: [&str; 4] = ["fields", "in_reply_to", "language", "language_override"];
+    const KNOWN: [&str; 5] = [
+        "fields",
+        "in_reply_to",
+        "language",
+        "language_override",
+        "attachments",
+    ];
     if let Some(k) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(ApiError::bad(format!(
             "unknown member {k:?}; expected {}",
@@ -813,9 +823,10 @@ async fn case_action(
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
-    let Ok(body) = body else {
+    let Ok(mut body) = body else {
         return Err(ApiError::invalid(errors));
     };
+    take_attachments(&s, &case_ref, &mut body, map.get("attachments")).await?;
     let done = s
         .respond(
             &case_ref,
@@ -828,6 +839,133 @@ async fn case_action(
         .await?;
     tracing::info!(uid = ?caller.uid, case = %case_ref, kind = %kind, "response created through the API");
     Ok((StatusCode::CREATED, Json(json!(done))))
+}
+
+/// `GET /v1/cases/{ref}/attachments/{sha256}`: the bytes of an attachment a message of the
+/// case lists and this node holds complete (sent or received and verified), streamed.
+async fn fetch_attachment(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
+    UrlPath((case_ref, sha)): UrlPath<(String, String)>,
+) -> ApiResult<Response> {
+    use crate::attachments as att;
+    let case_ref = CaseRef::parse(&case_ref).map_err(|e| ApiError::bad(e.to_string()))?;
+    let hash = poc247_protocol::parse_sha256_hex(&sha)
+        .ok_or_else(|| ApiError::bad("the attachment is named by 64 lowercase hex digits"))?;
+    let case = s
+        .store
+        .case(&case_ref)?
+        .ok_or_else(|| NodeError::NotFound(format!("case {case_ref}")))?;
+    let mut listing = None;
+    for id in &case.messages {
+        if let Some(m) = s.store.message(*id)? {
+            if att::body_of(&m.envelope)
+                .is_some_and(|b| att::listed(&b).iter().any(|a| a.sha256 == sha))
+            {
+                listing = Some(m.id);
+                break;
+            }
+        }
+    }
+    let not_found = || NodeError::NotFound(format!("attachment {sha} in case {case_ref}"));
+    let id = listing.ok_or_else(not_found)?;
+    let rec = s.attachments.record(&hash)?.ok_or_else(not_found)?;
+    let file = tokio::fs::File::open(s.attachments.path(&hash))
+        .await
+        .map_err(|_| not_found())?;
+    s.store.audit(&AuditRecord {
+        at: s.clock.now(),
+        actor: Actor::Local { uid: caller.uid },
+        event: format!("attachment_read:{sha}"),
+        case_ref: Some(case_ref.clone()),
+        message_id: Some(id),
+    })?;
+    s.store.commit().await?;
+    let stream = futures_util::stream::unfold(file, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; att::CHUNK];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    Ok((
+        StatusCode::OK,
+        [
+            ("content-type", "application/octet-stream".to_owned()),
+            ("content-length", rec.size.to_string()),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+fn attachment_error(why: impl Into<String>) -> ApiError {
+    ApiError::invalid(vec![FieldError {
+        field: "attachments".into(),
+        problem: Problem::Invalid(why.into()),
+    }])
+}
+
+/// The top-level `"attachments": ["/path/on/the/node/host", …]` of a results or a traffic
+/// data disclosure: checked against the limits before anything is read, then hashed and
+/// copied into the node's folder, and listed in the body.
+async fn take_attachments(
+    s: &Arc<Shared>,
+    case_ref: &CaseRef,
+    body: &mut Body,
+    given: Option<&Value>,
+) -> ApiResult<()> {
+    use crate::attachments::{self as att, IntakeError};
+    if !att::listed(body).is_empty() {
+        return Err(attachment_error(
+            "list files by their path in the top-level \"attachments\" member",
+        ));
+    }
+    let files: Vec<std::path::PathBuf> = match given {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| match v.as_str() {
+                Some(p) if Path::new(p).is_absolute() => Ok(std::path::PathBuf::from(p)),
+                _ => Err(attachment_error(
+                    "each file is an absolute path on the node's host",
+                )),
+            })
+            .collect::<ApiResult<_>>()?,
+        Some(_) => return Err(attachment_error("a list of absolute paths")),
+    };
+    if files.is_empty() {
+        return Ok(());
+    }
+    let Some(list) = att::listed_mut(body) else {
+        return Err(attachment_error(
+            "only results and traffic data disclosures carry attachments",
+        ));
+    };
+    let case = s
+        .store
+        .case(case_ref)?
+        .ok_or_else(|| NodeError::NotFound(format!("case {case_ref}")))?;
+    let already = att::case_bytes(s, &case)?;
+    let limits = s.cfg.attachments.clone();
+    let dir = s.cfg.data_dir.join("attachments");
+    let refs = tokio::task::spawn_blocking(move || {
+        att::check_limits(&files, already, &limits)?;
+        files
+            .iter()
+            .map(|f| att::intake_blocking(&dir, f))
+            .collect::<std::result::Result<Vec<_>, IntakeError>>()
+    })
+    .await
+    .map_err(|e| ApiError::from(NodeError::Storage(e.to_string())))?
+    .map_err(|e| attachment_error(e.to_string()))?;
+    *list = refs;
+    Ok(())
 }
 
 /// `POST /v1/cases`: `{ "record_external": { channel, received_at, from, kind, urgency,

@@ -67,6 +67,8 @@ pub struct Shared {
     pub timer_kick: tokio::sync::Notify,
     /// The operator's surface: peers seen, certificates, metrics, reloads.
     pub ops: crate::operator::Operator,
+    /// Evidence attachments: files, records, outbox.
+    pub attachments: crate::attachments::Attachments,
 }
 
 impl Shared {
@@ -145,6 +147,14 @@ impl Shared {
         self.event_log.subscribe(&self.events)
     }
 
+    /// Runs a task the node waits for at shutdown.
+    pub(crate) fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tracker.spawn(task);
+    }
+
     /// Fires when the node begins to stop.
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
@@ -220,6 +230,7 @@ impl Node {
         .map_err(|e| NodeError::Transport(e.to_string()))?;
         let (store, committer) = Store::open(&cfg.data_dir, &cfg.store, signing.clone())?;
         let event_log = crate::eventlog::EventLog::open(&store, &cfg.events)?;
+        let attachments = crate::attachments::Attachments::open(&cfg.data_dir, &store)?;
         let (events, _) = broadcast::channel(4096);
         let (delivery_tx, delivery_rx) = mpsc::channel(4096);
         let ops = crate::operator::Operator::new(&material, clock.now());
@@ -241,6 +252,7 @@ impl Node {
             limits: std::sync::Mutex::new(crate::ratelimit::PeerLimits::default()),
             timer_kick: tokio::sync::Notify::new(),
             ops,
+            attachments,
             cfg,
         });
         let listener = control::bind(&shared.cfg.socket)?;
@@ -255,6 +267,9 @@ impl Node {
             .tracker
             .spawn(run_delivery(shared.clone(), delivery_rx));
         shared.tracker.spawn(accept_peers(shared.clone()));
+        shared
+            .tracker
+            .spawn(crate::attachments::run_sender(shared.clone()));
         shared.tracker.spawn(crate::timers::run(shared.clone()));
         shared
             .tracker
@@ -382,7 +397,14 @@ async fn serve_stream(
     mut recv: quinn::RecvStream,
 ) {
     let max = shared.cfg.limits.max_frame_bytes;
-    let reply = match transport::read_frame(&mut recv, max).await {
+    let frame = match transport::read_head(&mut recv).await {
+        Ok(head) if head == poc247_protocol::ATTACHMENT_MAGIC => {
+            return crate::attachments::serve_inbound(shared, peer, send, recv).await;
+        }
+        Ok(head) => transport::read_frame_after(&mut recv, head, max).await,
+        Err(e) => Err(e),
+    };
+    let reply = match frame {
         Ok(frame) => receiver::handle_frame(shared, peer, &frame).await,
         Err(FrameError::TooLarge { len, max }) => {
             let _ = recv.stop(0u32.into());
@@ -524,6 +546,22 @@ async fn connect(shared: &Shared, peer: &PartyId) -> Result<quinn::Connection> {
     Err(NodeError::Transport(format!("cannot reach {peer}: {last}")))
 }
 
+/// The live connection to `peer`, or a new one (whose streams from the peer are served too).
+pub(crate) async fn connection(shared: &Arc<Shared>, peer: &PartyId) -> Result<quinn::Connection> {
+    shared
+        .conns
+        .get_or_connect(peer, || async {
+            let c = connect(shared, peer).await?;
+            // The connection is shared both ways: serve what the peer sends on it.
+            let s = shared.clone();
+            shared
+                .tracker
+                .spawn(serve_connection(s, c.clone(), peer.clone()));
+            Ok(c)
+        })
+        .await
+}
+
 async fn deliver(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
     let retry = |reason: String| Outcome::Retry { reason };
     let msg = match shared.store.message(t.id) {
@@ -538,19 +576,17 @@ async fn deliver(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
     if msg.delivery != DeliveryState::Queued {
         return Outcome::Delivered;
     }
-    let conn = match shared
-        .conns
-        .get_or_connect(&t.peer, || async {
-            let c = connect(shared, &t.peer).await?;
-            // The connection is shared both ways: serve what the peer sends on it.
-            let s = shared.clone();
-            shared
-                .tracker
-                .spawn(serve_connection(s, c.clone(), t.peer.clone()));
-            Ok(c)
-        })
-        .await
-    {
+    // Attachments are queued durably before the message can be receipted.
+    match crate::attachments::queue_outbound(shared, t.id, &t.peer, &msg.envelope) {
+        Ok(false) => {}
+        Ok(true) => {
+            if let Err(e) = shared.store.commit().await {
+                return retry(e.to_string());
+            }
+        }
+        Err(e) => return retry(e.to_string()),
+    }
+    let conn = match connection(shared, &t.peer).await {
         Ok(c) => c,
         Err(e) => return retry(e.to_string()),
     };
@@ -583,6 +619,7 @@ async fn deliver(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
                 return retry(e.to_string());
             }
             tracing::info!(case = %msg.case_ref, id = %t.id, to = %t.peer, attempt = t.attempt, "delivered, receipt verified");
+            shared.attachments.kick();
             shared.publish(
                 EventKind::Delivered {
                     receiver_key: fingerprint(&entry.signing_key),

@@ -2,6 +2,7 @@
 //! lifecycle and delivery engine, the QUIC transport, the control API, and the driver that
 //! wires them.
 
+pub mod attachments;
 pub mod audit;
 pub mod bench;
 pub mod certs;

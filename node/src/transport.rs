@@ -32,12 +32,29 @@ pub enum FrameError {
 
 /// Reads one length-prefixed frame of at most `max` bytes.
 pub async fn read_frame(recv: &mut RecvStream, max: u32) -> Result<Vec<u8>, FrameError> {
+    let head = read_head(recv).await?;
+    read_frame_after(recv, head, max).await
+}
+
+/// Reads the first 4 bytes of a stream: a frame's length, or an attachment stream's magic.
+pub async fn read_head(recv: &mut RecvStream) -> Result<[u8; 4], FrameError> {
+    let mut head = [0u8; 4];
+    let read = recv.read_exact(&mut head);
+    tokio::time::timeout(FRAME_READ_TIMEOUT, read)
+        .await
+        .map_err(|_| FrameError::Timeout)?
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    Ok(head)
+}
+
+/// Reads the rest of a frame whose 4-byte length prefix `head` was already read.
+pub async fn read_frame_after(
+    recv: &mut RecvStream,
+    head: [u8; 4],
+    max: u32,
+) -> Result<Vec<u8>, FrameError> {
     let read = async {
-        let mut len = [0u8; 4];
-        recv.read_exact(&mut len)
-            .await
-            .map_err(|e| FrameError::Stream(e.to_string()))?;
-        let len = u32::from_be_bytes(len);
+        let len = u32::from_be_bytes(head);
         if len > max {
             return Err(FrameError::TooLarge { len, max });
         }
@@ -54,11 +71,16 @@ pub async fn read_frame(recv: &mut RecvStream, max: u32) -> Result<Vec<u8>, Fram
 
 /// Writes one frame and finishes the stream.
 pub async fn write_frame(send: &mut SendStream, bytes: &[u8]) -> Result<(), FrameError> {
+    write_frame_open(send, bytes).await?;
+    send.finish().map_err(|e| FrameError::Stream(e.to_string()))
+}
+
+/// Writes one frame and leaves the stream open (attachment streams carry more).
+pub async fn write_frame_open(send: &mut SendStream, bytes: &[u8]) -> Result<(), FrameError> {
     let framed = wire::frame(bytes).map_err(|e| FrameError::Stream(e.to_string()))?;
     send.write_all(&framed)
         .await
-        .map_err(|e| FrameError::Stream(e.to_string()))?;
-    send.finish().map_err(|e| FrameError::Stream(e.to_string()))
+        .map_err(|e| FrameError::Stream(e.to_string()))
 }
 
 /// Sends one frame on a new stream and reads the peer's reply.

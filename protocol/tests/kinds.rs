@@ -235,12 +235,29 @@ fn example(kind: MessageKind) -> Body {
                     ..Default::default()
                 },
             ],
+            attachments: vec![AttachmentRef {
+                sha256: hash.into(),
+                size: 18_432,
+                name: text("cdr-2026-11-20.csv"),
+            }],
         }),
         MessageKind::Results => Body::Results(Results {
             summary: text("export de la boîte aux lettres"),
             preliminary: true,
             channel: some("courriel chiffré"),
             sent_sha256: some(hash),
+            attachments: vec![
+                AttachmentRef {
+                    sha256: hash.into(),
+                    size: 5 << 20,
+                    name: text("boite.mbox"),
+                },
+                AttachmentRef {
+                    sha256: "0f".repeat(32),
+                    size: 1,
+                    name: text("hashes.txt"),
+                },
+            ],
         }),
         MessageKind::FormalConfirmation => Body::FormalConfirmation(FormalConfirmation {
             reference: text("CA-LU 2026/123"),
@@ -501,6 +518,19 @@ prop_compose! {
     }
 }
 
+/// Attachments derived from generated texts (empty when the first text is).
+fn arb_attachments_of(t: &[String]) -> Vec<AttachmentRef> {
+    t.iter()
+        .take(1)
+        .filter(|s| !s.is_empty())
+        .map(|s| AttachmentRef {
+            sha256: format!("{:064x}", s.len()),
+            size: s.len() as u64,
+            name: s.clone(),
+        })
+        .collect()
+}
+
 prop_compose! {
     fn arb_traffic_data_disclosure()(
         t in arb_texts(3),
@@ -508,7 +538,7 @@ prop_compose! {
     ) -> TrafficDataDisclosure {
         TrafficDataDisclosure {
             service_provider: t[0].clone(), provider_state: t[1].clone(), path: t[2].clone(),
-            communications,
+            communications, attachments: arb_attachments_of(&t),
         }
     }
 }
@@ -518,7 +548,7 @@ prop_compose! {
         summary in arb_text(), preliminary in any::<bool>(), channel in arb_opt_text(),
         sent_sha256 in option::of("[0-9a-f]{64}|\\PC{0,10}"),
     ) -> Results {
-        Results { summary, preliminary, channel, sent_sha256 }
+        Results { attachments: arb_attachments_of(std::slice::from_ref(&summary)), summary, preliminary, channel, sent_sha256 }
     }
 }
 

@@ -250,3 +250,63 @@ proptest! {
         prop_assert_eq!(PartyId::from_dns_name(&p.dns_name()).unwrap(), p);
     }
 }
+
+/// The frames of an attachment stream are pinned too: the magic, a hello and both answers
+/// (run with POC247_BLESS=1 to rewrite `attachment_frames.hex`).
+#[test]
+fn golden_attachment_stream_frames_are_pinned() {
+    let hello = AttachmentHello {
+        message_id: fixed_envelope().header.id,
+        sha256: [0x9f; 32],
+        size: 5 << 20,
+    };
+    let resume = AttachmentReply::Resume { offset: 1 << 20 };
+    let refused =
+        AttachmentReply::Rejection(Rejection::new(RejectionCode::TooLarge, "over the limit"));
+    let mut bytes = ATTACHMENT_MAGIC.to_vec();
+    for part in [
+        hello.to_bytes().unwrap(),
+        resume.to_bytes().unwrap(),
+        refused.to_bytes().unwrap(),
+    ] {
+        bytes.extend(poc247_protocol::wire::frame(&part).unwrap());
+    }
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/attachment_frames.hex"
+    );
+    if std::env::var_os("POC247_BLESS").is_some() {
+        std::fs::write(path, hex::encode(&bytes)).unwrap();
+    }
+    let golden = hex::decode(std::fs::read_to_string(path).unwrap().trim()).unwrap();
+    assert_eq!(
+        bytes, golden,
+        "wire format of the attachment frames changed"
+    );
+    // The magic read as a length announces more than any receiver reads.
+    assert!(u32::from_be_bytes(ATTACHMENT_MAGIC) > 1 << 30);
+    assert_eq!(
+        AttachmentHello::from_bytes(&hello.to_bytes().unwrap()).unwrap(),
+        hello
+    );
+    for r in [resume, refused] {
+        assert_eq!(
+            AttachmentReply::from_bytes(&r.to_bytes().unwrap()).unwrap(),
+            r
+        );
+        let b = r.to_bytes().unwrap();
+        for cut in 0..b.len() {
+            assert!(
+                AttachmentReply::from_bytes(&b[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+    }
+    let b = hello.to_bytes().unwrap();
+    for cut in 0..b.len() {
+        assert!(
+            AttachmentHello::from_bytes(&b[..cut]).is_err(),
+            "cut at {cut}"
+        );
+    }
+}

@@ -58,8 +58,12 @@ fn routes() -> Vec<String> {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        for (at, _) in text.match_indices(".route(\"") {
-            let rest = &text[at + 8..];
+        // `.route(` then the path, on the same line or the next (rustfmt breaks long ones).
+        for (at, _) in text.match_indices(".route(") {
+            let rest = text[at + 7..].trim_start();
+            let Some(rest) = rest.strip_prefix('"') else {
+                continue;
+            };
             let end = rest.find('"').unwrap();
             let route = &rest[..end];
             let after =

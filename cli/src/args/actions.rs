@@ -390,6 +390,11 @@ pub struct TrafficDataDisclosureFields {
     #[command(flatten)]
     #[serde(skip)]
     pub communication: CommunicationArgs,
+    /// A file to attach (repeatable): its absolute path is sent to the node, which must be
+    /// able to read it; it is hashed, kept and sent on its own stream.
+    #[arg(long = "attach", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    #[serde(skip)]
+    pub attach: Vec<PathBuf>,
 }
 
 /// `results` (BC 31; emergency MLA para. 6).
@@ -408,6 +413,11 @@ pub struct ResultsFields {
     /// SHA-256 of what was sent by that channel (mandatory with --channel).
     #[arg(long, value_name = "HEX")]
     pub sent_sha256: Option<String>,
+    /// A file to attach (repeatable): its absolute path is sent to the node, which must be
+    /// able to read it; it is hashed, kept and sent on its own stream.
+    #[arg(long = "attach", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    #[serde(skip)]
+    pub attach: Vec<PathBuf>,
 }
 
 /// `formal_confirmation` (BC 25(3); MLA paras. 17–19).

@@ -7,6 +7,7 @@
 //! it only so that every kind has the same signature.
 
 use super::{closed_set, optional_sha256_hex, required, Communication};
+use crate::attachment::{check_attachments, AttachmentRef};
 use crate::body::Urgency;
 use crate::date::Date;
 use crate::validate::{FieldError, Problem, Report, MAX_LONG_TEXT, MAX_SHORT_TEXT};
@@ -329,6 +330,8 @@ pub struct TrafficDataDisclosure {
     pub path: String,
     /// The traffic data, one entry per communication (BC 1(d)); at least one.
     pub communications: Vec<Communication>,
+    /// Files sent with the disclosure on their own streams.
+    pub attachments: Vec<AttachmentRef>,
 }
 
 impl TrafficDataDisclosure {
@@ -344,6 +347,7 @@ impl TrafficDataDisclosure {
         for (i, c) in self.communications.iter().enumerate() {
             c.check(&format!("communications[{i}]"), &mut r);
         }
+        check_attachments(&mut r, &self.attachments);
         r.finish()
     }
 }
@@ -362,6 +366,8 @@ pub struct Results {
     /// The SHA-256 (64 hexadecimal digits) of what was sent by that channel; mandatory when
     /// `channel` is given.
     pub sent_sha256: Option<String>,
+    /// Evidence files sent with the results on their own streams (BC 31, 35(1)(c)).
+    pub attachments: Vec<AttachmentRef>,
 }
 
 impl Results {
@@ -378,6 +384,7 @@ impl Results {
             r.push("sent_sha256", Problem::Missing);
         }
         optional_sha256_hex(&mut r, "sent_sha256", self.sent_sha256.as_deref());
+        check_attachments(&mut r, &self.attachments);
         r.finish()
     }
 }
@@ -571,6 +578,7 @@ mod tests {
                 },
                 Communication::default(),
             ],
+            attachments: Vec::new(),
         };
         assert_eq!(names(t.validate(U)), ["communications[1]"]);
         let t = TrafficDataDisclosure {
@@ -588,6 +596,7 @@ mod tests {
             preliminary: true,
             channel: Some("encrypted e-mail".into()),
             sent_sha256: None,
+            attachments: Vec::new(),
         };
         assert_eq!(names(r.validate(U)), ["sent_sha256"]);
         let bad = Results {

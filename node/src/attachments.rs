@@ -1,0 +1,830 @@
+//! Evidence attachments on the node: content-addressed files under `<data_dir>/attachments/`
+//! (never inside sled values), their sled records (`attachments`, `attachment_outbox`,
+//! `attachment_receipts`), the intake of local files, and both ends of an attachment stream
+//! (see `poc247_protocol::attachment` for the wire exchange).
+//!
+//! The receiver appends to `<sha256>.part`, fsyncs every [`FSYNC_EVERY`] bytes and at the
+//! end; a resumed transfer starts at the length of that file. Only a file whose SHA-256
+//! matches is renamed to `<sha256>` and receipted.
+
+use crate::audit::{Actor, AuditRecord};
+use crate::driver::Shared;
+use crate::error::{NodeError, Result};
+use crate::store::{DeliveryState, Direction};
+use crate::transport::{self, FrameError};
+use poc247_protocol::{
+    codec, parse_sha256_hex, sha256_hex, AttachmentHello, AttachmentRef, AttachmentReply, Body,
+    Envelope, MessageId, PartyId, Receipt, Rejection, RejectionCode, Reply, SignedEnvelope,
+    SignedReceipt, UtcMs, ATTACHMENT_MAGIC,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+/// Bytes read or written at once.
+pub const CHUNK: usize = 64 * 1024;
+/// The receiver makes its `.part` file durable every this many bytes.
+pub const FSYNC_EVERY: u64 = 8 << 20;
+
+/// What the node knows of one attachment file it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRecord {
+    /// Size in bytes.
+    pub size: u64,
+    /// When the file was first stored here.
+    pub stored_at: UtcMs,
+    /// The messages that list it.
+    pub message_ids: Vec<MessageId>,
+}
+
+/// An attachment still to send: the message listing it has to be delivered first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundAttachment {
+    /// To whom.
+    pub peer: PartyId,
+    /// Its size.
+    pub size: u64,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Not before.
+    pub next_attempt: UtcMs,
+}
+
+/// The attachment files and trees of a node.
+#[derive(Debug, Clone)]
+pub struct Attachments {
+    dir: PathBuf,
+    records: sled::Tree,
+    outbox: sled::Tree,
+    receipts: sled::Tree,
+    /// Attachment bytes written to peers' streams since the node started (for tests and the
+    /// resume check: after a restart only the remainder should be sent).
+    pub bytes_sent: Arc<AtomicU64>,
+    kick: Arc<tokio::sync::Notify>,
+    busy: Arc<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>>,
+}
+
+/// One inbound transfer of a file at a time: two streams never append to the same `.part`.
+struct Busy {
+    set: Arc<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>>,
+    sha: [u8; 32],
+}
+
+impl Busy {
+    fn take(a: &Attachments, sha: [u8; 32]) -> Option<Busy> {
+        let mut set = a.busy.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(sha).then(|| Busy {
+            set: a.busy.clone(),
+            sha,
+        })
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut set = self.set.lock().unwrap_or_else(|p| p.into_inner());
+        set.remove(&self.sha);
+    }
+}
+
+fn key(id: MessageId, sha: &[u8; 32]) -> Vec<u8> {
+    let mut k = id.as_bytes().to_vec();
+    k.extend_from_slice(sha);
+    k
+}
+
+impl Attachments {
+    /// Opens the folder and the trees.
+    pub fn open(data_dir: &Path, store: &crate::store::Store) -> Result<Self> {
+        let dir = data_dir.join("attachments");
+        std::fs::create_dir_all(&dir).map_err(|e| NodeError::io(&dir, e))?;
+        Ok(Attachments {
+            dir,
+            records: store.open_tree("attachments")?,
+            outbox: store.open_tree("attachment_outbox")?,
+            receipts: store.open_tree("attachment_receipts")?,
+            bytes_sent: Arc::new(AtomicU64::new(0)),
+            kick: Arc::new(tokio::sync::Notify::new()),
+            busy: Arc::default(),
+        })
+    }
+
+    /// Where the complete file of `sha` lives.
+    pub fn path(&self, sha: &[u8; 32]) -> PathBuf {
+        self.dir.join(sha256_hex(sha))
+    }
+
+    fn part_path(&self, sha: &[u8; 32]) -> PathBuf {
+        self.dir.join(format!("{}.part", sha256_hex(sha)))
+    }
+
+    /// The record of `sha`, if this node holds the file.
+    pub fn record(&self, sha: &[u8; 32]) -> Result<Option<AttachmentRecord>> {
+        match self.records.get(sha)? {
+            Some(v) => Ok(Some(codec::decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records that `id` lists the file `sha` (held here).
+    fn link(&self, sha: &[u8; 32], size: u64, id: MessageId, now: UtcMs) -> Result<()> {
+        let mut rec = self.record(sha)?.unwrap_or(AttachmentRecord {
+            size,
+            stored_at: now,
+            message_ids: Vec::new(),
+        });
+        if !rec.message_ids.contains(&id) {
+            rec.message_ids.push(id);
+        }
+        self.records.insert(sha, codec::encode(&rec)?)?;
+        Ok(())
+    }
+
+    /// The receipt the peer gave for attachment `sha` of message `id`.
+    pub fn receipt(&self, id: MessageId, sha: &[u8; 32]) -> Result<Option<SignedReceipt>> {
+        match self.receipts.get(key(id, sha))? {
+            Some(v) => Ok(Some(codec::decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Attachments still to send.
+    pub fn pending(&self) -> Result<Vec<(MessageId, [u8; 32], OutboundAttachment)>> {
+        let mut out = Vec::new();
+        for kv in self.outbox.iter() {
+            let (k, v) = kv?;
+            let (Some(id), Some(sha)) = (
+                k.get(..16)
+                    .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                    .and_then(|b| MessageId::from_bytes(b).ok()),
+                k.get(16..).and_then(|b| <[u8; 32]>::try_from(b).ok()),
+            ) else {
+                continue;
+            };
+            out.push((id, sha, codec::decode(&v)?));
+        }
+        Ok(out)
+    }
+
+    /// Wakes the sending task.
+    pub fn kick(&self) {
+        self.kick.notify_one();
+    }
+}
+
+/// Why a local file cannot be attached.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// Over a configured limit.
+    #[error("{0}")]
+    Limit(String),
+    /// Not readable, or the copy failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// The attachments listed by a body.
+pub fn listed(body: &Body) -> &[AttachmentRef] {
+    match body {
+        Body::Results(r) => &r.attachments,
+        Body::TrafficDataDisclosure(t) => &t.attachments,
+        _ => &[],
+    }
+}
+
+/// The attachments of a body, to fill in.
+pub fn listed_mut(body: &mut Body) -> Option<&mut Vec<AttachmentRef>> {
+    match body {
+        Body::Results(r) => Some(&mut r.attachments),
+        Body::TrafficDataDisclosure(t) => Some(&mut t.attachments),
+        _ => None,
+    }
+}
+
+/// Checks the sizes of local `files` against the limits, given `already` bytes attached in the
+/// case: the first file over a limit is named. Nothing is read or copied.
+pub fn check_limits(
+    files: &[PathBuf],
+    already: u64,
+    limits: &crate::config::AttachmentSettings,
+) -> std::result::Result<(), IntakeError> {
+    let mut total = already;
+    for f in files {
+        let meta =
+            std::fs::metadata(f).map_err(|e| IntakeError::Io(format!("{}: {e}", f.display())))?;
+        if !meta.is_file() {
+            return Err(IntakeError::Io(format!("{}: not a file", f.display())));
+        }
+        if meta.len() == 0 {
+            return Err(IntakeError::Io(format!("{}: empty file", f.display())));
+        }
+        if meta.len() > limits.max_file_bytes {
+            return Err(IntakeError::Limit(format!(
+                "{}: {} bytes is over the limit of {} bytes per file",
+                f.display(),
+                meta.len(),
+                limits.max_file_bytes
+            )));
+        }
+        total = total.saturating_add(meta.len());
+        if total > limits.max_case_bytes {
+            return Err(IntakeError::Limit(format!(
+                "{}: the case's attachments would total {total} bytes, over the limit of {} \
+                 bytes per case",
+                f.display(),
+                limits.max_case_bytes
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Copies a local file into the node's folder while hashing it (bounded memory), and returns
+/// its reference. Blocking: call from `spawn_blocking`.
+pub fn intake_blocking(dir: &Path, file: &Path) -> std::result::Result<AttachmentRef, IntakeError> {
+    use std::io::{Read, Write};
+    let io = |e: std::io::Error| IntakeError::Io(format!("{}: {e}", file.display()));
+    let mut src = std::fs::File::open(file).map_err(io)?;
+    let tmp = dir.join(format!("intake-{:016x}.tmp", rand::random::<u64>()));
+    let result = (|| {
+        let mut dst = std::fs::File::create(&tmp)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; CHUNK];
+        let mut size = 0u64;
+        loop {
+            let n = src.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            let chunk = buf.get(..n).unwrap_or_default();
+            hasher.update(chunk);
+            dst.write_all(chunk)?;
+            size += n as u64;
+        }
+        dst.sync_all()?;
+        Ok::<_, std::io::Error>((hasher.finalize().into(), size))
+    })();
+    let (sha, size): ([u8; 32], u64) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(e));
+        }
+    };
+    std::fs::rename(&tmp, dir.join(sha256_hex(&sha))).map_err(io)?;
+    sync_dir(dir);
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| sha256_hex(&sha));
+    Ok(AttachmentRef {
+        sha256: sha256_hex(&sha),
+        size,
+        name,
+    })
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// The total size of the attachments of the messages of a case.
+pub fn case_bytes(shared: &Shared, case: &crate::lifecycle::CaseRecord) -> Result<u64> {
+    let mut total = 0u64;
+    for id in &case.messages {
+        if let Some(m) = shared.store.message(*id)? {
+            if let Some(body) = body_of(&m.envelope) {
+                total = listed(&body)
+                    .iter()
+                    .fold(total, |t, a| t.saturating_add(a.size));
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// The body of a stored envelope (its signature was checked when it was stored).
+pub fn body_of(envelope: &[u8]) -> Option<Body> {
+    let signed = SignedEnvelope::from_bytes(envelope).ok()?;
+    codec::decode::<Envelope>(&signed.payload)
+        .ok()
+        .map(|e| e.body)
+}
+
+/// Before an outbound message with attachments is first sent, its attachments are queued (so
+/// that they are queued before the message can be receipted).
+pub fn queue_outbound(
+    shared: &Shared,
+    id: MessageId,
+    peer: &PartyId,
+    envelope: &[u8],
+) -> Result<bool> {
+    let Some(body) = body_of(envelope) else {
+        return Ok(false);
+    };
+    let a = &shared.attachments;
+    let now = shared.clock.now();
+    let mut added = false;
+    for r in listed(&body) {
+        let Some(sha) = parse_sha256_hex(&r.sha256) else {
+            continue;
+        };
+        let k = key(id, &sha);
+        if a.outbox.contains_key(&k)? || a.receipts.contains_key(&k)? {
+            continue;
+        }
+        a.link(&sha, r.size, id, now)?;
+        let entry = OutboundAttachment {
+            peer: peer.clone(),
+            size: r.size,
+            attempts: 0,
+            next_attempt: now,
+        };
+        a.outbox.insert(k, codec::encode(&entry)?)?;
+        added = true;
+    }
+    Ok(added)
+}
+
+/// The sending task: sends each queued attachment whose message is delivered, one stream each,
+/// retried with a backoff, resumed from the receiver's offset.
+pub async fn run_sender(shared: Arc<Shared>) {
+    let in_flight = Arc::new(std::sync::Mutex::new(
+        std::collections::HashSet::<Vec<u8>>::new(),
+    ));
+    let cancel = shared.cancel_token();
+    loop {
+        match shared.attachments.pending() {
+            Ok(pending) => {
+                let now = shared.clock.now();
+                for (id, sha, entry) in pending {
+                    if entry.next_attempt > now {
+                        continue;
+                    }
+                    let k = key(id, &sha);
+                    let fresh = in_flight
+                        .lock()
+                        .map(|mut s| s.insert(k.clone()))
+                        .unwrap_or(false);
+                    if !fresh {
+                        continue;
+                    }
+                    let s = shared.clone();
+                    let flights = in_flight.clone();
+                    shared.spawn(async move {
+                        settle(&s, id, sha, entry).await;
+                        if let Ok(mut f) = flights.lock() {
+                            f.remove(&k);
+                        }
+                        s.attachments.kick();
+                    });
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read the attachment outbox"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = shared.attachments.kick.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+/// How one attempt ended.
+enum Sent {
+    Receipt(SignedReceipt),
+    Retry(String),
+    Final(String),
+    NotYet,
+}
+
+async fn settle(shared: &Arc<Shared>, id: MessageId, sha: [u8; 32], mut entry: OutboundAttachment) {
+    let a = &shared.attachments;
+    let k = key(id, &sha);
+    let hex = sha256_hex(&sha);
+    let cancel = shared.cancel_token();
+    let outcome = tokio::select! {
+        _ = cancel.cancelled() => Sent::Retry("node stopping".into()),
+        o = send_one(shared, id, sha, &entry) => o,
+    };
+    let now = shared.clock.now();
+    let done = match outcome {
+        Sent::NotYet => return,
+        Sent::Receipt(r) => {
+            let stored = codec::encode(&r)
+                .map_err(NodeError::from)
+                .and_then(|bytes| {
+                    a.receipts.insert(&k, bytes)?;
+                    a.outbox.remove(&k)?;
+                    Ok(())
+                });
+            if let Err(e) = stored {
+                tracing::error!(error = %e, "cannot store an attachment receipt");
+                return;
+            }
+            tracing::info!(id = %id, sha256 = %hex, to = %entry.peer, "attachment delivered, receipt verified");
+            "attachment_delivered"
+        }
+        Sent::Final(reason) => {
+            tracing::warn!(id = %id, sha256 = %hex, to = %entry.peer, reason, "peer refused the attachment");
+            if a.outbox.remove(&k).is_err() {
+                return;
+            }
+            "attachment_failed"
+        }
+        Sent::Retry(reason) => {
+            tracing::debug!(id = %id, sha256 = %hex, reason, "attachment will be retried");
+            entry.attempts = entry.attempts.saturating_add(1);
+            let backoff = shared
+                .cfg
+                .delivery
+                .initial_backoff_ms
+                .saturating_mul(1u64 << entry.attempts.min(16))
+                .min(shared.cfg.delivery.max_backoff_ms);
+            entry.next_attempt = UtcMs(now.0.saturating_add(backoff));
+            if let Ok(bytes) = codec::encode(&entry) {
+                let _ = a.outbox.insert(&k, bytes);
+            }
+            return;
+        }
+    };
+    let case_ref = shared.store.message(id).ok().flatten().map(|m| m.case_ref);
+    let rec = AuditRecord {
+        at: now,
+        actor: Actor::Peer(entry.peer.clone()),
+        event: format!("{done}:{hex}"),
+        case_ref,
+        message_id: Some(id),
+    };
+    if let Err(e) = shared.store.audit(&rec) {
+        tracing::error!(error = %e, "cannot audit an attachment");
+    }
+    let _ = shared.store.commit().await;
+}
+
+async fn send_one(
+    shared: &Arc<Shared>,
+    id: MessageId,
+    sha: [u8; 32],
+    entry: &OutboundAttachment,
+) -> Sent {
+    let msg = match shared.store.message(id) {
+        Ok(Some(m)) => m,
+        Ok(None) => return Sent::Final("message no longer stored".into()),
+        Err(e) => return Sent::Retry(e.to_string()),
+    };
+    match msg.delivery {
+        DeliveryState::Delivered => {}
+        DeliveryState::Queued => return Sent::NotYet,
+        _ => return Sent::Final("its message was not delivered".into()),
+    }
+    let conn = match crate::driver::connection(shared, &entry.peer).await {
+        Ok(c) => c,
+        Err(e) => return Sent::Retry(e.to_string()),
+    };
+    let stream = |e: FrameError| Sent::Retry(e.to_string());
+    let (mut send, mut recv) = match conn.open_bi().await {
+        Ok(s) => s,
+        Err(e) => return Sent::Retry(e.to_string()),
+    };
+    let hello = AttachmentHello {
+        message_id: id,
+        sha256: sha,
+        size: entry.size,
+    };
+    let Ok(hello) = hello.to_bytes() else {
+        return Sent::Final("cannot encode the hello".into());
+    };
+    if let Err(e) = send.write_all(&ATTACHMENT_MAGIC).await {
+        return Sent::Retry(e.to_string());
+    }
+    if let Err(e) = transport::write_frame_open(&mut send, &hello).await {
+        return stream(e);
+    }
+    let max = shared.cfg.limits.max_frame_bytes;
+    let answer = match transport::read_frame(&mut recv, max).await {
+        Ok(b) => b,
+        Err(e) => return stream(e),
+    };
+    let offset = match AttachmentReply::from_bytes(&answer) {
+        Ok(AttachmentReply::Resume { offset }) if offset <= entry.size => offset,
+        Ok(AttachmentReply::Resume { offset }) => {
+            return Sent::Retry(format!("resume offset {offset} beyond the file"))
+        }
+        Ok(AttachmentReply::Rejection(r)) if r.code.is_retryable() => {
+            return Sent::Retry(r.to_string())
+        }
+        Ok(AttachmentReply::Rejection(r)) => return Sent::Final(r.to_string()),
+        Err(e) => return Sent::Retry(format!("answer: {e}")),
+    };
+    tracing::info!(id = %id, sha256 = %sha256_hex(&sha), offset, size = entry.size, "sending attachment");
+    let path = shared.attachments.path(&sha);
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) => return Sent::Final(format!("{}: {e}", path.display())),
+    };
+    if let Err(e) = file.seek(std::io::SeekFrom::Start(offset)).await {
+        return Sent::Retry(e.to_string());
+    }
+    let mut left = entry.size - offset;
+    let mut buf = vec![0u8; CHUNK];
+    while left > 0 {
+        let want = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);
+        let Some(slot) = buf.get_mut(..want) else {
+            break;
+        };
+        let n = match file.read(slot).await {
+            Ok(0) => return Sent::Final("local copy is shorter than recorded".into()),
+            Ok(n) => n,
+            Err(e) => return Sent::Retry(e.to_string()),
+        };
+        if let Err(e) = send.write_all(buf.get(..n).unwrap_or_default()).await {
+            return Sent::Retry(e.to_string());
+        }
+        shared
+            .attachments
+            .bytes_sent
+            .fetch_add(n as u64, Ordering::Relaxed);
+        left -= n as u64;
+    }
+    if let Err(e) = send.finish() {
+        return Sent::Retry(e.to_string());
+    }
+    // The receiver hashes as it writes; its answer follows its last fsync and flush.
+    let reply =
+        match tokio::time::timeout(Duration::from_secs(120), read_reply(&mut recv, max)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return stream(e),
+            Err(_) => return Sent::Retry("no answer after the last byte".into()),
+        };
+    match reply {
+        Reply::Receipt(r) => {
+            let directory = shared.directory();
+            let Some(peer) = directory.get(&entry.peer) else {
+                return Sent::Retry(format!("{} left the directory", entry.peer));
+            };
+            match r.verify(&entry.peer, &peer.signing_key, id, &sha) {
+                Ok(()) => Sent::Receipt(r),
+                Err(e) => Sent::Retry(e.to_string()),
+            }
+        }
+        Reply::Rejection(r) if r.code.is_retryable() => Sent::Retry(r.to_string()),
+        Reply::Rejection(r) => Sent::Final(r.to_string()),
+    }
+}
+
+async fn read_reply(
+    recv: &mut quinn::RecvStream,
+    max: u32,
+) -> std::result::Result<Reply, FrameError> {
+    let bytes = transport::read_frame(recv, max).await?;
+    Reply::from_bytes(&bytes).map_err(|e| FrameError::Stream(format!("reply: {e}")))
+}
+
+fn refuse(code: RejectionCode, reason: impl Into<String>) -> Rejection {
+    Rejection::new(code, reason)
+}
+
+/// Serves an attachment stream `peer` opened (its magic already read).
+pub async fn serve_inbound(
+    shared: &Shared,
+    peer: &PartyId,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
+    let answer = match receive(shared, peer, &mut send, &mut recv).await {
+        Ok(Some(reply)) => reply,
+        Ok(None) => return,
+        Err(r) => {
+            tracing::warn!(peer = %peer, code = %r.code, reason = %r.reason, "refused an attachment");
+            let _ = recv.stop(0u32.into());
+            Reply::Rejection(r)
+        }
+    };
+    match answer.to_bytes() {
+        Ok(bytes) => {
+            let _ = transport::write_frame(&mut send, &bytes).await;
+        }
+        Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
+    }
+}
+
+/// The hello checks, the resume answer, the bytes, the hash, the rename, the record, the
+/// receipt. `Err` is a rejection to answer (before or after the bytes); `Ok(None)` means the
+/// stream ended early (the `.part` file keeps what came).
+async fn receive(
+    shared: &Shared,
+    peer: &PartyId,
+    send: &mut quinn::SendStream,
+    recv: &mut quinn::RecvStream,
+) -> std::result::Result<Option<Reply>, Rejection> {
+    use RejectionCode::*;
+    let max = shared.cfg.limits.max_frame_bytes;
+    let hello = transport::read_frame(recv, max)
+        .await
+        .map_err(|e| refuse(BadFrame, e.to_string()))?;
+    let hello =
+        AttachmentHello::from_bytes(&hello).map_err(|e| refuse(BadFrame, format!("hello: {e}")))?;
+    let limits = &shared.cfg.limits;
+    let allowed = shared.limits.lock().map_or(true, |mut l| {
+        l.allow(
+            peer,
+            limits.rate_per_peer_per_s,
+            limits.burst_per_peer,
+            shared.clock.now(),
+        )
+    });
+    if !allowed {
+        return Err(refuse(RateLimited, "too many streams; retry later"));
+    }
+    let unavailable = |e: NodeError| {
+        tracing::error!(error = %e, "attachment store failed");
+        refuse(
+            StorageUnavailable,
+            "the receiver cannot store now; retry later",
+        )
+    };
+    let msg = shared
+        .store
+        .message(hello.message_id)
+        .map_err(unavailable)?
+        .filter(|m| m.direction == Direction::Inbound && &m.from == peer)
+        .ok_or_else(|| {
+            refuse(
+                InvalidBody,
+                format!("no message {} from {peer} here", hello.message_id),
+            )
+        })?;
+    let hex = sha256_hex(&hello.sha256);
+    let listed_here = body_of(&msg.envelope).is_some_and(|b| {
+        listed(&b)
+            .iter()
+            .any(|a| a.sha256 == hex && a.size == hello.size)
+    });
+    if !listed_here {
+        return Err(refuse(
+            InvalidBody,
+            format!(
+                "message {} lists no attachment {hex} of {} bytes",
+                msg.id, hello.size
+            ),
+        ));
+    }
+    let cap = shared.cfg.attachments.max_file_bytes;
+    if hello.size > cap {
+        return Err(refuse(
+            TooLarge,
+            format!(
+                "{} bytes is over the limit of {cap} bytes per file",
+                hello.size
+            ),
+        ));
+    }
+    let a = &shared.attachments;
+    let io = |e: std::io::Error| unavailable(NodeError::Storage(e.to_string()));
+    let now = shared.clock.now();
+    let complete = a.path(&hello.sha256);
+    let held = a.record(&hello.sha256).map_err(unavailable)?.is_some()
+        && tokio::fs::metadata(&complete).await.is_ok();
+    if !held {
+        let Some(_busy) = Busy::take(a, hello.sha256) else {
+            return Err(refuse(
+                RateLimited,
+                "a transfer of this file is under way; retry later",
+            ));
+        };
+        let part = a.part_path(&hello.sha256);
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&part)
+            .await
+            .map_err(io)?;
+        let mut offset = file.metadata().await.map_err(io)?.len();
+        if offset > hello.size {
+            file.set_len(0).await.map_err(io)?;
+            offset = 0;
+        }
+        // The hash of what is already held, then of what comes.
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; CHUNK];
+        let mut left = offset;
+        while left > 0 {
+            let want = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);
+            let slot = buf.get_mut(..want).unwrap_or_default();
+            let n = file.read(slot).await.map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(buf.get(..n).unwrap_or_default());
+            left -= n as u64;
+        }
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(io)?;
+        tracing::info!(peer = %peer, sha256 = %hex, offset, size = hello.size, "receiving attachment");
+        let resume = AttachmentReply::Resume { offset }
+            .to_bytes()
+            .map_err(|e| refuse(StorageUnavailable, e.to_string()))?;
+        if transport::write_frame_open(send, &resume).await.is_err() {
+            return Ok(None);
+        }
+        let mut have = offset;
+        let mut since_sync = 0u64;
+        loop {
+            let n = match recv.read(&mut buf).await {
+                Ok(Some(n)) => n,
+                Ok(None) => break,
+                Err(_) => {
+                    // Interrupted: keep what came, durably, for the next attempt.
+                    let _ = file.sync_data().await;
+                    return Ok(None);
+                }
+            };
+            have += n as u64;
+            if have > hello.size {
+                drop(file);
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(refuse(TooLarge, "more bytes than the size announced"));
+            }
+            let chunk = buf.get(..n).unwrap_or_default();
+            hasher.update(chunk);
+            file.write_all(chunk).await.map_err(io)?;
+            since_sync += n as u64;
+            if since_sync >= FSYNC_EVERY {
+                file.sync_data().await.map_err(io)?;
+                since_sync = 0;
+            }
+        }
+        file.sync_data().await.map_err(io)?;
+        drop(file);
+        if have < hello.size {
+            return Err(refuse(
+                BadFrame,
+                format!("stream ended at {have} of {} bytes", hello.size),
+            ));
+        }
+        let got: [u8; 32] = hasher.finalize().into();
+        if got != hello.sha256 {
+            let _ = tokio::fs::remove_file(&part).await;
+            // With a resumed transfer the fault may be this side's (a `.part` damaged by a
+            // power loss): the sender tries again from 0. From 0, the bytes are the sender's.
+            let code = if offset > 0 {
+                StorageUnavailable
+            } else {
+                InvalidBody
+            };
+            return Err(refuse(
+                code,
+                format!("the bytes received hash to {}, not {hex}", sha256_hex(&got)),
+            ));
+        }
+        tokio::fs::rename(&part, &complete).await.map_err(io)?;
+        sync_dir(&a.dir);
+    } else {
+        // Held already (another message listed it, or a receipt was lost): nothing to send.
+        let resume = AttachmentReply::Resume { offset: hello.size }
+            .to_bytes()
+            .map_err(|e| refuse(StorageUnavailable, e.to_string()))?;
+        if transport::write_frame_open(send, &resume).await.is_err() {
+            return Ok(None);
+        }
+        let mut buf = [0u8; 16];
+        match recv.read(&mut buf).await {
+            Ok(None) => {}
+            Ok(Some(_)) => return Err(refuse(TooLarge, "more bytes than the size announced")),
+            Err(_) => return Ok(None),
+        }
+    }
+    a.link(&hello.sha256, hello.size, msg.id, now)
+        .map_err(unavailable)?;
+    shared
+        .store
+        .audit(&AuditRecord {
+            at: now,
+            actor: Actor::Peer(peer.clone()),
+            event: format!("attachment_received:{hex}"),
+            case_ref: Some(msg.case_ref.clone()),
+            message_id: Some(msg.id),
+        })
+        .map_err(unavailable)?;
+    shared.store.commit().await.map_err(unavailable)?;
+    let receipt = Receipt {
+        message_id: msg.id,
+        envelope_sha256: hello.sha256,
+        receiver: shared.party.clone(),
+        received_at: now,
+    }
+    .sign(&shared.signing)
+    .map_err(|e| refuse(StorageUnavailable, format!("cannot sign a receipt: {e}")))?;
+    tracing::info!(peer = %peer, id = %msg.id, sha256 = %hex, "attachment stored and receipted");
+    Ok(Some(Reply::Receipt(receipt)))
+}

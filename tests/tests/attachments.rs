@@ -1,0 +1,271 @@
+//! Evidence attachments end to end on real nodes (art. 31, 35(1)(c)): a file attached to
+//! results arrives on its own stream, verified against its hash and fetchable with the same
+//! bytes; an interrupted transfer resumes from the receiver's offset; tampered bytes are
+//! refused and nothing is stored; a file over the limit is refused before anything is sent.
+
+use poc247_tests::*;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Writes `len` pseudo-random bytes (xorshift, seeded) to `path`.
+fn random_file(path: &Path, len: usize, seed: u64) -> anyhow::Result<()> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut x = seed | 1;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut left = len;
+    while left > 0 {
+        for chunk in buf.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let b = x.to_le_bytes();
+            chunk.copy_from_slice(&b[..chunk.len()]);
+        }
+        let n = left.min(buf.len());
+        f.write_all(&buf[..n])?;
+        left -= n;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut f = std::fs::File::open(path)?;
+    std::io::copy(&mut f, &mut h)?;
+    Ok(poc247_protocol::sha256_hex(&h.finalize().into()))
+}
+
+/// A fresh LU/FR network whose nodes retry quickly; LU asks FR for assistance.
+async fn assistance_case(max_file_bytes: Option<u64>) -> anyhow::Result<(Net, String)> {
+    let mut net = Net::fresh_prepared(&["LU", "FR"])?;
+    for p in ["LU", "FR"] {
+        let mut cfg = net.config(p)?;
+        cfg.delivery.initial_backoff_ms = 50;
+        cfg.delivery.max_backoff_ms = 300;
+        if let Some(m) = max_file_bytes {
+            cfg.attachments.max_file_bytes = m;
+        }
+        net.net.start_node_with(&party(p), cfg).await?;
+    }
+    let mut fr = net.events("FR")?;
+    let assist = json!({ "requesting_authority": "Police grand-ducale", "assistance_type": "technical_advice", "question": "What does this mailbox hold?", "offence": "fraud" });
+    let body = json!({ "kind": "assistance", "to": "FR", "urgency": "routine", "language": "fr", "fields": assist });
+    let done = net.submit("LU", &body).await?;
+    let id = done["message_id"].as_str().unwrap_or_default().to_owned();
+    wait_for(&mut fr, 10, |e| {
+        e.message_id.map(|m| m.to_string()).as_deref() == Some(id.as_str())
+    })
+    .await?;
+    let case = done["case_ref"].as_str().unwrap_or_default().to_owned();
+    Ok((net, case))
+}
+
+/// FR posts results with `files` attached; returns (status, body).
+async fn results_with(net: &Net, case: &str, files: &[&Path]) -> anyhow::Result<(u16, Value)> {
+    let paths: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let body = json!({ "fields": { "summary": "mailbox export" }, "attachments": paths });
+    let r = net
+        .client("FR")?
+        .post(&format!("/v1/cases/{case}/results"), &body)
+        .await?;
+    Ok((r.status.as_u16(), r.body))
+}
+
+/// Waits until FR holds LU's receipt for attachment `sha` of message `id`.
+async fn receipted(net: &Net, id: &str, sha: &str, secs: u64) -> anyhow::Result<()> {
+    let id: poc247_protocol::MessageId = id.parse()?;
+    let hash = poc247_protocol::parse_sha256_hex(sha).ok_or_else(|| anyhow::anyhow!("hash"))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let node = net
+            .net
+            .node(&party("FR"))
+            .ok_or_else(|| anyhow::anyhow!("FR not running"))?;
+        if node.shared().attachments.receipt(id, &hash)?.is_some() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no attachment receipt within {secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn attachments_dir(net: &Net, p: &str) -> anyhow::Result<PathBuf> {
+    Ok(net.config(p)?.data_dir.join("attachments"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn evidence_attached_to_results_arrives_verified_and_fetchable_art_31() -> anyhow::Result<()>
+{
+    let (net, case) = assistance_case(None).await?;
+    let file = net.tmp.path().join("export.mbox");
+    random_file(&file, 5 << 20, 31)?;
+    let sha = sha256_file(&file)?;
+    let (status, done) = results_with(&net, &case, &[&file]).await?;
+    assert_eq!(status, 201, "{done}");
+    let id = done["message_id"].as_str().unwrap_or_default().to_owned();
+    receipted(&net, &id, &sha, 15).await?;
+    // The signed body lists it, on both sides.
+    let view = net.case("LU", &case).await?;
+    let listed = view.to_string();
+    assert!(
+        listed.contains(&sha) && listed.contains("export.mbox"),
+        "{view}"
+    );
+    // LU holds it content-addressed, and gives the same bytes back.
+    assert!(attachments_dir(&net, "LU")?.join(&sha).is_file());
+    let out = net.tmp.path().join("fetched");
+    let got = net
+        .client("LU")?
+        .download(&format!("/v1/cases/{case}/attachments/{sha}"), &out)
+        .await?
+        .map_err(|r| anyhow::anyhow!("{} {}", r.status, r.body))?;
+    assert_eq!(poc247_protocol::sha256_hex(&got.0), sha);
+    assert_eq!(got.1, 5 << 20);
+    assert_eq!(std::fs::read(&out)?, std::fs::read(&file)?);
+    // An attachment the case does not list is not served.
+    let other = "0f".repeat(32);
+    let r = net
+        .client("LU")?
+        .download(&format!("/v1/cases/{case}/attachments/{other}"), &out)
+        .await?;
+    assert_eq!(r.err().map(|r| r.status.as_u16()), Some(404));
+    net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_interrupted_transfer_resumes_from_the_receivers_offset() -> anyhow::Result<()> {
+    const SIZE: u64 = 200 << 20;
+    let (mut net, case) = assistance_case(None).await?;
+    let file = net.tmp.path().join("disk.img");
+    random_file(&file, SIZE as usize, 2001)?;
+    let sha = sha256_file(&file)?;
+    let (status, done) = results_with(&net, &case, &[&file]).await?;
+    // The node has its own copy: the original can go.
+    std::fs::remove_file(&file)?;
+    assert_eq!(status, 201, "{done}");
+    let id = done["message_id"].as_str().unwrap_or_default().to_owned();
+    let part = attachments_dir(&net, "LU")?.join(format!("{sha}.part"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < SIZE / 5 {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "transfer never started"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // The receiver goes away in the middle of the transfer.
+    net.net.stop_node(&party("LU")).await;
+    let held = std::fs::metadata(&part)?.len();
+    assert!(held > 0 && held < SIZE, "{held}");
+    let counter = net
+        .net
+        .node(&party("FR"))
+        .ok_or_else(|| anyhow::anyhow!("FR"))?
+        .shared()
+        .attachments
+        .bytes_sent
+        .clone();
+    let sent = || counter.load(Ordering::Relaxed);
+    let before = sent();
+    net.net.start_node(&party("LU")).await?;
+    receipted(&net, &id, &sha, 30).await?;
+    let after_restart = sent() - before;
+    assert_eq!(
+        after_restart,
+        SIZE - held,
+        "only the remainder is sent again (held {held} of {SIZE})"
+    );
+    assert!(!part.exists());
+    let stored = attachments_dir(&net, "LU")?.join(&sha);
+    assert_eq!(sha256_file(&stored)?, sha);
+    net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tampered_attachment_is_refused_and_nothing_is_stored() -> anyhow::Result<()> {
+    let (mut net, case) = assistance_case(None).await?;
+    let file = net.tmp.path().join("log.txt");
+    random_file(&file, 1 << 20, 7)?;
+    let sha = sha256_file(&file)?;
+    // LU is away while FR queues the results; FR's copy is then altered (same size).
+    net.net.stop_node(&party("LU")).await;
+    let (status, done) = results_with(&net, &case, &[&file]).await?;
+    assert_eq!(status, 201, "{done}");
+    let id: poc247_protocol::MessageId = done["message_id"].as_str().unwrap_or_default().parse()?;
+    let copy = attachments_dir(&net, "FR")?.join(&sha);
+    let mut bytes = std::fs::read(&copy)?;
+    bytes[1000] ^= 0xff;
+    std::fs::write(&copy, &bytes)?;
+    net.net.start_node(&party("LU")).await?;
+    // The message is delivered; its attachment is refused for good.
+    let hash = poc247_protocol::parse_sha256_hex(&sha).ok_or_else(|| anyhow::anyhow!("hash"))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let fr = net
+            .net
+            .node(&party("FR"))
+            .ok_or_else(|| anyhow::anyhow!("FR"))?;
+        let a = &fr.shared().attachments;
+        let settled = fr
+            .shared()
+            .store
+            .message(id)?
+            .is_some_and(|m| m.receipt.is_some())
+            && a.pending()?.is_empty();
+        if settled {
+            assert!(a.receipt(id, &hash)?.is_none());
+            break;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "never settled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let dir = attachments_dir(&net, "LU")?;
+    assert!(!dir.join(&sha).exists());
+    assert!(!dir.join(format!("{sha}.part")).exists());
+    let lu = net
+        .net
+        .node(&party("LU"))
+        .ok_or_else(|| anyhow::anyhow!("LU"))?;
+    assert!(lu.shared().attachments.record(&hash)?.is_none());
+    net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_attachment_over_the_limit_is_refused_before_anything_is_sent() -> anyhow::Result<()> {
+    let (net, case) = assistance_case(Some(1 << 20)).await?;
+    let small = net.tmp.path().join("small.txt");
+    let big = net.tmp.path().join("big.img");
+    random_file(&small, 1000, 1)?;
+    random_file(&big, 2 << 20, 2)?;
+    let (status, body) = results_with(&net, &case, &[&small, &big]).await?;
+    assert_eq!(status, 422, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("big.img"), "{message}");
+    // Nothing was copied, queued or sent.
+    let copied = std::fs::read_dir(attachments_dir(&net, "FR")?)?.count();
+    assert_eq!(copied, 0);
+    let view = net.case("FR", &case).await?;
+    assert_eq!(view["messages"], 1, "{view}");
+    // A message kind without attachments refuses them too.
+    let r = net
+        .client("FR")?
+        .post(
+            &format!("/v1/cases/{case}/acknowledge"),
+            &json!({ "fields": { "officer": "OCLCTIC" }, "attachments": [small.display().to_string()] }),
+        )
+        .await?;
+    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+    net.net.shutdown().await;
+    Ok(())
+}
