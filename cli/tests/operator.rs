@@ -2,42 +2,14 @@
 //! SIGHUP to `run`, and the status summary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::*;
 use poc247_tests::*;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt as _;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-
-#[derive(Debug)]
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:?}"))
-    }
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_poc247"));
-    c.env_remove("POC247_SOCKET")
-        .env_remove("POC247_CONFIG")
-        .env_remove("RUST_LOG")
-        .kill_on_drop(true);
-    c
-}
-
-async fn poc247(args: &[&str]) -> Ran {
-    let out = bin().args(args).output().await.unwrap();
-    Ran {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 #[tokio::test]
 async fn init_creates_the_keys_prints_what_to_register_and_never_overwrites() {
