@@ -49,18 +49,30 @@ struct Index {
 }
 
 impl Index {
-    fn refresh(&mut self, shared: &Shared, case_ref: &CaseRef) {
-        let open: Vec<Deadline> = match shared.store.case(case_ref) {
-            Ok(Some(c)) => case_deadlines(shared, &c)
-                .into_iter()
-                .filter(|d| !c.fired.contains(&d.label))
-                .collect(),
-            Ok(None) => Vec::new(),
+    /// Re-indexes a case read from the store; returns the preservation it follows, if any.
+    fn refresh(&mut self, shared: &Shared, case_ref: &CaseRef) -> Option<CaseRef> {
+        match shared.store.case(case_ref) {
+            Ok(case) => {
+                self.index(shared, case_ref, case.as_ref());
+                case.and_then(|c| c.preservation_case)
+            }
             Err(e) => {
                 tracing::error!(error = %e, case = %case_ref, "cannot read a case for its deadlines");
-                return;
+                None
             }
-        };
+        }
+    }
+
+    /// Indexes the open deadlines of a case as it stands (`None`: the case is gone).
+    fn index(&mut self, shared: &Shared, case_ref: &CaseRef, case: Option<&CaseRecord>) {
+        let open: Vec<Deadline> = case
+            .map(|c| {
+                case_deadlines(shared, c)
+                    .into_iter()
+                    .filter(|d| !c.fired.contains(&d.label))
+                    .collect()
+            })
+            .unwrap_or_default();
         let old = self.keys.remove(case_ref).unwrap_or_default();
         match shared.store.set_timers(&old, &open) {
             Ok(keys) if !keys.is_empty() => {
@@ -79,7 +91,7 @@ impl Index {
         match shared.store.cases() {
             Ok(cases) => {
                 for c in cases {
-                    self.refresh(shared, &c.case_ref);
+                    self.index(shared, &c.case_ref, Some(&c));
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot read cases for their deadlines"),
@@ -182,9 +194,8 @@ pub async fn run(shared: Arc<Shared>) {
                     };
                 }
                 for c in &dirty {
-                    index.refresh(&shared, c);
-                    // A follow-up request changes its preservation's deadlines too.
-                    if let Some(p) = shared.store.case(c).ok().flatten().and_then(|c| c.preservation_case) {
+                                        // A follow-up request changes its preservation's deadlines too.
+                    if let Some(p) = index.refresh(&shared, c) {
                         index.refresh(&shared, &p);
                     }
                 }
