@@ -79,6 +79,9 @@ pub struct Level {
     pub of_ceiling: f64,
     /// Latency at this depth.
     pub latency: Latency,
+    /// Store flushes per request at the sender and at the receiver (`poc247_store_flushes_total`
+    /// before and after): below 1 when writers share flushes.
+    pub flushes_per_request: [f64; 2],
 }
 
 /// The open-loop run.
@@ -491,7 +494,9 @@ async fn run_in(opts: &BenchOptions, tmp: &Path, progress: &impl Fn(&str)) -> Re
     let mut levels = Vec::new();
     for &depth in &opts.levels {
         progress(&format!("throughput, {depth} in flight"));
+        let before = flushes(&lu, &fr).await;
         let (per_s, lat) = level(&lu.client, &deliveries, opts.messages, depth).await?;
+        let flushes_per_request = per_request(before, flushes(&lu, &fr).await, lat.len());
         total += lat.len();
         levels.push(Level {
             in_flight: depth,
@@ -499,6 +504,7 @@ async fn run_in(opts: &BenchOptions, tmp: &Path, progress: &impl Fn(&str)) -> Re
             per_s,
             of_ceiling: per_s / ceiling.messages_per_s,
             latency: latency(lat),
+            flushes_per_request,
         });
     }
     progress(&format!(
@@ -536,7 +542,9 @@ async fn run_in(opts: &BenchOptions, tmp: &Path, progress: &impl Fn(&str)) -> Re
         let (lu, fr) = start_pair(&opts.exe, &tmp.join("per-message"), false).await?;
         let deliveries = Deliveries::default();
         let follower = follow(&lu.client, deliveries.clone()).await?;
+        let before = flushes(&lu, &fr).await;
         let (per_s, lat) = level(&lu.client, &deliveries, opts.messages.min(2000), depth).await?;
+        let flushes_per_request = per_request(before, flushes(&lu, &fr).await, lat.len());
         total += lat.len();
         levels.push(Level {
             in_flight: depth,
@@ -544,6 +552,7 @@ async fn run_in(opts: &BenchOptions, tmp: &Path, progress: &impl Fn(&str)) -> Re
             per_s,
             of_ceiling: per_s / ceiling.messages_per_s,
             latency: latency(lat),
+            flushes_per_request,
         });
         follower.abort();
         lu.stop().await;
@@ -563,6 +572,30 @@ async fn run_in(opts: &BenchOptions, tmp: &Path, progress: &impl Fn(&str)) -> Re
         nodes,
         total_delivered: total,
     })
+}
+
+/// Store flushes so far at LU and FR, from their `/metrics`.
+async fn flushes(lu: &Proc, fr: &Proc) -> [u64; 2] {
+    let mut out = [0; 2];
+    for (slot, p) in out.iter_mut().zip([lu, fr]) {
+        if let Ok(r) = p.client.get_text("/metrics").await {
+            *slot = r
+                .text
+                .lines()
+                .find_map(|l| l.strip_prefix("poc247_store_flushes_total "))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    out
+}
+
+fn per_request(before: [u64; 2], after: [u64; 2], requests: usize) -> [f64; 2] {
+    let n = requests.max(1) as f64;
+    [
+        after[0].saturating_sub(before[0]) as f64 / n,
+        after[1].saturating_sub(before[1]) as f64 / n,
+    ]
 }
 
 async fn open_loop(
@@ -632,19 +665,21 @@ pub fn render(r: &BenchReport) -> String {
     );
     let _ = writeln!(
         s,
-        "{:>9} {:>6} {:>10} {:>9} {:>9} {:>9}",
-        "in flight", "group", "req/s", "ceiling", "p50 ms", "p99 ms"
+        "{:>9} {:>6} {:>10} {:>9} {:>9} {:>9} {:>16}",
+        "in flight", "group", "req/s", "ceiling", "p50 ms", "p99 ms", "flushes/req LU FR"
     );
     for v in &r.levels {
         let _ = writeln!(
             s,
-            "{:>9} {:>6} {:>10.0} {:>8.0}% {:>9.2} {:>9.2}",
+            "{:>9} {:>6} {:>10.0} {:>8.0}% {:>9.2} {:>9.2} {:>10.2} {:>5.2}",
             v.in_flight,
             if v.group_commit { "yes" } else { "no" },
             v.per_s,
             v.of_ceiling * 100.0,
             v.latency.p50_ms,
-            v.latency.p99_ms
+            v.latency.p99_ms,
+            v.flushes_per_request[0],
+            v.flushes_per_request[1]
         );
     }
     let o = &r.offered;

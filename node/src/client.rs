@@ -23,10 +23,18 @@ pub enum ClientError {
     Protocol(String),
 }
 
-/// A client bound to one node's control socket.
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Idle connections kept for reuse (HTTP/1.1 keep-alive), at most this many.
+const IDLE_MAX: usize = 256;
+
+/// A client bound to one node's control socket. Clones share a pool of idle connections, so
+/// a script or the benchmark making many calls opens a connection per concurrent call, not
+/// per call.
 #[derive(Debug, Clone)]
 pub struct ControlClient {
     socket: PathBuf,
+    idle: std::sync::Arc<std::sync::Mutex<Vec<Sender>>>,
 }
 
 /// A response: status and JSON body.
@@ -53,6 +61,7 @@ impl ControlClient {
     pub fn new(socket: impl Into<PathBuf>) -> Self {
         ControlClient {
             socket: socket.into(),
+            idle: Default::default(),
         }
     }
 
@@ -88,6 +97,29 @@ impl ControlClient {
         self.call(Method::POST, path, Some(body.to_string())).await
     }
 
+    /// An idle connection that is still open, if any.
+    fn reuse(&self) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(s) = idle.pop() {
+            if s.is_ready() {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// Idle connections held for reuse.
+    pub fn idle_connections(&self) -> usize {
+        self.idle.lock().map(|v| v.len()).unwrap_or(0)
+    }
+
+    fn keep(&self, sender: Sender) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < IDLE_MAX && sender.is_ready() {
+            idle.push(sender);
+        }
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -95,15 +127,29 @@ impl ControlClient {
         body: Option<String>,
     ) -> Result<ApiResponse, ClientError> {
         let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
-        let mut sender = self.connect().await?;
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(method)
             .uri(path)
             .header("host", "poc247")
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| proto(&e))?;
-        let resp = sender.send_request(req).await.map_err(|e| proto(&e))?;
+        // A kept connection the node closed meanwhile (it restarted) gives the request back
+        // unsent: only then is it sent again, on a new connection, so nothing is sent twice.
+        let (mut sender, resp) = loop {
+            let Some(mut sender) = self.reuse() else {
+                let mut sender = self.connect().await?;
+                let resp = sender.send_request(req).await.map_err(|e| proto(&e))?;
+                break (sender, resp);
+            };
+            match sender.try_send_request(req).await {
+                Ok(resp) => break (sender, resp),
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) => req = unsent,
+                    None => return Err(proto(e.error())),
+                },
+            }
+        };
         let status = resp.status();
         let bytes = resp
             .into_body()
@@ -111,6 +157,9 @@ impl ControlClient {
             .await
             .map_err(|e| proto(&e))?
             .to_bytes();
+        if sender.ready().await.is_ok() {
+            self.keep(sender);
+        }
         let body = if bytes.is_empty() {
             Value::Null
         } else {

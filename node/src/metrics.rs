@@ -448,6 +448,17 @@ pub fn render(shared: &Shared) -> Result<String> {
         "Events the counters missed because their task fell behind.",
     );
     let _ = writeln!(out, "poc247_metrics_events_missed_total {missed}");
+    header(
+        &mut out,
+        "poc247_store_flushes_total",
+        "counter",
+        "Group commits: flushes of the store, each shared by every writer waiting for it.",
+    );
+    let _ = writeln!(
+        out,
+        "poc247_store_flushes_total {}",
+        shared.store.flush_count()
+    );
     Ok(out)
 }
 

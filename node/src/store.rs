@@ -123,10 +123,10 @@ pub struct Store {
     meta: sled::Tree,
     audit: sled::Tree,
     checkpoints: sled::Tree,
-    timers: sled::Tree,
     signer: SigningKey,
     committer: mpsc::Sender<oneshot::Sender<Result<(), String>>>,
     failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -200,20 +200,24 @@ impl Store {
                 )))
             }
         }
+        // Deadlines are indexed in memory now; an index left by an older version goes.
+        db.drop_tree("timers")?;
         let (committer, rx) = mpsc::channel(4096);
-        let handle = tokio::spawn(run_committer(db.clone(), rx, settings.group_commit));
+        let flushes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (db2, group, counter) = (db.clone(), settings.group_commit, flushes.clone());
+        let handle = tokio::task::spawn_blocking(move || run_committer(db2, rx, group, counter));
         let store = Store {
             messages: db.open_tree("messages")?,
             cases: db.open_tree("cases")?,
             outbox: db.open_tree("outbox")?,
             audit: db.open_tree("audit")?,
             checkpoints: db.open_tree("checkpoints")?,
-            timers: db.open_tree("timers")?,
             signer,
             meta,
             db,
             committer,
             failing: Default::default(),
+            flushes,
         };
         Ok((store, handle))
     }
@@ -247,6 +251,11 @@ impl Store {
         rx.await
             .map_err(|_| NodeError::ShuttingDown)?
             .map_err(NodeError::Storage)
+    }
+
+    /// Group commits (flushes) done since the store was opened.
+    pub fn flush_count(&self) -> u64 {
+        self.flushes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Flushes now, on this thread (shutdown).
@@ -690,49 +699,6 @@ impl Store {
         self.outbox.get(id.as_bytes())?.map(|b| dec(&b)).transpose()
     }
 
-    /// Replaces the indexed deadlines of a case (`timers` tree, keyed by due time).
-    pub fn set_timers(
-        &self,
-        old: &[Vec<u8>],
-        new: &[crate::tracks::Deadline],
-    ) -> Result<Vec<Vec<u8>>> {
-        let mut batch = sled::Batch::default();
-        for k in old {
-            batch.remove(k.as_slice());
-        }
-        let mut keys = Vec::new();
-        for d in new {
-            let mut k = d.due.0.to_be_bytes().to_vec();
-            k.extend_from_slice(d.case_ref.as_str().as_bytes());
-            k.push(0);
-            k.extend_from_slice(d.label.as_bytes());
-            batch.insert(k.as_slice(), enc(d)?);
-            keys.push(k);
-        }
-        self.timers.apply_batch(batch)?;
-        Ok(keys)
-    }
-
-    /// Clears the `timers` index (it is rebuilt from the cases at start).
-    pub fn clear_timers(&self) -> Result<()> {
-        self.timers.clear()?;
-        Ok(())
-    }
-
-    /// Indexed deadlines due at `now`, soonest first, and the next one after.
-    pub fn due_timers(&self, now: UtcMs) -> Result<(Vec<crate::tracks::Deadline>, Option<UtcMs>)> {
-        let mut due = Vec::new();
-        for kv in self.timers.iter() {
-            let (_, v) = kv?;
-            let d: crate::tracks::Deadline = dec(&v)?;
-            if d.due > now {
-                return Ok((due, Some(d.due)));
-            }
-            due.push(d);
-        }
-        Ok((due, None))
-    }
-
     /// Appends an audit entry on its own (a read of a case, a shutdown).
     pub fn audit(&self, rec: &AuditRecord) -> Result<()> {
         self.writable()?;
@@ -964,26 +930,24 @@ fn min_break(a: Option<Break>, b: Option<Break>) -> Option<Break> {
     }
 }
 
-/// The committer: waits for a first writer, gathers every writer already waiting, flushes
-/// once, and releases them all.
-async fn run_committer(
+/// The committer, on a thread of its own for the life of the store: waits for a first
+/// writer, gathers every writer already waiting, flushes once, and releases them all. (A
+/// dedicated thread saves a hand-off to the blocking pool per flush.)
+fn run_committer(
     db: sled::Db,
     mut rx: mpsc::Receiver<oneshot::Sender<Result<(), String>>>,
     group: bool,
+    flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) {
-    while let Some(first) = rx.recv().await {
+    while let Some(first) = rx.blocking_recv() {
         let mut waiters = vec![first];
         if group {
             while let Ok(w) = rx.try_recv() {
                 waiters.push(w);
             }
         }
-        let db2 = db.clone();
-        let r = match tokio::task::spawn_blocking(move || db2.flush()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(format!("flush task failed: {e}")),
-        };
+        let r = db.flush().map(|_| ()).map_err(|e| e.to_string());
+        flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for w in waiters {
             let _ = w.send(r.clone());
         }

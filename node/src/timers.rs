@@ -1,4 +1,4 @@
-//! The timer task: keeps the `timers` index of every case's open deadlines, sleeps until the
+//! The timer task: keeps an in-memory index of every case's open deadlines, sleeps until the
 //! next one, fires each once (recorded on the case, audited, published as a `deadline` event),
 //! and purges closed cases past their retention. Driven by the node's events, so a case's
 //! deadlines are recomputed whenever it changes.
@@ -9,7 +9,7 @@ use crate::events::EventKind;
 use crate::lifecycle::CaseRecord;
 use crate::tracks::{self, Deadline, Track};
 use poc247_protocol::{CaseRef, UtcMs};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -44,8 +44,13 @@ pub fn case_deadlines(shared: &Shared, case: &CaseRecord) -> Vec<Deadline> {
     all
 }
 
+/// The open deadlines of every case, soonest first. It lives in memory only: it is derived
+/// from the cases (each fired label is stored on its case) and rebuilt from them at start, so
+/// keeping it on disk would cost a write per case change and recover nothing.
+#[derive(Default)]
 struct Index {
-    keys: HashMap<CaseRef, Vec<Vec<u8>>>,
+    due: BTreeMap<(UtcMs, CaseRef, String), Deadline>,
+    keys: HashMap<CaseRef, Vec<(UtcMs, CaseRef, String)>>,
 }
 
 impl Index {
@@ -65,29 +70,27 @@ impl Index {
 
     /// Indexes the open deadlines of a case as it stands (`None`: the case is gone).
     fn index(&mut self, shared: &Shared, case_ref: &CaseRef, case: Option<&CaseRecord>) {
-        let open: Vec<Deadline> = case
-            .map(|c| {
-                case_deadlines(shared, c)
-                    .into_iter()
-                    .filter(|d| !c.fired.contains(&d.label))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let old = self.keys.remove(case_ref).unwrap_or_default();
-        match shared.store.set_timers(&old, &open) {
-            Ok(keys) if !keys.is_empty() => {
-                self.keys.insert(case_ref.clone(), keys);
+        for k in self.keys.remove(case_ref).unwrap_or_default() {
+            self.due.remove(&k);
+        }
+        let Some(c) = case else { return };
+        let mut keys = Vec::new();
+        for d in case_deadlines(shared, c) {
+            if c.fired.contains(&d.label) {
+                continue;
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "cannot index deadlines"),
+            let k = (d.due, d.case_ref.clone(), d.label.clone());
+            keys.push(k.clone());
+            self.due.insert(k, d);
+        }
+        if !keys.is_empty() {
+            self.keys.insert(case_ref.clone(), keys);
         }
     }
 
     fn rebuild(&mut self, shared: &Shared) {
         self.keys.clear();
-        if let Err(e) = shared.store.clear_timers() {
-            tracing::error!(error = %e, "cannot clear the deadline index");
-        }
+        self.due.clear();
         match shared.store.cases() {
             Ok(cases) => {
                 for c in cases {
@@ -97,17 +100,23 @@ impl Index {
             Err(e) => tracing::error!(error = %e, "cannot read cases for their deadlines"),
         }
     }
+
+    /// The deadlines due at `now`, soonest first, and when the next one after is due.
+    fn due_at(&self, now: UtcMs) -> (Vec<Deadline>, Option<UtcMs>) {
+        let mut due = Vec::new();
+        for ((at, _, _), d) in &self.due {
+            if *at > now {
+                return (due, Some(*at));
+            }
+            due.push(d.clone());
+        }
+        (due, None)
+    }
 }
 
 /// Fires every indexed deadline due at `now`; returns when the next one is due.
 async fn fire_due(shared: &Shared, index: &mut Index, now: UtcMs) -> Option<UtcMs> {
-    let (due, next) = match shared.store.due_timers(now) {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the deadline index");
-            return None;
-        }
-    };
+    let (due, next) = index.due_at(now);
     for d in due {
         let fired = match shared.store.fire_deadline(&d.case_ref, &d.label, now) {
             Ok(f) => f,
@@ -155,9 +164,7 @@ async fn fire_due(shared: &Shared, index: &mut Index, now: UtcMs) -> Option<UtcM
 /// Runs until the node stops.
 pub async fn run(shared: Arc<Shared>) {
     let mut events = shared.subscribe();
-    let mut index = Index {
-        keys: HashMap::new(),
-    };
+    let mut index = Index::default();
     let cancel = shared.cancel_token();
     index.rebuild(&shared);
     loop {

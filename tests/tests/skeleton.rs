@@ -97,6 +97,35 @@ async fn an_undelivered_message_is_sent_after_the_sender_restarts_exactly_once(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_control_client_reuses_its_connection_and_survives_a_node_restart() -> anyhow::Result<()>
+{
+    let mut net = Net::fresh_prepared(&["LU", "FR"])?;
+    net.net.start_node(&party("LU")).await?;
+    let client = net.client("LU")?;
+    for _ in 0..3 {
+        assert_eq!(client.get("/v1/status").await?.status.as_u16(), 200);
+    }
+    assert_eq!(
+        client.idle_connections(),
+        1,
+        "sequential calls share one connection"
+    );
+    // The node restarts: the kept connection is dead; the next call opens a new one, and a
+    // submission is stored exactly once.
+    net.net.stop_node(&party("LU")).await;
+    net.net.start_node(&party("LU")).await?;
+    let r = client
+        .post("/v1/requests", &preservation_request("FR"))
+        .await?;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.body);
+    let lu = net.net.node(&party("LU")).unwrap().shared();
+    assert_eq!(lu.store.message_count(), 1);
+    assert_eq!(client.idle_connections(), 1);
+    net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_certificate_from_another_ca_is_refused() -> anyhow::Result<()> {
     let net = Net::embedded().await?;
     // A network of its own, with its own CA, whose LU tries to reach the real FR.
