@@ -108,6 +108,11 @@ pub struct Ceiling {
     pub sled_insert_flush_p50_us: f64,
     /// sled inserts per second with 64 inserts sharing a flush.
     pub sled_grouped_inserts_per_s: f64,
+    /// Not in the ceiling, for comparison: sled transactions per second over five trees (the
+    /// writes of one of this node's state changes), 64 sharing a flush.
+    pub sled_grouped_transactions_per_s: f64,
+    /// Not in the ceiling: the same state changes, 64 in one transaction and one flush.
+    pub sled_batched_changes_per_s: f64,
     /// Per message: 2 signatures + 2 verifications + one grouped insert per side, on all
     /// cores: messages per second.
     pub messages_per_s: f64,
@@ -386,6 +391,62 @@ pub fn measure_ceiling(scratch: &Path) -> Result<Ceiling> {
         db.flush()?;
     }
     let grouped = inserted as f64 / t.elapsed().as_secs_f64();
+    use sled::Transactional;
+    // The same writes as one of this node's state changes: a transaction over five trees
+    // (message 2 KiB, case, outbox entry, audit entry, audit head), 64 sharing a flush.
+    let trees = ["messages", "cases", "outbox", "audit", "meta"]
+        .map(|name| db.open_tree(name))
+        .into_iter()
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let (case, small) = (vec![0x3cu8; 512], vec![0x11u8; 200]);
+    let t = Instant::now();
+    let mut done = 0u64;
+    while t.elapsed() < Duration::from_millis(1000) {
+        for _ in 0..64 {
+            let k = done.to_be_bytes();
+            trees
+                .as_slice()
+                .transaction(|tx| {
+                    if let [m, c, o, a, meta] = tx.as_slice() {
+                        m.insert(&k, value.as_slice())?;
+                        c.insert(&k, case.as_slice())?;
+                        o.insert(&k, small.as_slice())?;
+                        a.insert(&k, small.as_slice())?;
+                        meta.insert("head", &k)?;
+                    }
+                    Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+                })
+                .map_err(|e| bench_err(format!("sled transaction: {e:?}")))?;
+            done += 1;
+        }
+        db.flush()?;
+    }
+    let grouped_tx = done as f64 / t.elapsed().as_secs_f64();
+    // And 64 such state changes in one transaction, one flush: what batching would give.
+    let t = Instant::now();
+    let mut batched = 0u64;
+    while t.elapsed() < Duration::from_millis(1000) {
+        trees
+            .as_slice()
+            .transaction(|tx| {
+                if let [m, c, o, a, meta] = tx.as_slice() {
+                    for i in 0..64u64 {
+                        let k = (1_000_000 + batched + i).to_be_bytes();
+                        m.insert(&k, value.as_slice())?;
+                        c.insert(&k, case.as_slice())?;
+                        o.insert(&k, small.as_slice())?;
+                        a.insert(&k, small.as_slice())?;
+                        meta.insert("head", &k)?;
+                    }
+                }
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| bench_err(format!("sled transaction: {e:?}")))?;
+        batched += 64;
+        db.flush()?;
+    }
+    let batched_tx = batched as f64 / t.elapsed().as_secs_f64();
+    drop(trees);
     drop(db);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_message_us = 2.0 * sign_us + 2.0 * verify_us + 2.0 * 1e6 / grouped;
@@ -395,6 +456,8 @@ pub fn measure_ceiling(scratch: &Path) -> Result<Ceiling> {
         verify_strict_2k_us: verify_us,
         sled_insert_flush_p50_us: flush_p50_us,
         sled_grouped_inserts_per_s: grouped,
+        sled_grouped_transactions_per_s: grouped_tx,
+        sled_batched_changes_per_s: batched_tx,
         messages_per_s: cores as f64 * 1e6 / per_message_us,
     })
 }
@@ -656,6 +719,12 @@ pub fn render(r: &BenchReport) -> String {
         c.sled_insert_flush_p50_us,
         c.sled_grouped_inserts_per_s,
         c.messages_per_s
+    );
+    let _ = writeln!(
+        s,
+        "for comparison, not in the ceiling: sled 5-tree transactions, 64 per flush: {:.0}/s; \
+         64 such changes in one transaction: {:.0}/s",
+        c.sled_grouped_transactions_per_s, c.sled_batched_changes_per_s
     );
     let l = &r.single;
     let _ = writeln!(
