@@ -605,3 +605,53 @@ async fn sigkill_soak_10000_requests_100_kills() -> Result<()> {
     };
     crash_test(plan, DEFAULT_SEED ^ 0x1_0000).await
 }
+
+/// A receiver killed with SIGKILL and started again is reached again at once: the sender's
+/// connection to the dead process is ended by the new process's stateless reset (its keys are
+/// derived from the node's TLS key, so they survive the restart), not by a timeout. The wait is
+/// half the reply timeout (`FRAME_READ_TIMEOUT`, 10 s) and the attempt timeout is set beyond
+/// the QUIC idle timeout (30 s), so only the reset can deliver in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_killed_and_restarted_is_reached_again_at_once() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let net = tmp.path().join("net");
+    poc247_node::localnet::LocalNetwork::prepare(
+        &net,
+        &poc247_node::localnet::Pki::Fresh(vec![party("LU"), party("FR")]),
+    )?;
+    let bin = Path::new(env!("CARGO_BIN_EXE_poc247"));
+    let proc = |p: &str| -> Result<NodeProcess> {
+        let config = net.join(p).join("node.toml");
+        let mut text = std::fs::read_to_string(&config)?;
+        text.push_str("\n[delivery]\nattempt_timeout_ms = 120000\n");
+        std::fs::write(&config, text)?;
+        NodeProcess::new(bin, &config, &tmp.path().join(format!("{p}.log")))
+    };
+    let (mut lu, mut fr) = (proc("lu")?, proc("fr")?);
+    fr.start(None).await?;
+    lu.start(None).await?;
+    let submit = |lu: &NodeProcess| {
+        let client = lu.client();
+        async move {
+            let r = client
+                .post("/v1/requests", &preservation_request("FR"))
+                .await?;
+            ensure!(r.status.as_u16() == 201, "submit: {} {}", r.status, r.body);
+            Ok::<_, anyhow::Error>(())
+        }
+    };
+    submit(&lu).await?;
+    wait_outbox_empty(&lu.client(), Duration::from_secs(20)).await?;
+    fr.kill().await?;
+    fr.start(None).await?;
+    let t = Instant::now();
+    submit(&lu).await?;
+    let half = poc247_node::transport::FRAME_READ_TIMEOUT / 2;
+    wait_outbox_empty(&lu.client(), half)
+        .await
+        .with_context(|| lu.log_tail(20))?;
+    println!("delivered {:?} after the receiver's restart", t.elapsed());
+    lu.stop(STOP_LIMIT).await?;
+    fr.stop(STOP_LIMIT).await?;
+    Ok(())
+}

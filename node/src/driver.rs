@@ -222,7 +222,7 @@ impl Node {
         let runtime = quinn::default_runtime()
             .ok_or_else(|| NodeError::Transport("no async runtime".into()))?;
         let endpoint = quinn::Endpoint::new(
-            quinn::EndpointConfig::default(),
+            tls::endpoint_config(&material),
             Some(server_cfg),
             socket,
             runtime,
@@ -593,7 +593,15 @@ async fn deliver(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
     let reply =
         match transport::exchange(&conn, &msg.envelope, shared.cfg.limits.max_frame_bytes).await {
             Ok(r) => r,
-            Err(e) => return retry(e.to_string()),
+            Err(e) => {
+                // No answer in time: the connection is most likely dead (the peer restarted
+                // and lost it). The next attempt makes a fresh handshake instead of waiting
+                // on it again until its idle timeout.
+                if matches!(e, FrameError::Timeout) {
+                    shared.conns.reset(&t.peer);
+                }
+                return retry(e.to_string());
+            }
         };
     let now = shared.clock.now();
     match reply {
