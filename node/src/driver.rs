@@ -562,6 +562,26 @@ pub(crate) async fn connection(shared: &Arc<Shared>, peer: &PartyId) -> Result<q
         .await
 }
 
+/// Settles an outbound message in a batch with the other settlements of the moment, flushed
+/// with them.
+async fn settle(
+    shared: &Shared,
+    id: MessageId,
+    outcome: std::result::Result<poc247_protocol::SignedReceipt, String>,
+    now: UtcMs,
+) -> Result<()> {
+    match shared
+        .store
+        .apply_durably(crate::store::Change::Settle { id, outcome, now })
+        .await?
+    {
+        crate::store::Changed::Settle(r) => r.map(|_| ()),
+        _ => Err(NodeError::Storage(
+            "a settlement answered as another change".into(),
+        )),
+    }
+}
+
 async fn deliver(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
     let retry = |reason: String| Outcome::Retry { reason };
     let msg = match shared.store.message(t.id) {
@@ -619,11 +639,7 @@ async fn deliver(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
                 tracing::warn!(peer = %t.peer, id = %t.id, error = %e, "receipt does not verify");
                 return retry(e.to_string());
             }
-            let settled = shared.store.settle_outbound(t.id, Ok(r), now);
-            if let Err(e) = settled {
-                return retry(e.to_string());
-            }
-            if let Err(e) = shared.store.commit().await {
+            if let Err(e) = settle(shared, t.id, Ok(r), now).await {
                 return retry(e.to_string());
             }
             tracing::info!(case = %msg.case_ref, id = %t.id, to = %t.peer, attempt = t.attempt, "delivered, receipt verified");
@@ -642,10 +658,7 @@ async fn deliver(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
         Reply::Rejection(rej) if rej.code.is_retryable() => retry(rej.to_string()),
         Reply::Rejection(rej) => {
             let reason = rej.to_string();
-            if let Err(e) = shared.store.settle_outbound(t.id, Err(reason.clone()), now) {
-                return retry(e.to_string());
-            }
-            if let Err(e) = shared.store.commit().await {
+            if let Err(e) = settle(shared, t.id, Err(reason.clone()), now).await {
                 return retry(e.to_string());
             }
             tracing::warn!(case = %msg.case_ref, id = %t.id, to = %t.peer, code = %rej.code, "peer refused the message");

@@ -386,13 +386,22 @@ impl Shared {
         }
         let items: Vec<(&StoredMessage, &CaseRecord, &PartyId)> =
             rows.iter().map(|(m, c, p)| (m, c, p)).collect();
-        self.store.insert_outbound_requests(&items, actor)?;
-        if let Err(e) = self.store.commit().await {
-            // Told it failed, the caller will submit again: none of these may ever leave.
-            for (m, c, _) in &rows {
-                let _ = self.store.remove_outbound_request(m.id, &c.case_ref);
+        // Stored in a batch with the other submissions of the moment, flushed with them.
+        let change = crate::store::Change::outbound(&items, actor)?;
+        match self.store.apply_durably(change).await {
+            Ok(crate::store::Changed::Outbound(r)) => r?,
+            Ok(_) => {
+                return Err(
+                    NodeError::Storage("a submission answered as another change".into()).into(),
+                )
             }
-            return Err(e.into());
+            Err(e) => {
+                // Told it failed, the caller will submit again: none of these may ever leave.
+                for (m, c, _) in &rows {
+                    let _ = self.store.remove_outbound_request(m.id, &c.case_ref);
+                }
+                return Err(e.into());
+            }
         }
         for (m, c, p) in rows {
             tracing::info!(case = %c.case_ref, id = %m.id, kind = %m.kind, to = %p, "request queued");

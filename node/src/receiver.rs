@@ -7,7 +7,9 @@ use crate::driver::Shared;
 use crate::events::EventKind;
 use crate::lifecycle::{CaseRecord, Role, Step};
 use crate::outgoing::context_for;
-use crate::store::{CaseRefusal, DeliveryState, Direction, Inbound, InboundError, StoredMessage};
+use crate::store::{
+    CaseRefusal, Change, Changed, DeliveryState, Direction, Inbound, InboundError, StoredMessage,
+};
 use poc247_protocol::{
     envelope_sha256, MessageKind, PartyId, Receipt, Rejection, RejectionCode, Reply,
     SignedEnvelope, PROTOCOL_VERSION,
@@ -181,21 +183,36 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
         receipt: Some(receipt.clone()),
         delivery: DeliveryState::Received,
     };
+    // A new request is stored in a batch with the others arriving now, and flushed with them.
+    let mut flushed = false;
     let stored = if opens {
         let context = context_for(&directory, &header.from, &shared.party);
         let case = CaseRecord::open(header, body, Role::Requested, context, now);
-        match shared.store.insert_inbound_request(&msg, &case) {
-            Ok(Inbound::Duplicate(r)) => return durable(shared, r).await,
-            Ok(Inbound::Stored(_)) => Ok(()),
-            Err(InboundError::CaseExists(c)) => {
+        let applied = match Change::inbound(&msg, &case) {
+            Ok(change) => shared.store.apply_durably(change).await,
+            Err(e) => Err(e),
+        };
+        match applied {
+            Ok(Changed::Inbound(Ok(Inbound::Duplicate(r)))) => return Reply::Receipt(r),
+            Ok(Changed::Inbound(Ok(Inbound::Stored(_)))) => {
+                flushed = true;
+                Ok(())
+            }
+            Ok(Changed::Inbound(Err(InboundError::CaseExists(c)))) => {
                 Err(format!("case {c} already exists with another request"))
             }
-            Err(InboundError::Node(e)) => {
+            Ok(Changed::Inbound(Err(InboundError::Node(e)))) | Err(e) => {
                 tracing::error!(error = %e, "store write failed");
                 return reject(
                     StorageUnavailable,
                     "the receiver cannot store now; retry later",
                 );
+            }
+            Ok(Changed::Settle(_) | Changed::Outbound(_)) => {
+                return reject(
+                    StorageUnavailable,
+                    "the receiver cannot store now; retry later",
+                )
             }
         }
     } else {
@@ -228,12 +245,14 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
         return reject(InvalidBody, why);
     }
     // Persist before you promise: the receipt leaves only once the write is on disk.
-    if let Err(e) = shared.store.commit().await {
-        tracing::error!(error = %e, "flush failed");
-        return reject(
-            StorageUnavailable,
-            "the receiver cannot flush now; retry later",
-        );
+    if !flushed {
+        if let Err(e) = shared.store.commit().await {
+            tracing::error!(error = %e, "flush failed");
+            return reject(
+                StorageUnavailable,
+                "the receiver cannot flush now; retry later",
+            );
+        }
     }
     tracing::info!(case = %header.case_ref, id = %header.id, kind = %kind, from = %peer, "stored and receipted");
     shared.publish(

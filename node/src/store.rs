@@ -124,7 +124,7 @@ pub struct Store {
     audit: sled::Tree,
     checkpoints: sled::Tree,
     signer: SigningKey,
-    committer: mpsc::Sender<oneshot::Sender<Result<(), String>>>,
+    committer: mpsc::Sender<Job>,
     failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
     flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -204,8 +204,6 @@ impl Store {
         db.drop_tree("timers")?;
         let (committer, rx) = mpsc::channel(4096);
         let flushes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (db2, group, counter) = (db.clone(), settings.group_commit, flushes.clone());
-        let handle = tokio::task::spawn_blocking(move || run_committer(db2, rx, group, counter));
         let store = Store {
             messages: db.open_tree("messages")?,
             cases: db.open_tree("cases")?,
@@ -219,6 +217,14 @@ impl Store {
             failing: Default::default(),
             flushes,
         };
+        let (db2, group, counter) = (
+            store.db.clone(),
+            settings.group_commit,
+            store.flushes.clone(),
+        );
+        let trees = store.batch_trees();
+        let handle =
+            tokio::task::spawn_blocking(move || run_committer(db2, trees, rx, group, counter));
         Ok((store, handle))
     }
 
@@ -245,7 +251,7 @@ impl Store {
         self.writable()?;
         let (tx, rx) = oneshot::channel();
         self.committer
-            .send(tx)
+            .send(Job::Flush(tx))
             .await
             .map_err(|_| NodeError::ShuttingDown)?;
         rx.await
@@ -299,114 +305,45 @@ impl Store {
 
     /// Stores several new outbound requests (a request and its art. 27(9)(a) copy, or an
     /// alert to several Parties) in one transaction; a mutual-assistance request that follows
-    /// a preservation is noted on that preservation case (BC 29(7)).
+    /// a preservation is noted on that preservation case (BC 29(7)). (Not flushed: see
+    /// [`Store::apply_durably`] for the batched, flushed form.)
     pub fn insert_outbound_requests(
         &self,
         items: &[(&StoredMessage, &CaseRecord, &PartyId)],
         actor: Actor,
     ) -> Result<()> {
         self.writable()?;
-        let mut rows = Vec::new();
-        for (msg, case, peer) in items {
-            let o = enc(&OutboxEntry {
-                peer: (*peer).clone(),
-                queued_at: msg.stored_at,
-            })?;
-            let rec = AuditRecord {
-                at: msg.stored_at,
-                actor: actor.clone(),
-                event: format!("queued:{}", msg.kind),
-                case_ref: Some(case.case_ref.clone()),
-                message_id: Some(msg.id),
-            };
-            rows.push((*msg.id.as_bytes(), enc(*msg)?, enc(*case)?, o, *case, rec));
+        let change = Change::outbound(items, actor)?;
+        match self
+            .batch_trees()
+            .apply(std::slice::from_ref(&change))?
+            .pop()
+        {
+            Some(Changed::Outbound(r)) => r,
+            _ => Err(NodeError::Storage("no result for a change".into())),
         }
-        let trees = (
-            &self.messages,
-            &self.cases,
-            &self.outbox,
-            &self.audit,
-            &self.meta,
-            &self.checkpoints,
-        );
-        tx(trees.transaction(|(mt, ct, ot, at, meta, cp)| {
-            for (key, m, c, o, case, rec) in &rows {
-                let ck = case.case_ref.as_str().as_bytes();
-                if ct.get(ck)?.is_some() {
-                    return Err(abort(NodeError::Storage(format!(
-                        "case {} already exists",
-                        case.case_ref
-                    ))));
-                }
-                mt.insert(key, m.as_slice())?;
-                ct.insert(ck, c.as_slice())?;
-                ot.insert(key, o.as_slice())?;
-                link_follow_up(ct, case)?;
-                append_audit(at, meta, cp, &self.signer, rec)?;
-            }
-            Ok(())
-        }))
     }
 
     /// Stores an inbound request and the receipt given for it, once: a message already stored
-    /// is answered with its stored receipt and nothing changes.
+    /// is answered with its stored receipt and nothing changes. (Not flushed: see
+    /// [`Store::apply_durably`] for the batched, flushed form.)
     pub fn insert_inbound_request(
         &self,
         msg: &StoredMessage,
         case: &CaseRecord,
     ) -> std::result::Result<Inbound, InboundError> {
         self.writable()?;
-        let key = *msg.id.as_bytes();
-        let m = enc(msg)?;
-        let c = enc(case)?;
-        let ck = case.case_ref.as_str().as_bytes().to_vec();
-        let rec = AuditRecord {
-            at: msg.stored_at,
-            actor: Actor::Peer(msg.from.clone()),
-            event: "received".into(),
-            case_ref: Some(case.case_ref.clone()),
-            message_id: Some(msg.id),
-        };
-        let trees = (
-            &self.messages,
-            &self.cases,
-            &self.audit,
-            &self.meta,
-            &self.checkpoints,
-        );
-        let r = trees.transaction(|(mt, ct, at, meta, cp)| {
-            if let Some(existing) = mt.get(key)? {
-                let old: StoredMessage = dec(&existing).map_err(abort)?;
-                let receipt = old.receipt.ok_or_else(|| {
-                    abort(NodeError::Storage(format!(
-                        "message {} has no receipt",
-                        old.id
-                    )))
-                })?;
-                return Ok(Err(receipt));
-            }
-            if ct.get(&ck)?.is_some() {
-                return Ok(Ok(false));
-            }
-            mt.insert(&key, m.as_slice())?;
-            ct.insert(ck.as_slice(), c.as_slice())?;
-            link_follow_up(ct, case)?;
-            append_audit(at, meta, cp, &self.signer, &rec)?;
-            Ok(Ok(true))
-        });
-        match tx(r)? {
-            Err(receipt) => Ok(Inbound::Duplicate(receipt)),
-            Ok(false) => Err(InboundError::CaseExists(case.case_ref.clone())),
-            Ok(true) => {
-                msg.receipt.clone().map(Inbound::Stored).ok_or_else(|| {
-                    NodeError::Storage("inbound message without receipt".into()).into()
-                })
-            }
+        let change = Change::inbound(msg, case)?;
+        let trees = self.batch_trees();
+        match trees.apply(std::slice::from_ref(&change))?.pop() {
+            Some(Changed::Inbound(r)) => r,
+            _ => Err(NodeError::Storage("no result for a change".into()).into()),
         }
     }
 
     /// Records the outcome of delivering an outbound message: the receipt (or the final
-    /// refusal) on the message, the transition on its case, and the outbox entry removed.
+    /// refusal) on the message, the transition on its case, and the outbox entry removed. (Not
+    /// flushed: see [`Store::apply_durably`] for the batched, flushed form.)
     pub fn settle_outbound(
         &self,
         id: MessageId,
@@ -414,61 +351,45 @@ impl Store {
         now: UtcMs,
     ) -> Result<CaseRecord> {
         self.writable()?;
-        let key = *id.as_bytes();
-        let trees = (
-            &self.messages,
-            &self.cases,
-            &self.outbox,
-            &self.audit,
-            &self.meta,
-            &self.checkpoints,
-        );
-        tx(trees.transaction(|(mt, ct, ot, at, meta, cp)| {
-            let raw = mt
-                .get(key)?
-                .ok_or_else(|| abort(NodeError::NotFound(format!("message {id}"))))?;
-            let mut msg: StoredMessage = dec(&raw).map_err(abort)?;
-            let ck = msg.case_ref.as_str().as_bytes().to_vec();
-            let raw_case = ct
-                .get(&ck)?
-                .ok_or_else(|| abort(NodeError::NotFound(format!("case {}", msg.case_ref))))?;
-            let mut case: CaseRecord = dec(&raw_case).map_err(abort)?;
-            let transition = match &outcome {
-                Ok(receipt) => {
-                    msg.receipt = Some(receipt.clone());
-                    msg.delivery = DeliveryState::Delivered;
-                    Transition::Receipted { id }
-                }
-                Err(reason) => {
-                    msg.delivery = DeliveryState::Failed {
-                        reason: reason.clone(),
-                    };
-                    Transition::Refused {
-                        id,
-                        reason: reason.clone(),
-                    }
-                }
-            };
-            case.apply(&transition, now)
-                .map_err(|e| abort(NodeError::Storage(e.to_string())))?;
-            mt.insert(&key, enc(&msg).map_err(abort)?)?;
-            ct.insert(ck, enc(&case).map_err(abort)?)?;
-            ot.remove(&key)?;
-            let rec = AuditRecord {
-                at: now,
-                actor: Actor::Peer(msg.to.clone()),
-                event: if outcome.is_ok() {
-                    "delivered"
-                } else {
-                    "delivery_failed"
-                }
-                .into(),
-                case_ref: Some(msg.case_ref.clone()),
-                message_id: Some(id),
-            };
-            append_audit(at, meta, cp, &self.signer, &rec)?;
-            Ok(case)
-        }))
+        let change = Change::Settle { id, outcome, now };
+        match self
+            .batch_trees()
+            .apply(std::slice::from_ref(&change))?
+            .pop()
+        {
+            Some(Changed::Settle(r)) => r.map(|c| *c),
+            _ => Err(NodeError::Storage("no result for a change".into())),
+        }
+    }
+
+    /// Applies `change` in one transaction with every other change waiting for the committer,
+    /// then flushes once for all of them, and only then answers: the batched, durable form of
+    /// [`Store::insert_inbound_request`] and [`Store::settle_outbound`]. sled rolls its log
+    /// buffer at every transaction, so sharing one among concurrent changes saves a log write
+    /// each (measured by `poc247 bench`: 64 changes in one transaction go about 2.7 times as
+    /// fast as 64 transactions sharing a flush).
+    pub async fn apply_durably(&self, change: Change) -> Result<Changed> {
+        self.writable()?;
+        let (tx, rx) = oneshot::channel();
+        self.committer
+            .send(Job::Change(Box::new(change), tx))
+            .await
+            .map_err(|_| NodeError::ShuttingDown)?;
+        rx.await
+            .map_err(|_| NodeError::ShuttingDown)?
+            .map_err(NodeError::Storage)
+    }
+
+    fn batch_trees(&self) -> BatchTrees {
+        BatchTrees {
+            messages: self.messages.clone(),
+            cases: self.cases.clone(),
+            outbox: self.outbox.clone(),
+            audit: self.audit.clone(),
+            meta: self.meta.clone(),
+            checkpoints: self.checkpoints.clone(),
+            signer: self.signer.clone(),
+        }
     }
 
     /// Removes an outbound request whose flush failed, so that nothing the caller was told
@@ -878,19 +799,18 @@ fn short(reason: &str) -> String {
         .collect()
 }
 
-/// Notes a mutual-assistance case on the preservation case it follows, if that case is here.
-fn link_follow_up(
+/// Notes a mutual-assistance case `follow_up` on the preservation case `p` it follows, if that
+/// case is here (BC 29(7)).
+fn link_follow_up_ref(
     ct: &TransactionalTree,
-    case: &CaseRecord,
+    p: &CaseRef,
+    follow_up: &CaseRef,
 ) -> std::result::Result<(), ConflictableTransactionError<NodeError>> {
-    let Some(p) = &case.preservation_case else {
-        return Ok(());
-    };
     let pk = p.as_str().as_bytes();
     if let Some(raw) = ct.get(pk)? {
         let mut pres: CaseRecord = dec(&raw).map_err(abort)?;
         if pres.kind == poc247_protocol::MessageKind::Preservation {
-            pres.follow_up_mla = Some(case.case_ref.clone());
+            pres.follow_up_mla = Some(follow_up.clone());
             ct.insert(pk, enc(&pres).map_err(abort)?)?;
         }
     }
@@ -930,26 +850,377 @@ fn min_break(a: Option<Break>, b: Option<Break>) -> Option<Break> {
     }
 }
 
-/// The committer, on a thread of its own for the life of the store: waits for a first
-/// writer, gathers every writer already waiting, flushes once, and releases them all. (A
-/// dedicated thread saves a hand-off to the blocking pool per flush.)
+/// What the committer is asked.
+pub(crate) enum Job {
+    /// Flush, then answer.
+    Flush(oneshot::Sender<Result<(), String>>),
+    /// Apply in the next batch, flush, then answer.
+    Change(Box<Change>, oneshot::Sender<Result<Changed, String>>),
+}
+
+/// A state change the committer applies in one transaction with others.
+#[derive(Debug)]
+pub enum Change {
+    /// Store an inbound request and its receipt, once.
+    Inbound {
+        /// The message, encoded.
+        msg: Vec<u8>,
+        /// Its id.
+        id: MessageId,
+        /// Its case, encoded.
+        case: Vec<u8>,
+        /// The case reference.
+        case_ref: CaseRef,
+        /// A follow-up request names the preservation it follows.
+        preservation_case: Option<CaseRef>,
+        /// The audit entry.
+        rec: AuditRecord,
+        /// The receipt given for it.
+        receipt: Option<SignedReceipt>,
+    },
+    /// Store new outbound requests (all or none), each with its case and outbox entry.
+    Outbound(Vec<NewOutbound>),
+    /// Settle an outbound message with its receipt or a final refusal.
+    Settle {
+        /// The message.
+        id: MessageId,
+        /// The receipt, or the refusal's reason.
+        outcome: std::result::Result<SignedReceipt, String>,
+        /// When.
+        now: UtcMs,
+    },
+}
+
+/// One new outbound request of a [`Change::Outbound`], encoded.
+#[derive(Debug)]
+pub struct NewOutbound {
+    id: MessageId,
+    msg: Vec<u8>,
+    case: Vec<u8>,
+    case_ref: CaseRef,
+    preservation_case: Option<CaseRef>,
+    outbox: Vec<u8>,
+    rec: AuditRecord,
+}
+
+impl Change {
+    /// The change that stores new outbound requests.
+    pub fn outbound(
+        items: &[(&StoredMessage, &CaseRecord, &PartyId)],
+        actor: Actor,
+    ) -> Result<Change> {
+        let mut rows = Vec::with_capacity(items.len());
+        for (msg, case, peer) in items {
+            rows.push(NewOutbound {
+                id: msg.id,
+                msg: enc(*msg)?,
+                case: enc(*case)?,
+                case_ref: case.case_ref.clone(),
+                preservation_case: case.preservation_case.clone(),
+                outbox: enc(&OutboxEntry {
+                    peer: (*peer).clone(),
+                    queued_at: msg.stored_at,
+                })?,
+                rec: AuditRecord {
+                    at: msg.stored_at,
+                    actor: actor.clone(),
+                    event: format!("queued:{}", msg.kind),
+                    case_ref: Some(case.case_ref.clone()),
+                    message_id: Some(msg.id),
+                },
+            });
+        }
+        Ok(Change::Outbound(rows))
+    }
+
+    /// The change that stores an inbound request.
+    pub fn inbound(msg: &StoredMessage, case: &CaseRecord) -> Result<Change> {
+        Ok(Change::Inbound {
+            msg: enc(msg)?,
+            id: msg.id,
+            case: enc(case)?,
+            case_ref: case.case_ref.clone(),
+            preservation_case: case.preservation_case.clone(),
+            rec: AuditRecord {
+                at: msg.stored_at,
+                actor: Actor::Peer(msg.from.clone()),
+                event: "received".into(),
+                case_ref: Some(case.case_ref.clone()),
+                message_id: Some(msg.id),
+            },
+            receipt: msg.receipt.clone(),
+        })
+    }
+}
+
+/// What a change did.
+#[derive(Debug)]
+pub enum Changed {
+    /// Of [`Change::Inbound`].
+    Inbound(std::result::Result<Inbound, InboundError>),
+    /// Of [`Change::Outbound`].
+    Outbound(Result<()>),
+    /// Of [`Change::Settle`]: the case as it now stands.
+    Settle(Result<Box<CaseRecord>>),
+}
+
+/// The trees a batch of changes writes, and the audit signer.
+struct BatchTrees {
+    messages: sled::Tree,
+    cases: sled::Tree,
+    outbox: sled::Tree,
+    audit: sled::Tree,
+    meta: sled::Tree,
+    checkpoints: sled::Tree,
+    signer: SigningKey,
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<NodeError>>;
+
+impl BatchTrees {
+    /// Applies `changes` in one transaction; one result each, in order. A change refused for
+    /// its own reasons (a duplicate, a case that exists, a lifecycle rule) writes nothing and
+    /// leaves the others alone.
+    fn apply(&self, changes: &[Change]) -> Result<Vec<Changed>> {
+        let trees = (
+            &self.messages,
+            &self.cases,
+            &self.outbox,
+            &self.audit,
+            &self.meta,
+            &self.checkpoints,
+        );
+        tx(trees.transaction(|(mt, ct, ot, at, meta, cp)| {
+            let mut out = Vec::with_capacity(changes.len());
+            for change in changes {
+                out.push(match change {
+                    Change::Inbound { .. } => {
+                        Changed::Inbound(self.inbound(mt, ct, at, meta, cp, change)?)
+                    }
+                    Change::Outbound(rows) => {
+                        Changed::Outbound(self.outbound(mt, ct, ot, at, meta, cp, rows)?)
+                    }
+                    Change::Settle { id, outcome, now } => {
+                        Changed::Settle(self.settle(mt, ct, ot, at, meta, cp, *id, outcome, *now)?)
+                    }
+                });
+            }
+            Ok(out)
+        }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn inbound(
+        &self,
+        mt: &TransactionalTree,
+        ct: &TransactionalTree,
+        at: &TransactionalTree,
+        meta: &TransactionalTree,
+        cp: &TransactionalTree,
+        change: &Change,
+    ) -> TxResult<std::result::Result<Inbound, InboundError>> {
+        let Change::Inbound {
+            msg,
+            id,
+            case,
+            case_ref,
+            preservation_case,
+            rec,
+            receipt,
+        } = change
+        else {
+            return Ok(Err(
+                NodeError::Storage("not an inbound change".into()).into()
+            ));
+        };
+        let key = id.as_bytes();
+        if let Some(existing) = mt.get(key)? {
+            let old: StoredMessage = match dec(&existing) {
+                Ok(m) => m,
+                Err(e) => return Ok(Err(e.into())),
+            };
+            return Ok(match old.receipt {
+                Some(r) => Ok(Inbound::Duplicate(r)),
+                None => {
+                    Err(NodeError::Storage(format!("message {} has no receipt", old.id)).into())
+                }
+            });
+        }
+        let ck = case_ref.as_str().as_bytes();
+        if ct.get(ck)?.is_some() {
+            return Ok(Err(InboundError::CaseExists(case_ref.clone())));
+        }
+        let Some(receipt) = receipt.clone() else {
+            return Ok(Err(NodeError::Storage(
+                "inbound message without receipt".into(),
+            )
+            .into()));
+        };
+        mt.insert(key.as_slice(), msg.as_slice())?;
+        ct.insert(ck, case.as_slice())?;
+        if let Some(p) = preservation_case {
+            link_follow_up_ref(ct, p, case_ref)?;
+        }
+        append_audit(at, meta, cp, &self.signer, rec)?;
+        Ok(Ok(Inbound::Stored(receipt)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn outbound(
+        &self,
+        mt: &TransactionalTree,
+        ct: &TransactionalTree,
+        ot: &TransactionalTree,
+        at: &TransactionalTree,
+        meta: &TransactionalTree,
+        cp: &TransactionalTree,
+        rows: &[NewOutbound],
+    ) -> TxResult<Result<()>> {
+        // All or none: every case is checked before anything is written.
+        for r in rows {
+            if ct.get(r.case_ref.as_str().as_bytes())?.is_some() {
+                return Ok(Err(NodeError::Storage(format!(
+                    "case {} already exists",
+                    r.case_ref
+                ))));
+            }
+        }
+        for r in rows {
+            let key = r.id.as_bytes();
+            mt.insert(key.as_slice(), r.msg.as_slice())?;
+            ct.insert(r.case_ref.as_str().as_bytes(), r.case.as_slice())?;
+            ot.insert(key.as_slice(), r.outbox.as_slice())?;
+            if let Some(p) = &r.preservation_case {
+                link_follow_up_ref(ct, p, &r.case_ref)?;
+            }
+            append_audit(at, meta, cp, &self.signer, &r.rec)?;
+        }
+        Ok(Ok(()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &self,
+        mt: &TransactionalTree,
+        ct: &TransactionalTree,
+        ot: &TransactionalTree,
+        at: &TransactionalTree,
+        meta: &TransactionalTree,
+        cp: &TransactionalTree,
+        id: MessageId,
+        outcome: &std::result::Result<SignedReceipt, String>,
+        now: UtcMs,
+    ) -> TxResult<Result<Box<CaseRecord>>> {
+        let key = *id.as_bytes();
+        let Some(raw) = mt.get(key)? else {
+            return Ok(Err(NodeError::NotFound(format!("message {id}"))));
+        };
+        let mut msg: StoredMessage = match dec(&raw) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(e)),
+        };
+        let ck = msg.case_ref.as_str().as_bytes().to_vec();
+        let Some(raw_case) = ct.get(&ck)? else {
+            return Ok(Err(NodeError::NotFound(format!("case {}", msg.case_ref))));
+        };
+        let mut case: CaseRecord = match dec(&raw_case) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        let transition = match outcome {
+            Ok(receipt) => {
+                msg.receipt = Some(receipt.clone());
+                msg.delivery = DeliveryState::Delivered;
+                Transition::Receipted { id }
+            }
+            Err(reason) => {
+                msg.delivery = DeliveryState::Failed {
+                    reason: reason.clone(),
+                };
+                Transition::Refused {
+                    id,
+                    reason: reason.clone(),
+                }
+            }
+        };
+        if let Err(e) = case.apply(&transition, now) {
+            return Ok(Err(NodeError::Storage(e.to_string())));
+        }
+        let (m, c) = match (enc(&msg), enc(&case)) {
+            (Ok(m), Ok(c)) => (m, c),
+            (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+        };
+        mt.insert(&key, m)?;
+        ct.insert(ck, c)?;
+        ot.remove(&key)?;
+        let rec = AuditRecord {
+            at: now,
+            actor: Actor::Peer(msg.to.clone()),
+            event: if outcome.is_ok() {
+                "delivered"
+            } else {
+                "delivery_failed"
+            }
+            .into(),
+            case_ref: Some(msg.case_ref.clone()),
+            message_id: Some(id),
+        };
+        append_audit(at, meta, cp, &self.signer, &rec)?;
+        Ok(Ok(Box::new(case)))
+    }
+}
+
+/// The committer, on a thread of its own for the life of the store: waits for a first job,
+/// gathers every job already waiting, applies the changes among them in one transaction,
+/// flushes once, and answers them all. (A dedicated thread saves a hand-off to the blocking
+/// pool per flush.) Without group commit, each job is applied and flushed on its own.
 fn run_committer(
     db: sled::Db,
-    mut rx: mpsc::Receiver<oneshot::Sender<Result<(), String>>>,
+    trees: BatchTrees,
+    mut rx: mpsc::Receiver<Job>,
     group: bool,
     flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) {
     while let Some(first) = rx.blocking_recv() {
-        let mut waiters = vec![first];
+        let mut jobs = vec![first];
         if group {
-            while let Ok(w) = rx.try_recv() {
-                waiters.push(w);
+            while let Ok(j) = rx.try_recv() {
+                jobs.push(j);
             }
         }
+        let mut flush_waiters = Vec::new();
+        let mut changes = Vec::new();
+        let mut change_waiters = Vec::new();
+        for j in jobs {
+            match j {
+                Job::Flush(w) => flush_waiters.push(w),
+                Job::Change(c, w) => {
+                    changes.push(*c);
+                    change_waiters.push(w);
+                }
+            }
+        }
+        let applied = if changes.is_empty() {
+            Ok(Vec::new())
+        } else {
+            trees.apply(&changes).map_err(|e| e.to_string())
+        };
         let r = db.flush().map(|_| ()).map_err(|e| e.to_string());
         flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        for w in waiters {
+        for w in flush_waiters {
             let _ = w.send(r.clone());
+        }
+        match (applied, r) {
+            (Ok(results), Ok(())) => {
+                for (w, changed) in change_waiters.into_iter().zip(results) {
+                    let _ = w.send(Ok(changed));
+                }
+            }
+            (Err(e), _) | (Ok(_), Err(e)) => {
+                for w in change_waiters {
+                    let _ = w.send(Err(e.clone()));
+                }
+            }
         }
     }
 }
