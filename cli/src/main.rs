@@ -5,6 +5,7 @@
 mod action;
 mod api;
 mod args;
+mod attach;
 mod audit;
 mod commands;
 mod demo;

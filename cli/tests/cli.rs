@@ -1079,3 +1079,82 @@ async fn bench_attachment_reports_its_rate_against_raw_quic() {
     let bad = poc247(&["bench", "--attachment", "lots"]).await;
     assert_eq!(bad.code, Some(1), "{bad:?}");
 }
+
+/// Waits until `sender` holds the peer's receipt for attachment `sha` of message `id`.
+async fn attachment_receipted(net: &Net, sender: &str, id: &str, sha: &str) {
+    let id: poc247_protocol::MessageId = id.parse().unwrap();
+    let hash = poc247_protocol::parse_sha256_hex(sha).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let node = net.net.node(&party(sender)).unwrap();
+        if node
+            .shared()
+            .attachments
+            .receipt(id, &hash)
+            .unwrap()
+            .is_some()
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no receipt for {sha} within 15 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The first attachment `p`'s view of `case` lists: its SHA-256 and name.
+async fn first_attachment(net: &Net, p: &str, case: &str) -> (String, String) {
+    let view = net.case(p, case).await.unwrap();
+    let a = &view["timeline"][0]["body"]["attachments"][0];
+    let text = |k: &str| {
+        a[k].as_str()
+            .unwrap_or_else(|| panic!("no {k}: {view}"))
+            .to_owned()
+    };
+    (text("sha256"), text("name"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_with_attach_arrives_and_the_receiver_fetches_the_same_bytes() {
+    let net = Net::embedded().await.unwrap();
+    let (lu, fr) = (socket(&net, "LU"), socket(&net, "FR"));
+    let dir = net.tmp.path();
+    let bytes: Vec<u8> = (0..400_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    std::fs::write(dir.join("headers.eml"), &bytes).unwrap();
+    // A relative --attach is sent as an absolute path.
+    let mut cmd = bin();
+    cmd.current_dir(dir)
+        .args(send_args(&lu, &["--attach", "headers.eml", "--json"]));
+    let out = cmd.output().await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let case = done["case_ref"].as_str().unwrap().to_owned();
+    let id = done["message_id"].as_str().unwrap().to_owned();
+    let (sha, name) = first_attachment(&net, "LU", &case).await;
+    assert_eq!(name, "headers.eml");
+    attachment_receipted(&net, "LU", &id, &sha).await;
+    // The signed request lists it at FR, and `fetch` writes the same bytes.
+    assert_eq!(
+        first_attachment(&net, "FR", &case).await,
+        (sha.clone(), name)
+    );
+    let target = dir.join("fetched.eml");
+    let t = target.to_str().unwrap();
+    let ran = poc247(&["--socket", &fr, "fetch", &case, &sha, "--out", t]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert_eq!(std::fs::read(&target).unwrap(), bytes);
+    // An information offer takes no files (art. 26(2)): a usage error.
+    let offer = poc247(&[
+        "--socket",
+        &lu,
+        "send",
+        "information-offer",
+        "--attach",
+        "headers.eml",
+    ])
+    .await;
+    assert_eq!(offer.code, Some(2), "{offer:?}");
+    net.net.shutdown().await;
+}

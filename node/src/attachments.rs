@@ -66,6 +66,8 @@ pub struct Attachments {
     pub bytes_sent: Arc<AtomicU64>,
     kick: Arc<tokio::sync::Notify>,
     busy: Arc<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>>,
+    /// Local copies made for submissions not yet linked to their messages, by hash.
+    intakes: Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], usize>>>,
 }
 
 /// One inbound transfer of a file at a time: two streams never append to the same `.part`.
@@ -102,7 +104,7 @@ impl Attachments {
     pub fn open(data_dir: &Path, store: &crate::store::Store) -> Result<Self> {
         let dir = data_dir.join("attachments");
         std::fs::create_dir_all(&dir).map_err(|e| NodeError::io(&dir, e))?;
-        Ok(Attachments {
+        let a = Attachments {
             dir,
             records: store.open_tree("attachments")?,
             outbox: store.open_tree("attachment_outbox")?,
@@ -110,7 +112,10 @@ impl Attachments {
             bytes_sent: Arc::new(AtomicU64::new(0)),
             kick: Arc::new(tokio::sync::Notify::new()),
             busy: Arc::default(),
-        })
+            intakes: Arc::default(),
+        };
+        a.sweep(store)?;
+        Ok(a)
     }
 
     /// Where the complete file of `sha` lives.
@@ -189,20 +194,12 @@ pub enum IntakeError {
 
 /// The attachments listed by a body.
 pub fn listed(body: &Body) -> &[AttachmentRef] {
-    match body {
-        Body::Results(r) => &r.attachments,
-        Body::TrafficDataDisclosure(t) => &t.attachments,
-        _ => &[],
-    }
+    body.attachments()
 }
 
-/// The attachments of a body, to fill in.
+/// The attachments of a body, to fill in (`None` for a kind that carries none).
 pub fn listed_mut(body: &mut Body) -> Option<&mut Vec<AttachmentRef>> {
-    match body {
-        Body::Results(r) => Some(&mut r.attachments),
-        Body::TrafficDataDisclosure(t) => Some(&mut t.attachments),
-        _ => None,
-    }
+    body.attachments_mut()
 }
 
 /// Checks the sizes of local `files` against the limits, given `already` bytes attached in the
@@ -243,13 +240,16 @@ pub fn check_limits(
     Ok(())
 }
 
-/// Copies a local file into the node's folder while hashing it (bounded memory), and returns
-/// its reference. Blocking: call from `spawn_blocking`.
-pub fn intake_blocking(dir: &Path, file: &Path) -> std::result::Result<AttachmentRef, IntakeError> {
+/// Copies a local file into `dir` under a temporary name while hashing it (bounded memory):
+/// the temporary file, the SHA-256 and the size. Blocking.
+fn copy_hashed(
+    dir: &Path,
+    file: &Path,
+) -> std::result::Result<(PathBuf, [u8; 32], u64), IntakeError> {
     use std::io::{Read, Write};
     let io = |e: std::io::Error| IntakeError::Io(format!("{}: {e}", file.display()));
     let mut src = std::fs::File::open(file).map_err(io)?;
-    let tmp = dir.join(format!("intake-{:016x}.tmp", rand::random::<u64>()));
+    let tmp = dir.join(format!("{INTAKE_PREFIX}{:016x}.tmp", rand::random::<u64>()));
     let result = (|| {
         let mut dst = std::fs::File::create(&tmp)?;
         let mut hasher = Sha256::new();
@@ -268,24 +268,13 @@ pub fn intake_blocking(dir: &Path, file: &Path) -> std::result::Result<Attachmen
         dst.sync_all()?;
         Ok::<_, std::io::Error>((hasher.finalize().into(), size))
     })();
-    let (sha, size): ([u8; 32], u64) = match result {
-        Ok(v) => v,
+    match result {
+        Ok((sha, size)) => Ok((tmp, sha, size)),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
-            return Err(io(e));
+            Err(io(e))
         }
-    };
-    std::fs::rename(&tmp, dir.join(sha256_hex(&sha))).map_err(io)?;
-    sync_dir(dir);
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| sha256_hex(&sha));
-    Ok(AttachmentRef {
-        sha256: sha256_hex(&sha),
-        size,
-        name,
-    })
+    }
 }
 
 fn sync_dir(dir: &Path) {
@@ -827,4 +816,204 @@ async fn receive(
     .map_err(|e| refuse(StorageUnavailable, format!("cannot sign a receipt: {e}")))?;
     tracing::info!(peer = %peer, id = %msg.id, sha256 = %hex, "attachment stored and receipted");
     Ok(Some(Reply::Receipt(receipt)))
+}
+
+// ---- Intake and the sweep at start ----
+
+/// The name of a copy being made at intake, before it is renamed to its SHA-256.
+const INTAKE_PREFIX: &str = "intake-";
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Local files copied in for one submission (`POST /v1/requests`, an action with
+/// attachments). While it lives, no other intake deletes them; once the
+/// submission is stored, [`Intake::keep`] links them to the messages that list them.
+/// Dropped without `keep` (the submission was refused), each copy that nothing else needs
+/// (no message linked to it, no other intake or transfer of the same bytes under way) is
+/// deleted: files are content-addressed, so a copy may be the very file another message lists.
+#[derive(Debug)]
+pub struct Intake {
+    attachments: Attachments,
+    copied: Vec<([u8; 32], u64)>,
+    kept: bool,
+}
+
+impl Attachments {
+    /// A new intake, empty.
+    pub fn intake(&self) -> Intake {
+        Intake {
+            attachments: self.clone(),
+            copied: Vec::new(),
+            kept: false,
+        }
+    }
+
+    /// Deletes the file `sha` and its empty record if nothing needs it: no message linked to
+    /// it, no intake holding it (`intakes` is the locked registry), no inbound transfer
+    /// writing it. Whether a file was deleted.
+    fn delete_if_unneeded(
+        &self,
+        sha: &[u8; 32],
+        intakes: &std::collections::HashMap<[u8; 32], usize>,
+    ) -> Result<bool> {
+        if intakes.get(sha).is_some_and(|n| *n > 0) || lock(&self.busy).contains(sha) {
+            return Ok(false);
+        }
+        if let Some(rec) = self.record(sha)? {
+            if !rec.message_ids.is_empty() {
+                return Ok(false);
+            }
+            self.records.remove(sha)?;
+        }
+        let p = self.path(sha);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {
+                sync_dir(&self.dir);
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(NodeError::io(&p, e)),
+        }
+    }
+
+    /// At start: removes the temporary files of intakes that never finished, and settles the
+    /// files no message is linked to (a crash between a copy or a transfer and its record): a
+    /// file that a stored message lists is linked to it; any other is deleted.
+    fn sweep(&self, store: &crate::store::Store) -> Result<()> {
+        let dir_err = |e: std::io::Error| NodeError::io(&self.dir, e);
+        let mut orphans = std::collections::HashMap::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(dir_err)? {
+            let entry = entry.map_err(dir_err)?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                continue;
+            };
+            if name.starts_with(INTAKE_PREFIX) && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+                continue;
+            }
+            let Some(sha) = parse_sha256_hex(name) else {
+                continue;
+            };
+            if self
+                .record(&sha)?
+                .is_some_and(|r| !r.message_ids.is_empty())
+            {
+                continue;
+            }
+            let stored_at = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(UtcMs(0), |d| {
+                    UtcMs(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                });
+            orphans.insert(sha, stored_at);
+        }
+        if orphans.is_empty() {
+            return Ok(());
+        }
+        let mut linked = std::collections::HashSet::new();
+        for case in store.cases()? {
+            for id in &case.messages {
+                let Some(body) = store.message(*id)?.and_then(|m| body_of(&m.envelope)) else {
+                    continue;
+                };
+                for r in listed(&body) {
+                    let Some(sha) = parse_sha256_hex(&r.sha256) else {
+                        continue;
+                    };
+                    let Some(at) = orphans.get(&sha) else {
+                        continue;
+                    };
+                    self.link(&sha, r.size, *id, *at)?;
+                    linked.insert(sha);
+                }
+            }
+        }
+        let intakes = std::collections::HashMap::new();
+        for sha in orphans.keys().filter(|s| !linked.contains(*s)) {
+            if self.delete_if_unneeded(sha, &intakes)? {
+                tracing::info!(sha256 = %sha256_hex(sha), "unreferenced attachment file deleted at start");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Intake {
+    /// Copies `file` in, hashed. The copy is registered under its hash before it is renamed
+    /// into place, so that a cleanup running meanwhile leaves it alone. Blocking: call from
+    /// `spawn_blocking`.
+    pub fn copy_blocking(
+        &mut self,
+        file: &Path,
+    ) -> std::result::Result<AttachmentRef, IntakeError> {
+        let a = &self.attachments;
+        let (tmp, sha, size) = copy_hashed(&a.dir, file)?;
+        {
+            let mut intakes = lock(&a.intakes);
+            if let Err(e) = std::fs::rename(&tmp, a.path(&sha)) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(IntakeError::Io(format!("{}: {e}", file.display())));
+            }
+            *intakes.entry(sha).or_insert(0) += 1;
+        }
+        self.copied.push((sha, size));
+        sync_dir(&a.dir);
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| sha256_hex(&sha));
+        Ok(AttachmentRef {
+            sha256: sha256_hex(&sha),
+            size,
+            name,
+        })
+    }
+
+    /// The submission is stored: links every copied file to each of `ids`, the messages that
+    /// list it. From here on the copies are never deleted by this intake, even if a link
+    /// cannot be written (the next start links them from the stored messages).
+    pub fn keep(mut self, ids: &[MessageId], now: UtcMs) -> Result<()> {
+        self.kept = true;
+        for (sha, size) in &self.copied {
+            for id in ids {
+                self.attachments.link(sha, *size, *id, now)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Intake {
+    fn drop(&mut self) {
+        let a = &self.attachments;
+        let mut intakes = lock(&a.intakes);
+        for (sha, _) in &self.copied {
+            if let Some(n) = intakes.get_mut(sha) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    intakes.remove(sha);
+                }
+            }
+        }
+        if self.kept {
+            return;
+        }
+        for (sha, _) in &self.copied {
+            match a.delete_if_unneeded(sha, &intakes) {
+                Ok(true) => {
+                    tracing::info!(sha256 = %sha256_hex(sha), "copy of a refused submission deleted")
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot delete the copy of a refused submission")
+                }
+            }
+        }
+    }
 }

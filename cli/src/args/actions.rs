@@ -490,4 +490,9 @@ pub struct SpontaneousInformationFields {
     /// Why that deadline.
     #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub respond_by_reason: Option<String>,
+    /// A file to attach (repeatable): its absolute path is sent to the node, which must be
+    /// able to read it; it is hashed, kept and sent on its own stream.
+    #[arg(long = "attach", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    #[serde(skip)]
+    pub attach: Vec<PathBuf>,
 }
