@@ -67,8 +67,16 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             let r = Api::new(&socket)
                 .post(&format!("/v1/cases/{case}/purge"), &body)
                 .await?;
+            let what = match (
+                body["fields"]["message_id"].as_str(),
+                body["fields"]["attachment"].as_str(),
+            ) {
+                (Some(m), _) => format!("purged message {m} of {case}"),
+                (None, Some(h)) => format!("purged attachment {h} of {case}"),
+                (None, None) => format!("purged {case}"),
+            };
             Outcome {
-                text: format!("purged {case}"),
+                text: what,
                 json: r,
             }
         }

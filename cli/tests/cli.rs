@@ -1117,7 +1117,7 @@ async fn first_attachment(net: &Net, p: &str, case: &str) -> (String, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_with_attach_arrives_and_the_receiver_fetches_the_same_bytes() {
+async fn a_request_with_attach_arrives_and_the_receiver_fetches_the_same_bytes_then_purges_it() {
     let net = Net::embedded().await.unwrap();
     let (lu, fr) = (socket(&net, "LU"), socket(&net, "FR"));
     let dir = net.tmp.path();
@@ -1145,6 +1145,44 @@ async fn a_request_with_attach_arrives_and_the_receiver_fetches_the_same_bytes()
     let ran = poc247(&["--socket", &fr, "fetch", &case, &sha, "--out", t]).await;
     assert_eq!(ran.code, Some(0), "{ran:?}");
     assert_eq!(std::fs::read(&target).unwrap(), bytes);
+    // FR purges that one attachment: its copy is gone and fetching says why.
+    let held = net
+        .config("FR")
+        .unwrap()
+        .data_dir
+        .join("attachments")
+        .join(&sha);
+    assert!(held.is_file());
+    let purge = poc247(&[
+        "--socket",
+        &fr,
+        "purge",
+        &case,
+        "--attachment",
+        &sha,
+        "--reason",
+        "headers of a person not targeted",
+    ])
+    .await;
+    assert_eq!(purge.code, Some(0), "{purge:?}");
+    assert!(purge.stdout.contains("purged attachment"), "{purge:?}");
+    assert!(!held.exists());
+    let t2 = dir.join("again.eml").to_str().unwrap().to_owned();
+    let gone = poc247(&["--socket", &fr, "fetch", &case, &sha, "--out", &t2]).await;
+    assert_eq!(gone.code, Some(1), "{gone:?}");
+    assert!(gone.stderr.contains("purged"), "{gone:?}");
+    let bad = poc247(&[
+        "--socket",
+        &fr,
+        "purge",
+        &case,
+        "--attachment",
+        "xyz",
+        "--reason",
+        "r",
+    ])
+    .await;
+    assert_eq!(bad.code, Some(1), "{bad:?}");
     // An information offer takes no files (art. 26(2)): a usage error.
     let offer = poc247(&[
         "--socket",

@@ -14,8 +14,8 @@ use crate::store::{DeliveryState, Direction};
 use crate::transport::{self, FrameError};
 use poc247_protocol::{
     codec, parse_sha256_hex, sha256_hex, AttachmentHello, AttachmentRef, AttachmentReply, Body,
-    Envelope, MessageId, PartyId, Receipt, Rejection, RejectionCode, Reply, SignedEnvelope,
-    SignedReceipt, UtcMs, ATTACHMENT_MAGIC,
+    CaseRef, Envelope, MessageId, PartyId, Receipt, Rejection, RejectionCode, Reply,
+    SignedEnvelope, SignedReceipt, UtcMs, ATTACHMENT_MAGIC,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -66,6 +66,8 @@ pub struct Attachments {
     pub bytes_sent: Arc<AtomicU64>,
     kick: Arc<tokio::sync::Notify>,
     busy: Arc<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>>,
+    /// Purged attachments: (message id, sha256) → when (`attachment_purges`).
+    purges: sled::Tree,
     /// Local copies made for submissions not yet linked to their messages, by hash.
     intakes: Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], usize>>>,
 }
@@ -112,6 +114,7 @@ impl Attachments {
             bytes_sent: Arc::new(AtomicU64::new(0)),
             kick: Arc::new(tokio::sync::Notify::new()),
             busy: Arc::default(),
+            purges: store.open_tree("attachment_purges")?,
             intakes: Arc::default(),
         };
         a.sweep(store)?;
@@ -157,7 +160,8 @@ impl Attachments {
         }
     }
 
-    /// Attachments still to send.
+    /// Attachments still to send (an entry of a purged attachment, put back by an attempt
+    /// that was under way during the purge, is dropped here).
     pub fn pending(&self) -> Result<Vec<(MessageId, [u8; 32], OutboundAttachment)>> {
         let mut out = Vec::new();
         for kv in self.outbox.iter() {
@@ -170,6 +174,10 @@ impl Attachments {
             ) else {
                 continue;
             };
+            if self.purges.contains_key(&k)? {
+                self.outbox.remove(&k)?;
+                continue;
+            }
             out.push((id, sha, codec::decode(&v)?));
         }
         Ok(out)
@@ -325,7 +333,10 @@ pub fn queue_outbound(
             continue;
         };
         let k = key(id, &sha);
-        if a.outbox.contains_key(&k)? || a.receipts.contains_key(&k)? {
+        if a.outbox.contains_key(&k)?
+            || a.receipts.contains_key(&k)?
+            || a.purges.contains_key(&k)?
+        {
             continue;
         }
         a.link(&sha, r.size, id, now)?;
@@ -665,6 +676,17 @@ async fn receive(
             ),
         ));
     }
+    if shared
+        .attachments
+        .purged_at(msg.id, &hello.sha256)
+        .map_err(unavailable)?
+        .is_some()
+    {
+        return Err(refuse(
+            InvalidBody,
+            format!("attachment {hex} of message {} was purged here", msg.id),
+        ));
+    }
     let cap = shared.cfg.attachments.max_file_bytes;
     if hello.size > cap {
         return Err(refuse(
@@ -818,7 +840,7 @@ async fn receive(
     Ok(Some(Reply::Receipt(receipt)))
 }
 
-// ---- Intake and the sweep at start ----
+// ---- Intake, purge and the sweep at start ----
 
 /// The name of a copy being made at intake, before it is renamed to its SHA-256.
 const INTAKE_PREFIX: &str = "intake-";
@@ -828,7 +850,7 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Local files copied in for one submission (`POST /v1/requests`, an action with
-/// attachments). While it lives, no other intake deletes them; once the
+/// attachments). While it lives, no purge and no other intake deletes them; once the
 /// submission is stored, [`Intake::keep`] links them to the messages that list them.
 /// Dropped without `keep` (the submission was refused), each copy that nothing else needs
 /// (no message linked to it, no other intake or transfer of the same bytes under way) is
@@ -850,13 +872,51 @@ impl Attachments {
         }
     }
 
-    /// Deletes the file `sha` and its empty record if nothing needs it: no message linked to
-    /// it, no intake holding it (`intakes` is the locked registry), no inbound transfer
-    /// writing it. Whether a file was deleted.
+    fn tomb_key(id: MessageId, sha: &[u8; 32]) -> Vec<u8> {
+        key(id, sha)
+    }
+
+    /// When attachment `sha` of message `id` was purged here, if it was.
+    pub fn purged_at(&self, id: MessageId, sha: &[u8; 32]) -> Result<Option<UtcMs>> {
+        match self.purges.get(Self::tomb_key(id, sha))? {
+            Some(v) => Ok(Some(codec::decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes `id` from the messages the record of `sha` lists.
+    fn unlink(&self, sha: &[u8; 32], id: MessageId) -> Result<()> {
+        if let Some(mut rec) = self.record(sha)? {
+            rec.message_ids.retain(|m| *m != id);
+            self.records.insert(sha, codec::encode(&rec)?)?;
+        }
+        Ok(())
+    }
+
+    /// Removes every entry of message `id` from the outbox, and from the receipts and the
+    /// purge marks too when `all` (its case is purged: nothing of it stays).
+    fn forget_message(&self, id: MessageId, all: bool) -> Result<()> {
+        let trees: &[&sled::Tree] = if all {
+            &[&self.outbox, &self.receipts, &self.purges]
+        } else {
+            &[&self.outbox]
+        };
+        for tree in trees {
+            for k in tree.scan_prefix(id.as_bytes()).keys() {
+                tree.remove(k?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the file `sha` (and its `.part` when `part`) and its empty record if nothing
+    /// needs it: no message linked to it, no intake holding it (`intakes` is the locked
+    /// registry), no inbound transfer writing it. Whether a file was deleted.
     fn delete_if_unneeded(
         &self,
         sha: &[u8; 32],
         intakes: &std::collections::HashMap<[u8; 32], usize>,
+        part: bool,
     ) -> Result<bool> {
         if intakes.get(sha).is_some_and(|n| *n > 0) || lock(&self.busy).contains(sha) {
             return Ok(false);
@@ -867,20 +927,28 @@ impl Attachments {
             }
             self.records.remove(sha)?;
         }
-        let p = self.path(sha);
-        match std::fs::remove_file(&p) {
-            Ok(()) => {
-                sync_dir(&self.dir);
-                Ok(true)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(NodeError::io(&p, e)),
+        let mut paths = vec![self.path(sha)];
+        if part {
+            paths.push(self.part_path(sha));
         }
+        let mut deleted = false;
+        for p in paths {
+            match std::fs::remove_file(&p) {
+                Ok(()) => deleted = true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(NodeError::io(&p, e)),
+            }
+        }
+        if deleted {
+            sync_dir(&self.dir);
+        }
+        Ok(deleted)
     }
 
-    /// At start: removes the temporary files of intakes that never finished, and settles the
-    /// files no message is linked to (a crash between a copy or a transfer and its record): a
-    /// file that a stored message lists is linked to it; any other is deleted.
+    /// At start: removes the temporary files of intakes that never finished, drops the links
+    /// to messages purged or gone, and settles the files no message is linked to (a crash
+    /// between a copy, a transfer or a purge and its record): a file that a stored message
+    /// lists, and was not purged from, is linked to it; any other is deleted.
     fn sweep(&self, store: &crate::store::Store) -> Result<()> {
         let dir_err = |e: std::io::Error| NodeError::io(&self.dir, e);
         let mut orphans = std::collections::HashMap::new();
@@ -897,11 +965,25 @@ impl Attachments {
             let Some(sha) = parse_sha256_hex(name) else {
                 continue;
             };
-            if self
-                .record(&sha)?
-                .is_some_and(|r| !r.message_ids.is_empty())
-            {
-                continue;
+            if let Some(mut rec) = self.record(&sha)? {
+                // Links to messages purged or gone meanwhile (a transfer that ended after
+                // the purge of its message) are dropped.
+                let before = rec.message_ids.len();
+                let mut live = Vec::with_capacity(before);
+                for id in rec.message_ids {
+                    let kept = store.message(id)?.is_some_and(|m| !m.envelope.is_empty())
+                        && self.purged_at(id, &sha)?.is_none();
+                    if kept {
+                        live.push(id);
+                    }
+                }
+                rec.message_ids = live;
+                if rec.message_ids.len() != before {
+                    self.records.insert(sha, codec::encode(&rec)?)?;
+                }
+                if !rec.message_ids.is_empty() {
+                    continue;
+                }
             }
             let stored_at = entry
                 .metadata()
@@ -929,14 +1011,16 @@ impl Attachments {
                     let Some(at) = orphans.get(&sha) else {
                         continue;
                     };
-                    self.link(&sha, r.size, *id, *at)?;
-                    linked.insert(sha);
+                    if self.purged_at(*id, &sha)?.is_none() {
+                        self.link(&sha, r.size, *id, *at)?;
+                        linked.insert(sha);
+                    }
                 }
             }
         }
         let intakes = std::collections::HashMap::new();
         for sha in orphans.keys().filter(|s| !linked.contains(*s)) {
-            if self.delete_if_unneeded(sha, &intakes)? {
+            if self.delete_if_unneeded(sha, &intakes, false)? {
                 tracing::info!(sha256 = %sha256_hex(sha), "unreferenced attachment file deleted at start");
             }
         }
@@ -1005,7 +1089,7 @@ impl Drop for Intake {
             return;
         }
         for (sha, _) in &self.copied {
-            match a.delete_if_unneeded(sha, &intakes) {
+            match a.delete_if_unneeded(sha, &intakes, false) {
                 Ok(true) => {
                     tracing::info!(sha256 = %sha256_hex(sha), "copy of a refused submission deleted")
                 }
@@ -1016,4 +1100,128 @@ impl Drop for Intake {
             }
         }
     }
+}
+
+/// What a purge covers (CIC 67-1(3)).
+#[derive(Debug, Clone, Copy)]
+pub enum PurgeTarget<'a> {
+    /// A whole case.
+    Case(&'a CaseRef),
+    /// The content of one message of a case.
+    Message(&'a CaseRef, MessageId),
+    /// One attachment of a case: the file, for every message of the case that lists it.
+    Attachment(&'a CaseRef, [u8; 32]),
+}
+
+/// Purges `target` on an officer's order or at the end of the retention period, with the
+/// attachment files it concerns: the messages purged (or, for one attachment, the messages of
+/// the case that list it) are unlinked from each file's record, their entries leave the
+/// attachment outbox, and a file (with any `.part`) is deleted once no other message is
+/// linked to it. A purged attachment of a message still stored is marked, so that fetching it
+/// answers that it was purged and a peer's new attempt to send it is refused. The audit log
+/// keeps that it happened and why, never what. Flushed before it returns; the files go last,
+/// once the store no longer links them. `Ok(false)`: no such case, message of the case, or
+/// attachment listed by the case.
+pub async fn purge(
+    shared: &Shared,
+    target: PurgeTarget<'_>,
+    reason: &str,
+    actor: Actor,
+    now: UtcMs,
+) -> Result<bool> {
+    let store = &shared.store;
+    let a = &shared.attachments;
+    let case_ref = match target {
+        PurgeTarget::Case(c) | PurgeTarget::Message(c, _) | PurgeTarget::Attachment(c, _) => c,
+    };
+    let Some(case) = store.case(case_ref)? else {
+        return Ok(false);
+    };
+    let listing = |id: MessageId| -> Result<Vec<[u8; 32]>> {
+        Ok(store
+            .message(id)?
+            .and_then(|m| body_of(&m.envelope))
+            .map(|b| {
+                listed(&b)
+                    .iter()
+                    .filter_map(|r| parse_sha256_hex(&r.sha256))
+                    .collect()
+            })
+            .unwrap_or_default())
+    };
+    let mut files = Vec::new();
+    match target {
+        PurgeTarget::Case(_) => {
+            let mut pairs = Vec::new();
+            for id in &case.messages {
+                pairs.extend(listing(*id)?.into_iter().map(|sha| (*id, sha)));
+            }
+            if !store.purge_case(case_ref, reason, actor, now)? {
+                return Ok(false);
+            }
+            for id in &case.messages {
+                a.forget_message(*id, true)?;
+            }
+            for (id, sha) in pairs {
+                a.unlink(&sha, id)?;
+                files.push(sha);
+            }
+        }
+        PurgeTarget::Message(_, id) => {
+            let in_case = store.message(id)?.is_some_and(|m| &m.case_ref == case_ref);
+            if !in_case {
+                return Ok(false);
+            }
+            let shas = listing(id)?;
+            if !store.purge_message(id, reason, actor, now)? {
+                return Ok(false);
+            }
+            a.forget_message(id, false)?;
+            for sha in shas {
+                a.purges
+                    .insert(Attachments::tomb_key(id, &sha), codec::encode(&now)?)?;
+                a.unlink(&sha, id)?;
+                files.push(sha);
+            }
+        }
+        PurgeTarget::Attachment(_, sha) => {
+            let mut ids = Vec::new();
+            for id in &case.messages {
+                if listing(*id)?.contains(&sha) {
+                    ids.push(*id);
+                }
+            }
+            let [first, ..] = ids[..] else {
+                return Ok(false);
+            };
+            store.audit(&AuditRecord {
+                at: now,
+                actor,
+                event: format!(
+                    "purged_attachment:{}:{}",
+                    sha256_hex(&sha),
+                    crate::store::short(reason)
+                ),
+                case_ref: Some(case_ref.clone()),
+                message_id: (ids.len() == 1).then_some(first),
+            })?;
+            for id in ids {
+                a.outbox.remove(key(id, &sha))?;
+                a.purges
+                    .insert(Attachments::tomb_key(id, &sha), codec::encode(&now)?)?;
+                a.unlink(&sha, id)?;
+            }
+            files.push(sha);
+        }
+    }
+    store.commit().await?;
+    files.sort_unstable();
+    files.dedup();
+    let intakes = lock(&a.intakes);
+    for sha in files {
+        if a.delete_if_unneeded(&sha, &intakes, true)? {
+            tracing::info!(case = %case_ref, sha256 = %sha256_hex(&sha), "purged attachment file deleted");
+        }
+    }
+    Ok(true)
 }

@@ -734,38 +734,66 @@ async fn case_action(
         // CIC 67-1(3): data about persons not targeted are removed and destroyed; the audit
         // log keeps that it happened and why.
         let fields = map.get("fields").cloned().unwrap_or(json!({}));
-        let reason = fields
-            .get("reason")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let text = |k: &str| fields.get(k).and_then(Value::as_str);
+        let reason = text("reason").unwrap_or_default();
+        let mut errors = Vec::new();
         if reason.trim().is_empty() {
-            return Err(ApiError::invalid(vec![FieldError {
+            errors.push(FieldError {
                 field: "reason".into(),
                 problem: Problem::Missing,
-            }]));
+            });
         }
-        let now = s.clock.now();
-        let purged = match fields.get("message_id").and_then(Value::as_str) {
-            Some(m) => {
-                let id: poc247_protocol::MessageId =
-                    m.parse().map_err(|e: poc247_protocol::IdError| {
-                        ApiError::invalid(vec![FieldError {
-                            field: "message_id".into(),
-                            problem: Problem::Invalid(e.to_string()),
-                        }])
-                    })?;
-                let in_case = s
-                    .store
-                    .message(id)?
-                    .is_some_and(|msg| msg.case_ref == case_ref);
-                in_case && s.store.purge_message(id, reason, actor, now)?
-            }
-            None => s.store.purge_case(&case_ref, reason, actor, now)?,
+        let message = text("message_id").and_then(|m| {
+            m.parse::<poc247_protocol::MessageId>()
+                .map_err(|e| {
+                    errors.push(FieldError {
+                        field: "message_id".into(),
+                        problem: Problem::Invalid(e.to_string()),
+                    })
+                })
+                .ok()
+        });
+        let attachment = text("attachment").and_then(|a| {
+            poc247_protocol::parse_sha256_hex(a).or_else(|| {
+                errors.push(FieldError {
+                    field: "attachment".into(),
+                    problem: Problem::Invalid(
+                        "a SHA-256 as 64 lowercase hexadecimal digits".into(),
+                    ),
+                });
+                None
+            })
+        });
+        if text("message_id").is_some() && text("attachment").is_some() {
+            errors.push(FieldError {
+                field: "attachment".into(),
+                problem: Problem::Invalid(
+                    "purge one message or one attachment, not both at once".into(),
+                ),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors));
+        }
+        use crate::attachments::{self as att, PurgeTarget};
+        let (target, what) = match (message, attachment) {
+            (Some(id), _) => (
+                PurgeTarget::Message(&case_ref, id),
+                format!("message {id} in case {case_ref}"),
+            ),
+            (None, Some(sha)) => (
+                PurgeTarget::Attachment(&case_ref, sha),
+                format!(
+                    "attachment {} in case {case_ref}",
+                    poc247_protocol::sha256_hex(&sha)
+                ),
+            ),
+            (None, None) => (PurgeTarget::Case(&case_ref), format!("case {case_ref}")),
         };
-        if !purged {
-            return Err(NodeError::NotFound(format!("case {case_ref} or its message")).into());
+        let now = s.clock.now();
+        if !att::purge(&s, target, reason, actor, now).await? {
+            return Err(NodeError::NotFound(what).into());
         }
-        s.store.commit().await?;
         s.publish(
             crate::events::EventKind::Purged,
             Some(case_ref.clone()),
@@ -872,8 +900,14 @@ async fn fetch_attachment(
         .store
         .case(&case_ref)?
         .ok_or_else(|| NodeError::NotFound(format!("case {case_ref}")))?;
+    // A message of the case that lists it and whose copy was not purged; or when it was.
     let mut listing = None;
+    let mut purged = None;
     for id in &case.messages {
+        if let Some(at) = s.attachments.purged_at(*id, &hash)? {
+            purged = Some(at);
+            continue;
+        }
         if let Some(m) = s.store.message(*id)? {
             if att::body_of(&m.envelope)
                 .is_some_and(|b| att::listed(&b).iter().any(|a| a.sha256 == sha))
@@ -884,7 +918,20 @@ async fn fetch_attachment(
         }
     }
     let not_found = || NodeError::NotFound(format!("attachment {sha} in case {case_ref}"));
-    let id = listing.ok_or_else(not_found)?;
+    let id = match (listing, purged) {
+        (Some(id), _) => id,
+        (None, Some(at)) => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "purged",
+                format!(
+                    "attachment {sha} of case {case_ref} was purged on {} (CIC 67-1(3))",
+                    at.rfc3339()
+                ),
+            ))
+        }
+        (None, None) => return Err(not_found().into()),
+    };
     let rec = s.attachments.record(&hash)?.ok_or_else(not_found)?;
     let file = tokio::fs::File::open(s.attachments.path(&hash))
         .await

@@ -2,7 +2,8 @@
 //! results arrives on its own stream, verified against its hash and fetchable with the same
 //! bytes; an interrupted transfer resumes from the receiver's offset; tampered bytes are
 //! refused and nothing is stored; a file over the limit is refused before anything is sent.
-//! A request carries files too; a refused submission leaves no copy behind.
+//! A request carries files too; a refused submission leaves no copy behind; purging a case,
+//! a message or one attachment deletes the files nothing else lists (CIC 67-1(3)).
 
 use poc247_tests::*;
 use serde_json::{json, Value};
@@ -282,6 +283,11 @@ async fn an_attachment_over_the_limit_is_refused_before_anything_is_sent() -> an
     Ok(())
 }
 
+/// The entries of `p`'s audit log, as one text.
+async fn audit_text(net: &Net, p: &str) -> anyhow::Result<String> {
+    Ok(net.client(p)?.get("/v1/audit").await?.body.to_string())
+}
+
 /// The names in `p`'s attachment folder, sorted.
 fn held(net: &Net, p: &str) -> anyhow::Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(attachments_dir(net, p)?)?
@@ -314,6 +320,18 @@ fn rand_suffix() -> u64 {
     use std::sync::atomic::AtomicU64;
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// `p` purges in `case` with `fields`; the status and body.
+async fn purge(net: &Net, p: &str, case: &str, fields: Value) -> anyhow::Result<(u16, Value)> {
+    let r = net
+        .client(p)?
+        .post(
+            &format!("/v1/cases/{case}/purge"),
+            &json!({ "fields": fields }),
+        )
+        .await?;
+    Ok((r.status.as_u16(), r.body))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -421,6 +439,139 @@ async fn a_refused_submission_leaves_no_copy_but_spares_a_file_another_message_l
     assert_eq!(held(&net, "LU")?, vec![sha.clone()]);
     receipted_by(&net, "LU", &id, &sha, 15).await?;
     assert_eq!(sha256_file(&attachments_dir(&net, "FR")?.join(&sha))?, sha);
+    net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn purging_a_message_spares_a_file_another_case_lists_and_purging_that_case_deletes_it_cic_67_1_3(
+) -> anyhow::Result<()> {
+    let (net, first) = assistance_case(None).await?;
+    let mut fr = net.events("FR")?;
+    let assist = json!({ "requesting_authority": "Police grand-ducale", "assistance_type": "technical_advice", "question": "And this mailbox?", "offence": "fraud" });
+    let done = net
+        .submit("LU", &json!({ "kind": "assistance", "to": "FR", "urgency": "routine", "language": "fr", "fields": assist }))
+        .await?;
+    let second = done["case_ref"].as_str().unwrap_or_default().to_owned();
+    let id = done["message_id"].as_str().unwrap_or_default().to_owned();
+    wait_for(&mut fr, 10, |e| {
+        e.message_id.map(|m| m.to_string()).as_deref() == Some(id.as_str())
+    })
+    .await?;
+    // The same file goes with the results of both cases.
+    let file = net.tmp.path().join("jean-dupont-mailbox.mbox");
+    random_file(&file, 1 << 20, 67)?;
+    let sha = sha256_file(&file)?;
+    let mut ids = Vec::new();
+    for case in [&first, &second] {
+        let (status, done) = results_with(&net, case, &[&file]).await?;
+        assert_eq!(status, 201, "{done}");
+        ids.push(done["message_id"].as_str().unwrap_or_default().to_owned());
+    }
+    for id in &ids {
+        receipted(&net, id, &sha, 15).await?;
+    }
+    // LU purges the results of the first case: the file stays for the second.
+    let (status, body) = purge(
+        &net,
+        "LU",
+        &first,
+        json!({ "message_id": ids[0], "reason": "person not targeted" }),
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(held(&net, "LU")?, vec![sha.clone()]);
+    let (status, err) = fetch(&net, "LU", &first, &sha).await?;
+    assert_eq!(status, 410, "{err:?}");
+    let err = err.err().unwrap_or_default();
+    assert_eq!(err["error"]["code"], "purged", "{err}");
+    let (status, bytes) = fetch(&net, "LU", &second, &sha).await?;
+    assert_eq!(status, 200);
+    assert_eq!(bytes.ok(), Some(std::fs::read(&file)?));
+    // Purging the second case deletes it.
+    let (status, body) = purge(&net, "LU", &second, json!({ "reason": "retention" })).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(held(&net, "LU")?, Vec::<String>::new());
+    let (status, _) = fetch(&net, "LU", &second, &sha).await?;
+    assert_eq!(status, 404);
+    // The audit keeps that it happened and why, never the file's name.
+    let audit = audit_text(&net, "LU").await?;
+    assert!(
+        audit.contains("purged_message:person not targeted"),
+        "{audit}"
+    );
+    assert!(audit.contains("purged:retention"), "{audit}");
+    assert!(!audit.contains("jean-dupont"), "{audit}");
+    let verify = net.client("LU")?.get("/v1/audit/verify").await?.body;
+    assert_eq!(verify["broken"], Value::Null, "{verify}");
+    // FR, the sender, still holds its copy for its own cases.
+    assert_eq!(held(&net, "FR")?, vec![sha.clone()]);
+    net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_attachment_is_purged_the_others_stay_and_a_queued_one_is_never_sent_cic_67_1_3(
+) -> anyhow::Result<()> {
+    let (mut net, case) = assistance_case(None).await?;
+    let (keep, drop) = (
+        net.tmp.path().join("keep.log"),
+        net.tmp.path().join("drop.log"),
+    );
+    random_file(&keep, 200_000, 1)?;
+    random_file(&drop, 200_000, 2)?;
+    let (keep_sha, drop_sha) = (sha256_file(&keep)?, sha256_file(&drop)?);
+    // LU is away: FR's results wait in its queue with both files.
+    net.net.stop_node(&party("LU")).await;
+    let (status, done) = results_with(&net, &case, &[&keep, &drop]).await?;
+    assert_eq!(status, 201, "{done}");
+    let id = done["message_id"].as_str().unwrap_or_default().to_owned();
+    let (status, body) = purge(
+        &net,
+        "FR",
+        &case,
+        json!({ "attachment": drop_sha, "reason": "third party's data" }),
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(held(&net, "FR")?, vec![keep_sha.clone()]);
+    let (status, err) = fetch(&net, "FR", &case, &drop_sha).await?;
+    assert_eq!(status, 410, "{err:?}");
+    let (status, _) = fetch(&net, "FR", &case, &keep_sha).await?;
+    assert_eq!(status, 200);
+    let audit = audit_text(&net, "FR").await?;
+    assert!(
+        audit.contains(&format!("purged_attachment:{drop_sha}:third party's data")),
+        "{audit}"
+    );
+    // A second attachment purge of an unknown file, or with a message too, is refused.
+    let (status, _) = purge(
+        &net,
+        "FR",
+        &case,
+        json!({ "attachment": "0f".repeat(32), "reason": "x" }),
+    )
+    .await?;
+    assert_eq!(status, 404);
+    let (status, _) = purge(
+        &net,
+        "FR",
+        &case,
+        json!({ "attachment": keep_sha, "message_id": id, "reason": "x" }),
+    )
+    .await?;
+    assert_eq!(status, 422);
+    // LU comes back: the kept file arrives, the purged one never leaves FR.
+    net.net.start_node(&party("LU")).await?;
+    receipted(&net, &id, &keep_sha, 15).await?;
+    let fr = net
+        .net
+        .node(&party("FR"))
+        .ok_or_else(|| anyhow::anyhow!("FR"))?;
+    assert!(fr.shared().attachments.pending()?.is_empty());
+    assert_eq!(held(&net, "LU")?, vec![keep_sha.clone()]);
+    let (status, _) = fetch(&net, "LU", &case, &drop_sha).await?;
+    assert_eq!(status, 404);
     net.net.shutdown().await;
     Ok(())
 }
