@@ -105,7 +105,9 @@ Exit status: 0 purged; 1 no reason, or no such case, message or attachment; 3 no
     /// Write an attachment of a case to a file, after checking its SHA-256.
     #[command(after_help = "\
 The file is written beside --out under a temporary name and renamed into place only when its
-hash matches; an existing --out is not overwritten.
+hash matches; an existing --out is not overwritten. A download that runs for more than a
+second shows a progress bar on stderr when it is a terminal (never with --json;
+POC247_PROGRESS_DELAY_MS changes the second).
 Exit status: 0 written; 1 unknown case or attachment, or a hash mismatch; 3 no node.")]
     Fetch(FetchArgs),
     /// Follow the node's events as they happen, one line each, until the node stops.

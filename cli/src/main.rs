@@ -16,6 +16,7 @@ mod foreground;
 mod init;
 mod output;
 mod peers;
+mod progress;
 mod render;
 mod request;
 mod settings;

@@ -975,8 +975,8 @@ fn attachment_error(why: impl Into<String>) -> ApiError {
 }
 
 /// A local file to attach, from a top-level `"attachments"` member: an absolute path on the
-/// node's host, and the SHA-256 the caller computed, if it sent one, that the node's copy
-/// must have.
+/// node's host, and the SHA-256 the caller computed, if it sent one (`poc247` does), that the
+/// node's copy must have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileToAttach {
     /// The file.

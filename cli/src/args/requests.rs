@@ -75,9 +75,9 @@ pub struct RequestArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Request")]
 pub struct AttachArgs {
-    /// A file to attach (repeatable): its absolute path is sent to the node, which must be
-    /// able to read it; the node checks the limits, copies and hashes it, and sends it on its
-    /// own stream.
+    /// A file to attach (repeatable): hashed here (a progress bar on a terminal), then its
+    /// absolute path and hash are sent to the node, which must be able to read it; the node
+    /// checks the limits, copies it, checks the hash and sends it on its own stream.
     #[arg(long = "attach", value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub attach: Vec<PathBuf>,
 }
