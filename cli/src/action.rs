@@ -85,7 +85,14 @@ action_fields! {
     a::PreservationExtensionFields => "extend", PreservationExtension;
     a::PreservationReleaseFields => "release", PreservationRelease;
     a::WithdrawalFields => "withdraw", Withdrawal;
-    a::SpontaneousInformationFields => "send-information", SpontaneousInformation;
+}
+
+impl ActionFields for a::SpontaneousInformationFields {
+    const ACTION: &'static str = "send-information";
+    const KIND: MessageKind = MessageKind::SpontaneousInformation;
+    fn attachments(&self) -> &[std::path::PathBuf] {
+        &self.attach
+    }
 }
 
 impl ActionFields for a::ResultsFields {
@@ -148,13 +155,7 @@ fn typed<F: ActionFields + clap::Args>(on: &On<F>) -> Result<CaseAction, Failure
     let mut action = message(&on.case, F::ACTION, F::KIND, on.fields.given())?;
     let files = on.fields.attachments();
     if !files.is_empty() {
-        // The node reads the files: it needs paths that do not depend on this shell's folder.
-        let cwd = std::env::current_dir().unwrap_or_default();
-        let paths: Vec<Value> = files
-            .iter()
-            .map(|f| Value::String(cwd.join(f).to_string_lossy().into_owned()))
-            .collect();
-        action.body["attachments"] = Value::Array(paths);
+        action.body["attachments"] = crate::attach::paths_json(files);
     }
     Ok(action)
 }

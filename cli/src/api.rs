@@ -1,5 +1,5 @@
 //! Calls to the node's control API, with the answers that are not a success turned into
-//! [`Failure`]s: 404, 409 and 422 are refusals (exit 1), anything else internal (exit 4).
+//! [`Failure`]s: 404, 409, 410 and 422 are refusals (exit 1), anything else internal (exit 4).
 
 use crate::failure::{error_body, Failure};
 use poc247_node::client::{ApiResponse, ControlClient};
@@ -61,7 +61,7 @@ fn into_result(r: ApiResponse) -> Result<Value, Failure> {
     };
     let code = r.body["error"]["code"].as_str().unwrap_or_default();
     match status {
-        404 | 409 | 422 => Err(Failure::Refused {
+        404 | 409 | 410 | 422 => Err(Failure::Refused {
             message: if status == 422 {
                 format!("request refused: {}", describe(&r))
             } else {

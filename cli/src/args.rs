@@ -89,8 +89,13 @@ Exit status: 0 done; 1 a key or request is already there (nothing is overwritten
     Pending,
     /// Content-free statistics of the cases opened in a period (exercise traffic left out).
     Stats(StatsArgs),
-    /// Erase a case, or one message's content, on an officer's order (CIC 67-1(3)); the audit
-    /// log keeps that it happened and why.
+    /// Erase a case, one message's content or one attachment, on an officer's order
+    /// (CIC 67-1(3)); the audit log keeps that it happened and why.
+    #[command(after_help = "\
+Purging a case or a message deletes the attachment files they alone list (a file another
+message still lists stays); --attachment deletes one file of the case, and fetching it then
+answers that it was purged.
+Exit status: 0 purged; 1 no reason, or no such case, message or attachment; 3 no node.")]
     Purge(PurgeArgs),
     /// Answer or follow up in a case (`ack`, `decide`, `confirm` …).
     #[command(flatten)]
@@ -100,7 +105,9 @@ Exit status: 0 done; 1 a key or request is already there (nothing is overwritten
     /// Write an attachment of a case to a file, after checking its SHA-256.
     #[command(after_help = "\
 The file is written beside --out under a temporary name and renamed into place only when its
-hash matches; an existing --out is not overwritten.
+hash matches; an existing --out is not overwritten. A download that runs for more than a
+second shows a progress bar on stderr when it is a terminal (never with --json;
+POC247_PROGRESS_DELAY_MS changes the second).
 Exit status: 0 written; 1 unknown case or attachment, or a hash mismatch; 3 no node.")]
     Fetch(FetchArgs),
     /// Follow the node's events as they happen, one line each, until the node stops.
@@ -270,9 +277,15 @@ pub struct PurgeArgs {
     /// The case reference.
     #[arg(value_name = "CASE_REF")]
     pub case: CaseRef,
-    /// Erase only this message's content (its id); without it the whole case goes.
+    /// Erase only this message's content (its id); without it (or --attachment) the whole
+    /// case goes.
     #[arg(long, value_name = "MESSAGE_ID")]
     pub message: Option<String>,
+    /// Erase only this attachment of the case (its SHA-256): the node's copy is deleted
+    /// unless a message of another case still lists the same file; the messages that list
+    /// it stay.
+    #[arg(long, value_name = "SHA256", conflicts_with = "message")]
+    pub attachment: Option<String>,
     /// Why (kept in the audit log; no personal data).
     #[arg(long)]
     pub reason: Option<String>,

@@ -20,8 +20,8 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
         Action::Run { config, log } => return foreground::run(*config, log).await,
         Action::Demo { data } => demo::run(data, out).await?,
         Action::DevNetwork { out: dir, nodes } => devnet::write(&dir, &nodes)?,
-        Action::Send { socket, request } => send(&socket, &request).await?,
-        Action::Act { socket, action } => act(&socket, &action).await?,
+        Action::Send { socket, request } => send(&socket, &request, out).await?,
+        Action::Act { socket, action } => act(&socket, &action, out).await?,
         Action::Record { socket, body } => record(&socket, &body).await?,
         Action::Cases {
             socket,
@@ -34,7 +34,7 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             case,
             sha256,
             out: file,
-        } => fetch(&socket, &case, &sha256, &file).await?,
+        } => fetch(&socket, &case, &sha256, &file, out).await?,
         Action::Status { socket } => {
             let body = Api::new(&socket).get("/v1/status").await?;
             Outcome {
@@ -67,8 +67,16 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             let r = Api::new(&socket)
                 .post(&format!("/v1/cases/{case}/purge"), &body)
                 .await?;
+            let what = match (
+                body["fields"]["message_id"].as_str(),
+                body["fields"]["attachment"].as_str(),
+            ) {
+                (Some(m), _) => format!("purged message {m} of {case}"),
+                (None, Some(h)) => format!("purged attachment {h} of {case}"),
+                (None, None) => format!("purged {case}"),
+            };
             Outcome {
-                text: format!("purged {case}"),
+                text: what,
                 json: r,
             }
         }
@@ -106,11 +114,30 @@ fn warnings(body: &Value, prefix: &str) {
     }
 }
 
+/// Posts a message with attachments: each file hashed here first (a bar per file), then a
+/// spinner while the node copies and hashes them before it answers.
+async fn post_with_files(
+    socket: &Path,
+    path: &str,
+    mut body: Value,
+    out: Output,
+) -> Result<Value, Failure> {
+    let progress = crate::progress::wanted(out.is_json());
+    let bytes = crate::attach::hash_files(&mut body, progress).await?;
+    let api = Api::new(socket);
+    if bytes == 0 {
+        return api.post(path, &body).await;
+    }
+    let label = format!(
+        "the node copies and checks {}",
+        indicatif::HumanBytes(bytes)
+    );
+    crate::progress::while_waiting(progress, &label, api.post(path, &body)).await
+}
+
 /// `send <kind>`: the request was checked already; the node checks it again.
-async fn send(socket: &Path, request: &Request) -> Result<Outcome, Failure> {
-    let body = Api::new(socket)
-        .post("/v1/requests", &request.to_json())
-        .await?;
+async fn send(socket: &Path, request: &Request, out: Output) -> Result<Outcome, Failure> {
+    let body = post_with_files(socket, "/v1/requests", request.to_json(), out).await?;
     match body["cases"].as_array() {
         Some(cases) => {
             for c in cases {
@@ -128,9 +155,9 @@ async fn send(socket: &Path, request: &Request) -> Result<Outcome, Failure> {
 }
 
 /// An action on a case: the message it sends, or `close`.
-async fn act(socket: &Path, action: &CaseAction) -> Result<Outcome, Failure> {
+async fn act(socket: &Path, action: &CaseAction, out: Output) -> Result<Outcome, Failure> {
     let path = action.path();
-    let body = match Api::new(socket).post(&path, &action.body).await {
+    let body = match post_with_files(socket, &path, action.body.clone(), out).await {
         Ok(b) => b,
         // The fallback of a node without this endpoint, not a missing case.
         Err(Failure::Refused { body, .. }) if body["error"]["message"] == "no such endpoint" => {
@@ -243,12 +270,14 @@ fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
     output::stdout(&String::from_utf8_lossy(&script))
 }
 
-/// `fetch`: downloads into a temporary file beside `out`, checks the hash, renames.
+/// `fetch`: downloads into a temporary file beside `out` (a bar on a terminal), checks the
+/// hash, renames.
 async fn fetch(
     socket: &Path,
     case: &CaseRef,
     sha256: &[u8; 32],
     out: &Path,
+    output: Output,
 ) -> Result<Outcome, Failure> {
     let hex = poc247_protocol::sha256_hex(sha256);
     if out.exists() {
@@ -262,9 +291,23 @@ async fn fetch(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = out.with_file_name(format!(".{name}.{}.part", std::process::id()));
+    let wanted = crate::progress::wanted(output.is_json());
+    let mut bar: Option<crate::progress::Progress> = None;
     let got = poc247_node::client::ControlClient::new(socket)
-        .download(&format!("/v1/cases/{case}/attachments/{hex}"), &tmp)
+        .download_with(
+            &format!("/v1/cases/{case}/attachments/{hex}"),
+            &tmp,
+            &mut |done, total| {
+                bar.get_or_insert_with(|| {
+                    crate::progress::Progress::bytes(wanted, total.unwrap_or(0), &name)
+                })
+                .set(done)
+            },
+        )
         .await;
+    if let Some(b) = bar {
+        b.finish();
+    }
     let (got, size) = match got {
         Ok(Ok(v)) => v,
         Ok(Err(r)) => {

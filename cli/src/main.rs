@@ -5,6 +5,7 @@
 mod action;
 mod api;
 mod args;
+mod attach;
 mod audit;
 mod commands;
 mod demo;
@@ -15,6 +16,7 @@ mod foreground;
 mod init;
 mod output;
 mod peers;
+mod progress;
 mod render;
 mod request;
 mod settings;

@@ -26,6 +26,11 @@ impl Output {
         Output { json }
     }
 
+    /// Whether the output is one JSON document (`--json`).
+    pub fn is_json(self) -> bool {
+        self.json
+    }
+
     /// Text as it happens (nothing with `--json`).
     pub fn progress(self, text: &str) -> Result<(), Failure> {
         if self.json {

@@ -36,6 +36,8 @@ pub struct Request {
     pub subscriber_only_override: bool,
     /// The body.
     pub body: Body,
+    /// Files to attach (`--attach`), as given.
+    pub attach: Vec<std::path::PathBuf>,
 }
 
 impl Request {
@@ -60,6 +62,9 @@ impl Request {
             v["subscriber_only_override"] = Value::Bool(true);
         }
         v["fields"] = self.body.to_json();
+        if !self.attach.is_empty() {
+            v["attachments"] = crate::attach::paths_json(&self.attach);
+        }
         v
     }
 }
@@ -84,6 +89,19 @@ pub fn communication(c: &CommunicationArgs) -> Option<Value> {
 pub fn service_provider(s: &str) -> Value {
     let (name, address) = s.split_once('|').unwrap_or((s, ""));
     json!({ "name": name.trim(), "address": address.trim() })
+}
+
+/// The files a `send` command attaches (none for an information offer, which carries the
+/// conditions and not the information, BC 26(2)).
+fn attached(cmd: &SendCommand) -> &[std::path::PathBuf] {
+    match cmd {
+        SendCommand::Preservation(a) => &a.files.attach,
+        SendCommand::EmergencyProduction(a) => &a.files.attach,
+        SendCommand::MutualAssistance(a) => &a.files.attach,
+        SendCommand::Assistance(a) => &a.files.attach,
+        SendCommand::SpontaneousInformation(a) => &a.files.attach,
+        SendCommand::InformationOffer(_) => &[],
+    }
 }
 
 /// The kind of a `send` command, its common arguments and the body fields its flags give.
@@ -178,7 +196,9 @@ pub fn build(cmd: &SendCommand) -> Result<Request, Failure> {
         }
         None => Map::new(),
     };
-    assemble(kind, common, subscriber_override, file, flag_fields)
+    let mut request = assemble(kind, common, subscriber_override, file, flag_fields)?;
+    request.attach = attached(cmd).to_vec();
+    Ok(request)
 }
 
 /// The recipients: the flags' if any, else the file's (text, or a list of texts).
@@ -309,6 +329,7 @@ fn assemble(
             language_override: flags.language_override || file_language_override,
             subscriber_only_override: subscriber_override || file_subscriber_override,
             body,
+            attach: Vec::new(),
         }),
         _ => Err(Failure::invalid_fields(&errors)),
     }
@@ -727,6 +748,7 @@ origin = "203.0.113.7"
                 .filter(|l| !header.contains(l))
                 .map(|l| match l {
                     "service-provider" => "service_providers".to_owned(),
+                    "attach" => "attachments".to_owned(),
                     l if l.starts_with("communication-") => "communication".to_owned(),
                     l => l.replace('-', "_"),
                 })

@@ -174,7 +174,7 @@ pub enum Action {
         socket: PathBuf,
         /// The case.
         case: CaseRef,
-        /// `{ "fields": { "reason", "message_id"? } }`.
+        /// `{ "fields": { "reason", "message_id"?, "attachment"? } }`.
         body: Value,
     },
     /// Create a node's keys and certificate request.
@@ -344,6 +344,18 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
             let mut fields = serde_json::json!({ "reason": reason });
             if let Some(m) = &a.message {
                 fields["message_id"] = Value::String(m.clone());
+            }
+            if let Some(h) = &a.attachment {
+                if poc247_protocol::parse_sha256_hex(h).is_none() {
+                    return Err(Failure::refused(
+                        "invalid-fields",
+                        format!(
+                            "purge refused: attachment: {h:?} is not a SHA-256 in 64 lowercase \
+                             hex digits"
+                        ),
+                    ));
+                }
+                fields["attachment"] = Value::String(h.clone());
             }
             Action::Purge {
                 socket: socket()?,

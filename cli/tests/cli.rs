@@ -1079,3 +1079,219 @@ async fn bench_attachment_reports_its_rate_against_raw_quic() {
     let bad = poc247(&["bench", "--attachment", "lots"]).await;
     assert_eq!(bad.code, Some(1), "{bad:?}");
 }
+
+/// Waits until `sender` holds the peer's receipt for attachment `sha` of message `id`.
+async fn attachment_receipted(net: &Net, sender: &str, id: &str, sha: &str) {
+    let id: poc247_protocol::MessageId = id.parse().unwrap();
+    let hash = poc247_protocol::parse_sha256_hex(sha).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let node = net.net.node(&party(sender)).unwrap();
+        if node
+            .shared()
+            .attachments
+            .receipt(id, &hash)
+            .unwrap()
+            .is_some()
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no receipt for {sha} within 15 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The first attachment `p`'s view of `case` lists: its SHA-256 and name.
+async fn first_attachment(net: &Net, p: &str, case: &str) -> (String, String) {
+    let view = net.case(p, case).await.unwrap();
+    let a = &view["timeline"][0]["body"]["attachments"][0];
+    let text = |k: &str| {
+        a[k].as_str()
+            .unwrap_or_else(|| panic!("no {k}: {view}"))
+            .to_owned()
+    };
+    (text("sha256"), text("name"))
+}
+
+/// Whether stderr shows any trace of a progress bar or spinner.
+fn drew_progress(stderr: &str) -> bool {
+    stderr.contains('\r')
+        || stderr.contains('\u{1b}')
+        || stderr.contains("hashing")
+        || stderr.contains("the node copies")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_with_attach_arrives_and_the_receiver_fetches_the_same_bytes_then_purges_it() {
+    let net = Net::embedded().await.unwrap();
+    let (lu, fr) = (socket(&net, "LU"), socket(&net, "FR"));
+    let dir = net.tmp.path();
+    let bytes: Vec<u8> = (0..400_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    std::fs::write(dir.join("headers.eml"), &bytes).unwrap();
+    // A relative --attach; no progress drawn when stderr is not a terminal, even at once.
+    let mut cmd = bin();
+    cmd.current_dir(dir)
+        .env("POC247_PROGRESS_DELAY_MS", "0")
+        .args(send_args(&lu, &["--attach", "headers.eml", "--json"]));
+    let out = cmd.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!drew_progress(&stderr), "{stderr:?}");
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let case = done["case_ref"].as_str().unwrap().to_owned();
+    let id = done["message_id"].as_str().unwrap().to_owned();
+    let (sha, name) = first_attachment(&net, "LU", &case).await;
+    assert_eq!(name, "headers.eml");
+    attachment_receipted(&net, "LU", &id, &sha).await;
+    // The signed request lists it at FR, and `fetch` writes the same bytes.
+    assert_eq!(
+        first_attachment(&net, "FR", &case).await,
+        (sha.clone(), name)
+    );
+    let target = dir.join("fetched.eml");
+    let t = target.to_str().unwrap();
+    let mut cmd = bin();
+    cmd.env("POC247_PROGRESS_DELAY_MS", "0")
+        .args(["--socket", &fr, "fetch", &case, &sha, "--out", t]);
+    let out = cmd.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!drew_progress(&stderr), "{stderr:?}");
+    assert_eq!(std::fs::read(&target).unwrap(), bytes);
+    // FR purges that one attachment: its copy is gone and fetching says why.
+    let held = net
+        .config("FR")
+        .unwrap()
+        .data_dir
+        .join("attachments")
+        .join(&sha);
+    assert!(held.is_file());
+    let purge = poc247(&[
+        "--socket",
+        &fr,
+        "purge",
+        &case,
+        "--attachment",
+        &sha,
+        "--reason",
+        "headers of a person not targeted",
+    ])
+    .await;
+    assert_eq!(purge.code, Some(0), "{purge:?}");
+    assert!(purge.stdout.contains("purged attachment"), "{purge:?}");
+    assert!(!held.exists());
+    let t2 = dir.join("again.eml").to_str().unwrap().to_owned();
+    let gone = poc247(&["--socket", &fr, "fetch", &case, &sha, "--out", &t2]).await;
+    assert_eq!(gone.code, Some(1), "{gone:?}");
+    assert!(gone.stderr.contains("purged"), "{gone:?}");
+    let bad = poc247(&[
+        "--socket",
+        &fr,
+        "purge",
+        &case,
+        "--attachment",
+        "xyz",
+        "--reason",
+        "r",
+    ])
+    .await;
+    assert_eq!(bad.code, Some(1), "{bad:?}");
+    // An information offer takes no files (art. 26(2)): a usage error.
+    let offer = poc247(&[
+        "--socket",
+        &lu,
+        "send",
+        "information-offer",
+        "--attach",
+        "headers.eml",
+    ])
+    .await;
+    assert_eq!(offer.code, Some(2), "{offer:?}");
+    net.net.shutdown().await;
+}
+
+/// Runs the binary with `args` under a pseudo-terminal (`script`): what the terminal showed.
+async fn on_a_terminal(args: &[&str]) -> (Option<i32>, String) {
+    let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+    let line: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_poc247"))
+        .chain(args.iter().copied())
+        .map(quote)
+        .collect();
+    let out = Command::new("script")
+        .args(["-qefc", &line.join(" "), "/dev/null"])
+        .env_remove("POC247_SOCKET")
+        .env_remove("POC247_CONFIG")
+        .env_remove("RUST_LOG")
+        .env("POC247_PROGRESS_DELAY_MS", "0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_shows_on_a_terminal_for_attach_and_fetch() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("note: `script` is not installed; progress on a terminal was not checked");
+        return;
+    }
+    let net = Net::embedded().await.unwrap();
+    let (lu, fr) = (socket(&net, "LU"), socket(&net, "FR"));
+    let file = net.tmp.path().join("disk-image.bin");
+    let bytes: Vec<u8> = (0..(3u32 << 20)).map(|i| (i * 7 % 253) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let path = file.to_str().unwrap();
+    let (code, shown) = on_a_terminal(&send_args(&lu, &["--attach", path])).await;
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("hashing disk-image.bin"), "{shown:?}");
+    let case = lu_cases(&net).await["cases"][0]["case_ref"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(shown.contains(&case), "{shown:?}");
+    let view = net.case("LU", &case).await.unwrap();
+    let id = view["timeline"][0]["id"].as_str().unwrap().to_owned();
+    let (sha, _) = first_attachment(&net, "LU", &case).await;
+    attachment_receipted(&net, "LU", &id, &sha).await;
+    let out = net.tmp.path().join("copy.bin");
+    let (code, shown) = on_a_terminal(&[
+        "--socket",
+        &fr,
+        "fetch",
+        &case,
+        &sha,
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("copy.bin ["), "{shown:?}");
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    // With --json nothing is drawn, terminal or not.
+    let again = net.tmp.path().join("again.bin");
+    let (code, shown) = on_a_terminal(&[
+        "--socket",
+        &fr,
+        "--json",
+        "fetch",
+        &case,
+        &sha,
+        "--out",
+        again.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(!shown.contains("again.bin ["), "{shown:?}");
+    net.net.shutdown().await;
+}

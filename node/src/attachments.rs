@@ -14,8 +14,8 @@ use crate::store::{DeliveryState, Direction};
 use crate::transport::{self, FrameError};
 use poc247_protocol::{
     codec, parse_sha256_hex, sha256_hex, AttachmentHello, AttachmentRef, AttachmentReply, Body,
-    Envelope, MessageId, PartyId, Receipt, Rejection, RejectionCode, Reply, SignedEnvelope,
-    SignedReceipt, UtcMs, ATTACHMENT_MAGIC,
+    CaseRef, Envelope, MessageId, PartyId, Receipt, Rejection, RejectionCode, Reply,
+    SignedEnvelope, SignedReceipt, UtcMs, ATTACHMENT_MAGIC,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -66,6 +66,10 @@ pub struct Attachments {
     pub bytes_sent: Arc<AtomicU64>,
     kick: Arc<tokio::sync::Notify>,
     busy: Arc<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>>,
+    /// Purged attachments: (message id, sha256) → when (`attachment_purges`).
+    purges: sled::Tree,
+    /// Local copies made for submissions not yet linked to their messages, by hash.
+    intakes: Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], usize>>>,
 }
 
 /// One inbound transfer of a file at a time: two streams never append to the same `.part`.
@@ -102,7 +106,7 @@ impl Attachments {
     pub fn open(data_dir: &Path, store: &crate::store::Store) -> Result<Self> {
         let dir = data_dir.join("attachments");
         std::fs::create_dir_all(&dir).map_err(|e| NodeError::io(&dir, e))?;
-        Ok(Attachments {
+        let a = Attachments {
             dir,
             records: store.open_tree("attachments")?,
             outbox: store.open_tree("attachment_outbox")?,
@@ -110,7 +114,11 @@ impl Attachments {
             bytes_sent: Arc::new(AtomicU64::new(0)),
             kick: Arc::new(tokio::sync::Notify::new()),
             busy: Arc::default(),
-        })
+            purges: store.open_tree("attachment_purges")?,
+            intakes: Arc::default(),
+        };
+        a.sweep(store)?;
+        Ok(a)
     }
 
     /// Where the complete file of `sha` lives.
@@ -152,7 +160,8 @@ impl Attachments {
         }
     }
 
-    /// Attachments still to send.
+    /// Attachments still to send (an entry of a purged attachment, put back by an attempt
+    /// that was under way during the purge, is dropped here).
     pub fn pending(&self) -> Result<Vec<(MessageId, [u8; 32], OutboundAttachment)>> {
         let mut out = Vec::new();
         for kv in self.outbox.iter() {
@@ -165,6 +174,10 @@ impl Attachments {
             ) else {
                 continue;
             };
+            if self.purges.contains_key(&k)? {
+                self.outbox.remove(&k)?;
+                continue;
+            }
             out.push((id, sha, codec::decode(&v)?));
         }
         Ok(out)
@@ -189,20 +202,12 @@ pub enum IntakeError {
 
 /// The attachments listed by a body.
 pub fn listed(body: &Body) -> &[AttachmentRef] {
-    match body {
-        Body::Results(r) => &r.attachments,
-        Body::TrafficDataDisclosure(t) => &t.attachments,
-        _ => &[],
-    }
+    body.attachments()
 }
 
-/// The attachments of a body, to fill in.
+/// The attachments of a body, to fill in (`None` for a kind that carries none).
 pub fn listed_mut(body: &mut Body) -> Option<&mut Vec<AttachmentRef>> {
-    match body {
-        Body::Results(r) => Some(&mut r.attachments),
-        Body::TrafficDataDisclosure(t) => Some(&mut t.attachments),
-        _ => None,
-    }
+    body.attachments_mut()
 }
 
 /// Checks the sizes of local `files` against the limits, given `already` bytes attached in the
@@ -243,13 +248,16 @@ pub fn check_limits(
     Ok(())
 }
 
-/// Copies a local file into the node's folder while hashing it (bounded memory), and returns
-/// its reference. Blocking: call from `spawn_blocking`.
-pub fn intake_blocking(dir: &Path, file: &Path) -> std::result::Result<AttachmentRef, IntakeError> {
+/// Copies a local file into `dir` under a temporary name while hashing it (bounded memory):
+/// the temporary file, the SHA-256 and the size. Blocking.
+fn copy_hashed(
+    dir: &Path,
+    file: &Path,
+) -> std::result::Result<(PathBuf, [u8; 32], u64), IntakeError> {
     use std::io::{Read, Write};
     let io = |e: std::io::Error| IntakeError::Io(format!("{}: {e}", file.display()));
     let mut src = std::fs::File::open(file).map_err(io)?;
-    let tmp = dir.join(format!("intake-{:016x}.tmp", rand::random::<u64>()));
+    let tmp = dir.join(format!("{INTAKE_PREFIX}{:016x}.tmp", rand::random::<u64>()));
     let result = (|| {
         let mut dst = std::fs::File::create(&tmp)?;
         let mut hasher = Sha256::new();
@@ -268,24 +276,13 @@ pub fn intake_blocking(dir: &Path, file: &Path) -> std::result::Result<Attachmen
         dst.sync_all()?;
         Ok::<_, std::io::Error>((hasher.finalize().into(), size))
     })();
-    let (sha, size): ([u8; 32], u64) = match result {
-        Ok(v) => v,
+    match result {
+        Ok((sha, size)) => Ok((tmp, sha, size)),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
-            return Err(io(e));
+            Err(io(e))
         }
-    };
-    std::fs::rename(&tmp, dir.join(sha256_hex(&sha))).map_err(io)?;
-    sync_dir(dir);
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| sha256_hex(&sha));
-    Ok(AttachmentRef {
-        sha256: sha256_hex(&sha),
-        size,
-        name,
-    })
+    }
 }
 
 fn sync_dir(dir: &Path) {
@@ -336,7 +333,10 @@ pub fn queue_outbound(
             continue;
         };
         let k = key(id, &sha);
-        if a.outbox.contains_key(&k)? || a.receipts.contains_key(&k)? {
+        if a.outbox.contains_key(&k)?
+            || a.receipts.contains_key(&k)?
+            || a.purges.contains_key(&k)?
+        {
             continue;
         }
         a.link(&sha, r.size, id, now)?;
@@ -676,6 +676,17 @@ async fn receive(
             ),
         ));
     }
+    if shared
+        .attachments
+        .purged_at(msg.id, &hello.sha256)
+        .map_err(unavailable)?
+        .is_some()
+    {
+        return Err(refuse(
+            InvalidBody,
+            format!("attachment {hex} of message {} was purged here", msg.id),
+        ));
+    }
     let cap = shared.cfg.attachments.max_file_bytes;
     if hello.size > cap {
         return Err(refuse(
@@ -827,4 +838,390 @@ async fn receive(
     .map_err(|e| refuse(StorageUnavailable, format!("cannot sign a receipt: {e}")))?;
     tracing::info!(peer = %peer, id = %msg.id, sha256 = %hex, "attachment stored and receipted");
     Ok(Some(Reply::Receipt(receipt)))
+}
+
+// ---- Intake, purge and the sweep at start ----
+
+/// The name of a copy being made at intake, before it is renamed to its SHA-256.
+const INTAKE_PREFIX: &str = "intake-";
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Local files copied in for one submission (`POST /v1/requests`, an action with
+/// attachments). While it lives, no purge and no other intake deletes them; once the
+/// submission is stored, [`Intake::keep`] links them to the messages that list them.
+/// Dropped without `keep` (the submission was refused), each copy that nothing else needs
+/// (no message linked to it, no other intake or transfer of the same bytes under way) is
+/// deleted: files are content-addressed, so a copy may be the very file another message lists.
+#[derive(Debug)]
+pub struct Intake {
+    attachments: Attachments,
+    copied: Vec<([u8; 32], u64)>,
+    kept: bool,
+}
+
+impl Attachments {
+    /// A new intake, empty.
+    pub fn intake(&self) -> Intake {
+        Intake {
+            attachments: self.clone(),
+            copied: Vec::new(),
+            kept: false,
+        }
+    }
+
+    fn tomb_key(id: MessageId, sha: &[u8; 32]) -> Vec<u8> {
+        key(id, sha)
+    }
+
+    /// When attachment `sha` of message `id` was purged here, if it was.
+    pub fn purged_at(&self, id: MessageId, sha: &[u8; 32]) -> Result<Option<UtcMs>> {
+        match self.purges.get(Self::tomb_key(id, sha))? {
+            Some(v) => Ok(Some(codec::decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes `id` from the messages the record of `sha` lists.
+    fn unlink(&self, sha: &[u8; 32], id: MessageId) -> Result<()> {
+        if let Some(mut rec) = self.record(sha)? {
+            rec.message_ids.retain(|m| *m != id);
+            self.records.insert(sha, codec::encode(&rec)?)?;
+        }
+        Ok(())
+    }
+
+    /// Removes every entry of message `id` from the outbox, and from the receipts and the
+    /// purge marks too when `all` (its case is purged: nothing of it stays).
+    fn forget_message(&self, id: MessageId, all: bool) -> Result<()> {
+        let trees: &[&sled::Tree] = if all {
+            &[&self.outbox, &self.receipts, &self.purges]
+        } else {
+            &[&self.outbox]
+        };
+        for tree in trees {
+            for k in tree.scan_prefix(id.as_bytes()).keys() {
+                tree.remove(k?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the file `sha` (and its `.part` when `part`) and its empty record if nothing
+    /// needs it: no message linked to it, no intake holding it (`intakes` is the locked
+    /// registry), no inbound transfer writing it. Whether a file was deleted.
+    fn delete_if_unneeded(
+        &self,
+        sha: &[u8; 32],
+        intakes: &std::collections::HashMap<[u8; 32], usize>,
+        part: bool,
+    ) -> Result<bool> {
+        if intakes.get(sha).is_some_and(|n| *n > 0) || lock(&self.busy).contains(sha) {
+            return Ok(false);
+        }
+        if let Some(rec) = self.record(sha)? {
+            if !rec.message_ids.is_empty() {
+                return Ok(false);
+            }
+            self.records.remove(sha)?;
+        }
+        let mut paths = vec![self.path(sha)];
+        if part {
+            paths.push(self.part_path(sha));
+        }
+        let mut deleted = false;
+        for p in paths {
+            match std::fs::remove_file(&p) {
+                Ok(()) => deleted = true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(NodeError::io(&p, e)),
+            }
+        }
+        if deleted {
+            sync_dir(&self.dir);
+        }
+        Ok(deleted)
+    }
+
+    /// At start: removes the temporary files of intakes that never finished, drops the links
+    /// to messages purged or gone, and settles the files no message is linked to (a crash
+    /// between a copy, a transfer or a purge and its record): a file that a stored message
+    /// lists, and was not purged from, is linked to it; any other is deleted.
+    fn sweep(&self, store: &crate::store::Store) -> Result<()> {
+        let dir_err = |e: std::io::Error| NodeError::io(&self.dir, e);
+        let mut orphans = std::collections::HashMap::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(dir_err)? {
+            let entry = entry.map_err(dir_err)?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                continue;
+            };
+            if name.starts_with(INTAKE_PREFIX) && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+                continue;
+            }
+            let Some(sha) = parse_sha256_hex(name) else {
+                continue;
+            };
+            if let Some(mut rec) = self.record(&sha)? {
+                // Links to messages purged or gone meanwhile (a transfer that ended after
+                // the purge of its message) are dropped.
+                let before = rec.message_ids.len();
+                let mut live = Vec::with_capacity(before);
+                for id in rec.message_ids {
+                    let kept = store.message(id)?.is_some_and(|m| !m.envelope.is_empty())
+                        && self.purged_at(id, &sha)?.is_none();
+                    if kept {
+                        live.push(id);
+                    }
+                }
+                rec.message_ids = live;
+                if rec.message_ids.len() != before {
+                    self.records.insert(sha, codec::encode(&rec)?)?;
+                }
+                if !rec.message_ids.is_empty() {
+                    continue;
+                }
+            }
+            let stored_at = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(UtcMs(0), |d| {
+                    UtcMs(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                });
+            orphans.insert(sha, stored_at);
+        }
+        if orphans.is_empty() {
+            return Ok(());
+        }
+        let mut linked = std::collections::HashSet::new();
+        for case in store.cases()? {
+            for id in &case.messages {
+                let Some(body) = store.message(*id)?.and_then(|m| body_of(&m.envelope)) else {
+                    continue;
+                };
+                for r in listed(&body) {
+                    let Some(sha) = parse_sha256_hex(&r.sha256) else {
+                        continue;
+                    };
+                    let Some(at) = orphans.get(&sha) else {
+                        continue;
+                    };
+                    if self.purged_at(*id, &sha)?.is_none() {
+                        self.link(&sha, r.size, *id, *at)?;
+                        linked.insert(sha);
+                    }
+                }
+            }
+        }
+        let intakes = std::collections::HashMap::new();
+        for sha in orphans.keys().filter(|s| !linked.contains(*s)) {
+            if self.delete_if_unneeded(sha, &intakes, false)? {
+                tracing::info!(sha256 = %sha256_hex(sha), "unreferenced attachment file deleted at start");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Intake {
+    /// Copies `file` in, hashed. The copy is registered under its hash before it is renamed
+    /// into place, so that a cleanup running meanwhile leaves it alone. Blocking: call from
+    /// `spawn_blocking`.
+    pub fn copy_blocking(
+        &mut self,
+        file: &Path,
+    ) -> std::result::Result<AttachmentRef, IntakeError> {
+        let a = &self.attachments;
+        let (tmp, sha, size) = copy_hashed(&a.dir, file)?;
+        {
+            let mut intakes = lock(&a.intakes);
+            if let Err(e) = std::fs::rename(&tmp, a.path(&sha)) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(IntakeError::Io(format!("{}: {e}", file.display())));
+            }
+            *intakes.entry(sha).or_insert(0) += 1;
+        }
+        self.copied.push((sha, size));
+        sync_dir(&a.dir);
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| sha256_hex(&sha));
+        Ok(AttachmentRef {
+            sha256: sha256_hex(&sha),
+            size,
+            name,
+        })
+    }
+
+    /// The submission is stored: links every copied file to each of `ids`, the messages that
+    /// list it. From here on the copies are never deleted by this intake, even if a link
+    /// cannot be written (the next start links them from the stored messages).
+    pub fn keep(mut self, ids: &[MessageId], now: UtcMs) -> Result<()> {
+        self.kept = true;
+        for (sha, size) in &self.copied {
+            for id in ids {
+                self.attachments.link(sha, *size, *id, now)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Intake {
+    fn drop(&mut self) {
+        let a = &self.attachments;
+        let mut intakes = lock(&a.intakes);
+        for (sha, _) in &self.copied {
+            if let Some(n) = intakes.get_mut(sha) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    intakes.remove(sha);
+                }
+            }
+        }
+        if self.kept {
+            return;
+        }
+        for (sha, _) in &self.copied {
+            match a.delete_if_unneeded(sha, &intakes, false) {
+                Ok(true) => {
+                    tracing::info!(sha256 = %sha256_hex(sha), "copy of a refused submission deleted")
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot delete the copy of a refused submission")
+                }
+            }
+        }
+    }
+}
+
+/// What a purge covers (CIC 67-1(3)).
+#[derive(Debug, Clone, Copy)]
+pub enum PurgeTarget<'a> {
+    /// A whole case.
+    Case(&'a CaseRef),
+    /// The content of one message of a case.
+    Message(&'a CaseRef, MessageId),
+    /// One attachment of a case: the file, for every message of the case that lists it.
+    Attachment(&'a CaseRef, [u8; 32]),
+}
+
+/// Purges `target` on an officer's order or at the end of the retention period, with the
+/// attachment files it concerns: the messages purged (or, for one attachment, the messages of
+/// the case that list it) are unlinked from each file's record, their entries leave the
+/// attachment outbox, and a file (with any `.part`) is deleted once no other message is
+/// linked to it. A purged attachment of a message still stored is marked, so that fetching it
+/// answers that it was purged and a peer's new attempt to send it is refused. The audit log
+/// keeps that it happened and why, never what. Flushed before it returns; the files go last,
+/// once the store no longer links them. `Ok(false)`: no such case, message of the case, or
+/// attachment listed by the case.
+pub async fn purge(
+    shared: &Shared,
+    target: PurgeTarget<'_>,
+    reason: &str,
+    actor: Actor,
+    now: UtcMs,
+) -> Result<bool> {
+    let store = &shared.store;
+    let a = &shared.attachments;
+    let case_ref = match target {
+        PurgeTarget::Case(c) | PurgeTarget::Message(c, _) | PurgeTarget::Attachment(c, _) => c,
+    };
+    let Some(case) = store.case(case_ref)? else {
+        return Ok(false);
+    };
+    let listing = |id: MessageId| -> Result<Vec<[u8; 32]>> {
+        Ok(store
+            .message(id)?
+            .and_then(|m| body_of(&m.envelope))
+            .map(|b| {
+                listed(&b)
+                    .iter()
+                    .filter_map(|r| parse_sha256_hex(&r.sha256))
+                    .collect()
+            })
+            .unwrap_or_default())
+    };
+    let mut files = Vec::new();
+    match target {
+        PurgeTarget::Case(_) => {
+            let mut pairs = Vec::new();
+            for id in &case.messages {
+                pairs.extend(listing(*id)?.into_iter().map(|sha| (*id, sha)));
+            }
+            if !store.purge_case(case_ref, reason, actor, now)? {
+                return Ok(false);
+            }
+            for id in &case.messages {
+                a.forget_message(*id, true)?;
+            }
+            for (id, sha) in pairs {
+                a.unlink(&sha, id)?;
+                files.push(sha);
+            }
+        }
+        PurgeTarget::Message(_, id) => {
+            let in_case = store.message(id)?.is_some_and(|m| &m.case_ref == case_ref);
+            if !in_case {
+                return Ok(false);
+            }
+            let shas = listing(id)?;
+            if !store.purge_message(id, reason, actor, now)? {
+                return Ok(false);
+            }
+            a.forget_message(id, false)?;
+            for sha in shas {
+                a.purges
+                    .insert(Attachments::tomb_key(id, &sha), codec::encode(&now)?)?;
+                a.unlink(&sha, id)?;
+                files.push(sha);
+            }
+        }
+        PurgeTarget::Attachment(_, sha) => {
+            let mut ids = Vec::new();
+            for id in &case.messages {
+                if listing(*id)?.contains(&sha) {
+                    ids.push(*id);
+                }
+            }
+            let [first, ..] = ids[..] else {
+                return Ok(false);
+            };
+            store.audit(&AuditRecord {
+                at: now,
+                actor,
+                event: format!(
+                    "purged_attachment:{}:{}",
+                    sha256_hex(&sha),
+                    crate::store::short(reason)
+                ),
+                case_ref: Some(case_ref.clone()),
+                message_id: (ids.len() == 1).then_some(first),
+            })?;
+            for id in ids {
+                a.outbox.remove(key(id, &sha))?;
+                a.purges
+                    .insert(Attachments::tomb_key(id, &sha), codec::encode(&now)?)?;
+                a.unlink(&sha, id)?;
+            }
+            files.push(sha);
+        }
+    }
+    store.commit().await?;
+    files.sort_unstable();
+    files.dedup();
+    let intakes = lock(&a.intakes);
+    for sha in files {
+        if a.delete_if_unneeded(&sha, &intakes, true)? {
+            tracing::info!(case = %case_ref, sha256 = %sha256_hex(&sha), "purged attachment file deleted");
+        }
+    }
+    Ok(true)
 }

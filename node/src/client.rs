@@ -258,6 +258,17 @@ impl ControlClient {
         path: &str,
         out: &Path,
     ) -> Result<Result<([u8; 32], u64), ApiResponse>, ClientError> {
+        self.download_with(path, out, &mut |_, _| {}).await
+    }
+
+    /// [`ControlClient::download`], telling `progress` the bytes written so far and the total
+    /// the node announced (`Content-Length`) after each piece.
+    pub async fn download_with(
+        &self,
+        path: &str,
+        out: &Path,
+        progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
+    ) -> Result<Result<([u8; 32], u64), ApiResponse>, ClientError> {
         use sha2::Digest;
         use tokio::io::AsyncWriteExt;
         let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
@@ -270,6 +281,11 @@ impl ControlClient {
             .map_err(|e| proto(&e))?;
         let resp = sender.send_request(req).await.map_err(|e| proto(&e))?;
         let status = resp.status();
+        let total = resp
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         let mut body = resp.into_body();
         if status != StatusCode::OK {
             let bytes = body.collect().await.map_err(|e| proto(&e))?.to_bytes();
@@ -289,6 +305,7 @@ impl ControlClient {
                 file.write_all(&data)
                     .await
                     .map_err(|e| proto(&format!("{}: {e}", out.display())))?;
+                progress(size, total);
             }
         }
         file.sync_all()

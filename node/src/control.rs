@@ -221,9 +221,14 @@ async fn create_request(
     ConnectInfo(caller): ConnectInfo<Caller>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (req, several) = parse_new_request(&body)?;
+    let (mut req, several, files) = parse_new_request(&body)?;
     let kind = req.body.kind();
+    // Copied in before the request is stored; a refusal from here on deletes the copies.
+    let intake = take_attachments(&s, None, &mut req.body, files).await?;
     let done = s.submit(req, Actor::Local { uid: caller.uid }).await?;
+    if let Some(intake) = intake {
+        keep(&s, intake, &submitted_ids(&s, &done));
+    }
     for d in &done {
         tracing::info!(uid = ?caller.uid, case = %d.case_ref, kind = %kind, "request created through the API");
     }
@@ -248,15 +253,16 @@ impl From<SubmitError> for ApiError {
 }
 
 /// Parses the body of `POST /v1/requests`:
-/// `{ "kind", "to", "urgency", "language", "exercise"?, "fields": { … } }`.
+/// `{ "kind", "to", "urgency", "language", "exercise"?, "fields": { … }, "attachments"? }`:
+/// the request, whether `to` was a list, and the local files to attach (not read yet).
 /// Every problem with the envelope fields and the body's fields is named at once.
-pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool)> {
+pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileToAttach>)> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad(format!("body is not JSON: {e}")))?;
     let Value::Object(map) = v else {
         return Err(ApiError::bad("body must be a JSON object"));
     };
-    const KNOWN: [&str; 8] = [
+    const KNOWN: [&str; 9] = [
         "kind",
         "to",
         "urgency",
@@ -265,6 +271,7 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool)> {
         "language_override",
         "subscriber_only_override",
         "fields",
+        "attachments",
     ];
     if let Some(k) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(ApiError::bad(format!(
@@ -387,6 +394,9 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool)> {
             errors.append(&mut fs);
         }
     }
+    let files = files_to_attach(map.get("attachments"))
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
     match (to, urgency, language, body) {
         (Some(to), Some(urgency), Some(language), Some(body)) if errors.is_empty() => Ok((
             NewRequest {
@@ -399,6 +409,7 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool)> {
                 body,
             },
             several,
+            files,
         )),
         _ => Err(ApiError::invalid(errors)),
     }
@@ -723,38 +734,66 @@ async fn case_action(
         // CIC 67-1(3): data about persons not targeted are removed and destroyed; the audit
         // log keeps that it happened and why.
         let fields = map.get("fields").cloned().unwrap_or(json!({}));
-        let reason = fields
-            .get("reason")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let text = |k: &str| fields.get(k).and_then(Value::as_str);
+        let reason = text("reason").unwrap_or_default();
+        let mut errors = Vec::new();
         if reason.trim().is_empty() {
-            return Err(ApiError::invalid(vec![FieldError {
+            errors.push(FieldError {
                 field: "reason".into(),
                 problem: Problem::Missing,
-            }]));
+            });
         }
-        let now = s.clock.now();
-        let purged = match fields.get("message_id").and_then(Value::as_str) {
-            Some(m) => {
-                let id: poc247_protocol::MessageId =
-                    m.parse().map_err(|e: poc247_protocol::IdError| {
-                        ApiError::invalid(vec![FieldError {
-                            field: "message_id".into(),
-                            problem: Problem::Invalid(e.to_string()),
-                        }])
-                    })?;
-                let in_case = s
-                    .store
-                    .message(id)?
-                    .is_some_and(|msg| msg.case_ref == case_ref);
-                in_case && s.store.purge_message(id, reason, actor, now)?
-            }
-            None => s.store.purge_case(&case_ref, reason, actor, now)?,
+        let message = text("message_id").and_then(|m| {
+            m.parse::<poc247_protocol::MessageId>()
+                .map_err(|e| {
+                    errors.push(FieldError {
+                        field: "message_id".into(),
+                        problem: Problem::Invalid(e.to_string()),
+                    })
+                })
+                .ok()
+        });
+        let attachment = text("attachment").and_then(|a| {
+            poc247_protocol::parse_sha256_hex(a).or_else(|| {
+                errors.push(FieldError {
+                    field: "attachment".into(),
+                    problem: Problem::Invalid(
+                        "a SHA-256 as 64 lowercase hexadecimal digits".into(),
+                    ),
+                });
+                None
+            })
+        });
+        if text("message_id").is_some() && text("attachment").is_some() {
+            errors.push(FieldError {
+                field: "attachment".into(),
+                problem: Problem::Invalid(
+                    "purge one message or one attachment, not both at once".into(),
+                ),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors));
+        }
+        use crate::attachments::{self as att, PurgeTarget};
+        let (target, what) = match (message, attachment) {
+            (Some(id), _) => (
+                PurgeTarget::Message(&case_ref, id),
+                format!("message {id} in case {case_ref}"),
+            ),
+            (None, Some(sha)) => (
+                PurgeTarget::Attachment(&case_ref, sha),
+                format!(
+                    "attachment {} in case {case_ref}",
+                    poc247_protocol::sha256_hex(&sha)
+                ),
+            ),
+            (None, None) => (PurgeTarget::Case(&case_ref), format!("case {case_ref}")),
         };
-        if !purged {
-            return Err(NodeError::NotFound(format!("case {case_ref} or its message")).into());
+        let now = s.clock.now();
+        if !att::purge(&s, target, reason, actor, now).await? {
+            return Err(NodeError::NotFound(what).into());
         }
-        s.store.commit().await?;
         s.publish(
             crate::events::EventKind::Purged,
             Some(case_ref.clone()),
@@ -826,7 +865,9 @@ async fn case_action(
     let Ok(mut body) = body else {
         return Err(ApiError::invalid(errors));
     };
-    take_attachments(&s, &case_ref, &mut body, map.get("attachments")).await?;
+    let files = files_to_attach(map.get("attachments")).map_err(|e| ApiError::invalid(vec![e]))?;
+    // Copied in before the message is stored; a refusal from here on deletes the copies.
+    let intake = take_attachments(&s, Some(&case_ref), &mut body, files).await?;
     let done = s
         .respond(
             &case_ref,
@@ -837,6 +878,9 @@ async fn case_action(
             actor,
         )
         .await?;
+    if let Some(intake) = intake {
+        keep(&s, intake, &[done.message_id]);
+    }
     tracing::info!(uid = ?caller.uid, case = %case_ref, kind = %kind, "response created through the API");
     Ok((StatusCode::CREATED, Json(json!(done))))
 }
@@ -856,8 +900,14 @@ async fn fetch_attachment(
         .store
         .case(&case_ref)?
         .ok_or_else(|| NodeError::NotFound(format!("case {case_ref}")))?;
+    // A message of the case that lists it and whose copy was not purged; or when it was.
     let mut listing = None;
+    let mut purged = None;
     for id in &case.messages {
+        if let Some(at) = s.attachments.purged_at(*id, &hash)? {
+            purged = Some(at);
+            continue;
+        }
         if let Some(m) = s.store.message(*id)? {
             if att::body_of(&m.envelope)
                 .is_some_and(|b| att::listed(&b).iter().any(|a| a.sha256 == sha))
@@ -868,7 +918,20 @@ async fn fetch_attachment(
         }
     }
     let not_found = || NodeError::NotFound(format!("attachment {sha} in case {case_ref}"));
-    let id = listing.ok_or_else(not_found)?;
+    let id = match (listing, purged) {
+        (Some(id), _) => id,
+        (None, Some(at)) => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "purged",
+                format!(
+                    "attachment {sha} of case {case_ref} was purged on {} (CIC 67-1(3))",
+                    at.rfc3339()
+                ),
+            ))
+        }
+        (None, None) => return Err(not_found().into()),
+    };
     let rec = s.attachments.record(&hash)?.ok_or_else(not_found)?;
     let file = tokio::fs::File::open(s.attachments.path(&hash))
         .await
@@ -911,61 +974,161 @@ fn attachment_error(why: impl Into<String>) -> ApiError {
     }])
 }
 
-/// The top-level `"attachments": ["/path/on/the/node/host", …]` of a results or a traffic
-/// data disclosure: checked against the limits before anything is read, then hashed and
-/// copied into the node's folder, and listed in the body.
+/// A local file to attach, from a top-level `"attachments"` member: an absolute path on the
+/// node's host, and the SHA-256 the caller computed, if it sent one (`poc247` does), that the
+/// node's copy must have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileToAttach {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Its SHA-256 as the caller saw it.
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// Parses `"attachments": ["/abs/path", {"path": "/abs/path", "sha256": "…"}, …]`.
+fn files_to_attach(given: Option<&Value>) -> std::result::Result<Vec<FileToAttach>, FieldError> {
+    let bad = |why: &str| FieldError {
+        field: "attachments".into(),
+        problem: Problem::Invalid(why.into()),
+    };
+    let items = match given {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(bad("a list of absolute paths")),
+    };
+    let absolute = |p: &str| {
+        Path::new(p)
+            .is_absolute()
+            .then(|| std::path::PathBuf::from(p))
+            .ok_or_else(|| bad("each file is an absolute path on the node's host"))
+    };
+    items
+        .iter()
+        .map(|v| match v {
+            Value::String(p) => Ok(FileToAttach {
+                path: absolute(p)?,
+                sha256: None,
+            }),
+            Value::Object(o) if o.keys().all(|k| k == "path" || k == "sha256") => {
+                let path = absolute(o.get("path").and_then(Value::as_str).unwrap_or_default())?;
+                let sha256 = match o.get("sha256") {
+                    None | Some(Value::Null) => None,
+                    Some(h) => Some(
+                        h.as_str()
+                            .and_then(poc247_protocol::parse_sha256_hex)
+                            .ok_or_else(|| {
+                                bad("sha256: 64 lowercase hexadecimal digits, as the file's SHA-256")
+                            })?,
+                    ),
+                };
+                Ok(FileToAttach { path, sha256 })
+            }
+            _ => Err(bad(
+                "each file is an absolute path, or { \"path\", \"sha256\" }",
+            )),
+        })
+        .collect()
+}
+
+/// The local files of a message, before it is stored: checked against the limits (with the
+/// bytes the case's messages list already, for a case) before anything is read, then hashed
+/// and copied into the node's folder and listed in the body. The intake returned must be
+/// kept once the message is stored; dropped, it deletes the copies nothing else needs.
 async fn take_attachments(
     s: &Arc<Shared>,
-    case_ref: &CaseRef,
+    case_ref: Option<&CaseRef>,
     body: &mut Body,
-    given: Option<&Value>,
-) -> ApiResult<()> {
+    files: Vec<FileToAttach>,
+) -> ApiResult<Option<crate::attachments::Intake>> {
     use crate::attachments::{self as att, IntakeError};
     if !att::listed(body).is_empty() {
         return Err(attachment_error(
             "list files by their path in the top-level \"attachments\" member",
         ));
     }
-    let files: Vec<std::path::PathBuf> = match given {
-        None | Some(Value::Null) => return Ok(()),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| match v.as_str() {
-                Some(p) if Path::new(p).is_absolute() => Ok(std::path::PathBuf::from(p)),
-                _ => Err(attachment_error(
-                    "each file is an absolute path on the node's host",
-                )),
-            })
-            .collect::<ApiResult<_>>()?,
-        Some(_) => return Err(attachment_error("a list of absolute paths")),
-    };
     if files.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
+    let kind = body.kind();
     let Some(list) = att::listed_mut(body) else {
-        return Err(attachment_error(
-            "only results and traffic data disclosures carry attachments",
-        ));
+        return Err(attachment_error(if kind == MessageKind::InformationOffer {
+            "an information offer carries the conditions, not the information (art. 26(2)): \
+             attach the files to the spontaneous information sent once they are accepted"
+                .to_owned()
+        } else {
+            format!(
+                "a {kind} carries no attachments; requests, results and traffic data \
+                 disclosures do"
+            )
+        }));
     };
-    let case = s
-        .store
-        .case(case_ref)?
-        .ok_or_else(|| NodeError::NotFound(format!("case {case_ref}")))?;
-    let already = att::case_bytes(s, &case)?;
+    let already = match case_ref {
+        Some(c) => {
+            let case = s
+                .store
+                .case(c)?
+                .ok_or_else(|| NodeError::NotFound(format!("case {c}")))?;
+            att::case_bytes(s, &case)?
+        }
+        None => 0,
+    };
     let limits = s.cfg.attachments.clone();
-    let dir = s.cfg.data_dir.join("attachments");
-    let refs = tokio::task::spawn_blocking(move || {
-        att::check_limits(&files, already, &limits)?;
-        files
-            .iter()
-            .map(|f| att::intake_blocking(&dir, f))
-            .collect::<std::result::Result<Vec<_>, IntakeError>>()
+    let mut intake = s.attachments.intake();
+    let (intake, refs) = tokio::task::spawn_blocking(move || {
+        let paths: Vec<std::path::PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+        let refs = att::check_limits(&paths, already, &limits).and_then(|()| {
+            files
+                .iter()
+                .map(|f| {
+                    let r = intake.copy_blocking(&f.path)?;
+                    match f.sha256.map(|h| poc247_protocol::sha256_hex(&h)) {
+                        Some(expected) if expected != r.sha256 => Err(IntakeError::Io(format!(
+                            "{}: its SHA-256 is {}, not {expected} as the sender computed it: \
+                             the file changed meanwhile",
+                            f.path.display(),
+                            r.sha256
+                        ))),
+                        _ => Ok(r),
+                    }
+                })
+                .collect::<std::result::Result<Vec<_>, IntakeError>>()
+        });
+        (intake, refs)
     })
     .await
-    .map_err(|e| ApiError::from(NodeError::Storage(e.to_string())))?
-    .map_err(|e| attachment_error(e.to_string()))?;
-    *list = refs;
-    Ok(())
+    .map_err(|e| ApiError::from(NodeError::Storage(e.to_string())))?;
+    *list = refs.map_err(|e| attachment_error(e.to_string()))?;
+    Ok(Some(intake))
+}
+
+/// The submission is stored: its copies are linked to the messages that list them. A link
+/// that cannot be written is logged; the next start links it from the stored message.
+fn keep(s: &Shared, intake: crate::attachments::Intake, ids: &[poc247_protocol::MessageId]) {
+    if let Err(e) = intake.keep(ids, s.clock.now()) {
+        tracing::error!(error = %e, "cannot link attachments to their message");
+    }
+}
+
+/// The messages a submission stored: each case's request and, where the request was copied
+/// to the central authority (art. 27(9)(a)), the copy's.
+fn submitted_ids(
+    s: &Shared,
+    done: &[crate::outgoing::Submitted],
+) -> Vec<poc247_protocol::MessageId> {
+    let mut ids = Vec::new();
+    for d in done {
+        ids.push(d.message_id);
+        let copy = s
+            .store
+            .case(&d.case_ref)
+            .ok()
+            .flatten()
+            .and_then(|c| c.copy_case);
+        if let Some(copy) = copy.and_then(|c| s.store.case(&c).ok().flatten()) {
+            ids.extend(copy.messages);
+        }
+    }
+    ids
 }
 
 /// `POST /v1/cases`: `{ "record_external": { channel, received_at, from, kind, urgency,

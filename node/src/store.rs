@@ -789,7 +789,7 @@ impl Store {
 const AUDIT_HEAD: &str = "audit_head";
 
 /// A reason as the audit log keeps it: short, one line.
-fn short(reason: &str) -> String {
+pub(crate) fn short(reason: &str) -> String {
     reason
         .lines()
         .next()

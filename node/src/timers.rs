@@ -141,11 +141,12 @@ async fn fire_due(shared: &Shared, index: &mut Index, now: UtcMs) -> Option<UtcM
                 None,
             );
             if d.track == Track::Retention {
+                // The case and the attachment files only it lists; flushed.
+                let case = crate::attachments::PurgeTarget::Case(&d.case_ref);
+                let reason = "retention period over";
                 let purged =
-                    shared
-                        .store
-                        .purge_case(&d.case_ref, "retention period over", Actor::Node, now);
-                if matches!(purged, Ok(true)) && shared.store.commit().await.is_ok() {
+                    crate::attachments::purge(shared, case, reason, Actor::Node, now).await;
+                if matches!(purged, Ok(true)) {
                     shared.publish(
                         EventKind::Purged,
                         Some(d.case_ref.clone()),

@@ -2,6 +2,7 @@
 //! the header's [`Urgency`], and the rules that need the case ([`Body::validate_in_case`]).
 //! The typed struct of each kind lives in [`crate::kinds`].
 
+use crate::attachment::AttachmentRef;
 use crate::kinds::*;
 use crate::validate::{FieldError, Problem, Report};
 use serde::{Deserialize, Serialize};
@@ -47,9 +48,13 @@ impl fmt::Display for Urgency {
 
 /// Defines [`MessageKind`] and [`Body`] from one table, so that the two enums, their names
 /// and their dispatch cannot drift apart. Each row: documentation, variant, struct, REQUESTS.md
-/// name, whether the kind opens a case.
+/// name, whether the kind opens a case, and whether it carries attachments (`yes`: its struct
+/// has `attachments: Vec<AttachmentRef>`; a new kind must say).
 macro_rules! message_kinds {
-    ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal, request: $request:literal; )+) => {
+    ($(
+        $(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal,
+            request: $request:literal, attachments: $att:tt;
+    )+) => {
         /// The kind of a message, by its REQUESTS.md name.
         ///
         /// Stored and sent by variant index: new kinds are added at the end.
@@ -85,6 +90,14 @@ macro_rules! message_kinds {
             pub fn is_request(self) -> bool {
                 match self {
                     $( MessageKind::$variant => $request, )+
+                }
+            }
+
+            /// Whether a message of this kind may list attachments (evidence files sent on
+            /// their own streams).
+            pub fn carries_attachments(self) -> bool {
+                match self {
+                    $( MessageKind::$variant => carries!($att), )+
                 }
             }
         }
@@ -130,6 +143,22 @@ macro_rules! message_kinds {
                 }
             }
 
+            /// The files this body lists, sent on their own streams (none for the kinds that
+            /// carry no attachments).
+            pub fn attachments(&self) -> &[AttachmentRef] {
+                match self {
+                    $( Body::$variant(_b) => listed!(_b, $att), )+
+                }
+            }
+
+            /// The list of files of this body, to fill in; `None` for a kind that carries no
+            /// attachments.
+            pub fn attachments_mut(&mut self) -> Option<&mut Vec<AttachmentRef>> {
+                match self {
+                    $( Body::$variant(_b) => listed_mut!(_b, $att), )+
+                }
+            }
+
             /// The body's fields as JSON (without the kind).
             pub fn to_json(&self) -> serde_json::Value {
                 let r = match self {
@@ -141,66 +170,124 @@ macro_rules! message_kinds {
     };
 }
 
+/// `yes` or `no` of the table's `attachments` column, as a bool.
+macro_rules! carries {
+    (yes) => {
+        true
+    };
+    (no) => {
+        false
+    };
+}
+
+/// The attachments of a body whose kind's row says `yes` or `no`.
+macro_rules! listed {
+    ($b:ident, yes) => {
+        &$b.attachments[..]
+    };
+    ($b:ident, no) => {
+        &[]
+    };
+}
+
+/// The list of attachments to fill in, of a body whose kind's row says `yes` or `no`.
+macro_rules! listed_mut {
+    ($b:ident, yes) => {
+        Some(&mut $b.attachments)
+    };
+    ($b:ident, no) => {
+        None
+    };
+}
+
 message_kinds! {
     /// Expedited preservation of stored computer data (BC art. 29).
-    Preservation(Preservation) = "preservation", request: true;
+    Preservation(Preservation) = "preservation",
+        request: true, attachments: yes;
     /// Expedited production of stored data in an emergency (CARICOM "emergency production").
-    EmergencyProduction(EmergencyProduction) = "emergency_production", request: true;
+    EmergencyProduction(EmergencyProduction) = "emergency_production",
+        request: true, attachments: yes;
     /// (Emergency) mutual assistance (BC arts. 25(3), 27, 31, 33, 34; CARICOM MLA para. 20).
-    MutualAssistance(MutualAssistance) = "mutual_assistance", request: true;
+    MutualAssistance(MutualAssistance) = "mutual_assistance",
+        request: true, attachments: yes;
     /// Immediate assistance from the 24/7 point of contact (BC art. 35(1)).
-    Assistance(Assistance) = "assistance", request: true;
+    Assistance(Assistance) = "assistance",
+        request: true, attachments: yes;
     /// Information sent without prior request (BC art. 26(1)).
-    SpontaneousInformation(SpontaneousInformation) = "spontaneous_information", request: true;
+    SpontaneousInformation(SpontaneousInformation) = "spontaneous_information",
+        request: true, attachments: yes;
     /// The offer of spontaneous information under conditions, before it is sent (BC 26(2)).
-    InformationOffer(InformationOffer) = "information_offer", request: true;
+    InformationOffer(InformationOffer) = "information_offer",
+        request: true, attachments: no;
     /// The officer on duty has taken the request in charge (BC 35).
-    Acknowledgement(Acknowledgement) = "acknowledgement", request: false;
+    Acknowledgement(Acknowledgement) = "acknowledgement",
+        request: false, attachments: no;
     /// Questions needed to execute (CARICOM emergency MLA para. 3; MLA para. 21).
-    InfoRequest(InfoRequest) = "info_request", request: false;
+    InfoRequest(InfoRequest) = "info_request",
+        request: false, attachments: no;
     /// Answers to an `info_request`.
-    InfoProvided(InfoProvided) = "info_provided", request: false;
+    InfoProvided(InfoProvided) = "info_provided",
+        request: false, attachments: no;
     /// A request for the status of the case (CARICOM MLA para. 29).
-    StatusRequest(StatusRequest) = "status_request", request: false;
+    StatusRequest(StatusRequest) = "status_request",
+        request: false, attachments: no;
     /// The status of the case (CARICOM MLA para. 29).
-    StatusReport(StatusReport) = "status_report", request: false;
+    StatusReport(StatusReport) = "status_report",
+        request: false, attachments: no;
     /// A reason that makes execution impossible or significantly delays it (BC 27(7)).
-    DelayNotice(DelayNotice) = "delay_notice", request: false;
+    DelayNotice(DelayNotice) = "delay_notice",
+        request: false, attachments: no;
     /// Whether a confidential request can be kept confidential (BC 27(8)).
-    ConfidentialityReply(ConfidentialityReply) = "confidentiality_reply", request: false;
+    ConfidentialityReply(ConfidentialityReply) = "confidentiality_reply",
+        request: false, attachments: no;
     /// The decision on the request (BC 25(4), 27(4)–(7), 29(5), 30(2)).
-    Decision(Decision) = "decision", request: false;
+    Decision(Decision) = "decision",
+        request: false, attachments: no;
     /// Preservation would not suffice or would harm the investigation (BC 29(6)).
     PreservationInsufficient(PreservationInsufficient) = "preservation_insufficient",
-        request: false;
+        request: false, attachments: no;
     /// Conditions attached to assistance (BC 28(2)).
-    Conditions(Conditions) = "conditions", request: false;
+    Conditions(Conditions) = "conditions",
+        request: false, attachments: no;
     /// Conditions accepted or declined (BC 28(3), 26(2)).
-    ConditionsReply(ConditionsReply) = "conditions_reply", request: false;
+    ConditionsReply(ConditionsReply) = "conditions_reply",
+        request: false, attachments: no;
     /// A request to explain the use made of information (BC 28(4)).
-    UseExplanationRequest(UseExplanationRequest) = "use_explanation_request", request: false;
+    UseExplanationRequest(UseExplanationRequest) = "use_explanation_request",
+        request: false, attachments: no;
     /// The explanation of that use (BC 28(4)).
-    UseExplanation(UseExplanation) = "use_explanation", request: false;
+    UseExplanation(UseExplanation) = "use_explanation",
+        request: false, attachments: no;
     /// A request for consent to another use (CARICOM MLA para. 24).
-    UseConsentRequest(UseConsentRequest) = "use_consent_request", request: false;
+    UseConsentRequest(UseConsentRequest) = "use_consent_request",
+        request: false, attachments: no;
     /// Consent to another use given or refused (CARICOM MLA para. 24).
-    UseConsent(UseConsent) = "use_consent", request: false;
+    UseConsent(UseConsent) = "use_consent",
+        request: false, attachments: no;
     /// Notice of an exculpatory disclosure (CARICOM MLA para. 24).
-    DisclosureNotice(DisclosureNotice) = "disclosure_notice", request: false;
+    DisclosureNotice(DisclosureNotice) = "disclosure_notice",
+        request: false, attachments: no;
     /// Expedited disclosure of preserved traffic data (BC 30(1)).
-    TrafficDataDisclosure(TrafficDataDisclosure) = "traffic_data_disclosure", request: false;
+    TrafficDataDisclosure(TrafficDataDisclosure) = "traffic_data_disclosure",
+        request: false, attachments: yes;
     /// The results of execution, or a preliminary copy (BC 31; emergency MLA para. 6).
-    Results(Results) = "results", request: false;
+    Results(Results) = "results",
+        request: false, attachments: yes;
     /// The formal request confirming an expedited one (BC 25(3); MLA paras. 17–19).
-    FormalConfirmation(FormalConfirmation) = "formal_confirmation", request: false;
+    FormalConfirmation(FormalConfirmation) = "formal_confirmation",
+        request: false, attachments: no;
     /// The preservation is extended (design; BC 16(2)).
-    PreservationExtension(PreservationExtension) = "preservation_extension", request: false;
+    PreservationExtension(PreservationExtension) = "preservation_extension",
+        request: false, attachments: no;
     /// The preserved data may be released (design).
-    PreservationRelease(PreservationRelease) = "preservation_release", request: false;
+    PreservationRelease(PreservationRelease) = "preservation_release",
+        request: false, attachments: no;
     /// The assistance is no longer needed (CARICOM MLA para. 29).
-    Withdrawal(Withdrawal) = "withdrawal", request: false;
+    Withdrawal(Withdrawal) = "withdrawal",
+        request: false, attachments: no;
     /// The requester goes on after BC 29(6) or 27(8).
-    Proceed(Proceed) = "proceed", request: false;
+    Proceed(Proceed) = "proceed",
+        request: false, attachments: no;
 }
 
 impl fmt::Display for MessageKind {
@@ -422,6 +509,68 @@ mod tests {
             } else {
                 assert!(errs.is_empty(), "{kind}: {errs:?}");
             }
+        }
+    }
+
+    /// The table's `attachments` column agrees with the structs: a kind that says `yes` takes
+    /// an `attachments` list in JSON and gives it back through [`Body::attachments`]; a kind
+    /// that says `no` refuses the member. Any request may carry files but the information
+    /// offer, which carries the conditions and not the information (BC 26(2)).
+    #[test]
+    fn the_kinds_that_carry_attachments_list_them_and_the_others_refuse_them() {
+        let file = json!([{"sha256": "ab".repeat(32), "size": 7, "name": "log.txt"}]);
+        let mut carrying = Vec::new();
+        for &kind in MessageKind::ALL {
+            let parsed = Body::from_json(kind, json!({ "attachments": file }));
+            assert_eq!(parsed.is_ok(), kind.carries_attachments(), "{kind}");
+            let mut empty = Body::from_json(kind, json!({})).unwrap();
+            assert!(empty.attachments().is_empty(), "{kind}");
+            assert_eq!(
+                empty.attachments_mut().is_some(),
+                kind.carries_attachments(),
+                "{kind}"
+            );
+            if let Ok(mut body) = parsed {
+                assert_eq!(body.attachments().len(), 1, "{kind}");
+                assert_eq!(body.attachments()[0].name, "log.txt", "{kind}");
+                body.attachments_mut().unwrap().clear();
+                assert!(body.attachments().is_empty(), "{kind}");
+                carrying.push(kind.as_str());
+            }
+        }
+        assert_eq!(
+            carrying,
+            [
+                "preservation",
+                "emergency_production",
+                "mutual_assistance",
+                "assistance",
+                "spontaneous_information",
+                "traffic_data_disclosure",
+                "results"
+            ]
+        );
+    }
+
+    #[test]
+    fn attachments_of_a_request_are_validated_like_those_of_results() {
+        for &kind in MessageKind::ALL.iter().filter(|k| k.carries_attachments()) {
+            let mut body = complete(kind);
+            let list = body.attachments_mut().unwrap();
+            list.push(AttachmentRef {
+                sha256: "AB".repeat(32),
+                size: 0,
+                name: String::new(),
+            });
+            assert_eq!(
+                names(body.validate(Urgency::Routine)),
+                [
+                    "attachments[0].sha256",
+                    "attachments[0].size",
+                    "attachments[0].name"
+                ],
+                "{kind}"
+            );
         }
     }
 

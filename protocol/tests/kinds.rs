@@ -88,6 +88,11 @@ fn example(kind: MessageKind) -> Body {
             emergency_facts: None,
             respond_by: Some(Date::parse("2026-11-25").unwrap()),
             respond_by_reason: Some("provider deletes after 7 days".into()),
+            attachments: vec![AttachmentRef {
+                sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+                size: 18_432,
+                name: "en-têtes du courriel.eml".into(),
+            }],
         }),
         MessageKind::EmergencyProduction => Body::EmergencyProduction(EmergencyProduction {
             requesting_authority: text("Police grand-ducale, service de police judiciaire"),
@@ -112,6 +117,11 @@ fn example(kind: MessageKind) -> Body {
             emergency_facts: some("enfant enlevé, demande de rançon envoyée de ce compte"),
             respond_by: date("2026-11-23"),
             respond_by_reason: some("vie en danger"),
+            attachments: vec![AttachmentRef {
+                sha256: hash.into(),
+                size: 204_800,
+                name: text("capture de la demande de rançon.png"),
+            }],
         }),
         MessageKind::MutualAssistance => Body::MutualAssistance(MutualAssistance {
             requesting_authority: text("Parquet de Luxembourg"),
@@ -128,6 +138,18 @@ fn example(kind: MessageKind) -> Body {
             emergency_facts: None,
             respond_by: date("2026-12-15"),
             respond_by_reason: some("audience fixée"),
+            attachments: vec![
+                AttachmentRef {
+                    sha256: hash.into(),
+                    size: 1 << 20,
+                    name: text("ordonnance du juge d'instruction.pdf"),
+                },
+                AttachmentRef {
+                    sha256: "0f".repeat(32),
+                    size: 3,
+                    name: text("liste.txt"),
+                },
+            ],
         }),
         MessageKind::Assistance => Body::Assistance(Assistance {
             requesting_authority: text("SPJ cybercriminalité"),
@@ -138,6 +160,11 @@ fn example(kind: MessageKind) -> Body {
             emergency_facts: None,
             respond_by: None,
             respond_by_reason: None,
+            attachments: vec![AttachmentRef {
+                sha256: hash.into(),
+                size: 65_536,
+                name: text("journal du pare-feu.log"),
+            }],
         }),
         MessageKind::SpontaneousInformation => {
             Body::SpontaneousInformation(SpontaneousInformation {
@@ -147,6 +174,11 @@ fn example(kind: MessageKind) -> Body {
                 emergency_facts: None,
                 respond_by: None,
                 respond_by_reason: None,
+                attachments: vec![AttachmentRef {
+                    sha256: hash.into(),
+                    size: 4_096,
+                    name: text("échantillon du logiciel malveillant.bin"),
+                }],
             })
         }
         MessageKind::InformationOffer => Body::InformationOffer(InformationOffer {
@@ -423,7 +455,7 @@ prop_compose! {
             data: t[3].clone(), relation_to_offence: t[4].clone(),
             custodian_or_location: t[5].clone(), necessity: t[6].clone(), mla_intent,
             includes_traffic_data, communication, emergency_facts, respond_by,
-            respond_by_reason,
+            respond_by_reason, attachments: arb_attachments_of(&t),
         }
     }
 }
@@ -447,6 +479,7 @@ prop_compose! {
             service_providers, offences: t[1].clone(), legal_provisions: t[2].clone(),
             data_description: t[3].clone(), special_instructions, other_information,
             subscriber_only, emergency_facts, respond_by, respond_by_reason,
+            attachments: arb_attachments_of(&t),
         }
     }
 }
@@ -463,7 +496,7 @@ prop_compose! {
             facts: t[2].clone(), assistance_sought: t[3].clone(), persons,
             purpose: t[4].clone(), coercive: flags.0, data_volatile: flags.1,
             confidential: flags.2, preservation_case, emergency_facts, respond_by,
-            respond_by_reason,
+            respond_by_reason, attachments: arb_attachments_of(&t),
         }
     }
 }
@@ -477,6 +510,7 @@ prop_compose! {
         Assistance {
             requesting_authority: t[0].clone(), assistance_type, question: t[1].clone(),
             offence: t[2].clone(), facts, emergency_facts, respond_by, respond_by_reason,
+            attachments: arb_attachments_of(&t),
         }
     }
 }
@@ -488,6 +522,7 @@ prop_compose! {
         respond_by_reason in arb_opt_text(),
     ) -> SpontaneousInformation {
         SpontaneousInformation {
+            attachments: arb_attachments_of(std::slice::from_ref(&information)),
             information, relevance, conditions, emergency_facts, respond_by, respond_by_reason,
         }
     }

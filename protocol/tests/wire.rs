@@ -45,6 +45,11 @@ fn fixed_envelope() -> Envelope {
             emergency_facts: None,
             respond_by: Some(Date::parse("2026-11-25").unwrap()),
             respond_by_reason: Some("provider deletes after 7 days".into()),
+            attachments: vec![AttachmentRef {
+                sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+                size: 18_432,
+                name: "en-têtes du courriel.eml".into(),
+            }],
         }),
     }
 }
@@ -179,6 +184,7 @@ prop_compose! {
             emergency_facts,
             respond_by: respond_by.map(Date::from_days_since_epoch),
             respond_by_reason: None,
+            attachments: Vec::new(),
         }
     }
 }

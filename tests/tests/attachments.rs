@@ -2,6 +2,8 @@
 //! results arrives on its own stream, verified against its hash and fetchable with the same
 //! bytes; an interrupted transfer resumes from the receiver's offset; tampered bytes are
 //! refused and nothing is stored; a file over the limit is refused before anything is sent.
+//! A request carries files too; a refused submission leaves no copy behind; purging a case,
+//! a message or one attachment deletes the files nothing else lists (CIC 67-1(3)).
 
 use poc247_tests::*;
 use serde_json::{json, Value};
@@ -78,14 +80,25 @@ async fn results_with(net: &Net, case: &str, files: &[&Path]) -> anyhow::Result<
 
 /// Waits until FR holds LU's receipt for attachment `sha` of message `id`.
 async fn receipted(net: &Net, id: &str, sha: &str, secs: u64) -> anyhow::Result<()> {
+    receipted_by(net, "FR", id, sha, secs).await
+}
+
+/// Waits until `sender` holds the peer's receipt for attachment `sha` of message `id`.
+async fn receipted_by(
+    net: &Net,
+    sender: &str,
+    id: &str,
+    sha: &str,
+    secs: u64,
+) -> anyhow::Result<()> {
     let id: poc247_protocol::MessageId = id.parse()?;
     let hash = poc247_protocol::parse_sha256_hex(sha).ok_or_else(|| anyhow::anyhow!("hash"))?;
     let deadline = std::time::Instant::now() + Duration::from_secs(secs);
     loop {
         let node = net
             .net
-            .node(&party("FR"))
-            .ok_or_else(|| anyhow::anyhow!("FR not running"))?;
+            .node(&party(sender))
+            .ok_or_else(|| anyhow::anyhow!("{sender} not running"))?;
         if node.shared().attachments.receipt(id, &hash)?.is_some() {
             return Ok(());
         }
@@ -266,6 +279,323 @@ async fn an_attachment_over_the_limit_is_refused_before_anything_is_sent() -> an
         )
         .await?;
     assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+    net.net.shutdown().await;
+    Ok(())
+}
+
+/// The entries of `p`'s audit log, as one text.
+async fn audit_text(net: &Net, p: &str) -> anyhow::Result<String> {
+    Ok(net.client(p)?.get("/v1/audit").await?.body.to_string())
+}
+
+/// The names in `p`'s attachment folder, sorted.
+fn held(net: &Net, p: &str) -> anyhow::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(attachments_dir(net, p)?)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    Ok(names)
+}
+
+/// `p` fetches attachment `sha` of `case` into a fresh file: the status, and the bytes or
+/// the error body.
+async fn fetch(
+    net: &Net,
+    p: &str,
+    case: &str,
+    sha: &str,
+) -> anyhow::Result<(u16, Result<Vec<u8>, Value>)> {
+    let out = net.tmp.path().join(format!("fetch-{}", rand_suffix()));
+    let got = net
+        .client(p)?
+        .download(&format!("/v1/cases/{case}/attachments/{sha}"), &out)
+        .await?;
+    Ok(match got {
+        Ok(_) => (200, Ok(std::fs::read(&out)?)),
+        Err(r) => (r.status.as_u16(), Err(r.body)),
+    })
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::AtomicU64;
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// `p` purges in `case` with `fields`; the status and body.
+async fn purge(net: &Net, p: &str, case: &str, fields: Value) -> anyhow::Result<(u16, Value)> {
+    let r = net
+        .client(p)?
+        .post(
+            &format!("/v1/cases/{case}/purge"),
+            &json!({ "fields": fields }),
+        )
+        .await?;
+    Ok((r.status.as_u16(), r.body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_carries_evidence_files_but_an_information_offer_does_not_art_26_2(
+) -> anyhow::Result<()> {
+    let (net, _) = assistance_case(None).await?;
+    let file = net.tmp.path().join("firewall.log");
+    random_file(&file, 700_000, 35)?;
+    let sha = sha256_file(&file)?;
+    let assist = json!({ "requesting_authority": "Police grand-ducale", "assistance_type": "technical_advice", "question": "Which host does this log show?", "offence": "illegal access" });
+    // The hash the sender computed is checked against the node's own copy.
+    let body = json!({ "kind": "assistance", "to": "FR", "urgency": "urgent", "language": "fr",
+        "fields": assist, "attachments": [{ "path": file.display().to_string(), "sha256": sha }] });
+    let done = net.submit("LU", &body).await?;
+    let case = done["case_ref"].as_str().unwrap_or_default().to_owned();
+    let id = done["message_id"].as_str().unwrap_or_default().to_owned();
+    receipted_by(&net, "LU", &id, &sha, 15).await?;
+    let at_fr = net.case("FR", &case).await?;
+    let listed = &at_fr["timeline"][0]["body"]["attachments"][0];
+    assert_eq!(listed["sha256"], sha.as_str(), "{at_fr}");
+    assert_eq!(listed["name"], "firewall.log");
+    let (status, bytes) = fetch(&net, "FR", &case, &sha).await?;
+    assert_eq!(status, 200);
+    assert_eq!(bytes.ok(), Some(std::fs::read(&file)?));
+
+    // A hash that is not the file's: refused, and no copy stays.
+    let before = held(&net, "LU")?;
+    let other = net.tmp.path().join("other.log");
+    random_file(&other, 1000, 36)?;
+    let wrong = json!({ "kind": "assistance", "to": "FR", "urgency": "urgent", "language": "fr",
+        "fields": assist, "attachments": [{ "path": other.display().to_string(), "sha256": sha }] });
+    let r = net.client("LU")?.post("/v1/requests", &wrong).await?;
+    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("other.log") && message.contains("changed"),
+        "{message}"
+    );
+    assert_eq!(held(&net, "LU")?, before);
+
+    // An information offer carries the conditions, not the information.
+    let offer = json!({ "kind": "information_offer", "to": "FR", "urgency": "routine",
+        "language": "fr", "fields": { "conditions": "confidential", "relevance": "victims" },
+        "attachments": [other.display().to_string()] });
+    let r = net.client("LU")?.post("/v1/requests", &offer).await?;
+    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("26(2)"), "{message}");
+    assert_eq!(held(&net, "LU")?, before);
+    net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_submission_leaves_no_copy_but_spares_a_file_another_message_lists(
+) -> anyhow::Result<()> {
+    let (net, case) = assistance_case(None).await?;
+    let dir = net.tmp.path();
+    let (twice, only, shared) = (
+        dir.join("twice.log"),
+        dir.join("only.log"),
+        dir.join("shared.log"),
+    );
+    random_file(&twice, 300_000, 41)?;
+    random_file(&only, 300_000, 42)?;
+    random_file(&shared, 300_000, 43)?;
+    let assist = json!({ "requesting_authority": "Police grand-ducale", "assistance_type": "evidence_collection", "question": "Please secure these logs' sources.", "offence": "fraud" });
+    // 422 after the intake: the same file twice.
+    let path = twice.display().to_string();
+    let body = json!({ "kind": "assistance", "to": "FR", "urgency": "urgent", "language": "fr",
+        "fields": assist, "attachments": [path, path] });
+    let r = net.client("LU")?.post("/v1/requests", &body).await?;
+    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+    assert!(
+        r.body.to_string().contains("attachments[1].sha256"),
+        "{}",
+        r.body
+    );
+    assert_eq!(held(&net, "LU")?, Vec::<String>::new());
+    // 409 after the intake: the requester may not send results.
+    let results =
+        json!({ "fields": { "summary": "x" }, "attachments": [only.display().to_string()] });
+    let r = net
+        .client("LU")?
+        .post(&format!("/v1/cases/{case}/results"), &results)
+        .await?;
+    assert_eq!(r.status.as_u16(), 409, "{}", r.body);
+    assert_eq!(held(&net, "LU")?, Vec::<String>::new());
+    // A refused submission of a file a stored request lists leaves that file alone.
+    let sha = sha256_file(&shared)?;
+    let body = json!({ "kind": "assistance", "to": "FR", "urgency": "urgent", "language": "fr",
+        "fields": assist, "attachments": [shared.display().to_string()] });
+    let mut lu = net.events("LU")?;
+    let done = net.submit("LU", &body).await?;
+    let id = done["message_id"].as_str().unwrap_or_default().to_owned();
+    wait_delivered(&mut lu, &id, 10).await?;
+    let again =
+        json!({ "fields": { "summary": "x" }, "attachments": [shared.display().to_string()] });
+    let new_case = done["case_ref"].as_str().unwrap_or_default();
+    let r = net
+        .client("LU")?
+        .post(&format!("/v1/cases/{new_case}/results"), &again)
+        .await?;
+    assert_eq!(r.status.as_u16(), 409, "{}", r.body);
+    assert_eq!(held(&net, "LU")?, vec![sha.clone()]);
+    receipted_by(&net, "LU", &id, &sha, 15).await?;
+    assert_eq!(sha256_file(&attachments_dir(&net, "FR")?.join(&sha))?, sha);
+    net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn purging_a_message_spares_a_file_another_case_lists_and_purging_that_case_deletes_it_cic_67_1_3(
+) -> anyhow::Result<()> {
+    let (net, first) = assistance_case(None).await?;
+    let mut fr = net.events("FR")?;
+    let assist = json!({ "requesting_authority": "Police grand-ducale", "assistance_type": "technical_advice", "question": "And this mailbox?", "offence": "fraud" });
+    let done = net
+        .submit("LU", &json!({ "kind": "assistance", "to": "FR", "urgency": "routine", "language": "fr", "fields": assist }))
+        .await?;
+    let second = done["case_ref"].as_str().unwrap_or_default().to_owned();
+    let id = done["message_id"].as_str().unwrap_or_default().to_owned();
+    wait_for(&mut fr, 10, |e| {
+        e.message_id.map(|m| m.to_string()).as_deref() == Some(id.as_str())
+    })
+    .await?;
+    // The same file goes with the results of both cases.
+    let file = net.tmp.path().join("jean-dupont-mailbox.mbox");
+    random_file(&file, 1 << 20, 67)?;
+    let sha = sha256_file(&file)?;
+    let mut ids = Vec::new();
+    for case in [&first, &second] {
+        let (status, done) = results_with(&net, case, &[&file]).await?;
+        assert_eq!(status, 201, "{done}");
+        ids.push(done["message_id"].as_str().unwrap_or_default().to_owned());
+    }
+    for id in &ids {
+        receipted(&net, id, &sha, 15).await?;
+    }
+    // LU purges the results of the first case: the file stays for the second.
+    let (status, body) = purge(
+        &net,
+        "LU",
+        &first,
+        json!({ "message_id": ids[0], "reason": "person not targeted" }),
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(held(&net, "LU")?, vec![sha.clone()]);
+    let (status, err) = fetch(&net, "LU", &first, &sha).await?;
+    assert_eq!(status, 410, "{err:?}");
+    let err = err.err().unwrap_or_default();
+    assert_eq!(err["error"]["code"], "purged", "{err}");
+    let (status, bytes) = fetch(&net, "LU", &second, &sha).await?;
+    assert_eq!(status, 200);
+    assert_eq!(bytes.ok(), Some(std::fs::read(&file)?));
+    // Purging the second case deletes it.
+    let (status, body) = purge(&net, "LU", &second, json!({ "reason": "retention" })).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(held(&net, "LU")?, Vec::<String>::new());
+    let (status, _) = fetch(&net, "LU", &second, &sha).await?;
+    assert_eq!(status, 404);
+    // The audit keeps that it happened and why, never the file's name.
+    let audit = audit_text(&net, "LU").await?;
+    assert!(
+        audit.contains("purged_message:person not targeted"),
+        "{audit}"
+    );
+    assert!(audit.contains("purged:retention"), "{audit}");
+    assert!(!audit.contains("jean-dupont"), "{audit}");
+    let verify = net.client("LU")?.get("/v1/audit/verify").await?.body;
+    assert_eq!(verify["broken"], Value::Null, "{verify}");
+    // FR, the sender, still holds its copy for its own cases.
+    assert_eq!(held(&net, "FR")?, vec![sha.clone()]);
+    net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_attachment_is_purged_the_others_stay_and_a_queued_one_is_never_sent_cic_67_1_3(
+) -> anyhow::Result<()> {
+    let (mut net, case) = assistance_case(None).await?;
+    let (keep, drop) = (
+        net.tmp.path().join("keep.log"),
+        net.tmp.path().join("drop.log"),
+    );
+    random_file(&keep, 200_000, 1)?;
+    random_file(&drop, 200_000, 2)?;
+    let (keep_sha, drop_sha) = (sha256_file(&keep)?, sha256_file(&drop)?);
+    // LU is away: FR's results wait in its queue with both files.
+    net.net.stop_node(&party("LU")).await;
+    let (status, done) = results_with(&net, &case, &[&keep, &drop]).await?;
+    assert_eq!(status, 201, "{done}");
+    let id = done["message_id"].as_str().unwrap_or_default().to_owned();
+    let (status, body) = purge(
+        &net,
+        "FR",
+        &case,
+        json!({ "attachment": drop_sha, "reason": "third party's data" }),
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(held(&net, "FR")?, vec![keep_sha.clone()]);
+    let (status, err) = fetch(&net, "FR", &case, &drop_sha).await?;
+    assert_eq!(status, 410, "{err:?}");
+    let (status, _) = fetch(&net, "FR", &case, &keep_sha).await?;
+    assert_eq!(status, 200);
+    let audit = audit_text(&net, "FR").await?;
+    assert!(
+        audit.contains(&format!("purged_attachment:{drop_sha}:third party's data")),
+        "{audit}"
+    );
+    // A second attachment purge of an unknown file, or with a message too, is refused.
+    let (status, _) = purge(
+        &net,
+        "FR",
+        &case,
+        json!({ "attachment": "0f".repeat(32), "reason": "x" }),
+    )
+    .await?;
+    assert_eq!(status, 404);
+    let (status, _) = purge(
+        &net,
+        "FR",
+        &case,
+        json!({ "attachment": keep_sha, "message_id": id, "reason": "x" }),
+    )
+    .await?;
+    assert_eq!(status, 422);
+    // LU comes back: the kept file arrives, the purged one never leaves FR.
+    net.net.start_node(&party("LU")).await?;
+    receipted(&net, &id, &keep_sha, 15).await?;
+    let fr = net
+        .net
+        .node(&party("FR"))
+        .ok_or_else(|| anyhow::anyhow!("FR"))?;
+    assert!(fr.shared().attachments.pending()?.is_empty());
+    assert_eq!(held(&net, "LU")?, vec![keep_sha.clone()]);
+    let (status, _) = fetch(&net, "LU", &case, &drop_sha).await?;
+    assert_eq!(status, 404);
+    net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restart_removes_copies_nothing_lists_and_keeps_the_listed_ones() -> anyhow::Result<()> {
+    let (mut net, case) = assistance_case(None).await?;
+    let file = net.tmp.path().join("kept.log");
+    random_file(&file, 100_000, 5)?;
+    let sha = sha256_file(&file)?;
+    let (status, done) = results_with(&net, &case, &[&file]).await?;
+    assert_eq!(status, 201, "{done}");
+    let id = done["message_id"].as_str().unwrap_or_default().to_owned();
+    receipted(&net, &id, &sha, 15).await?;
+    // What a crash in the middle of an intake, or between a copy and its record, leaves.
+    net.net.stop_node(&party("FR")).await;
+    let dir = attachments_dir(&net, "FR")?;
+    std::fs::write(dir.join("intake-00000000000000ff.tmp"), b"half a copy")?;
+    std::fs::write(dir.join("ab".repeat(32)), b"a copy of a refused submission")?;
+    net.net.start_node(&party("FR")).await?;
+    assert_eq!(held(&net, "FR")?, vec![sha.clone()]);
+    let (status, bytes) = fetch(&net, "FR", &case, &sha).await?;
+    assert_eq!(status, 200);
+    assert_eq!(bytes.ok(), Some(std::fs::read(&file)?));
     net.net.shutdown().await;
     Ok(())
 }

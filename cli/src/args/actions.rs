@@ -390,8 +390,8 @@ pub struct TrafficDataDisclosureFields {
     #[command(flatten)]
     #[serde(skip)]
     pub communication: CommunicationArgs,
-    /// A file to attach (repeatable): its absolute path is sent to the node, which must be
-    /// able to read it; it is hashed, kept and sent on its own stream.
+    /// A file to attach (repeatable): hashed here, then its absolute path and hash are sent to
+    /// the node, which must be able to read it; it is copied, kept and sent on its own stream.
     #[arg(long = "attach", value_name = "FILE", value_hint = ValueHint::FilePath)]
     #[serde(skip)]
     pub attach: Vec<PathBuf>,
@@ -413,8 +413,8 @@ pub struct ResultsFields {
     /// SHA-256 of what was sent by that channel (mandatory with --channel).
     #[arg(long, value_name = "HEX")]
     pub sent_sha256: Option<String>,
-    /// A file to attach (repeatable): its absolute path is sent to the node, which must be
-    /// able to read it; it is hashed, kept and sent on its own stream.
+    /// A file to attach (repeatable): hashed here, then its absolute path and hash are sent to
+    /// the node, which must be able to read it; it is copied, kept and sent on its own stream.
     #[arg(long = "attach", value_name = "FILE", value_hint = ValueHint::FilePath)]
     #[serde(skip)]
     pub attach: Vec<PathBuf>,
@@ -490,4 +490,9 @@ pub struct SpontaneousInformationFields {
     /// Why that deadline.
     #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub respond_by_reason: Option<String>,
+    /// A file to attach (repeatable): hashed here, then its absolute path and hash are sent to
+    /// the node, which must be able to read it; it is copied, kept and sent on its own stream.
+    #[arg(long = "attach", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    #[serde(skip)]
+    pub attach: Vec<PathBuf>,
 }

@@ -70,12 +70,27 @@ pub struct RequestArgs {
     pub respond_by_reason: Option<String>,
 }
 
+/// Files sent with a request (every kind but the information offer, which carries the
+/// conditions and not the information, BC 26(2)).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Request")]
+pub struct AttachArgs {
+    /// A file to attach (repeatable): hashed here (a progress bar on a terminal), then its
+    /// absolute path and hash are sent to the node, which must be able to read it; the node
+    /// checks the limits, copies it, checks the hash and sends it on its own stream.
+    #[arg(long = "attach", value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub attach: Vec<PathBuf>,
+}
+
 /// `send preservation`: the fields of BC art. 29(2) and 30(1).
 #[derive(Debug, Args)]
 pub struct PreservationArgs {
     /// Header, file and common fields.
     #[command(flatten)]
     pub request: RequestArgs,
+    /// Files to attach.
+    #[command(flatten)]
+    pub files: AttachArgs,
     /// The fields of art. 29(2).
     #[command(flatten)]
     pub fields: PreservationFields,
@@ -170,6 +185,9 @@ pub struct EmergencyProductionArgs {
     /// Header, file and common fields.
     #[command(flatten)]
     pub request: RequestArgs,
+    /// Files to attach.
+    #[command(flatten)]
+    pub files: AttachArgs,
     /// The fields of para. 5.
     #[command(flatten)]
     pub fields: EmergencyProductionFields,
@@ -223,6 +241,9 @@ pub struct MutualAssistanceArgs {
     /// Header, file and common fields.
     #[command(flatten)]
     pub request: RequestArgs,
+    /// Files to attach.
+    #[command(flatten)]
+    pub files: AttachArgs,
     /// The fields of MLA para. 20.
     #[command(flatten)]
     pub fields: MutualAssistanceFields,
@@ -275,6 +296,9 @@ pub struct AssistanceArgs {
     /// Header, file and common fields.
     #[command(flatten)]
     pub request: RequestArgs,
+    /// Files to attach.
+    #[command(flatten)]
+    pub files: AttachArgs,
     /// The fields of the request.
     #[command(flatten)]
     pub fields: AssistanceFields,
@@ -308,6 +332,9 @@ pub struct SpontaneousInformationArgs {
     /// Header, file and common fields.
     #[command(flatten)]
     pub request: RequestArgs,
+    /// Files to attach.
+    #[command(flatten)]
+    pub files: AttachArgs,
     /// The fields of art. 26.
     #[command(flatten)]
     pub fields: SpontaneousInformationFields,

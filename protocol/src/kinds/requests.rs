@@ -3,9 +3,14 @@
 //!
 //! Every request also carries `emergency_facts` (mandatory when the urgency is `emergency`,
 //! New Zealand's definition), and the requester's suggested deadline `respond_by` with
-//! `respond_by_reason` (CARICOM MLA para. 29).
+//! `respond_by_reason` (CARICOM MLA para. 29), and every one but the information offer may
+//! carry `attachments`: evidence files sent on their own streams (a log that shows the
+//! offence, the screenshot of a threat). An information offer carries the conditions of the
+//! information, not the information (BC 26(2)): its files go with the spontaneous information
+//! sent once the conditions are accepted.
 
 use super::{closed_set, request_common, required, Communication};
+use crate::attachment::{check_attachments, AttachmentRef};
 use crate::body::Urgency;
 use crate::date::Date;
 use crate::ids::CaseRef;
@@ -44,6 +49,8 @@ pub struct Preservation {
     pub respond_by: Option<Date>,
     /// Why that deadline.
     pub respond_by_reason: Option<String>,
+    /// Files sent with the request on their own streams.
+    pub attachments: Vec<AttachmentRef>,
 }
 
 impl Preservation {
@@ -81,6 +88,7 @@ impl Preservation {
             self.emergency_facts.as_deref(),
             self.respond_by_reason.as_deref(),
         );
+        check_attachments(&mut r, &self.attachments);
         r.finish()
     }
 }
@@ -133,6 +141,8 @@ pub struct EmergencyProduction {
     pub respond_by: Option<Date>,
     /// Why that deadline.
     pub respond_by_reason: Option<String>,
+    /// Files sent with the request on their own streams.
+    pub attachments: Vec<AttachmentRef>,
 }
 
 impl EmergencyProduction {
@@ -181,6 +191,7 @@ impl EmergencyProduction {
             self.emergency_facts.as_deref(),
             self.respond_by_reason.as_deref(),
         );
+        check_attachments(&mut r, &self.attachments);
         r.finish()
     }
 }
@@ -237,6 +248,8 @@ pub struct MutualAssistance {
     pub respond_by: Option<Date>,
     /// Why that deadline.
     pub respond_by_reason: Option<String>,
+    /// Files sent with the request on their own streams.
+    pub attachments: Vec<AttachmentRef>,
 }
 
 impl MutualAssistance {
@@ -260,6 +273,7 @@ impl MutualAssistance {
             self.emergency_facts.as_deref(),
             self.respond_by_reason.as_deref(),
         );
+        check_attachments(&mut r, &self.attachments);
         r.finish()
     }
 }
@@ -300,6 +314,8 @@ pub struct Assistance {
     pub respond_by: Option<Date>,
     /// Why that deadline.
     pub respond_by_reason: Option<String>,
+    /// Files sent with the request on their own streams.
+    pub attachments: Vec<AttachmentRef>,
 }
 
 impl Assistance {
@@ -321,6 +337,7 @@ impl Assistance {
             self.emergency_facts.as_deref(),
             self.respond_by_reason.as_deref(),
         );
+        check_attachments(&mut r, &self.attachments);
         r.finish()
     }
 }
@@ -342,6 +359,8 @@ pub struct SpontaneousInformation {
     pub respond_by: Option<Date>,
     /// Why that deadline.
     pub respond_by_reason: Option<String>,
+    /// Files sent with the request on their own streams.
+    pub attachments: Vec<AttachmentRef>,
 }
 
 impl SpontaneousInformation {
@@ -357,6 +376,7 @@ impl SpontaneousInformation {
             self.emergency_facts.as_deref(),
             self.respond_by_reason.as_deref(),
         );
+        check_attachments(&mut r, &self.attachments);
         r.finish()
     }
 }
