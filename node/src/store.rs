@@ -66,6 +66,7 @@ pub struct StoredMessage {
     /// When this node stored it.
     pub stored_at: UtcMs,
     /// The encoded signed envelope, exactly as it travelled.
+    #[serde(with = "poc247_protocol::codec::bytes")]
     pub envelope: Vec<u8>,
     /// The receipt: given (inbound) or received (outbound).
     pub receipt: Option<SignedReceipt>,

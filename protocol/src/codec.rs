@@ -43,3 +43,88 @@ pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), Co
     bincode::serde::decode_from_slice(bytes, config())
         .map_err(|e| CodecError::Decode(e.to_string()))
 }
+
+/// `#[serde(with = "codec::bytes")]` for a `Vec<u8>`: written as one byte string, which in
+/// bincode is exactly the encoding of the byte sequence (a length, then the bytes), so stored
+/// and signed bytes do not change; read in one copy instead of byte by byte.
+pub mod bytes {
+    use serde::{de, Deserializer, Serializer};
+
+    /// Writes the bytes as one string.
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    /// Reads a byte string (or a sequence of bytes, from formats that write one).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_byte_buf(Bytes)
+    }
+
+    struct Bytes;
+
+    impl<'de> de::Visitor<'de> for Bytes {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("bytes")
+        }
+
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+            while let Some(b) = seq.next_element()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Plain {
+        before: u32,
+        data: Vec<u8>,
+        after: String,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct AsBytes {
+        before: u32,
+        #[serde(with = "bytes")]
+        data: Vec<u8>,
+        after: String,
+    }
+
+    #[test]
+    fn bytes_encode_exactly_as_a_byte_sequence_and_read_back_either_way() {
+        for len in [0usize, 1, 127, 128, 300, 70_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let plain = Plain {
+                before: 9,
+                data: data.clone(),
+                after: "end".into(),
+            };
+            let fast = AsBytes {
+                before: 9,
+                data,
+                after: "end".into(),
+            };
+            let (a, b) = (encode(&plain).unwrap(), encode(&fast).unwrap());
+            assert_eq!(a, b, "length {len}");
+            assert_eq!(decode::<AsBytes>(&a).unwrap(), fast);
+            assert_eq!(decode::<Plain>(&b).unwrap(), plain);
+        }
+    }
+}

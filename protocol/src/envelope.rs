@@ -54,6 +54,7 @@ pub struct Envelope {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedEnvelope {
     /// `bincode(Envelope)`.
+    #[serde(with = "crate::codec::bytes")]
     pub payload: Vec<u8>,
     /// The sender's signature.
     pub signature: Signature64,
