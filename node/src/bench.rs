@@ -399,53 +399,38 @@ pub fn measure_ceiling(scratch: &Path) -> Result<Ceiling> {
         .into_iter()
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let (case, small) = (vec![0x3cu8; 512], vec![0x11u8; 200]);
-    let t = Instant::now();
-    let mut done = 0u64;
-    while t.elapsed() < Duration::from_millis(1000) {
-        for _ in 0..64 {
-            let k = done.to_be_bytes();
-            trees
-                .as_slice()
-                .transaction(|tx| {
-                    if let [m, c, o, a, meta] = tx.as_slice() {
-                        m.insert(&k, value.as_slice())?;
-                        c.insert(&k, case.as_slice())?;
-                        o.insert(&k, small.as_slice())?;
-                        a.insert(&k, small.as_slice())?;
-                        meta.insert("head", &k)?;
-                    }
-                    Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
-                })
-                .map_err(|e| bench_err(format!("sled transaction: {e:?}")))?;
-            done += 1;
+    // `per_tx` state changes in each transaction, 64 per flush, for a second: changes per second.
+    let mut next = 0u64;
+    let mut changes_per_s = |per_tx: u64| -> Result<f64> {
+        let t = Instant::now();
+        let start = next;
+        while t.elapsed() < Duration::from_millis(1000) {
+            for _ in 0..64 / per_tx {
+                trees
+                    .as_slice()
+                    .transaction(|tx| {
+                        if let [m, c, o, a, meta] = tx.as_slice() {
+                            for i in 0..per_tx {
+                                let k = (next + i).to_be_bytes();
+                                m.insert(&k, value.as_slice())?;
+                                c.insert(&k, case.as_slice())?;
+                                o.insert(&k, small.as_slice())?;
+                                a.insert(&k, small.as_slice())?;
+                                meta.insert("head", &k)?;
+                            }
+                        }
+                        Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+                    })
+                    .map_err(|e| bench_err(format!("sled transaction: {e:?}")))?;
+                next += per_tx;
+            }
+            db.flush()?;
         }
-        db.flush()?;
-    }
-    let grouped_tx = done as f64 / t.elapsed().as_secs_f64();
-    // And 64 such state changes in one transaction, one flush: what batching would give.
-    let t = Instant::now();
-    let mut batched = 0u64;
-    while t.elapsed() < Duration::from_millis(1000) {
-        trees
-            .as_slice()
-            .transaction(|tx| {
-                if let [m, c, o, a, meta] = tx.as_slice() {
-                    for i in 0..64u64 {
-                        let k = (1_000_000 + batched + i).to_be_bytes();
-                        m.insert(&k, value.as_slice())?;
-                        c.insert(&k, case.as_slice())?;
-                        o.insert(&k, small.as_slice())?;
-                        a.insert(&k, small.as_slice())?;
-                        meta.insert("head", &k)?;
-                    }
-                }
-                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| bench_err(format!("sled transaction: {e:?}")))?;
-        batched += 64;
-        db.flush()?;
-    }
-    let batched_tx = batched as f64 / t.elapsed().as_secs_f64();
+        Ok((next - start) as f64 / t.elapsed().as_secs_f64())
+    };
+    let grouped_tx = changes_per_s(1)?;
+    // And 64 such state changes in one transaction, one flush: what batching gives.
+    let batched_tx = changes_per_s(64)?;
     drop(trees);
     drop(db);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
