@@ -15,12 +15,13 @@
 use crate::audit::{Actor, AuditRecord};
 use crate::driver::Shared;
 use crate::error::{NodeError, Result};
+use crate::events::EventKind;
 use crate::store::{DeliveryState, Direction};
 use crate::transport::{self, FrameError};
 use poc247_protocol::{
-    codec, parse_sha256_hex, sha256_hex, AttachmentHello, AttachmentRef, AttachmentReply, Body,
-    Envelope, MessageId, PartyId, Receipt, Rejection, RejectionCode, Reply, SignedEnvelope,
-    SignedReceipt, UtcMs, ATTACHMENT_MAGIC,
+    codec, fingerprint, parse_sha256_hex, sha256_hex, AttachmentHello, AttachmentRef,
+    AttachmentReply, Body, Envelope, MessageId, PartyId, Receipt, Rejection, RejectionCode, Reply,
+    SignedEnvelope, SignedReceipt, UtcMs, ATTACHMENT_MAGIC,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -139,18 +140,19 @@ impl Attachments {
         }
     }
 
-    /// Records that `id` lists the file `sha` (held here).
-    fn link(&self, sha: &[u8; 32], size: u64, id: MessageId, now: UtcMs) -> Result<()> {
+    /// Records that `id` lists the file `sha` (held here); `false` if it was recorded already.
+    fn link(&self, sha: &[u8; 32], size: u64, id: MessageId, now: UtcMs) -> Result<bool> {
         let mut rec = self.record(sha)?.unwrap_or(AttachmentRecord {
             size,
             stored_at: now,
             message_ids: Vec::new(),
         });
-        if !rec.message_ids.contains(&id) {
+        let new = !rec.message_ids.contains(&id);
+        if new {
             rec.message_ids.push(id);
         }
         self.records.insert(sha, codec::encode(&rec)?)?;
-        Ok(())
+        Ok(new)
     }
 
     /// The receipt the peer gave for attachment `sha` of message `id`.
@@ -414,7 +416,8 @@ struct Progress {
 
 /// How one attempt ended.
 enum Sent {
-    Receipt(SignedReceipt),
+    /// A verified receipt, and the fingerprint of the key that signed it.
+    Receipt(SignedReceipt, String),
     Retry(String),
     Final(String),
     NotYet,
@@ -434,16 +437,16 @@ async fn settle(shared: &Arc<Shared>, id: MessageId, sha: [u8; 32], mut entry: O
         // One line per attempt that reached the bytes (the crash tests read it): where it
         // resumed and how many bytes it wrote to the stream.
         let result = match &outcome {
-            Sent::Receipt(_) => "receipt",
+            Sent::Receipt(..) => "receipt",
             Sent::Final(_) => "refused",
             Sent::Retry(_) | Sent::NotYet => "retry",
         };
         tracing::info!(id = %id, sha256 = %hex, to = %entry.peer, offset, sent = progress.sent, result, "attachment attempt ended");
     }
     let now = shared.clock.now();
-    let done = match outcome {
+    let (done, event) = match outcome {
         Sent::NotYet => return,
-        Sent::Receipt(r) => {
+        Sent::Receipt(r, receiver_key) => {
             let stored = codec::encode(&r)
                 .map_err(NodeError::from)
                 .and_then(|bytes| {
@@ -456,14 +459,24 @@ async fn settle(shared: &Arc<Shared>, id: MessageId, sha: [u8; 32], mut entry: O
                 return;
             }
             tracing::info!(id = %id, sha256 = %hex, to = %entry.peer, "attachment delivered, receipt verified");
-            "attachment_delivered"
+            let event = EventKind::AttachmentDelivered {
+                sha256: hex.clone(),
+                size: entry.size,
+                receiver_key,
+            };
+            ("attachment_delivered", event)
         }
         Sent::Final(reason) => {
             tracing::warn!(id = %id, sha256 = %hex, to = %entry.peer, reason, "peer refused the attachment");
             if a.outbox.remove(&k).is_err() {
                 return;
             }
-            "attachment_failed"
+            let event = EventKind::AttachmentFailed {
+                sha256: hex.clone(),
+                size: entry.size,
+                reason,
+            };
+            ("attachment_failed", event)
         }
         Sent::Retry(reason) => {
             tracing::debug!(id = %id, sha256 = %hex, reason, "attachment will be retried");
@@ -481,18 +494,28 @@ async fn settle(shared: &Arc<Shared>, id: MessageId, sha: [u8; 32], mut entry: O
             return;
         }
     };
-    let case_ref = shared.store.message(id).ok().flatten().map(|m| m.case_ref);
+    let msg = shared.store.message(id).ok().flatten();
+    let case_ref = msg.as_ref().map(|m| m.case_ref.clone());
     let rec = AuditRecord {
         at: now,
         actor: Actor::Peer(entry.peer.clone()),
         event: format!("{done}:{hex}"),
-        case_ref,
+        case_ref: case_ref.clone(),
         message_id: Some(id),
     };
     if let Err(e) = shared.store.audit(&rec) {
         tracing::error!(error = %e, "cannot audit an attachment");
     }
-    let _ = shared.store.commit().await;
+    match shared.store.commit().await {
+        Ok(()) => shared.publish(
+            event,
+            case_ref,
+            Some(id),
+            msg.map(|m| m.kind),
+            Some(entry.peer.clone()),
+        ),
+        Err(e) => tracing::error!(error = %e, "cannot flush an attachment's outcome"),
+    }
 }
 
 async fn send_one(
@@ -600,7 +623,7 @@ async fn send_one(
                 return Sent::Retry(format!("{} left the directory", entry.peer));
             };
             match r.verify(&entry.peer, &peer.signing_key, id, &sha) {
-                Ok(()) => Sent::Receipt(r),
+                Ok(()) => Sent::Receipt(r, fingerprint(&peer.signing_key)),
                 Err(e) => Sent::Retry(e.to_string()),
             }
         }
@@ -851,7 +874,8 @@ async fn receive(
             Err(_) => return Ok(None),
         }
     }
-    a.link(&hello.sha256, hello.size, msg.id, now)
+    let linked = a
+        .link(&hello.sha256, hello.size, msg.id, now)
         .map_err(unavailable)?;
     shared
         .store
@@ -873,6 +897,20 @@ async fn receive(
     .sign(&shared.signing)
     .map_err(|e| refuse(StorageUnavailable, format!("cannot sign a receipt: {e}")))?;
     tracing::info!(peer = %peer, id = %msg.id, sha256 = %hex, "attachment stored and receipted");
+    // Once per message that lists the file: a receipt given again (the first was lost) is
+    // no news.
+    if linked {
+        shared.publish(
+            EventKind::AttachmentReceived {
+                sha256: hex,
+                size: hello.size,
+            },
+            Some(msg.case_ref),
+            Some(msg.id),
+            Some(msg.kind),
+            Some(peer.clone()),
+        );
+    }
     Ok(Some(Reply::Receipt(receipt)))
 }
 
