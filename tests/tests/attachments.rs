@@ -33,14 +33,6 @@ fn random_file(path: &Path, len: usize, seed: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    let mut f = std::fs::File::open(path)?;
-    std::io::copy(&mut f, &mut h)?;
-    Ok(poc247_protocol::sha256_hex(&h.finalize().into()))
-}
-
 /// A fresh LU/FR network whose nodes retry quickly; LU asks FR for assistance.
 async fn assistance_case(max_file_bytes: Option<u64>) -> anyhow::Result<(Net, String)> {
     let mut net = Net::fresh_prepared(&["LU", "FR"])?;
