@@ -6,16 +6,22 @@
 //! The receiver appends to `<sha256>.part`, fsyncs every [`FSYNC_EVERY`] bytes and at the
 //! end; a resumed transfer starts at the length of that file. Only a file whose SHA-256
 //! matches is renamed to `<sha256>` and receipted.
+//!
+//! File I/O and hashing run on one blocking thread per transfer, fed (or feeding) over a
+//! bounded channel of [`BLOCK`]-sized blocks, so that the async tasks only move bytes between
+//! QUIC and the channel: at most [`IN_FLIGHT`] blocks wait between the two, which bounds the
+//! memory of a transfer. The receiver drops what it made durable from the page cache.
 
 use crate::audit::{Actor, AuditRecord};
 use crate::driver::Shared;
 use crate::error::{NodeError, Result};
+use crate::events::EventKind;
 use crate::store::{DeliveryState, Direction};
 use crate::transport::{self, FrameError};
 use poc247_protocol::{
-    codec, parse_sha256_hex, sha256_hex, AttachmentHello, AttachmentRef, AttachmentReply, Body,
-    CaseRef, Envelope, MessageId, PartyId, Receipt, Rejection, RejectionCode, Reply,
-    SignedEnvelope, SignedReceipt, UtcMs, ATTACHMENT_MAGIC,
+    codec, fingerprint, parse_sha256_hex, sha256_hex, AttachmentHello, AttachmentRef,
+    AttachmentReply, Body, CaseRef, Envelope, MessageId, PartyId, Receipt, Rejection,
+    RejectionCode, Reply, SignedEnvelope, SignedReceipt, UtcMs, ATTACHMENT_MAGIC,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -23,10 +29,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::mpsc;
 
-/// Bytes read or written at once.
+/// Bytes read or written at once by the intake and the fetch endpoint.
 pub const CHUNK: usize = 64 * 1024;
+/// Bytes of a transfer passed at once between its blocking thread and its stream.
+pub const BLOCK: usize = 256 << 10;
+/// Blocks queued at most between the blocking thread of a transfer and its stream.
+pub const IN_FLIGHT: usize = 16;
 /// The receiver makes its `.part` file durable every this many bytes.
 pub const FSYNC_EVERY: u64 = 8 << 20;
 
@@ -138,18 +148,19 @@ impl Attachments {
         }
     }
 
-    /// Records that `id` lists the file `sha` (held here).
-    fn link(&self, sha: &[u8; 32], size: u64, id: MessageId, now: UtcMs) -> Result<()> {
+    /// Records that `id` lists the file `sha` (held here); `false` if it was recorded already.
+    fn link(&self, sha: &[u8; 32], size: u64, id: MessageId, now: UtcMs) -> Result<bool> {
         let mut rec = self.record(sha)?.unwrap_or(AttachmentRecord {
             size,
             stored_at: now,
             message_ids: Vec::new(),
         });
-        if !rec.message_ids.contains(&id) {
+        let new = !rec.message_ids.contains(&id);
+        if new {
             rec.message_ids.push(id);
         }
         self.records.insert(sha, codec::encode(&rec)?)?;
-        Ok(())
+        Ok(new)
     }
 
     /// The receipt the peer gave for attachment `sha` of message `id`.
@@ -396,9 +407,17 @@ pub async fn run_sender(shared: Arc<Shared>) {
     }
 }
 
+/// How far one attempt got: where it resumed, and the bytes it wrote to the stream.
+#[derive(Debug, Default)]
+struct Progress {
+    offset: Option<u64>,
+    sent: u64,
+}
+
 /// How one attempt ended.
 enum Sent {
-    Receipt(SignedReceipt),
+    /// A verified receipt, and the fingerprint of the key that signed it.
+    Receipt(SignedReceipt, String),
     Retry(String),
     Final(String),
     NotYet,
@@ -409,14 +428,25 @@ async fn settle(shared: &Arc<Shared>, id: MessageId, sha: [u8; 32], mut entry: O
     let k = key(id, &sha);
     let hex = sha256_hex(&sha);
     let cancel = shared.cancel_token();
+    let mut progress = Progress::default();
     let outcome = tokio::select! {
         _ = cancel.cancelled() => Sent::Retry("node stopping".into()),
-        o = send_one(shared, id, sha, &entry) => o,
+        o = send_one(shared, id, sha, &entry, &mut progress) => o,
     };
+    if let Some(offset) = progress.offset {
+        // One line per attempt that reached the bytes (the crash tests read it): where it
+        // resumed and how many bytes it wrote to the stream.
+        let result = match &outcome {
+            Sent::Receipt(..) => "receipt",
+            Sent::Final(_) => "refused",
+            Sent::Retry(_) | Sent::NotYet => "retry",
+        };
+        tracing::info!(id = %id, sha256 = %hex, to = %entry.peer, offset, sent = progress.sent, result, "attachment attempt ended");
+    }
     let now = shared.clock.now();
-    let done = match outcome {
+    let (done, event) = match outcome {
         Sent::NotYet => return,
-        Sent::Receipt(r) => {
+        Sent::Receipt(r, receiver_key) => {
             let stored = codec::encode(&r)
                 .map_err(NodeError::from)
                 .and_then(|bytes| {
@@ -429,14 +459,24 @@ async fn settle(shared: &Arc<Shared>, id: MessageId, sha: [u8; 32], mut entry: O
                 return;
             }
             tracing::info!(id = %id, sha256 = %hex, to = %entry.peer, "attachment delivered, receipt verified");
-            "attachment_delivered"
+            let event = EventKind::AttachmentDelivered {
+                sha256: hex.clone(),
+                size: entry.size,
+                receiver_key,
+            };
+            ("attachment_delivered", event)
         }
         Sent::Final(reason) => {
             tracing::warn!(id = %id, sha256 = %hex, to = %entry.peer, reason, "peer refused the attachment");
             if a.outbox.remove(&k).is_err() {
                 return;
             }
-            "attachment_failed"
+            let event = EventKind::AttachmentFailed {
+                sha256: hex.clone(),
+                size: entry.size,
+                reason,
+            };
+            ("attachment_failed", event)
         }
         Sent::Retry(reason) => {
             tracing::debug!(id = %id, sha256 = %hex, reason, "attachment will be retried");
@@ -454,18 +494,28 @@ async fn settle(shared: &Arc<Shared>, id: MessageId, sha: [u8; 32], mut entry: O
             return;
         }
     };
-    let case_ref = shared.store.message(id).ok().flatten().map(|m| m.case_ref);
+    let msg = shared.store.message(id).ok().flatten();
+    let case_ref = msg.as_ref().map(|m| m.case_ref.clone());
     let rec = AuditRecord {
         at: now,
         actor: Actor::Peer(entry.peer.clone()),
         event: format!("{done}:{hex}"),
-        case_ref,
+        case_ref: case_ref.clone(),
         message_id: Some(id),
     };
     if let Err(e) = shared.store.audit(&rec) {
         tracing::error!(error = %e, "cannot audit an attachment");
     }
-    let _ = shared.store.commit().await;
+    match shared.store.commit().await {
+        Ok(()) => shared.publish(
+            event,
+            case_ref,
+            Some(id),
+            msg.map(|m| m.kind),
+            Some(entry.peer.clone()),
+        ),
+        Err(e) => tracing::error!(error = %e, "cannot flush an attachment's outcome"),
+    }
 }
 
 async fn send_one(
@@ -473,6 +523,7 @@ async fn send_one(
     id: MessageId,
     sha: [u8; 32],
     entry: &OutboundAttachment,
+    progress: &mut Progress,
 ) -> Sent {
     let msg = match shared.store.message(id) {
         Ok(Some(m)) => m,
@@ -524,34 +575,36 @@ async fn send_one(
         Err(e) => return Sent::Retry(format!("answer: {e}")),
     };
     tracing::info!(id = %id, sha256 = %sha256_hex(&sha), offset, size = entry.size, "sending attachment");
+    progress.offset = Some(offset);
+    let (tx, mut blocks) = mpsc::channel(IN_FLIGHT);
     let path = shared.attachments.path(&sha);
-    let mut file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(e) => return Sent::Final(format!("{}: {e}", path.display())),
-    };
-    if let Err(e) = file.seek(std::io::SeekFrom::Start(offset)).await {
-        return Sent::Retry(e.to_string());
-    }
-    let mut left = entry.size - offset;
-    let mut buf = vec![0u8; CHUNK];
-    while left > 0 {
-        let want = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);
-        let Some(slot) = buf.get_mut(..want) else {
-            break;
+    let len = entry.size - offset;
+    tokio::task::spawn_blocking(move || read_blocks(&path, offset, len, &tx));
+    // A stream that takes no block for this long is given up (the peer vanished without
+    // closing the connection, or stopped reading); the next attempt resumes.
+    let stall = Duration::from_millis(shared.cfg.delivery.attempt_timeout_ms);
+    while let Some(block) = blocks.recv().await {
+        let block = match block {
+            Ok(b) => b,
+            Err(outcome) => return outcome,
         };
-        let n = match file.read(slot).await {
-            Ok(0) => return Sent::Final("local copy is shorter than recorded".into()),
-            Ok(n) => n,
-            Err(e) => return Sent::Retry(e.to_string()),
-        };
-        if let Err(e) = send.write_all(buf.get(..n).unwrap_or_default()).await {
-            return Sent::Retry(e.to_string());
+        let n = block.len() as u64;
+        match tokio::time::timeout(stall, send.write_chunk(block)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Sent::Retry(e.to_string()),
+            Err(_) => {
+                shared.conns.reset(&entry.peer);
+                return Sent::Retry(format!("the stream took no data for {stall:?}"));
+            }
         }
+        progress.sent += n;
         shared
             .attachments
             .bytes_sent
-            .fetch_add(n as u64, Ordering::Relaxed);
-        left -= n as u64;
+            .fetch_add(n, Ordering::Relaxed);
+    }
+    if progress.sent != len {
+        return Sent::Retry("the file reader stopped early".into());
     }
     if let Err(e) = send.finish() {
         return Sent::Retry(e.to_string());
@@ -570,7 +623,7 @@ async fn send_one(
                 return Sent::Retry(format!("{} left the directory", entry.peer));
             };
             match r.verify(&entry.peer, &peer.signing_key, id, &sha) {
-                Ok(()) => Sent::Receipt(r),
+                Ok(()) => Sent::Receipt(r, fingerprint(&peer.signing_key)),
                 Err(e) => Sent::Retry(e.to_string()),
             }
         }
@@ -585,6 +638,43 @@ async fn read_reply(
 ) -> std::result::Result<Reply, FrameError> {
     let bytes = transport::read_frame(recv, max).await?;
     Reply::from_bytes(&bytes).map_err(|e| FrameError::Stream(format!("reply: {e}")))
+}
+
+/// The blocking end of an outbound transfer: reads `len` bytes of `path` from `offset` in
+/// blocks into `tx`; a failure is sent as the attempt's outcome. Stops when `tx` is closed.
+fn read_blocks(
+    path: &Path,
+    offset: u64,
+    len: u64,
+    tx: &mpsc::Sender<std::result::Result<bytes::Bytes, Sent>>,
+) {
+    use std::io::{Read, Seek};
+    let fail = |outcome: Sent| {
+        let _ = tx.blocking_send(Err(outcome));
+    };
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return fail(Sent::Final(format!("{}: {e}", path.display()))),
+    };
+    if let Err(e) = file.seek(std::io::SeekFrom::Start(offset)) {
+        return fail(Sent::Retry(e.to_string()));
+    }
+    let mut left = len;
+    while left > 0 {
+        let want = usize::try_from(left.min(BLOCK as u64)).unwrap_or(BLOCK);
+        let mut block = vec![0u8; want];
+        match file.read_exact(&mut block) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return fail(Sent::Final("local copy is shorter than recorded".into()))
+            }
+            Err(e) => return fail(Sent::Retry(e.to_string())),
+        }
+        left -= want as u64;
+        if tx.blocking_send(Ok(bytes::Bytes::from(block))).is_err() {
+            return;
+        }
+    }
 }
 
 fn refuse(code: RejectionCode, reason: impl Into<String>) -> Rejection {
@@ -711,36 +801,15 @@ async fn receive(
             ));
         };
         let part = a.part_path(&hello.sha256);
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&part)
-            .await
-            .map_err(io)?;
-        let mut offset = file.metadata().await.map_err(io)?.len();
-        if offset > hello.size {
-            file.set_len(0).await.map_err(io)?;
-            offset = 0;
-        }
-        // The hash of what is already held, then of what comes.
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; CHUNK];
-        let mut left = offset;
-        while left > 0 {
-            let want = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);
-            let slot = buf.get_mut(..want).unwrap_or_default();
-            let n = file.read(slot).await.map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(buf.get(..n).unwrap_or_default());
-            left -= n as u64;
-        }
-        file.seek(std::io::SeekFrom::Start(offset))
-            .await
-            .map_err(io)?;
+        let size = hello.size;
+        let opened = {
+            let part = part.clone();
+            tokio::task::spawn_blocking(move || open_part(&part, size)).await
+        };
+        let (file, hasher, offset) = match opened {
+            Ok(r) => r.map_err(io)?,
+            Err(e) => return Err(io(std::io::Error::other(e))),
+        };
         tracing::info!(peer = %peer, sha256 = %hex, offset, size = hello.size, "receiving attachment");
         let resume = AttachmentReply::Resume { offset }
             .to_bytes()
@@ -748,35 +817,27 @@ async fn receive(
         if transport::write_frame_open(send, &resume).await.is_err() {
             return Ok(None);
         }
-        let mut have = offset;
-        let mut since_sync = 0u64;
-        loop {
-            let n = match recv.read(&mut buf).await {
-                Ok(Some(n)) => n,
-                Ok(None) => break,
-                Err(_) => {
-                    // Interrupted: keep what came, durably, for the next attempt.
-                    let _ = file.sync_data().await;
-                    return Ok(None);
-                }
-            };
-            have += n as u64;
-            if have > hello.size {
-                drop(file);
+        let (tx, rx) = mpsc::channel(IN_FLIGHT);
+        let (spare_tx, spare_rx) = mpsc::unbounded_channel();
+        let writer = tokio::task::spawn_blocking(move || write_blocks(file, hasher, rx, &spare_tx));
+        let ended = pump(recv, offset, size, tx, spare_rx).await;
+        // The writer has every block the stream gave; it writes them and fsyncs.
+        let written = match writer.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        let (have, hasher) = match (ended, written) {
+            (Pumped::Interrupted, _) => return Ok(None),
+            (Pumped::TooMany, _) => {
                 let _ = tokio::fs::remove_file(&part).await;
                 return Err(refuse(TooLarge, "more bytes than the size announced"));
             }
-            let chunk = buf.get(..n).unwrap_or_default();
-            hasher.update(chunk);
-            file.write_all(chunk).await.map_err(io)?;
-            since_sync += n as u64;
-            if since_sync >= FSYNC_EVERY {
-                file.sync_data().await.map_err(io)?;
-                since_sync = 0;
+            (_, Err(e)) => return Err(io(e)),
+            (Pumped::WriterGone, Ok(_)) => {
+                return Err(io(std::io::Error::other("the writer stopped")))
             }
-        }
-        file.sync_data().await.map_err(io)?;
-        drop(file);
+            (Pumped::Finished(have), Ok(hasher)) => (have, hasher),
+        };
         if have < hello.size {
             return Err(refuse(
                 BadFrame,
@@ -798,8 +859,17 @@ async fn receive(
                 format!("the bytes received hash to {}, not {hex}", sha256_hex(&got)),
             ));
         }
-        tokio::fs::rename(&part, &complete).await.map_err(io)?;
-        sync_dir(&a.dir);
+        let dir = a.dir.clone();
+        let renamed = tokio::task::spawn_blocking(move || {
+            std::fs::rename(&part, &complete)?;
+            sync_dir(&dir);
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+        match renamed {
+            Ok(r) => r.map_err(io)?,
+            Err(e) => return Err(io(std::io::Error::other(e))),
+        }
     } else {
         // Held already (another message listed it, or a receipt was lost): nothing to send.
         let resume = AttachmentReply::Resume { offset: hello.size }
@@ -815,7 +885,8 @@ async fn receive(
             Err(_) => return Ok(None),
         }
     }
-    a.link(&hello.sha256, hello.size, msg.id, now)
+    let linked = a
+        .link(&hello.sha256, hello.size, msg.id, now)
         .map_err(unavailable)?;
     shared
         .store
@@ -837,6 +908,20 @@ async fn receive(
     .sign(&shared.signing)
     .map_err(|e| refuse(StorageUnavailable, format!("cannot sign a receipt: {e}")))?;
     tracing::info!(peer = %peer, id = %msg.id, sha256 = %hex, "attachment stored and receipted");
+    // Once per message that lists the file: a receipt given again (the first was lost) is
+    // no news.
+    if linked {
+        shared.publish(
+            EventKind::AttachmentReceived {
+                sha256: hex,
+                size: hello.size,
+            },
+            Some(msg.case_ref),
+            Some(msg.id),
+            Some(msg.kind),
+            Some(peer.clone()),
+        );
+    }
     Ok(Some(Reply::Receipt(receipt)))
 }
 
@@ -1224,4 +1309,142 @@ pub async fn purge(
         }
     }
     Ok(true)
+}
+
+/// Opens (or creates) the `.part` file of a transfer of `size` bytes: its length is the offset
+/// to resume from (a file longer than `size` is emptied), and the hash of what it holds.
+/// Blocking.
+fn open_part(part: &Path, size: u64) -> std::io::Result<(std::fs::File, Sha256, u64)> {
+    use std::io::{Read, Seek};
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(part)?;
+    let mut offset = file.metadata()?.len();
+    if offset > size {
+        file.set_len(0)?;
+        offset = 0;
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; BLOCK];
+    let mut left = offset;
+    while left > 0 {
+        let want = usize::try_from(left.min(BLOCK as u64)).unwrap_or(BLOCK);
+        let slot = buf.get_mut(..want).unwrap_or_default();
+        let n = file.read(slot)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(buf.get(..n).unwrap_or_default());
+        left -= n as u64;
+    }
+    file.seek(std::io::SeekFrom::Start(offset))?;
+    Ok((file, hasher, offset))
+}
+
+/// The blocking end of an inbound transfer: appends each block of `blocks` to `file` and
+/// hashes it, a piece at a time while the piece is in the CPU's cache, fsyncs every
+/// [`FSYNC_EVERY`] bytes, and hands the emptied block back on `spare`; when `blocks` is closed
+/// (a finished or interrupted stream alike) it fsyncs once more. What is durable is dropped
+/// from the page cache: the file is written once and read rarely, and a large one would
+/// otherwise push out what the node reads often.
+fn write_blocks(
+    mut file: std::fs::File,
+    mut hasher: Sha256,
+    mut blocks: mpsc::Receiver<Vec<u8>>,
+    spare: &mpsc::UnboundedSender<Vec<u8>>,
+) -> std::io::Result<Sha256> {
+    use std::io::Write;
+    let mut since_sync = 0u64;
+    while let Some(mut block) = blocks.blocking_recv() {
+        block.chunks(CHUNK).try_for_each(|piece| {
+            hasher.update(piece);
+            file.write_all(piece)
+        })?;
+        since_sync += block.len() as u64;
+        if since_sync >= FSYNC_EVERY {
+            file.sync_data()?;
+            forget_cached(&file);
+            since_sync = 0;
+        }
+        block.clear();
+        let _ = spare.send(block);
+    }
+    file.sync_data()?;
+    forget_cached(&file);
+    Ok(hasher)
+}
+
+/// Drops `file`'s pages from the page cache, once they are durable: a hint, so a failure is
+/// ignored.
+fn forget_cached(file: &std::fs::File) {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+}
+
+/// How the bytes of an inbound stream ended.
+enum Pumped {
+    /// The sender finished the stream: this many bytes are held in all (offset included).
+    Finished(u64),
+    /// The stream failed (the peer or the connection went away).
+    Interrupted,
+    /// More bytes than announced.
+    TooMany,
+    /// The writer stopped taking blocks (it failed; its error says why).
+    WriterGone,
+}
+
+/// Moves the stream's bytes into blocks of [`BLOCK`] bytes for the writer: at most
+/// [`IN_FLIGHT`] queued, plus the one being filled and the one being written; emptied blocks
+/// come back on `spare`. Closing `tx` (on return) tells the writer to finish.
+async fn pump(
+    recv: &mut quinn::RecvStream,
+    offset: u64,
+    size: u64,
+    tx: mpsc::Sender<Vec<u8>>,
+    mut spare: mpsc::UnboundedReceiver<Vec<u8>>,
+) -> Pumped {
+    const MAX_BLOCKS: usize = IN_FLIGHT + 2;
+    let mut have = offset;
+    let mut made = 1;
+    let mut block = Vec::with_capacity(BLOCK);
+    loop {
+        let room = BLOCK - block.len();
+        let end = match recv.read_chunk(room, true).await {
+            Ok(Some(chunk)) => {
+                have += chunk.bytes.len() as u64;
+                if have > size {
+                    return Pumped::TooMany;
+                }
+                block.extend_from_slice(&chunk.bytes);
+                None
+            }
+            Ok(None) => Some(Pumped::Finished(have)),
+            Err(_) => Some(Pumped::Interrupted),
+        };
+        if block.len() < BLOCK && end.is_none() {
+            continue;
+        }
+        if !block.is_empty() && tx.send(std::mem::take(&mut block)).await.is_err() {
+            return Pumped::WriterGone;
+        }
+        if let Some(end) = end {
+            return end;
+        }
+        block = match spare.try_recv() {
+            Ok(b) => b,
+            Err(_) if made < MAX_BLOCKS => {
+                made += 1;
+                Vec::with_capacity(BLOCK)
+            }
+            Err(_) => match spare.recv().await {
+                Some(b) => b,
+                None => return Pumped::WriterGone,
+            },
+        };
+    }
 }

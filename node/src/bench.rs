@@ -975,10 +975,17 @@ async fn raw_quic(net: &LocalNetwork, bytes: u64) -> Result<f64> {
     let fr = net.config(&PartyId::parse("FR").map_err(bench_err)?)?;
     let server_cfg = crate::tls::server_config(&crate::tls::load(&lu)?, 16)?;
     let client_cfg = crate::tls::client_config(&crate::tls::load(&fr)?, 16)?;
-    let any: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
-    let server = quinn::Endpoint::server(server_cfg, any).map_err(bench_err)?;
+    // Sockets sized as a node sizes its own.
+    let endpoint = |server: Option<quinn::ServerConfig>| -> Result<quinn::Endpoint> {
+        let socket = std::net::UdpSocket::bind(("127.0.0.1", 0)).map_err(bench_err)?;
+        crate::transport::size_udp_buffers(&socket);
+        let runtime = quinn::default_runtime().ok_or_else(|| bench_err("no async runtime"))?;
+        quinn::Endpoint::new(quinn::EndpointConfig::default(), server, socket, runtime)
+            .map_err(bench_err)
+    };
+    let server = endpoint(Some(server_cfg))?;
     let addr = server.local_addr().map_err(bench_err)?;
-    let mut client = quinn::Endpoint::client(any).map_err(bench_err)?;
+    let mut client = endpoint(None)?;
     client.set_default_client_config(client_cfg);
     let accept = tokio::spawn(async move {
         let conn = server.accept().await?.await.ok()?;

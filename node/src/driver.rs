@@ -219,6 +219,7 @@ impl Node {
             None => std::net::UdpSocket::bind(cfg.listen)
                 .map_err(|e| NodeError::Transport(format!("bind {}: {e}", cfg.listen)))?,
         };
+        transport::size_udp_buffers(&socket);
         let runtime = quinn::default_runtime()
             .ok_or_else(|| NodeError::Transport("no async runtime".into()))?;
         let endpoint = quinn::Endpoint::new(

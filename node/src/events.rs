@@ -50,6 +50,33 @@ pub enum EventKind {
     },
     /// A case (or one message's content) was purged.
     Purged,
+    /// An attachment a peer sent (listed by the message `message_id`) was verified against its
+    /// SHA-256, stored, recorded and flushed, and its receipt signed.
+    AttachmentReceived {
+        /// The file's SHA-256, 64 lowercase hexadecimal digits.
+        sha256: String,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// The peer's receipt for an attachment this node sent was verified and stored.
+    AttachmentDelivered {
+        /// The file's SHA-256.
+        sha256: String,
+        /// Its size in bytes.
+        size: u64,
+        /// Fingerprint of the key that signed the receipt.
+        receiver_key: String,
+    },
+    /// The peer refused an attachment this node sent for good (not a transient failure, which
+    /// is retried).
+    AttachmentFailed {
+        /// The file's SHA-256.
+        sha256: String,
+        /// Its size in bytes.
+        size: u64,
+        /// Why: the rejection code and the peer's reason, or this node's.
+        reason: String,
+    },
     /// A certificate, this node's or a peer's, expires within 30 days (or has expired): at
     /// start, on reload, once a day, and when a peer presents a new one.
     CertificateExpiring {

@@ -98,6 +98,22 @@ pub async fn exchange(
     Reply::from_bytes(&bytes).map_err(|e| FrameError::Stream(format!("reply: {e}")))
 }
 
+/// The kernel buffer asked for each way on a node's UDP socket (the kernel may cap it: Linux
+/// at `net.core.rmem_max` / `wmem_max`).
+pub const UDP_BUFFER: usize = 4 << 20;
+
+/// Sizes a node's UDP socket's kernel buffers to [`UDP_BUFFER`], so that a burst of datagrams
+/// that arrives while the node is busy waits there instead of being dropped (a drop costs QUIC
+/// a retransmission and halves its congestion window). A refusal leaves the system's default.
+pub fn size_udp_buffers(socket: &std::net::UdpSocket) {
+    if let Err(e) = rustix::net::sockopt::set_socket_recv_buffer_size(socket, UDP_BUFFER) {
+        tracing::debug!(error = %e, "cannot size the UDP receive buffer");
+    }
+    if let Err(e) = rustix::net::sockopt::set_socket_send_buffer_size(socket, UDP_BUFFER) {
+        tracing::debug!(error = %e, "cannot size the UDP send buffer");
+    }
+}
+
 type Slot = Arc<tokio::sync::Mutex<Option<Connection>>>;
 
 /// The live connection to each peer. Connecting to one peer never waits for another.

@@ -245,6 +245,15 @@ pub async fn next_event(stream: &mut poc247_node::client::EventStream, secs: u64
     }
 }
 
+/// The SHA-256 of the file at `path`, as 64 lowercase hexadecimal digits (read in pieces).
+pub fn sha256_file(path: &std::path::Path) -> Result<String> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut f = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    std::io::copy(&mut f, &mut h)?;
+    Ok(poc247_protocol::sha256_hex(&h.finalize().into()))
+}
+
 /// Waits (at most `secs` seconds) until the lines of the file at `path` satisfy `pred`;
 /// returns them. A file that does not exist yet has no lines.
 pub async fn wait_file(

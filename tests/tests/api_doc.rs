@@ -1,7 +1,8 @@
 //! `docs/api.md` against a real node: every example marked `# runnable` is run with the real
 //! `curl`, in the order of the page, and must exit 0 and print JSON (or Prometheus text); every
-//! route of the control API must be documented. And `deploy/poc247.service` keeps its
-//! restart policy and hardening.
+//! route of the control API must be documented, and every event type in `docs/events.md`
+//! (with an example) and `docs/api.md`. And `deploy/poc247.service` keeps its restart policy
+//! and hardening.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use poc247_tests::*;
@@ -89,6 +90,83 @@ fn every_route_of_the_control_api_is_documented() {
         missing.is_empty(),
         "docs/api.md does not document {missing:?}"
     );
+}
+
+/// One event of each type. The match below stops compiling when a type is added: add it to
+/// the list too.
+fn one_event_of_each_type() -> Vec<poc247_node::events::EventKind> {
+    use poc247_node::events::EventKind::*;
+    let fr = party("FR");
+    let text = String::new;
+    let all = vec![
+        Queued,
+        Delivered {
+            receiver_key: text(),
+        },
+        DeliveryFailed { reason: text() },
+        Received,
+        Rejected { code: text() },
+        PeerConnected,
+        Closed,
+        Recorded,
+        Deadline {
+            track: poc247_node::tracks::Track::Delivery,
+            label: text(),
+            due: poc247_protocol::UtcMs(0),
+            owed_by: fr.clone(),
+            escalation: false,
+        },
+        Purged,
+        CertificateExpiring {
+            party: fr,
+            days: 0,
+            not_after: poc247_protocol::UtcMs(0),
+        },
+        AttachmentReceived {
+            sha256: text(),
+            size: 0,
+        },
+        AttachmentDelivered {
+            sha256: text(),
+            size: 0,
+            receiver_key: text(),
+        },
+        AttachmentFailed {
+            sha256: text(),
+            size: 0,
+            reason: text(),
+        },
+    ];
+    for kind in &all {
+        match kind {
+            Queued | Delivered { .. } | DeliveryFailed { .. } | Received | Rejected { .. } => {}
+            PeerConnected | Closed | Recorded | Deadline { .. } | Purged => {}
+            CertificateExpiring { .. } => {}
+            AttachmentReceived { .. } | AttachmentDelivered { .. } | AttachmentFailed { .. } => {}
+        }
+    }
+    all
+}
+
+#[test]
+fn every_event_type_is_documented() {
+    let events = std::fs::read_to_string(repo().join("docs/events.md")).unwrap();
+    let api = std::fs::read_to_string(repo().join("docs/api.md")).unwrap();
+    for kind in one_event_of_each_type() {
+        let name = kind.name();
+        assert!(
+            events.contains(&format!("**`{name}`**")),
+            "docs/events.md has no section for `{name}`"
+        );
+        assert!(
+            events.contains(&format!("\"type\":\"{name}\"")),
+            "docs/events.md has no example of `{name}`"
+        );
+        assert!(
+            api.contains(&format!("`{name}`")),
+            "docs/api.md does not list `{name}` among the event types"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

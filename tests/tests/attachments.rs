@@ -1,9 +1,10 @@
 //! Evidence attachments end to end on real nodes (art. 31, 35(1)(c)): a file attached to
 //! results arrives on its own stream, verified against its hash and fetchable with the same
 //! bytes; an interrupted transfer resumes from the receiver's offset; tampered bytes are
-//! refused and nothing is stored; a file over the limit is refused before anything is sent.
-//! A request carries files too; a refused submission leaves no copy behind; purging a case,
-//! a message or one attachment deletes the files nothing else lists (CIC 67-1(3)).
+//! refused and nothing is stored; a file over the limit is refused before anything is sent;
+//! each outcome is an event on the node's stream. A request carries files too; a refused
+//! submission leaves no copy behind; purging a case, a message or one attachment deletes the
+//! files nothing else lists (CIC 67-1(3)).
 
 use poc247_tests::*;
 use serde_json::{json, Value};
@@ -32,14 +33,6 @@ fn random_file(path: &Path, len: usize, seed: u64) -> anyhow::Result<()> {
     }
     f.flush()?;
     Ok(())
-}
-
-fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    let mut f = std::fs::File::open(path)?;
-    std::io::copy(&mut f, &mut h)?;
-    Ok(poc247_protocol::sha256_hex(&h.finalize().into()))
 }
 
 /// A fresh LU/FR network whose nodes retry quickly; LU asks FR for assistance.
@@ -154,6 +147,88 @@ async fn evidence_attached_to_results_arrives_verified_and_fetchable_art_31() ->
     Ok(())
 }
 
+/// Reads an SSE stream until an event of type `kind` comes; returns it.
+async fn sse_until(
+    stream: &mut poc247_node::client::EventStream,
+    kind: &str,
+    secs: u64,
+) -> anyhow::Result<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ev = next_event(stream, left.as_secs().max(1)).await?;
+        if ev["type"] == kind {
+            return Ok(ev);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn attachment_received_and_delivered_are_events_with_hash_and_size_only() -> anyhow::Result<()>
+{
+    let (net, case) = assistance_case(None).await?;
+    let mut lu_events = net.client("LU")?.events().await?;
+    let mut fr_events = net.client("FR")?.events().await?;
+    let file = net.tmp.path().join("secret-name-of-the-suspect.mbox");
+    random_file(&file, 1 << 20, 35)?;
+    let sha = sha256_file(&file)?;
+    let (status, done) = results_with(&net, &case, &[&file]).await?;
+    assert_eq!(status, 201, "{done}");
+    let id = done["message_id"].as_str().unwrap_or_default().to_owned();
+    // The receiver: after the file is verified, stored, flushed and its receipt signed.
+    let got = sse_until(&mut lu_events, "attachment_received", 15).await?;
+    assert_eq!(got["sha256"], sha.as_str(), "{got}");
+    assert_eq!(got["size"], 1 << 20, "{got}");
+    assert_eq!(got["message_id"], id.as_str(), "{got}");
+    assert_eq!(got["case_ref"], case.as_str(), "{got}");
+    assert_eq!(got["message_kind"], "results", "{got}");
+    assert_eq!(got["peer"], "FR", "{got}");
+    assert!(
+        attachments_dir(&net, "LU")?.join(&sha).is_file(),
+        "published before the file was in place"
+    );
+    // The sender: the message's own `delivered` first, then the attachment's.
+    let delivered = sse_until(&mut fr_events, "delivered", 15).await?;
+    assert_eq!(delivered["message_id"], id.as_str(), "{delivered}");
+    let sent = sse_until(&mut fr_events, "attachment_delivered", 15).await?;
+    assert_eq!(sent["sha256"], sha.as_str(), "{sent}");
+    assert_eq!(sent["size"], 1 << 20, "{sent}");
+    assert_eq!(sent["message_id"], id.as_str(), "{sent}");
+    assert_eq!(sent["case_ref"], case.as_str(), "{sent}");
+    assert_eq!(sent["message_kind"], "results", "{sent}");
+    assert_eq!(sent["peer"], "LU", "{sent}");
+    assert_eq!(
+        sent["receiver_key"].as_str().map(str::len),
+        Some(23),
+        "{sent}"
+    );
+    let hash = poc247_protocol::parse_sha256_hex(&sha).ok_or_else(|| anyhow::anyhow!("hash"))?;
+    let fr = net
+        .net
+        .node(&party("FR"))
+        .ok_or_else(|| anyhow::anyhow!("FR"))?;
+    assert!(
+        fr.shared()
+            .attachments
+            .receipt(id.parse()?, &hash)?
+            .is_some(),
+        "published before the receipt was stored"
+    );
+    // Ids, hashes and sizes: never the file's name.
+    for ev in [&got, &sent] {
+        assert!(!ev.to_string().contains("suspect"), "{ev}");
+    }
+    // Both are in the durable log: a reader resuming before them gets them again.
+    let seq = got["seq"].as_u64().unwrap_or_default();
+    let mut again = net.client("LU")?.events_after(seq - 1).await?;
+    assert_eq!(next_event(&mut again, 5).await?, got);
+    let seq = sent["seq"].as_u64().unwrap_or_default();
+    let mut again = net.client("FR")?.events_after(seq - 1).await?;
+    assert_eq!(next_event(&mut again, 5).await?, sent);
+    net.net.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_interrupted_transfer_resumes_from_the_receivers_offset() -> anyhow::Result<()> {
     const SIZE: u64 = 200 << 20;
@@ -207,6 +282,7 @@ async fn an_interrupted_transfer_resumes_from_the_receivers_offset() -> anyhow::
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tampered_attachment_is_refused_and_nothing_is_stored() -> anyhow::Result<()> {
     let (mut net, case) = assistance_case(None).await?;
+    let mut fr_events = net.client("FR")?.events().await?;
     let file = net.tmp.path().join("log.txt");
     random_file(&file, 1 << 20, 7)?;
     let sha = sha256_file(&file)?;
@@ -242,6 +318,17 @@ async fn a_tampered_attachment_is_refused_and_nothing_is_stored() -> anyhow::Res
         anyhow::ensure!(std::time::Instant::now() < deadline, "never settled");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // FR's officers are told, with LU's reason.
+    let failed = sse_until(&mut fr_events, "attachment_failed", 15).await?;
+    assert_eq!(failed["sha256"], sha.as_str(), "{failed}");
+    assert_eq!(failed["size"], 1 << 20, "{failed}");
+    assert_eq!(failed["message_id"], id.to_string(), "{failed}");
+    assert_eq!(failed["peer"], "LU", "{failed}");
+    let reason = failed["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("invalid-body") && reason.contains("hash to"),
+        "{failed}"
+    );
     let dir = attachments_dir(&net, "LU")?;
     assert!(!dir.join(&sha).exists());
     assert!(!dir.join(format!("{sha}.part")).exists());
