@@ -177,8 +177,12 @@ impl Store {
         let db = loop {
             match config.open() {
                 Ok(db) => break db,
+                // sled reports the lock as `Other`, "could not acquire lock on …" (its own
+                // I/O threads may still hold the file a moment after the last handle went).
                 Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 40 =>
+                    if (e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.to_string().contains("could not acquire lock"))
+                        && tries < 40 =>
                 {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));
