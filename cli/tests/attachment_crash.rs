@@ -14,8 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use anyhow::{ensure, Context, Result};
-use poc247_tests::procs::NodeProcess;
-use poc247_tests::{next_event, party, sha256_file};
+use poc247_tests::{next_event, sha256_file};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::path::Path;
@@ -77,28 +76,8 @@ async fn delivered(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_killed_mid_transfer_resumes_and_is_sent_only_the_remainder() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("net");
-    poc247_node::localnet::LocalNetwork::prepare(
-        &dir,
-        &poc247_node::localnet::Pki::Fresh(vec![party("LU"), party("FR")]),
-    )?;
     let bin = Path::new(env!("CARGO_BIN_EXE_poc247"));
-    let mut nodes = Vec::new();
-    for p in ["lu", "fr"] {
-        let config = dir.join(p).join("node.toml");
-        let mut text = std::fs::read_to_string(&config)?;
-        text.push_str(SETTINGS);
-        std::fs::write(&config, text)?;
-        nodes.push(NodeProcess::new(
-            bin,
-            &config,
-            &tmp.path().join(format!("{p}.log")),
-        )?);
-    }
-    let (mut lu, mut fr) = {
-        let mut it = nodes.into_iter();
-        (it.next().unwrap(), it.next().unwrap())
-    };
+    let (mut lu, mut fr) = poc247_tests::procs::lu_fr_pair(bin, tmp.path(), SETTINGS)?;
     fr.start(Some("warn,poc247_node::attachments=info")).await?;
     lu.start(None).await?;
 

@@ -233,28 +233,8 @@ struct Summary {
 
 /// Runs the schedule of `seed` under `tmp` and checks the stores.
 async fn crash_run(plan: Plan, seed: u64, tmp: &Path) -> Result<Summary> {
-    let net = tmp.join("net");
-    poc247_node::localnet::LocalNetwork::prepare(
-        &net,
-        &poc247_node::localnet::Pki::Fresh(vec![party("LU"), party("FR")]),
-    )?;
     let bin = Path::new(env!("CARGO_BIN_EXE_poc247"));
-    let mut nodes = Vec::new();
-    for p in ["lu", "fr"] {
-        let config = net.join(p).join("node.toml");
-        let mut text = std::fs::read_to_string(&config)?;
-        text.push_str(DELIVERY_SETTINGS);
-        std::fs::write(&config, text)?;
-        nodes.push(NodeProcess::new(
-            bin,
-            &config,
-            &tmp.join(format!("{p}.log")),
-        )?);
-    }
-    let (mut lu, mut fr) = {
-        let mut it = nodes.into_iter();
-        (it.next().unwrap(), it.next().unwrap())
-    };
+    let (mut lu, mut fr) = poc247_tests::procs::lu_fr_pair(bin, tmp, DELIVERY_SETTINGS)?;
     fr.start(None).await?;
     lu.start(None).await?;
 
@@ -614,20 +594,9 @@ async fn sigkill_soak_10000_requests_100_kills() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_killed_and_restarted_is_reached_again_at_once() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let net = tmp.path().join("net");
-    poc247_node::localnet::LocalNetwork::prepare(
-        &net,
-        &poc247_node::localnet::Pki::Fresh(vec![party("LU"), party("FR")]),
-    )?;
     let bin = Path::new(env!("CARGO_BIN_EXE_poc247"));
-    let proc = |p: &str| -> Result<NodeProcess> {
-        let config = net.join(p).join("node.toml");
-        let mut text = std::fs::read_to_string(&config)?;
-        text.push_str("\n[delivery]\nattempt_timeout_ms = 120000\n");
-        std::fs::write(&config, text)?;
-        NodeProcess::new(bin, &config, &tmp.path().join(format!("{p}.log")))
-    };
-    let (mut lu, mut fr) = (proc("lu")?, proc("fr")?);
+    let extra = "\n[delivery]\nattempt_timeout_ms = 120000\n";
+    let (mut lu, mut fr) = poc247_tests::procs::lu_fr_pair(bin, tmp.path(), extra)?;
     fr.start(None).await?;
     lu.start(None).await?;
     let submit = |lu: &NodeProcess| {

@@ -186,3 +186,22 @@ impl NodeProcess {
         &self.log
     }
 }
+
+/// A fresh LU/FR network written under `dir` (its own dev CA), with `extra` appended to each
+/// `node.toml`, as two processes of `bin` logging to `<dir>/lu.log` and `<dir>/fr.log`. Not
+/// started yet.
+pub fn lu_fr_pair(bin: &Path, dir: &Path, extra: &str) -> Result<(NodeProcess, NodeProcess)> {
+    let net = dir.join("net");
+    poc247_node::localnet::LocalNetwork::prepare(
+        &net,
+        &poc247_node::localnet::Pki::Fresh(vec![crate::party("LU"), crate::party("FR")]),
+    )?;
+    let node = |p: &str| -> Result<NodeProcess> {
+        let config = net.join(p).join("node.toml");
+        let mut text = std::fs::read_to_string(&config)?;
+        text.push_str(extra);
+        std::fs::write(&config, text)?;
+        NodeProcess::new(bin, &config, &dir.join(format!("{p}.log")))
+    };
+    Ok((node("lu")?, node("fr")?))
+}
