@@ -25,6 +25,9 @@ pub const DEV_CA_MARKER: &str = "poc247 development network - not for service";
 
 /// How often an idle connection is kept alive.
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// Bytes a peer may send on one connection before this node has read them: bounds the memory
+/// one peer can make the node hold, whatever the number of its streams.
+const CONNECTION_RECEIVE_WINDOW: u32 = 16 << 20;
 /// How long a connection may stay silent before it is closed.
 const IDLE_TIMEOUT_MS: u32 = 30_000;
 
@@ -256,6 +259,9 @@ fn transport_config(max_bidi: Option<u32>) -> Arc<quinn::TransportConfig> {
         t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(n));
     }
     t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    // What a peer may have in flight to this node on one connection, all streams together
+    // (quinn's default is unbounded: 1.25 MB per stream times every stream allowed).
+    t.receive_window(quinn::VarInt::from_u32(CONNECTION_RECEIVE_WINDOW));
     t.keep_alive_interval(Some(KEEP_ALIVE));
     t.max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(
         IDLE_TIMEOUT_MS,
