@@ -1,6 +1,9 @@
 //! The sled store: messages, cases, outbox and meta trees, every state change one transaction,
 //! and the committer that shares one flush among all writers waiting for durability (group
-//! commit). Nothing is promised to anyone before [`Store::commit`] returned.
+//! commit). The busiest changes — submissions, receptions, settlements — go to the committer
+//! itself, which applies all those waiting in one transaction before its flush
+//! ([`Store::apply_durably`]). Nothing is promised to anyone before [`Store::commit`] or
+//! [`Store::apply_durably`] returned.
 
 use crate::audit::{self, Actor, AuditEntry, AuditRecord, Break, Checkpoint, Verification};
 use crate::error::{NodeError, Result};
