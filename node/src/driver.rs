@@ -563,26 +563,6 @@ pub(crate) async fn connection(shared: &Arc<Shared>, peer: &PartyId) -> Result<q
         .await
 }
 
-/// Settles an outbound message in a batch with the other settlements of the moment, flushed
-/// with them.
-async fn settle(
-    shared: &Shared,
-    id: MessageId,
-    outcome: std::result::Result<poc247_protocol::SignedReceipt, String>,
-    now: UtcMs,
-) -> Result<()> {
-    match shared
-        .store
-        .apply_durably(crate::store::Change::Settle { id, outcome, now })
-        .await?
-    {
-        crate::store::Changed::Settle(r) => r.map(|_| ()),
-        _ => Err(NodeError::Storage(
-            "a settlement answered as another change".into(),
-        )),
-    }
-}
-
 async fn deliver(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
     let retry = |reason: String| Outcome::Retry { reason };
     let msg = match shared.store.message(t.id) {
@@ -640,7 +620,7 @@ async fn deliver(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
                 tracing::warn!(peer = %t.peer, id = %t.id, error = %e, "receipt does not verify");
                 return retry(e.to_string());
             }
-            if let Err(e) = settle(shared, t.id, Ok(r), now).await {
+            if let Err(e) = shared.store.settle_durably(t.id, Ok(r), now).await {
                 return retry(e.to_string());
             }
             tracing::info!(case = %msg.case_ref, id = %t.id, to = %t.peer, attempt = t.attempt, "delivered, receipt verified");
@@ -659,7 +639,11 @@ async fn deliver(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
         Reply::Rejection(rej) if rej.code.is_retryable() => retry(rej.to_string()),
         Reply::Rejection(rej) => {
             let reason = rej.to_string();
-            if let Err(e) = settle(shared, t.id, Err(reason.clone()), now).await {
+            if let Err(e) = shared
+                .store
+                .settle_durably(t.id, Err(reason.clone()), now)
+                .await
+            {
                 return retry(e.to_string());
             }
             tracing::warn!(case = %msg.case_ref, id = %t.id, to = %t.peer, code = %rej.code, "peer refused the message");

@@ -387,14 +387,8 @@ impl Shared {
         let items: Vec<(&StoredMessage, &CaseRecord, &PartyId)> =
             rows.iter().map(|(m, c, p)| (m, c, p)).collect();
         // Stored in a batch with the other submissions of the moment, flushed with them.
-        let change = crate::store::Change::outbound(&items, actor)?;
-        match self.store.apply_durably(change).await {
-            Ok(crate::store::Changed::Outbound(r)) => r?,
-            Ok(_) => {
-                return Err(
-                    NodeError::Storage("a submission answered as another change".into()).into(),
-                )
-            }
+        match self.store.insert_outbound_durably(&items, actor).await {
+            Ok(refused) => refused?,
             Err(e) => {
                 // Told it failed, the caller will submit again: none of these may ever leave.
                 for (m, c, _) in &rows {

@@ -7,9 +7,7 @@ use crate::driver::Shared;
 use crate::events::EventKind;
 use crate::lifecycle::{CaseRecord, Role, Step};
 use crate::outgoing::context_for;
-use crate::store::{
-    CaseRefusal, Change, Changed, DeliveryState, Direction, Inbound, InboundError, StoredMessage,
-};
+use crate::store::{CaseRefusal, DeliveryState, Direction, Inbound, InboundError, StoredMessage};
 use poc247_protocol::{
     envelope_sha256, MessageKind, PartyId, Receipt, Rejection, RejectionCode, Reply,
     SignedEnvelope, PROTOCOL_VERSION,
@@ -188,31 +186,21 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
     let stored = if opens {
         let context = context_for(&directory, &header.from, &shared.party);
         let case = CaseRecord::open(header, body, Role::Requested, context, now);
-        let applied = match Change::inbound(&msg, &case) {
-            Ok(change) => shared.store.apply_durably(change).await,
-            Err(e) => Err(e),
-        };
-        match applied {
-            Ok(Changed::Inbound(Ok(Inbound::Duplicate(r)))) => return Reply::Receipt(r),
-            Ok(Changed::Inbound(Ok(Inbound::Stored(_)))) => {
+        match shared.store.insert_inbound_durably(&msg, &case).await {
+            Ok(Inbound::Duplicate(r)) => return Reply::Receipt(r),
+            Ok(Inbound::Stored(_)) => {
                 flushed = true;
                 Ok(())
             }
-            Ok(Changed::Inbound(Err(InboundError::CaseExists(c)))) => {
+            Err(InboundError::CaseExists(c)) => {
                 Err(format!("case {c} already exists with another request"))
             }
-            Ok(Changed::Inbound(Err(InboundError::Node(e)))) | Err(e) => {
+            Err(InboundError::Node(e)) => {
                 tracing::error!(error = %e, "store write failed");
                 return reject(
                     StorageUnavailable,
                     "the receiver cannot store now; retry later",
                 );
-            }
-            Ok(Changed::Settle(_) | Changed::Outbound(_)) => {
-                return reject(
-                    StorageUnavailable,
-                    "the receiver cannot store now; retry later",
-                )
             }
         }
     } else {

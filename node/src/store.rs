@@ -299,59 +299,56 @@ impl Store {
         Ok(CaseRef::new(party, year, n))
     }
 
-    /// Stores a new outbound request: its message, its case and its outbox entry, in one
-    /// transaction. The caller commits before it says "queued".
-    pub fn insert_outbound_request(
-        &self,
-        msg: &StoredMessage,
-        case: &CaseRecord,
-        peer: &PartyId,
-        actor: Actor,
-    ) -> Result<()> {
-        self.insert_outbound_requests(&[(msg, case, peer)], actor)
-    }
-
-    /// Stores several new outbound requests (a request and its art. 27(9)(a) copy, or an
-    /// alert to several Parties) in one transaction; a mutual-assistance request that follows
-    /// a preservation is noted on that preservation case (BC 29(7)). (Not flushed: see
-    /// [`Store::apply_durably`] for the batched, flushed form.)
-    pub fn insert_outbound_requests(
+    /// Stores new outbound requests (a request and its art. 27(9)(a) copy, or an alert to
+    /// several Parties), all or none, each with its case and outbox entry; a
+    /// mutual-assistance request that follows a preservation is noted on that preservation
+    /// case (BC 29(7)). Batched and flushed (see [`Store::apply_durably`]). The outer error is
+    /// the batch's (written, perhaps, but not known to be durable); the inner one this
+    /// change's own refusal (nothing written).
+    pub async fn insert_outbound_durably(
         &self,
         items: &[(&StoredMessage, &CaseRecord, &PartyId)],
         actor: Actor,
-    ) -> Result<()> {
-        self.writable()?;
-        let change = Change::outbound(items, actor)?;
-        match self
-            .batch_trees()
-            .apply(std::slice::from_ref(&change))?
-            .pop()
-        {
-            Some(Changed::Outbound(r)) => r,
-            _ => Err(NodeError::Storage("no result for a change".into())),
+    ) -> Result<Result<()>> {
+        match self.apply_durably(Change::outbound(items, actor)?).await? {
+            Changed::Outbound(r) => Ok(r),
+            _ => Err(mismatch()),
         }
     }
 
     /// Stores an inbound request and the receipt given for it, once: a message already stored
-    /// is answered with its stored receipt and nothing changes. (Not flushed: see
-    /// [`Store::apply_durably`] for the batched, flushed form.)
-    pub fn insert_inbound_request(
+    /// is answered with its stored receipt and nothing changes. Batched and flushed (see
+    /// [`Store::apply_durably`]).
+    pub async fn insert_inbound_durably(
         &self,
         msg: &StoredMessage,
         case: &CaseRecord,
     ) -> std::result::Result<Inbound, InboundError> {
-        self.writable()?;
-        let change = Change::inbound(msg, case)?;
-        let trees = self.batch_trees();
-        match trees.apply(std::slice::from_ref(&change))?.pop() {
-            Some(Changed::Inbound(r)) => r,
-            _ => Err(NodeError::Storage("no result for a change".into()).into()),
+        match self.apply_durably(Change::inbound(msg, case)?).await? {
+            Changed::Inbound(r) => r,
+            _ => Err(mismatch().into()),
+        }
+    }
+
+    /// [`Store::settle_outbound`], batched and flushed (see [`Store::apply_durably`]).
+    pub async fn settle_durably(
+        &self,
+        id: MessageId,
+        outcome: std::result::Result<SignedReceipt, String>,
+        now: UtcMs,
+    ) -> Result<()> {
+        match self
+            .apply_durably(Change::Settle { id, outcome, now })
+            .await?
+        {
+            Changed::Settle(r) => r.map(|_| ()),
+            _ => Err(mismatch()),
         }
     }
 
     /// Records the outcome of delivering an outbound message: the receipt (or the final
-    /// refusal) on the message, the transition on its case, and the outbox entry removed. (Not
-    /// flushed: see [`Store::apply_durably`] for the batched, flushed form.)
+    /// refusal) on the message, the transition on its case, and the outbox entry removed. Not
+    /// flushed: the caller commits (or see [`Store::settle_durably`]).
     pub fn settle_outbound(
         &self,
         id: MessageId,
@@ -366,17 +363,16 @@ impl Store {
             .pop()
         {
             Some(Changed::Settle(r)) => r.map(|c| *c),
-            _ => Err(NodeError::Storage("no result for a change".into())),
+            _ => Err(mismatch()),
         }
     }
 
     /// Applies `change` in one transaction with every other change waiting for the committer,
-    /// then flushes once for all of them, and only then answers: the batched, durable form of
-    /// [`Store::insert_inbound_request`] and [`Store::settle_outbound`]. sled rolls its log
+    /// then flushes once for all of them, and only then answers. sled rolls its log
     /// buffer at every transaction, so sharing one among concurrent changes saves a log write
     /// each (measured by `poc247 bench`: 64 changes in one transaction go about 2.7 times as
     /// fast as 64 transactions sharing a flush).
-    pub async fn apply_durably(&self, change: Change) -> Result<Changed> {
+    async fn apply_durably(&self, change: Change) -> Result<Changed> {
         self.writable()?;
         let (tx, rx) = oneshot::channel();
         self.committer
@@ -858,6 +854,11 @@ fn min_break(a: Option<Break>, b: Option<Break>) -> Option<Break> {
     }
 }
 
+/// A change answered with another change's result: a bug, said as a storage error.
+fn mismatch() -> NodeError {
+    NodeError::Storage("a change answered with another change's result".into())
+}
+
 /// What the committer is asked.
 pub(crate) enum Job {
     /// Flush, then answer.
@@ -868,7 +869,7 @@ pub(crate) enum Job {
 
 /// A state change the committer applies in one transaction with others.
 #[derive(Debug)]
-pub enum Change {
+pub(crate) enum Change {
     /// Store an inbound request and its receipt, once.
     Inbound {
         /// The message, encoded.
@@ -901,7 +902,7 @@ pub enum Change {
 
 /// One new outbound request of a [`Change::Outbound`], encoded.
 #[derive(Debug)]
-pub struct NewOutbound {
+pub(crate) struct NewOutbound {
     id: MessageId,
     msg: Vec<u8>,
     case: Vec<u8>,
@@ -963,7 +964,7 @@ impl Change {
 
 /// What a change did.
 #[derive(Debug)]
-pub enum Changed {
+pub(crate) enum Changed {
     /// Of [`Change::Inbound`].
     Inbound(std::result::Result<Inbound, InboundError>),
     /// Of [`Change::Outbound`].
