@@ -121,13 +121,7 @@ pub enum InboundError {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
-    messages: sled::Tree,
-    cases: sled::Tree,
-    outbox: sled::Tree,
-    meta: sled::Tree,
-    audit: sled::Tree,
-    checkpoints: sled::Tree,
-    signer: SigningKey,
+    t: Trees,
     committer: mpsc::Sender<Job>,
     failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
     flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -213,13 +207,15 @@ impl Store {
         let (committer, rx) = mpsc::channel(4096);
         let flushes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let store = Store {
-            messages: db.open_tree("messages")?,
-            cases: db.open_tree("cases")?,
-            outbox: db.open_tree("outbox")?,
-            audit: db.open_tree("audit")?,
-            checkpoints: db.open_tree("checkpoints")?,
-            signer,
-            meta,
+            t: Trees {
+                messages: db.open_tree("messages")?,
+                cases: db.open_tree("cases")?,
+                outbox: db.open_tree("outbox")?,
+                audit: db.open_tree("audit")?,
+                checkpoints: db.open_tree("checkpoints")?,
+                signer,
+                meta,
+            },
             db,
             committer,
             failing: Default::default(),
@@ -230,7 +226,7 @@ impl Store {
             settings.group_commit,
             store.flushes.clone(),
         );
-        let trees = store.batch_trees();
+        let trees = store.t.clone();
         let handle =
             tokio::task::spawn_blocking(move || run_committer(db2, trees, rx, group, counter));
         Ok((store, handle))
@@ -287,7 +283,7 @@ impl Store {
     pub fn next_case_ref(&self, party: &PartyId, year: u16) -> Result<CaseRef> {
         self.writable()?;
         let key = format!("case_seq/{year}");
-        let next = self.meta.update_and_fetch(key.as_bytes(), |old| {
+        let next = self.t.meta.update_and_fetch(key.as_bytes(), |old| {
             let n = old
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
                 .map_or(0, u64::from_be_bytes);
@@ -357,11 +353,7 @@ impl Store {
     ) -> Result<CaseRecord> {
         self.writable()?;
         let change = Change::Settle { id, outcome, now };
-        match self
-            .batch_trees()
-            .apply(std::slice::from_ref(&change))?
-            .pop()
-        {
+        match self.t.apply(std::slice::from_ref(&change))?.pop() {
             Some(Changed::Settle(r)) => r.map(|c| *c),
             _ => Err(mismatch()),
         }
@@ -384,31 +376,19 @@ impl Store {
             .map_err(NodeError::Storage)
     }
 
-    fn batch_trees(&self) -> BatchTrees {
-        BatchTrees {
-            messages: self.messages.clone(),
-            cases: self.cases.clone(),
-            outbox: self.outbox.clone(),
-            audit: self.audit.clone(),
-            meta: self.meta.clone(),
-            checkpoints: self.checkpoints.clone(),
-            signer: self.signer.clone(),
-        }
-    }
-
     /// Removes an outbound request whose flush failed, so that nothing the caller was told
     /// failed is sent later.
     pub fn remove_outbound_request(&self, id: MessageId, case_ref: &CaseRef) -> Result<()> {
         let key = *id.as_bytes();
         let ck = case_ref.as_str().as_bytes().to_vec();
-        tx::<_, NodeError>((&self.messages, &self.cases, &self.outbox).transaction(
-            |(mt, ct, ot)| {
+        tx::<_, NodeError>(
+            (&self.t.messages, &self.t.cases, &self.t.outbox).transaction(|(mt, ct, ot)| {
                 mt.remove(&key)?;
                 ct.remove(ck.as_slice())?;
                 ot.remove(&key)?;
                 Ok(())
-            },
-        ))
+            }),
+        )
     }
 
     /// Stores a message of an existing case — sent (with its outbox entry, unless the case
@@ -449,15 +429,7 @@ impl Store {
             case_ref: Some(msg.case_ref.clone()),
             message_id: Some(msg.id),
         };
-        let trees = (
-            &self.messages,
-            &self.cases,
-            &self.outbox,
-            &self.audit,
-            &self.meta,
-            &self.checkpoints,
-        );
-        tx(trees.transaction(|(mt, ct, ot, at, meta, cp)| {
+        tx(self.t.all().transaction(|(mt, ct, ot, at, meta, cp)| {
             if let Some(existing) = mt.get(key)? {
                 let old: StoredMessage = dec(&existing).map_err(abort)?;
                 return Ok(Err(CaseRefusal::Duplicate(old.receipt)));
@@ -475,7 +447,7 @@ impl Store {
             if let Some(o) = &o {
                 ot.insert(&key, o.as_slice())?;
             }
-            append_audit(at, meta, cp, &self.signer, &rec)?;
+            append_audit(at, meta, cp, &self.t.signer, &rec)?;
             Ok(Ok((case, warnings)))
         }))
     }
@@ -489,7 +461,12 @@ impl Store {
     ) -> Result<std::result::Result<CaseRecord, CaseRefusal>> {
         self.writable()?;
         let ck = case_ref.as_str().as_bytes().to_vec();
-        let trees = (&self.cases, &self.audit, &self.meta, &self.checkpoints);
+        let trees = (
+            &self.t.cases,
+            &self.t.audit,
+            &self.t.meta,
+            &self.t.checkpoints,
+        );
         tx(trees.transaction(|(ct, at, meta, cp)| {
             let Some(raw) = ct.get(&ck)? else {
                 return Ok(Err(CaseRefusal::NoCase(case_ref.clone())));
@@ -499,7 +476,7 @@ impl Store {
                 return Ok(Err(CaseRefusal::Lifecycle(e)));
             }
             ct.insert(ck.as_slice(), enc(&case).map_err(abort)?)?;
-            append_audit(at, meta, cp, &self.signer, rec)?;
+            append_audit(at, meta, cp, &self.t.signer, rec)?;
             Ok(Ok(case))
         }))
     }
@@ -509,7 +486,12 @@ impl Store {
         self.writable()?;
         let ck = case.case_ref.as_str().as_bytes().to_vec();
         let c = enc(case)?;
-        let trees = (&self.cases, &self.audit, &self.meta, &self.checkpoints);
+        let trees = (
+            &self.t.cases,
+            &self.t.audit,
+            &self.t.meta,
+            &self.t.checkpoints,
+        );
         tx(trees.transaction(|(ct, at, meta, cp)| {
             if ct.get(&ck)?.is_some() {
                 return Err(abort(NodeError::Storage(format!(
@@ -518,7 +500,7 @@ impl Store {
                 ))));
             }
             ct.insert(ck.as_slice(), c.as_slice())?;
-            append_audit(at, meta, cp, &self.signer, rec)?;
+            append_audit(at, meta, cp, &self.t.signer, rec)?;
             Ok(())
         }))
     }
@@ -565,15 +547,7 @@ impl Store {
             case_ref: Some(case_ref.clone()),
             message_id: None,
         };
-        let trees = (
-            &self.messages,
-            &self.cases,
-            &self.outbox,
-            &self.audit,
-            &self.meta,
-            &self.checkpoints,
-        );
-        tx(trees.transaction(|(mt, ct, ot, at, meta, cp)| {
+        tx(self.t.all().transaction(|(mt, ct, ot, at, meta, cp)| {
             let Some(raw) = ct.get(&ck)? else {
                 return Ok(false);
             };
@@ -583,7 +557,7 @@ impl Store {
                 ot.remove(id.as_bytes().as_slice())?;
             }
             ct.remove(ck.as_slice())?;
-            append_audit(at, meta, cp, &self.signer, &rec)?;
+            append_audit(at, meta, cp, &self.t.signer, &rec)?;
             Ok(true)
         }))
     }
@@ -599,7 +573,12 @@ impl Store {
     ) -> Result<bool> {
         self.writable()?;
         let key = *id.as_bytes();
-        let trees = (&self.messages, &self.audit, &self.meta, &self.checkpoints);
+        let trees = (
+            &self.t.messages,
+            &self.t.audit,
+            &self.t.meta,
+            &self.t.checkpoints,
+        );
         tx(trees.transaction(|(mt, at, meta, cp)| {
             let Some(raw) = mt.get(key)? else {
                 return Ok(false);
@@ -614,21 +593,25 @@ impl Store {
                 case_ref: Some(msg.case_ref.clone()),
                 message_id: Some(id),
             };
-            append_audit(at, meta, cp, &self.signer, &rec)?;
+            append_audit(at, meta, cp, &self.t.signer, &rec)?;
             Ok(true)
         }))
     }
 
     /// The outbox entry of a message, if it still waits for a receipt.
     pub fn outbox_entry(&self, id: MessageId) -> Result<Option<OutboxEntry>> {
-        self.outbox.get(id.as_bytes())?.map(|b| dec(&b)).transpose()
+        self.t
+            .outbox
+            .get(id.as_bytes())?
+            .map(|b| dec(&b))
+            .transpose()
     }
 
     /// Appends an audit entry on its own (a read of a case, a shutdown).
     pub fn audit(&self, rec: &AuditRecord) -> Result<()> {
         self.writable()?;
-        let trees = (&self.audit, &self.meta, &self.checkpoints);
-        tx(trees.transaction(|(at, meta, cp)| append_audit(at, meta, cp, &self.signer, rec)))
+        let trees = (&self.t.audit, &self.t.meta, &self.t.checkpoints);
+        tx(trees.transaction(|(at, meta, cp)| append_audit(at, meta, cp, &self.t.signer, rec)))
     }
 
     /// Signs a checkpoint of the current head (at shutdown).
@@ -638,13 +621,13 @@ impl Store {
         if seq == 0 {
             return Ok(());
         }
-        let c = Checkpoint::sign(seq, head, now, &self.signer)?;
-        self.checkpoints.insert(seq.to_be_bytes(), enc(&c)?)?;
+        let c = Checkpoint::sign(seq, head, now, &self.t.signer)?;
+        self.t.checkpoints.insert(seq.to_be_bytes(), enc(&c)?)?;
         Ok(())
     }
 
     fn audit_head(&self) -> Result<(u64, [u8; 32])> {
-        match self.meta.get(AUDIT_HEAD)? {
+        match self.t.meta.get(AUDIT_HEAD)? {
             Some(b) => dec(&b),
             None => Ok((0, [0; 32])),
         }
@@ -652,7 +635,8 @@ impl Store {
 
     /// Audit entries from position `from` on, at most `limit`.
     pub fn audit_entries(&self, from: u64, limit: usize) -> Result<Vec<AuditEntry>> {
-        self.audit
+        self.t
+            .audit
             .range(from.to_be_bytes()..)
             .values()
             .take(limit)
@@ -668,7 +652,7 @@ impl Store {
         let mut broken: Option<Break> = None;
         let mut hashes = std::collections::HashMap::new();
         let brk = |seq: u64, problem: String| Some(Break { seq, problem });
-        for kv in self.audit.iter() {
+        for kv in self.t.audit.iter() {
             let (k, v) = kv?;
             let kseq = <[u8; 8]>::try_from(k.as_ref()).map_or(0, u64::from_be_bytes);
             if kseq != expected {
@@ -711,7 +695,7 @@ impl Store {
             }
         }
         let mut checkpoints = 0;
-        for kv in self.checkpoints.iter() {
+        for kv in self.t.checkpoints.iter() {
             let (_, v) = kv?;
             checkpoints += 1;
             let Ok(c) = dec::<Checkpoint>(&v) else {
@@ -742,7 +726,8 @@ impl Store {
 
     /// A stored message.
     pub fn message(&self, id: MessageId) -> Result<Option<StoredMessage>> {
-        self.messages
+        self.t
+            .messages
             .get(id.as_bytes())?
             .map(|b| dec(&b))
             .transpose()
@@ -750,7 +735,8 @@ impl Store {
 
     /// A case.
     pub fn case(&self, case_ref: &CaseRef) -> Result<Option<CaseRecord>> {
-        self.cases
+        self.t
+            .cases
             .get(case_ref.as_str().as_bytes())?
             .map(|b| dec(&b))
             .transpose()
@@ -758,13 +744,13 @@ impl Store {
 
     /// Every case, in reference order.
     pub fn cases(&self) -> Result<Vec<CaseRecord>> {
-        self.cases.iter().values().map(|v| dec(&v?)).collect()
+        self.t.cases.iter().values().map(|v| dec(&v?)).collect()
     }
 
     /// Every outbox entry: what still waits for a receipt.
     pub fn outbox(&self) -> Result<Vec<(MessageId, OutboxEntry)>> {
         let mut out = Vec::new();
-        for kv in self.outbox.iter() {
+        for kv in self.t.outbox.iter() {
             let (k, v) = kv?;
             let key = <[u8; 16]>::try_from(k.as_ref())
                 .map_err(|_| NodeError::Storage("outbox key is not a message id".into()))?;
@@ -777,7 +763,7 @@ impl Store {
 
     /// How many messages are stored.
     pub fn message_count(&self) -> usize {
-        self.messages.len()
+        self.t.messages.len()
     }
 
     /// Cases where this node plays `role`.
@@ -973,8 +959,9 @@ pub(crate) enum Changed {
     Settle(Result<Box<CaseRecord>>),
 }
 
-/// The trees a batch of changes writes, and the audit signer.
-struct BatchTrees {
+/// The store's trees and the audit signer; the committer holds a clone to apply batches.
+#[derive(Clone)]
+struct Trees {
     messages: sled::Tree,
     cases: sled::Tree,
     outbox: sled::Tree,
@@ -986,20 +973,33 @@ struct BatchTrees {
 
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<NodeError>>;
 
-impl BatchTrees {
-    /// Applies `changes` in one transaction; one result each, in order. A change refused for
-    /// its own reasons (a duplicate, a case that exists, a lifecycle rule) writes nothing and
-    /// leaves the others alone.
-    fn apply(&self, changes: &[Change]) -> Result<Vec<Changed>> {
-        let trees = (
+impl Trees {
+    /// Every tree a state change may write, in one tuple for a sled transaction.
+    fn all(
+        &self,
+    ) -> (
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+        &sled::Tree,
+    ) {
+        (
             &self.messages,
             &self.cases,
             &self.outbox,
             &self.audit,
             &self.meta,
             &self.checkpoints,
-        );
-        tx(trees.transaction(|(mt, ct, ot, at, meta, cp)| {
+        )
+    }
+
+    /// Applies `changes` in one transaction; one result each, in order. A change refused for
+    /// its own reasons (a duplicate, a case that exists, a lifecycle rule) writes nothing and
+    /// leaves the others alone.
+    fn apply(&self, changes: &[Change]) -> Result<Vec<Changed>> {
+        tx(self.all().transaction(|(mt, ct, ot, at, meta, cp)| {
             let mut out = Vec::with_capacity(changes.len());
             for change in changes {
                 out.push(match change {
@@ -1185,7 +1185,7 @@ impl BatchTrees {
 /// pool per flush.) Without group commit, each job is applied and flushed on its own.
 fn run_committer(
     db: sled::Db,
-    trees: BatchTrees,
+    trees: Trees,
     mut rx: mpsc::Receiver<Job>,
     group: bool,
     flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
