@@ -3,8 +3,8 @@
 //! `attachment_receipts`), the intake of local files, and both ends of an attachment stream
 //! (see `poc247_protocol::attachment` for the wire exchange).
 //!
-//! The receiver appends to `<sha256>.part`, fsyncs every [`FSYNC_EVERY`] bytes and at the
-//! end; a resumed transfer starts at the length of that file. Only a file whose SHA-256
+//! The receiver appends to `<sha256>.part`, has the disk write it every [`FSYNC_EVERY`]
+//! bytes and fsyncs it at the end; a resumed transfer starts at the length of that file. Only a file whose SHA-256
 //! matches is renamed to `<sha256>` and receipted.
 //!
 //! File I/O and hashing run on one blocking thread per transfer, fed (or feeding) over a
@@ -37,7 +37,7 @@ pub const CHUNK: usize = 64 * 1024;
 pub const BLOCK: usize = 256 << 10;
 /// Blocks queued at most between the blocking thread of a transfer and its stream.
 pub const IN_FLIGHT: usize = 16;
-/// The receiver makes its `.part` file durable every this many bytes.
+/// The receiver has the disk write its `.part` file every this many bytes.
 pub const FSYNC_EVERY: u64 = 8 << 20;
 
 /// What the node knows of one attachment file it holds.
@@ -661,16 +661,15 @@ fn read_blocks(
     }
     let mut left = len;
     while left > 0 {
-        let want = usize::try_from(left.min(BLOCK as u64)).unwrap_or(BLOCK);
-        let mut block = vec![0u8; want];
-        match file.read_exact(&mut block) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return fail(Sent::Final("local copy is shorter than recorded".into()))
-            }
+        let want = left.min(BLOCK as u64);
+        // Read into capacity: a block about to be overwritten is not zeroed first.
+        let mut block = Vec::with_capacity(BLOCK);
+        match (&mut file).take(want).read_to_end(&mut block) {
+            Ok(n) if n as u64 == want => {}
+            Ok(_) => return fail(Sent::Final("local copy is shorter than recorded".into())),
             Err(e) => return fail(Sent::Retry(e.to_string())),
         }
-        left -= want as u64;
+        left -= want;
         if tx.blocking_send(Ok(bytes::Bytes::from(block))).is_err() {
             return;
         }
@@ -1345,45 +1344,85 @@ fn open_part(part: &Path, size: u64) -> std::io::Result<(std::fs::File, Sha256, 
 }
 
 /// The blocking end of an inbound transfer: appends each block of `blocks` to `file` and
-/// hashes it, a piece at a time while the piece is in the CPU's cache, fsyncs every
-/// [`FSYNC_EVERY`] bytes, and hands the emptied block back on `spare`; when `blocks` is closed
-/// (a finished or interrupted stream alike) it fsyncs once more. What is durable is dropped
-/// from the page cache: the file is written once and read rarely, and a large one would
-/// otherwise push out what the node reads often.
+/// hashes it, a piece at a time while the piece is in the CPU's cache, and hands the block
+/// back on `spare`. Every [`FSYNC_EVERY`] bytes it starts the disk writing that range and
+/// waits for the range before it (written meanwhile, so the wait is short), then drops that
+/// range from the page cache: the file is written once and read rarely, and a large one would
+/// otherwise push out what the node reads often. When `blocks` is closed (a finished or
+/// interrupted stream alike) it fsyncs the file.
 fn write_blocks(
     mut file: std::fs::File,
     mut hasher: Sha256,
     mut blocks: mpsc::Receiver<Vec<u8>>,
     spare: &mpsc::UnboundedSender<Vec<u8>>,
 ) -> std::io::Result<Sha256> {
-    use std::io::Write;
-    let mut since_sync = 0u64;
-    while let Some(mut block) = blocks.blocking_recv() {
+    use std::io::{Seek, Write};
+    let mut written = file.stream_position()?;
+    // Writing back: [on_disk, started) is being written, [started, written) is not yet.
+    let (mut on_disk, mut started) = (written, written);
+    while let Some(block) = blocks.blocking_recv() {
         block.chunks(CHUNK).try_for_each(|piece| {
             hasher.update(piece);
             file.write_all(piece)
         })?;
-        since_sync += block.len() as u64;
-        if since_sync >= FSYNC_EVERY {
-            file.sync_data()?;
-            forget_cached(&file);
-            since_sync = 0;
+        written += block.len() as u64;
+        if written - started >= FSYNC_EVERY {
+            writeback(&file, on_disk, started, true)?;
+            forget_cached(&file, on_disk, started);
+            writeback(&file, started, written, false)?;
+            (on_disk, started) = (started, written);
         }
-        block.clear();
         let _ = spare.send(block);
     }
     file.sync_data()?;
-    forget_cached(&file);
+    forget_cached(&file, on_disk, written);
     Ok(hasher)
 }
 
-/// Drops `file`'s pages from the page cache, once they are durable: a hint, so a failure is
-/// ignored.
-fn forget_cached(file: &std::fs::File) {
+/// Has the kernel write `file`'s dirty pages in `[from, to)` to the disk: only starts it, or
+/// (`wait`) also waits for it to end. The data then survives a crash of the node; the file's
+/// length and the disk's own cache wait for the fsync at the end of the transfer.
+#[allow(unsafe_code)] // one FFI call, libc::sync_file_range, which has no safe binding
+fn writeback(file: &std::fs::File, from: u64, to: u64, wait: bool) -> std::io::Result<()> {
+    if to <= from {
+        return Ok(());
+    }
     #[cfg(target_os = "linux")]
-    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+    {
+        use std::os::fd::AsRawFd;
+        let flags = if wait {
+            libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                | libc::SYNC_FILE_RANGE_WRITE
+                | libc::SYNC_FILE_RANGE_WAIT_AFTER
+        } else {
+            libc::SYNC_FILE_RANGE_WRITE
+        };
+        let (Ok(off), Ok(len)) = (i64::try_from(from), i64::try_from(to - from)) else {
+            return Ok(());
+        };
+        // SAFETY: sync_file_range takes a descriptor that `file` keeps open for the call and
+        // plain integers; it touches no memory of this process.
+        let r = unsafe { libc::sync_file_range(file.as_raw_fd(), off, len, flags) };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
     #[cfg(not(target_os = "linux"))]
-    let _ = file;
+    if wait {
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
+/// Drops `file`'s pages in `[from, to)` from the page cache, once they are on the disk: a
+/// hint, so a failure is ignored.
+fn forget_cached(file: &std::fs::File, from: u64, to: u64) {
+    #[cfg(target_os = "linux")]
+    if let Some(len) = std::num::NonZeroU64::new(to.saturating_sub(from)) {
+        let _ = rustix::fs::fadvise(file, from, Some(len), rustix::fs::Advice::DontNeed);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, from, to);
 }
 
 /// How the bytes of an inbound stream ended.
@@ -1399,7 +1438,7 @@ enum Pumped {
 }
 
 /// Moves the stream's bytes into blocks of [`BLOCK`] bytes for the writer: at most
-/// [`IN_FLIGHT`] queued, plus the one being filled and the one being written; emptied blocks
+/// [`IN_FLIGHT`] queued, plus the one being filled and the one being written; written blocks
 /// come back on `spare`. Closing `tx` (on return) tells the writer to finish.
 async fn pump(
     recv: &mut quinn::RecvStream,
@@ -1411,26 +1450,31 @@ async fn pump(
     const MAX_BLOCKS: usize = IN_FLIGHT + 2;
     let mut have = offset;
     let mut made = 1;
-    let mut block = Vec::with_capacity(BLOCK);
+    // A block keeps its length of BLOCK from one use to the next, so it is zeroed only once;
+    // `read` takes every chunk the stream holds at once, up to the room left.
+    let mut block = vec![0u8; BLOCK];
+    let mut filled = 0;
     loop {
-        let room = BLOCK - block.len();
-        let end = match recv.read_chunk(room, true).await {
-            Ok(Some(chunk)) => {
-                have += chunk.bytes.len() as u64;
+        let end = match recv.read(block.get_mut(filled..).unwrap_or_default()).await {
+            Ok(Some(n)) => {
+                have += n as u64;
                 if have > size {
                     return Pumped::TooMany;
                 }
-                block.extend_from_slice(&chunk.bytes);
+                filled += n;
                 None
             }
             Ok(None) => Some(Pumped::Finished(have)),
             Err(_) => Some(Pumped::Interrupted),
         };
-        if block.len() < BLOCK && end.is_none() {
+        if filled < BLOCK && end.is_none() {
             continue;
         }
-        if !block.is_empty() && tx.send(std::mem::take(&mut block)).await.is_err() {
-            return Pumped::WriterGone;
+        if filled > 0 {
+            block.truncate(filled);
+            if tx.send(std::mem::take(&mut block)).await.is_err() {
+                return Pumped::WriterGone;
+            }
         }
         if let Some(end) = end {
             return end;
@@ -1439,12 +1483,14 @@ async fn pump(
             Ok(b) => b,
             Err(_) if made < MAX_BLOCKS => {
                 made += 1;
-                Vec::with_capacity(BLOCK)
+                Vec::new()
             }
             Err(_) => match spare.recv().await {
                 Some(b) => b,
                 None => return Pumped::WriterGone,
             },
         };
+        block.resize(BLOCK, 0);
+        filled = 0;
     }
 }
