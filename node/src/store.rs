@@ -1,9 +1,15 @@
-//! The sled store: messages, cases, outbox and meta trees, every state change one transaction,
+//! The sled store: messages, envelopes, cases, outbox and meta trees, every state change one
+//! transaction,
 //! and the committer that shares one flush among all writers waiting for durability (group
 //! commit). The busiest changes — submissions, receptions, settlements — go to the committer
 //! itself, which applies all those waiting in one transaction before its flush
 //! ([`Store::apply_durably`]). Nothing is promised to anyone before [`Store::commit`] or
 //! [`Store::apply_durably`] returned.
+//!
+//! A message's signed envelope is written once, in `envelopes`, apart from its record in
+//! `messages`, which changes with its delivery: settling a message rewrites a few hundred bytes,
+//! not the envelope with them. A record written before this split holds its envelope itself,
+//! and is read as it is.
 
 use crate::audit::{self, Actor, AuditEntry, AuditRecord, Break, Checkpoint, Verification};
 use crate::error::{NodeError, Result};
@@ -140,6 +146,21 @@ fn dec<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T> {
     Ok(codec::decode(b)?)
 }
 
+/// A message as stored: its record without the envelope (for `messages`), and the envelope
+/// (for `envelopes`).
+fn enc_message(msg: &StoredMessage) -> Result<(Vec<u8>, Vec<u8>)> {
+    let record = StoredMessage {
+        envelope: Vec::new(),
+        receipt: msg.receipt.clone(),
+        delivery: msg.delivery.clone(),
+        case_ref: msg.case_ref.clone(),
+        from: msg.from.clone(),
+        to: msg.to.clone(),
+        ..*msg
+    };
+    Ok((enc(&record)?, msg.envelope.clone()))
+}
+
 /// Turns a sled transaction result into ours.
 fn tx<T, E: Into<NodeError>>(r: std::result::Result<T, TransactionError<E>>) -> Result<T> {
     match r {
@@ -209,6 +230,7 @@ impl Store {
         let store = Store {
             t: Trees {
                 messages: db.open_tree("messages")?,
+                envelopes: db.open_tree("envelopes")?,
                 cases: db.open_tree("cases")?,
                 outbox: db.open_tree("outbox")?,
                 audit: db.open_tree("audit")?,
@@ -382,12 +404,19 @@ impl Store {
         let key = *id.as_bytes();
         let ck = case_ref.as_str().as_bytes().to_vec();
         tx::<_, NodeError>(
-            (&self.t.messages, &self.t.cases, &self.t.outbox).transaction(|(mt, ct, ot)| {
-                mt.remove(&key)?;
-                ct.remove(ck.as_slice())?;
-                ot.remove(&key)?;
-                Ok(())
-            }),
+            (
+                &self.t.messages,
+                &self.t.envelopes,
+                &self.t.cases,
+                &self.t.outbox,
+            )
+                .transaction(|(mt, et, ct, ot)| {
+                    mt.remove(&key)?;
+                    et.remove(&key)?;
+                    ct.remove(ck.as_slice())?;
+                    ot.remove(&key)?;
+                    Ok(())
+                }),
         )
     }
 
@@ -404,7 +433,7 @@ impl Store {
     ) -> Result<std::result::Result<(CaseRecord, Vec<String>), CaseRefusal>> {
         self.writable()?;
         let key = *msg.id.as_bytes();
-        let m = enc(msg)?;
+        let (m, envelope) = enc_message(msg)?;
         let o = outbox_peer
             .map(|p| {
                 enc(&OutboxEntry {
@@ -429,7 +458,7 @@ impl Store {
             case_ref: Some(msg.case_ref.clone()),
             message_id: Some(msg.id),
         };
-        tx(self.t.all().transaction(|(mt, ct, ot, at, meta, cp)| {
+        tx(self.t.all().transaction(|(mt, et, ct, ot, at, meta, cp)| {
             if let Some(existing) = mt.get(key)? {
                 let old: StoredMessage = dec(&existing).map_err(abort)?;
                 return Ok(Err(CaseRefusal::Duplicate(old.receipt)));
@@ -443,6 +472,7 @@ impl Store {
                 Err(e) => return Ok(Err(CaseRefusal::Lifecycle(e))),
             };
             mt.insert(&key, m.as_slice())?;
+            et.insert(&key, envelope.as_slice())?;
             ct.insert(ck.as_slice(), enc(&case).map_err(abort)?)?;
             if let Some(o) = &o {
                 ot.insert(&key, o.as_slice())?;
@@ -547,13 +577,14 @@ impl Store {
             case_ref: Some(case_ref.clone()),
             message_id: None,
         };
-        tx(self.t.all().transaction(|(mt, ct, ot, at, meta, cp)| {
+        tx(self.t.all().transaction(|(mt, et, ct, ot, at, meta, cp)| {
             let Some(raw) = ct.get(&ck)? else {
                 return Ok(false);
             };
             let case: CaseRecord = dec(&raw).map_err(abort)?;
             for id in &case.messages {
                 mt.remove(id.as_bytes().as_slice())?;
+                et.remove(id.as_bytes().as_slice())?;
                 ot.remove(id.as_bytes().as_slice())?;
             }
             ct.remove(ck.as_slice())?;
@@ -575,17 +606,21 @@ impl Store {
         let key = *id.as_bytes();
         let trees = (
             &self.t.messages,
+            &self.t.envelopes,
             &self.t.audit,
             &self.t.meta,
             &self.t.checkpoints,
         );
-        tx(trees.transaction(|(mt, at, meta, cp)| {
+        tx(trees.transaction(|(mt, et, at, meta, cp)| {
             let Some(raw) = mt.get(key)? else {
                 return Ok(false);
             };
             let mut msg: StoredMessage = dec(&raw).map_err(abort)?;
-            msg.envelope.clear();
-            mt.insert(&key, enc(&msg).map_err(abort)?)?;
+            if !msg.envelope.is_empty() {
+                msg.envelope.clear();
+                mt.insert(&key, enc(&msg).map_err(abort)?)?;
+            }
+            et.remove(&key)?;
             let rec = AuditRecord {
                 at: now,
                 actor: actor.clone(),
@@ -724,13 +759,18 @@ impl Store {
         })
     }
 
-    /// A stored message.
+    /// A stored message, with its envelope (empty once purged).
     pub fn message(&self, id: MessageId) -> Result<Option<StoredMessage>> {
-        self.t
-            .messages
-            .get(id.as_bytes())?
-            .map(|b| dec(&b))
-            .transpose()
+        let Some(raw) = self.t.messages.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        let mut msg: StoredMessage = dec(&raw)?;
+        if msg.envelope.is_empty() {
+            if let Some(e) = self.t.envelopes.get(id.as_bytes())? {
+                msg.envelope = e.to_vec();
+            }
+        }
+        Ok(Some(msg))
     }
 
     /// A case.
@@ -857,22 +897,7 @@ pub(crate) enum Job {
 #[derive(Debug)]
 pub(crate) enum Change {
     /// Store an inbound request and its receipt, once.
-    Inbound {
-        /// The message, encoded.
-        msg: Vec<u8>,
-        /// Its id.
-        id: MessageId,
-        /// Its case, encoded.
-        case: Vec<u8>,
-        /// The case reference.
-        case_ref: CaseRef,
-        /// A follow-up request names the preservation it follows.
-        preservation_case: Option<CaseRef>,
-        /// The audit entry.
-        rec: AuditRecord,
-        /// The receipt given for it.
-        receipt: Option<SignedReceipt>,
-    },
+    Inbound(Box<NewInbound>),
     /// Store new outbound requests (all or none), each with its case and outbox entry.
     Outbound(Vec<NewOutbound>),
     /// Settle an outbound message with its receipt or a final refusal.
@@ -886,11 +911,33 @@ pub(crate) enum Change {
     },
 }
 
+/// The inbound request of a [`Change::Inbound`], encoded.
+#[derive(Debug)]
+pub(crate) struct NewInbound {
+    /// The message's record.
+    msg: Vec<u8>,
+    /// Its envelope.
+    envelope: Vec<u8>,
+    /// Its id.
+    id: MessageId,
+    /// Its case.
+    case: Vec<u8>,
+    /// The case reference.
+    case_ref: CaseRef,
+    /// A follow-up request names the preservation it follows.
+    preservation_case: Option<CaseRef>,
+    /// The audit entry.
+    rec: AuditRecord,
+    /// The receipt given for it.
+    receipt: Option<SignedReceipt>,
+}
+
 /// One new outbound request of a [`Change::Outbound`], encoded.
 #[derive(Debug)]
 pub(crate) struct NewOutbound {
     id: MessageId,
     msg: Vec<u8>,
+    envelope: Vec<u8>,
     case: Vec<u8>,
     case_ref: CaseRef,
     preservation_case: Option<CaseRef>,
@@ -906,9 +953,11 @@ impl Change {
     ) -> Result<Change> {
         let mut rows = Vec::with_capacity(items.len());
         for (msg, case, peer) in items {
+            let (record, envelope) = enc_message(msg)?;
             rows.push(NewOutbound {
                 id: msg.id,
-                msg: enc(*msg)?,
+                msg: record,
+                envelope,
                 case: enc(*case)?,
                 case_ref: case.case_ref.clone(),
                 preservation_case: case.preservation_case.clone(),
@@ -930,8 +979,10 @@ impl Change {
 
     /// The change that stores an inbound request.
     pub fn inbound(msg: &StoredMessage, case: &CaseRecord) -> Result<Change> {
-        Ok(Change::Inbound {
-            msg: enc(msg)?,
+        let (record, envelope) = enc_message(msg)?;
+        Ok(Change::Inbound(Box::new(NewInbound {
+            msg: record,
+            envelope,
             id: msg.id,
             case: enc(case)?,
             case_ref: case.case_ref.clone(),
@@ -944,7 +995,7 @@ impl Change {
                 message_id: Some(msg.id),
             },
             receipt: msg.receipt.clone(),
-        })
+        })))
     }
 }
 
@@ -963,6 +1014,7 @@ pub(crate) enum Changed {
 #[derive(Clone)]
 struct Trees {
     messages: sled::Tree,
+    envelopes: sled::Tree,
     cases: sled::Tree,
     outbox: sled::Tree,
     audit: sled::Tree,
@@ -984,9 +1036,11 @@ impl Trees {
         &sled::Tree,
         &sled::Tree,
         &sled::Tree,
+        &sled::Tree,
     ) {
         (
             &self.messages,
+            &self.envelopes,
             &self.cases,
             &self.outbox,
             &self.audit,
@@ -999,15 +1053,15 @@ impl Trees {
     /// its own reasons (a duplicate, a case that exists, a lifecycle rule) writes nothing and
     /// leaves the others alone.
     fn apply(&self, changes: &[Change]) -> Result<Vec<Changed>> {
-        tx(self.all().transaction(|(mt, ct, ot, at, meta, cp)| {
+        tx(self.all().transaction(|(mt, et, ct, ot, at, meta, cp)| {
             let mut out = Vec::with_capacity(changes.len());
             for change in changes {
                 out.push(match change {
-                    Change::Inbound { .. } => {
-                        Changed::Inbound(self.inbound(mt, ct, at, meta, cp, change)?)
+                    Change::Inbound(new) => {
+                        Changed::Inbound(self.inbound(mt, et, ct, at, meta, cp, new)?)
                     }
                     Change::Outbound(rows) => {
-                        Changed::Outbound(self.outbound(mt, ct, ot, at, meta, cp, rows)?)
+                        Changed::Outbound(self.outbound(mt, et, ct, ot, at, meta, cp, rows)?)
                     }
                     Change::Settle { id, outcome, now } => {
                         Changed::Settle(self.settle(mt, ct, ot, at, meta, cp, *id, outcome, *now)?)
@@ -1022,26 +1076,23 @@ impl Trees {
     fn inbound(
         &self,
         mt: &TransactionalTree,
+        et: &TransactionalTree,
         ct: &TransactionalTree,
         at: &TransactionalTree,
         meta: &TransactionalTree,
         cp: &TransactionalTree,
-        change: &Change,
+        new: &NewInbound,
     ) -> TxResult<std::result::Result<Inbound, InboundError>> {
-        let Change::Inbound {
+        let NewInbound {
             msg,
+            envelope,
             id,
             case,
             case_ref,
             preservation_case,
             rec,
             receipt,
-        } = change
-        else {
-            return Ok(Err(
-                NodeError::Storage("not an inbound change".into()).into()
-            ));
-        };
+        } = new;
         let key = id.as_bytes();
         if let Some(existing) = mt.get(key)? {
             let old: StoredMessage = match dec(&existing) {
@@ -1066,6 +1117,7 @@ impl Trees {
             .into()));
         };
         mt.insert(key.as_slice(), msg.as_slice())?;
+        et.insert(key.as_slice(), envelope.as_slice())?;
         ct.insert(ck, case.as_slice())?;
         if let Some(p) = preservation_case {
             link_follow_up_ref(ct, p, case_ref)?;
@@ -1078,6 +1130,7 @@ impl Trees {
     fn outbound(
         &self,
         mt: &TransactionalTree,
+        et: &TransactionalTree,
         ct: &TransactionalTree,
         ot: &TransactionalTree,
         at: &TransactionalTree,
@@ -1097,6 +1150,7 @@ impl Trees {
         for r in rows {
             let key = r.id.as_bytes();
             mt.insert(key.as_slice(), r.msg.as_slice())?;
+            et.insert(key.as_slice(), r.envelope.as_slice())?;
             ct.insert(r.case_ref.as_str().as_bytes(), r.case.as_slice())?;
             ot.insert(key.as_slice(), r.outbox.as_slice())?;
             if let Some(p) = &r.preservation_case {
@@ -1231,5 +1285,62 @@ fn run_committer(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poc247_protocol::MessageKind;
+
+    fn message(envelope: &[u8]) -> StoredMessage {
+        let lu = PartyId::parse("LU").unwrap();
+        StoredMessage {
+            id: MessageId::new(UtcMs(1_790_000_000_000)),
+            case_ref: CaseRef::new(&lu, 2026, 1),
+            kind: MessageKind::Preservation,
+            direction: Direction::Outbound,
+            from: lu,
+            to: PartyId::parse("FR").unwrap(),
+            created_at: UtcMs(1_790_000_000_000),
+            stored_at: UtcMs(1_790_000_000_001),
+            envelope: envelope.to_vec(),
+            receipt: None,
+            delivery: DeliveryState::Queued,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_envelope_is_stored_apart_and_a_record_holding_its_own_is_read_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::StoreSettings::default();
+        let (store, committer) =
+            Store::open(dir.path(), &settings, SigningKey::from_bytes(&[7; 32])).unwrap();
+        // As written now: the record carries no envelope, `envelopes` has it.
+        let split = message(b"signed envelope bytes");
+        let (record, envelope) = enc_message(&split).unwrap();
+        assert!(dec::<StoredMessage>(&record).unwrap().envelope.is_empty());
+        let key = split.id.as_bytes();
+        store.t.messages.insert(key, record).unwrap();
+        store.t.envelopes.insert(key, envelope).unwrap();
+        assert_eq!(store.message(split.id).unwrap(), Some(split.clone()));
+        // As written before the split: the envelope inside the record.
+        let mut inline = message(b"an older envelope");
+        inline.id = MessageId::new(UtcMs(1_790_000_000_500));
+        let key = inline.id.as_bytes();
+        store.t.messages.insert(key, enc(&inline).unwrap()).unwrap();
+        assert_eq!(store.message(inline.id).unwrap(), Some(inline.clone()));
+        // Purging erases the envelope in either form.
+        for m in [&split, &inline] {
+            assert!(store
+                .purge_message(m.id, "order", Actor::Node, UtcMs(2))
+                .unwrap());
+            let purged = store.message(m.id).unwrap().unwrap();
+            assert!(purged.envelope.is_empty());
+            assert_eq!(purged.receipt, m.receipt);
+            assert!(store.t.envelopes.get(m.id.as_bytes()).unwrap().is_none());
+        }
+        drop(store);
+        committer.await.unwrap();
     }
 }
