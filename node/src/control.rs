@@ -6,7 +6,7 @@
 use crate::audit::{Actor, AuditRecord};
 use crate::driver::Shared;
 use crate::error::{NodeError, Result};
-use crate::lifecycle::{CaseRecord, Role};
+use crate::lifecycle::CaseRecord;
 use crate::outgoing::{ExternalRequest, NewRequest, SubmitError};
 use crate::store::{DeliveryState, StoredMessage};
 use axum::body::Bytes;
@@ -189,7 +189,7 @@ type ApiResult<T> = std::result::Result<T, ApiError>;
 
 async fn status(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
     let now = s.clock.now();
-    let cases = s.store.cases()?;
+    let (cases, inbox) = crate::timers::lock(&s.deadline_board).cases();
     let outbox = s.store.outbox()?.len();
     let directory = s.directory();
     let connected = s.conns.connected();
@@ -207,8 +207,8 @@ async fn status(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
         "uptime_s": now.since(s.started_at) / 1000,
         "signing_key": fingerprint(&s.signing.verifying_key()),
         "messages": s.store.message_count(),
-        "cases": cases.len(),
-        "inbox": cases.iter().filter(|c| c.role == Role::Requested).count(),
+        "cases": cases,
+        "inbox": inbox,
         "outbox_queued": outbox,
         "peers": peers,
         "certificates": crate::certs::status_json(&s),

@@ -65,6 +65,8 @@ pub struct Shared {
     pub limits: std::sync::Mutex<crate::ratelimit::PeerLimits>,
     /// Wakes the timer task (after a manual clock moved, in tests and drills).
     pub timer_kick: tokio::sync::Notify,
+    /// Every case's deadlines and role, kept by the timer task for the metrics and the status.
+    pub deadline_board: std::sync::Mutex<crate::timers::Board>,
     /// The operator's surface: peers seen, certificates, metrics, reloads.
     pub ops: crate::operator::Operator,
     /// Evidence attachments: files, records, outbox.
@@ -252,6 +254,7 @@ impl Node {
             event_log,
             limits: std::sync::Mutex::new(crate::ratelimit::PeerLimits::default()),
             timer_kick: tokio::sync::Notify::new(),
+            deadline_board: Default::default(),
             ops,
             attachments,
             cfg,

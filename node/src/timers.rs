@@ -6,7 +6,7 @@
 use crate::audit::Actor;
 use crate::driver::Shared;
 use crate::events::EventKind;
-use crate::lifecycle::CaseRecord;
+use crate::lifecycle::{CaseRecord, Role};
 use crate::tracks::{self, Deadline, Track};
 use poc247_protocol::{CaseRef, UtcMs};
 use std::collections::{BTreeMap, HashMap};
@@ -44,6 +44,68 @@ pub fn case_deadlines(shared: &Shared, case: &CaseRecord) -> Vec<Deadline> {
     all
 }
 
+/// Every deadline of every case, met or not, and each case's role: what `/metrics` and the
+/// status count (deadlines overdue per track, cases, the inbox) without reading every case
+/// from the store. The timer task keeps it with its index, so it follows a case's change within
+/// the moment the task gathers events (50 ms), and it is whole again after each start.
+#[derive(Default)]
+pub struct Board {
+    due: BTreeMap<(UtcMs, CaseRef, String), Track>,
+    keys: HashMap<CaseRef, Vec<(UtcMs, CaseRef, String)>>,
+    roles: HashMap<CaseRef, Role>,
+}
+
+impl Board {
+    /// Puts a case with its deadlines (`None`: the case is gone).
+    fn set(&mut self, case_ref: &CaseRef, case: Option<(Role, &[Deadline])>) {
+        for k in self.keys.remove(case_ref).unwrap_or_default() {
+            self.due.remove(&k);
+        }
+        let Some((role, deadlines)) = case else {
+            self.roles.remove(case_ref);
+            return;
+        };
+        self.roles.insert(case_ref.clone(), role);
+        let keys: Vec<_> = deadlines
+            .iter()
+            .map(|d| {
+                let k = (d.due, d.case_ref.clone(), d.label.clone());
+                self.due.insert(k.clone(), d.track);
+                k
+            })
+            .collect();
+        if !keys.is_empty() {
+            self.keys.insert(case_ref.clone(), keys);
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = Board::default();
+    }
+
+    /// How many deadlines of each track are due at `now` and not met.
+    pub fn overdue(&self, now: UtcMs) -> HashMap<Track, u64> {
+        let mut out = HashMap::new();
+        for ((at, _, _), track) in &self.due {
+            if *at > now {
+                break;
+            }
+            *out.entry(*track).or_default() += 1;
+        }
+        out
+    }
+
+    /// How many cases there are, and how many of them this node was asked in (its inbox).
+    pub fn cases(&self) -> (usize, usize) {
+        let inbox = self
+            .roles
+            .values()
+            .filter(|r| **r == Role::Requested)
+            .count();
+        (self.roles.len(), inbox)
+    }
+}
+
 /// The open deadlines of every case, soonest first. It lives in memory only: it is derived
 /// from the cases (each fired label is stored on its case) and rebuilt from them at start, so
 /// keeping it on disk would cost a write per case change and recover nothing.
@@ -73,9 +135,14 @@ impl Index {
         for k in self.keys.remove(case_ref).unwrap_or_default() {
             self.due.remove(&k);
         }
-        let Some(c) = case else { return };
+        let Some(c) = case else {
+            lock(&shared.deadline_board).set(case_ref, None);
+            return;
+        };
+        let all = case_deadlines(shared, c);
+        lock(&shared.deadline_board).set(case_ref, Some((c.role, &all)));
         let mut keys = Vec::new();
-        for d in case_deadlines(shared, c) {
+        for d in all {
             if c.fired.contains(&d.label) {
                 continue;
             }
@@ -91,6 +158,7 @@ impl Index {
     fn rebuild(&mut self, shared: &Shared) {
         self.keys.clear();
         self.due.clear();
+        lock(&shared.deadline_board).clear();
         match shared.store.cases() {
             Ok(cases) => {
                 for c in cases {
@@ -112,6 +180,11 @@ impl Index {
         }
         (due, None)
     }
+}
+
+/// The board, even if a thread panicked while holding it (each of its changes is whole).
+pub fn lock(board: &std::sync::Mutex<Board>) -> std::sync::MutexGuard<'_, Board> {
+    board.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Fires every indexed deadline due at `now`; returns when the next one is due.
@@ -173,9 +246,9 @@ pub async fn run(shared: Arc<Shared>) {
         let next = fire_due(&shared, &mut index, now).await;
         let wait = next.map(|t| Duration::from_millis(t.since(shared.clock.now()).max(1)));
         tokio::select! {
-                        _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => return,
             _ = shared.timer_kick.notified() => {}
-                                    ev = events.recv() => {
+            ev = events.recv() => {
                 // Under load, gather the events of the next moment and refresh each case once:
                 // deadlines are minutes away, re-indexing them 50 ms later changes nothing.
                 tokio::select! {
@@ -197,12 +270,14 @@ pub async fn run(shared: Arc<Shared>) {
                     }
                     next = match events.try_recv() {
                         Ok(e) => Some(Ok(e)),
-                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                            Some(Err(RecvError::Lagged(n)))
+                        }
                         Err(_) => None,
                     };
                 }
                 for c in &dirty {
-                                        // A follow-up request changes its preservation's deadlines too.
+                    // A follow-up request changes its preservation's deadlines too.
                     if let Some(p) = index.refresh(&shared, c) {
                         index.refresh(&shared, &p);
                     }

@@ -44,7 +44,7 @@ impl Default for TrackSettings {
 }
 
 /// What a deadline is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Track {
     /// An officer must acknowledge an inbound request (BC 35).

@@ -104,6 +104,26 @@ async fn a_60_day_preservation_wait_survives_restarts_and_fires_each_deadline_on
         &["FR", "LU"],
     )
     .await?;
+    // The metrics and the status count it from the timer task's board, not from the store.
+    for (client, inbox) in [(&fr, 1), (&lu, 0)] {
+        let metrics = client.get_text("/metrics").await?.text;
+        for line in [
+            "poc247_overdue{track=\"acknowledgement\"} 1",
+            "poc247_cases 1",
+        ] {
+            assert!(
+                metrics.lines().any(|l| l == line),
+                "no `{line}` in\n{metrics}"
+            );
+        }
+        let status = client.get("/v1/status").await?.body;
+        assert_eq!(status["cases"], 1, "{status}");
+        assert_eq!(status["inbox"], inbox, "{status}");
+        assert_eq!(
+            status["metrics"]["overdue"]["acknowledgement"], 1,
+            "{status}"
+        );
+    }
     let until = Date::from_utc_ms(at(60, 0).0).to_string();
     let decided = fr
         .post(&format!("/v1/cases/{case}/decide"), &json!({ "fields": { "outcome": "executed", "executed_on": Date::from_utc_ms(at(0, 0).0).to_string(), "preserved_until": until } }))
