@@ -4,8 +4,8 @@
 //! (see `poc247_protocol::attachment` for the wire exchange).
 //!
 //! The receiver appends to `<sha256>.part`, has the disk write it every [`FSYNC_EVERY`]
-//! bytes and fsyncs it at the end; a resumed transfer starts at the length of that file. Only a file whose SHA-256
-//! matches is renamed to `<sha256>` and receipted.
+//! bytes and fsyncs it at the end; a resumed transfer starts at the length of that file. Only
+//! a file whose SHA-256 matches is renamed to `<sha256>` and receipted.
 //!
 //! File I/O and hashing run on one blocking thread per transfer, fed (or feeding) over a
 //! bounded channel of [`BLOCK`]-sized blocks, so that the async tasks only move bytes between
@@ -1380,8 +1380,10 @@ fn write_blocks(
 }
 
 /// Has the kernel write `file`'s dirty pages in `[from, to)` to the disk: only starts it, or
-/// (`wait`) also waits for it to end. The data then survives a crash of the node; the file's
-/// length and the disk's own cache wait for the fsync at the end of the transfer.
+/// (`wait`) also waits for it to end. This keeps the fsync at the end of the transfer short and
+/// the page cache small; it makes nothing durable that the end's fsync would not (the file's
+/// length and the disk's own cache wait for that fsync). A crash of the node loses nothing
+/// written either way, and what a power loss loses is caught by the final hash check.
 #[allow(unsafe_code)] // one FFI call, libc::sync_file_range, which has no safe binding
 fn writeback(file: &std::fs::File, from: u64, to: u64, wait: bool) -> std::io::Result<()> {
     if to <= from {

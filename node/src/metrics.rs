@@ -2,8 +2,8 @@
 //! summary in `GET /v1/status`. Messages in and out by kind and result and the delivery
 //! latency are counted from the node's events since it started; queue depth per peer, peers
 //! connected and certificate days are read when asked, and overdue deadlines per track and the
-//! number of cases from the timer task's board ([`crate::timers::Board`]: no case is read from
-//! the store for them, so a scrape costs the same with a thousand cases or a million).
+//! number of cases from the timer task's board ([`crate::timers::Board`]), so that a scrape
+//! reads no case from the store, however many there are.
 
 use crate::control::ApiError;
 use crate::driver::Shared;

@@ -1,9 +1,8 @@
 //! The sled store: messages, envelopes, cases, outbox and meta trees, every state change one
-//! transaction,
-//! and the committer that shares one flush among all writers waiting for durability (group
-//! commit). The busiest changes — submissions, receptions, settlements — go to the committer
-//! itself, which applies all those waiting in one transaction before its flush
-//! ([`Store::apply_durably`]). Nothing is promised to anyone before [`Store::commit`] or
+//! transaction, and the committer that shares one flush among all writers waiting for
+//! durability (group commit). The busiest changes — submissions, receptions, settlements — go
+//! to the committer itself, which applies all those waiting in one transaction before its
+//! flush ([`Store::apply_durably`]). Nothing is promised to anyone before [`Store::commit`] or
 //! [`Store::apply_durably`] returned.
 //!
 //! A message's signed envelope is written once, in `envelopes`, apart from its record in

@@ -53,6 +53,8 @@ pub struct Board {
     due: BTreeMap<(UtcMs, CaseRef, String), Track>,
     keys: HashMap<CaseRef, Vec<(UtcMs, CaseRef, String)>>,
     roles: HashMap<CaseRef, Role>,
+    /// How many of `roles` are [`Role::Requested`].
+    inbox: usize,
 }
 
 impl Board {
@@ -61,10 +63,15 @@ impl Board {
         for k in self.keys.remove(case_ref).unwrap_or_default() {
             self.due.remove(&k);
         }
+        if self.roles.remove(case_ref) == Some(Role::Requested) {
+            self.inbox = self.inbox.saturating_sub(1);
+        }
         let Some((role, deadlines)) = case else {
-            self.roles.remove(case_ref);
             return;
         };
+        if role == Role::Requested {
+            self.inbox += 1;
+        }
         self.roles.insert(case_ref.clone(), role);
         let keys: Vec<_> = deadlines
             .iter()
@@ -97,12 +104,7 @@ impl Board {
 
     /// How many cases there are, and how many of them this node was asked in (its inbox).
     pub fn cases(&self) -> (usize, usize) {
-        let inbox = self
-            .roles
-            .values()
-            .filter(|r| **r == Role::Requested)
-            .count();
-        (self.roles.len(), inbox)
+        (self.roles.len(), self.inbox)
     }
 }
 
@@ -290,5 +292,64 @@ pub async fn run(shared: Arc<Shared>) {
                 }
             } => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poc247_protocol::PartyId;
+
+    fn deadline(case: &CaseRef, track: Track, label: &str, due: u64) -> Deadline {
+        Deadline {
+            case_ref: case.clone(),
+            track,
+            label: label.into(),
+            due: UtcMs(due),
+            owed_by: PartyId::parse("FR").unwrap(),
+            what: String::new(),
+            settle: String::new(),
+            escalation: false,
+            exercise: false,
+        }
+    }
+
+    #[test]
+    fn the_board_counts_what_is_due_and_forgets_a_case_put_again_or_gone() {
+        let lu = PartyId::parse("LU").unwrap();
+        let (a, b) = (CaseRef::new(&lu, 2026, 1), CaseRef::new(&lu, 2026, 2));
+        let mut board = Board::default();
+        let first = [
+            deadline(&a, Track::Acknowledgement, "ack", 10),
+            deadline(&a, Track::Preservation, "end", 30),
+        ];
+        board.set(&a, Some((Role::Requested, &first)));
+        board.set(
+            &b,
+            Some((
+                Role::Requester,
+                &[deadline(&b, Track::Acknowledgement, "ack", 20)],
+            )),
+        );
+        assert_eq!(board.cases(), (2, 1));
+        assert!(board.overdue(UtcMs(9)).is_empty());
+        assert_eq!(
+            board.overdue(UtcMs(20)).get(&Track::Acknowledgement),
+            Some(&2)
+        );
+        assert_eq!(board.overdue(UtcMs(30)).get(&Track::Preservation), Some(&1));
+        // Acknowledged: the case is put again without that deadline.
+        board.set(&a, Some((Role::Requested, &first[1..])));
+        assert_eq!(
+            board.overdue(UtcMs(30)).get(&Track::Acknowledgement),
+            Some(&1)
+        );
+        assert_eq!(board.cases(), (2, 1));
+        // Purged.
+        board.set(&a, None);
+        assert_eq!(board.cases(), (1, 0));
+        assert_eq!(board.overdue(UtcMs(30)).get(&Track::Preservation), None);
+        board.clear();
+        assert_eq!(board.cases(), (0, 0));
     }
 }
