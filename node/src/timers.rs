@@ -44,14 +44,56 @@ pub fn case_deadlines(shared: &Shared, case: &CaseRecord) -> Vec<Deadline> {
     all
 }
 
+/// Where a deadline stands in a [`Due`]: when, whose, which.
+type Key = (UtcMs, CaseRef, String);
+
+/// Deadlines of every case by due time, each with a `V`, and the keys of each case's, so that a
+/// case's deadlines are replaced whole.
+struct Due<V> {
+    by_time: BTreeMap<Key, V>,
+    of_case: HashMap<CaseRef, Vec<Key>>,
+}
+
+impl<V> Default for Due<V> {
+    fn default() -> Self {
+        Due {
+            by_time: BTreeMap::new(),
+            of_case: HashMap::new(),
+        }
+    }
+}
+
+impl<V> Due<V> {
+    /// Replaces the deadlines of `case_ref` with `items` (none: the case has none, or is gone).
+    fn put(&mut self, case_ref: &CaseRef, items: impl IntoIterator<Item = (Key, V)>) {
+        for k in self.of_case.remove(case_ref).unwrap_or_default() {
+            self.by_time.remove(&k);
+        }
+        let keys: Vec<Key> = items
+            .into_iter()
+            .map(|(k, v)| {
+                self.by_time.insert(k.clone(), v);
+                k
+            })
+            .collect();
+        if !keys.is_empty() {
+            self.of_case.insert(case_ref.clone(), keys);
+        }
+    }
+}
+
+/// The key of a deadline.
+fn key(d: &Deadline) -> Key {
+    (d.due, d.case_ref.clone(), d.label.clone())
+}
+
 /// Every deadline of every case, met or not, and each case's role: what `/metrics` and the
 /// status count (deadlines overdue per track, cases, the inbox) without reading every case
 /// from the store. The timer task keeps it with its index, so it follows a case's change within
 /// the moment the task gathers events (50 ms), and it is whole again after each start.
 #[derive(Default)]
 pub struct Board {
-    due: BTreeMap<(UtcMs, CaseRef, String), Track>,
-    keys: HashMap<CaseRef, Vec<(UtcMs, CaseRef, String)>>,
+    due: Due<Track>,
     roles: HashMap<CaseRef, Role>,
     /// How many of `roles` are [`Role::Requested`].
     inbox: usize,
@@ -60,30 +102,19 @@ pub struct Board {
 impl Board {
     /// Puts a case with its deadlines (`None`: the case is gone).
     fn set(&mut self, case_ref: &CaseRef, case: Option<(Role, &[Deadline])>) {
-        for k in self.keys.remove(case_ref).unwrap_or_default() {
-            self.due.remove(&k);
-        }
         if self.roles.remove(case_ref) == Some(Role::Requested) {
             self.inbox = self.inbox.saturating_sub(1);
         }
         let Some((role, deadlines)) = case else {
+            self.due.put(case_ref, []);
             return;
         };
         if role == Role::Requested {
             self.inbox += 1;
         }
         self.roles.insert(case_ref.clone(), role);
-        let keys: Vec<_> = deadlines
-            .iter()
-            .map(|d| {
-                let k = (d.due, d.case_ref.clone(), d.label.clone());
-                self.due.insert(k.clone(), d.track);
-                k
-            })
-            .collect();
-        if !keys.is_empty() {
-            self.keys.insert(case_ref.clone(), keys);
-        }
+        self.due
+            .put(case_ref, deadlines.iter().map(|d| (key(d), d.track)));
     }
 
     fn clear(&mut self) {
@@ -93,7 +124,7 @@ impl Board {
     /// How many deadlines of each track are due at `now` and not met.
     pub fn overdue(&self, now: UtcMs) -> HashMap<Track, u64> {
         let mut out = HashMap::new();
-        for ((at, _, _), track) in &self.due {
+        for ((at, _, _), track) in &self.due.by_time {
             if *at > now {
                 break;
             }
@@ -113,8 +144,7 @@ impl Board {
 /// keeping it on disk would cost a write per case change and recover nothing.
 #[derive(Default)]
 struct Index {
-    due: BTreeMap<(UtcMs, CaseRef, String), Deadline>,
-    keys: HashMap<CaseRef, Vec<(UtcMs, CaseRef, String)>>,
+    open: Due<Deadline>,
 }
 
 impl Index {
@@ -134,32 +164,19 @@ impl Index {
 
     /// Indexes the open deadlines of a case as it stands (`None`: the case is gone).
     fn index(&mut self, shared: &Shared, case_ref: &CaseRef, case: Option<&CaseRecord>) {
-        for k in self.keys.remove(case_ref).unwrap_or_default() {
-            self.due.remove(&k);
-        }
         let Some(c) = case else {
+            self.open.put(case_ref, []);
             lock(&shared.deadline_board).set(case_ref, None);
             return;
         };
         let all = case_deadlines(shared, c);
         lock(&shared.deadline_board).set(case_ref, Some((c.role, &all)));
-        let mut keys = Vec::new();
-        for d in all {
-            if c.fired.contains(&d.label) {
-                continue;
-            }
-            let k = (d.due, d.case_ref.clone(), d.label.clone());
-            keys.push(k.clone());
-            self.due.insert(k, d);
-        }
-        if !keys.is_empty() {
-            self.keys.insert(case_ref.clone(), keys);
-        }
+        let open = all.into_iter().filter(|d| !c.fired.contains(&d.label));
+        self.open.put(case_ref, open.map(|d| (key(&d), d)));
     }
 
     fn rebuild(&mut self, shared: &Shared) {
-        self.keys.clear();
-        self.due.clear();
+        self.open = Due::default();
         lock(&shared.deadline_board).clear();
         match shared.store.cases() {
             Ok(cases) => {
@@ -174,7 +191,7 @@ impl Index {
     /// The deadlines due at `now`, soonest first, and when the next one after is due.
     fn due_at(&self, now: UtcMs) -> (Vec<Deadline>, Option<UtcMs>) {
         let mut due = Vec::new();
-        for ((at, _, _), d) in &self.due {
+        for ((at, _, _), d) in &self.open.by_time {
             if *at > now {
                 return (due, Some(*at));
             }
