@@ -34,6 +34,21 @@ impl Api {
     }
 }
 
+impl Api {
+    /// `POST /v1/uploads` with the bytes of `file`, listed as `name`; `progress` is told the
+    /// bytes sent so far. The node's answer (`{ upload, size, name, keep_until }`), or the
+    /// failure.
+    pub async fn upload(
+        &self,
+        file: &Path,
+        name: &str,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<Value, Failure> {
+        let r = self.client.upload(file, name, progress).await?;
+        into_result(r)
+    }
+}
+
 /// What went wrong, in words: the fields named by the API if any, else its message.
 pub fn describe(r: &ApiResponse) -> String {
     let fields: Vec<FieldError> =

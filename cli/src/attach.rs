@@ -1,10 +1,10 @@
-//! Files attached with `--attach`. The node copies them itself (the API takes paths on the
-//! node's host), so this process first reads each one to compute its SHA-256, with a progress
-//! bar on a terminal, and sends `{ "path", "sha256" }`: the node refuses a copy whose hash
-//! differs (the file changed in between), and the wait for the node's own copy shows as a
-//! spinner. A file this process cannot read is sent by path only, for the node to read or
-//! to say what is wrong with it.
+//! Files attached with `--attach`. Each file this process can read is uploaded to the node
+//! through its control socket (`POST /v1/uploads`, a bar per file on a terminal) and listed as
+//! `{ "upload", "name" }`: the node need not be able to read the officer's folders (under the
+//! systemd unit of `deploy/` it cannot read `/tmp` or a home folder). A file this process
+//! cannot read is sent by path, for the node to read or to say what is wrong with it.
 
+use crate::api::Api;
 use crate::failure::Failure;
 use crate::progress::Progress;
 use serde_json::{json, Value};
@@ -22,10 +22,11 @@ pub fn paths_json(files: &[PathBuf]) -> Value {
     )
 }
 
-/// Replaces each path of `body["attachments"]` by `{ "path", "sha256" }` once the file is
-/// hashed (a bar per file when `progress`); returns the bytes hashed. A file that cannot be
-/// read here stays a bare path.
-pub async fn hash_files(body: &mut Value, progress: bool) -> Result<u64, Failure> {
+/// Uploads each file of `body["attachments"]` that this process can open and replaces its
+/// path by `{ "upload", "name" }` (a bar per file when `progress`); returns the bytes
+/// uploaded. A file that cannot be opened here stays a bare path. The node's refusal of an
+/// upload (over the size limit, an empty file, its disk full) is the command's failure.
+pub async fn upload_files(api: &Api, body: &mut Value, progress: bool) -> Result<u64, Failure> {
     let Some(items) = body.get_mut("attachments").and_then(Value::as_array_mut) else {
         return Ok(0);
     };
@@ -34,69 +35,36 @@ pub async fn hash_files(body: &mut Value, progress: bool) -> Result<u64, Failure
         let Some(path) = item.as_str().map(PathBuf::from) else {
             continue;
         };
-        let hashed = tokio::task::spawn_blocking(move || {
-            let r = sha256_of(&path, progress);
-            (path, r)
-        })
-        .await
-        .map_err(|e| Failure::internal(format!("hashing an attachment: {e}")))?;
-        if let (path, Ok((sha, size))) = hashed {
-            total += size;
-            *item = json!({ "path": path, "sha256": sha });
-        }
+        let Ok(len) = readable_len(&path) else {
+            continue;
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut bar = Progress::bytes(progress, len, &format!("uploading {name}"));
+        let up = api.upload(&path, &name, &mut |sent| bar.set(sent)).await;
+        bar.finish();
+        let up = up?;
+        total += up["size"].as_u64().unwrap_or(len);
+        *item = json!({ "upload": up["upload"], "name": name });
     }
     Ok(total)
 }
 
-/// The SHA-256 (lowercase hex) and size of a file, read in 1 MiB pieces under a bar.
-fn sha256_of(path: &Path, progress: bool) -> std::io::Result<(String, u64)> {
-    use sha2::Digest as _;
-    use std::io::Read as _;
-    let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut bar = Progress::bytes(progress, len, &format!("hashing {name}"));
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut done = 0u64;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(buf.get(..n).unwrap_or_default());
-        done += n as u64;
-        bar.set(done);
+/// The size of a file this process can open for reading.
+fn readable_len(path: &Path) -> std::io::Result<u64> {
+    let f = std::fs::File::open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a file"));
     }
-    bar.finish();
-    Ok((poc247_protocol::sha256_hex(&hasher.finalize().into()), done))
+    Ok(meta.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn readable_files_get_their_hash_and_the_others_stay_paths() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let file = dir.path().join("abc.txt");
-        std::fs::write(&file, "abc").unwrap_or_else(|e| panic!("{e}"));
-        let missing = dir.path().join("missing.txt");
-        let mut body = json!({ "attachments": paths_json(&[file.clone(), missing.clone()]) });
-        let bytes = hash_files(&mut body, false)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(bytes, 3);
-        assert_eq!(
-            body["attachments"][0],
-            json!({ "path": file, "sha256":
-                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" })
-        );
-        assert_eq!(body["attachments"][1], json!(missing));
-    }
 
     #[test]
     fn relative_paths_become_absolute() {

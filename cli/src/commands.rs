@@ -114,8 +114,9 @@ fn warnings(body: &Value, prefix: &str) {
     }
 }
 
-/// Posts a message with attachments: each file hashed here first (a bar per file), then a
-/// spinner while the node copies and hashes them before it answers.
+/// Posts a message with attachments: each file uploaded to the node first (a bar per file),
+/// then the message listing the uploads (with a spinner while the node copies any file it
+/// was given by path).
 async fn post_with_files(
     socket: &Path,
     path: &str,
@@ -123,16 +124,17 @@ async fn post_with_files(
     out: Output,
 ) -> Result<Value, Failure> {
     let progress = crate::progress::wanted(out.is_json());
-    let bytes = crate::attach::hash_files(&mut body, progress).await?;
     let api = Api::new(socket);
-    if bytes == 0 {
+    crate::attach::upload_files(&api, &mut body, progress).await?;
+    // Files this process could not open are the node's to read, copy and hash.
+    let by_path = body["attachments"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(Value::is_string));
+    if !by_path {
         return api.post(path, &body).await;
     }
-    let label = format!(
-        "the node copies and checks {}",
-        indicatif::HumanBytes(bytes)
-    );
-    crate::progress::while_waiting(progress, &label, api.post(path, &body)).await
+    let label = "the node copies and checks the files it reads itself";
+    crate::progress::while_waiting(progress, label, api.post(path, &body)).await
 }
 
 /// `send <kind>`: the request was checked already; the node checks it again.

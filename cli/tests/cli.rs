@@ -1018,7 +1018,7 @@ async fn results_with_attach_arrive_and_fetch_rechecks_the_hash_art_31() {
     wait_delivered(&mut lu_events, done["message_id"].as_str().unwrap(), 10)
         .await
         .unwrap();
-    // A relative --attach is sent as an absolute path.
+    // A relative --attach is read from the CLI's folder and uploaded.
     let dir = net.tmp.path();
     let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(dir.join("access.log"), &bytes).unwrap();
@@ -1254,7 +1254,7 @@ async fn progress_shows_on_a_terminal_for_attach_and_fetch() {
     let path = file.to_str().unwrap();
     let (code, shown) = on_a_terminal(&send_args(&lu, &["--attach", path])).await;
     assert_eq!(code, Some(0), "{shown}");
-    assert!(shown.contains("hashing disk-image.bin"), "{shown:?}");
+    assert!(shown.contains("uploading disk-image.bin"), "{shown:?}");
     let case = lu_cases(&net).await["cases"][0]["case_ref"]
         .as_str()
         .unwrap()
@@ -1293,5 +1293,30 @@ async fn progress_shows_on_a_terminal_for_attach_and_fetch() {
     .await;
     assert_eq!(code, Some(0), "{shown}");
     assert!(!shown.contains("again.bin ["), "{shown:?}");
+    net.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_file_over_the_limit_is_refused_before_its_bytes_are_read() {
+    let net = Net::embedded().await.unwrap();
+    let lu = socket(&net, "LU");
+    // One byte over the default 2 GiB per file, sparse: the node refuses it on its
+    // Content-Length, before reading the body, and the request is never sent.
+    let file = net.tmp.path().join("disk.img");
+    let f = std::fs::File::create(&file).unwrap();
+    f.set_len((2u64 << 30) + 1).unwrap();
+    let ran = poc247(&send_args(&lu, &["--attach", file.to_str().unwrap()])).await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(
+        ran.stderr.contains("disk.img") && ran.stderr.contains("is over the limit"),
+        "{ran:?}"
+    );
+    // "is over the limit" is the answer to the Content-Length; the bytes counted as they
+    // come would be "more than the limit".
+    assert_eq!(lu_cases(&net).await["cases"], serde_json::json!([]));
+    let held: Vec<_> = std::fs::read_dir(net.config("LU").unwrap().data_dir.join("attachments"))
+        .unwrap()
+        .collect();
+    assert!(held.is_empty(), "{held:?}");
     net.net.shutdown().await;
 }

@@ -80,6 +80,23 @@ pub struct Attachments {
     purges: sled::Tree,
     /// Local copies made for submissions not yet linked to their messages, by hash.
     intakes: Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], usize>>>,
+    /// Files uploaded through the control API and not yet listed by a submission, by hash.
+    uploads: Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], Upload>>>,
+}
+
+/// How long an upload waits for the submission that lists it before it is deleted. A restart
+/// deletes the uploads not listed yet too (the sweep at start).
+pub const UPLOAD_KEEP_MS: u64 = 60 * 60 * 1000;
+
+/// A file uploaded and not yet listed by a submission: each upload of the same bytes holds the
+/// file once (in `intakes`), until a submission takes it over or it expires.
+#[derive(Debug, Clone)]
+struct Upload {
+    size: u64,
+    name: String,
+    /// When the last upload of these bytes ended.
+    at: UtcMs,
+    holds: usize,
 }
 
 /// One inbound transfer of a file at a time: two streams never append to the same `.part`.
@@ -126,6 +143,7 @@ impl Attachments {
             busy: Arc::default(),
             purges: store.open_tree("attachment_purges")?,
             intakes: Arc::default(),
+            uploads: Arc::default(),
         };
         a.sweep(store)?;
         Ok(a)
@@ -200,6 +218,16 @@ impl Attachments {
     }
 }
 
+/// A file of a submission: an upload taken over (its reference known), or a path on this host
+/// to copy in, with the SHA-256 the caller computed, if it sent one.
+#[derive(Debug)]
+pub enum Item {
+    /// An upload, held for the submission.
+    Held(AttachmentRef),
+    /// A local file, not read yet.
+    Path(PathBuf, Option<[u8; 32]>),
+}
+
 /// Why a local file cannot be attached.
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
@@ -209,6 +237,9 @@ pub enum IntakeError {
     /// Not readable, or the copy failed.
     #[error("{0}")]
     Io(String),
+    /// This node's disk refused the copy (full, read-only): a 507, to try again later.
+    #[error("{0}")]
+    Disk(String),
 }
 
 /// The attachments listed by a body.
@@ -221,37 +252,38 @@ pub fn listed_mut(body: &mut Body) -> Option<&mut Vec<AttachmentRef>> {
     body.attachments_mut()
 }
 
-/// Checks the sizes of local `files` against the limits, given `already` bytes attached in the
-/// case: the first file over a limit is named. Nothing is read or copied.
 pub fn check_limits(
-    files: &[PathBuf],
+    items: &[Item],
     already: u64,
     limits: &crate::config::AttachmentSettings,
 ) -> std::result::Result<(), IntakeError> {
     let mut total = already;
-    for f in files {
-        let meta =
-            std::fs::metadata(f).map_err(|e| IntakeError::Io(format!("{}: {e}", f.display())))?;
-        if !meta.is_file() {
-            return Err(IntakeError::Io(format!("{}: not a file", f.display())));
-        }
-        if meta.len() == 0 {
-            return Err(IntakeError::Io(format!("{}: empty file", f.display())));
-        }
-        if meta.len() > limits.max_file_bytes {
+    for item in items {
+        let (label, size) = match item {
+            Item::Held(r) => (r.name.clone(), r.size),
+            Item::Path(f, _) => {
+                let meta = std::fs::metadata(f)
+                    .map_err(|e| IntakeError::Io(format!("{}: {e}", f.display())))?;
+                if !meta.is_file() {
+                    return Err(IntakeError::Io(format!("{}: not a file", f.display())));
+                }
+                if meta.len() == 0 {
+                    return Err(IntakeError::Io(format!("{}: empty file", f.display())));
+                }
+                (f.display().to_string(), meta.len())
+            }
+        };
+        if size > limits.max_file_bytes {
             return Err(IntakeError::Limit(format!(
-                "{}: {} bytes is over the limit of {} bytes per file",
-                f.display(),
-                meta.len(),
+                "{label}: {size} bytes is over the limit of {} bytes per file",
                 limits.max_file_bytes
             )));
         }
-        total = total.saturating_add(meta.len());
+        total = total.saturating_add(size);
         if total > limits.max_case_bytes {
             return Err(IntakeError::Limit(format!(
-                "{}: the case's attachments would total {total} bytes, over the limit of {} \
+                "{label}: the case's attachments would total {total} bytes, over the limit of {} \
                  bytes per case",
-                f.display(),
                 limits.max_case_bytes
             )));
         }
@@ -371,6 +403,8 @@ pub async fn run_sender(shared: Arc<Shared>) {
     ));
     let cancel = shared.cancel_token();
     loop {
+        // Uploads no submission listed within their hour go too.
+        shared.attachments.expire_uploads(shared.clock.now());
         match shared.attachments.pending() {
             Ok(pending) => {
                 let now = shared.clock.now();
@@ -1112,7 +1146,183 @@ impl Attachments {
     }
 }
 
+/// What an upload ended with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Uploaded {
+    /// Its SHA-256, lowercase hex: what a submission names it by.
+    pub sha256: String,
+    /// Its size.
+    pub size: u64,
+    /// Its name.
+    pub name: String,
+    /// Until when it waits for a submission to list it (ms since the epoch).
+    pub keep_until: UtcMs,
+}
+
+impl Attachments {
+    /// Stores the bytes of an upload through the control API: written under a temporary
+    /// name while hashed (at most [`IN_FLIGHT`] pieces wait for the disk), fsynced, renamed to
+    /// its SHA-256 and held for [`UPLOAD_KEEP_MS`] until a submission lists it. More than
+    /// `max` bytes, an empty body or one that breaks off leaves nothing behind.
+    pub async fn upload<S, E>(
+        &self,
+        mut chunks: S,
+        max: u64,
+        name: String,
+        now: UtcMs,
+    ) -> std::result::Result<Uploaded, IntakeError>
+    where
+        S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        use futures_util::StreamExt;
+        self.expire_uploads(now);
+        let tmp = self
+            .dir
+            .join(format!("{INTAKE_PREFIX}{:016x}.tmp", rand::random::<u64>()));
+        let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(IN_FLIGHT);
+        let path = tmp.clone();
+        let writer = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&path)?;
+            let mut hasher = Sha256::new();
+            while let Some(piece) = rx.blocking_recv() {
+                hasher.update(&piece);
+                file.write_all(&piece)?;
+            }
+            file.sync_all()?;
+            Ok::<[u8; 32], std::io::Error>(hasher.finalize().into())
+        });
+        let mut size = 0u64;
+        let fed = loop {
+            match chunks.next().await {
+                None => break Ok(()),
+                Some(Err(e)) => break Err(IntakeError::Io(format!("the upload broke off: {e}"))),
+                Some(Ok(piece)) => {
+                    size = size.saturating_add(piece.len() as u64);
+                    if size > max {
+                        break Err(IntakeError::Limit(format!(
+                            "{name}: more than the limit of {max} bytes per file"
+                        )));
+                    }
+                    if tx.send(piece).await.is_err() {
+                        break Ok(()); // the writer failed: its error says why
+                    }
+                }
+            }
+        };
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| IntakeError::Disk(e.to_string()))
+            .and_then(|r| r.map_err(|e| IntakeError::Disk(format!("{}: {e}", tmp.display()))));
+        let sha = match (fed, written) {
+            (Ok(()), Ok(_)) if size == 0 => Err(IntakeError::Io(format!("{name}: empty file"))),
+            (Ok(()), Ok(sha)) => Ok(sha),
+            (Err(e), _) | (Ok(()), Err(e)) => Err(e),
+        };
+        let sha = match sha {
+            Ok(sha) => sha,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        {
+            let mut intakes = lock(&self.intakes);
+            if let Err(e) = std::fs::rename(&tmp, self.path(&sha)) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(IntakeError::Disk(format!("{}: {e}", tmp.display())));
+            }
+            *intakes.entry(sha).or_insert(0) += 1;
+            let mut uploads = lock(&self.uploads);
+            let u = uploads.entry(sha).or_insert(Upload {
+                size,
+                name: name.clone(),
+                at: now,
+                holds: 0,
+            });
+            u.holds += 1;
+            (u.name, u.at) = (name.clone(), now);
+        }
+        sync_dir(&self.dir);
+        Ok(Uploaded {
+            sha256: sha256_hex(&sha),
+            size,
+            name,
+            keep_until: UtcMs(now.0.saturating_add(UPLOAD_KEEP_MS)),
+        })
+    }
+
+    /// The size of upload `sha`, if it is held for a submission.
+    pub fn upload_size(&self, sha: &[u8; 32]) -> Option<u64> {
+        lock(&self.uploads).get(sha).map(|u| u.size)
+    }
+
+    /// Lets go of the uploads no submission listed within [`UPLOAD_KEEP_MS`]: each file that
+    /// nothing else needs is deleted.
+    pub fn expire_uploads(&self, now: UtcMs) {
+        let mut intakes = lock(&self.intakes);
+        let expired: Vec<([u8; 32], usize)> = {
+            let mut uploads = lock(&self.uploads);
+            let old: Vec<[u8; 32]> = uploads
+                .iter()
+                .filter(|(_, u)| now.0.saturating_sub(u.at.0) >= UPLOAD_KEEP_MS)
+                .map(|(sha, _)| *sha)
+                .collect();
+            old.into_iter()
+                .filter_map(|sha| uploads.remove(&sha).map(|u| (sha, u.holds)))
+                .collect()
+        };
+        for (sha, holds) in expired {
+            if let Some(n) = intakes.get_mut(&sha) {
+                *n = n.saturating_sub(holds);
+                if *n == 0 {
+                    intakes.remove(&sha);
+                }
+            }
+            match self.delete_if_unneeded(&sha, &intakes, false) {
+                Ok(true) => {
+                    tracing::info!(sha256 = %sha256_hex(&sha), "upload no submission listed deleted")
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot delete an expired upload"),
+            }
+        }
+    }
+}
+
 impl Intake {
+    /// Takes over upload `sha` (held by [`Attachments::upload`]) for this submission, listed
+    /// as `name` (or the name it was uploaded with).
+    pub fn adopt(
+        &mut self,
+        sha: &[u8; 32],
+        name: Option<String>,
+    ) -> std::result::Result<AttachmentRef, IntakeError> {
+        let mut uploads = lock(&self.attachments.uploads);
+        let Some(u) = uploads.get_mut(sha) else {
+            return Err(IntakeError::Io(format!(
+                "no upload {} is waiting here: upload the file again (an upload waits {} \
+                 minutes for its submission, and not across a restart of the node)",
+                sha256_hex(sha),
+                UPLOAD_KEEP_MS / 60_000
+            )));
+        };
+        // The upload's hold on the file in `intakes` passes to this intake.
+        let r = AttachmentRef {
+            sha256: sha256_hex(sha),
+            size: u.size,
+            name: name.unwrap_or_else(|| u.name.clone()),
+        };
+        u.holds -= 1;
+        if u.holds == 0 {
+            uploads.remove(sha);
+        }
+        self.copied.push((*sha, r.size));
+        Ok(r)
+    }
+
     /// Copies `file` in, hashed. The copy is registered under its hash before it is renamed
     /// into place, so that a cleanup running meanwhile leaves it alone. Blocking: call from
     /// `spawn_blocking`.
@@ -1494,5 +1704,85 @@ async fn pump(
         };
         block.resize(BLOCK, 0);
         filled = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poc247_protocol::SigningKey;
+
+    type Piece = std::result::Result<bytes::Bytes, String>;
+
+    fn pieces(parts: &[&'static [u8]], then_fail: bool) -> impl futures_util::Stream<Item = Piece> {
+        let mut items: Vec<Piece> = parts
+            .iter()
+            .map(|p| Ok(bytes::Bytes::from_static(p)))
+            .collect();
+        if then_fail {
+            items.push(Err("connection reset".into()));
+        }
+        futures_util::stream::iter(items)
+    }
+
+    fn folder(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir.join("attachments"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test]
+    async fn an_upload_over_the_limit_empty_or_broken_off_leaves_nothing_and_one_is_taken_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::StoreSettings::default();
+        let (store, _committer) =
+            crate::store::Store::open(dir.path(), &settings, SigningKey::from_bytes(&[7; 32]))
+                .unwrap();
+        let a = Attachments::open(dir.path(), &store).unwrap();
+        let now = UtcMs(1_790_000_000_000);
+        // No Content-Length to go by: the limit is counted on the bytes as they come.
+        let e = a
+            .upload(
+                pieces(&[b"0123456789", b"0123456789"], false),
+                15,
+                "x.log".into(),
+                now,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, IntakeError::Limit(_)), "{e}");
+        let e = a
+            .upload(pieces(&[b"0123"], true), 15, "x.log".into(), now)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("broke off"), "{e}");
+        let e = a
+            .upload(pieces(&[], false), 15, "x.log".into(), now)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("empty"), "{e}");
+        assert!(folder(dir.path()).is_empty(), "{:?}", folder(dir.path()));
+        // A good one: held under its hash, taken by one intake, refused to the next.
+        let up = a
+            .upload(pieces(&[b"abc"], false), 15, "abc.txt".into(), now)
+            .await
+            .unwrap();
+        let sha = parse_sha256_hex(&up.sha256).unwrap();
+        assert_eq!(
+            up.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(folder(dir.path()), vec![up.sha256.clone()]);
+        let mut first = a.intake();
+        let r = first.adopt(&sha, None).unwrap();
+        assert_eq!((r.name.as_str(), r.size), ("abc.txt", 3));
+        let mut second = a.intake();
+        assert!(second.adopt(&sha, None).is_err());
+        // The submission was refused: its intake lets the file go.
+        drop(first);
+        assert!(folder(dir.path()).is_empty());
     }
 }

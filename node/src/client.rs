@@ -213,6 +213,18 @@ impl EventStream {
     }
 }
 
+/// `s` with every byte but unreserved ASCII (RFC 3986) percent-encoded, for a query value.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -312,6 +324,91 @@ impl ControlClient {
             .await
             .map_err(|e| proto(&format!("{}: {e}", out.display())))?;
         Ok(Ok((hasher.finalize().into(), size)))
+    }
+
+    /// `POST /v1/uploads?name=…` with the bytes of `file` (streamed, with its
+    /// `Content-Length`), telling `progress` the bytes sent so far after each piece.
+    pub async fn upload(
+        &self,
+        file: &Path,
+        name: &str,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<ApiResponse, ClientError> {
+        use tokio::io::AsyncReadExt;
+        type Piece = Result<hyper::body::Frame<Bytes>, std::io::Error>;
+        let proto = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
+        let local = |e: std::io::Error| ClientError::Protocol(format!("{}: {e}", file.display()));
+        let mut src = tokio::fs::File::open(file).await.map_err(local)?;
+        let len = src.metadata().await.map_err(local)?.len();
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                path: self.socket.clone(),
+                source,
+            })?;
+        type Upload = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake::<_, Upload>(TokioIo::new(stream))
+                .await
+                .map_err(|e| proto(&e))?;
+        tokio::spawn(conn);
+        // The file is read here and handed to the connection a piece at a time (at most four
+        // waiting), so memory stays bounded whatever its size.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(4);
+        let uri = format!("/v1/uploads?name={}", percent_encode(name));
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header("host", "poc247")
+            .header("content-type", "application/octet-stream")
+            .header("content-length", len)
+            .body(
+                http_body_util::StreamBody::new(futures_util::stream::unfold(
+                    rx,
+                    |mut rx| async move { rx.recv().await.map(|piece| (piece, rx)) },
+                ))
+                .boxed_unsync(),
+            )
+            .map_err(|e| proto(&e))?;
+        let call = async {
+            let resp = sender.send_request(req).await.map_err(|e| proto(&e))?;
+            let status = resp.status();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| proto(&e))?
+                .to_bytes();
+            let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            Ok::<_, ClientError>(ApiResponse { status, body })
+        };
+        let feed = async {
+            let mut sent = 0u64;
+            loop {
+                let mut buf = bytes::BytesMut::with_capacity(256 << 10);
+                match src.read_buf(&mut buf).await {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        sent += n as u64;
+                        if tx
+                            .send(Ok(hyper::body::Frame::data(buf.freeze())))
+                            .await
+                            .is_err()
+                        {
+                            break; // the node answered before taking it all
+                        }
+                        progress(sent);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        break;
+                    }
+                }
+            }
+            drop(tx);
+        };
+        let (resp, ()) = tokio::join!(call, feed);
+        resp
     }
 
     /// `GET path` for a body that is not JSON (`/v1/stats?format=csv`): status, content type

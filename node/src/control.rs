@@ -87,6 +87,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/requests", post(create_request))
+        .route("/v1/uploads", post(upload))
         .route("/v1/cases", get(list_cases))
         .route("/v1/cases", post(create_case))
         .route("/v1/cases/{case_ref}", get(show_case))
@@ -974,18 +975,29 @@ fn attachment_error(why: impl Into<String>) -> ApiError {
     }])
 }
 
-/// A local file to attach, from a top-level `"attachments"` member: an absolute path on the
-/// node's host, and the SHA-256 the caller computed, if it sent one (`poc247` does), that the
-/// node's copy must have.
+/// A file to attach, from a top-level `"attachments"` member: a file uploaded through
+/// `POST /v1/uploads`, or an absolute path on the node's host with the SHA-256 the caller
+/// computed, if it sent one, that the node's copy must have.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileToAttach {
-    /// The file.
-    pub path: std::path::PathBuf,
-    /// Its SHA-256 as the caller saw it.
-    pub sha256: Option<[u8; 32]>,
+pub enum FileToAttach {
+    /// A file the node reads itself.
+    Path {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its SHA-256 as the caller saw it.
+        sha256: Option<[u8; 32]>,
+    },
+    /// A file uploaded through the socket.
+    Upload {
+        /// Its SHA-256, as the upload answered.
+        sha256: [u8; 32],
+        /// The name to list it under, if not the one it was uploaded with.
+        name: Option<String>,
+    },
 }
 
-/// Parses `"attachments": ["/abs/path", {"path": "/abs/path", "sha256": "…"}, …]`.
+/// Parses `"attachments": ["/abs/path", {"path": "/abs/path", "sha256": "…"},
+/// {"upload": "…", "name": "…"}, …]`.
 fn files_to_attach(given: Option<&Value>) -> std::result::Result<Vec<FileToAttach>, FieldError> {
     let bad = |why: &str| FieldError {
         field: "attachments".into(),
@@ -994,7 +1006,7 @@ fn files_to_attach(given: Option<&Value>) -> std::result::Result<Vec<FileToAttac
     let items = match given {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(a)) => a,
-        Some(_) => return Err(bad("a list of absolute paths")),
+        Some(_) => return Err(bad("a list of files: absolute paths or uploads")),
     };
     let absolute = |p: &str| {
         Path::new(p)
@@ -1002,32 +1014,109 @@ fn files_to_attach(given: Option<&Value>) -> std::result::Result<Vec<FileToAttac
             .then(|| std::path::PathBuf::from(p))
             .ok_or_else(|| bad("each file is an absolute path on the node's host"))
     };
+    let sha = |h: &Value, what: &str| {
+        h.as_str()
+            .and_then(poc247_protocol::parse_sha256_hex)
+            .ok_or_else(|| {
+                bad(&format!(
+                    "{what}: 64 lowercase hexadecimal digits, a SHA-256"
+                ))
+            })
+    };
     items
         .iter()
         .map(|v| match v {
-            Value::String(p) => Ok(FileToAttach {
+            Value::String(p) => Ok(FileToAttach::Path {
                 path: absolute(p)?,
                 sha256: None,
             }),
+            Value::Object(o) if o.keys().all(|k| k == "upload" || k == "name") => {
+                let sha256 = sha(o.get("upload").unwrap_or(&Value::Null), "upload")?;
+                let name = match o.get("name") {
+                    None | Some(Value::Null) => None,
+                    Some(n) => Some(upload_name(n.as_str()).map_err(|m| bad(&m))?),
+                };
+                Ok(FileToAttach::Upload { sha256, name })
+            }
             Value::Object(o) if o.keys().all(|k| k == "path" || k == "sha256") => {
                 let path = absolute(o.get("path").and_then(Value::as_str).unwrap_or_default())?;
                 let sha256 = match o.get("sha256") {
                     None | Some(Value::Null) => None,
-                    Some(h) => Some(
-                        h.as_str()
-                            .and_then(poc247_protocol::parse_sha256_hex)
-                            .ok_or_else(|| {
-                                bad("sha256: 64 lowercase hexadecimal digits, as the file's SHA-256")
-                            })?,
-                    ),
+                    Some(h) => Some(sha(h, "sha256")?),
                 };
-                Ok(FileToAttach { path, sha256 })
+                Ok(FileToAttach::Path { path, sha256 })
             }
             _ => Err(bad(
-                "each file is an absolute path, or { \"path\", \"sha256\" }",
+                "each file is an absolute path, { \"path\", \"sha256\" } or { \"upload\", \"name\" }",
             )),
         })
         .collect()
+}
+
+/// A file's name as a message lists it: 1 to 255 bytes, no `/`, no control character.
+fn upload_name(name: Option<&str>) -> std::result::Result<String, String> {
+    let name = name.unwrap_or_default();
+    if name.is_empty() || name.len() > 255 {
+        return Err("name: 1 to 255 bytes".into());
+    }
+    if name.contains('/') || name.chars().any(char::is_control) || name == "." || name == ".." {
+        return Err(format!(
+            "name: {name:?} is not a file name (no '/' and no control characters)"
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Query of `POST /v1/uploads`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    /// The file's name, as messages will list it.
+    name: Option<String>,
+}
+
+/// `POST /v1/uploads?name=…`: the body is a file's bytes. Stored under the node's attachments
+/// folder while hashed, and held for a submission to list it as `{ "upload": "<sha256>" }`.
+/// A `Content-Length` over `[attachments] max_file_bytes` is refused before the body is read.
+async fn upload(
+    State(s): State<Arc<Shared>>,
+    q: std::result::Result<
+        axum::extract::Query<UploadQuery>,
+        axum::extract::rejection::QueryRejection,
+    >,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    use crate::attachments::IntakeError;
+    let axum::extract::Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
+    let name = upload_name(q.name.as_deref()).map_err(attachment_error)?;
+    let max = s.cfg.attachments.max_file_bytes;
+    let announced = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(n) = announced.filter(|n| *n > max) {
+        return Err(attachment_error(format!(
+            "{name}: {n} bytes is over the limit of {max} bytes per file"
+        )));
+    }
+    let up = s
+        .attachments
+        .upload(body.into_data_stream(), max, name, s.clock.now())
+        .await
+        .map_err(|e| match e {
+            IntakeError::Disk(m) => ApiError::from(NodeError::Storage(m)),
+            other => attachment_error(other.to_string()),
+        })?;
+    tracing::info!(sha256 = %up.sha256, size = up.size, "file uploaded");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "upload": up.sha256,
+            "size": up.size,
+            "name": up.name,
+            "keep_until": up.keep_until.rfc3339(),
+        })),
+    ))
 }
 
 /// The local files of a message, before it is stored: checked against the limits (with the
@@ -1072,23 +1161,40 @@ async fn take_attachments(
         }
         None => 0,
     };
-    let limits = s.cfg.attachments.clone();
+    // Uploads are taken over first (they are held already); then the limits are checked on
+    // every file's size, before any path is read.
     let mut intake = s.attachments.intake();
+    let mut items = Vec::with_capacity(files.len());
+    for f in files {
+        items.push(match f {
+            FileToAttach::Upload { sha256, name } => att::Item::Held(
+                intake
+                    .adopt(&sha256, name)
+                    .map_err(|e| attachment_error(e.to_string()))?,
+            ),
+            FileToAttach::Path { path, sha256 } => att::Item::Path(path, sha256),
+        });
+    }
+    let limits = s.cfg.attachments.clone();
     let (intake, refs) = tokio::task::spawn_blocking(move || {
-        let paths: Vec<std::path::PathBuf> = files.iter().map(|f| f.path.clone()).collect();
-        let refs = att::check_limits(&paths, already, &limits).and_then(|()| {
-            files
-                .iter()
-                .map(|f| {
-                    let r = intake.copy_blocking(&f.path)?;
-                    match f.sha256.map(|h| poc247_protocol::sha256_hex(&h)) {
-                        Some(expected) if expected != r.sha256 => Err(IntakeError::Io(format!(
-                            "{}: its SHA-256 is {}, not {expected} as the sender computed it: \
-                             the file changed meanwhile",
-                            f.path.display(),
-                            r.sha256
-                        ))),
-                        _ => Ok(r),
+        let refs = att::check_limits(&items, already, &limits).and_then(|()| {
+            items
+                .into_iter()
+                .map(|item| match item {
+                    att::Item::Held(r) => Ok(r),
+                    att::Item::Path(path, sha256) => {
+                        let r = intake.copy_blocking(&path)?;
+                        match sha256.map(|h| poc247_protocol::sha256_hex(&h)) {
+                            Some(expected) if expected != r.sha256 => {
+                                Err(IntakeError::Io(format!(
+                                    "{}: its SHA-256 is {}, not {expected} as the sender \
+                                     computed it: the file changed meanwhile",
+                                    path.display(),
+                                    r.sha256
+                                )))
+                            }
+                            _ => Ok(r),
+                        }
                     }
                 })
                 .collect::<std::result::Result<Vec<_>, IntakeError>>()
@@ -1097,7 +1203,10 @@ async fn take_attachments(
     })
     .await
     .map_err(|e| ApiError::from(NodeError::Storage(e.to_string())))?;
-    *list = refs.map_err(|e| attachment_error(e.to_string()))?;
+    *list = refs.map_err(|e| match e {
+        IntakeError::Disk(m) => ApiError::from(NodeError::Storage(m)),
+        other => attachment_error(other.to_string()),
+    })?;
     Ok(Some(intake))
 }
 

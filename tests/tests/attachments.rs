@@ -686,3 +686,97 @@ async fn a_restart_removes_copies_nothing_lists_and_keeps_the_listed_ones() -> a
     net.net.shutdown().await;
     Ok(())
 }
+
+/// Uploads `file` to `p`'s node as `name`; returns (status, body).
+async fn upload(net: &Net, p: &str, file: &Path, name: &str) -> anyhow::Result<(u16, Value)> {
+    let r = net.client(p)?.upload(file, name, &mut |_| {}).await?;
+    Ok((r.status.as_u16(), r.body))
+}
+
+/// The files in `p`'s attachments folder, by name.
+fn folder(net: &Net, p: &str) -> anyhow::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(attachments_dir(net, p)?)?
+        .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
+        .collect::<anyhow::Result<_>>()?;
+    names.sort();
+    Ok(names)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_uploaded_through_the_socket_is_listed_by_its_hash_and_arrives_verified(
+) -> anyhow::Result<()> {
+    let (net, case) = assistance_case(Some(1 << 20)).await?;
+    let file = net.tmp.path().join("export.mbox");
+    random_file(&file, 700_000, 7)?;
+    let sha = sha256_file(&file)?;
+    let (status, up) = upload(&net, "FR", &file, "mailbox export.mbox").await?;
+    assert_eq!(status, 201, "{up}");
+    assert_eq!(up["upload"], sha.as_str(), "{up}");
+    assert_eq!(up["size"], 700_000, "{up}");
+    assert!(up["keep_until"].is_string(), "{up}");
+    assert_eq!(folder(&net, "FR")?, vec![sha.clone()]);
+    // Over the per-file limit: refused, and nothing of it stays.
+    let big = net.tmp.path().join("big.img");
+    random_file(&big, 2 << 20, 8)?;
+    let (status, body) = upload(&net, "FR", &big, "big.img").await?;
+    assert_eq!(status, 422, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("big.img") && message.contains("limit"),
+        "{message}"
+    );
+    // A name that is no file name is refused too.
+    let (status, body) = upload(&net, "FR", &file, "../etc/passwd").await?;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(folder(&net, "FR")?, vec![sha.clone()]);
+    // The results list the upload under the name given; it arrives verified at LU.
+    let body = json!({ "fields": { "summary": "mailbox export" },
+        "attachments": [{ "upload": sha, "name": "mailbox.mbox" }] });
+    let r = net
+        .client("FR")?
+        .post(&format!("/v1/cases/{case}/results"), &body)
+        .await?;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.body);
+    let id = r.body["message_id"].as_str().unwrap_or_default().to_owned();
+    receipted(&net, &id, &sha, 15).await?;
+    let view = net.case("LU", &case).await?.to_string();
+    assert!(
+        view.contains(&sha) && view.contains("mailbox.mbox"),
+        "{view}"
+    );
+    assert_eq!(
+        std::fs::read(attachments_dir(&net, "LU")?.join(&sha))?,
+        std::fs::read(&file)?
+    );
+    // An upload serves one submission: listed again, or never uploaded, it is refused.
+    for missing in [sha.clone(), "0f".repeat(32)] {
+        let body =
+            json!({ "fields": { "summary": "again" }, "attachments": [{ "upload": missing }] });
+        let r = net
+            .client("FR")?
+            .post(&format!("/v1/cases/{case}/results"), &body)
+            .await?;
+        assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+        assert!(
+            r.body.to_string().contains("upload the file again"),
+            "{}",
+            r.body
+        );
+    }
+    // An upload no submission lists is deleted once its hour is over; the listed file stays.
+    let other = net.tmp.path().join("notes.txt");
+    random_file(&other, 1000, 9)?;
+    let (status, up) = upload(&net, "FR", &other, "notes.txt").await?;
+    assert_eq!(status, 201, "{up}");
+    assert_eq!(folder(&net, "FR")?.len(), 2);
+    let shared = net
+        .net
+        .node(&party("FR"))
+        .ok_or_else(|| anyhow::anyhow!("FR not running"))?
+        .shared();
+    let later = poc247_protocol::UtcMs(now().0 + poc247_node::attachments::UPLOAD_KEEP_MS + 1000);
+    shared.attachments.expire_uploads(later);
+    assert_eq!(folder(&net, "FR")?, vec![sha.clone()]);
+    net.net.shutdown().await;
+    Ok(())
+}
