@@ -153,10 +153,8 @@ pub fn build(cmd: &ActionCommand) -> Result<CaseAction, Failure> {
 
 fn typed<F: ActionFields + clap::Args>(on: &On<F>) -> Result<CaseAction, Failure> {
     let mut action = message(&on.case, F::ACTION, F::KIND, on.fields.given())?;
-    let files = on.fields.attachments();
-    if !files.is_empty() {
-        action.body["attachments"] = crate::attach::paths_json(files);
-    }
+    // The files of `--attach` follow those of `--file`'s `attachments`.
+    crate::attach::add_paths(&mut action.body, on.fields.attachments());
     Ok(action)
 }
 
@@ -177,9 +175,17 @@ fn message(
     kind: MessageKind,
     flags: Map<String, Value>,
 ) -> Result<CaseAction, Failure> {
-    let mut file = match &c.file {
-        Some(path) => fields::read_file(path, &HEADER_KEYS, Some(kind), &what(kind))?,
-        None => Map::new(),
+    let mut header = HEADER_KEYS.to_vec();
+    if kind.carries_attachments() {
+        header.push("attachments");
+    }
+    let (mut file, attach) = match &c.file {
+        Some(path) => {
+            let mut keys = fields::read_file(path, &header, Some(kind), &what(kind))?;
+            let attach = crate::attach::from_file(&mut keys, path)?;
+            (keys, attach)
+        }
+        None => (Map::new(), Vec::new()),
     };
     let mut errors = Vec::new();
     let file_reply = fields::take_text(&mut file, "in_reply_to", &mut errors);
@@ -213,6 +219,7 @@ fn message(
     if c.language_override || file_override {
         v["language_override"] = Value::Bool(true);
     }
+    crate::attach::add_paths(&mut v, &attach);
     Ok(CaseAction {
         case: c.case.clone(),
         action,

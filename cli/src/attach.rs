@@ -7,7 +7,7 @@
 use crate::api::Api;
 use crate::failure::Failure;
 use crate::progress::Progress;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
 /// The files as absolute paths, as the node needs them (they must not depend on this shell's
@@ -20,6 +20,50 @@ pub fn paths_json(files: &[PathBuf]) -> Value {
             .map(|f| Value::String(cwd.join(f).to_string_lossy().into_owned()))
             .collect(),
     )
+}
+
+/// Appends `files` to `body["attachments"]` as absolute paths (the list is made if missing).
+pub fn add_paths(body: &mut Value, files: &[PathBuf]) {
+    if files.is_empty() {
+        return;
+    }
+    let Value::Array(new) = paths_json(files) else {
+        return;
+    };
+    match body.get_mut("attachments").and_then(Value::as_array_mut) {
+        Some(list) => list.extend(new),
+        None => body["attachments"] = Value::Array(new),
+    }
+}
+
+/// The `attachments` of a `--file` (TOML or JSON), taken out of its keys: a list of paths,
+/// each relative to that file's folder unless absolute.
+pub fn from_file(keys: &mut Map<String, Value>, file: &Path) -> Result<Vec<PathBuf>, Failure> {
+    let Some(given) = keys.remove("attachments") else {
+        return Ok(Vec::new());
+    };
+    let bad = || {
+        Failure::refused(
+            "bad-file",
+            format!(
+                "file {}: `attachments` is a list of file paths (relative to that file's folder)",
+                file.display()
+            ),
+        )
+    };
+    let Value::Array(items) = given else {
+        return Err(bad());
+    };
+    let base = file.parent().unwrap_or(Path::new(""));
+    items
+        .iter()
+        .map(|i| {
+            i.as_str()
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| base.join(p))
+                .ok_or_else(bad)
+        })
+        .collect()
 }
 
 /// Uploads each file of `body["attachments"]` that this process can open and replaces its

@@ -186,18 +186,25 @@ fn what(kind: MessageKind) -> String {
 pub fn build(cmd: &SendCommand) -> Result<Request, Failure> {
     let (kind, common, mut flag_fields, subscriber_override) = flags(cmd);
     common_flags(common, &mut flag_fields);
-    let file = match &common.file {
+    let (file, mut attach) = match &common.file {
         Some(path) => {
             let mut header = HEADER_KEYS.to_vec();
             if kind == MessageKind::EmergencyProduction {
                 header.push(SUBSCRIBER_ONLY_OVERRIDE);
             }
-            fields::read_file(path, &header, Some(kind), &what(kind))?
+            if kind.carries_attachments() {
+                header.push("attachments");
+            }
+            let mut keys = fields::read_file(path, &header, Some(kind), &what(kind))?;
+            let attach = crate::attach::from_file(&mut keys, path)?;
+            (keys, attach)
         }
-        None => Map::new(),
+        None => (Map::new(), Vec::new()),
     };
     let mut request = assemble(kind, common, subscriber_override, file, flag_fields)?;
-    request.attach = attached(cmd).to_vec();
+    // The files of `--attach` follow those of the file's `attachments`.
+    attach.extend_from_slice(attached(cmd));
+    request.attach = attach;
     Ok(request)
 }
 

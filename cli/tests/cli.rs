@@ -1120,7 +1120,7 @@ async fn first_attachment(net: &Net, p: &str, case: &str) -> (String, String) {
 fn drew_progress(stderr: &str) -> bool {
     stderr.contains('\r')
         || stderr.contains('\u{1b}')
-        || stderr.contains("hashing")
+        || stderr.contains("uploading")
         || stderr.contains("the node copies")
 }
 
@@ -1318,5 +1318,93 @@ async fn an_attached_file_over_the_limit_is_refused_before_its_bytes_are_read() 
         .unwrap()
         .collect();
     assert!(held.is_empty(), "{held:?}");
+    net.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_file_names_attachments_beside_it_and_attach_adds_to_them() {
+    let net = Net::embedded().await.unwrap();
+    let lu = socket(&net, "LU");
+    let dir = net.tmp.path().join("case-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("headers.eml"), "Received: from 203.0.113.7\n").unwrap();
+    std::fs::write(
+        net.tmp.path().join("extra.log"),
+        "login 2026-11-20T03:12Z\n",
+    )
+    .unwrap();
+    let file = dir.join("request.toml");
+    std::fs::write(
+        &file,
+        r#"to = "FR"
+requesting_authority = "Parquet de Luxembourg"
+offence = "escroquerie"
+facts = "Phishing kit."
+data = "Logs of kit-drop@example.fr"
+relation_to_offence = "The kit mails the credentials there."
+custodian_or_location = "ExampleMail SAS"
+necessity = "Logs go after 7 days."
+mla_intent = true
+attachments = ["headers.eml"]
+"#,
+    )
+    .unwrap();
+    // Run from another folder: the file's paths are relative to the file.
+    let extra = net.tmp.path().join("extra.log");
+    let mut cmd = bin();
+    cmd.current_dir(std::env::temp_dir()).args([
+        "--socket",
+        &lu,
+        "send",
+        "preservation",
+        "--file",
+        file.to_str().unwrap(),
+        "--attach",
+        extra.to_str().unwrap(),
+    ]);
+    let out = cmd.output().await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let case = lu_cases(&net).await["cases"][0]["case_ref"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let view = net.case("LU", &case).await.unwrap();
+    let names: Vec<&str> = view["timeline"][0]["body"]["attachments"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{view}"))
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(names, ["headers.eml", "extra.log"], "{view}");
+    // Not a list of paths: refused, naming the key; nothing sent.
+    std::fs::write(&file, "to = \"FR\"\nattachments = \"headers.eml\"\n").unwrap();
+    let ran = poc247(&[
+        "--socket",
+        &lu,
+        "send",
+        "preservation",
+        "--file",
+        file.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(
+        ran.stderr.contains("`attachments` is a list of file paths"),
+        "{ran:?}"
+    );
+    // An information offer carries no files (art. 26(2)): the key is unknown there.
+    std::fs::write(&file, "to = \"FR\"\nattachments = [\"headers.eml\"]\n").unwrap();
+    let ran = poc247(&[
+        "--socket",
+        &lu,
+        "send",
+        "information-offer",
+        "--file",
+        file.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(ran.stderr.contains("unknown key `attachments`"), "{ran:?}");
+    assert_eq!(lu_cases(&net).await["cases"].as_array().unwrap().len(), 1);
     net.net.shutdown().await;
 }

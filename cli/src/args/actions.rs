@@ -116,7 +116,8 @@ pub struct CaseArgs {
     #[arg(value_name = "CASE_REF")]
     pub case: CaseRef,
     /// A TOML (or .json) file with the message's fields, flat, and optionally `in_reply_to`,
-    /// `language`, `language_override`; flags override it.
+    /// `language`, `language_override` and (for results, traffic data and spontaneous
+    /// information) `attachments`, a list of files relative to it; flags override it, `--attach` adds to its files.
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath, help_heading = "Message")]
     pub file: Option<PathBuf>,
     /// The id of the message answered [default: the node picks the last one it answers].

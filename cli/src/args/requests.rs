@@ -55,7 +55,8 @@ pub struct RequestArgs {
     #[arg(long)]
     pub exercise: bool,
     /// A TOML (or .json) file with `to`, `urgency`, `language`, `exercise`,
-    /// `language_override` and the body's fields, flat; flags override it.
+    /// `language_override`, `attachments` (files, relative to it; not for an information
+    /// offer) and the body's fields, flat; flags override it, `--attach` adds to its files.
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub file: Option<PathBuf>,
     /// Facts establishing the emergency (mandatory with --urgency emergency, and always for
