@@ -68,18 +68,48 @@ pub fn from_file(keys: &mut Map<String, Value>, file: &Path) -> Result<Vec<PathB
 
 /// Uploads each file of `body["attachments"]` that this process can open and replaces its
 /// path by `{ "upload", "name" }` (a bar per file when `progress`); returns the bytes
-/// uploaded. A file that cannot be opened here stays a bare path. The node's refusal of an
-/// upload (over the size limit, an empty file, its disk full) is the command's failure.
+/// uploaded. A file that cannot be opened here stays a bare path. The files are checked
+/// against the node's limits (`GET /v1/status`) before any is uploaded; the node's refusal
+/// of an upload (an empty file, its disk full) is the command's failure too.
 pub async fn upload_files(api: &Api, body: &mut Value, progress: bool) -> Result<u64, Failure> {
     let Some(items) = body.get_mut("attachments").and_then(Value::as_array_mut) else {
         return Ok(0);
     };
-    let mut total = 0;
-    for item in items.iter_mut() {
-        let Some(path) = item.as_str().map(PathBuf::from) else {
+    // The files this process can open, with their sizes; checked against the node's limits
+    // before any byte is uploaded (a node refusing an upload mid-way may close the
+    // connection before its answer can be read).
+    let mut files = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if let Some(path) = item.as_str().map(PathBuf::from) {
+            if let Ok(len) = readable_len(&path) {
+                files.push((i, path, len));
+            }
+        }
+    }
+    if files.is_empty() {
+        return Ok(0);
+    }
+    let limits = api.get("/v1/status").await?["attachments"].clone();
+    let limit = |k: &str| limits[k].as_u64().unwrap_or(u64::MAX);
+    let (per_file, per_case) = (limit("max_file_bytes"), limit("max_case_bytes"));
+    let mut sum = 0u64;
+    for (_, path, len) in &files {
+        sum = sum.saturating_add(*len);
+        let over = if *len > per_file {
+            format!("{len} bytes is over the limit of {per_file} bytes per file")
+        } else if sum > per_case {
+            format!("the files total {sum} bytes, over the limit of {per_case} bytes per case")
+        } else {
             continue;
         };
-        let Ok(len) = readable_len(&path) else {
+        return Err(Failure::refused(
+            "invalid-fields",
+            format!("request refused: attachments: {}: {over}", path.display()),
+        ));
+    }
+    let mut total = 0;
+    for (i, path, len) in files {
+        let Some(item) = items.get_mut(i) else {
             continue;
         };
         let name = path

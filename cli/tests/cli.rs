@@ -1300,8 +1300,8 @@ async fn progress_shows_on_a_terminal_for_attach_and_fetch() {
 async fn an_attached_file_over_the_limit_is_refused_before_its_bytes_are_read() {
     let net = Net::embedded().await.unwrap();
     let lu = socket(&net, "LU");
-    // One byte over the default 2 GiB per file, sparse: the node refuses it on its
-    // Content-Length, before reading the body, and the request is never sent.
+    // One byte over the default 2 GiB per file, sparse: refused against the limit the node
+    // states in its status, before a byte is uploaded; the request is never sent.
     let file = net.tmp.path().join("disk.img");
     let f = std::fs::File::create(&file).unwrap();
     f.set_len((2u64 << 30) + 1).unwrap();
@@ -1311,8 +1311,6 @@ async fn an_attached_file_over_the_limit_is_refused_before_its_bytes_are_read() 
         ran.stderr.contains("disk.img") && ran.stderr.contains("is over the limit"),
         "{ran:?}"
     );
-    // "is over the limit" is the answer to the Content-Length; the bytes counted as they
-    // come would be "more than the limit".
     assert_eq!(lu_cases(&net).await["cases"], serde_json::json!([]));
     let held: Vec<_> = std::fs::read_dir(net.config("LU").unwrap().data_dir.join("attachments"))
         .unwrap()

@@ -151,12 +151,7 @@ impl ControlClient {
             }
         };
         let status = resp.status();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| proto(&e))?
-            .to_bytes();
+        let bytes = body_bytes(resp.into_body()).await?;
         if sender.ready().await.is_ok() {
             self.keep(sender);
         }
@@ -223,6 +218,15 @@ fn percent_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The whole body of a response.
+async fn body_bytes(body: hyper::body::Incoming) -> Result<Bytes, ClientError> {
+    Ok(body
+        .collect()
+        .await
+        .map_err(|e| ClientError::Protocol(e.to_string()))?
+        .to_bytes())
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -300,7 +304,7 @@ impl ControlClient {
             .and_then(|v| v.parse::<u64>().ok());
         let mut body = resp.into_body();
         if status != StatusCode::OK {
-            let bytes = body.collect().await.map_err(|e| proto(&e))?.to_bytes();
+            let bytes = body_bytes(body).await?;
             let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             return Ok(Err(ApiResponse { status, body }));
         }
@@ -371,14 +375,16 @@ impl ControlClient {
             )
             .map_err(|e| proto(&e))?;
         let call = async {
-            let resp = sender.send_request(req).await.map_err(|e| proto(&e))?;
+            // A node that refuses the upload on its head answers at once and closes the
+            // connection; a client still writing the body may see only the close.
+            let resp = sender.send_request(req).await.map_err(|e| {
+                ClientError::Protocol(format!(
+                    "the upload of {} broke off: {e} (the node's limits are in its status)",
+                    file.display()
+                ))
+            })?;
             let status = resp.status();
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| proto(&e))?
-                .to_bytes();
+            let bytes = body_bytes(resp.into_body()).await?;
             let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             Ok::<_, ClientError>(ApiResponse { status, body })
         };
@@ -430,12 +436,7 @@ impl ControlClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| proto(&e))?
-            .to_bytes();
+        let bytes = body_bytes(resp.into_body()).await?;
         Ok(TextResponse {
             status,
             content_type,

@@ -213,6 +213,10 @@ async fn status(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
         "outbox_queued": outbox,
         "peers": peers,
         "certificates": crate::certs::status_json(&s),
+        "attachments": {
+            "max_file_bytes": s.cfg.attachments.max_file_bytes,
+            "max_case_bytes": s.cfg.attachments.max_case_bytes,
+        },
         "metrics": crate::metrics::summary(&s)?,
     })))
 }
@@ -1053,11 +1057,19 @@ fn files_to_attach(given: Option<&Value>) -> std::result::Result<Vec<FileToAttac
         .collect()
 }
 
+/// A refused intake: 507 when this node's disk refused it, else 422 naming the file.
+fn intake_error(e: crate::attachments::IntakeError) -> ApiError {
+    match e {
+        crate::attachments::IntakeError::Disk(m) => ApiError::from(NodeError::Storage(m)),
+        other => attachment_error(other.to_string()),
+    }
+}
+
 /// A file's name as a message lists it: 1 to 255 bytes, no `/`, no control character.
 fn upload_name(name: Option<&str>) -> std::result::Result<String, String> {
     let name = name.unwrap_or_default();
     if name.is_empty() || name.len() > 255 {
-        return Err("name: 1 to 255 bytes".into());
+        return Err("name: the file's name, 1 to 255 bytes, is required".into());
     }
     if name.contains('/') || name.chars().any(char::is_control) || name == "." || name == ".." {
         return Err(format!(
@@ -1087,7 +1099,6 @@ async fn upload(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    use crate::attachments::IntakeError;
     let axum::extract::Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
     let name = upload_name(q.name.as_deref()).map_err(attachment_error)?;
     let max = s.cfg.attachments.max_file_bytes;
@@ -1103,10 +1114,7 @@ async fn upload(
         .attachments
         .upload(body.into_data_stream(), max, name, s.clock.now())
         .await
-        .map_err(|e| match e {
-            IntakeError::Disk(m) => ApiError::from(NodeError::Storage(m)),
-            other => attachment_error(other.to_string()),
-        })?;
+        .map_err(intake_error)?;
     tracing::info!(sha256 = %up.sha256, size = up.size, "file uploaded");
     Ok((
         StatusCode::CREATED,
@@ -1203,10 +1211,7 @@ async fn take_attachments(
     })
     .await
     .map_err(|e| ApiError::from(NodeError::Storage(e.to_string())))?;
-    *list = refs.map_err(|e| match e {
-        IntakeError::Disk(m) => ApiError::from(NodeError::Storage(m)),
-        other => attachment_error(other.to_string()),
-    })?;
+    *list = refs.map_err(intake_error)?;
     Ok(Some(intake))
 }
 
