@@ -67,13 +67,13 @@ pub fn from_file(keys: &mut Map<String, Value>, file: &Path) -> Result<Vec<PathB
 }
 
 /// Uploads each file of `body["attachments"]` that this process can open and replaces its
-/// path by `{ "upload", "name" }` (a bar per file when `progress`); returns the bytes
-/// uploaded. A file that cannot be opened here stays a bare path. The files are checked
+/// path by `{ "upload", "name" }` (a bar per file when `progress`). A file that cannot be
+/// opened here stays a bare path. The files are checked
 /// against the node's limits (`GET /v1/status`) before any is uploaded; the node's refusal
 /// of an upload (an empty file, its disk full) is the command's failure too.
-pub async fn upload_files(api: &Api, body: &mut Value, progress: bool) -> Result<u64, Failure> {
+pub async fn upload_files(api: &Api, body: &mut Value, progress: bool) -> Result<(), Failure> {
     let Some(items) = body.get_mut("attachments").and_then(Value::as_array_mut) else {
-        return Ok(0);
+        return Ok(());
     };
     // The files this process can open, with their sizes; checked against the node's limits
     // before any byte is uploaded (a node refusing an upload mid-way may close the
@@ -87,7 +87,7 @@ pub async fn upload_files(api: &Api, body: &mut Value, progress: bool) -> Result
         }
     }
     if files.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     let limits = api.get("/v1/status").await?["attachments"].clone();
     let limit = |k: &str| limits[k].as_u64().unwrap_or(u64::MAX);
@@ -107,7 +107,6 @@ pub async fn upload_files(api: &Api, body: &mut Value, progress: bool) -> Result
             format!("request refused: attachments: {}: {over}", path.display()),
         ));
     }
-    let mut total = 0;
     for (i, path, len) in files {
         let Some(item) = items.get_mut(i) else {
             continue;
@@ -120,10 +119,9 @@ pub async fn upload_files(api: &Api, body: &mut Value, progress: bool) -> Result
         let up = api.upload(&path, &name, &mut |sent| bar.set(sent)).await;
         bar.finish();
         let up = up?;
-        total += up["size"].as_u64().unwrap_or(len);
         *item = json!({ "upload": up["upload"], "name": name });
     }
-    Ok(total)
+    Ok(())
 }
 
 /// The size of a file this process can open for reading.

@@ -252,6 +252,8 @@ pub fn listed_mut(body: &mut Body) -> Option<&mut Vec<AttachmentRef>> {
     body.attachments_mut()
 }
 
+/// Checks the sizes of a submission's files against the limits, given `already` bytes
+/// attached in the case: the first file over a limit is named. Nothing is read or copied.
 pub fn check_limits(
     items: &[Item],
     already: u64,
@@ -1147,7 +1149,7 @@ impl Attachments {
 }
 
 /// What an upload ended with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uploaded {
     /// Its SHA-256, lowercase hex: what a submission names it by.
     pub sha256: String,
@@ -1155,7 +1157,7 @@ pub struct Uploaded {
     pub size: u64,
     /// Its name.
     pub name: String,
-    /// Until when it waits for a submission to list it (ms since the epoch).
+    /// Until when it waits for a submission to list it.
     pub keep_until: UtcMs,
 }
 
@@ -1252,11 +1254,6 @@ impl Attachments {
             name,
             keep_until: UtcMs(now.0.saturating_add(UPLOAD_KEEP_MS)),
         })
-    }
-
-    /// The size of upload `sha`, if it is held for a submission.
-    pub fn upload_size(&self, sha: &[u8; 32]) -> Option<u64> {
-        lock(&self.uploads).get(sha).map(|u| u.size)
     }
 
     /// Lets go of the uploads no submission listed within [`UPLOAD_KEEP_MS`]: each file that

@@ -1099,12 +1099,21 @@ async fn upload(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let axum::extract::Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
-    let name = upload_name(q.name.as_deref()).map_err(attachment_error)?;
-    let max = s.cfg.attachments.max_file_bytes;
     let announced = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let named = q
+        .map_err(|e| ApiError::bad(e.body_text()))
+        .and_then(|axum::extract::Query(q)| {
+            upload_name(q.name.as_deref()).map_err(attachment_error)
+        });
+    let name = match named {
+        Ok(n) => n,
+        Err(e) => return Err(drained(body, announced, e).await),
+    };
+    let max = s.cfg.attachments.max_file_bytes;
+    // Refused on its head, before a byte of the body is read (the client can check the limit
+    // beforehand: it is in the status).
     if let Some(n) = announced.filter(|n| *n > max) {
         return Err(attachment_error(format!(
             "{name}: {n} bytes is over the limit of {max} bytes per file"
@@ -1125,6 +1134,28 @@ async fn upload(
             "keep_until": up.keep_until.rfc3339(),
         })),
     ))
+}
+
+/// A body of at most this many bytes is read and dropped before an upload is refused for its
+/// query (its name): a client still writing it then reads the answer, not a closed connection.
+const DRAIN_MAX: u64 = 8 << 20;
+
+/// Reads and drops up to [`DRAIN_MAX`] bytes of `body` (none if it announced more), then
+/// gives back `e`.
+async fn drained(body: axum::body::Body, announced: Option<u64>, e: ApiError) -> ApiError {
+    use futures_util::StreamExt;
+    if announced.is_some_and(|n| n > DRAIN_MAX) {
+        return e;
+    }
+    let mut stream = body.into_data_stream();
+    let mut read = 0u64;
+    while let Some(Ok(piece)) = stream.next().await {
+        read += piece.len() as u64;
+        if read > DRAIN_MAX {
+            break;
+        }
+    }
+    e
 }
 
 /// The local files of a message, before it is stored: checked against the limits (with the
