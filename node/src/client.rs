@@ -70,10 +70,13 @@ impl ControlClient {
         &self.socket
     }
 
-    /// Opens an HTTP/1.1 connection on the socket.
-    async fn connect(
-        &self,
-    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, ClientError> {
+    /// Opens an HTTP/1.1 connection on the socket, for requests with bodies of type `B`.
+    async fn connect<B>(&self) -> Result<hyper::client::conn::http1::SendRequest<B>, ClientError>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .map_err(|source| ClientError::Unreachable {
@@ -344,18 +347,8 @@ impl ControlClient {
         let local = |e: std::io::Error| ClientError::Protocol(format!("{}: {e}", file.display()));
         let mut src = tokio::fs::File::open(file).await.map_err(local)?;
         let len = src.metadata().await.map_err(local)?.len();
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                path: self.socket.clone(),
-                source,
-            })?;
         type Upload = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake::<_, Upload>(TokioIo::new(stream))
-                .await
-                .map_err(|e| proto(&e))?;
-        tokio::spawn(conn);
+        let mut sender = self.connect::<Upload>().await?;
         // The file is read here and handed to the connection a piece at a time (at most four
         // waiting), so memory stays bounded whatever its size.
         let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(4);
