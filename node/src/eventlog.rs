@@ -7,10 +7,11 @@
 //! reserved in blocks of [`RESERVE_BLOCK`], and a block is on disk before its first number is
 //! given out. A restart starts after the last reserved number, so numbers are skipped there.
 //!
-//! An event is written with a plain insert, without a flush of its own: it reaches the disk
-//! with the next group commit (every state change makes one) or at shutdown. The state change
-//! an event reports was flushed before the event was published, so a crash can lose the last
-//! events, never the changes they report. See `docs/events.md`.
+//! An event is written by the store's committer, after the transaction of its next group
+//! commit and before that commit's flush (or by a reader of the log, or at shutdown), so that
+//! it reaches the disk in the same log write as the commit and writes nothing between two
+//! commits. The state change an event reports was flushed before the event was published, so
+//! a crash can lose the last events, never the changes they report. See `docs/events.md`.
 
 use crate::error::{NodeError, Result};
 use crate::events::NodeEvent;
@@ -43,19 +44,26 @@ const RESERVED_KEY: &[u8] = b"events_reserved";
 
 /// The durable, bounded log of the node's events, and the order in which they are published.
 pub struct EventLog {
-    events: sled::Tree,
     meta: sled::Tree,
-    keep: u64,
     store: Store,
-    state: Mutex<State>,
+    log: Arc<Writer>,
     /// Every number up to this one is reserved on disk.
     durable: Arc<AtomicU64>,
+}
+
+/// The events tree and what is still to be written to it, shared with the store's committer.
+struct Writer {
+    events: sled::Tree,
+    keep: u64,
+    state: Mutex<State>,
+    /// One writer of pending events at a time (the committer, or a reader that needs them).
+    writing: Mutex<()>,
 }
 
 impl std::fmt::Debug for EventLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventLog")
-            .field("keep", &self.keep)
+            .field("keep", &self.log.keep)
             .finish_non_exhaustive()
     }
 }
@@ -67,6 +75,8 @@ struct State {
     written: u64,
     /// Events stored.
     count: u64,
+    /// Events published and not yet written to the tree, in order: (seq, stored form).
+    pending: Vec<(u64, Vec<u8>)>,
 }
 
 fn be_u64(bytes: &[u8]) -> Result<u64> {
@@ -106,24 +116,33 @@ impl EventLog {
         let written = last.saturating_add(RESERVE_BLOCK);
         meta.insert(RESERVED_KEY, &written.to_be_bytes())?;
         meta.flush()?;
-        Ok(EventLog {
+        let log = Arc::new(Writer {
             events,
-            meta,
             keep: settings.keep,
-            store: store.clone(),
             state: Mutex::new(State {
                 last,
                 written,
                 count,
+                pending: Vec::new(),
             }),
+            writing: Mutex::new(()),
+        });
+        let weak = Arc::downgrade(&log);
+        store.on_commit(move || {
+            if let Some(log) = weak.upgrade() {
+                log.write_pending();
+            }
+        });
+        Ok(EventLog {
+            meta,
+            store: store.clone(),
+            log,
             durable: Arc::new(AtomicU64::new(written)),
         })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // The state is two counters, consistent after every statement: a panic elsewhere
-        // while holding the lock leaves nothing half-done.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.log.lock()
     }
 
     /// Gives the next sequence number to the event `make` builds, stores it and sends it on
@@ -158,11 +177,12 @@ impl EventLog {
     /// `keep` events (0 while the log was never full): a reader after an earlier number may
     /// have missed events.
     pub fn trimmed_through(&self) -> Result<u64> {
+        self.log.write_pending();
         let st = self.lock();
-        if st.count < self.keep {
+        if st.count < self.log.keep {
             return Ok(0);
         }
-        match self.events.first()? {
+        match self.log.events.first()? {
             Some((k, _)) => Ok(be_u64(&k)?.saturating_sub(1)),
             None => Ok(0),
         }
@@ -173,8 +193,9 @@ impl EventLog {
         let Some(from) = seq.checked_add(1) else {
             return Ok(Vec::new());
         };
+        self.log.write_pending();
         let mut out = Vec::new();
-        for kv in self.events.range(from.to_be_bytes()..) {
+        for kv in self.log.events.range(from.to_be_bytes()..) {
             if out.len() >= limit {
                 break;
             }
@@ -226,26 +247,78 @@ impl EventLog {
         });
     }
 
-    /// Stores one event (a plain insert: flushed with the next commit) and forgets the oldest
-    /// if the log holds more than `keep`.
+    /// Queues one event for the tree (see [`Writer::write_pending`]).
     fn append(&self, st: &mut State, ev: &NodeEvent) {
         let bytes = serde_json::to_string(ev)
             .map_err(|e| e.to_string())
             .and_then(|json| codec::encode(&json).map_err(|e| e.to_string()));
-        let r = bytes.map_err(NodeError::Storage).and_then(|b| {
-            if self.events.insert(ev.seq.to_be_bytes(), b)?.is_none() {
-                st.count += 1;
+        match bytes {
+            Ok(b) => st.pending.push((ev.seq, b)),
+            Err(e) => tracing::error!(seq = ev.seq, error = %e, "cannot store an event"),
+        }
+    }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        // What is still pending goes to the tree, which sled flushes as it closes.
+        self.log.write_pending();
+    }
+}
+
+impl Writer {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is counters and a queue, consistent after every statement: a panic
+        // elsewhere while holding the lock leaves nothing half-done.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the pending events to the tree (plain inserts, in order) and forgets the oldest
+    /// beyond `keep`. The committer calls it between its transaction and its flush; a reader
+    /// of the log calls it first, so that it reads every event published so far. An event that
+    /// cannot be written stays pending, with those after it.
+    fn write_pending(&self) {
+        let _one = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        let batch = std::mem::take(&mut self.lock().pending);
+        if batch.is_empty() {
+            return;
+        }
+        let (mut written, mut added, mut failed) = (0, 0, None);
+        for (seq, bytes) in &batch {
+            match self.events.insert(seq.to_be_bytes(), bytes.as_slice()) {
+                Ok(old) => {
+                    written += 1;
+                    added += u64::from(old.is_none());
+                }
+                Err(e) => {
+                    failed = Some((*seq, e));
+                    break;
+                }
             }
+        }
+        let mut st = self.lock();
+        if written < batch.len() {
+            // Back in front of what was published meanwhile, in order.
+            let mut rest: Vec<(u64, Vec<u8>)> = batch.into_iter().skip(written).collect();
+            rest.append(&mut st.pending);
+            st.pending = rest;
+        }
+        st.count += added;
+        let trimmed = (|| {
             while st.count > self.keep {
                 if self.events.pop_min()?.is_none() {
                     break;
                 }
                 st.count -= 1;
             }
-            Ok(())
-        });
-        if let Err(e) = r {
-            tracing::error!(seq = ev.seq, error = %e, "cannot store an event");
+            Ok::<_, sled::Error>(())
+        })();
+        drop(st);
+        if let Some((seq, e)) = failed {
+            tracing::error!(seq, error = %e, "cannot store an event");
+        }
+        if let Err(e) = trimmed {
+            tracing::error!(error = %e, "cannot trim the event log");
         }
     }
 }

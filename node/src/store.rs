@@ -130,7 +130,16 @@ pub struct Store {
     committer: mpsc::Sender<Job>,
     failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
     flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The last case number handed out, by year (from `meta` at first use).
+    case_seqs: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u16, u64>>>,
+    /// Called on the committer's thread after each batch's transaction, before its flush.
+    hooks: Hooks,
 }
+
+/// Writes others want made on the committer's thread, between its transaction and its flush:
+/// what they write goes to the disk in that flush's log write, rather than in a log write of
+/// its own when the next transaction rolls sled's log buffer.
+type Hooks = std::sync::Arc<std::sync::Mutex<Vec<Box<dyn Fn() + Send + Sync>>>>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -241,15 +250,19 @@ impl Store {
             committer,
             failing: Default::default(),
             flushes,
+            case_seqs: Default::default(),
+            hooks: Default::default(),
         };
-        let (db2, group, counter) = (
+        let (db2, group, counter, hooks) = (
             store.db.clone(),
             settings.group_commit,
             store.flushes.clone(),
+            store.hooks.clone(),
         );
         let trees = store.t.clone();
-        let handle =
-            tokio::task::spawn_blocking(move || run_committer(db2, trees, rx, group, counter));
+        let handle = tokio::task::spawn_blocking(move || {
+            run_committer(db2, trees, rx, group, counter, &hooks)
+        });
         Ok((store, handle))
     }
 
@@ -300,20 +313,33 @@ impl Store {
         Ok(self.db.open_tree(name)?)
     }
 
-    /// The next case reference for `party` in `year`, from a counter in `meta`.
+    /// The next case reference for `party` in `year`. The numbers are counted here, from the
+    /// highest number stored in `meta` (`case_seq/<year>`), which the transaction that stores
+    /// a new case raises to that case's number: a number is never given to two stored cases,
+    /// even after a purge, and one handed out to a submission that was never stored may be
+    /// handed out again after a restart. Writes nothing.
     pub fn next_case_ref(&self, party: &PartyId, year: u16) -> Result<CaseRef> {
         self.writable()?;
-        let key = format!("case_seq/{year}");
-        let next = self.t.meta.update_and_fetch(key.as_bytes(), |old| {
-            let n = old
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map_or(0, u64::from_be_bytes);
-            Some((n + 1).to_be_bytes().to_vec())
-        })?;
-        let n = next
-            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
-            .map_or(1, u64::from_be_bytes);
+        let mut seqs = self.case_seqs.lock().unwrap_or_else(|p| p.into_inner());
+        let last = match seqs.get(&year) {
+            Some(n) => *n,
+            None => match self.t.meta.get(case_seq_key(year))? {
+                Some(b) => be_u64(&b)?,
+                None => 0,
+            },
+        };
+        let n = last + 1;
+        seqs.insert(year, n);
         Ok(CaseRef::new(party, year, n))
+    }
+
+    /// Has `hook` called on the committer's thread after each batch's transaction, before its
+    /// flush (see [`Hooks`]).
+    pub fn on_commit(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.hooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::new(hook));
     }
 
     /// Stores new outbound requests (a request and its art. 27(9)(a) copy, or an alert to
@@ -529,6 +555,7 @@ impl Store {
                 ))));
             }
             ct.insert(ck.as_slice(), c.as_slice())?;
+            note_case_seq(meta, &case.case_ref)?;
             append_audit(at, meta, cp, &self.t.signer, rec)?;
             Ok(())
         }))
@@ -848,6 +875,41 @@ fn link_follow_up_ref(
 
 /// Appends one audit entry inside a transaction: reads the head, writes the entry and the
 /// new head, and every `CHECKPOINT_EVERY` entries a signed checkpoint.
+/// The key in `meta` of the highest case number stored for `year`.
+fn case_seq_key(year: u16) -> Vec<u8> {
+    format!("case_seq/{year}").into_bytes()
+}
+
+fn be_u64(b: &[u8]) -> Result<u64> {
+    <[u8; 8]>::try_from(b)
+        .map(u64::from_be_bytes)
+        .map_err(|_| NodeError::Storage("a counter in meta is not 8 bytes".into()))
+}
+
+/// Raises the stored highest case number of the case's year to the case's own (a case this
+/// node numbered: `<party>-<year>-<number>`).
+fn note_case_seq(
+    meta: &TransactionalTree,
+    case_ref: &CaseRef,
+) -> std::result::Result<(), ConflictableTransactionError<NodeError>> {
+    let mut parts = case_ref.as_str().rsplitn(3, '-');
+    let (Some(Ok(n)), Some(Ok(year))) = (
+        parts.next().map(str::parse::<u64>),
+        parts.next().map(str::parse::<u16>),
+    ) else {
+        return Ok(());
+    };
+    let key = case_seq_key(year);
+    let stored = match meta.get(&key)? {
+        Some(b) => be_u64(&b).map_err(abort)?,
+        None => 0,
+    };
+    if n > stored {
+        meta.insert(key, &n.to_be_bytes())?;
+    }
+    Ok(())
+}
+
 fn append_audit(
     at: &TransactionalTree,
     meta: &TransactionalTree,
@@ -1155,6 +1217,7 @@ impl Trees {
             if let Some(p) = &r.preservation_case {
                 link_follow_up_ref(ct, p, &r.case_ref)?;
             }
+            note_case_seq(meta, &r.case_ref)?;
             append_audit(at, meta, cp, &self.signer, &r.rec)?;
         }
         Ok(Ok(()))
@@ -1242,6 +1305,7 @@ fn run_committer(
     mut rx: mpsc::Receiver<Job>,
     group: bool,
     flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    hooks: &Hooks,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
@@ -1267,6 +1331,9 @@ fn run_committer(
         } else {
             trees.apply(&changes).map_err(|e| e.to_string())
         };
+        for hook in hooks.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            hook();
+        }
         let r = db.flush().map(|_| ()).map_err(|e| e.to_string());
         flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for w in flush_waiters {

@@ -816,3 +816,31 @@ async fn urgent_requests_go_to_the_central_authority_a_party_declared_art_27_9_e
     f.net.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_number_is_never_given_again_even_after_a_purge_and_a_restart() -> anyhow::Result<()>
+{
+    let mut net = Net::embedded().await?;
+    let number = |case: &str| case.rsplit('-').next().unwrap_or_default().to_owned();
+    let first = case_of(&net.submit("LU", &preservation_request("FR")).await?);
+    let second = case_of(&net.submit("LU", &preservation_request("FR")).await?);
+    assert_eq!(
+        (number(&first), number(&second)),
+        ("000001".into(), "000002".into())
+    );
+    // The newest case is purged: its number stays taken across a restart.
+    let r = net
+        .client("LU")?
+        .post(
+            &format!("/v1/cases/{second}/purge"),
+            &json!({ "fields": { "reason": "entered by mistake" } }),
+        )
+        .await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    net.net.stop_node(&party("LU")).await;
+    net.net.start_node(&party("LU")).await?;
+    let third = case_of(&net.submit("LU", &preservation_request("FR")).await?);
+    assert_eq!(number(&third), "000003");
+    net.net.shutdown().await;
+    Ok(())
+}
