@@ -253,7 +253,14 @@ impl EventLog {
             .map_err(|e| e.to_string())
             .and_then(|json| codec::encode(&json).map_err(|e| e.to_string()));
         match bytes {
-            Ok(b) => st.pending.push((ev.seq, b)),
+            Ok(b) => {
+                // The queue keeps at most `keep` events, as the tree does (it only grows while
+                // sled refuses every write).
+                if st.pending.len() as u64 >= self.log.keep {
+                    st.pending.remove(0);
+                }
+                st.pending.push((ev.seq, b));
+            }
             Err(e) => tracing::error!(seq = ev.seq, error = %e, "cannot store an event"),
         }
     }

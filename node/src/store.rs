@@ -873,8 +873,6 @@ fn link_follow_up_ref(
     Ok(())
 }
 
-/// Appends one audit entry inside a transaction: reads the head, writes the entry and the
-/// new head, and every `CHECKPOINT_EVERY` entries a signed checkpoint.
 /// The key in `meta` of the highest case number stored for `year`.
 fn case_seq_key(year: u16) -> Vec<u8> {
     format!("case_seq/{year}").into_bytes()
@@ -910,6 +908,8 @@ fn note_case_seq(
     Ok(())
 }
 
+/// Appends one audit entry inside a transaction: reads the head, writes the entry and the
+/// new head, and every `CHECKPOINT_EVERY` entries a signed checkpoint.
 fn append_audit(
     at: &TransactionalTree,
     meta: &TransactionalTree,
