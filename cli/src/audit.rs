@@ -92,7 +92,7 @@ pub async fn export(
             Sink::File(tmp)
         }
     };
-    let since = since.map(|s| format!("&since={}", crate::settings::percent_encode(s)));
+    let since = since.map(|s| format!("&since={}", poc247_node::client::percent_encode(s)));
     let (mut next, mut count, mut first, mut last) = (from, 0u64, None, None);
     'pages: loop {
         let path = format!(

@@ -426,26 +426,13 @@ fn cases(mailbox: Mailbox, f: &CaseFilterArgs, socket: PathBuf) -> Action {
     query.extend(filters.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     let query: Vec<String> = query
         .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .map(|(k, v)| format!("{k}={}", poc247_node::client::percent_encode(v)))
         .collect();
     Action::Cases {
         socket,
         mailbox,
         path: format!("/v1/cases?{}", query.join("&")),
     }
-}
-
-/// Percent-encodes a query value (everything but RFC 3986's unreserved characters).
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The control socket: `--socket`, else `--config`'s, else `$POC247_SOCKET`, else
