@@ -80,9 +80,7 @@ struct State {
 }
 
 fn be_u64(bytes: &[u8]) -> Result<u64> {
-    <[u8; 8]>::try_from(bytes)
-        .map(u64::from_be_bytes)
-        .map_err(|_| NodeError::Storage("an event log key is not 8 bytes".into()))
+    crate::store::be_u64(bytes, "an event log key")
 }
 
 impl EventLog {

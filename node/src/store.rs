@@ -324,7 +324,7 @@ impl Store {
         let last = match seqs.get(&year) {
             Some(n) => *n,
             None => match self.t.meta.get(case_seq_key(year))? {
-                Some(b) => be_u64(&b)?,
+                Some(b) => be_u64(&b, "a case counter in meta")?,
                 None => 0,
             },
         };
@@ -878,10 +878,12 @@ fn case_seq_key(year: u16) -> Vec<u8> {
     format!("case_seq/{year}").into_bytes()
 }
 
-fn be_u64(b: &[u8]) -> Result<u64> {
+/// A u64 stored big-endian (a counter, a sequence number as a key); `what` names it in the
+/// error.
+pub(crate) fn be_u64(b: &[u8], what: &str) -> Result<u64> {
     <[u8; 8]>::try_from(b)
         .map(u64::from_be_bytes)
-        .map_err(|_| NodeError::Storage("a counter in meta is not 8 bytes".into()))
+        .map_err(|_| NodeError::Storage(format!("{what} is not 8 bytes")))
 }
 
 /// Raises the stored highest case number of the case's year to the case's own (a case this
@@ -899,7 +901,7 @@ fn note_case_seq(
     };
     let key = case_seq_key(year);
     let stored = match meta.get(&key)? {
-        Some(b) => be_u64(&b).map_err(abort)?,
+        Some(b) => be_u64(&b, "a case counter in meta").map_err(abort)?,
         None => 0,
     };
     if n > stored {
