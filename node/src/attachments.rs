@@ -1164,7 +1164,8 @@ pub struct Uploaded {
 impl Attachments {
     /// Stores the bytes of an upload through the control API: written under a temporary
     /// name while hashed (at most [`IN_FLIGHT`] pieces wait for the disk), fsynced, renamed to
-    /// its SHA-256 and held for [`UPLOAD_KEEP_MS`] until a submission lists it. More than
+    /// its SHA-256 and held for [`UPLOAD_KEEP_MS`] until a submission lists it (the sending
+    /// task lets go of expired ones, [`Attachments::expire_uploads`]). More than
     /// `max` bytes, an empty body or one that breaks off leaves nothing behind.
     pub async fn upload<S, E>(
         &self,
@@ -1178,7 +1179,6 @@ impl Attachments {
         E: std::fmt::Display,
     {
         use futures_util::StreamExt;
-        self.expire_uploads(now);
         let tmp = self
             .dir
             .join(format!("{INTAKE_PREFIX}{:016x}.tmp", rand::random::<u64>()));
@@ -1230,13 +1230,9 @@ impl Attachments {
                 return Err(e);
             }
         };
+        self.hold_copy(&tmp, &sha)
+            .map_err(|e| IntakeError::Disk(format!("{}: {e}", tmp.display())))?;
         {
-            let mut intakes = lock(&self.intakes);
-            if let Err(e) = std::fs::rename(&tmp, self.path(&sha)) {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(IntakeError::Disk(format!("{}: {e}", tmp.display())));
-            }
-            *intakes.entry(sha).or_insert(0) += 1;
             let mut uploads = lock(&self.uploads);
             let u = uploads.entry(sha).or_insert(Upload {
                 size,
@@ -1247,13 +1243,28 @@ impl Attachments {
             u.holds += 1;
             (u.name, u.at) = (name.clone(), now);
         }
-        sync_dir(&self.dir);
         Ok(Uploaded {
             sha256: sha256_hex(&sha),
             size,
             name,
             keep_until: UtcMs(now.0.saturating_add(UPLOAD_KEEP_MS)),
         })
+    }
+
+    /// Renames a copy made under a temporary name to its SHA-256 and holds the file for an
+    /// intake (in `intakes`), under that registry's lock, so that no cleanup deletes it in
+    /// between; then syncs the folder. A failed rename removes the temporary file.
+    fn hold_copy(&self, tmp: &Path, sha: &[u8; 32]) -> std::io::Result<()> {
+        {
+            let mut intakes = lock(&self.intakes);
+            if let Err(e) = std::fs::rename(tmp, self.path(sha)) {
+                let _ = std::fs::remove_file(tmp);
+                return Err(e);
+            }
+            *intakes.entry(*sha).or_insert(0) += 1;
+        }
+        sync_dir(&self.dir);
+        Ok(())
     }
 
     /// Lets go of the uploads no submission listed within [`UPLOAD_KEEP_MS`]: each file that
@@ -1329,16 +1340,9 @@ impl Intake {
     ) -> std::result::Result<AttachmentRef, IntakeError> {
         let a = &self.attachments;
         let (tmp, sha, size) = copy_hashed(&a.dir, file)?;
-        {
-            let mut intakes = lock(&a.intakes);
-            if let Err(e) = std::fs::rename(&tmp, a.path(&sha)) {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(IntakeError::Io(format!("{}: {e}", file.display())));
-            }
-            *intakes.entry(sha).or_insert(0) += 1;
-        }
+        a.hold_copy(&tmp, &sha)
+            .map_err(|e| IntakeError::Io(format!("{}: {e}", file.display())))?;
         self.copied.push((sha, size));
-        sync_dir(&a.dir);
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
