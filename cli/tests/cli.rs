@@ -34,6 +34,12 @@ const FIELDS: [&str; 15] = [
     "--mla-intent",
 ];
 
+/// `send <kind> --file FILE` on the node at `sock`.
+async fn send_file(sock: &str, kind: &str, file: &Path) -> Ran {
+    let file = file.to_str().unwrap();
+    poc247(&["--socket", sock, "send", kind, "--file", file]).await
+}
+
 fn send_args<'a>(sock: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut a = vec!["--socket", sock, "send", "preservation", "--to", "FR"];
     a.extend_from_slice(&FIELDS);
@@ -228,15 +234,7 @@ respond_by = 2026-12-01
 
     let bad = tmp.path().join("bad.toml");
     std::fs::write(&bad, "to = \"FR\"\noffense = \"typo\"\n").unwrap();
-    let ran = poc247(&[
-        "--socket",
-        &lu,
-        "send",
-        "preservation",
-        "--file",
-        bad.to_str().unwrap(),
-    ])
-    .await;
+    let ran = send_file(&lu, "preservation", &bad).await;
     assert_eq!(ran.code, Some(1), "{ran:?}");
     assert!(ran.stderr.contains("unknown key `offense`"), "{ran:?}");
     assert_eq!(lu_cases(&net).await["cases"].as_array().unwrap().len(), 1);
@@ -1376,15 +1374,7 @@ attachments = ["headers.eml"]
     assert_eq!(names, ["headers.eml", "extra.log"], "{view}");
     // Not a list of paths: refused, naming the key; nothing sent.
     std::fs::write(&file, "to = \"FR\"\nattachments = \"headers.eml\"\n").unwrap();
-    let ran = poc247(&[
-        "--socket",
-        &lu,
-        "send",
-        "preservation",
-        "--file",
-        file.to_str().unwrap(),
-    ])
-    .await;
+    let ran = send_file(&lu, "preservation", &file).await;
     assert_eq!(ran.code, Some(1), "{ran:?}");
     assert!(
         ran.stderr.contains("`attachments` is a list of file paths"),
@@ -1392,15 +1382,7 @@ attachments = ["headers.eml"]
     );
     // An information offer carries no files (art. 26(2)): the key is unknown there.
     std::fs::write(&file, "to = \"FR\"\nattachments = [\"headers.eml\"]\n").unwrap();
-    let ran = poc247(&[
-        "--socket",
-        &lu,
-        "send",
-        "information-offer",
-        "--file",
-        file.to_str().unwrap(),
-    ])
-    .await;
+    let ran = send_file(&lu, "information-offer", &file).await;
     assert_eq!(ran.code, Some(1), "{ran:?}");
     assert!(ran.stderr.contains("unknown key `attachments`"), "{ran:?}");
     assert_eq!(lu_cases(&net).await["cases"].as_array().unwrap().len(), 1);
