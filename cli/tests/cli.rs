@@ -886,6 +886,26 @@ async fn bench_quick_reports_json() {
     assert_eq!(v["single"]["samples"], 100, "{v}");
     assert_eq!(v["levels"].as_array().map(Vec::len), Some(5), "{v}");
     assert!(v["total_delivered"].as_u64().unwrap() >= 100, "{v}");
+    // The floor: each part measured, and the sum is what it says.
+    let f = &v["floor"];
+    for key in [
+        "quic_exchanges_per_s",
+        "quic_cpu_us",
+        "http_posts_per_s",
+        "http_cpu_us",
+    ] {
+        assert!(f[key].as_f64().unwrap() > 0.0, "{key}: {v}");
+    }
+    let c = &v["ceiling"];
+    let sum = 2.0 * c["sign_2k_us"].as_f64().unwrap()
+        + 2.0 * c["verify_strict_2k_us"].as_f64().unwrap()
+        + 3.0 * f["state_change_us"].as_f64().unwrap()
+        + f["quic_cpu_us"].as_f64().unwrap()
+        + f["http_cpu_us"].as_f64().unwrap();
+    assert!(
+        (f["per_request_us"].as_f64().unwrap() - sum).abs() < 1e-6,
+        "{v}"
+    );
     assert!(ran.stderr.contains("bench: "), "{ran:?}");
 }
 

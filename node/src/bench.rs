@@ -118,6 +118,33 @@ pub struct Ceiling {
     pub messages_per_s: f64,
 }
 
+/// What the other parts of one request cost on this machine, each alone, in this process (not
+/// in the ceiling): with the ceiling's crypto and sled figures, the CPU the design needs per
+/// request before any of the node's own work.
+#[derive(Debug, Clone, Serialize)]
+pub struct Floor {
+    /// QUIC exchanges per second, 64 in flight on one connection: a new bidirectional stream
+    /// each, a 2,100-byte frame one way and a 160-byte frame back (a request and its receipt),
+    /// the nodes' TLS and transport settings.
+    pub quic_exchanges_per_s: f64,
+    /// CPU per QUIC exchange, both ends, µs.
+    pub quic_cpu_us: f64,
+    /// HTTP/1.1 POSTs per second on a Unix socket, 64 in flight: the bench's request body to
+    /// an axum route that parses it as JSON and answers 201 with a 150-byte JSON body, through
+    /// the control client.
+    pub http_posts_per_s: f64,
+    /// CPU per POST, both ends, µs.
+    pub http_cpu_us: f64,
+    /// One of this node's state changes (five trees) when 64 share a transaction and a flush,
+    /// µs of one thread (from the ceiling's figure).
+    pub state_change_us: f64,
+    /// Per request: two signatures, two `verify_strict`, three state changes (stored at the
+    /// sender, at the receiver, the receipt at the sender), one QUIC exchange, one POST, µs.
+    pub per_request_us: f64,
+    /// Requests per second that CPU allows on all cores.
+    pub requests_per_s: f64,
+}
+
 /// CPU and memory of one node process.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeUsage {
@@ -140,6 +167,8 @@ pub struct BenchReport {
     pub cpu: String,
     /// The ceiling.
     pub ceiling: Ceiling,
+    /// The floor of the other parts of a request.
+    pub floor: Floor,
     /// Single in flight.
     pub single: Latency,
     /// Throughput levels.
@@ -581,6 +610,8 @@ async fn run_in(opts: &BenchOptions, tmp: &Path, progress: &impl Fn(&str)) -> Re
     follower.abort();
     lu.stop().await;
     fr.stop().await;
+    progress("measuring QUIC exchanges and control-socket POSTs alone");
+    let floor = measure_floor(&tmp.join("floor"), &ceiling, opts.messages * 5).await?;
 
     if opts.compare_group_commit {
         let depth = opts.levels.iter().copied().find(|&d| d == 64).unwrap_or(64);
@@ -614,11 +645,156 @@ async fn run_in(opts: &BenchOptions, tmp: &Path, progress: &impl Fn(&str)) -> Re
         },
         cpu: cpu_model(),
         ceiling,
+        floor,
         single: latency(single),
         levels,
         offered,
         nodes,
         total_delivered: total,
+    })
+}
+
+/// Runs `n` calls of `call` with `depth` in flight, on this process's runtime: calls per second
+/// and this process's CPU per call, µs.
+async fn rate_and_cpu<F, Fut>(n: usize, depth: usize, call: F) -> Result<(f64, f64)>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let me = std::process::id();
+    let cpu0 = usage(me).map_or(0.0, |u| u.2);
+    let t0 = Instant::now();
+    let left = Arc::new(std::sync::atomic::AtomicUsize::new(n));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..depth {
+        let (call, left) = (call.clone(), left.clone());
+        tasks.spawn(async move {
+            while left
+                .fetch_update(
+                    std::sync::atomic::Ordering::AcqRel,
+                    std::sync::atomic::Ordering::Acquire,
+                    |l| l.checked_sub(1),
+                )
+                .is_ok()
+            {
+                call().await?;
+            }
+            Ok::<_, NodeError>(())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.map_err(bench_err)??;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = usage(me).map_or(0.0, |u| u.2) - cpu0;
+    Ok((n as f64 / secs, cpu * 1e6 / n as f64))
+}
+
+/// Measures the [`Floor`] in `dir` over `n` exchanges of each kind, with the ceiling measured
+/// before.
+async fn measure_floor(dir: &Path, ceiling: &Ceiling, n: usize) -> Result<Floor> {
+    let pki = Pki::Fresh(vec![
+        PartyId::parse("LU").map_err(bench_err)?,
+        PartyId::parse("FR").map_err(bench_err)?,
+    ]);
+    let net = LocalNetwork::prepare(&dir.join("net"), &pki)?;
+
+    // QUIC: the receiver answers each stream's frame with a receipt-sized frame.
+    let (server, addr, client) = quic_pair(&net)?;
+    let serving = tokio::spawn(async move {
+        let Some(incoming) = server.accept().await else {
+            return;
+        };
+        let Ok(conn) = incoming.await else {
+            return;
+        };
+        while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+            tokio::spawn(async move {
+                if crate::transport::read_frame(&mut recv, 1 << 20)
+                    .await
+                    .is_ok()
+                {
+                    let _ = crate::transport::write_frame(&mut send, &[0x22; 160]).await;
+                }
+            });
+        }
+        drop(server);
+    });
+    let conn = client
+        .connect(addr, &PartyId::parse("LU").map_err(bench_err)?.dns_name())
+        .map_err(bench_err)?
+        .await
+        .map_err(bench_err)?;
+    let frame = Arc::new(vec![0x5au8; 2100]);
+    let (quic_per_s, quic_cpu_us) = rate_and_cpu(n, 64, {
+        let conn = conn.clone();
+        move || {
+            let (conn, frame) = (conn.clone(), frame.clone());
+            async move {
+                let (mut send, mut recv) = conn.open_bi().await.map_err(bench_err)?;
+                crate::transport::write_frame(&mut send, &frame)
+                    .await
+                    .map_err(bench_err)?;
+                crate::transport::read_frame(&mut recv, 1 << 20)
+                    .await
+                    .map_err(bench_err)?;
+                Ok(())
+            }
+        }
+    })
+    .await?;
+    conn.close(0u32.into(), b"done");
+    client.wait_idle().await;
+    serving.abort();
+
+    // HTTP: the control API's stack (axum, hyper, a Unix socket) and its client.
+    let sock = dir.join("floor.sock");
+    let listener = tokio::net::UnixListener::bind(&sock).map_err(|e| NodeError::io(&sock, e))?;
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/v1/requests",
+        post(|axum::Json(v): axum::Json<Value>| async move {
+            let answer = json!({
+                "case_ref": "LU-2026-000001",
+                "message_id": "01a20803-5f95-70ff-ac10-8990fea24647",
+                "kind": "preservation",
+                "fields": v.as_object().map_or(0, |o| o.len()),
+            });
+            (axum::http::StatusCode::CREATED, axum::Json(answer))
+        }),
+    );
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let api = ControlClient::new(&sock);
+    let body = Arc::new(request_body());
+    let (http_per_s, http_cpu_us) = rate_and_cpu(n, 64, move || {
+        let (api, body) = (api.clone(), body.clone());
+        async move {
+            let r = api.post("/v1/requests", &body).await.map_err(bench_err)?;
+            if r.status != 201 {
+                return Err(bench_err(format!("floor POST answered {}", r.status)));
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    server.abort();
+
+    let state_change_us = 1e6 / ceiling.sled_batched_changes_per_s;
+    let per_request_us = 2.0 * ceiling.sign_2k_us
+        + 2.0 * ceiling.verify_strict_2k_us
+        + 3.0 * state_change_us
+        + quic_cpu_us
+        + http_cpu_us;
+    Ok(Floor {
+        quic_exchanges_per_s: quic_per_s,
+        quic_cpu_us,
+        http_posts_per_s: http_per_s,
+        http_cpu_us,
+        state_change_us,
+        per_request_us,
+        requests_per_s: ceiling.cores as f64 * 1e6 / per_request_us,
     })
 }
 
@@ -710,6 +886,19 @@ pub fn render(r: &BenchReport) -> String {
         "for comparison, not in the ceiling: sled 5-tree transactions, 64 per flush: {:.0}/s; \
          64 such changes in one transaction: {:.0}/s",
         c.sled_grouped_transactions_per_s, c.sled_batched_changes_per_s
+    );
+    let f = &r.floor;
+    let _ = writeln!(
+        s,
+        "each alone, 64 in flight: QUIC exchange (2 KiB frame, receipt back) {:.0}/s, {:.0} µs CPU; \
+         control-socket POST {:.0}/s, {:.0} µs CPU",
+        f.quic_exchanges_per_s, f.quic_cpu_us, f.http_posts_per_s, f.http_cpu_us
+    );
+    let _ = writeln!(
+        s,
+        "floor per request: 2 signs + 2 verify_strict + 3 state changes ({:.0} µs each) + \
+         1 QUIC exchange + 1 POST = {:.0} µs CPU → at most {:.0} requests/s on {} cores",
+        f.state_change_us, f.per_request_us, f.requests_per_s, c.cores
     );
     let l = &r.single;
     let _ = writeln!(
@@ -968,9 +1157,11 @@ async fn attachment_run(
     })
 }
 
-/// One QUIC stream of `bytes` from an endpoint with FR's certificate to one with LU's, the
-/// same TLS and transport settings as the nodes, in this process: MB/s.
-async fn raw_quic(net: &LocalNetwork, bytes: u64) -> Result<f64> {
+/// A server endpoint with LU's certificate, its address, and a client endpoint with FR's,
+/// with the nodes' TLS and transport settings and sockets sized as a node sizes its own.
+fn quic_pair(
+    net: &LocalNetwork,
+) -> Result<(quinn::Endpoint, std::net::SocketAddr, quinn::Endpoint)> {
     let lu = net.config(&PartyId::parse("LU").map_err(bench_err)?)?;
     let fr = net.config(&PartyId::parse("FR").map_err(bench_err)?)?;
     let server_cfg = crate::tls::server_config(&crate::tls::load(&lu)?, 16)?;
@@ -987,6 +1178,13 @@ async fn raw_quic(net: &LocalNetwork, bytes: u64) -> Result<f64> {
     let addr = server.local_addr().map_err(bench_err)?;
     let mut client = endpoint(None)?;
     client.set_default_client_config(client_cfg);
+    Ok((server, addr, client))
+}
+
+/// One QUIC stream of `bytes` from an endpoint with FR's certificate to one with LU's, the
+/// same TLS and transport settings as the nodes, in this process: MB/s.
+async fn raw_quic(net: &LocalNetwork, bytes: u64) -> Result<f64> {
+    let (server, addr, client) = quic_pair(net)?;
     let accept = tokio::spawn(async move {
         let conn = server.accept().await?.await.ok()?;
         // The nodes' transport allows bidirectional streams only.
