@@ -129,12 +129,16 @@ pub struct Floor {
     pub quic_exchanges_per_s: f64,
     /// CPU per QUIC exchange, both ends, µs.
     pub quic_cpu_us: f64,
+    /// One exchange alone (one in flight), median, µs.
+    pub quic_p50_us: f64,
     /// HTTP/1.1 POSTs per second on a Unix socket, 64 in flight: the bench's request body to
     /// an axum route that parses it as JSON and answers 201 with a 150-byte JSON body, through
     /// the control client.
     pub http_posts_per_s: f64,
     /// CPU per POST, both ends, µs.
     pub http_cpu_us: f64,
+    /// One POST alone (one in flight), median, µs.
+    pub http_p50_us: f64,
     /// One of this node's state changes (five trees) when 64 share a transaction and a flush,
     /// µs of one thread (from the ceiling's figure).
     pub state_change_us: f64,
@@ -143,6 +147,11 @@ pub struct Floor {
     pub per_request_us: f64,
     /// Requests per second that CPU allows on all cores.
     pub requests_per_s: f64,
+    /// One request alone, in the order the design requires (a durable commit at the sender
+    /// before the 201 and the send, at the receiver before the receipt, and of the receipt at
+    /// the sender): three insert+flush medians, the four signatures and verifications, one QUIC
+    /// exchange and one POST alone, µs.
+    pub single_request_us: f64,
 }
 
 /// CPU and memory of one node process.
@@ -654,6 +663,24 @@ async fn run_in(opts: &BenchOptions, tmp: &Path, progress: &impl Fn(&str)) -> Re
     })
 }
 
+/// Calls timed one at a time for the floor's latencies.
+const LATENCY_CALLS: usize = 300;
+
+/// The median time of `n` calls of `call` made one after another, µs.
+async fn median_us<F, Fut>(n: usize, call: &F) -> Result<f64>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        call().await?;
+        times.push(t.elapsed());
+    }
+    Ok(latency(times).p50_ms * 1e3)
+}
+
 /// Runs `n` calls of `call` with `depth` in flight, on this process's runtime: calls per second
 /// and this process's CPU per call, µs.
 async fn rate_and_cpu<F, Fut>(n: usize, depth: usize, call: F) -> Result<(f64, f64)>
@@ -726,7 +753,7 @@ async fn measure_floor(dir: &Path, ceiling: &Ceiling, n: usize) -> Result<Floor>
         .await
         .map_err(bench_err)?;
     let frame = Arc::new(vec![0x5au8; 2100]);
-    let (quic_per_s, quic_cpu_us) = rate_and_cpu(n, 64, {
+    let quic_call = {
         let conn = conn.clone();
         move || {
             let (conn, frame) = (conn.clone(), frame.clone());
@@ -741,8 +768,9 @@ async fn measure_floor(dir: &Path, ceiling: &Ceiling, n: usize) -> Result<Floor>
                 Ok(())
             }
         }
-    })
-    .await?;
+    };
+    let quic_p50_us = median_us(LATENCY_CALLS, &quic_call).await?;
+    let (quic_per_s, quic_cpu_us) = rate_and_cpu(n, 64, quic_call).await?;
     conn.close(0u32.into(), b"done");
     client.wait_idle().await;
     serving.abort();
@@ -768,7 +796,7 @@ async fn measure_floor(dir: &Path, ceiling: &Ceiling, n: usize) -> Result<Floor>
     });
     let api = ControlClient::new(&sock);
     let body = Arc::new(request_body());
-    let (http_per_s, http_cpu_us) = rate_and_cpu(n, 64, move || {
+    let http_call = move || {
         let (api, body) = (api.clone(), body.clone());
         async move {
             let r = api.post("/v1/requests", &body).await.map_err(bench_err)?;
@@ -777,8 +805,9 @@ async fn measure_floor(dir: &Path, ceiling: &Ceiling, n: usize) -> Result<Floor>
             }
             Ok(())
         }
-    })
-    .await?;
+    };
+    let http_p50_us = median_us(LATENCY_CALLS, &http_call).await?;
+    let (http_per_s, http_cpu_us) = rate_and_cpu(n, 64, http_call).await?;
     server.abort();
 
     let state_change_us = 1e6 / ceiling.sled_batched_changes_per_s;
@@ -787,14 +816,22 @@ async fn measure_floor(dir: &Path, ceiling: &Ceiling, n: usize) -> Result<Floor>
         + 3.0 * state_change_us
         + quic_cpu_us
         + http_cpu_us;
+    let single_request_us = 3.0 * ceiling.sled_insert_flush_p50_us
+        + 2.0 * ceiling.sign_2k_us
+        + 2.0 * ceiling.verify_strict_2k_us
+        + quic_p50_us
+        + http_p50_us;
     Ok(Floor {
         quic_exchanges_per_s: quic_per_s,
         quic_cpu_us,
+        quic_p50_us,
         http_posts_per_s: http_per_s,
         http_cpu_us,
+        http_p50_us,
         state_change_us,
         per_request_us,
         requests_per_s: ceiling.cores as f64 * 1e6 / per_request_us,
+        single_request_us,
     })
 }
 
@@ -890,15 +927,26 @@ pub fn render(r: &BenchReport) -> String {
     let f = &r.floor;
     let _ = writeln!(
         s,
-        "each alone, 64 in flight: QUIC exchange (2 KiB frame, receipt back) {:.0}/s, {:.0} µs CPU; \
-         control-socket POST {:.0}/s, {:.0} µs CPU",
-        f.quic_exchanges_per_s, f.quic_cpu_us, f.http_posts_per_s, f.http_cpu_us
+        "each alone: QUIC exchange (2 KiB frame, receipt back) p50 {:.0} µs, 64 in flight \
+         {:.0}/s, {:.0} µs CPU; control-socket POST p50 {:.0} µs, 64 in flight {:.0}/s, {:.0} µs CPU",
+        f.quic_p50_us,
+        f.quic_exchanges_per_s,
+        f.quic_cpu_us,
+        f.http_p50_us,
+        f.http_posts_per_s,
+        f.http_cpu_us
     );
     let _ = writeln!(
         s,
         "floor per request: 2 signs + 2 verify_strict + 3 state changes ({:.0} µs each) + \
          1 QUIC exchange + 1 POST = {:.0} µs CPU → at most {:.0} requests/s on {} cores",
         f.state_change_us, f.per_request_us, f.requests_per_s, c.cores
+    );
+    let _ = writeln!(
+        s,
+        "floor of one request alone: 3 insert+flush + 2 signs + 2 verify_strict + 1 QUIC \
+         exchange + 1 POST = {:.0} µs",
+        f.single_request_us
     );
     let l = &r.single;
     let _ = writeln!(
