@@ -294,38 +294,47 @@ pub fn check_limits(
 }
 
 /// Copies a local file into `dir` under a temporary name while hashing it (bounded memory):
-/// the temporary file, the SHA-256 and the size. Blocking.
+/// the temporary file, the SHA-256 and the size. A file that cannot be read is the caller's
+/// problem ([`IntakeError::Io`], a 422); a copy this node cannot write is its disk's
+/// ([`IntakeError::Disk`], a 507). Blocking.
 fn copy_hashed(
     dir: &Path,
     file: &Path,
 ) -> std::result::Result<(PathBuf, [u8; 32], u64), IntakeError> {
     use std::io::{Read, Write};
-    let io = |e: std::io::Error| IntakeError::Io(format!("{}: {e}", file.display()));
-    let mut src = std::fs::File::open(file).map_err(io)?;
+    let unreadable = |e: std::io::Error| IntakeError::Io(format!("{}: {e}", file.display()));
+    let mut src = std::fs::File::open(file).map_err(unreadable)?;
     let tmp = dir.join(format!("{INTAKE_PREFIX}{:016x}.tmp", rand::random::<u64>()));
+    let unwritable = |e: std::io::Error| {
+        IntakeError::Disk(format!(
+            "{}: cannot copy into {}: {e}",
+            file.display(),
+            dir.display()
+        ))
+    };
     let result = (|| {
-        let mut dst = std::fs::File::create(&tmp)?;
+        let mut dst = std::fs::File::create(&tmp).map_err(unwritable)?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; CHUNK];
         let mut size = 0u64;
         loop {
-            let n = src.read(&mut buf)?;
+            let n = src.read(&mut buf).map_err(unreadable)?;
             if n == 0 {
                 break;
             }
             let chunk = buf.get(..n).unwrap_or_default();
             hasher.update(chunk);
-            dst.write_all(chunk)?;
+            dst.write_all(chunk).map_err(unwritable)?;
             size += n as u64;
         }
-        dst.sync_all()?;
-        Ok::<_, std::io::Error>((hasher.finalize().into(), size))
+        dst.sync_all().map_err(unwritable)?;
+        Ok((hasher.finalize().into(), size))
     })();
     match result {
         Ok((sha, size)) => Ok((tmp, sha, size)),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
-            Err(io(e))
+            Err(e)
         }
     }
 }
@@ -1341,7 +1350,7 @@ impl Intake {
         let a = &self.attachments;
         let (tmp, sha, size) = copy_hashed(&a.dir, file)?;
         a.hold_copy(&tmp, &sha)
-            .map_err(|e| IntakeError::Io(format!("{}: {e}", file.display())))?;
+            .map_err(|e| IntakeError::Disk(format!("{}: {e}", file.display())))?;
         self.copied.push((sha, size));
         let name = file
             .file_name()
@@ -1733,6 +1742,36 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_file_the_node_cannot_read_is_the_callers_and_a_copy_it_cannot_write_its_disks() {
+        let dir = tempfile::tempdir().unwrap();
+        let into = dir.path().join("attachments");
+        std::fs::create_dir(&into).unwrap();
+        let file = dir.path().join("auth.log");
+        std::fs::write(&file, b"evidence").unwrap();
+        // Read: a folder, and a path that is not there.
+        for bad in [dir.path().to_path_buf(), dir.path().join("gone.log")] {
+            let e = copy_hashed(&into, &bad).unwrap_err();
+            assert!(matches!(e, IntakeError::Io(_)), "{bad:?}: {e:?}");
+        }
+        // Written: a destination that cannot take the copy (a file stands where its folder
+        // should be, so nothing can be created in it).
+        let blocked = dir.path().join("blocked");
+        std::fs::write(&blocked, b"").unwrap();
+        let e = copy_hashed(&blocked, &file).unwrap_err();
+        assert!(
+            matches!(e, IntakeError::Disk(ref m) if m.contains("auth.log")),
+            "{e:?}"
+        );
+        // And a good copy leaves one temporary file with the content.
+        let (tmp, _, size) = copy_hashed(&into, &file).unwrap();
+        assert_eq!(
+            (std::fs::read(&tmp).unwrap(), size),
+            (b"evidence".to_vec(), 8)
+        );
+        assert_eq!(std::fs::read_dir(&into).unwrap().count(), 1);
     }
 
     #[tokio::test]
