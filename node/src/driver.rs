@@ -9,7 +9,7 @@ use crate::delivery::{Delivery, DeliveryPolicy, Outcome, Transmit};
 use crate::directory::Directory;
 use crate::error::{NodeError, Result};
 use crate::events::{EventKind, NodeEvent};
-use crate::store::{DeliveryState, Store};
+use crate::store::{DeliveryState, Store, StoredMessage};
 use crate::transport::{self, Connections, FrameError};
 use crate::{control, keys, receiver, tls};
 use poc247_protocol::{
@@ -492,21 +492,28 @@ async fn sleep_opt(d: Option<Duration>) {
     }
 }
 
-/// One delivery attempt, bounded in time.
+/// One delivery attempt. Its time limit bounds the peer's part (the connection and the
+/// exchange), not what follows an answer: a receipt or a refusal in hand is stored and
+/// announced whatever the time, so that an answer stored late is never left unannounced (a
+/// later attempt finds the message settled and has nothing to announce).
 async fn attempt(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
     let limit = Duration::from_millis(shared.cfg.delivery.attempt_timeout_ms);
-    tokio::select! {
+    let answered = tokio::select! {
         // At shutdown an attempt is dropped; its outbox entry is still on disk.
-        _ = shared.cancel.cancelled() => Outcome::Retry { reason: "node stopping".into() },
-                r = tokio::time::timeout(limit, deliver(shared, t)) => match r {
-            Ok(o) => o,
+        _ = shared.cancel.cancelled() => return Outcome::Retry { reason: "node stopping".into() },
+        r = tokio::time::timeout(limit, ask_peer(shared, t)) => match r {
+            Ok(a) => a,
             Err(_) => {
                 shared.conns.reset(&t.peer);
-                Outcome::Retry {
+                return Outcome::Retry {
                     reason: "attempt timed out".into(),
-                }
+                };
             }
         },
+    };
+    match answered {
+        Ok((msg, reply)) => settle(shared, t, msg, reply).await,
+        Err(outcome) => outcome,
     }
 }
 
@@ -566,19 +573,24 @@ pub(crate) async fn connection(shared: &Arc<Shared>, peer: &PartyId) -> Result<q
         .await
 }
 
-async fn deliver(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
-    let retry = |reason: String| Outcome::Retry { reason };
+/// The peer's part of an attempt: the message sent and the peer's answer, or how the attempt
+/// ended without one.
+async fn ask_peer(
+    shared: &Arc<Shared>,
+    t: &Transmit,
+) -> std::result::Result<(StoredMessage, Reply), Outcome> {
+    let retry = |reason: String| Err(Outcome::Retry { reason });
     let msg = match shared.store.message(t.id) {
         Ok(Some(m)) => m,
         Ok(None) => {
-            return Outcome::Final {
+            return Err(Outcome::Final {
                 reason: "message no longer stored".into(),
-            }
+            })
         }
         Err(e) => return retry(e.to_string()),
     };
     if msg.delivery != DeliveryState::Queued {
-        return Outcome::Delivered;
+        return Err(Outcome::Delivered);
     }
     // Attachments are queued durably before the message can be receipted.
     match crate::attachments::queue_outbound(shared, t.id, &t.peer, &msg.envelope) {
@@ -607,6 +619,12 @@ async fn deliver(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
                 return retry(e.to_string());
             }
         };
+    Ok((msg, reply))
+}
+
+/// Stores and announces the peer's answer to `msg`: a verified receipt, or a refusal for good.
+async fn settle(shared: &Arc<Shared>, t: &Transmit, msg: StoredMessage, reply: Reply) -> Outcome {
+    let retry = |reason: String| Outcome::Retry { reason };
     let now = shared.clock.now();
     match reply {
         Reply::Receipt(r) => {
