@@ -526,12 +526,17 @@ async fn follow(
     }))
 }
 
-async fn start_pair(exe: &Path, dir: &Path, group_commit: bool) -> Result<(Proc, Proc)> {
+/// LU's and FR's configurations, keys and fresh dev certificates under `dir/net`.
+fn lu_and_fr(dir: &Path) -> Result<LocalNetwork> {
     let pki = Pki::Fresh(vec![
         PartyId::parse("LU").map_err(bench_err)?,
         PartyId::parse("FR").map_err(bench_err)?,
     ]);
-    let net = LocalNetwork::prepare(&dir.join("net"), &pki)?;
+    LocalNetwork::prepare(&dir.join("net"), &pki)
+}
+
+async fn start_pair(exe: &Path, dir: &Path, group_commit: bool) -> Result<(Proc, Proc)> {
+    let net = lu_and_fr(dir)?;
     if !group_commit {
         for p in ["lu", "fr"] {
             let path = dir.join("net").join(p).join("node.toml");
@@ -720,11 +725,7 @@ where
 /// Measures the [`Floor`] in `dir` over `n` exchanges of each kind, with the ceiling measured
 /// before.
 async fn measure_floor(dir: &Path, ceiling: &Ceiling, n: usize) -> Result<Floor> {
-    let pki = Pki::Fresh(vec![
-        PartyId::parse("LU").map_err(bench_err)?,
-        PartyId::parse("FR").map_err(bench_err)?,
-    ]);
-    let net = LocalNetwork::prepare(&dir.join("net"), &pki)?;
+    let net = lu_and_fr(dir)?;
 
     // QUIC: the receiver answers each stream's frame with a receipt-sized frame.
     let (server, addr, client) = quic_pair(&net)?;
@@ -1073,11 +1074,7 @@ async fn attachment_in(
     let file = tmp.join("evidence.bin");
     progress(&format!("writing {bytes} random bytes"));
     write_random(&file, bytes)?;
-    let pki = Pki::Fresh(vec![
-        PartyId::parse("LU").map_err(bench_err)?,
-        PartyId::parse("FR").map_err(bench_err)?,
-    ]);
-    let net = LocalNetwork::prepare(&tmp.join("net"), &pki)?;
+    let net = lu_and_fr(tmp)?;
     for p in ["lu", "fr"] {
         // Large attachments are the point here.
         let path = tmp.join("net").join(p).join("node.toml");
