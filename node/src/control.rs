@@ -105,7 +105,31 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint")
         })
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            to_completion,
+        ))
         .with_state(shared)
+}
+
+/// Runs each request's handler in a task of its own, which the node waits for at shutdown, and
+/// answers with what it returns. A caller that hangs up (an officer's Ctrl-C, a script killed,
+/// a client's timeout) drops only the wait for the answer: a change already handed to the store
+/// is not cut short between its commit and what follows it (its event, its queueing for
+/// delivery, the links that keep its attachments).
+async fn to_completion(
+    State(s): State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    s.spawn(async move {
+        let _ = tx.send(next.run(req).await);
+    });
+    match rx.await {
+        Ok(r) => r,
+        Err(_) => ApiError::from(NodeError::ShuttingDown).into_response(),
+    }
 }
 
 /// An API error.

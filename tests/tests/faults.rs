@@ -101,39 +101,3 @@ async fn loss_and_a_blackhole_lose_nothing_and_the_queue_drains_after_it_lifts(
     net.net.shutdown().await;
     Ok(())
 }
-
-/// A receipt that takes longer to store than the attempt's time limit (a slow disk) is still
-/// announced: the time limit is the peer's, and the `delivered` event comes with the stored
-/// receipt.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receipt_stored_after_the_attempts_time_limit_is_still_announced() -> anyhow::Result<()> {
-    let mut net = Net::fresh_prepared(&["LU", "FR"])?;
-    net.net.start_node(&party("FR")).await?;
-    let mut cfg = net.config("LU")?;
-    cfg.delivery.attempt_timeout_ms = 300;
-    cfg.delivery.initial_backoff_ms = 50;
-    cfg.delivery.max_backoff_ms = 200;
-    net.net.start_node_with(&party("LU"), cfg).await?;
-    let lu = net.net.node(&party("LU")).unwrap().shared();
-    // From the submission on, LU's next commits each take 400 ms between their transaction
-    // and their flush: the settlement's among them, so it ends after the attempt's 300 ms.
-    let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let s = slow.clone();
-    lu.store.on_commit(move || {
-        if s.load(std::sync::atomic::Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(400));
-        }
-    });
-    let mut events = net.events("LU")?;
-    slow.store(true, std::sync::atomic::Ordering::SeqCst);
-    let done = net.submit("LU", &preservation_request("FR")).await?;
-    let id = done["message_id"].as_str().unwrap().to_owned();
-    wait_delivered(&mut events, &id, 10).await?;
-    slow.store(false, std::sync::atomic::Ordering::SeqCst);
-    // Stored once at FR, settled at LU.
-    let fr = net.net.node(&party("FR")).unwrap().shared();
-    assert_eq!(fr.store.message_count(), 1);
-    assert!(lu.store.outbox()?.is_empty());
-    net.net.shutdown().await;
-    Ok(())
-}
