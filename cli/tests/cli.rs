@@ -421,7 +421,8 @@ async fn dev_network_writes_configs_that_run_loads() {
 
 #[tokio::test]
 async fn run_serves_the_control_api_until_sigterm() {
-    let net = Net::fresh_prepared(&["LU", "FR"]).unwrap();
+    let mut net = Net::fresh_prepared(&["LU", "FR"]).unwrap();
+    net.net.release_ports();
     let config = net.net.dir().join("lu").join("node.toml");
     let config = config.to_str().unwrap();
     let mut child = bin()

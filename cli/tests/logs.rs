@@ -13,7 +13,8 @@ async fn no_request_text_or_personal_data_reaches_the_logs() -> anyhow::Result<(
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("net");
     let pki = Pki::Fresh(vec![party("LU"), party("FR")]);
-    let _net = LocalNetwork::prepare(&dir, &pki)?;
+    // Written, and its ports let go for the processes to bind.
+    drop(LocalNetwork::prepare(&dir, &pki)?);
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_poc247"));
     let mut nodes = Vec::new();
     for p in ["fr", "lu"] {

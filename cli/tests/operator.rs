@@ -141,7 +141,8 @@ async fn peers_lists_and_a_bad_directory_is_refused_by_reload_with_exit_1() {
 
 #[tokio::test]
 async fn sighup_reloads_the_directory_of_a_running_node() {
-    let net = Net::fresh_prepared(&["LU", "FR"]).unwrap();
+    let mut net = Net::fresh_prepared(&["LU", "FR"]).unwrap();
+    net.net.release_ports();
     let config = net.net.dir().join("lu").join("node.toml");
     let config = config.to_str().unwrap();
     let mut child = bin()

@@ -526,13 +526,16 @@ async fn follow(
     }))
 }
 
-/// LU's and FR's configurations, keys and fresh dev certificates under `dir/net`.
+/// LU's and FR's configurations, keys and fresh dev certificates under `dir/net`, their ports
+/// let go for the node processes to bind.
 fn lu_and_fr(dir: &Path) -> Result<LocalNetwork> {
     let pki = Pki::Fresh(vec![
         PartyId::parse("LU").map_err(bench_err)?,
         PartyId::parse("FR").map_err(bench_err)?,
     ]);
-    LocalNetwork::prepare(&dir.join("net"), &pki)
+    let mut net = LocalNetwork::prepare(&dir.join("net"), &pki)?;
+    net.release_ports();
+    Ok(net)
 }
 
 async fn start_pair(exe: &Path, dir: &Path, group_commit: bool) -> Result<(Proc, Proc)> {

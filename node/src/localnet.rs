@@ -1,6 +1,11 @@
 //! A local network of real nodes on loopback, for the demo, the tests and the benchmark: the
-//! dev PKI written to a folder (the embedded one, or a fresh one), one UDP port per node
-//! chosen by the OS, those addresses written into `directory.toml`, and every node started.
+//! dev PKI written to a folder (the embedded one, or a fresh one), one UDP port per node, those
+//! addresses written into `directory.toml`, and every node started.
+//!
+//! Each port is held from the moment it is chosen until its node starts on it, so nothing else
+//! on the machine can take it in between; ports are chosen below the kernel's ephemeral range,
+//! where no `bind` to port 0 (of a QUIC client, of a test's proxy, of another program) lands,
+//! so a node restarted on its port finds it free too.
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::NodeConfig;
@@ -29,10 +34,31 @@ pub struct LocalNetwork {
     dir: PathBuf,
     addrs: BTreeMap<PartyId, SocketAddr>,
     nodes: BTreeMap<PartyId, Node>,
+    /// The bound sockets of the ports not yet handed to their node.
+    held: BTreeMap<PartyId, UdpSocket>,
     clock: Arc<dyn Clock>,
 }
 
+/// The kernel's ephemeral port range, where a `bind` to port 0 picks its port.
+fn ephemeral_range() -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut it = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+    Some((it.next()??, it.next()??))
+}
+
+/// Binds a loopback UDP port for a node: a random free one below the ephemeral range when
+/// that range leaves room (at least 4,096 ports above 1,024), else one the OS picks.
 fn bind_loopback() -> Result<UdpSocket> {
+    use rand::Rng as _;
+    if let Some((low, _)) = ephemeral_range().filter(|(low, _)| *low >= 1024 + 4096) {
+        let mut rng = rand::thread_rng();
+        for _ in 0..256 {
+            let port = rng.gen_range(low / 2..low);
+            if let Ok(s) = UdpSocket::bind(("127.0.0.1", port)) {
+                return Ok(s);
+            }
+        }
+    }
     UdpSocket::bind("127.0.0.1:0")
         .map_err(|e| NodeError::Transport(format!("bind 127.0.0.1:0: {e}")))
 }
@@ -41,6 +67,7 @@ impl LocalNetwork {
     /// Writes the network under `dir` (which must be empty or absent) without starting it.
     pub fn prepare(dir: &Path, pki: &Pki) -> Result<LocalNetwork> {
         let mut sockets = BTreeMap::new();
+        let mut held = BTreeMap::new();
         match pki {
             Pki::Fresh(parties) => {
                 let mut list = Vec::new();
@@ -51,6 +78,7 @@ impl LocalNetwork {
                         .map_err(|e| NodeError::Transport(e.to_string()))?;
                     list.push((p.clone(), a));
                     sockets.insert(p.clone(), a);
+                    held.insert(p.clone(), s);
                 }
                 devnet::generate(dir, &list)?;
             }
@@ -65,7 +93,8 @@ impl LocalNetwork {
                         .local_addr()
                         .map_err(|e| NodeError::Transport(e.to_string()))?;
                     directory.set_addresses(&p, vec![a.to_string()]);
-                    sockets.insert(p, a);
+                    sockets.insert(p.clone(), a);
+                    held.insert(p, s);
                 }
                 let text =
                     toml::to_string(&directory.to_file()).map_err(|e| NodeError::Directory {
@@ -80,6 +109,7 @@ impl LocalNetwork {
             dir: dir.to_path_buf(),
             addrs: sockets,
             nodes: BTreeMap::new(),
+            held,
             clock: Arc::new(SystemClock),
         })
     }
@@ -91,6 +121,12 @@ impl LocalNetwork {
             net.start_node(&p).await?;
         }
         Ok(net)
+    }
+
+    /// Lets go of the ports not yet handed to a node, for nodes run as processes of their own
+    /// (`poc247 run` binds its port itself).
+    pub fn release_ports(&mut self) {
+        self.held.clear();
     }
 
     /// Uses `clock` for nodes started from now on.
@@ -129,20 +165,29 @@ impl LocalNetwork {
         if self.nodes.contains_key(party) {
             return Ok(());
         }
+        let held = self
+            .held
+            .remove(party)
+            .filter(|s| s.local_addr().ok() == Some(cfg.listen));
         // A stopped node's port can stay held for a moment while quinn drains a connection
         // that was still handshaking; no event tells when it is free, so try again briefly.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let socket = loop {
-            match UdpSocket::bind(cfg.listen) {
-                Ok(s) => break s,
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::AddrInUse
-                        && std::time::Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let socket = match held {
+            Some(s) => s,
+            None => loop {
+                match UdpSocket::bind(cfg.listen) {
+                    Ok(s) => break s,
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::AddrInUse
+                            && std::time::Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    Err(e) => {
+                        return Err(NodeError::Transport(format!("bind {}: {e}", cfg.listen)))
+                    }
                 }
-                Err(e) => return Err(NodeError::Transport(format!("bind {}: {e}", cfg.listen))),
-            }
+            },
         };
         let node = Node::start_with(cfg, Some(socket), self.clock.clone()).await?;
         self.nodes.insert(party.clone(), node);
@@ -167,5 +212,25 @@ impl LocalNetwork {
         for p in parties {
             self.stop_node(&p).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_is_held_from_its_choice_until_it_is_let_go_and_lies_below_the_ephemeral_range() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lu = PartyId::parse("LU").unwrap();
+        let mut net = LocalNetwork::prepare(tmp.path(), &Pki::Fresh(vec![lu.clone()])).unwrap();
+        let addr = net.config(&lu).unwrap().listen;
+        let taken = UdpSocket::bind(addr).unwrap_err();
+        assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse, "{taken}");
+        if let Some((low, _)) = ephemeral_range().filter(|(low, _)| *low >= 1024 + 4096) {
+            assert!(addr.port() < low, "{addr} is in the ephemeral range");
+        }
+        net.release_ports();
+        UdpSocket::bind(addr).unwrap();
     }
 }
