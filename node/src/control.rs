@@ -1393,14 +1393,12 @@ async fn create_case(
 /// `GET /v1/pending`: every open obligation across all cases, soonest first, with what is
 /// owed, by whom, whether it is overdue, and the command that settles it.
 async fn pending(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
+    // The timer task's board, once it holds every change made before this request.
+    crate::timers::catch_up(&s).await;
     let now = s.clock.now();
-    let mut all = Vec::new();
-    for case in s.store.cases()? {
-        all.extend(crate::timers::case_deadlines(&s, &case));
-    }
-    all.sort_by(|a, b| a.due.cmp(&b.due).then_with(|| a.case_ref.cmp(&b.case_ref)));
-    let items: Vec<Value> = all
-        .iter()
+    let board = crate::timers::lock(&s.deadline_board);
+    let items: Vec<Value> = board
+        .pending()
         .map(|d| {
             json!({
                 "case_ref": d.case_ref,
@@ -1418,5 +1416,6 @@ async fn pending(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
             })
         })
         .collect();
+    drop(board);
     Ok(Json(json!({ "now": now.rfc3339(), "pending": items })))
 }

@@ -65,8 +65,11 @@ pub struct Shared {
     pub limits: std::sync::Mutex<crate::ratelimit::PeerLimits>,
     /// Wakes the timer task (after a manual clock moved, in tests and drills).
     pub timer_kick: tokio::sync::Notify,
-    /// Every case's deadlines and role, kept by the timer task for the metrics and the status.
+    /// Every case's deadlines and role, kept by the timer task for the metrics, the status and
+    /// `GET /v1/pending`.
     pub deadline_board: std::sync::Mutex<crate::timers::Board>,
+    /// Asks the timer task to bring the board up to date ([`crate::timers::catch_up`]).
+    pub(crate) timer_catch_up: mpsc::UnboundedSender<crate::timers::CatchUp>,
     /// The operator's surface: peers seen, certificates, metrics, reloads.
     pub ops: crate::operator::Operator,
     /// Evidence attachments: files, records, outbox.
@@ -236,6 +239,7 @@ impl Node {
         let attachments = crate::attachments::Attachments::open(&cfg.data_dir, &store)?;
         let (events, _) = broadcast::channel(4096);
         let (delivery_tx, delivery_rx) = mpsc::channel(4096);
+        let (timer_catch_up, catch_ups) = mpsc::unbounded_channel();
         let ops = crate::operator::Operator::new(&material, clock.now());
         let shared = Arc::new(Shared {
             party: cfg.party.clone(),
@@ -255,6 +259,7 @@ impl Node {
             limits: std::sync::Mutex::new(crate::ratelimit::PeerLimits::default()),
             timer_kick: tokio::sync::Notify::new(),
             deadline_board: Default::default(),
+            timer_catch_up,
             ops,
             attachments,
             cfg,
@@ -274,7 +279,9 @@ impl Node {
         shared
             .tracker
             .spawn(crate::attachments::run_sender(shared.clone()));
-        shared.tracker.spawn(crate::timers::run(shared.clone()));
+        shared
+            .tracker
+            .spawn(crate::timers::run(shared.clone(), catch_ups));
         shared
             .tracker
             .spawn(crate::operator::run(shared.clone(), shared.subscribe()));

@@ -1,7 +1,9 @@
 //! The timer task: keeps an in-memory index of every case's open deadlines, sleeps until the
 //! next one, fires each once (recorded on the case, audited, published as a `deadline` event),
 //! and purges closed cases past their retention. Driven by the node's events, so a case's
-//! deadlines are recomputed whenever it changes.
+//! deadlines are recomputed whenever it changes. It keeps the [`Board`] that `/metrics`, the
+//! status and `GET /v1/pending` read; [`catch_up`] lets a reader see every change made before
+//! it asked.
 
 use crate::audit::Actor;
 use crate::driver::Shared;
@@ -12,7 +14,12 @@ use poc247_protocol::{CaseRef, UtcMs};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// A reader's request to the timer task: answer once every event published before it is on
+/// the board.
+pub type CatchUp = oneshot::Sender<()>;
 
 /// Whether the follow-up request of a preservation is still undecided (BC 29(7)).
 pub fn follow_up_undecided(shared: &Shared, case: &CaseRecord) -> bool {
@@ -87,13 +94,14 @@ fn key(d: &Deadline) -> Key {
     (d.due, d.case_ref.clone(), d.label.clone())
 }
 
-/// Every deadline of every case, met or not, and each case's role: what `/metrics` and the
-/// status count (deadlines overdue per track, cases, the inbox) without reading every case
-/// from the store. The timer task keeps it with its index, so it follows a case's change within
-/// the moment the task gathers events (50 ms), and it is whole again after each start.
+/// Every deadline of every case, fired or not, and each case's role: what `/metrics` and the
+/// status count (deadlines overdue per track, cases, the inbox) and what `GET /v1/pending`
+/// lists, without reading every case from the store. The timer task keeps it with its index,
+/// so it follows a case's change within the moment the task gathers events (50 ms, or at once
+/// for a [`catch_up`]), and it is whole again after each start.
 #[derive(Default)]
 pub struct Board {
-    due: Due<Track>,
+    due: Due<Arc<Deadline>>,
     roles: HashMap<CaseRef, Role>,
     /// How many of `roles` are [`Role::Requested`].
     inbox: usize,
@@ -101,7 +109,7 @@ pub struct Board {
 
 impl Board {
     /// Puts a case with its deadlines (`None`: the case is gone).
-    fn set(&mut self, case_ref: &CaseRef, case: Option<(Role, &[Deadline])>) {
+    fn set(&mut self, case_ref: &CaseRef, case: Option<(Role, &[Arc<Deadline>])>) {
         if self.roles.remove(case_ref) == Some(Role::Requested) {
             self.inbox = self.inbox.saturating_sub(1);
         }
@@ -114,7 +122,7 @@ impl Board {
         }
         self.roles.insert(case_ref.clone(), role);
         self.due
-            .put(case_ref, deadlines.iter().map(|d| (key(d), d.track)));
+            .put(case_ref, deadlines.iter().map(|d| (key(d), d.clone())));
     }
 
     fn clear(&mut self) {
@@ -124,13 +132,18 @@ impl Board {
     /// How many deadlines of each track are due at `now` and not met.
     pub fn overdue(&self, now: UtcMs) -> HashMap<Track, u64> {
         let mut out = HashMap::new();
-        for ((at, _, _), track) in &self.due.by_time {
+        for ((at, _, _), d) in &self.due.by_time {
             if *at > now {
                 break;
             }
-            *out.entry(*track).or_default() += 1;
+            *out.entry(d.track).or_default() += 1;
         }
         out
+    }
+
+    /// Every deadline, soonest first (then by case and label).
+    pub fn pending(&self) -> impl Iterator<Item = &Deadline> {
+        self.due.by_time.values().map(|d| &**d)
     }
 
     /// How many cases there are, and how many of them this node was asked in (its inbox).
@@ -144,7 +157,7 @@ impl Board {
 /// keeping it on disk would cost a write per case change and recover nothing.
 #[derive(Default)]
 struct Index {
-    open: Due<Deadline>,
+    open: Due<Arc<Deadline>>,
 }
 
 impl Index {
@@ -169,7 +182,10 @@ impl Index {
             lock(&shared.deadline_board).set(case_ref, None);
             return;
         };
-        let all = case_deadlines(shared, c);
+        let all: Vec<Arc<Deadline>> = case_deadlines(shared, c)
+            .into_iter()
+            .map(Arc::new)
+            .collect();
         lock(&shared.deadline_board).set(case_ref, Some((c.role, &all)));
         let open = all.into_iter().filter(|d| !c.fired.contains(&d.label));
         self.open.put(case_ref, open.map(|d| (key(&d), d)));
@@ -189,7 +205,7 @@ impl Index {
     }
 
     /// The deadlines due at `now`, soonest first, and when the next one after is due.
-    fn due_at(&self, now: UtcMs) -> (Vec<Deadline>, Option<UtcMs>) {
+    fn due_at(&self, now: UtcMs) -> (Vec<Arc<Deadline>>, Option<UtcMs>) {
         let mut due = Vec::new();
         for ((at, _, _), d) in &self.open.by_time {
             if *at > now {
@@ -254,8 +270,18 @@ async fn fire_due(shared: &Shared, index: &mut Index, now: UtcMs) -> Option<UtcM
     next
 }
 
-/// Runs until the node stops.
-pub async fn run(shared: Arc<Shared>) {
+/// Waits until the timer task has put on the board every change published before this call
+/// (a reader of the board then sees its own writes). Returns at once if the task is not
+/// running.
+pub async fn catch_up(shared: &Shared) {
+    let (tx, rx) = oneshot::channel();
+    if shared.timer_catch_up.send(tx).is_ok() {
+        let _ = rx.await;
+    }
+}
+
+/// Runs until the node stops; `catch_ups` are readers' [`catch_up`] requests.
+pub async fn run(shared: Arc<Shared>, mut catch_ups: mpsc::UnboundedReceiver<CatchUp>) {
     let mut events = shared.subscribe();
     let mut index = Index::default();
     let cancel = shared.cancel_token();
@@ -264,42 +290,27 @@ pub async fn run(shared: Arc<Shared>) {
         let now = shared.clock.now();
         let next = fire_due(&shared, &mut index, now).await;
         let wait = next.map(|t| Duration::from_millis(t.since(shared.clock.now()).max(1)));
+        let mut waiting = Vec::new();
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = shared.timer_kick.notified() => {}
             ev = events.recv() => {
                 // Under load, gather the events of the next moment and refresh each case once:
-                // deadlines are minutes away, re-indexing them 50 ms later changes nothing.
+                // deadlines are minutes away, re-indexing them 50 ms later changes nothing. A
+                // reader waiting for the board ends the gathering.
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    Some(c) = catch_ups.recv() => waiting.push(c),
                 }
-                let mut dirty = std::collections::BTreeSet::new();
-                let mut next = Some(ev);
-                while let Some(ev) = next.take() {
-                    match ev {
-                        Ok(ev) => {
-                            dirty.extend(ev.case_ref);
-                        }
-                        Err(RecvError::Lagged(_)) => {
-                            index.rebuild(&shared);
-                            dirty.clear();
-                        }
-                        Err(RecvError::Closed) => return,
-                    }
-                    next = match events.try_recv() {
-                        Ok(e) => Some(Ok(e)),
-                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
-                            Some(Err(RecvError::Lagged(n)))
-                        }
-                        Err(_) => None,
-                    };
+                if !absorb(&shared, &mut index, &mut events, Some(ev)) {
+                    return;
                 }
-                for c in &dirty {
-                    // A follow-up request changes its preservation's deadlines too.
-                    if let Some(p) = index.refresh(&shared, c) {
-                        index.refresh(&shared, &p);
-                    }
+            }
+            Some(c) = catch_ups.recv() => {
+                waiting.push(c);
+                if !absorb(&shared, &mut index, &mut events, None) {
+                    return;
                 }
             }
             _ = async {
@@ -309,6 +320,53 @@ pub async fn run(shared: Arc<Shared>) {
                 }
             } => {}
         }
+        for c in waiting {
+            let _ = c.send(());
+        }
+    }
+}
+
+/// Refreshes every case named by `first` and by the events waiting after it; false once the
+/// node's event channel is closed.
+fn absorb(
+    shared: &Shared,
+    index: &mut Index,
+    events: &mut broadcast::Receiver<crate::events::NodeEvent>,
+    first: Option<Result<crate::events::NodeEvent, RecvError>>,
+) -> bool {
+    let mut dirty = std::collections::BTreeSet::new();
+    let mut next = first.or_else(|| try_next(events));
+    while let Some(ev) = next.take() {
+        match ev {
+            Ok(ev) => {
+                dirty.extend(ev.case_ref);
+            }
+            Err(RecvError::Lagged(_)) => {
+                index.rebuild(shared);
+                dirty.clear();
+            }
+            Err(RecvError::Closed) => return false,
+        }
+        next = try_next(events);
+    }
+    for c in &dirty {
+        // A follow-up request changes its preservation's deadlines too.
+        if let Some(p) = index.refresh(shared, c) {
+            index.refresh(shared, &p);
+        }
+    }
+    true
+}
+
+/// The next event already waiting, if any.
+fn try_next(
+    events: &mut broadcast::Receiver<crate::events::NodeEvent>,
+) -> Option<Result<crate::events::NodeEvent, RecvError>> {
+    match events.try_recv() {
+        Ok(e) => Some(Ok(e)),
+        Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+        Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+        Err(TryRecvError::Empty) => None,
     }
 }
 
@@ -337,15 +395,15 @@ mod tests {
         let (a, b) = (CaseRef::new(&lu, 2026, 1), CaseRef::new(&lu, 2026, 2));
         let mut board = Board::default();
         let first = [
-            deadline(&a, Track::Acknowledgement, "ack", 10),
-            deadline(&a, Track::Preservation, "end", 30),
+            Arc::new(deadline(&a, Track::Acknowledgement, "ack", 10)),
+            Arc::new(deadline(&a, Track::Preservation, "end", 30)),
         ];
         board.set(&a, Some((Role::Requested, &first)));
         board.set(
             &b,
             Some((
                 Role::Requester,
-                &[deadline(&b, Track::Acknowledgement, "ack", 20)],
+                &[Arc::new(deadline(&b, Track::Acknowledgement, "ack", 20))],
             )),
         );
         assert_eq!(board.cases(), (2, 1));
@@ -355,6 +413,16 @@ mod tests {
             Some(&2)
         );
         assert_eq!(board.overdue(UtcMs(30)).get(&Track::Preservation), Some(&1));
+        let order: Vec<_> = board
+            .pending()
+            .map(|d| (d.case_ref.to_string(), d.due.0))
+            .collect();
+        let (a_, b_) = (a.to_string(), b.to_string());
+        assert_eq!(
+            order,
+            [(a_.clone(), 10), (b_, 20), (a_, 30)],
+            "soonest first"
+        );
         // Acknowledged: the case is put again without that deadline.
         board.set(&a, Some((Role::Requested, &first[1..])));
         assert_eq!(

@@ -194,3 +194,35 @@ async fn a_60_day_preservation_wait_survives_restarts_and_fires_each_deadline_on
     c.net.shutdown().await;
     Ok(())
 }
+
+/// `GET /v1/pending` reads the timer task's board once the task has taken in every change made
+/// before the request: a case received or acknowledged a moment before shows at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_shows_a_change_made_the_moment_before() -> anyhow::Result<()> {
+    let net = Net::embedded().await?;
+    let mut fr_events = net.events("FR")?;
+    let sent = net.submit("LU", &preservation_request("FR")).await?;
+    let case = sent["case_ref"].as_str().unwrap().to_owned();
+    wait_for(&mut fr_events, 10, |e| e.kind == EventKind::Received).await?;
+    let fr = net.client("FR")?;
+    let owed = |v: &serde_json::Value| {
+        v["pending"].as_array().unwrap().iter().any(|i| {
+            i["case_ref"] == case.as_str()
+                && i["track"] == "acknowledgement"
+                && i["owed_by"] == "FR"
+        })
+    };
+    let before = fr.get("/v1/pending").await?.body;
+    assert!(owed(&before), "{before}");
+    let acked = fr
+        .post(
+            &format!("/v1/cases/{case}/acknowledge"),
+            &json!({ "fields": { "officer": "duty officer" } }),
+        )
+        .await?;
+    assert!(acked.status.is_success(), "{}", acked.body);
+    let after = fr.get("/v1/pending").await?.body;
+    assert!(!owed(&after), "{after}");
+    net.net.shutdown().await;
+    Ok(())
+}
