@@ -1396,9 +1396,9 @@ async fn pending(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
     // The timer task's board, once it holds every change made before this request.
     crate::timers::catch_up(&s).await;
     let now = s.clock.now();
-    let board = crate::timers::lock(&s.deadline_board);
-    let items: Vec<Value> = board
-        .pending()
+    let all = crate::timers::lock(&s.deadline_board).pending();
+    let items: Vec<Value> = all
+        .iter()
         .map(|d| {
             json!({
                 "case_ref": d.case_ref,
@@ -1416,6 +1416,5 @@ async fn pending(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
             })
         })
         .collect();
-    drop(board);
     Ok(Json(json!({ "now": now.rfc3339(), "pending": items })))
 }

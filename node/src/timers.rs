@@ -141,9 +141,10 @@ impl Board {
         out
     }
 
-    /// Every deadline, soonest first (then by case and label).
-    pub fn pending(&self) -> impl Iterator<Item = &Deadline> {
-        self.due.by_time.values().map(|d| &**d)
+    /// Every deadline, soonest first (then by case and label): shared, so that the board's lock
+    /// is held only while they are counted out.
+    pub fn pending(&self) -> Vec<Arc<Deadline>> {
+        self.due.by_time.values().cloned().collect()
     }
 
     /// How many cases there are, and how many of them this node was asked in (its inbox).
@@ -415,6 +416,7 @@ mod tests {
         assert_eq!(board.overdue(UtcMs(30)).get(&Track::Preservation), Some(&1));
         let order: Vec<_> = board
             .pending()
+            .iter()
             .map(|d| (d.case_ref.to_string(), d.due.0))
             .collect();
         let (a_, b_) = (a.to_string(), b.to_string());
