@@ -113,6 +113,8 @@ pub struct Ceiling {
     pub sled_grouped_transactions_per_s: f64,
     /// Not in the ceiling: the same state changes, 64 in one transaction and one flush.
     pub sled_batched_changes_per_s: f64,
+    /// Not in the ceiling: one such state change alone and its flush, p50, µs.
+    pub sled_change_flush_p50_us: f64,
     /// Per message: 2 signatures + 2 verifications + one grouped insert per side, on all
     /// cores: messages per second.
     pub messages_per_s: f64,
@@ -152,6 +154,10 @@ pub struct Floor {
     /// the sender): three insert+flush medians, the four signatures and verifications, one QUIC
     /// exchange and one POST alone, µs.
     pub single_request_us: f64,
+    /// The same with this design's state changes in place of the plain inserts: three
+    /// five-tree transactions, each alone with its flush (DESIGN.md, Storage: every state
+    /// change one transaction over the trees it touches, flushed before its promise), µs.
+    pub single_request_changes_us: f64,
 }
 
 /// CPU and memory of one node process.
@@ -437,6 +443,24 @@ pub fn measure_ceiling(scratch: &Path) -> Result<Ceiling> {
         .into_iter()
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let (case, small) = (vec![0x3cu8; 512], vec![0x11u8; 200]);
+    // `count` state changes in one transaction, keyed from `from`.
+    let changes = |from: u64, count: u64| -> Result<()> {
+        trees
+            .as_slice()
+            .transaction(|tx| {
+                if let [m, c, o, a, meta] = tx.as_slice() {
+                    for k in (from..from + count).map(u64::to_be_bytes) {
+                        m.insert(&k, value.as_slice())?;
+                        c.insert(&k, case.as_slice())?;
+                        o.insert(&k, small.as_slice())?;
+                        a.insert(&k, small.as_slice())?;
+                        meta.insert("head", &k)?;
+                    }
+                }
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| bench_err(format!("sled transaction: {e:?}")))
+    };
     // `per_tx` state changes in each transaction, 64 per flush, for a second: changes per second.
     let mut next = 0u64;
     let mut changes_per_s = |per_tx: u64| -> Result<f64> {
@@ -444,22 +468,7 @@ pub fn measure_ceiling(scratch: &Path) -> Result<Ceiling> {
         let start = next;
         while t.elapsed() < Duration::from_millis(1000) {
             for _ in 0..64 / per_tx {
-                trees
-                    .as_slice()
-                    .transaction(|tx| {
-                        if let [m, c, o, a, meta] = tx.as_slice() {
-                            for i in 0..per_tx {
-                                let k = (next + i).to_be_bytes();
-                                m.insert(&k, value.as_slice())?;
-                                c.insert(&k, case.as_slice())?;
-                                o.insert(&k, small.as_slice())?;
-                                a.insert(&k, small.as_slice())?;
-                                meta.insert("head", &k)?;
-                            }
-                        }
-                        Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
-                    })
-                    .map_err(|e| bench_err(format!("sled transaction: {e:?}")))?;
+                changes(next, per_tx)?;
                 next += per_tx;
             }
             db.flush()?;
@@ -469,6 +478,17 @@ pub fn measure_ceiling(scratch: &Path) -> Result<Ceiling> {
     let grouped_tx = changes_per_s(1)?;
     // And 64 such state changes in one transaction, one flush: what batching gives.
     let batched_tx = changes_per_s(64)?;
+    // One such state change alone, then its flush, as one request in flight commits: median.
+    let mut alone = Vec::with_capacity(300);
+    for _ in 0..300 {
+        let t = Instant::now();
+        changes(next, 1)?;
+        db.flush()?;
+        alone.push(t.elapsed());
+        next += 1;
+    }
+    alone.sort();
+    let change_flush_p50_us = alone[alone.len() / 2].as_secs_f64() * 1e6;
     drop(trees);
     drop(db);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -481,6 +501,7 @@ pub fn measure_ceiling(scratch: &Path) -> Result<Ceiling> {
         sled_grouped_inserts_per_s: grouped,
         sled_grouped_transactions_per_s: grouped_tx,
         sled_batched_changes_per_s: batched_tx,
+        sled_change_flush_p50_us: change_flush_p50_us,
         messages_per_s: cores as f64 * 1e6 / per_message_us,
     })
 }
@@ -820,11 +841,10 @@ async fn measure_floor(dir: &Path, ceiling: &Ceiling, n: usize) -> Result<Floor>
         + 3.0 * state_change_us
         + quic_cpu_us
         + http_cpu_us;
-    let single_request_us = 3.0 * ceiling.sled_insert_flush_p50_us
-        + 2.0 * ceiling.sign_2k_us
-        + 2.0 * ceiling.verify_strict_2k_us
-        + quic_p50_us
-        + http_p50_us;
+    let rest_us =
+        2.0 * ceiling.sign_2k_us + 2.0 * ceiling.verify_strict_2k_us + quic_p50_us + http_p50_us;
+    let single_request_us = 3.0 * ceiling.sled_insert_flush_p50_us + rest_us;
+    let single_request_changes_us = 3.0 * ceiling.sled_change_flush_p50_us + rest_us;
     Ok(Floor {
         quic_exchanges_per_s: quic_per_s,
         quic_cpu_us,
@@ -836,6 +856,7 @@ async fn measure_floor(dir: &Path, ceiling: &Ceiling, n: usize) -> Result<Floor>
         per_request_us,
         requests_per_s: ceiling.cores as f64 * 1e6 / per_request_us,
         single_request_us,
+        single_request_changes_us,
     })
 }
 
@@ -949,8 +970,9 @@ pub fn render(r: &BenchReport) -> String {
     let _ = writeln!(
         s,
         "floor of one request alone: 3 insert+flush + 2 signs + 2 verify_strict + 1 QUIC \
-         exchange + 1 POST = {:.0} µs",
-        f.single_request_us
+         exchange + 1 POST = {:.0} µs; with 3 state changes (5-tree transaction + flush, p50 \
+         {:.0} µs) in place of the inserts: {:.0} µs",
+        f.single_request_us, c.sled_change_flush_p50_us, f.single_request_changes_us
     );
     let l = &r.single;
     let _ = writeln!(
