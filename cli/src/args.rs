@@ -86,7 +86,7 @@ Exit status: 0 done; 1 a key or request is already there (nothing is overwritten
     Status,
     /// Everything due or overdue across all cases, soonest first, with who owes it and the
     /// command that settles it.
-    Pending,
+    Pending(PendingArgs),
     /// Content-free statistics of the cases opened in a period (exercise traffic left out).
     Stats(StatsArgs),
     /// Erase a case, one message's content or one attachment, on an officer's order
@@ -241,6 +241,30 @@ pub struct CaseFilterArgs {
     /// Only exercise cases (yes), or only real ones (no).
     #[arg(long, value_enum)]
     pub exercise: Option<YesNo>,
+}
+
+/// `pending`.
+#[derive(Debug, Args)]
+pub struct PendingArgs {
+    /// Only what this side owes: us, them (any other Party), or a Party's code.
+    #[arg(long, value_name = "WHO", value_parser = owed_by)]
+    pub owed_by: Option<String>,
+    /// Only what is overdue.
+    #[arg(long)]
+    pub overdue: bool,
+    /// At most this many, soonest first (the rest are counted).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+}
+
+/// `--owed-by`: us, them, or a Party's code.
+fn owed_by(v: &str) -> Result<String, String> {
+    match v {
+        "us" | "them" => Ok(v.to_owned()),
+        p => PartyId::parse(p)
+            .map(|p| p.to_string())
+            .map_err(|_| format!("{p:?} is neither us, them nor a Party's code")),
+    }
 }
 
 /// `stats`.

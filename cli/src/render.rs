@@ -488,6 +488,7 @@ pub fn pending(v: &Value) -> String {
         return "nothing pending\n".to_owned();
     }
     let mut out = String::new();
+    let shown = items.len();
     for i in items {
         let flag = if i["escalation"] == Value::Bool(true) && i["overdue"] == Value::Bool(true) {
             "ESCALATED"
@@ -512,6 +513,10 @@ pub fn pending(v: &Value) -> String {
             text(&i["what"]),
             text(&i["settle"]),
         ));
+    }
+    let total = v["total"].as_u64().map_or(shown, |t| t as usize);
+    if total > shown {
+        out.push_str(&format!("… and {} more (--limit)\n", total - shown));
     }
     out
 }

@@ -3,7 +3,9 @@
 //! computed. Only files named on the command line are read here; no socket is touched.
 
 use crate::action::{self, CaseAction};
-use crate::args::{AuditCommand, CaseFilterArgs, Cli, Command, LogFormat, PeersCommand, YesNo};
+use crate::args::{
+    AuditCommand, CaseFilterArgs, Cli, Command, LogFormat, PeersCommand, PendingArgs, YesNo,
+};
 use crate::failure::Failure;
 use crate::request::{self, Request};
 use clap::CommandFactory;
@@ -294,9 +296,9 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
             case: a.case,
         },
         Command::Status => Action::Status { socket: socket()? },
-        Command::Pending => Action::Get {
+        Command::Pending(a) => Action::Get {
             socket: socket()?,
-            path: "/v1/pending".into(),
+            path: pending_path(&a),
             render: crate::render::pending,
         },
         Command::Stats(a) => {
@@ -409,6 +411,24 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
         },
     };
     Ok(Settings { json, action })
+}
+
+/// `GET /v1/pending` with the filters asked for (the node checks them).
+fn pending_path(a: &PendingArgs) -> String {
+    let filters = [
+        ("owed_by", a.owed_by.clone()),
+        ("overdue", a.overdue.then(|| "true".to_owned())),
+        ("limit", a.limit.map(|l| l.to_string())),
+    ];
+    let query: Vec<String> = filters
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", poc247_node::client::percent_encode(&v))))
+        .collect();
+    if query.is_empty() {
+        "/v1/pending".to_owned()
+    } else {
+        format!("/v1/pending?{}", query.join("&"))
+    }
 }
 
 fn cases(mailbox: Mailbox, f: &CaseFilterArgs, socket: PathBuf) -> Action {

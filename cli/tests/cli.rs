@@ -931,6 +931,31 @@ async fn an_officer_works_a_case_from_the_command_line() {
         pending.stdout.contains(&case) && pending.stdout.contains("poc247 ack"),
         "{pending:?}"
     );
+    // Filtered: FR owes the acknowledgement, LU the formal confirmation; one at a time.
+    let ours = poc247(&["--socket", &fr, "pending", "--owed-by", "us", "--json"]).await;
+    assert_eq!(ours.code, Some(0), "{ours:?}");
+    let owed: Vec<_> = ours.json()["pending"].as_array().unwrap().clone();
+    assert!(!owed.is_empty(), "{ours:?}");
+    assert!(owed.iter().all(|i| i["owed_by"] == "FR"), "{ours:?}");
+    let first = poc247(&[
+        "--socket",
+        &fr,
+        "pending",
+        "--owed-by",
+        "LU",
+        "--limit",
+        "1",
+    ])
+    .await;
+    assert_eq!(first.code, Some(0), "{first:?}");
+    assert_eq!(first.stdout.matches("owed by LU").count(), 1, "{first:?}");
+    let overdue = poc247(&["--socket", &fr, "pending", "--overdue"]).await;
+    assert_eq!(overdue.stdout, "nothing pending\n", "{overdue:?}");
+    let bad = poc247(&["--socket", &fr, "pending", "--owed-by", "nobody"]).await;
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(bad.stderr.contains("--owed-by"), "{bad:?}");
+    let zero = poc247(&["--socket", &fr, "pending", "--limit", "0"]).await;
+    assert_eq!(zero.code, Some(2), "{zero:?}");
 
     let ack = poc247(&[
         "--socket",

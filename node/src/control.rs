@@ -1390,31 +1390,90 @@ async fn create_case(
     ))
 }
 
+/// The filters of `GET /v1/pending`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingFilter {
+    /// `us`, `them`, or a Party's code: only what that side owes.
+    owed_by: Option<String>,
+    /// Only what is overdue (`true`), or only what is not yet (`false`).
+    overdue: Option<bool>,
+    /// At most this many, soonest first.
+    limit: Option<usize>,
+}
+
+/// Who a `pending` item must be owed by.
+enum OwedBy {
+    Us,
+    Them,
+    Party(poc247_protocol::PartyId),
+}
+
+impl PendingFilter {
+    fn owed_by(&self) -> ApiResult<Option<OwedBy>> {
+        let Some(o) = self.owed_by.as_deref() else {
+            return Ok(None);
+        };
+        Ok(Some(match o {
+            "us" => OwedBy::Us,
+            "them" => OwedBy::Them,
+            p => OwedBy::Party(poc247_protocol::PartyId::parse(p).map_err(|_| {
+                ApiError::bad(format!(
+                    "owed_by: {p:?} is neither us, them nor a Party's code"
+                ))
+            })?),
+        }))
+    }
+}
+
 /// `GET /v1/pending`: every open obligation across all cases, soonest first, with what is
-/// owed, by whom, whether it is overdue, and the command that settles it.
-async fn pending(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
+/// owed, by whom, whether it is overdue, and the command that settles it; filtered by who owes
+/// it and whether it is overdue, and cut at `limit` (`total` counts all that match).
+async fn pending(
+    State(s): State<Arc<Shared>>,
+    filter: std::result::Result<Query<PendingFilter>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(f) = filter.map_err(|e| ApiError::bad(e.body_text()))?;
+    let owed_by = f.owed_by()?;
+    if f.limit == Some(0) {
+        return Err(ApiError::bad("limit: must be at least 1"));
+    }
     // The timer task's board, once it holds every change made before this request.
     crate::timers::catch_up(&s).await;
     let now = s.clock.now();
     let all = crate::timers::lock(&s.deadline_board).pending();
-    let items: Vec<Value> = all
-        .iter()
-        .map(|d| {
-            json!({
-                "case_ref": d.case_ref,
-                "track": d.track,
-                "label": d.label,
-                "due": d.due.rfc3339(),
-                "due_ms": d.due.0,
-                "overdue": d.due <= now,
-                "owed_by": d.owed_by,
-                "owed_by_us": d.owed_by == s.party,
-                "what": d.what,
-                "settle": d.settle,
-                "escalation": d.escalation,
-                "exercise": d.exercise,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "now": now.rfc3339(), "pending": items })))
+    let wanted = all.iter().filter(|d| {
+        let owed = match &owed_by {
+            None => true,
+            Some(OwedBy::Us) => d.owed_by == s.party,
+            Some(OwedBy::Them) => d.owed_by != s.party,
+            Some(OwedBy::Party(p)) => &d.owed_by == p,
+        };
+        owed && f.overdue.is_none_or(|o| o == (d.due <= now))
+    });
+    let mut total = 0;
+    let mut items = Vec::new();
+    for d in wanted {
+        total += 1;
+        if f.limit.is_some_and(|l| items.len() >= l) {
+            continue;
+        }
+        items.push(json!({
+            "case_ref": d.case_ref,
+            "track": d.track,
+            "label": d.label,
+            "due": d.due.rfc3339(),
+            "due_ms": d.due.0,
+            "overdue": d.due <= now,
+            "owed_by": d.owed_by,
+            "owed_by_us": d.owed_by == s.party,
+            "what": d.what,
+            "settle": d.settle,
+            "escalation": d.escalation,
+            "exercise": d.exercise,
+        }));
+    }
+    Ok(Json(
+        json!({ "now": now.rfc3339(), "total": total, "pending": items }),
+    ))
 }

@@ -226,3 +226,94 @@ async fn pending_shows_a_change_made_the_moment_before() -> anyhow::Result<()> {
     net.net.shutdown().await;
     Ok(())
 }
+
+/// `GET /v1/pending` filtered: by who owes (us, them, a Party), by overdue or not, cut at a
+/// limit with the total counted; a bad filter is refused with its name, and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_filters_by_who_owes_and_overdue_and_cuts_at_a_limit() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let t0 = UtcMs(Date::from_utc_ms(now().0).start_utc_ms() + 3_600_000);
+    let clock = ManualClock::new(t0);
+    let mut net = LocalNetwork::prepare(&tmp.path().join("net"), &Pki::Embedded)?;
+    net.set_clock(Arc::new(clock.clone()));
+    for p in ["LU", "FR"] {
+        net.start_node(&party(p)).await?;
+    }
+    let mut fr_events = net.node(&party("FR")).unwrap().shared().subscribe();
+    let lu = poc247_node::client::ControlClient::new(net.config(&party("LU"))?.socket);
+    let fr = poc247_node::client::ControlClient::new(net.config(&party("FR"))?.socket);
+    for _ in 0..2 {
+        let id = lu
+            .post("/v1/requests", &preservation_request("FR"))
+            .await?
+            .body["message_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        wait_for(&mut fr_events, 10, |e| {
+            e.kind == EventKind::Received && e.message_id.map(|m| m.to_string()) == Some(id.clone())
+        })
+        .await?;
+    }
+    let get = |q: &'static str| {
+        let fr = fr.clone();
+        async move {
+            let r = fr.get(&format!("/v1/pending{q}")).await?;
+            anyhow::Ok((r.status.as_u16(), r.body))
+        }
+    };
+    let items = |v: &serde_json::Value| v["pending"].as_array().unwrap().clone();
+    let (_, all) = get("").await?;
+    let every = items(&all);
+    assert_eq!(all["total"], every.len(), "{all}");
+    // FR owes each acknowledgement; LU owes each formal confirmation FR requires.
+    let (_, ours) = get("?owed_by=us").await?;
+    let (_, theirs) = get("?owed_by=them").await?;
+    let (_, lus) = get("?owed_by=LU").await?;
+    assert!(items(&ours).len() >= 2, "{ours}");
+    assert!(items(&ours).iter().all(|i| i["owed_by"] == "FR"), "{ours}");
+    assert!(items(&theirs).len() >= 2, "{theirs}");
+    assert!(
+        items(&theirs).iter().all(|i| i["owed_by"] != "FR"),
+        "{theirs}"
+    );
+    assert_eq!(items(&lus), items(&theirs));
+    assert_eq!(items(&ours).len() + items(&theirs).len(), every.len());
+    // Nothing is overdue yet; past the acknowledgement's hour, the acknowledgements are.
+    let (_, overdue) = get("?overdue=true").await?;
+    assert!(items(&overdue).is_empty(), "{overdue}");
+    clock.set(t0.plus_ms(2 * 3_600_000));
+    let (_, overdue) = get("?overdue=true&owed_by=us").await?;
+    let late = items(&overdue);
+    assert_eq!(late.len(), 2, "{overdue}");
+    assert!(late
+        .iter()
+        .all(|i| i["overdue"] == true && i["track"] == "acknowledgement"));
+    let (_, not_yet) = get("?overdue=false").await?;
+    assert_eq!(items(&not_yet).len(), every.len() - 2, "{not_yet}");
+    assert!(items(&not_yet).iter().all(|i| i["overdue"] == false));
+    // A limit keeps the soonest and counts the rest.
+    let (_, first) = get("?limit=1").await?;
+    assert_eq!(items(&first).len(), 1, "{first}");
+    assert_eq!(first["total"], every.len());
+    assert_eq!(items(&first)[0]["label"], every[0]["label"]);
+    assert_eq!(items(&first)[0]["case_ref"], every[0]["case_ref"]);
+    // Bad filters: 400, naming what is wrong.
+    for (q, names) in [
+        ("?owed_by=nobody", "owed_by"),
+        ("?overdue=soon", "overdue"),
+        ("?limit=0", "limit"),
+        ("?limit=-3", "limit"),
+        ("?owner=us", "owner"),
+    ] {
+        let (status, body) = get(q).await?;
+        assert_eq!(status, 400, "{q}: {body}");
+        assert_eq!(body["error"]["code"], "bad-request", "{q}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(names), "{q}: {message}");
+    }
+    let (_, again) = get("").await?;
+    assert_eq!(again["total"], all["total"]);
+    net.shutdown().await;
+    Ok(())
+}
