@@ -35,8 +35,21 @@ unsafe impl Send for AlignedBuf {}
 #[allow(unsafe_code)]
 unsafe impl Sync for AlignedBuf {}
 
+/// Log buffers whose segment has been written, kept for the next segment (poc247's patch, see
+/// PATCHED.md): a fresh allocation of a segment's size is handed back to the kernel when it is
+/// freed, and the next one page-faults and zeroes every page again as it is filled. Buffers are
+/// kept as (address, length); at most `SPARE_BUFS` of them, across all databases of the process.
+static SPARE: std::sync::Mutex<Vec<(usize, usize)>> = std::sync::Mutex::new(Vec::new());
+const SPARE_BUFS: usize = 2;
+
 impl AlignedBuf {
     fn new(len: usize) -> AlignedBuf {
+        if let Ok(mut spare) = SPARE.lock() {
+            if let Some(at) = spare.iter().position(|&(_, l)| l == len) {
+                let (addr, len) = spare.swap_remove(at);
+                return AlignedBuf(addr as *mut u8, len);
+            }
+        }
         let layout = Layout::from_size_align(len, 8192).unwrap();
         let ptr = unsafe { alloc(layout) };
 
@@ -48,6 +61,12 @@ impl AlignedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
+        if let Ok(mut spare) = SPARE.lock() {
+            if spare.len() < SPARE_BUFS {
+                spare.push((self.0 as usize, self.1));
+                return;
+            }
+        }
         let layout = Layout::from_size_align(self.1, 8192).unwrap();
         unsafe {
             dealloc(self.0, layout);
