@@ -36,9 +36,10 @@ unsafe impl Send for AlignedBuf {}
 unsafe impl Sync for AlignedBuf {}
 
 /// Log buffers whose segment has been written, kept for the next segment (poc247's patch, see
-/// PATCHED.md): a fresh allocation of a segment's size is handed back to the kernel when it is
-/// freed, and the next one page-faults and zeroes every page again as it is filled. Buffers are
-/// kept as (address, length); at most `SPARE_BUFS` of them, across all databases of the process.
+/// PATCHED.md): a fresh allocation of a segment's size comes from the allocator as new pages,
+/// which the kernel page-faults and zeroes as sled fills them. Buffers are kept as (address,
+/// length); at most `SPARE_BUFS` of them, across all databases of the process, which here all
+/// use sled's default segment size.
 static SPARE: std::sync::Mutex<Vec<(usize, usize)>> = std::sync::Mutex::new(Vec::new());
 const SPARE_BUFS: usize = 2;
 
