@@ -1,4 +1,4 @@
-//! Crash safety with real processes (issue 5, item 3): LU and FR run as two `poc247 run`
+//! Crash safety with real processes: LU and FR run as two `poc247 run`
 //! processes; requests go in through LU's control API while LU (the sender) and FR (the
 //! receiver) are SIGKILLed in turn at seeded random moments and restarted. Once LU's outbox
 //! has drained and both nodes stopped cleanly, their sled stores are opened in this process
@@ -10,566 +10,39 @@
 //! compressed as in the fault tests (retries at most 1 s apart, an attempt abandoned after 2 s,
 //! instead of 30 s and 10 s) so that the nodes recover from each kill in seconds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+//!
+//! The run and its checks are `poc247_tests::crashrun`'s, shared with the power-loss tests.
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
-use poc247_node::client::{ClientError, ControlClient};
-use poc247_node::config::StoreSettings;
-use poc247_node::lifecycle::{CaseRecord, CaseState, Role};
-use poc247_node::store::{DeliveryState, Direction, Store, StoredMessage};
-use poc247_node::{Directory, NodeConfig};
-use poc247_protocol::{envelope_sha256, CaseRef, MessageId};
+use anyhow::{ensure, Context, Result};
+use poc247_tests::crashrun::{crash_test, wait_outbox_empty, Fault, Plan, Victims, DEFAULT_SEED};
+use poc247_tests::preservation_request;
 use poc247_tests::procs::NodeProcess;
-use poc247_tests::{party, preservation_request};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
-
-/// The seed used when `POC247_CRASH_SEED` is not set.
-const DEFAULT_SEED: u64 = 0x2001_1123; // Budapest, 23 November 2001
-
-/// Appended to each generated `node.toml`: the compressed retry timescale.
-const DELIVERY_SETTINGS: &str = "
-[delivery]
-initial_backoff_ms = 50
-max_backoff_ms = 1000
-attempt_timeout_ms = 2000
-";
 
 /// How long a clean stop may take.
 const STOP_LIMIT: Duration = Duration::from_secs(20);
 
-/// The size of one run.
-#[derive(Debug, Clone, Copy)]
-struct Plan {
-    /// Requests to have accepted by the API.
-    requests: usize,
-    /// Kills of LU, and as many of FR, alternating.
-    kills_each: usize,
-    /// Concurrent submitters.
-    concurrency: usize,
-    /// Longest a killed node stays down before its restart, in ms.
-    max_down_ms: u64,
-    /// Longest the submissions may stall (LU refusing or down) before the run fails.
-    stall: Duration,
-    /// Longest the outbox may take to drain after the schedule.
-    drain: Duration,
-}
-
-/// xorshift64*: a small generator whose sequence the seed fixes.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng((seed ^ 0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-/// The seed of this run: `POC247_CRASH_SEED` (decimal or `0x` hex) or `default`.
-fn seed(default: u64) -> u64 {
-    let Ok(s) = std::env::var("POC247_CRASH_SEED") else {
-        return default;
-    };
-    let s = s.trim();
-    let parsed = match s.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => s.parse(),
-    };
-    parsed.unwrap_or_else(|e| panic!("POC247_CRASH_SEED={s:?} is not a u64: {e}"))
-}
-
-/// Which node a kill hits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Victim {
-    /// FR, the receiver.
-    Receiver,
-    /// LU, the sender, whose API takes the requests.
-    Sender,
-}
-
-/// One kill of the schedule.
-#[derive(Debug, Clone, Copy)]
-struct Kill {
-    victim: Victim,
-    /// Once this many requests were accepted…
-    after_accepted: usize,
-    /// …and this much longer, in ms, the node is killed…
-    jitter_ms: u64,
-    /// …and restarted after this many ms.
-    down_ms: u64,
-}
-
-/// `2 × kills_each` kills, sender and receiver in turn, one at a random point of each of as
-/// many equal stretches of the submissions (between 5 % and 95 % of them). The receiver is
-/// killed last, so that the sender, not restarted since, must find it again by itself.
-fn schedule(plan: &Plan, rng: &mut Rng) -> Vec<Kill> {
-    let n = 2 * plan.kills_each;
-    let first = plan.requests / 20;
-    let stretch = (plan.requests * 9 / 10 / n.max(1)).max(1);
-    (0..n)
-        .map(|i| Kill {
-            victim: if i % 2 == 1 {
-                Victim::Receiver
-            } else {
-                Victim::Sender
-            },
-            after_accepted: first + i * stretch + rng.below(stretch as u64) as usize,
-            jitter_ms: rng.below(25),
-            down_ms: rng.below(plan.max_down_ms + 1),
-        })
-        .collect()
-}
-
-/// What the API answered to the submitters.
-#[derive(Debug, Default)]
-struct Tally {
-    /// 201: message id and case reference.
-    accepted: Vec<(MessageId, CaseRef)>,
-    /// The connection broke during the call: the request may or may not be stored.
-    in_doubt: usize,
-    /// Nobody listened: the request never reached LU.
-    unreachable: usize,
-    /// Any other answer (none is expected).
-    refused: Vec<String>,
-}
-
-/// Posts requests to LU until `target` were accepted (counted in `count`). A submitter posts
-/// only with one of the `slots` left in hand, and gives it back when its call was not
-/// accepted, so that exactly `target` are.
-async fn submitter(
-    client: ControlClient,
-    slots: Arc<AtomicUsize>,
-    tally: Arc<Mutex<Tally>>,
-    count: Arc<watch::Sender<usize>>,
-) {
-    let body = preservation_request("FR");
-    while slots
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok()
-    {
-        match client.post("/v1/requests", &body).await {
-            Ok(r) if r.status.as_u16() == 201 => {
-                let id: MessageId = r.body["message_id"].as_str().unwrap().parse().unwrap();
-                let case = CaseRef::parse(r.body["case_ref"].as_str().unwrap()).unwrap();
-                tally.lock().unwrap().accepted.push((id, case));
-                count.send_modify(|n| *n += 1);
-            }
-            Ok(r) => {
-                let refusal = format!("{} {}", r.status, r.body);
-                tally.lock().unwrap().refused.push(refusal);
-                return;
-            }
-            Err(e) => {
-                slots.fetch_add(1, Ordering::SeqCst);
-                match e {
-                    ClientError::Unreachable { .. } => tally.lock().unwrap().unreachable += 1,
-                    ClientError::Protocol(_) => tally.lock().unwrap().in_doubt += 1,
-                }
-                // LU is down or dying; the controller restarts it.
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
-}
-
-/// Waits until LU's outbox is empty: follows its `delivered` events, and asks its status again
-/// whenever as many arrived as the outbox held (or none came for a second, as events may be
-/// dropped for a slow reader). A `delivery_failed` event fails the run.
-async fn wait_outbox_empty(lu: &ControlClient, limit: Duration) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut events = lu.events().await?;
-    loop {
-        let status = lu.get("/v1/status").await?;
-        let mut left = status.body["outbox_queued"]
-            .as_u64()
-            .with_context(|| format!("status without outbox_queued: {}", status.body))?;
-        if left == 0 {
-            return Ok(());
-        }
-        while left > 0 {
-            if tokio::time::Instant::now() >= deadline {
-                bail!("LU's outbox still holds {left} messages after {limit:?}");
-            }
-            let next = tokio::time::timeout(Duration::from_secs(1), events.next()).await;
-            let Ok(next) = next else { break };
-            let ev = next.context("LU's event stream ended")??;
-            match ev["type"].as_str() {
-                Some("delivered") => left -= 1,
-                Some("delivery_failed") => {
-                    bail!("FR refused {} for good: {}", ev["message_id"], ev["reason"])
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-/// What a run did, for the summary line.
-#[derive(Debug)]
-struct Summary {
-    accepted: usize,
-    stored_unanswered: usize,
-    in_doubt: usize,
-    unreachable: usize,
-    kills_fr: usize,
-    kills_lu: usize,
-    /// LU's outbox at each kill: what was on its way when a node died.
-    queued_at_kills: Vec<u64>,
-    submit: Duration,
-    drain: Duration,
-}
-
-/// Runs the schedule of `seed` under `tmp` and checks the stores.
-async fn crash_run(plan: Plan, seed: u64, tmp: &Path) -> Result<Summary> {
-    let bin = Path::new(env!("CARGO_BIN_EXE_poc247"));
-    let (mut lu, mut fr) = poc247_tests::procs::lu_fr_pair(bin, tmp, DELIVERY_SETTINGS)?;
-    fr.start(None).await?;
-    lu.start(None).await?;
-
-    let mut rng = Rng::new(seed);
-    let kills = schedule(&plan, &mut rng);
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    let (count_tx, mut count_rx) = watch::channel(0usize);
-    let count = Arc::new(count_tx);
-    let slots = Arc::new(AtomicUsize::new(plan.requests));
-    let started = Instant::now();
-    let submitters: Vec<_> = (0..plan.concurrency)
-        .map(|_| {
-            tokio::spawn(submitter(
-                lu.client(),
-                slots.clone(),
-                tally.clone(),
-                count.clone(),
-            ))
-        })
-        .collect();
-
-    let (mut kills_fr, mut kills_lu) = (0, 0);
-    let mut queued_at_kills = Vec::new();
-    for k in &kills {
-        // `wait_for` answers with a read guard of the count: drop it at once, as the
-        // submitters write the count.
-        let reached = tokio::time::timeout(plan.stall, async {
-            count_rx.wait_for(|n| *n >= k.after_accepted).await.is_ok()
-        })
-        .await;
-        if reached != Ok(true) {
-            let t = tally.lock().unwrap();
-            bail!(
-                "submissions stalled at {} of {} accepted (refused: {:?})",
-                t.accepted.len(),
-                plan.requests,
-                t.refused
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(k.jitter_ms)).await;
-        let status = lu.client().get("/v1/status").await?;
-        queued_at_kills.push(status.body["outbox_queued"].as_u64().unwrap_or(0));
-        let node = match k.victim {
-            Victim::Receiver => {
-                kills_fr += 1;
-                &mut fr
-            }
-            Victim::Sender => {
-                kills_lu += 1;
-                &mut lu
-            }
-        };
-        node.kill().await?;
-        tokio::time::sleep(Duration::from_millis(k.down_ms)).await;
-        node.start(None).await?;
-    }
-    for s in submitters {
-        tokio::time::timeout(plan.stall, s)
-            .await
-            .map_err(|_| anyhow!("a submitter did not finish within {:?}", plan.stall))??;
-    }
-    let submit = started.elapsed();
-    let tally = std::mem::take(&mut *tally.lock().unwrap());
-    ensure!(
-        tally.refused.is_empty(),
-        "LU's API refused valid requests: {:?}",
-        tally.refused
-    );
-
-    let drain_started = Instant::now();
-    wait_outbox_empty(&lu.client(), plan.drain).await?;
-    let drain = drain_started.elapsed();
-    for node in [&mut lu, &mut fr] {
-        let status = node.stop(STOP_LIMIT).await?;
-        ensure!(
-            status.success(),
-            "{} exited with {status} after SIGTERM",
-            node.party()
-        );
-    }
-
-    let lu_cfg = lu.config().clone();
-    let fr_cfg = fr.config().clone();
-    let stored_unanswered = check_stores(&lu_cfg, &fr_cfg, &tally).await?;
-    Ok(Summary {
-        accepted: tally.accepted.len(),
-        stored_unanswered,
-        in_doubt: tally.in_doubt,
-        unreachable: tally.unreachable,
-        kills_fr,
-        kills_lu,
-        queued_at_kills,
-        submit,
-        drain,
-    })
-}
-
-/// One node's store, read offline.
-struct Contents {
-    /// Every case, with its single message.
-    cases: BTreeMap<CaseRef, (CaseRecord, StoredMessage)>,
-    /// Case of each message id.
-    by_id: HashMap<MessageId, CaseRef>,
-    /// How many audit entries of each (event, message id).
-    audit: HashMap<(String, MessageId), usize>,
-    /// Messages in the `messages` tree.
-    message_count: usize,
-    /// Outbox entries.
-    outbox: usize,
-}
-
-/// Opens `cfg`'s store, checks its audit chain and that each case holds exactly one message
-/// of the role's direction, and reads it all.
-async fn read_store(cfg: &NodeConfig, role: Role) -> Result<Contents> {
-    let key = poc247_node::keys::load_signing_key(&cfg.signing_key)?;
-    let (store, committer) = Store::open(&cfg.data_dir, &StoreSettings::default(), key.clone())?;
-    let party = &cfg.party;
-    let verification = store.verify_audit(&key.verifying_key())?;
-    ensure!(
-        verification.broken.is_none(),
-        "{party}'s audit chain is broken: {:?}",
-        verification.broken
-    );
-    let direction = match role {
-        Role::Requester => Direction::Outbound,
-        Role::Requested => Direction::Inbound,
-    };
-    let mut cases = BTreeMap::new();
-    let mut by_id = HashMap::new();
-    for case in store.cases()? {
-        ensure!(case.role == role, "{party} holds {case:?} in another role");
-        let [id] = case.messages[..] else {
-            bail!(
-                "{party}'s case {} holds {} messages: {:?}",
-                case.case_ref,
-                case.messages.len(),
-                case.messages
-            );
-        };
-        let msg = store
-            .message(id)?
-            .with_context(|| format!("{party}'s case {} names {id}, not stored", case.case_ref))?;
-        ensure!(
-            msg.direction == direction && msg.case_ref == case.case_ref,
-            "{party}: message {id} is {:?} of case {}, listed in case {}",
-            msg.direction,
-            msg.case_ref,
-            case.case_ref
-        );
-        if let Some(other) = by_id.insert(id, case.case_ref.clone()) {
-            bail!(
-                "{party}: message {id} is in cases {other} and {}",
-                case.case_ref
-            );
-        }
-        cases.insert(case.case_ref.clone(), (case, msg));
-    }
-    let mut audit = HashMap::new();
-    for e in store.audit_entries(1, usize::MAX)? {
-        if let Some(id) = e.message_id {
-            // `queued:preservation` counts as `queued`: the kind follows the event's name.
-            let event = e.event.split(':').next().unwrap_or_default().to_owned();
-            *audit.entry((event, id)).or_insert(0) += 1;
-        }
-    }
-    let contents = Contents {
-        message_count: store.message_count(),
-        outbox: store.outbox()?.len(),
-        cases,
-        by_id,
-        audit,
-    };
-    drop(store);
-    committer.await?;
-    Ok(contents)
-}
-
-/// The offline checks; returns how many requests LU stored and sent although their caller got
-/// no answer.
-async fn check_stores(lu_cfg: &NodeConfig, fr_cfg: &NodeConfig, tally: &Tally) -> Result<usize> {
-    let directory = Directory::load(&lu_cfg.directory)?;
-    let fr = party("FR");
-    let fr_key = directory
-        .get(&fr)
-        .context("FR not in the directory")?
-        .signing_key;
-    let at_lu = read_store(lu_cfg, Role::Requester).await?;
-    let at_fr = read_store(fr_cfg, Role::Requested).await?;
-
-    // Nothing stored twice: one message per case, one case per message, no stray message.
-    for (name, c) in [("LU", &at_lu), ("FR", &at_fr)] {
-        ensure!(
-            c.message_count == c.cases.len(),
-            "{name} stores {} messages in {} cases",
-            c.message_count,
-            c.cases.len()
-        );
-    }
-    ensure!(at_lu.outbox == 0, "LU's outbox holds {}", at_lu.outbox);
-
-    // Every accepted request: at LU, delivered with a receipt that verifies; at FR, once.
-    let mut seen = BTreeSet::new();
-    for (id, case_ref) in &tally.accepted {
-        ensure!(seen.insert(*id), "the API answered 201 twice for {id}");
-        ensure!(
-            at_lu.by_id.get(id) == Some(case_ref),
-            "accepted {id} ({case_ref}) is not in LU's store as that case"
-        );
-        ensure!(
-            at_fr.by_id.get(id) == Some(case_ref),
-            "accepted {id} ({case_ref}) is not in FR's store (or in another case: {:?})",
-            at_fr.by_id.get(id)
-        );
-    }
-
-    // Every request LU holds, answered or not, went to FR exactly once and nothing else did.
-    let lu_ids: BTreeSet<&MessageId> = at_lu.by_id.keys().collect();
-    let fr_ids: BTreeSet<&MessageId> = at_fr.by_id.keys().collect();
-    ensure!(
-        lu_ids == fr_ids,
-        "LU and FR hold different messages: only at LU {:?}, only at FR {:?}",
-        lu_ids.difference(&fr_ids).collect::<Vec<_>>(),
-        fr_ids.difference(&lu_ids).collect::<Vec<_>>()
-    );
-    let unanswered = lu_ids.len() - seen.len();
-    ensure!(
-        unanswered <= tally.in_doubt,
-        "LU stores {unanswered} requests nobody was told of, but only {} calls broke off",
-        tally.in_doubt
-    );
-    for (case_ref, (case, sent)) in &at_lu.cases {
-        let id = sent.id;
-        ensure!(
-            sent.delivery == DeliveryState::Delivered && case.state == CaseState::Delivered,
-            "LU: {id} of {case_ref} is {:?}, its case {:?}",
-            sent.delivery,
-            case.state
-        );
-        let receipt = sent
-            .receipt
-            .as_ref()
-            .with_context(|| format!("LU: delivered {id} has no receipt"))?;
-        receipt
-            .verify(&fr, &fr_key, id, &envelope_sha256(&sent.envelope))
-            .map_err(|e| anyhow!("LU: the receipt of {id} does not verify: {e}"))?;
-        let (_, received) = &at_fr.cases[case_ref];
-        ensure!(
-            received.envelope == sent.envelope,
-            "FR stores other bytes for {id}"
-        );
-        ensure!(
-            received.delivery == DeliveryState::Received && received.from == party("LU"),
-            "FR: {id} is {:?} from {}",
-            received.delivery,
-            received.from
-        );
-        ensure!(
-            received.receipt.as_ref() == Some(receipt),
-            "LU holds a receipt for {id} that FR's store does not: FR gave it before a flush \
-             that never happened"
-        );
-        for (node, audit, event) in [
-            ("LU", &at_lu.audit, "queued"),
-            ("LU", &at_lu.audit, "delivered"),
-            ("FR", &at_fr.audit, "received"),
-        ] {
-            let n = audit.get(&(event.to_owned(), id)).copied().unwrap_or(0);
-            ensure!(
-                n == 1,
-                "{node}'s audit log records {event} of {id} {n} times"
-            );
-        }
-    }
-    Ok(unanswered)
-}
-
-/// Runs `plan` with the seed of the environment (or `default_seed`), prints a summary line, and
-/// on failure keeps the folder with the nodes' logs and stores and names the seed.
-async fn crash_test(plan: Plan, default_seed: u64) -> Result<()> {
-    let seed = seed(default_seed);
-    eprintln!("crash: seed {seed} (POC247_CRASH_SEED={seed} replays it), {plan:?}");
-    let tmp = tempfile::tempdir()?;
-    let started = Instant::now();
-    match crash_run(plan, seed, tmp.path()).await {
-        Ok(s) => {
-            eprintln!(
-                "crash: seed {seed}: {} accepted, {} more stored without an answer \
-                 ({} calls broke off, {} found LU down), kills FR {} LU {} ({} with \
-                 messages on their way, up to {}), submit {:.1?}, drain {:.1?}, \
-                 elapsed {:.1?}",
-                s.accepted,
-                s.stored_unanswered,
-                s.in_doubt,
-                s.unreachable,
-                s.kills_fr,
-                s.kills_lu,
-                s.queued_at_kills.iter().filter(|q| **q > 0).count(),
-                s.queued_at_kills.iter().max().unwrap_or(&0),
-                s.submit,
-                s.drain,
-                started.elapsed()
-            );
-            Ok(())
-        }
-        Err(e) => {
-            let kept = tmp.keep();
-            for p in ["lu", "fr"] {
-                let log =
-                    std::fs::read_to_string(kept.join(format!("{p}.log"))).unwrap_or_default();
-                let lines: Vec<&str> = log.lines().collect();
-                eprintln!(
-                    "---- {p}.log (last 40 lines) ----\n{}",
-                    lines[lines.len().saturating_sub(40)..].join("\n")
-                );
-            }
-            Err(e.context(format!(
-                "crash test failed with seed {seed} (rerun with POC247_CRASH_SEED={seed}); \
-                 logs and stores kept in {}",
-                kept.display()
-            )))
-        }
-    }
+/// The binary under test.
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_poc247"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_of_receiver_and_sender_loses_nothing_and_stores_each_request_once() -> Result<()> {
     let plan = Plan {
         requests: 1_000,
+        large: 0,
+        large_of: 0,
+        fault: Fault::Sigkill,
+        victims: Victims::Both,
         kills_each: 3,
         concurrency: 16,
         max_down_ms: 300,
         stall: Duration::from_secs(30),
         drain: Duration::from_secs(30),
     };
-    crash_test(plan, DEFAULT_SEED).await
+    crash_test(plan, DEFAULT_SEED, bin()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -577,13 +50,17 @@ async fn sigkill_of_receiver_and_sender_loses_nothing_and_stores_each_request_on
 async fn sigkill_soak_10000_requests_100_kills() -> Result<()> {
     let plan = Plan {
         requests: 10_000,
+        large: 0,
+        large_of: 0,
+        fault: Fault::Sigkill,
+        victims: Victims::Both,
         kills_each: 50,
         concurrency: 16,
         max_down_ms: 300,
         stall: Duration::from_secs(60),
         drain: Duration::from_secs(120),
     };
-    crash_test(plan, DEFAULT_SEED ^ 0x1_0000).await
+    crash_test(plan, DEFAULT_SEED ^ 0x1_0000, bin()).await
 }
 
 /// A receiver killed with SIGKILL and started again is reached again at once: the sender's
@@ -594,9 +71,8 @@ async fn sigkill_soak_10000_requests_100_kills() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_killed_and_restarted_is_reached_again_at_once() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let bin = Path::new(env!("CARGO_BIN_EXE_poc247"));
     let extra = "\n[delivery]\nattempt_timeout_ms = 120000\n";
-    let (mut lu, mut fr) = poc247_tests::procs::lu_fr_pair(bin, tmp.path(), extra)?;
+    let (mut lu, mut fr) = poc247_tests::procs::lu_fr_pair(bin(), tmp.path(), extra)?;
     fr.start(None).await?;
     lu.start(None).await?;
     let submit = |lu: &NodeProcess| {

@@ -132,7 +132,7 @@ impl Attachments {
     /// Opens the folder and the trees.
     pub fn open(data_dir: &Path, store: &crate::store::Store) -> Result<Self> {
         let dir = data_dir.join("attachments");
-        std::fs::create_dir_all(&dir).map_err(|e| NodeError::io(&dir, e))?;
+        crate::durable::create_dir_all(&dir).map_err(|e| NodeError::io(&dir, e))?;
         let a = Attachments {
             dir,
             records: store.open_tree("attachments")?,
@@ -336,12 +336,6 @@ fn copy_hashed(
             let _ = std::fs::remove_file(&tmp);
             Err(e)
         }
-    }
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
     }
 }
 
@@ -906,7 +900,7 @@ async fn receive(
         let dir = a.dir.clone();
         let renamed = tokio::task::spawn_blocking(move || {
             std::fs::rename(&part, &complete)?;
-            sync_dir(&dir);
+            crate::durable::sync_dir(&dir)?;
             Ok::<_, std::io::Error>(())
         })
         .await;
@@ -1069,7 +1063,7 @@ impl Attachments {
             }
         }
         if deleted {
-            sync_dir(&self.dir);
+            crate::durable::sync_dir(&self.dir).map_err(|e| NodeError::io(&self.dir, e))?;
         }
         Ok(deleted)
     }
@@ -1272,8 +1266,9 @@ impl Attachments {
             }
             *intakes.entry(*sha).or_insert(0) += 1;
         }
-        sync_dir(&self.dir);
-        Ok(())
+        // The copy is listed by a message only after this: a folder that cannot be synced
+        // leaves a copy no message lists, which the sweep at start removes.
+        crate::durable::sync_dir(&self.dir)
     }
 
     /// Lets go of the uploads no submission listed within [`UPLOAD_KEEP_MS`]: each file that

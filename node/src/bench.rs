@@ -104,6 +104,9 @@ pub struct Ceiling {
     pub sign_2k_us: f64,
     /// One `verify_strict` over 2 KiB, µs.
     pub verify_strict_2k_us: f64,
+    /// The disk itself: 2 KiB appended to a file, then `fdatasync`, p50, µs (what a sled
+    /// flush costs at the least, now that it ends with an `fdatasync`).
+    pub fdatasync_2k_p50_us: f64,
     /// One sled insert + flush, p50, µs.
     pub sled_insert_flush_p50_us: f64,
     /// sled inserts per second with 64 inserts sharing a flush.
@@ -410,6 +413,22 @@ pub fn measure_ceiling(scratch: &Path) -> Result<Ceiling> {
     }
     let verify_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
 
+    let fdatasync_p50_us = {
+        use std::io::Write as _;
+        let path = scratch.join("ceiling-fdatasync");
+        let mut file = std::fs::File::create(&path).map_err(|e| NodeError::io(&path, e))?;
+        let mut times = Vec::with_capacity(300);
+        for _ in 0..300 {
+            let t = Instant::now();
+            file.write_all(&msg).map_err(|e| NodeError::io(&path, e))?;
+            file.sync_data().map_err(|e| NodeError::io(&path, e))?;
+            times.push(t.elapsed());
+        }
+        times.sort();
+        let _ = std::fs::remove_file(&path);
+        times[times.len() / 2].as_secs_f64() * 1e6
+    };
+
     let db = sled::Config::new()
         .path(scratch.join("ceiling-sled"))
         .cache_capacity(8 << 20)
@@ -497,6 +516,7 @@ pub fn measure_ceiling(scratch: &Path) -> Result<Ceiling> {
         cores,
         sign_2k_us: sign_us,
         verify_strict_2k_us: verify_us,
+        fdatasync_2k_p50_us: fdatasync_p50_us,
         sled_insert_flush_p50_us: flush_p50_us,
         sled_grouped_inserts_per_s: grouped,
         sled_grouped_transactions_per_s: grouped_tx,
@@ -935,10 +955,11 @@ pub fn render(r: &BenchReport) -> String {
     );
     let _ = writeln!(
         s,
-        "ceiling: sign 2 KiB {:.1} µs, verify_strict {:.1} µs, sled insert+flush p50 {:.0} µs, \
-         64 inserts/flush {:.0}/s → {:.0} messages/s",
+        "ceiling: sign 2 KiB {:.1} µs, verify_strict {:.1} µs, disk write+fdatasync p50 {:.0} µs, \
+         sled insert+flush p50 {:.0} µs, 64 inserts/flush {:.0}/s → {:.0} messages/s",
         c.sign_2k_us,
         c.verify_strict_2k_us,
+        c.fdatasync_2k_p50_us,
         c.sled_insert_flush_p50_us,
         c.sled_grouped_inserts_per_s,
         c.messages_per_s

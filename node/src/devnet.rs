@@ -42,7 +42,8 @@ fn write_public(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| NodeError::io(path, e))?;
     file.write_all(text.as_bytes())
         .map_err(|e| NodeError::io(path, e))?;
-    file.sync_all().map_err(|e| NodeError::io(path, e))
+    file.sync_all().map_err(|e| NodeError::io(path, e))?;
+    crate::durable::sync_parent(path).map_err(|e| NodeError::io(path, e))
 }
 
 fn with_header(body: &str) -> String {
@@ -160,7 +161,8 @@ pub fn reissue_certificate(out: &Path, party: &PartyId, valid_days: i64) -> Resu
     let next = folder.join("tls.pem.new");
     let _ = std::fs::remove_file(&next);
     write_public(&next, &with_header(&cert.pem()))?;
-    std::fs::rename(&next, &path).map_err(|e| NodeError::io(&path, e))
+    std::fs::rename(&next, &path).map_err(|e| NodeError::io(&path, e))?;
+    crate::durable::sync_parent(&path).map_err(|e| NodeError::io(&path, e))
 }
 
 /// The directory entry of `id`, with its declarations from the small profile table.
@@ -272,7 +274,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(out).map_err(|e| NodeError::io(out, e))?;
+            crate::durable::create_dir_all(out).map_err(|e| NodeError::io(out, e))?;
         }
         Err(e) => return Err(NodeError::io(out, e)),
     }
@@ -296,7 +298,9 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
     let mut entries = Vec::new();
     for (party, addr) in parties {
         let folder = out.join(party.as_str().to_ascii_lowercase());
-        std::fs::create_dir(&folder).map_err(|e| NodeError::io(&folder, e))?;
+        std::fs::create_dir(&folder)
+            .and_then(|()| crate::durable::sync_parent(&folder))
+            .map_err(|e| NodeError::io(&folder, e))?;
 
         let key =
             KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| rc("node key", e))?;
@@ -378,7 +382,7 @@ pub fn write_embedded(out: &Path) -> Result<()> {
     for (rel, text) in embedded_files() {
         let path = out.join(rel);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| NodeError::io(parent, e))?;
+            crate::durable::create_dir_all(parent).map_err(|e| NodeError::io(parent, e))?;
         }
         if rel.ends_with(".key") {
             keys::write_private(&path, text.as_bytes())?;

@@ -137,7 +137,8 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| NodeError::io(dir, e))
+        .map_err(|e| NodeError::io(dir, e))?;
+    crate::durable::sync_parent(dir).map_err(|e| NodeError::io(dir, e))
 }
 
 /// Creates a file that must not exist yet and writes `text` to it.
@@ -149,7 +150,8 @@ fn write_new(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| NodeError::io(path, e))?;
     file.write_all(text.as_bytes())
         .map_err(|e| NodeError::io(path, e))?;
-    file.sync_all().map_err(|e| NodeError::io(path, e))
+    file.sync_all().map_err(|e| NodeError::io(path, e))?;
+    crate::durable::sync_parent(path).map_err(|e| NodeError::io(path, e))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod devnet;
 pub mod directory;
 pub mod driver;
+pub mod durable;
 pub mod error;
 pub mod eventlog;
 pub mod events;

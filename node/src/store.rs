@@ -192,7 +192,7 @@ impl Store {
         signer: SigningKey,
     ) -> Result<(Self, tokio::task::JoinHandle<()>)> {
         let cache_capacity = settings.cache_capacity_bytes;
-        std::fs::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
+        crate::durable::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
         let config = sled::Config::new()
             .path(dir.join("sled"))
             .cache_capacity(cache_capacity)

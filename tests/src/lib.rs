@@ -3,6 +3,8 @@
 //! restart, a raw peer that speaks the wire protocol by hand, and helpers to wait for events
 //! instead of sleeping.
 
+pub mod crashrun;
+pub mod powercut;
 pub mod procs;
 pub mod proxy;
 

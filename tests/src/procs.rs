@@ -191,6 +191,16 @@ impl NodeProcess {
 /// `node.toml`, as two processes of `bin` logging to `<dir>/lu.log` and `<dir>/fr.log`. Not
 /// started yet.
 pub fn lu_fr_pair(bin: &Path, dir: &Path, extra: &str) -> Result<(NodeProcess, NodeProcess)> {
+    lu_fr_pair_each(bin, dir, |_| extra.to_owned())
+}
+
+/// As [`lu_fr_pair`], with `extra("lu")` appended to LU's `node.toml` and `extra("fr")` to
+/// FR's.
+pub fn lu_fr_pair_each(
+    bin: &Path,
+    dir: &Path,
+    extra: impl Fn(&str) -> String,
+) -> Result<(NodeProcess, NodeProcess)> {
     let net = dir.join("net");
     poc247_node::localnet::LocalNetwork::prepare(
         &net,
@@ -199,7 +209,7 @@ pub fn lu_fr_pair(bin: &Path, dir: &Path, extra: &str) -> Result<(NodeProcess, N
     let node = |p: &str| -> Result<NodeProcess> {
         let config = net.join(p).join("node.toml");
         let mut text = std::fs::read_to_string(&config)?;
-        text.push_str(extra);
+        text.push_str(&extra(p));
         std::fs::write(&config, text)?;
         NodeProcess::new(bin, &config, &dir.join(format!("{p}.log")))
     };

@@ -573,7 +573,19 @@ impl Config {
             options.create_new(true);
         }
 
-        self.try_lock(options.open(&self.db_path())?)
+        let file = self.try_lock(options.open(&self.db_path())?)?;
+        // poc247: the folder, `blobs/` and `db` may have just been created: make their
+        // names durable before anything is written that depends on them.
+        if !self.temporary {
+            let path = self.get_path();
+            sync_dir(&path)?;
+            if let Some(parent) = path.parent() {
+                if !parent.as_os_str().is_empty() {
+                    sync_dir(parent)?;
+                }
+            }
+        }
+        Ok(file)
     }
 
     fn try_lock(&self, file: File) -> Result<File> {
@@ -678,6 +690,9 @@ impl Config {
         io_fail!(self, "write_config crc");
         f.write_all(&crc_arr)?;
         io_fail!(self, "write_config post");
+        // poc247: the configuration is read at every start; make it and its name durable.
+        f.sync_all()?;
+        sync_dir(&self.get_path())?;
         Ok(())
     }
 
@@ -862,4 +877,10 @@ fn crate_version() -> (usize, usize) {
     let major = parts.next().unwrap().parse().unwrap();
     let minor = parts.next().unwrap().parse().unwrap();
     (major, minor)
+}
+
+/// poc247: `fsync` of a folder, which makes the names created, renamed or removed in it
+/// durable (see PATCHED.md).
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
 }

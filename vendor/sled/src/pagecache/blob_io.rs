@@ -90,12 +90,15 @@ pub(crate) fn write_blob<T: Serialize>(
     io_fail!(config, "write_blob write kind_byte");
     f.write_all(kind_buf)?;
     io_fail!(config, "write_blob write buf");
-    f.write_all(&data)
-        .map(|r| {
-            trace!("successfully wrote blob at {:?}", path);
-            r
-        })
-        .map_err(|e| e.into())
+    f.write_all(&data)?;
+    // poc247: the log entry that points to this blob may be made durable by the next
+    // flush, so the blob's bytes and its name must be durable first (see PATCHED.md).
+    f.sync_all()?;
+    if let Some(dir) = path.parent() {
+        crate::config::sync_dir(dir)?;
+    }
+    trace!("successfully wrote blob at {:?}", path);
+    Ok(())
 }
 
 pub(crate) fn gc_blobs(config: &Config, stable_lsn: Lsn) -> Result<()> {

@@ -1,0 +1,55 @@
+//! Making names durable. A file's `fsync` makes its bytes and length durable, but its name in
+//! a folder (created, renamed or removed) is durable only once the folder itself is synced; a
+//! power cut before that loses the name, and the file with it. Every place that creates a file
+//! or folder on which a promise rests (a receipt, a 201, a key) goes through these.
+
+use std::path::Path;
+
+/// `fsync` of the folder `dir`: the names created, renamed or removed in it are durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// `fsync` of the folder that holds `path` (the current folder for a bare name).
+pub fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => sync_dir(p),
+        _ => sync_dir(Path::new(".")),
+    }
+}
+
+/// `create_dir_all`, with the name of every folder it creates made durable in its parent.
+pub fn create_dir_all(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        if !parent.as_os_str().is_empty() {
+            create_dir_all(parent)?;
+        }
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    sync_parent(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_every_missing_folder_and_accepts_an_existing_one() -> std::io::Result<()> {
+        let tmp = tempfile::tempdir()?;
+        let deep = tmp.path().join("a/b/c");
+        create_dir_all(&deep)?;
+        assert!(deep.is_dir());
+        create_dir_all(&deep)?;
+        std::fs::write(tmp.path().join("file"), b"x")?;
+        assert!(create_dir_all(&tmp.path().join("file/sub")).is_err());
+        sync_parent(&deep)?;
+        Ok(())
+    }
+}
