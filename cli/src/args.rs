@@ -313,6 +313,9 @@ pub struct PurgeArgs {
     /// Why (kept in the audit log; no personal data).
     #[arg(long)]
     pub reason: Option<String>,
+    /// Say what would be erased, and erase nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `show`.

@@ -71,9 +71,14 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
                 body["fields"]["message_id"].as_str(),
                 body["fields"]["attachment"].as_str(),
             ) {
-                (Some(m), _) => format!("purged message {m} of {case}"),
-                (None, Some(h)) => format!("purged attachment {h} of {case}"),
-                (None, None) => format!("purged {case}"),
+                (Some(m), _) => format!("message {m} of {case}"),
+                (None, Some(h)) => format!("attachment {h} of {case}"),
+                (None, None) => format!("{case}, every message and the files they alone list"),
+            };
+            let what = if r["dry_run"] == true {
+                format!("would purge {what} (dry run: nothing erased)")
+            } else {
+                format!("purged {what}")
             };
             Outcome {
                 text: what,

@@ -343,7 +343,15 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
                     "purge refused: reason: missing",
                 ));
             }
-            let mut fields = serde_json::json!({ "reason": reason });
+            let target = match (&a.message, &a.attachment) {
+                (Some(_), _) => "message",
+                (None, Some(_)) => "attachment",
+                (None, None) => "case",
+            };
+            let mut fields = serde_json::json!({ "reason": reason, "target": target });
+            if a.dry_run {
+                fields["dry_run"] = Value::Bool(true);
+            }
             if let Some(m) = &a.message {
                 fields["message_id"] = Value::String(m.clone());
             }

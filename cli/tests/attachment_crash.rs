@@ -103,7 +103,9 @@ async fn a_receiver_killed_mid_transfer_resumes_and_is_sent_only_the_remainder()
     )?;
     let sha = sha256_file(&file)?;
     let mut fr_events = fr.client().events().await?;
-    let body = json!({ "fields": { "summary": "disk image" }, "attachments": [file] });
+    let up = fr.client().upload(&file, "disk.img", &mut |_| {}).await?;
+    ensure!(up.status.as_u16() == 201, "upload: {}", up.body);
+    let body = json!({ "fields": { "summary": "disk image" }, "attachments": [{ "upload": sha }] });
     let r = fr
         .client()
         .post(&format!("/v1/cases/{case}/results"), &body)

@@ -224,8 +224,134 @@ impl Attachments {
 pub enum Item {
     /// An upload, held for the submission.
     Held(AttachmentRef),
-    /// A local file, not read yet.
-    Path(PathBuf, Option<[u8; 32]>),
+    /// A local file, opened ([`LocalFiles::open`]) but not read yet.
+    Local(LocalFile),
+}
+
+/// A local file a caller named by path, opened after [`LocalFiles`] allowed it.
+#[derive(Debug)]
+pub struct LocalFile {
+    /// The open file: what is read is what was checked, whatever the path names since.
+    pub file: std::fs::File,
+    /// The path as the caller gave it (for messages and the name it is listed under).
+    pub path: PathBuf,
+    /// Its size when opened.
+    pub size: u64,
+    /// Its SHA-256 as the caller computed it, if sent.
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// Where a local caller may have the node read a file by its path: only under the folders
+/// of `[attachments] read_from`, and never under the node's data folder, the folders of its
+/// keys, or the kernel's `/proc`, `/sys` and `/dev`, symbolic links resolved. The check is
+/// made on the file once opened (its real path, as the kernel names the open descriptor), so
+/// a link swapped in after the check reads nothing it should not.
+#[derive(Debug, Clone)]
+pub struct LocalFiles {
+    read_from: Vec<PathBuf>,
+    never: Vec<PathBuf>,
+}
+
+impl LocalFiles {
+    /// The rules of `cfg`.
+    pub fn new(cfg: &crate::NodeConfig) -> LocalFiles {
+        let mut never = vec![
+            cfg.data_dir.clone(),
+            PathBuf::from("/proc"),
+            PathBuf::from("/sys"),
+            PathBuf::from("/dev"),
+        ];
+        for key in [&cfg.signing_key, &cfg.tls_key] {
+            if let Some(dir) = key.parent() {
+                never.push(dir.to_path_buf());
+            }
+        }
+        LocalFiles {
+            read_from: cfg.attachments.read_from.clone(),
+            never,
+        }
+    }
+
+    /// Opens `path` for reading if it may be attached, else says why not ([`IntakeError::Io`],
+    /// a 422 naming the path). A path outside every `read_from` folder is refused before it
+    /// is touched, so nothing tells whether it exists. Blocking.
+    pub fn open(
+        &self,
+        path: &Path,
+        sha256: Option<[u8; 32]>,
+    ) -> std::result::Result<LocalFile, IntakeError> {
+        let refuse = |why: String| IntakeError::Io(format!("{}: {why}", path.display()));
+        if self.read_from.is_empty() {
+            return Err(refuse(
+                "this node reads no file by its path: attach it as an upload \
+                 (POST /v1/uploads, what --attach does), or name its folder in \
+                 [attachments] read_from"
+                    .into(),
+            ));
+        }
+        let allowed = |p: &Path| self.read_from.iter().any(|d| within(p, d));
+        if !path.is_absolute() || !allowed(path) {
+            return Err(refuse(format!(
+                "not in a folder this node reads files from ([attachments] read_from: {})",
+                self.listed()
+            )));
+        }
+        let file = std::fs::File::open(path).map_err(|e| refuse(e.to_string()))?;
+        let real = real_path(&file, path).map_err(|e| refuse(e.to_string()))?;
+        if self.never.iter().any(|d| within(&real, d)) {
+            return Err(refuse(format!(
+                "{} lies in this node's own data or key folders (or the kernel's): never \
+                 attached",
+                real.display()
+            )));
+        }
+        if !allowed(&real) {
+            return Err(refuse(format!(
+                "it resolves to {}, outside the folders this node reads files from",
+                real.display()
+            )));
+        }
+        let meta = file.metadata().map_err(|e| refuse(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(refuse("not a regular file".into()));
+        }
+        Ok(LocalFile {
+            file,
+            path: path.to_path_buf(),
+            size: meta.len(),
+            sha256,
+        })
+    }
+
+    fn listed(&self) -> String {
+        if self.read_from.is_empty() {
+            return "none".into();
+        }
+        let v: Vec<String> = self
+            .read_from
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        v.join(", ")
+    }
+}
+
+/// Whether `path` is `dir` or below it, `dir` with its links resolved too.
+fn within(path: &Path, dir: &Path) -> bool {
+    if path.starts_with(dir) {
+        return true;
+    }
+    std::fs::canonicalize(dir).is_ok_and(|d| path.starts_with(d))
+}
+
+/// The path the kernel gives the open `file` (its links resolved), or its canonical path where
+/// `/proc` cannot tell.
+fn real_path(file: &std::fs::File, path: &Path) -> std::io::Result<PathBuf> {
+    use std::os::fd::AsRawFd as _;
+    match std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+        Ok(p) => Ok(p),
+        Err(_) => std::fs::canonicalize(path),
+    }
 }
 
 /// Why a local file cannot be attached.
@@ -263,16 +389,11 @@ pub fn check_limits(
     for item in items {
         let (label, size) = match item {
             Item::Held(r) => (r.name.clone(), r.size),
-            Item::Path(f, _) => {
-                let meta = std::fs::metadata(f)
-                    .map_err(|e| IntakeError::Io(format!("{}: {e}", f.display())))?;
-                if !meta.is_file() {
-                    return Err(IntakeError::Io(format!("{}: not a file", f.display())));
+            Item::Local(f) => {
+                if f.size == 0 {
+                    return Err(IntakeError::Io(format!("{}: empty file", f.path.display())));
                 }
-                if meta.len() == 0 {
-                    return Err(IntakeError::Io(format!("{}: empty file", f.display())));
-                }
-                (f.display().to_string(), meta.len())
+                (f.path.display().to_string(), f.size)
             }
         };
         if size > limits.max_file_bytes {
@@ -299,11 +420,11 @@ pub fn check_limits(
 /// ([`IntakeError::Disk`], a 507). Blocking.
 fn copy_hashed(
     dir: &Path,
+    mut src: std::fs::File,
     file: &Path,
 ) -> std::result::Result<(PathBuf, [u8; 32], u64), IntakeError> {
     use std::io::{Read, Write};
     let unreadable = |e: std::io::Error| IntakeError::Io(format!("{}: {e}", file.display()));
-    let mut src = std::fs::File::open(file).map_err(unreadable)?;
     let tmp = dir.join(format!("{INTAKE_PREFIX}{:016x}.tmp", rand::random::<u64>()));
     let unwritable = |e: std::io::Error| {
         IntakeError::Disk(format!(
@@ -1340,10 +1461,11 @@ impl Intake {
     /// `spawn_blocking`.
     pub fn copy_blocking(
         &mut self,
-        file: &Path,
+        local: LocalFile,
     ) -> std::result::Result<AttachmentRef, IntakeError> {
         let a = &self.attachments;
-        let (tmp, sha, size) = copy_hashed(&a.dir, file)?;
+        let file = local.path.as_path();
+        let (tmp, sha, size) = copy_hashed(&a.dir, local.file, file)?;
         a.hold_copy(&tmp, &sha)
             .map_err(|e| IntakeError::Disk(format!("{}: {e}", file.display())))?;
         self.copied.push((sha, size));
@@ -1410,6 +1532,27 @@ pub enum PurgeTarget<'a> {
     Message(&'a CaseRef, MessageId),
     /// One attachment of a case: the file, for every message of the case that lists it.
     Attachment(&'a CaseRef, [u8; 32]),
+}
+
+/// Whether a message of `case` lists the attachment `sha` (what a purge of it would find).
+pub fn case_lists(
+    shared: &Shared,
+    case: &crate::lifecycle::CaseRecord,
+    sha: &[u8; 32],
+) -> Result<bool> {
+    for id in &case.messages {
+        let Some(m) = shared.store.message(*id)? else {
+            continue;
+        };
+        if body_of(&m.envelope).is_some_and(|b| {
+            listed(&b)
+                .iter()
+                .any(|r| parse_sha256_hex(&r.sha256).as_ref() == Some(sha))
+        }) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Purges `target` on an officer's order or at the end of the retention period, with the
@@ -1730,6 +1873,46 @@ mod tests {
         futures_util::stream::iter(items)
     }
 
+    #[test]
+    fn a_local_path_is_read_only_from_the_folders_named_and_never_from_the_nodes_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let data = out.join("data");
+        std::fs::create_dir_all(data.join("sled")).unwrap();
+        std::fs::write(out.join("evidence.log"), b"evidence").unwrap();
+        std::fs::write(data.join("sled/db"), b"the store").unwrap();
+        std::fs::write(tmp.path().join("elsewhere.log"), b"not named").unwrap();
+        let link_in = out.join("innocent.log");
+        std::os::unix::fs::symlink(data.join("sled/db"), &link_in).unwrap();
+        let link_out = out.join("outside.log");
+        std::os::unix::fs::symlink(tmp.path().join("elsewhere.log"), &link_out).unwrap();
+        let rules = LocalFiles {
+            read_from: vec![out.clone()],
+            never: vec![data.clone(), PathBuf::from("/proc")],
+        };
+        let f = rules.open(&out.join("evidence.log"), None).unwrap();
+        assert_eq!(f.size, 8);
+        let refused = |p: &Path, says: &str| {
+            let e = rules.open(p, None).unwrap_err().to_string();
+            assert!(e.starts_with(&p.display().to_string()), "{e}");
+            assert!(e.contains(says), "{p:?}: {e}");
+        };
+        refused(&data.join("sled/db"), "own data or key folders");
+        refused(&link_in, "own data or key folders");
+        refused(&link_out, "outside the folders");
+        refused(&tmp.path().join("elsewhere.log"), "not in a folder");
+        refused(Path::new("/proc/self/environ"), "not in a folder");
+        refused(Path::new("evidence.log"), "not in a folder");
+        refused(&out.join("missing.log"), "No such file");
+        refused(&out, "not a regular file");
+        let none = LocalFiles {
+            read_from: Vec::new(),
+            never: Vec::new(),
+        };
+        let e = none.open(&out.join("evidence.log"), None).unwrap_err();
+        assert!(e.to_string().contains("POST /v1/uploads"), "{e}");
+    }
+
     fn folder(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(dir.join("attachments"))
             .unwrap()
@@ -1746,22 +1929,23 @@ mod tests {
         std::fs::create_dir(&into).unwrap();
         let file = dir.path().join("auth.log");
         std::fs::write(&file, b"evidence").unwrap();
-        // Read: a folder, and a path that is not there.
-        for bad in [dir.path().to_path_buf(), dir.path().join("gone.log")] {
-            let e = copy_hashed(&into, &bad).unwrap_err();
-            assert!(matches!(e, IntakeError::Io(_)), "{bad:?}: {e:?}");
-        }
+        // Read: a folder (a path that is not there is refused when opened: LocalFiles).
+        let bad = dir.path().to_path_buf();
+        let opened = std::fs::File::open(&bad).unwrap();
+        let e = copy_hashed(&into, opened, &bad).unwrap_err();
+        assert!(matches!(e, IntakeError::Io(_)), "{bad:?}: {e:?}");
+        let open = || std::fs::File::open(&file).unwrap();
         // Written: a destination that cannot take the copy (a file stands where its folder
         // should be, so nothing can be created in it).
         let blocked = dir.path().join("blocked");
         std::fs::write(&blocked, b"").unwrap();
-        let e = copy_hashed(&blocked, &file).unwrap_err();
+        let e = copy_hashed(&blocked, open(), &file).unwrap_err();
         assert!(
             matches!(e, IntakeError::Disk(ref m) if m.contains("auth.log")),
             "{e:?}"
         );
         // And a good copy leaves one temporary file with the content.
-        let (tmp, _, size) = copy_hashed(&into, &file).unwrap();
+        let (tmp, _, size) = copy_hashed(&into, open(), &file).unwrap();
         assert_eq!(
             (std::fs::read(&tmp).unwrap(), size),
             (b"evidence".to_vec(), 8)

@@ -1122,11 +1122,13 @@ async fn attachment_in(
     write_random(&file, bytes)?;
     let net = lu_and_fr(tmp)?;
     for p in ["lu", "fr"] {
-        // Large attachments are the point here.
+        // Large attachments are the point here; FR reads the file from the bench's folder.
         let path = tmp.join("net").join(p).join("node.toml");
         let mut text = std::fs::read_to_string(&path).map_err(|e| NodeError::io(&path, e))?;
         text.push_str(&format!(
-            "\n[attachments]\nmax_file_bytes = {bytes}\nmax_case_bytes = {bytes}\n"
+            "\n[attachments]\nmax_file_bytes = {bytes}\nmax_case_bytes = {bytes}\n\
+             read_from = [{:?}]\n",
+            tmp.display().to_string()
         ));
         std::fs::write(&path, text).map_err(|e| NodeError::io(&path, e))?;
     }

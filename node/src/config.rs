@@ -64,12 +64,17 @@ pub struct AttachmentSettings {
     pub max_file_bytes: u64,
     /// Largest total of the files attached in one case, in bytes (default 8 GiB).
     pub max_case_bytes: u64,
+    /// Folders from which a local caller may attach a file by its path (default none: files
+    /// reach the node only as uploads). Nothing under the node's data folder or the folders
+    /// of its keys is read, wherever these point, symbolic links resolved.
+    pub read_from: Vec<PathBuf>,
 }
 impl Default for AttachmentSettings {
     fn default() -> Self {
         AttachmentSettings {
             max_file_bytes: 2 << 30,
             max_case_bytes: 8 << 30,
+            read_from: Vec::new(),
         }
     }
 }
@@ -88,6 +93,11 @@ pub struct Limits {
     pub rate_per_peer_per_s: u32,
     /// Messages a peer may send at once above the sustained rate.
     pub burst_per_peer: u32,
+    /// Live connections one peer may hold with this node; one more is closed at once.
+    pub max_connections_per_peer: u32,
+    /// Bytes of frames one peer may have the node read at once, all its streams and
+    /// connections together (at least `max_frame_bytes`); its other streams wait unread.
+    pub max_buffered_bytes_per_peer: u32,
 }
 impl Default for Limits {
     fn default() -> Self {
@@ -97,6 +107,8 @@ impl Default for Limits {
             max_streams_per_connection: 256,
             rate_per_peer_per_s: 2_000,
             burst_per_peer: 4_000,
+            max_connections_per_peer: 4,
+            max_buffered_bytes_per_peer: 32 << 20,
         }
     }
 }
@@ -238,6 +250,16 @@ impl NodeConfig {
         }
         if f.limits.max_frame_bytes < 1024 {
             return Err("limits.max_frame_bytes must be at least 1024".into());
+        }
+        if f.limits.max_connections_per_peer == 0 {
+            return Err("limits.max_connections_per_peer must be at least 1".into());
+        }
+        if f.limits.max_buffered_bytes_per_peer < f.limits.max_frame_bytes {
+            return Err(format!(
+                "limits.max_buffered_bytes_per_peer ({}) must be at least limits.max_frame_bytes \
+                 ({}): a frame of the largest size could never be read",
+                f.limits.max_buffered_bytes_per_peer, f.limits.max_frame_bytes
+            ));
         }
         if f.events.keep == 0 {
             return Err("events.keep must be at least 1".into());

@@ -161,6 +161,16 @@ impl ApiError {
     fn bad(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", message)
     }
+    /// A body whose members are unknown or of the wrong type: 400, each named.
+    fn mistyped(fields: Vec<FieldError>) -> Self {
+        let names: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad-request",
+            message: format!("malformed request: {}", names.join("; ")),
+            fields,
+        }
+    }
     fn invalid(fields: Vec<FieldError>) -> Self {
         let names: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
         ApiError {
@@ -761,49 +771,11 @@ async fn case_action(
     }
     if action == "purge" {
         // CIC 67-1(3): data about persons not targeted are removed and destroyed; the audit
-        // log keeps that it happened and why.
-        let fields = map.get("fields").cloned().unwrap_or(json!({}));
-        let text = |k: &str| fields.get(k).and_then(Value::as_str);
-        let reason = text("reason").unwrap_or_default();
-        let mut errors = Vec::new();
-        if reason.trim().is_empty() {
-            errors.push(FieldError {
-                field: "reason".into(),
-                problem: Problem::Missing,
-            });
-        }
-        let message = text("message_id").and_then(|m| {
-            m.parse::<poc247_protocol::MessageId>()
-                .map_err(|e| {
-                    errors.push(FieldError {
-                        field: "message_id".into(),
-                        problem: Problem::Invalid(e.to_string()),
-                    })
-                })
-                .ok()
-        });
-        let attachment = text("attachment").and_then(|a| {
-            poc247_protocol::parse_sha256_hex(a).or_else(|| {
-                errors.push(FieldError {
-                    field: "attachment".into(),
-                    problem: Problem::Invalid(
-                        "a SHA-256 as 64 lowercase hexadecimal digits".into(),
-                    ),
-                });
-                None
-            })
-        });
-        if text("message_id").is_some() && text("attachment").is_some() {
-            errors.push(FieldError {
-                field: "attachment".into(),
-                problem: Problem::Invalid(
-                    "purge one message or one attachment, not both at once".into(),
-                ),
-            });
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::invalid(errors));
-        }
+        // log keeps that it happened and why. Nothing is guessed: the target is named, and a
+        // member misspelt or of the wrong type refuses the whole order.
+        let order = purge_order(map.get("fields"))?;
+        let (reason, message, attachment) =
+            (order.reason.as_str(), order.message, order.attachment);
         use crate::attachments::{self as att, PurgeTarget};
         let (target, what) = match (message, attachment) {
             (Some(id), _) => (
@@ -819,6 +791,34 @@ async fn case_action(
             ),
             (None, None) => (PurgeTarget::Case(&case_ref), format!("case {case_ref}")),
         };
+        if order.dry_run {
+            let case = s
+                .store
+                .case(&case_ref)?
+                .ok_or_else(|| NodeError::NotFound(format!("case {case_ref}")))?;
+            let found = match (message, attachment) {
+                (Some(id), _) => case.messages.contains(&id),
+                (None, Some(sha)) => att::case_lists(&s, &case, &sha)?,
+                (None, None) => true,
+            };
+            if !found {
+                return Err(NodeError::NotFound(what).into());
+            }
+            return Ok((
+                StatusCode::OK,
+                Json(json!({
+                    "case_ref": case_ref,
+                    "dry_run": true,
+                    "purged": false,
+                    "would_purge": what,
+                    "messages": match message {
+                        Some(id) => vec![id],
+                        None if attachment.is_some() => Vec::new(),
+                        None => case.messages.clone(),
+                    },
+                })),
+            ));
+        }
         let now = s.clock.now();
         if !att::purge(&s, target, reason, actor, now).await? {
             return Err(NodeError::NotFound(what).into());
@@ -1081,6 +1081,175 @@ fn files_to_attach(given: Option<&Value>) -> std::result::Result<Vec<FileToAttac
         .collect()
 }
 
+/// A purge order, as its typed body names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PurgeOrder {
+    reason: String,
+    /// The message whose content goes (target `message`).
+    message: Option<poc247_protocol::MessageId>,
+    /// The attachment that goes (target `attachment`).
+    attachment: Option<[u8; 32]>,
+    /// Say what would go, and erase nothing.
+    dry_run: bool,
+}
+
+/// The members a purge's `fields` take.
+const PURGE_MEMBERS: [&str; 5] = ["target", "reason", "message_id", "attachment", "dry_run"];
+
+/// Reads a purge's `fields`: `target` (`case`, `message` or `attachment`) and `reason`
+/// required, `message_id` with target `message` and `attachment` with target `attachment`
+/// only, `dry_run` a boolean. An unknown member or one of the wrong type is a 400, a missing
+/// or unacceptable value a 422; either way every member at fault is named at once.
+fn purge_order(fields: Option<&Value>) -> ApiResult<PurgeOrder> {
+    let empty = serde_json::Map::new();
+    let map = match fields {
+        None | Some(Value::Null) => &empty,
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            return Err(ApiError::mistyped(vec![FieldError {
+                field: "fields".into(),
+                problem: Problem::Invalid("an object".into()),
+            }]))
+        }
+    };
+    let mut typing = Vec::new();
+    for k in map.keys().filter(|k| !PURGE_MEMBERS.contains(&k.as_str())) {
+        typing.push(FieldError {
+            field: k.clone(),
+            problem: Problem::Invalid(format!(
+                "unknown member; a purge takes {}",
+                PURGE_MEMBERS.join(", ")
+            )),
+        });
+    }
+    let mut text = |k: &str| match map.get(k) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            typing.push(FieldError {
+                field: k.into(),
+                problem: Problem::Invalid(format!("a string, not {}", json_type(other))),
+            });
+            None
+        }
+    };
+    let (target, reason, message, attachment) = (
+        text("target"),
+        text("reason"),
+        text("message_id"),
+        text("attachment"),
+    );
+    let dry_run = match map.get("dry_run") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            typing.push(FieldError {
+                field: "dry_run".into(),
+                problem: Problem::Invalid(format!("true or false, not {}", json_type(other))),
+            });
+            false
+        }
+    };
+    let mut errors = Vec::new();
+    let reason = reason.unwrap_or_default();
+    if reason.trim().is_empty() {
+        errors.push(FieldError {
+            field: "reason".into(),
+            problem: Problem::Missing,
+        });
+    }
+    let invalid = |field: &str, why: &str| FieldError {
+        field: field.into(),
+        problem: Problem::Invalid(why.into()),
+    };
+    let (wants_message, wants_attachment) = match target.as_deref() {
+        Some("case") => (false, false),
+        Some("message") => (true, false),
+        Some("attachment") => (false, true),
+        Some(_) => {
+            errors.push(invalid("target", "case, message or attachment"));
+            (message.is_some(), attachment.is_some())
+        }
+        None => {
+            errors.push(FieldError {
+                field: "target".into(),
+                problem: Problem::Missing,
+            });
+            (message.is_some(), attachment.is_some())
+        }
+    };
+    let message = match (wants_message, message) {
+        (true, None) => {
+            errors.push(FieldError {
+                field: "message_id".into(),
+                problem: Problem::Missing,
+            });
+            None
+        }
+        (true, Some(m)) => match m.parse::<poc247_protocol::MessageId>() {
+            Ok(id) => Some(id),
+            Err(e) => {
+                errors.push(invalid("message_id", &e.to_string()));
+                None
+            }
+        },
+        (false, Some(_)) => {
+            errors.push(invalid("message_id", "only with target message"));
+            None
+        }
+        (false, None) => None,
+    };
+    let attachment = match (wants_attachment, attachment) {
+        (true, None) => {
+            errors.push(FieldError {
+                field: "attachment".into(),
+                problem: Problem::Missing,
+            });
+            None
+        }
+        (true, Some(a)) => {
+            let sha = poc247_protocol::parse_sha256_hex(&a);
+            if sha.is_none() {
+                errors.push(invalid(
+                    "attachment",
+                    "a SHA-256 as 64 lowercase hexadecimal digits",
+                ));
+            }
+            sha
+        }
+        (false, Some(_)) => {
+            errors.push(invalid("attachment", "only with target attachment"));
+            None
+        }
+        (false, None) => None,
+    };
+    if !typing.is_empty() {
+        typing.extend(errors);
+        return Err(ApiError::mistyped(typing));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    Ok(PurgeOrder {
+        reason,
+        message,
+        attachment,
+        dry_run,
+    })
+}
+
+/// A JSON value's type, for an error.
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// A refused intake: 507 when this node's disk refused it, else 422 naming the file.
 fn intake_error(e: crate::attachments::IntakeError) -> ApiError {
     match e {
@@ -1224,44 +1393,56 @@ async fn take_attachments(
         }
         None => 0,
     };
-    // Uploads are taken over first (they are held already); then the limits are checked on
-    // every file's size, before any path is read.
+    // Uploads are taken over first (they are held already); each local file is opened if
+    // `[attachments] read_from` allows it; then the limits are checked on every file's size,
+    // before any byte is read.
     let mut intake = s.attachments.intake();
     let mut items = Vec::with_capacity(files.len());
-    for f in files {
-        items.push(match f {
-            FileToAttach::Upload { sha256, name } => att::Item::Held(
+    let mut paths = Vec::new();
+    for (at, f) in files.into_iter().enumerate() {
+        match f {
+            FileToAttach::Upload { sha256, name } => items.push(att::Item::Held(
                 intake
                     .adopt(&sha256, name)
                     .map_err(|e| attachment_error(e.to_string()))?,
-            ),
-            FileToAttach::Path { path, sha256 } => att::Item::Path(path, sha256),
-        });
+            )),
+            // Put back at its place in the list once opened, in order.
+            FileToAttach::Path { path, sha256 } => paths.push((at, path, sha256)),
+        }
     }
     let limits = s.cfg.attachments.clone();
+    let local = att::LocalFiles::new(&s.cfg);
     let (intake, refs) = tokio::task::spawn_blocking(move || {
-        let refs = att::check_limits(&items, already, &limits).and_then(|()| {
-            items
-                .into_iter()
-                .map(|item| match item {
-                    att::Item::Held(r) => Ok(r),
-                    att::Item::Path(path, sha256) => {
-                        let r = intake.copy_blocking(&path)?;
-                        match sha256.map(|h| poc247_protocol::sha256_hex(&h)) {
-                            Some(expected) if expected != r.sha256 => {
-                                Err(IntakeError::Io(format!(
-                                    "{}: its SHA-256 is {}, not {expected} as the sender \
-                                     computed it: the file changed meanwhile",
-                                    path.display(),
-                                    r.sha256
-                                )))
-                            }
-                            _ => Ok(r),
-                        }
-                    }
-                })
-                .collect::<std::result::Result<Vec<_>, IntakeError>>()
+        let opened = paths.into_iter().try_for_each(|(at, path, sha256)| {
+            let f = local.open(&path, sha256)?;
+            items.insert(at.min(items.len()), att::Item::Local(f));
+            Ok::<_, IntakeError>(())
         });
+        let refs = opened
+            .and_then(|()| att::check_limits(&items, already, &limits))
+            .and_then(|()| {
+                items
+                    .into_iter()
+                    .map(|item| match item {
+                        att::Item::Held(r) => Ok(r),
+                        att::Item::Local(f) => {
+                            let (path, sha256) = (f.path.clone(), f.sha256);
+                            let r = intake.copy_blocking(f)?;
+                            match sha256.map(|h| poc247_protocol::sha256_hex(&h)) {
+                                Some(expected) if expected != r.sha256 => {
+                                    Err(IntakeError::Io(format!(
+                                        "{}: its SHA-256 is {}, not {expected} as the sender \
+                                     computed it: the file changed meanwhile",
+                                        path.display(),
+                                        r.sha256
+                                    )))
+                                }
+                                _ => Ok(r),
+                            }
+                        }
+                    })
+                    .collect::<std::result::Result<Vec<_>, IntakeError>>()
+            });
         (intake, refs)
     })
     .await

@@ -340,6 +340,12 @@ async fn accept_peers(shared: Arc<Shared>) {
                 }
             };
             if let Some(peer) = admit(&s, &conn) {
+                let cap = s.cfg.limits.max_connections_per_peer as usize;
+                if s.conns.live(&peer) >= cap {
+                    tracing::warn!(peer = %peer, cap, "refused a connection over the peer's cap");
+                    conn.close(4u32.into(), b"too many connections from this party");
+                    return;
+                }
                 s.conns.offer(&peer, &conn).await;
                 serve_connection(s, conn, peer).await;
             }
@@ -412,7 +418,12 @@ async fn serve_stream(
         Ok(head) if head == poc247_protocol::ATTACHMENT_MAGIC => {
             return crate::attachments::serve_inbound(shared, peer, send, recv).await;
         }
-        Ok(head) => transport::read_frame_after(&mut recv, head, max).await,
+        Ok(head) => {
+            let budget = shared
+                .conns
+                .budget(peer, shared.cfg.limits.max_buffered_bytes_per_peer);
+            transport::read_frame_within(&mut recv, head, max, Some(&budget)).await
+        }
         Err(e) => Err(e),
     };
     let reply = match frame {

@@ -25,8 +25,10 @@ pub const DEV_CA_MARKER: &str = "poc247 development network - not for service";
 
 /// How often an idle connection is kept alive.
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
-/// Bytes a peer may send on one connection before this node has read them: bounds the memory
-/// one peer can make the node hold, whatever the number of its streams.
+/// Bytes a peer may send on one connection before this node has read them (QUIC flow
+/// control). The node copies what it reads into its own buffers, so this alone does not bound
+/// what a peer can make it hold: that is `[limits] max_buffered_bytes_per_peer` (frames being
+/// read, all of a peer's streams together) and `max_connections_per_peer`.
 const CONNECTION_RECEIVE_WINDOW: u32 = 16 << 20;
 /// How long a connection may stay silent before it is closed.
 const IDLE_TIMEOUT_MS: u32 = 30_000;

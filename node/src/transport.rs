@@ -53,15 +53,53 @@ pub async fn read_frame_after(
     head: [u8; 4],
     max: u32,
 ) -> Result<Vec<u8>, FrameError> {
+    read_frame_within(recv, head, max, None).await
+}
+
+/// Most bytes taken from a stream at once while a frame is read.
+const READ_CHUNK: usize = 64 << 10;
+
+/// Reads the body of a frame whose length prefix `head` was read, of at most `max` bytes.
+/// Memory follows the bytes that arrived, never the length announced: a peer that sends a
+/// prefix and nothing more makes the node hold nothing. With a `budget` (a peer's, see
+/// [`Connections::budget`]), the announced length is first taken from it, and given back
+/// when the read ends: the frames one peer has in flight hold at most that budget together;
+/// its other streams wait, unread, so their data waits in the peer's QUIC window.
+pub async fn read_frame_within(
+    recv: &mut RecvStream,
+    head: [u8; 4],
+    max: u32,
+    budget: Option<&Arc<tokio::sync::Semaphore>>,
+) -> Result<Vec<u8>, FrameError> {
     let read = async {
         let len = u32::from_be_bytes(head);
         if len > max {
             return Err(FrameError::TooLarge { len, max });
         }
-        let mut buf = vec![0u8; len as usize];
-        recv.read_exact(&mut buf)
-            .await
-            .map_err(|e| FrameError::Stream(e.to_string()))?;
+        let _held = match budget {
+            Some(b) => Some(
+                b.clone()
+                    .acquire_many_owned(len.max(1))
+                    .await
+                    .map_err(|_| FrameError::Stream("the node is stopping".into()))?,
+            ),
+            None => None,
+        };
+        let len = len as usize;
+        let mut buf = Vec::with_capacity(len.min(READ_CHUNK));
+        while buf.len() < len {
+            let want = (len - buf.len()).min(READ_CHUNK);
+            match recv.read_chunk(want, true).await {
+                Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
+                Ok(None) => {
+                    return Err(FrameError::Stream(format!(
+                        "the stream ended at {} of {len} bytes",
+                        buf.len()
+                    )))
+                }
+                Err(e) => return Err(FrameError::Stream(e.to_string())),
+            }
+        }
         Ok(buf)
     };
     tokio::time::timeout(FRAME_READ_TIMEOUT, read)
@@ -123,9 +161,40 @@ pub struct Connections {
     /// Live connections a peer opened while another one to it was in its slot (both nodes
     /// connected at once): served until they close, and closed with the peer's slot.
     extras: Mutex<HashMap<PartyId, Vec<Connection>>>,
+    /// Each peer's budget of bytes in frames being read ([`read_frame_within`]).
+    budgets: Mutex<HashMap<PartyId, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl Connections {
+    /// `peer`'s budget of bytes in frames being read at once, made with `bytes` permits the
+    /// first time.
+    pub fn budget(&self, peer: &PartyId, bytes: u32) -> Arc<tokio::sync::Semaphore> {
+        let mut budgets = self.budgets.lock().unwrap_or_else(|p| p.into_inner());
+        budgets
+            .entry(peer.clone())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(bytes as usize)))
+            .clone()
+    }
+
+    /// How many live connections `peer` has with this node (its slot and the extras).
+    pub fn live(&self, peer: &PartyId) -> usize {
+        let in_slot = {
+            let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.get(peer).is_some_and(|s| {
+                s.try_lock()
+                    // A slot being filled right now counts as one.
+                    .map_or(true, |g| {
+                        g.as_ref().is_some_and(|c| c.close_reason().is_none())
+                    })
+            })
+        };
+        let extras = self.extras.lock().unwrap_or_else(|p| p.into_inner());
+        let extra = extras.get(peer).map_or(0, |l| {
+            l.iter().filter(|c| c.close_reason().is_none()).count()
+        });
+        usize::from(in_slot) + extra
+    }
+
     fn slot(&self, peer: &PartyId) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.entry(peer.clone()).or_default().clone()

@@ -85,6 +85,27 @@ impl Net {
         Ok(Net { net, tmp })
     }
 
+    /// Lets every node of the network attach files by their path from the test's folder
+    /// (`[attachments] read_from`), as an administrator would name a folder of outgoing
+    /// evidence. The folder holds the nodes' own keys and data too, which stay refused.
+    pub fn read_files_from_tmp(&self) -> Result<()> {
+        for p in self.net.parties() {
+            let path = self
+                .tmp
+                .path()
+                .join("net")
+                .join(p.as_str().to_ascii_lowercase())
+                .join("node.toml");
+            let mut text = std::fs::read_to_string(&path)?;
+            text.push_str(&format!(
+                "\n[attachments]\nread_from = [{:?}]\n",
+                self.tmp.path().display().to_string()
+            ));
+            std::fs::write(&path, text)?;
+        }
+        Ok(())
+    }
+
     /// The control client of `p`'s node.
     pub fn client(&self, p: &str) -> Result<ControlClient> {
         Ok(ControlClient::new(self.net.config(&party(p))?.socket))

@@ -38,6 +38,7 @@ fn random_file(path: &Path, len: usize, seed: u64) -> anyhow::Result<()> {
 /// A fresh LU/FR network whose nodes retry quickly; LU asks FR for assistance.
 async fn assistance_case(max_file_bytes: Option<u64>) -> anyhow::Result<(Net, String)> {
     let mut net = Net::fresh_prepared(&["LU", "FR"])?;
+    net.read_files_from_tmp()?;
     for p in ["LU", "FR"] {
         let mut cfg = net.config(p)?;
         cfg.delivery.initial_backoff_ms = 50;
@@ -563,7 +564,7 @@ async fn purging_a_message_spares_a_file_another_case_lists_and_purging_that_cas
         &net,
         "LU",
         &first,
-        json!({ "message_id": ids[0], "reason": "person not targeted" }),
+        json!({ "target": "message", "message_id": ids[0], "reason": "person not targeted" }),
     )
     .await?;
     assert_eq!(status, 200, "{body}");
@@ -576,7 +577,13 @@ async fn purging_a_message_spares_a_file_another_case_lists_and_purging_that_cas
     assert_eq!(status, 200);
     assert_eq!(bytes.ok(), Some(std::fs::read(&file)?));
     // Purging the second case deletes it.
-    let (status, body) = purge(&net, "LU", &second, json!({ "reason": "retention" })).await?;
+    let (status, body) = purge(
+        &net,
+        "LU",
+        &second,
+        json!({ "target": "case", "reason": "retention" }),
+    )
+    .await?;
     assert_eq!(status, 200, "{body}");
     assert_eq!(held(&net, "LU")?, Vec::<String>::new());
     let (status, _) = fetch(&net, "LU", &second, &sha).await?;
@@ -617,7 +624,7 @@ async fn one_attachment_is_purged_the_others_stay_and_a_queued_one_is_never_sent
         &net,
         "FR",
         &case,
-        json!({ "attachment": drop_sha, "reason": "third party's data" }),
+        json!({ "target": "attachment", "attachment": drop_sha, "reason": "third party's data" }),
     )
     .await?;
     assert_eq!(status, 200, "{body}");
@@ -636,7 +643,7 @@ async fn one_attachment_is_purged_the_others_stay_and_a_queued_one_is_never_sent
         &net,
         "FR",
         &case,
-        json!({ "attachment": "0f".repeat(32), "reason": "x" }),
+        json!({ "target": "attachment", "attachment": "0f".repeat(32), "reason": "x" }),
     )
     .await?;
     assert_eq!(status, 404);
@@ -644,7 +651,7 @@ async fn one_attachment_is_purged_the_others_stay_and_a_queued_one_is_never_sent
         &net,
         "FR",
         &case,
-        json!({ "attachment": keep_sha, "message_id": id, "reason": "x" }),
+        json!({ "target": "attachment", "attachment": keep_sha, "message_id": id, "reason": "x" }),
     )
     .await?;
     assert_eq!(status, 422);
@@ -798,5 +805,147 @@ async fn a_file_uploaded_through_the_socket_is_listed_by_its_hash_and_arrives_ve
     shared.attachments.expire_uploads(later);
     assert_eq!(folder(&net, "FR")?, vec![sha.clone()]);
     net.net.shutdown().await;
+    Ok(())
+}
+
+/// A member of the socket's group cannot make the node read its own secrets: a path to the
+/// node's signing or TLS key, its sled files, the kernel's `/proc`, or a link to any of them
+/// placed in the folder `[attachments] read_from` names (which here holds the nodes' own
+/// folders too), is refused with a 422 naming the path, and nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_path_reaches_the_nodes_keys_data_or_proc_even_through_a_link() -> anyhow::Result<()> {
+    let (net, case) = assistance_case(None).await?;
+    let fr = net.config("FR")?;
+    let tmp = net.tmp.path();
+    let targets = [
+        fr.signing_key.clone(),
+        fr.tls_key.clone(),
+        fr.data_dir.join("sled").join("db"),
+        fr.data_dir.join("sled").join("conf"),
+        std::path::PathBuf::from("/proc/self/environ"),
+        std::path::PathBuf::from("/etc/hostname"),
+    ];
+    for (i, target) in targets.iter().enumerate() {
+        let link = tmp.join(format!("innocent-{i}.log"));
+        std::os::unix::fs::symlink(target, &link)?;
+        for path in [target.clone(), link] {
+            let (status, body) = results_with(&net, &case, &[&path]).await?;
+            assert_eq!(status, 422, "{}: {body}", path.display());
+            assert!(
+                body.to_string().contains(&path.display().to_string()),
+                "the refusal names {}: {body}",
+                path.display()
+            );
+        }
+    }
+    let fetched = net.client("FR")?.get(&format!("/v1/cases/{case}")).await?;
+    assert!(
+        !fetched.body.to_string().contains("\"results\""),
+        "nothing was sent: {}",
+        fetched.body
+    );
+    Ok(())
+}
+
+/// A purge erases only what it names: a misspelt member, a member of the wrong type or a
+/// missing target refuses the whole order (400 or 422 naming each member at fault) and the
+/// case, its messages and its files stay; `dry_run` says what would go and erases nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_purge_with_a_typo_or_a_wrong_type_erases_nothing_cic_67_1_3() -> anyhow::Result<()> {
+    let (net, case) = assistance_case(None).await?;
+    let file = net.tmp.path().join("third-party.log");
+    random_file(&file, 100_000, 7)?;
+    let sha = poc247_tests::sha256_file(&file)?;
+    let (status, body) = results_with(&net, &case, &[&file]).await?;
+    assert_eq!(status, 201, "{body}");
+    let id = body["message_id"].as_str().unwrap_or_default().to_owned();
+    let orders = [
+        // A misspelt member: the old API purged the whole case.
+        (
+            json!({ "target": "message", "mesage_id": id, "reason": "x" }),
+            400,
+            "mesage_id",
+        ),
+        (
+            json!({ "target": "message", "message_id": 5, "reason": "x" }),
+            400,
+            "message_id",
+        ),
+        (
+            json!({ "target": "attachment", "attachment": 5, "reason": "x" }),
+            400,
+            "attachment",
+        ),
+        (
+            json!({ "target": "attachment", "atachment": sha, "reason": "x" }),
+            400,
+            "atachment",
+        ),
+        (
+            json!({ "target": "case", "reason": "x", "dry_run": "yes" }),
+            400,
+            "dry_run",
+        ),
+        (json!({ "message_id": id, "reason": "x" }), 422, "target"),
+        (
+            json!({ "target": "everything", "reason": "x" }),
+            422,
+            "target",
+        ),
+        (
+            json!({ "target": "case", "message_id": id, "reason": "x" }),
+            422,
+            "message_id",
+        ),
+        (
+            json!({ "target": "message", "reason": "x" }),
+            422,
+            "message_id",
+        ),
+        (json!({ "target": "case" }), 422, "reason"),
+    ];
+    for (fields, want, names) in &orders {
+        for p in ["FR", "LU"] {
+            let (status, body) = purge(&net, p, &case, fields.clone()).await?;
+            assert_eq!(status, *want, "{p} {fields}: {body}");
+            assert!(
+                body["error"]["fields"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|f| f["field"] == *names)),
+                "{p} {fields}: the answer names {names}: {body}"
+            );
+        }
+    }
+    // Two faults at once are named together.
+    let (status, body) = purge(&net, "FR", &case, json!({ "mesage_id": id, "reason": 1 })).await?;
+    assert_eq!(status, 400, "{body}");
+    let named: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|f| f["field"].as_str()).collect())
+        .unwrap_or_default();
+    for f in ["mesage_id", "reason", "target"] {
+        assert!(named.contains(&f), "{f} not named: {body}");
+    }
+    // A dry run names what would go and erases nothing.
+    let (status, body) = purge(
+        &net,
+        "FR",
+        &case,
+        json!({ "target": "case", "reason": "retention", "dry_run": true }),
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["dry_run"], true, "{body}");
+    assert_eq!(body["purged"], false, "{body}");
+    assert_eq!(body["messages"].as_array().map(Vec::len), Some(2), "{body}");
+    // Everything is still there.
+    let shown = net.client("FR")?.get(&format!("/v1/cases/{case}")).await?;
+    assert_eq!(shown.status.as_u16(), 200, "{}", shown.body);
+    let out = net.tmp.path().join("fetched.log");
+    let got = net
+        .client("FR")?
+        .download(&format!("/v1/cases/{case}/attachments/{sha}"), &out)
+        .await?;
+    assert!(got.is_ok(), "the file is still served");
     Ok(())
 }

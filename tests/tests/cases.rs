@@ -751,7 +751,7 @@ async fn an_officer_purges_a_message_or_a_case_and_the_audit_keeps_only_that_it_
             "FR",
             &case,
             "purge",
-            json!({ "fields": { "message_id": id } }),
+            json!({ "fields": { "target": "message", "message_id": id } }),
         )
         .await?;
     assert_eq!(status, 422, "a reason is mandatory");
@@ -760,7 +760,7 @@ async fn an_officer_purges_a_message_or_a_case_and_the_audit_keeps_only_that_it_
             "FR",
             &case,
             "purge",
-            json!({ "fields": { "message_id": id, "reason": "tracing gave no result" } }),
+            json!({ "fields": { "target": "message", "message_id": id, "reason": "tracing gave no result" } }),
         )
         .await?;
     assert_eq!(status, 200, "{body}");
@@ -778,7 +778,7 @@ async fn an_officer_purges_a_message_or_a_case_and_the_audit_keeps_only_that_it_
             "FR",
             &case,
             "purge",
-            json!({ "fields": { "reason": "retention" } }),
+            json!({ "fields": { "target": "case", "reason": "retention" } }),
         )
         .await?;
     assert_eq!(status, 200);
@@ -833,7 +833,7 @@ async fn a_case_number_is_never_given_again_even_after_a_purge_and_a_restart() -
         .client("LU")?
         .post(
             &format!("/v1/cases/{second}/purge"),
-            &json!({ "fields": { "reason": "entered by mistake" } }),
+            &json!({ "fields": { "reason": "entered by mistake", "target": "case" } }),
         )
         .await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
