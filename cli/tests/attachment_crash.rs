@@ -114,7 +114,8 @@ async fn a_receiver_killed_mid_transfer_resumes_and_is_sent_only_the_remainder()
 
     // LU dies in the middle of the transfer.
     let stored = lu.config().data_dir.join("attachments");
-    let part = stored.join(format!("{sha}.part"));
+    let id = r.body["message_id"].as_str().context("message_id")?;
+    let part = stored.join(format!("{sha}.{id}.part"));
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::fs::metadata(&part).map_or(0, |m| m.len()) < KILL_AT {
         ensure!(

@@ -103,13 +103,17 @@ async fn a_receipted_attachment_survives_power_cuts_during_and_after_its_transfe
     let r = lu.client().post("/v1/requests", &body).await?;
     ensure!(r.status.as_u16() == 201, "submit: {} {}", r.status, r.body);
     let case = r.body["case_ref"].as_str().context("case_ref")?.to_owned();
+    let id = r.body["message_id"]
+        .as_str()
+        .context("message_id")?
+        .to_owned();
 
     // The cut in the middle: once FR's `.part` holds 20 MiB.
     let part = fr
         .config()
         .data_dir
         .join("attachments")
-        .join(format!("{sha}.part"));
+        .join(format!("{sha}.{id}.part"));
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::fs::metadata(&part).map_or(0, |m| m.len()) < 20 << 20 {
         ensure!(

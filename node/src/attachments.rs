@@ -3,9 +3,11 @@
 //! `attachment_receipts`), the intake of local files, and both ends of an attachment stream
 //! (see `poc247_protocol::attachment` for the wire exchange).
 //!
-//! The receiver appends to `<sha256>.part`, has the disk write it every [`FSYNC_EVERY`]
-//! bytes and fsyncs it at the end; a resumed transfer starts at the length of that file. Only
-//! a file whose SHA-256 matches is renamed to `<sha256>` and receipted.
+//! The receiver appends to `<sha256>.<message id>.part` (one per message, so a peer resumes
+//! only from its own bytes), has the disk write it every [`FSYNC_EVERY`] bytes and fsyncs it
+//! at the end; a resumed transfer starts at the length of that file. Only a file whose SHA-256
+//! matches is renamed to `<sha256>` and receipted, and only for the bytes this peer sent for
+//! this message: a file the node holds already from elsewhere is sent again in full.
 //!
 //! File I/O and hashing run on one blocking thread per transfer, fed (or feeding) over a
 //! bounded channel of [`BLOCK`]-sized blocks, so that the async tasks only move bytes between
@@ -154,8 +156,27 @@ impl Attachments {
         self.dir.join(sha256_hex(sha))
     }
 
-    fn part_path(&self, sha: &[u8; 32]) -> PathBuf {
-        self.dir.join(format!("{}.part", sha256_hex(sha)))
+    /// The `.part` file of a transfer of `sha` for message `id`: one per message, so that a
+    /// peer resumes only from bytes it sent itself, never from another peer's.
+    fn part_path(&self, sha: &[u8; 32], id: MessageId) -> PathBuf {
+        self.dir.join(format!("{}.{id}.part", sha256_hex(sha)))
+    }
+
+    /// Every `.part` file of `sha`, whatever its message.
+    fn parts_of(&self, sha: &[u8; 32]) -> Vec<PathBuf> {
+        let prefix = format!("{}.", sha256_hex(sha));
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".part"))
+            })
+            .map(|e| e.path())
+            .collect()
     }
 
     /// The record of `sha`, if this node holds the file.
@@ -950,7 +971,14 @@ async fn receive(
     let io = |e: std::io::Error| unavailable(NodeError::Storage(e.to_string()));
     let now = shared.clock.now();
     let complete = a.path(&hello.sha256);
-    let held = a.record(&hello.sha256).map_err(unavailable)?.is_some()
+    // Held for this message: this peer sent the bytes for it before (its receipt was lost).
+    // A file held for another message, or from another party, is not enough: a receipt says
+    // this peer's bytes arrived, and the answer must not tell a peer what the node holds. So
+    // the peer sends them all, as for a file never seen.
+    let held = a
+        .record(&hello.sha256)
+        .map_err(unavailable)?
+        .is_some_and(|r| r.message_ids.contains(&msg.id))
         && tokio::fs::metadata(&complete).await.is_ok();
     if !held {
         let Some(_busy) = Busy::take(a, hello.sha256) else {
@@ -959,7 +987,7 @@ async fn receive(
                 "a transfer of this file is under way; retry later",
             ));
         };
-        let part = a.part_path(&hello.sha256);
+        let part = a.part_path(&hello.sha256, msg.id);
         let size = hello.size;
         let opened = {
             let part = part.clone();
@@ -1030,7 +1058,7 @@ async fn receive(
             Err(e) => return Err(io(std::io::Error::other(e))),
         }
     } else {
-        // Held already (another message listed it, or a receipt was lost): nothing to send.
+        // Received for this very message before (its receipt was lost): nothing to send.
         let resume = AttachmentReply::Resume { offset: hello.size }
             .to_bytes()
             .map_err(|e| refuse(StorageUnavailable, e.to_string()))?;
@@ -1173,7 +1201,7 @@ impl Attachments {
         }
         let mut paths = vec![self.path(sha)];
         if part {
-            paths.push(self.part_path(sha));
+            paths.extend(self.parts_of(sha));
         }
         let mut deleted = false;
         for p in paths {

@@ -27,6 +27,9 @@ type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 /// Idle connections kept for reuse (HTTP/1.1 keep-alive), at most this many.
 const IDLE_MAX: usize = 256;
+/// How long a connection to the node may take, and then a call's answer to begin: past
+/// that the node is taken as not answering ([`ClientError::Unreachable`], the CLI's exit 3).
+pub const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A client bound to one node's control socket. Clones share a pool of idle connections, so
 /// a script or the benchmark making many calls opens a connection per concurrent call, not
@@ -77,17 +80,35 @@ impl ControlClient {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                path: self.socket.clone(),
-                source,
-            })?;
+        let stream = tokio::time::timeout(
+            ANSWER_TIMEOUT,
+            tokio::net::UnixStream::connect(&self.socket),
+        )
+        .await
+        .map_err(|_| self.silent())?
+        .map_err(|source| ClientError::Unreachable {
+            path: self.socket.clone(),
+            source,
+        })?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         tokio::spawn(conn);
         Ok(sender)
+    }
+
+    /// The node took more than [`ANSWER_TIMEOUT`] to answer.
+    fn silent(&self) -> ClientError {
+        ClientError::Unreachable {
+            path: self.socket.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the node did not answer within {} s",
+                    ANSWER_TIMEOUT.as_secs()
+                ),
+            ),
+        }
     }
 
     /// `GET path`.
@@ -139,20 +160,25 @@ impl ControlClient {
             .map_err(|e| proto(&e))?;
         // A kept connection the node closed meanwhile (it restarted) gives the request back
         // unsent: only then is it sent again, on a new connection, so nothing is sent twice.
-        let (mut sender, resp) = loop {
-            let Some(mut sender) = self.reuse() else {
-                let mut sender = self.connect().await?;
-                let resp = sender.send_request(req).await.map_err(|e| proto(&e))?;
-                break (sender, resp);
-            };
-            match sender.try_send_request(req).await {
-                Ok(resp) => break (sender, resp),
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) => req = unsent,
-                    None => return Err(proto(e.error())),
-                },
+        let exchange = async {
+            loop {
+                let Some(mut sender) = self.reuse() else {
+                    let mut sender = self.connect().await?;
+                    let resp = sender.send_request(req).await.map_err(|e| proto(&e))?;
+                    return Ok((sender, resp));
+                };
+                match sender.try_send_request(req).await {
+                    Ok(resp) => return Ok((sender, resp)),
+                    Err(mut e) => match e.take_message() {
+                        Some(unsent) => req = unsent,
+                        None => return Err(proto(e.error())),
+                    },
+                }
             }
         };
+        let (mut sender, resp) = tokio::time::timeout(ANSWER_TIMEOUT, exchange)
+            .await
+            .map_err(|_| self.silent())??;
         let status = resp.status();
         let bytes = body_bytes(resp.into_body()).await?;
         if sender.ready().await.is_ok() {
@@ -163,7 +189,15 @@ impl ControlClient {
         } else {
             serde_json::from_slice(&bytes).map_err(|e| proto(&e))?
         };
-        Ok(ApiResponse { status, body })
+        let r = ApiResponse { status, body };
+        // The node serves as many connections as it can already: it cannot answer now.
+        if status == StatusCode::SERVICE_UNAVAILABLE && r.body["error"]["code"] == "busy" {
+            return Err(ClientError::Unreachable {
+                path: self.socket.clone(),
+                source: std::io::Error::other(r.error_message()),
+            });
+        }
+        Ok(r)
     }
 }
 

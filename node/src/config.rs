@@ -162,6 +162,9 @@ impl Default for DeliverySettings {
 pub struct ControlSettings {
     /// Socket path; default `<data_dir>/control.sock`.
     pub socket: Option<PathBuf>,
+    /// Connections served at once; default half the process's file descriptors, between 64
+    /// and 4,096 (`control::max_connections`).
+    pub max_connections: Option<usize>,
 }
 
 /// The configuration, checked and with absolute paths.
@@ -187,6 +190,8 @@ pub struct NodeConfig {
     pub signing_key: PathBuf,
     /// Control socket.
     pub socket: PathBuf,
+    /// Control-socket connections served at once.
+    pub max_connections: usize,
     /// Limits.
     pub limits: Limits,
     /// Storage.
@@ -251,6 +256,9 @@ impl NodeConfig {
         if f.limits.max_frame_bytes < 1024 {
             return Err("limits.max_frame_bytes must be at least 1024".into());
         }
+        if f.control.max_connections == Some(0) {
+            return Err("control.max_connections must be at least 1".into());
+        }
         if f.limits.max_connections_per_peer == 0 {
             return Err("limits.max_connections_per_peer must be at least 1".into());
         }
@@ -286,6 +294,10 @@ impl NodeConfig {
             signing_key: abs(&f.signing_key),
             data_dir,
             socket,
+            max_connections: f
+                .control
+                .max_connections
+                .unwrap_or_else(crate::control::max_connections),
             limits: f.limits,
             store: f.store,
             delivery: f.delivery,

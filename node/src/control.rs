@@ -10,12 +10,11 @@ use crate::lifecycle::CaseRecord;
 use crate::outgoing::{ExternalRequest, NewRequest, SubmitError};
 use crate::store::{DeliveryState, StoredMessage};
 use axum::body::Bytes;
-use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::IncomingStream;
 use axum::{Json, Router};
 use poc247_protocol::{
     codec, fingerprint, Body, CaseRef, Envelope, FieldError, Language, MessageKind, PartyId,
@@ -35,14 +34,6 @@ use tokio_util::sync::CancellationToken;
 pub struct Caller {
     /// The caller's uid.
     pub uid: Option<u32>,
-}
-
-impl Connected<IncomingStream<'_, UnixListener>> for Caller {
-    fn connect_info(stream: IncomingStream<'_, UnixListener>) -> Self {
-        Caller {
-            uid: stream.io().peer_cred().ok().map(|c| c.uid()),
-        }
-    }
 }
 
 /// Binds the control socket: removes a stale socket file, binds, sets mode 0660. The caller
@@ -68,18 +59,152 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves the API until `cancel` fires.
+/// Most control-socket connections served at once: half the process's file descriptors (its
+/// soft `RLIMIT_NOFILE`), between 64 and 4,096; one more is answered 503 `busy` and closed,
+/// so that a flood of idle connections cannot take the descriptors sled, QUIC and the
+/// attachments need.
+pub fn max_connections() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(4096);
+    usize::try_from(soft / 2).unwrap_or(4096).clamp(64, 4096)
+}
+/// How long a caller may take to send a request's head; then its connection is closed.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a stop waits for the connections still open to finish.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves the API until `cancel` fires: at most `[control] max_connections` at once, each
+/// closed if its request's head is not complete within [`HEADER_TIMEOUT`].
 pub async fn serve(shared: Arc<Shared>, listener: UnixListener, cancel: CancellationToken) {
-    let app = router(shared);
-    let r = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<Caller>(),
-    )
-    .with_graceful_shutdown(cancel.cancelled_owned())
-    .await;
-    if let Err(e) = r {
-        tracing::error!(error = %e, "control API stopped");
+    let app = router(shared.clone());
+    let cap = shared.cfg.max_connections;
+    let slots = Arc::new(tokio::sync::Semaphore::new(cap));
+    let tasks = tokio_util::task::TaskTracker::new();
+    loop {
+        let stream = tokio::select! {
+            _ = cancel.cancelled() => break,
+            a = listener.accept() => match a {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, most likely: give the open ones time to end.
+                    tracing::warn!(error = %e, "control socket: cannot accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tasks.spawn(refuse_busy(stream, cap));
+            continue;
+        };
+        let caller = Caller {
+            uid: stream.peer_cred().ok().map(|c| c.uid()),
+        };
+        let (app, cancel) = (app.clone(), cancel.clone());
+        tasks.spawn(async move {
+            let _slot = slot;
+            let svc = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(caller));
+                tower::ServiceExt::oneshot(app.clone(), req.map(axum::body::Body::new))
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = cancel.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(error = %e, "control connection ended");
+            }
+        });
     }
+    tasks.close();
+    if tokio::time::timeout(DRAIN, tasks.wait()).await.is_err() {
+        tracing::warn!("control API: connections still open at stop were dropped");
+    }
+}
+
+/// Answers a connection over the cap ([`max_connections`]) with a 503 `busy` and closes it.
+async fn refuse_busy(mut stream: tokio::net::UnixStream, cap: usize) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let body = json!({ "error": {
+        "code": "busy",
+        "message": format!("the control socket serves {cap} connections at once; try again"),
+        "fields": [],
+    }})
+    .to_string();
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    // The request's head is read first (a second at most), so that a client still writing it
+    // reads the answer instead of finding the connection closed under it.
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        let mut buf = [0u8; 4096];
+        while seen.len() < 16 << 10 && !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            }
+        }
+    })
+    .await;
+    let _ = tokio::time::timeout(HEADER_TIMEOUT, async {
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.write_all(body.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+/// Gives every error response the API's JSON form: those axum makes itself (405 for a method
+/// a route does not take, 413 for a body over its limit, a rejected path or query) come as
+/// plain text, which is kept as the message.
+async fn json_errors(resp: axum::response::Response) -> axum::response::Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let code = match status.as_u16() {
+        400 => "bad-request",
+        404 => "not-found",
+        405 => "method-not-allowed",
+        413 => "too-large",
+        414 => "uri-too-long",
+        415 => "unsupported-media-type",
+        431 => "headers-too-large",
+        503 => "shutting-down",
+        _ if status.is_client_error() => "bad-request",
+        _ => "internal",
+    };
+    let text = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    ApiError::new(status, code, message).into_response()
 }
 
 /// The API's routes.
@@ -109,6 +234,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             shared.clone(),
             to_completion,
         ))
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(shared)
 }
 
@@ -1083,14 +1209,15 @@ fn files_to_attach(given: Option<&Value>) -> std::result::Result<Vec<FileToAttac
 
 /// A purge order, as its typed body names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct PurgeOrder {
-    reason: String,
+pub struct PurgeOrder {
+    /// Why (kept in the audit log).
+    pub reason: String,
     /// The message whose content goes (target `message`).
-    message: Option<poc247_protocol::MessageId>,
+    pub message: Option<poc247_protocol::MessageId>,
     /// The attachment that goes (target `attachment`).
-    attachment: Option<[u8; 32]>,
+    pub attachment: Option<[u8; 32]>,
     /// Say what would go, and erase nothing.
-    dry_run: bool,
+    pub dry_run: bool,
 }
 
 /// The members a purge's `fields` take.
@@ -1100,7 +1227,7 @@ const PURGE_MEMBERS: [&str; 5] = ["target", "reason", "message_id", "attachment"
 /// required, `message_id` with target `message` and `attachment` with target `attachment`
 /// only, `dry_run` a boolean. An unknown member or one of the wrong type is a 400, a missing
 /// or unacceptable value a 422; either way every member at fault is named at once.
-fn purge_order(fields: Option<&Value>) -> ApiResult<PurgeOrder> {
+pub fn purge_order(fields: Option<&Value>) -> ApiResult<PurgeOrder> {
     let empty = serde_json::Map::new();
     let map = match fields {
         None | Some(Value::Null) => &empty,

@@ -199,6 +199,7 @@ impl Node {
         socket: Option<std::net::UdpSocket>,
         clock: Arc<dyn Clock>,
     ) -> Result<Node> {
+        crate::durable::close_new_files_to_others();
         let directory = Directory::load(&cfg.directory)?;
         let signing = keys::load_signing_key(&cfg.signing_key)?;
         let me = directory.get(&cfg.party).ok_or_else(|| NodeError::Config {

@@ -36,6 +36,13 @@ pub fn create_dir_all(dir: &Path) -> std::io::Result<()> {
     sync_parent(dir)
 }
 
+/// Closes what this process creates from now on to others (umask 027: files 0640 at most,
+/// folders 0750), whatever umask the node was started under: sled's files, attachments and
+/// uploads hold case data. Files the node makes private (keys) stay 0600.
+pub fn close_new_files_to_others() {
+    let _ = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o027));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,6 +62,11 @@ impl NodeProcess {
         ControlClient::new(&self.config.socket)
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// Whether a process was started and not yet killed or stopped.
     pub fn is_running(&self) -> bool {
         self.child.is_some()
@@ -201,10 +206,21 @@ pub fn lu_fr_pair_each(
     dir: &Path,
     extra: impl Fn(&str) -> String,
 ) -> Result<(NodeProcess, NodeProcess)> {
+    network_of(bin, dir, &["LU", "FR"], extra)
+}
+
+/// A fresh network of `parties` written under `dir`, LU and FR as processes of `bin` (the
+/// other parties' identities are there for a test to use).
+pub fn network_of(
+    bin: &Path,
+    dir: &Path,
+    parties: &[&str],
+    extra: impl Fn(&str) -> String,
+) -> Result<(NodeProcess, NodeProcess)> {
     let net = dir.join("net");
     poc247_node::localnet::LocalNetwork::prepare(
         &net,
-        &poc247_node::localnet::Pki::Fresh(vec![crate::party("LU"), crate::party("FR")]),
+        &poc247_node::localnet::Pki::Fresh(parties.iter().map(|p| crate::party(p)).collect()),
     )?;
     let node = |p: &str| -> Result<NodeProcess> {
         let config = net.join(p).join("node.toml");

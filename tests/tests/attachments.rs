@@ -242,7 +242,7 @@ async fn an_interrupted_transfer_resumes_from_the_receivers_offset() -> anyhow::
     std::fs::remove_file(&file)?;
     assert_eq!(status, 201, "{done}");
     let id = done["message_id"].as_str().unwrap_or_default().to_owned();
-    let part = attachments_dir(&net, "LU")?.join(format!("{sha}.part"));
+    let part = attachments_dir(&net, "LU")?.join(format!("{sha}.{id}.part"));
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < SIZE / 5 {
         anyhow::ensure!(
@@ -332,7 +332,7 @@ async fn a_tampered_attachment_is_refused_and_nothing_is_stored() -> anyhow::Res
     );
     let dir = attachments_dir(&net, "LU")?;
     assert!(!dir.join(&sha).exists());
-    assert!(!dir.join(format!("{sha}.part")).exists());
+    assert!(!dir.join(format!("{sha}.{id}.part")).exists());
     let lu = net
         .net
         .node(&party("LU"))
@@ -947,5 +947,92 @@ async fn a_purge_with_a_typo_or_a_wrong_type_erases_nothing_cic_67_1_3() -> anyh
         .download(&format!("/v1/cases/{case}/attachments/{sha}"), &out)
         .await?;
     assert!(got.is_ok(), "the file is still served");
+    Ok(())
+}
+
+/// A peer cannot claim a file it never had: CO lists in a signed request, by hash and size, a
+/// file FR already holds from LU, and opens its stream. FR answers as for a file it never saw
+/// (resume from 0, nothing about what it holds), and a stream that then sends no byte gets
+/// no receipt; CO's message is not linked to the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_that_lists_a_file_it_never_sent_is_told_nothing_and_gets_no_receipt(
+) -> anyhow::Result<()> {
+    use poc247_protocol::{AttachmentHello, AttachmentRef, AttachmentReply, ATTACHMENT_MAGIC};
+    let mut net = Net::fresh_prepared(&["LU", "FR", "CO"])?;
+    net.read_files_from_tmp()?;
+    for p in ["LU", "FR"] {
+        net.net.start_node(&party(p)).await?;
+    }
+    let file = net.tmp.path().join("mailbox.mbox");
+    random_file(&file, 300_000, 99)?;
+    let sha = sha256_file(&file)?;
+    let mut lu_events = net.events("LU")?;
+    let mut body = poc247_tests::preservation_request("FR");
+    body["attachments"] = json!([file.display().to_string()]);
+    net.submit("LU", &body).await?;
+    wait_for(&mut lu_events, 20, |e| {
+        matches!(
+            e.kind,
+            poc247_node::events::EventKind::AttachmentDelivered { .. }
+        )
+    })
+    .await?;
+
+    // CO's signed request lists the same file, which it does not have.
+    let co = net.config("CO")?;
+    let key = poc247_tests::signing_key(&co)?;
+    let mut env = poc247_tests::envelope("CO", "FR", poc247_tests::now(), 1);
+    let size = std::fs::metadata(&file)?.len();
+    if let Some(list) = env.body.attachments_mut() {
+        list.push(AttachmentRef {
+            sha256: sha.clone(),
+            size,
+            name: "claimed.mbox".into(),
+        });
+    }
+    let peer = poc247_tests::RawPeer::connect(&co, "FR", net.config("FR")?.listen).await?;
+    let reply = peer.send(&env.sign(&key)?.to_bytes()?).await?;
+    anyhow::ensure!(
+        matches!(reply, poc247_protocol::Reply::Receipt(_)),
+        "FR stores CO's request: {reply:?}"
+    );
+    let hello = AttachmentHello {
+        message_id: env.header.id,
+        sha256: poc247_protocol::parse_sha256_hex(&sha).unwrap_or_default(),
+        size,
+    };
+    let (mut send, mut recv) = peer.conn.open_bi().await?;
+    send.write_all(&ATTACHMENT_MAGIC).await?;
+    poc247_node::transport::write_frame_open(&mut send, &hello.to_bytes()?).await?;
+    let answer = poc247_node::transport::read_frame(&mut recv, 1 << 20).await?;
+    let answer = AttachmentReply::from_bytes(&answer)?;
+    assert_eq!(
+        answer,
+        AttachmentReply::Resume { offset: 0 },
+        "FR must ask for every byte, as for a file it never saw"
+    );
+    // CO has no bytes to send: it ends the stream. No receipt comes.
+    let _ = send.finish();
+    let rest = tokio::time::timeout(Duration::from_secs(5), async {
+        poc247_node::transport::read_frame(&mut recv, 1 << 20).await
+    })
+    .await;
+    if let Ok(Ok(bytes)) = rest {
+        let reply = poc247_protocol::Reply::from_bytes(&bytes)?;
+        assert!(
+            !matches!(reply, poc247_protocol::Reply::Receipt(_)),
+            "a receipt for bytes never sent: {reply:?}"
+        );
+    }
+    let fr = net
+        .net
+        .node(&party("FR"))
+        .ok_or_else(|| anyhow::anyhow!("FR"))?;
+    let hash = poc247_protocol::parse_sha256_hex(&sha).unwrap_or_default();
+    let record = fr.shared().attachments.record(&hash)?;
+    assert!(
+        record.is_some_and(|r| !r.message_ids.contains(&env.header.id)),
+        "CO's message is not linked to the file"
+    );
     Ok(())
 }
