@@ -39,9 +39,10 @@ pub async fn run(config: NodeConfig, log: LogFormat) -> anyhow::Result<()> {
         .map_err(|e| Failure::internal(format!("cannot listen for SIGTERM: {e}")))?;
     let mut hup = signal(SignalKind::hangup())
         .map_err(|e| Failure::internal(format!("cannot listen for SIGHUP: {e}")))?;
-    let node = Node::start(config).await.map_err(start_failure)?;
+    let mut node = Node::start(config.clone()).await.map_err(start_failure)?;
     tracing::info!(socket = %socket.display(), reload = "SIGHUP", "control API ready; Ctrl-C or SIGTERM stops the node");
     let why = loop {
+        let mut failed = node.shared().store.failure();
         tokio::select! {
             r = tokio::signal::ctrl_c() => break match r {
                 Ok(()) => "interrupt",
@@ -52,11 +53,67 @@ pub async fn run(config: NodeConfig, log: LogFormat) -> anyhow::Result<()> {
             },
             _ = term.recv() => break "SIGTERM",
             _ = hup.recv() => reload(&node).await,
+            _ = failed.wait_for(|f| *f) => {
+                // The store refuses everything meanwhile (507, `storage-unavailable`); once
+                // the disk takes a write again, the node starts again on its folder, which
+                // opens the store from what is on the disk.
+                let stop = tokio::select! {
+                    _ = wait_writable(&config.data_dir) => None,
+                    r = tokio::signal::ctrl_c() => Some(if r.is_ok() { "interrupt" } else { "no signal handler" }),
+                    _ = term.recv() => Some("SIGTERM"),
+                };
+                if let Some(why) = stop {
+                    break why;
+                }
+                tracing::info!("the disk takes writes again: reopening the store");
+                node.shutdown().await;
+                node = start_again(&config).await;
+                tracing::info!("store reopened; serving again");
+            }
         }
     };
     tracing::info!(signal = why, "stopping");
     node.shutdown().await;
     Ok(())
+}
+
+/// How often a failed store's disk is tried.
+const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Returns once a 1 MiB file can be written, synced and removed in `dir`.
+async fn wait_writable(dir: &std::path::Path) {
+    let probe = dir.join(".write-probe");
+    loop {
+        let p = probe.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            let written = std::fs::File::create(&p).and_then(|mut f| {
+                f.write_all(&vec![0u8; 1 << 20])?;
+                f.sync_all()
+            });
+            let _ = std::fs::remove_file(&p);
+            written.is_ok()
+        })
+        .await
+        .unwrap_or(false);
+        if ok {
+            return;
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}
+
+/// Starts the node of `config` again, trying every [`PROBE_EVERY`] until it starts.
+async fn start_again(config: &NodeConfig) -> Node {
+    loop {
+        match Node::start(config.clone()).await {
+            Ok(n) => return n,
+            Err(e) => {
+                tracing::error!(error = %e, "the node does not start again yet");
+                tokio::time::sleep(PROBE_EVERY).await;
+            }
+        }
+    }
 }
 
 /// SIGHUP: the directory and the certificate re-read; a refusal is logged and changes nothing.

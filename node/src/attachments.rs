@@ -895,6 +895,12 @@ async fn receive(
     recv: &mut quinn::RecvStream,
 ) -> std::result::Result<Option<Reply>, Rejection> {
     use RejectionCode::*;
+    if shared.store.has_failed() {
+        return Err(refuse(
+            StorageUnavailable,
+            "the receiver's store failed a write; retry later",
+        ));
+    }
     let max = shared.cfg.limits.max_frame_bytes;
     let hello = transport::read_frame(recv, max)
         .await

@@ -248,6 +248,17 @@ async fn to_completion(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    // A store that failed a write may hold in memory what never reached the disk: nothing is
+    // read from it or promised until it is opened again (`poc247 run` does that by itself
+    // once the disk takes writes). Only the status, which says so, and the metrics answer.
+    if s.store.has_failed() && !matches!(req.uri().path(), "/v1/status" | "/metrics") {
+        return ApiError::from(NodeError::Storage(
+            "the store failed a write at the disk (full or failing); the node reopens it by \
+             itself once the disk takes writes again: try again then"
+                .into(),
+        ))
+        .into_response();
+    }
     let (tx, rx) = tokio::sync::oneshot::channel();
     s.spawn(async move {
         let _ = tx.send(next.run(req).await);
@@ -371,6 +382,7 @@ async fn status(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
         "cases": cases,
         "inbox": inbox,
         "outbox_queued": outbox,
+        "store": if s.store.has_failed() { "failed" } else { "ok" },
         "peers": peers,
         "certificates": crate::certs::status_json(&s),
         "attachments": {

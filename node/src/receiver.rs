@@ -19,7 +19,16 @@ fn reject(code: RejectionCode, reason: impl Into<String>) -> Reply {
 
 /// Handles one message frame received from `peer` (the party its TLS certificate names).
 pub async fn handle_frame(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply {
-    let reply = check_and_store(shared, peer, frame).await;
+    // A store that failed a write may still hold in memory a message that never reached the
+    // disk: answering a resend with its receipt would promise it. Refused until reopened.
+    let reply = if shared.store.has_failed() {
+        Reply::Rejection(poc247_protocol::Rejection::new(
+            poc247_protocol::RejectionCode::StorageUnavailable,
+            "the receiver's store failed a write; retry later",
+        ))
+    } else {
+        check_and_store(shared, peer, frame).await
+    };
     if let Reply::Rejection(r) = &reply {
         tracing::warn!(peer = %peer, code = %r.code, "refused an inbound message");
         shared.publish(

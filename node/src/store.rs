@@ -129,6 +129,10 @@ pub struct Store {
     t: Trees,
     committer: mpsc::Sender<Job>,
     failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Set once a transaction or a flush failed at the disk. sled then fails every write
+    /// until the database is opened again, and what it holds in memory may include writes
+    /// that never reached the disk: nothing of it may be shown or promised any more.
+    failed: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
     flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The last case number handed out, by year (from `meta` at first use).
     case_seqs: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u16, u64>>>,
@@ -249,19 +253,21 @@ impl Store {
             db,
             committer,
             failing: Default::default(),
+            failed: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
             flushes,
             case_seqs: Default::default(),
             hooks: Default::default(),
         };
-        let (db2, group, counter, hooks) = (
+        let (db2, group, counter, hooks, failed) = (
             store.db.clone(),
             settings.group_commit,
             store.flushes.clone(),
             store.hooks.clone(),
+            store.failed.clone(),
         );
         let trees = store.t.clone();
         let handle = tokio::task::spawn_blocking(move || {
-            run_committer(db2, trees, rx, group, counter, &hooks)
+            run_committer(db2, trees, rx, group, counter, &hooks, &failed)
         });
         Ok((store, handle))
     }
@@ -271,6 +277,19 @@ impl Store {
     /// that the node recovers by itself.
     pub fn inject_write_failure(&self, on: bool) {
         self.failing.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether a transaction or a flush failed at the disk since the store was opened: then
+    /// nothing it holds may be shown or promised, and only opening it again (a new node on the
+    /// same folder) brings it back.
+    pub fn has_failed(&self) -> bool {
+        *self.failed.borrow()
+    }
+
+    /// Follows whether the store failed a write (`wait_for(|f| *f)` resolves once it did).
+    /// The receiver does not keep the store open: a store closes when its last clone goes.
+    pub fn failure(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.failed.subscribe()
     }
 
     fn writable(&self) -> Result<()> {
@@ -1308,6 +1327,7 @@ fn run_committer(
     group: bool,
     flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     hooks: &Hooks,
+    failed: &tokio::sync::watch::Sender<bool>,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
@@ -1331,13 +1351,25 @@ fn run_committer(
         let applied = if changes.is_empty() {
             Ok(Vec::new())
         } else {
-            trees.apply(&changes).map_err(|e| e.to_string())
+            trees.apply(&changes)
         };
+        let disk_failed = matches!(applied, Err(NodeError::Storage(_)));
+        let applied = applied.map_err(|e| e.to_string());
         for hook in hooks.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             hook();
         }
         let r = db.flush().map(|_| ()).map_err(|e| e.to_string());
         flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if disk_failed || r.is_err() {
+            if !*failed.borrow() {
+                tracing::error!(
+                    error = %r.as_ref().err().or(applied.as_ref().err()).map_or("", |e| e.as_str()),
+                    "the store failed a write at the disk: it refuses everything until it is \
+                     opened again"
+                );
+            }
+            failed.send_replace(true);
+        }
         for w in flush_waiters {
             let _ = w.send(r.clone());
         }

@@ -87,12 +87,35 @@ struct State {
     /// Never reused, so that the kernel never meets a number it knew as another file.
     next_ino: u64,
     powered: bool,
+    /// Bytes the files may hold together, if limited: a write past it fails with `ENOSPC`,
+    /// as on a full disk.
+    capacity: Option<u64>,
     uid: u32,
     gid: u32,
     stats: DiskStats,
 }
 
 impl State {
+    /// Whether files may grow by `more` bytes.
+    fn room_for(&self, more: u64) -> Result<(), Errno> {
+        let Some(cap) = self.capacity else {
+            return Ok(());
+        };
+        let used: u64 = self
+            .nodes
+            .values()
+            .map(|n| match &n.content {
+                Content::File { live, .. } => live.len() as u64,
+                Content::Dir { .. } => 0,
+            })
+            .sum();
+        if used.saturating_add(more) > cap {
+            Err(Errno::ENOSPC)
+        } else {
+            Ok(())
+        }
+    }
+
     fn attr(&self, ino: u64) -> Option<FileAttr> {
         let n = self.nodes.get(&ino)?;
         let (size, nlink) = match &n.content {
@@ -386,6 +409,12 @@ impl Filesystem for PowerCutFs {
                 n.perm = perm(mode);
             }
             if let Some(size) = size {
+                let grows = match &n.content {
+                    Content::File { live, .. } => size.saturating_sub(live.len() as u64),
+                    Content::Dir { .. } => 0,
+                };
+                s.room_for(grows)?;
+                let n = s.nodes.get_mut(&ino.0).ok_or(Errno::ENOENT)?;
                 let Content::File { live, dirty, .. } = &mut n.content else {
                     return Err(Errno::EISDIR);
                 };
@@ -561,6 +590,13 @@ impl Filesystem for PowerCutFs {
         reply: ReplyWrite,
     ) {
         let r = self.on().and_then(|mut s| {
+            let grows = match s.nodes.get(&ino.0).map(|n| &n.content) {
+                Some(Content::File { live, .. }) => {
+                    (offset.saturating_add(data.len() as u64)).saturating_sub(live.len() as u64)
+                }
+                _ => 0,
+            };
+            s.room_for(grows)?;
             let n = s.nodes.get_mut(&ino.0).ok_or(Errno::ENOENT)?;
             let Content::File { live, dirty, .. } = &mut n.content else {
                 return Err(Errno::EISDIR);
@@ -707,6 +743,7 @@ impl Disk {
             nodes,
             next_ino: 2,
             powered: true,
+            capacity: None,
             uid: meta.uid(),
             gid: meta.gid(),
             stats: DiskStats::default(),
@@ -760,6 +797,20 @@ impl Disk {
         s.restore();
         s.powered = true;
         s.stats
+    }
+
+    /// Fills the disk: from now on its files may hold `bytes` together at most (`None`: no
+    /// limit), and a write past that fails with `ENOSPC`. Returns the bytes they hold now.
+    pub fn set_capacity(&self, bytes: Option<u64>) -> u64 {
+        let mut s = self.lock();
+        s.capacity = bytes;
+        s.nodes
+            .values()
+            .map(|n| match &n.content {
+                Content::File { live, .. } => live.len() as u64,
+                Content::Dir { .. } => 0,
+            })
+            .sum()
     }
 
     /// What the disk counted so far.
