@@ -457,6 +457,13 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileTo
         )));
     }
     let text = |k: &str| map.get(k).and_then(Value::as_str).unwrap_or_default();
+    // A member given with the wrong type is named as such, not as missing.
+    let absent = |k: &str| match map.get(k) {
+        Some(v) if !v.is_null() && !v.is_string() => {
+            Problem::Invalid(format!("a string, not {}", json_type(v)))
+        }
+        _ => Problem::Missing,
+    };
     let mut errors = Vec::new();
     let mut field = |name: &str, problem: Problem| {
         errors.push(FieldError {
@@ -466,7 +473,7 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileTo
     };
     let kind = match text("kind") {
         "" => {
-            field("kind", Problem::Missing);
+            field("kind", absent("kind"));
             None
         }
         k => MessageKind::parse(k)
@@ -524,7 +531,7 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileTo
     };
     let urgency = match text("urgency") {
         "" => {
-            field("urgency", Problem::Missing);
+            field("urgency", absent("urgency"));
             None
         }
         u => Urgency::parse(u).or_else(|| {
@@ -537,7 +544,7 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileTo
     };
     let language = match text("language") {
         "" => {
-            field("language", Problem::Missing);
+            field("language", absent("language"));
             None
         }
         l => Language::parse(l)
@@ -1018,10 +1025,17 @@ async fn case_action(
             })
             .ok(),
     };
-    let language_override = map
-        .get("language_override")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let language_override = match map.get("language_override") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            errors.push(FieldError {
+                field: "language_override".into(),
+                problem: Problem::Invalid(format!("true or false, not {}", json_type(other))),
+            });
+            false
+        }
+    };
     let fields = map.get("fields").cloned().unwrap_or(json!({}));
     let body = Body::from_json(kind, fields).map_err(|e| {
         errors.push(e);
@@ -1397,6 +1411,37 @@ fn intake_error(e: crate::attachments::IntakeError) -> ApiError {
     }
 }
 
+/// Whether every key and value of a query string is UTF-8 once percent-decoded.
+fn query_is_utf8(query: &str) -> bool {
+    query.split(['&', '=']).all(|part| {
+        let bytes = part.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            let hex = |c: u8| (c as char).to_digit(16);
+            match (
+                b,
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            ) {
+                (b'%', Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                }
+                (b'+', _, _) => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                (b, _, _) => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        std::str::from_utf8(&out).is_ok()
+    })
+}
+
 /// A file's name as a message lists it: 1 to 255 bytes, no `/`, no control character.
 fn upload_name(name: Option<&str>) -> std::result::Result<String, String> {
     let name = name.unwrap_or_default();
@@ -1428,6 +1473,7 @@ async fn upload(
         axum::extract::Query<UploadQuery>,
         axum::extract::rejection::QueryRejection,
     >,
+    uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -1437,6 +1483,13 @@ async fn upload(
     let named = q
         .map_err(|e| ApiError::bad(e.body_text()))
         .and_then(|axum::extract::Query(q)| {
+            // The query's decoder replaces bytes that are not UTF-8: a name would be stored
+            // other than it was sent. Refused instead.
+            if !query_is_utf8(uri.query().unwrap_or_default()) {
+                return Err(attachment_error(
+                    "name: not valid UTF-8 once percent-decoded".to_owned(),
+                ));
+            }
             upload_name(q.name.as_deref()).map_err(attachment_error)
         });
     let name = match named {
@@ -1632,6 +1685,60 @@ async fn create_case(
     let Some(Value::Object(r)) = v.get("record_external") else {
         return Err(ApiError::bad("expected { \"record_external\": { … } }"));
     };
+    if let Some(k) = v
+        .as_object()
+        .and_then(|o| o.keys().find(|k| *k != "record_external"))
+    {
+        return Err(ApiError::bad(format!(
+            "unknown member {k:?}; expected record_external"
+        )));
+    }
+    // Unknown members and members of the wrong type are refused, each named: a value
+    // misread here would be recorded as something else (a real case for an exercise).
+    const MEMBERS: [&str; 10] = [
+        "channel",
+        "received_at",
+        "from",
+        "kind",
+        "urgency",
+        "language",
+        "summary",
+        "document_sha256",
+        "oral",
+        "exercise",
+    ];
+    let mut typing = Vec::new();
+    for (k, v) in r {
+        let want = match k.as_str() {
+            "oral" | "exercise" => v.is_boolean() || v.is_null(),
+            "received_at" => v.is_string() || v.is_u64() || v.is_null(),
+            k if MEMBERS.contains(&k) => v.is_string() || v.is_null(),
+            _ => {
+                typing.push(FieldError {
+                    field: k.clone(),
+                    problem: Problem::Invalid(format!(
+                        "unknown member; record_external takes {}",
+                        MEMBERS.join(", ")
+                    )),
+                });
+                continue;
+            }
+        };
+        if !want {
+            let expected = match k.as_str() {
+                "oral" | "exercise" => "true or false",
+                "received_at" => "a time (RFC 3339, a date) or Unix milliseconds",
+                _ => "a string",
+            };
+            typing.push(FieldError {
+                field: k.clone(),
+                problem: Problem::Invalid(format!("{expected}, not {}", json_type(v))),
+            });
+        }
+    }
+    if !typing.is_empty() {
+        return Err(ApiError::mistyped(typing));
+    }
     let text = |k: &str| {
         r.get(k)
             .and_then(Value::as_str)
@@ -1669,9 +1776,13 @@ async fn create_case(
         l => Language::parse(l).ok(),
     };
     need("language", language.is_some(), "not an ISO 639-1 code");
-    let received_at = match text("received_at").as_str() {
-        "" => Some(s.clock.now().0),
-        t => parse_time(t),
+    let received_at = match (
+        r.get("received_at").and_then(Value::as_u64),
+        text("received_at").as_str(),
+    ) {
+        (Some(ms), _) => Some(ms),
+        (None, "") => Some(s.clock.now().0),
+        (None, t) => parse_time(t),
     };
     need(
         "received_at",

@@ -844,3 +844,92 @@ async fn a_case_number_is_never_given_again_even_after_a_purge_and_a_restart() -
     net.net.shutdown().await;
     Ok(())
 }
+
+/// A type mistake never changes what is recorded: each member of the wrong type, or unknown,
+/// is refused and named (the request, the action, the case recorded by hand, an upload's
+/// name), and nothing is stored; a time given as Unix milliseconds is that time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_of_the_wrong_type_is_refused_and_named_never_read_as_something_else(
+) -> anyhow::Result<()> {
+    let f = Flow::embedded().await?;
+    let fr = f.net.client("FR")?;
+    let named = |body: &Value, member: &str| {
+        body["error"]["fields"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|e| e["field"] == member))
+    };
+    let cases_before = fr.get("/v1/cases").await?.body["cases"]
+        .as_array()
+        .map_or(0, Vec::len);
+    // A case recorded by hand: "true" is not true, and an unknown member is not ignored.
+    let base = json!({ "channel": "phone", "from": "CO", "kind": "preservation",
+        "urgency": "urgent", "language": "es", "summary": "preserve logs of account X" });
+    for (member, value) in [
+        ("exercise", json!("true")),
+        ("oral", json!(1)),
+        ("summary", json!(["x"])),
+        ("recieved_at", json!("2026-12-01")),
+    ] {
+        let mut rec = base.clone();
+        rec[member] = value;
+        let r = fr
+            .post("/v1/cases", &json!({ "record_external": rec }))
+            .await?;
+        assert_eq!(r.status.as_u16(), 400, "{member}: {}", r.body);
+        assert!(named(&r.body, member), "{member} is named: {}", r.body);
+    }
+    let after = fr.get("/v1/cases").await?.body["cases"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(after, cases_before, "nothing recorded");
+    // A time as Unix milliseconds is that time, not now.
+    let mut rec = base.clone();
+    rec["received_at"] = json!(1_796_000_000_000u64);
+    let r = fr
+        .post("/v1/cases", &json!({ "record_external": rec }))
+        .await?;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.body);
+    let shown = f.net.case("FR", &case_of(&r.body)).await?;
+    assert_eq!(
+        shown["recorded_external"]["received_at"], "2026-11-30T00:53:20Z",
+        "{shown}"
+    );
+    // A request: a number for the urgency is named as of the wrong type, not as missing.
+    let mut req = preservation_request("FR");
+    req["urgency"] = json!(1);
+    let r = f.net.client("LU")?.post("/v1/requests", &req).await?;
+    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+    let problem = r.body["error"]["fields"]
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["field"] == "urgency").cloned())
+        .unwrap_or_default();
+    assert!(
+        problem["problem"]["invalid"]
+            .as_str()
+            .is_some_and(|p| p.contains("not a number")),
+        "{}",
+        r.body
+    );
+    // An action: "yes" is not true.
+    let done = f.net.submit("LU", &preservation_request("FR")).await?;
+    let case = case_of(&done);
+    let (status, body) = f
+        .try_act(
+            "LU",
+            &case,
+            "withdraw",
+            json!({ "fields": { "reason": "x" }, "language_override": "yes" }),
+        )
+        .await?;
+    assert_eq!(status, 422, "{body}");
+    assert!(named(&body, "language_override"), "{body}");
+    // An upload's name that is not UTF-8 is refused, not stored mangled.
+    let file = f.net.tmp.path().join("evidence.log");
+    std::fs::write(&file, b"evidence")?;
+    let r = fr.upload(&file, "ok.log", &mut |_| {}).await?;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.body);
+    let raw = fr.post("/v1/uploads?name=%FF%FE.log", &json!({})).await?;
+    assert_eq!(raw.status.as_u16(), 422, "{}", raw.body);
+    f.net.net.shutdown().await;
+    Ok(())
+}
