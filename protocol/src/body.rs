@@ -50,6 +50,33 @@ impl fmt::Display for Urgency {
 /// and their dispatch cannot drift apart. Each row: documentation, variant, struct, REQUESTS.md
 /// name, whether the kind opens a case, and whether it carries attachments (`yes`: its struct
 /// has `attachments: Vec<AttachmentRef>`; a new kind must say).
+/// The member a body's decoding failed on, named: the path to a member of the wrong type, or
+/// the member serde did not know. `body` only when no member can be named.
+fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+    let path = e.path().to_string();
+    let inner = e.into_inner().to_string();
+    let unknown = inner
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next())
+        .map(str::to_owned);
+    let field = match (unknown, path.as_str()) {
+        (Some(name), "." | "") => name,
+        (Some(name), p) if !p.ends_with(&name) => format!("{p}.{name}"),
+        (None, "." | "") => "body".to_owned(),
+        (_, p) => p.to_owned(),
+    };
+    // serde's own position ("at line 1 column 20") means nothing for a value.
+    let problem = inner
+        .split(" at line ")
+        .next()
+        .unwrap_or(inner.as_str())
+        .to_owned();
+    FieldError {
+        field,
+        problem: Problem::Invalid(problem),
+    }
+}
+
 macro_rules! message_kinds {
     ($(
         $(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal,
@@ -132,13 +159,11 @@ macro_rules! message_kinds {
                 kind: MessageKind,
                 fields: serde_json::Value,
             ) -> Result<Body, FieldError> {
-                let shape = |e: serde_json::Error| FieldError {
-                    field: "body".to_owned(),
-                    problem: Problem::Invalid(e.to_string()),
-                };
                 match kind {
                     $( MessageKind::$variant => {
-                        serde_json::from_value::<$ty>(fields).map(Body::$variant).map_err(shape)
+                        serde_path_to_error::deserialize::<_, $ty>(fields)
+                            .map(Body::$variant)
+                            .map_err(field_error)
                     } )+
                 }
             }
@@ -666,7 +691,7 @@ mod tests {
             json!({"conditions": "c", "relevance": "r", "information": "the secret"}),
         )
         .unwrap_err();
-        assert_eq!(err.field, "body");
+        assert_eq!(err.field, "information");
     }
 
     #[test]
@@ -694,7 +719,13 @@ mod tests {
             ),
         ] {
             let err = Body::from_json(kind, fields.clone()).unwrap_err();
-            assert_eq!(err.field, "body", "{kind} {fields}");
+            // The member at fault is named, not the body as a whole.
+            let member = fields
+                .as_object()
+                .and_then(|o| o.keys().next())
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(err.field, member, "{kind} {fields}");
         }
     }
 

@@ -693,3 +693,15 @@ round_trips! {
 fn every_kind_has_a_round_trip_property() {
     assert_eq!(ROUND_TRIPPED, MessageKind::ALL);
 }
+
+/// A body's member of the wrong type, or unknown, is named by its own name, never as `body`.
+#[test]
+fn a_member_of_the_wrong_type_or_unknown_is_named() {
+    let wrong = serde_json::json!({ "requesting_authority": "x", "mla_intent": "yes" });
+    let e = Body::from_json(MessageKind::Preservation, wrong).unwrap_err();
+    assert_eq!(e.field, "mla_intent", "{e}");
+    let unknown = serde_json::json!({ "requesting_authority": "x", "ofence": "fraud" });
+    let e = Body::from_json(MessageKind::Preservation, unknown).unwrap_err();
+    assert_eq!(e.field, "ofence", "{e}");
+    assert!(!e.to_string().contains("line 1"), "{e}");
+}
