@@ -14,8 +14,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use anyhow::{ensure, Context, Result};
+use poc247_tests::crashrun::attachment_delivered;
 use poc247_tests::{next_event, sha256_file};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -54,23 +55,6 @@ fn attempts(log: &Path) -> Result<Vec<(u64, u64, String)>> {
         ));
     }
     Ok(out)
-}
-
-/// Reads FR's event stream until `attachment_delivered` for `sha` (at most `secs`).
-async fn delivered(
-    events: &mut poc247_node::client::EventStream,
-    sha: &str,
-    secs: u64,
-) -> Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now()).as_secs();
-        let ev = next_event(events, left.max(1)).await?;
-        if ev["type"] == "attachment_delivered" && ev["sha256"] == sha {
-            return Ok(ev);
-        }
-        ensure!(ev["type"] != "attachment_failed", "refused for good: {ev}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,7 +118,7 @@ async fn a_receiver_killed_mid_transfer_resumes_and_is_sent_only_the_remainder()
     lu.start(None).await?;
 
     // FR finds LU again by itself, resumes, and verifies LU's receipt.
-    let ev = delivered(&mut fr_events, &sha, 60).await?;
+    let ev = attachment_delivered(&mut fr_events, &sha, 60).await?;
     assert_eq!(ev["size"], SIZE, "{ev}");
     assert_eq!(ev["case_ref"], case.as_str(), "{ev}");
     assert_eq!(ev["message_id"], r.body["message_id"], "{ev}");

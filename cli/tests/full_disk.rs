@@ -9,7 +9,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use anyhow::{ensure, Context, Result};
-use poc247_tests::crashrun::{large_preservation_request, pair, wait_outbox_empty, Fault};
+use poc247_tests::crashrun::{
+    audit_chains_verify, large_preservation_request, pair, submit_and_deliver, wait_outbox_empty,
+    Fault,
+};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -33,22 +36,15 @@ async fn a_full_disk_is_refused_cleanly_and_the_store_reopens_by_itself_when_spa
     fr.start(None).await?;
     lu.start(None).await?;
     let (lu_api, fr_api) = (lu.client(), fr.client());
-    for _ in 0..5 {
-        let r = lu_api
-            .post("/v1/requests", &large_preservation_request("FR"))
-            .await?;
-        ensure!(r.status.as_u16() == 201, "{}", r.body);
-    }
-    wait_outbox_empty(&lu_api, Duration::from_secs(30)).await?;
+    let large = large_preservation_request("FR");
+    submit_and_deliver(&lu_api, &large, 5, Duration::from_secs(30)).await?;
     let pid = fr.pid().context("FR's pid")?;
 
     // The disk is full: what the files hold now is all they may hold.
     let used = fr_disk.set_capacity(Some(0));
     fr_disk.set_capacity(Some(used));
     for _ in 0..5 {
-        let r = lu_api
-            .post("/v1/requests", &large_preservation_request("FR"))
-            .await?;
+        let r = lu_api.post("/v1/requests", &large).await?;
         ensure!(r.status.as_u16() == 201, "{}", r.body);
     }
     until(Duration::from_secs(30), "FR's store failed", async || {
@@ -89,15 +85,7 @@ async fn a_full_disk_is_refused_cleanly_and_the_store_reopens_by_itself_when_spa
         "FR lists {listed} cases, not 10: {}",
         cases.body
     );
-    for node in [&lu, &fr] {
-        let v = node.client().get("/v1/audit/verify").await?;
-        ensure!(
-            v.status.is_success() && v.body["broken"].is_null(),
-            "{}'s audit chain: {}",
-            node.party(),
-            v.body
-        );
-    }
+    audit_chains_verify(&[&lu, &fr]).await?;
     lu.stop(Duration::from_secs(20)).await?;
     fr.stop(Duration::from_secs(20)).await?;
     Ok(())

@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use anyhow::{ensure, Context, Result};
-use poc247_tests::crashrun::wait_outbox_empty;
+use poc247_tests::crashrun::submit_and_deliver;
 use poc247_tests::preservation_request;
 use std::os::unix::fs::FileTypeExt as _;
 use std::path::Path;
@@ -47,12 +47,13 @@ async fn length_prefixes_alone_make_a_node_hold_nothing_and_a_peer_is_capped_in_
         )
     };
     // Settle: one request through, then the baseline.
-    let r = lu
-        .client()
-        .post("/v1/requests", &preservation_request("FR"))
-        .await?;
-    ensure!(r.status.as_u16() == 201, "{}", r.body);
-    wait_outbox_empty(&lu.client(), Duration::from_secs(20)).await?;
+    submit_and_deliver(
+        &lu.client(),
+        &preservation_request("FR"),
+        1,
+        Duration::from_secs(20),
+    )
+    .await?;
     let before = rss_kib(pid)?;
     let mut peak = before;
     let mut held_open = 0;
@@ -73,14 +74,13 @@ async fn length_prefixes_alone_make_a_node_hold_nothing_and_a_peer_is_capped_in_
             peers.push(peer);
         }
         // LU is served meanwhile.
-        for _ in 0..10 {
-            let r = lu
-                .client()
-                .post("/v1/requests", &preservation_request("FR"))
-                .await?;
-            ensure!(r.status.as_u16() == 201, "{}", r.body);
-        }
-        wait_outbox_empty(&lu.client(), Duration::from_secs(30)).await?;
+        submit_and_deliver(
+            &lu.client(),
+            &preservation_request("FR"),
+            10,
+            Duration::from_secs(30),
+        )
+        .await?;
         peak = peak.max(rss_kib(pid)?);
         held_open = held_open.max(
             peers
@@ -134,12 +134,13 @@ async fn idle_socket_connections_are_capped_and_timed_out_and_files_are_not_worl
     let (mut lu, mut fr) = poc247_tests::procs::lu_fr_pair(bin, tmp.path(), extra)?;
     fr.start(None).await?;
     lu.start(None).await?;
-    let r = lu
-        .client()
-        .post("/v1/requests", &preservation_request("FR"))
-        .await?;
-    ensure!(r.status.as_u16() == 201, "{}", r.body);
-    wait_outbox_empty(&lu.client(), Duration::from_secs(20)).await?;
+    submit_and_deliver(
+        &lu.client(),
+        &preservation_request("FR"),
+        1,
+        Duration::from_secs(20),
+    )
+    .await?;
 
     // A thousand connections, each with half a request head.
     let socket = fr.config().socket.clone();

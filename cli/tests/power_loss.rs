@@ -14,9 +14,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use anyhow::{ensure, Context, Result};
-use poc247_tests::crashrun::{crash_test, fault, pair, Fault, Plan, Victims};
-use poc247_tests::{next_event, preservation_request, sha256_file};
-use serde_json::{json, Value};
+use poc247_tests::crashrun::{
+    attachment_delivered, audit_chains_verify, crash_test, fault, pair, Fault, Plan, Victims,
+};
+use poc247_tests::{preservation_request, sha256_file};
+use serde_json::json;
 use std::io::Read as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -52,23 +54,6 @@ async fn a_power_cut_at_the_sender_loses_no_request_it_accepted_or_saw_receipted
 }
 
 const SIZE: u64 = 50 << 20;
-
-/// Reads `events` until `attachment_delivered` for `sha` (at most `secs`).
-async fn attachment_delivered(
-    events: &mut poc247_node::client::EventStream,
-    sha: &str,
-    secs: u64,
-) -> Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now()).as_secs();
-        let ev = next_event(events, left.max(1)).await?;
-        if ev["type"] == "attachment_delivered" && ev["sha256"] == sha {
-            return Ok(ev);
-        }
-        ensure!(ev["type"] != "attachment_failed", "refused for good: {ev}");
-    }
-}
 
 /// A 50 MiB attachment LU → FR, with FR's power cut once in the middle of the transfer and
 /// once just after LU verified FR's receipt for it: FR holds it byte for byte and serves it
@@ -147,15 +132,7 @@ async fn a_receipted_attachment_survives_power_cuts_during_and_after_its_transfe
         size == SIZE && sha256_file(&out)? == sha,
         "FR served other bytes"
     );
-    for node in [&lu, &fr] {
-        let v = node.client().get("/v1/audit/verify").await?;
-        ensure!(
-            v.status.is_success() && v.body["broken"].is_null(),
-            "{}'s audit chain: {}",
-            node.party(),
-            v.body
-        );
-    }
+    audit_chains_verify(&[&lu, &fr]).await?;
     eprintln!("attachment power cuts: FR's disk {lost:?}");
     lu.stop(Duration::from_secs(20)).await?;
     fr.stop(Duration::from_secs(20)).await?;

@@ -981,7 +981,48 @@ async fn case_action(
         ));
     }
     if action == "close" {
-        let case = s.close_case(&case_ref, actor).await?;
+        // Closing takes a note and nothing else: a member given anyway was meant for
+        // something else, and the close is not made on a guess.
+        let mut wrong = Vec::new();
+        for (k, v) in &map {
+            if k != "fields" && !v.is_null() {
+                wrong.push(FieldError {
+                    field: k.clone(),
+                    problem: Problem::Invalid("close takes fields.note only".into()),
+                });
+            }
+        }
+        let empty = serde_json::Map::new();
+        let fields = match map.get("fields") {
+            None | Some(Value::Null) => &empty,
+            Some(Value::Object(o)) => o,
+            Some(other) => {
+                wrong.push(FieldError {
+                    field: "fields".into(),
+                    problem: Problem::Invalid(format!("an object, not {}", json_type(other))),
+                });
+                &empty
+            }
+        };
+        let mut note = None;
+        for (k, v) in fields {
+            match (k.as_str(), v) {
+                ("note", Value::String(n)) => note = Some(n.as_str()),
+                ("note", Value::Null) => {}
+                ("note", other) => wrong.push(FieldError {
+                    field: "note".into(),
+                    problem: Problem::Invalid(format!("a string, not {}", json_type(other))),
+                }),
+                _ => wrong.push(FieldError {
+                    field: k.clone(),
+                    problem: Problem::Invalid("unknown member; close takes note".into()),
+                }),
+            }
+        }
+        if !wrong.is_empty() {
+            return Err(ApiError::mistyped(wrong));
+        }
+        let case = s.close_case(&case_ref, actor, note).await?;
         return Ok((
             StatusCode::OK,
             Json(json!({ "case_ref": case.case_ref, "state": case.state.name() })),

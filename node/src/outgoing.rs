@@ -558,12 +558,20 @@ impl Shared {
         &self,
         case_ref: &CaseRef,
         actor: Actor,
+        note: Option<&str>,
     ) -> Result<CaseRecord, SubmitError> {
         let now = self.clock.now();
         let rec = AuditRecord {
             at: now,
             actor,
-            event: "closed".into(),
+            // The officer's note, first line, as a purge keeps its reason.
+            event: match note
+                .map(crate::store::short)
+                .filter(|n| !n.trim().is_empty())
+            {
+                Some(n) => format!("closed:{n}"),
+                None => "closed".into(),
+            },
             case_ref: Some(case_ref.clone()),
             message_id: None,
         };

@@ -675,3 +675,50 @@ pub async fn crash_test(plan: Plan, default_seed: u64, bin: &Path) -> Result<()>
         }
     }
 }
+
+/// Submits `body` to LU `n` times (each must be accepted) and waits until LU's outbox is
+/// empty (at most `limit`).
+pub async fn submit_and_deliver(
+    lu: &ControlClient,
+    body: &Value,
+    n: usize,
+    limit: Duration,
+) -> Result<()> {
+    for _ in 0..n {
+        let r = lu.post("/v1/requests", body).await?;
+        ensure!(r.status.as_u16() == 201, "{} {}", r.status, r.body);
+    }
+    wait_outbox_empty(lu, limit).await
+}
+
+/// Reads `events` until `attachment_delivered` for `sha` (at most `secs`); an
+/// `attachment_failed` for it fails.
+pub async fn attachment_delivered(
+    events: &mut poc247_node::client::EventStream,
+    sha: &str,
+    secs: u64,
+) -> Result<Value> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+        let ev = crate::next_event(events, left.max(1)).await?;
+        if ev["type"] == "attachment_delivered" && ev["sha256"] == sha {
+            return Ok(ev);
+        }
+        ensure!(ev["type"] != "attachment_failed", "refused for good: {ev}");
+    }
+}
+
+/// Checks each node's audit chain through its API (`GET /v1/audit/verify`).
+pub async fn audit_chains_verify(nodes: &[&NodeProcess]) -> Result<()> {
+    for node in nodes {
+        let v = node.client().get("/v1/audit/verify").await?;
+        ensure!(
+            v.status.is_success() && v.body["broken"].is_null(),
+            "{}'s audit chain: {}",
+            node.party(),
+            v.body
+        );
+    }
+    Ok(())
+}

@@ -933,3 +933,84 @@ async fn a_member_of_the_wrong_type_is_refused_and_named_never_read_as_something
     f.net.net.shutdown().await;
     Ok(())
 }
+
+/// The other irreversible actions are exact too: a close given any member, and a withdrawal
+/// with a misspelt or mistyped member, are refused with the member named, and the case stays
+/// as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_or_a_withdrawal_with_a_misspelt_or_mistyped_member_changes_nothing(
+) -> anyhow::Result<()> {
+    let mut f = Flow::embedded().await?;
+    let done = f
+        .request(
+            "LU",
+            "FR",
+            "preservation",
+            "urgent",
+            "fr",
+            preservation_fields(),
+        )
+        .await?;
+    let case = case_of(&done);
+    for (action, body, status, member) in [
+        (
+            "close",
+            json!({ "fields": { "reason": "done" } }),
+            400,
+            "reason",
+        ),
+        ("close", json!({ "fields": { "note": 5 } }), 400, "note"),
+        (
+            "withdraw",
+            json!({ "fields": { "reasn": "x" } }),
+            422,
+            "reasn",
+        ),
+        (
+            "withdraw",
+            json!({ "fields": { "reason": 5 } }),
+            422,
+            "reason",
+        ),
+    ] {
+        let (got, body) = f.try_act("LU", &case, action, body).await?;
+        assert_eq!(got, status, "{action}: {body}");
+        assert!(
+            body["error"]["fields"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|e| e["field"] == member)),
+            "{action}: {member} is named: {body}"
+        );
+        let state = f.net.case("LU", &case).await?["state"].clone();
+        assert!(
+            state == "queued" || state == "delivered",
+            "{action}: the case is still open: {state}"
+        );
+    }
+    // A close with its note is made once the case is decided, and the audit keeps the note.
+    f.act(
+        "FR",
+        &case,
+        "acknowledge",
+        json!({ "officer": "permanence" }),
+    )
+    .await?;
+    f.act("FR", &case, "decide", json!({ "outcome": "executed", "executed_on": "2026-11-23", "preserved_until": "2027-02-21", "legal_basis": "CIC 48-25" })).await?;
+    let (got, body) = f
+        .try_act(
+            "LU",
+            &case,
+            "close",
+            json!({ "fields": { "note": "settled by phone" } }),
+        )
+        .await?;
+    assert_eq!(got, 200, "{body}");
+    let audit = f.net.client("LU")?.get("/v1/audit").await?;
+    assert!(
+        audit.body.to_string().contains("closed:settled by phone"),
+        "{}",
+        audit.body
+    );
+    f.net.net.shutdown().await;
+    Ok(())
+}
