@@ -611,6 +611,13 @@ async fn ask_peer(
     if msg.delivery != DeliveryState::Queued {
         return Err(Outcome::Delivered);
     }
+    // Queued longer than half a receiver's window for a message's age (its peer was down, or
+    // this node was): signed again with a fresh time before it goes, so that an outage of
+    // any length loses nothing.
+    let msg = match refresh_if_old(shared, msg, shared.cfg.limits.clock_skew_secs * 500).await {
+        Ok(m) => m,
+        Err(e) => return retry(e.to_string()),
+    };
     // Attachments are queued durably before the message can be receipted.
     match crate::attachments::queue_outbound(shared, t.id, &t.peer, &msg.envelope) {
         Ok(false) => {}
@@ -639,6 +646,49 @@ async fn ask_peer(
             }
         };
     Ok((msg, reply))
+}
+
+/// How old `msg`'s signed envelope is at `now`, in ms (0 if it cannot be read).
+fn age_ms(msg: &StoredMessage, now: UtcMs) -> u64 {
+    poc247_protocol::SignedEnvelope::from_bytes(&msg.envelope)
+        .and_then(|s| s.unverified_header())
+        .map_or(0, |h| now.0.saturating_sub(h.created_at.0))
+}
+
+/// Signs `msg`'s envelope again with the current time if it is older than `older_than_ms`,
+/// and stores the new one in its place (audited `resigned`); the message as it now stands.
+async fn refresh_if_old(
+    shared: &Shared,
+    mut msg: StoredMessage,
+    older_than_ms: u64,
+) -> Result<StoredMessage> {
+    let now = shared.clock.now();
+    if age_ms(&msg, now) <= older_than_ms {
+        return Ok(msg);
+    }
+    let signed = poc247_protocol::SignedEnvelope::from_bytes(&msg.envelope)?;
+    let mut envelope = signed
+        .verify(&shared.party, &shared.signing.verifying_key())
+        .map_err(|e| NodeError::Storage(format!("stored envelope of {}: {e}", msg.id)))?
+        .envelope()
+        .clone();
+    let was = envelope.header.created_at;
+    envelope.header.created_at = now;
+    let bytes = envelope.sign(&shared.signing)?.to_bytes()?;
+    let rec = crate::audit::AuditRecord {
+        at: now,
+        actor: crate::audit::Actor::Node,
+        event: format!("resigned:{}", was.rfc3339()),
+        case_ref: Some(msg.case_ref.clone()),
+        message_id: Some(msg.id),
+    };
+    shared
+        .store
+        .replace_envelope(msg.id, bytes.clone(), &rec)
+        .await?;
+    tracing::info!(id = %msg.id, to = %msg.to, created = %was.rfc3339(), "signed again with a fresh time after a long wait");
+    msg.envelope = bytes;
+    Ok(msg)
 }
 
 /// Stores and announces the peer's answer to `msg`: a verified receipt, or a refusal for good.
@@ -677,6 +727,17 @@ async fn settle(shared: &Arc<Shared>, t: &Transmit, msg: StoredMessage, reply: R
             Outcome::Delivered
         }
         Reply::Rejection(rej) if rej.code.is_retryable() => retry(rej.to_string()),
+        // Refused for its age although it is more than a minute old here: the peer keeps a
+        // narrower window than this node's. Signed again now and sent again; a refusal of a
+        // message just signed is a disagreement of clocks, and final.
+        Reply::Rejection(rej)
+            if rej.code == poc247_protocol::RejectionCode::Stale && age_ms(&msg, now) > 60_000 =>
+        {
+            match refresh_if_old(shared, msg, 0).await {
+                Ok(_) => retry(format!("{rej}; signed again with a fresh time")),
+                Err(e) => retry(e.to_string()),
+            }
+        }
         Reply::Rejection(rej) => {
             let reason = rej.to_string();
             if let Err(e) = shared

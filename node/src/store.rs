@@ -694,6 +694,42 @@ impl Store {
         tx(trees.transaction(|(at, meta, cp)| append_audit(at, meta, cp, &self.t.signer, rec)))
     }
 
+    /// Replaces the signed envelope of queued outbound message `id` (same id, same body, a
+    /// fresh `created_at` and signature: its peer was unreachable longer than a receiver
+    /// accepts a message's age), with an audit entry `resigned`, in one transaction, flushed.
+    /// The peer never stored the old one: a receiver answers a stored id with its receipt
+    /// whatever the age, so only an id it does not hold can be refused as stale.
+    pub async fn replace_envelope(
+        &self,
+        id: MessageId,
+        envelope: Vec<u8>,
+        rec: &AuditRecord,
+    ) -> Result<()> {
+        self.writable()?;
+        let t = &self.t;
+        let trees = (&t.messages, &t.envelopes, &t.audit, &t.meta, &t.checkpoints);
+        tx(trees.transaction(|(mt, et, at, meta, cp)| {
+            let Some(raw) = mt.get(id.as_bytes())? else {
+                return Err(abort(NodeError::NotFound(format!("message {id}"))));
+            };
+            let mut msg: StoredMessage = dec(&raw).map_err(abort)?;
+            if msg.delivery != DeliveryState::Queued {
+                return Err(abort(NodeError::Storage(format!(
+                    "message {id} is no longer queued"
+                ))));
+            }
+            if msg.envelope.is_empty() {
+                et.insert(id.as_bytes(), envelope.as_slice())?;
+            } else {
+                // A record written before envelopes had a tree of their own holds it.
+                msg.envelope.clone_from(&envelope);
+                mt.insert(id.as_bytes(), enc(&msg).map_err(abort)?)?;
+            }
+            append_audit(at, meta, cp, &t.signer, rec)
+        }))?;
+        self.commit().await
+    }
+
     /// Signs a checkpoint of the current head (at shutdown).
     pub fn checkpoint(&self, now: UtcMs) -> Result<()> {
         self.writable()?;

@@ -1,0 +1,126 @@
+//! A long outage loses nothing: a request queued while its peer is down for 8 hours (a moved
+//! clock; a receiver refuses a message whose age is outside its ±15 min window) is signed
+//! again with a fresh time when it goes, and delivered once the peer returns. Replay
+//! protection holds meanwhile: a message id the receiver stored gets its stored receipt, and
+//! an old frame it never stored is refused as stale.
+
+use poc247_node::clock::ManualClock;
+use poc247_node::events::EventKind;
+use poc247_node::localnet::{LocalNetwork, Pki};
+use poc247_protocol::{RejectionCode, Reply, SignedEnvelope};
+use poc247_tests::*;
+use std::sync::Arc;
+
+const HOUR: u64 = 3_600_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_queued_through_an_8_hour_outage_is_delivered_when_the_peer_returns(
+) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let clock = ManualClock::new(now());
+    let mut net = LocalNetwork::prepare(&tmp.path().join("net"), &Pki::Embedded)?;
+    net.set_clock(Arc::new(clock.clone()));
+    for p in ["LU", "FR"] {
+        let mut cfg = net.config(&party(p))?;
+        cfg.delivery.initial_backoff_ms = 50;
+        cfg.delivery.max_backoff_ms = 300;
+        net.start_node_with(&party(p), cfg).await?;
+    }
+    let lu = poc247_node::client::ControlClient::new(net.config(&party("LU"))?.socket);
+
+    // FR goes down; LU takes a request; eight hours pass.
+    net.stop_node(&party("FR")).await;
+    let done = lu.post("/v1/requests", &preservation_request("FR")).await?;
+    anyhow::ensure!(done.status.as_u16() == 201, "{}", done.body);
+    let id: poc247_protocol::MessageId = done.body["message_id"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()?;
+    let lu_node = net
+        .node(&party("LU"))
+        .ok_or_else(|| anyhow::anyhow!("LU"))?;
+    let first = lu_node
+        .shared()
+        .store
+        .message(id)?
+        .ok_or_else(|| anyhow::anyhow!("stored"))?
+        .envelope;
+    let mut lu_events = lu_node.shared().subscribe();
+    clock.advance(8 * HOUR);
+
+    // FR returns: the request is delivered, signed again with a fresh time.
+    let mut cfg = net.config(&party("FR"))?;
+    cfg.delivery.initial_backoff_ms = 50;
+    net.start_node_with(&party("FR"), cfg).await?;
+    // The manual clock moves on (a second every 50 ms), so that LU's retries come due.
+    let ticking = {
+        let clock = clock.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                clock.advance(1000);
+            }
+        })
+    };
+    wait_for(&mut lu_events, 20, |e| {
+        e.message_id == Some(id)
+            && matches!(
+                e.kind,
+                EventKind::Delivered { .. } | EventKind::DeliveryFailed { .. }
+            )
+    })
+    .await
+    .and_then(|e| match e.kind {
+        EventKind::Delivered { .. } => Ok(()),
+        other => anyhow::bail!("not delivered: {other:?}"),
+    })?;
+    ticking.abort();
+    let lu_node = net
+        .node(&party("LU"))
+        .ok_or_else(|| anyhow::anyhow!("LU"))?;
+    let sent = lu_node
+        .shared()
+        .store
+        .message(id)?
+        .ok_or_else(|| anyhow::anyhow!("stored"))?
+        .envelope;
+    let header = SignedEnvelope::from_bytes(&sent)?.unverified_header()?;
+    assert_eq!(header.id, id, "the same message");
+    assert!(
+        header.created_at.0 >= poc247_node::clock::Clock::now(&clock).0 - HOUR,
+        "signed again with a fresh time"
+    );
+    let audit = lu.get("/v1/audit").await?;
+    assert!(
+        audit.body.to_string().contains("resigned:"),
+        "LU's audit keeps that it signed again: {}",
+        audit.body
+    );
+
+    // Replay protection holds: the first, old envelope of the stored id gets the stored
+    // receipt; an old frame of an id FR never stored is refused as stale.
+    let peer = RawPeer::connect(
+        &net.config(&party("LU"))?,
+        "FR",
+        net.config(&party("FR"))?.listen,
+    )
+    .await?;
+    let again = peer.send(&first).await?;
+    assert!(matches!(again, Reply::Receipt(_)), "{again:?}");
+    let key = signing_key(&net.config(&party("LU"))?)?;
+    let old = envelope(
+        "LU",
+        "FR",
+        poc247_protocol::UtcMs(poc247_node::clock::Clock::now(&clock).0 - 8 * HOUR),
+        99,
+    )
+    .sign(&key)?
+    .to_bytes()?;
+    match peer.send(&old).await? {
+        Reply::Rejection(r) => assert_eq!(r.code, RejectionCode::Stale, "{r:?}"),
+        other => panic!("an old frame was taken: {other:?}"),
+    }
+    peer.close().await;
+    net.shutdown().await;
+    Ok(())
+}
