@@ -97,6 +97,13 @@ message still lists stays); --attachment deletes one file of the case, and fetch
 answers that it was purged.
 Exit status: 0 purged; 1 no reason, or no such case, message or attachment; 3 no node.")]
     Purge(PurgeArgs),
+    /// Send again a message the peer refused for good, once the cause is fixed (a clock, a
+    /// certificate); says why it had failed.
+    #[command(after_help = "\
+It is queued again (and signed again with a fresh time if it waited long); the case of a
+failed request goes back to queued. The audit log records resent:<why it had failed>.
+Exit status: 0 queued again; 1 no such message in the case, or it did not fail; 3 no node.")]
+    Resend(ResendArgs),
     /// Answer or follow up in a case (`ack`, `decide`, `confirm` …).
     #[command(flatten)]
     Act(Box<ActionCommand>),
@@ -316,6 +323,17 @@ pub struct PurgeArgs {
     /// Say what would be erased, and erase nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// `resend`.
+#[derive(Debug, Args)]
+pub struct ResendArgs {
+    /// The case reference.
+    #[arg(value_name = "CASE_REF")]
+    pub case: CaseRef,
+    /// The message that failed (its id, from `show`).
+    #[arg(value_name = "MESSAGE_ID")]
+    pub message: String,
 }
 
 /// `show`.

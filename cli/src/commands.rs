@@ -63,6 +63,17 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             print!("{}", r.text);
             return Ok(());
         }
+        Action::Resend { socket, case, body } => {
+            let r = Api::new(&socket)
+                .post(&format!("/v1/cases/{case}/resend"), &body)
+                .await?;
+            let text = format!(
+                "{} of {case} queued again (it had failed: {})",
+                r["message_id"].as_str().unwrap_or_default(),
+                r["had_failed"].as_str().unwrap_or_default()
+            );
+            Outcome { text, json: r }
+        }
         Action::Purge { socket, case, body } => {
             let r = Api::new(&socket)
                 .post(&format!("/v1/cases/{case}/purge"), &body)

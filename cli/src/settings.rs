@@ -170,6 +170,15 @@ pub enum Action {
         /// The API path.
         path: String,
     },
+    /// A resend.
+    Resend {
+        /// Control socket.
+        socket: PathBuf,
+        /// The case.
+        case: CaseRef,
+        /// `{ "fields": { "message_id" } }`.
+        body: Value,
+    },
     /// A purge.
     Purge {
         /// Control socket.
@@ -335,6 +344,11 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
                 }
             }
         }
+        Command::Resend(a) => Action::Resend {
+            socket: socket()?,
+            case: a.case.clone(),
+            body: serde_json::json!({ "fields": { "message_id": a.message } }),
+        },
         Command::Purge(a) => {
             let reason = a.reason.clone().unwrap_or_default();
             if reason.trim().is_empty() {

@@ -980,6 +980,9 @@ async fn case_action(
             Json(json!({ "case_ref": case_ref, "purged": true })),
         ));
     }
+    if action == "resend" {
+        return resend(&s, &case_ref, &map, actor).await;
+    }
     if action == "close" {
         // Closing takes a note and nothing else: a member given anyway was meant for
         // something else, and the close is not made on a guess.
@@ -1272,6 +1275,90 @@ fn files_to_attach(given: Option<&Value>) -> std::result::Result<Vec<FileToAttac
             )),
         })
         .collect()
+}
+
+/// `resend`: `{ "fields": { "message_id" } }`, a message of the case this node sent and the
+/// peer refused for good, queued again (signed again with a fresh time when it goes).
+async fn resend(
+    s: &Arc<Shared>,
+    case_ref: &CaseRef,
+    map: &serde_json::Map<String, Value>,
+    actor: Actor,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut wrong = Vec::new();
+    for (k, v) in map {
+        if k != "fields" && !v.is_null() {
+            wrong.push(FieldError {
+                field: k.clone(),
+                problem: Problem::Invalid("resend takes fields.message_id only".into()),
+            });
+        }
+    }
+    let fields = map.get("fields").and_then(Value::as_object);
+    for k in fields.into_iter().flat_map(|f| f.keys()) {
+        if k != "message_id" {
+            wrong.push(FieldError {
+                field: k.clone(),
+                problem: Problem::Invalid("unknown member; resend takes message_id".into()),
+            });
+        }
+    }
+    let id = match fields.and_then(|f| f.get("message_id")) {
+        Some(Value::String(m)) => match m.parse::<poc247_protocol::MessageId>() {
+            Ok(id) => Some(id),
+            Err(e) => {
+                return Err(ApiError::invalid(vec![FieldError {
+                    field: "message_id".into(),
+                    problem: Problem::Invalid(e.to_string()),
+                }]))
+            }
+        },
+        None | Some(Value::Null) => None,
+        Some(other) => {
+            wrong.push(FieldError {
+                field: "message_id".into(),
+                problem: Problem::Invalid(format!("a message id, not {}", json_type(other))),
+            });
+            None
+        }
+    };
+    if !wrong.is_empty() {
+        return Err(ApiError::mistyped(wrong));
+    }
+    let Some(id) = id else {
+        return Err(ApiError::invalid(vec![FieldError {
+            field: "message_id".into(),
+            problem: Problem::Missing,
+        }]));
+    };
+    if s.store.message(id)?.is_none_or(|m| &m.case_ref != case_ref) {
+        return Err(NodeError::NotFound(format!("message {id} in case {case_ref}")).into());
+    }
+    let now = s.clock.now();
+    let (msg, reason) = match s.store.requeue(id, actor, now).await? {
+        Ok(r) => r,
+        Err(why) => return Err(ApiError::new(StatusCode::CONFLICT, "conflict", why)),
+    };
+    let _ = s
+        .delivery
+        .send(crate::driver::DeliveryCmd::Enqueue(msg.to.clone(), id))
+        .await;
+    s.publish(
+        crate::events::EventKind::Queued,
+        Some(msg.case_ref.clone()),
+        Some(id),
+        Some(msg.kind),
+        Some(msg.to.clone()),
+    );
+    Ok((
+        StatusCode::OK,
+        Json(json!({
+            "case_ref": msg.case_ref,
+            "message_id": id,
+            "delivery": "queued",
+            "had_failed": reason,
+        })),
+    ))
 }
 
 /// A purge order, as its typed body names it.

@@ -441,6 +441,23 @@ impl CaseRecord {
             )
     }
 
+    /// A message of the case refused for good is sent again (an officer's `resend`): the
+    /// opening request of a failed case puts the case back to queued; a later message leaves
+    /// the case as it is. The record is unchanged on error.
+    pub fn requeue(&mut self, id: MessageId, now: UtcMs) -> Result<(), LifecycleError> {
+        if !self.messages.contains(&id) {
+            return Err(LifecycleError::NotInCase(id, self.case_ref.clone()));
+        }
+        let opening = self.messages.first() == Some(&id);
+        match &self.state {
+            CaseState::Failed { .. } if opening => self.state = CaseState::Queued,
+            _ if opening => return Err(self.refuse("only a request that failed can be sent again")),
+            _ => {}
+        }
+        self.updated_at = now;
+        Ok(())
+    }
+
     /// Applies a receipt or a final refusal of a message; the record is unchanged on error.
     pub fn apply(&mut self, t: &Transition, now: UtcMs) -> Result<(), LifecycleError> {
         let id = match t {

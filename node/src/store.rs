@@ -694,6 +694,72 @@ impl Store {
         tx(trees.transaction(|(at, meta, cp)| append_audit(at, meta, cp, &self.t.signer, rec)))
     }
 
+    /// Puts outbound message `id`, refused for good, back in the outbox (an officer's
+    /// `resend`): queued again, its case back to queued if it was the failed opening request,
+    /// audited `resent:<why it had failed>`, in one transaction, flushed. `Ok(Err(why))` when
+    /// it cannot be: no such message, not one this node sent, or not failed.
+    pub async fn requeue(
+        &self,
+        id: MessageId,
+        actor: Actor,
+        now: UtcMs,
+    ) -> Result<std::result::Result<(StoredMessage, String), String>> {
+        self.writable()?;
+        let t = &self.t;
+        let trees = (
+            &t.messages,
+            &t.cases,
+            &t.outbox,
+            &t.audit,
+            &t.meta,
+            &t.checkpoints,
+        );
+        let r = tx(trees.transaction(|(mt, ct, ot, at, meta, cp)| {
+            let Some(raw) = mt.get(id.as_bytes())? else {
+                return Ok(Err(format!("no message {id} here")));
+            };
+            let mut msg: StoredMessage = dec(&raw).map_err(abort)?;
+            if msg.direction != Direction::Outbound {
+                return Ok(Err(format!("message {id} was received, not sent, here")));
+            }
+            let DeliveryState::Failed { reason } = &msg.delivery else {
+                return Ok(Err(format!(
+                    "message {id} did not fail: only a message refused for good is sent again"
+                )));
+            };
+            let reason = reason.clone();
+            let ck = msg.case_ref.as_str().as_bytes().to_vec();
+            let Some(raw_case) = ct.get(&ck)? else {
+                return Ok(Err(format!("case {} is not here", msg.case_ref)));
+            };
+            let mut case: CaseRecord = dec(&raw_case).map_err(abort)?;
+            if let Err(e) = case.requeue(id, now) {
+                return Ok(Err(e.to_string()));
+            }
+            msg.delivery = DeliveryState::Queued;
+            mt.insert(id.as_bytes(), enc(&msg).map_err(abort)?)?;
+            ct.insert(ck, enc(&case).map_err(abort)?)?;
+            let entry = OutboxEntry {
+                peer: msg.to.clone(),
+                queued_at: now,
+            };
+            ot.insert(id.as_bytes(), enc(&entry).map_err(abort)?)?;
+            let rec = AuditRecord {
+                at: now,
+                actor: actor.clone(),
+                event: format!("resent:{}", short(&reason)),
+                case_ref: Some(msg.case_ref.clone()),
+                message_id: Some(id),
+            };
+            append_audit(at, meta, cp, &t.signer, &rec)?;
+            Ok(Ok((msg, reason)))
+        }))?;
+        if r.is_ok() {
+            self.commit().await?;
+        }
+        Ok(r)
+    }
+
     /// Replaces the signed envelope of queued outbound message `id` (same id, same body, a
     /// fresh `created_at` and signature: its peer was unreachable longer than a receiver
     /// accepts a message's age), with an audit entry `resigned`, in one transaction, flushed.

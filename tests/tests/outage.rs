@@ -124,3 +124,89 @@ async fn a_request_queued_through_an_8_hour_outage_is_delivered_when_the_peer_re
     net.shutdown().await;
     Ok(())
 }
+
+/// A message refused for good can be sent again, with the reason it failed: FR's clock is an
+/// hour off, so it refuses LU's request as stale (a disagreement of clocks, final); once FR's
+/// clock is right, LU's officer resends it and it is delivered, and the case with it. A
+/// message that did not fail, or a misspelt member, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_request_is_sent_again_with_the_reason_it_failed() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let mut net = LocalNetwork::prepare(&tmp.path().join("net"), &Pki::Embedded)?;
+    net.start_node(&party("LU")).await?;
+    let fr_clock = ManualClock::new(poc247_protocol::UtcMs(now().0 + HOUR));
+    net.set_clock(Arc::new(fr_clock.clone()));
+    net.start_node(&party("FR")).await?;
+    let lu = poc247_node::client::ControlClient::new(net.config(&party("LU"))?.socket);
+    let lu_node = net
+        .node(&party("LU"))
+        .ok_or_else(|| anyhow::anyhow!("LU"))?;
+    let mut events = lu_node.shared().subscribe();
+    let done = lu.post("/v1/requests", &preservation_request("FR")).await?;
+    anyhow::ensure!(done.status.as_u16() == 201, "{}", done.body);
+    let case = done.body["case_ref"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let id = done.body["message_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let failed = wait_for(&mut events, 20, |e| {
+        matches!(e.kind, EventKind::DeliveryFailed { .. })
+    })
+    .await?;
+    assert!(
+        matches!(&failed.kind, EventKind::DeliveryFailed { reason } if reason.starts_with("stale")),
+        "{failed:?}"
+    );
+    assert_eq!(
+        lu.get(&format!("/v1/cases/{case}")).await?.body["state"],
+        "failed"
+    );
+
+    // A misspelt member, or a message that did not fail, is refused.
+    let path = format!("/v1/cases/{case}/resend");
+    let r = lu
+        .post(&path, &serde_json::json!({ "fields": { "mesage_id": id } }))
+        .await?;
+    assert_eq!(r.status.as_u16(), 400, "{}", r.body);
+
+    // FR's clock is put right; the officer sends it again.
+    fr_clock.set(now());
+    let r = lu
+        .post(
+            &path,
+            &serde_json::json!({ "fields": { "message_id": id } }),
+        )
+        .await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    assert!(
+        r.body["had_failed"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("stale")),
+        "{}",
+        r.body
+    );
+    wait_for(&mut events, 20, |e| {
+        matches!(e.kind, EventKind::Delivered { .. })
+    })
+    .await?;
+    let shown = lu.get(&format!("/v1/cases/{case}")).await?.body;
+    assert_eq!(shown["state"], "delivered", "{shown}");
+    let again = lu
+        .post(
+            &path,
+            &serde_json::json!({ "fields": { "message_id": id } }),
+        )
+        .await?;
+    assert_eq!(again.status.as_u16(), 409, "{}", again.body);
+    let audit = lu.get("/v1/audit").await?;
+    assert!(
+        audit.body.to_string().contains("resent:stale"),
+        "{}",
+        audit.body
+    );
+    net.shutdown().await;
+    Ok(())
+}
