@@ -700,10 +700,19 @@ async fn show_case(
     UrlPath(case_ref): UrlPath<String>,
 ) -> ApiResult<Json<Value>> {
     let case_ref = CaseRef::parse(&case_ref).map_err(|e| ApiError::bad(e.to_string()))?;
-    let case = s
-        .store
-        .case(&case_ref)?
-        .ok_or_else(|| NodeError::NotFound(format!("case {case_ref}")))?;
+    let Some(case) = s.store.case(&case_ref)? else {
+        if let Some((at, reason)) = s.store.purged_case(&case_ref)? {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "purged",
+                format!(
+                    "case {case_ref} was purged on {} on an officer's order (CIC 67-1(3)): {reason}",
+                    at.rfc3339()
+                ),
+            ));
+        }
+        return Err(NodeError::NotFound(format!("case {case_ref}")).into());
+    };
     // Every read of a case is an audit event (CIC 67-1(2)).
     s.store.audit(&AuditRecord {
         at: s.clock.now(),

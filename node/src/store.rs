@@ -633,9 +633,22 @@ impl Store {
                 ot.remove(id.as_bytes().as_slice())?;
             }
             ct.remove(ck.as_slice())?;
+            // What stays of the case: when and why it went, so that asking for it later is
+            // told so instead of "not found", as for a typo.
+            let tomb = enc(&(now, short(reason))).map_err(abort)?;
+            meta.insert(purged_key(case_ref), tomb)?;
             append_audit(at, meta, cp, &self.t.signer, &rec)?;
             Ok(true)
         }))
+    }
+
+    /// When case `case_ref` was purged here and why, if it was.
+    pub fn purged_case(&self, case_ref: &CaseRef) -> Result<Option<(UtcMs, String)>> {
+        self.t
+            .meta
+            .get(purged_key(case_ref))?
+            .map(|b| dec(&b))
+            .transpose()
     }
 
     /// Purges the content of one message on an officer's order (CIC 67-1(3)): its envelope is
@@ -966,6 +979,13 @@ impl Store {
 const AUDIT_HEAD: &str = "audit_head";
 
 /// A reason as the audit log keeps it: short, one line.
+/// The `meta` key of a purged case's tombstone.
+fn purged_key(case_ref: &CaseRef) -> Vec<u8> {
+    let mut k = b"purged_case:".to_vec();
+    k.extend_from_slice(case_ref.as_str().as_bytes());
+    k
+}
+
 pub(crate) fn short(reason: &str) -> String {
     reason
         .lines()

@@ -787,7 +787,18 @@ async fn an_officer_purges_a_message_or_a_case_and_the_audit_keeps_only_that_it_
         .client("FR")?
         .get(&format!("/v1/cases/{case}"))
         .await?;
-    assert_eq!(r.status.as_u16(), 404);
+    // A purged case is said to be purged, when and why, not "not found" as a typo would be.
+    assert_eq!(r.status.as_u16(), 410, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "purged", "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("retention") && m.contains("purged on")),
+        "{}",
+        r.body
+    );
+    let typo = f.net.client("FR")?.get("/v1/cases/FR-2026-999999").await?;
+    assert_eq!(typo.status.as_u16(), 404, "{}", typo.body);
     assert_eq!(
         f.net.client("FR")?.get("/v1/audit/verify").await?.body["broken"],
         Value::Null

@@ -130,8 +130,9 @@ impl Decision {
 
     /// The rules that need the case, added to `report`: an executed preservation reports
     /// `preserved_until` (BC 29(7)); a refusal to disclose traffic data rests only on the
-    /// political-offence or sovereignty grounds (BC 30(2)); dual criminality is a ground only
-    /// in a preservation case (the 29(4) reservation).
+    /// political-offence or sovereignty grounds (BC 30(2)); a preservation is refused only on
+    /// those or for dual criminality (BC 29(4), 29(5)); dual criminality is a ground only in a
+    /// preservation case (the 29(4) reservation).
     pub(crate) fn check_in_case(&self, case_kind: MessageKind, traffic_data: bool, r: &mut Report) {
         if self.outcome == Some(Outcome::Executed)
             && case_kind == MessageKind::Preservation
@@ -156,6 +157,22 @@ impl Decision {
                 Problem::Invalid(format!(
                     "disclosure of traffic data may be refused only as a political offence or \
                      on sovereignty, security or ordre public (BC 30(2)), not {ground}"
+                )),
+            );
+        } else if case_kind == MessageKind::Preservation
+            && !matches!(
+                ground,
+                RefusalGround::PoliticalOffence
+                    | RefusalGround::SovereigntySecurityPublicOrder
+                    | RefusalGround::DualCriminality
+            )
+        {
+            r.push(
+                "refusal_ground",
+                Problem::Invalid(format!(
+                    "a preservation may be refused only as a political offence or on \
+                     sovereignty, security or ordre public (BC 29(5)), or for dual criminality \
+                     under the 29(4) reservation, not {ground}"
                 )),
             );
         } else if ground == RefusalGround::DualCriminality && case_kind != MessageKind::Preservation
@@ -334,6 +351,20 @@ mod tests {
                 let errs = in_case(&refusal(g), case, true);
                 assert_eq!(errs.is_empty(), allowed, "{g} in {case}");
             }
+        }
+    }
+
+    #[test]
+    fn a_preservation_is_refused_only_on_the_grounds_of_art_29_5_or_29_4() {
+        for &g in RefusalGround::ALL {
+            let allowed = matches!(
+                g,
+                RefusalGround::PoliticalOffence
+                    | RefusalGround::SovereigntySecurityPublicOrder
+                    | RefusalGround::DualCriminality
+            );
+            let errs = in_case(&refusal(g), MessageKind::Preservation, false);
+            assert_eq!(errs.is_empty(), allowed, "{g}: {errs:?}");
         }
     }
 
