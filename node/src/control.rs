@@ -112,7 +112,10 @@ pub async fn serve(shared: Arc<Shared>, listener: UnixListener, cancel: Cancella
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(JsonParseErrors::new(stream)),
+                    svc,
+                );
             tokio::pin!(conn);
             let ended = tokio::select! {
                 r = conn.as_mut() => r,
@@ -129,6 +132,130 @@ pub async fn serve(shared: Arc<Shared>, listener: UnixListener, cancel: Cancella
     tasks.close();
     if tokio::time::timeout(DRAIN, tasks.wait()).await.is_err() {
         tracing::warn!("control API: connections still open at stop were dropped");
+    }
+}
+
+/// The control socket's stream, with the answers hyper makes itself to a request it cannot
+/// parse (400 for a malformed request, 414 for a URI too long, 431 for a head too large: a
+/// status and no body) given the API's JSON error body. The API's own errors always carry a
+/// body (`json_errors`), so an error status with `content-length: 0` is hyper's.
+struct JsonParseErrors<S> {
+    inner: S,
+    /// A replacement answer still to write, and how much of it is written.
+    pending: Option<(Vec<u8>, usize)>,
+}
+
+impl<S> JsonParseErrors<S> {
+    fn new(inner: S) -> Self {
+        JsonParseErrors {
+            inner,
+            pending: None,
+        }
+    }
+
+    /// The JSON answer for one of hyper's own error heads, if `buf` is one.
+    fn replacement(buf: &[u8]) -> Option<Vec<u8>> {
+        let text = std::str::from_utf8(buf).ok()?;
+        let status_line = text.strip_prefix("HTTP/1.1 ")?.lines().next()?;
+        let code: u16 = status_line.get(..3)?.parse().ok()?;
+        let lower = text.to_ascii_lowercase();
+        if !(400..600).contains(&code) || !lower.contains("\r\ncontent-length: 0\r\n") {
+            return None;
+        }
+        let (name, message) = match code {
+            414 => ("uri-too-long", "the request's URI is too long"),
+            431 => ("headers-too-large", "the request's head is too large"),
+            _ => ("bad-request", "not an HTTP/1.1 request this API can read"),
+        };
+        let body =
+            json!({ "error": { "code": name, "message": message, "fields": [] } }).to_string();
+        Some(
+            format!(
+                "HTTP/1.1 {status_line}\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+        )
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> JsonParseErrors<S> {
+    /// Writes what is left of a replacement answer.
+    fn drive(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        while let Some((bytes, done)) = self.pending.as_mut() {
+            let rest = bytes.get(*done..).unwrap_or_default();
+            if rest.is_empty() {
+                self.pending = None;
+                break;
+            }
+            match std::pin::Pin::new(&mut self.inner).poll_write(cx, rest) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => *done += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for JsonParseErrors<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for JsonParseErrors<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        match self.drive(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        if let Some(answer) = Self::replacement(buf) {
+            self.pending = Some((answer, 0));
+            // The original is taken whole; the replacement goes out in its place.
+            return match self.drive(cx) {
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                _ => Poll::Ready(Ok(buf.len())),
+            };
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        match self.drive(cx) {
+            Poll::Ready(Ok(())) => std::pin::Pin::new(&mut self.inner).poll_flush(cx),
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        match self.drive(cx) {
+            Poll::Ready(Ok(())) => std::pin::Pin::new(&mut self.inner).poll_shutdown(cx),
+            other => other,
+        }
     }
 }
 
