@@ -530,6 +530,23 @@ impl CaseRecord {
                 },
             });
         }
+        // A case one side closed is its own bookkeeping: what the other Party still sends of
+        // substance (the results, the traffic data, a notice) is evidence, taken into the case,
+        // which stays closed, with a warning for the officer. Nothing else is.
+        if self.state == CaseState::Closed
+            && step.from == self.peer()
+            && matches!(
+                kind,
+                K::Results | K::TrafficDataDisclosure | K::DisclosureNotice | K::StatusReport
+            )
+            && !self.messages.contains(&step.id)
+        {
+            self.updated_at = now;
+            return Ok(vec![format!(
+                "{kind} from {} arrived after this case was closed here; it is kept in the case",
+                step.from
+            )]);
+        }
         if self.state.is_terminal() {
             return Err(self.refuse("nothing more can happen in this case"));
         }

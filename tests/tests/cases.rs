@@ -1025,3 +1025,65 @@ async fn a_close_or_a_withdrawal_with_a_misspelt_or_mistyped_member_changes_noth
     f.net.net.shutdown().await;
     Ok(())
 }
+
+/// A case the requester closed still takes the evidence the requested Party sends after: FR's
+/// results reach LU's closed case (delivered, not refused), kept in it with a warning, and
+/// the case stays closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_sent_after_the_requester_closed_its_case_are_kept_not_refused(
+) -> anyhow::Result<()> {
+    let mut f = Flow::embedded().await?;
+    let assist = json!({ "requesting_authority": "Police grand-ducale",
+        "assistance_type": "technical_advice", "question": "What does this mailbox hold?",
+        "offence": "fraud" });
+    let done = f
+        .request("LU", "FR", "assistance", "routine", "fr", assist)
+        .await?;
+    let case = case_of(&done);
+    f.act(
+        "FR",
+        &case,
+        "acknowledge",
+        json!({ "officer": "permanence" }),
+    )
+    .await?;
+    f.act(
+        "FR",
+        &case,
+        "decide",
+        json!({ "outcome": "executed", "executed_on": "2026-11-23" }),
+    )
+    .await?;
+    let (status, body) = f
+        .try_act(
+            "LU",
+            &case,
+            "close",
+            json!({ "fields": { "note": "answered by phone" } }),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    // FR's results arrive afterwards: delivered, kept.
+    f.act(
+        "FR",
+        &case,
+        "results",
+        json!({ "summary": "the mailbox export" }),
+    )
+    .await?;
+    let at_lu = f.net.case("LU", &case).await?;
+    assert_eq!(at_lu["state"], "closed", "{at_lu}");
+    let kinds: Vec<&str> = at_lu["timeline"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|m| m["kind"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(kinds.contains(&"results"), "{kinds:?}");
+    assert!(
+        at_lu["warnings"]
+            .to_string()
+            .contains("after this case was closed"),
+        "{at_lu}"
+    );
+    f.net.net.shutdown().await;
+    Ok(())
+}
