@@ -317,7 +317,17 @@ impl LocalFiles {
                 self.listed()
             )));
         }
-        let file = std::fs::File::open(path).map_err(|e| refuse(e.to_string()))?;
+        // Non-blocking, so that a FIFO put there opens at once (and is refused below as not a
+        // regular file) instead of holding a thread until someone writes to it; reads of a
+        // regular file are not changed by it.
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)
+                .map_err(|e| refuse(e.to_string()))?
+        };
         let real = real_path(&file, path).map_err(|e| refuse(e.to_string()))?;
         if self.never.iter().any(|d| within(&real, d)) {
             return Err(refuse(format!(
@@ -1939,6 +1949,13 @@ mod tests {
         refused(Path::new("evidence.log"), "not in a folder");
         refused(&out.join("missing.log"), "No such file");
         refused(&out, "not a regular file");
+        let fifo = out.join("pipe.log");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        refused(&fifo, "not a regular file");
         let none = LocalFiles {
             read_from: Vec::new(),
             never: Vec::new(),
