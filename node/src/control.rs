@@ -742,11 +742,41 @@ async fn list_cases(
     State(s): State<Arc<Shared>>,
     filter: std::result::Result<Query<CaseFilter>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let Query(f) = filter.map_err(|e| ApiError::bad(e.body_text()))?;
-    if let Some(r) = &f.role {
-        if r != "requester" && r != "requested" {
-            return Err(ApiError::bad("role must be requester or requested"));
+    let Query(mut f) = filter.map_err(|e| ApiError::bad(e.body_text()))?;
+    // A value no case can have is refused, named, with the accepted ones: a typo must never
+    // make the inbox look empty.
+    let kinds: Vec<&str> = MessageKind::ALL.iter().map(|k| k.as_str()).collect();
+    let mut wrong = Vec::new();
+    for (name, given, accepted) in [
+        ("role", &f.role, &["requester", "requested"][..]),
+        ("state", &f.state, crate::lifecycle::CaseState::NAMES),
+        ("kind", &f.kind, &kinds[..]),
+        (
+            "urgency",
+            &f.urgency,
+            &["emergency", "urgent", "routine"][..],
+        ),
+        ("exercise", &f.exercise, &["yes", "no", "true", "false"][..]),
+    ] {
+        if let Some(v) = given.as_deref().filter(|v| !accepted.contains(v)) {
+            wrong.push(FieldError {
+                field: name.into(),
+                problem: Problem::Invalid(not_one_of(v, accepted)),
+            });
         }
+    }
+    // Party codes are taken in any case (`fr` is FR).
+    if let Some(p) = f.peer.as_mut() {
+        match PartyId::parse(&p.to_ascii_uppercase()) {
+            Ok(id) => *p = id.as_str().to_owned(),
+            Err(e) => wrong.push(FieldError {
+                field: "peer".into(),
+                problem: Problem::Invalid(e.to_string()),
+            }),
+        }
+    }
+    if !wrong.is_empty() {
+        return Err(ApiError::mistyped(wrong));
     }
     let cases: Vec<Value> = s
         .store
@@ -1653,6 +1683,45 @@ pub fn purge_order(fields: Option<&Value>) -> ApiResult<PurgeOrder> {
         attachment,
         dry_run,
     })
+}
+
+/// Says that `given` is none of `accepted`, naming the nearest one when it is close enough
+/// to be a typo of it.
+fn not_one_of(given: &str, accepted: &[&str]) -> String {
+    let nearest = accepted
+        .iter()
+        .map(|a| (edit_distance(given, a), *a))
+        .min()
+        .filter(|(d, a)| *d <= 2.max(a.len() / 4));
+    let hint = match nearest {
+        Some((_, a)) => format!(" (did you mean {a:?}?)"),
+        None => String::new(),
+    };
+    format!("{given:?} is not one of {}{hint}", accepted.join(", "))
+}
+
+/// The Levenshtein distance between two short strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row.first().copied().unwrap_or(0);
+        if let Some(first) = row.first_mut() {
+            *first = i + 1;
+        }
+        for (j, cb) in b.iter().enumerate() {
+            let (Some(&above), Some(&left)) = (row.get(j + 1), row.get(j)) else {
+                continue;
+            };
+            let cost = usize::from(ca != *cb);
+            let next = (above + 1).min(left + 1).min(prev + cost);
+            prev = above;
+            if let Some(cell) = row.get_mut(j + 1) {
+                *cell = next;
+            }
+        }
+    }
+    row.last().copied().unwrap_or(0)
 }
 
 /// A JSON value's type, for an error.

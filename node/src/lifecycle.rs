@@ -104,6 +104,27 @@ impl CaseState {
         }
     }
 
+    /// Every state's name, as `name` gives it.
+    pub const NAMES: &'static [&'static str] = &[
+        "queued",
+        "delivered",
+        "acknowledged",
+        "info_requested",
+        "info_provided",
+        "status_requested",
+        "status_reported",
+        "delay_notified",
+        "awaiting_requester",
+        "conditions_proposed",
+        "decided",
+        "offer_accepted",
+        "offer_declined",
+        "sent",
+        "closed",
+        "withdrawn",
+        "failed",
+    ];
+
     /// Nothing more happens in the case.
     pub fn is_terminal(&self) -> bool {
         matches!(

@@ -1087,3 +1087,39 @@ async fn results_sent_after_the_requester_closed_its_case_are_kept_not_refused(
     f.net.net.shutdown().await;
     Ok(())
 }
+
+/// A filter value no case can have is refused and named with the accepted values and the
+/// nearest one, instead of an empty list that looks like an empty inbox; a party code is
+/// taken in any case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelt_filter_is_refused_with_a_did_you_mean_not_answered_with_no_cases(
+) -> anyhow::Result<()> {
+    let f = Flow::embedded().await?;
+    let done = f.net.submit("LU", &preservation_request("FR")).await?;
+    let case = case_of(&done);
+    let lu = f.net.client("LU")?;
+    for (query, member, hint) in [
+        (
+            "kind=preservaton",
+            "kind",
+            "did you mean \\\"preservation\\\"",
+        ),
+        ("state=new", "state", "is not one of"),
+        ("urgency=urgnet", "urgency", "did you mean \\\"urgent\\\""),
+        ("role=requestor", "role", "did you mean \\\"requester\\\""),
+        ("peer=f", "peer", ""),
+    ] {
+        let r = lu.get(&format!("/v1/cases?{query}")).await?;
+        assert_eq!(r.status.as_u16(), 400, "{query}: {}", r.body);
+        let named = r.body["error"]["fields"]
+            .as_array()
+            .and_then(|l| l.iter().find(|e| e["field"] == member).cloned())
+            .unwrap_or_default();
+        assert!(named.to_string().contains(hint), "{query}: {}", r.body);
+    }
+    let r = lu.get("/v1/cases?peer=fr&kind=preservation").await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    assert_eq!(r.body["cases"][0]["case_ref"], case.as_str(), "{}", r.body);
+    f.net.net.shutdown().await;
+    Ok(())
+}
