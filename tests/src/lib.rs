@@ -53,6 +53,14 @@ pub fn preservation_request(to: &str) -> Value {
     })
 }
 
+/// The entry for `field` in an API error body's `fields` (null if it names no such field).
+pub fn error_field(body: &Value, field: &str) -> Value {
+    body["error"]["fields"]
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["field"] == field).cloned())
+        .unwrap_or(Value::Null)
+}
+
 /// A network of real nodes under a temporary folder, removed when dropped.
 pub struct Net {
     /// The network.

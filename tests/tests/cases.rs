@@ -864,11 +864,7 @@ async fn a_member_of_the_wrong_type_is_refused_and_named_never_read_as_something
 ) -> anyhow::Result<()> {
     let f = Flow::embedded().await?;
     let fr = f.net.client("FR")?;
-    let named = |body: &Value, member: &str| {
-        body["error"]["fields"]
-            .as_array()
-            .is_some_and(|l| l.iter().any(|e| e["field"] == member))
-    };
+    let named = |body: &Value, member: &str| !error_field(body, member).is_null();
     let cases_before = fr.get("/v1/cases").await?.body["cases"]
         .as_array()
         .map_or(0, Vec::len);
@@ -910,10 +906,7 @@ async fn a_member_of_the_wrong_type_is_refused_and_named_never_read_as_something
     req["urgency"] = json!(1);
     let r = f.net.client("LU")?.post("/v1/requests", &req).await?;
     assert_eq!(r.status.as_u16(), 422, "{}", r.body);
-    let problem = r.body["error"]["fields"]
-        .as_array()
-        .and_then(|l| l.iter().find(|e| e["field"] == "urgency").cloned())
-        .unwrap_or_default();
+    let problem = error_field(&r.body, "urgency");
     assert!(
         problem["problem"]["invalid"]
             .as_str()
@@ -987,9 +980,7 @@ async fn a_close_or_a_withdrawal_with_a_misspelt_or_mistyped_member_changes_noth
         let (got, body) = f.try_act("LU", &case, action, body).await?;
         assert_eq!(got, status, "{action}: {body}");
         assert!(
-            body["error"]["fields"]
-                .as_array()
-                .is_some_and(|l| l.iter().any(|e| e["field"] == member)),
+            !error_field(&body, member).is_null(),
             "{action}: {member} is named: {body}"
         );
         let state = f.net.case("LU", &case).await?["state"].clone();
@@ -1111,10 +1102,7 @@ async fn a_misspelt_filter_is_refused_with_a_did_you_mean_not_answered_with_no_c
     ] {
         let r = lu.get(&format!("/v1/cases?{query}")).await?;
         assert_eq!(r.status.as_u16(), 400, "{query}: {}", r.body);
-        let named = r.body["error"]["fields"]
-            .as_array()
-            .and_then(|l| l.iter().find(|e| e["field"] == member).cloned())
-            .unwrap_or_default();
+        let named = error_field(&r.body, member);
         assert!(named.to_string().contains(hint), "{query}: {}", r.body);
     }
     let r = lu.get("/v1/cases?peer=fr&kind=preservation").await?;
