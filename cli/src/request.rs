@@ -475,6 +475,7 @@ custodian_or_location = "ExampleMail SAS"
 necessity = "journaux effacés après 7 jours"
 mla_intent = true
 respond_by = 2026-11-23
+respond_by_reason = "audience le 24 novembre"
 [communication]
 origin = "203.0.113.7"
 "#,

@@ -200,6 +200,7 @@ custodian_or_location = "ExampleMail SAS, Paris"
 necessity = "Journaux effacés après 7 jours."
 mla_intent = true
 respond_by = 2026-12-01
+respond_by_reason = "audience le 2 décembre"
 "#,
     )
     .unwrap();

@@ -705,3 +705,27 @@ fn a_member_of_the_wrong_type_or_unknown_is_named() {
     assert_eq!(e.field, "ofence", "{e}");
     assert!(!e.to_string().contains("line 1"), "{e}");
 }
+
+/// A suggested deadline comes with its reason (CARICOM MLA para. 29), for every request kind
+/// that carries one.
+#[test]
+fn respond_by_needs_its_reason_caricom_mla_para_29() {
+    let with = serde_json::json!({ "requesting_authority": "x", "offence": "fraud",
+        "facts": "f", "data": "d", "relation_to_offence": "r", "custodian_or_location": "c",
+        "necessity": "n", "respond_by": "2026-12-24" });
+    let body = Body::from_json(MessageKind::Preservation, with.clone()).unwrap();
+    let errs = body.validate(Urgency::Urgent).unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|e| e.field == "respond_by_reason" && e.problem == Problem::Missing),
+        "{errs:?}"
+    );
+    let mut reasoned = with;
+    reasoned["respond_by_reason"] = serde_json::json!("the provider deletes logs on 31 Dec");
+    let body = Body::from_json(MessageKind::Preservation, reasoned).unwrap();
+    let errs = body.validate(Urgency::Urgent).err().unwrap_or_default();
+    assert!(
+        errs.iter().all(|e| e.field != "respond_by_reason"),
+        "{errs:?}"
+    );
+}

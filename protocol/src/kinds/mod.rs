@@ -138,6 +138,7 @@ pub(crate) fn request_common(
     r: &mut Report,
     emergency_facts_required: bool,
     emergency_facts: Option<&str>,
+    respond_by_set: bool,
     respond_by_reason: Option<&str>,
 ) {
     if emergency_facts_required {
@@ -149,7 +150,16 @@ pub(crate) fn request_common(
     } else {
         r.optional_text("emergency_facts", emergency_facts, MAX_LONG_TEXT);
     }
-    r.optional_text("respond_by_reason", respond_by_reason, MAX_SHORT_TEXT);
+    // A suggested deadline comes with its reason (CARICOM MLA para. 29).
+    if respond_by_set {
+        r.text(
+            "respond_by_reason",
+            respond_by_reason.unwrap_or_default(),
+            MAX_SHORT_TEXT,
+        );
+    } else {
+        r.optional_text("respond_by_reason", respond_by_reason, MAX_SHORT_TEXT);
+    }
 }
 
 /// An optional SHA-256 given as text: when present, exactly 64 hexadecimal digits (either

@@ -86,6 +86,7 @@ impl Preservation {
             &mut r,
             urgency == Urgency::Emergency,
             self.emergency_facts.as_deref(),
+            self.respond_by.is_some(),
             self.respond_by_reason.as_deref(),
         );
         check_attachments(&mut r, &self.attachments);
@@ -189,6 +190,7 @@ impl EmergencyProduction {
             &mut r,
             true,
             self.emergency_facts.as_deref(),
+            self.respond_by.is_some(),
             self.respond_by_reason.as_deref(),
         );
         check_attachments(&mut r, &self.attachments);
@@ -271,6 +273,7 @@ impl MutualAssistance {
             &mut r,
             urgency == Urgency::Emergency,
             self.emergency_facts.as_deref(),
+            self.respond_by.is_some(),
             self.respond_by_reason.as_deref(),
         );
         check_attachments(&mut r, &self.attachments);
@@ -335,6 +338,7 @@ impl Assistance {
             &mut r,
             urgency == Urgency::Emergency,
             self.emergency_facts.as_deref(),
+            self.respond_by.is_some(),
             self.respond_by_reason.as_deref(),
         );
         check_attachments(&mut r, &self.attachments);
@@ -374,6 +378,7 @@ impl SpontaneousInformation {
             &mut r,
             urgency == Urgency::Emergency,
             self.emergency_facts.as_deref(),
+            self.respond_by.is_some(),
             self.respond_by_reason.as_deref(),
         );
         check_attachments(&mut r, &self.attachments);
@@ -409,6 +414,7 @@ impl InformationOffer {
             &mut r,
             urgency == Urgency::Emergency,
             self.emergency_facts.as_deref(),
+            self.respond_by.is_some(),
             self.respond_by_reason.as_deref(),
         );
         r.finish()
