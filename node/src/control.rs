@@ -162,21 +162,13 @@ impl<S> JsonParseErrors<S> {
         if !(400..600).contains(&code) || !lower.contains("\r\ncontent-length: 0\r\n") {
             return None;
         }
-        let (name, message) = match code {
-            414 => ("uri-too-long", "the request's URI is too long"),
-            431 => ("headers-too-large", "the request's head is too large"),
-            _ => ("bad-request", "not an HTTP/1.1 request this API can read"),
+        let message = match code {
+            414 => "the request's URI is too long",
+            431 => "the request's head is too large",
+            _ => "not an HTTP/1.1 request this API can read",
         };
-        let body =
-            json!({ "error": { "code": name, "message": message, "fields": [] } }).to_string();
-        Some(
-            format!(
-                "HTTP/1.1 {status_line}\r\ncontent-type: application/json\r\n\
-                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .into_bytes(),
-        )
+        let status = StatusCode::from_u16(code).ok()?;
+        Some(raw_error(status_line, error_code(status), message))
     }
 }
 
@@ -262,16 +254,10 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for JsonParseErrors
 /// Answers a connection over the cap ([`max_connections`]) with a 503 `busy` and closes it.
 async fn refuse_busy(mut stream: tokio::net::UnixStream, cap: usize) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let body = json!({ "error": {
-        "code": "busy",
-        "message": format!("the control socket serves {cap} connections at once; try again"),
-        "fields": [],
-    }})
-    .to_string();
-    let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
+    let answer = raw_error(
+        "503 Service Unavailable",
+        "busy",
+        &format!("the control socket serves {cap} connections at once; try again"),
     );
     // The request's head is read first (a second at most), so that a client still writing it
     // reads the answer instead of finding the connection closed under it.
@@ -287,11 +273,38 @@ async fn refuse_busy(mut stream: tokio::net::UnixStream, cap: usize) {
     })
     .await;
     let _ = tokio::time::timeout(HEADER_TIMEOUT, async {
-        let _ = stream.write_all(head.as_bytes()).await;
-        let _ = stream.write_all(body.as_bytes()).await;
+        let _ = stream.write_all(&answer).await;
         let _ = stream.shutdown().await;
     })
     .await;
+}
+
+/// A whole HTTP/1.1 answer with the API's JSON error body, written on the socket directly
+/// (where no handler runs): `status_line` as `503 Service Unavailable`.
+fn raw_error(status_line: &str, code: &str, message: &str) -> Vec<u8> {
+    let body = json!({ "error": { "code": code, "message": message, "fields": [] } }).to_string();
+    format!(
+        "HTTP/1.1 {status_line}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The API's error code for an error status that no handler named (axum's or hyper's own).
+fn error_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad-request",
+        404 => "not-found",
+        405 => "method-not-allowed",
+        413 => "too-large",
+        414 => "uri-too-long",
+        415 => "unsupported-media-type",
+        431 => "headers-too-large",
+        503 => "shutting-down",
+        _ if status.is_client_error() => "bad-request",
+        _ => "internal",
+    }
 }
 
 /// Gives every error response the API's JSON form: those axum makes itself (405 for a method
@@ -307,18 +320,7 @@ async fn json_errors(resp: axum::response::Response) -> axum::response::Response
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return resp;
     }
-    let code = match status.as_u16() {
-        400 => "bad-request",
-        404 => "not-found",
-        405 => "method-not-allowed",
-        413 => "too-large",
-        414 => "uri-too-long",
-        415 => "unsupported-media-type",
-        431 => "headers-too-large",
-        503 => "shutting-down",
-        _ if status.is_client_error() => "bad-request",
-        _ => "internal",
-    };
+    let code = error_code(status);
     let text = axum::body::to_bytes(resp.into_body(), 4096)
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
@@ -427,20 +429,23 @@ impl ApiError {
     }
     /// A body whose members are unknown or of the wrong type: 400, each named.
     fn mistyped(fields: Vec<FieldError>) -> Self {
-        let names: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "bad-request",
-            message: format!("malformed request: {}", names.join("; ")),
-            fields,
-        }
+        Self::naming(StatusCode::BAD_REQUEST, "bad-request", "malformed", fields)
     }
     fn invalid(fields: Vec<FieldError>) -> Self {
+        Self::naming(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-fields",
+            "invalid",
+            fields,
+        )
+    }
+    /// An error about `fields`, each named in its message.
+    fn naming(status: StatusCode, code: &'static str, what: &str, fields: Vec<FieldError>) -> Self {
         let names: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
         ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "invalid-fields",
-            message: format!("invalid request: {}", names.join("; ")),
+            status,
+            code,
+            message: format!("{what} request: {}", names.join("; ")),
             fields,
         }
     }
@@ -1152,45 +1157,9 @@ async fn case_action(
     if action == "close" {
         // Closing takes a note and nothing else: a member given anyway was meant for
         // something else, and the close is not made on a guess.
-        let mut wrong = Vec::new();
-        for (k, v) in &map {
-            if k != "fields" && !v.is_null() {
-                wrong.push(FieldError {
-                    field: k.clone(),
-                    problem: Problem::Invalid("close takes fields.note only".into()),
-                });
-            }
-        }
-        let empty = serde_json::Map::new();
-        let fields = match map.get("fields") {
-            None | Some(Value::Null) => &empty,
-            Some(Value::Object(o)) => o,
-            Some(other) => {
-                wrong.push(FieldError {
-                    field: "fields".into(),
-                    problem: Problem::Invalid(format!("an object, not {}", json_type(other))),
-                });
-                &empty
-            }
-        };
-        let mut note = None;
-        for (k, v) in fields {
-            match (k.as_str(), v) {
-                ("note", Value::String(n)) => note = Some(n.as_str()),
-                ("note", Value::Null) => {}
-                ("note", other) => wrong.push(FieldError {
-                    field: "note".into(),
-                    problem: Problem::Invalid(format!("a string, not {}", json_type(other))),
-                }),
-                _ => wrong.push(FieldError {
-                    field: k.clone(),
-                    problem: Problem::Invalid("unknown member; close takes note".into()),
-                }),
-            }
-        }
-        if !wrong.is_empty() {
-            return Err(ApiError::mistyped(wrong));
-        }
+        let mut m = Members::of_fields(&map, "close", &["note"]);
+        let note = m.text("note");
+        m.finish(Vec::new())?;
         let case = s.close_case(&case_ref, actor, note).await?;
         return Ok((
             StatusCode::OK,
@@ -1451,51 +1420,22 @@ async fn resend(
     map: &serde_json::Map<String, Value>,
     actor: Actor,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let mut wrong = Vec::new();
-    for (k, v) in map {
-        if k != "fields" && !v.is_null() {
-            wrong.push(FieldError {
-                field: k.clone(),
-                problem: Problem::Invalid("resend takes fields.message_id only".into()),
-            });
-        }
-    }
-    let fields = map.get("fields").and_then(Value::as_object);
-    for k in fields.into_iter().flat_map(|f| f.keys()) {
-        if k != "message_id" {
-            wrong.push(FieldError {
-                field: k.clone(),
-                problem: Problem::Invalid("unknown member; resend takes message_id".into()),
-            });
-        }
-    }
-    let id = match fields.and_then(|f| f.get("message_id")) {
-        Some(Value::String(m)) => match m.parse::<poc247_protocol::MessageId>() {
-            Ok(id) => Some(id),
-            Err(e) => {
-                return Err(ApiError::invalid(vec![FieldError {
-                    field: "message_id".into(),
-                    problem: Problem::Invalid(e.to_string()),
-                }]))
-            }
-        },
-        None | Some(Value::Null) => None,
-        Some(other) => {
-            wrong.push(FieldError {
-                field: "message_id".into(),
-                problem: Problem::Invalid(format!("a message id, not {}", json_type(other))),
-            });
-            None
-        }
+    let mut m = Members::of_fields(map, "resend", &["message_id"]);
+    let problem = match m
+        .text("message_id")
+        .map(str::parse::<poc247_protocol::MessageId>)
+    {
+        Some(Ok(id)) => Ok(id),
+        Some(Err(e)) => Err(Problem::Invalid(e.to_string())),
+        None => Err(Problem::Missing),
     };
-    if !wrong.is_empty() {
-        return Err(ApiError::mistyped(wrong));
-    }
-    let Some(id) = id else {
-        return Err(ApiError::invalid(vec![FieldError {
-            field: "message_id".into(),
-            problem: Problem::Missing,
-        }]));
+    let errors = problem.as_ref().err().map(|p| FieldError {
+        field: "message_id".into(),
+        problem: p.clone(),
+    });
+    m.finish(errors.into_iter().collect())?;
+    let Ok(id) = problem else {
+        return Err(ApiError::invalid(Vec::new()));
     };
     if s.store.message(id)?.is_none_or(|m| &m.case_ref != case_ref) {
         return Err(NodeError::NotFound(format!("message {id} in case {case_ref}")).into());
@@ -1548,57 +1488,16 @@ const PURGE_MEMBERS: [&str; 5] = ["target", "reason", "message_id", "attachment"
 /// only, `dry_run` a boolean. An unknown member or one of the wrong type is a 400, a missing
 /// or unacceptable value a 422; either way every member at fault is named at once.
 pub fn purge_order(fields: Option<&Value>) -> ApiResult<PurgeOrder> {
-    let empty = serde_json::Map::new();
-    let map = match fields {
-        None | Some(Value::Null) => &empty,
-        Some(Value::Object(m)) => m,
-        Some(_) => {
-            return Err(ApiError::mistyped(vec![FieldError {
-                field: "fields".into(),
-                problem: Problem::Invalid("an object".into()),
-            }]))
-        }
-    };
-    let mut typing = Vec::new();
-    for k in map.keys().filter(|k| !PURGE_MEMBERS.contains(&k.as_str())) {
-        typing.push(FieldError {
-            field: k.clone(),
-            problem: Problem::Invalid(format!(
-                "unknown member; a purge takes {}",
-                PURGE_MEMBERS.join(", ")
-            )),
-        });
-    }
-    let mut text = |k: &str| match map.get(k) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => {
-            typing.push(FieldError {
-                field: k.into(),
-                problem: Problem::Invalid(format!("a string, not {}", json_type(other))),
-            });
-            None
-        }
-    };
+    let mut m = Members::of(fields, "a purge", &PURGE_MEMBERS);
     let (target, reason, message, attachment) = (
-        text("target"),
-        text("reason"),
-        text("message_id"),
-        text("attachment"),
+        m.text("target"),
+        m.text("reason"),
+        m.text("message_id"),
+        m.text("attachment"),
     );
-    let dry_run = match map.get("dry_run") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            typing.push(FieldError {
-                field: "dry_run".into(),
-                problem: Problem::Invalid(format!("true or false, not {}", json_type(other))),
-            });
-            false
-        }
-    };
+    let dry_run = m.flag("dry_run").unwrap_or(false);
     let mut errors = Vec::new();
-    let reason = reason.unwrap_or_default();
+    let reason = reason.unwrap_or_default().to_owned();
     if reason.trim().is_empty() {
         errors.push(FieldError {
             field: "reason".into(),
@@ -1609,7 +1508,7 @@ pub fn purge_order(fields: Option<&Value>) -> ApiResult<PurgeOrder> {
         field: field.into(),
         problem: Problem::Invalid(why.into()),
     };
-    let (wants_message, wants_attachment) = match target.as_deref() {
+    let (wants_message, wants_attachment) = match target {
         Some("case") => (false, false),
         Some("message") => (true, false),
         Some("attachment") => (false, true),
@@ -1655,7 +1554,7 @@ pub fn purge_order(fields: Option<&Value>) -> ApiResult<PurgeOrder> {
             None
         }
         (true, Some(a)) => {
-            let sha = poc247_protocol::parse_sha256_hex(&a);
+            let sha = poc247_protocol::parse_sha256_hex(a);
             if sha.is_none() {
                 errors.push(invalid(
                     "attachment",
@@ -1670,19 +1569,116 @@ pub fn purge_order(fields: Option<&Value>) -> ApiResult<PurgeOrder> {
         }
         (false, None) => None,
     };
-    if !typing.is_empty() {
-        typing.extend(errors);
-        return Err(ApiError::mistyped(typing));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
+    m.finish(errors)?;
     Ok(PurgeOrder {
         reason,
         message,
         attachment,
         dry_run,
     })
+}
+
+/// The members of an action's `fields`, read by type: each unknown member, and each of the
+/// wrong type, is kept to be answered as a 400 naming it, beside the value errors (a 422 when
+/// they are all there is). Shared by the actions whose members are read here rather than by
+/// a message kind (purge, close, resend).
+struct Members<'a> {
+    map: &'a serde_json::Map<String, Value>,
+    typing: Vec<FieldError>,
+}
+
+impl<'a> Members<'a> {
+    /// The members of `fields` (absent or null: none), of which `what` takes `known` only.
+    fn of(fields: Option<&'a Value>, what: &str, known: &[&str]) -> Members<'a> {
+        static EMPTY: std::sync::OnceLock<serde_json::Map<String, Value>> =
+            std::sync::OnceLock::new();
+        let empty = EMPTY.get_or_init(serde_json::Map::new);
+        let mut typing = Vec::new();
+        let map = match fields {
+            None | Some(Value::Null) => empty,
+            Some(Value::Object(m)) => m,
+            Some(other) => {
+                typing.push(FieldError {
+                    field: "fields".into(),
+                    problem: Problem::Invalid(format!("an object, not {}", json_type(other))),
+                });
+                empty
+            }
+        };
+        for k in map.keys().filter(|k| !known.contains(&k.as_str())) {
+            typing.push(FieldError {
+                field: k.clone(),
+                problem: Problem::Invalid(format!(
+                    "unknown member; {what} takes {}",
+                    known.join(", ")
+                )),
+            });
+        }
+        Members { map, typing }
+    }
+
+    /// As [`Members::of`] for the `fields` of an action body `body`, which may give nothing
+    /// else: another top-level member is named too.
+    fn of_fields(
+        body: &'a serde_json::Map<String, Value>,
+        what: &str,
+        known: &[&str],
+    ) -> Members<'a> {
+        let mut m = Members::of(body.get("fields"), what, known);
+        for (k, v) in body {
+            if k != "fields" && !v.is_null() {
+                m.typing.push(FieldError {
+                    field: k.clone(),
+                    problem: Problem::Invalid(format!("{what} takes fields only")),
+                });
+            }
+        }
+        m
+    }
+
+    /// A text member, if given.
+    fn text(&mut self, k: &str) -> Option<&'a str> {
+        match self.map.get(k) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(other) => {
+                self.wrong_type(k, "a string", other);
+                None
+            }
+        }
+    }
+
+    /// A boolean member, if given.
+    fn flag(&mut self, k: &str) -> Option<bool> {
+        match self.map.get(k) {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(other) => {
+                self.wrong_type(k, "true or false", other);
+                None
+            }
+        }
+    }
+
+    fn wrong_type(&mut self, k: &str, expected: &str, got: &Value) {
+        self.typing.push(FieldError {
+            field: k.into(),
+            problem: Problem::Invalid(format!("{expected}, not {}", json_type(got))),
+        });
+    }
+
+    /// Done: a 400 naming every member of the wrong type or unknown, and `errors` with
+    /// them; else a 422 naming `errors`, if any.
+    fn finish(mut self, errors: Vec<FieldError>) -> ApiResult<()> {
+        if !self.typing.is_empty() {
+            self.typing.extend(errors);
+            return Err(ApiError::mistyped(self.typing));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(errors));
+        }
+        Ok(())
+    }
 }
 
 /// Says that `given` is none of `accepted`, naming the nearest one when it is close enough

@@ -15,7 +15,6 @@ use rcgen::{
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -31,19 +30,6 @@ fn gen_error(path: &Path, message: impl Into<String>) -> NodeError {
         path: path.to_path_buf(),
         message: message.into(),
     }
-}
-
-/// Creates a file that must not exist yet (mode per umask) and writes `text` to it.
-fn write_public(path: &Path, text: &str) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| NodeError::io(path, e))?;
-    file.write_all(text.as_bytes())
-        .map_err(|e| NodeError::io(path, e))?;
-    file.sync_all().map_err(|e| NodeError::io(path, e))?;
-    crate::durable::sync_parent(path).map_err(|e| NodeError::io(path, e))
 }
 
 fn with_header(body: &str) -> String {
@@ -160,7 +146,7 @@ pub fn reissue_certificate(out: &Path, party: &PartyId, valid_days: i64) -> Resu
     let path = folder.join("tls.pem");
     let next = folder.join("tls.pem.new");
     let _ = std::fs::remove_file(&next);
-    write_public(&next, &with_header(&cert.pem()))?;
+    crate::durable::write_new(&next, &with_header(&cert.pem()))?;
     std::fs::rename(&next, &path).map_err(|e| NodeError::io(&path, e))?;
     crate::durable::sync_parent(&path).map_err(|e| NodeError::io(&path, e))
 }
@@ -288,7 +274,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
     let ca_cert = ca_params
         .self_signed(&ca_key)
         .map_err(|e| rc("CA certificate", e))?;
-    write_public(&out.join("ca.pem"), &with_header(&ca_cert.pem()))?;
+    crate::durable::write_new(&out.join("ca.pem"), &with_header(&ca_cert.pem()))?;
     keys::write_private(
         &out.join("ca.key"),
         with_header(&ca_key.serialize_pem()).as_bytes(),
@@ -308,7 +294,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
         let cert = params
             .signed_by(&key, &issuer)
             .map_err(|e| rc("node certificate", e))?;
-        write_public(&folder.join("tls.pem"), &with_header(&cert.pem()))?;
+        crate::durable::write_new(&folder.join("tls.pem"), &with_header(&cert.pem()))?;
         keys::write_private(
             &folder.join("tls.key"),
             with_header(&key.serialize_pem()).as_bytes(),
@@ -332,7 +318,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
             signing_key: "signing.key",
         };
         let node_toml = toml::to_string(&node).map_err(|e| gen_error(&folder, e.to_string()))?;
-        write_public(&folder.join("node.toml"), &with_header(&node_toml))?;
+        crate::durable::write_new(&folder.join("node.toml"), &with_header(&node_toml))?;
 
         let mut entry = profile(party, &present);
         entry.addresses = vec![addr.to_string()];
@@ -343,7 +329,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
 
     let directory = DirectoryFile { party: entries };
     let text = toml::to_string(&directory).map_err(|e| gen_error(out, e.to_string()))?;
-    write_public(&out.join("directory.toml"), &with_header(&text))?;
+    crate::durable::write_new(&out.join("directory.toml"), &with_header(&text))?;
     Ok(())
 }
 
@@ -387,7 +373,7 @@ pub fn write_embedded(out: &Path) -> Result<()> {
         if rel.ends_with(".key") {
             keys::write_private(&path, text.as_bytes())?;
         } else {
-            write_public(&path, text)?;
+            crate::durable::write_new(&path, text)?;
         }
     }
     Ok(())

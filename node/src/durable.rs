@@ -18,6 +18,21 @@ pub fn sync_parent(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Creates `path`, which must not exist yet (mode per umask), writes `text` to it, and makes
+/// its bytes and its name durable.
+pub fn write_new(path: &Path, text: &str) -> crate::error::Result<()> {
+    use std::io::Write as _;
+    let io = |e| crate::error::NodeError::io(path, e);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    sync_parent(path).map_err(io)
+}
+
 /// `create_dir_all`, with the name of every folder it creates made durable in its parent.
 pub fn create_dir_all(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {

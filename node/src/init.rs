@@ -12,7 +12,6 @@ use poc247_protocol::{fingerprint, PartyId};
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// File name of the signing key in the data folder.
@@ -112,7 +111,7 @@ pub fn init(party: &PartyId, dir: &Path) -> Result<Registration> {
     let signing = SigningKey::generate(&mut rand::rngs::OsRng);
     keys::write_private(&signing_path, keys::encode_signing_key(&signing).as_bytes())?;
     keys::write_private(&tls_path, tls_key.serialize_pem().as_bytes())?;
-    write_new(&csr_path, &csr_pem)?;
+    crate::durable::write_new(&csr_path, &csr_pem)?;
 
     let verifying = signing.verifying_key();
     Ok(Registration {
@@ -139,19 +138,6 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .create(dir)
         .map_err(|e| NodeError::io(dir, e))?;
     crate::durable::sync_parent(dir).map_err(|e| NodeError::io(dir, e))
-}
-
-/// Creates a file that must not exist yet and writes `text` to it.
-fn write_new(path: &Path, text: &str) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| NodeError::io(path, e))?;
-    file.write_all(text.as_bytes())
-        .map_err(|e| NodeError::io(path, e))?;
-    file.sync_all().map_err(|e| NodeError::io(path, e))?;
-    crate::durable::sync_parent(path).map_err(|e| NodeError::io(path, e))
 }
 
 #[cfg(test)]

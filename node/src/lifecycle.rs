@@ -871,6 +871,60 @@ mod tests {
     fn p(s: &str) -> PartyId {
         PartyId::parse(s).unwrap()
     }
+
+    /// `CaseState::NAMES` (what a listing's `state` filter accepts) and `name()` say the same.
+    /// The match has no wildcard: a new state does not compile here until it is listed.
+    #[test]
+    fn every_state_is_named_in_the_list_of_names() {
+        let all = [
+            CaseState::Queued,
+            CaseState::Delivered,
+            CaseState::Acknowledged,
+            CaseState::InfoRequested,
+            CaseState::InfoProvided,
+            CaseState::StatusRequested,
+            CaseState::StatusReported,
+            CaseState::DelayNotified,
+            CaseState::AwaitingRequester {
+                article: String::new(),
+            },
+            CaseState::ConditionsProposed,
+            CaseState::Decided {
+                outcome: Outcome::Executed,
+            },
+            CaseState::OfferAccepted,
+            CaseState::OfferDeclined,
+            CaseState::Sent,
+            CaseState::Closed,
+            CaseState::Withdrawn,
+            CaseState::Failed {
+                reason: String::new(),
+            },
+        ];
+        for state in &all {
+            match state {
+                CaseState::Queued
+                | CaseState::Delivered
+                | CaseState::Acknowledged
+                | CaseState::InfoRequested
+                | CaseState::InfoProvided
+                | CaseState::StatusRequested
+                | CaseState::StatusReported
+                | CaseState::DelayNotified
+                | CaseState::AwaitingRequester { .. }
+                | CaseState::ConditionsProposed
+                | CaseState::Decided { .. }
+                | CaseState::OfferAccepted
+                | CaseState::OfferDeclined
+                | CaseState::Sent
+                | CaseState::Closed
+                | CaseState::Withdrawn
+                | CaseState::Failed { .. } => {}
+            }
+            assert!(CaseState::NAMES.contains(&state.name()), "{state:?}");
+        }
+        assert_eq!(all.len(), CaseState::NAMES.len());
+    }
     fn d(s: &str) -> Date {
         Date::parse(s).unwrap()
     }

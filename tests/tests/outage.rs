@@ -13,6 +13,18 @@ use std::sync::Arc;
 
 const HOUR: u64 = 3_600_000;
 
+/// The signed envelope of message `id` as LU's store holds it.
+fn stored_envelope(net: &LocalNetwork, id: poc247_protocol::MessageId) -> anyhow::Result<Vec<u8>> {
+    Ok(net
+        .node(&party("LU"))
+        .ok_or_else(|| anyhow::anyhow!("LU is not running"))?
+        .shared()
+        .store
+        .message(id)?
+        .ok_or_else(|| anyhow::anyhow!("{id} is not stored at LU"))?
+        .envelope)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_queued_through_an_8_hour_outage_is_delivered_when_the_peer_returns(
 ) -> anyhow::Result<()> {
@@ -36,16 +48,12 @@ async fn a_request_queued_through_an_8_hour_outage_is_delivered_when_the_peer_re
         .as_str()
         .unwrap_or_default()
         .parse()?;
-    let lu_node = net
+    let first = stored_envelope(&net, id)?;
+    let mut lu_events = net
         .node(&party("LU"))
-        .ok_or_else(|| anyhow::anyhow!("LU"))?;
-    let first = lu_node
+        .ok_or_else(|| anyhow::anyhow!("LU"))?
         .shared()
-        .store
-        .message(id)?
-        .ok_or_else(|| anyhow::anyhow!("stored"))?
-        .envelope;
-    let mut lu_events = lu_node.shared().subscribe();
+        .subscribe();
     clock.advance(8 * HOUR);
 
     // FR returns: the request is delivered, signed again with a fresh time.
@@ -75,15 +83,7 @@ async fn a_request_queued_through_an_8_hour_outage_is_delivered_when_the_peer_re
         other => anyhow::bail!("not delivered: {other:?}"),
     })?;
     ticking.abort();
-    let lu_node = net
-        .node(&party("LU"))
-        .ok_or_else(|| anyhow::anyhow!("LU"))?;
-    let sent = lu_node
-        .shared()
-        .store
-        .message(id)?
-        .ok_or_else(|| anyhow::anyhow!("stored"))?
-        .envelope;
+    let sent = stored_envelope(&net, id)?;
     let header = SignedEnvelope::from_bytes(&sent)?.unverified_header()?;
     assert_eq!(header.id, id, "the same message");
     assert!(
