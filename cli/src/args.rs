@@ -126,6 +126,9 @@ Exit status: 0 when the node ends the stream; 3 if no node is listening.")]
     /// The audit log: check its hash chain and signed checkpoints, or export it.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Exercises on a drill node (`[drill] enabled = true`): move its clock forward.
+    #[command(subcommand)]
+    Drill(DrillCommand),
     /// Measure latency and throughput of two nodes run as child processes on loopback.
     Bench(BenchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -392,6 +395,31 @@ pub enum AuditCommand {
     Verify,
     /// Export the entries as JSON lines, one object per entry (stdout, or --out).
     Export(AuditExportArgs),
+}
+
+/// `drill`.
+#[derive(Debug, Subcommand)]
+pub enum DrillCommand {
+    /// Move the drill node's clock forward, so that deadlines of days come due now. Move every
+    /// node of the drill by the same amount: a peer more than the clock-skew window apart
+    /// refuses their messages as stale.
+    #[command(after_help = "\
+Only a node whose node.toml says [drill] enabled = true accepts it; it takes and sends exercise
+traffic only. The move is audited and survives a restart; the clock never runs back.
+Exit status: 0 moved; 1 not a drill node; 3 no node.")]
+    Advance(DrillAdvanceArgs),
+}
+
+/// `drill advance`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("by").required(true).multiple(true).args(["days", "hours"])))]
+pub struct DrillAdvanceArgs {
+    /// Days forward.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=3650))]
+    pub days: Option<u64>,
+    /// Hours forward.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=87600))]
+    pub hours: Option<u64>,
 }
 
 /// `audit export`.

@@ -63,6 +63,16 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             print!("{}", r.text);
             return Ok(());
         }
+        Action::DrillAdvance { socket, body } => {
+            let r = Api::new(&socket).post("/v1/drill/advance", &body).await?;
+            let hours = r["clock_offset_ms"].as_u64().unwrap_or(0) / 3_600_000;
+            let text = format!(
+                "{}'s drill clock moved forward: it reads {} ({hours} h ahead)",
+                r["party"].as_str().unwrap_or_default(),
+                r["now"].as_str().unwrap_or_default(),
+            );
+            Outcome { text, json: r }
+        }
         Action::Resend { socket, case, body } => {
             let r = Api::new(&socket)
                 .post(&format!("/v1/cases/{case}/resend"), &body)

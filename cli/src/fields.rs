@@ -187,55 +187,14 @@ pub fn merge(mut file: Map<String, Value>, flags: Map<String, Value>) -> Map<Str
     file
 }
 
-/// Whether `error` is about `field` or something inside it (`service_providers[0].name`).
-fn concerns(error: &FieldError, field: &str) -> bool {
-    error
-        .field
-        .strip_prefix(field)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
-}
-
 /// Builds a body of `kind` from its fields and validates it at `urgency`: the body, or every
-/// field that is wrong. serde stops at the first bad value without naming it, so each field
-/// is tried alone to name all of them; the others are still validated.
+/// field that is wrong (the protocol's [`Body::from_fields`], shared with the node's API).
 pub fn check(
     kind: MessageKind,
     fields: Map<String, Value>,
     urgency: Urgency,
 ) -> Result<Body, Vec<FieldError>> {
-    let whole = match Body::from_json(kind, Value::Object(fields.clone())) {
-        Ok(body) => return body.validate(urgency).map(|()| body),
-        Err(e) => e,
-    };
-    let mut bad = Vec::new();
-    let mut good = Map::new();
-    for (k, v) in fields {
-        let alone = Value::Object(Map::from_iter([(k.clone(), v.clone())]));
-        match Body::from_json(kind, alone) {
-            Ok(_) => {
-                good.insert(k, v);
-            }
-            Err(FieldError {
-                problem: Problem::Invalid(why),
-                ..
-            }) => bad.push(invalid(&k, why)),
-            Err(e) => bad.push(invalid(&k, e.to_string())),
-        }
-    }
-    if bad.is_empty() {
-        return Err(vec![whole]);
-    }
-    if let Ok(rest) = Body::from_json(kind, Value::Object(good)) {
-        let others: Vec<FieldError> = rest
-            .validate(urgency)
-            .err()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| !bad.iter().any(|b| concerns(e, &b.field)))
-            .collect();
-        bad.extend(others);
-    }
-    Err(bad)
+    Body::from_fields(kind, fields, urgency)
 }
 
 #[cfg(test)]

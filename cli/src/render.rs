@@ -452,6 +452,15 @@ pub fn status(v: &Value) -> String {
     for (k, val) in lines {
         let _ = writeln!(out, "{k:<12} {val}");
     }
+    if let Some(ms) = v["drill"]["clock_offset_ms"].as_u64() {
+        let _ = writeln!(
+            out,
+            "{:<12} DRILL node, exercise traffic only: its clock reads {} ({} h ahead)",
+            "drill",
+            text(&v["drill"]["now"]),
+            ms / 3_600_000
+        );
+    }
     let empty = Vec::new();
     let peers = v["peers"].as_array().unwrap_or(&empty);
     let width = peers

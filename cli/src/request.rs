@@ -135,12 +135,14 @@ fn flags(cmd: &SendCommand) -> (MessageKind, &RequestArgs, Map<String, Value>, b
                 a.subscriber_only_override,
             )
         }
-        SendCommand::MutualAssistance(a) => (
-            MessageKind::MutualAssistance,
-            &a.request,
-            given(&a.fields),
-            false,
-        ),
+        SendCommand::MutualAssistance(a) => {
+            let mut m = given(&a.fields);
+            // `no` is said, not left out: the node refuses a request that does not say it.
+            if let Some(c) = a.fields.coercive {
+                m.insert("coercive".into(), Value::Bool(c));
+            }
+            (MessageKind::MutualAssistance, &a.request, m, false)
+        }
         SendCommand::Assistance(a) => {
             (MessageKind::Assistance, &a.request, given(&a.fields), false)
         }
@@ -633,6 +635,7 @@ origin = "203.0.113.7"
                 "--purpose",
                 "trial",
                 "--coercive",
+                "yes",
                 "--data-volatile",
                 "--confidential",
                 "--preservation-case",

@@ -4,7 +4,8 @@
 
 use crate::action::{self, CaseAction};
 use crate::args::{
-    AuditCommand, CaseFilterArgs, Cli, Command, LogFormat, PeersCommand, PendingArgs, YesNo,
+    AuditCommand, CaseFilterArgs, Cli, Command, DrillCommand, LogFormat, PeersCommand, PendingArgs,
+    YesNo,
 };
 use crate::failure::Failure;
 use crate::request::{self, Request};
@@ -169,6 +170,13 @@ pub enum Action {
         socket: PathBuf,
         /// The API path.
         path: String,
+    },
+    /// A drill clock's move.
+    DrillAdvance {
+        /// Control socket.
+        socket: PathBuf,
+        /// `{ "days"?, "hours"? }`.
+        body: Value,
     },
     /// A resend.
     Resend {
@@ -402,6 +410,10 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
             }
         }
         Command::Watch => Action::Watch { socket: socket()? },
+        Command::Drill(DrillCommand::Advance(a)) => Action::DrillAdvance {
+            socket: socket()?,
+            body: serde_json::json!({ "days": a.days, "hours": a.hours }),
+        },
         Command::Audit(AuditCommand::Verify) => Action::AuditVerify { socket: socket()? },
         Command::Audit(AuditCommand::Export(a)) => Action::AuditExport {
             socket: socket()?,

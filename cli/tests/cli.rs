@@ -81,7 +81,7 @@ async fn send_preservation_with_every_flag_reaches_fr_inbox() {
         "--communication-type-of-service",
         "e-mail (SMTP)",
         "--respond-by",
-        "2026-12-01",
+        "2036-12-01",
         "--respond-by-reason",
         "logs are deleted after 7 days",
         "--json",
@@ -106,7 +106,7 @@ async fn send_preservation_with_every_flag_reaches_fr_inbox() {
     let at_fr = net.case("FR", case).await.unwrap();
     let body = &at_fr["timeline"][0]["body"];
     assert_eq!(body["communication"]["type_of_service"], "e-mail (SMTP)");
-    assert_eq!(body["respond_by"], "2026-12-01");
+    assert_eq!(body["respond_by"], "2036-12-01");
     assert_eq!(at_fr["timeline"][0]["language"], "fr");
 
     // The human table of the inbox, and its filters.
@@ -199,8 +199,8 @@ relation_to_offence = "La boîte reçoit les identifiants volés."
 custodian_or_location = "ExampleMail SAS, Paris"
 necessity = "Journaux effacés après 7 jours."
 mla_intent = true
-respond_by = 2026-12-01
-respond_by_reason = "audience le 2 décembre"
+respond_by = 2036-12-01
+respond_by_reason = "audience le 2 décembre 2036"
 "#,
     )
     .unwrap();
@@ -231,7 +231,7 @@ respond_by_reason = "audience le 2 décembre"
     let at_fr = net.case("FR", &case).await.unwrap();
     assert_eq!(at_fr["urgency"], "urgent", "the flag overrides the file");
     assert_eq!(at_fr["timeline"][0]["body"]["offence"], "escroquerie");
-    assert_eq!(at_fr["timeline"][0]["body"]["respond_by"], "2026-12-01");
+    assert_eq!(at_fr["timeline"][0]["body"]["respond_by"], "2036-12-01");
 
     let bad = tmp.path().join("bad.toml");
     std::fs::write(&bad, "to = \"FR\"\noffense = \"typo\"\n").unwrap();
@@ -527,6 +527,7 @@ async fn every_send_kind_names_its_missing_fields_without_a_node() {
                 "facts",
                 "assistance_sought",
                 "purpose",
+                "coercive",
             ],
         ),
         (

@@ -54,6 +54,23 @@ pub struct ConfigFile {
     /// Limits on evidence attachments.
     #[serde(default)]
     pub attachments: AttachmentSettings,
+    /// A node for exercises only, whose clock may be moved forward.
+    #[serde(default)]
+    pub drill: DrillSettings,
+}
+
+/// `[drill]`: a node for exercises (BC 35(3): staff trained and equipped). A drill node sends
+/// and takes exercise traffic only, and its clock can be moved forward (`poc247 drill
+/// advance`), so that a Party rehearses a 60-day preservation in minutes on real nodes. The
+/// nodes of one drill move their clocks together: a peer more than the clock-skew window
+/// apart refuses their messages as stale.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrillSettings {
+    /// This node is a drill node (default false: a real node's clock is never moved).
+    pub enabled: bool,
+    /// Days the clock starts ahead of the system clock (default 0); the offset only grows.
+    pub clock_offset_days: u32,
 }
 
 /// Limits on evidence attachments, sent and received.
@@ -206,6 +223,8 @@ pub struct NodeConfig {
     pub hook: Option<crate::hook::HookConfig>,
     /// Attachment limits.
     pub attachments: AttachmentSettings,
+    /// Drill mode.
+    pub drill: DrillSettings,
 }
 
 impl NodeConfig {
@@ -305,6 +324,7 @@ impl NodeConfig {
             events: f.events,
             hook,
             attachments: f.attachments,
+            drill: f.drill,
         })
     }
 }

@@ -353,6 +353,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/events", get(crate::feeds::events))
         .route("/v1/stats", get(crate::feeds::stats))
         .route("/v1/pending", get(pending))
+        .route("/v1/drill/advance", post(drill_advance))
         .route("/v1/audit", get(audit_export))
         .route("/v1/audit/verify", get(audit_verify))
         .merge(crate::operator::routes())
@@ -515,6 +516,10 @@ async fn status(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
         "inbox": inbox,
         "outbox_queued": outbox,
         "store": if s.store.has_failed() { "failed" } else { "ok" },
+        "drill": s.drill.as_ref().map(|d| json!({
+            "clock_offset_ms": d.offset_ms(),
+            "now": now.rfc3339(),
+        })),
         "peers": peers,
         "certificates": crate::certs::status_json(&s),
         "attachments": {
@@ -694,22 +699,26 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileTo
     let exercise = flag("exercise");
     let language_override = flag("language_override");
     let subscriber_only_override = flag("subscriber_only_override");
-    let fields = map.get("fields").cloned().unwrap_or(json!({}));
-    let body = match kind {
-        Some(k) => match Body::from_json(k, fields) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        },
-        None => None,
-    };
-    if let (Some(b), Some(u)) = (&body, urgency) {
-        if let Err(mut fs) = b.validate(u) {
-            errors.append(&mut fs);
+    let body = match (kind, map.get("fields")) {
+        (Some(_), Some(v)) if !matches!(v, Value::Object(_) | Value::Null) => {
+            field(
+                "fields",
+                Problem::Invalid(format!("an object, not {}", json_type(v))),
+            );
+            None
         }
-    }
+        (Some(k), v) => {
+            let fields = match v {
+                Some(Value::Object(m)) => m.clone(),
+                _ => serde_json::Map::new(),
+            };
+            // Without an urgency, the rules that depend on it cannot be checked: the rest can.
+            Body::from_fields(k, fields, urgency.unwrap_or(Urgency::Routine))
+                .map_err(|mut fs| errors.append(&mut fs))
+                .ok()
+        }
+        (None, _) => None,
+    };
     let files = files_to_attach(map.get("attachments"))
         .map_err(|e| errors.push(e))
         .unwrap_or_default();
@@ -888,7 +897,7 @@ async fn show_case(
     let mut timeline = Vec::new();
     for id in &case.messages {
         if let Some(m) = s.store.message(*id)? {
-            timeline.push(message_view(&m, &directory));
+            timeline.push(message_view(&m, &directory, &s.store));
         }
     }
     let mut v = case_summary(&case);
@@ -896,7 +905,11 @@ async fn show_case(
     Ok(Json(v))
 }
 
-fn message_view(m: &StoredMessage, directory: &crate::directory::Directory) -> Value {
+fn message_view(
+    m: &StoredMessage,
+    directory: &crate::directory::Directory,
+    store: &crate::store::Store,
+) -> Value {
     let envelope: Option<Envelope> = SignedEnvelope::from_bytes(&m.envelope)
         .ok()
         .and_then(|s| codec::decode(&s.payload).ok());
@@ -908,16 +921,20 @@ fn message_view(m: &StoredMessage, directory: &crate::directory::Directory) -> V
         DeliveryState::Local => ("recorded", None),
     };
     let receipt = m.receipt.as_ref().map(|r| {
-        let key = directory.get(&r.receipt.receiver).map(|e| e.signing_key);
-        let verified = key.is_some_and(|k| {
-            r.verify(
-                &r.receipt.receiver,
-                &k,
-                m.id,
-                &poc247_protocol::envelope_sha256(&m.envelope),
-            )
-            .is_ok()
-        });
+        // The receiver's key now, then every key of it this node has seen: a receipt stays
+        // verified after the receiver changes its key.
+        let mut keys: Vec<poc247_protocol::VerifyingKey> = directory
+            .get(&r.receipt.receiver)
+            .map(|e| e.signing_key)
+            .into_iter()
+            .collect();
+        keys.extend(store.peer_keys(&r.receipt.receiver).unwrap_or_default());
+        let sha = poc247_protocol::envelope_sha256(&m.envelope);
+        let signer = keys
+            .iter()
+            .find(|k| r.verify(&r.receipt.receiver, k, m.id, &sha).is_ok());
+        let verified = signer.is_some();
+        let key = signer.or(keys.first()).copied();
         json!({
             "receiver": r.receipt.receiver,
             "received_at": r.receipt.received_at.rfc3339(),
@@ -1215,10 +1232,17 @@ async fn case_action(
             false
         }
     };
-    let fields = map.get("fields").cloned().unwrap_or(json!({}));
-    let body = Body::from_json(kind, fields).map_err(|e| {
-        errors.push(e);
-    });
+    let body = match map.get("fields") {
+        None | Some(Value::Null) => {
+            Body::from_fields(kind, serde_json::Map::new(), Urgency::Routine)
+        }
+        Some(Value::Object(m)) => Body::from_fields(kind, m.clone(), Urgency::Routine),
+        Some(other) => Err(vec![FieldError {
+            field: "fields".into(),
+            problem: Problem::Invalid(format!("an object, not {}", json_type(other))),
+        }]),
+    }
+    .map_err(|mut fs| errors.append(&mut fs));
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
@@ -1410,6 +1434,82 @@ fn files_to_attach(given: Option<&Value>) -> std::result::Result<Vec<FileToAttac
             )),
         })
         .collect()
+}
+
+/// Longest single move of a drill clock: ten years.
+const DRILL_MAX_DAYS: u64 = 3_650;
+
+/// `POST /v1/drill/advance`: `{ "days"?, "hours"? }` moves a drill node's clock forward,
+/// audited (`drill_clock_advanced:+<ms>`), stored before the answer so that a restart never
+/// runs it back, and the deadlines come due at once. A node not in drill mode refuses (409):
+/// a real node's clock is never moved.
+async fn drill_advance(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let Some(drill) = s.drill.clone() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not-a-drill-node",
+            format!(
+                "{} is not a drill node ([drill] enabled = false in its node.toml): a real \
+                 node's clock is never moved",
+                s.party
+            ),
+        ));
+    };
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad(format!("body is not JSON: {e}")))?;
+    let Value::Object(map) = &v else {
+        return Err(ApiError::bad("body must be a JSON object"));
+    };
+    let mut m = Members::of(Some(&v), "a drill move", &["days", "hours"]);
+    let mut errors = Vec::new();
+    let mut amount = |k: &str| match map.get(k) {
+        None | Some(Value::Null) => 0,
+        Some(v) => match v.as_u64() {
+            Some(n) if n <= DRILL_MAX_DAYS * 24 => n,
+            _ => {
+                errors.push(FieldError {
+                    field: k.to_owned(),
+                    problem: Problem::Invalid(format!(
+                        "a whole number from 0 to {} days' worth, not {v}",
+                        DRILL_MAX_DAYS
+                    )),
+                });
+                0
+            }
+        },
+    };
+    let (days, hours) = (amount("days"), amount("hours"));
+    let by_ms = days * 86_400_000 + hours * 3_600_000;
+    if errors.is_empty() && by_ms == 0 {
+        errors.push(FieldError {
+            field: "days".into(),
+            problem: Problem::Invalid("say how far to move: days, hours or both, above 0".into()),
+        });
+    }
+    m.typing.append(&mut errors);
+    m.finish(Vec::new())?;
+    let offset = drill.offset_ms().saturating_add(by_ms);
+    let rec = AuditRecord {
+        at: s.clock.now(),
+        actor: Actor::Local { uid: caller.uid },
+        event: format!("drill_clock_advanced:+{by_ms}ms"),
+        case_ref: None,
+        message_id: None,
+    };
+    s.store.set_drill_offset(offset, &rec).await?;
+    drill.advance(by_ms);
+    tracing::warn!(by_ms, offset_ms = offset, "drill clock moved forward");
+    s.check_timers();
+    Ok(Json(json!({
+        "party": s.party,
+        "moved_ms": by_ms,
+        "clock_offset_ms": drill.offset_ms(),
+        "now": s.clock.now().rfc3339(),
+    })))
 }
 
 /// `resend`: `{ "fields": { "message_id" } }`, a message of the case this node sent and the

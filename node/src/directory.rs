@@ -3,7 +3,9 @@
 
 use crate::error::{NodeError, Result};
 use base64::Engine as _;
-use poc247_protocol::{Language, PartyId, VerifyingKey};
+use poc247_protocol::{
+    Body, FieldError, Language, Outcome, PartyId, Problem, RefusalGround, VerifyingKey,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -204,6 +206,33 @@ impl Directory {
         self.parties.get(party)
     }
 
+    /// What the declarations of `decider` forbid in its `decision`: a refusal for dual
+    /// criminality only from a Party that made the BC 29(4) reservation. Checked where the
+    /// decision is made and again where it arrives, so both sides hold the same rule.
+    pub fn check_decision(&self, decider: &PartyId, body: &Body) -> Vec<FieldError> {
+        let Body::Decision(d) = body else {
+            return Vec::new();
+        };
+        let reserved = self
+            .get(decider)
+            .is_some_and(|e| e.declarations.dual_criminality_reservation);
+        if d.outcome == Some(Outcome::Refused)
+            && d.refusal_ground == Some(RefusalGround::DualCriminality)
+            && !reserved
+        {
+            return vec![FieldError {
+                field: "refusal_ground".into(),
+                problem: Problem::Invalid(format!(
+                    "{decider} did not make the dual-criminality reservation of BC 29(4) \
+                     (its directory entry declares dual_criminality_reservation = false): a \
+                     preservation is refused only as a political offence or on sovereignty, \
+                     security or ordre public (BC 29(5))"
+                )),
+            }];
+        }
+        Vec::new()
+    }
+
     /// Every entry, ordered by id.
     pub fn iter(&self) -> impl Iterator<Item = &PartyEntry> {
         self.parties.values()
@@ -286,6 +315,28 @@ mod tests {
             "[[party]]\nid = \"{id}\"\nname = \"{id}\"\naddresses = [\"127.0.0.1:1\"]\n\
              signing_key = \"{key}\"\n\n"
         )
+    }
+
+    #[test]
+    fn dual_criminality_is_a_ground_only_for_a_party_with_the_29_4_reservation() {
+        let text = format!(
+            "{}dual_criminality_reservation = true\n\n{}",
+            entry("LU", KEY),
+            entry("FR", KEY)
+        );
+        let d = Directory::from_toml(&text).unwrap();
+        let refusal = Body::Decision(poc247_protocol::Decision {
+            outcome: Some(Outcome::Refused),
+            refusal_ground: Some(RefusalGround::DualCriminality),
+            reasons: Some("not an offence here".into()),
+            ..Default::default()
+        });
+        let lu = PartyId::parse("LU").unwrap();
+        let fr = PartyId::parse("FR").unwrap();
+        assert!(d.check_decision(&lu, &refusal).is_empty());
+        let broken = d.check_decision(&fr, &refusal);
+        assert_eq!(broken.len(), 1);
+        assert_eq!(broken[0].field, "refusal_ground");
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct Shared {
     pub store: Store,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// The same clock on a drill node, to move it forward; `None` on a real node.
+    pub drill: Option<Arc<crate::clock::DrillClock>>,
     events: broadcast::Sender<NodeEvent>,
     pub(crate) delivery: mpsc::Sender<DeliveryCmd>,
     endpoint: quinn::Endpoint,
@@ -87,6 +89,7 @@ impl Shared {
 
     /// Puts a new directory in force (a reload checked it whole first).
     pub(crate) fn set_directory(&self, directory: Arc<Directory>) {
+        note_peer_keys(&self.store, &directory, self.clock.now());
         match self.directory.write() {
             Ok(mut d) => *d = directory,
             Err(p) => *p.into_inner() = directory,
@@ -187,6 +190,17 @@ impl std::fmt::Debug for Node {
     }
 }
 
+/// Remembers every Party's signing key of `directory`, so that receipts and messages they
+/// signed stay verifiable after a key change. A failure is logged: it costs only a later
+/// verification.
+fn note_peer_keys(store: &Store, directory: &Directory, now: UtcMs) {
+    for e in directory.iter() {
+        if let Err(e) = store.note_peer_key(&e.id, &e.signing_key, now) {
+            tracing::error!(error = %e, "cannot record a peer's signing key");
+        }
+    }
+}
+
 impl Node {
     /// Starts a node on the address of its configuration, with the system clock.
     pub async fn start(cfg: NodeConfig) -> Result<Node> {
@@ -236,6 +250,32 @@ impl Node {
         )
         .map_err(|e| NodeError::Transport(e.to_string()))?;
         let (store, committer) = Store::open(&cfg.data_dir, &cfg.store, signing.clone())?;
+        // A drill node's clock runs ahead by the offset last recorded, or the configured one
+        // if larger: it never runs back across a restart.
+        // A store whose clock was moved holds dates ahead of the world's: never real traffic.
+        let drilled = store.drill_offset()?;
+        let drill = if cfg.drill.enabled {
+            let configured = u64::from(cfg.drill.clock_offset_days) * 86_400_000;
+            let offset = drilled.unwrap_or(0).max(configured);
+            Some(Arc::new(crate::clock::DrillClock::new(
+                clock.clone(),
+                offset,
+            )))
+        } else if drilled.is_some() {
+            return Err(NodeError::Config {
+                file: cfg.data_dir.clone(),
+                message: "this store belongs to a drill node (its clock was moved forward): \
+                          start it with [drill] enabled = true, or give the node a new data_dir"
+                    .into(),
+            });
+        } else {
+            None
+        };
+        let clock: Arc<dyn Clock> = match &drill {
+            Some(d) => d.clone(),
+            None => clock,
+        };
+        note_peer_keys(&store, &directory, clock.now());
         let event_log = crate::eventlog::EventLog::open(&store, &cfg.events)?;
         let attachments = crate::attachments::Attachments::open(&cfg.data_dir, &store)?;
         let (events, _) = broadcast::channel(4096);
@@ -249,6 +289,7 @@ impl Node {
             store,
             started_at: clock.now(),
             clock,
+            drill,
             events,
             delivery: delivery_tx,
             endpoint,

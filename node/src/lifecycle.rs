@@ -285,6 +285,9 @@ pub struct Step<'a> {
     pub from: &'a PartyId,
     /// The message it answers.
     pub in_reply_to: Option<MessageId>,
+    /// When its sender made it (its header's `created_at`): the same on both sides, so the
+    /// dates it sets (acknowledged, decided) and the deadlines counted from them agree.
+    pub at: UtcMs,
     /// Its body.
     pub body: &'a Body,
 }
@@ -315,7 +318,7 @@ enum Side {
 }
 
 /// The requester's suggested deadline carried by a request.
-fn respond_by_of(body: &Body) -> Option<Date> {
+pub fn respond_by_of(body: &Body) -> Option<Date> {
     match body {
         Body::Preservation(b) => b.respond_by,
         Body::EmergencyProduction(b) => b.respond_by,
@@ -353,8 +356,7 @@ fn side_of(kind: MessageKind, case_kind: MessageKind) -> Side {
         | UseExplanationRequest
         | UseConsent
         | TrafficDataDisclosure
-        | Results
-        | PreservationExtension => Side::Requested,
+        | Results => Side::Requested,
         _ => Side::Either,
     }
 }
@@ -479,6 +481,27 @@ impl CaseRecord {
         Ok(())
     }
 
+    /// The message an answer of `kind` answers when the officer names none: the one open
+    /// question or request for an explanation or consent (none when several are open), the
+    /// conditions it settles; else the request that opened the case. `None` in a case
+    /// recorded from another channel.
+    pub fn answered(&self, kind: MessageKind) -> Option<MessageId> {
+        use MessageKind as K;
+        let only = |open: &[MessageId]| match open {
+            [one] => Some(*one),
+            _ => None,
+        };
+        match kind {
+            // None when several are open: the lifecycle then asks which one.
+            K::InfoProvided => only(&self.open_info_requests),
+            K::UseExplanation | K::UseConsent => only(&self.open_use_requests),
+            K::ConditionsReply => self
+                .pending_conditions
+                .or_else(|| self.messages.first().copied()),
+            _ => self.messages.first().copied(),
+        }
+    }
+
     /// Applies a receipt or a final refusal of a message; the record is unchanged on error.
     pub fn apply(&mut self, t: &Transition, now: UtcMs) -> Result<(), LifecycleError> {
         let id = match t {
@@ -534,11 +557,16 @@ impl CaseRecord {
         let from_requester = step.from == &self.requester;
         let from_requested = step.from == &self.requested;
         let side = side_of(kind, self.kind);
-        let ok_side = match side {
-            Side::Requester => from_requester,
-            Side::Requested => from_requested,
-            Side::Either => from_requester || from_requested,
-        };
+        // In a case recorded from another channel, the requested Party records the written
+        // confirmation it received (CARICOM MLA para. 18); the requester has no node here.
+        let recorded_confirmation =
+            kind == K::FormalConfirmation && self.recorded_external.is_some() && from_requested;
+        let ok_side = recorded_confirmation
+            || match side {
+                Side::Requester => from_requester,
+                Side::Requested => from_requested,
+                Side::Either => from_requester || from_requested,
+            };
         if !ok_side {
             return Err(LifecycleError::WrongSide {
                 case: self.case_ref.clone(),
@@ -605,7 +633,7 @@ impl CaseRecord {
                 if self.decided_at.is_some() {
                     return Err(self.refuse("it was decided already"));
                 }
-                self.acknowledged_at = Some(now);
+                self.acknowledged_at = Some(step.at);
                 if self.state == CaseState::Delivered {
                     self.state = CaseState::Acknowledged;
                 }
@@ -745,14 +773,16 @@ impl CaseRecord {
                 let Some(outcome) = d.outcome else {
                     return Err(self.refuse("a decision needs an outcome"));
                 };
-                self.decided_at = Some(now);
+                self.decided_at = Some(step.at);
                 self.executed_on = d.executed_on.or(self.executed_on);
                 if outcome == Outcome::EmergencyNotEstablished {
                     // It goes on as an ordinary request (emergency MLA para. 4).
                     self.urgency = Urgency::Urgent;
                 }
                 if self.kind == K::Preservation && outcome == Outcome::Executed {
-                    let executed = d.executed_on.unwrap_or_else(|| Date::from_utc_ms(now.0));
+                    let executed = d
+                        .executed_on
+                        .unwrap_or_else(|| Date::from_utc_ms(step.at.0));
                     let minimum = executed.plus_days(i64::from(self.context.preservation_min_days));
                     let until = d.preserved_until.unwrap_or(minimum);
                     if until < minimum {
@@ -784,10 +814,18 @@ impl CaseRecord {
             }
             Body::DisclosureNotice(_) | Body::Results(_) => {}
             Body::TrafficDataDisclosure(_) => {
-                if self.kind != K::Preservation {
-                    return Err(
-                        self.refuse("traffic data are disclosed in a preservation case (art. 30)")
-                    );
+                // Art. 30(1): in the course of executing a request to preserve traffic data.
+                if self.kind != K::Preservation || !self.context.traffic_data {
+                    return Err(self.refuse(
+                        "traffic data are disclosed only in executing a preservation of traffic \
+                         data (art. 30(1))",
+                    ));
+                }
+                if self.decided_outcome() == Some(Outcome::Refused) {
+                    return Err(self.refuse(
+                        "the preservation was refused: nothing is executed in which traffic data \
+                         could be disclosed (art. 30(1))",
+                    ));
                 }
             }
             Body::FormalConfirmation(_) => {
@@ -808,7 +846,18 @@ impl CaseRecord {
                         self.refuse("only an executed, unreleased preservation can be extended")
                     );
                 }
-                self.preserved_until = e.until.or(self.preserved_until);
+                if from_requested {
+                    self.preserved_until = e.until.or(self.preserved_until);
+                } else {
+                    // The requester asks; the data are kept longer only once the requested
+                    // Party renews its order and says so (BC 16(2), 29(7)).
+                    warnings.push(format!(
+                        "{} asks to extend the preservation{}: {} answers with its own extension",
+                        self.requester,
+                        e.until.map(|u| format!(" until {u}")).unwrap_or_default(),
+                        self.requested
+                    ));
+                }
             }
             Body::PreservationRelease(_) => {
                 if self.kind != K::Preservation || self.released {
@@ -1008,6 +1057,7 @@ mod tests {
                 id,
                 from: &from,
                 in_reply_to,
+                at: self.now,
                 body: &body,
             };
             let (before_a, before_b) = (self.requester.clone(), self.requested.clone());
@@ -1295,7 +1345,7 @@ mod tests {
     }
 
     #[test]
-    fn traffic_data_are_disclosed_only_in_a_preservation_art_30() {
+    fn traffic_data_are_disclosed_only_in_executing_a_preservation_of_traffic_data_art_30_1() {
         let mut c = confidential_mla();
         let disclosure = TrafficDataDisclosure {
             service_provider: "ISP".into(),
@@ -1304,9 +1354,38 @@ mod tests {
         assert!(c
             .send("FR", Body::TrafficDataDisclosure(disclosure.clone()))
             .is_err());
+        // A preservation of other data.
         let mut c = Pair::preservation();
+        assert!(c
+            .send("FR", Body::TrafficDataDisclosure(disclosure.clone()))
+            .is_err());
+        let traffic = || {
+            Pair::open(
+                Body::Preservation(Preservation {
+                    includes_traffic_data: true,
+                    ..Preservation::default()
+                }),
+                CaseContext::default(),
+            )
+        };
+        // A preservation of traffic data that was refused: nothing is executed.
+        let mut c = traffic();
+        c.send("FR", Body::Decision(refused_political())).unwrap();
+        assert!(c
+            .send("FR", Body::TrafficDataDisclosure(disclosure.clone()))
+            .is_err());
+        let mut c = traffic();
         c.send("FR", Body::TrafficDataDisclosure(disclosure))
             .unwrap();
+    }
+
+    fn refused_political() -> Decision {
+        Decision {
+            outcome: Some(Outcome::Refused),
+            refusal_ground: Some(poc247_protocol::RefusalGround::PoliticalOffence),
+            reasons: Some("political offence".into()),
+            ..Decision::default()
+        }
     }
 
     #[test]

@@ -77,17 +77,37 @@ fn field(name: &str, why: impl Into<String>) -> FieldError {
     }
 }
 
-/// What the directory says of a request from `requester` to `requested`.
-pub fn context_for(directory: &Directory, requester: &PartyId, requested: &PartyId) -> CaseContext {
+/// What the directory says of a request of `kind` from `requester` to `requested`.
+///
+/// A formal confirmation follows only a request that asks the requested Party to act under
+/// its law: a preservation or a mutual-assistance request sent by expedited means, where that
+/// Party requires one (BC 25(3)), and an emergency production where it declared that the
+/// request is submitted formally after execution (emergency production para. 7). Advice,
+/// volunteered information and its offer are not requests to confirm.
+pub fn context_for(
+    directory: &Directory,
+    requester: &PartyId,
+    requested: &PartyId,
+    kind: MessageKind,
+) -> CaseContext {
     let mut c = CaseContext {
         preservation_min_days: 60,
         ..CaseContext::default()
     };
     if let Some(e) = directory.get(requested) {
         let d = &e.declarations;
-        c.confirmation_required = d.formal_confirmation_required;
+        match kind {
+            MessageKind::Preservation | MessageKind::MutualAssistance => {
+                c.confirmation_required = d.formal_confirmation_required;
+            }
+            MessageKind::EmergencyProduction => {
+                c.confirmation_required =
+                    d.formal_confirmation_required || d.confirmation_after_execution;
+                c.confirmation_after_execution = d.confirmation_after_execution;
+            }
+            _ => {}
+        }
         c.confirmation_days = d.formal_confirmation_days;
-        c.confirmation_after_execution = d.confirmation_after_execution;
         c.preservation_min_days = d.preservation_min_days;
         c.legal_max_days = d.legal_max_days;
         c.mla_basis = d
@@ -134,6 +154,38 @@ fn check_language(
     )))
 }
 
+/// How an emergency mutual-assistance request reaches the Party of `entry` from here, as the
+/// routing rules of [`Shared::submit`] would send it.
+fn mla_route_advice(directory: &Directory, entry: &PartyEntry) -> String {
+    let to = &entry.id;
+    let d = &entry.declarations;
+    let ca = entry
+        .central_authority
+        .as_ref()
+        .filter(|ca| *ca != to && directory.get(ca).is_some());
+    let send = format!("`poc247 send mutual-assistance --to {to} --urgency emergency …`");
+    match ca {
+        Some(ca) if d.urgent_requests_to_central_authority_only => {
+            format!("send it now with {send}; it goes to {ca} (art. 27(9)(e))")
+        }
+        _ if d.accepts_mla_via_247 => format!("send it now with {send}"),
+        Some(ca) => format!(
+            "send it now to its central authority with \
+             `poc247 send mutual-assistance --to {ca} --urgency emergency …`"
+        ),
+        None => match &entry.central_authority {
+            Some(ca) => format!(
+                "{to} takes no mutual-assistance request on the 24/7 channel and its central \
+                 authority {ca} has no node here: send it to {ca} by its own channel"
+            ),
+            None => format!(
+                "{to} takes no mutual-assistance request on the 24/7 channel: send it through \
+                 its central authority by its own channel"
+            ),
+        },
+    }
+}
+
 impl Shared {
     /// Applies the directory's routing rules to a request for `to`.
     fn route(
@@ -163,6 +215,36 @@ impl Shared {
         };
         match &req.body {
             Body::MutualAssistance(m) => {
+                if let Some(p) = &m.preservation_case {
+                    match self.store.case(p)? {
+                        Some(c)
+                            if c.kind == MessageKind::Preservation && c.role == Role::Requester =>
+                        {
+                            // The follow-up goes to the Party that preserved the data, or to
+                            // its central authority (BC 29(1), 29(7)).
+                            let preserved_by = &c.requested;
+                            let its_ca = directory
+                                .get(preserved_by)
+                                .and_then(|e| e.central_authority.as_ref())
+                                == Some(to);
+                            if preserved_by != to && !its_ca {
+                                return Err(SubmitError::Invalid(vec![field(
+                                    "preservation_case",
+                                    format!(
+                                        "{p} is a preservation by {preserved_by}; its follow-up \
+                                         goes to {preserved_by}, not {to} (BC 29(1))"
+                                    ),
+                                )]));
+                            }
+                        }
+                        _ => {
+                            return Err(SubmitError::Invalid(vec![field(
+                                "preservation_case",
+                                format!("{p} is not a preservation this node requested"),
+                            )]))
+                        }
+                    }
+                }
                 // The requested Party's central authority, if it has a node in the directory.
                 let ca = entry
                     .central_authority
@@ -193,26 +275,13 @@ impl Shared {
                         .and_then(|me| me.central_authority.clone())
                         .filter(|ca| directory.get(ca).is_some() && ca != &self.party);
                 }
-                if let Some(p) = &m.preservation_case {
-                    match self.store.case(p)? {
-                        Some(c)
-                            if c.kind == MessageKind::Preservation && c.role == Role::Requester => {
-                        }
-                        _ => {
-                            return Err(SubmitError::Invalid(vec![field(
-                                "preservation_case",
-                                format!("{p} is not a preservation this node requested"),
-                            )]))
-                        }
-                    }
-                }
             }
             Body::EmergencyProduction(e) => {
                 if d.withholds_until_emergency_mla {
                     route.warnings.push(format!(
                         "{to} withholds the data until an emergency mutual-assistance request \
-                         arrives (emergency production para. 2): send it now with \
-                         `poc247 send mutual-assistance --to {to}`"
+                         arrives (emergency production para. 2): {}",
+                        mla_route_advice(directory, entry)
                     ));
                 }
                 if e.subscriber_only && d.no_subscriber_only {
@@ -316,6 +385,21 @@ impl Shared {
             kind,
             MessageKind::SpontaneousInformation | MessageKind::InformationOffer
         );
+        // A suggested deadline already past asks for nothing the requested Party could meet
+        // (CARICOM MLA para. 29).
+        let today = Date::from_utc_ms(self.clock.now().0);
+        if let Some(by) = crate::lifecycle::respond_by_of(&req.body).filter(|by| *by < today) {
+            fields.push(field(
+                "respond_by",
+                format!("{by} is in the past (today is {today}): a deadline the requested Party can meet"),
+            ));
+        }
+        if self.drill.is_some() && !req.exercise {
+            fields.push(field(
+                "exercise",
+                "this is a drill node: it sends exercise traffic only (exercise: true)",
+            ));
+        }
         if req.to.len() > 1 && !spontaneous {
             fields.push(field(
                 "to",
@@ -343,7 +427,7 @@ impl Shared {
                 req.exercise,
                 now,
             );
-            let context = context_for(&directory, &self.party, &route.to);
+            let context = context_for(&directory, &self.party, &route.to, kind);
             let mut case = CaseRecord::open(&header, &req.body, Role::Requester, context, now);
             case.language_override = route.language_override;
             case.warnings = route.warnings.clone();
@@ -362,7 +446,7 @@ impl Shared {
                     &h,
                     &req.body,
                     Role::Requester,
-                    context_for(&directory, &self.party, ca),
+                    context_for(&directory, &self.party, ca, kind),
                     now,
                 );
                 copy.copy_of = Some(case_ref.clone());
@@ -427,13 +511,19 @@ impl Shared {
             .case(case_ref)?
             .ok_or_else(|| SubmitError::NoCase(case_ref.clone()))?;
         let kind = body.kind();
-        if let Err(fields) =
-            body.validate_in_case(case.urgency, case.kind, case.context.traffic_data)
-        {
+        let mut fields = body
+            .validate_in_case(case.urgency, case.kind, case.context.traffic_data)
+            .err()
+            .unwrap_or_default();
+        fields.extend(self.directory().check_decision(&self.party, &body));
+        if !fields.is_empty() {
             return Err(SubmitError::Invalid(fields));
         }
         let peer = case.peer().clone();
         let local_only = case.recorded_external.is_some();
+        // Every answer names the message it answers; the node picks it when the officer
+        // does not.
+        let in_reply_to = in_reply_to.or_else(|| case.answered(kind));
         let language = language.unwrap_or_else(|| case.language.clone());
         let mut warnings = Vec::new();
         if !local_only && language != case.language {
@@ -469,6 +559,7 @@ impl Shared {
                             id: msg.id,
                             from: &me,
                             in_reply_to,
+                            at: now,
                             body: &step_body,
                         },
                         now,
@@ -630,9 +721,19 @@ impl Shared {
         if !fields.is_empty() {
             return Err(SubmitError::Invalid(fields));
         }
+        let directory = self.directory();
+        let accepts_oral = directory
+            .get(&self.party)
+            .is_some_and(|me| me.declarations.accepts_oral);
+        if r.oral && !accepts_oral {
+            return Err(SubmitError::Conflict(format!(
+                "{} does not accept oral requests (its directory entry declares accepts_oral = \
+                 false; CARICOM MLA para. 18): ask {} for the request in writing and record that",
+                self.party, r.from
+            )));
+        }
         let now = self.clock.now();
         let case_ref = self.new_case_ref(now)?;
-        let directory = self.directory();
         let header = self.header(
             &self.party,
             case_ref.clone(),
@@ -653,10 +754,16 @@ impl Shared {
             &header,
             &placeholder,
             Role::Requested,
-            context_for(&directory, &r.from, &self.party),
+            context_for(&directory, &r.from, &self.party, r.kind),
             now,
         );
         case.messages.clear();
+        // An oral request is confirmed in writing without delay (CARICOM MLA para. 18),
+        // whatever the kind.
+        if r.oral {
+            case.context.confirmation_required = true;
+            case.context.confirmation_after_execution = false;
+        }
         case.recorded_external = Some(ExternalRecord {
             channel: r.channel,
             received_at: r.received_at,

@@ -121,6 +121,15 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
             format!("addressed to {}, this node is {}", header.to, shared.party),
         );
     }
+    if shared.drill.is_some() && !header.exercise {
+        return reject(
+            InvalidBody,
+            format!(
+                "{} is a drill node: it takes exercise traffic only",
+                shared.party
+            ),
+        );
+    }
     let now = shared.clock.now();
     let skew = shared.cfg.limits.clock_skew_secs.saturating_mul(1000);
     if header.created_at.0.abs_diff(now.0) > skew {
@@ -150,7 +159,16 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
     let opens =
         kind.is_request() && !(kind == MessageKind::SpontaneousInformation && existing.is_some());
     let fields = match &existing {
-        Some(c) if !opens => body.validate_in_case(header.urgency, c.kind, c.context.traffic_data),
+        Some(c) if !opens => body
+            .validate_in_case(header.urgency, c.kind, c.context.traffic_data)
+            .and_then(|()| {
+                let broken = shared.directory().check_decision(&header.from, body);
+                if broken.is_empty() {
+                    Ok(())
+                } else {
+                    Err(broken)
+                }
+            }),
         _ => body.validate(header.urgency),
     };
     if let Err(fields) = fields {
@@ -193,8 +211,12 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
     // A new request is stored in a batch with the others arriving now, and flushed with them.
     let mut flushed = false;
     let stored = if opens {
-        let context = context_for(&directory, &header.from, &shared.party);
-        let case = CaseRecord::open(header, body, Role::Requested, context, now);
+        let context = context_for(&directory, &header.from, &shared.party, body.kind());
+        let mut case = CaseRecord::open(header, body, Role::Requested, context, now);
+        // The same fact on both sides: written in a language this Party does not list.
+        case.language_override = directory
+            .get(&shared.party)
+            .is_some_and(|me| !me.languages.is_empty() && !me.languages.contains(&header.language));
         match shared.store.insert_inbound_durably(&msg, &case).await {
             Ok(Inbound::Duplicate(r)) => return Reply::Receipt(r),
             Ok(Inbound::Stored(_)) => {
@@ -217,6 +239,7 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
             id: header.id,
             from: &header.from,
             in_reply_to: header.in_reply_to,
+            at: header.created_at,
             body,
         };
         match shared

@@ -22,6 +22,9 @@ use sled::transaction::{
 use std::path::Path;
 use tokio::sync::{mpsc, oneshot};
 
+/// The `meta` key of a drill node's clock offset, in ms.
+const DRILL_OFFSET: &str = "drill_offset_ms";
+
 /// The schema version written in `meta`.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -247,6 +250,8 @@ impl Store {
                 outbox: db.open_tree("outbox")?,
                 audit: db.open_tree("audit")?,
                 checkpoints: db.open_tree("checkpoints")?,
+                keys: db.open_tree("keys")?,
+                peer_keys: db.open_tree("peer_keys")?,
                 signer,
                 meta,
             },
@@ -265,6 +270,7 @@ impl Store {
             store.hooks.clone(),
             store.failed.clone(),
         );
+        store.link_signing_key()?;
         let trees = store.t.clone();
         let handle = tokio::task::spawn_blocking(move || {
             run_committer(db2, trees, rx, group, counter, &hooks, &failed)
@@ -707,6 +713,26 @@ impl Store {
         tx(trees.transaction(|(at, meta, cp)| append_audit(at, meta, cp, &self.t.signer, rec)))
     }
 
+    /// A drill node's clock offset, as last moved (`None` before the first move).
+    pub fn drill_offset(&self) -> Result<Option<u64>> {
+        match self.t.meta.get(DRILL_OFFSET)? {
+            Some(b) => Ok(Some(be_u64(&b, "the drill clock offset in meta")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records a drill node's new clock offset with its audit record, in one transaction,
+    /// flushed before it returns: after a restart the clock never runs back.
+    pub async fn set_drill_offset(&self, offset_ms: u64, rec: &AuditRecord) -> Result<()> {
+        self.writable()?;
+        let trees = (&self.t.audit, &self.t.meta, &self.t.checkpoints);
+        tx(trees.transaction(|(at, meta, cp)| {
+            meta.insert(DRILL_OFFSET, &offset_ms.to_be_bytes())?;
+            append_audit(at, meta, cp, &self.t.signer, rec)
+        }))?;
+        self.commit().await
+    }
+
     /// Puts outbound message `id`, refused for good, back in the outbox (an officer's
     /// `resend`): queued again, its case back to queued if it was the failed opening request,
     /// audited `resent:<why it had failed>`, in one transaction, flushed. `Ok(Err(why))` when
@@ -839,8 +865,80 @@ impl Store {
             .collect()
     }
 
-    /// Recomputes the chain and checks every checkpoint with `key` (this node's public key):
-    /// the first edited, deleted or reordered entry is reported with its position.
+    /// The node's own signing-key history, oldest first.
+    pub fn key_links(&self) -> Result<Vec<audit::KeyLink>> {
+        self.t.keys.iter().values().map(|v| dec(&v?)).collect()
+    }
+
+    /// Records the key this store is opened with at the end of its key history, if it is new
+    /// there: signed by it, from the next audit position, with an audit entry
+    /// `signing_key_changed:<old>-><new>`, flushed. Checkpoints signed before stay verifiable.
+    fn link_signing_key(&self) -> Result<()> {
+        let links = self.key_links()?;
+        let current = self.t.signer.verifying_key().to_bytes();
+        let last = links.last();
+        if last.is_some_and(|l| l.new == current) {
+            return Ok(());
+        }
+        let (head, _) = self.audit_head()?;
+        let index = links.len() as u64;
+        // The first link of a store: its key signed everything before (position 0 on).
+        let from_seq = if last.is_none() { 0 } else { head + 1 };
+        let link = audit::KeyLink::sign(index, last.map(|l| l.new), from_seq, &self.t.signer)?;
+        self.t.keys.insert(index.to_be_bytes(), enc(&link)?)?;
+        if let Some(old) = last {
+            let fp = |k: &[u8; 32]| {
+                VerifyingKey::from_bytes(k)
+                    .map(|k| poc247_protocol::fingerprint(&k))
+                    .unwrap_or_default()
+            };
+            self.audit(&AuditRecord {
+                at: UtcMs(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0)),
+                ),
+                actor: Actor::Node,
+                event: format!("signing_key_changed:{}->{}", fp(&old.new), fp(&current)),
+                case_ref: None,
+                message_id: None,
+            })?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Remembers `key` as a signing key of `party` (from the directory), so that what it signed
+    /// stays verifiable after the Party changes its key.
+    pub fn note_peer_key(&self, party: &PartyId, key: &VerifyingKey, now: UtcMs) -> Result<()> {
+        let mut k = party.as_str().as_bytes().to_vec();
+        k.push(0);
+        k.extend_from_slice(&key.to_bytes());
+        if self.t.peer_keys.get(&k)?.is_none() {
+            self.t.peer_keys.insert(k, &now.0.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Every signing key of `party` this node has seen in its directory.
+    pub fn peer_keys(&self, party: &PartyId) -> Result<Vec<VerifyingKey>> {
+        let mut prefix = party.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.t.peer_keys.scan_prefix(&prefix) {
+            let (k, _) = kv?;
+            if let Ok(b) = <[u8; 32]>::try_from(&k[prefix.len()..]) {
+                if let Ok(key) = VerifyingKey::from_bytes(&b) {
+                    out.push(key);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Recomputes the chain and checks every checkpoint with the node's key history, which
+    /// must end at `key` (this node's public key): the first edited, deleted or reordered
+    /// entry is reported with its position.
     pub fn verify_audit(&self, key: &VerifyingKey) -> Result<Verification> {
         let mut expected = 1u64;
         let mut prev = [0u8; 32];
@@ -889,6 +987,13 @@ impl Store {
                 broken = brk(last.max(1), problem);
             }
         }
+        let history = match audit::KeyHistory::check(&self.key_links()?, key) {
+            Ok(h) => Some(h),
+            Err(problem) => {
+                broken = min_break(broken, brk(0, problem));
+                None
+            }
+        };
         let mut checkpoints = 0;
         for kv in self.t.checkpoints.iter() {
             let (_, v) = kv?;
@@ -897,7 +1002,7 @@ impl Store {
                 broken = broken.or(brk(0, "a checkpoint does not decode".into()));
                 continue;
             };
-            let b = if !c.verify(key) {
+            let b = if !history.as_ref().is_some_and(|h| h.signed(&c)) {
                 brk(
                     c.seq,
                     format!("checkpoint at {} is not signed by this node", c.seq),
@@ -1224,6 +1329,10 @@ struct Trees {
     audit: sled::Tree,
     meta: sled::Tree,
     checkpoints: sled::Tree,
+    /// The node's own signing-key history (`KeyLink`s by index).
+    keys: sled::Tree,
+    /// Every signing key of a peer seen in the directory: `party/0/key` → first seen.
+    peer_keys: sled::Tree,
     signer: SigningKey,
 }
 

@@ -154,7 +154,7 @@ pub fn deadlines(case: &CaseRecord, s: &TrackSettings, follow_up_undecided: bool
             true,
         );
     }
-    if case.context.confirmation_required && case.confirmation.is_none() {
+    if !closed && case.context.confirmation_required && case.confirmation.is_none() {
         let start = if case.recorded_external.as_ref().is_some_and(|r| r.oral) {
             Some(received_at)
         } else if case.context.confirmation_after_execution {
@@ -364,6 +364,7 @@ mod tests {
                 id: MessageId::new(T0.plus_ms(1)),
                 from: &fr,
                 in_reply_to: None,
+                at: T0,
                 body: &body,
             },
             T0,

@@ -321,6 +321,94 @@ impl fmt::Display for MessageKind {
     }
 }
 
+/// Fields a kind must carry explicitly: a yes-or-no whose absence would silently mean "no".
+/// `mutual_assistance.coercive` decides whether the request may go directly between
+/// competent authorities (BC 27(9)(d)), so the requester must say it (REQUESTS.md: "yes").
+fn explicit_flags(kind: MessageKind) -> &'static [&'static str] {
+    match kind {
+        MessageKind::MutualAssistance => &["coercive"],
+        _ => &[],
+    }
+}
+
+/// Whether `error` is about `field` or something inside it (`service_providers[0].name`).
+fn concerns(error: &FieldError, field: &str) -> bool {
+    error
+        .field
+        .strip_prefix(field)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
+impl Body {
+    /// Builds a body of `kind` from its JSON fields and validates it at `urgency`: the body,
+    /// or every field that is wrong at once. serde stops at the first bad value, so each field
+    /// is tried alone to name all of them; the others are still validated, and a flag that
+    /// must be given explicitly is reported missing.
+    pub fn from_fields(
+        kind: MessageKind,
+        fields: serde_json::Map<String, serde_json::Value>,
+        urgency: Urgency,
+    ) -> Result<Body, Vec<FieldError>> {
+        use serde_json::{Map, Value};
+        let absent: Vec<FieldError> = explicit_flags(kind)
+            .iter()
+            .filter(|f| matches!(fields.get(**f), None | Some(Value::Null)))
+            .map(|f| FieldError {
+                field: (*f).to_owned(),
+                problem: Problem::Missing,
+            })
+            .collect();
+        let whole = match Body::from_json(kind, Value::Object(fields.clone())) {
+            Ok(body) => {
+                let mut errors = body.validate(urgency).err().unwrap_or_default();
+                errors.extend(absent);
+                return if errors.is_empty() {
+                    Ok(body)
+                } else {
+                    Err(errors)
+                };
+            }
+            Err(e) => e,
+        };
+        let mut bad = Vec::new();
+        let mut good = Map::new();
+        for (k, v) in fields {
+            let alone = Value::Object(Map::from_iter([(k.clone(), v.clone())]));
+            match Body::from_json(kind, alone) {
+                Ok(_) => {
+                    good.insert(k, v);
+                }
+                Err(FieldError {
+                    problem: Problem::Invalid(why),
+                    ..
+                }) => bad.push(FieldError {
+                    field: k,
+                    problem: Problem::Invalid(why),
+                }),
+                Err(e) => bad.push(FieldError {
+                    field: k,
+                    problem: Problem::Invalid(e.to_string()),
+                }),
+            }
+        }
+        if bad.is_empty() {
+            return Err(vec![whole]);
+        }
+        bad.extend(absent);
+        if let Ok(rest) = Body::from_json(kind, Value::Object(good)) {
+            let others: Vec<FieldError> = rest
+                .validate(urgency)
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| !bad.iter().any(|b| concerns(e, &b.field)))
+                .collect();
+            bad.extend(others);
+        }
+        Err(bad)
+    }
+}
+
 impl Body {
     /// [`Body::validate`], plus the rules that need the case this body belongs to:
     /// `case_kind` is the kind of the request that opened it, and `traffic_data` says whether

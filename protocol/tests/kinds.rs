@@ -149,7 +149,7 @@ fn example(kind: MessageKind) -> Body {
             Body::SpontaneousInformation(SpontaneousInformation {
                 information: text("serveur de commande à 198.51.100.1"),
                 relevance: text("hébergé sur votre territoire"),
-                conditions: some("confidentiel jusqu'aux interpellations"),
+                conditions: None,
                 emergency_facts: None,
                 respond_by: None,
                 respond_by_reason: None,

@@ -4,6 +4,7 @@
 //! instead of sleeping.
 
 pub mod crashrun;
+pub mod flow;
 pub mod powercut;
 pub mod procs;
 pub mod proxy;

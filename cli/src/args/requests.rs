@@ -276,9 +276,10 @@ pub struct MutualAssistanceFields {
     /// The purpose of the evidence, information or action sought (20(f)).
     #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub purpose: Option<String>,
-    /// The measure requires coercive action (BC 27(9)(d)) [default: no].
-    #[arg(long)]
-    pub coercive: bool,
+    /// Whether the measure requires coercive action: yes or no, always said (BC 27(9)(d):
+    /// a non-coercive request may go directly between competent authorities).
+    #[arg(long, value_name = "yes|no", value_parser = clap::builder::BoolishValueParser::new())]
+    pub coercive: Option<bool>,
     /// The data are particularly vulnerable to loss or modification (BC 31(3)).
     #[arg(long)]
     pub data_volatile: bool,
@@ -351,9 +352,9 @@ pub struct SpontaneousInformationFields {
     /// Why it may help the receiver initiate or carry out investigations (26(1)).
     #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub relevance: Option<String>,
-    /// Confidentiality or use conditions (26(2)); to have them agreed before the information
-    /// is sent, use information-offer instead.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+    /// Refused: conditions are agreed before the information is sent (26(2)); offer the
+    /// information with them first with `send information-offer`.
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true, hide = true)]
     pub conditions: Option<String>,
 }
 

@@ -355,7 +355,8 @@ pub struct SpontaneousInformation {
     pub information: String,
     /// Why it may help the receiver initiate or carry out investigations (26(1)).
     pub relevance: String,
-    /// Confidentiality or use conditions (26(2)), as accepted in the offer if there was one.
+    /// Always empty: conditions are agreed before the information is sent, in an
+    /// [`InformationOffer`] (26(2)). Kept so that a message carrying them is named and refused.
     pub conditions: Option<String>,
     /// Facts establishing the emergency; mandatory when the urgency is `emergency`.
     pub emergency_facts: Option<String>,
@@ -373,7 +374,17 @@ impl SpontaneousInformation {
         let mut r = Report::new();
         r.text("information", &self.information, MAX_LONG_TEXT);
         r.text("relevance", &self.relevance, MAX_LONG_TEXT);
-        r.optional_text("conditions", self.conditions.as_deref(), MAX_LONG_TEXT);
+        if self.conditions.is_some() {
+            r.push(
+                "conditions",
+                Problem::Invalid(
+                    "conditions are agreed before the information is sent (BC 26(2)): offer it \
+                     with its conditions first (information_offer), then send the information \
+                     once the receiver has answered"
+                        .into(),
+                ),
+            );
+        }
         request_common(
             &mut r,
             urgency == Urgency::Emergency,
