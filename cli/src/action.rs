@@ -101,6 +101,29 @@ impl ActionFields for a::ResultsFields {
     fn attachments(&self) -> &[std::path::PathBuf] {
         &self.attach
     }
+    fn given(&self) -> Map<String, Value> {
+        let mut m = given(self);
+        if !self.traced.is_empty() {
+            let list = self.traced.iter().map(|t| traced(t)).collect();
+            m.insert("communications".into(), Value::Array(list));
+        }
+        m
+    }
+}
+
+/// `--traced "DAY|TIME|DURATION|PLACE"`: the parts given, by name (an empty part is left out;
+/// validation names a communication with none).
+fn traced(t: &str) -> Value {
+    let mut m = Map::new();
+    for (name, part) in ["date", "time", "duration", "place"]
+        .iter()
+        .zip(t.split('|'))
+    {
+        if !part.trim().is_empty() {
+            m.insert((*name).to_owned(), Value::String(part.trim().to_owned()));
+        }
+    }
+    Value::Object(m)
 }
 
 impl ActionFields for a::TrafficDataDisclosureFields {
@@ -607,6 +630,26 @@ mod tests {
     }
 
     #[test]
+    fn results_name_each_communication_traced_cic_67_1() {
+        let a = ok(act(&[
+            "results",
+            CASE,
+            "--summary",
+            "tracing of the account",
+            "--traced",
+            "2026-11-20|14:03:07Z|00:02:11|Luxembourg-Gare, cell 4711",
+            "--traced",
+            "2026-11-21||00:00:40|",
+        ]));
+        let c = &a.body["fields"]["communications"];
+        assert_eq!(c[0]["place"], "Luxembourg-Gare, cell 4711", "{c}");
+        assert_eq!(c[1]["date"], "2026-11-21", "{c}");
+        assert!(c[1]["time"].is_null() && c[1]["place"].is_null(), "{c}");
+        let msg = refusal(act(&["results", CASE, "--summary", "s", "--traced", "|||"]));
+        assert!(msg.contains("communications[0]: missing"), "{msg}");
+    }
+
+    #[test]
     fn respond_takes_any_action_from_a_file() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("d.json");
@@ -738,6 +781,7 @@ mod tests {
                 .filter(|l| !header.contains(l))
                 .map(|l| match l {
                     l if l.starts_with("communication-") => "communications".to_owned(),
+                    "traced" => "communications".to_owned(),
                     "attach" => "attachments".to_owned(),
                     l => l.replace('-', "_"),
                 })

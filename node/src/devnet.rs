@@ -211,6 +211,7 @@ fn profile(id: &PartyId, present: &BTreeSet<PartyId>) -> PartyEntryFile {
             e.accepts_mla_via_247 = true;
             e.no_subscriber_only = true;
             e.confirmation_after_execution = true;
+            e.central_authority = ca_if_present("CO-CA");
         }
         other => {
             if let Some(state) = other.strip_suffix("-CA") {

@@ -327,6 +327,12 @@ impl Node {
         shared
             .tracker
             .spawn(crate::operator::run(shared.clone(), shared.subscribe()));
+        if shared.party.is_authority() {
+            shared.tracker.spawn(crate::outgoing::run_relay(
+                shared.clone(),
+                shared.subscribe(),
+            ));
+        }
         shared.tracker.spawn(control::serve(
             shared.clone(),
             listener,

@@ -6,7 +6,8 @@
 
 use crate::directory::MlaBasis;
 use poc247_protocol::{
-    Body, CaseRef, Date, Header, Language, MessageId, MessageKind, Outcome, PartyId, Urgency, UtcMs,
+    Body, CaseRef, Date, Header, Language, MessageId, MessageKind, Outcome, PartyId, RelayKind,
+    Urgency, UtcMs,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -410,6 +411,19 @@ impl CaseRecord {
         if let Body::MutualAssistance(m) = body {
             c.preservation_case = m.preservation_case.clone();
             c.context.confidential = m.confidential;
+            if let Some(r) = &m.relayed {
+                match r.how {
+                    // For information: no acknowledgement, decision or confirmation is owed.
+                    RelayKind::Copy => {
+                        c.copy_of = Some(r.case.clone());
+                        c.context.confirmation_required = false;
+                    }
+                    RelayKind::Forward => c.warnings.push(format!(
+                        "forwarded by {} from {}'s case {} as the competent authority (art. 27(9)(c))",
+                        header.from, r.requester, r.case
+                    )),
+                }
+            }
         }
         if let Body::Preservation(p) = body {
             c.context.traffic_data = p.includes_traffic_data;
@@ -623,6 +637,12 @@ impl CaseRecord {
             )
         {
             return Err(self.refuse(format!("a {kind} has no place in spontaneous information")));
+        }
+        if self.copy_of.is_some() && kind != K::Acknowledgement {
+            return Err(self.refuse(format!(
+                "this is a copy for information (art. 27(9)(a)); a {kind} belongs in the case \
+                 of the request itself"
+            )));
         }
         let mut warnings = Vec::new();
         match step.body {
@@ -897,6 +917,7 @@ impl CaseRecord {
             );
         }
         let done = self.finally_decided()
+            || self.copy_of.is_some()
             || matches!(self.state, CaseState::Sent)
             || (self.kind == MessageKind::SpontaneousInformation
                 && matches!(self.state, CaseState::Delivered | CaseState::Acknowledged))

@@ -12,7 +12,7 @@ use crate::lifecycle::{CaseContext, CaseRecord, ExternalRecord, Role, Step};
 use crate::store::{CaseRefusal, DeliveryState, Direction, StoredMessage};
 use poc247_protocol::{
     Body, CaseRef, Date, Envelope, FieldError, Header, Language, MessageId, MessageKind, PartyId,
-    Problem, Urgency, UtcMs, PROTOCOL_VERSION,
+    Problem, RelayKind, Relayed, Urgency, UtcMs, PROTOCOL_VERSION,
 };
 use serde::Serialize;
 
@@ -215,6 +215,10 @@ impl Shared {
         };
         match &req.body {
             Body::MutualAssistance(m) => {
+                // Within one Party (a central authority forwarding to its own 24/7 node or
+                // competent authority, 27(9)(c)), the declarations made to other Parties do
+                // not apply.
+                let domestic = to.state() == self.party.state();
                 if let Some(p) = &m.preservation_case {
                     match self.store.case(p)? {
                         Some(c)
@@ -249,8 +253,10 @@ impl Shared {
                 let ca = entry
                     .central_authority
                     .clone()
-                    .filter(|ca| ca != to && directory.get(ca).is_some());
-                if let Some(ca) = ca.filter(|_| d.urgent_requests_to_central_authority_only) {
+                    .filter(|ca| ca != to && ca != &self.party && directory.get(ca).is_some());
+                if domestic {
+                } else if let Some(ca) = ca.filter(|_| d.urgent_requests_to_central_authority_only)
+                {
                     route.warnings.push(format!(
                         "{to} declared that urgent requests go to its central authority only \
                          (art. 27(9)(e)): addressed to {ca}"
@@ -268,8 +274,8 @@ impl Shared {
                     )));
                 }
                 // Art. 27(9)(a): a request sent directly goes with a copy through the own
-                // central authority.
-                if !route.to.is_authority() {
+                // central authority (not a copy or a forward itself).
+                if !route.to.is_authority() && !domestic && m.relayed.is_none() {
                     route.copy_to = directory
                         .get(&self.party)
                         .and_then(|me| me.central_authority.clone())
@@ -394,6 +400,14 @@ impl Shared {
                 format!("{by} is in the past (today is {today}): a deadline the requested Party can meet"),
             ));
         }
+        if matches!(&req.body, Body::MutualAssistance(m) if m.relayed.is_some())
+            && actor != Actor::Node
+        {
+            fields.push(field(
+                "relayed",
+                "set by the nodes for a copy or a forward (art. 27(9)), never by a caller",
+            ));
+        }
         if self.drill.is_some() && !req.exercise {
             fields.push(field(
                 "exercise",
@@ -442,20 +456,31 @@ impl Shared {
                     req.exercise,
                     now,
                 );
+                // The copy says what it is, which case it copies and which Party was asked,
+                // so the own central authority relays it to that Party's (27(9)(a)).
+                let mut copy_body = req.body.clone();
+                if let Body::MutualAssistance(m) = &mut copy_body {
+                    m.preservation_case = None;
+                    m.relayed = Some(Relayed {
+                        how: RelayKind::Copy,
+                        case: case_ref.clone(),
+                        requester: self.party.clone(),
+                        requested: route.to.clone(),
+                    });
+                }
                 let mut copy = CaseRecord::open(
                     &h,
-                    &req.body,
+                    &copy_body,
                     Role::Requester,
                     context_for(&directory, &self.party, ca, kind),
                     now,
                 );
                 copy.copy_of = Some(case_ref.clone());
-                copy.preservation_case = None;
                 case.copy_case = Some(copy_ref.clone());
                 case.warnings.push(format!(
                     "a copy goes to {ca} as {copy_ref}, for the requested Party's central authority (art. 27(9)(a))"
                 ));
-                let copy_msg = self.outbound(h, req.body.clone(), now)?;
+                let copy_msg = self.outbound(h, copy_body, now)?;
                 rows.push((copy_msg, copy, ca.clone()));
             }
             done.push(Submitted {
@@ -518,6 +543,18 @@ impl Shared {
         fields.extend(self.directory().check_decision(&self.party, &body));
         if !fields.is_empty() {
             return Err(SubmitError::Invalid(fields));
+        }
+        if let Body::Decision(d) = &body {
+            if let (Some(poc247_protocol::Outcome::Forwarded), Some(to)) =
+                (d.outcome, &d.forwarded_to)
+            {
+                self.check_forward(&case, to).map_err(|e| {
+                    SubmitError::Conflict(format!(
+                        "the request cannot be forwarded to {to} (art. 27(9)(c)), so the \
+                         decision is not sent: {e}"
+                    ))
+                })?;
+            }
         }
         let peer = case.peer().clone();
         let local_only = case.recorded_external.is_some();
@@ -616,9 +653,14 @@ impl Shared {
         })
     }
 
-    /// Sends the request of `case` on to the competent authority `to` (art. 27(9)(c)), as a
-    /// new case of this node's.
-    async fn forward(&self, case: &CaseRecord, to: &PartyId) -> Result<Submitted, SubmitError> {
+    /// The request of `case` as sent on to `to`: the same body, marked as forwarded (or, for
+    /// a copy, relayed as it came) with the requester's case (art. 27(9)).
+    fn relayed_request(
+        &self,
+        case: &CaseRecord,
+        to: &PartyId,
+        how: RelayKind,
+    ) -> Result<NewRequest, SubmitError> {
         let first = case.messages.first().copied();
         let msg = match first {
             Some(id) => self.store.message(id)?,
@@ -630,18 +672,114 @@ impl Shared {
             .ok_or_else(|| {
                 SubmitError::Conflict("the original request is not stored here".into())
             })?;
-        let req = NewRequest {
+        let mut body = envelope.body;
+        if let Body::MutualAssistance(m) = &mut body {
+            // A request forwarded again keeps the first requester's case.
+            if m.relayed.is_none() || how == RelayKind::Forward {
+                let first = m.relayed.take();
+                m.relayed = Some(match first {
+                    Some(r) if r.how == RelayKind::Forward => r,
+                    _ => Relayed {
+                        how,
+                        case: case.case_ref.clone(),
+                        requester: case.requester.clone(),
+                        requested: case.requested.clone(),
+                    },
+                });
+            }
+            m.preservation_case = None;
+        }
+        Ok(NewRequest {
             to: vec![to.clone()],
             urgency: case.urgency,
             language: case.language.clone(),
             exercise: case.exercise,
             language_override: true,
             subscriber_only_override: true,
-            body: envelope.body,
-        };
+            body,
+        })
+    }
+
+    /// Whether the request of `case` can be forwarded to `to` (art. 27(9)(c)): checked before
+    /// the decision that says so is sent, so that no requester is told of a forward that did
+    /// not happen.
+    fn check_forward(&self, case: &CaseRecord, to: &PartyId) -> Result<(), SubmitError> {
+        let req = self.relayed_request(case, to, RelayKind::Forward)?;
+        self.route(&self.directory(), &req, to).map(|_| ())
+    }
+
+    /// Sends the request of `case` on to the competent authority `to` (art. 27(9)(c)), as a
+    /// new case of this node's.
+    async fn forward(&self, case: &CaseRecord, to: &PartyId) -> Result<Submitted, SubmitError> {
+        let req = self.relayed_request(case, to, RelayKind::Forward)?;
         let mut done = self.submit(req, crate::audit::Actor::Node).await?;
         done.pop()
             .ok_or_else(|| SubmitError::Conflict("nothing forwarded".into()))
+    }
+
+    /// At a central authority, relays the copies of art. 27(9)(a) its own Party's nodes sent
+    /// it to the requested Party's central authority, once each (the relay is recorded as the
+    /// case's `copy_case`). Run when a request arrives and at start.
+    pub async fn relay_copies(&self) -> Result<(), SubmitError> {
+        if !self.party.is_authority() {
+            return Ok(());
+        }
+        let directory = self.directory();
+        for case in self.store.cases()? {
+            let Some(original) = &case.copy_of else {
+                continue;
+            };
+            let from_own_party = case.requester.state() == self.party.state();
+            if case.role != Role::Requested || !from_own_party || case.copy_case.is_some() {
+                continue;
+            }
+            let Some(Body::MutualAssistance(m)) = self.opening_body(&case)? else {
+                continue;
+            };
+            let Some(relayed) = m.relayed else { continue };
+            let target = directory
+                .get(&relayed.requested)
+                .and_then(|e| e.central_authority.clone())
+                .filter(|ca| ca != &self.party && directory.get(ca).is_some());
+            let Some(target) = target else {
+                tracing::warn!(case = %case.case_ref, copy_of = %original, "no central authority node of the requested Party to relay the copy to");
+                continue;
+            };
+            let req = self.relayed_request(&case, &target, RelayKind::Copy)?;
+            let done = self.submit(req, Actor::Node).await?;
+            let Some(relay) = done.first() else { continue };
+            let rec = AuditRecord {
+                at: self.clock.now(),
+                actor: Actor::Node,
+                event: format!("copy_relayed:{}", relay.case_ref),
+                case_ref: Some(case.case_ref.clone()),
+                message_id: None,
+            };
+            let relay_ref = relay.case_ref.clone();
+            let to = target.clone();
+            let _ = self.store.update_case(&case.case_ref, &rec, |c| {
+                c.copy_case = Some(relay_ref.clone());
+                c.warnings.push(format!(
+                    "relayed to {to} as {relay_ref}, the requested Party's central authority (art. 27(9)(a))"
+                ));
+                Ok(())
+            })?;
+            self.store.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// The body of the request that opened `case`, if stored here.
+    fn opening_body(&self, case: &CaseRecord) -> Result<Option<Body>, SubmitError> {
+        let Some(id) = case.messages.first() else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .message(*id)?
+            .and_then(|m| poc247_protocol::SignedEnvelope::from_bytes(&m.envelope).ok())
+            .and_then(|s| poc247_protocol::codec::decode::<Envelope>(&s.payload).ok())
+            .map(|e| e.body))
     }
 
     /// Closes a case on this node (no message is sent).
@@ -814,4 +952,36 @@ pub struct ExternalRequest {
     pub oral: bool,
     /// Training.
     pub exercise: bool,
+}
+
+/// At a central authority's node, relays the copies of art. 27(9)(a): at start (a copy may have
+/// arrived just before a stop) and whenever a mutual-assistance request arrives.
+pub async fn run_relay(
+    shared: std::sync::Arc<Shared>,
+    mut events: tokio::sync::broadcast::Receiver<crate::events::NodeEvent>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let cancel = shared.cancel_token();
+    let relay = |shared: std::sync::Arc<Shared>| async move {
+        if let Err(e) = shared.relay_copies().await {
+            tracing::error!(error = %e, "cannot relay a copy to the requested Party's central authority");
+        }
+    };
+    relay(shared.clone()).await;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            ev = events.recv() => match ev {
+                Ok(ev) if ev.kind == EventKind::Received
+                    && ev.message_kind == Some(MessageKind::MutualAssistance) =>
+                {
+                    relay(shared.clone()).await
+                }
+                Ok(_) => {}
+                // Missed events: look at every case again.
+                Err(RecvError::Lagged(_)) => relay(shared.clone()).await,
+                Err(RecvError::Closed) => return,
+            },
+        }
+    }
 }

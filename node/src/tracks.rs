@@ -131,6 +131,8 @@ pub fn deadlines(case: &CaseRecord, s: &TrackSettings, follow_up_undecided: bool
         return out;
     }
     let closed = case.state == CaseState::Closed;
+    // A copy for information (BC 27(9)(a)) owes nothing but its keeping.
+    let copy = case.copy_of.is_some() && case.kind == MessageKind::MutualAssistance;
     let spontaneous = matches!(
         case.kind,
         MessageKind::SpontaneousInformation | MessageKind::InformationOffer
@@ -140,7 +142,12 @@ pub fn deadlines(case: &CaseRecord, s: &TrackSettings, follow_up_undecided: bool
         .as_ref()
         .map_or(case.opened_at, |r| r.received_at);
 
-    if !closed && !spontaneous && case.acknowledged_at.is_none() && case.decided_at.is_none() {
+    if !closed
+        && !spontaneous
+        && !copy
+        && case.acknowledged_at.is_none()
+        && case.decided_at.is_none()
+    {
         push(
             Track::Acknowledgement,
             "acknowledgement_overdue".into(),
@@ -230,7 +237,7 @@ pub fn deadlines(case: &CaseRecord, s: &TrackSettings, follow_up_undecided: bool
         }
     }
     if let Some(by) = case.respond_by {
-        if case.decided_at.is_none() && !closed {
+        if case.decided_at.is_none() && !closed && !copy {
             push(
                 Track::RespondBy,
                 "respond_by_passed".into(),

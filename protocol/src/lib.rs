@@ -29,9 +29,10 @@ pub use kinds::{
     ConfidentialityReply, ConfirmationChannel, Decision, DelayNotice, DisclosureNotice,
     EmergencyProduction, FormalConfirmation, InfoProvided, InfoRequest, InformationOffer, Measure,
     MutualAssistance, Outcome, Preservation, PreservationExtension, PreservationInsufficient,
-    PreservationRelease, Proceed, RefusalGround, Results, ServiceProvider, SpontaneousInformation,
-    StatusReport, StatusRequest, TrafficDataDisclosure, UseConsent, UseConsentRequest,
-    UseExplanation, UseExplanationRequest, Withdrawal,
+    PreservationRelease, Proceed, RefusalGround, RelayKind, Relayed, Results, ServiceProvider,
+    SpontaneousInformation, StatusReport, StatusRequest, TracedCommunication,
+    TrafficDataDisclosure, UseConsent, UseConsentRequest, UseExplanation, UseExplanationRequest,
+    Withdrawal,
 };
 pub use receipt::{Receipt, ReceiptError, SignedReceipt, RECEIPT_DOMAIN};
 pub use signature::{fingerprint, Signature64};

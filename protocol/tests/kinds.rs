@@ -129,6 +129,12 @@ fn example(kind: MessageKind) -> Body {
                     name: text("liste.txt"),
                 },
             ],
+            relayed: Some(Relayed {
+                how: RelayKind::Forward,
+                case: CaseRef::parse("JM-2026-000042").unwrap(),
+                requester: party("JM"),
+                requested: party("FR-CA"),
+            }),
         }),
         MessageKind::Assistance => Body::Assistance(Assistance {
             requesting_authority: text("SPJ cybercriminalité"),
@@ -269,6 +275,12 @@ fn example(kind: MessageKind) -> Body {
                     name: text("hashes.txt"),
                 },
             ],
+            communications: vec![TracedCommunication {
+                date: some("2026-11-20"),
+                time: some("14:03:07Z"),
+                duration: some("00:02:11"),
+                place: some("Luxembourg-Gare, cellule 4711"),
+            }],
         }),
         MessageKind::FormalConfirmation => Body::FormalConfirmation(FormalConfirmation {
             reference: text("CA-LU 2026/123"),
@@ -469,6 +481,7 @@ prop_compose! {
         persons in arb_opt_text(), flags in any::<(bool, bool, bool)>(),
         preservation_case in option::of(arb_case_ref()), emergency_facts in arb_opt_text(),
         respond_by in arb_opt_date(), respond_by_reason in arb_opt_text(),
+        relayed in option::of((select(RelayKind::ALL), arb_case_ref(), arb_party(), arb_party())),
     ) -> MutualAssistance {
         MutualAssistance {
             requesting_authority: t[0].clone(), measure, investigation: t[1].clone(),
@@ -476,6 +489,9 @@ prop_compose! {
             purpose: t[4].clone(), coercive: flags.0, data_volatile: flags.1,
             confidential: flags.2, preservation_case, emergency_facts, respond_by,
             respond_by_reason, attachments: arb_attachments_of(&t),
+            relayed: relayed.map(|(how, case, requester, requested)| Relayed {
+                how, case, requester, requested,
+            }),
         }
     }
 }
@@ -558,11 +574,20 @@ prop_compose! {
 }
 
 prop_compose! {
+    fn arb_traced()(t in proptest::collection::vec(arb_opt_text(), 4)) -> TracedCommunication {
+        TracedCommunication {
+            date: t[0].clone(), time: t[1].clone(), duration: t[2].clone(), place: t[3].clone(),
+        }
+    }
+}
+
+prop_compose! {
     fn arb_results()(
         summary in arb_text(), preliminary in any::<bool>(), channel in arb_opt_text(),
         sent_sha256 in option::of("[0-9a-f]{64}|\\PC{0,10}"),
+        communications in proptest::collection::vec(arb_traced(), 0..3),
     ) -> Results {
-        Results { attachments: arb_attachments_of(std::slice::from_ref(&summary)), summary, preliminary, channel, sent_sha256 }
+        Results { attachments: arb_attachments_of(std::slice::from_ref(&summary)), summary, preliminary, channel, sent_sha256, communications }
     }
 }
 

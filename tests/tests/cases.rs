@@ -529,6 +529,31 @@ async fn forwarding_to_the_competent_authority_with_a_copy_to_the_own_central_au
     let mut ev = f.events.remove("LU-CA").unwrap();
     wait_for(&mut ev, 10, |e| e.kind == EventKind::Received).await?;
     assert!(lu_ca.store.case(&copy.parse()?)?.is_some());
+    // LU-CA relays it to CO-CA, where it is a copy of LU's case, for information: nothing is
+    // owed on it, and it is not decided there.
+    let mut at_co_ca = f.events.remove("CO-CA").unwrap();
+    let got = wait_for(&mut at_co_ca, 10, |e| {
+        e.kind == EventKind::Received && e.peer.as_ref().map(|p| p.as_str()) == Some("LU-CA")
+    })
+    .await?;
+    let relayed = got.case_ref.unwrap().to_string();
+    let v = f.net.case("CO-CA", &relayed).await?;
+    assert_eq!(v["copy_of"], case.as_str(), "{v}");
+    assert!(f.deadlines("CO-CA", &relayed).await?.is_empty());
+    let (status, body) = f
+        .try_act(
+            "CO-CA",
+            &relayed,
+            "decide",
+            json!({ "fields": { "outcome": "executed", "executed_on": "2026-11-23" } }),
+        )
+        .await?;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        f.net.case("LU-CA", &copy).await?["copy_case"],
+        relayed.as_str(),
+        "the relay is recorded, so it happens once"
+    );
 
     // CO is not competent: it forwards to CO-CA and tells LU (27(9)(c)).
     let d = f
@@ -544,9 +569,20 @@ async fn forwarding_to_the_competent_authority_with_a_copy_to_the_own_central_au
         "{d}"
     );
     assert_eq!(f.agree("LU", "CO", &case).await?["outcome"], "forwarded");
-    let mut ev = f.events.remove("CO-CA").unwrap();
-    let got = wait_for(&mut ev, 10, |e| e.kind == EventKind::Received).await?;
-    assert_eq!(got.peer.map(|p| p.to_string()).as_deref(), Some("CO"));
+    let got = wait_for(&mut at_co_ca, 10, |e| {
+        e.kind == EventKind::Received && e.peer.as_ref().map(|p| p.as_str()) == Some("CO")
+    })
+    .await?;
+    // The forward names the requester's case it comes from.
+    let forwarded = f
+        .net
+        .case("CO-CA", &got.case_ref.unwrap().to_string())
+        .await?;
+    assert_eq!(
+        forwarded["timeline"][0]["body"]["relayed"],
+        json!({ "how": "forward", "case": case, "requester": "LU", "requested": "CO" }),
+        "{forwarded}"
+    );
     f.net.net.shutdown().await;
     Ok(())
 }

@@ -86,7 +86,20 @@ async fn traffic_data_are_disclosed_only_in_executing_a_preservation_of_traffic_
         disclosure["fields"].clone(),
     )
     .await?;
-    f.agree("LU", "FR", &executed).await?;
+    // The results name each communication traced by its day, time, duration and place
+    // (CIC 67-1), the same on both sides.
+    f.act(
+        "FR",
+        &executed,
+        "results",
+        json!({ "summary": "connections of the account", "communications": [{ "date": "2026-11-20", "time": "03:12Z", "duration": "00:02:11", "place": "Paris 13e, cell 4711" }] }),
+    )
+    .await?;
+    let v = f.agree("LU", "FR", &executed).await?;
+    assert_eq!(
+        v["timeline"][2]["body"]["communications"][0]["place"],
+        "Paris 13e, cell 4711"
+    );
     f.net.net.shutdown().await;
     Ok(())
 }
@@ -374,6 +387,66 @@ async fn both_sides_hold_the_same_language_override_in_reply_to_and_extension() 
         f.agree("LU", "FR", &case).await?["preserved_until"],
         "2027-05-21"
     );
+    f.net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_central_authority_forwards_to_its_own_party_never_back_to_itself_art_27_9_c_and_e(
+) -> anyhow::Result<()> {
+    let mut f = Flow::fresh(&["LU", "FR", "FR-CA"]).await?;
+    // FR declared that urgent requests go to its central authority (27(9)(e)).
+    let mla = json!({ "kind": "mutual_assistance", "to": "FR", "urgency": "urgent", "language": "fr", "fields": mla_fields(json!({})) });
+    let done = f.net.submit("LU", &mla).await?;
+    assert_eq!(done["to"], "FR-CA", "{done}");
+    f.received("FR-CA", done["message_id"].as_str().unwrap())
+        .await?;
+    let case = case_of(&done);
+    // FR-CA is not competent: FR is. The forward goes to FR, not back to FR-CA.
+    f.act(
+        "FR-CA",
+        &case,
+        "decide",
+        json!({ "outcome": "forwarded", "forwarded_to": "FR" }),
+    )
+    .await?;
+    let mut at_fr = f.events.remove("FR").unwrap();
+    let got = wait_for(&mut at_fr, 10, |e| {
+        e.kind == poc247_node::events::EventKind::Received
+            && e.peer.as_ref().map(|p| p.as_str()) == Some("FR-CA")
+    })
+    .await?;
+    let forwarded = got.case_ref.unwrap().to_string();
+    let v = f.agree("FR-CA", "FR", &forwarded).await?;
+    assert_eq!(v["timeline"][0]["body"]["relayed"]["case"], case.as_str());
+    assert_eq!(f.agree("LU", "FR-CA", &case).await?["outcome"], "forwarded");
+    let outbox = f
+        .net
+        .client("FR-CA")?
+        .get("/v1/cases?role=requester")
+        .await?;
+    assert_eq!(
+        outbox.body["cases"][0]["state"], "delivered",
+        "{}",
+        outbox.body
+    );
+    // A forward the node cannot make is refused before the requester is told of it.
+    let done = f.net.submit("LU", &mla).await?;
+    f.received("FR-CA", done["message_id"].as_str().unwrap())
+        .await?;
+    let other = case_of(&done);
+    let (status, body) = f
+        .try_act(
+            "FR-CA",
+            &other,
+            "decide",
+            json!({ "fields": { "outcome": "forwarded", "forwarded_to": "CO-CA" } }),
+        )
+        .await?;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("CO-CA"), "{body}");
+    let v = f.agree("LU", "FR-CA", &other).await?;
+    assert!(v["outcome"].is_null(), "{v}");
     f.net.net.shutdown().await;
     Ok(())
 }

@@ -414,6 +414,15 @@ pub struct ResultsFields {
     /// SHA-256 of what was sent by that channel (mandatory with --channel).
     #[arg(long, value_name = "HEX")]
     pub sent_sha256: Option<String>,
+    /// A communication traced, as "DAY|TIME|DURATION|PLACE" (repeatable; leave a part empty
+    /// when unknown): CIC 67-1.
+    #[arg(
+        long = "traced",
+        value_name = "DAY|TIME|DURATION|PLACE",
+        allow_hyphen_values = true
+    )]
+    #[serde(skip)]
+    pub traced: Vec<String>,
     /// A file to attach (repeatable): hashed here, then its absolute path and hash are sent to
     /// the node, which must be able to read it; it is copied, kept and sent on its own stream.
     #[arg(long = "attach", value_name = "FILE", value_hint = ValueHint::FilePath)]

@@ -17,14 +17,14 @@ pub mod responses;
 pub use decision::{Decision, Outcome, RefusalGround};
 pub use requests::{
     Assistance, AssistanceType, EmergencyProduction, InformationOffer, Measure, MutualAssistance,
-    Preservation, ServiceProvider, SpontaneousInformation,
+    Preservation, RelayKind, Relayed, ServiceProvider, SpontaneousInformation,
 };
 pub use responses::{
     Acknowledgement, Conditions, ConditionsReply, ConfidentialityReply, ConfirmationChannel,
     DelayNotice, DisclosureNotice, FormalConfirmation, InfoProvided, InfoRequest,
     PreservationExtension, PreservationInsufficient, PreservationRelease, Proceed, Results,
-    StatusReport, StatusRequest, TrafficDataDisclosure, UseConsent, UseConsentRequest,
-    UseExplanation, UseExplanationRequest, Withdrawal,
+    StatusReport, StatusRequest, TracedCommunication, TrafficDataDisclosure, UseConsent,
+    UseConsentRequest, UseExplanation, UseExplanationRequest, Withdrawal,
 };
 
 use crate::validate::{Problem, Report, MAX_LONG_TEXT, MAX_SHORT_TEXT};

@@ -13,7 +13,7 @@ use super::{closed_set, request_common, required, Communication};
 use crate::attachment::{check_attachments, AttachmentRef};
 use crate::body::Urgency;
 use crate::date::Date;
-use crate::ids::CaseRef;
+use crate::ids::{CaseRef, PartyId};
 use crate::validate::{FieldError, Problem, Report, MAX_LONG_TEXT, MAX_SHORT_TEXT};
 use serde::{Deserialize, Serialize};
 
@@ -252,6 +252,35 @@ pub struct MutualAssistance {
     pub respond_by_reason: Option<String>,
     /// Files sent with the request on their own streams.
     pub attachments: Vec<AttachmentRef>,
+    /// Set by the nodes, never by an officer: this request is the copy of one sent directly
+    /// (BC 27(9)(a)) or a request forwarded to the competent authority (27(9)(c)), with the
+    /// requester's case it comes from.
+    pub relayed: Option<Relayed>,
+}
+
+closed_set! {
+    /// How a request was relayed between authorities (BC 27(9)).
+    pub enum RelayKind {
+        /// The copy of a request sent directly, for the requested Party's central authority,
+        /// through the requester's own (27(9)(a)): for information, not to execute.
+        Copy = "copy",
+        /// Forwarded by an authority that is not competent to the one that is (27(9)(c)).
+        Forward = "forward",
+    }
+}
+
+/// Where a relayed request comes from (BC 27(9)(a), (c)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Relayed {
+    /// A copy or a forward.
+    pub how: RelayKind,
+    /// The requester's case.
+    pub case: CaseRef,
+    /// The requesting Party.
+    pub requester: PartyId,
+    /// The Party the request was addressed to.
+    pub requested: PartyId,
 }
 
 impl MutualAssistance {

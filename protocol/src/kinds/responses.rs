@@ -368,6 +368,44 @@ pub struct Results {
     pub sent_sha256: Option<String>,
     /// Evidence files sent with the results on their own streams (BC 31, 35(1)(c)).
     pub attachments: Vec<AttachmentRef>,
+    /// Where traffic data are concerned, each communication traced: its day, time, duration
+    /// and place, as far as known (CIC 67-1).
+    pub communications: Vec<TracedCommunication>,
+}
+
+/// One communication a tracing found, as the results report it (CIC 67-1: "the day, time,
+/// duration and place of each communication"); at least one element is known.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracedCommunication {
+    /// Its day.
+    pub date: Option<String>,
+    /// Its time, with time zone.
+    pub time: Option<String>,
+    /// How long it lasted.
+    pub duration: Option<String>,
+    /// Where it took place: the cell, the access point, the locality.
+    pub place: Option<String>,
+}
+
+impl TracedCommunication {
+    fn check(&self, prefix: &str, r: &mut Report) {
+        let fields = [
+            ("date", self.date.as_deref()),
+            ("time", self.time.as_deref()),
+            ("duration", self.duration.as_deref()),
+            ("place", self.place.as_deref()),
+        ];
+        if fields
+            .iter()
+            .all(|(_, v)| v.is_none_or(|s| s.trim().is_empty()))
+        {
+            r.push(prefix, Problem::Missing);
+        }
+        for (name, value) in fields {
+            r.optional_text(&format!("{prefix}.{name}"), value, MAX_SHORT_TEXT);
+        }
+    }
 }
 
 impl Results {
@@ -385,6 +423,9 @@ impl Results {
         }
         optional_sha256_hex(&mut r, "sent_sha256", self.sent_sha256.as_deref());
         check_attachments(&mut r, &self.attachments);
+        for (i, c) in self.communications.iter().enumerate() {
+            c.check(&format!("communications[{i}]"), &mut r);
+        }
         r.finish()
     }
 }
@@ -589,6 +630,24 @@ mod tests {
     }
 
     #[test]
+    fn results_name_each_communication_traced_by_its_day_time_duration_and_place_cic_67_1() {
+        let r = Results {
+            summary: "tracing of the account's connections".into(),
+            communications: vec![
+                TracedCommunication {
+                    date: Some("2026-11-20".into()),
+                    time: Some("14:03:07Z".into()),
+                    duration: Some("00:02:11".into()),
+                    place: Some("Luxembourg-Gare, cell 4711".into()),
+                },
+                TracedCommunication::default(),
+            ],
+            ..Results::default()
+        };
+        assert_eq!(names(r.validate(U)), ["communications[1]"]);
+    }
+
+    #[test]
     fn results_sent_by_another_channel_carry_its_hash_emergency_mla_para_6() {
         assert_eq!(names(Results::default().validate(U)), ["summary"]);
         let r = Results {
@@ -597,6 +656,7 @@ mod tests {
             channel: Some("encrypted e-mail".into()),
             sent_sha256: None,
             attachments: Vec::new(),
+            communications: Vec::new(),
         };
         assert_eq!(names(r.validate(U)), ["sent_sha256"]);
         let bad = Results {
