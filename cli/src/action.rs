@@ -2,9 +2,7 @@
 //! checked with the protocol's validation before the node is asked; and the record of a
 //! request that came outside the node (`record`).
 
-use crate::args::actions::{
-    self as a, ActionCommand, CaseArgs, CloseArgs, On, RespondArgs, ACTIONS, CLOSE,
-};
+use crate::args::actions::{self as a, ActionCommand, CaseArgs, CloseArgs, On, RespondArgs, CLOSE};
 use crate::args::RecordArgs;
 use crate::failure::Failure;
 use crate::fields::{self, given, invalid};
@@ -291,11 +289,13 @@ fn respond(r: &RespondArgs) -> Result<CaseAction, Failure> {
         };
         return close_with(&r.case.case, file.remove("note"));
     }
-    let Some((action, kind)) = ACTIONS.iter().find(|(name, _)| *name == r.action) else {
-        // The parser accepts only the names of ACTIONS and `close`.
+    let Some((action, kind)) =
+        poc247_protocol::Action::find(&r.action).and_then(|a| a.kind.map(|k| (a.name, k)))
+    else {
+        // The parser accepts only the actions that send a message, and `close`.
         return Err(Failure::internal(format!("unknown action {}", r.action)));
     };
-    message(&r.case, action, *kind, Map::new())
+    message(&r.case, action, kind, Map::new())
 }
 
 /// The body of `POST /v1/cases` for a request received outside the node, checked: every
@@ -757,21 +757,10 @@ mod tests {
             "language-override",
             "help",
         ];
-        let commands = [
-            ("ack", "acknowledge"),
-            ("ask", "request-info"),
-            ("answer", "provide-info"),
-            ("status-request", "request-status"),
-            ("status-report", "report-status"),
-            ("delay", "notify-delay"),
-            ("disclose-traffic", "disclose-traffic"),
-            ("send-information", "send-information"),
-        ];
-        for (action, kind) in ACTIONS {
-            let cmd = commands
-                .iter()
-                .find(|(_, a)| *a == action)
-                .map_or(action, |(c, _)| *c);
+        // The protocol's one list of actions: each that sends a message has its command.
+        for a in poc247_protocol::ACTIONS {
+            let Some(kind) = a.kind else { continue };
+            let (action, cmd) = (a.name, a.command());
             let sub = cli
                 .find_subcommand(cmd)
                 .unwrap_or_else(|| panic!("no command for {action}"));

@@ -3,14 +3,14 @@
 //!
 //! The flags of the requests (`send <kind>`) are in [`requests`], those of the actions on a
 //! case (`ack`, `decide` …) in [`actions`]. A body field `offence` is the flag `--offence`:
-//! the flag names are the field names of REQUESTS.md with `-` for `_`.
+//! the flag names are the field names of docs/requests.md with `-` for `_`.
 
 pub mod actions;
 pub mod requests;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
-use poc247_protocol::{CaseRef, PartyId, Urgency};
+use poc247_protocol::{CaseRef, MessageKind, PartyId, Urgency};
 use std::ffi::OsStr;
 use std::path::PathBuf;
 
@@ -237,10 +237,10 @@ pub enum YesNo {
 #[derive(Debug, Args)]
 pub struct CaseFilterArgs {
     /// Only cases in this state (queued, delivered, failed …).
-    #[arg(long, value_name = "STATE")]
+    #[arg(long, value_name = "STATE", value_parser = case_state)]
     pub state: Option<String>,
     /// Only cases of this kind (preservation …).
-    #[arg(long, value_name = "KIND")]
+    #[arg(long, value_name = "KIND", value_parser = case_kind)]
     pub kind: Option<String>,
     /// Only cases with this Party.
     #[arg(long, value_name = "PARTY")]
@@ -251,6 +251,35 @@ pub struct CaseFilterArgs {
     /// Only exercise cases (yes), or only real ones (no).
     #[arg(long, value_enum)]
     pub exercise: Option<YesNo>,
+}
+
+/// A case state a filter may name: refused here with the accepted ones and a did-you-mean
+/// (exit 2), so a typo never makes the inbox look empty.
+fn case_state(given: &str) -> Result<String, String> {
+    let names = poc247_node::lifecycle::CaseState::NAMES;
+    let lower = given.trim().to_ascii_lowercase();
+    if names.contains(&lower.as_str()) {
+        Ok(lower)
+    } else {
+        Err(poc247_node::control::not_one_of(given, names))
+    }
+}
+
+/// A request kind a filter may name (`preservation` or `emergency-production`), as
+/// [`case_state`] checks a state.
+fn case_kind(given: &str) -> Result<String, String> {
+    let wire = given.trim().to_ascii_lowercase().replace('-', "_");
+    match MessageKind::parse(&wire).filter(|k| k.is_request()) {
+        Some(k) => Ok(k.as_str().to_owned()),
+        None => {
+            let kinds: Vec<&str> = MessageKind::ALL
+                .iter()
+                .filter(|k| k.is_request())
+                .map(|k| k.as_str())
+                .collect();
+            Err(poc247_node::control::not_one_of(given, &kinds))
+        }
+    }
 }
 
 /// `pending`.
@@ -347,7 +376,7 @@ pub struct ShowArgs {
     pub case: CaseRef,
 }
 
-/// `record`: a request that reached the point of contact outside the node (REQUESTS.md
+/// `record`: a request that reached the point of contact outside the node (docs/requests.md
 /// "Cases begun outside the node"). Every field flag is optional here; the missing ones are
 /// named together before the node is asked.
 #[derive(Debug, Args)]

@@ -245,7 +245,7 @@ async fn show(socket: &Path, case: &CaseRef) -> Result<Outcome, Failure> {
 
 /// `bench`: two nodes as child processes of this very binary; progress on stderr.
 async fn bench_attachment(bytes: u64) -> Result<Outcome, Failure> {
-    use poc247_node::bench;
+    use poc247_bench as bench;
     let exe = std::env::current_exe()
         .map_err(|e| Failure::internal(format!("cannot find this program's path: {e}")))?;
     let report = bench::attachment(&exe, bytes, |step| {
@@ -262,7 +262,7 @@ async fn bench_attachment(bytes: u64) -> Result<Outcome, Failure> {
 }
 
 async fn bench(quick: bool) -> Result<Outcome, Failure> {
-    use poc247_node::bench::{self, BenchOptions};
+    use poc247_bench::{self as bench, BenchOptions};
     let exe = std::env::current_exe()
         .map_err(|e| Failure::internal(format!("cannot find this program's path: {e}")))?;
     let mut opts = BenchOptions {

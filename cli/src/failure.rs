@@ -1,4 +1,4 @@
-//! Why a command failed, and the documented exit code of each reason (DESIGN.md "CLI"):
+//! Why a command failed, and the documented exit code of each reason (docs/design.md "CLI"):
 //! 1 refused, 2 usage, 3 node not reachable, 4 internal.
 
 use poc247_node::client::ClientError;

@@ -13,7 +13,7 @@ fn empty_body(kind: MessageKind) -> Option<Body> {
     Body::from_json(kind, json!({})).ok()
 }
 
-/// The fields of a kind in the order of REQUESTS.md (the order of the protocol's structs).
+/// The fields of a kind in the order of docs/requests.md (the order of the protocol's structs).
 pub fn field_order(kind: &str) -> Vec<String> {
     MessageKind::parse(kind)
         .and_then(empty_body)
@@ -24,7 +24,7 @@ pub fn field_order(kind: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The fields given by flags: a flag struct serialized with REQUESTS.md's names, without the
+/// The fields given by flags: a flag struct serialized with docs/requests.md's names, without the
 /// flags that were not given (`None`) and the switches that were not set (`false`: a switch
 /// cannot say "no", so an unset one leaves the file's value alone).
 pub fn given<T: Serialize>(flags: &T) -> Map<String, Value> {

@@ -233,7 +233,7 @@ fn labelled(out: &mut String, indent: usize, label: &str, value: &str) {
     }
 }
 
-/// The body's fields in the order of REQUESTS.md, then any other, as `name: value` lines.
+/// The body's fields in the order of docs/requests.md, then any other, as `name: value` lines.
 fn fields(out: &mut String, kind: &str, body: &Map<String, Value>, indent: usize) {
     let order = field_order(kind);
     let mut keys: Vec<&String> = body.keys().collect();

@@ -69,7 +69,7 @@ impl Request {
     }
 }
 
-/// Whether a request of `kind` may go to several Parties at once (REQUESTS.md
+/// Whether a request of `kind` may go to several Parties at once (docs/requests.md
 /// `spontaneous_information`: an alert, one case per recipient).
 pub fn multi_recipient(kind: MessageKind) -> bool {
     matches!(

@@ -425,7 +425,7 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
             quick: a.quick,
             attachment: match &a.attachment {
                 None => None,
-                Some(s) => Some(poc247_node::bench::parse_size(s).ok_or_else(|| {
+                Some(s) => Some(poc247_bench::parse_size(s).ok_or_else(|| {
                     Failure::refused(
                         "bad-request",
                         format!("--attachment: {s:?} is not a size such as 1GiB or 64MiB"),
@@ -555,7 +555,9 @@ mod tests {
             "/s",
             "inbox",
             "--state",
-            "a b&c",
+            "Info_Requested",
+            "--kind",
+            "emergency-production",
             "--peer",
             "FR",
             "--urgency",
@@ -574,7 +576,7 @@ mod tests {
         assert_eq!(mailbox, Mailbox::Inbox);
         assert_eq!(
             path,
-            "/v1/cases?role=requested&state=a%20b%26c&peer=FR&urgency=emergency&exercise=false"
+            "/v1/cases?role=requested&state=info_requested&kind=emergency_production&peer=FR&urgency=emergency&exercise=false"
         );
     }
 

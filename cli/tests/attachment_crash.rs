@@ -6,8 +6,8 @@
 //! LU did not hold.
 //!
 //! FR's bytes are counted from its log: each attempt that reached the bytes logs one line at
-//! info level, `attachment attempt ended … offset=N sent=M result=…` (README, "Evidence
-//! attachments"). A SIGKILL keeps what the process had written to the `.part` file (the
+//! info level, `attachment attempt ended … offset=N sent=M result=…` (docs/attachments.md).
+//! A SIGKILL keeps what the process had written to the `.part` file (the
 //! kernel holds it); only a power loss can lose the bytes written since the last fsync (at most
 //! 8 MiB), and those the receiver detects by the hash and asks again from 0. So here the
 //! remainder is exact: the `.part` length after the kill.

@@ -866,6 +866,9 @@ async fn completions_and_usage_errors_of_the_new_commands() {
         vec!["--socket", &s, "ack", "not-a-case", "--officer", "x"],
         vec!["--socket", &s, "record", "--channel", "pigeon"],
         vec!["--socket", &s, "inbox", "--exercise", "maybe"],
+        // A misspelt filter never makes the inbox look empty.
+        vec!["--socket", &s, "inbox", "--kind", "preservaton"],
+        vec!["--socket", &s, "outbox", "--state", "new"],
         vec!["--socket", &s, "audit"],
         vec![
             "--socket",

@@ -1038,38 +1038,6 @@ async fn audit_verify(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
     Ok(Json(json!(v)))
 }
 
-/// The message kind an action on a case sends (`decide` → `decision`).
-pub fn action_kind(action: &str) -> Option<MessageKind> {
-    use MessageKind as K;
-    Some(match action {
-        "acknowledge" => K::Acknowledgement,
-        "request-info" => K::InfoRequest,
-        "provide-info" => K::InfoProvided,
-        "request-status" => K::StatusRequest,
-        "report-status" => K::StatusReport,
-        "notify-delay" => K::DelayNotice,
-        "confidentiality-reply" => K::ConfidentialityReply,
-        "proceed" => K::Proceed,
-        "decide" => K::Decision,
-        "preservation-insufficient" => K::PreservationInsufficient,
-        "conditions" => K::Conditions,
-        "conditions-reply" => K::ConditionsReply,
-        "use-explanation-request" => K::UseExplanationRequest,
-        "use-explanation" => K::UseExplanation,
-        "use-consent-request" => K::UseConsentRequest,
-        "use-consent" => K::UseConsent,
-        "disclosure-notice" => K::DisclosureNotice,
-        "disclose-traffic" => K::TrafficDataDisclosure,
-        "results" => K::Results,
-        "confirm" => K::FormalConfirmation,
-        "extend" => K::PreservationExtension,
-        "release" => K::PreservationRelease,
-        "withdraw" => K::Withdrawal,
-        "send-information" => K::SpontaneousInformation,
-        _ => return None,
-    })
-}
-
 /// `POST /v1/cases/{ref}/{action}`: `{ "fields", "in_reply_to"?, "language"?,
 /// "language_override"? }` → 201 with the message queued; `close` → 200.
 async fn case_action(
@@ -1079,6 +1047,18 @@ async fn case_action(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let case_ref = CaseRef::parse(&case_ref).map_err(|e| ApiError::bad(e.to_string()))?;
+    // One list of actions for the API and the CLI; either's name, in any case.
+    let Some(found) = poc247_protocol::Action::find(&action) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!(
+                "no action on a case: {}",
+                not_one_of(&action, &poc247_protocol::Action::names())
+            ),
+        ));
+    };
+    let action = found.name;
     let actor = Actor::Local { uid: caller.uid };
     let v: Value = if body.is_empty() {
         json!({})
@@ -1183,7 +1163,7 @@ async fn case_action(
             Json(json!({ "case_ref": case.case_ref, "state": case.state.name() })),
         ));
     }
-    let kind = action_kind(&action).ok_or_else(|| {
+    let kind = found.kind.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not-found",
@@ -1782,8 +1762,8 @@ impl<'a> Members<'a> {
 }
 
 /// Says that `given` is none of `accepted`, naming the nearest one when it is close enough
-/// to be a typo of it.
-fn not_one_of(given: &str, accepted: &[&str]) -> String {
+/// to be a typo of it (the API's filters and actions, and the CLI's flags, say it alike).
+pub fn not_one_of(given: &str, accepted: &[&str]) -> String {
     let nearest = accepted
         .iter()
         .map(|a| (edit_distance(given, a), *a))

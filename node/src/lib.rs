@@ -4,7 +4,6 @@
 
 pub mod attachments;
 pub mod audit;
-pub mod bench;
 pub mod certs;
 pub mod client;
 pub mod clock;

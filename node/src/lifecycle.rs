@@ -1,7 +1,7 @@
 //! The case lifecycle, sans-IO: a case record and the transitions messages cause, with `now`
 //! as a parameter. Both sides of a case run the same machine on the same messages — the
 //! sender when it queues a message, the receiver when it stores it — so their views agree.
-//! States follow DESIGN.md "Case lifecycle"; the rules of the articles are cited where they
+//! States follow docs/design.md "Case lifecycle"; the rules of the articles are cited where they
 //! are enforced.
 
 use crate::directory::MlaBasis;
@@ -333,7 +333,13 @@ pub fn respond_by_of(body: &Body) -> Option<Date> {
 
 fn side_of(kind: MessageKind, case_kind: MessageKind) -> Side {
     use MessageKind::*;
+    // In spontaneous information the requester of the case is the Party that supplies the
+    // information: it asks how it was used (28(4)) and gives consent to other uses (MLA para.
+    // 24); the receiver, which uses it, explains and asks for consent.
+    let spontaneous = matches!(case_kind, SpontaneousInformation | InformationOffer);
     match kind {
+        UseExplanationRequest | UseConsent if spontaneous => Side::Requester,
+        UseExplanation | UseConsentRequest if spontaneous => Side::Requested,
         // Art. 26(2): the receiver of an offer answers its conditions; art. 28(3): the
         // requester answers the requested Party's conditions.
         ConditionsReply if case_kind == InformationOffer => Side::Requested,
@@ -1363,6 +1369,41 @@ mod tests {
         assert!(w[0].contains("26(2)"));
         assert_eq!(c.state(), "sent");
         c.requested.close(c.now).unwrap();
+    }
+
+    #[test]
+    fn the_supplier_of_spontaneous_information_asks_how_it_was_used_art_28_4_mla_para_24() {
+        let info = Body::SpontaneousInformation(SpontaneousInformation {
+            information: "C2 at 198.51.100.4".into(),
+            relevance: "botnet".into(),
+            ..SpontaneousInformation::default()
+        });
+        let mut c = Pair::open(info, CaseContext::default());
+        let ask = Body::UseExplanationRequest(UseExplanationRequest {
+            text: "how was it used?".into(),
+        });
+        assert!(c.send("FR", ask.clone()).is_err(), "not the receiver");
+        c.send("LU", ask).unwrap();
+        c.send(
+            "FR",
+            Body::UseExplanation(UseExplanation {
+                text: "to identify the operators".into(),
+            }),
+        )
+        .unwrap();
+        let consent = Body::UseConsentRequest(UseConsentRequest {
+            purpose: "a related fraud case".into(),
+        });
+        assert!(c.send("LU", consent.clone()).is_err(), "the user asks");
+        c.send("FR", consent).unwrap();
+        c.send(
+            "LU",
+            Body::UseConsent(UseConsent {
+                granted: true,
+                conditions: None,
+            }),
+        )
+        .unwrap();
     }
 
     #[test]

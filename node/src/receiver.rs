@@ -1,5 +1,5 @@
 //! The receiving side of the wire protocol: one frame in, one reply out. Checks in the order
-//! of DESIGN.md — decode, signer = TLS peer = `from`, signature, known id, recipient, clock
+//! of docs/design.md — decode, signer = TLS peer = `from`, signature, known id, recipient, clock
 //! window, body — then stores durably and only then answers with the signed receipt.
 
 use crate::audit::Actor;

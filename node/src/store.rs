@@ -281,6 +281,7 @@ impl Store {
     /// Makes every write and flush fail (`true`) or work again (`false`), as a full or
     /// read-only disk would: fault tests use it to check that nothing is half-written and
     /// that the node recovers by itself.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn inject_write_failure(&self, on: bool) {
         self.failing.store(on, std::sync::atomic::Ordering::SeqCst);
     }

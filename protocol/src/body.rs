@@ -1,4 +1,4 @@
-//! The body of a message: [`MessageKind`], [`Body`] (one variant per kind of REQUESTS.md),
+//! The body of a message: [`MessageKind`], [`Body`] (one variant per kind of docs/requests.md),
 //! the header's [`Urgency`], and the rules that need the case ([`Body::validate_in_case`]).
 //! The typed struct of each kind lives in [`crate::kinds`].
 
@@ -47,7 +47,7 @@ impl fmt::Display for Urgency {
 }
 
 /// Defines [`MessageKind`] and [`Body`] from one table, so that the two enums, their names
-/// and their dispatch cannot drift apart. Each row: documentation, variant, struct, REQUESTS.md
+/// and their dispatch cannot drift apart. Each row: documentation, variant, struct, docs/requests.md
 /// name, whether the kind opens a case, and whether it carries attachments (`yes`: its struct
 /// has `attachments: Vec<AttachmentRef>`; a new kind must say).
 /// The member a body's decoding failed on, named: the path to a member of the wrong type, or
@@ -82,7 +82,7 @@ macro_rules! message_kinds {
         $(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal,
             request: $request:literal, attachments: $att:tt;
     )+) => {
-        /// The kind of a message, by its REQUESTS.md name.
+        /// The kind of a message, by its docs/requests.md name.
         ///
         /// Stored and sent by variant index: new kinds are added at the end.
         #[derive(
@@ -97,14 +97,14 @@ macro_rules! message_kinds {
             /// Every kind, requests first, in wire order.
             pub const ALL: &'static [MessageKind] = &[$(MessageKind::$variant,)+];
 
-            /// Its REQUESTS.md name.
+            /// Its docs/requests.md name.
             pub fn as_str(self) -> &'static str {
                 match self {
                     $( MessageKind::$variant => $name, )+
                 }
             }
 
-            /// Parses a REQUESTS.md name.
+            /// Parses a docs/requests.md name.
             pub fn parse(s: &str) -> Option<Self> {
                 match s {
                     $( $name => Some(MessageKind::$variant), )+
@@ -112,7 +112,7 @@ macro_rules! message_kinds {
                 }
             }
 
-            /// Whether this kind opens a case (REQUESTS.md "Requests"); the others are
+            /// Whether this kind opens a case (docs/requests.md "Requests"); the others are
             /// responses inside one.
             pub fn is_request(self) -> bool {
                 match self {
@@ -323,7 +323,7 @@ impl fmt::Display for MessageKind {
 
 /// Fields a kind must carry explicitly: a yes-or-no whose absence would silently mean "no".
 /// `mutual_assistance.coercive` decides whether the request may go directly between
-/// competent authorities (BC 27(9)(d)), so the requester must say it (REQUESTS.md: "yes").
+/// competent authorities (BC 27(9)(d)), so the requester must say it (docs/requests.md: "yes").
 fn explicit_flags(kind: MessageKind) -> &'static [&'static str] {
     match kind {
         MessageKind::MutualAssistance => &["coercive"],
@@ -415,7 +415,7 @@ impl Body {
     /// that request concerns the disclosure of traffic data.
     ///
     /// - a `decision` that reports a `preservation` `executed` must carry `preserved_until`
-    ///   (BC 29(7); REQUESTS.md "preserved_until (mandatory when executed)");
+    ///   (BC 29(7); docs/requests.md "preserved_until (mandatory when executed)");
     /// - a `decision` refusing where traffic data are concerned may rest only on
     ///   `political_offence` or `sovereignty_security_public_order` (BC 30(2));
     /// - `dual_criminality` is a ground only in a `preservation` case (the BC 29(4)

@@ -15,7 +15,7 @@ pub const PROTOCOL_VERSION: u16 = 1;
 /// The domain separator of envelope signatures.
 pub const ENVELOPE_DOMAIN: &[u8] = b"poc247/v1/envelope\0";
 
-/// The header every message carries (DESIGN.md "Wire protocol").
+/// The header every message carries (docs/design.md "Wire protocol").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
     /// Protocol version.

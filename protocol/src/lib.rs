@@ -1,6 +1,7 @@
 //! poc247 wire protocol: identifiers, message kinds and their validation, the signed envelope
 //! and receipt, frames and the one codec. Pure: no async runtime, no sockets, no files.
 
+pub mod actions;
 pub mod attachment;
 pub mod body;
 pub mod codec;
@@ -13,6 +14,7 @@ pub mod signature;
 pub mod validate;
 pub mod wire;
 
+pub use actions::{Action, ACTIONS};
 pub use attachment::{
     parse_sha256_hex, sha256_hex, AttachmentHello, AttachmentRef, AttachmentReply, ATTACHMENT_MAGIC,
 };

@@ -29,7 +29,7 @@ pub enum Problem {
 /// One field and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
-    /// The field name, as in REQUESTS.md (`custodian_or_location`).
+    /// The field name, as in docs/requests.md (`custodian_or_location`).
     pub field: String,
     /// What is wrong.
     pub problem: Problem,

@@ -28,7 +28,7 @@ pub fn frame(bytes: &[u8]) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
-/// Why a message was refused (DESIGN.md "Rejection codes").
+/// Why a message was refused (docs/design.md "Rejection codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RejectionCode {

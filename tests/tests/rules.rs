@@ -450,3 +450,24 @@ async fn a_central_authority_forwards_to_its_own_party_never_back_to_itself_art_
     f.net.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_takes_the_cli_names_of_actions_and_names_the_valid_ones() -> anyhow::Result<()> {
+    let mut f = Flow::embedded().await?;
+    let case = preservation_to(&mut f, "FR", json!({})).await?;
+    // `ack` is the CLI's name of `acknowledge`: the same action for the API.
+    f.act("FR", &case, "ack", json!({ "officer": "permanence" }))
+        .await?;
+    assert_eq!(f.agree("LU", "FR", &case).await?["state"], "acknowledged");
+    let (status, body) = f
+        .try_act("FR", &case, "acknowledged", json!({ "fields": {} }))
+        .await?;
+    assert_eq!(status, 404, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("did you mean \"acknowledge\"") && message.contains("decide"),
+        "{body}"
+    );
+    f.net.net.shutdown().await;
+    Ok(())
+}

@@ -1,51 +1,16 @@
 //! The actions on a case (`ack`, `decide`, `confirm` …): one subcommand per action of the
-//! control API, one flag per field of the message kind it sends (REQUESTS.md "Responses").
+//! control API, one flag per field of the message kind it sends (docs/requests.md "Responses").
 //! Every field flag is optional here: the missing ones are named together by the protocol's
 //! validation before the node is asked.
 //!
-//! As for requests, the field structs derive `Serialize` with REQUESTS.md's field names.
+//! As for requests, the field structs derive `Serialize` with docs/requests.md's field names.
 
 use super::closed;
 use super::requests::CommunicationArgs;
-use clap::builder::PossibleValuesParser;
 use clap::{Args, Subcommand, ValueHint};
-use poc247_protocol::{CaseRef, ConfirmationChannel, MessageKind, Outcome, RefusalGround};
+use poc247_protocol::{Action, CaseRef, ConfirmationChannel, Outcome, RefusalGround, ACTIONS};
 use serde::Serialize;
 use std::path::PathBuf;
-
-/// Every action of `POST /v1/cases/{case}/{action}` that sends a message, and its kind.
-pub const ACTIONS: [(&str, MessageKind); 24] = [
-    ("acknowledge", MessageKind::Acknowledgement),
-    ("request-info", MessageKind::InfoRequest),
-    ("provide-info", MessageKind::InfoProvided),
-    ("request-status", MessageKind::StatusRequest),
-    ("report-status", MessageKind::StatusReport),
-    ("notify-delay", MessageKind::DelayNotice),
-    ("confidentiality-reply", MessageKind::ConfidentialityReply),
-    ("proceed", MessageKind::Proceed),
-    ("decide", MessageKind::Decision),
-    (
-        "preservation-insufficient",
-        MessageKind::PreservationInsufficient,
-    ),
-    ("conditions", MessageKind::Conditions),
-    ("conditions-reply", MessageKind::ConditionsReply),
-    (
-        "use-explanation-request",
-        MessageKind::UseExplanationRequest,
-    ),
-    ("use-explanation", MessageKind::UseExplanation),
-    ("use-consent-request", MessageKind::UseConsentRequest),
-    ("use-consent", MessageKind::UseConsent),
-    ("disclosure-notice", MessageKind::DisclosureNotice),
-    ("disclose-traffic", MessageKind::TrafficDataDisclosure),
-    ("results", MessageKind::Results),
-    ("confirm", MessageKind::FormalConfirmation),
-    ("extend", MessageKind::PreservationExtension),
-    ("release", MessageKind::PreservationRelease),
-    ("withdraw", MessageKind::Withdrawal),
-    ("send-information", MessageKind::SpontaneousInformation),
-];
 
 /// The action that closes a case locally, without a message.
 pub const CLOSE: &str = "close";
@@ -159,10 +124,24 @@ pub struct RespondArgs {
     /// The case and the header.
     #[command(flatten)]
     pub case: CaseArgs,
-    /// The action, by its control API name.
-    #[arg(value_name = "ACTION", value_parser = PossibleValuesParser::new(
-        ACTIONS.iter().map(|(a, _)| *a).chain([CLOSE])))]
+    /// The action, by its control API name or its command (`acknowledge` or `ack`).
+    #[arg(value_name = "ACTION", value_parser = respond_action)]
     pub action: String,
+}
+
+/// An action `respond` performs: one that sends a message, or `close`; its API name.
+fn respond_action(given: &str) -> Result<String, String> {
+    match Action::find(given) {
+        Some(a) if a.kind.is_some() || a.name == CLOSE => Ok(a.name.to_owned()),
+        _ => {
+            let names: Vec<&str> = ACTIONS
+                .iter()
+                .filter(|a| a.kind.is_some() || a.name == CLOSE)
+                .map(|a| a.name)
+                .collect();
+            Err(format!("{given:?} is not one of {}", names.join(", ")))
+        }
+    }
 }
 
 /// `acknowledgement` (BC 35).

@@ -1,8 +1,8 @@
-//! `send <kind>`: one subcommand per request kind of REQUESTS.md, one flag per field of the
+//! `send <kind>`: one subcommand per request kind of docs/requests.md, one flag per field of the
 //! kind's struct. Every field flag is optional here: the missing ones are named together by
 //! the protocol's validation before the node is asked.
 //!
-//! The field structs derive `Serialize` with the field names of REQUESTS.md: what was given
+//! The field structs derive `Serialize` with the field names of docs/requests.md: what was given
 //! on the command line becomes the body's JSON as is (unset flags are left out). Fields that
 //! are not one flag each (`service_providers`, `communication`) are skipped there and built
 //! by `request`.
@@ -34,7 +34,7 @@ pub enum SendCommand {
 }
 
 /// What every request kind takes: the header, the file, and the fields every request may
-/// carry (REQUESTS.md: `emergency_facts`, `respond_by`, `respond_by_reason`).
+/// carry (docs/requests.md: `emergency_facts`, `respond_by`, `respond_by_reason`).
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Request")]
 pub struct RequestArgs {

@@ -1,4 +1,4 @@
-//! One typed struct per message kind of REQUESTS.md, with the field names used there, and
+//! One typed struct per message kind of docs/requests.md, with the field names used there, and
 //! the validation of each kind's mandatory fields and rules.
 //!
 //! Conventions shared by every kind:

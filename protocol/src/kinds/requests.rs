@@ -1,4 +1,4 @@
-//! The requests that open a case (REQUESTS.md "Requests"): preservation, emergency
+//! The requests that open a case (docs/requests.md "Requests"): preservation, emergency
 //! production, mutual assistance, assistance, spontaneous information and its offer.
 //!
 //! Every request also carries `emergency_facts` (mandatory when the urgency is `emergency`,

@@ -1,4 +1,4 @@
-//! The responses exchanged inside a case (REQUESTS.md "Responses"), other than the
+//! The responses exchanged inside a case (docs/requests.md "Responses"), other than the
 //! [`Decision`](super::Decision): acknowledgement, questions and answers, status, delays,
 //! conditions and consents, disclosures, results, formal confirmation, and the requester's
 //! moves (extension, release, withdrawal, proceed).

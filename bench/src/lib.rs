@@ -5,10 +5,10 @@
 //! RSS of each node process, and, in the same run, this machine's ceiling for the work each
 //! message needs.
 
-use crate::client::ControlClient;
-use crate::error::{NodeError, Result};
-use crate::localnet::{LocalNetwork, Pki};
 use ed25519_dalek::{Signer, SigningKey};
+use poc247_node::client::ControlClient;
+use poc247_node::error::{NodeError, Result};
+use poc247_node::localnet::{LocalNetwork, Pki};
 use poc247_protocol::PartyId;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -158,7 +158,7 @@ pub struct Floor {
     /// exchange and one POST alone, µs.
     pub single_request_us: f64,
     /// The same with this design's state changes in place of the plain inserts: three
-    /// five-tree transactions, each alone with its flush (DESIGN.md, Storage: every state
+    /// five-tree transactions, each alone with its flush (docs/design.md, Storage: every state
     /// change one transaction over the trees it touches, flushed before its promise), µs.
     pub single_request_changes_us: f64,
 }
@@ -782,11 +782,11 @@ async fn measure_floor(dir: &Path, ceiling: &Ceiling, n: usize) -> Result<Floor>
         };
         while let Ok((mut send, mut recv)) = conn.accept_bi().await {
             tokio::spawn(async move {
-                if crate::transport::read_frame(&mut recv, 1 << 20)
+                if poc247_node::transport::read_frame(&mut recv, 1 << 20)
                     .await
                     .is_ok()
                 {
-                    let _ = crate::transport::write_frame(&mut send, &[0x22; 160]).await;
+                    let _ = poc247_node::transport::write_frame(&mut send, &[0x22; 160]).await;
                 }
             });
         }
@@ -804,10 +804,10 @@ async fn measure_floor(dir: &Path, ceiling: &Ceiling, n: usize) -> Result<Floor>
             let (conn, frame) = (conn.clone(), frame.clone());
             async move {
                 let (mut send, mut recv) = conn.open_bi().await.map_err(bench_err)?;
-                crate::transport::write_frame(&mut send, &frame)
+                poc247_node::transport::write_frame(&mut send, &frame)
                     .await
                     .map_err(bench_err)?;
-                crate::transport::read_frame(&mut recv, 1 << 20)
+                poc247_node::transport::read_frame(&mut recv, 1 << 20)
                     .await
                     .map_err(bench_err)?;
                 Ok(())
@@ -1257,12 +1257,12 @@ fn quic_pair(
 ) -> Result<(quinn::Endpoint, std::net::SocketAddr, quinn::Endpoint)> {
     let lu = net.config(&PartyId::parse("LU").map_err(bench_err)?)?;
     let fr = net.config(&PartyId::parse("FR").map_err(bench_err)?)?;
-    let server_cfg = crate::tls::server_config(&crate::tls::load(&lu)?, 16)?;
-    let client_cfg = crate::tls::client_config(&crate::tls::load(&fr)?, 16)?;
+    let server_cfg = poc247_node::tls::server_config(&poc247_node::tls::load(&lu)?, 16)?;
+    let client_cfg = poc247_node::tls::client_config(&poc247_node::tls::load(&fr)?, 16)?;
     // Sockets sized as a node sizes its own.
     let endpoint = |server: Option<quinn::ServerConfig>| -> Result<quinn::Endpoint> {
         let socket = std::net::UdpSocket::bind(("127.0.0.1", 0)).map_err(bench_err)?;
-        crate::transport::size_udp_buffers(&socket);
+        poc247_node::transport::size_udp_buffers(&socket);
         let runtime = quinn::default_runtime().ok_or_else(|| bench_err("no async runtime"))?;
         quinn::Endpoint::new(quinn::EndpointConfig::default(), server, socket, runtime)
             .map_err(bench_err)
