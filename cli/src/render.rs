@@ -452,6 +452,16 @@ pub fn status(v: &Value) -> String {
     for (k, val) in lines {
         let _ = writeln!(out, "{k:<12} {val}");
     }
+    if v["hook"]["failing"] == Value::Bool(true) {
+        let _ = writeln!(
+            out,
+            "{:<12} FAILING since {}: {} ({} events not passed)",
+            "hook",
+            text(&v["hook"]["failing_since"]),
+            text(&v["hook"]["last_error"]),
+            text(&v["hook"]["events_failed"])
+        );
+    }
     if let Some(ms) = v["drill"]["clock_offset_ms"].as_u64() {
         let _ = writeln!(
             out,
@@ -493,10 +503,21 @@ pub fn status(v: &Value) -> String {
 /// `pending`: one line per deadline, soonest first.
 pub fn pending(v: &Value) -> String {
     let items = v["pending"].as_array().cloned().unwrap_or_default();
-    if items.is_empty() {
-        return "nothing pending\n".to_owned();
-    }
+    let alarms = v["alarms"].as_array().cloned().unwrap_or_default();
     let mut out = String::new();
+    // The node's own alarms first: a failing hook pages nobody.
+    for a in &alarms {
+        out.push_str(&format!(
+            "{:<9} {}\n          → {}\n",
+            "ALARM",
+            text(&a["what"]),
+            text(&a["settle"])
+        ));
+    }
+    if items.is_empty() {
+        out.push_str("nothing pending\n");
+        return out;
+    }
     let shown = items.len();
     for i in items {
         let flag = if i["escalation"] == Value::Bool(true) && i["overdue"] == Value::Bool(true) {

@@ -516,6 +516,7 @@ async fn status(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
         "inbox": inbox,
         "outbox_queued": outbox,
         "store": if s.store.has_failed() { "failed" } else { "ok" },
+        "hook": hook_json(&s),
         "drill": s.drill.as_ref().map(|d| json!({
             "clock_offset_ms": d.offset_ms(),
             "now": now.rfc3339(),
@@ -528,6 +529,39 @@ async fn status(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
         },
         "metrics": crate::metrics::summary(&s)?,
     })))
+}
+
+/// The hook's health for `status`: `null` without a hook.
+fn hook_json(s: &Shared) -> Value {
+    if s.cfg.hook.is_none() {
+        return Value::Null;
+    }
+    let h = s.ops.hook.get();
+    json!({
+        "failing": h.failing_since.is_some(),
+        "failing_since": h.failing_since.map(|t| t.rfc3339()),
+        "last_error": h.last_error,
+        "events_failed": h.events_failed,
+    })
+}
+
+/// What `pending` says before the deadlines: the alarms of the node itself (a hook that fails
+/// cannot page anyone, so the officer who looks must see it).
+fn alarms(s: &Shared) -> Vec<Value> {
+    let h = s.ops.hook.get();
+    match h.failing_since {
+        Some(since) if s.cfg.hook.is_some() => vec![json!({
+            "alarm": "hook_failing",
+            "since": since.rfc3339(),
+            "what": format!(
+                "the hook fails ({}): events since {} may not have paged anyone",
+                h.last_error.unwrap_or_default(),
+                since.rfc3339()
+            ),
+            "settle": "fix the hook command; the next event it takes clears this",
+        })],
+        _ => Vec::new(),
+    }
 }
 
 async fn create_request(
@@ -2314,6 +2348,6 @@ async fn pending(
         }));
     }
     Ok(Json(
-        json!({ "now": now.rfc3339(), "total": total, "pending": items }),
+        json!({ "now": now.rfc3339(), "alarms": alarms(&s), "total": total, "pending": items }),
     ))
 }

@@ -310,9 +310,19 @@ impl Node {
         if let Some(hook) = shared.cfg.hook.clone() {
             let rx = shared.subscribe();
             let (party, cancel) = (shared.party.clone(), shared.cancel.clone());
+            let (publisher, clock) = (Arc::downgrade(&shared), shared.clock.clone());
+            let report = crate::hook::HookReport {
+                health: shared.ops.hook.clone(),
+                publish: Box::new(move |kind| {
+                    if let Some(s) = publisher.upgrade() {
+                        s.publish(kind, None, None, None, None);
+                    }
+                }),
+                now: Box::new(move || clock.now()),
+            };
             shared
                 .tracker
-                .spawn(crate::hook::run(hook, party, rx, cancel));
+                .spawn(crate::hook::run(hook, party, rx, cancel, report));
         }
         shared
             .tracker
@@ -658,6 +668,26 @@ async fn ask_peer(
     if msg.delivery != DeliveryState::Queued {
         return Err(Outcome::Delivered);
     }
+    // A follow-up waits for its case's request to be receipted: sent first, it would reach a
+    // peer that has no case yet.
+    if !msg.kind.is_request() || msg.kind == MessageKind::SpontaneousInformation {
+        let opening = match shared.store.case(&msg.case_ref) {
+            Ok(c) => c.and_then(|c| c.messages.first().copied()),
+            Err(e) => return retry(e.to_string()),
+        };
+        if let Some(first) = opening.filter(|first| *first != t.id) {
+            match shared.store.message(first) {
+                Ok(Some(m)) if m.delivery == DeliveryState::Queued => {
+                    return retry(format!(
+                        "waiting for the request of {} to be delivered first",
+                        msg.case_ref
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => return retry(e.to_string()),
+            }
+        }
+    }
     // Queued longer than half a receiver's window for a message's age (its peer was down, or
     // this node was): signed again with a fresh time before it goes, so that an outage of
     // any length loses nothing.
@@ -751,15 +781,22 @@ async fn settle(shared: &Arc<Shared>, t: &Transmit, msg: StoredMessage, reply: R
             let Some(entry) = directory.get(&t.peer) else {
                 return retry(format!("{} left the directory", t.peer));
             };
-            if let Err(e) = r.verify(
-                &t.peer,
-                &entry.signing_key,
-                t.id,
-                &envelope_sha256(&msg.envelope),
-            ) {
-                tracing::warn!(peer = %t.peer, id = %t.id, error = %e, "receipt does not verify");
-                return retry(e.to_string());
-            }
+            // The peer's key now, or one it had: a receipt it stored before changing its key
+            // and gives again for a message seen before still verifies.
+            let sha = envelope_sha256(&msg.envelope);
+            let mut keys = vec![entry.signing_key];
+            keys.extend(shared.store.peer_keys(&t.peer).unwrap_or_default());
+            let signer = keys
+                .iter()
+                .find(|k| r.verify(&t.peer, k, t.id, &sha).is_ok())
+                .copied();
+            let Some(signer) = signer else {
+                let e = r.verify(&t.peer, &entry.signing_key, t.id, &sha).err();
+                tracing::warn!(peer = %t.peer, id = %t.id, error = ?e, "receipt does not verify");
+                return retry(
+                    e.map_or_else(|| "receipt does not verify".into(), |e| e.to_string()),
+                );
+            };
             if let Err(e) = shared.store.settle_durably(t.id, Ok(r), now).await {
                 return retry(e.to_string());
             }
@@ -767,7 +804,7 @@ async fn settle(shared: &Arc<Shared>, t: &Transmit, msg: StoredMessage, reply: R
             shared.attachments.kick();
             shared.publish(
                 EventKind::Delivered {
-                    receiver_key: fingerprint(&entry.signing_key),
+                    receiver_key: fingerprint(&signer),
                 },
                 Some(msg.case_ref),
                 Some(t.id),

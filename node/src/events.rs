@@ -87,6 +87,18 @@ pub enum EventKind {
         /// When it expires.
         not_after: UtcMs,
     },
+    /// The hook gave up on an event after its retries: the alarm path raises its own alarm.
+    /// Never passed to the hook itself.
+    HookFailed {
+        /// The event the hook could not take (its `seq`).
+        event_seq: u64,
+        /// Its type.
+        event_type: String,
+        /// Runs tried.
+        runs: u32,
+        /// Why the last run failed: its exit status, the time-out, or why it could not start.
+        reason: String,
+    },
 }
 
 /// One event.

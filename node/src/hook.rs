@@ -157,13 +157,65 @@ impl fmt::Display for Failure {
     }
 }
 
+/// Whether the hook works: failing from the first event it gave up on until a run succeeds.
+/// Shown in `status`, `pending` and `/metrics`.
+#[derive(Debug, Default)]
+pub struct HookHealth(std::sync::Mutex<HealthState>);
+
+/// What [`HookHealth`] holds.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthState {
+    /// When the hook first gave up on an event since its last success; `None` while it works.
+    pub failing_since: Option<poc247_protocol::UtcMs>,
+    /// Why its last run failed.
+    pub last_error: Option<String>,
+    /// Events it gave up on since the node started.
+    pub events_failed: u64,
+}
+
+impl HookHealth {
+    fn state(&self) -> std::sync::MutexGuard<'_, HealthState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What it holds now.
+    pub fn get(&self) -> HealthState {
+        self.state().clone()
+    }
+
+    fn gave_up(&self, at: poc247_protocol::UtcMs, why: &str) {
+        let mut s = self.state();
+        s.failing_since.get_or_insert(at);
+        s.last_error = Some(why.to_owned());
+        s.events_failed += 1;
+    }
+
+    fn succeeded(&self) {
+        let mut s = self.state();
+        s.failing_since = None;
+        s.last_error = None;
+    }
+}
+
+/// What the hook task tells the node: its health, and an event to publish when it gives up.
+pub struct HookReport {
+    /// Where its health is kept.
+    pub health: std::sync::Arc<HookHealth>,
+    /// Publishes a `hook_failed` event (the node's own publisher).
+    pub publish: Box<dyn Fn(crate::events::EventKind) + Send + Sync>,
+    /// Now.
+    pub now: Box<dyn Fn() -> poc247_protocol::UtcMs + Send + Sync>,
+}
+
 /// The hook task: passes every event `rx` receives (of the types wanted) to the hook, one at a
-/// time, until `cancel` fires; a run under way then is killed.
+/// time, until `cancel` fires; a run under way then is killed. An event it gives up on marks
+/// the hook failing and publishes `hook_failed`; the next run that succeeds clears it.
 pub async fn run(
     cfg: HookConfig,
     party: PartyId,
     mut rx: broadcast::Receiver<NodeEvent>,
     cancel: CancellationToken,
+    report: HookReport,
 ) {
     tracing::info!(program = %cfg.program.display(), "hook started");
     loop {
@@ -173,11 +225,22 @@ pub async fn run(
             r = rx.recv() => r,
         };
         match next {
-            Ok(ev) => {
-                if cfg.wants(&ev.kind.name()) && !pass(&cfg, &party, &ev, &cancel).await {
-                    return;
+            // Its own alarm never goes to the hook: a failing hook would feed itself.
+            Ok(ev) if matches!(ev.kind, crate::events::EventKind::HookFailed { .. }) => {}
+            Ok(ev) if cfg.wants(&ev.kind.name()) => match pass(&cfg, &party, &ev, &cancel).await {
+                Passed::Done => report.health.succeeded(),
+                Passed::GaveUp { runs, reason } => {
+                    report.health.gave_up((report.now)(), &reason);
+                    (report.publish)(crate::events::EventKind::HookFailed {
+                        event_seq: ev.seq,
+                        event_type: ev.kind.name(),
+                        runs,
+                        reason,
+                    });
                 }
-            }
+                Passed::Stopping => return,
+            },
+            Ok(_) => {}
             Err(RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "the hook fell behind: events were not passed to it");
             }
@@ -186,44 +249,57 @@ pub async fn run(
     }
 }
 
-/// Passes one event to the hook, retrying a failed run; `false` if the node began to stop.
+/// How passing one event to the hook ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Passed {
+    Done,
+    GaveUp { runs: u32, reason: String },
+    Stopping,
+}
+
+/// Passes one event to the hook, retrying a failed run.
 async fn pass(
     cfg: &HookConfig,
     party: &PartyId,
     ev: &NodeEvent,
     cancel: &CancellationToken,
-) -> bool {
+) -> Passed {
     let name = ev.kind.name();
     let case = ev.case_ref.as_ref().map(|c| c.to_string());
     let mut line = match serde_json::to_string(ev) {
         Ok(j) => j,
         Err(e) => {
             tracing::error!(seq = ev.seq, error = %e, "cannot encode an event for the hook");
-            return true;
+            return Passed::GaveUp {
+                runs: 0,
+                reason: format!("the event cannot be encoded: {e}"),
+            };
         }
     };
     line.push('\n');
     let runs = cfg.retries.saturating_add(1);
+    let mut last = String::new();
     for n in 0..runs {
         if n > 0 {
             tokio::select! {
-                _ = cancel.cancelled() => return false,
+                _ = cancel.cancelled() => return Passed::Stopping,
                 _ = tokio::time::sleep(cfg.backoff(n)) => {}
             }
         }
         match run_once(cfg, party, ev, &name, &line, cancel).await {
-            Err(Failure::Stopped) => return false,
+            Err(Failure::Stopped) => return Passed::Stopping,
             Ok(()) => {
                 tracing::debug!(seq = ev.seq, r#type = %name, case = ?case, run = n + 1, "hook done");
-                return true;
+                return Passed::Done;
             }
             Err(f) => {
                 tracing::warn!(seq = ev.seq, r#type = %name, case = ?case, run = n + 1, of = runs, failure = %f, "hook failed");
+                last = f.to_string();
             }
         }
     }
     tracing::error!(seq = ev.seq, r#type = %name, case = ?case, runs, "hook gave up on an event");
-    true
+    Passed::GaveUp { runs, reason: last }
 }
 
 /// Runs the hook once for `ev`: the JSON line on its stdin, then EOF; killed (and reaped) at
@@ -369,7 +445,13 @@ mod tests {
         let cfg = HookConfig::from_settings(&s, dir.path()).unwrap();
         let (tx, rx) = broadcast::channel(16);
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(run(cfg, PartyId::parse("LU").unwrap(), rx, cancel.clone()));
+        let task = tokio::spawn(run(
+            cfg,
+            PartyId::parse("LU").unwrap(),
+            rx,
+            cancel.clone(),
+            report().0,
+        ));
         tx.send(event(1, EventKind::Queued)).unwrap();
         tx.send(event(2, EventKind::Received)).unwrap();
         tx.send(event(3, EventKind::Closed)).unwrap();
@@ -384,6 +466,88 @@ mod tests {
             serde_json::from_str(lines[1].splitn(3, ' ').nth(2).unwrap()).unwrap();
         assert_eq!(json["type"], "closed");
         assert_eq!(json["seq"], 3);
+    }
+
+    /// A report that keeps what it is told: the health and the events published.
+    fn report() -> (
+        HookReport,
+        std::sync::Arc<HookHealth>,
+        std::sync::Arc<std::sync::Mutex<Vec<EventKind>>>,
+    ) {
+        let health = std::sync::Arc::new(HookHealth::default());
+        let published = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let p = published.clone();
+        (
+            HookReport {
+                health: health.clone(),
+                publish: Box::new(move |k| p.lock().unwrap().push(k)),
+                now: Box::new(|| UtcMs(7)),
+            },
+            health,
+            published,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_hook_that_gives_up_raises_its_own_alarm_until_a_run_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        // Fails on event 1, works from event 2 on.
+        let script = "[ \"$POC247_EVENT_SEQ\" != 1 ] || { echo no pager >&2; exit 3; }";
+        let s = HookSettings {
+            retries: 1,
+            backoff_ms: 1,
+            ..settings(&["/bin/sh", "-c", script])
+        };
+        let cfg = HookConfig::from_settings(&s, dir.path()).unwrap();
+        let (tx, rx) = broadcast::channel(16);
+        let (rep, health, published) = report();
+        let task = tokio::spawn(run(
+            cfg,
+            PartyId::parse("LU").unwrap(),
+            rx,
+            CancellationToken::new(),
+            rep,
+        ));
+        tx.send(event(1, EventKind::Queued)).unwrap();
+        // Its own alarm is never passed to it.
+        tx.send(event(
+            2,
+            EventKind::HookFailed {
+                event_seq: 1,
+                event_type: "queued".into(),
+                runs: 2,
+                reason: "x".into(),
+            },
+        ))
+        .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while health.get().failing_since.is_none() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let h = health.get();
+        assert_eq!(h.failing_since, Some(UtcMs(7)));
+        assert!(
+            h.last_error.as_deref().unwrap_or_default().contains("3"),
+            "{h:?}"
+        );
+        assert_eq!(
+            published.lock().unwrap().as_slice(),
+            [EventKind::HookFailed {
+                event_seq: 1,
+                event_type: "queued".into(),
+                runs: 2,
+                reason: h.last_error.clone().unwrap(),
+            }]
+        );
+        tx.send(event(3, EventKind::Queued)).unwrap();
+        drop(tx);
+        task.await.unwrap();
+        let h = health.get();
+        assert_eq!(
+            (h.failing_since, h.events_failed),
+            (None, 1),
+            "cleared by a success"
+        );
     }
 
     #[tokio::test]
@@ -403,6 +567,7 @@ mod tests {
             PartyId::parse("LU").unwrap(),
             rx,
             CancellationToken::new(),
+            report().0,
         ));
         tx.send(event(1, EventKind::Queued)).unwrap();
         drop(tx);
@@ -430,6 +595,7 @@ mod tests {
             PartyId::parse("LU").unwrap(),
             rx,
             CancellationToken::new(),
+            report().0,
         ));
         tx.send(event(1, EventKind::Queued)).unwrap();
         tx.send(event(2, EventKind::Queued)).unwrap();
@@ -458,7 +624,13 @@ mod tests {
         let cfg = HookConfig::from_settings(&s, dir.path()).unwrap();
         let (tx, rx) = broadcast::channel(16);
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(run(cfg, PartyId::parse("LU").unwrap(), rx, cancel.clone()));
+        let task = tokio::spawn(run(
+            cfg,
+            PartyId::parse("LU").unwrap(),
+            rx,
+            cancel.clone(),
+            report().0,
+        ));
         tx.send(event(1, EventKind::Queued)).unwrap();
         tokio::task::yield_now().await;
         cancel.cancel();

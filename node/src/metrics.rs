@@ -289,6 +289,24 @@ pub fn render(shared: &Shared) -> Result<String> {
         )
     };
     let mut out = String::new();
+    if shared.cfg.hook.is_some() {
+        let h = shared.ops.hook.get();
+        header(
+            &mut out,
+            "poc247_hook_failing",
+            "gauge",
+            "1 from the first event the hook gave up on until a run succeeds, else 0.",
+        );
+        let failing = u8::from(h.failing_since.is_some());
+        let _ = writeln!(out, "poc247_hook_failing {failing}");
+        header(
+            &mut out,
+            "poc247_hook_events_failed_total",
+            "counter",
+            "Events the hook gave up on after its retries, since start.",
+        );
+        let _ = writeln!(out, "poc247_hook_events_failed_total {}", h.events_failed);
+    }
     header(
         &mut out,
         "poc247_messages_out_total",

@@ -24,6 +24,8 @@ pub struct Operator {
     pub certs: CertWatch,
     /// Counters.
     pub metrics: Metrics,
+    /// Whether the hook works.
+    pub hook: std::sync::Arc<crate::hook::HookHealth>,
     reload: tokio::sync::Mutex<()>,
 }
 
@@ -34,6 +36,7 @@ impl Operator {
             peers: PeerBook::new(now),
             certs: CertWatch::new(material),
             metrics: Metrics::default(),
+            hook: Default::default(),
             reload: tokio::sync::Mutex::new(()),
         }
     }

@@ -1,6 +1,7 @@
 //! Deadlines, sans-IO: what each case owes and when, computed from the case record and the
-//! node's settings with `now` as a parameter. The driver stores them in the `timers` tree,
-//! fires each once (its label is then recorded on the case), and lists them for `pending`.
+//! node's settings with `now` as a parameter. The timer task keeps them in an index in memory,
+//! rebuilt from the cases at start, fires each once (its label is then recorded on the case,
+//! with its audit entry), and lists them for `pending`.
 
 use crate::lifecycle::{CaseRecord, CaseState, Role};
 use poc247_protocol::{CaseRef, Date, MessageKind, PartyId, Urgency, UtcMs};

@@ -136,6 +136,12 @@ fn one_event_of_each_type() -> Vec<poc247_node::events::EventKind> {
             size: 0,
             reason: text(),
         },
+        HookFailed {
+            event_seq: 0,
+            event_type: text(),
+            runs: 0,
+            reason: text(),
+        },
     ];
     for kind in &all {
         match kind {
@@ -143,6 +149,7 @@ fn one_event_of_each_type() -> Vec<poc247_node::events::EventKind> {
             PeerConnected | Closed | Recorded | Deadline { .. } | Purged => {}
             CertificateExpiring { .. } => {}
             AttachmentReceived { .. } | AttachmentDelivered { .. } | AttachmentFailed { .. } => {}
+            HookFailed { .. } => {}
         }
     }
     all

@@ -2,6 +2,7 @@
 //! stdin, on real nodes. A hook that hangs is killed at its timeout and never holds up
 //! deliveries; a failing hook is run `retries` more times, no more.
 
+use poc247_node::events::EventKind;
 use poc247_node::hook::{HookConfig, HookSettings};
 use poc247_tests::*;
 use std::os::unix::fs::PermissionsExt;
@@ -181,6 +182,56 @@ async fn a_failing_hook_is_run_again_retries_times_then_given_up() -> anyhow::Re
         .cloned()
         .collect();
     assert_eq!(lines, expected, "1 run + 2 retries per event, in order");
+    net.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_that_gives_up_raises_an_alarm_in_events_status_pending_and_metrics(
+) -> anyhow::Result<()> {
+    // The pager fails while the file `down` exists.
+    let (net, out) = net_with_hook("[ ! -e \"$1.down\" ] || exit 7; echo ok >> \"$1\"", |s| {
+        s.retries = 1;
+        s.backoff_ms = 10;
+        s.types = Some(vec!["delivered".into()]);
+    })
+    .await?;
+    let down = PathBuf::from(format!("{}.down", out.display()));
+    std::fs::write(&down, "")?;
+    let mut rx = net.events("LU")?;
+    let lu = net.client("LU")?;
+    net.submit("LU", &preservation_request("FR")).await?;
+    let alarm = wait_for(&mut rx, 10, |e| {
+        matches!(&e.kind, EventKind::HookFailed { event_type, runs: 2, reason, .. }
+            if event_type == "delivered" && reason.contains('7'))
+    })
+    .await?;
+    assert!(alarm.case_ref.is_none());
+    let status = lu.get("/v1/status").await?.body;
+    assert_eq!(status["hook"]["failing"], true, "{status}");
+    let pending = lu.get("/v1/pending").await?.body;
+    assert_eq!(pending["alarms"][0]["alarm"], "hook_failing", "{pending}");
+    let metrics = lu.get_text("/metrics").await?.text;
+    assert!(metrics.contains("poc247_hook_failing 1"), "{metrics}");
+    assert!(
+        metrics.contains("poc247_hook_events_failed_total 1"),
+        "{metrics}"
+    );
+    // Fixed: the next event it takes clears the alarm.
+    std::fs::remove_file(&down)?;
+    net.submit("LU", &preservation_request("FR")).await?;
+    wait_file(&out, 10, |l| l.len() == 1).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let status = lu.get("/v1/status").await?.body;
+        if status["hook"]["failing"] == false {
+            break;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let pending = lu.get("/v1/pending").await?.body;
+    assert_eq!(pending["alarms"], serde_json::json!([]), "{pending}");
     net.net.shutdown().await;
     Ok(())
 }

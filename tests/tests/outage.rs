@@ -210,3 +210,60 @@ async fn a_failed_request_is_sent_again_with_the_reason_it_failed() -> anyhow::R
     net.shutdown().await;
     Ok(())
 }
+
+/// A follow-up queued while its request waits for a peer that is down (the requester withdraws
+/// the request) goes only after the request: both arrive, in order, and neither fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_waits_for_its_request_and_both_arrive_in_order() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let mut net = LocalNetwork::prepare(&tmp.path().join("net"), &Pki::Embedded)?;
+    for p in ["LU", "FR"] {
+        let mut cfg = net.config(&party(p))?;
+        cfg.delivery.initial_backoff_ms = 50;
+        cfg.delivery.max_backoff_ms = 300;
+        net.start_node_with(&party(p), cfg).await?;
+    }
+    net.stop_node(&party("FR")).await;
+    let lu = poc247_node::client::ControlClient::new(net.config(&party("LU"))?.socket);
+    let done = lu.post("/v1/requests", &preservation_request("FR")).await?;
+    anyhow::ensure!(done.status.as_u16() == 201, "{}", done.body);
+    let case = done.body["case_ref"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let w = lu
+        .post(
+            &format!("/v1/cases/{case}/withdraw"),
+            &serde_json::json!({ "fields": { "reason": "no longer needed" } }),
+        )
+        .await?;
+    anyhow::ensure!(w.status.as_u16() == 201, "{}", w.body);
+    let mut lu_events = net
+        .node(&party("LU"))
+        .ok_or_else(|| anyhow::anyhow!("LU"))?
+        .shared()
+        .subscribe();
+    let mut cfg = net.config(&party("FR"))?;
+    cfg.delivery.initial_backoff_ms = 50;
+    net.start_node_with(&party("FR"), cfg).await?;
+    let mut delivered = 0;
+    while delivered < 2 {
+        let e = wait_for(&mut lu_events, 20, |e| {
+            matches!(
+                e.kind,
+                EventKind::Delivered { .. } | EventKind::DeliveryFailed { .. }
+            )
+        })
+        .await?;
+        anyhow::ensure!(
+            matches!(e.kind, EventKind::Delivered { .. }),
+            "refused: {e:?}"
+        );
+        delivered += 1;
+    }
+    let fr = poc247_node::client::ControlClient::new(net.config(&party("FR"))?.socket);
+    let at_fr = fr.get(&format!("/v1/cases/{case}")).await?;
+    assert_eq!(at_fr.body["state"], "withdrawn", "{}", at_fr.body);
+    net.shutdown().await;
+    Ok(())
+}
