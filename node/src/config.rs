@@ -149,29 +149,7 @@ impl Default for StoreSettings {
     }
 }
 
-/// Retry settings of the delivery engine.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DeliverySettings {
-    /// First retry delay, in milliseconds.
-    pub initial_backoff_ms: u64,
-    /// Longest delay between two attempts, in milliseconds (at most 30 s).
-    pub max_backoff_ms: u64,
-    /// Messages in flight to one peer at once.
-    pub max_in_flight_per_peer: usize,
-    /// How long one attempt may take, connection included, in milliseconds.
-    pub attempt_timeout_ms: u64,
-}
-impl Default for DeliverySettings {
-    fn default() -> Self {
-        DeliverySettings {
-            initial_backoff_ms: 250,
-            max_backoff_ms: 30_000,
-            max_in_flight_per_peer: 256,
-            attempt_timeout_ms: 10_000,
-        }
-    }
-}
+pub use poc247_core::delivery::DeliverySettings;
 
 /// Control socket settings.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

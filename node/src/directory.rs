@@ -10,16 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Whether arts. 27–28 apply between two Parties, or a treaty does (BC 27(1), 28(1)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum MlaBasis {
-    /// A mutual-assistance treaty or uniform legislation is in force.
-    Treaty,
-    /// None is: the Convention's arts. 27–28 apply.
-    #[default]
-    Convention,
-}
+pub use poc247_core::lifecycle::MlaBasis;
 
 /// One Party's entry as written in `directory.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -3,13 +3,11 @@
 //! wires them.
 
 pub mod attachments;
-pub mod audit;
 pub mod certs;
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod control;
-pub mod delivery;
 pub mod devnet;
 pub mod directory;
 pub mod driver;
@@ -21,19 +19,15 @@ pub mod feeds;
 pub mod hook;
 pub mod init;
 pub mod keys;
-pub mod lifecycle;
 pub mod localnet;
 pub mod metrics;
 pub mod operator;
 pub mod outgoing;
 pub mod peers;
-pub mod ratelimit;
 pub mod receiver;
-pub mod stats;
 pub mod store;
 pub mod timers;
 pub mod tls;
-pub mod tracks;
 pub mod transport;
 
 pub use config::NodeConfig;
@@ -41,3 +35,6 @@ pub use directory::Directory;
 pub use driver::{Node, Shared};
 pub use error::NodeError;
 pub use outgoing::{NewRequest, SubmitError, Submitted};
+
+// The sans-IO core, under the paths the node has always used.
+pub use poc247_core::{audit, delivery, lifecycle, ratelimit, stats, tracks};

@@ -3,6 +3,7 @@
 //! in flight per peer. The driver feeds it `now` and outcomes, and asks it what to send next.
 
 use poc247_protocol::{MessageId, PartyId, UtcMs};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Retry policy.
@@ -16,8 +17,32 @@ pub struct DeliveryPolicy {
     pub max_in_flight_per_peer: usize,
 }
 
-impl From<&crate::config::DeliverySettings> for DeliveryPolicy {
-    fn from(s: &crate::config::DeliverySettings) -> Self {
+/// Retry settings of the delivery engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySettings {
+    /// First retry delay, in milliseconds.
+    pub initial_backoff_ms: u64,
+    /// Longest delay between two attempts, in milliseconds (at most 30 s).
+    pub max_backoff_ms: u64,
+    /// Messages in flight to one peer at once.
+    pub max_in_flight_per_peer: usize,
+    /// How long one attempt may take, connection included, in milliseconds.
+    pub attempt_timeout_ms: u64,
+}
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            initial_backoff_ms: 250,
+            max_backoff_ms: 30_000,
+            max_in_flight_per_peer: 256,
+            attempt_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl From<&DeliverySettings> for DeliveryPolicy {
+    fn from(s: &DeliverySettings) -> Self {
         DeliveryPolicy {
             initial_backoff_ms: s.initial_backoff_ms,
             max_backoff_ms: s.max_backoff_ms,

@@ -4,7 +4,6 @@
 //! States follow docs/design.md "Case lifecycle"; the rules of the articles are cited where they
 //! are enforced.
 
-use crate::directory::MlaBasis;
 use poc247_protocol::{
     Body, CaseRef, Date, Header, Language, MessageId, MessageKind, Outcome, PartyId, RelayKind,
     Urgency, UtcMs,
@@ -142,6 +141,18 @@ impl fmt::Display for CaseState {
             other => f.write_str(other.name()),
         }
     }
+}
+
+/// Whether arts. 27–28 apply between two Parties, or a treaty does (BC 27(1), 28(1)); the
+/// directory declares it per pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MlaBasis {
+    /// A mutual-assistance treaty or uniform legislation is in force.
+    Treaty,
+    /// None is: the Convention's arts. 27–28 apply.
+    #[default]
+    Convention,
 }
 
 /// What the directory said of the pair when the case was opened.

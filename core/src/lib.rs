@@ -1,0 +1,18 @@
+//! poc247's sans-IO core: the decisions of a node as functions of what it holds and `now`.
+//!
+//! - [`lifecycle`]: a case and the transitions its messages cause, the same on both sides;
+//! - [`tracks`]: the deadlines each case owes;
+//! - [`delivery`]: when each queued message is sent again, per peer;
+//! - [`ratelimit`]: per-peer token buckets;
+//! - [`audit`]: the audit chain's entries, checkpoints and the node's key history;
+//! - [`stats`]: content-free statistics of a period.
+//!
+//! Nothing here does I/O or reads a clock; the node (`poc247-node`) stores, sends and
+//! publishes what these decide.
+
+pub mod audit;
+pub mod delivery;
+pub mod lifecycle;
+pub mod ratelimit;
+pub mod stats;
+pub mod tracks;
