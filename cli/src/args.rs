@@ -129,6 +129,13 @@ Exit status: 0 when the node ends the stream; 3 if no node is listening.")]
     /// Exercises on a drill node (`[drill] enabled = true`): move its clock forward.
     #[command(subcommand)]
     Drill(DrillCommand),
+    /// The network's registry (its secretariat): its keys and CA, node certificates, signed
+    /// directory versions.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+    /// This node's entry in the network's directory, and the signed versions it takes.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
     /// Measure latency and throughput of two nodes run as child processes on loopback.
     Bench(BenchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -424,6 +431,84 @@ pub enum AuditCommand {
     Verify,
     /// Export the entries as JSON lines, one object per entry (stdout, or --out).
     Export(AuditExportArgs),
+}
+
+/// `registry`.
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Make the network's directory-signing key (ed25519) and CA in DIR (keys 0600, never
+    /// overwritten); prints the registry key every node pins in its node.toml.
+    Init {
+        /// The registry's folder.
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+        out: PathBuf,
+    },
+    /// Issue a node's certificate from its signing request (`poc247 init` writes it), with
+    /// exactly the profile nodes require; a request for another name or key type is refused.
+    SignCsr {
+        /// The request (PEM).
+        #[arg(value_name = "CSR", value_hint = ValueHint::FilePath)]
+        csr: PathBuf,
+        /// The Party it is for.
+        #[arg(long, value_name = "PARTY")]
+        party: PartyId,
+        /// Days of validity (1 to 825).
+        #[arg(long, value_name = "N", default_value_t = 365)]
+        days: u32,
+        /// The registry's folder.
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+        registry: PathBuf,
+        /// Where to write the certificate (PEM; never overwritten).
+        #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+        out: PathBuf,
+    },
+    /// Sign the next directory version: the entries as their Parties signed them, after the
+    /// previous version (serial + 1, its SHA-256).
+    Publish {
+        /// The registry's folder.
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+        registry: PathBuf,
+        /// A signed entry (`poc247 directory entry` writes it); repeatable.
+        #[arg(long = "entry", value_name = "FILE", required = true)]
+        entries: Vec<PathBuf>,
+        /// The version in force, which this one follows (none for the first).
+        #[arg(long, value_name = "FILE")]
+        previous: Option<PathBuf>,
+        /// Days until the next version is due.
+        #[arg(long, value_name = "N", default_value_t = 30)]
+        next_update_days: u32,
+        /// Where to write the version (JSON; never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+/// `directory`.
+#[derive(Debug, Subcommand)]
+pub enum DirectoryCommand {
+    /// Build and sign this node's entry: its keys from the node's files, everything else
+    /// (name, addresses, languages, central authority, declarations) from a TOML file.
+    Entry {
+        /// The declarations: the fields of a directory entry but `id`, `signing_key` and
+        /// `spki_sha256`.
+        #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+        declarations: PathBuf,
+        /// Where to write the signed entry (JSON; never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Put a signed directory version in force at this node, once checked: signed by the
+    /// pinned registry key, newer than and chained to the one in force, each entry signed by
+    /// its Party.
+    Apply {
+        /// The version (JSON).
+        #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
+        file: PathBuf,
+        /// The node is not running (its first version, before its first start): check the
+        /// version and write it with the node's files (needs --config).
+        #[arg(long)]
+        offline: bool,
+    },
 }
 
 /// `drill`.

@@ -124,6 +124,16 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
         Action::Bench { quick, .. } => bench(quick).await?,
         Action::Completions { shell } => return Ok(completions(shell)?),
         Action::Init { party, data } => init::run(&party, &data)?,
+        Action::Registry(r) => crate::registry::run(&r)?,
+        Action::DirectoryEntry {
+            config,
+            declarations,
+            out,
+        } => crate::registry::entry(&config, &declarations, &out)?,
+        Action::DirectoryApply { socket, file } => crate::registry::apply(&socket, &file).await?,
+        Action::DirectoryApplyOffline { config, file } => {
+            crate::registry::apply_offline(&config, &file)?
+        }
         Action::Peers { socket } => peers::list(&socket).await?,
         Action::PeersReload { socket } => peers::reload(&socket).await?,
     };

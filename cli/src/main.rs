@@ -17,6 +17,7 @@ mod init;
 mod output;
 mod peers;
 mod progress;
+mod registry;
 mod render;
 mod request;
 mod settings;

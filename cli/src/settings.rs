@@ -4,8 +4,8 @@
 
 use crate::action::{self, CaseAction};
 use crate::args::{
-    AuditCommand, CaseFilterArgs, Cli, Command, DrillCommand, LogFormat, PeersCommand, PendingArgs,
-    YesNo,
+    AuditCommand, CaseFilterArgs, Cli, Command, DirectoryCommand, DrillCommand, LogFormat,
+    PeersCommand, PendingArgs, YesNo,
 };
 use crate::failure::Failure;
 use crate::request::{self, Request};
@@ -170,6 +170,31 @@ pub enum Action {
         socket: PathBuf,
         /// The API path.
         path: String,
+    },
+    /// The registry's offline commands.
+    Registry(Box<crate::args::RegistryCommand>),
+    /// Build this node's signed entry.
+    DirectoryEntry {
+        /// The node's configuration.
+        config: PathBuf,
+        /// The declarations file.
+        declarations: PathBuf,
+        /// Where to write.
+        out: PathBuf,
+    },
+    /// Apply a signed version to a stopped node's files.
+    DirectoryApplyOffline {
+        /// The node's configuration.
+        config: PathBuf,
+        /// The version file.
+        file: PathBuf,
+    },
+    /// Apply a signed version.
+    DirectoryApply {
+        /// Control socket.
+        socket: PathBuf,
+        /// The version file.
+        file: PathBuf,
     },
     /// A drill clock's move.
     DrillAdvance {
@@ -410,6 +435,39 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
             }
         }
         Command::Watch => Action::Watch { socket: socket()? },
+        Command::Registry(r) => Action::Registry(Box::new(r)),
+        Command::Directory(DirectoryCommand::Entry { declarations, out }) => {
+            let Some(config) = config.clone().or_else(|| env.config.clone()) else {
+                return Err(Failure::refused(
+                    "bad-config",
+                    "directory entry needs the node's configuration: --config node.toml",
+                ));
+            };
+            Action::DirectoryEntry {
+                config,
+                declarations,
+                out,
+            }
+        }
+        Command::Directory(DirectoryCommand::Apply {
+            file,
+            offline: false,
+        }) => Action::DirectoryApply {
+            socket: socket()?,
+            file,
+        },
+        Command::Directory(DirectoryCommand::Apply {
+            file,
+            offline: true,
+        }) => {
+            let Some(config) = config.clone().or_else(|| env.config.clone()) else {
+                return Err(Failure::refused(
+                    "bad-config",
+                    "directory apply --offline needs the node's configuration: --config node.toml",
+                ));
+            };
+            Action::DirectoryApplyOffline { config, file }
+        }
         Command::Drill(DrillCommand::Advance(a)) => Action::DrillAdvance {
             socket: socket()?,
             body: serde_json::json!({ "days": a.days, "hours": a.hours }),

@@ -22,6 +22,10 @@ pub struct ConfigFile {
     pub data_dir: PathBuf,
     /// The network directory file.
     pub directory: PathBuf,
+    /// The network registry's public key (base64): a signed directory version is taken only
+    /// if this key signed it (`poc247 directory apply`). Absent: no version is taken.
+    #[serde(default)]
+    pub registry_key: Option<String>,
     /// The network CA certificate (PEM).
     pub ca_cert: PathBuf,
     /// This node's TLS certificate (PEM).
@@ -175,6 +179,8 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// Directory file.
     pub directory: PathBuf,
+    /// The registry's key pinned here, if any.
+    pub registry_key: Option<poc247_protocol::VerifyingKey>,
     /// CA certificate.
     pub ca_cert: PathBuf,
     /// TLS certificate.
@@ -280,11 +286,18 @@ impl NodeConfig {
             .as_deref()
             .map(abs)
             .unwrap_or_else(|| data_dir.join("control.sock"));
+        let registry_key = f
+            .registry_key
+            .as_deref()
+            .map(crate::directory::decode_public_key)
+            .transpose()
+            .map_err(|m| format!("registry_key {m}"))?;
         Ok(NodeConfig {
             party,
             dev: f.dev,
             listen: f.listen,
             directory: abs(&f.directory),
+            registry_key,
             ca_cert: abs(&f.ca_cert),
             tls_cert: abs(&f.tls_cert),
             tls_key: abs(&f.tls_key),

@@ -517,6 +517,7 @@ async fn status(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
         "outbox_queued": outbox,
         "store": if s.store.has_failed() { "failed" } else { "ok" },
         "hook": hook_json(&s),
+        "directory_version": directory_version_json(&s, now),
         "drill": s.drill.as_ref().map(|d| json!({
             "clock_offset_ms": d.offset_ms(),
             "now": now.rfc3339(),
@@ -529,6 +530,23 @@ async fn status(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
         },
         "metrics": crate::metrics::summary(&s)?,
     })))
+}
+
+/// The signed directory version in force for `status`: `null` when none was applied here.
+/// `next_update_passed`: the registry's next version is overdue; the node keeps serving with
+/// this one.
+fn directory_version_json(s: &Shared, now: poc247_protocol::UtcMs) -> Value {
+    use poc247_protocol::UtcMs;
+    match crate::peers::version_in_force(&s.cfg) {
+        Ok(Some(v)) => json!({
+            "serial": v.version.serial,
+            "issued_at": UtcMs(v.version.issued_at).rfc3339(),
+            "next_update": UtcMs(v.version.next_update).rfc3339(),
+            "next_update_passed": now.0 > v.version.next_update,
+        }),
+        Ok(None) => Value::Null,
+        Err(e) => json!({ "error": e }),
+    }
 }
 
 /// The hook's health for `status`: `null` without a hook.

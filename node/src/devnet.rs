@@ -67,13 +67,21 @@ fn dev_ca_params(
     not_before: time::OffsetDateTime,
     not_after: time::OffsetDateTime,
 ) -> CertificateParams {
-    let mut ca_params = CertificateParams::default();
+    let mut ca_params = ca_params("poc247 dev CA", not_before, not_after);
     ca_params
         .distinguished_name
         .push(DnType::OrganizationName, DEV_CA_MARKER);
     ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "poc247 dev CA");
+}
+
+/// A network CA's certificate parameters: a CA for node certificates only (path length 0).
+pub(crate) fn ca_params(
+    name: &str,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> CertificateParams {
+    let mut ca_params = CertificateParams::default();
+    ca_params.distinguished_name.push(DnType::CommonName, name);
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -86,7 +94,7 @@ fn dev_ca_params(
 }
 
 /// A node certificate's parameters: SAN `<party>.poc247`, server and client auth.
-fn node_params(
+pub(crate) fn node_params(
     party: &PartyId,
     not_before: time::OffsetDateTime,
     not_after: time::OffsetDateTime,

@@ -13,7 +13,7 @@ use std::path::Path;
 pub use poc247_core::lifecycle::MlaBasis;
 
 /// One Party's entry as written in `directory.toml`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartyEntryFile {
     /// Party id (`LU`, `LU-CA`).
@@ -139,14 +139,8 @@ impl Directory {
         for (i, e) in file.party.into_iter().enumerate() {
             let at = |m: String| format!("party #{} ({}): {m}", i + 1, e.id);
             let id = PartyId::parse(&e.id).map_err(|err| at(err.to_string()))?;
-            let key_bytes = base64::engine::general_purpose::STANDARD
-                .decode(e.signing_key.trim())
-                .map_err(|err| at(format!("signing_key is not base64: {err}")))?;
-            let key_bytes: [u8; 32] = key_bytes
-                .try_into()
-                .map_err(|_| at("signing_key is not 32 bytes".into()))?;
-            let signing_key = VerifyingKey::from_bytes(&key_bytes)
-                .map_err(|_| at("signing_key is not an ed25519 public key".into()))?;
+            let signing_key =
+                decode_public_key(&e.signing_key).map_err(|m| at(format!("signing_key {m}")))?;
             let spki_sha256 = match &e.spki_sha256 {
                 None => None,
                 Some(h) => Some(
@@ -287,6 +281,16 @@ fn with_party_line(text: &str, message: String) -> String {
         Some(line) => format!("line {line}: {message}"),
         None => message,
     }
+}
+
+/// Decodes an ed25519 public key as the directory writes it (base64 of 32 bytes); the error
+/// says what is wrong with it (`is not base64: …`).
+pub fn decode_public_key(text: &str) -> std::result::Result<VerifyingKey, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|err| format!("is not base64: {err}"))?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| "is not 32 bytes".to_owned())?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| "is not an ed25519 public key".to_owned())
 }
 
 /// Encodes an ed25519 public key as the directory writes it.

@@ -33,6 +33,23 @@ pub fn write_new(path: &Path, text: &str) -> crate::error::Result<()> {
     sync_parent(path).map_err(io)
 }
 
+/// Replaces `path` with `bytes` as one step: written beside it, synced, renamed over it, and
+/// the rename made durable in its folder. A reader sees the old file or the new, never half.
+pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.new"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    sync_parent(path)
+}
+
 /// `create_dir_all`, with the name of every folder it creates made durable in its parent.
 pub fn create_dir_all(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {

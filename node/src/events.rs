@@ -87,6 +87,13 @@ pub enum EventKind {
         /// When it expires.
         not_after: UtcMs,
     },
+    /// A signed directory version was refused; the one in force stays.
+    DirectoryRefused {
+        /// Its serial (0 when it did not read).
+        serial: u64,
+        /// Why.
+        reason: String,
+    },
     /// The hook gave up on an event after its retries: the alarm path raises its own alarm.
     /// Never passed to the hook itself.
     HookFailed {

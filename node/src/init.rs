@@ -126,6 +126,17 @@ pub fn init(party: &PartyId, dir: &Path) -> Result<Registration> {
     })
 }
 
+/// The SHA-256 of the SubjectPublicKeyInfo of the TLS key in `path` (PEM), hex: the pin a
+/// directory entry lists.
+pub fn spki_of_key_file(path: &Path) -> Result<String> {
+    let pem = std::fs::read_to_string(path).map_err(|e| NodeError::io(path, e))?;
+    let key =
+        KeyPair::from_pem(&pem).map_err(|e| init_error(path, format!("not a PEM key: {e}")))?;
+    Ok(hex::encode(Sha256::digest(
+        rcgen::PublicKeyData::subject_public_key_info(&key),
+    )))
+}
+
 /// Creates `dir` (and its parents) with mode 0700 if it does not exist.
 fn create_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;

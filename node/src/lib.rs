@@ -25,6 +25,7 @@ pub mod operator;
 pub mod outgoing;
 pub mod peers;
 pub mod receiver;
+pub mod registry;
 pub mod store;
 pub mod timers;
 pub mod tls;

@@ -96,5 +96,6 @@ pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/v1/peers", get(peers::list))
         .route("/v1/peers/reload", post(peers::reload_route))
+        .route("/v1/directory", post(peers::apply_route))
         .route("/metrics", get(metrics::handler))
 }

@@ -479,6 +479,110 @@ pub async fn reload_route(
     }
 }
 
+/// Where the signed directory version in force is kept: beside the store.
+pub fn version_path(cfg: &crate::config::NodeConfig) -> std::path::PathBuf {
+    cfg.data_dir.join("directory.version.json")
+}
+
+/// The signed version in force, if one was ever applied here.
+pub fn version_in_force(
+    cfg: &crate::config::NodeConfig,
+) -> std::result::Result<Option<crate::registry::SignedVersion>, String> {
+    let path = version_path(cfg);
+    match std::fs::read(&path) {
+        Ok(b) => crate::registry::SignedVersion::parse(&b)
+            .map(Some)
+            .map_err(|m| format!("{}: {m}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Checks `next` against `registry_key` and the version in force at the node of `cfg`
+/// (whose party must be listed with `me`), then keeps it and writes the directory it carries
+/// over `cfg.directory`, each file replaced in one step. Nothing is written on a refusal. A
+/// running node puts it in force with a reload; a stopped one reads it at start.
+pub fn install_version(
+    cfg: &crate::config::NodeConfig,
+    registry_key: &VerifyingKey,
+    me: &VerifyingKey,
+    next: &crate::registry::SignedVersion,
+) -> std::result::Result<u64, String> {
+    let serial = next.version.serial;
+    let in_force = version_in_force(cfg)?;
+    let directory = crate::registry::check(next, registry_key, in_force.as_ref())?;
+    let text = format!(
+        "# Written by poc247 from signed directory version {serial}; do not edit: apply a newer \
+         version instead.\n{}",
+        toml::to_string(&directory.to_file())
+            .map_err(|e| format!("cannot write the directory: {e}"))?
+    );
+    check_directory(&text, &cfg.party, me)?;
+    let bytes = next.to_bytes().map_err(|e| e.to_string())?;
+    let path = version_path(cfg);
+    crate::durable::replace(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::durable::replace(&cfg.directory, text.as_bytes())
+        .map_err(|e| format!("{}: {e}", cfg.directory.display()))?;
+    Ok(serial)
+}
+
+/// `POST /v1/directory`: a signed directory version (the file `poc247 registry publish`
+/// writes). Taken only if the registry key pinned in node.toml signed it, it is newer than
+/// and chained to the version in force, every entry is signed by its Party, and it lists this
+/// node with its key; then it replaces directory.toml and is put in force as a reload does.
+/// Refused (422 `version-refused`, a `directory_refused` event), nothing changes.
+pub async fn apply_route(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let actor = Actor::Local { uid: caller.uid };
+    let refused = |serial: Option<u64>, m: String| {
+        tracing::warn!(uid = ?caller.uid, reason = %m, "directory version refused; the one in force stays");
+        s.publish(
+            EventKind::DirectoryRefused {
+                serial: serial.unwrap_or(0),
+                reason: m.clone(),
+            },
+            None,
+            None,
+            None,
+            None,
+        );
+        ApiError::with_code(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "version-refused",
+            format!("{m}; the directory in force is unchanged"),
+        )
+    };
+    let Some(registry_key) = s.cfg.registry_key else {
+        return Err(ApiError::with_code(
+            StatusCode::CONFLICT,
+            "no-registry-key",
+            "no registry key is pinned in this node's node.toml (registry_key): no signed \
+             version can be taken",
+        ));
+    };
+    let next = crate::registry::SignedVersion::parse(&body).map_err(|m| refused(None, m))?;
+    let serial = next.version.serial;
+    let one_at_a_time = s.ops.reload_lock().await;
+    install_version(&s.cfg, &registry_key, &s.signing.verifying_key(), &next)
+        .map_err(|m| refused(Some(serial), m))?;
+    drop(one_at_a_time);
+    match reload(&s, actor).await {
+        Ok(r) => {
+            tracing::info!(serial, "signed directory version in force");
+            let mut v = json!(r);
+            v["serial"] = json!(serial);
+            Ok(Json(v))
+        }
+        Err(ReloadError::Node(e)) => Err(e.into()),
+        Err(ReloadError::Directory(m)) | Err(ReloadError::Certificate(m)) => {
+            Err(refused(Some(serial), m))
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -142,6 +142,10 @@ fn one_event_of_each_type() -> Vec<poc247_node::events::EventKind> {
             runs: 0,
             reason: text(),
         },
+        DirectoryRefused {
+            serial: 0,
+            reason: text(),
+        },
     ];
     for kind in &all {
         match kind {
@@ -149,7 +153,7 @@ fn one_event_of_each_type() -> Vec<poc247_node::events::EventKind> {
             PeerConnected | Closed | Recorded | Deadline { .. } | Purged => {}
             CertificateExpiring { .. } => {}
             AttachmentReceived { .. } | AttachmentDelivered { .. } | AttachmentFailed { .. } => {}
-            HookFailed { .. } => {}
+            HookFailed { .. } | DirectoryRefused { .. } => {}
         }
     }
     all

@@ -1,0 +1,149 @@
+//! Signed directory versions on real nodes: each Party signs its own entry, the registry signs
+//! numbered versions, and a node takes one only if the pinned registry key signed it, it is
+//! newer than and chained to the one in force, and every entry is as its Party signed it.
+
+use poc247_node::directory::{Directory, PartyEntryFile};
+use poc247_node::events::EventKind;
+use poc247_node::registry::{self, SignedEntry, SignedVersion};
+use poc247_protocol::{SigningKey, UtcMs};
+use poc247_tests::*;
+use serde_json::{json, Value};
+
+/// Each Party's entry as its directory lists it now, signed with its node's key.
+fn signed_entries(
+    net: &Net,
+    edit: impl Fn(&mut PartyEntryFile),
+) -> anyhow::Result<Vec<SignedEntry>> {
+    let cfg = net.config("LU")?;
+    let file = Directory::load(&cfg.directory)?.to_file();
+    let mut out = Vec::new();
+    for mut e in file.party {
+        edit(&mut e);
+        let key = signing_key(&net.config(&e.id)?)?;
+        out.push(SignedEntry::sign(e, &key)?);
+    }
+    Ok(out)
+}
+
+fn version_json(v: &SignedVersion) -> anyhow::Result<Value> {
+    Ok(serde_json::from_slice(&v.to_bytes()?)?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_takes_a_version_only_signed_newer_chained_and_as_each_party_signed_it(
+) -> anyhow::Result<()> {
+    let registry = SigningKey::from_bytes(&[9; 32]);
+    let mut net = Net::fresh_prepared(&["LU", "FR"])?;
+    for p in ["LU", "FR"] {
+        let mut cfg = net.config(p)?;
+        cfg.registry_key = Some(registry.verifying_key());
+        net.net.start_node_with(&party(p), cfg).await?;
+    }
+    let lu = net.client("LU")?;
+    let now = UtcMs(now().0);
+    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, None, now, 30)?;
+    for p in ["LU", "FR"] {
+        let r = net
+            .client(p)?
+            .post("/v1/directory", &version_json(&v1)?)
+            .await?;
+        assert_eq!(r.status.as_u16(), 200, "{p}: {}", r.body);
+        assert_eq!(r.body["serial"], 1);
+    }
+    // FR changes a declaration, signs its entry, the registry publishes: LU takes it.
+    let v2 = registry::publish(
+        &registry,
+        signed_entries(&net, |e| {
+            if e.id == "FR" {
+                e.languages = vec!["fr".into(), "en".into(), "de".into()];
+            }
+        })?,
+        Some(&v1),
+        now,
+        30,
+    )?;
+    let r = lu.post("/v1/directory", &version_json(&v2)?).await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    let body = json!({ "kind": "preservation", "to": "FR", "urgency": "urgent", "language": "de", "fields": preservation_fields_json() });
+    assert_eq!(
+        lu.post("/v1/requests", &body).await?.status.as_u16(),
+        201,
+        "FR now lists German"
+    );
+
+    let mut events = net.events("LU")?;
+    let refused = |r: &poc247_node::client::ApiResponse, why: &str| {
+        assert_eq!(r.status.as_u16(), 422, "{why}: {}", r.body);
+        assert_eq!(
+            r.body["error"]["code"], "version-refused",
+            "{why}: {}",
+            r.body
+        );
+    };
+    // Signed by another key.
+    let forged = registry::publish(
+        &SigningKey::from_bytes(&[8; 32]),
+        v2.version.entries.clone(),
+        Some(&v2),
+        now,
+        30,
+    )?;
+    refused(
+        &lu.post("/v1/directory", &version_json(&forged)?).await?,
+        "another key",
+    );
+    // Not newer.
+    refused(
+        &lu.post("/v1/directory", &version_json(&v1)?).await?,
+        "older",
+    );
+    // The registry altered LU's entry: LU's signature no longer holds.
+    let mut altered = v2.version.entries.clone();
+    for e in altered.iter_mut().filter(|e| e.entry.id == "LU") {
+        e.entry.preservation_min_days = 30;
+    }
+    let altered = registry::publish(&registry, altered, Some(&v2), now, 30)?;
+    let r = lu.post("/v1/directory", &version_json(&altered)?).await?;
+    refused(&r, "altered");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not as LU signed it"),
+        "{}",
+        r.body
+    );
+    // Malformed.
+    refused(
+        &lu.post("/v1/directory", &json!({ "serial": 3 })).await?,
+        "malformed",
+    );
+    let e = wait_for(&mut events, 5, |e| {
+        matches!(e.kind, EventKind::DirectoryRefused { .. })
+    })
+    .await?;
+    assert!(
+        matches!(e.kind, EventKind::DirectoryRefused { serial: 3, .. }),
+        "{e:?}"
+    );
+    // The version in force is still v2, and the next chained one is taken.
+    let v3 = registry::publish(&registry, v2.version.entries.clone(), Some(&v2), now, 30)?;
+    let r = lu.post("/v1/directory", &version_json(&v3)?).await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    assert_eq!(r.body["serial"], 3);
+    net.net.shutdown().await;
+
+    // A node with no registry key pinned takes no version.
+    let net = Net::embedded().await?;
+    let r = net
+        .client("LU")?
+        .post("/v1/directory", &version_json(&v1)?)
+        .await?;
+    assert_eq!(r.status.as_u16(), 409, "{}", r.body);
+    net.net.shutdown().await;
+    Ok(())
+}
+
+fn preservation_fields_json() -> Value {
+    serde_json::to_value(preservation()).unwrap_or(Value::Null)
+}
