@@ -62,6 +62,9 @@ pub enum Track {
     RespondBy,
     /// A closed case is due for purging.
     Retention,
+    /// A question asked in the case (MLA para. 21; emergency MLA para. 3) or conditions set
+    /// (BC 28(3)) wait for the other side's answer.
+    Answer,
 }
 
 /// One deadline of one case.
@@ -235,6 +238,38 @@ pub fn deadlines(case: &CaseRecord, s: &TrackSettings, follow_up_undecided: bool
                     false,
                 );
             }
+        }
+    }
+    // What the other side asked and waits for: each open question, and conditions set, owed
+    // within the time an acknowledgement of the case's urgency is.
+    if !closed {
+        for q in &case.open_info_requests {
+            push(
+                Track::Answer,
+                format!("answer_overdue_{q}"),
+                q.created_at().plus_ms(s.ack_sla(case.urgency)),
+                &case.requester,
+                format!(
+                    "{} asked questions: {} answers them",
+                    case.requested, case.requester
+                ),
+                format!("poc247 answer {c} --in-reply-to {q} --answers …"),
+                false,
+            );
+        }
+        if let Some(q) = case.pending_conditions {
+            push(
+                Track::Answer,
+                format!("conditions_answer_overdue_{q}"),
+                q.created_at().plus_ms(s.ack_sla(case.urgency)),
+                &case.requester,
+                format!(
+                    "{} set conditions (art. 28(2)): {} accepts or declines them",
+                    case.requested, case.requester
+                ),
+                format!("poc247 conditions-reply {c} --accepted|--explanation …"),
+                false,
+            );
         }
     }
     if let Some(by) = case.respond_by {

@@ -37,7 +37,7 @@ pub enum EventKind {
     /// A deadline fell due (each fires once).
     Deadline {
         /// The track (`acknowledgement`, `delivery`, `formal_confirmation`, `preservation`,
-        /// `legal_cap`, `respond_by`, `retention`).
+        /// `legal_cap`, `respond_by`, `retention`, `answer`).
         track: crate::tracks::Track,
         /// Which deadline of the track (`acknowledgement_overdue`, `preservation_reminder_14d_…`).
         label: String,

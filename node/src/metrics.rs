@@ -29,7 +29,7 @@ pub const LATENCY_BUCKETS_S: [f64; 16] = [
 const MAX_REMEMBERED: usize = 65_536;
 
 /// Every track, so that each has its line even at zero.
-const TRACKS: [Track; 7] = [
+const TRACKS: [Track; 8] = [
     Track::Acknowledgement,
     Track::Delivery,
     Track::FormalConfirmation,
@@ -37,6 +37,7 @@ const TRACKS: [Track; 7] = [
     Track::LegalCap,
     Track::RespondBy,
     Track::Retention,
+    Track::Answer,
 ];
 
 /// A histogram of durations.

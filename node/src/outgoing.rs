@@ -541,6 +541,29 @@ impl Shared {
             .err()
             .unwrap_or_default();
         fields.extend(self.directory().check_decision(&self.party, &body));
+        // BC 29(7): a preservation is kept for at least the Party's minimum. Said by another
+        // Party, it is taken with a warning; said here, it is refused before it leaves, as it
+        // could not be taken back.
+        if let (Body::Decision(d), MessageKind::Preservation) = (&body, case.kind) {
+            if let (Some(poc247_protocol::Outcome::Executed), Some(until)) =
+                (d.outcome, d.preserved_until)
+            {
+                let executed = d
+                    .executed_on
+                    .unwrap_or_else(|| Date::from_utc_ms(self.clock.now().0));
+                let minimum = executed.plus_days(i64::from(case.context.preservation_min_days));
+                if until < minimum {
+                    fields.push(field(
+                        "preserved_until",
+                        format!(
+                            "{until} is earlier than execution + the minimum of {} days \
+                             ({minimum}, art. 29(7))",
+                            case.context.preservation_min_days
+                        ),
+                    ));
+                }
+            }
+        }
         if !fields.is_empty() {
             return Err(SubmitError::Invalid(fields));
         }

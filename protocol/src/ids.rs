@@ -157,6 +157,15 @@ impl MessageId {
         let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, nanos);
         MessageId(Uuid::new_v7(ts))
     }
+    /// When the message was created, as its id says (the 48-bit Unix-ms prefix of a UUIDv7).
+    pub fn created_at(&self) -> UtcMs {
+        let b = self.0.as_bytes();
+        UtcMs(
+            b[..6]
+                .iter()
+                .fold(0u64, |acc, x| (acc << 8) | u64::from(*x)),
+        )
+    }
     /// The 16 bytes, big-endian: the key under which the message is stored.
     pub fn as_bytes(&self) -> &[u8; 16] {
         self.0.as_bytes()
@@ -314,6 +323,12 @@ impl fmt::Debug for Language {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_id_tells_when_it_was_created() {
+        let t = UtcMs(1_796_000_123_456);
+        assert_eq!(MessageId::new(t).created_at(), t);
+    }
 
     #[test]
     fn party_ids_follow_iso_3166_with_optional_suffix() {

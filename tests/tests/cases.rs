@@ -190,15 +190,17 @@ async fn an_insufficient_preservation_is_followed_by_proceed_then_execution_art_
         json!({ "note": "preserve what remains" }),
     )
     .await?;
-    // CO's minimum is 90 days: a date earlier than execution + 90 days warns.
-    let d = f.act("CO", &case, "decide", json!({ "outcome": "executed", "executed_on": "2026-11-23", "preserved_until": "2027-01-22" })).await?;
+    // CO's minimum is 90 days: a date earlier than execution + 90 days is refused before it
+    // leaves (it could not be taken back), naming the field; nothing is sent.
+    let (status, body) = f.try_act("CO", &case, "decide", json!({ "fields": { "outcome": "executed", "executed_on": "2026-11-23", "preserved_until": "2027-01-22" } })).await?;
+    assert_eq!(status, 422, "{body}");
     assert!(
-        d["warnings"][0]
-            .as_str()
-            .unwrap_or_default()
+        error_field(&body, "preserved_until")
+            .to_string()
             .contains("29(7)"),
-        "{d}"
+        "{body}"
     );
+    f.act("CO", &case, "decide", json!({ "outcome": "executed", "executed_on": "2026-11-23", "preserved_until": "2027-02-21" })).await?;
     assert_eq!(f.agree("LU", "CO", &case).await?["outcome"], "executed");
     f.net.net.shutdown().await;
     Ok(())

@@ -471,3 +471,53 @@ async fn the_api_takes_the_cli_names_of_actions_and_names_the_valid_ones() -> an
     f.net.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_asked_in_a_case_is_owed_by_the_other_side_until_answered_mla_para_21(
+) -> anyhow::Result<()> {
+    let mut f = Flow::embedded().await?;
+    let case = preservation_to(&mut f, "FR", json!({})).await?;
+    let q = f
+        .act("FR", &case, "ask", json!({ "questions": "which period?" }))
+        .await?;
+    let owed = |v: &Value| -> Vec<String> {
+        v["pending"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|d| d["case_ref"] == case.as_str())
+                    .map(|d| d["label"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let at_lu = f
+        .net
+        .client("LU")?
+        .get("/v1/pending?owed_by=us")
+        .await?
+        .body;
+    let label = format!(
+        "answer_overdue_{}",
+        q["message_id"].as_str().unwrap_or_default()
+    );
+    assert!(owed(&at_lu).contains(&label), "{at_lu}");
+    f.agree("LU", "FR", &case).await?;
+    f.act(
+        "LU",
+        &case,
+        "answer",
+        json!({ "answers": "since 2026-10-01" }),
+    )
+    .await?;
+    let at_lu = f
+        .net
+        .client("LU")?
+        .get("/v1/pending?owed_by=us")
+        .await?
+        .body;
+    assert!(!owed(&at_lu).contains(&label), "{at_lu}");
+    f.agree("LU", "FR", &case).await?;
+    f.net.net.shutdown().await;
+    Ok(())
+}
