@@ -980,8 +980,13 @@ fn message_view(
             .map(|e| e.signing_key)
             .into_iter()
             .collect();
-        keys.extend(store.peer_keys(&r.receipt.receiver).unwrap_or_default());
         let sha = poc247_protocol::envelope_sha256(&m.envelope);
+        if !keys
+            .iter()
+            .any(|k| r.verify(&r.receipt.receiver, k, m.id, &sha).is_ok())
+        {
+            keys.extend(store.peer_keys(&r.receipt.receiver).unwrap_or_default());
+        }
         let signer = keys
             .iter()
             .find(|k| r.verify(&r.receipt.receiver, k, m.id, &sha).is_ok());

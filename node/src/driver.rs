@@ -348,6 +348,8 @@ impl Node {
             listener,
             shared.cancel.clone(),
         ));
+        // A node back from a stop catches up with a version its peers took meanwhile.
+        crate::dirsync::spread(&shared);
         tracing::info!(party = %shared.party, addr = ?shared.local_addr().ok(), "node started");
         Ok(Node { shared, committer })
     }
@@ -405,6 +407,12 @@ async fn accept_peers(shared: Arc<Shared>) {
                     return;
                 }
                 s.conns.offer(&peer, &conn).await;
+                // The two nodes tell each other the directory version each holds.
+                s.tracker.spawn(crate::dirsync::sync_with(
+                    s.clone(),
+                    peer.clone(),
+                    conn.clone(),
+                ));
                 serve_connection(s, conn, peer).await;
             }
         });
@@ -459,15 +467,17 @@ async fn serve_connection(shared: Arc<Shared>, conn: quinn::Connection, peer: Pa
         };
         let s = shared.clone();
         let p = peer.clone();
+        let c = conn.clone();
         shared
             .tracker
-            .spawn(async move { serve_stream(&s, &p, send, recv).await });
+            .spawn(async move { serve_stream(&s, &p, &c, send, recv).await });
     }
 }
 
 async fn serve_stream(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     peer: &PartyId,
+    conn: &quinn::Connection,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {
@@ -475,6 +485,9 @@ async fn serve_stream(
     let frame = match transport::read_head(&mut recv).await {
         Ok(head) if head == poc247_protocol::ATTACHMENT_MAGIC => {
             return crate::attachments::serve_inbound(shared, peer, send, recv).await;
+        }
+        Ok(head) if head == poc247_protocol::DIRECTORY_MAGIC => {
+            return crate::dirsync::serve(shared, peer, conn, send, recv).await;
         }
         Ok(head) => {
             let budget = shared
@@ -644,6 +657,11 @@ pub(crate) async fn connection(shared: &Arc<Shared>, peer: &PartyId) -> Result<q
             shared
                 .tracker
                 .spawn(serve_connection(s, c.clone(), peer.clone()));
+            shared.tracker.spawn(crate::dirsync::sync_with(
+                shared.clone(),
+                peer.clone(),
+                c.clone(),
+            ));
             Ok(c)
         })
         .await
@@ -784,12 +802,18 @@ async fn settle(shared: &Arc<Shared>, t: &Transmit, msg: StoredMessage, reply: R
             // The peer's key now, or one it had: a receipt it stored before changing its key
             // and gives again for a message seen before still verifies.
             let sha = envelope_sha256(&msg.envelope);
-            let mut keys = vec![entry.signing_key];
-            keys.extend(shared.store.peer_keys(&t.peer).unwrap_or_default());
-            let signer = keys
-                .iter()
-                .find(|k| r.verify(&t.peer, k, t.id, &sha).is_ok())
-                .copied();
+            let current = r.verify(&t.peer, &entry.signing_key, t.id, &sha).is_ok();
+            // The history is read only when the key in force did not sign it.
+            let signer = if current {
+                Some(entry.signing_key)
+            } else {
+                shared
+                    .store
+                    .peer_keys(&t.peer)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|k| r.verify(&t.peer, k, t.id, &sha).is_ok())
+            };
             let Some(signer) = signer else {
                 let e = r.verify(&t.peer, &entry.signing_key, t.id, &sha).err();
                 tracing::warn!(peer = %t.peer, id = %t.id, error = ?e, "receipt does not verify");

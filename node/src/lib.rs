@@ -10,6 +10,7 @@ pub mod config;
 pub mod control;
 pub mod devnet;
 pub mod directory;
+pub mod dirsync;
 pub mod driver;
 pub mod durable;
 pub mod error;

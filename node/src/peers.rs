@@ -572,6 +572,8 @@ pub async fn apply_route(
     match reload(&s, actor).await {
         Ok(r) => {
             tracing::info!(serial, "signed directory version in force");
+            // Offered to every peer at once: each takes it on the connection.
+            crate::dirsync::spread(&s);
             let mut v = json!(r);
             v["serial"] = json!(serial);
             Ok(Json(v))

@@ -159,6 +159,14 @@ macro_rules! message_kinds {
                 kind: MessageKind,
                 fields: serde_json::Value,
             ) -> Result<Body, FieldError> {
+                Body::from_json_ref(kind, &fields)
+            }
+
+            /// [`Body::from_json`] without taking the fields.
+            pub fn from_json_ref(
+                kind: MessageKind,
+                fields: &serde_json::Value,
+            ) -> Result<Body, FieldError> {
                 match kind {
                     $( MessageKind::$variant => {
                         serde_path_to_error::deserialize::<_, $ty>(fields)
@@ -358,7 +366,8 @@ impl Body {
                 problem: Problem::Missing,
             })
             .collect();
-        let whole = match Body::from_json(kind, Value::Object(fields.clone())) {
+        let value = Value::Object(fields);
+        let whole = match Body::from_json_ref(kind, &value) {
             Ok(body) => {
                 let mut errors = body.validate(urgency).err().unwrap_or_default();
                 errors.extend(absent);
@@ -369,6 +378,9 @@ impl Body {
                 };
             }
             Err(e) => e,
+        };
+        let Value::Object(fields) = value else {
+            return Err(vec![whole]);
         };
         let mut bad = Vec::new();
         let mut good = Map::new();

@@ -39,6 +39,6 @@ pub use kinds::{
 pub use receipt::{Receipt, ReceiptError, SignedReceipt, RECEIPT_DOMAIN};
 pub use signature::{fingerprint, Signature64};
 pub use validate::{FieldError, Problem};
-pub use wire::{Rejection, RejectionCode, Reply, ALPN, DEFAULT_MAX_FRAME};
+pub use wire::{Rejection, RejectionCode, Reply, ALPN, DEFAULT_MAX_FRAME, DIRECTORY_MAGIC};
 
 pub use ed25519_dalek::{SigningKey, VerifyingKey};

@@ -13,6 +13,12 @@ pub const ALPN: &[u8] = b"poc247/1";
 /// Default largest frame a node reads: 1 MiB.
 pub const DEFAULT_MAX_FRAME: u32 = 1 << 20;
 
+/// The first 4 bytes of a directory stream: the opener's serial (8 bytes, big-endian) follows,
+/// and the other node answers one frame — the signed directory version it holds if its serial
+/// is higher, else an empty frame. Read as a frame length, `DIR1` would announce over 1 GiB,
+/// which no receiver accepts, so it is never taken for an envelope stream.
+pub const DIRECTORY_MAGIC: [u8; 4] = *b"DIR1";
+
 /// The length prefix of a frame carrying `len` bytes.
 pub fn frame_header(len: usize) -> Result<[u8; 4], CodecError> {
     u32::try_from(len)

@@ -42,14 +42,21 @@ async fn a_node_takes_a_version_only_signed_newer_chained_and_as_each_party_sign
     let lu = net.client("LU")?;
     let now = UtcMs(now().0);
     let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, None, now, 30)?;
-    for p in ["LU", "FR"] {
-        let r = net
-            .client(p)?
-            .post("/v1/directory", &version_json(&v1)?)
-            .await?;
-        assert_eq!(r.status.as_u16(), 200, "{p}: {}", r.body);
-        assert_eq!(r.body["serial"], 1);
-    }
+    let r = lu.post("/v1/directory", &version_json(&v1)?).await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    assert_eq!(r.body["serial"], 1);
+    // FR takes it from LU over their connection.
+    wait_serials(&net, &["FR"], 1).await?;
+    let again = net
+        .client("FR")?
+        .post("/v1/directory", &version_json(&v1)?)
+        .await?;
+    assert_eq!(
+        again.status.as_u16(),
+        422,
+        "already in force: {}",
+        again.body
+    );
     // FR changes a declaration, signs its entry, the registry publishes: LU takes it.
     let v2 = registry::publish(
         &registry,
@@ -146,4 +153,76 @@ async fn a_node_takes_a_version_only_signed_newer_chained_and_as_each_party_sign
 
 fn preservation_fields_json() -> Value {
     serde_json::to_value(preservation()).unwrap_or(Value::Null)
+}
+
+/// The serial each of `parties` holds, as its status says (0 for none).
+async fn serials(net: &Net, parties: &[&str]) -> anyhow::Result<Vec<u64>> {
+    let mut out = Vec::new();
+    for p in parties {
+        let s = net.client(p)?.get("/v1/status").await?.body;
+        out.push(s["directory_version"]["serial"].as_u64().unwrap_or(0));
+    }
+    Ok(out)
+}
+
+async fn wait_serials(
+    net: &Net,
+    parties: &[&str],
+    serial: u64,
+) -> anyhow::Result<std::time::Duration> {
+    let start = std::time::Instant::now();
+    loop {
+        let got = serials(net, parties).await?;
+        if got.iter().all(|s| *s == serial) {
+            return Ok(start.elapsed());
+        }
+        anyhow::ensure!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "after 10 s the serials are {got:?}, not all {serial}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_applied_at_one_node_reaches_every_node_and_a_stopped_one_catches_up(
+) -> anyhow::Result<()> {
+    let registry = SigningKey::from_bytes(&[7; 32]);
+    let parties = ["LU", "FR", "CO", "DE"];
+    let mut net = Net::fresh_prepared(&parties)?;
+    let mut configs = Vec::new();
+    for p in parties {
+        let mut cfg = net.config(p)?;
+        cfg.registry_key = Some(registry.verifying_key());
+        net.net.start_node_with(&party(p), cfg.clone()).await?;
+        configs.push(cfg);
+    }
+    let now = UtcMs(now().0);
+    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, None, now, 30)?;
+    let r = net
+        .client("LU")?
+        .post("/v1/directory", &version_json(&v1)?)
+        .await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    let took = wait_serials(&net, &parties, 1).await?;
+    eprintln!(
+        "version 1 in force at all {} nodes in {took:?}",
+        parties.len()
+    );
+
+    // DE is stopped while FR applies version 2; it catches up from a peer when it starts.
+    net.net.stop_node(&party("DE")).await;
+    let v2 = registry::publish(&registry, v1.version.entries.clone(), Some(&v1), now, 30)?;
+    let r = net
+        .client("FR")?
+        .post("/v1/directory", &version_json(&v2)?)
+        .await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    wait_serials(&net, &["LU", "FR", "CO"], 2).await?;
+    net.net
+        .start_node_with(&party("DE"), configs[3].clone())
+        .await?;
+    wait_serials(&net, &["DE"], 2).await?;
+    net.net.shutdown().await;
+    Ok(())
 }
