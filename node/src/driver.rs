@@ -437,9 +437,24 @@ fn admit(shared: &Shared, conn: &quinn::Connection) -> Option<PartyId> {
     };
     if let Some(pin) = entry.spki_sha256 {
         let presented = tls::peer_certificate(conn).and_then(|c| tls::spki_sha256(&c));
-        if presented.ok() != Some(pin) {
-            tracing::warn!(peer = %peer, "refused a certificate whose key is not the pinned one");
-            conn.close(3u32.into(), b"certificate key not pinned");
+        if presented.as_ref().ok() != Some(&pin) {
+            // Both values, so that the two administrators see which side is out of date.
+            let presented = presented.map_or_else(|e| e.to_string(), hex::encode);
+            tracing::warn!(
+                peer = %peer,
+                pinned = %hex::encode(pin),
+                presented = %presented,
+                "refused a certificate whose key is not the pinned one"
+            );
+            conn.close(
+                3u32.into(),
+                format!(
+                    "certificate key not pinned: the directory pins spki_sha256 {} for {peer}, \
+                     the certificate has {presented}",
+                    hex::encode(pin)
+                )
+                .as_bytes(),
+            );
             return None;
         }
     }

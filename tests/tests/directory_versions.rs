@@ -185,7 +185,7 @@ async fn wait_serials(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_version_applied_at_one_node_reaches_every_node_and_a_stopped_one_catches_up(
+async fn a_version_spreads_to_every_node_a_stopped_one_catches_up_and_a_removed_party_is_out(
 ) -> anyhow::Result<()> {
     let registry = SigningKey::from_bytes(&[7; 32]);
     let parties = ["LU", "FR", "CO", "DE"];
@@ -223,6 +223,37 @@ async fn a_version_applied_at_one_node_reaches_every_node_and_a_stopped_one_catc
         .start_node_with(&party("DE"), configs[3].clone())
         .await?;
     wait_serials(&net, &["DE"], 2).await?;
+
+    // CO is removed: a request LU queued for it fails with the reason, at every node it is out.
+    net.net.stop_node(&party("CO")).await;
+    let mut to_co = preservation_request("CO");
+    to_co["language"] = json!("en");
+    let queued = net.submit("LU", &to_co).await?;
+    let id = queued["message_id"].as_str().unwrap_or_default().to_owned();
+    let mut lu_events = net.events("LU")?;
+    let without_co: Vec<SignedEntry> = v2
+        .version
+        .entries
+        .iter()
+        .filter(|e| e.entry.id != "CO")
+        .cloned()
+        .collect();
+    let v3 = registry::publish(&registry, without_co, Some(&v2), now, 30)?;
+    let r = net
+        .client("DE")?
+        .post("/v1/directory", &version_json(&v3)?)
+        .await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    wait_serials(&net, &["LU", "FR", "DE"], 3).await?;
+    let failed = wait_for(&mut lu_events, 10, |e| {
+        e.message_id.map(|m| m.to_string()).as_deref() == Some(id.as_str())
+            && matches!(e.kind, EventKind::DeliveryFailed { .. })
+    })
+    .await?;
+    assert!(
+        matches!(&failed.kind, EventKind::DeliveryFailed { reason } if reason.contains("CO")),
+        "{failed:?}"
+    );
     net.net.shutdown().await;
     Ok(())
 }
