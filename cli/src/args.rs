@@ -258,6 +258,15 @@ pub struct CaseFilterArgs {
     /// Only exercise cases (yes), or only real ones (no).
     #[arg(long, value_enum)]
     pub exercise: Option<YesNo>,
+    /// Cases per page (default 200, at most 1,000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub limit: Option<u64>,
+    /// The page after the one that printed this cursor.
+    #[arg(long, value_name = "CURSOR", conflicts_with = "all")]
+    pub cursor: Option<String>,
+    /// Every page, one after the other.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// A case state a filter may name: refused here with the accepted ones and a did-you-mean

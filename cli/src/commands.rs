@@ -27,7 +27,8 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             socket,
             mailbox,
             path,
-        } => cases(&socket, mailbox, &path).await?,
+            all,
+        } => cases(&socket, mailbox, &path, all).await?,
         Action::Show { socket, case } => show(&socket, &case).await?,
         Action::Fetch {
             socket,
@@ -227,8 +228,23 @@ async fn record(socket: &Path, body: &Value) -> Result<Outcome, Failure> {
 }
 
 /// `inbox` and `outbox`.
-async fn cases(socket: &Path, mailbox: Mailbox, path: &str) -> Result<Outcome, Failure> {
-    let body = Api::new(socket).get(path).await?;
+/// `inbox`/`outbox`: one page, or with `all` every page, each asked for with the cursor the
+/// one before gave.
+async fn cases(socket: &Path, mailbox: Mailbox, path: &str, all: bool) -> Result<Outcome, Failure> {
+    let api = Api::new(socket);
+    let mut body = api.get(path).await?;
+    if all {
+        let mut every = body["cases"].as_array().cloned().unwrap_or_default();
+        while let Some(cursor) = body["next_cursor"].as_str().map(str::to_owned) {
+            let next = format!(
+                "{path}&cursor={}",
+                poc247_node::client::percent_encode(&cursor)
+            );
+            body = api.get(&next).await?;
+            every.extend(body["cases"].as_array().cloned().unwrap_or_default());
+        }
+        body = serde_json::json!({ "cases": every, "next_cursor": null });
+    }
     Ok(Outcome {
         text: render::case_table(mailbox, &body),
         json: body,

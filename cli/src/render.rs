@@ -197,12 +197,25 @@ pub fn case_table(mailbox: Mailbox, body: &Value) -> String {
         out.push('\n');
     }
     let n = cases.len();
-    let _ = writeln!(
-        out,
-        "{n} case{} in the {}",
-        if n == 1 { "" } else { "s" },
-        mailbox.name()
-    );
+    match body["next_cursor"].as_str() {
+        Some(cursor) => {
+            let _ = writeln!(
+                out,
+                "{n} case{} of the {} shown; more: poc247 {} --cursor {cursor} (or --all)",
+                if n == 1 { "" } else { "s" },
+                mailbox.name(),
+                mailbox.name()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "{n} case{} in the {}",
+                if n == 1 { "" } else { "s" },
+                mailbox.name()
+            );
+        }
+    }
     out
 }
 

@@ -131,6 +131,8 @@ pub enum Action {
         mailbox: Mailbox,
         /// The API path with its query.
         path: String,
+        /// Every page.
+        all: bool,
     },
     /// Write an attachment to a file.
     Fetch {
@@ -534,6 +536,8 @@ fn cases(mailbox: Mailbox, f: &CaseFilterArgs, socket: PathBuf) -> Action {
             "exercise",
             f.exercise.map(|e| (e == YesNo::Yes).to_string()),
         ),
+        ("limit", f.limit.map(|l| l.to_string())),
+        ("cursor", f.cursor.clone()),
     ];
     query.extend(filters.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     let query: Vec<String> = query
@@ -544,6 +548,7 @@ fn cases(mailbox: Mailbox, f: &CaseFilterArgs, socket: PathBuf) -> Action {
         socket,
         mailbox,
         path: format!("/v1/cases?{}", query.join("&")),
+        all: f.all,
     }
 }
 

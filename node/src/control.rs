@@ -802,6 +802,8 @@ pub struct CaseFilter {
     peer: Option<String>,
     urgency: Option<String>,
     exercise: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
 }
 
 async fn list_cases(
@@ -844,23 +846,108 @@ async fn list_cases(
     if !wrong.is_empty() {
         return Err(ApiError::mistyped(wrong));
     }
-    let cases: Vec<Value> = s
-        .store
-        .cases()?
-        .iter()
-        .filter(|c| f.role.as_deref().is_none_or(|r| r == c.role.as_str()))
-        .filter(|c| f.state.as_deref().is_none_or(|st| st == c.state.name()))
-        .filter(|c| f.kind.as_deref().is_none_or(|k| k == c.kind.as_str()))
-        .filter(|c| f.peer.as_deref().is_none_or(|p| p == c.peer().as_str()))
-        .filter(|c| f.urgency.as_deref().is_none_or(|u| u == c.urgency.as_str()))
-        .filter(|c| match f.exercise.as_deref() {
-            Some("yes") | Some("true") => c.exercise,
-            Some("no") | Some("false") => !c.exercise,
-            _ => true,
-        })
-        .map(case_summary)
-        .collect();
-    Ok(Json(json!({ "cases": cases })))
+    let limit = match f.limit {
+        None => DEFAULT_PAGE,
+        Some(n) if (1..=MAX_PAGE).contains(&n) => n,
+        Some(n) => {
+            return Err(ApiError::mistyped(vec![FieldError {
+                field: "limit".into(),
+                problem: Problem::Invalid(format!("{n} is not from 1 to {MAX_PAGE}")),
+            }]))
+        }
+    };
+    let filters = format!(
+        "{:?}",
+        (&f.role, &f.state, &f.kind, &f.peer, &f.urgency, &f.exercise)
+    );
+    let after = match f.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(cursor_open(&s, &filters, c).ok_or_else(|| {
+            ApiError::mistyped(vec![FieldError {
+                field: "cursor".into(),
+                problem: Problem::Invalid(
+                    "not a cursor this node gave for these filters: start again without it".into(),
+                ),
+            }])
+        })?),
+    };
+    let wanted = |c: &CaseRecord| {
+        f.role.as_deref().is_none_or(|r| r == c.role.as_str())
+            && f.state.as_deref().is_none_or(|st| st == c.state.name())
+            && f.kind.as_deref().is_none_or(|k| k == c.kind.as_str())
+            && f.peer.as_deref().is_none_or(|p| p == c.peer().as_str())
+            && f.urgency.as_deref().is_none_or(|u| u == c.urgency.as_str())
+            && match f.exercise.as_deref() {
+                Some("yes") | Some("true") => c.exercise,
+                Some("no") | Some("false") => !c.exercise,
+                _ => true,
+            }
+    };
+    // One page, read a case at a time; one match more tells whether there is a next page.
+    let mut page: Vec<CaseRecord> = Vec::new();
+    let mut more = false;
+    for c in s.store.cases_after(after.as_ref()) {
+        let c = c?;
+        if !wanted(&c) {
+            continue;
+        }
+        if page.len() == limit {
+            more = true;
+            break;
+        }
+        page.push(c);
+    }
+    let next = match page.last() {
+        Some(last) if more => Some(cursor_for(&s, &filters, &last.case_ref)),
+        _ => None,
+    };
+    let cases: Vec<Value> = page.iter().map(case_summary).collect();
+    Ok(Json(json!({ "cases": cases, "next_cursor": next })))
+}
+
+/// Cases on one page of `GET /v1/cases` unless `limit` says otherwise.
+const DEFAULT_PAGE: usize = 200;
+/// The largest page.
+const MAX_PAGE: usize = 1_000;
+
+/// The key of this node's cursors: from its signing key, so another node's cursor, or a
+/// forged one, does not open here.
+fn cursor_mac(s: &Shared, filters: &str, case: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"poc247/v1/cursor\0");
+    h.update(s.signing.to_bytes());
+    h.update(filters.as_bytes());
+    h.update([0]);
+    h.update(case.as_bytes());
+    hex::encode(&h.finalize()[..12])
+}
+
+/// An opaque cursor: the last case of a page, and a MAC over it and the filters.
+fn cursor_for(s: &Shared, filters: &str, last: &CaseRef) -> String {
+    format!(
+        "{}.{}",
+        hex::encode(last.as_str()),
+        cursor_mac(s, filters, last.as_str())
+    )
+}
+
+/// The case a cursor continues after, if this node gave it for these filters.
+fn cursor_open(s: &Shared, filters: &str, cursor: &str) -> Option<CaseRef> {
+    let (case, mac) = cursor.split_once('.')?;
+    let case = String::from_utf8(hex::decode(case).ok()?).ok()?;
+    let want = cursor_mac(s, filters, &case);
+    // The MAC is compared whole, byte for byte, whatever differs first.
+    let same = want.len() == mac.len()
+        && want
+            .bytes()
+            .zip(mac.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !same {
+        return None;
+    }
+    CaseRef::parse(&case).ok()
 }
 
 /// A case without its messages.

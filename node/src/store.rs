@@ -1048,7 +1048,25 @@ impl Store {
             .transpose()
     }
 
-    /// Every case, in reference order.
+    /// The cases after `after` (all with `None`), in case-reference order, read one at a time:
+    /// a page of a listing reads only as far as it needs.
+    pub fn cases_after(
+        &self,
+        after: Option<&CaseRef>,
+    ) -> impl Iterator<Item = Result<CaseRecord>> + '_ {
+        use std::ops::Bound;
+        let start = match after {
+            Some(c) => Bound::Excluded(c.as_str().as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        self.t
+            .cases
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .values()
+            .map(|v| dec(&v?))
+    }
+
+    /// Every case, in case-reference order.
     pub fn cases(&self) -> Result<Vec<CaseRecord>> {
         self.t.cases.iter().values().map(|v| dec(&v?)).collect()
     }
