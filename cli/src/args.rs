@@ -117,11 +117,13 @@ second shows a progress bar on stderr when it is a terminal (never with --json;
 POC247_PROGRESS_DELAY_MS changes the second).
 Exit status: 0 written; 1 unknown case or attachment, or a hash mismatch; 3 no node.")]
     Fetch(FetchArgs),
-    /// Follow the node's events as they happen, one line each, until the node stops.
+    /// Follow the node's events as they happen, one line each, until Ctrl-C.
     #[command(after_help = "\
 Each line: time (UTC)  type  case  message kind  peer, then any detail of the event.
 With --json: one JSON object per line, as the control API's event stream gives it.
-Exit status: 0 when the node ends the stream; 3 if no node is listening.")]
+When the node stops, watch says so on stderr and follows again once it is back, from the
+event after the last one it printed.
+Exit status: 0 when the reader goes away; 3 if no node is listening at the start.")]
     Watch,
     /// The audit log: check its hash chain and signed checkpoints, or export it.
     #[command(subcommand)]
@@ -249,8 +251,8 @@ pub struct CaseFilterArgs {
     /// Only cases of this kind (preservation …).
     #[arg(long, value_name = "KIND", value_parser = case_kind)]
     pub kind: Option<String>,
-    /// Only cases with this Party.
-    #[arg(long, value_name = "PARTY")]
+    /// Only cases with this Party (in any case: `fr` is FR).
+    #[arg(long, value_name = "PARTY", value_parser = party_code)]
     pub peer: Option<PartyId>,
     /// Only cases of this urgency.
     #[arg(long, value_enum)]
@@ -267,6 +269,16 @@ pub struct CaseFilterArgs {
     /// Every page, one after the other.
     #[arg(long)]
     pub all: bool,
+}
+
+/// A party code in any case (`fr` is FR).
+pub fn party_code(given: &str) -> Result<PartyId, String> {
+    PartyId::parse(&given.trim().to_ascii_uppercase()).map_err(|e| e.to_string())
+}
+
+/// A case reference in any case (`lu-2026-000001` is `LU-2026-000001`).
+pub fn case_ref(given: &str) -> Result<CaseRef, String> {
+    CaseRef::parse(&given.trim().to_ascii_uppercase()).map_err(|e| e.to_string())
 }
 
 /// A case state a filter may name: refused here with the accepted ones and a did-you-mean
@@ -340,7 +352,7 @@ pub struct StatsArgs {
 #[derive(Debug, Args)]
 pub struct FetchArgs {
     /// The case reference.
-    #[arg(value_name = "CASE_REF")]
+    #[arg(value_name = "CASE_REF", value_parser = crate::args::case_ref)]
     pub case: CaseRef,
     /// The attachment's SHA-256 (64 lowercase hexadecimal digits).
     #[arg(value_name = "SHA256")]
@@ -354,7 +366,7 @@ pub struct FetchArgs {
 #[derive(Debug, Args)]
 pub struct PurgeArgs {
     /// The case reference.
-    #[arg(value_name = "CASE_REF")]
+    #[arg(value_name = "CASE_REF", value_parser = crate::args::case_ref)]
     pub case: CaseRef,
     /// Erase only this message's content (its id); without it (or --attachment) the whole
     /// case goes.
@@ -377,7 +389,7 @@ pub struct PurgeArgs {
 #[derive(Debug, Args)]
 pub struct ResendArgs {
     /// The case reference.
-    #[arg(value_name = "CASE_REF")]
+    #[arg(value_name = "CASE_REF", value_parser = crate::args::case_ref)]
     pub case: CaseRef,
     /// The message that failed (its id, from `show`).
     #[arg(value_name = "MESSAGE_ID")]
@@ -388,7 +400,7 @@ pub struct ResendArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The case reference (LU-2026-000001).
-    #[arg(value_name = "CASE_REF")]
+    #[arg(value_name = "CASE_REF", value_parser = crate::args::case_ref)]
     pub case: CaseRef,
 }
 

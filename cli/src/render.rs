@@ -144,11 +144,29 @@ pub fn event_line(e: &Value) -> String {
     if let Value::Object(m) = e {
         for (k, v) in m {
             if !EVENT_COLUMNS.contains(&k.as_str()) && !v.is_null() {
-                let _ = write!(line, "  {}={}", clean(k), text(v));
+                // Times travel as Unix ms; a person reads them as UTC times.
+                let shown = match (k.as_str(), v.as_u64()) {
+                    ("due" | "not_after", Some(ms)) => ms_time(ms),
+                    _ => text(v),
+                };
+                let _ = write!(line, "  {}={}", clean(k), shown);
             }
         }
     }
     line.trim_end().replace('\n', " ")
+}
+
+/// Unix milliseconds as `2026-12-04T09:30:05Z`.
+fn ms_time(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.replace_nanosecond(0)
+                .ok()?
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
 }
 
 /// A table of cases (the body of `GET /v1/cases`).

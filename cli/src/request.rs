@@ -265,7 +265,8 @@ fn recipients(
     let mut to: Vec<PartyId> = Vec::new();
     let mut ok = true;
     for t in given {
-        match PartyId::parse(t) {
+        // Party codes in any case: `--to fr` is FR.
+        match PartyId::parse(&t.to_ascii_uppercase()) {
             Ok(p) if to.contains(&p) => {
                 errors.push(invalid("to", format!("{p} is named twice")));
                 ok = false;
@@ -436,7 +437,8 @@ mod tests {
     #[test]
     fn an_emergency_needs_its_facts_and_a_bad_date_is_named() {
         let mut args = ALL.to_vec();
-        args[1] = "fr";
+        // `fr` would be FR: a code that is no party's.
+        args[1] = "f1";
         args.extend(["--urgency", "emergency", "--respond-by", "2026-13-01"]);
         let msg = refusal(send(&args));
         assert!(msg.contains("emergency_facts: missing"), "{msg}");

@@ -644,6 +644,24 @@ mod tests {
     }
 
     #[test]
+    fn case_references_and_party_codes_are_taken_in_any_case() {
+        let cli = parse(&["poc247", "--socket", "/s", "show", "lu-2026-000001"]);
+        let Command::Show(a) = &cli.command else {
+            panic!("not show");
+        };
+        assert_eq!(a.case.as_str(), "LU-2026-000001");
+        let cli = parse(&["poc247", "--socket", "/s", "inbox", "--peer", "fr"]);
+        let Ok(Settings {
+            action: Action::Cases { path, .. },
+            ..
+        }) = resolve(cli, &Env::default())
+        else {
+            panic!("not cases");
+        };
+        assert!(path.contains("peer=FR"), "{path}");
+    }
+
+    #[test]
     fn run_without_a_configuration_is_a_usage_error() {
         let s = resolve(parse(&["poc247", "run"]), &Env::default());
         assert!(matches!(s, Err(Failure::Usage(_))), "{s:?}");

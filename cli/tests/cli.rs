@@ -770,13 +770,33 @@ async fn watch_prints_the_events_of_a_request_sent_meanwhile() {
     }
     assert_eq!(seen[0], "queued", "{seen:?}");
 
-    // The node ends the stream when it stops: watch exits 0.
-    net.net.shutdown().await;
-    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+    // The node stops: watch says so, waits, and follows again once it is back, resuming
+    // after the last event it printed.
+    let mut net = net;
+    net.net.stop_node(&party("LU")).await;
+    let said = tokio::time::timeout_at(deadline, err.next_line())
         .await
-        .expect("watch did not end with the node")
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+        .expect("watch said nothing when the node stopped")
+        .unwrap()
+        .expect("watch ended with the node");
+    assert!(said.contains("reconnecting"), "{said}");
+    net.net.start_node(&party("LU")).await.unwrap();
+    let done = net.submit("LU", &preservation_request("FR")).await.unwrap();
+    let id = done["message_id"].as_str().unwrap().to_owned();
+    loop {
+        let line = tokio::time::timeout_at(deadline, out.next_line())
+            .await
+            .expect("no event after the node came back")
+            .unwrap()
+            .expect("watch ended early");
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if v["message_id"] == id.as_str() {
+            break;
+        }
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    net.net.shutdown().await;
 
     let ran = poc247(&["--socket", &lu, "watch"]).await;
     assert_eq!(ran.code, Some(3), "{ran:?}");

@@ -685,7 +685,8 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileTo
             field("to", Problem::Missing);
             None
         }
-        Some(Value::String(t)) => PartyId::parse(t)
+        // Party codes in any case: `fr` is FR.
+        Some(Value::String(t)) => PartyId::parse(&t.to_ascii_uppercase())
             .map(|p| vec![p])
             .map_err(|e| field("to", Problem::Invalid(e.to_string())))
             .ok(),
@@ -695,7 +696,9 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileTo
                 .map(|v| {
                     v.as_str()
                         .ok_or_else(|| "party ids are strings".to_owned())
-                        .and_then(|t| PartyId::parse(t).map_err(|e| e.to_string()))
+                        .and_then(|t| {
+                            PartyId::parse(&t.to_ascii_uppercase()).map_err(|e| e.to_string())
+                        })
                 })
                 .collect();
             match parsed {
@@ -1009,7 +1012,9 @@ async fn show_case(
     ConnectInfo(caller): ConnectInfo<Caller>,
     UrlPath(case_ref): UrlPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let case_ref = CaseRef::parse(&case_ref).map_err(|e| ApiError::bad(e.to_string()))?;
+    // In any case: `lu-2026-000001` is LU-2026-000001.
+    let case_ref =
+        CaseRef::parse(&case_ref.to_ascii_uppercase()).map_err(|e| ApiError::bad(e.to_string()))?;
     let Some(case) = s.store.case(&case_ref)? else {
         if let Some((at, reason)) = s.store.purged_case(&case_ref)? {
             return Err(ApiError::new(
@@ -1190,7 +1195,9 @@ async fn case_action(
     UrlPath((case_ref, action)): UrlPath<(String, String)>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let case_ref = CaseRef::parse(&case_ref).map_err(|e| ApiError::bad(e.to_string()))?;
+    // In any case: `lu-2026-000001` is LU-2026-000001.
+    let case_ref =
+        CaseRef::parse(&case_ref.to_ascii_uppercase()).map_err(|e| ApiError::bad(e.to_string()))?;
     // One list of actions for the API and the CLI; either's name, in any case.
     let Some(found) = poc247_protocol::Action::find(&action) else {
         return Err(ApiError::new(
@@ -1401,7 +1408,9 @@ async fn fetch_attachment(
     UrlPath((case_ref, sha)): UrlPath<(String, String)>,
 ) -> ApiResult<Response> {
     use crate::attachments as att;
-    let case_ref = CaseRef::parse(&case_ref).map_err(|e| ApiError::bad(e.to_string()))?;
+    // In any case: `lu-2026-000001` is LU-2026-000001.
+    let case_ref =
+        CaseRef::parse(&case_ref.to_ascii_uppercase()).map_err(|e| ApiError::bad(e.to_string()))?;
     let hash = poc247_protocol::parse_sha256_hex(&sha)
         .ok_or_else(|| ApiError::bad("the attachment is named by 64 lowercase hex digits"))?;
     let case = s

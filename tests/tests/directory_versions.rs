@@ -245,11 +245,15 @@ async fn a_version_spreads_to_every_node_a_stopped_one_catches_up_and_a_removed_
         .await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
     wait_serials(&net, &["LU", "FR", "DE"], 3).await?;
+    let case = queued["case_ref"].as_str().unwrap_or_default().to_owned();
     let failed = wait_for(&mut lu_events, 10, |e| {
         e.message_id.map(|m| m.to_string()).as_deref() == Some(id.as_str())
             && matches!(e.kind, EventKind::DeliveryFailed { .. })
     })
-    .await?;
+    .await;
+    let at_lu = net.case("LU", &case).await?;
+    let status = net.client("LU")?.get("/v1/status").await?.body;
+    let failed = failed.map_err(|e| anyhow::anyhow!("{e}: {at_lu}\n{status}"))?;
     assert!(
         matches!(&failed.kind, EventKind::DeliveryFailed { reason } if reason.contains("CO")),
         "{failed:?}"

@@ -78,7 +78,7 @@ pub enum ActionCommand {
 #[derive(Debug, Args)]
 pub struct CaseArgs {
     /// The case (LU-2026-000001).
-    #[arg(value_name = "CASE_REF")]
+    #[arg(value_name = "CASE_REF", value_parser = crate::args::case_ref)]
     pub case: CaseRef,
     /// A TOML (or .json) file with the message's fields, flat, and optionally `in_reply_to`,
     /// `language`, `language_override` and (for results, traffic data and spontaneous
@@ -111,7 +111,7 @@ pub struct On<F: Args> {
 #[derive(Debug, Args)]
 pub struct CloseArgs {
     /// The case (LU-2026-000001).
-    #[arg(value_name = "CASE_REF")]
+    #[arg(value_name = "CASE_REF", value_parser = crate::args::case_ref)]
     pub case: CaseRef,
     /// Why, for the record.
     #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
