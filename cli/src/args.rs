@@ -131,6 +131,9 @@ Exit status: 0 when the reader goes away; 3 if no node is listening at the start
     /// Exercises on a drill node (`[drill] enabled = true`): move its clock forward.
     #[command(subcommand)]
     Drill(DrillCommand),
+    /// Check a node's configuration without starting it: node.toml, the directory, the keys
+    /// and the certificates, each named when it is wrong (needs --config).
+    CheckConfig,
     /// The network's registry (its secretariat): its keys and CA, node certificates, signed
     /// directory versions.
     #[command(subcommand)]

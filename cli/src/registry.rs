@@ -193,3 +193,65 @@ pub fn apply_offline(config: &Path, file: &Path) -> Result<Outcome, Failure> {
         json: json!({ "serial": serial, "directory": cfg.directory }),
     })
 }
+
+/// `check-config`: everything `poc247 run` reads before it serves, read and checked the same
+/// way, without binding a port or opening the store; the first fault named.
+pub fn check_config(config: &Path) -> Result<Outcome, Failure> {
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        Failure::refused("bad-config", format!("{what}: {e}"))
+    };
+    let cfg = poc247_node::config::NodeConfig::load(config)
+        .map_err(|e| bad(&config.display().to_string(), &e))?;
+    let signing = poc247_node::keys::load_signing_key(&cfg.signing_key)
+        .map_err(|e| bad("signing_key", &e))?;
+    let text = std::fs::read_to_string(&cfg.directory)
+        .map_err(|e| bad(&cfg.directory.display().to_string(), &e))?;
+    let directory =
+        poc247_node::peers::check_directory(&text, &cfg.party, &signing.verifying_key())
+            .map_err(|e| bad(&cfg.directory.display().to_string(), &e))?;
+    poc247_node::tls::load(&cfg).map_err(|e| bad("TLS", &e))?;
+    let version =
+        poc247_node::peers::version_in_force(&cfg).map_err(|e| bad("directory version", &e))?;
+    let parties = directory.iter().count();
+    let mut text = format!(
+        "{}: ok\n  party       {}\n  listen      {}\n  data        {}\n  directory   {} ({parties} parties)\n  signing key {}\n",
+        config.display(),
+        cfg.party,
+        cfg.listen,
+        cfg.data_dir.display(),
+        cfg.directory.display(),
+        poc247_protocol::fingerprint(&signing.verifying_key()),
+    );
+    if let Some(k) = &cfg.registry_key {
+        text.push_str(&format!(
+            "  registry    {} pinned; version {}\n",
+            poc247_protocol::fingerprint(k),
+            version.as_ref().map_or("none applied yet".to_owned(), |v| v
+                .version
+                .serial
+                .to_string())
+        ));
+    }
+    if cfg.dev {
+        text.push_str("  DEVELOPMENT network: the dev CA is accepted — never in service\n");
+    }
+    if cfg.drill.enabled {
+        text.push_str("  DRILL node: exercise traffic only; its clock may be moved\n");
+    }
+    Ok(Outcome {
+        text,
+        json: json!({
+            "ok": true,
+            "party": cfg.party,
+            "listen": cfg.listen.to_string(),
+            "data_dir": cfg.data_dir,
+            "directory": cfg.directory,
+            "parties": parties,
+            "signing_key": poc247_protocol::fingerprint(&signing.verifying_key()),
+            "registry_key": cfg.registry_key.as_ref().map(poc247_protocol::fingerprint),
+            "directory_version": version.map(|v| v.version.serial),
+            "dev": cfg.dev,
+            "drill": cfg.drill.enabled,
+        }),
+    })
+}

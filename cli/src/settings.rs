@@ -173,6 +173,11 @@ pub enum Action {
         /// The API path.
         path: String,
     },
+    /// Check a configuration.
+    CheckConfig {
+        /// The node's configuration.
+        config: PathBuf,
+    },
     /// The registry's offline commands.
     Registry(Box<crate::args::RegistryCommand>),
     /// Build this node's signed entry.
@@ -437,6 +442,15 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
             }
         }
         Command::Watch => Action::Watch { socket: socket()? },
+        Command::CheckConfig => {
+            let Some(config) = config.clone().or_else(|| env.config.clone()) else {
+                return Err(usage(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "`check-config` needs the node's configuration: --config <node.toml> (or POC247_CONFIG)",
+                ));
+            };
+            Action::CheckConfig { config }
+        }
         Command::Registry(r) => Action::Registry(Box::new(r)),
         Command::Directory(DirectoryCommand::Entry { declarations, out }) => {
             let Some(config) = config.clone().or_else(|| env.config.clone()) else {

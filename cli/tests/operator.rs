@@ -210,3 +210,33 @@ async fn sighup_reloads_the_directory_of_a_running_node() {
     while lines.next_line().await.unwrap().is_some() {}
     assert_eq!(child.wait().await.unwrap().code(), Some(0));
 }
+
+#[tokio::test]
+async fn check_config_reads_everything_run_reads_and_names_the_first_fault() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("net");
+    let o = out.to_str().unwrap();
+    let ran = poc247(&["dev-network", "--parties", "LU,FR", "--out", o]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let lu = out.join("lu/node.toml");
+    let l = lu.to_str().unwrap();
+    let ran = poc247(&["--config", l, "check-config", "--json"]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let v = ran.json();
+    assert_eq!(v["party"], "LU");
+    assert_eq!(v["parties"], 2);
+    // FR's signing key in LU's place: the directory does not list it for LU.
+    std::fs::copy(out.join("fr/signing.key"), out.join("lu/signing.key")).unwrap();
+    let ran = poc247(&["--config", l, "check-config"]).await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(ran.stderr.contains("signing key"), "{ran:?}");
+    // A misspelt setting is named with its line.
+    let text = std::fs::read_to_string(&lu).unwrap();
+    std::fs::write(&lu, format!("{text}\nclock_skew = 5\n")).unwrap();
+    let ran = poc247(&["--config", l, "check-config"]).await;
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(ran.stderr.contains("clock_skew"), "{ran:?}");
+    // Without --config it is a usage error.
+    let ran = poc247(&["check-config"]).await;
+    assert_eq!(ran.code, Some(2), "{ran:?}");
+}
