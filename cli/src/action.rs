@@ -500,7 +500,7 @@ mod tests {
         let msg = refusal(act(&["decide", CASE, "--outcome", "refused"]));
         assert_eq!(
             msg,
-            "decision refused: reasons: missing; refusal_ground: missing"
+            "decision refused: reasons: missing; refusal_ground: missing\n  (flags: --reasons, --refusal-ground)"
         );
         let a = ok(act(&[
             "decide",

@@ -78,7 +78,13 @@ fn into_result(r: ApiResponse) -> Result<Value, Failure> {
     match status {
         404 | 409 | 410 | 422 => Err(Failure::Refused {
             message: if status == 422 {
-                format!("request refused: {}", describe(&r))
+                let fields: Vec<FieldError> =
+                    serde_json::from_value(r.body["error"]["fields"].clone()).unwrap_or_default();
+                format!(
+                    "request refused: {}{}",
+                    describe(&r),
+                    crate::failure::flags_hint(&fields)
+                )
             } else {
                 describe(&r)
             },
@@ -119,7 +125,10 @@ mod tests {
         let Some(Failure::Refused { message, .. }) = f else {
             panic!("not a refusal: {f:?}");
         };
-        assert_eq!(message, "request refused: to: XX is not in the directory");
+        assert_eq!(
+            message,
+            "request refused: to: XX is not in the directory\n  (flags: --to)"
+        );
     }
 
     #[test]

@@ -37,6 +37,31 @@ pub enum Failure {
     },
 }
 
+/// The command-line flags of the fields at fault, for a person who typed flags
+/// (`emergency_facts` is `--emergency-facts`); empty when there are none.
+pub fn flags_hint(fields: &[FieldError]) -> String {
+    let mut flags: Vec<String> = Vec::new();
+    for f in fields {
+        let base = f.field.split(['[', '.']).next().unwrap_or_default();
+        let flag = match base {
+            "" => continue,
+            "attachments" => "--attach".to_owned(),
+            "service_providers" => "--service-provider".to_owned(),
+            "communication" => "--communication-…".to_owned(),
+            "communications" => "--traced or --communication-…".to_owned(),
+            other => format!("--{}", other.replace('_', "-")),
+        };
+        if !flags.contains(&flag) {
+            flags.push(flag);
+        }
+    }
+    if flags.is_empty() {
+        String::new()
+    } else {
+        format!("\n  (flags: {})", flags.join(", "))
+    }
+}
+
 /// The error document of the control API: `{ "error": { "code", "message", "fields" } }`.
 pub fn error_body(code: &str, message: &str, fields: &[FieldError]) -> Value {
     json!({ "error": { "code": code, "message": message, "fields": fields } })
@@ -66,7 +91,7 @@ impl Failure {
             .collect::<Vec<_>>()
             .join("; ");
         Failure::Refused {
-            message: format!("{what} refused: {list}"),
+            message: format!("{what} refused: {list}{}", flags_hint(fields)),
             body: error_body("invalid-fields", &format!("invalid {what}: {list}"), fields),
         }
     }
@@ -203,7 +228,8 @@ mod tests {
         ]);
         assert_eq!(
             f.to_string(),
-            "request refused: offence: missing; mla_intent: must be true"
+            "request refused: offence: missing; mla_intent: must be true\n  \
+             (flags: --offence, --mla-intent)"
         );
         let body = f.json().unwrap_or_default();
         assert_eq!(body["error"]["fields"][1]["field"], "mla_intent");

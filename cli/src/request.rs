@@ -674,7 +674,8 @@ origin = "203.0.113.7"
         assert_eq!(
             msg,
             "request refused: requesting_authority: missing; assistance_type: missing; \
-             question: missing; offence: missing"
+             question: missing; offence: missing\n  \
+             (flags: --requesting-authority, --assistance-type, --question, --offence)"
         );
         let r = ok(send_kind(
             "assistance",
@@ -728,7 +729,8 @@ origin = "203.0.113.7"
         let msg = refusal(send_kind("information-offer", &["--to", "FR"]));
         assert_eq!(
             msg,
-            "request refused: conditions: missing; relevance: missing"
+            "request refused: conditions: missing; relevance: missing\n  \
+             (flags: --conditions, --relevance)"
         );
     }
 
