@@ -742,13 +742,17 @@ impl Shared {
 
     /// At a central authority, relays the copies of art. 27(9)(a) its own Party's nodes sent
     /// it to the requested Party's central authority, once each (the relay is recorded as the
-    /// case's `copy_case`). Run when a request arrives and at start.
-    pub async fn relay_copies(&self) -> Result<(), SubmitError> {
+    /// case's `copy_case`): the case `only` when a request arrives, every case at start.
+    pub async fn relay_copies(&self, only: Option<&CaseRef>) -> Result<(), SubmitError> {
         if !self.party.is_authority() {
             return Ok(());
         }
         let directory = self.directory();
-        for case in self.store.cases()? {
+        let cases = match only {
+            Some(c) => self.store.case(c)?.into_iter().collect(),
+            None => self.store.cases()?,
+        };
+        for case in cases {
             let Some(original) = &case.copy_of else {
                 continue;
             };
@@ -985,12 +989,12 @@ pub async fn run_relay(
 ) {
     use tokio::sync::broadcast::error::RecvError;
     let cancel = shared.cancel_token();
-    let relay = |shared: std::sync::Arc<Shared>| async move {
-        if let Err(e) = shared.relay_copies().await {
+    let relay = |shared: std::sync::Arc<Shared>, only: Option<CaseRef>| async move {
+        if let Err(e) = shared.relay_copies(only.as_ref()).await {
             tracing::error!(error = %e, "cannot relay a copy to the requested Party's central authority");
         }
     };
-    relay(shared.clone()).await;
+    relay(shared.clone(), None).await;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -998,11 +1002,13 @@ pub async fn run_relay(
                 Ok(ev) if ev.kind == EventKind::Received
                     && ev.message_kind == Some(MessageKind::MutualAssistance) =>
                 {
-                    relay(shared.clone()).await
+                    if let Some(c) = ev.case_ref {
+                        relay(shared.clone(), Some(c)).await
+                    }
                 }
                 Ok(_) => {}
                 // Missed events: look at every case again.
-                Err(RecvError::Lagged(_)) => relay(shared.clone()).await,
+                Err(RecvError::Lagged(_)) => relay(shared.clone(), None).await,
                 Err(RecvError::Closed) => return,
             },
         }
