@@ -262,6 +262,91 @@ async fn the_example_page_to_file_hook_writes_a_line_per_event() -> anyhow::Resu
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_page_by_mail_hook_hands_a_mail_to_sendmail_and_fails_with_it(
+) -> anyhow::Result<()> {
+    let net = Net::embedded_prepared()?;
+    // The host's sendmail, played by a script that keeps what it is given.
+    let inbox = net.tmp.path().join("mail");
+    let sendmail = script(
+        net.tmp.path(),
+        "sendmail",
+        &format!(
+            "[ ! -e \"{0}.down\" ] || exit 75; echo \"args: $*\" >> \"{0}\"; cat >> \"{0}\"",
+            inbox.display()
+        ),
+    )?;
+    std::env::set_var("POC247_SENDMAIL", &sendmail);
+    let settings = HookSettings {
+        command: vec![example("page-by-mail.sh"), "duty@example.org".into()],
+        types: Some(vec!["delivered".into()]),
+        retries: 0,
+        ..HookSettings::default()
+    };
+    let net = start_with_hook(net, &settings).await?;
+    let mut rx = net.events("LU")?;
+    let done = net.submit("LU", &preservation_request("FR")).await?;
+    wait_delivered(&mut rx, &message_id(&done), 10).await?;
+    let case = done["case_ref"].as_str().unwrap_or_default().to_owned();
+    let lines = wait_file(&inbox, 10, |l| l.iter().any(|x| x.starts_with("Details:"))).await?;
+    let mail = lines.join("\n");
+    assert!(mail.contains("args: -i -t"), "{mail}");
+    assert!(mail.contains("To: duty@example.org"), "{mail}");
+    assert!(
+        mail.contains(&format!("Subject: [poc247 LU] delivered {case}")),
+        "{mail}"
+    );
+    assert!(!mail.contains("phishing"), "no request text: {mail}");
+    // A sendmail that fails makes the run fail: the node raises its own alarm.
+    std::fs::write(format!("{}.down", inbox.display()), "")?;
+    net.submit("LU", &preservation_request("FR")).await?;
+    wait_for(
+        &mut rx,
+        10,
+        |e| matches!(&e.kind, EventKind::HookFailed { reason, .. } if reason.contains("75")),
+    )
+    .await?;
+    net.net.shutdown().await;
+    Ok(())
+}
+
+/// The shipped unit lets the node write where the shipped hooks write: every path the examples
+/// name in their `[hook]` lines is under a folder the unit makes writable.
+#[test]
+fn the_example_hooks_write_where_the_shipped_unit_lets_the_node_write() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let unit = std::fs::read_to_string(repo.join("deploy/poc247.service")).unwrap();
+    let mut writable: Vec<String> = Vec::new();
+    for line in unit.lines() {
+        if let Some(v) = line.strip_prefix("ReadWritePaths=") {
+            writable.extend(v.split_whitespace().map(str::to_owned));
+        }
+        if let Some(v) = line.strip_prefix("LogsDirectory=") {
+            writable.extend(v.split_whitespace().map(|d| format!("/var/log/{d}")));
+        }
+        if let Some(v) = line.strip_prefix("StateDirectory=") {
+            writable.extend(v.split_whitespace().map(|d| format!("/var/lib/{d}")));
+        }
+    }
+    assert!(
+        unit.contains("ProtectSystem=strict"),
+        "the unit is read-only but for these"
+    );
+    for entry in std::fs::read_dir(repo.join("examples/hooks")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines().filter(|l| l.contains("command = [")) {
+            for arg in line.split('"').filter(|a| a.starts_with("/var/")) {
+                assert!(
+                    writable.iter().any(|w| arg.starts_with(w.as_str())),
+                    "{}: {arg} is not writable under the unit ({writable:?})",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
 /// A one-request-per-connection HTTP server that hands over each request's headers and body.
 async fn http_sink() -> anyhow::Result<(
     std::net::SocketAddr,
