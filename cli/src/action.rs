@@ -168,6 +168,7 @@ pub fn build(cmd: &ActionCommand) -> Result<CaseAction, Failure> {
         C::Withdraw(x) => typed(x),
         C::SendInformation(x) => typed(x),
         C::Close(x) => close(x),
+        C::Notified(x) => local_with(&x.case, x.note.clone().map(Value::String), "notified"),
         C::Respond(x) => respond(x),
     }
 }
@@ -255,6 +256,15 @@ fn close(c: &CloseArgs) -> Result<CaseAction, Failure> {
 }
 
 fn close_with(case: &CaseRef, note: Option<Value>) -> Result<CaseAction, Failure> {
+    local_with(case, note, CLOSE)
+}
+
+/// A local action (`close`, `notified`): no message, only a note for the record.
+fn local_with(
+    case: &CaseRef,
+    note: Option<Value>,
+    action: &'static str,
+) -> Result<CaseAction, Failure> {
     let mut fields = Map::new();
     match note {
         None | Some(Value::Null) => {}
@@ -262,19 +272,19 @@ fn close_with(case: &CaseRef, note: Option<Value>) -> Result<CaseAction, Failure
             let mut r = Report::new();
             r.optional_text("note", Some(&n), MAX_LONG_TEXT);
             r.finish()
-                .map_err(|fs| Failure::invalid_fields_of("close", &fs))?;
+                .map_err(|fs| Failure::invalid_fields_of(action, &fs))?;
             fields.insert("note".into(), Value::String(n));
         }
         Some(other) => {
             return Err(Failure::invalid_fields_of(
-                "close",
+                action,
                 &[invalid("note", format!("must be text, not {other}"))],
             ))
         }
     }
     Ok(CaseAction {
         case: case.clone(),
-        action: CLOSE,
+        action,
         kind: None,
         body: json!({ "fields": fields }),
     })

@@ -78,6 +78,9 @@ pub fn submitted(body: &Value, to: &str) -> String {
 /// The answer to an action on a case (`kind` is the kind sent, if the answer does not say).
 pub fn acted(body: &Value, case: &str, kind: &str) -> String {
     let case = body["case_ref"].as_str().map_or_else(|| clean(case), clean);
+    if body["notified"] == Value::Bool(true) {
+        return format!("recorded in {case} that the person concerned was informed (CIC 67-1)\n");
+    }
     if body["message_id"].is_null() {
         return match body["state"].as_str() {
             Some("closed") | None => format!("closed {case}\n"),

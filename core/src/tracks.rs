@@ -28,6 +28,12 @@ pub struct TrackSettings {
     pub legal_cap_warning_days: u32,
     /// Closed cases are purged after this many days (none: kept).
     pub retention_days: Option<u32>,
+    /// This Party's law limits an order to trace traffic data to this many days, renewable
+    /// (CIC 67-1: one month); none: no such track.
+    pub tracing_order_days: Option<u32>,
+    /// The person concerned is informed of a tracing within this many days of its end (CIC
+    /// 67-1: 12 months); none: no such track.
+    pub tracing_notice_days: Option<u32>,
 }
 
 impl Default for TrackSettings {
@@ -40,6 +46,8 @@ impl Default for TrackSettings {
             preservation_reminder_days: vec![14, 3],
             legal_cap_warning_days: 7,
             retention_days: None,
+            tracing_order_days: None,
+            tracing_notice_days: None,
         }
     }
 }
@@ -65,7 +73,16 @@ pub enum Track {
     /// A question asked in the case (MLA para. 21; emergency MLA para. 3) or conditions set
     /// (BC 28(3)) wait for the other side's answer.
     Answer,
+    /// A tracing of traffic data this Party executed: its order ends, and the person
+    /// concerned is to be informed (CIC 67-1).
+    Tracing,
 }
+
+/// The label of the deadline to inform the person concerned of a tracing.
+pub const TRACING_NOTICE: &str = "tracing_notice_due";
+/// Recorded among the case's labels (`fired`) once an officer recorded that the person was
+/// informed (`notified`): the deadline is then settled and no longer owed.
+pub const TRACING_NOTICE_GIVEN: &str = "tracing_notice_given";
 
 /// One deadline of one case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +208,48 @@ pub fn deadlines(case: &CaseRecord, s: &TrackSettings, follow_up_undecided: bool
                 format!(
                     "poc247 confirm {c} --reference REF --channel central_authority --sent-on DATE"
                 ),
+                false,
+            );
+        }
+    }
+    // A tracing this Party executed (a preservation of traffic data, or a mutual-assistance
+    // request) under a law that limits the order and has the person informed (CIC 67-1).
+    let traced = (case.kind == MessageKind::Preservation && case.context.traffic_data)
+        || case.kind == MessageKind::MutualAssistance;
+    if let (Role::Requested, true, Some(order_days), Some(executed)) = (
+        case.role,
+        traced && case.copy_of.is_none(),
+        s.tracing_order_days,
+        case.executed_on,
+    ) {
+        let ends = executed.plus_days(i64::from(order_days));
+        if !closed {
+            push(
+                Track::Tracing,
+                format!("tracing_order_end_{ends}"),
+                date_ms(ends),
+                &case.requested,
+                format!(
+                    "the tracing order (CIC 67-1) ends on {ends}, {order_days} days after \
+                     execution: renew it or end the measure"
+                ),
+                format!("poc247 show {c}"),
+                false,
+            );
+        }
+        let given = case.fired.iter().any(|l| l == TRACING_NOTICE_GIVEN);
+        if let Some(notice_days) = s.tracing_notice_days.filter(|_| !given) {
+            let by = ends.plus_days(i64::from(notice_days));
+            push(
+                Track::Tracing,
+                TRACING_NOTICE.to_owned(),
+                date_ms(by),
+                &case.requested,
+                format!(
+                    "inform the person concerned of the tracing by {by} (CIC 67-1), then \
+                     record it"
+                ),
+                format!("poc247 notified {c} --note …"),
                 false,
             );
         }

@@ -1302,6 +1302,20 @@ async fn case_action(
     if action == "resend" {
         return resend(&s, &case_ref, &map, actor).await;
     }
+    if action == "notified" {
+        // CIC 67-1: the person concerned by a tracing was informed; recorded with the note,
+        // and the deadline to inform is settled.
+        let mut m = Members::of_fields(&map, "notified", &["note"]);
+        let note = m.text("note");
+        m.finish(Vec::new())?;
+        let case = s.record_tracing_notice(&case_ref, actor, note).await?;
+        return Ok((
+            StatusCode::OK,
+            Json(
+                json!({ "case_ref": case.case_ref, "state": case.state.name(), "notified": true }),
+            ),
+        ));
+    }
     if action == "close" {
         // Closing takes a note and nothing else: a member given anyway was meant for
         // something else, and the close is not made on a guess.

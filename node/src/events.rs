@@ -87,6 +87,8 @@ pub enum EventKind {
         /// When it expires.
         not_after: UtcMs,
     },
+    /// An officer recorded that the person concerned by a tracing was informed (CIC 67-1).
+    Notified,
     /// A signed directory version was refused; the one in force stays.
     DirectoryRefused {
         /// Its serial (0 when it did not read).

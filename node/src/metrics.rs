@@ -29,7 +29,7 @@ pub const LATENCY_BUCKETS_S: [f64; 16] = [
 const MAX_REMEMBERED: usize = 65_536;
 
 /// Every track, so that each has its line even at zero.
-const TRACKS: [Track; 8] = [
+const TRACKS: [Track; 9] = [
     Track::Acknowledgement,
     Track::Delivery,
     Track::FormalConfirmation,
@@ -38,6 +38,7 @@ const TRACKS: [Track; 8] = [
     Track::RespondBy,
     Track::Retention,
     Track::Answer,
+    Track::Tracing,
 ];
 
 /// A histogram of durations.

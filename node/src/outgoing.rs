@@ -809,6 +809,69 @@ impl Shared {
             .map(|e| e.body))
     }
 
+    /// Records that the person concerned by a tracing this node's Party executed was informed
+    /// (CIC 67-1): audited `tracing_notice_given:<note>`, and the deadline to inform settled.
+    /// Refused where no such deadline is owed.
+    pub async fn record_tracing_notice(
+        &self,
+        case_ref: &CaseRef,
+        actor: Actor,
+        note: Option<&str>,
+    ) -> Result<CaseRecord, SubmitError> {
+        let now = self.clock.now();
+        let case = self
+            .store
+            .case(case_ref)?
+            .ok_or_else(|| SubmitError::NoCase(case_ref.clone()))?;
+        let owed = crate::tracks::deadlines(&case, &self.cfg.deadlines, false)
+            .iter()
+            .any(|d| d.label == crate::tracks::TRACING_NOTICE);
+        if !owed {
+            return Err(SubmitError::Conflict(format!(
+                "no notice of a tracing is owed in {case_ref}: it is owed where this Party \
+                 executed a tracing and its law has the person informed ([deadlines] \
+                 tracing_order_days and tracing_notice_days)"
+            )));
+        }
+        let rec = AuditRecord {
+            at: now,
+            actor,
+            event: match note
+                .map(crate::store::short)
+                .filter(|n| !n.trim().is_empty())
+            {
+                Some(n) => format!("tracing_notice_given:{n}"),
+                None => "tracing_notice_given".into(),
+            },
+            case_ref: Some(case_ref.clone()),
+            message_id: None,
+        };
+        let case = match self.store.update_case(case_ref, &rec, |c| {
+            if !c
+                .fired
+                .iter()
+                .any(|l| l == crate::tracks::TRACING_NOTICE_GIVEN)
+            {
+                c.fired.push(crate::tracks::TRACING_NOTICE_GIVEN.to_owned());
+            }
+            c.updated_at = now;
+            Ok(())
+        })? {
+            Ok(c) => c,
+            Err(CaseRefusal::NoCase(c)) => return Err(SubmitError::NoCase(c)),
+            Err(e) => return Err(SubmitError::Conflict(format!("{e:?}"))),
+        };
+        self.store.commit().await?;
+        self.publish(
+            EventKind::Notified,
+            Some(case_ref.clone()),
+            None,
+            Some(case.kind),
+            Some(case.peer().clone()),
+        );
+        Ok(case)
+    }
+
     /// Closes a case on this node (no message is sent).
     pub async fn close_case(
         &self,

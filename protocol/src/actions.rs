@@ -33,7 +33,7 @@ const fn local(name: &'static str) -> Action {
 }
 
 /// Every action on a case.
-pub const ACTIONS: [Action; 27] = {
+pub const ACTIONS: [Action; 28] = {
     use MessageKind as K;
     [
         sends("acknowledge", Some("ack"), K::Acknowledgement),
@@ -67,6 +67,7 @@ pub const ACTIONS: [Action; 27] = {
         local("close"),
         local("purge"),
         local("resend"),
+        local("notified"),
     ]
 };
 

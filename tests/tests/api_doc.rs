@@ -146,6 +146,7 @@ fn one_event_of_each_type() -> Vec<poc247_node::events::EventKind> {
             serial: 0,
             reason: text(),
         },
+        Notified,
     ];
     for kind in &all {
         match kind {
@@ -153,7 +154,7 @@ fn one_event_of_each_type() -> Vec<poc247_node::events::EventKind> {
             PeerConnected | Closed | Recorded | Deadline { .. } | Purged => {}
             CertificateExpiring { .. } => {}
             AttachmentReceived { .. } | AttachmentDelivered { .. } | AttachmentFailed { .. } => {}
-            HookFailed { .. } | DirectoryRefused { .. } => {}
+            HookFailed { .. } | DirectoryRefused { .. } | Notified => {}
         }
     }
     all

@@ -521,3 +521,77 @@ async fn a_question_asked_in_a_case_is_owed_by_the_other_side_until_answered_mla
     f.net.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracing_executed_owes_its_order_end_and_the_notice_to_the_person_concerned_cic_67_1(
+) -> anyhow::Result<()> {
+    // FR's law: an order to trace lasts 30 days; the person is informed within 365 more.
+    let mut net = Net::embedded_prepared()?;
+    let mut cfg = net.config("FR")?;
+    cfg.deadlines.tracing_order_days = Some(30);
+    cfg.deadlines.tracing_notice_days = Some(365);
+    net.net.start_node(&party("LU")).await?;
+    net.net.start_node(&party("CO")).await?;
+    net.net.start_node_with(&party("FR"), cfg).await?;
+    let mut f = Flow::with(net)?;
+    let traffic = json!({ "includes_traffic_data": true, "communication": { "origin": "198.51.100.7", "date": "2026-11-20" } });
+    let case = preservation_to(&mut f, "FR", traffic).await?;
+    // Not before it is executed.
+    let (status, body) = f
+        .try_act(
+            "FR",
+            &case,
+            "notified",
+            json!({ "fields": { "note": "letter" } }),
+        )
+        .await?;
+    assert_eq!(status, 409, "{body}");
+    f.act(
+        "FR",
+        &case,
+        "decide",
+        json!({ "outcome": "executed", "executed_on": "2026-11-23", "preserved_until": "2027-02-21" }),
+    )
+    .await?;
+    let at_fr = f
+        .net
+        .client("FR")?
+        .get("/v1/pending?owed_by=us")
+        .await?
+        .body;
+    let labels: Vec<&str> = at_fr["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["case_ref"] == case.as_str())
+        .filter_map(|d| d["label"].as_str())
+        .collect();
+    assert!(labels.contains(&"tracing_order_end_2026-12-23"), "{at_fr}");
+    assert!(labels.contains(&"tracing_notice_due"), "{at_fr}");
+    let (status, body) = f
+        .try_act(
+            "FR",
+            &case,
+            "notified",
+            json!({ "fields": { "note": "letter of 2027-01-10" } }),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    let at_fr = f
+        .net
+        .client("FR")?
+        .get("/v1/pending?owed_by=us")
+        .await?
+        .body;
+    assert!(!at_fr.to_string().contains("tracing_notice_due"), "{at_fr}");
+    let audit = f.net.client("FR")?.get_text("/v1/audit").await?.text;
+    assert!(
+        audit.contains("tracing_notice_given:letter of 2027-01-10"),
+        "{audit}"
+    );
+    // LU's law sets no such rule: nothing of it at LU.
+    let at_lu = f.net.client("LU")?.get("/v1/pending").await?.body;
+    assert!(!at_lu.to_string().contains("tracing"), "{at_lu}");
+    f.net.net.shutdown().await;
+    Ok(())
+}

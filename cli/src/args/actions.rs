@@ -70,6 +70,9 @@ pub enum ActionCommand {
     SendInformation(On<SpontaneousInformationFields>),
     /// Close a case here (no message is sent).
     Close(CloseArgs),
+    /// Record that the person concerned by a tracing was informed (CIC 67-1); settles the
+    /// deadline to inform (no message is sent).
+    Notified(CloseArgs),
     /// Any action, its fields from a file: `respond <case> decide --file decision.toml`.
     Respond(RespondArgs),
 }
@@ -107,7 +110,7 @@ pub struct On<F: Args> {
     pub fields: F,
 }
 
-/// `close`.
+/// `close`, `notified`.
 #[derive(Debug, Args)]
 pub struct CloseArgs {
     /// The case (LU-2026-000001).
