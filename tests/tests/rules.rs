@@ -595,3 +595,186 @@ async fn a_tracing_executed_owes_its_order_end_and_the_notice_to_the_person_conc
     f.net.net.shutdown().await;
     Ok(())
 }
+
+/// Each step: who acts, the action, its fields; both sides' whole views are compared after it.
+async fn steps(
+    f: &mut Flow,
+    requester: &str,
+    requested: &str,
+    case: &str,
+    script: &[(&str, &str, Value)],
+) -> anyhow::Result<()> {
+    for (who, action, fields) in script {
+        let at = if *who == "requester" {
+            requester
+        } else {
+            requested
+        };
+        f.act(at, case, action, fields.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("{action} by {who} in {case}: {e}"))?;
+        f.agree(requester, requested, case)
+            .await
+            .map_err(|e| anyhow::anyhow!("after {action} by {who}: {e}"))?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_kind_through_its_answers_leaves_both_sides_with_the_same_case(
+) -> anyhow::Result<()> {
+    let mut f = Flow::embedded().await?;
+    let ack = json!({ "officer": "permanence" });
+    let executed = json!({ "outcome": "executed", "executed_on": "2026-11-23", "preserved_until": "2027-02-21" });
+    // A preservation of traffic data at FR: every answer a preservation takes.
+    let traffic = json!({ "includes_traffic_data": true, "communication": { "origin": "198.51.100.7", "date": "2026-11-20" } });
+    let p = preservation_to(&mut f, "FR", traffic).await?;
+    f.agree("LU", "FR", &p).await?;
+    steps(&mut f, "LU", "FR", &p, &[
+        ("requested", "ack", ack.clone()),
+        ("requested", "ask", json!({ "questions": "which period?" })),
+        ("requester", "answer", json!({ "answers": "since 2026-10-01" })),
+        ("requester", "status-request", json!({ "question": "where does it stand?" })),
+        ("requested", "status-report", json!({ "status": "order requested" })),
+        ("requested", "delay", json!({ "reason": "the magistrate is away", "expected_by": "2026-11-25" })),
+        ("requested", "preservation-insufficient", json!({ "explanation": "only 3 days of logs remain" })),
+        ("requester", "proceed", json!({ "note": "preserve what remains" })),
+        ("requested", "decide", executed.clone()),
+        ("requested", "disclose-traffic", json!({ "service_provider": "Example Telecom SA", "provider_state": "BE", "path": "FR → BE", "communications": [{ "origin": "198.51.100.7" }] })),
+        ("requester", "confirm", json!({ "reference": "MLA-LU-1", "channel": "central_authority", "sent_on": "2026-11-24" })),
+        ("requester", "extend", json!({ "until": "2027-05-21", "reason": "the request is being translated" })),
+        ("requested", "extend", json!({ "until": "2027-05-21", "reason": "order renewed" })),
+        ("requester", "release", json!({ "reason": "no longer needed" })),
+    ]).await?;
+    // A mutual-assistance request at CO: conditions, confidentiality, use and results.
+    let mla = mla_fields(json!({ "confidential": true }));
+    let m = case_of(
+        &f.request("LU", "CO", "mutual_assistance", "urgent", "en", mla)
+            .await?,
+    );
+    steps(&mut f, "LU", "CO", &m, &[
+        ("requested", "ack", ack.clone()),
+        ("requested", "confidentiality-reply", json!({ "can_comply": false, "explanation": "our courts may order disclosure" })),
+        ("requester", "proceed", json!({ "note": "go on" })),
+        ("requested", "conditions", json!({ "confidential": true, "text": "use only for this investigation" })),
+        ("requester", "conditions-reply", json!({ "accepted": true })),
+        ("requested", "decide", json!({ "outcome": "executed", "executed_on": "2026-11-23" })),
+        ("requested", "results", json!({ "summary": "mailbox contents", "communications": [{ "date": "2026-11-20", "place": "Bogotá" }] })),
+        ("requested", "use-explanation-request", json!({ "text": "how were they used?" })),
+        ("requester", "use-explanation", json!({ "text": "in the indictment" })),
+        ("requester", "use-consent-request", json!({ "purpose": "a related fraud case" })),
+        ("requested", "use-consent", json!({ "granted": true })),
+        ("requested", "disclosure-notice", json!({ "text": "exculpatory element disclosed", "prior": true })),
+    ]).await?;
+    // An emergency production and a question for advice, to their decisions; a withdrawal.
+    let ep = json!({ "requesting_authority": "Parquet", "requested_on": "2026-11-23", "convention_statement": true, "service_providers": [{ "name": "ExampleCloud", "address": "Bogotá" }], "offences": "kidnapping", "legal_provisions": "art. 442-1", "emergency_facts": "a child is held", "data_description": "login IP addresses" });
+    let e = case_of(
+        &f.request("LU", "CO", "emergency_production", "emergency", "en", ep)
+            .await?,
+    );
+    steps(
+        &mut f,
+        "LU",
+        "CO",
+        &e,
+        &[
+            ("requested", "ack", ack.clone()),
+            (
+                "requested",
+                "decide",
+                json!({ "outcome": "executed", "executed_on": "2026-11-23" }),
+            ),
+            (
+                "requested",
+                "results",
+                json!({ "summary": "IP addresses", "preliminary": true }),
+            ),
+            (
+                "requester",
+                "confirm",
+                json!({ "reference": "EP-1", "channel": "email", "sent_on": "2026-11-24" }),
+            ),
+        ],
+    )
+    .await?;
+    let assist = json!({ "requesting_authority": "Police", "assistance_type": "technical_advice", "question": "how does it encrypt?", "offence": "extortion" });
+    let a = case_of(
+        &f.request("LU", "FR", "assistance", "routine", "fr", assist)
+            .await?,
+    );
+    steps(
+        &mut f,
+        "LU",
+        "FR",
+        &a,
+        &[
+            ("requested", "ack", ack.clone()),
+            ("requested", "results", json!({ "summary": "AES-256" })),
+            (
+                "requested",
+                "decide",
+                json!({ "outcome": "executed", "executed_on": "2026-11-23" }),
+            ),
+        ],
+    )
+    .await?;
+    let w = preservation_to(&mut f, "FR", json!({})).await?;
+    steps(
+        &mut f,
+        "LU",
+        "FR",
+        &w,
+        &[(
+            "requester",
+            "withdraw",
+            json!({ "reason": "no longer needed" }),
+        )],
+    )
+    .await?;
+    // Spontaneous information, and an offer with its conditions, then the information.
+    let info = json!({ "information": "C2 at 198.51.100.4", "relevance": "botnet" });
+    let s = case_of(
+        &f.request(
+            "LU",
+            "FR",
+            "spontaneous_information",
+            "urgent",
+            "fr",
+            info.clone(),
+        )
+        .await?,
+    );
+    steps(
+        &mut f,
+        "LU",
+        "FR",
+        &s,
+        &[
+            ("requested", "ack", ack.clone()),
+            (
+                "requested",
+                "disclosure-notice",
+                json!({ "text": "disclosed to the defence", "prior": true }),
+            ),
+        ],
+    )
+    .await?;
+    let offer = json!({ "conditions": "confidential", "relevance": "botnet" });
+    let o = case_of(
+        &f.request("LU", "FR", "information_offer", "urgent", "fr", offer)
+            .await?,
+    );
+    steps(
+        &mut f,
+        "LU",
+        "FR",
+        &o,
+        &[
+            ("requested", "conditions-reply", json!({ "accepted": true })),
+            ("requester", "send-information", info),
+        ],
+    )
+    .await?;
+    f.net.net.shutdown().await;
+    Ok(())
+}
