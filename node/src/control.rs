@@ -1613,23 +1613,25 @@ async fn drill_advance(
     };
     let mut m = Members::of(Some(&v), "a drill move", &["days", "hours"]);
     let mut errors = Vec::new();
-    let mut amount = |k: &str| match map.get(k) {
+    let mut amount = |k: &str, max: u64| match map.get(k) {
         None | Some(Value::Null) => 0,
         Some(v) => match v.as_u64() {
-            Some(n) if n <= DRILL_MAX_DAYS * 24 => n,
+            Some(n) if n <= max => n,
             _ => {
                 errors.push(FieldError {
                     field: k.to_owned(),
                     problem: Problem::Invalid(format!(
-                        "a whole number from 0 to {} days' worth, not {v}",
-                        DRILL_MAX_DAYS
+                        "a whole number from 0 to {max} ({DRILL_MAX_DAYS} days), not {v}"
                     )),
                 });
                 0
             }
         },
     };
-    let (days, hours) = (amount("days"), amount("hours"));
+    let (days, hours) = (
+        amount("days", DRILL_MAX_DAYS),
+        amount("hours", DRILL_MAX_DAYS * 24),
+    );
     let by_ms = days * 86_400_000 + hours * 3_600_000;
     if errors.is_empty() && by_ms == 0 {
         errors.push(FieldError {
