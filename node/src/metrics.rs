@@ -291,6 +291,24 @@ pub fn render(shared: &Shared) -> Result<String> {
         )
     };
     let mut out = String::new();
+    if let Ok(Some(v)) = crate::peers::version_in_force(&shared.cfg) {
+        header(
+            &mut out,
+            "poc247_directory_serial",
+            "gauge",
+            "The serial of the signed directory version in force.",
+        );
+        let _ = writeln!(out, "poc247_directory_serial {}", v.version.serial);
+        header(
+            &mut out,
+            "poc247_directory_next_update_passed",
+            "gauge",
+            "1 once the registry's next version is overdue (the node keeps serving with this \
+             one), else 0.",
+        );
+        let passed = u8::from(now.0 > v.version.next_update);
+        let _ = writeln!(out, "poc247_directory_next_update_passed {passed}");
+    }
     if shared.cfg.hook.is_some() {
         let h = shared.ops.hook.get();
         header(

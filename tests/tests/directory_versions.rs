@@ -138,6 +138,13 @@ async fn a_node_takes_a_version_only_signed_newer_chained_and_as_each_party_sign
     let r = lu.post("/v1/directory", &version_json(&v3)?).await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
     assert_eq!(r.body["serial"], 3);
+    // /metrics says which version is in force, and that its next update is not overdue.
+    let metrics = net.client("LU")?.get_text("/metrics").await?.text;
+    assert!(metrics.contains("poc247_directory_serial 3"), "{metrics}");
+    assert!(
+        metrics.contains("poc247_directory_next_update_passed 0"),
+        "{metrics}"
+    );
     net.net.shutdown().await;
 
     // A node with no registry key pinned takes no version.
