@@ -123,6 +123,12 @@ pub fn table(body: &Value) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+    // Why a peer could not be reached, as it said: a refused node's administrator sees it.
+    for p in peers {
+        if let Some(why) = p["last_error"].as_str() {
+            let _ = writeln!(out, "{}: not reached: {}", text(&p["party"]), clean(why));
+        }
+    }
     out
 }
 

@@ -666,7 +666,13 @@ pub(crate) async fn connection(shared: &Arc<Shared>, peer: &PartyId) -> Result<q
     shared
         .conns
         .get_or_connect(peer, || async {
-            let c = connect(shared, peer).await?;
+            let c = match connect(shared, peer).await {
+                Ok(c) => c,
+                Err(e) => {
+                    shared.ops.peers.unreachable(peer, &e.to_string());
+                    return Err(e);
+                }
+            };
             // The connection is shared both ways: serve what the peer sends on it.
             let s = shared.clone();
             shared
@@ -752,6 +758,19 @@ async fn ask_peer(
                 if matches!(e, FrameError::Timeout) {
                     shared.conns.reset(&t.peer);
                 }
+                // A peer that refused this node says why as it closes: kept for `peers`.
+                let why = match conn.close_reason() {
+                    Some(quinn::ConnectionError::ApplicationClosed(c)) => {
+                        format!(
+                            "{} closed the connection: {}",
+                            t.peer,
+                            String::from_utf8_lossy(&c.reason)
+                        )
+                    }
+                    Some(other) => other.to_string(),
+                    None => e.to_string(),
+                };
+                shared.ops.peers.unreachable(&t.peer, &why);
                 return retry(e.to_string());
             }
         };

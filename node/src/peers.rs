@@ -29,6 +29,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 #[derive(Debug, Default)]
 struct Book {
     last_seen: HashMap<PartyId, UtcMs>,
+    /// Why the last attempt to reach a peer failed, until it is seen again.
+    last_error: HashMap<PartyId, String>,
     certificates: HashMap<PartyId, UtcMs>,
     loaded_at: UtcMs,
 }
@@ -59,6 +61,18 @@ impl PeerBook {
         let mut b = self.book();
         let last = b.last_seen.entry(peer.clone()).or_insert(at);
         *last = (*last).max(at);
+        b.last_error.remove(peer);
+    }
+
+    /// The last attempt to reach `peer` failed: why (a peer that refused this node says why
+    /// in the reason it closes with, such as a pin that does not match).
+    pub fn unreachable(&self, peer: &PartyId, why: &str) {
+        self.book().last_error.insert(peer.clone(), why.to_owned());
+    }
+
+    /// Why the last attempt to reach `peer` failed, if it has not been seen since.
+    pub fn last_error(&self, peer: &PartyId) -> Option<String> {
+        self.book().last_error.get(peer).cloned()
     }
 
     /// When `peer` was last seen.
@@ -85,6 +99,7 @@ impl PeerBook {
     pub fn forget(&self, peer: &PartyId) {
         let mut b = self.book();
         b.last_seen.remove(peer);
+        b.last_error.remove(peer);
         b.certificates.remove(peer);
     }
 
@@ -388,6 +403,7 @@ fn peer_json(
         "signing_key": entry.map(|e| fingerprint(&e.signing_key)),
         "connected": connected.contains(party),
         "last_seen": rfc(shared.ops.peers.last_seen(party)),
+        "last_error": shared.ops.peers.last_error(party),
         "queue_depth": queue.map_or(0, |q| q.0),
         "oldest_undelivered": rfc(oldest),
         "oldest_undelivered_age_s": oldest.map(|t| now.since(t) / 1000),

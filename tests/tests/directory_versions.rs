@@ -268,3 +268,38 @@ async fn a_version_spreads_to_every_node_a_stopped_one_catches_up_and_a_removed_
     net.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refused_for_its_pin_sees_why_in_its_peers_with_both_values() -> anyhow::Result<()> {
+    let mut net = Net::embedded_prepared()?;
+    // FR's directory pins another key for LU's certificate.
+    let mut fr = net.config("FR")?;
+    let mut file = Directory::load(&fr.directory)?.to_file();
+    for e in file.party.iter_mut().filter(|e| e.id == "LU") {
+        e.spki_sha256 = Some("ab".repeat(32));
+    }
+    let own = net.tmp.path().join("fr-directory.toml");
+    std::fs::write(&own, toml::to_string(&file)?)?;
+    fr.directory = own;
+    net.net.start_node(&party("LU")).await?;
+    net.net.start_node(&party("CO")).await?;
+    net.net.start_node_with(&party("FR"), fr).await?;
+    net.submit("LU", &preservation_request("FR")).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let peers = net.client("LU")?.get("/v1/peers").await?.body;
+        let fr_row = peers["peers"]
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["party"] == "FR").cloned())
+            .unwrap_or(Value::Null);
+        if let Some(why) = fr_row["last_error"].as_str() {
+            assert!(why.contains(&"ab".repeat(32)), "{why}");
+            assert!(why.contains("pinned") || why.contains("pins"), "{why}");
+            break;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "{peers}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    net.net.shutdown().await;
+    Ok(())
+}
