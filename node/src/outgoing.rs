@@ -833,43 +833,25 @@ impl Shared {
                  tracing_order_days and tracing_notice_days)"
             )));
         }
-        let rec = AuditRecord {
-            at: now,
+        self.change_locally(
+            case_ref,
             actor,
-            event: match note
-                .map(crate::store::short)
-                .filter(|n| !n.trim().is_empty())
-            {
-                Some(n) => format!("tracing_notice_given:{n}"),
-                None => "tracing_notice_given".into(),
-            },
-            case_ref: Some(case_ref.clone()),
-            message_id: None,
-        };
-        let case = match self.store.update_case(case_ref, &rec, |c| {
-            if !c
-                .fired
-                .iter()
-                .any(|l| l == crate::tracks::TRACING_NOTICE_GIVEN)
-            {
-                c.fired.push(crate::tracks::TRACING_NOTICE_GIVEN.to_owned());
-            }
-            c.updated_at = now;
-            Ok(())
-        })? {
-            Ok(c) => c,
-            Err(CaseRefusal::NoCase(c)) => return Err(SubmitError::NoCase(c)),
-            Err(e) => return Err(SubmitError::Conflict(format!("{e:?}"))),
-        };
-        self.store.commit().await?;
-        self.publish(
+            "tracing_notice_given",
+            note,
             EventKind::Notified,
-            Some(case_ref.clone()),
-            None,
-            Some(case.kind),
-            Some(case.peer().clone()),
-        );
-        Ok(case)
+            |c| {
+                if !c
+                    .fired
+                    .iter()
+                    .any(|l| l == crate::tracks::TRACING_NOTICE_GIVEN)
+                {
+                    c.fired.push(crate::tracks::TRACING_NOTICE_GIVEN.to_owned());
+                }
+                c.updated_at = now;
+                Ok(())
+            },
+        )
+        .await
     }
 
     /// Closes a case on this node (no message is sent).
@@ -880,21 +862,38 @@ impl Shared {
         note: Option<&str>,
     ) -> Result<CaseRecord, SubmitError> {
         let now = self.clock.now();
+        self.change_locally(case_ref, actor, "closed", note, EventKind::Closed, |c| {
+            c.close(now)
+        })
+        .await
+    }
+
+    /// A change of a case made on this node only (no message): applied with its audit entry
+    /// `<event>`, or `<event>:<the note's first line>` as a purge keeps its reason, flushed,
+    /// then published as `published`.
+    async fn change_locally(
+        &self,
+        case_ref: &CaseRef,
+        actor: Actor,
+        event: &str,
+        note: Option<&str>,
+        published: EventKind,
+        apply: impl Fn(&mut CaseRecord) -> Result<(), crate::lifecycle::LifecycleError>,
+    ) -> Result<CaseRecord, SubmitError> {
         let rec = AuditRecord {
-            at: now,
+            at: self.clock.now(),
             actor,
-            // The officer's note, first line, as a purge keeps its reason.
             event: match note
                 .map(crate::store::short)
                 .filter(|n| !n.trim().is_empty())
             {
-                Some(n) => format!("closed:{n}"),
-                None => "closed".into(),
+                Some(n) => format!("{event}:{n}"),
+                None => event.to_owned(),
             },
             case_ref: Some(case_ref.clone()),
             message_id: None,
         };
-        let case = match self.store.update_case(case_ref, &rec, |c| c.close(now))? {
+        let case = match self.store.update_case(case_ref, &rec, apply)? {
             Ok(c) => c,
             Err(CaseRefusal::NoCase(c)) => return Err(SubmitError::NoCase(c)),
             Err(CaseRefusal::Lifecycle(e)) => return Err(SubmitError::Conflict(e.to_string())),
@@ -904,7 +903,7 @@ impl Shared {
         };
         self.store.commit().await?;
         self.publish(
-            EventKind::Closed,
+            published,
             Some(case_ref.clone()),
             None,
             Some(case.kind),

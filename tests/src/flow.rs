@@ -67,6 +67,21 @@ impl Flow {
         Ok(done)
     }
 
+    /// LU sends `to` a preservation (the usual fields, with `extra` over them), in a language
+    /// `to` lists; returns its case once `to` has it.
+    pub async fn preservation(&mut self, to: &str, extra: Value) -> anyhow::Result<String> {
+        let mut fields = preservation_fields();
+        if let (Some(o), Value::Object(e)) = (fields.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        let language = if to == "CO" { "en" } else { "fr" };
+        Ok(case_of(
+            &self
+                .request("LU", to, "preservation", "urgent", language, fields)
+                .await?,
+        ))
+    }
+
     /// Posts an action; returns (status, body).
     pub async fn try_act(
         &self,

@@ -10,17 +10,7 @@ use serde_json::{json, Value};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preservation_acknowledged_questioned_executed_confirmed_art_29() -> anyhow::Result<()> {
     let mut f = Flow::embedded().await?;
-    let done = f
-        .request(
-            "LU",
-            "FR",
-            "preservation",
-            "urgent",
-            "fr",
-            preservation_fields(),
-        )
-        .await?;
-    let case = case_of(&done);
+    let case = f.preservation("FR", json!({})).await?;
     f.act(
         "FR",
         &case,
@@ -159,17 +149,7 @@ async fn missing_fields_are_named_and_a_confirmation_nobody_requires_is_refused(
 async fn an_insufficient_preservation_is_followed_by_proceed_then_execution_art_29_6(
 ) -> anyhow::Result<()> {
     let mut f = Flow::embedded().await?;
-    let case = case_of(
-        &f.request(
-            "LU",
-            "CO",
-            "preservation",
-            "urgent",
-            "en",
-            preservation_fields(),
-        )
-        .await?,
-    );
+    let case = f.preservation("CO", json!({})).await?;
     f.act(
         "CO",
         &case,
@@ -210,17 +190,7 @@ async fn an_insufficient_preservation_is_followed_by_proceed_then_execution_art_
 async fn a_preservation_followed_by_a_mutual_assistance_request_that_references_it_art_29_7(
 ) -> anyhow::Result<()> {
     let mut f = Flow::embedded().await?;
-    let pres = case_of(
-        &f.request(
-            "LU",
-            "CO",
-            "preservation",
-            "urgent",
-            "en",
-            preservation_fields(),
-        )
-        .await?,
-    );
+    let pres = f.preservation("CO", json!({})).await?;
     f.act("CO", &pres, "decide", json!({ "outcome": "executed", "executed_on": "2026-11-23", "preserved_until": "2027-02-21" })).await?;
     let mla = f
         .request(
@@ -836,17 +806,7 @@ async fn a_member_of_the_wrong_type_is_refused_and_named_never_read_as_something
 async fn a_close_or_a_withdrawal_with_a_misspelt_or_mistyped_member_changes_nothing(
 ) -> anyhow::Result<()> {
     let mut f = Flow::embedded().await?;
-    let done = f
-        .request(
-            "LU",
-            "FR",
-            "preservation",
-            "urgent",
-            "fr",
-            preservation_fields(),
-        )
-        .await?;
-    let case = case_of(&done);
+    let case = f.preservation("FR", json!({})).await?;
     for (action, body, status, member) in [
         (
             "close",

@@ -6,19 +6,6 @@ use poc247_tests::flow::*;
 use poc247_tests::*;
 use serde_json::{json, Value};
 
-/// A preservation LU → FR, delivered; returns its case.
-async fn preservation_to(f: &mut Flow, to: &str, extra: Value) -> anyhow::Result<String> {
-    let mut fields = preservation_fields();
-    if let (Some(o), Value::Object(e)) = (fields.as_object_mut(), extra) {
-        o.extend(e);
-    }
-    let language = if to == "CO" { "en" } else { "fr" };
-    Ok(case_of(
-        &f.request("LU", to, "preservation", "urgent", language, fields)
-            .await?,
-    ))
-}
-
 fn labels(deadlines: &[Value]) -> Vec<String> {
     deadlines
         .iter()
@@ -30,7 +17,7 @@ fn labels(deadlines: &[Value]) -> Vec<String> {
 async fn a_preservation_is_refused_for_dual_criminality_only_by_a_party_that_made_the_29_4_reservation(
 ) -> anyhow::Result<()> {
     let mut f = Flow::embedded().await?;
-    let case = preservation_to(&mut f, "FR", json!({})).await?;
+    let case = f.preservation("FR", json!({})).await?;
     // FR's directory entry does not declare the reservation.
     let refusal = json!({ "fields": { "outcome": "refused", "refusal_ground": "dual_criminality", "reasons": "not an offence here" } });
     let (status, body) = f.try_act("FR", &case, "decide", refusal).await?;
@@ -56,7 +43,7 @@ async fn traffic_data_are_disclosed_only_in_executing_a_preservation_of_traffic_
     let mut f = Flow::embedded().await?;
     let disclosure = json!({ "fields": { "service_provider": "Example Telecom SA", "provider_state": "BE", "path": "FR → BE", "communications": [{ "origin": "198.51.100.7", "date": "2026-11-20" }] } });
     // A preservation that does not concern traffic data.
-    let plain = preservation_to(&mut f, "FR", json!({})).await?;
+    let plain = f.preservation("FR", json!({})).await?;
     let (status, body) = f
         .try_act("FR", &plain, "disclose-traffic", disclosure.clone())
         .await?;
@@ -64,7 +51,7 @@ async fn traffic_data_are_disclosed_only_in_executing_a_preservation_of_traffic_
     assert!(body.to_string().contains("30(1)"), "{body}");
     // One that does, refused on a 29(5) ground: nothing is executed, nothing disclosed.
     let traffic = json!({ "includes_traffic_data": true, "communication": { "origin": "198.51.100.7", "destination": "203.0.113.9", "date": "2026-11-20", "time": "03:12Z" } });
-    let refused = preservation_to(&mut f, "FR", traffic.clone()).await?;
+    let refused = f.preservation("FR", traffic.clone()).await?;
     f.act(
         "FR",
         &refused,
@@ -78,7 +65,7 @@ async fn traffic_data_are_disclosed_only_in_executing_a_preservation_of_traffic_
     assert_eq!(status, 409, "{body}");
     f.agree("LU", "FR", &refused).await?;
     // In executing one, it goes.
-    let executed = preservation_to(&mut f, "FR", traffic).await?;
+    let executed = f.preservation("FR", traffic).await?;
     f.act(
         "FR",
         &executed,
@@ -155,7 +142,7 @@ async fn a_request_says_what_it_must_and_asks_for_what_can_be_met() -> anyhow::R
 async fn a_follow_up_request_goes_to_the_party_that_preserved_the_data_art_29_1(
 ) -> anyhow::Result<()> {
     let mut f = Flow::embedded().await?;
-    let at_co = preservation_to(&mut f, "CO", json!({})).await?;
+    let at_co = f.preservation("CO", json!({})).await?;
     let body = json!({ "kind": "mutual_assistance", "to": "FR", "urgency": "urgent", "language": "fr", "fields": mla_fields(json!({ "preservation_case": at_co })) });
     let r = f.net.client("LU")?.post("/v1/requests", &body).await?;
     assert_eq!(r.status.as_u16(), 422, "{}", r.body);
@@ -454,7 +441,7 @@ async fn a_central_authority_forwards_to_its_own_party_never_back_to_itself_art_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_takes_the_cli_names_of_actions_and_names_the_valid_ones() -> anyhow::Result<()> {
     let mut f = Flow::embedded().await?;
-    let case = preservation_to(&mut f, "FR", json!({})).await?;
+    let case = f.preservation("FR", json!({})).await?;
     // `ack` is the CLI's name of `acknowledge`: the same action for the API.
     f.act("FR", &case, "ack", json!({ "officer": "permanence" }))
         .await?;
@@ -476,7 +463,7 @@ async fn the_api_takes_the_cli_names_of_actions_and_names_the_valid_ones() -> an
 async fn a_question_asked_in_a_case_is_owed_by_the_other_side_until_answered_mla_para_21(
 ) -> anyhow::Result<()> {
     let mut f = Flow::embedded().await?;
-    let case = preservation_to(&mut f, "FR", json!({})).await?;
+    let case = f.preservation("FR", json!({})).await?;
     let q = f
         .act("FR", &case, "ask", json!({ "questions": "which period?" }))
         .await?;
@@ -535,7 +522,7 @@ async fn a_tracing_executed_owes_its_order_end_and_the_notice_to_the_person_conc
     net.net.start_node_with(&party("FR"), cfg).await?;
     let mut f = Flow::with(net)?;
     let traffic = json!({ "includes_traffic_data": true, "communication": { "origin": "198.51.100.7", "date": "2026-11-20" } });
-    let case = preservation_to(&mut f, "FR", traffic).await?;
+    let case = f.preservation("FR", traffic).await?;
     // Not before it is executed.
     let (status, body) = f
         .try_act(
@@ -628,7 +615,7 @@ async fn every_request_kind_through_its_answers_leaves_both_sides_with_the_same_
     let executed = json!({ "outcome": "executed", "executed_on": "2026-11-23", "preserved_until": "2027-02-21" });
     // A preservation of traffic data at FR: every answer a preservation takes.
     let traffic = json!({ "includes_traffic_data": true, "communication": { "origin": "198.51.100.7", "date": "2026-11-20" } });
-    let p = preservation_to(&mut f, "FR", traffic).await?;
+    let p = f.preservation("FR", traffic).await?;
     f.agree("LU", "FR", &p).await?;
     steps(&mut f, "LU", "FR", &p, &[
         ("requested", "ack", ack.clone()),
@@ -718,7 +705,7 @@ async fn every_request_kind_through_its_answers_leaves_both_sides_with_the_same_
         ],
     )
     .await?;
-    let w = preservation_to(&mut f, "FR", json!({})).await?;
+    let w = f.preservation("FR", json!({})).await?;
     steps(
         &mut f,
         "LU",
