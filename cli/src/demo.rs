@@ -126,7 +126,7 @@ async fn scenario(
     let lu_node = net
         .node(&lu)
         .ok_or_else(|| Failure::internal("LU's node is not running"))?;
-    let mut events = lu_node.shared().subscribe();
+    let mut events = lu_node.events().subscribe();
     let lu_api = Api::new(
         &net.config(&lu)
             .map_err(|e| Failure::internal(e.to_string()))?

@@ -42,7 +42,7 @@ pub async fn run(config: NodeConfig, log: LogFormat) -> anyhow::Result<()> {
     let mut node = Node::start(config.clone()).await.map_err(start_failure)?;
     tracing::info!(socket = %socket.display(), reload = "SIGHUP", "control API ready; Ctrl-C or SIGTERM stops the node");
     let why = loop {
-        let mut failed = node.shared().store.failure();
+        let mut failed = node.store().failure();
         tokio::select! {
             r = tokio::signal::ctrl_c() => break match r {
                 Ok(()) => "interrupt",
@@ -119,7 +119,7 @@ async fn start_again(config: &NodeConfig) -> Node {
 /// SIGHUP: the directory and the certificate re-read; a refusal is logged and changes nothing.
 async fn reload(node: &Node) {
     tracing::info!("SIGHUP: reloading the directory and the certificate");
-    match poc247_node::peers::reload(node.shared(), poc247_node::audit::Actor::Node).await {
+    match poc247_node::peers::reload(node.wire(), poc247_node::audit::Actor::Node).await {
         Ok(r) => tracing::info!(
             parties = r.parties,
             removed = r.diff.removed.len(),

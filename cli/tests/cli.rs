@@ -1156,13 +1156,7 @@ async fn attachment_receipted(net: &Net, sender: &str, id: &str, sha: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
         let node = net.net.node(&party(sender)).unwrap();
-        if node
-            .shared()
-            .attachments
-            .receipt(id, &hash)
-            .unwrap()
-            .is_some()
-        {
+        if node.attachments().receipt(id, &hash).unwrap().is_some() {
             return;
         }
         assert!(

@@ -15,9 +15,10 @@
 //! memory of a transfer. The receiver drops what it made durable from the page cache.
 
 use crate::audit::{Actor, AuditRecord};
-use crate::driver::Shared;
 use crate::error::{NodeError, Result};
 use crate::events::EventKind;
+use crate::peering::Wire;
+use crate::store::Store;
 use crate::store::{DeliveryState, Direction};
 use crate::transport::{self, FrameError};
 use poc247_protocol::{
@@ -492,10 +493,10 @@ fn copy_hashed(
 }
 
 /// The total size of the attachments of the messages of a case.
-pub fn case_bytes(shared: &Shared, case: &crate::lifecycle::CaseRecord) -> Result<u64> {
+pub fn case_bytes(store: &Store, case: &crate::lifecycle::CaseRecord) -> Result<u64> {
     let mut total = 0u64;
     for id in &case.messages {
-        if let Some(m) = shared.store.message(*id)? {
+        if let Some(m) = store.message(*id)? {
             if let Some(body) = body_of(&m.envelope) {
                 total = listed(&body)
                     .iter()
@@ -517,7 +518,8 @@ pub fn body_of(envelope: &[u8]) -> Option<Body> {
 /// Before an outbound message with attachments is first sent, its attachments are queued (so
 /// that they are queued before the message can be receipted).
 pub fn queue_outbound(
-    shared: &Shared,
+    a: &Attachments,
+    now: UtcMs,
     id: MessageId,
     peer: &PartyId,
     envelope: &[u8],
@@ -525,8 +527,6 @@ pub fn queue_outbound(
     let Some(body) = body_of(envelope) else {
         return Ok(false);
     };
-    let a = &shared.attachments;
-    let now = shared.clock.now();
     let mut added = false;
     for r in listed(&body) {
         let Some(sha) = parse_sha256_hex(&r.sha256) else {
@@ -554,17 +554,17 @@ pub fn queue_outbound(
 
 /// The sending task: sends each queued attachment whose message is delivered, one stream each,
 /// retried with a backoff, resumed from the receiver's offset.
-pub async fn run_sender(shared: Arc<Shared>) {
+pub async fn run_sender(wire: Wire) {
     let in_flight = Arc::new(std::sync::Mutex::new(
         std::collections::HashSet::<Vec<u8>>::new(),
     ));
-    let cancel = shared.cancel_token();
+    let cancel = wire.tasks.cancel_token();
     loop {
         // Uploads no submission listed within their hour go too.
-        shared.attachments.expire_uploads(shared.clock.now());
-        match shared.attachments.pending() {
+        wire.attachments.expire_uploads(wire.cases.clocks.now());
+        match wire.attachments.pending() {
             Ok(pending) => {
-                let now = shared.clock.now();
+                let now = wire.cases.clocks.now();
                 for (id, sha, entry) in pending {
                     if entry.next_attempt > now {
                         continue;
@@ -577,9 +577,9 @@ pub async fn run_sender(shared: Arc<Shared>) {
                     if !fresh {
                         continue;
                     }
-                    let s = shared.clone();
+                    let s = wire.clone();
                     let flights = in_flight.clone();
-                    shared.spawn(async move {
+                    wire.tasks.spawn(async move {
                         settle(&s, id, sha, entry).await;
                         if let Ok(mut f) = flights.lock() {
                             f.remove(&k);
@@ -592,7 +592,7 @@ pub async fn run_sender(shared: Arc<Shared>) {
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = shared.attachments.kick.notified() => {}
+            _ = wire.attachments.kick.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }
@@ -614,15 +614,15 @@ enum Sent {
     NotYet,
 }
 
-async fn settle(shared: &Arc<Shared>, id: MessageId, sha: [u8; 32], mut entry: OutboundAttachment) {
-    let a = &shared.attachments;
+async fn settle(wire: &Wire, id: MessageId, sha: [u8; 32], mut entry: OutboundAttachment) {
+    let a = &wire.attachments;
     let k = key(id, &sha);
     let hex = sha256_hex(&sha);
-    let cancel = shared.cancel_token();
+    let cancel = wire.tasks.cancel_token();
     let mut progress = Progress::default();
     let outcome = tokio::select! {
         _ = cancel.cancelled() => Sent::Retry("node stopping".into()),
-        o = send_one(shared, id, sha, &entry, &mut progress) => o,
+        o = send_one(wire, id, sha, &entry, &mut progress) => o,
     };
     if let Some(offset) = progress.offset {
         // One line per attempt that reached the bytes (the crash tests read it): where it
@@ -634,7 +634,7 @@ async fn settle(shared: &Arc<Shared>, id: MessageId, sha: [u8; 32], mut entry: O
         };
         tracing::info!(id = %id, sha256 = %hex, to = %entry.peer, offset, sent = progress.sent, result, "attachment attempt ended");
     }
-    let now = shared.clock.now();
+    let now = wire.cases.clocks.now();
     let (done, event) = match outcome {
         Sent::NotYet => return,
         Sent::Receipt(r, receiver_key) => {
@@ -672,12 +672,14 @@ async fn settle(shared: &Arc<Shared>, id: MessageId, sha: [u8; 32], mut entry: O
         Sent::Retry(reason) => {
             tracing::debug!(id = %id, sha256 = %hex, reason, "attachment will be retried");
             entry.attempts = entry.attempts.saturating_add(1);
-            let backoff = shared
-                .cfg
+            let backoff = wire
+                .cases
+                .me
+                .cfg()
                 .delivery
                 .initial_backoff_ms
                 .saturating_mul(1u64 << entry.attempts.min(16))
-                .min(shared.cfg.delivery.max_backoff_ms);
+                .min(wire.cases.me.cfg().delivery.max_backoff_ms);
             entry.next_attempt = UtcMs(now.0.saturating_add(backoff));
             if let Ok(bytes) = codec::encode(&entry) {
                 let _ = a.outbox.insert(&k, bytes);
@@ -685,7 +687,7 @@ async fn settle(shared: &Arc<Shared>, id: MessageId, sha: [u8; 32], mut entry: O
             return;
         }
     };
-    let msg = shared.store.message(id).ok().flatten();
+    let msg = wire.cases.store.message(id).ok().flatten();
     let case_ref = msg.as_ref().map(|m| m.case_ref.clone());
     let rec = AuditRecord {
         at: now,
@@ -694,11 +696,11 @@ async fn settle(shared: &Arc<Shared>, id: MessageId, sha: [u8; 32], mut entry: O
         case_ref: case_ref.clone(),
         message_id: Some(id),
     };
-    if let Err(e) = shared.store.audit(&rec) {
+    if let Err(e) = wire.cases.store.audit(&rec) {
         tracing::error!(error = %e, "cannot audit an attachment");
     }
-    match shared.store.commit().await {
-        Ok(()) => shared.publish(
+    match wire.cases.store.commit().await {
+        Ok(()) => wire.cases.events.publish(
             event,
             case_ref,
             Some(id),
@@ -710,13 +712,13 @@ async fn settle(shared: &Arc<Shared>, id: MessageId, sha: [u8; 32], mut entry: O
 }
 
 async fn send_one(
-    shared: &Arc<Shared>,
+    wire: &Wire,
     id: MessageId,
     sha: [u8; 32],
     entry: &OutboundAttachment,
     progress: &mut Progress,
 ) -> Sent {
-    let msg = match shared.store.message(id) {
+    let msg = match wire.cases.store.message(id) {
         Ok(Some(m)) => m,
         Ok(None) => return Sent::Final("message no longer stored".into()),
         Err(e) => return Sent::Retry(e.to_string()),
@@ -726,7 +728,7 @@ async fn send_one(
         DeliveryState::Queued => return Sent::NotYet,
         _ => return Sent::Final("its message was not delivered".into()),
     }
-    let conn = match crate::driver::connection(shared, &entry.peer).await {
+    let conn = match crate::peering::connection(wire, &entry.peer).await {
         Ok(c) => c,
         Err(e) => return Sent::Retry(e.to_string()),
     };
@@ -749,7 +751,7 @@ async fn send_one(
     if let Err(e) = transport::write_frame_open(&mut send, &hello).await {
         return stream(e);
     }
-    let max = shared.cfg.limits.max_frame_bytes;
+    let max = wire.cases.me.cfg().limits.max_frame_bytes;
     let answer = match transport::read_frame(&mut recv, max).await {
         Ok(b) => b,
         Err(e) => return stream(e),
@@ -768,12 +770,12 @@ async fn send_one(
     tracing::info!(id = %id, sha256 = %sha256_hex(&sha), offset, size = entry.size, "sending attachment");
     progress.offset = Some(offset);
     let (tx, mut blocks) = mpsc::channel(IN_FLIGHT);
-    let path = shared.attachments.path(&sha);
+    let path = wire.attachments.path(&sha);
     let len = entry.size - offset;
     tokio::task::spawn_blocking(move || read_blocks(&path, offset, len, &tx));
     // A stream that takes no block for this long is given up (the peer vanished without
     // closing the connection, or stopped reading); the next attempt resumes.
-    let stall = Duration::from_millis(shared.cfg.delivery.attempt_timeout_ms);
+    let stall = Duration::from_millis(wire.cases.me.cfg().delivery.attempt_timeout_ms);
     while let Some(block) = blocks.recv().await {
         let block = match block {
             Ok(b) => b,
@@ -784,15 +786,12 @@ async fn send_one(
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Sent::Retry(e.to_string()),
             Err(_) => {
-                shared.conns.reset(&entry.peer);
+                wire.net.conns().reset(&entry.peer);
                 return Sent::Retry(format!("the stream took no data for {stall:?}"));
             }
         }
         progress.sent += n;
-        shared
-            .attachments
-            .bytes_sent
-            .fetch_add(n, Ordering::Relaxed);
+        wire.attachments.bytes_sent.fetch_add(n, Ordering::Relaxed);
     }
     if progress.sent != len {
         return Sent::Retry("the file reader stopped early".into());
@@ -809,7 +808,7 @@ async fn send_one(
         };
     match reply {
         Reply::Receipt(r) => {
-            let directory = shared.directory();
+            let directory = wire.cases.directory();
             let Some(peer) = directory.get(&entry.peer) else {
                 return Sent::Retry(format!("{} left the directory", entry.peer));
             };
@@ -873,12 +872,12 @@ fn refuse(code: RejectionCode, reason: impl Into<String>) -> Rejection {
 
 /// Serves an attachment stream `peer` opened (its magic already read).
 pub async fn serve_inbound(
-    shared: &Shared,
+    wire: &Wire,
     peer: &PartyId,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {
-    let answer = match receive(shared, peer, &mut send, &mut recv).await {
+    let answer = match receive(wire, peer, &mut send, &mut recv).await {
         Ok(Some(reply)) => reply,
         Ok(None) => return,
         Err(r) => {
@@ -899,31 +898,31 @@ pub async fn serve_inbound(
 /// receipt. `Err` is a rejection to answer (before or after the bytes); `Ok(None)` means the
 /// stream ended early (the `.part` file keeps what came).
 async fn receive(
-    shared: &Shared,
+    wire: &Wire,
     peer: &PartyId,
     send: &mut quinn::SendStream,
     recv: &mut quinn::RecvStream,
 ) -> std::result::Result<Option<Reply>, Rejection> {
     use RejectionCode::*;
-    if shared.store.has_failed() {
+    if wire.cases.store.has_failed() {
         return Err(refuse(
             StorageUnavailable,
             "the receiver's store failed a write; retry later",
         ));
     }
-    let max = shared.cfg.limits.max_frame_bytes;
+    let max = wire.cases.me.cfg().limits.max_frame_bytes;
     let hello = transport::read_frame(recv, max)
         .await
         .map_err(|e| refuse(BadFrame, e.to_string()))?;
     let hello =
         AttachmentHello::from_bytes(&hello).map_err(|e| refuse(BadFrame, format!("hello: {e}")))?;
-    let limits = &shared.cfg.limits;
-    let allowed = shared.limits.lock().map_or(true, |mut l| {
+    let limits = &wire.cases.me.cfg().limits;
+    let allowed = wire.limits.lock().map_or(true, |mut l| {
         l.allow(
             peer,
             limits.rate_per_peer_per_s,
             limits.burst_per_peer,
-            shared.clock.now(),
+            wire.cases.clocks.now(),
         )
     });
     if !allowed {
@@ -936,7 +935,8 @@ async fn receive(
             "the receiver cannot store now; retry later",
         )
     };
-    let msg = shared
+    let msg = wire
+        .cases
         .store
         .message(hello.message_id)
         .map_err(unavailable)?
@@ -962,7 +962,7 @@ async fn receive(
             ),
         ));
     }
-    if shared
+    if wire
         .attachments
         .purged_at(msg.id, &hello.sha256)
         .map_err(unavailable)?
@@ -973,7 +973,7 @@ async fn receive(
             format!("attachment {hex} of message {} was purged here", msg.id),
         ));
     }
-    let cap = shared.cfg.attachments.max_file_bytes;
+    let cap = wire.cases.me.cfg().attachments.max_file_bytes;
     if hello.size > cap {
         return Err(refuse(
             TooLarge,
@@ -983,9 +983,9 @@ async fn receive(
             ),
         ));
     }
-    let a = &shared.attachments;
+    let a = &wire.attachments;
     let io = |e: std::io::Error| unavailable(NodeError::Storage(e.to_string()));
-    let now = shared.clock.now();
+    let now = wire.cases.clocks.now();
     let complete = a.path(&hello.sha256);
     // Held for this message: this peer sent the bytes for it before (its receipt was lost).
     // A file held for another message, or from another party, is not enough: a receipt says
@@ -1091,7 +1091,7 @@ async fn receive(
     let linked = a
         .link(&hello.sha256, hello.size, msg.id, now)
         .map_err(unavailable)?;
-    shared
+    wire.cases
         .store
         .audit(&AuditRecord {
             at: now,
@@ -1101,20 +1101,20 @@ async fn receive(
             message_id: Some(msg.id),
         })
         .map_err(unavailable)?;
-    shared.store.commit().await.map_err(unavailable)?;
+    wire.cases.store.commit().await.map_err(unavailable)?;
     let receipt = Receipt {
         message_id: msg.id,
         envelope_sha256: hello.sha256,
-        receiver: shared.party.clone(),
+        receiver: wire.cases.me.party().clone(),
         received_at: now,
     }
-    .sign(&shared.signing)
+    .sign(wire.cases.me.signing())
     .map_err(|e| refuse(StorageUnavailable, format!("cannot sign a receipt: {e}")))?;
     tracing::info!(peer = %peer, id = %msg.id, sha256 = %hex, "attachment stored and receipted");
     // Once per message that lists the file: a receipt given again (the first was lost) is
     // no news.
     if linked {
-        shared.publish(
+        wire.cases.events.publish(
             EventKind::AttachmentReceived {
                 sha256: hex,
                 size: hello.size,
@@ -1580,12 +1580,12 @@ pub enum PurgeTarget<'a> {
 
 /// Whether a message of `case` lists the attachment `sha` (what a purge of it would find).
 pub fn case_lists(
-    shared: &Shared,
+    store: &Store,
     case: &crate::lifecycle::CaseRecord,
     sha: &[u8; 32],
 ) -> Result<bool> {
     for id in &case.messages {
-        let Some(m) = shared.store.message(*id)? else {
+        let Some(m) = store.message(*id)? else {
             continue;
         };
         if body_of(&m.envelope).is_some_and(|b| {
@@ -1609,14 +1609,13 @@ pub fn case_lists(
 /// once the store no longer links them. `Ok(false)`: no such case, message of the case, or
 /// attachment listed by the case.
 pub async fn purge(
-    shared: &Shared,
+    store: &Store,
+    a: &Attachments,
     target: PurgeTarget<'_>,
     reason: &str,
     actor: Actor,
     now: UtcMs,
 ) -> Result<bool> {
-    let store = &shared.store;
-    let a = &shared.attachments;
     let case_ref = match target {
         PurgeTarget::Case(c) | PurgeTarget::Message(c, _) | PurgeTarget::Attachment(c, _) => c,
     };

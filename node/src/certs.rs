@@ -3,8 +3,9 @@
 //! event, and `certificates` in `GET /v1/status`). Also holds the client configuration a
 //! reload renews, so new connections present the renewed certificate.
 
-use crate::driver::Shared;
 use crate::events::EventKind;
+use crate::handles::Ops;
+use crate::outgoing::Cases;
 use crate::tls::{self, TlsMaterial};
 use poc247_protocol::{PartyId, UtcMs};
 use serde::Serialize;
@@ -115,13 +116,13 @@ impl CertWatch {
 }
 
 /// Every certificate known at the node's `now`: its own first, then the peers' by party.
-pub fn statuses(shared: &Shared) -> Vec<CertStatus> {
-    let now = shared.clock.now();
+pub fn statuses(ops: &Ops, cases: &Cases) -> Vec<CertStatus> {
+    let now = cases.clocks.now();
     let mut all = Vec::new();
-    if let Some(own) = shared.ops.certs.own_not_after() {
-        all.push(CertStatus::of(shared.party.clone(), true, own, now));
+    if let Some(own) = ops.certs.own_not_after() {
+        all.push(CertStatus::of(cases.me.party().clone(), true, own, now));
     }
-    let mut peers = shared.ops.peers.certificates();
+    let mut peers = ops.peers.certificates();
     peers.sort();
     for (party, not_after) in peers {
         all.push(CertStatus::of(party, false, not_after, now));
@@ -130,14 +131,14 @@ pub fn statuses(shared: &Shared) -> Vec<CertStatus> {
 }
 
 /// `certificates` of `GET /v1/status`.
-pub fn status_json(shared: &Shared) -> Value {
-    json!(statuses(shared))
+pub fn status_json(ops: &Ops, cases: &Cases) -> Value {
+    json!(statuses(ops, cases))
 }
 
 /// Publishes `certificate_expiring` for one certificate (and logs it).
-pub(crate) fn warn(shared: &Shared, s: &CertStatus) {
+pub(crate) fn warn(cases: &Cases, s: &CertStatus) {
     tracing::warn!(party = %s.party, days_left = s.days_left, not_after = %s.not_after, own = s.own, "certificate expires soon");
-    shared.publish(
+    cases.events.publish(
         EventKind::CertificateExpiring {
             party: s.party.clone(),
             days: s.days_left,
@@ -152,17 +153,17 @@ pub(crate) fn warn(shared: &Shared, s: &CertStatus) {
 
 /// Looks at every certificate and warns of those within 30 days of their end; returns them
 /// all.
-pub fn check(shared: &Shared) -> Vec<CertStatus> {
-    let all = statuses(shared);
+pub fn check(ops: &Ops, cases: &Cases) -> Vec<CertStatus> {
+    let all = statuses(ops, cases);
     for s in all.iter().filter(|s| s.warning) {
-        warn(shared, s);
+        warn(cases, s);
     }
     all
 }
 
 /// Records the certificate a peer presented on a new connection; warns at once when it is a
 /// certificate not seen before and within 30 days of its end.
-pub(crate) fn peer_presented(shared: &Shared, peer: &PartyId, conn: &quinn::Connection) {
+pub(crate) fn peer_presented(ops: &Ops, cases: &Cases, peer: &PartyId, conn: &quinn::Connection) {
     let Some(not_after) = tls::peer_certificate(conn)
         .and_then(|c| tls::not_after_ms(&c))
         .ok()
@@ -170,10 +171,10 @@ pub(crate) fn peer_presented(shared: &Shared, peer: &PartyId, conn: &quinn::Conn
     else {
         return;
     };
-    if shared.ops.peers.certificate(peer, not_after) {
-        let s = CertStatus::of(peer.clone(), false, not_after, shared.clock.now());
+    if ops.peers.certificate(peer, not_after) {
+        let s = CertStatus::of(peer.clone(), false, not_after, cases.clocks.now());
         if s.warning {
-            warn(shared, &s);
+            warn(cases, &s);
         }
     }
 }

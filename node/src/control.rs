@@ -3,14 +3,20 @@
 //! Errors are `{ "error": { "code", "message", "fields" } }`: 4xx for caller mistakes, 5xx
 //! otherwise.
 
+use crate::attachments::Attachments;
 use crate::audit::{Actor, AuditRecord};
-use crate::driver::Shared;
 use crate::error::{NodeError, Result};
+use crate::handles::{Clocks, Deadlines, DirectoryHandle, Events, Identity, Net, Ops, Tasks};
 use crate::lifecycle::CaseRecord;
+use crate::metrics::Sources;
+use crate::outgoing::Cases;
 use crate::outgoing::{ExternalRequest, NewRequest, SubmitError};
+use crate::peering::Wire;
+use crate::store::Store;
 use crate::store::{DeliveryState, StoredMessage};
 use axum::body::Bytes;
 use axum::extract::connect_info::ConnectInfo;
+use axum::extract::FromRef;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -74,11 +80,52 @@ pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1
 /// How long a stop waits for the connections still open to finish.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The API's state: every handle a route may take. No route takes it whole: each names the
+/// handles it uses (`State<Cases>`, `State<Attachments>` …), which [`FromRef`] gives it.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// The network side, and through it the cases, tasks, operator and attachments.
+    pub wire: Wire,
+    /// The deadlines' board.
+    pub deadlines: Deadlines,
+}
+
+macro_rules! from_app {
+    ($($t:ty => |$a:ident| $e:expr;)*) => {$(
+        impl FromRef<App> for $t {
+            fn from_ref($a: &App) -> Self {
+                $e
+            }
+        }
+    )*};
+}
+
+from_app! {
+    Wire => |a| a.wire.clone();
+    Cases => |a| a.wire.cases.clone();
+    Store => |a| a.wire.cases.store.clone();
+    Identity => |a| a.wire.cases.me.clone();
+    Clocks => |a| a.wire.cases.clocks.clone();
+    Events => |a| a.wire.cases.events.clone();
+    DirectoryHandle => |a| a.wire.cases.directory.clone();
+    Deadlines => |a| a.deadlines.clone();
+    Attachments => |a| a.wire.attachments.clone();
+    Ops => |a| a.wire.ops.clone();
+    Net => |a| a.wire.net.clone();
+    Tasks => |a| a.wire.tasks.clone();
+    Sources => |a| Sources {
+        cases: a.wire.cases.clone(),
+        ops: a.wire.ops.clone(),
+        net: a.wire.net.clone(),
+        deadlines: a.deadlines.clone(),
+    };
+}
+
 /// Serves the API until `cancel` fires: at most `[control] max_connections` at once, each
 /// closed if its request's head is not complete within [`HEADER_TIMEOUT`].
-pub async fn serve(shared: Arc<Shared>, listener: UnixListener, cancel: CancellationToken) {
-    let app = router(shared.clone());
-    let cap = shared.cfg.max_connections;
+pub async fn serve(state: App, listener: UnixListener, cancel: CancellationToken) {
+    let cap = state.wire.cases.me.cfg().max_connections;
+    let app = router(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(cap));
     let tasks = tokio_util::task::TaskTracker::new();
     loop {
@@ -337,7 +384,7 @@ async fn json_errors(resp: axum::response::Response) -> axum::response::Response
 }
 
 /// The API's routes.
-pub fn router(shared: Arc<Shared>) -> Router {
+pub fn router(state: App) -> Router {
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/requests", post(create_request))
@@ -356,16 +403,19 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/drill/advance", post(drill_advance))
         .route("/v1/audit", get(audit_export))
         .route("/v1/audit/verify", get(audit_verify))
-        .merge(crate::operator::routes())
+        .route("/v1/peers", get(crate::peers::list))
+        .route("/v1/peers/reload", post(crate::peers::reload_route))
+        .route("/v1/directory", post(crate::peers::apply_route))
+        .route("/metrics", get(crate::metrics::handler))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint")
         })
         .layer(axum::middleware::from_fn_with_state(
-            shared.clone(),
+            (state.wire.tasks.clone(), state.wire.cases.store.clone()),
             to_completion,
         ))
         .layer(axum::middleware::map_response(json_errors))
-        .with_state(shared)
+        .with_state(state)
 }
 
 /// Runs each request's handler in a task of its own, which the node waits for at shutdown, and
@@ -374,14 +424,14 @@ pub fn router(shared: Arc<Shared>) -> Router {
 /// is not cut short between its commit and what follows it (its event, its queueing for
 /// delivery, the links that keep its attachments).
 async fn to_completion(
-    State(s): State<Arc<Shared>>,
+    State((tasks, store)): State<(Tasks, Store)>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     // A store that failed a write may hold in memory what never reached the disk: nothing is
     // read from it or promised until it is opened again (`poc247 run` does that by itself
     // once the disk takes writes). Only the status, which says so, and the metrics answer.
-    if s.store.has_failed() && !matches!(req.uri().path(), "/v1/status" | "/metrics") {
+    if store.has_failed() && !matches!(req.uri().path(), "/v1/status" | "/metrics") {
         return ApiError::from(NodeError::Storage(
             "the store failed a write at the disk (full or failing); the node reopens it by \
              itself once the disk takes writes again: try again then"
@@ -390,7 +440,7 @@ async fn to_completion(
         .into_response();
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
-    s.spawn(async move {
+    tasks.spawn(async move {
         let _ = tx.send(next.run(req).await);
     });
     match rx.await {
@@ -492,52 +542,53 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = std::result::Result<T, ApiError>;
 
-async fn status(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
-    let now = s.clock.now();
-    let (cases, inbox) = crate::timers::lock(&s.deadline_board).cases();
+async fn status(State(src): State<Sources>) -> ApiResult<Json<Value>> {
+    let s = &src.cases;
+    let now = s.clocks.now();
+    let (cases, inbox) = src.deadlines.board().cases();
     let outbox = s.store.outbox()?.len();
     let directory = s.directory();
-    let connected = s.conns.connected();
+    let connected = src.net.conns().connected();
     let peers: Vec<Value> = directory
         .iter()
-        .filter(|e| e.id != s.party)
+        .filter(|e| &e.id != s.me.party())
         .map(|e| json!({ "party": e.id, "name": e.name, "connected": connected.contains(&e.id) }))
         .collect();
     Ok(Json(json!({
-        "party": s.party,
+        "party": s.me.party(),
         "version": env!("CARGO_PKG_VERSION"),
-        "dev": s.cfg.dev,
-        "listen": s.local_addr().ok().map(|a| a.to_string()),
-        "started_at": s.started_at.rfc3339(),
-        "uptime_s": now.since(s.started_at) / 1000,
-        "signing_key": fingerprint(&s.signing.verifying_key()),
+        "dev": s.me.cfg().dev,
+        "listen": src.net.local_addr().ok().map(|a| a.to_string()),
+        "started_at": s.me.started_at().rfc3339(),
+        "uptime_s": now.since(s.me.started_at()) / 1000,
+        "signing_key": fingerprint(&s.me.signing().verifying_key()),
         "messages": s.store.message_count(),
         "cases": cases,
         "inbox": inbox,
         "outbox_queued": outbox,
         "store": if s.store.has_failed() { "failed" } else { "ok" },
-        "hook": hook_json(&s),
-        "directory_version": directory_version_json(&s, now),
-        "drill": s.drill.as_ref().map(|d| json!({
+        "hook": hook_json(s.me.cfg(), &src.ops),
+        "directory_version": directory_version_json(s.me.cfg(), now),
+        "drill": s.clocks.drill().map(|d| json!({
             "clock_offset_ms": d.offset_ms(),
             "now": now.rfc3339(),
         })),
         "peers": peers,
-        "certificates": crate::certs::status_json(&s),
+        "certificates": crate::certs::status_json(&src.ops, s),
         "attachments": {
-            "max_file_bytes": s.cfg.attachments.max_file_bytes,
-            "max_case_bytes": s.cfg.attachments.max_case_bytes,
+            "max_file_bytes": s.me.cfg().attachments.max_file_bytes,
+            "max_case_bytes": s.me.cfg().attachments.max_case_bytes,
         },
-        "metrics": crate::metrics::summary(&s)?,
+        "metrics": crate::metrics::summary(&src)?,
     })))
 }
 
 /// The signed directory version in force for `status`: `null` when none was applied here.
 /// `next_update_passed`: the registry's next version is overdue; the node keeps serving with
 /// this one.
-fn directory_version_json(s: &Shared, now: poc247_protocol::UtcMs) -> Value {
+fn directory_version_json(cfg: &crate::config::NodeConfig, now: poc247_protocol::UtcMs) -> Value {
     use poc247_protocol::UtcMs;
-    match crate::peers::version_in_force(&s.cfg) {
+    match crate::peers::version_in_force(cfg) {
         Ok(Some(v)) => json!({
             "serial": v.version.serial,
             "issued_at": UtcMs(v.version.issued_at).rfc3339(),
@@ -550,11 +601,11 @@ fn directory_version_json(s: &Shared, now: poc247_protocol::UtcMs) -> Value {
 }
 
 /// The hook's health for `status`: `null` without a hook.
-fn hook_json(s: &Shared) -> Value {
-    if s.cfg.hook.is_none() {
+fn hook_json(cfg: &crate::config::NodeConfig, ops: &Ops) -> Value {
+    if cfg.hook.is_none() {
         return Value::Null;
     }
-    let h = s.ops.hook.get();
+    let h = ops.hook.get();
     json!({
         "failing": h.failing_since.is_some(),
         "failing_since": h.failing_since.map(|t| t.rfc3339()),
@@ -565,10 +616,10 @@ fn hook_json(s: &Shared) -> Value {
 
 /// What `pending` says before the deadlines: the alarms of the node itself (a hook that fails
 /// cannot page anyone, so the officer who looks must see it).
-fn alarms(s: &Shared) -> Vec<Value> {
-    let h = s.ops.hook.get();
+fn alarms(cfg: &crate::config::NodeConfig, ops: &Ops) -> Vec<Value> {
+    let h = ops.hook.get();
     match h.failing_since {
-        Some(since) if s.cfg.hook.is_some() => vec![json!({
+        Some(since) if cfg.hook.is_some() => vec![json!({
             "alarm": "hook_failing",
             "since": since.rfc3339(),
             "what": format!(
@@ -583,14 +634,15 @@ fn alarms(s: &Shared) -> Vec<Value> {
 }
 
 async fn create_request(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Cases>,
+    State(attachments): State<Attachments>,
     ConnectInfo(caller): ConnectInfo<Caller>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (mut req, several, files) = parse_new_request(&body)?;
     let kind = req.body.kind();
     // Copied in before the request is stored; a refusal from here on deletes the copies.
-    let intake = take_attachments(&s, None, &mut req.body, files).await?;
+    let intake = take_attachments(&s, &attachments, None, &mut req.body, files).await?;
     let done = s.submit(req, Actor::Local { uid: caller.uid }).await?;
     if let Some(intake) = intake {
         keep(&s, intake, &submitted_ids(&s, &done));
@@ -810,7 +862,7 @@ pub struct CaseFilter {
 }
 
 async fn list_cases(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Cases>,
     filter: std::result::Result<Query<CaseFilter>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(mut f) = filter.map_err(|e| ApiError::bad(e.body_text()))?;
@@ -915,11 +967,11 @@ const MAX_PAGE: usize = 1_000;
 
 /// The key of this node's cursors: from its signing key, so another node's cursor, or a
 /// forged one, does not open here.
-fn cursor_mac(s: &Shared, filters: &str, case: &str) -> String {
+fn cursor_mac(s: &Cases, filters: &str, case: &str) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(b"poc247/v1/cursor\0");
-    h.update(s.signing.to_bytes());
+    h.update(s.me.signing().to_bytes());
     h.update(filters.as_bytes());
     h.update([0]);
     h.update(case.as_bytes());
@@ -927,7 +979,7 @@ fn cursor_mac(s: &Shared, filters: &str, case: &str) -> String {
 }
 
 /// An opaque cursor: the last case of a page, and a MAC over it and the filters.
-fn cursor_for(s: &Shared, filters: &str, last: &CaseRef) -> String {
+fn cursor_for(s: &Cases, filters: &str, last: &CaseRef) -> String {
     format!(
         "{}.{}",
         hex::encode(last.as_str()),
@@ -936,7 +988,7 @@ fn cursor_for(s: &Shared, filters: &str, last: &CaseRef) -> String {
 }
 
 /// The case a cursor continues after, if this node gave it for these filters.
-fn cursor_open(s: &Shared, filters: &str, cursor: &str) -> Option<CaseRef> {
+fn cursor_open(s: &Cases, filters: &str, cursor: &str) -> Option<CaseRef> {
     let (case, mac) = cursor.split_once('.')?;
     let case = String::from_utf8(hex::decode(case).ok()?).ok()?;
     let want = cursor_mac(s, filters, &case);
@@ -1008,7 +1060,7 @@ pub fn case_summary(c: &CaseRecord) -> Value {
 }
 
 async fn show_case(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Cases>,
     ConnectInfo(caller): ConnectInfo<Caller>,
     UrlPath(case_ref): UrlPath<String>,
 ) -> ApiResult<Json<Value>> {
@@ -1030,7 +1082,7 @@ async fn show_case(
     };
     // Every read of a case is an audit event (CIC 67-1(2)).
     s.store.audit(&AuditRecord {
-        at: s.clock.now(),
+        at: s.clocks.now(),
         actor: Actor::Local { uid: caller.uid },
         event: "case_read".into(),
         case_ref: Some(case_ref.clone()),
@@ -1135,7 +1187,7 @@ pub struct AuditQuery {
 }
 
 async fn audit_export(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Cases>,
     q: std::result::Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
@@ -1182,15 +1234,16 @@ pub fn parse_time(t: &str) -> Option<u64> {
     u64::try_from(odt.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-async fn audit_verify(State(s): State<Arc<Shared>>) -> ApiResult<Json<Value>> {
-    let v = s.store.verify_audit(&s.signing.verifying_key())?;
+async fn audit_verify(State(s): State<Cases>) -> ApiResult<Json<Value>> {
+    let v = s.store.verify_audit(&s.me.signing().verifying_key())?;
     Ok(Json(json!(v)))
 }
 
 /// `POST /v1/cases/{ref}/{action}`: `{ "fields", "in_reply_to"?, "language"?,
 /// "language_override"? }` → 201 with the message queued; `close` → 200.
 async fn case_action(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Cases>,
+    State(attachments): State<Attachments>,
     ConnectInfo(caller): ConnectInfo<Caller>,
     UrlPath((case_ref, action)): UrlPath<(String, String)>,
     body: Bytes,
@@ -1262,7 +1315,7 @@ async fn case_action(
                 .ok_or_else(|| NodeError::NotFound(format!("case {case_ref}")))?;
             let found = match (message, attachment) {
                 (Some(id), _) => case.messages.contains(&id),
-                (None, Some(sha)) => att::case_lists(&s, &case, &sha)?,
+                (None, Some(sha)) => att::case_lists(&s.store, &case, &sha)?,
                 (None, None) => true,
             };
             if !found {
@@ -1283,11 +1336,11 @@ async fn case_action(
                 })),
             ));
         }
-        let now = s.clock.now();
-        if !att::purge(&s, target, reason, actor, now).await? {
+        let now = s.clocks.now();
+        if !att::purge(&s.store, &attachments, target, reason, actor, now).await? {
             return Err(NodeError::NotFound(what).into());
         }
-        s.publish(
+        s.events.publish(
             crate::events::EventKind::Purged,
             Some(case_ref.clone()),
             None,
@@ -1396,7 +1449,7 @@ async fn case_action(
     };
     let files = files_to_attach(map.get("attachments")).map_err(|e| ApiError::invalid(vec![e]))?;
     // Copied in before the message is stored; a refusal from here on deletes the copies.
-    let intake = take_attachments(&s, Some(&case_ref), &mut body, files).await?;
+    let intake = take_attachments(&s, &attachments, Some(&case_ref), &mut body, files).await?;
     let done = s
         .respond(
             &case_ref,
@@ -1417,7 +1470,8 @@ async fn case_action(
 /// `GET /v1/cases/{ref}/attachments/{sha256}`: the bytes of an attachment a message of the
 /// case lists and this node holds complete (sent or received and verified), streamed.
 async fn fetch_attachment(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Cases>,
+    State(attachments): State<Attachments>,
     ConnectInfo(caller): ConnectInfo<Caller>,
     UrlPath((case_ref, sha)): UrlPath<(String, String)>,
 ) -> ApiResult<Response> {
@@ -1435,7 +1489,7 @@ async fn fetch_attachment(
     let mut listing = None;
     let mut purged = None;
     for id in &case.messages {
-        if let Some(at) = s.attachments.purged_at(*id, &hash)? {
+        if let Some(at) = attachments.purged_at(*id, &hash)? {
             purged = Some(at);
             continue;
         }
@@ -1463,12 +1517,12 @@ async fn fetch_attachment(
         }
         (None, None) => return Err(not_found().into()),
     };
-    let rec = s.attachments.record(&hash)?.ok_or_else(not_found)?;
-    let file = tokio::fs::File::open(s.attachments.path(&hash))
+    let rec = attachments.record(&hash)?.ok_or_else(not_found)?;
+    let file = tokio::fs::File::open(attachments.path(&hash))
         .await
         .map_err(|_| not_found())?;
     s.store.audit(&AuditRecord {
-        at: s.clock.now(),
+        at: s.clocks.now(),
         actor: Actor::Local { uid: caller.uid },
         event: format!("attachment_read:{sha}"),
         case_ref: Some(case_ref.clone()),
@@ -1591,18 +1645,19 @@ const DRILL_MAX_DAYS: u64 = 3_650;
 /// runs it back, and the deadlines come due at once. A node not in drill mode refuses (409):
 /// a real node's clock is never moved.
 async fn drill_advance(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Cases>,
+    State(deadlines): State<Deadlines>,
     ConnectInfo(caller): ConnectInfo<Caller>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let Some(drill) = s.drill.clone() else {
+    let Some(drill) = s.clocks.drill().cloned() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "not-a-drill-node",
             format!(
                 "{} is not a drill node ([drill] enabled = false in its node.toml): a real \
                  node's clock is never moved",
-                s.party
+                s.me.party()
             ),
         ));
     };
@@ -1643,7 +1698,7 @@ async fn drill_advance(
     m.finish(Vec::new())?;
     let offset = drill.offset_ms().saturating_add(by_ms);
     let rec = AuditRecord {
-        at: s.clock.now(),
+        at: s.clocks.now(),
         actor: Actor::Local { uid: caller.uid },
         event: format!("drill_clock_advanced:+{by_ms}ms"),
         case_ref: None,
@@ -1652,19 +1707,19 @@ async fn drill_advance(
     s.store.set_drill_offset(offset, &rec).await?;
     drill.advance(by_ms);
     tracing::warn!(by_ms, offset_ms = offset, "drill clock moved forward");
-    s.check_timers();
+    deadlines.kick();
     Ok(Json(json!({
-        "party": s.party,
+        "party": s.me.party(),
         "moved_ms": by_ms,
         "clock_offset_ms": drill.offset_ms(),
-        "now": s.clock.now().rfc3339(),
+        "now": s.clocks.now().rfc3339(),
     })))
 }
 
 /// `resend`: `{ "fields": { "message_id" } }`, a message of the case this node sent and the
 /// peer refused for good, queued again (signed again with a fresh time when it goes).
 async fn resend(
-    s: &Arc<Shared>,
+    s: &Cases,
     case_ref: &CaseRef,
     map: &serde_json::Map<String, Value>,
     actor: Actor,
@@ -1689,16 +1744,15 @@ async fn resend(
     if s.store.message(id)?.is_none_or(|m| &m.case_ref != case_ref) {
         return Err(NodeError::NotFound(format!("message {id} in case {case_ref}")).into());
     }
-    let now = s.clock.now();
+    let now = s.clocks.now();
     let (msg, reason) = match s.store.requeue(id, actor, now).await? {
         Ok(r) => r,
         Err(why) => return Err(ApiError::new(StatusCode::CONFLICT, "conflict", why)),
     };
-    let _ = s
-        .delivery
-        .send(crate::driver::DeliveryCmd::Enqueue(msg.to.clone(), id))
+    s.outbox
+        .send(crate::handles::DeliveryCmd::Enqueue(msg.to.clone(), id))
         .await;
-    s.publish(
+    s.events.publish(
         crate::events::EventKind::Queued,
         Some(msg.case_ref.clone()),
         Some(id),
@@ -2046,7 +2100,9 @@ pub struct UploadQuery {
 /// folder while hashed, and held for a submission to list it as `{ "upload": "<sha256>" }`.
 /// A `Content-Length` over `[attachments] max_file_bytes` is refused before the body is read.
 async fn upload(
-    State(s): State<Arc<Shared>>,
+    State(me): State<Identity>,
+    State(clocks): State<Clocks>,
+    State(attachments): State<Attachments>,
     q: std::result::Result<
         axum::extract::Query<UploadQuery>,
         axum::extract::rejection::QueryRejection,
@@ -2074,7 +2130,7 @@ async fn upload(
         Ok(n) => n,
         Err(e) => return Err(drained(body, announced, e).await),
     };
-    let max = s.cfg.attachments.max_file_bytes;
+    let max = me.cfg().attachments.max_file_bytes;
     // Refused on its head, before a byte of the body is read (the client can check the limit
     // beforehand: it is in the status).
     if let Some(n) = announced.filter(|n| *n > max) {
@@ -2082,9 +2138,8 @@ async fn upload(
             "{name}: {n} bytes is over the limit of {max} bytes per file"
         )));
     }
-    let up = s
-        .attachments
-        .upload(body.into_data_stream(), max, name, s.clock.now())
+    let up = attachments
+        .upload(body.into_data_stream(), max, name, clocks.now())
         .await
         .map_err(intake_error)?;
     tracing::info!(sha256 = %up.sha256, size = up.size, "file uploaded");
@@ -2126,7 +2181,8 @@ async fn drained(body: axum::body::Body, announced: Option<u64>, e: ApiError) ->
 /// and copied into the node's folder and listed in the body. The intake returned must be
 /// kept once the message is stored; dropped, it deletes the copies nothing else needs.
 async fn take_attachments(
-    s: &Arc<Shared>,
+    s: &Cases,
+    attachments: &Attachments,
     case_ref: Option<&CaseRef>,
     body: &mut Body,
     files: Vec<FileToAttach>,
@@ -2159,14 +2215,14 @@ async fn take_attachments(
                 .store
                 .case(c)?
                 .ok_or_else(|| NodeError::NotFound(format!("case {c}")))?;
-            att::case_bytes(s, &case)?
+            att::case_bytes(&s.store, &case)?
         }
         None => 0,
     };
     // Uploads are taken over first (they are held already); each local file is opened if
     // `[attachments] read_from` allows it; then the limits are checked on every file's size,
     // before any byte is read.
-    let mut intake = s.attachments.intake();
+    let mut intake = attachments.intake();
     let mut items = Vec::with_capacity(files.len());
     let mut paths = Vec::new();
     for (at, f) in files.into_iter().enumerate() {
@@ -2180,8 +2236,8 @@ async fn take_attachments(
             FileToAttach::Path { path, sha256 } => paths.push((at, path, sha256)),
         }
     }
-    let limits = s.cfg.attachments.clone();
-    let local = att::LocalFiles::new(&s.cfg);
+    let limits = s.me.cfg().attachments.clone();
+    let local = att::LocalFiles::new(s.me.cfg());
     let (intake, refs) = tokio::task::spawn_blocking(move || {
         let opened = paths.into_iter().try_for_each(|(at, path, sha256)| {
             let f = local.open(&path, sha256)?;
@@ -2223,8 +2279,8 @@ async fn take_attachments(
 
 /// The submission is stored: its copies are linked to the messages that list them. A link
 /// that cannot be written is logged; the next start links it from the stored message.
-fn keep(s: &Shared, intake: crate::attachments::Intake, ids: &[poc247_protocol::MessageId]) {
-    if let Err(e) = intake.keep(ids, s.clock.now()) {
+fn keep(s: &Cases, intake: crate::attachments::Intake, ids: &[poc247_protocol::MessageId]) {
+    if let Err(e) = intake.keep(ids, s.clocks.now()) {
         tracing::error!(error = %e, "cannot link attachments to their message");
     }
 }
@@ -2232,7 +2288,7 @@ fn keep(s: &Shared, intake: crate::attachments::Intake, ids: &[poc247_protocol::
 /// The messages a submission stored: each case's request and, where the request was copied
 /// to the central authority (art. 27(9)(a)), the copy's.
 fn submitted_ids(
-    s: &Shared,
+    s: &Cases,
     done: &[crate::outgoing::Submitted],
 ) -> Vec<poc247_protocol::MessageId> {
     let mut ids = Vec::new();
@@ -2254,7 +2310,7 @@ fn submitted_ids(
 /// `POST /v1/cases`: `{ "record_external": { channel, received_at, from, kind, urgency,
 /// language, summary, document_sha256?, oral?, exercise? } }`.
 async fn create_case(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Cases>,
     ConnectInfo(caller): ConnectInfo<Caller>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -2359,7 +2415,7 @@ async fn create_case(
         text("received_at").as_str(),
     ) {
         (Some(ms), _) => Some(ms),
-        (None, "") => Some(s.clock.now().0),
+        (None, "") => Some(s.clocks.now().0),
         (None, t) => parse_time(t),
     };
     need(
@@ -2439,7 +2495,9 @@ impl PendingFilter {
 /// owed, by whom, whether it is overdue, and the command that settles it; filtered by who owes
 /// it and whether it is overdue, and cut at `limit` (`total` counts all that match).
 async fn pending(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Cases>,
+    State(deadlines): State<Deadlines>,
+    State(ops): State<Ops>,
     filter: std::result::Result<Query<PendingFilter>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(f) = filter.map_err(|e| ApiError::bad(e.body_text()))?;
@@ -2448,14 +2506,14 @@ async fn pending(
         return Err(ApiError::bad("limit: must be at least 1"));
     }
     // The timer task's board, once it holds every change made before this request.
-    crate::timers::catch_up(&s).await;
-    let now = s.clock.now();
-    let all = crate::timers::lock(&s.deadline_board).pending();
+    deadlines.catch_up().await;
+    let now = s.clocks.now();
+    let all = deadlines.board().pending();
     let wanted = all.iter().filter(|d| {
         let owed = match &owed_by {
             None => true,
-            Some(OwedBy::Us) => d.owed_by == s.party,
-            Some(OwedBy::Them) => d.owed_by != s.party,
+            Some(OwedBy::Us) => d.owed_by == *s.me.party(),
+            Some(OwedBy::Them) => d.owed_by != *s.me.party(),
             Some(OwedBy::Party(p)) => &d.owed_by == p,
         };
         owed && f.overdue.is_none_or(|o| o == (d.due <= now))
@@ -2475,7 +2533,7 @@ async fn pending(
             "due_ms": d.due.0,
             "overdue": d.due <= now,
             "owed_by": d.owed_by,
-            "owed_by_us": d.owed_by == s.party,
+            "owed_by_us": d.owed_by == *s.me.party(),
             "what": d.what,
             "settle": d.settle,
             "escalation": d.escalation,
@@ -2483,6 +2541,6 @@ async fn pending(
         }));
     }
     Ok(Json(
-        json!({ "now": now.rfc3339(), "alarms": alarms(&s), "total": total, "pending": items }),
+        json!({ "now": now.rfc3339(), "alarms": alarms(s.me.cfg(), &ops), "total": total, "pending": items }),
     ))
 }

@@ -6,31 +6,30 @@
 //! refused one changes nothing and is published as `directory_refused`, naming the peer.
 
 use crate::audit::Actor;
-use crate::driver::Shared;
 use crate::events::EventKind;
+use crate::peering::Wire;
 use crate::registry::{SignedVersion, MAX_VERSION_BYTES};
 use crate::transport;
 use poc247_protocol::{PartyId, DIRECTORY_MAGIC};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How long one exchange may take.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The serial of the version in force here (0 when none).
-fn serial_here(shared: &Shared) -> u64 {
-    crate::peers::version_in_force(&shared.cfg)
+fn serial_here(wire: &Wire) -> u64 {
+    crate::peers::version_in_force(wire.cases.me.cfg())
         .ok()
         .flatten()
         .map_or(0, |v| v.version.serial)
 }
 
 /// Tells `peer` our serial on `conn` and takes the newer version it holds, if any.
-pub async fn sync_with(shared: Arc<Shared>, peer: PartyId, conn: quinn::Connection) {
-    let Some(registry_key) = shared.cfg.registry_key else {
+pub async fn sync_with(wire: Wire, peer: PartyId, conn: quinn::Connection) {
+    let Some(registry_key) = wire.cases.me.cfg().registry_key else {
         return;
     };
-    let mine = serial_here(&shared);
+    let mine = serial_here(&wire);
     let exchange = async {
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
         let mut hello = DIRECTORY_MAGIC.to_vec();
@@ -58,7 +57,7 @@ pub async fn sync_with(shared: Arc<Shared>, peer: PartyId, conn: quinn::Connecti
     }
     let refused = |serial: u64, why: String| {
         tracing::warn!(peer = %peer, serial, reason = %why, "refused a directory version a peer offered");
-        shared.publish(
+        wire.cases.events.publish(
             EventKind::DirectoryRefused {
                 serial,
                 reason: format!("offered by {peer}: {why}"),
@@ -75,23 +74,23 @@ pub async fn sync_with(shared: Arc<Shared>, peer: PartyId, conn: quinn::Connecti
     };
     let serial = next.version.serial;
     let installed = {
-        let _one_at_a_time = shared.ops.reload_lock().await;
+        let _one_at_a_time = wire.ops.reload_lock().await;
         // Taken meanwhile from another peer: nothing to do.
-        if serial <= serial_here(&shared) {
+        if serial <= serial_here(&wire) {
             return;
         }
         crate::peers::install_version(
-            &shared.cfg,
+            wire.cases.me.cfg(),
             &registry_key,
-            &shared.signing.verifying_key(),
+            &wire.cases.me.signing().verifying_key(),
             &next,
         )
     };
     match installed {
-        Ok(_) => match crate::peers::reload(&shared, Actor::Peer(peer.clone())).await {
+        Ok(_) => match crate::peers::reload(&wire, Actor::Peer(peer.clone())).await {
             Ok(_) => {
                 tracing::info!(peer = %peer, serial, "directory version taken from a peer");
-                spread(&shared);
+                spread(&wire);
             }
             Err(e) => {
                 tracing::error!(serial, error = ?e, "a directory version taken from a peer could not be put in force")
@@ -104,7 +103,7 @@ pub async fn sync_with(shared: Arc<Shared>, peer: PartyId, conn: quinn::Connecti
 /// Answers a peer's directory stream: the version in force if it is newer than the peer's;
 /// and when the peer's is newer, fetches it back on the same connection.
 pub async fn serve(
-    shared: &Arc<Shared>,
+    wire: &Wire,
     peer: &PartyId,
     conn: &quinn::Connection,
     mut send: quinn::SendStream,
@@ -116,7 +115,7 @@ pub async fn serve(
         return;
     }
     let theirs = u64::from_be_bytes(theirs);
-    let answer = match crate::peers::version_in_force(&shared.cfg) {
+    let answer = match crate::peers::version_in_force(wire.cases.me.cfg()) {
         Ok(Some(v)) if v.version.serial > theirs => v.to_bytes().unwrap_or_default(),
         _ => Vec::new(),
     };
@@ -124,27 +123,29 @@ pub async fn serve(
         tracing::debug!(peer = %peer, theirs, "offering a newer directory version");
     }
     let _ = transport::write_frame(&mut send, &answer).await;
-    if theirs > serial_here(shared) && shared.cfg.registry_key.is_some() {
-        shared.spawn(sync_with(shared.clone(), peer.clone(), conn.clone()));
+    if theirs > serial_here(wire) && wire.cases.me.cfg().registry_key.is_some() {
+        wire.tasks
+            .spawn(sync_with(wire.clone(), peer.clone(), conn.clone()));
     }
 }
 
 /// Connects to every peer the directory lists (each connection exchanges serials), so that a
 /// version taken here reaches them at once.
-pub fn spread(shared: &Arc<Shared>) {
-    if shared.cfg.registry_key.is_none() {
+pub fn spread(wire: &Wire) {
+    if wire.cases.me.cfg().registry_key.is_none() {
         return;
     }
-    let peers: Vec<PartyId> = shared
+    let peers: Vec<PartyId> = wire
+        .cases
         .directory()
         .iter()
         .map(|e| e.id.clone())
-        .filter(|p| p != &shared.party)
+        .filter(|p| p != wire.cases.me.party())
         .collect();
     for peer in peers {
-        let s = shared.clone();
-        shared.spawn(async move {
-            match crate::driver::connection(&s, &peer).await {
+        let s = wire.clone();
+        wire.tasks.spawn(async move {
+            match crate::peering::connection(&s, &peer).await {
                 Ok(conn) => sync_with(s, peer, conn).await,
                 Err(e) => tracing::debug!(peer = %peer, error = %e, "cannot reach a peer to offer a directory version"),
             }

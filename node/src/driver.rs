@@ -8,184 +8,33 @@ use crate::config::NodeConfig;
 use crate::delivery::{Delivery, DeliveryPolicy, Outcome, Transmit};
 use crate::directory::Directory;
 use crate::error::{NodeError, Result};
-use crate::events::{EventKind, NodeEvent};
-use crate::store::{DeliveryState, Store, StoredMessage};
-use crate::transport::{self, Connections, FrameError};
-use crate::{control, keys, receiver, tls};
-use poc247_protocol::{
-    envelope_sha256, fingerprint, CaseRef, MessageId, MessageKind, PartyId, Reply, SigningKey,
-    UtcMs,
+use crate::events::EventKind;
+use crate::handles::{
+    Clocks, Deadlines, DeliveryCmd, DirectoryHandle, Events, Identity, Net, Ops, Outbox, Tasks,
 };
+use crate::outgoing::Cases;
+use crate::peering::Wire;
+use crate::store::{DeliveryState, Store, StoredMessage};
+use crate::transport::{self, FrameError};
+use crate::{control, keys, tls};
+use poc247_protocol::{envelope_sha256, fingerprint, MessageKind, Reply, UtcMs};
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio::sync::mpsc;
 
-/// What the delivery task is told.
-#[derive(Debug)]
-pub enum DeliveryCmd {
-    /// A message was queued for `peer`.
-    Enqueue(PartyId, MessageId),
-    /// An attempt ended.
-    Done(PartyId, MessageId, Outcome),
-    /// `peer` was seen.
-    PeerSeen(PartyId),
-    /// Drop a message from the engine (its peer left the directory).
-    Forget(PartyId, MessageId),
-}
-
-/// State shared by the node's tasks.
-pub struct Shared {
-    /// This node's party.
-    pub party: PartyId,
-    /// The configuration.
-    pub cfg: NodeConfig,
-    /// The signing key.
-    pub signing: SigningKey,
-    directory: RwLock<Arc<Directory>>,
-    /// The store.
-    pub store: Store,
-    /// The clock.
-    pub clock: Arc<dyn Clock>,
-    /// The same clock on a drill node, to move it forward; `None` on a real node.
-    pub drill: Option<Arc<crate::clock::DrillClock>>,
-    events: broadcast::Sender<NodeEvent>,
-    pub(crate) delivery: mpsc::Sender<DeliveryCmd>,
-    endpoint: quinn::Endpoint,
-    client_cfg: quinn::ClientConfig,
-    /// Live connections.
-    pub conns: Connections,
-    /// When the node started.
-    pub started_at: UtcMs,
-    tracker: TaskTracker,
-    cancel: CancellationToken,
-    /// The durable event log; it numbers and orders the events.
-    pub event_log: crate::eventlog::EventLog,
-    /// Per-peer rate limits of inbound messages.
-    pub limits: std::sync::Mutex<crate::ratelimit::PeerLimits>,
-    /// Wakes the timer task (after a manual clock moved, in tests and drills).
-    pub timer_kick: tokio::sync::Notify,
-    /// Every case's deadlines and role, kept by the timer task for the metrics, the status and
-    /// `GET /v1/pending`.
-    pub deadline_board: std::sync::Mutex<crate::timers::Board>,
-    /// Asks the timer task to bring the board up to date ([`crate::timers::catch_up`]).
-    pub(crate) timer_catch_up: mpsc::UnboundedSender<crate::timers::CatchUp>,
-    /// The operator's surface: peers seen, certificates, metrics, reloads.
-    pub ops: crate::operator::Operator,
-    /// Evidence attachments: files, records, outbox.
-    pub attachments: crate::attachments::Attachments,
-}
-
-impl Shared {
-    /// The QUIC client configuration for new connections (renewed by a reload).
-    pub fn client_config(&self) -> quinn::ClientConfig {
-        self.ops
-            .certs
-            .client_config()
-            .unwrap_or_else(|| self.client_cfg.clone())
-    }
-
-    /// Puts a new directory in force (a reload checked it whole first).
-    pub(crate) fn set_directory(&self, directory: Arc<Directory>) {
-        note_peer_keys(&self.store, &directory, self.clock.now());
-        match self.directory.write() {
-            Ok(mut d) => *d = directory,
-            Err(p) => *p.into_inner() = directory,
-        }
-    }
-
-    /// Serves new connections with a new certificate (a reload checked it first).
-    pub(crate) fn set_server_config(&self, config: quinn::ServerConfig) {
-        self.endpoint.set_server_config(Some(config));
-    }
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("party", &self.party)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Shared {
-    /// The directory in force.
-    pub fn directory(&self) -> Arc<Directory> {
-        self.directory
-            .read()
-            .map(|d| d.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
-    }
-
-    /// Follows the node's events.
-    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
-        self.events.subscribe()
-    }
-
-    /// Publishes an event (and logs it, ids only).
-    pub fn publish(
-        &self,
-        kind: EventKind,
-        case_ref: Option<CaseRef>,
-        message_id: Option<MessageId>,
-        message_kind: Option<MessageKind>,
-        peer: Option<PartyId>,
-    ) {
-        self.event_log.publish(&self.events, |seq| NodeEvent {
-            seq,
-            at: self.clock.now(),
-            kind,
-            case_ref,
-            message_id,
-            message_kind,
-            peer,
-        });
-    }
-
-    /// Makes the timer task look at the clock now (after a manual clock moved).
-    pub fn check_timers(&self) {
-        self.timer_kick.notify_one();
-    }
-
-    /// Follows the node's events from now on: the last sequence number given out, and every
-    /// later event (a reader resuming from the log reads up to that number, then this).
-    pub fn subscribe_at(&self) -> (u64, broadcast::Receiver<NodeEvent>) {
-        self.event_log.subscribe(&self.events)
-    }
-
-    /// Runs a task the node waits for at shutdown.
-    pub(crate) fn spawn<F>(&self, task: F)
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        self.tracker.spawn(task);
-    }
-
-    /// Fires when the node begins to stop.
-    pub fn cancel_token(&self) -> CancellationToken {
-        self.cancel.clone()
-    }
-
-    /// The local UDP address of the QUIC endpoint.
-    pub fn local_addr(&self) -> Result<SocketAddr> {
-        self.endpoint
-            .local_addr()
-            .map_err(|e| NodeError::Transport(e.to_string()))
-    }
-}
-
-/// A running node.
+/// A running node: the handles its tasks were given, kept to reach it from outside (the
+/// `run` command, the demo, tests) and to stop it.
 pub struct Node {
-    shared: Arc<Shared>,
+    wire: Wire,
+    deadlines: Deadlines,
     committer: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Node")
-            .field("party", &self.shared.party)
+            .field("party", self.wire.cases.me.party())
             .finish_non_exhaustive()
     }
 }
@@ -193,7 +42,7 @@ impl std::fmt::Debug for Node {
 /// Remembers every Party's signing key of `directory`, so that receipts and messages they
 /// signed stay verifiable after a key change. A failure is logged: it costs only a later
 /// verification.
-fn note_peer_keys(store: &Store, directory: &Directory, now: UtcMs) {
+pub(crate) fn note_peer_keys(store: &Store, directory: &Directory, now: UtcMs) {
     for e in directory.iter() {
         if let Err(e) = store.note_peer_key(&e.id, &e.signing_key, now) {
             tracing::error!(error = %e, "cannot record a peer's signing key");
@@ -271,317 +120,197 @@ impl Node {
         } else {
             None
         };
-        let clock: Arc<dyn Clock> = match &drill {
-            Some(d) => d.clone(),
-            None => clock,
-        };
-        note_peer_keys(&store, &directory, clock.now());
-        let event_log = crate::eventlog::EventLog::open(&store, &cfg.events)?;
+        let clocks = Clocks::new(clock, drill);
+        note_peer_keys(&store, &directory, clocks.now());
+        let events = Events::new(
+            crate::eventlog::EventLog::open(&store, &cfg.events)?,
+            clocks.clone(),
+        );
         let attachments = crate::attachments::Attachments::open(&cfg.data_dir, &store)?;
-        let (events, _) = broadcast::channel(4096);
-        let (delivery_tx, delivery_rx) = mpsc::channel(4096);
-        let (timer_catch_up, catch_ups) = mpsc::unbounded_channel();
-        let ops = crate::operator::Operator::new(&material, clock.now());
-        let shared = Arc::new(Shared {
-            party: cfg.party.clone(),
-            signing,
-            directory: RwLock::new(Arc::new(directory)),
+        let (outbox, delivery_rx) = Outbox::new();
+        let (deadlines, catch_ups) = Deadlines::new();
+        let ops: Ops = Arc::new(crate::operator::Operator::new(&material, clocks.now()));
+        let listener = control::bind(&cfg.socket)?;
+        let hook = cfg.hook.clone();
+        let me = Identity::new(cfg, signing, clocks.now());
+        let cases = Cases {
+            me: me.clone(),
+            directory: DirectoryHandle::new(directory),
             store,
-            started_at: clock.now(),
-            clock,
-            drill,
-            events,
-            delivery: delivery_tx,
-            endpoint,
-            client_cfg,
-            conns: Connections::default(),
-            tracker: TaskTracker::new(),
-            cancel: CancellationToken::new(),
-            event_log,
-            limits: std::sync::Mutex::new(crate::ratelimit::PeerLimits::default()),
-            timer_kick: tokio::sync::Notify::new(),
-            deadline_board: Default::default(),
-            timer_catch_up,
-            ops,
-            attachments,
-            cfg,
-        });
-        let listener = control::bind(&shared.cfg.socket)?;
-        if let Some(hook) = shared.cfg.hook.clone() {
-            let rx = shared.subscribe();
-            let (party, cancel) = (shared.party.clone(), shared.cancel.clone());
-            let (publisher, clock) = (Arc::downgrade(&shared), shared.clock.clone());
+            clocks: clocks.clone(),
+            events: events.clone(),
+            outbox,
+        };
+        let tasks = Tasks::default();
+        let wire = Wire {
+            cases: cases.clone(),
+            net: Net::new(endpoint, client_cfg),
+            tasks: tasks.clone(),
+            limits: Default::default(),
+            ops: ops.clone(),
+            attachments: attachments.clone(),
+        };
+        if let Some(hook) = hook {
+            let rx = events.subscribe();
+            let (party, cancel) = (me.party().clone(), tasks.cancel_token());
+            let (publisher, now) = (events.clone(), clocks.clone());
             let report = crate::hook::HookReport {
-                health: shared.ops.hook.clone(),
-                publish: Box::new(move |kind| {
-                    if let Some(s) = publisher.upgrade() {
-                        s.publish(kind, None, None, None, None);
-                    }
-                }),
-                now: Box::new(move || clock.now()),
+                health: ops.hook.clone(),
+                publish: Box::new(move |kind| publisher.publish(kind, None, None, None, None)),
+                now: Box::new(move || now.now()),
             };
-            shared
-                .tracker
-                .spawn(crate::hook::run(hook, party, rx, cancel, report));
+            tasks.spawn(crate::hook::run(hook, party, rx, cancel, report));
         }
-        shared
-            .tracker
-            .spawn(run_delivery(shared.clone(), delivery_rx));
-        shared.tracker.spawn(accept_peers(shared.clone()));
-        shared
-            .tracker
-            .spawn(crate::attachments::run_sender(shared.clone()));
-        shared
-            .tracker
-            .spawn(crate::timers::run(shared.clone(), catch_ups));
-        shared
-            .tracker
-            .spawn(crate::operator::run(shared.clone(), shared.subscribe()));
-        if shared.party.is_authority() {
-            shared.tracker.spawn(crate::outgoing::run_relay(
-                shared.clone(),
-                shared.subscribe(),
+        tasks.spawn(run_delivery(wire.clone(), delivery_rx));
+        tasks.spawn(crate::peering::accept_peers(wire.clone()));
+        tasks.spawn(crate::attachments::run_sender(wire.clone()));
+        tasks.spawn(crate::timers::run(
+            crate::timers::Timers {
+                cases: cases.clone(),
+                deadlines: deadlines.clone(),
+                attachments: attachments.clone(),
+            },
+            tasks.cancel_token(),
+            catch_ups,
+        ));
+        tasks.spawn(crate::operator::run(
+            ops.clone(),
+            cases.clone(),
+            tasks.cancel_token(),
+            events.subscribe(),
+        ));
+        if me.party().is_authority() {
+            tasks.spawn(crate::outgoing::run_relay(
+                cases.clone(),
+                tasks.cancel_token(),
             ));
         }
-        shared.tracker.spawn(control::serve(
-            shared.clone(),
+        tasks.spawn(control::serve(
+            control::App {
+                wire: wire.clone(),
+                deadlines: deadlines.clone(),
+            },
             listener,
-            shared.cancel.clone(),
+            tasks.cancel_token(),
         ));
         // A node back from a stop catches up with a version its peers took meanwhile.
-        crate::dirsync::spread(&shared);
-        tracing::info!(party = %shared.party, addr = ?shared.local_addr().ok(), "node started");
-        Ok(Node { shared, committer })
+        crate::dirsync::spread(&wire);
+        tracing::info!(party = %me.party(), addr = ?wire.net.local_addr().ok(), "node started");
+        Ok(Node {
+            wire,
+            deadlines,
+            committer,
+        })
     }
 
-    /// The shared state (for the control API, the demo and tests).
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// Where the node's cases change: submit, respond, close … (for the demo and tests).
+    pub fn cases(&self) -> &Cases {
+        &self.wire.cases
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.wire.cases.store
+    }
+
+    /// The node's events.
+    pub fn events(&self) -> &Events {
+        &self.wire.cases.events
+    }
+
+    /// The evidence attachments.
+    pub fn attachments(&self) -> &crate::attachments::Attachments {
+        &self.wire.attachments
+    }
+
+    /// The network side, for a reload (`poc247 run` on SIGHUP).
+    pub fn wire(&self) -> &Wire {
+        &self.wire
+    }
+
+    /// The live connections to peers.
+    pub fn connections(&self) -> &crate::transport::Connections {
+        self.wire.net.conns()
+    }
+
+    /// The local UDP address of the QUIC endpoint.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.wire.net.local_addr()
+    }
+
+    /// Makes the timer task look at the clock now (tests move a manual clock).
+    #[cfg(feature = "test-hooks")]
+    pub fn check_timers(&self) {
+        self.deadlines.kick();
     }
 
     /// Stops accepting, closes connections, waits for every task, flushes and closes sled.
     pub async fn shutdown(self) {
-        let Node { shared, committer } = self;
-        shared.cancel.cancel();
-        shared.conns.close_all();
-        shared.endpoint.close(0u32.into(), b"shutdown");
-        shared.tracker.close();
-        shared.tracker.wait().await;
-        if let Err(e) = shared.store.checkpoint(shared.clock.now()) {
+        let Node {
+            wire,
+            deadlines,
+            committer,
+        } = self;
+        wire.tasks.cancel_token().cancel();
+        wire.net.conns().close_all();
+        wire.net.endpoint().close(0u32.into(), b"shutdown");
+        wire.tasks.stop().await;
+        let store = wire.cases.store.clone();
+        if let Err(e) = store.checkpoint(wire.cases.clocks.now()) {
             tracing::error!(error = %e, "cannot sign the audit checkpoint at shutdown");
         }
-        let _ = shared.store.flush_blocking();
-        let _ = std::fs::remove_file(&shared.cfg.socket);
-        let party = shared.party.clone();
+        let _ = store.flush_blocking();
+        let _ = std::fs::remove_file(&wire.cases.me.cfg().socket);
+        let party = wire.cases.me.party().clone();
         // Connections closed while a peer was unreachable may never finish draining; peers that
         // miss the close learn it from their idle timeout.
-        let _ = tokio::time::timeout(Duration::from_secs(1), shared.endpoint.wait_idle()).await;
-        drop(shared);
+        let endpoint = wire.net.endpoint().clone();
+        let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+        drop((wire, deadlines, store, endpoint));
         let _ = committer.await;
         tracing::info!(party = %party, "node stopped");
     }
 }
 
-/// Accepts peer connections: checks the certificate's party against the directory, then
-/// serves its streams.
-async fn accept_peers(shared: Arc<Shared>) {
-    loop {
-        let incoming = tokio::select! {
-            _ = shared.cancel.cancelled() => return,
-            i = shared.endpoint.accept() => match i { Some(i) => i, None => return },
-        };
-        let s = shared.clone();
-        shared.tracker.spawn(async move {
-            let conn = match incoming.await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "peer handshake failed");
-                    return;
-                }
-            };
-            if let Some(peer) = admit(&s, &conn) {
-                let cap = s.cfg.limits.max_connections_per_peer as usize;
-                if s.conns.live(&peer) >= cap {
-                    tracing::warn!(peer = %peer, cap, "refused a connection over the peer's cap");
-                    conn.close(4u32.into(), b"too many connections from this party");
-                    return;
-                }
-                s.conns.offer(&peer, &conn).await;
-                // The two nodes tell each other the directory version each holds.
-                s.tracker.spawn(crate::dirsync::sync_with(
-                    s.clone(),
-                    peer.clone(),
-                    conn.clone(),
-                ));
-                serve_connection(s, conn, peer).await;
-            }
-        });
-    }
-}
-
-/// The party a new connection is from, if it is in the directory; closes it otherwise.
-fn admit(shared: &Shared, conn: &quinn::Connection) -> Option<PartyId> {
-    let peer = match tls::peer_party(conn) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::warn!(error = %e, "peer certificate names no party");
-            conn.close(1u32.into(), b"certificate names no party");
-            return None;
-        }
-    };
-    let directory = shared.directory();
-    let Some(entry) = directory.get(&peer) else {
-        tracing::warn!(peer = %peer, "refused a party not in the directory");
-        conn.close(2u32.into(), b"unknown party");
-        return None;
-    };
-    if let Some(pin) = entry.spki_sha256 {
-        let presented = tls::peer_certificate(conn).and_then(|c| tls::spki_sha256(&c));
-        if presented.as_ref().ok() != Some(&pin) {
-            // Both values, so that the two administrators see which side is out of date.
-            let presented = presented.map_or_else(|e| e.to_string(), hex::encode);
-            tracing::warn!(
-                peer = %peer,
-                pinned = %hex::encode(pin),
-                presented = %presented,
-                "refused a certificate whose key is not the pinned one"
-            );
-            conn.close(
-                3u32.into(),
-                format!(
-                    "certificate key not pinned: the directory pins spki_sha256 {} for {peer}, \
-                     the certificate has {presented}",
-                    hex::encode(pin)
-                )
-                .as_bytes(),
-            );
-            return None;
-        }
-    }
-    crate::operator::admitted(shared, &peer, conn);
-    tracing::info!(peer = %peer, "peer connected");
-    shared.publish(
-        EventKind::PeerConnected,
-        None,
-        None,
-        None,
-        Some(peer.clone()),
-    );
-    let _ = shared
-        .delivery
-        .try_send(DeliveryCmd::PeerSeen(peer.clone()));
-    Some(peer)
-}
-
-/// Serves the streams a peer opens on a connection, each on its own task.
-async fn serve_connection(shared: Arc<Shared>, conn: quinn::Connection, peer: PartyId) {
-    loop {
-        let (send, recv) = tokio::select! {
-            _ = shared.cancel.cancelled() => return,
-            s = conn.accept_bi() => match s { Ok(s) => s, Err(_) => return },
-        };
-        let s = shared.clone();
-        let p = peer.clone();
-        let c = conn.clone();
-        shared
-            .tracker
-            .spawn(async move { serve_stream(&s, &p, &c, send, recv).await });
-    }
-}
-
-async fn serve_stream(
-    shared: &Arc<Shared>,
-    peer: &PartyId,
-    conn: &quinn::Connection,
-    mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
-) {
-    let max = shared.cfg.limits.max_frame_bytes;
-    let frame = match transport::read_head(&mut recv).await {
-        Ok(head) if head == poc247_protocol::ATTACHMENT_MAGIC => {
-            return crate::attachments::serve_inbound(shared, peer, send, recv).await;
-        }
-        Ok(head) if head == poc247_protocol::DIRECTORY_MAGIC => {
-            return crate::dirsync::serve(shared, peer, conn, send, recv).await;
-        }
-        Ok(head) => {
-            let budget = shared
-                .conns
-                .budget(peer, shared.cfg.limits.max_buffered_bytes_per_peer);
-            transport::read_frame_within(&mut recv, head, max, Some(&budget)).await
-        }
-        Err(e) => Err(e),
-    };
-    let reply = match frame {
-        Ok(frame) => receiver::handle_frame(shared, peer, &frame).await,
-        Err(FrameError::TooLarge { len, max }) => {
-            let _ = recv.stop(0u32.into());
-            tracing::warn!(peer = %peer, len, max, "refused a frame over the limit");
-            shared.publish(
-                EventKind::Rejected {
-                    code: "too-large".into(),
-                },
-                None,
-                None,
-                None,
-                Some(peer.clone()),
-            );
-            Reply::Rejection(poc247_protocol::Rejection::new(
-                poc247_protocol::RejectionCode::TooLarge,
-                format!("frame of {len} bytes is over the limit of {max}"),
-            ))
-        }
-        Err(e) => {
-            tracing::debug!(peer = %peer, error = %e, "stream ended before a whole frame");
-            Reply::Rejection(poc247_protocol::Rejection::new(
-                poc247_protocol::RejectionCode::BadFrame,
-                e.to_string(),
-            ))
-        }
-    };
-    match reply.to_bytes() {
-        Ok(bytes) => {
-            let _ = transport::write_frame(&mut send, &bytes).await;
-        }
-        Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
-    }
-}
-
 /// The delivery task: owns the sans-IO engine, starts the attempts it asks for, and feeds it
 /// their outcomes and the peers seen.
-async fn run_delivery(shared: Arc<Shared>, mut rx: mpsc::Receiver<DeliveryCmd>) {
-    let mut engine = Delivery::new(DeliveryPolicy::from(&shared.cfg.delivery), rand::random());
-    match shared.store.outbox() {
+async fn run_delivery(wire: Wire, mut rx: mpsc::Receiver<DeliveryCmd>) {
+    let mut engine = Delivery::new(
+        DeliveryPolicy::from(&wire.cases.me.cfg().delivery),
+        rand::random(),
+    );
+    match wire.cases.store.outbox() {
         Ok(entries) => {
-            let now = shared.clock.now();
+            let now = wire.cases.clocks.now();
             for (id, e) in entries {
                 engine.enqueue(e.peer, id, now);
             }
         }
         Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
     }
+    let cancel = wire.tasks.cancel_token();
     loop {
-        let now = shared.clock.now();
+        let now = wire.cases.clocks.now();
         while let Some(t) = engine.poll_transmit(now) {
-            let s = shared.clone();
-            shared.tracker.spawn(async move {
+            let s = wire.clone();
+            wire.tasks.spawn(async move {
                 let outcome = attempt(&s, &t).await;
                 if let Outcome::Retry { reason } = &outcome {
                     tracing::debug!(peer = %t.peer, id = %t.id, attempt = t.attempt, reason, "delivery will be retried");
                 }
-                let _ = s.delivery.send(DeliveryCmd::Done(t.peer, t.id, outcome)).await;
+                s.cases.outbox.send(DeliveryCmd::Done(t.peer, t.id, outcome)).await;
             });
         }
         let wait = engine
             .poll_timeout()
-            .map(|due| Duration::from_millis(due.since(shared.clock.now())));
+            .map(|due| Duration::from_millis(due.since(wire.cases.clocks.now())));
         tokio::select! {
-            _ = shared.cancel.cancelled() => return,
+            _ = cancel.cancelled() => return,
             cmd = rx.recv() => match cmd {
                 None => return,
-                Some(DeliveryCmd::Enqueue(peer, id)) => engine.enqueue(peer, id, shared.clock.now()),
-                Some(DeliveryCmd::Done(peer, id, o)) => { engine.on_outcome(&peer, id, &o, shared.clock.now()); }
-                Some(DeliveryCmd::PeerSeen(peer)) => engine.on_peer_seen(&peer, shared.clock.now()),
+                Some(DeliveryCmd::Enqueue(peer, id)) => engine.enqueue(peer, id, wire.cases.clocks.now()),
+                Some(DeliveryCmd::Done(peer, id, o)) => { engine.on_outcome(&peer, id, &o, wire.cases.clocks.now()); }
+                Some(DeliveryCmd::PeerSeen(peer)) => engine.on_peer_seen(&peer, wire.cases.clocks.now()),
                 Some(DeliveryCmd::Forget(peer, id)) => engine.remove(&peer, id),
             },
             _ = sleep_opt(wait) => {}
@@ -600,15 +329,16 @@ async fn sleep_opt(d: Option<Duration>) {
 /// exchange), not what follows an answer: a receipt or a refusal in hand is stored and
 /// announced whatever the time, so that an answer stored late is never left unannounced (a
 /// later attempt finds the message settled and has nothing to announce).
-async fn attempt(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
-    let limit = Duration::from_millis(shared.cfg.delivery.attempt_timeout_ms);
+async fn attempt(wire: &Wire, t: &Transmit) -> Outcome {
+    let cancel = wire.tasks.cancel_token();
+    let limit = Duration::from_millis(wire.cases.me.cfg().delivery.attempt_timeout_ms);
     let answered = tokio::select! {
         // At shutdown an attempt is dropped; its outbox entry is still on disk.
-        _ = shared.cancel.cancelled() => return Outcome::Retry { reason: "node stopping".into() },
-        r = tokio::time::timeout(limit, ask_peer(shared, t)) => match r {
+        _ = cancel.cancelled() => return Outcome::Retry { reason: "node stopping".into() },
+        r = tokio::time::timeout(limit, ask_peer(wire, t)) => match r {
             Ok(a) => a,
             Err(_) => {
-                shared.conns.reset(&t.peer);
+                wire.net.conns().reset(&t.peer);
                 return Outcome::Retry {
                     reason: "attempt timed out".into(),
                 };
@@ -616,86 +346,19 @@ async fn attempt(shared: &Arc<Shared>, t: &Transmit) -> Outcome {
         },
     };
     match answered {
-        Ok((msg, reply)) => settle(shared, t, msg, reply).await,
+        Ok((msg, reply)) => settle(wire, t, msg, reply).await,
         Err(outcome) => outcome,
     }
-}
-
-async fn connect(shared: &Shared, peer: &PartyId) -> Result<quinn::Connection> {
-    let directory = shared.directory();
-    let entry = directory
-        .get(peer)
-        .ok_or_else(|| NodeError::UnknownParty(peer.clone()))?;
-    let mut last = String::from("no address");
-    for addr in &entry.addresses {
-        let resolved = match tokio::net::lookup_host(addr.as_str()).await {
-            Ok(mut a) => a.next(),
-            Err(e) => {
-                last = format!("{addr}: {e}");
-                continue;
-            }
-        };
-        let Some(sock) = resolved else { continue };
-        let connecting =
-            match shared
-                .endpoint
-                .connect_with(shared.client_config(), sock, &peer.dns_name())
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    last = format!("{addr}: {e}");
-                    continue;
-                }
-            };
-        match connecting.await {
-            Ok(conn) => {
-                if admit(shared, &conn).as_ref() != Some(peer) {
-                    last = format!("{addr}: certificate is not {peer}'s");
-                    continue;
-                }
-                return Ok(conn);
-            }
-            Err(e) => last = format!("{addr}: {e}"),
-        }
-    }
-    Err(NodeError::Transport(format!("cannot reach {peer}: {last}")))
-}
-
-/// The live connection to `peer`, or a new one (whose streams from the peer are served too).
-pub(crate) async fn connection(shared: &Arc<Shared>, peer: &PartyId) -> Result<quinn::Connection> {
-    shared
-        .conns
-        .get_or_connect(peer, || async {
-            let c = match connect(shared, peer).await {
-                Ok(c) => c,
-                Err(e) => {
-                    shared.ops.peers.unreachable(peer, &e.to_string());
-                    return Err(e);
-                }
-            };
-            // The connection is shared both ways: serve what the peer sends on it.
-            let s = shared.clone();
-            shared
-                .tracker
-                .spawn(serve_connection(s, c.clone(), peer.clone()));
-            shared.tracker.spawn(crate::dirsync::sync_with(
-                shared.clone(),
-                peer.clone(),
-                c.clone(),
-            ));
-            Ok(c)
-        })
-        .await
 }
 
 /// The peer's part of an attempt: the message sent and the peer's answer, or how the attempt
 /// ended without one.
 async fn ask_peer(
-    shared: &Arc<Shared>,
+    wire: &Wire,
     t: &Transmit,
 ) -> std::result::Result<(StoredMessage, Reply), Outcome> {
     let retry = |reason: String| Err(Outcome::Retry { reason });
-    let msg = match shared.store.message(t.id) {
+    let msg = match wire.cases.store.message(t.id) {
         Ok(Some(m)) => m,
         Ok(None) => {
             return Err(Outcome::Final {
@@ -710,12 +373,12 @@ async fn ask_peer(
     // A follow-up waits for its case's request to be receipted: sent first, it would reach a
     // peer that has no case yet.
     if !msg.kind.is_request() || msg.kind == MessageKind::SpontaneousInformation {
-        let opening = match shared.store.case(&msg.case_ref) {
+        let opening = match wire.cases.store.case(&msg.case_ref) {
             Ok(c) => c.and_then(|c| c.messages.first().copied()),
             Err(e) => return retry(e.to_string()),
         };
         if let Some(first) = opening.filter(|first| *first != t.id) {
-            match shared.store.message(first) {
+            match wire.cases.store.message(first) {
                 Ok(Some(m)) if m.delivery == DeliveryState::Queued => {
                     return retry(format!(
                         "waiting for the request of {} to be delivered first",
@@ -730,50 +393,62 @@ async fn ask_peer(
     // Queued longer than half a receiver's window for a message's age (its peer was down, or
     // this node was): signed again with a fresh time before it goes, so that an outage of
     // any length loses nothing.
-    let msg = match refresh_if_old(shared, msg, shared.cfg.limits.clock_skew_secs * 500).await {
-        Ok(m) => m,
-        Err(e) => return retry(e.to_string()),
-    };
+    let msg =
+        match refresh_if_old(wire, msg, wire.cases.me.cfg().limits.clock_skew_secs * 500).await {
+            Ok(m) => m,
+            Err(e) => return retry(e.to_string()),
+        };
     // Attachments are queued durably before the message can be receipted.
-    match crate::attachments::queue_outbound(shared, t.id, &t.peer, &msg.envelope) {
+    match crate::attachments::queue_outbound(
+        &wire.attachments,
+        wire.cases.clocks.now(),
+        t.id,
+        &t.peer,
+        &msg.envelope,
+    ) {
         Ok(false) => {}
         Ok(true) => {
-            if let Err(e) = shared.store.commit().await {
+            if let Err(e) = wire.cases.store.commit().await {
                 return retry(e.to_string());
             }
         }
         Err(e) => return retry(e.to_string()),
     }
-    let conn = match connection(shared, &t.peer).await {
+    let conn = match crate::peering::connection(wire, &t.peer).await {
         Ok(c) => c,
         Err(e) => return retry(e.to_string()),
     };
-    let reply =
-        match transport::exchange(&conn, &msg.envelope, shared.cfg.limits.max_frame_bytes).await {
-            Ok(r) => r,
-            Err(e) => {
-                // No answer in time: the connection is most likely dead (the peer restarted
-                // and lost it). The next attempt makes a fresh handshake instead of waiting
-                // on it again until its idle timeout.
-                if matches!(e, FrameError::Timeout) {
-                    shared.conns.reset(&t.peer);
-                }
-                // A peer that refused this node says why as it closes: kept for `peers`.
-                let why = match conn.close_reason() {
-                    Some(quinn::ConnectionError::ApplicationClosed(c)) => {
-                        format!(
-                            "{} closed the connection: {}",
-                            t.peer,
-                            String::from_utf8_lossy(&c.reason)
-                        )
-                    }
-                    Some(other) => other.to_string(),
-                    None => e.to_string(),
-                };
-                shared.ops.peers.unreachable(&t.peer, &why);
-                return retry(e.to_string());
+    let reply = match transport::exchange(
+        &conn,
+        &msg.envelope,
+        wire.cases.me.cfg().limits.max_frame_bytes,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            // No answer in time: the connection is most likely dead (the peer restarted
+            // and lost it). The next attempt makes a fresh handshake instead of waiting
+            // on it again until its idle timeout.
+            if matches!(e, FrameError::Timeout) {
+                wire.net.conns().reset(&t.peer);
             }
-        };
+            // A peer that refused this node says why as it closes: kept for `peers`.
+            let why = match conn.close_reason() {
+                Some(quinn::ConnectionError::ApplicationClosed(c)) => {
+                    format!(
+                        "{} closed the connection: {}",
+                        t.peer,
+                        String::from_utf8_lossy(&c.reason)
+                    )
+                }
+                Some(other) => other.to_string(),
+                None => e.to_string(),
+            };
+            wire.ops.peers.unreachable(&t.peer, &why);
+            return retry(e.to_string());
+        }
+    };
     Ok((msg, reply))
 }
 
@@ -787,11 +462,11 @@ fn age_ms(msg: &StoredMessage, now: UtcMs) -> u64 {
 /// Signs `msg`'s envelope again with the current time if it is older than `older_than_ms`,
 /// and stores the new one in its place (audited `resigned`); the message as it now stands.
 async fn refresh_if_old(
-    shared: &Shared,
+    wire: &Wire,
     mut msg: StoredMessage,
     older_than_ms: u64,
 ) -> Result<StoredMessage> {
-    let now = shared.clock.now();
+    let now = wire.cases.clocks.now();
     // The envelope is never older than the message (signing again only makes it younger):
     // a message young enough needs no decoding, which keeps this off a delivery's cost.
     if now.0.saturating_sub(msg.created_at.0) <= older_than_ms || age_ms(&msg, now) <= older_than_ms
@@ -800,13 +475,16 @@ async fn refresh_if_old(
     }
     let signed = poc247_protocol::SignedEnvelope::from_bytes(&msg.envelope)?;
     let mut envelope = signed
-        .verify(&shared.party, &shared.signing.verifying_key())
+        .verify(
+            wire.cases.me.party(),
+            &wire.cases.me.signing().verifying_key(),
+        )
         .map_err(|e| NodeError::Storage(format!("stored envelope of {}: {e}", msg.id)))?
         .envelope()
         .clone();
     let was = envelope.header.created_at;
     envelope.header.created_at = now;
-    let bytes = envelope.sign(&shared.signing)?.to_bytes()?;
+    let bytes = envelope.sign(wire.cases.me.signing())?.to_bytes()?;
     let rec = crate::audit::AuditRecord {
         at: now,
         actor: crate::audit::Actor::Node,
@@ -814,7 +492,7 @@ async fn refresh_if_old(
         case_ref: Some(msg.case_ref.clone()),
         message_id: Some(msg.id),
     };
-    shared
+    wire.cases
         .store
         .replace_envelope(msg.id, bytes.clone(), &rec)
         .await?;
@@ -824,12 +502,12 @@ async fn refresh_if_old(
 }
 
 /// Stores and announces the peer's answer to `msg`: a verified receipt, or a refusal for good.
-async fn settle(shared: &Arc<Shared>, t: &Transmit, msg: StoredMessage, reply: Reply) -> Outcome {
+async fn settle(wire: &Wire, t: &Transmit, msg: StoredMessage, reply: Reply) -> Outcome {
     let retry = |reason: String| Outcome::Retry { reason };
-    let now = shared.clock.now();
+    let now = wire.cases.clocks.now();
     match reply {
         Reply::Receipt(r) => {
-            let directory = shared.directory();
+            let directory = wire.cases.directory();
             let Some(entry) = directory.get(&t.peer) else {
                 return retry(format!("{} left the directory", t.peer));
             };
@@ -841,7 +519,7 @@ async fn settle(shared: &Arc<Shared>, t: &Transmit, msg: StoredMessage, reply: R
             let signer = if current {
                 Some(entry.signing_key)
             } else {
-                shared
+                wire.cases
                     .store
                     .peer_keys(&t.peer)
                     .unwrap_or_default()
@@ -855,12 +533,12 @@ async fn settle(shared: &Arc<Shared>, t: &Transmit, msg: StoredMessage, reply: R
                     e.map_or_else(|| "receipt does not verify".into(), |e| e.to_string()),
                 );
             };
-            if let Err(e) = shared.store.settle_durably(t.id, Ok(r), now).await {
+            if let Err(e) = wire.cases.store.settle_durably(t.id, Ok(r), now).await {
                 return retry(e.to_string());
             }
             tracing::info!(case = %msg.case_ref, id = %t.id, to = %t.peer, attempt = t.attempt, "delivered, receipt verified");
-            shared.attachments.kick();
-            shared.publish(
+            wire.attachments.kick();
+            wire.cases.events.publish(
                 EventKind::Delivered {
                     receiver_key: fingerprint(&signer),
                 },
@@ -878,14 +556,15 @@ async fn settle(shared: &Arc<Shared>, t: &Transmit, msg: StoredMessage, reply: R
         Reply::Rejection(rej)
             if rej.code == poc247_protocol::RejectionCode::Stale && age_ms(&msg, now) > 60_000 =>
         {
-            match refresh_if_old(shared, msg, 0).await {
+            match refresh_if_old(wire, msg, 0).await {
                 Ok(_) => retry(format!("{rej}; signed again with a fresh time")),
                 Err(e) => retry(e.to_string()),
             }
         }
         Reply::Rejection(rej) => {
             let reason = rej.to_string();
-            if let Err(e) = shared
+            if let Err(e) = wire
+                .cases
                 .store
                 .settle_durably(t.id, Err(reason.clone()), now)
                 .await
@@ -893,7 +572,7 @@ async fn settle(shared: &Arc<Shared>, t: &Transmit, msg: StoredMessage, reply: R
                 return retry(e.to_string());
             }
             tracing::warn!(case = %msg.case_ref, id = %t.id, to = %t.peer, code = %rej.code, "peer refused the message");
-            shared.publish(
+            wire.cases.events.publish(
                 EventKind::DeliveryFailed {
                     reason: reason.clone(),
                 },

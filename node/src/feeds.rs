@@ -3,8 +3,9 @@
 //! (`GET /v1/stats`, JSON or CSV). The wire format of both is in `docs/events.md`.
 
 use crate::control::{parse_time, ApiError};
-use crate::driver::Shared;
 use crate::events::NodeEvent;
+use crate::handles::{Events, Tasks};
+use crate::outgoing::Cases;
 use crate::stats::{self, Period};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -16,7 +17,6 @@ use poc247_protocol::UtcMs;
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::VecDeque;
-use std::sync::Arc;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
@@ -67,7 +67,8 @@ pub fn resume_point(headers: &HeaderMap, after: Option<&str>) -> Result<Option<u
 /// `data` = its JSON. With `Last-Event-ID: N` (or `?after=N`) the stored events after `N`
 /// come first, then the live ones, without gap or repeat. The stream ends when the node stops.
 pub async fn events(
-    State(s): State<Arc<Shared>>,
+    State(events): State<Events>,
+    State(tasks): State<Tasks>,
     headers: HeaderMap,
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Response {
@@ -79,8 +80,8 @@ pub async fn events(
         Ok(a) => a,
         Err(m) => return bad(m),
     };
-    let (head, rx) = s.subscribe_at();
-    let follow = Follow::new(s.clone(), rx, head, after);
+    let (head, rx) = events.subscribe_at();
+    let follow = Follow::new(events, tasks.cancel_token(), rx, head, after);
     let stream = futures_util::stream::unfold(follow, |mut f| async move {
         let ev = f.next().await?;
         Some((Ok::<_, std::convert::Infallible>(ev), f))
@@ -92,7 +93,7 @@ pub async fn events(
 
 /// One reader of the event stream: the stored events it has not seen, then the live ones.
 struct Follow {
-    shared: Arc<Shared>,
+    events: Events,
     rx: broadcast::Receiver<NodeEvent>,
     cancel: CancellationToken,
     /// The highest sequence number sent (or the one the reader starts after).
@@ -107,12 +108,12 @@ struct Follow {
 
 impl Follow {
     fn new(
-        shared: Arc<Shared>,
+        events: Events,
+        cancel: CancellationToken,
         rx: broadcast::Receiver<NodeEvent>,
         head: u64,
         after: Option<u64>,
     ) -> Self {
-        let cancel = shared.cancel_token();
         let (last, catching_up, note) = match after {
             None => (head, false, None),
             // A number this node never gave (its data were replaced): from now on.
@@ -126,7 +127,7 @@ impl Follow {
             Some(n) => (n, n < head, None),
         };
         Follow {
-            shared,
+            events,
             rx,
             cancel,
             last,
@@ -153,7 +154,7 @@ impl Follow {
                 continue;
             }
             if self.catching_up {
-                let log = &self.shared.event_log;
+                let log = self.events.log();
                 let trimmed = match log.trimmed_through() {
                     Ok(t) => t,
                     Err(e) => {
@@ -236,7 +237,7 @@ pub fn parse_until(t: &str) -> Option<u64> {
 /// `GET /v1/stats?since=&until=&format=`: content-free statistics of the cases opened in the
 /// period, exercise cases left out.
 pub async fn stats(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Cases>,
     q: Result<Query<StatsQuery>, QueryRejection>,
 ) -> Response {
     let Query(q) = match q {
@@ -268,7 +269,7 @@ pub async fn stats(
         Ok(c) => c,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let st = stats::compute(&cases, &period, s.clock.now(), &s.cfg.deadlines);
+    let st = stats::compute(&cases, &period, s.clocks.now(), &s.me.cfg().deadlines);
     match q.format.as_deref() {
         None | Some("") | Some("json") => Json(st).into_response(),
         Some("csv") => (

@@ -17,6 +17,7 @@ pub mod error;
 pub mod eventlog;
 pub mod events;
 pub mod feeds;
+pub mod handles;
 pub mod hook;
 pub mod init;
 pub mod keys;
@@ -24,6 +25,7 @@ pub mod localnet;
 pub mod metrics;
 pub mod operator;
 pub mod outgoing;
+pub mod peering;
 pub mod peers;
 pub mod receiver;
 pub mod registry;
@@ -34,9 +36,12 @@ pub mod transport;
 
 pub use config::NodeConfig;
 pub use directory::Directory;
-pub use driver::{Node, Shared};
+pub use driver::Node;
 pub use error::NodeError;
+pub use handles::{DirectoryHandle, Events, Identity};
+pub use outgoing::Cases;
 pub use outgoing::{NewRequest, SubmitError, Submitted};
+pub use peering::Wire;
 
 // The sans-IO core, under the paths the node has always used.
 pub use poc247_core::{audit, delivery, lifecycle, ratelimit, stats, tracks};

@@ -6,9 +6,11 @@
 //! reads no case from the store, however many there are.
 
 use crate::control::ApiError;
-use crate::driver::Shared;
 use crate::error::Result;
 use crate::events::{EventKind, NodeEvent};
+use crate::handles::{Deadlines, Net, Ops};
+use crate::outgoing::Cases;
+use crate::store::Store;
 use crate::tracks::Track;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -17,7 +19,7 @@ use poc247_protocol::{MessageId, PartyId, UtcMs};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// Upper bounds of the delivery latency histogram, in seconds.
 pub const LATENCY_BUCKETS_S: [f64; 16] = [
@@ -135,7 +137,7 @@ impl Metrics {
 
     /// Counts one event. A delivery's latency runs from its `queued` event, or from when the
     /// message was stored if that event came before the node started.
-    pub fn observe(&self, shared: &Shared, ev: &NodeEvent) {
+    pub fn observe(&self, store: &Store, ev: &NodeEvent) {
         let kind = kind_of(ev);
         let bump = |map: &mut BTreeMap<(String, &'static str), u64>, result: &'static str| {
             *map.entry((kind.clone(), result)).or_default() += 1;
@@ -145,7 +147,7 @@ impl Metrics {
                 // A message of a case recorded from another channel is stored, never sent.
                 let local = ev
                     .message_id
-                    .and_then(|id| shared.store.message(id).ok().flatten())
+                    .and_then(|id| store.message(id).ok().flatten())
                     .is_some_and(|m| m.delivery == crate::store::DeliveryState::Local);
                 let mut c = self.counters();
                 if local {
@@ -165,7 +167,7 @@ impl Metrics {
                     .and_then(|id| self.counters().queued_at.remove(&id));
                 let queued = remembered.or_else(|| {
                     ev.message_id
-                        .and_then(|id| shared.store.message(id).ok().flatten())
+                        .and_then(|id| store.message(id).ok().flatten())
                         .map(|m| m.stored_at)
                 });
                 let mut c = self.counters();
@@ -229,31 +231,45 @@ fn track_name(t: Track) -> String {
         .unwrap_or_else(|| format!("{t:?}"))
 }
 
-fn gauges(shared: &Shared) -> Result<Gauges> {
-    let now = shared.clock.now();
-    let directory = shared.directory();
+/// What the metrics read: the cases (the store, the directory, this node), the operator's
+/// counters, the connections and the deadlines' board.
+#[derive(Clone, Debug)]
+pub struct Sources {
+    /// The cases.
+    pub cases: Cases,
+    /// The operator's surface.
+    pub ops: Ops,
+    /// The connections.
+    pub net: Net,
+    /// The deadlines' board.
+    pub deadlines: Deadlines,
+}
+
+fn gauges(shared: &Sources) -> Result<Gauges> {
+    let now = shared.cases.clocks.now();
+    let directory = shared.cases.directory();
     let mut queues: BTreeMap<PartyId, (usize, Option<UtcMs>)> = directory
         .iter()
-        .filter(|e| e.id != shared.party)
+        .filter(|e| e.id != *shared.cases.me.party())
         .map(|e| (e.id.clone(), (0, None)))
         .collect();
-    for (_, e) in shared.store.outbox()? {
+    for (_, e) in shared.cases.store.outbox()? {
         let q = queues.entry(e.peer).or_insert((0, None));
         q.0 += 1;
         q.1 = Some(q.1.map_or(e.queued_at, |t| t.min(e.queued_at)));
     }
     let mut overdue: BTreeMap<String, u64> = TRACKS.iter().map(|t| (track_name(*t), 0)).collect();
     let (due, (cases, _)) = {
-        let board = crate::timers::lock(&shared.deadline_board);
+        let board = shared.deadlines.board();
         (board.overdue(now), board.cases())
     };
     for (track, n) in due {
         *overdue.entry(track_name(track)).or_default() += n;
     }
-    let live = shared.conns.connected();
+    let live = shared.net.conns().connected();
     let connected = directory
         .iter()
-        .filter(|e| e.id != shared.party)
+        .filter(|e| e.id != *shared.cases.me.party())
         .map(|e| (e.id.clone(), live.contains(&e.id)))
         .collect();
     Ok(Gauges {
@@ -277,9 +293,9 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 /// The metrics in the Prometheus text format (version 0.0.4).
-pub fn render(shared: &Shared) -> Result<String> {
+pub fn render(shared: &Sources) -> Result<String> {
     let g = gauges(shared)?;
-    let now = shared.clock.now();
+    let now = shared.cases.clocks.now();
     let (out_counts, in_counts, rejections, latency, missed) = {
         let c = shared.ops.metrics.counters();
         (
@@ -291,7 +307,7 @@ pub fn render(shared: &Shared) -> Result<String> {
         )
     };
     let mut out = String::new();
-    if let Ok(Some(v)) = crate::peers::version_in_force(&shared.cfg) {
+    if let Ok(Some(v)) = crate::peers::version_in_force(shared.cases.me.cfg()) {
         header(
             &mut out,
             "poc247_directory_serial",
@@ -309,7 +325,7 @@ pub fn render(shared: &Shared) -> Result<String> {
         let passed = u8::from(now.0 > v.version.next_update);
         let _ = writeln!(out, "poc247_directory_next_update_passed {passed}");
     }
-    if shared.cfg.hook.is_some() {
+    if shared.cases.me.cfg().hook.is_some() {
         let h = shared.ops.hook.get();
         header(
             &mut out,
@@ -459,7 +475,7 @@ pub fn render(shared: &Shared) -> Result<String> {
         "gauge",
         "Whole days until a certificate expires: this node's and each peer's seen.",
     );
-    for s in crate::certs::statuses(shared) {
+    for s in crate::certs::statuses(&shared.ops, &shared.cases) {
         let _ = writeln!(
             out,
             "poc247_certificate_days_left{{party=\"{}\",own=\"{}\"}} {}",
@@ -479,7 +495,7 @@ pub fn render(shared: &Shared) -> Result<String> {
     let _ = writeln!(
         out,
         "poc247_uptime_seconds {}",
-        now.since(shared.started_at) / 1000
+        now.since(shared.cases.me.started_at()) / 1000
     );
     header(
         &mut out,
@@ -497,13 +513,13 @@ pub fn render(shared: &Shared) -> Result<String> {
     let _ = writeln!(
         out,
         "poc247_store_flushes_total {}",
-        shared.store.flush_count()
+        shared.cases.store.flush_count()
     );
     Ok(out)
 }
 
 /// `metrics` of `GET /v1/status`: the same figures, shaped for a person.
-pub fn summary(shared: &Shared) -> Result<Value> {
+pub fn summary(shared: &Sources) -> Result<Value> {
     let g = gauges(shared)?;
     let (out_totals, in_totals, latency) = {
         let c = shared.ops.metrics.counters();
@@ -523,7 +539,7 @@ pub fn summary(shared: &Shared) -> Result<Value> {
         })
         .collect();
     Ok(json!({
-        "since": shared.started_at.rfc3339(),
+        "since": shared.cases.me.started_at().rfc3339(),
         "messages_out": {
             "queued": n(&out_totals, "queued"),
             "delivered": n(&out_totals, "delivered"),
@@ -547,8 +563,18 @@ pub fn summary(shared: &Shared) -> Result<Value> {
 }
 
 /// `GET /metrics`.
-pub async fn handler(State(s): State<Arc<Shared>>) -> std::result::Result<Response, ApiError> {
-    let text = render(&s)?;
+pub async fn handler(
+    State(cases): State<Cases>,
+    State(ops): State<Ops>,
+    State(net): State<Net>,
+    State(deadlines): State<Deadlines>,
+) -> std::result::Result<Response, ApiError> {
+    let text = render(&Sources {
+        cases,
+        ops,
+        net,
+        deadlines,
+    })?;
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,

@@ -4,15 +4,13 @@
 //! control API.
 
 use crate::certs::{self, CertWatch};
-use crate::driver::Shared;
 use crate::events::{EventKind, NodeEvent};
-use crate::metrics::{self, Metrics};
+use crate::handles::Ops;
+use crate::metrics::Metrics;
+use crate::outgoing::Cases;
 use crate::peers::{self, PeerBook};
 use crate::tls::TlsMaterial;
-use axum::routing::{get, post};
-use axum::Router;
 use poc247_protocol::{PartyId, UtcMs};
-use std::sync::Arc;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 /// What the operator's surface keeps.
@@ -48,17 +46,17 @@ impl Operator {
 }
 
 /// A connection of `peer` was admitted: it is seen now, and its certificate is recorded.
-pub fn admitted(shared: &Shared, peer: &PartyId, conn: &quinn::Connection) {
-    shared.ops.peers.seen(peer, shared.clock.now());
-    certs::peer_presented(shared, peer, conn);
+pub fn admitted(ops: &Ops, cases: &Cases, peer: &PartyId, conn: &quinn::Connection) {
+    ops.peers.seen(peer, cases.clocks.now());
+    certs::peer_presented(ops, cases, peer, conn);
 }
 
-fn follow(shared: &Shared, ev: &NodeEvent) {
-    shared.ops.metrics.observe(shared, ev);
+fn follow(ops: &Ops, cases: &Cases, ev: &NodeEvent) {
+    ops.metrics.observe(&cases.store, ev);
     // A message or a receipt from a peer is a sighting too.
     if matches!(ev.kind, EventKind::Received | EventKind::Delivered { .. }) {
         if let Some(p) = &ev.peer {
-            shared.ops.peers.seen(p, ev.at);
+            ops.peers.seen(p, ev.at);
         }
     }
 }
@@ -66,36 +64,31 @@ fn follow(shared: &Shared, ev: &NodeEvent) {
 /// Runs until the node stops: fails queued messages to parties the directory no longer lists
 /// (it may have changed while the node was stopped), then counts events and looks at the
 /// certificates at once and every day.
-pub async fn run(shared: Arc<Shared>, mut events: broadcast::Receiver<NodeEvent>) {
-    if let Err(e) = peers::fail_orphans(&shared).await {
+pub async fn run(
+    ops: Ops,
+    cases: Cases,
+    cancel: tokio_util::sync::CancellationToken,
+    mut events: broadcast::Receiver<NodeEvent>,
+) {
+    if let Err(e) = peers::fail_orphans(&cases).await {
         tracing::error!(error = %e, "cannot check the outbox against the directory");
     }
-    let cancel = shared.cancel_token();
     let mut daily = tokio::time::interval(certs::CHECK_EVERY);
     daily.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = daily.tick() => {
-                certs::check(&shared);
+                certs::check(&ops, &cases);
             }
             ev = events.recv() => match ev {
-                Ok(ev) => follow(&shared, &ev),
+                Ok(ev) => follow(&ops, &cases, &ev),
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "the metrics fell behind the events");
-                    shared.ops.metrics.missed(n);
+                    ops.metrics.missed(n);
                 }
                 Err(RecvError::Closed) => return,
             },
         }
     }
-}
-
-/// The routes: `GET /v1/peers`, `POST /v1/peers/reload`, `GET /metrics`.
-pub fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/v1/peers", get(peers::list))
-        .route("/v1/peers/reload", post(peers::reload_route))
-        .route("/v1/directory", post(peers::apply_route))
-        .route("/metrics", get(metrics::handler))
 }

@@ -5,10 +5,11 @@
 
 use crate::audit::{Actor, AuditRecord};
 use crate::directory::{Directory, MlaBasis, PartyEntry};
-use crate::driver::{DeliveryCmd, Shared};
 use crate::error::NodeError;
 use crate::events::EventKind;
+use crate::handles::{Clocks, DeliveryCmd, DirectoryHandle, Events, Identity, Outbox};
 use crate::lifecycle::{CaseContext, CaseRecord, ExternalRecord, Role, Step};
+use crate::store::Store;
 use crate::store::{CaseRefusal, DeliveryState, Direction, StoredMessage};
 use poc247_protocol::{
     Body, CaseRef, Date, Envelope, FieldError, Header, Language, MessageId, MessageKind, PartyId,
@@ -155,7 +156,7 @@ fn check_language(
 }
 
 /// How an emergency mutual-assistance request reaches the Party of `entry` from here, as the
-/// routing rules of [`Shared::submit`] would send it.
+/// routing rules of [`Cases::submit`] would send it.
 fn mla_route_advice(directory: &Directory, entry: &PartyEntry) -> String {
     let to = &entry.id;
     let d = &entry.declarations;
@@ -186,7 +187,53 @@ fn mla_route_advice(directory: &Directory, entry: &PartyEntry) -> String {
     }
 }
 
-impl Shared {
+/// The one place where this node's cases change and what follows is done, in order: the
+/// change persisted with its audit entry, flushed, then the caller answered, the event
+/// published and the message handed to the delivery task. The API's routes, the receiver,
+/// the timer task and the relay of copies all change cases through it.
+#[derive(Clone, Debug)]
+pub struct Cases {
+    pub(crate) me: Identity,
+    pub(crate) directory: DirectoryHandle,
+    pub(crate) store: Store,
+    pub(crate) clocks: Clocks,
+    pub(crate) events: Events,
+    pub(crate) outbox: Outbox,
+}
+
+impl Cases {
+    /// The directory in force.
+    pub fn directory(&self) -> std::sync::Arc<Directory> {
+        self.directory.get()
+    }
+
+    /// Puts a new directory in force (a reload or a version checked it whole first), and
+    /// remembers its Parties' signing keys.
+    pub(crate) fn set_directory(&self, directory: std::sync::Arc<Directory>) {
+        crate::driver::note_peer_keys(&self.store, &directory, self.clocks.now());
+        self.directory.set(directory);
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// This node.
+    pub fn me(&self) -> &Identity {
+        &self.me
+    }
+
+    /// The clocks.
+    pub fn clocks(&self) -> &Clocks {
+        &self.clocks
+    }
+
+    /// The events.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
     /// Applies the directory's routing rules to a request for `to`.
     fn route(
         &self,
@@ -194,7 +241,7 @@ impl Shared {
         req: &NewRequest,
         to: &PartyId,
     ) -> Result<Route, SubmitError> {
-        if to == &self.party {
+        if to == self.me.party() {
             return Err(SubmitError::Invalid(vec![field(
                 "to",
                 "a node does not send requests to itself",
@@ -218,7 +265,7 @@ impl Shared {
                 // Within one Party (a central authority forwarding to its own 24/7 node or
                 // competent authority, 27(9)(c)), the declarations made to other Parties do
                 // not apply.
-                let domestic = to.state() == self.party.state();
+                let domestic = to.state() == self.me.party().state();
                 if let Some(p) = &m.preservation_case {
                     match self.store.case(p)? {
                         Some(c)
@@ -253,7 +300,7 @@ impl Shared {
                 let ca = entry
                     .central_authority
                     .clone()
-                    .filter(|ca| ca != to && ca != &self.party && directory.get(ca).is_some());
+                    .filter(|ca| ca != to && ca != self.me.party() && directory.get(ca).is_some());
                 if domestic {
                 } else if let Some(ca) = ca.filter(|_| d.urgent_requests_to_central_authority_only)
                 {
@@ -277,9 +324,9 @@ impl Shared {
                 // central authority (not a copy or a forward itself).
                 if !route.to.is_authority() && !domestic && m.relayed.is_none() {
                     route.copy_to = directory
-                        .get(&self.party)
+                        .get(self.me.party())
                         .and_then(|me| me.central_authority.clone())
-                        .filter(|ca| directory.get(ca).is_some() && ca != &self.party);
+                        .filter(|ca| directory.get(ca).is_some() && ca != self.me.party());
                 }
             }
             Body::EmergencyProduction(e) => {
@@ -323,13 +370,13 @@ impl Shared {
 
     fn new_case_ref(&self, now: UtcMs) -> Result<CaseRef, NodeError> {
         let year = u16::try_from(Date::from_utc_ms(now.0).year()).unwrap_or(0);
-        self.store.next_case_ref(&self.party, year)
+        self.store.next_case_ref(self.me.party(), year)
     }
 
     fn outbound(&self, header: Header, body: Body, now: UtcMs) -> Result<StoredMessage, NodeError> {
         let kind = body.kind();
         let envelope = Envelope { header, body };
-        let bytes = envelope.sign(&self.signing)?.to_bytes()?;
+        let bytes = envelope.sign(self.me.signing())?.to_bytes()?;
         let h = envelope.header;
         Ok(StoredMessage {
             id: h.id,
@@ -358,7 +405,7 @@ impl Shared {
         Header {
             version: PROTOCOL_VERSION,
             id: MessageId::new(now),
-            from: self.party.clone(),
+            from: self.me.party().clone(),
             to: to.clone(),
             created_at: now,
             case_ref,
@@ -393,7 +440,7 @@ impl Shared {
         );
         // A suggested deadline already past asks for nothing the requested Party could meet
         // (CARICOM MLA para. 29).
-        let today = Date::from_utc_ms(self.clock.now().0);
+        let today = Date::from_utc_ms(self.clocks.now().0);
         if let Some(by) = crate::lifecycle::respond_by_of(&req.body).filter(|by| *by < today) {
             fields.push(field(
                 "respond_by",
@@ -408,7 +455,7 @@ impl Shared {
                 "set by the nodes for a copy or a forward (art. 27(9)), never by a caller",
             ));
         }
-        if self.drill.is_some() && !req.exercise {
+        if self.clocks.drill().is_some() && !req.exercise {
             fields.push(field(
                 "exercise",
                 "this is a drill node: it sends exercise traffic only (exercise: true)",
@@ -428,7 +475,7 @@ impl Shared {
         for to in &req.to {
             routes.push(self.route(&directory, &req, to)?);
         }
-        let now = self.clock.now();
+        let now = self.clocks.now();
         let mut rows: Vec<(StoredMessage, CaseRecord, PartyId)> = Vec::new();
         let mut done = Vec::new();
         for route in routes {
@@ -441,7 +488,7 @@ impl Shared {
                 req.exercise,
                 now,
             );
-            let context = context_for(&directory, &self.party, &route.to, kind);
+            let context = context_for(&directory, self.me.party(), &route.to, kind);
             let mut case = CaseRecord::open(&header, &req.body, Role::Requester, context, now);
             case.language_override = route.language_override;
             case.warnings = route.warnings.clone();
@@ -464,7 +511,7 @@ impl Shared {
                     m.relayed = Some(Relayed {
                         how: RelayKind::Copy,
                         case: case_ref.clone(),
-                        requester: self.party.clone(),
+                        requester: self.me.party().clone(),
                         requested: route.to.clone(),
                     });
                 }
@@ -472,7 +519,7 @@ impl Shared {
                     &h,
                     &copy_body,
                     Role::Requester,
-                    context_for(&directory, &self.party, ca, kind),
+                    context_for(&directory, self.me.party(), ca, kind),
                     now,
                 );
                 copy.copy_of = Some(case_ref.clone());
@@ -508,14 +555,14 @@ impl Shared {
         }
         for (m, c, p) in rows {
             tracing::info!(case = %c.case_ref, id = %m.id, kind = %m.kind, to = %p, "request queued");
-            self.publish(
+            self.events.publish(
                 EventKind::Queued,
                 Some(c.case_ref),
                 Some(m.id),
                 Some(m.kind),
                 Some(p.clone()),
             );
-            let _ = self.delivery.send(DeliveryCmd::Enqueue(p, m.id)).await;
+            self.outbox.send(DeliveryCmd::Enqueue(p, m.id)).await;
         }
         Ok(done)
     }
@@ -540,7 +587,7 @@ impl Shared {
             .validate_in_case(case.urgency, case.kind, case.context.traffic_data)
             .err()
             .unwrap_or_default();
-        fields.extend(self.directory().check_decision(&self.party, &body));
+        fields.extend(self.directory().check_decision(self.me.party(), &body));
         // BC 29(7): a preservation is kept for at least the Party's minimum. Said by another
         // Party, it is taken with a warning; said here, it is refused before it leaves, as it
         // could not be taken back.
@@ -550,7 +597,7 @@ impl Shared {
             {
                 let executed = d
                     .executed_on
-                    .unwrap_or_else(|| Date::from_utc_ms(self.clock.now().0));
+                    .unwrap_or_else(|| Date::from_utc_ms(self.clocks.now().0));
                 let minimum = executed.plus_days(i64::from(case.context.preservation_min_days));
                 if until < minimum {
                     fields.push(field(
@@ -595,7 +642,7 @@ impl Shared {
                 }
             }
         }
-        let now = self.clock.now();
+        let now = self.clocks.now();
         let mut header = self.header(
             &peer,
             case_ref.clone(),
@@ -609,7 +656,7 @@ impl Shared {
         if local_only {
             msg.delivery = DeliveryState::Local;
         }
-        let me = self.party.clone();
+        let me = self.me.party().clone();
         let step_body = body;
         let result =
             self.store
@@ -653,7 +700,7 @@ impl Shared {
                 }
             }
         }
-        self.publish(
+        self.events.publish(
             EventKind::Queued,
             Some(case_ref.clone()),
             Some(msg.id),
@@ -661,8 +708,7 @@ impl Shared {
             Some(peer.clone()),
         );
         if !local_only {
-            let _ = self
-                .delivery
+            self.outbox
                 .send(DeliveryCmd::Enqueue(peer.clone(), msg.id))
                 .await;
         }
@@ -744,7 +790,7 @@ impl Shared {
     /// it to the requested Party's central authority, once each (the relay is recorded as the
     /// case's `copy_case`): the case `only` when a request arrives, every case at start.
     pub async fn relay_copies(&self, only: Option<&CaseRef>) -> Result<(), SubmitError> {
-        if !self.party.is_authority() {
+        if !self.me.party().is_authority() {
             return Ok(());
         }
         let directory = self.directory();
@@ -756,7 +802,7 @@ impl Shared {
             let Some(original) = &case.copy_of else {
                 continue;
             };
-            let from_own_party = case.requester.state() == self.party.state();
+            let from_own_party = case.requester.state() == self.me.party().state();
             if case.role != Role::Requested || !from_own_party || case.copy_case.is_some() {
                 continue;
             }
@@ -767,7 +813,7 @@ impl Shared {
             let target = directory
                 .get(&relayed.requested)
                 .and_then(|e| e.central_authority.clone())
-                .filter(|ca| ca != &self.party && directory.get(ca).is_some());
+                .filter(|ca| ca != self.me.party() && directory.get(ca).is_some());
             let Some(target) = target else {
                 tracing::warn!(case = %case.case_ref, copy_of = %original, "no central authority node of the requested Party to relay the copy to");
                 continue;
@@ -776,7 +822,7 @@ impl Shared {
             let done = self.submit(req, Actor::Node).await?;
             let Some(relay) = done.first() else { continue };
             let rec = AuditRecord {
-                at: self.clock.now(),
+                at: self.clocks.now(),
                 actor: Actor::Node,
                 event: format!("copy_relayed:{}", relay.case_ref),
                 case_ref: Some(case.case_ref.clone()),
@@ -818,12 +864,12 @@ impl Shared {
         actor: Actor,
         note: Option<&str>,
     ) -> Result<CaseRecord, SubmitError> {
-        let now = self.clock.now();
+        let now = self.clocks.now();
         let case = self
             .store
             .case(case_ref)?
             .ok_or_else(|| SubmitError::NoCase(case_ref.clone()))?;
-        let owed = crate::tracks::deadlines(&case, &self.cfg.deadlines, false)
+        let owed = crate::tracks::deadlines(&case, &self.me.cfg().deadlines, false)
             .iter()
             .any(|d| d.label == crate::tracks::TRACING_NOTICE);
         if !owed {
@@ -861,7 +907,7 @@ impl Shared {
         actor: Actor,
         note: Option<&str>,
     ) -> Result<CaseRecord, SubmitError> {
-        let now = self.clock.now();
+        let now = self.clocks.now();
         self.change_locally(case_ref, actor, "closed", note, EventKind::Closed, |c| {
             c.close(now)
         })
@@ -881,7 +927,7 @@ impl Shared {
         apply: impl Fn(&mut CaseRecord) -> Result<(), crate::lifecycle::LifecycleError>,
     ) -> Result<CaseRecord, SubmitError> {
         let rec = AuditRecord {
-            at: self.clock.now(),
+            at: self.clocks.now(),
             actor,
             event: match note
                 .map(crate::store::short)
@@ -902,7 +948,7 @@ impl Shared {
             }
         };
         self.store.commit().await?;
-        self.publish(
+        self.events.publish(
             published,
             Some(case_ref.clone()),
             None,
@@ -939,7 +985,7 @@ impl Shared {
                 fields.push(field("document_sha256", "must be 64 hex digits"));
             }
         }
-        if r.from == self.party {
+        if r.from == *self.me.party() {
             fields.push(field(
                 "from",
                 "a request recorded here comes from another Party",
@@ -950,19 +996,20 @@ impl Shared {
         }
         let directory = self.directory();
         let accepts_oral = directory
-            .get(&self.party)
+            .get(self.me.party())
             .is_some_and(|me| me.declarations.accepts_oral);
         if r.oral && !accepts_oral {
             return Err(SubmitError::Conflict(format!(
                 "{} does not accept oral requests (its directory entry declares accepts_oral = \
                  false; CARICOM MLA para. 18): ask {} for the request in writing and record that",
-                self.party, r.from
+                self.me.party(),
+                r.from
             )));
         }
-        let now = self.clock.now();
+        let now = self.clocks.now();
         let case_ref = self.new_case_ref(now)?;
         let header = self.header(
-            &self.party,
+            self.me.party(),
             case_ref.clone(),
             r.urgency,
             r.language.clone(),
@@ -971,7 +1018,7 @@ impl Shared {
         );
         let header = Header {
             from: r.from.clone(),
-            to: self.party.clone(),
+            to: self.me.party().clone(),
             created_at: r.received_at,
             ..header
         };
@@ -981,7 +1028,7 @@ impl Shared {
             &header,
             &placeholder,
             Role::Requested,
-            context_for(&directory, &r.from, &self.party, r.kind),
+            context_for(&directory, &r.from, self.me.party(), r.kind),
             now,
         );
         case.messages.clear();
@@ -1007,7 +1054,7 @@ impl Shared {
         };
         self.store.insert_case(&case, &rec)?;
         self.store.commit().await?;
-        self.publish(
+        self.events.publish(
             EventKind::Recorded,
             Some(case_ref),
             None,
@@ -1045,18 +1092,15 @@ pub struct ExternalRequest {
 
 /// At a central authority's node, relays the copies of art. 27(9)(a): at start (a copy may have
 /// arrived just before a stop) and whenever a mutual-assistance request arrives.
-pub async fn run_relay(
-    shared: std::sync::Arc<Shared>,
-    mut events: tokio::sync::broadcast::Receiver<crate::events::NodeEvent>,
-) {
+pub async fn run_relay(cases: Cases, cancel: tokio_util::sync::CancellationToken) {
     use tokio::sync::broadcast::error::RecvError;
-    let cancel = shared.cancel_token();
-    let relay = |shared: std::sync::Arc<Shared>, only: Option<CaseRef>| async move {
-        if let Err(e) = shared.relay_copies(only.as_ref()).await {
+    let mut events = cases.events.subscribe();
+    let relay = |cases: Cases, only: Option<CaseRef>| async move {
+        if let Err(e) = cases.relay_copies(only.as_ref()).await {
             tracing::error!(error = %e, "cannot relay a copy to the requested Party's central authority");
         }
     };
-    relay(shared.clone(), None).await;
+    relay(cases.clone(), None).await;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -1065,12 +1109,12 @@ pub async fn run_relay(
                     && ev.message_kind == Some(MessageKind::MutualAssistance) =>
                 {
                     if let Some(c) = ev.case_ref {
-                        relay(shared.clone(), Some(c)).await
+                        relay(cases.clone(), Some(c)).await
                     }
                 }
                 Ok(_) => {}
                 // Missed events: look at every case again.
-                Err(RecvError::Lagged(_)) => relay(shared.clone(), None).await,
+                Err(RecvError::Lagged(_)) => relay(cases.clone(), None).await,
                 Err(RecvError::Closed) => return,
             },
         }

@@ -8,9 +8,11 @@ use crate::audit::{Actor, AuditRecord};
 use crate::certs::{self, CertStatus};
 use crate::control::{ApiError, Caller};
 use crate::directory::Directory;
-use crate::driver::{DeliveryCmd, Shared};
 use crate::error::NodeError;
 use crate::events::EventKind;
+use crate::handles::{DeliveryCmd, Ops};
+use crate::outgoing::Cases;
+use crate::peering::Wire;
 use crate::store::DeliveryState;
 use crate::tls;
 use axum::extract::{ConnectInfo, State};
@@ -228,14 +230,18 @@ pub struct ReloadReport {
 
 /// Re-reads `directory.toml` and the node's TLS material, checks both whole, and puts them
 /// in force; on an error in either nothing changes. `actor` is recorded in the audit log.
-pub async fn reload(shared: &Arc<Shared>, actor: Actor) -> Result<ReloadReport, ReloadError> {
-    let _one_at_a_time = shared.ops.reload_lock().await;
-    let cfg = &shared.cfg;
+pub async fn reload(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadError> {
+    let _one_at_a_time = wire.ops.reload_lock().await;
+    let cfg = wire.cases.me.cfg();
     let path = &cfg.directory;
     let text = std::fs::read_to_string(path)
         .map_err(|e| ReloadError::Directory(format!("directory {}: {e}", path.display())))?;
-    let directory = check_directory(&text, &shared.party, &shared.signing.verifying_key())
-        .map_err(|m| ReloadError::Directory(format!("directory {}: {m}", path.display())))?;
+    let directory = check_directory(
+        &text,
+        wire.cases.me.party(),
+        &wire.cases.me.signing().verifying_key(),
+    )
+    .map_err(|m| ReloadError::Directory(format!("directory {}: {m}", path.display())))?;
     let certificate = |e: NodeError| ReloadError::Certificate(e.to_string());
     let material = tls::load(cfg).map_err(certificate)?;
     let streams = cfg.limits.max_streams_per_connection;
@@ -243,28 +249,32 @@ pub async fn reload(shared: &Arc<Shared>, actor: Actor) -> Result<ReloadReport, 
     let client = tls::client_config(&material, streams).map_err(certificate)?;
 
     // Everything is checked: put it in force.
-    let old = shared.directory();
-    let changes = diff(&old, &directory, &shared.party);
+    let old = wire.cases.directory();
+    let changes = diff(&old, &directory, wire.cases.me.party());
     let parties = directory.iter().count();
-    shared.set_directory(Arc::new(directory));
-    shared.set_server_config(server);
-    shared.ops.certs.renew(&material, client);
-    let now = shared.clock.now();
-    shared.ops.peers.set_loaded_at(now);
+    wire.cases.set_directory(Arc::new(directory));
+    wire.net.set_server_config(server);
+    wire.ops.certs.renew(&material, client);
+    let now = wire.cases.clocks.now();
+    wire.ops.peers.set_loaded_at(now);
 
     let mut connections_closed = 0;
     for p in changes.removed.iter().chain(&changes.repinned) {
-        connections_closed += shared
-            .conns
+        connections_closed += wire
+            .net
+            .conns()
             .close_peer(p, b"directory reloaded", CLOSE_WAIT)
             .await;
     }
     for p in &changes.removed {
-        shared.ops.peers.forget(p);
+        wire.ops.peers.forget(p);
     }
     // A changed or new entry may make a waiting queue deliverable: try it now.
     for p in changes.added.iter().chain(&changes.changed) {
-        let _ = shared.delivery.send(DeliveryCmd::PeerSeen(p.clone())).await;
+        wire.cases
+            .outbox
+            .send(DeliveryCmd::PeerSeen(p.clone()))
+            .await;
     }
     let summary = format!(
         "directory_reloaded:+{} -{} ~{}",
@@ -274,21 +284,21 @@ pub async fn reload(shared: &Arc<Shared>, actor: Actor) -> Result<ReloadReport, 
     );
     // The new directory is in force from here: what fails now is reported, not refused.
     let mut warnings = Vec::new();
-    let audited = match shared.store.audit(&AuditRecord {
+    let audited = match wire.cases.store.audit(&AuditRecord {
         at: now,
         actor,
         event: summary,
         case_ref: None,
         message_id: None,
     }) {
-        Ok(()) => shared.store.commit().await,
+        Ok(()) => wire.cases.store.commit().await,
         Err(e) => Err(e),
     };
     if let Err(e) = audited {
         tracing::error!(error = %e, "cannot write the reload to the audit log");
         warnings.push(format!("the reload is not in the audit log: {e}"));
     }
-    let failed = match fail_orphans(shared).await {
+    let failed = match fail_orphans(&wire.cases).await {
         Ok(f) => f,
         Err(e) => {
             tracing::error!(error = %e, "cannot mark the messages to removed parties failed");
@@ -308,7 +318,9 @@ pub async fn reload(shared: &Arc<Shared>, actor: Actor) -> Result<ReloadReport, 
         failed = failed.len(),
         "directory and certificate reloaded"
     );
-    let own = certs::check(shared).into_iter().find(|s| s.own);
+    let own = certs::check(&wire.ops, &wire.cases)
+        .into_iter()
+        .find(|s| s.own);
     Ok(ReloadReport {
         directory: path.display().to_string(),
         parties,
@@ -330,19 +342,19 @@ fn names(list: &[PartyId]) -> String {
 /// Marks failed every queued message to a party the directory no longer lists, and takes it
 /// out of the delivery engine (after a reload, and at start for a directory changed while the
 /// node was stopped).
-pub async fn fail_orphans(shared: &Shared) -> Result<Vec<FailedMessage>, NodeError> {
-    let directory = shared.directory();
-    let now = shared.clock.now();
+pub async fn fail_orphans(cases: &Cases) -> Result<Vec<FailedMessage>, NodeError> {
+    let directory = cases.directory();
+    let now = cases.clocks.now();
     let mut failed = Vec::new();
-    for (id, entry) in shared.store.outbox()? {
+    for (id, entry) in cases.store.outbox()? {
         if directory.get(&entry.peer).is_some() {
             continue;
         }
-        let _ = shared
-            .delivery
+        cases
+            .outbox
             .send(DeliveryCmd::Forget(entry.peer.clone(), id))
             .await;
-        let Some(msg) = shared.store.message(id)? else {
+        let Some(msg) = cases.store.message(id)? else {
             continue;
         };
         if msg.delivery != DeliveryState::Queued {
@@ -352,7 +364,7 @@ pub async fn fail_orphans(shared: &Shared) -> Result<Vec<FailedMessage>, NodeErr
             "unknown-party: {} was removed from the directory before the message was delivered",
             entry.peer
         );
-        if let Err(e) = shared.store.settle_outbound(id, Err(reason.clone()), now) {
+        if let Err(e) = cases.store.settle_outbound(id, Err(reason.clone()), now) {
             tracing::error!(id = %id, peer = %entry.peer, error = %e, "cannot mark a message to a removed party failed");
             continue;
         }
@@ -367,10 +379,10 @@ pub async fn fail_orphans(shared: &Shared) -> Result<Vec<FailedMessage>, NodeErr
     if failed.is_empty() {
         return Ok(failed);
     }
-    shared.store.commit().await?;
+    cases.store.commit().await?;
     for f in &failed {
         tracing::warn!(case = %f.case_ref, id = %f.message_id, to = %f.peer, "queued message failed: its party left the directory");
-        shared.publish(
+        cases.events.publish(
             EventKind::DeliveryFailed {
                 reason: f.reason.clone(),
             },
@@ -385,7 +397,7 @@ pub async fn fail_orphans(shared: &Shared) -> Result<Vec<FailedMessage>, NodeErr
 
 /// One peer's line of `GET /v1/peers`.
 fn peer_json(
-    shared: &Shared,
+    ops: &Ops,
     party: &PartyId,
     entry: Option<&crate::directory::PartyEntry>,
     connected: &BTreeSet<PartyId>,
@@ -402,8 +414,8 @@ fn peer_json(
         "addresses": entry.map(|e| e.addresses.clone()).unwrap_or_default(),
         "signing_key": entry.map(|e| fingerprint(&e.signing_key)),
         "connected": connected.contains(party),
-        "last_seen": rfc(shared.ops.peers.last_seen(party)),
-        "last_error": shared.ops.peers.last_error(party),
+        "last_seen": rfc(ops.peers.last_seen(party)),
+        "last_error": ops.peers.last_error(party),
         "queue_depth": queue.map_or(0, |q| q.0),
         "oldest_undelivered": rfc(oldest),
         "oldest_undelivered_age_s": oldest.map(|t| now.since(t) / 1000),
@@ -415,12 +427,12 @@ fn peer_json(
 
 /// `GET /v1/peers`: every peer of the directory (and any party still owed a queued message),
 /// with its connection, when it was last seen, its queue and its certificate.
-pub async fn list(State(s): State<Arc<Shared>>) -> Result<Json<Value>, ApiError> {
-    let now = s.clock.now();
-    let directory = s.directory();
-    let connected: BTreeSet<PartyId> = s.conns.connected().into_iter().collect();
+pub async fn list(State(s): State<Wire>) -> Result<Json<Value>, ApiError> {
+    let now = s.cases.clocks.now();
+    let directory = s.cases.directory();
+    let connected: BTreeSet<PartyId> = s.net.conns().connected().into_iter().collect();
     let mut queues: BTreeMap<PartyId, (usize, UtcMs)> = BTreeMap::new();
-    for (_, e) in s.store.outbox()? {
+    for (_, e) in s.cases.store.outbox()? {
         let q = queues.entry(e.peer).or_insert((0, e.queued_at));
         q.0 += 1;
         q.1 = q.1.min(e.queued_at);
@@ -428,10 +440,10 @@ pub async fn list(State(s): State<Arc<Shared>>) -> Result<Json<Value>, ApiError>
     let certificates: HashMap<PartyId, UtcMs> = s.ops.peers.certificates().into_iter().collect();
     let mut peers: Vec<Value> = directory
         .iter()
-        .filter(|e| e.id != s.party)
+        .filter(|e| &e.id != s.cases.me.party())
         .map(|e| {
             peer_json(
-                &s,
+                &s.ops,
                 &e.id,
                 Some(e),
                 &connected,
@@ -444,7 +456,7 @@ pub async fn list(State(s): State<Arc<Shared>>) -> Result<Json<Value>, ApiError>
     for (p, q) in &queues {
         if directory.get(p).is_none() {
             peers.push(peer_json(
-                &s,
+                &s.ops,
                 p,
                 None,
                 &connected,
@@ -456,7 +468,7 @@ pub async fn list(State(s): State<Arc<Shared>>) -> Result<Json<Value>, ApiError>
     }
     Ok(Json(json!({
         "directory": {
-            "file": s.cfg.directory.display().to_string(),
+            "file": s.cases.me.cfg().directory.display().to_string(),
             "loaded_at": s.ops.peers.loaded_at().rfc3339(),
             "parties": directory.iter().count(),
         },
@@ -467,7 +479,7 @@ pub async fn list(State(s): State<Arc<Shared>>) -> Result<Json<Value>, ApiError>
 /// `POST /v1/peers/reload`: 200 with what changed, or 422 `invalid-directory` /
 /// `invalid-certificate` with the reason (the old directory and certificate stay in force).
 pub async fn reload_route(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Wire>,
     ConnectInfo(caller): ConnectInfo<Caller>,
 ) -> Result<Json<Value>, ApiError> {
     match reload(&s, Actor::Local { uid: caller.uid }).await {
@@ -548,14 +560,14 @@ pub fn install_version(
 /// node with its key; then it replaces directory.toml and is put in force as a reload does.
 /// Refused (422 `version-refused`, a `directory_refused` event), nothing changes.
 pub async fn apply_route(
-    State(s): State<Arc<Shared>>,
+    State(s): State<Wire>,
     ConnectInfo(caller): ConnectInfo<Caller>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let actor = Actor::Local { uid: caller.uid };
     let refused = |serial: Option<u64>, m: String| {
         tracing::warn!(uid = ?caller.uid, reason = %m, "directory version refused; the one in force stays");
-        s.publish(
+        s.cases.events.publish(
             EventKind::DirectoryRefused {
                 serial: serial.unwrap_or(0),
                 reason: m.clone(),
@@ -571,7 +583,7 @@ pub async fn apply_route(
             format!("{m}; the directory in force is unchanged"),
         )
     };
-    let Some(registry_key) = s.cfg.registry_key else {
+    let Some(registry_key) = s.cases.me.cfg().registry_key else {
         return Err(ApiError::with_code(
             StatusCode::CONFLICT,
             "no-registry-key",
@@ -582,8 +594,13 @@ pub async fn apply_route(
     let next = crate::registry::SignedVersion::parse(&body).map_err(|m| refused(None, m))?;
     let serial = next.version.serial;
     let one_at_a_time = s.ops.reload_lock().await;
-    install_version(&s.cfg, &registry_key, &s.signing.verifying_key(), &next)
-        .map_err(|m| refused(Some(serial), m))?;
+    install_version(
+        s.cases.me.cfg(),
+        &registry_key,
+        &s.cases.me.signing().verifying_key(),
+        &next,
+    )
+    .map_err(|m| refused(Some(serial), m))?;
     drop(one_at_a_time);
     match reload(&s, actor).await {
         Ok(r) => {

@@ -3,10 +3,11 @@
 //! window, body — then stores durably and only then answers with the signed receipt.
 
 use crate::audit::Actor;
-use crate::driver::Shared;
 use crate::events::EventKind;
+use crate::handles::Limits;
 use crate::lifecycle::{CaseRecord, Role, Step};
 use crate::outgoing::context_for;
+use crate::outgoing::Cases;
 use crate::store::{CaseRefusal, DeliveryState, Direction, Inbound, InboundError, StoredMessage};
 use poc247_protocol::{
     envelope_sha256, MessageKind, PartyId, Receipt, Rejection, RejectionCode, Reply,
@@ -18,20 +19,20 @@ fn reject(code: RejectionCode, reason: impl Into<String>) -> Reply {
 }
 
 /// Handles one message frame received from `peer` (the party its TLS certificate names).
-pub async fn handle_frame(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply {
+pub async fn handle_frame(cases: &Cases, limits: &Limits, peer: &PartyId, frame: &[u8]) -> Reply {
     // A store that failed a write may still hold in memory a message that never reached the
     // disk: answering a resend with its receipt would promise it. Refused until reopened.
-    let reply = if shared.store.has_failed() {
+    let reply = if cases.store.has_failed() {
         Reply::Rejection(poc247_protocol::Rejection::new(
             poc247_protocol::RejectionCode::StorageUnavailable,
             "the receiver's store failed a write; retry later",
         ))
     } else {
-        check_and_store(shared, peer, frame).await
+        check_and_store(cases, limits, peer, frame).await
     };
     if let Reply::Rejection(r) = &reply {
         tracing::warn!(peer = %peer, code = %r.code, "refused an inbound message");
-        shared.publish(
+        cases.events.publish(
             EventKind::Rejected {
                 code: r.code.as_str().to_owned(),
             },
@@ -44,15 +45,15 @@ pub async fn handle_frame(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Repl
     reply
 }
 
-async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply {
+async fn check_and_store(cases: &Cases, rate: &Limits, peer: &PartyId, frame: &[u8]) -> Reply {
     use RejectionCode::*;
-    let limits = &shared.cfg.limits;
-    let allowed = shared.limits.lock().map_or(true, |mut l| {
+    let limits = &cases.me.cfg().limits;
+    let allowed = rate.lock().map_or(true, |mut l| {
         l.allow(
             peer,
             limits.rate_per_peer_per_s,
             limits.burst_per_peer,
-            shared.clock.now(),
+            cases.clocks.now(),
         )
     });
     if !allowed {
@@ -84,7 +85,7 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
             format!("signed as {} but the connection is {peer}", header.from),
         );
     }
-    let directory = shared.directory();
+    let directory = cases.directory();
     let Some(entry) = directory.get(peer) else {
         return reject(UnknownParty, format!("{peer} is not in the directory"));
     };
@@ -100,10 +101,10 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
     };
     let header = verified.header();
     // A message already stored gets the receipt given the first time, whatever its age.
-    match shared.store.message(header.id) {
+    match cases.store.message(header.id) {
         Ok(Some(stored)) => {
             if let Some(r) = stored.receipt {
-                return durable(shared, r).await;
+                return durable(cases, r).await;
             }
         }
         Ok(None) => {}
@@ -115,37 +116,41 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
             );
         }
     }
-    if header.to != shared.party {
+    if header.to != *cases.me.party() {
         return reject(
             WrongRecipient,
-            format!("addressed to {}, this node is {}", header.to, shared.party),
+            format!(
+                "addressed to {}, this node is {}",
+                header.to,
+                cases.me.party()
+            ),
         );
     }
-    if shared.drill.is_some() && !header.exercise {
+    if cases.clocks.drill().is_some() && !header.exercise {
         return reject(
             InvalidBody,
             format!(
                 "{} is a drill node: it takes exercise traffic only",
-                shared.party
+                cases.me.party()
             ),
         );
     }
-    let now = shared.clock.now();
-    let skew = shared.cfg.limits.clock_skew_secs.saturating_mul(1000);
+    let now = cases.clocks.now();
+    let skew = cases.me.cfg().limits.clock_skew_secs.saturating_mul(1000);
     if header.created_at.0.abs_diff(now.0) > skew {
         return reject(
             Stale,
             format!(
                 "created at {} is outside ±{} s of the receiver's clock ({})",
                 header.created_at.rfc3339(),
-                shared.cfg.limits.clock_skew_secs,
+                cases.me.cfg().limits.clock_skew_secs,
                 now.rfc3339()
             ),
         );
     }
     let body = verified.body();
     let kind = body.kind();
-    let existing = match shared.store.case(&header.case_ref) {
+    let existing = match cases.store.case(&header.case_ref) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "store read failed");
@@ -162,7 +167,7 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
         Some(c) if !opens => body
             .validate_in_case(header.urgency, c.kind, c.context.traffic_data)
             .and_then(|()| {
-                let broken = shared.directory().check_decision(&header.from, body);
+                let broken = cases.directory().check_decision(&header.from, body);
                 if broken.is_empty() {
                     Ok(())
                 } else {
@@ -187,10 +192,10 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
     let receipt = match (Receipt {
         message_id: header.id,
         envelope_sha256: envelope_sha256(frame),
-        receiver: shared.party.clone(),
+        receiver: cases.me.party().clone(),
         received_at: now,
     })
-    .sign(&shared.signing)
+    .sign(cases.me.signing())
     {
         Ok(r) => r,
         Err(e) => return reject(StorageUnavailable, format!("cannot sign a receipt: {e}")),
@@ -211,13 +216,13 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
     // A new request is stored in a batch with the others arriving now, and flushed with them.
     let mut flushed = false;
     let stored = if opens {
-        let context = context_for(&directory, &header.from, &shared.party, body.kind());
+        let context = context_for(&directory, &header.from, cases.me.party(), body.kind());
         let mut case = CaseRecord::open(header, body, Role::Requested, context, now);
         // The same fact on both sides: written in a language this Party does not list.
         case.language_override = directory
-            .get(&shared.party)
+            .get(cases.me.party())
             .is_some_and(|me| !me.languages.is_empty() && !me.languages.contains(&header.language));
-        match shared.store.insert_inbound_durably(&msg, &case).await {
+        match cases.store.insert_inbound_durably(&msg, &case).await {
             Ok(Inbound::Duplicate(r)) => return Reply::Receipt(r),
             Ok(Inbound::Stored(_)) => {
                 flushed = true;
@@ -242,13 +247,13 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
             at: header.created_at,
             body,
         };
-        match shared
+        match cases
             .store
             .insert_in_case(&msg, None, Actor::Peer(peer.clone()), |c| {
                 c.apply_message(step, now)
             }) {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(CaseRefusal::Duplicate(Some(r)))) => return durable(shared, r).await,
+            Ok(Err(CaseRefusal::Duplicate(Some(r)))) => return durable(cases, r).await,
             Ok(Err(CaseRefusal::Duplicate(None))) => Err("message id already used here".to_owned()),
             Ok(Err(CaseRefusal::NoCase(c))) => Err(format!("no case {c} here")),
             Ok(Err(CaseRefusal::Lifecycle(e))) => Err(e.to_string()),
@@ -266,7 +271,7 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
     }
     // Persist before you promise: the receipt leaves only once the write is on disk.
     if !flushed {
-        if let Err(e) = shared.store.commit().await {
+        if let Err(e) = cases.store.commit().await {
             tracing::error!(error = %e, "flush failed");
             return reject(
                 StorageUnavailable,
@@ -275,7 +280,7 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
         }
     }
     tracing::info!(case = %header.case_ref, id = %header.id, kind = %kind, from = %peer, "stored and receipted");
-    shared.publish(
+    cases.events.publish(
         EventKind::Received,
         Some(header.case_ref.clone()),
         Some(header.id),
@@ -287,8 +292,8 @@ async fn check_and_store(shared: &Shared, peer: &PartyId, frame: &[u8]) -> Reply
 
 /// The stored receipt of a message seen before. A concurrent first delivery may not be flushed
 /// yet, so this waits for the flush too before it answers.
-async fn durable(shared: &Shared, receipt: poc247_protocol::SignedReceipt) -> Reply {
-    match shared.store.commit().await {
+async fn durable(cases: &Cases, receipt: poc247_protocol::SignedReceipt) -> Reply {
+    match cases.store.commit().await {
         Ok(()) => Reply::Receipt(receipt),
         Err(_) => reject(
             RejectionCode::StorageUnavailable,

@@ -2,30 +2,44 @@
 //! next one, fires each once (recorded on the case, audited, published as a `deadline` event),
 //! and purges closed cases past their retention. Driven by the node's events, so a case's
 //! deadlines are recomputed whenever it changes. It keeps the [`Board`] that `/metrics`, the
-//! status and `GET /v1/pending` read; [`catch_up`] lets a reader see every change made before
+//! status and `GET /v1/pending` read; [`Deadlines::catch_up`] lets a reader see every change made before
 //! it asked.
 
+use crate::attachments::Attachments;
 use crate::audit::Actor;
-use crate::driver::Shared;
 use crate::events::EventKind;
+use crate::handles::Deadlines;
 use crate::lifecycle::{CaseRecord, Role};
+use crate::outgoing::Cases;
+use crate::store::Store;
 use crate::tracks::{self, Deadline, Track};
 use poc247_protocol::{CaseRef, UtcMs};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 
-/// A reader's request to the timer task: answer once every event published before it is on
-/// the board.
-pub type CatchUp = oneshot::Sender<()>;
+pub use crate::handles::CatchUp;
+
+/// What the timer task uses: the cases (to read them, record a fired deadline and publish
+/// it), the board it keeps, and the attachments (a case purged at the end of its retention
+/// takes the files only it lists).
+#[derive(Clone, Debug)]
+pub struct Timers {
+    /// The cases.
+    pub cases: Cases,
+    /// The board.
+    pub deadlines: Deadlines,
+    /// The attachments.
+    pub attachments: Attachments,
+}
 
 /// Whether the follow-up request of a preservation is still undecided (BC 29(7)).
-pub fn follow_up_undecided(shared: &Shared, case: &CaseRecord) -> bool {
+pub fn follow_up_undecided(store: &Store, case: &CaseRecord) -> bool {
     match &case.follow_up_mla {
         None => false,
-        Some(r) => match shared.store.case(r) {
+        Some(r) => match store.case(r) {
             Ok(Some(f)) => f.decided_at.is_none() && !f.state.is_terminal(),
             _ => false,
         },
@@ -34,11 +48,14 @@ pub fn follow_up_undecided(shared: &Shared, case: &CaseRecord) -> bool {
 
 /// Every deadline of a case, fired or not, with the delivery alerts of its unreceipted
 /// messages.
-pub fn case_deadlines(shared: &Shared, case: &CaseRecord) -> Vec<Deadline> {
-    let settings = &shared.cfg.deadlines;
-    let mut all = tracks::deadlines(case, settings, follow_up_undecided(shared, case));
+pub fn case_deadlines(
+    store: &Store,
+    settings: &crate::tracks::TrackSettings,
+    case: &CaseRecord,
+) -> Vec<Deadline> {
+    let mut all = tracks::deadlines(case, settings, follow_up_undecided(store, case));
     for id in &case.messages {
-        if let Ok(Some(o)) = shared.store.outbox_entry(*id) {
+        if let Ok(Some(o)) = store.outbox_entry(*id) {
             all.push(tracks::delivery_alert(
                 case,
                 &o.peer,
@@ -98,7 +115,7 @@ fn key(d: &Deadline) -> Key {
 /// status count (deadlines overdue per track, cases, the inbox) and what `GET /v1/pending`
 /// lists, without reading every case from the store. The timer task keeps it with its index,
 /// so it follows a case's change within the moment the task gathers events (50 ms, or at once
-/// for a [`catch_up`]), and it is whole again after each start.
+/// for a [`Deadlines::catch_up`]), and it is whole again after each start.
 #[derive(Default)]
 pub struct Board {
     due: Due<Arc<Deadline>>,
@@ -163,10 +180,10 @@ struct Index {
 
 impl Index {
     /// Re-indexes a case read from the store; returns the preservation it follows, if any.
-    fn refresh(&mut self, shared: &Shared, case_ref: &CaseRef) -> Option<CaseRef> {
-        match shared.store.case(case_ref) {
+    fn refresh(&mut self, t: &Timers, case_ref: &CaseRef) -> Option<CaseRef> {
+        match t.cases.store.case(case_ref) {
             Ok(case) => {
-                self.index(shared, case_ref, case.as_ref());
+                self.index(t, case_ref, case.as_ref());
                 case.and_then(|c| c.preservation_case)
             }
             Err(e) => {
@@ -177,28 +194,29 @@ impl Index {
     }
 
     /// Indexes the open deadlines of a case as it stands (`None`: the case is gone).
-    fn index(&mut self, shared: &Shared, case_ref: &CaseRef, case: Option<&CaseRecord>) {
+    fn index(&mut self, t: &Timers, case_ref: &CaseRef, case: Option<&CaseRecord>) {
         let Some(c) = case else {
             self.open.put(case_ref, []);
-            lock(&shared.deadline_board).set(case_ref, None);
+            t.deadlines.board().set(case_ref, None);
             return;
         };
-        let all: Vec<Arc<Deadline>> = case_deadlines(shared, c)
-            .into_iter()
-            .map(Arc::new)
-            .collect();
-        lock(&shared.deadline_board).set(case_ref, Some((c.role, &all)));
+        let all: Vec<Arc<Deadline>> =
+            case_deadlines(&t.cases.store, &t.cases.me.cfg().deadlines, c)
+                .into_iter()
+                .map(Arc::new)
+                .collect();
+        t.deadlines.board().set(case_ref, Some((c.role, &all)));
         let open = all.into_iter().filter(|d| !c.fired.contains(&d.label));
         self.open.put(case_ref, open.map(|d| (key(&d), d)));
     }
 
-    fn rebuild(&mut self, shared: &Shared) {
+    fn rebuild(&mut self, t: &Timers) {
         self.open = Due::default();
-        lock(&shared.deadline_board).clear();
-        match shared.store.cases() {
+        t.deadlines.board().clear();
+        match t.cases.store.cases() {
             Ok(cases) => {
                 for c in cases {
-                    self.index(shared, &c.case_ref, Some(&c));
+                    self.index(t, &c.case_ref, Some(&c));
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot read cases for their deadlines"),
@@ -218,25 +236,20 @@ impl Index {
     }
 }
 
-/// The board, even if a thread panicked while holding it (each of its changes is whole).
-pub fn lock(board: &std::sync::Mutex<Board>) -> std::sync::MutexGuard<'_, Board> {
-    board.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Fires every indexed deadline due at `now`; returns when the next one is due.
-async fn fire_due(shared: &Shared, index: &mut Index, now: UtcMs) -> Option<UtcMs> {
+async fn fire_due(t: &Timers, index: &mut Index, now: UtcMs) -> Option<UtcMs> {
     let (due, next) = index.due_at(now);
     for d in due {
-        let fired = match shared.store.fire_deadline(&d.case_ref, &d.label, now) {
+        let fired = match t.cases.store.fire_deadline(&d.case_ref, &d.label, now) {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!(error = %e, case = %d.case_ref, "cannot record a deadline");
                 continue;
             }
         };
-        if fired && shared.store.commit().await.is_ok() {
+        if fired && t.cases.store.commit().await.is_ok() {
             tracing::warn!(case = %d.case_ref, track = ?d.track, label = %d.label, owed_by = %d.owed_by, "deadline due");
-            shared.publish(
+            t.cases.events.publish(
                 EventKind::Deadline {
                     track: d.track,
                     label: d.label.clone(),
@@ -253,10 +266,17 @@ async fn fire_due(shared: &Shared, index: &mut Index, now: UtcMs) -> Option<UtcM
                 // The case and the attachment files only it lists; flushed.
                 let case = crate::attachments::PurgeTarget::Case(&d.case_ref);
                 let reason = "retention period over";
-                let purged =
-                    crate::attachments::purge(shared, case, reason, Actor::Node, now).await;
+                let purged = crate::attachments::purge(
+                    &t.cases.store,
+                    &t.attachments,
+                    case,
+                    reason,
+                    Actor::Node,
+                    now,
+                )
+                .await;
                 if matches!(purged, Ok(true)) {
-                    shared.publish(
+                    t.cases.events.publish(
                         EventKind::Purged,
                         Some(d.case_ref.clone()),
                         None,
@@ -266,35 +286,28 @@ async fn fire_due(shared: &Shared, index: &mut Index, now: UtcMs) -> Option<UtcM
                 }
             }
         }
-        index.refresh(shared, &d.case_ref);
+        index.refresh(t, &d.case_ref);
     }
     next
 }
 
-/// Waits until the timer task has put on the board every change published before this call
-/// (a reader of the board then sees its own writes). Returns at once if the task is not
-/// running.
-pub async fn catch_up(shared: &Shared) {
-    let (tx, rx) = oneshot::channel();
-    if shared.timer_catch_up.send(tx).is_ok() {
-        let _ = rx.await;
-    }
-}
-
-/// Runs until the node stops; `catch_ups` are readers' [`catch_up`] requests.
-pub async fn run(shared: Arc<Shared>, mut catch_ups: mpsc::UnboundedReceiver<CatchUp>) {
-    let mut events = shared.subscribe();
+/// Runs until the node stops; `catch_ups` are readers' [`Deadlines::catch_up`] requests.
+pub async fn run(
+    t: Timers,
+    cancel: tokio_util::sync::CancellationToken,
+    mut catch_ups: mpsc::UnboundedReceiver<CatchUp>,
+) {
+    let mut events = t.cases.events.subscribe();
     let mut index = Index::default();
-    let cancel = shared.cancel_token();
-    index.rebuild(&shared);
+    index.rebuild(&t);
     loop {
-        let now = shared.clock.now();
-        let next = fire_due(&shared, &mut index, now).await;
-        let wait = next.map(|t| Duration::from_millis(t.since(shared.clock.now()).max(1)));
+        let now = t.cases.clocks.now();
+        let next = fire_due(&t, &mut index, now).await;
+        let wait = next.map(|at| Duration::from_millis(at.since(t.cases.clocks.now()).max(1)));
         let mut waiting = Vec::new();
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = shared.timer_kick.notified() => {}
+            _ = t.deadlines.kicked() => {}
             ev = events.recv() => {
                 // Under load, gather the events of the next moment and refresh each case once:
                 // deadlines are minutes away, re-indexing them 50 ms later changes nothing. A
@@ -304,13 +317,13 @@ pub async fn run(shared: Arc<Shared>, mut catch_ups: mpsc::UnboundedReceiver<Cat
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {}
                     Some(c) = catch_ups.recv() => waiting.push(c),
                 }
-                if !absorb(&shared, &mut index, &mut events, Some(ev)) {
+                if !absorb(&t, &mut index, &mut events, Some(ev)) {
                     return;
                 }
             }
             Some(c) = catch_ups.recv() => {
                 waiting.push(c);
-                if !absorb(&shared, &mut index, &mut events, None) {
+                if !absorb(&t, &mut index, &mut events, None) {
                     return;
                 }
             }
@@ -330,7 +343,7 @@ pub async fn run(shared: Arc<Shared>, mut catch_ups: mpsc::UnboundedReceiver<Cat
 /// Refreshes every case named by `first` and by the events waiting after it; false once the
 /// node's event channel is closed.
 fn absorb(
-    shared: &Shared,
+    t: &Timers,
     index: &mut Index,
     events: &mut broadcast::Receiver<crate::events::NodeEvent>,
     first: Option<Result<crate::events::NodeEvent, RecvError>>,
@@ -343,7 +356,7 @@ fn absorb(
                 dirty.extend(ev.case_ref);
             }
             Err(RecvError::Lagged(_)) => {
-                index.rebuild(shared);
+                index.rebuild(t);
                 dirty.clear();
             }
             Err(RecvError::Closed) => return false,
@@ -352,8 +365,8 @@ fn absorb(
     }
     for c in &dirty {
         // A follow-up request changes its preservation's deadlines too.
-        if let Some(p) = index.refresh(shared, c) {
-            index.refresh(shared, &p);
+        if let Some(p) = index.refresh(t, c) {
+            index.refresh(t, &p);
         }
     }
     true

@@ -131,7 +131,7 @@ impl Net {
             .net
             .node(&party(p))
             .context("node not running")?
-            .shared()
+            .events()
             .subscribe())
     }
 

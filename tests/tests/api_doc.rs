@@ -261,9 +261,9 @@ async fn the_runnable_curl_examples_of_the_api_page_work_against_a_real_node() {
             }
         }
         // Let what the example queued be delivered before the next one builds on it.
-        let lu = net.net.node(&party("LU")).unwrap().shared();
+        let lu = net.net.node(&party("LU")).unwrap().cases();
         for _ in 0..200 {
-            if lu.store.outbox().unwrap().is_empty() {
+            if lu.store().outbox().unwrap().is_empty() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

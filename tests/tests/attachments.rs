@@ -93,7 +93,7 @@ async fn receipted_by(
             .net
             .node(&party(sender))
             .ok_or_else(|| anyhow::anyhow!("{sender} not running"))?;
-        if node.shared().attachments.receipt(id, &hash)?.is_some() {
+        if node.attachments().receipt(id, &hash)?.is_some() {
             return Ok(());
         }
         anyhow::ensure!(
@@ -209,10 +209,7 @@ async fn attachment_received_and_delivered_are_events_with_hash_and_size_only() 
         .node(&party("FR"))
         .ok_or_else(|| anyhow::anyhow!("FR"))?;
     assert!(
-        fr.shared()
-            .attachments
-            .receipt(id.parse()?, &hash)?
-            .is_some(),
+        fr.attachments().receipt(id.parse()?, &hash)?.is_some(),
         "published before the receipt was stored"
     );
     // Ids, hashes and sizes: never the file's name.
@@ -259,8 +256,7 @@ async fn an_interrupted_transfer_resumes_from_the_receivers_offset() -> anyhow::
         .net
         .node(&party("FR"))
         .ok_or_else(|| anyhow::anyhow!("FR"))?
-        .shared()
-        .attachments
+        .attachments()
         .bytes_sent
         .clone();
     let sent = || counter.load(Ordering::Relaxed);
@@ -305,13 +301,9 @@ async fn a_tampered_attachment_is_refused_and_nothing_is_stored() -> anyhow::Res
             .net
             .node(&party("FR"))
             .ok_or_else(|| anyhow::anyhow!("FR"))?;
-        let a = &fr.shared().attachments;
-        let settled = fr
-            .shared()
-            .store
-            .message(id)?
-            .is_some_and(|m| m.receipt.is_some())
-            && a.pending()?.is_empty();
+        let a = &fr.attachments();
+        let settled =
+            fr.store().message(id)?.is_some_and(|m| m.receipt.is_some()) && a.pending()?.is_empty();
         if settled {
             assert!(a.receipt(id, &hash)?.is_none());
             break;
@@ -337,7 +329,7 @@ async fn a_tampered_attachment_is_refused_and_nothing_is_stored() -> anyhow::Res
         .net
         .node(&party("LU"))
         .ok_or_else(|| anyhow::anyhow!("LU"))?;
-    assert!(lu.shared().attachments.record(&hash)?.is_none());
+    assert!(lu.attachments().record(&hash)?.is_none());
     net.net.shutdown().await;
     Ok(())
 }
@@ -662,7 +654,7 @@ async fn one_attachment_is_purged_the_others_stay_and_a_queued_one_is_never_sent
         .net
         .node(&party("FR"))
         .ok_or_else(|| anyhow::anyhow!("FR"))?;
-    assert!(fr.shared().attachments.pending()?.is_empty());
+    assert!(fr.attachments().pending()?.is_empty());
     assert_eq!(held(&net, "LU")?, vec![keep_sha.clone()]);
     let (status, _) = fetch(&net, "LU", &case, &drop_sha).await?;
     assert_eq!(status, 404);
@@ -800,9 +792,9 @@ async fn a_file_uploaded_through_the_socket_is_listed_by_its_hash_and_arrives_ve
         .net
         .node(&party("FR"))
         .ok_or_else(|| anyhow::anyhow!("FR not running"))?
-        .shared();
+        .attachments();
     let later = poc247_protocol::UtcMs(now().0 + poc247_node::attachments::UPLOAD_KEEP_MS + 1000);
-    shared.attachments.expire_uploads(later);
+    shared.expire_uploads(later);
     assert_eq!(folder(&net, "FR")?, vec![sha.clone()]);
     net.net.shutdown().await;
     Ok(())
@@ -1027,7 +1019,7 @@ async fn a_peer_that_lists_a_file_it_never_sent_is_told_nothing_and_gets_no_rece
         .node(&party("FR"))
         .ok_or_else(|| anyhow::anyhow!("FR"))?;
     let hash = poc247_protocol::parse_sha256_hex(&sha).unwrap_or_default();
-    let record = fr.shared().attachments.record(&hash)?;
+    let record = fr.attachments().record(&hash)?;
     assert!(
         record.is_some_and(|r| !r.message_ids.contains(&env.header.id)),
         "CO's message is not linked to the file"

@@ -416,9 +416,12 @@ async fn mutual_assistance_is_refused_before_sending_to_a_party_that_does_not_ac
     let r = f.net.client("LU")?.post("/v1/requests", &body).await?;
     assert_eq!(r.status.as_u16(), 409, "{}", r.body);
     assert!(r.error_message().contains("24/7 channel"), "{}", r.body);
-    let lu = f.net.net.node(&party("LU")).unwrap().shared();
-    assert!(lu.store.cases()?.is_empty(), "nothing stored, nothing sent");
-    assert!(lu.store.outbox()?.is_empty());
+    let lu = f.net.net.node(&party("LU")).unwrap().cases();
+    assert!(
+        lu.store().cases()?.is_empty(),
+        "nothing stored, nothing sent"
+    );
+    assert!(lu.store().outbox()?.is_empty());
     f.net.net.shutdown().await;
     Ok(())
 }
@@ -497,10 +500,10 @@ async fn forwarding_to_the_competent_authority_with_a_copy_to_the_own_central_au
     // The copy reaches LU-CA, for the requested Party's central authority (27(9)(a)).
     let copy_at_lu = f.net.case("LU", &copy).await?;
     assert_eq!(copy_at_lu["requested"], "LU-CA");
-    let lu_ca = f.net.net.node(&party("LU-CA")).unwrap().shared();
+    let lu_ca = f.net.net.node(&party("LU-CA")).unwrap().cases();
     let mut ev = f.events.remove("LU-CA").unwrap();
     wait_for(&mut ev, 10, |e| e.kind == EventKind::Received).await?;
-    assert!(lu_ca.store.case(&copy.parse()?)?.is_some());
+    assert!(lu_ca.store().case(&copy.parse()?)?.is_some());
     // LU-CA relays it to CO-CA, where it is a copy of LU's case, for information: nothing is
     // owed on it, and it is not decided there.
     let mut at_co_ca = f.events.remove("CO-CA").unwrap();
@@ -683,8 +686,11 @@ async fn urgent_requests_go_to_the_central_authority_a_party_declared_art_27_9_e
         .case("FR-CA", done["case_ref"].as_str().unwrap())
         .await?;
     assert_eq!(at_ca["kind"], "mutual_assistance");
-    let fr = f.net.net.node(&party("FR")).unwrap().shared();
-    assert!(fr.store.cases()?.is_empty(), "FR's 24/7 node is not asked");
+    let fr = f.net.net.node(&party("FR")).unwrap().cases();
+    assert!(
+        fr.store().cases()?.is_empty(),
+        "FR's 24/7 node is not asked"
+    );
     f.net.net.shutdown().await;
     Ok(())
 }

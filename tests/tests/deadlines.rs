@@ -24,7 +24,7 @@ struct Clocked {
 
 impl Clocked {
     fn subscribe(&mut self, p: &'static str) {
-        let rx = self.net.node(&party(p)).unwrap().shared().subscribe();
+        let rx = self.net.node(&party(p)).unwrap().events().subscribe();
         self.events.insert(p, rx);
     }
 
@@ -49,7 +49,7 @@ impl Clocked {
     async fn advance(&mut self, t: UtcMs, expect: &str, at: &[&'static str]) -> anyhow::Result<()> {
         self.clock.set(t);
         for p in ["LU", "FR"] {
-            self.net.node(&party(p)).unwrap().shared().check_timers();
+            self.net.node(&party(p)).unwrap().check_timers();
         }
         for p in at {
             let rx = self.events.get_mut(p).unwrap();
@@ -149,7 +149,7 @@ async fn a_60_day_preservation_wait_survives_restarts_and_fires_each_deadline_on
     c.restart("LU").await?;
     c.clock.set(at(61, 0));
     for p in ["LU", "FR"] {
-        c.net.node(&party(p)).unwrap().shared().check_timers();
+        c.net.node(&party(p)).unwrap().check_timers();
     }
     // A last round trip proves both timer tasks looked at day 61 before we count.
     let pending = fr.get("/v1/pending").await?.body;
@@ -239,7 +239,7 @@ async fn pending_filters_by_who_owes_and_overdue_and_cuts_at_a_limit() -> anyhow
     for p in ["LU", "FR"] {
         net.start_node(&party(p)).await?;
     }
-    let mut fr_events = net.node(&party("FR")).unwrap().shared().subscribe();
+    let mut fr_events = net.node(&party("FR")).unwrap().events().subscribe();
     let lu = poc247_node::client::ControlClient::new(net.config(&party("LU"))?.socket);
     let fr = poc247_node::client::ControlClient::new(net.config(&party("FR"))?.socket);
     for _ in 0..2 {

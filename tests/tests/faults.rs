@@ -81,8 +81,8 @@ async fn loss_and_a_blackhole_lose_nothing_and_the_queue_drains_after_it_lifts(
             "nothing crosses a blackhole"
         );
     }
-    let lu = net.net.node(&party("LU")).unwrap().shared();
-    assert_eq!(lu.store.outbox()?.len(), 40, "all kept in the outbox");
+    let lu = net.net.node(&party("LU")).unwrap().cases();
+    assert_eq!(lu.store().outbox()?.len(), 40, "all kept in the outbox");
 
     proxy.faults.set_blackhole(false);
     proxy.faults.set_loss_percent(0.0);
@@ -91,13 +91,13 @@ async fn loss_and_a_blackhole_lose_nothing_and_the_queue_drains_after_it_lifts(
     let drain = lifted.elapsed();
     assert!(drain < Duration::from_secs(2), "queue drained in {drain:?}");
 
-    let fr = net.net.node(&party("FR")).unwrap().shared();
+    let fr = net.net.node(&party("FR")).unwrap().cases();
     assert_eq!(
-        fr.store.message_count(),
+        fr.store().message_count(),
         80,
         "each message stored exactly once"
     );
-    assert!(lu.store.outbox()?.is_empty());
+    assert!(lu.store().outbox()?.is_empty());
     net.net.shutdown().await;
     Ok(())
 }

@@ -18,12 +18,12 @@ async fn a_receipt_stored_after_the_attempts_time_limit_is_still_announced() -> 
     cfg.delivery.initial_backoff_ms = 50;
     cfg.delivery.max_backoff_ms = 200;
     net.net.start_node_with(&party("LU"), cfg).await?;
-    let lu = net.net.node(&party("LU")).unwrap().shared();
+    let lu = net.net.node(&party("LU")).unwrap().cases();
     // From the submission on, LU's next commits each take 400 ms between their transaction
     // and their flush: the settlement's among them, so it ends after the attempt's 300 ms.
     let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let s = slow.clone();
-    lu.store.on_commit(move || {
+    lu.store().on_commit(move || {
         if s.load(std::sync::atomic::Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(400));
         }
@@ -35,9 +35,9 @@ async fn a_receipt_stored_after_the_attempts_time_limit_is_still_announced() -> 
     wait_delivered(&mut events, &id, 10).await?;
     slow.store(false, std::sync::atomic::Ordering::SeqCst);
     // Stored once at FR, settled at LU.
-    let fr = net.net.node(&party("FR")).unwrap().shared();
-    assert_eq!(fr.store.message_count(), 1);
-    assert!(lu.store.outbox()?.is_empty());
+    let fr = net.net.node(&party("FR")).unwrap().cases();
+    assert_eq!(fr.store().message_count(), 1);
+    assert!(lu.store().outbox()?.is_empty());
     net.net.shutdown().await;
     Ok(())
 }
@@ -52,11 +52,11 @@ async fn a_submission_whose_caller_hangs_up_during_its_commit_is_still_sent() ->
     let mut net = Net::fresh_prepared(&["LU", "FR"])?;
     net.net.start_node(&party("FR")).await?;
     net.net.start_node(&party("LU")).await?;
-    let lu = net.net.node(&party("LU")).unwrap().shared();
+    let lu = net.net.node(&party("LU")).unwrap().cases();
     // The next commit at LU says it started, then takes 300 ms (a slow disk).
     let (started_tx, started) = std::sync::mpsc::channel::<()>();
     let started_tx = std::sync::Mutex::new(Some(started_tx));
-    lu.store.on_commit(move || {
+    lu.store().on_commit(move || {
         if let Some(tx) = started_tx.lock().unwrap().take() {
             let _ = tx.send(());
             std::thread::sleep(Duration::from_millis(300));
@@ -78,7 +78,7 @@ async fn a_submission_whose_caller_hangs_up_during_its_commit_is_still_sent() ->
     let queued = wait_for(&mut events, 10, |e| matches!(e.kind, EventKind::Queued)).await?;
     let id = queued.message_id.map(|m| m.to_string()).unwrap_or_default();
     wait_delivered(&mut events, &id, 10).await?;
-    assert!(lu.store.outbox()?.is_empty());
+    assert!(lu.store().outbox()?.is_empty());
     net.net.shutdown().await;
     Ok(())
 }

@@ -95,10 +95,10 @@ async fn removing_a_party_on_reload_fails_its_queued_message_and_closes_its_conn
         .as_str()
         .unwrap()
         .contains("removed from the directory"));
-    let shared = net.net.node(&party("LU")).unwrap().shared();
-    assert!(shared.store.outbox()?.is_empty(), "nothing left to deliver");
+    let node = net.net.node(&party("LU")).unwrap();
+    assert!(node.store().outbox()?.is_empty(), "nothing left to deliver");
     assert!(
-        !shared.conns.connected().contains(&party("FR")),
+        !node.connections().connected().contains(&party("FR")),
         "FR's connection is closed"
     );
     assert_eq!(lu.get("/v1/peers").await?.body["peers"], json!([]));
@@ -261,8 +261,7 @@ async fn a_certificate_expiring_within_30_days_is_warned_and_its_renewal_is_pick
     net.net
         .node(&party("LU"))
         .unwrap()
-        .shared()
-        .conns
+        .connections()
         .close_peer(&party("FR"), b"test", std::time::Duration::from_secs(1))
         .await;
     let again = net.submit("LU", &preservation_request("FR")).await?;

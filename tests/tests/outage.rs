@@ -18,8 +18,7 @@ fn stored_envelope(net: &LocalNetwork, id: poc247_protocol::MessageId) -> anyhow
     Ok(net
         .node(&party("LU"))
         .ok_or_else(|| anyhow::anyhow!("LU is not running"))?
-        .shared()
-        .store
+        .store()
         .message(id)?
         .ok_or_else(|| anyhow::anyhow!("{id} is not stored at LU"))?
         .envelope)
@@ -52,7 +51,7 @@ async fn a_request_queued_through_an_8_hour_outage_is_delivered_when_the_peer_re
     let mut lu_events = net
         .node(&party("LU"))
         .ok_or_else(|| anyhow::anyhow!("LU"))?
-        .shared()
+        .events()
         .subscribe();
     clock.advance(8 * HOUR);
 
@@ -141,7 +140,7 @@ async fn a_failed_request_is_sent_again_with_the_reason_it_failed() -> anyhow::R
     let lu_node = net
         .node(&party("LU"))
         .ok_or_else(|| anyhow::anyhow!("LU"))?;
-    let mut events = lu_node.shared().subscribe();
+    let mut events = lu_node.events().subscribe();
     let done = lu.post("/v1/requests", &preservation_request("FR")).await?;
     anyhow::ensure!(done.status.as_u16() == 201, "{}", done.body);
     let case = done.body["case_ref"]
@@ -241,7 +240,7 @@ async fn a_follow_up_waits_for_its_request_and_both_arrive_in_order() -> anyhow:
     let mut lu_events = net
         .node(&party("LU"))
         .ok_or_else(|| anyhow::anyhow!("LU"))?
-        .shared()
+        .events()
         .subscribe();
     let mut cfg = net.config(&party("FR"))?;
     cfg.delivery.initial_backoff_ms = 50;

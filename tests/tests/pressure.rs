@@ -27,9 +27,9 @@ async fn a_peer_over_its_rate_gets_rate_limited_and_nothing_is_stored() -> anyho
     }
     assert!((5..=6).contains(&ok), "the burst passes: {ok}");
     assert_eq!(ok + limited, 10);
-    let fr = net.net.node(&party("FR")).unwrap().shared();
+    let fr = net.net.node(&party("FR")).unwrap().cases();
     assert_eq!(
-        fr.store.message_count(),
+        fr.store().message_count(),
         ok,
         "refused messages are not stored"
     );
@@ -41,8 +41,8 @@ async fn a_peer_over_its_rate_gets_rate_limited_and_nothing_is_stored() -> anyho
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disk_that_refuses_writes_gets_507_stores_nothing_and_recovers() -> anyhow::Result<()> {
     let net = Net::embedded().await?;
-    let lu = net.net.node(&party("LU")).unwrap().shared();
-    lu.store.inject_write_failure(true);
+    let lu = net.net.node(&party("LU")).unwrap().cases();
+    lu.store().inject_write_failure(true);
     let r = net
         .client("LU")?
         .post("/v1/requests", &preservation_request("FR"))
@@ -50,10 +50,10 @@ async fn a_disk_that_refuses_writes_gets_507_stores_nothing_and_recovers() -> an
     assert_eq!(r.status.as_u16(), 507, "{}", r.body);
     assert_eq!(r.body["error"]["code"], "storage-unavailable");
     assert!(r.error_message().contains("cannot store"), "{}", r.body);
-    assert!(lu.store.cases()?.is_empty(), "nothing half-written");
-    assert!(lu.store.outbox()?.is_empty());
+    assert!(lu.store().cases()?.is_empty(), "nothing half-written");
+    assert!(lu.store().outbox()?.is_empty());
 
-    lu.store.inject_write_failure(false);
+    lu.store().inject_write_failure(false);
     let mut events = net.events("LU")?;
     let done = net.submit("LU", &preservation_request("FR")).await?;
     wait_delivered(&mut events, done["message_id"].as_str().unwrap(), 10).await?;
@@ -65,8 +65,8 @@ async fn a_disk_that_refuses_writes_gets_507_stores_nothing_and_recovers() -> an
 async fn a_receiver_that_cannot_store_answers_storage_unavailable_and_the_sender_retries(
 ) -> anyhow::Result<()> {
     let net = Net::embedded().await?;
-    let fr = net.net.node(&party("FR")).unwrap().shared();
-    fr.store.inject_write_failure(true);
+    let fr = net.net.node(&party("FR")).unwrap().cases();
+    fr.store().inject_write_failure(true);
     let mut fr_events = net.events("FR")?;
     let mut lu_events = net.events("LU")?;
     let done = net.submit("LU", &preservation_request("FR")).await?;
@@ -78,12 +78,12 @@ async fn a_receiver_that_cannot_store_answers_storage_unavailable_and_the_sender
             }
     })
     .await?;
-    assert_eq!(fr.store.message_count(), 0);
+    assert_eq!(fr.store().message_count(), 0);
 
     // Space returns: the sender's next retry goes through, without anyone's help.
-    fr.store.inject_write_failure(false);
+    fr.store().inject_write_failure(false);
     wait_delivered(&mut lu_events, &id, 15).await?;
-    assert_eq!(fr.store.message_count(), 1);
+    assert_eq!(fr.store().message_count(), 1);
     let case = done["case_ref"].as_str().unwrap();
     assert_eq!(net.case("LU", case).await?["state"], "delivered");
     net.net.shutdown().await;

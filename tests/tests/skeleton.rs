@@ -31,11 +31,7 @@ async fn a_preservation_request_is_delivered_with_a_verified_receipt() -> anyhow
         preservation().custodian_or_location
     );
     let fr = net.net.node(&party("FR")).unwrap();
-    let stored = fr
-        .shared()
-        .store
-        .message(id.parse::<MessageId>()?)?
-        .unwrap();
+    let stored = fr.store().message(id.parse::<MessageId>()?)?.unwrap();
     assert_eq!(stored.delivery, DeliveryState::Received);
     net.net.shutdown().await;
     Ok(())
@@ -82,11 +78,11 @@ async fn an_undelivered_message_is_sent_after_the_sender_restarts_exactly_once(
     wait_delivered(&mut lu_events, &id.to_string(), 20).await?;
     assert_eq!(net.case("LU", &case).await?["state"], "delivered");
 
-    let lu = net.net.node(&party("LU")).unwrap().shared();
-    assert!(lu.store.outbox()?.is_empty(), "outbox drained");
-    assert!(lu.store.message(id)?.unwrap().receipt.is_some());
-    let fr = net.net.node(&party("FR")).unwrap().shared();
-    assert_eq!(fr.store.message_count(), 1, "stored exactly once");
+    let lu = net.net.node(&party("LU")).unwrap().cases();
+    assert!(lu.store().outbox()?.is_empty(), "outbox drained");
+    assert!(lu.store().message(id)?.unwrap().receipt.is_some());
+    let fr = net.net.node(&party("FR")).unwrap().cases();
+    assert_eq!(fr.store().message_count(), 1, "stored exactly once");
     let received = wait_for(&mut fr_events, 5, |e| {
         matches!(e.kind, poc247_node::events::EventKind::Received)
     })
@@ -118,8 +114,8 @@ async fn one_control_client_reuses_its_connection_and_survives_a_node_restart() 
         .post("/v1/requests", &preservation_request("FR"))
         .await?;
     assert_eq!(r.status.as_u16(), 201, "{}", r.body);
-    let lu = net.net.node(&party("LU")).unwrap().shared();
-    assert_eq!(lu.store.message_count(), 1);
+    let lu = net.net.node(&party("LU")).unwrap().cases();
+    assert_eq!(lu.store().message_count(), 1);
     assert_eq!(client.idle_connections(), 1);
     net.net.shutdown().await;
     Ok(())
@@ -131,13 +127,7 @@ async fn a_client_certificate_from_another_ca_is_refused() -> anyhow::Result<()>
     // A network of its own, with its own CA, whose LU tries to reach the real FR.
     let rogue = Net::fresh_prepared(&["LU"])?;
     let fr_addr = net.config("FR")?.listen;
-    let before = net
-        .net
-        .node(&party("FR"))
-        .unwrap()
-        .shared()
-        .store
-        .message_count();
+    let before = net.net.node(&party("FR")).unwrap().store().message_count();
     let outcome = async {
         let peer = RawPeer::connect(&rogue.config("LU")?, "FR", fr_addr).await?;
         let key = signing_key(&rogue.config("LU")?)?;
@@ -149,13 +139,7 @@ async fn a_client_certificate_from_another_ca_is_refused() -> anyhow::Result<()>
         outcome.is_err(),
         "the handshake or the stream must fail: {outcome:?}"
     );
-    let after = net
-        .net
-        .node(&party("FR"))
-        .unwrap()
-        .shared()
-        .store
-        .message_count();
+    let after = net.net.node(&party("FR")).unwrap().store().message_count();
     assert_eq!(before, after, "nothing stored");
     net.net.shutdown().await;
     Ok(())
@@ -197,9 +181,9 @@ async fn a_tampered_signature_gets_bad_signature_and_nothing_is_stored() -> anyh
     let r = rejection(peer.send(&spoof.to_bytes()?).await?);
     assert_eq!(r.code, RejectionCode::BadSignature);
 
-    let fr = net.net.node(&party("FR")).unwrap().shared();
-    assert_eq!(fr.store.message_count(), 0, "nothing stored");
-    assert!(fr.store.cases()?.is_empty());
+    let fr = net.net.node(&party("FR")).unwrap().cases();
+    assert_eq!(fr.store().message_count(), 0, "nothing stored");
+    assert!(fr.store().cases()?.is_empty());
     peer.close().await;
     net.net.shutdown().await;
     Ok(())
@@ -220,8 +204,8 @@ async fn a_frame_over_the_limit_gets_too_large_and_the_connection_stays_usable(
         peer.send(&good.to_bytes()?).await?,
         Reply::Receipt(_)
     ));
-    let fr = net.net.node(&party("FR")).unwrap().shared();
-    assert_eq!(fr.store.message_count(), 1);
+    let fr = net.net.node(&party("FR")).unwrap().cases();
+    assert_eq!(fr.store().message_count(), 1);
     peer.close().await;
     net.net.shutdown().await;
     Ok(())
@@ -265,9 +249,9 @@ async fn hostile_frames_get_their_documented_codes_and_an_exact_replay_its_recei
     let names: Vec<&str> = r.fields.iter().map(|f| f.field.as_str()).collect();
     assert_eq!(names, ["offence", "mla_intent"]);
 
-    let fr = net.net.node(&party("FR")).unwrap().shared();
+    let fr = net.net.node(&party("FR")).unwrap().cases();
     assert_eq!(
-        fr.store.message_count(),
+        fr.store().message_count(),
         0,
         "nothing stored by hostile frames"
     );
@@ -281,7 +265,7 @@ async fn hostile_frames_get_their_documented_codes_and_an_exact_replay_its_recei
         panic!("replay refused")
     };
     assert_eq!(first, again);
-    assert_eq!(fr.store.message_count(), 1);
+    assert_eq!(fr.store().message_count(), 1);
     peer.close().await;
     net.net.shutdown().await;
     Ok(())

@@ -1,0 +1,269 @@
+//! Connections with peers: accepting and admitting them (the certificate's party in the
+//! directory, its key pinned), dialling them, and serving the streams a peer opens — messages
+//! to the receiver, attachments to their intake, directory versions to their exchange.
+
+use crate::attachments::Attachments;
+use crate::error::{NodeError, Result};
+use crate::events::EventKind;
+use crate::handles::{DeliveryCmd, Limits, Net, Ops, Tasks};
+use crate::outgoing::Cases;
+use crate::transport::{self, FrameError};
+use crate::{receiver, tls};
+use poc247_protocol::{PartyId, Reply};
+
+/// What the network side of the node uses: the cases (to store what arrives), the endpoint
+/// and its connections, the tasks, the inbound rate limits, the operator's surface (peers
+/// seen, certificates, reloads) and the attachments' transfers.
+#[derive(Clone, Debug)]
+pub struct Wire {
+    pub(crate) cases: Cases,
+    pub(crate) net: Net,
+    pub(crate) tasks: Tasks,
+    pub(crate) limits: Limits,
+    pub(crate) ops: Ops,
+    pub(crate) attachments: Attachments,
+}
+
+impl Wire {
+    /// The QUIC client configuration for new connections (renewed by a reload).
+    pub fn client_config(&self) -> quinn::ClientConfig {
+        self.ops
+            .certs
+            .client_config()
+            .unwrap_or_else(|| self.net.initial_client_config())
+    }
+}
+
+/// Accepts peer connections: checks the certificate's party against the directory, then
+/// serves its streams.
+pub(crate) async fn accept_peers(wire: Wire) {
+    let cancel = wire.tasks.cancel_token();
+    loop {
+        let incoming = tokio::select! {
+            _ = cancel.cancelled() => return,
+            i = wire.net.endpoint().accept() => match i { Some(i) => i, None => return },
+        };
+        let s = wire.clone();
+        wire.tasks.spawn(async move {
+            let conn = match incoming.await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "peer handshake failed");
+                    return;
+                }
+            };
+            if let Some(peer) = admit(&s, &conn) {
+                let cap = s.cases.me.cfg().limits.max_connections_per_peer as usize;
+                if s.net.conns().live(&peer) >= cap {
+                    tracing::warn!(peer = %peer, cap, "refused a connection over the peer's cap");
+                    conn.close(4u32.into(), b"too many connections from this party");
+                    return;
+                }
+                s.net.conns().offer(&peer, &conn).await;
+                // The two nodes tell each other the directory version each holds.
+                s.tasks.spawn(crate::dirsync::sync_with(
+                    s.clone(),
+                    peer.clone(),
+                    conn.clone(),
+                ));
+                serve_connection(s, conn, peer).await;
+            }
+        });
+    }
+}
+
+/// The party a new connection is from, if it is in the directory; closes it otherwise.
+fn admit(wire: &Wire, conn: &quinn::Connection) -> Option<PartyId> {
+    let peer = match tls::peer_party(conn) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "peer certificate names no party");
+            conn.close(1u32.into(), b"certificate names no party");
+            return None;
+        }
+    };
+    let directory = wire.cases.directory();
+    let Some(entry) = directory.get(&peer) else {
+        tracing::warn!(peer = %peer, "refused a party not in the directory");
+        conn.close(2u32.into(), b"unknown party");
+        return None;
+    };
+    if let Some(pin) = entry.spki_sha256 {
+        let presented = tls::peer_certificate(conn).and_then(|c| tls::spki_sha256(&c));
+        if presented.as_ref().ok() != Some(&pin) {
+            // Both values, so that the two administrators see which side is out of date.
+            let presented = presented.map_or_else(|e| e.to_string(), hex::encode);
+            tracing::warn!(
+                peer = %peer,
+                pinned = %hex::encode(pin),
+                presented = %presented,
+                "refused a certificate whose key is not the pinned one"
+            );
+            conn.close(
+                3u32.into(),
+                format!(
+                    "certificate key not pinned: the directory pins spki_sha256 {} for {peer}, \
+                     the certificate has {presented}",
+                    hex::encode(pin)
+                )
+                .as_bytes(),
+            );
+            return None;
+        }
+    }
+    crate::operator::admitted(&wire.ops, &wire.cases, &peer, conn);
+    tracing::info!(peer = %peer, "peer connected");
+    wire.cases.events.publish(
+        EventKind::PeerConnected,
+        None,
+        None,
+        None,
+        Some(peer.clone()),
+    );
+    wire.cases
+        .outbox
+        .try_send(DeliveryCmd::PeerSeen(peer.clone()));
+    Some(peer)
+}
+
+/// Serves the streams a peer opens on a connection, each on its own task.
+pub(crate) async fn serve_connection(wire: Wire, conn: quinn::Connection, peer: PartyId) {
+    let cancel = wire.tasks.cancel_token();
+    loop {
+        let (send, recv) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            s = conn.accept_bi() => match s { Ok(s) => s, Err(_) => return },
+        };
+        let s = wire.clone();
+        let p = peer.clone();
+        let c = conn.clone();
+        wire.tasks
+            .spawn(async move { serve_stream(&s, &p, &c, send, recv).await });
+    }
+}
+
+async fn serve_stream(
+    wire: &Wire,
+    peer: &PartyId,
+    conn: &quinn::Connection,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
+    let max = wire.cases.me.cfg().limits.max_frame_bytes;
+    let frame = match transport::read_head(&mut recv).await {
+        Ok(head) if head == poc247_protocol::ATTACHMENT_MAGIC => {
+            return crate::attachments::serve_inbound(wire, peer, send, recv).await;
+        }
+        Ok(head) if head == poc247_protocol::DIRECTORY_MAGIC => {
+            return crate::dirsync::serve(wire, peer, conn, send, recv).await;
+        }
+        Ok(head) => {
+            let budget = wire
+                .net
+                .conns()
+                .budget(peer, wire.cases.me.cfg().limits.max_buffered_bytes_per_peer);
+            transport::read_frame_within(&mut recv, head, max, Some(&budget)).await
+        }
+        Err(e) => Err(e),
+    };
+    let reply = match frame {
+        Ok(frame) => receiver::handle_frame(&wire.cases, &wire.limits, peer, &frame).await,
+        Err(FrameError::TooLarge { len, max }) => {
+            let _ = recv.stop(0u32.into());
+            tracing::warn!(peer = %peer, len, max, "refused a frame over the limit");
+            wire.cases.events.publish(
+                EventKind::Rejected {
+                    code: "too-large".into(),
+                },
+                None,
+                None,
+                None,
+                Some(peer.clone()),
+            );
+            Reply::Rejection(poc247_protocol::Rejection::new(
+                poc247_protocol::RejectionCode::TooLarge,
+                format!("frame of {len} bytes is over the limit of {max}"),
+            ))
+        }
+        Err(e) => {
+            tracing::debug!(peer = %peer, error = %e, "stream ended before a whole frame");
+            Reply::Rejection(poc247_protocol::Rejection::new(
+                poc247_protocol::RejectionCode::BadFrame,
+                e.to_string(),
+            ))
+        }
+    };
+    match reply.to_bytes() {
+        Ok(bytes) => {
+            let _ = transport::write_frame(&mut send, &bytes).await;
+        }
+        Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
+    }
+}
+
+async fn connect(wire: &Wire, peer: &PartyId) -> Result<quinn::Connection> {
+    let directory = wire.cases.directory();
+    let entry = directory
+        .get(peer)
+        .ok_or_else(|| NodeError::UnknownParty(peer.clone()))?;
+    let mut last = String::from("no address");
+    for addr in &entry.addresses {
+        let resolved = match tokio::net::lookup_host(addr.as_str()).await {
+            Ok(mut a) => a.next(),
+            Err(e) => {
+                last = format!("{addr}: {e}");
+                continue;
+            }
+        };
+        let Some(sock) = resolved else { continue };
+        let connecting =
+            match wire
+                .net
+                .endpoint()
+                .connect_with(wire.client_config(), sock, &peer.dns_name())
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    last = format!("{addr}: {e}");
+                    continue;
+                }
+            };
+        match connecting.await {
+            Ok(conn) => {
+                if admit(wire, &conn).as_ref() != Some(peer) {
+                    last = format!("{addr}: certificate is not {peer}'s");
+                    continue;
+                }
+                return Ok(conn);
+            }
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(NodeError::Transport(format!("cannot reach {peer}: {last}")))
+}
+
+/// The live connection to `peer`, or a new one (whose streams from the peer are served too).
+pub(crate) async fn connection(wire: &Wire, peer: &PartyId) -> Result<quinn::Connection> {
+    wire.net
+        .conns()
+        .get_or_connect(peer, || async {
+            let c = match connect(wire, peer).await {
+                Ok(c) => c,
+                Err(e) => {
+                    wire.ops.peers.unreachable(peer, &e.to_string());
+                    return Err(e);
+                }
+            };
+            // The connection is shared both ways: serve what the peer sends on it.
+            let s = wire.clone();
+            wire.tasks
+                .spawn(serve_connection(s, c.clone(), peer.clone()));
+            wire.tasks.spawn(crate::dirsync::sync_with(
+                wire.clone(),
+                peer.clone(),
+                c.clone(),
+            ));
+            Ok(c)
+        })
+        .await
+}
