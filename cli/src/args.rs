@@ -292,7 +292,7 @@ fn case_state(given: &str) -> Result<String, String> {
     if names.contains(&lower.as_str()) {
         Ok(lower)
     } else {
-        Err(poc247_node::control::not_one_of(given, names))
+        Err(poc247_node::api::not_one_of(given, names))
     }
 }
 
@@ -308,7 +308,7 @@ fn case_kind(given: &str) -> Result<String, String> {
                 .filter(|k| k.is_request())
                 .map(|k| k.as_str())
                 .collect();
-            Err(poc247_node::control::not_one_of(given, &kinds))
+            Err(poc247_node::api::not_one_of(given, &kinds))
         }
     }
 }
@@ -642,7 +642,7 @@ pub fn request_kinds() -> Vec<&'static str> {
 
 /// `--since`: what the node's audit export takes.
 fn since(s: &str) -> Result<String, String> {
-    match poc247_node::control::parse_time(s) {
+    match poc247_node::api::parse_time(s) {
         Some(_) => Ok(s.to_owned()),
         None => Err("expected RFC 3339, a date YYYY-MM-DD, or Unix milliseconds".into()),
     }

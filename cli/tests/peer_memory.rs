@@ -175,7 +175,7 @@ async fn idle_socket_connections_are_capped_and_timed_out_and_files_are_not_worl
     };
     ensure!(busy, "1,000 connections are over the cap of 256");
     // After the header timeout the idle ones are closed and the socket serves again.
-    tokio::time::sleep(poc247_node::control::HEADER_TIMEOUT + Duration::from_secs(2)).await;
+    tokio::time::sleep(poc247_node::api::HEADER_TIMEOUT + Duration::from_secs(2)).await;
     let mut closed = 0;
     for s in &mut idle {
         let mut buf = [0u8; 512];

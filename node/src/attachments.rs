@@ -1,7 +1,7 @@
 //! Evidence attachments on the node: content-addressed files under `<data_dir>/attachments/`
 //! (never inside sled values), their sled records (`attachments`, `attachment_outbox`,
 //! `attachment_receipts`), the intake of local files, and both ends of an attachment stream
-//! (see `poc247_protocol::attachment` for the wire exchange).
+//! (see `poc247_protocol::attachment` for the tr exchange).
 //!
 //! The receiver appends to `<sha256>.<message id>.part` (one per message, so a peer resumes
 //! only from its own bytes), has the disk write it every [`FSYNC_EVERY`] bytes and fsyncs it
@@ -17,7 +17,8 @@
 use crate::audit::{Actor, AuditRecord};
 use crate::error::{NodeError, Result};
 use crate::events::EventKind;
-use crate::peering::Wire;
+use crate::handles::{Dialer, Limits, Net, Tasks};
+use crate::outgoing::Cases;
 use crate::store::Store;
 use crate::store::{DeliveryState, Direction};
 use crate::transport::{self, FrameError};
@@ -515,6 +516,19 @@ pub fn body_of(envelope: &[u8]) -> Option<Body> {
         .map(|e| e.body)
 }
 
+/// What the attachments' transfers use: the cases (to read messages and publish), the files,
+/// the tasks, the connections (to reset a stalled one), the inbound rate limits and a way to
+/// reach a peer.
+#[derive(Clone, Debug)]
+pub struct Transfers {
+    pub(crate) cases: Cases,
+    pub(crate) attachments: Attachments,
+    pub(crate) tasks: Tasks,
+    pub(crate) net: Net,
+    pub(crate) limits: Limits,
+    pub(crate) dialer: Dialer,
+}
+
 /// Before an outbound message with attachments is first sent, its attachments are queued (so
 /// that they are queued before the message can be receipted).
 pub fn queue_outbound(
@@ -554,17 +568,17 @@ pub fn queue_outbound(
 
 /// The sending task: sends each queued attachment whose message is delivered, one stream each,
 /// retried with a backoff, resumed from the receiver's offset.
-pub async fn run_sender(wire: Wire) {
+pub async fn run_sender(tr: Transfers) {
     let in_flight = Arc::new(std::sync::Mutex::new(
         std::collections::HashSet::<Vec<u8>>::new(),
     ));
-    let cancel = wire.tasks.cancel_token();
+    let cancel = tr.tasks.cancel_token();
     loop {
         // Uploads no submission listed within their hour go too.
-        wire.attachments.expire_uploads(wire.cases.clocks.now());
-        match wire.attachments.pending() {
+        tr.attachments.expire_uploads(tr.cases.clocks.now());
+        match tr.attachments.pending() {
             Ok(pending) => {
-                let now = wire.cases.clocks.now();
+                let now = tr.cases.clocks.now();
                 for (id, sha, entry) in pending {
                     if entry.next_attempt > now {
                         continue;
@@ -577,9 +591,9 @@ pub async fn run_sender(wire: Wire) {
                     if !fresh {
                         continue;
                     }
-                    let s = wire.clone();
+                    let s = tr.clone();
                     let flights = in_flight.clone();
-                    wire.tasks.spawn(async move {
+                    tr.tasks.spawn(async move {
                         settle(&s, id, sha, entry).await;
                         if let Ok(mut f) = flights.lock() {
                             f.remove(&k);
@@ -592,7 +606,7 @@ pub async fn run_sender(wire: Wire) {
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = wire.attachments.kick.notified() => {}
+            _ = tr.attachments.kick.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }
@@ -614,15 +628,15 @@ enum Sent {
     NotYet,
 }
 
-async fn settle(wire: &Wire, id: MessageId, sha: [u8; 32], mut entry: OutboundAttachment) {
-    let a = &wire.attachments;
+async fn settle(tr: &Transfers, id: MessageId, sha: [u8; 32], mut entry: OutboundAttachment) {
+    let a = &tr.attachments;
     let k = key(id, &sha);
     let hex = sha256_hex(&sha);
-    let cancel = wire.tasks.cancel_token();
+    let cancel = tr.tasks.cancel_token();
     let mut progress = Progress::default();
     let outcome = tokio::select! {
         _ = cancel.cancelled() => Sent::Retry("node stopping".into()),
-        o = send_one(wire, id, sha, &entry, &mut progress) => o,
+        o = send_one(tr, id, sha, &entry, &mut progress) => o,
     };
     if let Some(offset) = progress.offset {
         // One line per attempt that reached the bytes (the crash tests read it): where it
@@ -634,7 +648,7 @@ async fn settle(wire: &Wire, id: MessageId, sha: [u8; 32], mut entry: OutboundAt
         };
         tracing::info!(id = %id, sha256 = %hex, to = %entry.peer, offset, sent = progress.sent, result, "attachment attempt ended");
     }
-    let now = wire.cases.clocks.now();
+    let now = tr.cases.clocks.now();
     let (done, event) = match outcome {
         Sent::NotYet => return,
         Sent::Receipt(r, receiver_key) => {
@@ -672,14 +686,14 @@ async fn settle(wire: &Wire, id: MessageId, sha: [u8; 32], mut entry: OutboundAt
         Sent::Retry(reason) => {
             tracing::debug!(id = %id, sha256 = %hex, reason, "attachment will be retried");
             entry.attempts = entry.attempts.saturating_add(1);
-            let backoff = wire
+            let backoff = tr
                 .cases
                 .me
                 .cfg()
                 .delivery
                 .initial_backoff_ms
                 .saturating_mul(1u64 << entry.attempts.min(16))
-                .min(wire.cases.me.cfg().delivery.max_backoff_ms);
+                .min(tr.cases.me.cfg().delivery.max_backoff_ms);
             entry.next_attempt = UtcMs(now.0.saturating_add(backoff));
             if let Ok(bytes) = codec::encode(&entry) {
                 let _ = a.outbox.insert(&k, bytes);
@@ -687,7 +701,7 @@ async fn settle(wire: &Wire, id: MessageId, sha: [u8; 32], mut entry: OutboundAt
             return;
         }
     };
-    let msg = wire.cases.store.message(id).ok().flatten();
+    let msg = tr.cases.store.message(id).ok().flatten();
     let case_ref = msg.as_ref().map(|m| m.case_ref.clone());
     let rec = AuditRecord {
         at: now,
@@ -696,11 +710,11 @@ async fn settle(wire: &Wire, id: MessageId, sha: [u8; 32], mut entry: OutboundAt
         case_ref: case_ref.clone(),
         message_id: Some(id),
     };
-    if let Err(e) = wire.cases.store.audit(&rec) {
+    if let Err(e) = tr.cases.store.audit(&rec) {
         tracing::error!(error = %e, "cannot audit an attachment");
     }
-    match wire.cases.store.commit().await {
-        Ok(()) => wire.cases.events.publish(
+    match tr.cases.store.commit().await {
+        Ok(()) => tr.cases.events.publish(
             event,
             case_ref,
             Some(id),
@@ -712,13 +726,13 @@ async fn settle(wire: &Wire, id: MessageId, sha: [u8; 32], mut entry: OutboundAt
 }
 
 async fn send_one(
-    wire: &Wire,
+    tr: &Transfers,
     id: MessageId,
     sha: [u8; 32],
     entry: &OutboundAttachment,
     progress: &mut Progress,
 ) -> Sent {
-    let msg = match wire.cases.store.message(id) {
+    let msg = match tr.cases.store.message(id) {
         Ok(Some(m)) => m,
         Ok(None) => return Sent::Final("message no longer stored".into()),
         Err(e) => return Sent::Retry(e.to_string()),
@@ -728,7 +742,7 @@ async fn send_one(
         DeliveryState::Queued => return Sent::NotYet,
         _ => return Sent::Final("its message was not delivered".into()),
     }
-    let conn = match crate::peering::connection(wire, &entry.peer).await {
+    let conn = match tr.dialer.connection(&entry.peer).await {
         Ok(c) => c,
         Err(e) => return Sent::Retry(e.to_string()),
     };
@@ -751,7 +765,7 @@ async fn send_one(
     if let Err(e) = transport::write_frame_open(&mut send, &hello).await {
         return stream(e);
     }
-    let max = wire.cases.me.cfg().limits.max_frame_bytes;
+    let max = tr.cases.me.cfg().limits.max_frame_bytes;
     let answer = match transport::read_frame(&mut recv, max).await {
         Ok(b) => b,
         Err(e) => return stream(e),
@@ -770,12 +784,12 @@ async fn send_one(
     tracing::info!(id = %id, sha256 = %sha256_hex(&sha), offset, size = entry.size, "sending attachment");
     progress.offset = Some(offset);
     let (tx, mut blocks) = mpsc::channel(IN_FLIGHT);
-    let path = wire.attachments.path(&sha);
+    let path = tr.attachments.path(&sha);
     let len = entry.size - offset;
     tokio::task::spawn_blocking(move || read_blocks(&path, offset, len, &tx));
     // A stream that takes no block for this long is given up (the peer vanished without
     // closing the connection, or stopped reading); the next attempt resumes.
-    let stall = Duration::from_millis(wire.cases.me.cfg().delivery.attempt_timeout_ms);
+    let stall = Duration::from_millis(tr.cases.me.cfg().delivery.attempt_timeout_ms);
     while let Some(block) = blocks.recv().await {
         let block = match block {
             Ok(b) => b,
@@ -786,12 +800,12 @@ async fn send_one(
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Sent::Retry(e.to_string()),
             Err(_) => {
-                wire.net.conns().reset(&entry.peer);
+                tr.net.conns().reset(&entry.peer);
                 return Sent::Retry(format!("the stream took no data for {stall:?}"));
             }
         }
         progress.sent += n;
-        wire.attachments.bytes_sent.fetch_add(n, Ordering::Relaxed);
+        tr.attachments.bytes_sent.fetch_add(n, Ordering::Relaxed);
     }
     if progress.sent != len {
         return Sent::Retry("the file reader stopped early".into());
@@ -808,7 +822,7 @@ async fn send_one(
         };
     match reply {
         Reply::Receipt(r) => {
-            let directory = wire.cases.directory();
+            let directory = tr.cases.directory();
             let Some(peer) = directory.get(&entry.peer) else {
                 return Sent::Retry(format!("{} left the directory", entry.peer));
             };
@@ -872,12 +886,12 @@ fn refuse(code: RejectionCode, reason: impl Into<String>) -> Rejection {
 
 /// Serves an attachment stream `peer` opened (its magic already read).
 pub async fn serve_inbound(
-    wire: &Wire,
+    tr: &Transfers,
     peer: &PartyId,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {
-    let answer = match receive(wire, peer, &mut send, &mut recv).await {
+    let answer = match receive(tr, peer, &mut send, &mut recv).await {
         Ok(Some(reply)) => reply,
         Ok(None) => return,
         Err(r) => {
@@ -898,31 +912,31 @@ pub async fn serve_inbound(
 /// receipt. `Err` is a rejection to answer (before or after the bytes); `Ok(None)` means the
 /// stream ended early (the `.part` file keeps what came).
 async fn receive(
-    wire: &Wire,
+    tr: &Transfers,
     peer: &PartyId,
     send: &mut quinn::SendStream,
     recv: &mut quinn::RecvStream,
 ) -> std::result::Result<Option<Reply>, Rejection> {
     use RejectionCode::*;
-    if wire.cases.store.has_failed() {
+    if tr.cases.store.has_failed() {
         return Err(refuse(
             StorageUnavailable,
             "the receiver's store failed a write; retry later",
         ));
     }
-    let max = wire.cases.me.cfg().limits.max_frame_bytes;
+    let max = tr.cases.me.cfg().limits.max_frame_bytes;
     let hello = transport::read_frame(recv, max)
         .await
         .map_err(|e| refuse(BadFrame, e.to_string()))?;
     let hello =
         AttachmentHello::from_bytes(&hello).map_err(|e| refuse(BadFrame, format!("hello: {e}")))?;
-    let limits = &wire.cases.me.cfg().limits;
-    let allowed = wire.limits.lock().map_or(true, |mut l| {
+    let limits = &tr.cases.me.cfg().limits;
+    let allowed = tr.limits.lock().map_or(true, |mut l| {
         l.allow(
             peer,
             limits.rate_per_peer_per_s,
             limits.burst_per_peer,
-            wire.cases.clocks.now(),
+            tr.cases.clocks.now(),
         )
     });
     if !allowed {
@@ -935,7 +949,7 @@ async fn receive(
             "the receiver cannot store now; retry later",
         )
     };
-    let msg = wire
+    let msg = tr
         .cases
         .store
         .message(hello.message_id)
@@ -962,7 +976,7 @@ async fn receive(
             ),
         ));
     }
-    if wire
+    if tr
         .attachments
         .purged_at(msg.id, &hello.sha256)
         .map_err(unavailable)?
@@ -973,7 +987,7 @@ async fn receive(
             format!("attachment {hex} of message {} was purged here", msg.id),
         ));
     }
-    let cap = wire.cases.me.cfg().attachments.max_file_bytes;
+    let cap = tr.cases.me.cfg().attachments.max_file_bytes;
     if hello.size > cap {
         return Err(refuse(
             TooLarge,
@@ -983,9 +997,9 @@ async fn receive(
             ),
         ));
     }
-    let a = &wire.attachments;
+    let a = &tr.attachments;
     let io = |e: std::io::Error| unavailable(NodeError::Storage(e.to_string()));
-    let now = wire.cases.clocks.now();
+    let now = tr.cases.clocks.now();
     let complete = a.path(&hello.sha256);
     // Held for this message: this peer sent the bytes for it before (its receipt was lost).
     // A file held for another message, or from another party, is not enough: a receipt says
@@ -1091,7 +1105,7 @@ async fn receive(
     let linked = a
         .link(&hello.sha256, hello.size, msg.id, now)
         .map_err(unavailable)?;
-    wire.cases
+    tr.cases
         .store
         .audit(&AuditRecord {
             at: now,
@@ -1101,20 +1115,20 @@ async fn receive(
             message_id: Some(msg.id),
         })
         .map_err(unavailable)?;
-    wire.cases.store.commit().await.map_err(unavailable)?;
+    tr.cases.store.commit().await.map_err(unavailable)?;
     let receipt = Receipt {
         message_id: msg.id,
         envelope_sha256: hello.sha256,
-        receiver: wire.cases.me.party().clone(),
+        receiver: tr.cases.me.party().clone(),
         received_at: now,
     }
-    .sign(wire.cases.me.signing())
+    .sign(tr.cases.me.signing())
     .map_err(|e| refuse(StorageUnavailable, format!("cannot sign a receipt: {e}")))?;
     tracing::info!(peer = %peer, id = %msg.id, sha256 = %hex, "attachment stored and receipted");
     // Once per message that lists the file: a receipt given again (the first was lost) is
     // no news.
     if linked {
-        wire.cases.events.publish(
+        tr.cases.events.publish(
             EventKind::AttachmentReceived {
                 sha256: hex,
                 size: hello.size,

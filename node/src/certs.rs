@@ -3,13 +3,9 @@
 //! event, and `certificates` in `GET /v1/status`). Also holds the client configuration a
 //! reload renews, so new connections present the renewed certificate.
 
-use crate::events::EventKind;
-use crate::handles::Ops;
-use crate::outgoing::Cases;
 use crate::tls::{self, TlsMaterial};
 use poc247_protocol::{PartyId, UtcMs};
 use serde::Serialize;
-use serde_json::{json, Value};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
@@ -111,70 +107,6 @@ impl CertWatch {
         match self.client.write() {
             Ok(mut c) => *c = Some(client),
             Err(p) => *p.into_inner() = Some(client),
-        }
-    }
-}
-
-/// Every certificate known at the node's `now`: its own first, then the peers' by party.
-pub fn statuses(ops: &Ops, cases: &Cases) -> Vec<CertStatus> {
-    let now = cases.clocks.now();
-    let mut all = Vec::new();
-    if let Some(own) = ops.certs.own_not_after() {
-        all.push(CertStatus::of(cases.me.party().clone(), true, own, now));
-    }
-    let mut peers = ops.peers.certificates();
-    peers.sort();
-    for (party, not_after) in peers {
-        all.push(CertStatus::of(party, false, not_after, now));
-    }
-    all
-}
-
-/// `certificates` of `GET /v1/status`.
-pub fn status_json(ops: &Ops, cases: &Cases) -> Value {
-    json!(statuses(ops, cases))
-}
-
-/// Publishes `certificate_expiring` for one certificate (and logs it).
-pub(crate) fn warn(cases: &Cases, s: &CertStatus) {
-    tracing::warn!(party = %s.party, days_left = s.days_left, not_after = %s.not_after, own = s.own, "certificate expires soon");
-    cases.events.publish(
-        EventKind::CertificateExpiring {
-            party: s.party.clone(),
-            days: s.days_left,
-            not_after: UtcMs(s.not_after_ms),
-        },
-        None,
-        None,
-        None,
-        (!s.own).then(|| s.party.clone()),
-    );
-}
-
-/// Looks at every certificate and warns of those within 30 days of their end; returns them
-/// all.
-pub fn check(ops: &Ops, cases: &Cases) -> Vec<CertStatus> {
-    let all = statuses(ops, cases);
-    for s in all.iter().filter(|s| s.warning) {
-        warn(cases, s);
-    }
-    all
-}
-
-/// Records the certificate a peer presented on a new connection; warns at once when it is a
-/// certificate not seen before and within 30 days of its end.
-pub(crate) fn peer_presented(ops: &Ops, cases: &Cases, peer: &PartyId, conn: &quinn::Connection) {
-    let Some(not_after) = tls::peer_certificate(conn)
-        .and_then(|c| tls::not_after_ms(&c))
-        .ok()
-        .map(UtcMs)
-    else {
-        return;
-    };
-    if ops.peers.certificate(peer, not_after) {
-        let s = CertStatus::of(peer.clone(), false, not_after, cases.clocks.now());
-        if s.warning {
-            warn(cases, &s);
         }
     }
 }

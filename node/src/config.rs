@@ -51,7 +51,7 @@ pub struct ConfigFile {
     pub deadlines: crate::tracks::TrackSettings,
     /// The event log.
     #[serde(default)]
-    pub events: crate::eventlog::EventSettings,
+    pub events: EventSettings,
     /// The hook command run for each event.
     #[serde(default)]
     pub hook: Option<crate::hook::HookSettings>,
@@ -162,7 +162,7 @@ pub struct ControlSettings {
     /// Socket path; default `<data_dir>/control.sock`.
     pub socket: Option<PathBuf>,
     /// Connections served at once; default half the process's file descriptors, between 64
-    /// and 4,096 (`control::max_connections`).
+    /// and 4,096 ([`max_connections`]).
     pub max_connections: Option<usize>,
 }
 
@@ -202,7 +202,7 @@ pub struct NodeConfig {
     /// Deadlines.
     pub deadlines: crate::tracks::TrackSettings,
     /// The event log.
-    pub events: crate::eventlog::EventSettings,
+    pub events: EventSettings,
     /// The hook command, if any.
     pub hook: Option<crate::hook::HookConfig>,
     /// Attachment limits.
@@ -304,10 +304,7 @@ impl NodeConfig {
             signing_key: abs(&f.signing_key),
             data_dir,
             socket,
-            max_connections: f
-                .control
-                .max_connections
-                .unwrap_or_else(crate::control::max_connections),
+            max_connections: f.control.max_connections.unwrap_or_else(max_connections),
             limits: f.limits,
             store: f.store,
             delivery: f.delivery,
@@ -318,4 +315,29 @@ impl NodeConfig {
             drill: f.drill,
         })
     }
+}
+
+/// `[events]` in `node.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventSettings {
+    /// How many of the last events are kept for readers that resume.
+    pub keep: u64,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        EventSettings { keep: 100_000 }
+    }
+}
+
+/// Most control-socket connections served at once: half the process's file descriptors (its
+/// soft `RLIMIT_NOFILE`), between 64 and 4,096; one more is answered 503 `busy` and closed,
+/// so that a flood of idle connections cannot take the descriptors sled, QUIC and the
+/// attachments need.
+pub fn max_connections() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(4096);
+    usize::try_from(soft / 2).unwrap_or(4096).clamp(64, 4096)
 }

@@ -7,9 +7,9 @@
 
 use crate::audit::Actor;
 use crate::events::EventKind;
-use crate::peering::Wire;
 use crate::registry::{SignedVersion, MAX_VERSION_BYTES};
 use crate::transport;
+use crate::wire::Wire;
 use poc247_protocol::{PartyId, DIRECTORY_MAGIC};
 use std::time::Duration;
 
@@ -145,7 +145,7 @@ pub fn spread(wire: &Wire) {
     for peer in peers {
         let s = wire.clone();
         wire.tasks.spawn(async move {
-            match crate::peering::connection(&s, &peer).await {
+            match s.dialer.connection(&peer).await {
                 Ok(conn) => sync_with(s, peer, conn).await,
                 Err(e) => tracing::debug!(peer = %peer, error = %e, "cannot reach a peer to offer a directory version"),
             }

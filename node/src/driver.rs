@@ -10,13 +10,15 @@ use crate::directory::Directory;
 use crate::error::{NodeError, Result};
 use crate::events::EventKind;
 use crate::handles::{
-    Clocks, Deadlines, DeliveryCmd, DirectoryHandle, Events, Identity, Net, Ops, Outbox, Tasks,
+    Clocks, DeliveryCmd, Dialer, DirectoryHandle, Events, Identity, Net, Outbox, Tasks,
 };
+use crate::operator::Ops;
 use crate::outgoing::Cases;
-use crate::peering::Wire;
 use crate::store::{DeliveryState, Store, StoredMessage};
+use crate::timers::Deadlines;
 use crate::transport::{self, FrameError};
-use crate::{control, keys, tls};
+use crate::wire::Wire;
+use crate::{keys, tls};
 use poc247_protocol::{envelope_sha256, fingerprint, MessageKind, Reply, UtcMs};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,17 +38,6 @@ impl std::fmt::Debug for Node {
         f.debug_struct("Node")
             .field("party", self.wire.cases.me.party())
             .finish_non_exhaustive()
-    }
-}
-
-/// Remembers every Party's signing key of `directory`, so that receipts and messages they
-/// signed stay verifiable after a key change. A failure is logged: it costs only a later
-/// verification.
-pub(crate) fn note_peer_keys(store: &Store, directory: &Directory, now: UtcMs) {
-    for e in directory.iter() {
-        if let Err(e) = store.note_peer_key(&e.id, &e.signing_key, now) {
-            tracing::error!(error = %e, "cannot record a peer's signing key");
-        }
     }
 }
 
@@ -121,7 +112,7 @@ impl Node {
             None
         };
         let clocks = Clocks::new(clock, drill);
-        note_peer_keys(&store, &directory, clocks.now());
+        crate::outgoing::note_peer_keys(&store, &directory, clocks.now());
         let events = Events::new(
             crate::eventlog::EventLog::open(&store, &cfg.events)?,
             clocks.clone(),
@@ -129,8 +120,9 @@ impl Node {
         let attachments = crate::attachments::Attachments::open(&cfg.data_dir, &store)?;
         let (outbox, delivery_rx) = Outbox::new();
         let (deadlines, catch_ups) = Deadlines::new();
+        let (dialer, dial_requests) = Dialer::new();
         let ops: Ops = Arc::new(crate::operator::Operator::new(&material, clocks.now()));
-        let listener = control::bind(&cfg.socket)?;
+        let listener = crate::api::bind(&cfg.socket)?;
         let hook = cfg.hook.clone();
         let me = Identity::new(cfg, signing, clocks.now());
         let cases = Cases {
@@ -149,6 +141,7 @@ impl Node {
             limits: Default::default(),
             ops: ops.clone(),
             attachments: attachments.clone(),
+            dialer,
         };
         if let Some(hook) = hook {
             let rx = events.subscribe();
@@ -163,7 +156,8 @@ impl Node {
         }
         tasks.spawn(run_delivery(wire.clone(), delivery_rx));
         tasks.spawn(crate::peering::accept_peers(wire.clone()));
-        tasks.spawn(crate::attachments::run_sender(wire.clone()));
+        tasks.spawn(crate::attachments::run_sender(wire.transfers()));
+        tasks.spawn(crate::peering::run_dialer(wire.clone(), dial_requests));
         tasks.spawn(crate::timers::run(
             crate::timers::Timers {
                 cases: cases.clone(),
@@ -173,7 +167,15 @@ impl Node {
             tasks.cancel_token(),
             catch_ups,
         ));
-        tasks.spawn(crate::operator::run(
+        // Queued messages to Parties the directory no longer lists (it may have changed while
+        // the node was stopped) fail, with the reason.
+        let orphans = cases.clone();
+        tasks.spawn(async move {
+            if let Err(e) = crate::peers::fail_orphans(&orphans).await {
+                tracing::error!(error = %e, "cannot check the outbox against the directory");
+            }
+        });
+        tasks.spawn(crate::upkeep::run(
             ops.clone(),
             cases.clone(),
             tasks.cancel_token(),
@@ -185,8 +187,8 @@ impl Node {
                 tasks.cancel_token(),
             ));
         }
-        tasks.spawn(control::serve(
-            control::App {
+        tasks.spawn(crate::api::serve(
+            crate::api::App {
                 wire: wire.clone(),
                 deadlines: deadlines.clone(),
             },

@@ -17,24 +17,12 @@ use crate::error::{NodeError, Result};
 use crate::events::NodeEvent;
 use crate::store::Store;
 use poc247_protocol::codec;
-use serde::{Deserialize, Serialize};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
-/// `[events]` in `node.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EventSettings {
-    /// How many of the last events are kept for readers that resume.
-    pub keep: u64,
-}
-
-impl Default for EventSettings {
-    fn default() -> Self {
-        EventSettings { keep: 100_000 }
-    }
-}
+pub use crate::config::EventSettings;
 
 /// Sequence numbers reserved on disk at once.
 pub const RESERVE_BLOCK: u64 = 1000;

@@ -180,61 +180,6 @@ impl std::fmt::Debug for Events {
     }
 }
 
-/// A reader's request that the timer task bring its board up to date; answered once done.
-pub type CatchUp = oneshot::Sender<()>;
-
-/// Every case's deadlines, kept by the timer task: the board it fills, and how to wake it.
-#[derive(Clone)]
-pub struct Deadlines(Arc<DeadlinesInner>);
-
-struct DeadlinesInner {
-    board: std::sync::Mutex<crate::timers::Board>,
-    kick: tokio::sync::Notify,
-    catch_up: mpsc::UnboundedSender<CatchUp>,
-}
-
-impl Deadlines {
-    /// The board, and the receiving end of its catch-up requests (for the timer task).
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<CatchUp>) {
-        let (catch_up, rx) = mpsc::unbounded_channel();
-        (
-            Deadlines(Arc::new(DeadlinesInner {
-                board: Default::default(),
-                kick: tokio::sync::Notify::new(),
-                catch_up,
-            })),
-            rx,
-        )
-    }
-    /// The board (even if a thread panicked holding it: each of its changes is whole).
-    pub fn board(&self) -> std::sync::MutexGuard<'_, crate::timers::Board> {
-        self.0.board.lock().unwrap_or_else(|p| p.into_inner())
-    }
-    /// Makes the timer task look at the clock now (after a drill moved it).
-    pub fn kick(&self) {
-        self.0.kick.notify_one();
-    }
-    /// Fires when [`Deadlines::kick`] is called.
-    pub(crate) async fn kicked(&self) {
-        self.0.kick.notified().await
-    }
-    /// Waits until the timer task has put on the board every change published before this
-    /// call (a reader of the board then sees its own writes). Returns at once if the task is
-    /// not running.
-    pub async fn catch_up(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.0.catch_up.send(tx).is_ok() {
-            let _ = rx.await;
-        }
-    }
-}
-
-impl std::fmt::Debug for Deadlines {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deadlines").finish_non_exhaustive()
-    }
-}
-
 /// The node's tasks: spawned on a tracker the node waits for at shutdown, and the token that
 /// tells them to stop.
 #[derive(Clone, Debug, Default)]
@@ -345,5 +290,28 @@ impl Net {
 /// Per-peer rate limits of inbound messages.
 pub type Limits = Arc<std::sync::Mutex<crate::ratelimit::PeerLimits>>;
 
-/// The operator's surface: peers seen, certificates, metrics, the hook's health, reloads.
-pub type Ops = Arc<crate::operator::Operator>;
+/// A request for a connection to a peer, answered with the connection or why there is none.
+pub type DialRequest = (PartyId, oneshot::Sender<Result<quinn::Connection>>);
+
+/// Asks the connection task for a connection to a peer: the live one, or a new one (whose
+/// streams from the peer are then served too). What sends on its own streams — attachments,
+/// directory versions — holds this rather than the code that makes connections.
+#[derive(Clone, Debug)]
+pub struct Dialer(mpsc::Sender<DialRequest>);
+
+impl Dialer {
+    /// The handle, and the connection task's end.
+    pub fn new() -> (Self, mpsc::Receiver<DialRequest>) {
+        let (tx, rx) = mpsc::channel(256);
+        (Dialer(tx), rx)
+    }
+    /// The connection to `peer`.
+    pub async fn connection(&self, peer: &PartyId) -> Result<quinn::Connection> {
+        let (tx, rx) = oneshot::channel();
+        self.0
+            .send((peer.clone(), tx))
+            .await
+            .map_err(|_| NodeError::ShuttingDown)?;
+        rx.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+}

@@ -2,12 +2,12 @@
 //! lifecycle and delivery engine, the QUIC transport, the control API, and the driver that
 //! wires them.
 
+pub mod api;
 pub mod attachments;
 pub mod certs;
 pub mod client;
 pub mod clock;
 pub mod config;
-pub mod control;
 pub mod devnet;
 pub mod directory;
 pub mod dirsync;
@@ -16,7 +16,6 @@ pub mod durable;
 pub mod error;
 pub mod eventlog;
 pub mod events;
-pub mod feeds;
 pub mod handles;
 pub mod hook;
 pub mod init;
@@ -33,6 +32,8 @@ pub mod store;
 pub mod timers;
 pub mod tls;
 pub mod transport;
+pub mod upkeep;
+pub mod wire;
 
 pub use config::NodeConfig;
 pub use directory::Directory;
@@ -41,7 +42,7 @@ pub use error::NodeError;
 pub use handles::{DirectoryHandle, Events, Identity};
 pub use outgoing::Cases;
 pub use outgoing::{NewRequest, SubmitError, Submitted};
-pub use peering::Wire;
+pub use wire::Wire;
 
 // The sans-IO core, under the paths the node has always used.
 pub use poc247_core::{audit, delivery, lifecycle, ratelimit, stats, tracks};

@@ -187,6 +187,17 @@ fn mla_route_advice(directory: &Directory, entry: &PartyEntry) -> String {
     }
 }
 
+/// Remembers every Party's signing key of `directory`, so that receipts and messages they
+/// signed stay verifiable after a key change. A failure is logged: it costs only a later
+/// verification.
+pub(crate) fn note_peer_keys(store: &Store, directory: &Directory, now: UtcMs) {
+    for e in directory.iter() {
+        if let Err(e) = store.note_peer_key(&e.id, &e.signing_key, now) {
+            tracing::error!(error = %e, "cannot record a peer's signing key");
+        }
+    }
+}
+
 /// The one place where this node's cases change and what follows is done, in order: the
 /// change persisted with its audit entry, flushed, then the caller answered, the event
 /// published and the message handed to the delivery task. The API's routes, the receiver,
@@ -210,7 +221,7 @@ impl Cases {
     /// Puts a new directory in force (a reload or a version checked it whole first), and
     /// remembers its Parties' signing keys.
     pub(crate) fn set_directory(&self, directory: std::sync::Arc<Directory>) {
-        crate::driver::note_peer_keys(&self.store, &directory, self.clocks.now());
+        note_peer_keys(&self.store, &directory, self.clocks.now());
         self.directory.set(directory);
     }
 

@@ -2,37 +2,13 @@
 //! directory, its key pinned), dialling them, and serving the streams a peer opens — messages
 //! to the receiver, attachments to their intake, directory versions to their exchange.
 
-use crate::attachments::Attachments;
 use crate::error::{NodeError, Result};
 use crate::events::EventKind;
-use crate::handles::{DeliveryCmd, Limits, Net, Ops, Tasks};
-use crate::outgoing::Cases;
+use crate::handles::{DeliveryCmd, DialRequest};
 use crate::transport::{self, FrameError};
+pub use crate::wire::Wire;
 use crate::{receiver, tls};
 use poc247_protocol::{PartyId, Reply};
-
-/// What the network side of the node uses: the cases (to store what arrives), the endpoint
-/// and its connections, the tasks, the inbound rate limits, the operator's surface (peers
-/// seen, certificates, reloads) and the attachments' transfers.
-#[derive(Clone, Debug)]
-pub struct Wire {
-    pub(crate) cases: Cases,
-    pub(crate) net: Net,
-    pub(crate) tasks: Tasks,
-    pub(crate) limits: Limits,
-    pub(crate) ops: Ops,
-    pub(crate) attachments: Attachments,
-}
-
-impl Wire {
-    /// The QUIC client configuration for new connections (renewed by a reload).
-    pub fn client_config(&self) -> quinn::ClientConfig {
-        self.ops
-            .certs
-            .client_config()
-            .unwrap_or_else(|| self.net.initial_client_config())
-    }
-}
 
 /// Accepts peer connections: checks the certificate's party against the directory, then
 /// serves its streams.
@@ -111,7 +87,7 @@ fn admit(wire: &Wire, conn: &quinn::Connection) -> Option<PartyId> {
             return None;
         }
     }
-    crate::operator::admitted(&wire.ops, &wire.cases, &peer, conn);
+    crate::upkeep::admitted(&wire.ops, &wire.cases, &peer, conn);
     tracing::info!(peer = %peer, "peer connected");
     wire.cases.events.publish(
         EventKind::PeerConnected,
@@ -152,7 +128,7 @@ async fn serve_stream(
     let max = wire.cases.me.cfg().limits.max_frame_bytes;
     let frame = match transport::read_head(&mut recv).await {
         Ok(head) if head == poc247_protocol::ATTACHMENT_MAGIC => {
-            return crate::attachments::serve_inbound(wire, peer, send, recv).await;
+            return crate::attachments::serve_inbound(&wire.transfers(), peer, send, recv).await;
         }
         Ok(head) if head == poc247_protocol::DIRECTORY_MAGIC => {
             return crate::dirsync::serve(wire, peer, conn, send, recv).await;
@@ -266,4 +242,20 @@ pub(crate) async fn connection(wire: &Wire, peer: &PartyId) -> Result<quinn::Con
             Ok(c)
         })
         .await
+}
+
+/// The connection task: answers each [`crate::handles::Dialer`] request with
+/// [`connection`], on a task of its own, until the node stops.
+pub(crate) async fn run_dialer(wire: Wire, mut requests: tokio::sync::mpsc::Receiver<DialRequest>) {
+    let cancel = wire.tasks.cancel_token();
+    loop {
+        let (peer, answer) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = requests.recv() => match r { Some(r) => r, None => return },
+        };
+        let w = wire.clone();
+        wire.tasks.spawn(async move {
+            let _ = answer.send(connection(&w, &peer).await);
+        });
+    }
 }

@@ -5,115 +5,22 @@
 //! removed parties closed and their queued messages marked failed.
 
 use crate::audit::{Actor, AuditRecord};
-use crate::certs::{self, CertStatus};
-use crate::control::{ApiError, Caller};
+use crate::certs::CertStatus;
 use crate::directory::Directory;
 use crate::error::NodeError;
 use crate::events::EventKind;
-use crate::handles::{DeliveryCmd, Ops};
+use crate::handles::DeliveryCmd;
 use crate::outgoing::Cases;
-use crate::peering::Wire;
 use crate::store::DeliveryState;
 use crate::tls;
-use axum::extract::{ConnectInfo, State};
-use axum::http::StatusCode;
-use axum::Json;
-use poc247_protocol::{fingerprint, CaseRef, MessageId, MessageKind, PartyId, UtcMs, VerifyingKey};
+use crate::wire::Wire;
+use poc247_protocol::{fingerprint, CaseRef, MessageId, MessageKind, PartyId, VerifyingKey};
 use serde::Serialize;
-use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a reload waits for a connection being made to a removed party.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
-
-#[derive(Debug, Default)]
-struct Book {
-    last_seen: HashMap<PartyId, UtcMs>,
-    /// Why the last attempt to reach a peer failed, until it is seen again.
-    last_error: HashMap<PartyId, String>,
-    certificates: HashMap<PartyId, UtcMs>,
-    loaded_at: UtcMs,
-}
-
-/// What the node saw of each peer since it started.
-#[derive(Debug)]
-pub struct PeerBook {
-    inner: Mutex<Book>,
-}
-
-impl PeerBook {
-    /// An empty book; the directory was loaded at `now`.
-    pub fn new(now: UtcMs) -> Self {
-        PeerBook {
-            inner: Mutex::new(Book {
-                loaded_at: now,
-                ..Book::default()
-            }),
-        }
-    }
-
-    fn book(&self) -> std::sync::MutexGuard<'_, Book> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// `peer` was seen at `at` (a connection admitted, a message or receipt from it).
-    pub fn seen(&self, peer: &PartyId, at: UtcMs) {
-        let mut b = self.book();
-        let last = b.last_seen.entry(peer.clone()).or_insert(at);
-        *last = (*last).max(at);
-        b.last_error.remove(peer);
-    }
-
-    /// The last attempt to reach `peer` failed: why (a peer that refused this node says why
-    /// in the reason it closes with, such as a pin that does not match).
-    pub fn unreachable(&self, peer: &PartyId, why: &str) {
-        self.book().last_error.insert(peer.clone(), why.to_owned());
-    }
-
-    /// Why the last attempt to reach `peer` failed, if it has not been seen since.
-    pub fn last_error(&self, peer: &PartyId) -> Option<String> {
-        self.book().last_error.get(peer).cloned()
-    }
-
-    /// When `peer` was last seen.
-    pub fn last_seen(&self, peer: &PartyId) -> Option<UtcMs> {
-        self.book().last_seen.get(peer).copied()
-    }
-
-    /// Records when the certificate `peer` presented expires; `true` if it is not the one
-    /// recorded before.
-    pub fn certificate(&self, peer: &PartyId, not_after: UtcMs) -> bool {
-        self.book().certificates.insert(peer.clone(), not_after) != Some(not_after)
-    }
-
-    /// Every peer certificate seen, with its expiry.
-    pub fn certificates(&self) -> Vec<(PartyId, UtcMs)> {
-        self.book()
-            .certificates
-            .iter()
-            .map(|(p, t)| (p.clone(), *t))
-            .collect()
-    }
-
-    /// Forgets a party that left the directory.
-    pub fn forget(&self, peer: &PartyId) {
-        let mut b = self.book();
-        b.last_seen.remove(peer);
-        b.last_error.remove(peer);
-        b.certificates.remove(peer);
-    }
-
-    /// When the directory in force was loaded.
-    pub fn loaded_at(&self) -> UtcMs {
-        self.book().loaded_at
-    }
-
-    fn set_loaded_at(&self, at: UtcMs) {
-        self.book().loaded_at = at;
-    }
-}
 
 /// Why a reload was refused; nothing changed.
 #[derive(Debug, thiserror::Error)]
@@ -318,7 +225,7 @@ pub async fn reload(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadErr
         failed = failed.len(),
         "directory and certificate reloaded"
     );
-    let own = certs::check(&wire.ops, &wire.cases)
+    let own = crate::upkeep::check(&wire.ops, &wire.cases)
         .into_iter()
         .find(|s| s.own);
     Ok(ReloadReport {
@@ -395,118 +302,6 @@ pub async fn fail_orphans(cases: &Cases) -> Result<Vec<FailedMessage>, NodeError
     Ok(failed)
 }
 
-/// One peer's line of `GET /v1/peers`.
-fn peer_json(
-    ops: &Ops,
-    party: &PartyId,
-    entry: Option<&crate::directory::PartyEntry>,
-    connected: &BTreeSet<PartyId>,
-    queue: Option<&(usize, UtcMs)>,
-    certificates: &HashMap<PartyId, UtcMs>,
-    now: UtcMs,
-) -> Value {
-    let rfc = |t: Option<UtcMs>| t.map(UtcMs::rfc3339);
-    let oldest = queue.map(|q| q.1);
-    json!({
-        "party": party,
-        "name": entry.map(|e| e.name.clone()),
-        "in_directory": entry.is_some(),
-        "addresses": entry.map(|e| e.addresses.clone()).unwrap_or_default(),
-        "signing_key": entry.map(|e| fingerprint(&e.signing_key)),
-        "connected": connected.contains(party),
-        "last_seen": rfc(ops.peers.last_seen(party)),
-        "last_error": ops.peers.last_error(party),
-        "queue_depth": queue.map_or(0, |q| q.0),
-        "oldest_undelivered": rfc(oldest),
-        "oldest_undelivered_age_s": oldest.map(|t| now.since(t) / 1000),
-        "certificate": certificates
-            .get(party)
-            .map(|t| CertStatus::of(party.clone(), false, *t, now)),
-    })
-}
-
-/// `GET /v1/peers`: every peer of the directory (and any party still owed a queued message),
-/// with its connection, when it was last seen, its queue and its certificate.
-pub async fn list(State(s): State<Wire>) -> Result<Json<Value>, ApiError> {
-    let now = s.cases.clocks.now();
-    let directory = s.cases.directory();
-    let connected: BTreeSet<PartyId> = s.net.conns().connected().into_iter().collect();
-    let mut queues: BTreeMap<PartyId, (usize, UtcMs)> = BTreeMap::new();
-    for (_, e) in s.cases.store.outbox()? {
-        let q = queues.entry(e.peer).or_insert((0, e.queued_at));
-        q.0 += 1;
-        q.1 = q.1.min(e.queued_at);
-    }
-    let certificates: HashMap<PartyId, UtcMs> = s.ops.peers.certificates().into_iter().collect();
-    let mut peers: Vec<Value> = directory
-        .iter()
-        .filter(|e| &e.id != s.cases.me.party())
-        .map(|e| {
-            peer_json(
-                &s.ops,
-                &e.id,
-                Some(e),
-                &connected,
-                queues.get(&e.id),
-                &certificates,
-                now,
-            )
-        })
-        .collect();
-    for (p, q) in &queues {
-        if directory.get(p).is_none() {
-            peers.push(peer_json(
-                &s.ops,
-                p,
-                None,
-                &connected,
-                Some(q),
-                &certificates,
-                now,
-            ));
-        }
-    }
-    Ok(Json(json!({
-        "directory": {
-            "file": s.cases.me.cfg().directory.display().to_string(),
-            "loaded_at": s.ops.peers.loaded_at().rfc3339(),
-            "parties": directory.iter().count(),
-        },
-        "peers": peers,
-    })))
-}
-
-/// `POST /v1/peers/reload`: 200 with what changed, or 422 `invalid-directory` /
-/// `invalid-certificate` with the reason (the old directory and certificate stay in force).
-pub async fn reload_route(
-    State(s): State<Wire>,
-    ConnectInfo(caller): ConnectInfo<Caller>,
-) -> Result<Json<Value>, ApiError> {
-    match reload(&s, Actor::Local { uid: caller.uid }).await {
-        Ok(r) => {
-            tracing::info!(uid = ?caller.uid, "directory reloaded through the API");
-            Ok(Json(json!(r)))
-        }
-        Err(ReloadError::Directory(m)) => {
-            tracing::warn!(uid = ?caller.uid, reason = %m, "directory reload refused; the old one stays");
-            Err(ApiError::with_code(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-directory",
-                format!("{m}; the directory in force is unchanged"),
-            ))
-        }
-        Err(ReloadError::Certificate(m)) => {
-            tracing::warn!(uid = ?caller.uid, reason = %m, "certificate reload refused; the old one stays");
-            Err(ApiError::with_code(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-certificate",
-                format!("{m}; the directory and certificate in force are unchanged"),
-            ))
-        }
-        Err(ReloadError::Node(e)) => Err(e.into()),
-    }
-}
-
 /// Where the signed directory version in force is kept: beside the store.
 pub fn version_path(cfg: &crate::config::NodeConfig) -> std::path::PathBuf {
     cfg.data_dir.join("directory.version.json")
@@ -552,70 +347,6 @@ pub fn install_version(
     crate::durable::replace(&cfg.directory, text.as_bytes())
         .map_err(|e| format!("{}: {e}", cfg.directory.display()))?;
     Ok(serial)
-}
-
-/// `POST /v1/directory`: a signed directory version (the file `poc247 registry publish`
-/// writes). Taken only if the registry key pinned in node.toml signed it, it is newer than
-/// and chained to the version in force, every entry is signed by its Party, and it lists this
-/// node with its key; then it replaces directory.toml and is put in force as a reload does.
-/// Refused (422 `version-refused`, a `directory_refused` event), nothing changes.
-pub async fn apply_route(
-    State(s): State<Wire>,
-    ConnectInfo(caller): ConnectInfo<Caller>,
-    body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let actor = Actor::Local { uid: caller.uid };
-    let refused = |serial: Option<u64>, m: String| {
-        tracing::warn!(uid = ?caller.uid, reason = %m, "directory version refused; the one in force stays");
-        s.cases.events.publish(
-            EventKind::DirectoryRefused {
-                serial: serial.unwrap_or(0),
-                reason: m.clone(),
-            },
-            None,
-            None,
-            None,
-            None,
-        );
-        ApiError::with_code(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "version-refused",
-            format!("{m}; the directory in force is unchanged"),
-        )
-    };
-    let Some(registry_key) = s.cases.me.cfg().registry_key else {
-        return Err(ApiError::with_code(
-            StatusCode::CONFLICT,
-            "no-registry-key",
-            "no registry key is pinned in this node's node.toml (registry_key): no signed \
-             version can be taken",
-        ));
-    };
-    let next = crate::registry::SignedVersion::parse(&body).map_err(|m| refused(None, m))?;
-    let serial = next.version.serial;
-    let one_at_a_time = s.ops.reload_lock().await;
-    install_version(
-        s.cases.me.cfg(),
-        &registry_key,
-        &s.cases.me.signing().verifying_key(),
-        &next,
-    )
-    .map_err(|m| refused(Some(serial), m))?;
-    drop(one_at_a_time);
-    match reload(&s, actor).await {
-        Ok(r) => {
-            tracing::info!(serial, "signed directory version in force");
-            // Offered to every peer at once: each takes it on the connection.
-            crate::dirsync::spread(&s);
-            let mut v = json!(r);
-            v["serial"] = json!(serial);
-            Ok(Json(v))
-        }
-        Err(ReloadError::Node(e)) => Err(e.into()),
-        Err(ReloadError::Directory(m)) | Err(ReloadError::Certificate(m)) => {
-            Err(refused(Some(serial), m))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -688,22 +419,5 @@ mod tests {
         assert!(err.contains("not this node's"), "{err}");
         let err = check_directory("[[party]]\nid = ", &p("LU"), &key).unwrap_err();
         assert!(err.starts_with("line 2"), "{err}");
-    }
-
-    #[test]
-    fn the_book_keeps_the_latest_sighting_and_notices_a_new_certificate() {
-        let book = PeerBook::new(UtcMs(1));
-        book.seen(&p("FR"), UtcMs(10));
-        book.seen(&p("FR"), UtcMs(5));
-        assert_eq!(book.last_seen(&p("FR")), Some(UtcMs(10)));
-        assert!(book.certificate(&p("FR"), UtcMs(100)));
-        assert!(
-            !book.certificate(&p("FR"), UtcMs(100)),
-            "the same one again"
-        );
-        assert!(book.certificate(&p("FR"), UtcMs(200)), "renewed");
-        book.forget(&p("FR"));
-        assert_eq!(book.last_seen(&p("FR")), None);
-        assert!(book.certificates().is_empty());
     }
 }

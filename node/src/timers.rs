@@ -8,7 +8,6 @@
 use crate::attachments::Attachments;
 use crate::audit::Actor;
 use crate::events::EventKind;
-use crate::handles::Deadlines;
 use crate::lifecycle::{CaseRecord, Role};
 use crate::outgoing::Cases;
 use crate::store::Store;
@@ -18,9 +17,62 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub use crate::handles::CatchUp;
+/// A reader's request that the timer task bring its board up to date; answered once done.
+pub type CatchUp = oneshot::Sender<()>;
+
+/// Every case's deadlines, kept by the timer task: the board it fills, and how to wake it.
+#[derive(Clone)]
+pub struct Deadlines(Arc<DeadlinesInner>);
+
+struct DeadlinesInner {
+    board: std::sync::Mutex<Board>,
+    kick: tokio::sync::Notify,
+    catch_up: mpsc::UnboundedSender<CatchUp>,
+}
+
+impl Deadlines {
+    /// The board, and the receiving end of its catch-up requests (for the timer task).
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<CatchUp>) {
+        let (catch_up, rx) = mpsc::unbounded_channel();
+        (
+            Deadlines(Arc::new(DeadlinesInner {
+                board: Default::default(),
+                kick: tokio::sync::Notify::new(),
+                catch_up,
+            })),
+            rx,
+        )
+    }
+    /// The board (even if a thread panicked holding it: each of its changes is whole).
+    pub fn board(&self) -> std::sync::MutexGuard<'_, Board> {
+        self.0.board.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Makes the timer task look at the clock now (after a drill moved it).
+    pub fn kick(&self) {
+        self.0.kick.notify_one();
+    }
+    /// Fires when [`Deadlines::kick`] is called.
+    pub(crate) async fn kicked(&self) {
+        self.0.kick.notified().await
+    }
+    /// Waits until the timer task has put on the board every change published before this
+    /// call (a reader of the board then sees its own writes). Returns at once if the task is
+    /// not running.
+    pub async fn catch_up(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.0.catch_up.send(tx).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+impl std::fmt::Debug for Deadlines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deadlines").finish_non_exhaustive()
+    }
+}
 
 /// What the timer task uses: the cases (to read them, record a fired deadline and publish
 /// it), the board it keeps, and the attachments (a case purged at the end of its retention

@@ -53,7 +53,10 @@ fn sh_blocks(doc: &str) -> Vec<Block> {
 /// Every `.route("path", get(…))` of the node's sources, as `GET path`.
 fn routes() -> Vec<String> {
     let mut found = Vec::new();
-    for entry in std::fs::read_dir(repo().join("node/src")).unwrap() {
+    let sources = ["node/src", "node/src/api"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(repo().join(d)).unwrap());
+    for entry in sources {
         let path = entry.unwrap().path();
         if path.extension().and_then(|e| e.to_str()) != Some("rs") {
             continue;
@@ -70,6 +73,7 @@ fn routes() -> Vec<String> {
             let after =
                 rest[end..].trim_start_matches(|c: char| c == '"' || c == ',' || c.is_whitespace());
             let method = after.split('(').next().unwrap().to_ascii_uppercase();
+            let method = method.rsplit("::").next().unwrap().to_owned();
             found.push(format!("{method} {route}"));
         }
     }

@@ -1,27 +1,24 @@
-//! The control API: HTTP/1.1 with JSON bodies on a Unix socket in the data directory (mode
-//! 0660), versioned under `/v1`. The caller's uid (SO_PEERCRED) is logged as the actor.
-//! Errors are `{ "error": { "code", "message", "fields" } }`: 4xx for caller mistakes, 5xx
-//! otherwise.
+//! The routes on cases: new requests, the case list and one case, the actions on a case,
+//! recording a request that came another way, attachments (upload, fetch), `pending`, the
+//! audit log, and a drill's clock.
 
+use super::error::*;
 use crate::attachments::Attachments;
 use crate::audit::{Actor, AuditRecord};
 use crate::error::{NodeError, Result};
-use crate::handles::{Clocks, Deadlines, DirectoryHandle, Events, Identity, Net, Ops, Tasks};
+use crate::handles::{Clocks, Identity};
 use crate::lifecycle::CaseRecord;
-use crate::metrics::Sources;
+use crate::operator::Ops;
 use crate::outgoing::Cases;
 use crate::outgoing::{ExternalRequest, NewRequest, SubmitError};
-use crate::peering::Wire;
-use crate::store::Store;
 use crate::store::{DeliveryState, StoredMessage};
+use crate::timers::Deadlines;
 use axum::body::Bytes;
 use axum::extract::connect_info::ConnectInfo;
-use axum::extract::FromRef;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use poc247_protocol::{
     codec, fingerprint, Body, CaseRef, Envelope, FieldError, Language, MessageKind, PartyId,
     Problem, SignedEnvelope, Urgency,
@@ -29,611 +26,9 @@ use poc247_protocol::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
-use tokio::net::UnixListener;
-use tokio_util::sync::CancellationToken;
 
-/// Who is calling: the peer credentials of the socket connection.
-#[derive(Debug, Clone, Copy)]
-pub struct Caller {
-    /// The caller's uid.
-    pub uid: Option<u32>,
-}
-
-/// Binds the control socket: removes a stale socket file, binds, sets mode 0660. The caller
-/// holds the sled lock already, so no other node owns this data directory.
-pub fn bind(path: &Path) -> Result<UnixListener> {
-    if path.as_os_str().len() >= 100 {
-        return Err(NodeError::Config {
-            file: path.to_path_buf(),
-            message: "control socket path is too long for a Unix socket (100 bytes at most)".into(),
-        });
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
-    }
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(NodeError::io(path, e)),
-    }
-    let listener = UnixListener::bind(path).map_err(|e| NodeError::io(path, e))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .map_err(|e| NodeError::io(path, e))?;
-    Ok(listener)
-}
-
-/// Most control-socket connections served at once: half the process's file descriptors (its
-/// soft `RLIMIT_NOFILE`), between 64 and 4,096; one more is answered 503 `busy` and closed,
-/// so that a flood of idle connections cannot take the descriptors sled, QUIC and the
-/// attachments need.
-pub fn max_connections() -> usize {
-    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-        .current
-        .unwrap_or(4096);
-    usize::try_from(soft / 2).unwrap_or(4096).clamp(64, 4096)
-}
-/// How long a caller may take to send a request's head; then its connection is closed.
-pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// How long a stop waits for the connections still open to finish.
-const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// The API's state: every handle a route may take. No route takes it whole: each names the
-/// handles it uses (`State<Cases>`, `State<Attachments>` …), which [`FromRef`] gives it.
-#[derive(Clone, Debug)]
-pub struct App {
-    /// The network side, and through it the cases, tasks, operator and attachments.
-    pub wire: Wire,
-    /// The deadlines' board.
-    pub deadlines: Deadlines,
-}
-
-macro_rules! from_app {
-    ($($t:ty => |$a:ident| $e:expr;)*) => {$(
-        impl FromRef<App> for $t {
-            fn from_ref($a: &App) -> Self {
-                $e
-            }
-        }
-    )*};
-}
-
-from_app! {
-    Wire => |a| a.wire.clone();
-    Cases => |a| a.wire.cases.clone();
-    Store => |a| a.wire.cases.store.clone();
-    Identity => |a| a.wire.cases.me.clone();
-    Clocks => |a| a.wire.cases.clocks.clone();
-    Events => |a| a.wire.cases.events.clone();
-    DirectoryHandle => |a| a.wire.cases.directory.clone();
-    Deadlines => |a| a.deadlines.clone();
-    Attachments => |a| a.wire.attachments.clone();
-    Ops => |a| a.wire.ops.clone();
-    Net => |a| a.wire.net.clone();
-    Tasks => |a| a.wire.tasks.clone();
-    Sources => |a| Sources {
-        cases: a.wire.cases.clone(),
-        ops: a.wire.ops.clone(),
-        net: a.wire.net.clone(),
-        deadlines: a.deadlines.clone(),
-    };
-}
-
-/// Serves the API until `cancel` fires: at most `[control] max_connections` at once, each
-/// closed if its request's head is not complete within [`HEADER_TIMEOUT`].
-pub async fn serve(state: App, listener: UnixListener, cancel: CancellationToken) {
-    let cap = state.wire.cases.me.cfg().max_connections;
-    let app = router(state);
-    let slots = Arc::new(tokio::sync::Semaphore::new(cap));
-    let tasks = tokio_util::task::TaskTracker::new();
-    loop {
-        let stream = tokio::select! {
-            _ = cancel.cancelled() => break,
-            a = listener.accept() => match a {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // Out of file descriptors, most likely: give the open ones time to end.
-                    tracing::warn!(error = %e, "control socket: cannot accept a connection");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tasks.spawn(refuse_busy(stream, cap));
-            continue;
-        };
-        let caller = Caller {
-            uid: stream.peer_cred().ok().map(|c| c.uid()),
-        };
-        let (app, cancel) = (app.clone(), cancel.clone());
-        tasks.spawn(async move {
-            let _slot = slot;
-            let svc = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
-                req.extensions_mut()
-                    .insert(axum::extract::ConnectInfo(caller));
-                tower::ServiceExt::oneshot(app.clone(), req.map(axum::body::Body::new))
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(
-                    hyper_util::rt::TokioIo::new(JsonParseErrors::new(stream)),
-                    svc,
-                );
-            tokio::pin!(conn);
-            let ended = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = cancel.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = ended {
-                tracing::debug!(error = %e, "control connection ended");
-            }
-        });
-    }
-    tasks.close();
-    if tokio::time::timeout(DRAIN, tasks.wait()).await.is_err() {
-        tracing::warn!("control API: connections still open at stop were dropped");
-    }
-}
-
-/// The control socket's stream, with the answers hyper makes itself to a request it cannot
-/// parse (400 for a malformed request, 414 for a URI too long, 431 for a head too large: a
-/// status and no body) given the API's JSON error body. The API's own errors always carry a
-/// body (`json_errors`), so an error status with `content-length: 0` is hyper's.
-struct JsonParseErrors<S> {
-    inner: S,
-    /// A replacement answer still to write, and how much of it is written.
-    pending: Option<(Vec<u8>, usize)>,
-}
-
-impl<S> JsonParseErrors<S> {
-    fn new(inner: S) -> Self {
-        JsonParseErrors {
-            inner,
-            pending: None,
-        }
-    }
-
-    /// The JSON answer for one of hyper's own error heads, if `buf` is one.
-    fn replacement(buf: &[u8]) -> Option<Vec<u8>> {
-        let text = std::str::from_utf8(buf).ok()?;
-        let status_line = text.strip_prefix("HTTP/1.1 ")?.lines().next()?;
-        let code: u16 = status_line.get(..3)?.parse().ok()?;
-        let lower = text.to_ascii_lowercase();
-        if !(400..600).contains(&code) || !lower.contains("\r\ncontent-length: 0\r\n") {
-            return None;
-        }
-        let message = match code {
-            414 => "the request's URI is too long",
-            431 => "the request's head is too large",
-            _ => "not an HTTP/1.1 request this API can read",
-        };
-        let status = StatusCode::from_u16(code).ok()?;
-        Some(raw_error(status_line, error_code(status), message))
-    }
-}
-
-impl<S: tokio::io::AsyncWrite + Unpin> JsonParseErrors<S> {
-    /// Writes what is left of a replacement answer.
-    fn drive(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        while let Some((bytes, done)) = self.pending.as_mut() {
-            let rest = bytes.get(*done..).unwrap_or_default();
-            if rest.is_empty() {
-                self.pending = None;
-                break;
-            }
-            match std::pin::Pin::new(&mut self.inner).poll_write(cx, rest) {
-                Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
-                }
-                Poll::Ready(Ok(n)) => *done += n,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for JsonParseErrors<S> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for JsonParseErrors<S> {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        use std::task::Poll;
-        match self.drive(cx) {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        }
-        if let Some(answer) = Self::replacement(buf) {
-            self.pending = Some((answer, 0));
-            // The original is taken whole; the replacement goes out in its place.
-            return match self.drive(cx) {
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                _ => Poll::Ready(Ok(buf.len())),
-            };
-        }
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        match self.drive(cx) {
-            Poll::Ready(Ok(())) => std::pin::Pin::new(&mut self.inner).poll_flush(cx),
-            other => other,
-        }
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        match self.drive(cx) {
-            Poll::Ready(Ok(())) => std::pin::Pin::new(&mut self.inner).poll_shutdown(cx),
-            other => other,
-        }
-    }
-}
-
-/// Answers a connection over the cap ([`max_connections`]) with a 503 `busy` and closes it.
-async fn refuse_busy(mut stream: tokio::net::UnixStream, cap: usize) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let answer = raw_error(
-        "503 Service Unavailable",
-        "busy",
-        &format!("the control socket serves {cap} connections at once; try again"),
-    );
-    // The request's head is read first (a second at most), so that a client still writing it
-    // reads the answer instead of finding the connection closed under it.
-    let mut seen = Vec::new();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
-        let mut buf = [0u8; 4096];
-        while seen.len() < 16 << 10 && !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => seen.extend_from_slice(buf.get(..n).unwrap_or_default()),
-            }
-        }
-    })
-    .await;
-    let _ = tokio::time::timeout(HEADER_TIMEOUT, async {
-        let _ = stream.write_all(&answer).await;
-        let _ = stream.shutdown().await;
-    })
-    .await;
-}
-
-/// A whole HTTP/1.1 answer with the API's JSON error body, written on the socket directly
-/// (where no handler runs): `status_line` as `503 Service Unavailable`.
-fn raw_error(status_line: &str, code: &str, message: &str) -> Vec<u8> {
-    let body = json!({ "error": { "code": code, "message": message, "fields": [] } }).to_string();
-    format!(
-        "HTTP/1.1 {status_line}\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-/// The API's error code for an error status that no handler named (axum's or hyper's own).
-fn error_code(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        400 => "bad-request",
-        404 => "not-found",
-        405 => "method-not-allowed",
-        413 => "too-large",
-        414 => "uri-too-long",
-        415 => "unsupported-media-type",
-        431 => "headers-too-large",
-        503 => "shutting-down",
-        _ if status.is_client_error() => "bad-request",
-        _ => "internal",
-    }
-}
-
-/// Gives every error response the API's JSON form: those axum makes itself (405 for a method
-/// a route does not take, 413 for a body over its limit, a rejected path or query) come as
-/// plain text, which is kept as the message.
-async fn json_errors(resp: axum::response::Response) -> axum::response::Response {
-    let status = resp.status();
-    let is_json = resp
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return resp;
-    }
-    let code = error_code(status);
-    let text = axum::body::to_bytes(resp.into_body(), 4096)
-        .await
-        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
-        .unwrap_or_default();
-    let message = if text.is_empty() {
-        status
-            .canonical_reason()
-            .unwrap_or("error")
-            .to_ascii_lowercase()
-    } else {
-        text
-    };
-    ApiError::new(status, code, message).into_response()
-}
-
-/// The API's routes.
-pub fn router(state: App) -> Router {
-    Router::new()
-        .route("/v1/status", get(status))
-        .route("/v1/requests", post(create_request))
-        .route("/v1/uploads", post(upload))
-        .route("/v1/cases", get(list_cases))
-        .route("/v1/cases", post(create_case))
-        .route("/v1/cases/{case_ref}", get(show_case))
-        .route("/v1/cases/{case_ref}/{action}", post(case_action))
-        .route(
-            "/v1/cases/{case_ref}/attachments/{sha256}",
-            get(fetch_attachment),
-        )
-        .route("/v1/events", get(crate::feeds::events))
-        .route("/v1/stats", get(crate::feeds::stats))
-        .route("/v1/pending", get(pending))
-        .route("/v1/drill/advance", post(drill_advance))
-        .route("/v1/audit", get(audit_export))
-        .route("/v1/audit/verify", get(audit_verify))
-        .route("/v1/peers", get(crate::peers::list))
-        .route("/v1/peers/reload", post(crate::peers::reload_route))
-        .route("/v1/directory", post(crate::peers::apply_route))
-        .route("/metrics", get(crate::metrics::handler))
-        .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such endpoint")
-        })
-        .layer(axum::middleware::from_fn_with_state(
-            (state.wire.tasks.clone(), state.wire.cases.store.clone()),
-            to_completion,
-        ))
-        .layer(axum::middleware::map_response(json_errors))
-        .with_state(state)
-}
-
-/// Runs each request's handler in a task of its own, which the node waits for at shutdown, and
-/// answers with what it returns. A caller that hangs up (an officer's Ctrl-C, a script killed,
-/// a client's timeout) drops only the wait for the answer: a change already handed to the store
-/// is not cut short between its commit and what follows it (its event, its queueing for
-/// delivery, the links that keep its attachments).
-async fn to_completion(
-    State((tasks, store)): State<(Tasks, Store)>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    // A store that failed a write may hold in memory what never reached the disk: nothing is
-    // read from it or promised until it is opened again (`poc247 run` does that by itself
-    // once the disk takes writes). Only the status, which says so, and the metrics answer.
-    if store.has_failed() && !matches!(req.uri().path(), "/v1/status" | "/metrics") {
-        return ApiError::from(NodeError::Storage(
-            "the store failed a write at the disk (full or failing); the node reopens it by \
-             itself once the disk takes writes again: try again then"
-                .into(),
-        ))
-        .into_response();
-    }
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tasks.spawn(async move {
-        let _ = tx.send(next.run(req).await);
-    });
-    match rx.await {
-        Ok(r) => r,
-        Err(_) => ApiError::from(NodeError::ShuttingDown).into_response(),
-    }
-}
-
-/// An API error.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    fields: Vec<FieldError>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            fields: Vec::new(),
-        }
-    }
-    /// An error with its status and code, for the routes of other modules.
-    pub(crate) fn with_code(
-        status: StatusCode,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
-        Self::new(status, code, message)
-    }
-    fn bad(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad-request", message)
-    }
-    /// A body whose members are unknown or of the wrong type: 400, each named.
-    fn mistyped(fields: Vec<FieldError>) -> Self {
-        Self::naming(StatusCode::BAD_REQUEST, "bad-request", "malformed", fields)
-    }
-    fn invalid(fields: Vec<FieldError>) -> Self {
-        Self::naming(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-fields",
-            "invalid",
-            fields,
-        )
-    }
-    /// An error about `fields`, each named in its message.
-    fn naming(status: StatusCode, code: &'static str, what: &str, fields: Vec<FieldError>) -> Self {
-        let names: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
-        ApiError {
-            status,
-            code,
-            message: format!("{what} request: {}", names.join("; ")),
-            fields,
-        }
-    }
-}
-
-impl From<NodeError> for ApiError {
-    fn from(e: NodeError) -> Self {
-        match e {
-            NodeError::NotFound(what) => Self::new(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                format!("{what} not found"),
-            ),
-            NodeError::ShuttingDown => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting-down",
-                e.to_string(),
-            ),
-            NodeError::Storage(_) | NodeError::Io { .. } => Self::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "storage-unavailable",
-                format!("the node cannot store now: {e}"),
-            ),
-            other => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                other.to_string(),
-            ),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({ "error": {
-            "code": self.code,
-            "message": self.message,
-            "fields": self.fields,
-        }});
-        (self.status, Json(body)).into_response()
-    }
-}
-
-type ApiResult<T> = std::result::Result<T, ApiError>;
-
-async fn status(State(src): State<Sources>) -> ApiResult<Json<Value>> {
-    let s = &src.cases;
-    let now = s.clocks.now();
-    let (cases, inbox) = src.deadlines.board().cases();
-    let outbox = s.store.outbox()?.len();
-    let directory = s.directory();
-    let connected = src.net.conns().connected();
-    let peers: Vec<Value> = directory
-        .iter()
-        .filter(|e| &e.id != s.me.party())
-        .map(|e| json!({ "party": e.id, "name": e.name, "connected": connected.contains(&e.id) }))
-        .collect();
-    Ok(Json(json!({
-        "party": s.me.party(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "dev": s.me.cfg().dev,
-        "listen": src.net.local_addr().ok().map(|a| a.to_string()),
-        "started_at": s.me.started_at().rfc3339(),
-        "uptime_s": now.since(s.me.started_at()) / 1000,
-        "signing_key": fingerprint(&s.me.signing().verifying_key()),
-        "messages": s.store.message_count(),
-        "cases": cases,
-        "inbox": inbox,
-        "outbox_queued": outbox,
-        "store": if s.store.has_failed() { "failed" } else { "ok" },
-        "hook": hook_json(s.me.cfg(), &src.ops),
-        "directory_version": directory_version_json(s.me.cfg(), now),
-        "drill": s.clocks.drill().map(|d| json!({
-            "clock_offset_ms": d.offset_ms(),
-            "now": now.rfc3339(),
-        })),
-        "peers": peers,
-        "certificates": crate::certs::status_json(&src.ops, s),
-        "attachments": {
-            "max_file_bytes": s.me.cfg().attachments.max_file_bytes,
-            "max_case_bytes": s.me.cfg().attachments.max_case_bytes,
-        },
-        "metrics": crate::metrics::summary(&src)?,
-    })))
-}
-
-/// The signed directory version in force for `status`: `null` when none was applied here.
-/// `next_update_passed`: the registry's next version is overdue; the node keeps serving with
-/// this one.
-fn directory_version_json(cfg: &crate::config::NodeConfig, now: poc247_protocol::UtcMs) -> Value {
-    use poc247_protocol::UtcMs;
-    match crate::peers::version_in_force(cfg) {
-        Ok(Some(v)) => json!({
-            "serial": v.version.serial,
-            "issued_at": UtcMs(v.version.issued_at).rfc3339(),
-            "next_update": UtcMs(v.version.next_update).rfc3339(),
-            "next_update_passed": now.0 > v.version.next_update,
-        }),
-        Ok(None) => Value::Null,
-        Err(e) => json!({ "error": e }),
-    }
-}
-
-/// The hook's health for `status`: `null` without a hook.
-fn hook_json(cfg: &crate::config::NodeConfig, ops: &Ops) -> Value {
-    if cfg.hook.is_none() {
-        return Value::Null;
-    }
-    let h = ops.hook.get();
-    json!({
-        "failing": h.failing_since.is_some(),
-        "failing_since": h.failing_since.map(|t| t.rfc3339()),
-        "last_error": h.last_error,
-        "events_failed": h.events_failed,
-    })
-}
-
-/// What `pending` says before the deadlines: the alarms of the node itself (a hook that fails
-/// cannot page anyone, so the officer who looks must see it).
-fn alarms(cfg: &crate::config::NodeConfig, ops: &Ops) -> Vec<Value> {
-    let h = ops.hook.get();
-    match h.failing_since {
-        Some(since) if cfg.hook.is_some() => vec![json!({
-            "alarm": "hook_failing",
-            "since": since.rfc3339(),
-            "what": format!(
-                "the hook fails ({}): events since {} may not have paged anyone",
-                h.last_error.unwrap_or_default(),
-                since.rfc3339()
-            ),
-            "settle": "fix the hook command; the next event it takes clears this",
-        })],
-        _ => Vec::new(),
-    }
-}
-
-async fn create_request(
+pub(crate) async fn create_request(
     State(s): State<Cases>,
     State(attachments): State<Attachments>,
     ConnectInfo(caller): ConnectInfo<Caller>,
@@ -861,7 +256,7 @@ pub struct CaseFilter {
     cursor: Option<String>,
 }
 
-async fn list_cases(
+pub(crate) async fn list_cases(
     State(s): State<Cases>,
     filter: std::result::Result<Query<CaseFilter>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
@@ -962,6 +357,7 @@ async fn list_cases(
 
 /// Cases on one page of `GET /v1/cases` unless `limit` says otherwise.
 const DEFAULT_PAGE: usize = 200;
+
 /// The largest page.
 const MAX_PAGE: usize = 1_000;
 
@@ -1059,7 +455,7 @@ pub fn case_summary(c: &CaseRecord) -> Value {
     })
 }
 
-async fn show_case(
+pub(crate) async fn show_case(
     State(s): State<Cases>,
     ConnectInfo(caller): ConnectInfo<Caller>,
     UrlPath(case_ref): UrlPath<String>,
@@ -1186,7 +582,7 @@ pub struct AuditQuery {
     limit: Option<usize>,
 }
 
-async fn audit_export(
+pub(crate) async fn audit_export(
     State(s): State<Cases>,
     q: std::result::Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
@@ -1221,27 +617,14 @@ async fn audit_export(
     Ok(Json(json!({ "entries": entries })))
 }
 
-/// Parses RFC 3339, a date (`YYYY-MM-DD`, its first millisecond UTC) or Unix milliseconds.
-pub fn parse_time(t: &str) -> Option<u64> {
-    if let Ok(ms) = t.parse::<u64>() {
-        return Some(ms);
-    }
-    if let Ok(d) = poc247_protocol::Date::parse(t) {
-        return Some(d.start_utc_ms());
-    }
-    let odt =
-        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()?;
-    u64::try_from(odt.unix_timestamp_nanos() / 1_000_000).ok()
-}
-
-async fn audit_verify(State(s): State<Cases>) -> ApiResult<Json<Value>> {
+pub(crate) async fn audit_verify(State(s): State<Cases>) -> ApiResult<Json<Value>> {
     let v = s.store.verify_audit(&s.me.signing().verifying_key())?;
     Ok(Json(json!(v)))
 }
 
 /// `POST /v1/cases/{ref}/{action}`: `{ "fields", "in_reply_to"?, "language"?,
 /// "language_override"? }` → 201 with the message queued; `close` → 200.
-async fn case_action(
+pub(crate) async fn case_action(
     State(s): State<Cases>,
     State(attachments): State<Attachments>,
     ConnectInfo(caller): ConnectInfo<Caller>,
@@ -1469,7 +852,7 @@ async fn case_action(
 
 /// `GET /v1/cases/{ref}/attachments/{sha256}`: the bytes of an attachment a message of the
 /// case lists and this node holds complete (sent or received and verified), streamed.
-async fn fetch_attachment(
+pub(crate) async fn fetch_attachment(
     State(s): State<Cases>,
     State(attachments): State<Attachments>,
     ConnectInfo(caller): ConnectInfo<Caller>,
@@ -1644,7 +1027,7 @@ const DRILL_MAX_DAYS: u64 = 3_650;
 /// audited (`drill_clock_advanced:+<ms>`), stored before the answer so that a restart never
 /// runs it back, and the deadlines come due at once. A node not in drill mode refuses (409):
 /// a real node's clock is never moved.
-async fn drill_advance(
+pub(crate) async fn drill_advance(
     State(s): State<Cases>,
     State(deadlines): State<Deadlines>,
     ConnectInfo(caller): ConnectInfo<Caller>,
@@ -1984,45 +1367,6 @@ impl<'a> Members<'a> {
     }
 }
 
-/// Says that `given` is none of `accepted`, naming the nearest one when it is close enough
-/// to be a typo of it (the API's filters and actions, and the CLI's flags, say it alike).
-pub fn not_one_of(given: &str, accepted: &[&str]) -> String {
-    let nearest = accepted
-        .iter()
-        .map(|a| (edit_distance(given, a), *a))
-        .min()
-        .filter(|(d, a)| *d <= 2.max(a.len() / 4));
-    let hint = match nearest {
-        Some((_, a)) => format!(" (did you mean {a:?}?)"),
-        None => String::new(),
-    };
-    format!("{given:?} is not one of {}{hint}", accepted.join(", "))
-}
-
-/// The Levenshtein distance between two short strings.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row.first().copied().unwrap_or(0);
-        if let Some(first) = row.first_mut() {
-            *first = i + 1;
-        }
-        for (j, cb) in b.iter().enumerate() {
-            let (Some(&above), Some(&left)) = (row.get(j + 1), row.get(j)) else {
-                continue;
-            };
-            let cost = usize::from(ca != *cb);
-            let next = (above + 1).min(left + 1).min(prev + cost);
-            prev = above;
-            if let Some(cell) = row.get_mut(j + 1) {
-                *cell = next;
-            }
-        }
-    }
-    row.last().copied().unwrap_or(0)
-}
-
 /// A JSON value's type, for an error.
 fn json_type(v: &Value) -> &'static str {
     match v {
@@ -2099,7 +1443,7 @@ pub struct UploadQuery {
 /// `POST /v1/uploads?name=…`: the body is a file's bytes. Stored under the node's attachments
 /// folder while hashed, and held for a submission to list it as `{ "upload": "<sha256>" }`.
 /// A `Content-Length` over `[attachments] max_file_bytes` is refused before the body is read.
-async fn upload(
+pub(crate) async fn upload(
     State(me): State<Identity>,
     State(clocks): State<Clocks>,
     State(attachments): State<Attachments>,
@@ -2309,7 +1653,7 @@ fn submitted_ids(
 
 /// `POST /v1/cases`: `{ "record_external": { channel, received_at, from, kind, urgency,
 /// language, summary, document_sha256?, oral?, exercise? } }`.
-async fn create_case(
+pub(crate) async fn create_case(
     State(s): State<Cases>,
     ConnectInfo(caller): ConnectInfo<Caller>,
     body: Bytes,
@@ -2494,7 +1838,7 @@ impl PendingFilter {
 /// `GET /v1/pending`: every open obligation across all cases, soonest first, with what is
 /// owed, by whom, whether it is overdue, and the command that settles it; filtered by who owes
 /// it and whether it is overdue, and cut at `limit` (`total` counts all that match).
-async fn pending(
+pub(crate) async fn pending(
     State(s): State<Cases>,
     State(deadlines): State<Deadlines>,
     State(ops): State<Ops>,
@@ -2541,6 +1885,6 @@ async fn pending(
         }));
     }
     Ok(Json(
-        json!({ "now": now.rfc3339(), "alarms": alarms(s.me.cfg(), &ops), "total": total, "pending": items }),
+        json!({ "now": now.rfc3339(), "alarms": super::operator::alarms(s.me.cfg(), &ops), "total": total, "pending": items }),
     ))
 }

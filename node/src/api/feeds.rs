@@ -2,7 +2,7 @@
 //! events, resumable from `Last-Event-ID` or `?after=`) and the content-free statistics
 //! (`GET /v1/stats`, JSON or CSV). The wire format of both is in `docs/events.md`.
 
-use crate::control::{parse_time, ApiError};
+use crate::api::{parse_time, ApiError};
 use crate::events::NodeEvent;
 use crate::handles::{Events, Tasks};
 use crate::outgoing::Cases;
