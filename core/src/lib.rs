@@ -3,6 +3,7 @@
 //! - [`lifecycle`]: a case and the transitions its messages cause, the same on both sides;
 //! - [`tracks`]: the deadlines each case owes;
 //! - [`delivery`]: when each queued message is sent again, per peer;
+//! - [`inbound`]: the checks a frame from a peer passes before it is stored;
 //! - [`ratelimit`]: per-peer token buckets;
 //! - [`audit`]: the audit chain's entries, checkpoints and the node's key history;
 //! - [`stats`]: content-free statistics of a period.
@@ -12,6 +13,7 @@
 
 pub mod audit;
 pub mod delivery;
+pub mod inbound;
 pub mod lifecycle;
 pub mod ratelimit;
 pub mod stats;

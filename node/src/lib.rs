@@ -45,4 +45,4 @@ pub use outgoing::{NewRequest, SubmitError, Submitted};
 pub use wire::Wire;
 
 // The sans-IO core, under the paths the node has always used.
-pub use poc247_core::{audit, delivery, lifecycle, ratelimit, stats, tracks};
+pub use poc247_core::{audit, delivery, inbound, lifecycle, ratelimit, stats, tracks};

@@ -1,18 +1,17 @@
-//! The receiving side of the wire protocol: one frame in, one reply out. Checks in the order
-//! of docs/design.md — decode, signer = TLS peer = `from`, signature, known id, recipient, clock
-//! window, body — then stores durably and only then answers with the signed receipt.
+//! The receiving side of the wire protocol: one frame in, one reply out. The checks are the
+//! core's ([`crate::inbound`]), in the order of docs/design.md — decode, signer = TLS peer =
+//! `from`, signature, known id, recipient, clock window, body — with the store read between
+//! them; then the message is stored durably and only then answered with the signed receipt.
 
 use crate::audit::Actor;
 use crate::events::EventKind;
 use crate::handles::Limits;
+use crate::inbound;
 use crate::lifecycle::{CaseRecord, Role, Step};
 use crate::outgoing::context_for;
 use crate::outgoing::Cases;
 use crate::store::{CaseRefusal, DeliveryState, Direction, Inbound, InboundError, StoredMessage};
-use poc247_protocol::{
-    envelope_sha256, MessageKind, PartyId, Receipt, Rejection, RejectionCode, Reply,
-    SignedEnvelope, PROTOCOL_VERSION,
-};
+use poc247_protocol::{envelope_sha256, PartyId, Receipt, Rejection, RejectionCode, Reply};
 
 fn reject(code: RejectionCode, reason: impl Into<String>) -> Reply {
     Reply::Rejection(Rejection::new(code, reason))
@@ -65,39 +64,11 @@ async fn check_and_store(cases: &Cases, rate: &Limits, peer: &PartyId, frame: &[
             ),
         );
     }
-    let signed = match SignedEnvelope::from_bytes(frame) {
-        Ok(s) => s,
-        Err(e) => return reject(BadFrame, format!("not a signed envelope: {e}")),
-    };
-    let header = match signed.unverified_header() {
-        Ok(h) => h,
-        Err(e) => return reject(BadFrame, format!("header does not decode: {e}")),
-    };
-    if header.version != PROTOCOL_VERSION {
-        return reject(
-            UnsupportedVersion,
-            format!("version {} is not {PROTOCOL_VERSION}", header.version),
-        );
-    }
-    if &header.from != peer {
-        return reject(
-            BadSignature,
-            format!("signed as {} but the connection is {peer}", header.from),
-        );
-    }
     let directory = cases.directory();
-    let Some(entry) = directory.get(peer) else {
-        return reject(UnknownParty, format!("{peer} is not in the directory"));
-    };
-    let verified = match signed.verify(peer, &entry.signing_key) {
+    let peer_key = directory.get(peer).map(|e| e.signing_key);
+    let verified = match inbound::authenticate(frame, peer, peer_key.as_ref()) {
         Ok(v) => v,
-        Err(poc247_protocol::EnvelopeError::BadSignature(_)) => {
-            return reject(
-                BadSignature,
-                format!("signature does not verify against the key of {peer}"),
-            )
-        }
-        Err(e) => return reject(BadFrame, e.to_string()),
+        Err(r) => return Reply::Rejection(r),
     };
     let header = verified.header();
     // A message already stored gets the receipt given the first time, whatever its age.
@@ -116,37 +87,15 @@ async fn check_and_store(cases: &Cases, rate: &Limits, peer: &PartyId, frame: &[
             );
         }
     }
-    if header.to != *cases.me.party() {
-        return reject(
-            WrongRecipient,
-            format!(
-                "addressed to {}, this node is {}",
-                header.to,
-                cases.me.party()
-            ),
-        );
-    }
-    if cases.clocks.drill().is_some() && !header.exercise {
-        return reject(
-            InvalidBody,
-            format!(
-                "{} is a drill node: it takes exercise traffic only",
-                cases.me.party()
-            ),
-        );
-    }
     let now = cases.clocks.now();
-    let skew = cases.me.cfg().limits.clock_skew_secs.saturating_mul(1000);
-    if header.created_at.0.abs_diff(now.0) > skew {
-        return reject(
-            Stale,
-            format!(
-                "created at {} is outside ±{} s of the receiver's clock ({})",
-                header.created_at.rfc3339(),
-                cases.me.cfg().limits.clock_skew_secs,
-                now.rfc3339()
-            ),
-        );
+    let gate = inbound::Gate {
+        me: cases.me.party(),
+        now,
+        clock_skew_secs: limits.clock_skew_secs,
+        drill: cases.clocks.drill().is_some(),
+    };
+    if let Err(r) = inbound::admit(header, &gate) {
+        return Reply::Rejection(r);
     }
     let body = verified.body();
     let kind = body.kind();
@@ -160,35 +109,12 @@ async fn check_and_store(cases: &Cases, rate: &Limits, peer: &PartyId, frame: &[
             );
         }
     };
-    // A request opens a case; spontaneous information after an offer goes in the offer's case.
-    let opens =
-        kind.is_request() && !(kind == MessageKind::SpontaneousInformation && existing.is_some());
-    let fields = match &existing {
-        Some(c) if !opens => body
-            .validate_in_case(header.urgency, c.kind, c.context.traffic_data)
-            .and_then(|()| {
-                let broken = cases.directory().check_decision(&header.from, body);
-                if broken.is_empty() {
-                    Ok(())
-                } else {
-                    Err(broken)
-                }
-            }),
-        _ => body.validate(header.urgency),
+    let opens = match inbound::check_body(&verified, existing.as_ref(), || {
+        directory.check_decision(&header.from, body)
+    }) {
+        Ok(opens) => opens,
+        Err(r) => return Reply::Rejection(r),
     };
-    if let Err(fields) = fields {
-        return Reply::Rejection(Rejection {
-            code: InvalidBody,
-            reason: "mandatory fields missing or malformed".into(),
-            fields,
-        });
-    }
-    if opens && header.case_ref.opener() != header.from {
-        return reject(
-            InvalidBody,
-            format!("case {} was not opened by {}", header.case_ref, header.from),
-        );
-    }
     let receipt = match (Receipt {
         message_id: header.id,
         envelope_sha256: envelope_sha256(frame),
