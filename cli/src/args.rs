@@ -187,11 +187,25 @@ pub struct DevNetworkArgs {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// This node's party (LU, or LU-CA for a central authority).
-    #[arg(long, value_name = "PARTY")]
-    pub party: PartyId,
+    #[arg(long, value_name = "PARTY", required_unless_present = "rotate")]
+    pub party: Option<PartyId>,
     /// The folder for the keys and the request (the node's data folder).
-    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
-    pub data: PathBuf,
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, required_unless_present = "rotate")]
+    pub data: Option<PathBuf>,
+    /// A running node's next key, beside the current one, which stays in use: `signing` (a new
+    /// signing key) or `tls` (a new TLS key and its certificate request). Needs --config. The
+    /// node takes it once a directory version lists it (`directory entry` adds it).
+    #[arg(long, value_enum, conflicts_with_all = ["party", "data"])]
+    pub rotate: Option<RotateArg>,
+}
+
+/// Which key `init --rotate` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RotateArg {
+    /// The ed25519 signing key.
+    Signing,
+    /// The TLS key (and its certificate request).
+    Tls,
 }
 
 /// `peers`.

@@ -125,6 +125,7 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
         Action::Bench { quick, .. } => bench(quick).await?,
         Action::Completions { shell } => return Ok(completions(shell)?),
         Action::Init { party, data } => init::run(&party, &data)?,
+        Action::Rotate { config, rotate } => init::rotate(&config, rotate)?,
         Action::CheckConfig { config } => crate::registry::check_config(&config)?,
         Action::Registry(r) => crate::registry::run(&r)?,
         Action::DirectoryEntry {

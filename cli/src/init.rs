@@ -28,6 +28,49 @@ pub fn run(party: &PartyId, data: &Path) -> Result<Outcome, Failure> {
     })
 }
 
+/// `init --rotate signing|tls`: the node's next key beside the current one.
+pub fn rotate(config: &Path, what: crate::args::RotateArg) -> Result<Outcome, Failure> {
+    let cfg = poc247_node::config::NodeConfig::load(config)
+        .map_err(|e| Failure::refused("bad-config", e.to_string()))?;
+    let made = match what {
+        crate::args::RotateArg::Signing => poc247_node::rollover::rotate_signing(&cfg),
+        crate::args::RotateArg::Tls => poc247_node::rollover::rotate_tls(&cfg),
+    }
+    .map_err(|e| match e {
+        NodeError::Key { .. } | NodeError::Io { .. } => {
+            Failure::refused("init-refused", e.to_string())
+        }
+        other => Failure::internal(other.to_string()),
+    })?;
+    let json = serde_json::to_value(&made)
+        .map_err(|e| Failure::internal(format!("cannot write JSON: {e}")))?;
+    let mut text = format!(
+        "made {}'s next {} key beside the current one:\n",
+        cfg.party, made.what
+    );
+    for f in &made.files {
+        let _ = writeln!(text, "  {}", clean(&f.display().to_string()));
+    }
+    let next = if made.what == "signing" {
+        format!(
+            "the node goes on signing with its current key. Next: `poc247 directory entry` lists\n\
+             the new key ({}) beside it; once the registry publishes that entry and the version\n\
+             is in force here, the node signs with the new key (the old one stays verifiable).\n",
+            made.fingerprint.clone().unwrap_or_default()
+        )
+    } else {
+        format!(
+            "the node goes on with its current TLS key. Next: have the registry sign tls.next.csr\n\
+             (`poc247 registry sign-csr`) into tls.next.crt beside it, and `poc247 directory entry`\n\
+             lists the new pin ({}) beside the current one; once that version is in force, the\n\
+             next reload or start takes the new key and certificate.\n",
+            made.key
+        )
+    };
+    text.push_str(&next);
+    Ok(Outcome { text, json })
+}
+
 /// The text for a person.
 fn text(r: &Registration, data: &Path) -> String {
     let file = |p: &Path| {

@@ -130,9 +130,35 @@ pub fn entry(config: &Path, declarations: &Path, out: &Path) -> Result<Outcome, 
         encode_public_key(&signing.verifying_key()).into(),
     );
     table.insert("spki_sha256".into(), spki.into());
-    let e: PartyEntryFile = table
+    let mut e: PartyEntryFile = table
         .try_into()
         .map_err(|e| refused(format!("{}: {e}", declarations.display())))?;
+    // A key rolled in (`init --rotate`) is listed beside the current one, valid from now.
+    let now = poc247_node::directory::now_rfc3339();
+    let mut rolled = Vec::new();
+    if let Some(next) = poc247_node::rollover::next_signing_key(&cfg).map_err(refused)? {
+        let key = encode_public_key(&next.verifying_key());
+        if !e.signing_keys.iter().any(|k| k.key == key) {
+            e.signing_keys.push(poc247_node::directory::KeyWindowFile {
+                key,
+                valid_from: Some(now.clone()),
+                valid_until: None,
+            });
+            rolled.push("the next signing key");
+        }
+    }
+    let (next_tls, _, _) = poc247_node::rollover::next_tls_paths(&cfg);
+    if next_tls.exists() {
+        let key = poc247_node::init::spki_of_key_file(&next_tls).map_err(refused)?;
+        if !e.spki_pins.iter().any(|k| k.key == key) {
+            e.spki_pins.push(poc247_node::directory::KeyWindowFile {
+                key,
+                valid_from: Some(now),
+                valid_until: None,
+            });
+            rolled.push("the next TLS key's pin");
+        }
+    }
     // Checked as a node will check it.
     poc247_node::directory::Directory::from_file(poc247_node::directory::DirectoryFile {
         party: vec![e.clone()],
@@ -144,9 +170,14 @@ pub fn entry(config: &Path, declarations: &Path, out: &Path) -> Result<Outcome, 
     write_new(out, &bytes)?;
     Ok(Outcome {
         text: format!(
-            "{}'s entry, signed with its node's key: {} (send it to the registry)\n",
+            "{}'s entry, signed with its node's key: {} (send it to the registry){}\n",
             cfg.party,
-            out.display()
+            out.display(),
+            if rolled.is_empty() {
+                String::new()
+            } else {
+                format!("; it lists {} beside the current one", rolled.join(" and "))
+            }
         ),
         json: json!({ "party": cfg.party, "file": out }),
     })
@@ -206,9 +237,12 @@ pub fn check_config(config: &Path) -> Result<Outcome, Failure> {
         .map_err(|e| bad("signing_key", &e))?;
     let text = std::fs::read_to_string(&cfg.directory)
         .map_err(|e| bad(&cfg.directory.display().to_string(), &e))?;
-    let directory =
-        poc247_node::peers::check_directory(&text, &cfg.party, &signing.verifying_key())
-            .map_err(|e| bad(&cfg.directory.display().to_string(), &e))?;
+    let directory = poc247_node::peers::check_directory(
+        &text,
+        &cfg.party,
+        &poc247_node::peers::own_keys(&cfg, &signing.verifying_key()),
+    )
+    .map_err(|e| bad(&cfg.directory.display().to_string(), &e))?;
     poc247_node::tls::load(&cfg).map_err(|e| bad("TLS", &e))?;
     let version =
         poc247_node::peers::version_in_force(&cfg).map_err(|e| bad("directory version", &e))?;

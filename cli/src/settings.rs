@@ -235,6 +235,13 @@ pub enum Action {
         /// The folder.
         data: PathBuf,
     },
+    /// A node's next key beside the current one.
+    Rotate {
+        /// The node's configuration.
+        config: PathBuf,
+        /// Which key.
+        rotate: crate::args::RotateArg,
+    },
     /// List the peers.
     Peers {
         /// Control socket.
@@ -509,10 +516,24 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
         },
         Command::Completions(a) => Action::Completions { shell: a.shell },
         Command::Demo(a) => Action::Demo { data: a.data },
-        Command::Init(a) => Action::Init {
-            party: a.party,
-            data: a.data,
-        },
+        Command::Init(a) => {
+            match (a.rotate, a.party, a.data) {
+                (Some(rotate), _, _) => {
+                    let Some(config) = config.clone().or_else(|| env.config.clone()) else {
+                        return Err(usage(
+                        clap::error::ErrorKind::MissingRequiredArgument,
+                        "`init --rotate` needs the node's configuration: --config <node.toml> (or POC247_CONFIG)",
+                    ));
+                    };
+                    Action::Rotate { config, rotate }
+                }
+                (None, Some(party), Some(data)) => Action::Init { party, data },
+                _ => return Err(usage(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "`init` needs --party and --data (or --rotate signing|tls for a running node)",
+                )),
+            }
+        }
         Command::Peers(a) => match a.command {
             None => Action::Peers { socket: socket()? },
             Some(PeersCommand::Reload) => Action::PeersReload { socket: socket()? },

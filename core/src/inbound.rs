@@ -14,6 +14,7 @@
 //! Each refusal is a [`Rejection`] with the code and reason the peer is told.
 
 use crate::lifecycle::CaseRecord;
+use crate::window::Window;
 use poc247_protocol::{
     FieldError, Header, MessageKind, PartyId, Rejection, RejectionCode, SignedEnvelope, UtcMs,
     VerifiedEnvelope, VerifyingKey, PROTOCOL_VERSION,
@@ -24,12 +25,13 @@ fn reject(code: RejectionCode, reason: impl Into<String>) -> Rejection {
 }
 
 /// Stage 1: the frame is a signed envelope of this protocol version, signed as `peer` (the
-/// Party the connection's certificate names) with `peer_key`, the key the directory lists for
-/// it (`None`: `peer` is not in the directory).
+/// Party the connection's certificate names) with one of `peer_keys`, the keys the directory
+/// lists for it (`None`: `peer` is not in the directory), valid when the message was made: a
+/// key past its window is refused for new messages, with that reason.
 pub fn authenticate(
     frame: &[u8],
     peer: &PartyId,
-    peer_key: Option<&VerifyingKey>,
+    peer_keys: Option<&[Window<VerifyingKey>]>,
 ) -> Result<VerifiedEnvelope, Rejection> {
     use RejectionCode::*;
     let signed = SignedEnvelope::from_bytes(frame)
@@ -49,19 +51,36 @@ pub fn authenticate(
             format!("signed as {} but the connection is {peer}", header.from),
         ));
     }
-    let Some(key) = peer_key else {
+    let Some(keys) = peer_keys else {
         return Err(reject(
             UnknownParty,
             format!("{peer} is not in the directory"),
         ));
     };
-    signed.verify(peer, key).map_err(|e| match e {
-        poc247_protocol::EnvelopeError::BadSignature(_) => reject(
-            BadSignature,
-            format!("signature does not verify against the key of {peer}"),
-        ),
-        e => reject(BadFrame, e.to_string()),
-    })
+    for w in keys {
+        match signed.verify(peer, &w.value) {
+            Ok(v) => {
+                if let Some(why) = w.outside(header.created_at) {
+                    return Err(reject(
+                        BadSignature,
+                        format!(
+                            "signed with {peer}'s key {}, {why}: not taken for a message made \
+                             at {}",
+                            poc247_protocol::fingerprint(&w.value),
+                            header.created_at.rfc3339()
+                        ),
+                    ));
+                }
+                return Ok(v);
+            }
+            Err(poc247_protocol::EnvelopeError::BadSignature(_)) => continue,
+            Err(e) => return Err(reject(BadFrame, e.to_string())),
+        }
+    }
+    Err(reject(
+        BadSignature,
+        format!("signature does not verify against any key of {peer}"),
+    ))
 }
 
 /// Where a frame arrives: which Party this node is, its clock, the window it allows for a

@@ -6,7 +6,8 @@
 //! - [`inbound`]: the checks a frame from a peer passes before it is stored;
 //! - [`ratelimit`]: per-peer token buckets;
 //! - [`audit`]: the audit chain's entries, checkpoints and the node's key history;
-//! - [`stats`]: content-free statistics of a period.
+//! - [`stats`]: content-free statistics of a period;
+//! - [`window`]: a key or pin with the window in which it is valid.
 //!
 //! Nothing here does I/O or reads a clock; the node (`poc247-node`) stores, sends and
 //! publishes what these decide.
@@ -18,3 +19,4 @@ pub mod lifecycle;
 pub mod ratelimit;
 pub mod stats;
 pub mod tracks;
+pub mod window;

@@ -9,12 +9,22 @@
 
 use poc247_core::inbound::{self, Gate};
 use poc247_core::lifecycle::{CaseContext, CaseRecord, Role, Step};
+use poc247_core::window::Window;
 use poc247_protocol::{
     Acknowledgement, Body, CaseRef, ConfirmationChannel, Date, Decision, Envelope,
     FormalConfirmation, Header, Language, MessageId, Outcome, PartyId, Preservation, Receipt,
     RejectionCode, Reply, SigningKey, UtcMs, VerifyingKey, PROTOCOL_VERSION,
 };
 use std::collections::{BTreeMap, VecDeque};
+
+/// The key of seed `seed`, valid always.
+fn key(seed: u8) -> Vec<Window<VerifyingKey>> {
+    vec![Window {
+        value: SigningKey::from_bytes(&[seed; 32]).verifying_key(),
+        from: None,
+        until: None,
+    }]
+}
 
 fn party(p: &str) -> PartyId {
     PartyId::parse(p).unwrap()
@@ -24,7 +34,7 @@ fn party(p: &str) -> PartyId {
 struct Core {
     me: PartyId,
     key: SigningKey,
-    directory: BTreeMap<PartyId, VerifyingKey>,
+    directory: BTreeMap<PartyId, Vec<Window<VerifyingKey>>>,
     cases: BTreeMap<CaseRef, CaseRecord>,
     receipts: BTreeMap<MessageId, Reply>,
     context: CaseContext,
@@ -104,10 +114,11 @@ impl Core {
     /// What the node does with a frame from `peer`, without the store: the gate's three
     /// stages, then the case opened or changed, then the signed receipt.
     fn receive(&mut self, peer: &PartyId, frame: &[u8], now: UtcMs) -> Reply {
-        let verified = match inbound::authenticate(frame, peer, self.directory.get(peer)) {
-            Ok(v) => v,
-            Err(r) => return Reply::Rejection(r),
-        };
+        let verified =
+            match inbound::authenticate(frame, peer, self.directory.get(peer).map(Vec::as_slice)) {
+                Ok(v) => v,
+                Err(r) => return Reply::Rejection(r),
+            };
         let header = verified.header().clone();
         if let Some(r) = self.receipts.get(&header.id) {
             return r.clone();
@@ -179,14 +190,8 @@ impl Pair {
         let mut lu = Core::new("LU", 1);
         let mut fr = Core::new("FR", 2);
         for c in [&mut lu, &mut fr] {
-            c.directory.insert(
-                party("LU"),
-                SigningKey::from_bytes(&[1; 32]).verifying_key(),
-            );
-            c.directory.insert(
-                party("FR"),
-                SigningKey::from_bytes(&[2; 32]).verifying_key(),
-            );
+            c.directory.insert(party("LU"), key(1));
+            c.directory.insert(party("FR"), key(2));
         }
         Pair {
             lu,
@@ -354,21 +359,12 @@ fn hostile_frames_are_refused_with_their_code_and_change_nothing() {
     p.fr.directory.remove(&party("LU"));
     let r = p.fr.receive(&party("LU"), &frame, now);
     assert_eq!(refused(&r), RejectionCode::UnknownParty);
-    p.fr.directory.insert(
-        party("LU"),
-        SigningKey::from_bytes(&[1; 32]).verifying_key(),
-    );
+    p.fr.directory.insert(party("LU"), key(1));
     // Signed by LU with another key than the directory's.
-    p.fr.directory.insert(
-        party("LU"),
-        SigningKey::from_bytes(&[9; 32]).verifying_key(),
-    );
+    p.fr.directory.insert(party("LU"), key(9));
     let r = p.fr.receive(&party("LU"), &frame, now);
     assert_eq!(refused(&r), RejectionCode::BadSignature);
-    p.fr.directory.insert(
-        party("LU"),
-        SigningKey::from_bytes(&[1; 32]).verifying_key(),
-    );
+    p.fr.directory.insert(party("LU"), key(1));
     // Outside the clock window, both ways.
     let r = p.fr.receive(&party("LU"), &frame, now.plus_ms(301_000));
     assert_eq!(refused(&r), RejectionCode::Stale);

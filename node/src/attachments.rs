@@ -1122,7 +1122,7 @@ async fn receive(
         receiver: tr.cases.me.party().clone(),
         received_at: now,
     }
-    .sign(tr.cases.me.signing())
+    .sign(&tr.cases.me.signing())
     .map_err(|e| refuse(StorageUnavailable, format!("cannot sign a receipt: {e}")))?;
     tracing::info!(peer = %peer, id = %msg.id, sha256 = %hex, "attachment stored and receipted");
     // Once per message that lists the file: a receipt given again (the first was lost) is

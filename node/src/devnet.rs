@@ -174,6 +174,7 @@ fn profile(id: &PartyId, present: &BTreeSet<PartyId>) -> PartyEntryFile {
         addresses: Vec::new(),
         signing_key: String::new(),
         spki_sha256: None,
+        signing_key_valid_until: None,
         languages: langs(&["en"]),
         central_authority: None,
         preservation_min_days: 60,
@@ -188,6 +189,8 @@ fn profile(id: &PartyId, present: &BTreeSet<PartyId>) -> PartyEntryFile {
         confirmation_after_execution: false,
         dual_criminality_reservation: false,
         mla_basis: BTreeMap::new(),
+        signing_keys: Vec::new(),
+        spki_pins: Vec::new(),
     };
     match id.as_str() {
         "LU" => {

@@ -4,7 +4,7 @@
 use crate::error::{NodeError, Result};
 use base64::Engine as _;
 use poc247_protocol::{
-    Body, FieldError, Language, Outcome, PartyId, Problem, RefusalGround, VerifyingKey,
+    Body, FieldError, Language, Outcome, PartyId, Problem, RefusalGround, UtcMs, VerifyingKey,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -27,6 +27,9 @@ pub struct PartyEntryFile {
     /// Optional SHA-256 of the node certificate's SubjectPublicKeyInfo, hex.
     #[serde(default)]
     pub spki_sha256: Option<String>,
+    /// When `signing_key` stops being valid (RFC 3339): a key being rolled out. Absent: no end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key_valid_until: Option<String>,
     /// Languages accepted (ISO 639-1).
     #[serde(default)]
     pub languages: Vec<String>,
@@ -69,6 +72,53 @@ pub struct PartyEntryFile {
     /// Per other Party: `treaty` or `convention` (default `convention`).
     #[serde(default)]
     pub mla_basis: BTreeMap<String, MlaBasis>,
+    /// Further signing keys (base64), each with its window: a key rolled in beside
+    /// `signing_key`, or one rolled out and kept a while (docs/joining.md "Rolling a key").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signing_keys: Vec<KeyWindowFile>,
+    /// Further SPKI pins (SHA-256, hex), each with its window: a renewed TLS key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spki_pins: Vec<KeyWindowFile>,
+}
+
+/// A further key or pin of a Party and when it is valid (RFC 3339 times; absent: no bound).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyWindowFile {
+    /// The key (base64) or the pin (hex).
+    pub key: String,
+    /// Valid from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<String>,
+    /// Valid until.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
+}
+
+pub use poc247_core::window::Window;
+
+/// Now, as a key window writes it (RFC 3339, UTC, seconds).
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// An RFC 3339 time of a key window.
+fn window_time(what: &str, t: &Option<String>) -> std::result::Result<Option<UtcMs>, String> {
+    let Some(t) = t else { return Ok(None) };
+    let odt = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{what} {t:?} is not an RFC 3339 time: {e}"))?;
+    let ms = u64::try_from(odt.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| format!("{what} {t:?} is before 1970"))?;
+    Ok(Some(UtcMs(ms)))
+}
+
+fn decode_pin(h: &str) -> Option<[u8; 32]> {
+    hex::decode(h)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
 }
 
 fn default_preservation_min_days() -> u32 {
@@ -96,16 +146,33 @@ pub struct PartyEntry {
     pub name: String,
     /// Addresses, as written (`host:port`).
     pub addresses: Vec<String>,
-    /// Its signing key.
+    /// Its signing key (the entry's `signing_key`).
     pub signing_key: VerifyingKey,
-    /// Optional SPKI pin.
+    /// Optional SPKI pin (the entry's `spki_sha256`).
     pub spki_sha256: Option<[u8; 32]>,
+    /// Every signing key with its window, `signing_key` first.
+    pub keys: Vec<Window<VerifyingKey>>,
+    /// Every SPKI pin with its window, `spki_sha256` first; empty: no pin.
+    pub pins: Vec<Window<[u8; 32]>>,
     /// Accepted languages.
     pub languages: Vec<Language>,
     /// Its central authority.
     pub central_authority: Option<PartyId>,
     /// The file's other declarations, as written.
     pub declarations: PartyEntryFile,
+}
+
+impl PartyEntry {
+    /// Whether `key` is one of the Party's signing keys, valid at `at`.
+    pub fn key_valid_at(&self, key: &VerifyingKey, at: UtcMs) -> bool {
+        self.keys.iter().any(|w| &w.value == key && w.covers(at))
+    }
+
+    /// Whether the Party's certificate with SPKI hash `spki` is pinned at `at` (always, when
+    /// the entry pins nothing).
+    pub fn pinned_at(&self, spki: &[u8; 32], at: UtcMs) -> bool {
+        self.pins.is_empty() || self.pins.iter().any(|w| &w.value == spki && w.covers(at))
+    }
 }
 
 /// The checked directory.
@@ -144,12 +211,46 @@ impl Directory {
             let spki_sha256 = match &e.spki_sha256 {
                 None => None,
                 Some(h) => Some(
-                    hex::decode(h)
-                        .ok()
-                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                        .ok_or_else(|| at("spki_sha256 is not 32 bytes of hex".into()))?,
+                    decode_pin(h).ok_or_else(|| at("spki_sha256 is not 32 bytes of hex".into()))?,
                 ),
             };
+            let mut keys = vec![Window {
+                value: signing_key,
+                from: None,
+                until: window_time("signing_key_valid_until", &e.signing_key_valid_until)
+                    .map_err(at)?,
+            }];
+            for (n, k) in e.signing_keys.iter().enumerate() {
+                let what = |f: &str| format!("signing_keys[{n}].{f}");
+                let value =
+                    decode_public_key(&k.key).map_err(|m| at(format!("{} {m}", what("key"))))?;
+                if keys.iter().any(|w| w.value == value) {
+                    return Err(at(format!("{} is listed twice", what("key"))));
+                }
+                keys.push(Window {
+                    value,
+                    from: window_time(&what("valid_from"), &k.valid_from).map_err(at)?,
+                    until: window_time(&what("valid_until"), &k.valid_until).map_err(at)?,
+                });
+            }
+            let mut pins: Vec<Window<[u8; 32]>> = spki_sha256
+                .map(|value| Window {
+                    value,
+                    from: None,
+                    until: None,
+                })
+                .into_iter()
+                .collect();
+            for (n, k) in e.spki_pins.iter().enumerate() {
+                let what = |f: &str| format!("spki_pins[{n}].{f}");
+                let value = decode_pin(&k.key)
+                    .ok_or_else(|| at(format!("{} is not 32 bytes of hex", what("key"))))?;
+                pins.push(Window {
+                    value,
+                    from: window_time(&what("valid_from"), &k.valid_from).map_err(at)?,
+                    until: window_time(&what("valid_until"), &k.valid_until).map_err(at)?,
+                });
+            }
             let languages = e
                 .languages
                 .iter()
@@ -175,6 +276,8 @@ impl Directory {
                 addresses: e.addresses.clone(),
                 signing_key,
                 spki_sha256,
+                keys,
+                pins,
                 languages,
                 central_authority,
                 declarations: e,

@@ -55,12 +55,27 @@ impl Node {
     ) -> Result<Node> {
         crate::durable::close_new_files_to_others();
         let directory = Directory::load(&cfg.directory)?;
-        let signing = keys::load_signing_key(&cfg.signing_key)?;
+        let mut signing = keys::load_signing_key(&cfg.signing_key)?;
+        // A key rolled over while the node was stopped: the next one, once listed, is taken
+        // before the store opens (which records it in its key history).
+        let now = clock.now();
+        if let Some(next) = crate::rollover::next_signing_key(&cfg)? {
+            if crate::rollover::listed(&directory, &cfg.party, &next, now) {
+                crate::rollover::promote_signing(&cfg)?;
+                tracing::info!(key = %fingerprint(&next.verifying_key()), "the next signing key is in use (the directory lists it)");
+                signing = next;
+            }
+        }
+        if crate::rollover::promote_tls(&cfg, &directory, now)? {
+            tracing::info!(
+                "the next TLS key and its certificate are in use (the directory pins it)"
+            );
+        }
         let me = directory.get(&cfg.party).ok_or_else(|| NodeError::Config {
             file: cfg.directory.clone(),
             message: format!("this node's party {} is not in the directory", cfg.party),
         })?;
-        if me.signing_key != signing.verifying_key() {
+        if !me.keys.iter().any(|w| w.value == signing.verifying_key()) {
             return Err(NodeError::Key {
                 path: cfg.signing_key.clone(),
                 message: format!(
@@ -475,18 +490,15 @@ async fn refresh_if_old(
     {
         return Ok(msg);
     }
+    // This node's own envelope from its own store: it may be signed with a key rolled over
+    // since, so it is read, not verified, and signed again with the key in use.
     let signed = poc247_protocol::SignedEnvelope::from_bytes(&msg.envelope)?;
-    let mut envelope = signed
-        .verify(
-            wire.cases.me.party(),
-            &wire.cases.me.signing().verifying_key(),
-        )
-        .map_err(|e| NodeError::Storage(format!("stored envelope of {}: {e}", msg.id)))?
-        .envelope()
-        .clone();
+    let mut envelope: poc247_protocol::Envelope =
+        poc247_protocol::codec::decode(&signed.payload)
+            .map_err(|e| NodeError::Storage(format!("stored envelope of {}: {e}", msg.id)))?;
     let was = envelope.header.created_at;
     envelope.header.created_at = now;
-    let bytes = envelope.sign(wire.cases.me.signing())?.to_bytes()?;
+    let bytes = envelope.sign(&wire.cases.me.signing())?.to_bytes()?;
     let rec = crate::audit::AuditRecord {
         at: now,
         actor: crate::audit::Actor::Node,
@@ -513,21 +525,23 @@ async fn settle(wire: &Wire, t: &Transmit, msg: StoredMessage, reply: Reply) -> 
             let Some(entry) = directory.get(&t.peer) else {
                 return retry(format!("{} left the directory", t.peer));
             };
-            // The peer's key now, or one it had: a receipt it stored before changing its key
-            // and gives again for a message seen before still verifies.
             let sha = envelope_sha256(&msg.envelope);
-            let current = r.verify(&t.peer, &entry.signing_key, t.id, &sha).is_ok();
-            // The history is read only when the key in force did not sign it.
-            let signer = if current {
-                Some(entry.signing_key)
-            } else {
+            // One of the keys the directory lists for it, or one it had: a receipt it stored
+            // before changing its key and gives again for a message seen before still verifies.
+            // The history is read only when no listed key signed it.
+            let listed = entry
+                .keys
+                .iter()
+                .map(|w| w.value)
+                .find(|k| r.verify(&t.peer, k, t.id, &sha).is_ok());
+            let signer = listed.or_else(|| {
                 wire.cases
                     .store
                     .peer_keys(&t.peer)
                     .unwrap_or_default()
                     .into_iter()
                     .find(|k| r.verify(&t.peer, k, t.id, &sha).is_ok())
-            };
+            });
             let Some(signer) = signer else {
                 let e = r.verify(&t.peer, &entry.signing_key, t.id, &sha).err();
                 tracing::warn!(peer = %t.peer, id = %t.id, error = ?e, "receipt does not verify");

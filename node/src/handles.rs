@@ -26,7 +26,7 @@ pub struct Identity(Arc<IdentityInner>);
 struct IdentityInner {
     party: PartyId,
     cfg: NodeConfig,
-    signing: SigningKey,
+    signing: RwLock<SigningKey>,
     started_at: UtcMs,
 }
 
@@ -36,7 +36,7 @@ impl Identity {
         Identity(Arc::new(IdentityInner {
             party: cfg.party.clone(),
             cfg,
-            signing,
+            signing: RwLock::new(signing),
             started_at,
         }))
     }
@@ -48,9 +48,17 @@ impl Identity {
     pub fn cfg(&self) -> &NodeConfig {
         &self.0.cfg
     }
-    /// Its signing key.
-    pub fn signing(&self) -> &SigningKey {
-        &self.0.signing
+    /// Its signing key now.
+    pub fn signing(&self) -> SigningKey {
+        self.0
+            .signing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+    /// Signs from now on with `key` (a rollover; the store records it first).
+    pub(crate) fn set_signing(&self, key: SigningKey) {
+        *self.0.signing.write().unwrap_or_else(|p| p.into_inner()) = key;
     }
     /// When it started.
     pub fn started_at(&self) -> UtcMs {

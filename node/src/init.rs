@@ -88,10 +88,36 @@ pub fn init(party: &PartyId, dir: &Path) -> Result<Registration> {
     create_private_dir(dir)?;
 
     let dns_name = party.dns_name();
-    let rc = |what: &str, e: rcgen::Error| init_error(dir, format!("{what}: {e}"));
+    let (tls_pem, csr_pem, spki) = tls_key_and_request(party)?;
+
+    let signing = SigningKey::generate(&mut rand::rngs::OsRng);
+    keys::write_private(&signing_path, keys::encode_signing_key(&signing).as_bytes())?;
+    keys::write_private(&tls_path, tls_pem.as_bytes())?;
+    crate::durable::write_new(&csr_path, &csr_pem)?;
+
+    let verifying = signing.verifying_key();
+    Ok(Registration {
+        party: party.clone(),
+        dns_name,
+        signing_key_file: signing_path,
+        tls_key_file: tls_path,
+        csr_file: csr_path,
+        signing_key: encode_public_key(&verifying),
+        fingerprint: fingerprint(&verifying),
+        spki_sha256: spki,
+    })
+}
+
+/// A new TLS key of `party`'s node (ECDSA P-256, PKCS#8 PEM), its certificate signing request
+/// for the network CA (PEM: `<party>.poc247`, server and client auth) and its SPKI pin (hex).
+pub fn tls_key_and_request(party: &PartyId) -> Result<(String, String, String)> {
+    let rc = |what: &str, e: rcgen::Error| NodeError::Key {
+        path: PathBuf::from(party.dns_name()),
+        message: format!("{what}: {e}"),
+    };
     let tls_key =
         KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| rc("TLS key", e))?;
-    let mut params = CertificateParams::new(vec![dns_name.clone()]).map_err(|e| rc("name", e))?;
+    let mut params = CertificateParams::new(vec![party.dns_name()]).map_err(|e| rc("name", e))?;
     params
         .distinguished_name
         .push(DnType::CommonName, party.as_str());
@@ -107,23 +133,7 @@ pub fn init(party: &PartyId, dir: &Path) -> Result<Registration> {
         .pem()
         .map_err(|e| rc("certificate signing request", e))?;
     let spki = Sha256::digest(rcgen::PublicKeyData::subject_public_key_info(&tls_key));
-
-    let signing = SigningKey::generate(&mut rand::rngs::OsRng);
-    keys::write_private(&signing_path, keys::encode_signing_key(&signing).as_bytes())?;
-    keys::write_private(&tls_path, tls_key.serialize_pem().as_bytes())?;
-    crate::durable::write_new(&csr_path, &csr_pem)?;
-
-    let verifying = signing.verifying_key();
-    Ok(Registration {
-        party: party.clone(),
-        dns_name,
-        signing_key_file: signing_path,
-        tls_key_file: tls_path,
-        csr_file: csr_path,
-        signing_key: encode_public_key(&verifying),
-        fingerprint: fingerprint(&verifying),
-        spki_sha256: hex::encode(spki),
-    })
+    Ok((tls_key.serialize_pem(), csr_pem, hex::encode(spki)))
 }
 
 /// The SHA-256 of the SubjectPublicKeyInfo of the TLS key in `path` (PEM), hex: the pin a

@@ -28,6 +28,7 @@ pub mod peering;
 pub mod peers;
 pub mod receiver;
 pub mod registry;
+pub mod rollover;
 pub mod store;
 pub mod timers;
 pub mod tls;

@@ -192,8 +192,10 @@ fn mla_route_advice(directory: &Directory, entry: &PartyEntry) -> String {
 /// verification.
 pub(crate) fn note_peer_keys(store: &Store, directory: &Directory, now: UtcMs) {
     for e in directory.iter() {
-        if let Err(e) = store.note_peer_key(&e.id, &e.signing_key, now) {
-            tracing::error!(error = %e, "cannot record a peer's signing key");
+        for w in &e.keys {
+            if let Err(err) = store.note_peer_key(&e.id, &w.value, now) {
+                tracing::error!(error = %err, "cannot record a peer's signing key");
+            }
         }
     }
 }
@@ -387,7 +389,7 @@ impl Cases {
     fn outbound(&self, header: Header, body: Body, now: UtcMs) -> Result<StoredMessage, NodeError> {
         let kind = body.kind();
         let envelope = Envelope { header, body };
-        let bytes = envelope.sign(self.me.signing())?.to_bytes()?;
+        let bytes = envelope.sign(&self.me.signing())?.to_bytes()?;
         let h = envelope.header;
         Ok(StoredMessage {
             id: h.id,

@@ -64,23 +64,35 @@ fn admit(wire: &Wire, conn: &quinn::Connection) -> Option<PartyId> {
         conn.close(2u32.into(), b"unknown party");
         return None;
     };
-    if let Some(pin) = entry.spki_sha256 {
+    if !entry.pins.is_empty() {
         let presented = tls::peer_certificate(conn).and_then(|c| tls::spki_sha256(&c));
-        if presented.as_ref().ok() != Some(&pin) {
-            // Both values, so that the two administrators see which side is out of date.
+        let now = wire.cases.clocks.now();
+        if !presented
+            .as_ref()
+            .is_ok_and(|spki| entry.pinned_at(spki, now))
+        {
+            // Every value, so that the two administrators see which side is out of date.
             let presented = presented.map_or_else(|e| e.to_string(), hex::encode);
+            let pinned = entry
+                .pins
+                .iter()
+                .map(|w| match w.outside(now) {
+                    None => hex::encode(w.value),
+                    Some(why) => format!("{} ({why})", hex::encode(w.value)),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
             tracing::warn!(
                 peer = %peer,
-                pinned = %hex::encode(pin),
+                pinned = %pinned,
                 presented = %presented,
-                "refused a certificate whose key is not the pinned one"
+                "refused a certificate whose key is not pinned now"
             );
             conn.close(
                 3u32.into(),
                 format!(
-                    "certificate key not pinned: the directory pins spki_sha256 {} for {peer}, \
-                     the certificate has {presented}",
-                    hex::encode(pin)
+                    "certificate key not pinned: the directory pins spki_sha256 {pinned} for \
+                     {peer}, the certificate has {presented}"
                 )
                 .as_bytes(),
             );

@@ -14,7 +14,7 @@ use crate::outgoing::Cases;
 use crate::store::DeliveryState;
 use crate::tls;
 use crate::wire::Wire;
-use poc247_protocol::{fingerprint, CaseRef, MessageId, MessageKind, PartyId, VerifyingKey};
+use poc247_protocol::{fingerprint, CaseRef, MessageId, MessageKind, PartyId, UtcMs, VerifyingKey};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,20 +83,54 @@ pub fn diff(old: &Directory, new: &Directory, me: &PartyId) -> DirectoryDiff {
 pub fn check_directory(
     text: &str,
     me: &PartyId,
-    signing: &VerifyingKey,
+    mine: &[VerifyingKey],
 ) -> std::result::Result<Directory, String> {
     let directory = Directory::from_toml(text)?;
     let Some(entry) = directory.get(me) else {
         return Err(format!("this node's party {me} is not in the directory"));
     };
-    if &entry.signing_key != signing {
+    if !entry.keys.iter().any(|w| mine.contains(&w.value)) {
+        let list = |k: &mut dyn Iterator<Item = &VerifyingKey>| {
+            k.map(fingerprint).collect::<Vec<_>>().join(", ")
+        };
         return Err(format!(
             "the directory lists for {me} the signing key {}, not this node's ({})",
-            fingerprint(&entry.signing_key),
-            fingerprint(signing)
+            list(&mut entry.keys.iter().map(|w| &w.value)),
+            list(&mut mine.iter())
         ));
     }
     Ok(directory)
+}
+
+/// This node's signing key and the next one, if one was made: the keys a directory may list
+/// for it.
+pub fn own_keys(cfg: &crate::config::NodeConfig, current: &VerifyingKey) -> Vec<VerifyingKey> {
+    let mut keys = vec![*current];
+    if let Ok(Some(next)) = crate::rollover::next_signing_key(cfg) {
+        keys.push(next.verifying_key());
+    }
+    keys
+}
+
+/// Takes the next signing key when `directory` lists it for this node at `now`: recorded in
+/// the store's key history first, then in the key file's place, then used for every signature.
+pub fn adopt_next_signing_key(
+    cases: &Cases,
+    directory: &Directory,
+    now: UtcMs,
+) -> Result<bool, NodeError> {
+    let cfg = cases.me.cfg();
+    let Some(next) = crate::rollover::next_signing_key(cfg)? else {
+        return Ok(false);
+    };
+    if !crate::rollover::listed(directory, &cfg.party, &next, now) {
+        return Ok(false);
+    }
+    cases.store.adopt_signing_key(next.clone())?;
+    crate::rollover::promote_signing(cfg)?;
+    tracing::info!(key = %fingerprint(&next.verifying_key()), "the next signing key is in use (the directory lists it)");
+    cases.me.set_signing(next);
+    Ok(true)
 }
 
 /// An outbound message marked failed because its peer left the directory.
@@ -146,10 +180,15 @@ pub async fn reload(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadErr
     let directory = check_directory(
         &text,
         wire.cases.me.party(),
-        &wire.cases.me.signing().verifying_key(),
+        &own_keys(cfg, &wire.cases.me.signing().verifying_key()),
     )
     .map_err(|m| ReloadError::Directory(format!("directory {}: {m}", path.display())))?;
     let certificate = |e: NodeError| ReloadError::Certificate(e.to_string());
+    // A renewed TLS key the directory now pins takes the place of the current one.
+    let now = wire.cases.clocks.now();
+    if crate::rollover::promote_tls(cfg, &directory, now).map_err(certificate)? {
+        tracing::info!("the next TLS key and its certificate are in use (the directory pins it)");
+    }
     let material = tls::load(cfg).map_err(certificate)?;
     let streams = cfg.limits.max_streams_per_connection;
     let server = tls::server_config(&material, streams).map_err(certificate)?;
@@ -159,10 +198,15 @@ pub async fn reload(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadErr
     let old = wire.cases.directory();
     let changes = diff(&old, &directory, wire.cases.me.party());
     let parties = directory.iter().count();
+    let mut warnings = Vec::new();
+    // The next signing key, once the directory lists it for this node, signs from now on.
+    if let Err(e) = adopt_next_signing_key(&wire.cases, &directory, now) {
+        tracing::error!(error = %e, "cannot take the next signing key");
+        warnings.push(format!("the next signing key is not in use: {e}"));
+    }
     wire.cases.set_directory(Arc::new(directory));
     wire.net.set_server_config(server);
     wire.ops.certs.renew(&material, client);
-    let now = wire.cases.clocks.now();
     wire.ops.peers.set_loaded_at(now);
 
     let mut connections_closed = 0;
@@ -190,7 +234,6 @@ pub async fn reload(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadErr
         names(&changes.changed)
     );
     // The new directory is in force from here: what fails now is reported, not refused.
-    let mut warnings = Vec::new();
     let audited = match wire.cases.store.audit(&AuditRecord {
         at: now,
         actor,
@@ -340,7 +383,7 @@ pub fn install_version(
         toml::to_string(&directory.to_file())
             .map_err(|e| format!("cannot write the directory: {e}"))?
     );
-    check_directory(&text, &cfg.party, me)?;
+    check_directory(&text, &cfg.party, &own_keys(cfg, me))?;
     let bytes = next.to_bytes().map_err(|e| e.to_string())?;
     let path = version_path(cfg);
     crate::durable::replace(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -408,16 +451,16 @@ mod tests {
         let key = crate::keys::load_signing_key(&cfg.signing_key)
             .unwrap()
             .verifying_key();
-        assert!(check_directory(&text, &p("LU"), &key).is_ok());
-        let err = check_directory(&text, &p("CO"), &key).unwrap_err();
+        assert!(check_directory(&text, &p("LU"), &[key]).is_ok());
+        let err = check_directory(&text, &p("CO"), &[key]).unwrap_err();
         assert!(err.contains("party CO is not in the directory"), "{err}");
         let fr = devnet::node_config(&out, &p("FR")).unwrap();
         let fr_key = crate::keys::load_signing_key(&fr.signing_key)
             .unwrap()
             .verifying_key();
-        let err = check_directory(&text, &p("LU"), &fr_key).unwrap_err();
+        let err = check_directory(&text, &p("LU"), &[fr_key]).unwrap_err();
         assert!(err.contains("not this node's"), "{err}");
-        let err = check_directory("[[party]]\nid = ", &p("LU"), &key).unwrap_err();
+        let err = check_directory("[[party]]\nid = ", &p("LU"), &[key]).unwrap_err();
         assert!(err.starts_with("line 2"), "{err}");
     }
 }

@@ -65,8 +65,8 @@ async fn check_and_store(cases: &Cases, rate: &Limits, peer: &PartyId, frame: &[
         );
     }
     let directory = cases.directory();
-    let peer_key = directory.get(peer).map(|e| e.signing_key);
-    let verified = match inbound::authenticate(frame, peer, peer_key.as_ref()) {
+    let peer_keys = directory.get(peer).map(|e| e.keys.as_slice());
+    let verified = match inbound::authenticate(frame, peer, peer_keys) {
         Ok(v) => v,
         Err(r) => return Reply::Rejection(r),
     };
@@ -121,7 +121,7 @@ async fn check_and_store(cases: &Cases, rate: &Limits, peer: &PartyId, frame: &[
         receiver: cases.me.party().clone(),
         received_at: now,
     })
-    .sign(cases.me.signing())
+    .sign(&cases.me.signing())
     {
         Ok(r) => r,
         Err(e) => return reject(StorageUnavailable, format!("cannot sign a receipt: {e}")),

@@ -292,27 +292,34 @@ pub fn check(
         if !seen.insert(id.clone()) {
             return Err(format!("{id} has two entries"));
         }
-        // A listed Party's entry is signed with a key the version in force lists for it; a
-        // Party joining signs with the key its entry lists.
+        // A listed Party's entry is signed with a key the version in force lists for it (any
+        // of them: a Party rolling its key signs with the old one or the new one); a Party
+        // joining signs with a key its entry lists.
         let listed = in_force.and_then(|old| {
             old.version
                 .entries
                 .iter()
                 .find(|o| &o.entry.id == id)
-                .map(|o| o.entry.signing_key.clone())
+                .map(|o| &o.entry)
         });
-        let key_text = listed.as_ref().unwrap_or(&e.entry.signing_key);
-        let key = crate::directory::decode_public_key(key_text)
-            .map_err(|m| format!("{id}'s signing key: {m}"))?;
-        if !e.signed_by(&key) {
+        let source = listed.unwrap_or(&e.entry);
+        let mut keys = vec![crate::directory::decode_public_key(&source.signing_key)
+            .map_err(|m| format!("{id}'s signing key: {m}"))?];
+        for k in &source.signing_keys {
+            keys.push(
+                crate::directory::decode_public_key(&k.key)
+                    .map_err(|m| format!("{id}'s signing key: {m}"))?,
+            );
+        }
+        if !keys.iter().any(|k| e.signed_by(k)) {
             return Err(format!(
                 "the entry of {id} is not signed by {} ({}): it is not as {id} signed it",
                 if listed.is_some() {
-                    "the key the version in force lists for it"
+                    "a key the version in force lists for it"
                 } else {
-                    "the key it lists"
+                    "a key it lists"
                 },
-                fingerprint(&key)
+                keys.iter().map(fingerprint).collect::<Vec<_>>().join(", ")
             ));
         }
     }

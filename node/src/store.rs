@@ -252,7 +252,7 @@ impl Store {
                 checkpoints: db.open_tree("checkpoints")?,
                 keys: db.open_tree("keys")?,
                 peer_keys: db.open_tree("peer_keys")?,
-                signer,
+                signer: Signer(std::sync::Arc::new(std::sync::RwLock::new(signer))),
                 meta,
             },
             db,
@@ -528,7 +528,7 @@ impl Store {
             if let Some(o) = &o {
                 ot.insert(&key, o.as_slice())?;
             }
-            append_audit(at, meta, cp, &self.t.signer, &rec)?;
+            append_audit(at, meta, cp, &self.t.signer.get(), &rec)?;
             Ok(Ok((case, warnings)))
         }))
     }
@@ -557,7 +557,7 @@ impl Store {
                 return Ok(Err(CaseRefusal::Lifecycle(e)));
             }
             ct.insert(ck.as_slice(), enc(&case).map_err(abort)?)?;
-            append_audit(at, meta, cp, &self.t.signer, rec)?;
+            append_audit(at, meta, cp, &self.t.signer.get(), rec)?;
             Ok(Ok(case))
         }))
     }
@@ -582,7 +582,7 @@ impl Store {
             }
             ct.insert(ck.as_slice(), c.as_slice())?;
             note_case_seq(meta, &case.case_ref)?;
-            append_audit(at, meta, cp, &self.t.signer, rec)?;
+            append_audit(at, meta, cp, &self.t.signer.get(), rec)?;
             Ok(())
         }))
     }
@@ -644,7 +644,7 @@ impl Store {
             // told so instead of "not found", as for a typo.
             let tomb = enc(&(now, short(reason))).map_err(abort)?;
             meta.insert(purged_key(case_ref), tomb)?;
-            append_audit(at, meta, cp, &self.t.signer, &rec)?;
+            append_audit(at, meta, cp, &self.t.signer.get(), &rec)?;
             Ok(true)
         }))
     }
@@ -693,7 +693,7 @@ impl Store {
                 case_ref: Some(msg.case_ref.clone()),
                 message_id: Some(id),
             };
-            append_audit(at, meta, cp, &self.t.signer, &rec)?;
+            append_audit(at, meta, cp, &self.t.signer.get(), &rec)?;
             Ok(true)
         }))
     }
@@ -711,7 +711,8 @@ impl Store {
     pub fn audit(&self, rec: &AuditRecord) -> Result<()> {
         self.writable()?;
         let trees = (&self.t.audit, &self.t.meta, &self.t.checkpoints);
-        tx(trees.transaction(|(at, meta, cp)| append_audit(at, meta, cp, &self.t.signer, rec)))
+        tx(trees
+            .transaction(|(at, meta, cp)| append_audit(at, meta, cp, &self.t.signer.get(), rec)))
     }
 
     /// A drill node's clock offset, as last moved (`None` before the first move).
@@ -729,7 +730,7 @@ impl Store {
         let trees = (&self.t.audit, &self.t.meta, &self.t.checkpoints);
         tx(trees.transaction(|(at, meta, cp)| {
             meta.insert(DRILL_OFFSET, &offset_ms.to_be_bytes())?;
-            append_audit(at, meta, cp, &self.t.signer, rec)
+            append_audit(at, meta, cp, &self.t.signer.get(), rec)
         }))?;
         self.commit().await
     }
@@ -791,7 +792,7 @@ impl Store {
                 case_ref: Some(msg.case_ref.clone()),
                 message_id: Some(id),
             };
-            append_audit(at, meta, cp, &t.signer, &rec)?;
+            append_audit(at, meta, cp, &t.signer.get(), &rec)?;
             Ok(Ok((msg, reason)))
         }))?;
         if r.is_ok() {
@@ -831,7 +832,7 @@ impl Store {
                 msg.envelope.clone_from(&envelope);
                 mt.insert(id.as_bytes(), enc(&msg).map_err(abort)?)?;
             }
-            append_audit(at, meta, cp, &t.signer, rec)
+            append_audit(at, meta, cp, &t.signer.get(), rec)
         }))?;
         self.commit().await
     }
@@ -843,7 +844,7 @@ impl Store {
         if seq == 0 {
             return Ok(());
         }
-        let c = Checkpoint::sign(seq, head, now, &self.t.signer)?;
+        let c = Checkpoint::sign(seq, head, now, &self.t.signer.get())?;
         self.t.checkpoints.insert(seq.to_be_bytes(), enc(&c)?)?;
         Ok(())
     }
@@ -871,12 +872,24 @@ impl Store {
         self.t.keys.iter().values().map(|v| dec(&v?)).collect()
     }
 
+    /// Signs from now on with `key` (a rollover): recorded at the end of the key history, with
+    /// an audit entry, flushed. Checkpoints and links signed before stay verifiable.
+    pub fn adopt_signing_key(&self, key: SigningKey) -> Result<()> {
+        let old = self.t.signer.get();
+        self.t.signer.set(key);
+        let linked = self.link_signing_key();
+        if linked.is_err() {
+            self.t.signer.set(old);
+        }
+        linked
+    }
+
     /// Records the key this store is opened with at the end of its key history, if it is new
     /// there: signed by it, from the next audit position, with an audit entry
     /// `signing_key_changed:<old>-><new>`, flushed. Checkpoints signed before stay verifiable.
     fn link_signing_key(&self) -> Result<()> {
         let links = self.key_links()?;
-        let current = self.t.signer.verifying_key().to_bytes();
+        let current = self.t.signer.get().verifying_key().to_bytes();
         let last = links.last();
         if last.is_some_and(|l| l.new == current) {
             return Ok(());
@@ -885,7 +898,8 @@ impl Store {
         let index = links.len() as u64;
         // The first link of a store: its key signed everything before (position 0 on).
         let from_seq = if last.is_none() { 0 } else { head + 1 };
-        let link = audit::KeyLink::sign(index, last.map(|l| l.new), from_seq, &self.t.signer)?;
+        let link =
+            audit::KeyLink::sign(index, last.map(|l| l.new), from_seq, &self.t.signer.get())?;
         self.t.keys.insert(index.to_be_bytes(), enc(&link)?)?;
         if let Some(old) = last {
             let fp = |k: &[u8; 32]| {
@@ -1352,7 +1366,21 @@ struct Trees {
     keys: sled::Tree,
     /// Every signing key of a peer seen in the directory: `party/0/key` → first seen.
     peer_keys: sled::Tree,
-    signer: SigningKey,
+    signer: Signer,
+}
+
+/// The key that signs the audit checkpoints and the key history: the node's signing key, which
+/// a rollover replaces while the store is open.
+#[derive(Clone)]
+struct Signer(std::sync::Arc<std::sync::RwLock<SigningKey>>);
+
+impl Signer {
+    fn get(&self) -> SigningKey {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    fn set(&self, key: SigningKey) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = key;
+    }
 }
 
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<NodeError>>;
@@ -1454,7 +1482,7 @@ impl Trees {
         if let Some(p) = preservation_case {
             link_follow_up_ref(ct, p, case_ref)?;
         }
-        append_audit(at, meta, cp, &self.signer, rec)?;
+        append_audit(at, meta, cp, &self.signer.get(), rec)?;
         Ok(Ok(Inbound::Stored(receipt)))
     }
 
@@ -1489,7 +1517,7 @@ impl Trees {
                 link_follow_up_ref(ct, p, &r.case_ref)?;
             }
             note_case_seq(meta, &r.case_ref)?;
-            append_audit(at, meta, cp, &self.signer, &r.rec)?;
+            append_audit(at, meta, cp, &self.signer.get(), &r.rec)?;
         }
         Ok(Ok(()))
     }
@@ -1561,7 +1589,7 @@ impl Trees {
             case_ref: Some(msg.case_ref.clone()),
             message_id: Some(id),
         };
-        append_audit(at, meta, cp, &self.signer, &rec)?;
+        append_audit(at, meta, cp, &self.signer.get(), &rec)?;
         Ok(Ok(Box::new(case)))
     }
 }

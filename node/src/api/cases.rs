@@ -517,9 +517,8 @@ fn message_view(
         // verified after the receiver changes its key.
         let mut keys: Vec<poc247_protocol::VerifyingKey> = directory
             .get(&r.receipt.receiver)
-            .map(|e| e.signing_key)
-            .into_iter()
-            .collect();
+            .map(|e| e.keys.iter().map(|w| w.value).collect())
+            .unwrap_or_default();
         let sha = poc247_protocol::envelope_sha256(&m.envelope);
         if !keys
             .iter()
