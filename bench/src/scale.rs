@@ -786,7 +786,11 @@ async fn fill_with(
         }
         f.messages += batch.len();
         // Then each case's history: LU's request receipted, the requested Party's answers,
-        // the local officer's close.
+        // the local officer's close; flushed after each case, as the node flushes after each
+        // change. Unflushed, the log writes of thousands of transactions queue up in sled's
+        // I/O pool, and sled 0.34.7 then deadlocks when it truncates its file: the thread
+        // that holds the segment accountant waits for a truncation queued behind log writes
+        // that wait for the accountant (fixed upstream after 0.34.7, spacejam/sled#1269).
         for (i, m, c) in &batch {
             if c.role == Role::Requester {
                 w.settle(m)?;
@@ -806,6 +810,7 @@ async fn fill_with(
                     f.closed += 1;
                 }
             }
+            w.store.commit().await?;
         }
         start = end;
         if reported.elapsed() > Duration::from_secs(10) {
