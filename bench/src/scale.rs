@@ -790,7 +790,8 @@ async fn fill_with(
         // change. Unflushed, the log writes of thousands of transactions queue up in sled's
         // I/O pool, and sled 0.34.7 then deadlocks when it truncates its file: the thread
         // that holds the segment accountant waits for a truncation queued behind log writes
-        // that wait for the accountant (fixed upstream after 0.34.7, spacejam/sled#1269).
+        // that wait for the accountant (fixed on sled's main branch, not in 0.34.7:
+        // spacejam/sled#1269).
         for (i, m, c) in &batch {
             if c.role == Role::Requester {
                 w.settle(m)?;
