@@ -324,6 +324,17 @@ async fn bench_store(
     keep: Option<std::path::PathBuf>,
 ) -> Result<Outcome, Failure> {
     use poc247_bench as bench;
+    if let Some(dir) = &keep {
+        if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+            return Err(Failure::refused(
+                "bad-request",
+                format!(
+                    "--keep {}: the folder must be empty or absent",
+                    dir.display()
+                ),
+            ));
+        }
+    }
     let exe = std::env::current_exe()
         .map_err(|e| Failure::internal(format!("cannot find this program's path: {e}")))?;
     let opts = bench::StoreBenchOptions {

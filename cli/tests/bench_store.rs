@@ -95,4 +95,12 @@ async fn bench_store_fills_a_store_starts_its_node_and_reports_every_figure() {
     ] {
         assert!(text.stdout.contains(want), "{want}: {text:?}");
     }
+
+    // A folder to keep that holds something is refused before anything runs.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x"), b"x").unwrap();
+    let keep = dir.path().to_str().unwrap();
+    let refused = poc247(&["bench", "store", "--cases", "5", "--keep", keep]).await;
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(refused.stderr.contains("--keep"), "{refused:?}");
 }
