@@ -18,6 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+mod scale;
+pub use scale::{render_store, store, StoreBenchOptions, StoreBenchReport};
+
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -199,22 +202,22 @@ pub struct BenchReport {
     pub total_delivered: usize,
 }
 
-fn bench_err(m: impl std::fmt::Display) -> NodeError {
+pub(crate) fn bench_err(m: impl std::fmt::Display) -> NodeError {
     NodeError::Transport(format!("bench: {m}"))
 }
 
 /// A node running as a child process.
-struct Proc {
+pub(crate) struct Proc {
     party: String,
     child: tokio::process::Child,
-    client: ControlClient,
+    pub(crate) client: ControlClient,
 }
 
 impl Proc {
-    fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         self.child.id()
     }
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(pid) = self.pid() {
             let _ = tokio::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
@@ -231,6 +234,17 @@ impl Proc {
 }
 
 async fn spawn_node(exe: &Path, net: &LocalNetwork, party: &str, log: &Path) -> Result<Proc> {
+    spawn_node_within(exe, net, party, log, Duration::from_secs(20)).await
+}
+
+/// Starts `party`'s node as a process and waits until its control API answers, at most `cap`.
+pub(crate) async fn spawn_node_within(
+    exe: &Path,
+    net: &LocalNetwork,
+    party: &str,
+    log: &Path,
+    cap: Duration,
+) -> Result<Proc> {
     let p = PartyId::parse(party).map_err(bench_err)?;
     let cfg = net.config(&p)?;
     let cfg_path = net.dir().join(party.to_ascii_lowercase()).join("node.toml");
@@ -247,7 +261,7 @@ async fn spawn_node(exe: &Path, net: &LocalNetwork, party: &str, log: &Path) -> 
         .map_err(|e| bench_err(format!("cannot start {}: {e}", exe.display())))?;
     let client = ControlClient::new(cfg.socket);
     // A child process gives no readiness event: ask its API until it answers (bounded).
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + cap;
     loop {
         if let Ok(r) = client.get("/v1/status").await {
             if r.status.is_success() {
@@ -260,7 +274,7 @@ async fn spawn_node(exe: &Path, net: &LocalNetwork, party: &str, log: &Path) -> 
                 log.display()
             )));
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     Ok(Proc {
         party: party.to_owned(),
@@ -276,7 +290,7 @@ enum Slot {
 
 /// Matches delivered events from the sender's stream with the submitters waiting for them.
 #[derive(Clone, Default)]
-struct Deliveries(Arc<Mutex<HashMap<String, Slot>>>);
+pub(crate) struct Deliveries(Arc<Mutex<HashMap<String, Slot>>>);
 
 impl Deliveries {
     fn arrived(&self, id: String, at: Instant) {
@@ -328,7 +342,11 @@ fn request_body() -> Value {
 }
 
 /// Submits one request and waits for its verified receipt; returns the latency.
-async fn one(client: &ControlClient, deliveries: &Deliveries, body: &Value) -> Result<Duration> {
+pub(crate) async fn one(
+    client: &ControlClient,
+    deliveries: &Deliveries,
+    body: &Value,
+) -> Result<Duration> {
     let t0 = Instant::now();
     let r = client.post("/v1/requests", body).await.map_err(bench_err)?;
     if r.status.as_u16() != 201 {
@@ -343,7 +361,7 @@ async fn one(client: &ControlClient, deliveries: &Deliveries, body: &Value) -> R
 }
 
 /// Runs `n` requests with `depth` in flight; returns (requests/s, latencies).
-async fn level(
+pub(crate) async fn level(
     client: &ControlClient,
     deliveries: &Deliveries,
     n: usize,
@@ -376,7 +394,7 @@ async fn level(
     Ok((all.len() as f64 / secs, all))
 }
 
-fn latency(mut v: Vec<Duration>) -> Latency {
+pub(crate) fn latency(mut v: Vec<Duration>) -> Latency {
     v.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let pct = |p: f64| -> f64 {
@@ -527,7 +545,7 @@ pub fn measure_ceiling(scratch: &Path) -> Result<Ceiling> {
 }
 
 /// RSS, peak RSS (MiB) and CPU seconds of a process, from /proc.
-fn usage(pid: u32) -> Option<(f64, f64, f64)> {
+pub(crate) fn usage(pid: u32) -> Option<(f64, f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib = |name: &str| -> Option<f64> {
         status
@@ -551,7 +569,7 @@ fn usage(pid: u32) -> Option<(f64, f64, f64)> {
     ))
 }
 
-async fn follow(
+pub(crate) async fn follow(
     client: &ControlClient,
     deliveries: Deliveries,
 ) -> Result<tokio::task::JoinHandle<()>> {
@@ -569,7 +587,7 @@ async fn follow(
 
 /// LU's and FR's configurations, keys and fresh dev certificates under `dir/net`, their ports
 /// let go for the node processes to bind.
-fn lu_and_fr(dir: &Path) -> Result<LocalNetwork> {
+pub(crate) fn lu_and_fr(dir: &Path) -> Result<LocalNetwork> {
     let pki = Pki::Fresh(vec![
         PartyId::parse("LU").map_err(bench_err)?,
         PartyId::parse("FR").map_err(bench_err)?,
@@ -931,7 +949,7 @@ async fn open_loop(
     })
 }
 
-fn cpu_model() -> String {
+pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

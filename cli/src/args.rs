@@ -599,6 +599,29 @@ pub struct BenchArgs {
     /// nodes and compare its rate with a raw QUIC stream; peak RSS growth of each node.
     #[arg(long, value_name = "SIZE", conflicts_with = "quick")]
     pub attachment: Option<String>,
+    /// Instead: a store of many cases (`bench store --cases N`).
+    #[command(subcommand)]
+    pub what: Option<BenchCommand>,
+}
+
+/// `bench store`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Fill a node's store with N cases through the store's API, start it as a process and
+    /// measure ready, idle RSS, the first page of each listing, pending, show, /metrics, audit
+    /// verify and the submit rate against an empty store's.
+    Store {
+        /// Cases written before the node starts.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        cases: u64,
+        /// Requests submitted at 64 in flight on each store.
+        #[arg(long, value_name = "N", default_value_t = 4000,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        submits: u64,
+        /// Keep the networks and their data directories in this (empty or new) folder.
+        #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+        keep: Option<PathBuf>,
+    },
 }
 
 /// `completions`.

@@ -123,6 +123,11 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             ..
         } => bench_attachment(bytes).await?,
         Action::Bench { quick, .. } => bench(quick).await?,
+        Action::BenchStore {
+            cases,
+            submits,
+            keep,
+        } => bench_store(cases, submits, keep).await?,
         Action::Completions { shell } => return Ok(completions(shell)?),
         Action::Init { party, data } => init::run(&party, &data)?,
         Action::Rotate { config, rotate } => init::rotate(&config, rotate)?,
@@ -309,6 +314,44 @@ async fn bench(quick: bool) -> Result<Outcome, Failure> {
         .map_err(|e| Failure::internal(format!("bench report: {e}")))?;
     Ok(Outcome {
         text: bench::render(&report),
+        json,
+    })
+}
+
+/// `bench store --cases N`: a filled store, then its node as a child process of this binary.
+async fn bench_store(
+    cases: usize,
+    submits: usize,
+    keep: Option<std::path::PathBuf>,
+) -> Result<Outcome, Failure> {
+    use poc247_bench as bench;
+    if let Some(dir) = &keep {
+        if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+            return Err(Failure::refused(
+                "bad-request",
+                format!(
+                    "--keep {}: the folder must be empty or absent",
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::internal(format!("cannot find this program's path: {e}")))?;
+    let opts = bench::StoreBenchOptions {
+        exe,
+        cases,
+        submits,
+        keep,
+        ..bench::StoreBenchOptions::default()
+    };
+    let report = bench::store(&opts, |step| output::stderr(&format!("bench: {step}")))
+        .await
+        .map_err(|e| Failure::internal(format!("bench: {e}")))?;
+    let json = serde_json::to_value(&report)
+        .map_err(|e| Failure::internal(format!("bench report: {e}")))?;
+    Ok(Outcome {
+        text: bench::render_store(&report),
         json,
     })
 }

@@ -4,8 +4,8 @@
 
 use crate::action::{self, CaseAction};
 use crate::args::{
-    AuditCommand, CaseFilterArgs, Cli, Command, DirectoryCommand, DrillCommand, LogFormat,
-    PeersCommand, PendingArgs, YesNo,
+    AuditCommand, BenchArgs, BenchCommand, CaseFilterArgs, Cli, Command, DirectoryCommand,
+    DrillCommand, LogFormat, PeersCommand, PendingArgs, YesNo,
 };
 use crate::failure::Failure;
 use crate::request::{self, Request};
@@ -117,6 +117,15 @@ pub enum Action {
         quick: bool,
         /// The attachment benchmark of this many bytes instead.
         attachment: Option<u64>,
+    },
+    /// The store benchmark: cases, submits, the folder to keep.
+    BenchStore {
+        /// Cases.
+        cases: usize,
+        /// Submits.
+        submits: usize,
+        /// Keep here.
+        keep: Option<PathBuf>,
     },
     /// A completion script.
     Completions {
@@ -501,6 +510,19 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
             from: a.from.unwrap_or(1),
             since: a.since,
             out: a.out,
+        },
+        Command::Bench(BenchArgs {
+            what:
+                Some(BenchCommand::Store {
+                    cases,
+                    submits,
+                    keep,
+                }),
+            ..
+        }) => Action::BenchStore {
+            cases: usize::try_from(cases).unwrap_or(usize::MAX),
+            submits: usize::try_from(submits).unwrap_or(usize::MAX),
+            keep,
         },
         Command::Bench(a) => Action::Bench {
             quick: a.quick,

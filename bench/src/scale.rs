@@ -1,0 +1,955 @@
+//! `poc247 bench store --cases N`: a node's store filled with N cases of realistic size and
+//! history, written through the store's own API (no QUIC), then a real `poc247 run` process on
+//! that data directory, measured: ready after start, idle RSS, the first page of each listing,
+//! `show`, `pending`, `/metrics`, `audit verify`, and the submit rate at 64 in flight against
+//! an empty store's in the same run.
+//!
+//! The filled node is LU; its peer FR runs beside it (empty) so that submits are delivered.
+//! Half the cases are LU's preservation requests to FR, half FR's to LU. Every case holds its
+//! request (an envelope of about 1.3 KiB) and its receipt; two in three an acknowledgement,
+//! one in three a decision (executed, preserved 90 days), one in six is closed (on either
+//! side); each change with its audit entry, as the node itself writes them.
+
+use crate::{
+    bench_err, cpu_model, follow, latency, level, lu_and_fr, spawn_node_within, usage, Deliveries,
+    Latency, Proc,
+};
+use poc247_node::audit::{Actor, AuditRecord};
+use poc247_node::clock::{Clock, SystemClock};
+use poc247_node::error::{NodeError, Result};
+use poc247_node::lifecycle::{CaseRecord, Role, Step};
+use poc247_node::localnet::LocalNetwork;
+use poc247_node::outgoing::context_for;
+use poc247_node::store::{DeliveryState, Direction, Store, StoredMessage};
+use poc247_node::Directory;
+use poc247_protocol::{
+    envelope_sha256, Body, CaseRef, Date, Envelope, Header, Language, MessageId, MessageKind,
+    PartyId, Receipt, SignedReceipt, SigningKey, Urgency, UtcMs, PROTOCOL_VERSION,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct StoreBenchOptions {
+    /// The `poc247` binary that runs the nodes.
+    pub exe: PathBuf,
+    /// Cases written into the store before the node starts.
+    pub cases: usize,
+    /// Requests submitted at 64 in flight, on the empty store and on the full one.
+    pub submits: usize,
+    /// Keep the networks (configurations, keys, data directories) in this folder instead of a
+    /// temporary one, to profile the filled node afterwards.
+    pub keep: Option<PathBuf>,
+    /// The longest any one measured call may take before it is reported as not finished.
+    pub cap: Duration,
+}
+
+impl Default for StoreBenchOptions {
+    fn default() -> Self {
+        StoreBenchOptions {
+            exe: PathBuf::from("poc247"),
+            cases: 10_000,
+            submits: 4_000,
+            keep: None,
+            cap: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What the fill wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fill {
+    /// Cases.
+    pub cases: usize,
+    /// Of which LU requested (LU → FR).
+    pub requester_cases: usize,
+    /// Of which LU was asked (FR → LU).
+    pub requested_cases: usize,
+    /// Messages stored (requests, acknowledgements, decisions).
+    pub messages: usize,
+    /// Cases acknowledged.
+    pub acknowledged: usize,
+    /// Cases decided.
+    pub decided: usize,
+    /// Cases closed.
+    pub closed: usize,
+    /// A request's signed envelope, bytes (the same text in each).
+    pub request_envelope_bytes: usize,
+    /// Audit entries in the store after the fill.
+    pub audit_entries: u64,
+    /// Seconds the fill took.
+    pub secs: f64,
+    /// Cases written per second.
+    pub cases_per_s: f64,
+    /// Size of the sled folder after the fill, MiB (file lengths).
+    pub disk_mib: f64,
+}
+
+/// One call to the control API.
+#[derive(Debug, Clone, Serialize)]
+pub struct Operation {
+    /// What it is.
+    pub name: String,
+    /// The request.
+    pub path: String,
+    /// HTTP status of the first call (0: it did not finish within the cap).
+    pub status: u16,
+    /// The first call after the node settled, ms.
+    pub first_ms: f64,
+    /// Median of the calls after it, ms (the first when there are none).
+    pub median_ms: f64,
+    /// Calls after the first.
+    pub repeats: usize,
+    /// Bytes of the answer.
+    pub bytes: usize,
+    /// Items in the answer (cases, deadlines), when it lists some.
+    pub items: Option<usize>,
+    /// Whether the first call ran past the cap (then nothing else is measured of it).
+    pub timed_out: bool,
+}
+
+/// Submits at a depth in flight.
+#[derive(Debug, Clone, Serialize)]
+pub struct Submits {
+    /// Requests in flight.
+    pub in_flight: usize,
+    /// Durable requests per second (submit → verified receipt stored at LU).
+    pub per_s: f64,
+    /// Latency.
+    pub latency: Latency,
+}
+
+/// One start of LU on a store.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeRun {
+    /// Cases in the store when it started.
+    pub cases: usize,
+    /// From the process's start to the first answer of `GET /v1/status`, ms.
+    pub ready_ms: f64,
+    /// From the process's start to the first answer of `GET /v1/pending?limit=1`, which waits
+    /// for the deadline board, ms.
+    pub board_ms: f64,
+    /// RSS once started and settled (VmRSS unchanged ±0.25 MiB for 1 s), MiB.
+    pub idle_rss_mib: f64,
+    /// Seconds waited for it to settle.
+    pub settle_s: f64,
+    /// RSS after the calls measured (before the submits), MiB.
+    pub rss_after_reads_mib: f64,
+    /// Peak RSS over the whole run (VmHWM), MiB.
+    pub peak_rss_mib: f64,
+    /// CPU seconds of the process over the run.
+    pub cpu_s: f64,
+    /// The submits.
+    pub submits: Submits,
+}
+
+/// Everything measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreBenchReport {
+    /// Build profile of the bench binary.
+    pub profile: &'static str,
+    /// CPU model.
+    pub cpu: String,
+    /// Cores.
+    pub cores: usize,
+    /// The fill.
+    pub fill: Fill,
+    /// LU on an empty store, in the same run.
+    pub empty: NodeRun,
+    /// LU on the filled store.
+    pub full: NodeRun,
+    /// The calls measured on the filled store.
+    pub operations: Vec<Operation>,
+    /// `full.submits.per_s / empty.submits.per_s`.
+    pub submit_ratio: f64,
+    /// The folder kept, if asked.
+    pub kept: Option<PathBuf>,
+}
+
+/// Runs the store benchmark; `progress` is told what is being measured.
+pub async fn store(opts: &StoreBenchOptions, progress: impl Fn(&str)) -> Result<StoreBenchReport> {
+    let (dir, temporary) = match &opts.keep {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("poc247-bench-store-{}", std::process::id())),
+            true,
+        ),
+    };
+    if dir.exists() && std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_some()) {
+        if temporary {
+            let _ = std::fs::remove_dir_all(&dir);
+        } else {
+            return Err(bench_err(format!(
+                "--keep {}: the folder must be empty or absent",
+                dir.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| NodeError::io(&dir, e))?;
+    let result = store_in(opts, &dir, &progress).await;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let mut r = result?;
+    r.kept = opts.keep.clone();
+    Ok(r)
+}
+
+async fn store_in(
+    opts: &StoreBenchOptions,
+    dir: &Path,
+    progress: &impl Fn(&str),
+) -> Result<StoreBenchReport> {
+    progress("LU on an empty store: start, idle RSS, submits at 64 in flight");
+    let net = lu_and_fr(&dir.join("empty"))?;
+    let (empty, _) = measure_node(opts, &net, dir.join("empty"), 0, false, progress).await?;
+
+    progress(&format!(
+        "writing {} cases into LU's store through the store's API",
+        opts.cases
+    ));
+    let net = lu_and_fr(&dir.join("full"))?;
+    let fill = fill(&net, opts.cases, progress).await?;
+    progress(&format!(
+        "filled in {:.1} s ({:.0} cases/s, {:.1} MiB on disk)",
+        fill.secs, fill.cases_per_s, fill.disk_mib
+    ));
+    let (full, operations) =
+        measure_node(opts, &net, dir.join("full"), opts.cases, true, progress).await?;
+    let submit_ratio = if empty.submits.per_s > 0.0 {
+        full.submits.per_s / empty.submits.per_s
+    } else {
+        0.0
+    };
+    Ok(StoreBenchReport {
+        profile: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        cpu: cpu_model(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        fill,
+        empty,
+        full,
+        operations,
+        submit_ratio,
+        kept: None,
+    })
+}
+
+/// Starts FR then LU as processes on `net`, measures LU (and, if `reads`, the calls of the
+/// table), submits at 64 in flight, stops both.
+async fn measure_node(
+    opts: &StoreBenchOptions,
+    net: &LocalNetwork,
+    dir: PathBuf,
+    cases: usize,
+    reads: bool,
+    progress: &impl Fn(&str),
+) -> Result<(NodeRun, Vec<Operation>)> {
+    let fr = spawn_node_within(&opts.exe, net, "FR", &dir.join("fr.log"), opts.cap).await?;
+    let started = Instant::now();
+    let lu = match spawn_node_within(&opts.exe, net, "LU", &dir.join("lu.log"), opts.cap).await {
+        Ok(lu) => lu,
+        Err(e) => {
+            fr.stop().await;
+            return Err(e);
+        }
+    };
+    let outcome = measure_started(opts, &lu, started, cases, reads, progress).await;
+    lu.stop().await;
+    fr.stop().await;
+    outcome
+}
+
+async fn measure_started(
+    opts: &StoreBenchOptions,
+    lu: &Proc,
+    started: Instant,
+    cases: usize,
+    reads: bool,
+    progress: &impl Fn(&str),
+) -> Result<(NodeRun, Vec<Operation>)> {
+    let ready_ms = started.elapsed().as_secs_f64() * 1e3;
+    let board = call(lu, "/v1/pending?limit=1", opts.cap).await;
+    if board.timed_out {
+        return Err(bench_err(
+            "LU's deadline board was not ready within the cap",
+        ));
+    }
+    let board_ms = started.elapsed().as_secs_f64() * 1e3;
+    let pid = lu.pid().ok_or_else(|| bench_err("LU has no process id"))?;
+    let settling = Instant::now();
+    let idle_rss_mib = settle(pid).await;
+    let settle_s = settling.elapsed().as_secs_f64();
+    let mut operations = Vec::new();
+    if reads {
+        progress("the calls on the filled store");
+        for (name, path, repeats) in calls(cases) {
+            let op = operation(lu, name, &path, repeats, opts.cap).await;
+            progress(&format!(
+                "{name}: {} in {:.1} ms{}",
+                op.status,
+                op.first_ms,
+                if op.timed_out { " (cap reached)" } else { "" }
+            ));
+            operations.push(op);
+        }
+    }
+    let rss_after_reads_mib = usage(pid).map_or(0.0, |u| u.0);
+    progress(&format!(
+        "{} submits at 64 in flight on a store of {cases} cases",
+        opts.submits
+    ));
+    let deliveries = Deliveries::default();
+    let follower = follow(&lu.client, deliveries.clone()).await?;
+    let submitted = level(&lu.client, &deliveries, opts.submits, 64).await;
+    follower.abort();
+    let (per_s, lat) = submitted?;
+    let (_, peak_rss_mib, cpu_s) = usage(pid).unwrap_or_default();
+    Ok((
+        NodeRun {
+            cases,
+            ready_ms,
+            board_ms,
+            idle_rss_mib,
+            settle_s,
+            rss_after_reads_mib,
+            peak_rss_mib,
+            cpu_s,
+            submits: Submits {
+                in_flight: 64,
+                per_s,
+                latency: latency(lat),
+            },
+        },
+        operations,
+    ))
+}
+
+/// The calls measured, in order: name, path, calls after the first.
+fn calls(cases: usize) -> Vec<(&'static str, String, usize)> {
+    let year = Date::from_utc_ms(SystemClock.now().0).year();
+    // A case LU requested, from the middle of the fill.
+    let middle = (cases / 4).max(1);
+    vec![
+        ("status", "/v1/status".into(), 5),
+        ("cases, first page", "/v1/cases".into(), 5),
+        (
+            "inbox (role=requested)",
+            "/v1/cases?role=requested".into(),
+            5,
+        ),
+        (
+            "outbox (role=requester)",
+            "/v1/cases?role=requester".into(),
+            5,
+        ),
+        (
+            "state=acknowledged",
+            "/v1/cases?state=acknowledged".into(),
+            5,
+        ),
+        (
+            "role=requested&state=delivered",
+            "/v1/cases?role=requested&state=delivered".into(),
+            5,
+        ),
+        (
+            "role=requester&state=closed",
+            "/v1/cases?role=requester&state=closed".into(),
+            5,
+        ),
+        ("pending, first 200", "/v1/pending?limit=200".into(), 5),
+        ("pending, all (as the CLI asks)", "/v1/pending".into(), 3),
+        (
+            "show one case",
+            format!("/v1/cases/LU-{year}-{middle:06}"),
+            5,
+        ),
+        ("metrics", "/metrics".into(), 5),
+        ("stats", "/v1/stats".into(), 3),
+        (
+            "audit export, first 1,000",
+            "/v1/audit?limit=1000".into(),
+            3,
+        ),
+        ("audit verify", "/v1/audit/verify".into(), 1),
+    ]
+}
+
+/// One answer, timed.
+struct Answer {
+    status: u16,
+    ms: f64,
+    text: String,
+    timed_out: bool,
+}
+
+async fn call(p: &Proc, path: &str, cap: Duration) -> Answer {
+    let t = Instant::now();
+    match tokio::time::timeout(cap, p.client.get_text(path)).await {
+        Ok(Ok(r)) => Answer {
+            status: r.status.as_u16(),
+            ms: t.elapsed().as_secs_f64() * 1e3,
+            text: r.text,
+            timed_out: false,
+        },
+        Ok(Err(e)) => Answer {
+            status: 0,
+            ms: t.elapsed().as_secs_f64() * 1e3,
+            text: e.to_string(),
+            timed_out: false,
+        },
+        Err(_) => Answer {
+            status: 0,
+            ms: t.elapsed().as_secs_f64() * 1e3,
+            text: String::new(),
+            timed_out: true,
+        },
+    }
+}
+
+async fn operation(p: &Proc, name: &str, path: &str, repeats: usize, cap: Duration) -> Operation {
+    let first = call(p, path, cap).await;
+    let items = serde_json::from_str::<Value>(&first.text)
+        .ok()
+        .and_then(|v| {
+            ["cases", "pending", "entries"]
+                .iter()
+                .find_map(|k| v[*k].as_array().map(Vec::len))
+        });
+    let mut times = Vec::new();
+    if !first.timed_out {
+        for _ in 0..repeats {
+            let a = call(p, path, cap).await;
+            if a.timed_out {
+                break;
+            }
+            times.push(a.ms);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Operation {
+        name: name.to_owned(),
+        path: path.to_owned(),
+        status: first.status,
+        first_ms: first.ms,
+        median_ms: times.get(times.len() / 2).copied().unwrap_or(first.ms),
+        repeats: times.len(),
+        bytes: first.text.len(),
+        items,
+        timed_out: first.timed_out,
+    }
+}
+
+/// Waits until the process's RSS stays within ±0.25 MiB for 1 s (at most 30 s); returns it.
+async fn settle(pid: u32) -> f64 {
+    let rss = || usage(pid).map_or(0.0, |u| u.0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = rss();
+    let mut steady = 0;
+    while steady < 5 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = rss();
+        if (now - last).abs() <= 0.25 {
+            steady += 1;
+        } else {
+            steady = 0;
+        }
+        last = now;
+    }
+    last
+}
+
+/// Cases written per batch: the requests of a batch share one transaction and one flush (as
+/// concurrent submissions do), the inbound requests share flushes.
+const BATCH: usize = 256;
+
+/// The keys and facts the fill signs with.
+struct Writer {
+    store: Store,
+    lu: PartyId,
+    fr: PartyId,
+    lu_key: SigningKey,
+    fr_key: SigningKey,
+    directory: Directory,
+    request: Body,
+    ack: Body,
+    decision: Body,
+    language: Language,
+    year: u16,
+    next_fr: u64,
+}
+
+fn request_fields() -> Value {
+    json!({
+        "requesting_authority": "Parquet de Luxembourg, cabinet d'instruction",
+        "offence": "computer fraud",
+        "facts": "A phishing kit collected bank credentials of residents; the kit forwards \
+                  them to a mailbox hosted by the provider named below. "
+            .repeat(7),
+        "data": "Mailbox contents and access logs of kit-drop@example.fr, 2026-10-01 to date",
+        "relation_to_offence": "The kit mails the stolen credentials to this mailbox.",
+        "custodian_or_location": "ExampleMail SAS, Paris",
+        "necessity": "The provider deletes access logs after 7 days.",
+        "mla_intent": true
+    })
+}
+
+fn body(kind: MessageKind, fields: &Value) -> Result<Body> {
+    let b = Body::from_json_ref(kind, fields).map_err(|e| bench_err(format!("{kind}: {e}")))?;
+    b.validate(Urgency::Urgent)
+        .map_err(|e| bench_err(format!("{kind}: {e:?}")))?;
+    Ok(b)
+}
+
+impl Writer {
+    fn header(&self, from: &PartyId, case_ref: &CaseRef, reply_to: Option<MessageId>) -> Header {
+        let now = SystemClock.now();
+        Header {
+            version: PROTOCOL_VERSION,
+            id: MessageId::new(now),
+            from: from.clone(),
+            to: if from == &self.lu {
+                self.fr.clone()
+            } else {
+                self.lu.clone()
+            },
+            created_at: now,
+            case_ref: case_ref.clone(),
+            in_reply_to: reply_to,
+            urgency: Urgency::Urgent,
+            language: self.language.clone(),
+            exercise: false,
+        }
+    }
+
+    fn key(&self, p: &PartyId) -> &SigningKey {
+        if p == &self.lu {
+            &self.lu_key
+        } else {
+            &self.fr_key
+        }
+    }
+
+    /// A message signed by its sender, as LU stores it: LU's own queued, a peer's with the
+    /// receipt LU gave.
+    fn message(&self, header: Header, body: &Body) -> Result<StoredMessage> {
+        let kind = body.kind();
+        let envelope = Envelope {
+            header,
+            body: body.clone(),
+        };
+        let bytes = envelope.sign(self.key(&envelope.header.from))?.to_bytes()?;
+        let h = envelope.header;
+        let inbound = h.from != self.lu;
+        let receipt = if inbound {
+            Some(self.receipt(h.id, &bytes, &self.lu, h.created_at)?)
+        } else {
+            None
+        };
+        Ok(StoredMessage {
+            id: h.id,
+            case_ref: h.case_ref,
+            kind,
+            direction: if inbound {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            },
+            from: h.from,
+            to: h.to,
+            created_at: h.created_at,
+            stored_at: h.created_at,
+            envelope: bytes,
+            receipt,
+            delivery: if inbound {
+                DeliveryState::Received
+            } else {
+                DeliveryState::Queued
+            },
+        })
+    }
+
+    fn receipt(
+        &self,
+        id: MessageId,
+        envelope: &[u8],
+        receiver: &PartyId,
+        at: UtcMs,
+    ) -> Result<SignedReceipt> {
+        Ok(Receipt {
+            message_id: id,
+            envelope_sha256: envelope_sha256(envelope),
+            receiver: receiver.clone(),
+            received_at: at,
+        }
+        .sign(self.key(receiver))?)
+    }
+
+    /// LU's own message delivered: its receipt from FR stored with the case's transition.
+    fn settle(&self, msg: &StoredMessage) -> Result<()> {
+        let at = SystemClock.now();
+        let r = self.receipt(msg.id, &msg.envelope, &self.fr, at)?;
+        self.store.settle_outbound(msg.id, Ok(r), at)?;
+        Ok(())
+    }
+
+    /// A message in an existing case, from `from`, answering `reply_to`; delivered.
+    fn answer(
+        &self,
+        from: &PartyId,
+        case_ref: &CaseRef,
+        reply_to: MessageId,
+        body: &Body,
+    ) -> Result<()> {
+        let h = self.header(from, case_ref, Some(reply_to));
+        let msg = self.message(h, body)?;
+        let outbound = from == &self.lu;
+        let actor = if outbound {
+            Actor::Local { uid: None }
+        } else {
+            Actor::Peer(from.clone())
+        };
+        let stored = self
+            .store
+            .insert_in_case(&msg, outbound.then_some(&self.fr), actor, |c| {
+                c.apply_message(
+                    Step {
+                        id: msg.id,
+                        from,
+                        in_reply_to: Some(reply_to),
+                        at: msg.created_at,
+                        body,
+                    },
+                    msg.stored_at,
+                )
+            })?;
+        if let Err(e) = stored {
+            return Err(bench_err(format!(
+                "{case_ref}: {} refused: {e:?}",
+                body.kind()
+            )));
+        }
+        if outbound {
+            self.settle(&msg)?;
+        }
+        Ok(())
+    }
+
+    fn close(&self, case_ref: &CaseRef) -> Result<()> {
+        let now = SystemClock.now();
+        let rec = AuditRecord {
+            at: now,
+            actor: Actor::Local { uid: None },
+            event: "closed".into(),
+            case_ref: Some(case_ref.clone()),
+            message_id: None,
+        };
+        if let Err(e) = self.store.update_case(case_ref, &rec, |c| c.close(now))? {
+            return Err(bench_err(format!("{case_ref}: close refused: {e:?}")));
+        }
+        Ok(())
+    }
+}
+
+/// Writes `n` cases into LU's store (LU's node not running), through the store's API.
+async fn fill(net: &LocalNetwork, n: usize, progress: &impl Fn(&str)) -> Result<Fill> {
+    let lu = PartyId::parse("LU").map_err(bench_err)?;
+    let fr = PartyId::parse("FR").map_err(bench_err)?;
+    let cfg = net.config(&lu)?;
+    let fr_cfg = net.config(&fr)?;
+    let lu_key = poc247_node::keys::load_signing_key(&cfg.signing_key)?;
+    let fr_key = poc247_node::keys::load_signing_key(&fr_cfg.signing_key)?;
+    let directory = Directory::load(&cfg.directory)?;
+    let (store, committer) = Store::open(&cfg.data_dir, &cfg.store, lu_key.clone())?;
+    let today = Date::from_utc_ms(SystemClock.now().0);
+    let w = Writer {
+        store,
+        request: body(MessageKind::Preservation, &request_fields())?,
+        ack: body(
+            MessageKind::Acknowledgement,
+            &json!({"officer": "permanence", "note": "taken in charge; order requested"}),
+        )?,
+        decision: body(
+            MessageKind::Decision,
+            &json!({
+                "outcome": "executed",
+                "executed_on": today.to_string(),
+                "preserved_until": today.plus_days(90).to_string(),
+                "legal_basis": "CIC 48-25",
+                "authorised_by": "juge d'instruction"
+            }),
+        )?,
+        language: Language::parse("fr").map_err(bench_err)?,
+        year: u16::try_from(today.year()).unwrap_or(0),
+        next_fr: 0,
+        lu,
+        fr,
+        lu_key,
+        fr_key,
+        directory,
+    };
+    let t0 = Instant::now();
+    let result = fill_with(w, n, t0, progress).await;
+    let (w, mut fill) = result?;
+    w.store.commit().await?;
+    fill.secs = t0.elapsed().as_secs_f64();
+    fill.cases_per_s = n as f64 / fill.secs.max(1e-9);
+    // The chain as the node will verify it: a fill that broke it is no bench.
+    let verified = w.store.verify_audit(&w.lu_key.verifying_key())?;
+    if let Some(b) = verified.broken {
+        return Err(bench_err(format!("the fill broke the audit chain: {b:?}")));
+    }
+    fill.audit_entries = verified.entries;
+    // The store closes once its committer has ended.
+    drop(w);
+    let _ = committer.await;
+    fill.disk_mib = folder_bytes(&cfg.data_dir.join("sled")) as f64 / (1 << 20) as f64;
+    Ok(fill)
+}
+
+async fn fill_with(
+    mut w: Writer,
+    n: usize,
+    t0: Instant,
+    progress: &impl Fn(&str),
+) -> Result<(Writer, Fill)> {
+    let mut f = Fill {
+        cases: n,
+        requester_cases: 0,
+        requested_cases: 0,
+        messages: 0,
+        acknowledged: 0,
+        decided: 0,
+        closed: 0,
+        request_envelope_bytes: 0,
+        audit_entries: 0,
+        secs: 0.0,
+        cases_per_s: 0.0,
+        disk_mib: 0.0,
+    };
+    let mut reported = Instant::now();
+    let mut start = 0;
+    while start < n {
+        let end = (start + BATCH).min(n);
+        // The requests of the batch: LU's in one transaction, FR's stored concurrently.
+        let mut batch: Vec<(usize, StoredMessage, CaseRecord)> = Vec::new();
+        for i in start..end {
+            let (from, role) = if i % 2 == 0 {
+                (w.lu.clone(), Role::Requester)
+            } else {
+                (w.fr.clone(), Role::Requested)
+            };
+            let case_ref = if role == Role::Requester {
+                w.store.next_case_ref(&w.lu, w.year)?
+            } else {
+                w.next_fr += 1;
+                CaseRef::new(&w.fr, w.year, w.next_fr)
+            };
+            let h = w.header(&from, &case_ref, None);
+            let context = context_for(&w.directory, &h.from, &h.to, MessageKind::Preservation);
+            let case = CaseRecord::open(&h, &w.request, role, context, h.created_at);
+            let msg = w.message(h, &w.request)?;
+            f.request_envelope_bytes = msg.envelope.len();
+            batch.push((i, msg, case));
+        }
+        let items: Vec<(&StoredMessage, &CaseRecord, &PartyId)> = batch
+            .iter()
+            .filter(|(_, _, c)| c.role == Role::Requester)
+            .map(|(_, m, c)| (m, c, &w.fr))
+            .collect();
+        f.requester_cases += items.len();
+        if !items.is_empty() {
+            w.store
+                .insert_outbound_durably(&items, Actor::Local { uid: None })
+                .await??;
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (_, m, c) in batch.iter().filter(|(_, _, c)| c.role == Role::Requested) {
+            let (store, m, c) = (w.store.clone(), m.clone(), c.clone());
+            f.requested_cases += 1;
+            tasks.spawn(async move {
+                store
+                    .insert_inbound_durably(&m, &c)
+                    .await
+                    .map_err(|e| bench_err(format!("{}: {e}", c.case_ref)))
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.map_err(bench_err)??;
+        }
+        f.messages += batch.len();
+        // Then each case's history: LU's request receipted, the requested Party's answers,
+        // the local officer's close; flushed after each case, as the node flushes after each
+        // change. Unflushed, the log writes of thousands of transactions queue up in sled's
+        // I/O pool, and sled 0.34.7 then deadlocks when it truncates its file: the thread
+        // that holds the segment accountant waits for a truncation queued behind log writes
+        // that wait for the accountant (fixed on sled's main branch, not in 0.34.7:
+        // spacejam/sled#1269).
+        for (i, m, c) in &batch {
+            if c.role == Role::Requester {
+                w.settle(m)?;
+            }
+            if i % 3 != 0 {
+                w.answer(&c.requested, &c.case_ref, m.id, &w.ack)?;
+                f.acknowledged += 1;
+                f.messages += 1;
+            }
+            if i % 3 == 2 {
+                w.answer(&c.requested, &c.case_ref, m.id, &w.decision)?;
+                f.decided += 1;
+                f.messages += 1;
+                // Half the decided cases, on either side, are closed.
+                if (i / 6) % 2 == 1 {
+                    w.close(&c.case_ref)?;
+                    f.closed += 1;
+                }
+            }
+            w.store.commit().await?;
+        }
+        start = end;
+        if reported.elapsed() > Duration::from_secs(10) {
+            reported = Instant::now();
+            progress(&format!(
+                "{start} of {n} cases written in {:.0} s",
+                t0.elapsed().as_secs_f64()
+            ));
+        }
+    }
+    Ok((w, f))
+}
+
+/// The length of every file under `dir`, bytes.
+fn folder_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => folder_bytes(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// The report as tables for people.
+pub fn render_store(r: &StoreBenchReport) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let f = &r.fill;
+    let _ = writeln!(
+        s,
+        "poc247 bench store ({} build) on {} × {}",
+        r.profile, r.cores, r.cpu
+    );
+    let _ = writeln!(
+        s,
+        "fill: {} cases ({} requested by LU, {} asked of LU; {} acknowledged, {} decided, {} \
+         closed), {} messages, {} audit entries, request envelope {} bytes: {:.1} s, {:.0} \
+         cases/s; sled folder {:.1} MiB",
+        f.cases,
+        f.requester_cases,
+        f.requested_cases,
+        f.acknowledged,
+        f.decided,
+        f.closed,
+        f.messages,
+        f.audit_entries,
+        f.request_envelope_bytes,
+        f.secs,
+        f.cases_per_s,
+        f.disk_mib
+    );
+    let (e, u) = (&r.empty, &r.full);
+    let _ = writeln!(
+        s,
+        "{:<40} {:>14} {:>14}",
+        "LU",
+        "empty store",
+        format!("{} cases", u.cases)
+    );
+    let mut row = |name: &str, a: String, b: String| {
+        let _ = writeln!(s, "{name:<40} {a:>14} {b:>14}");
+    };
+    row(
+        "ready (start → /v1/status answers)",
+        format!("{:.0} ms", e.ready_ms),
+        format!("{:.0} ms", u.ready_ms),
+    );
+    row(
+        "deadline board (start → pending answers)",
+        format!("{:.0} ms", e.board_ms),
+        format!("{:.0} ms", u.board_ms),
+    );
+    row(
+        "idle RSS",
+        format!("{:.1} MiB", e.idle_rss_mib),
+        format!("{:.1} MiB", u.idle_rss_mib),
+    );
+    row(
+        "RSS after the calls below",
+        "-".into(),
+        format!("{:.1} MiB", u.rss_after_reads_mib),
+    );
+    row(
+        "peak RSS over the run",
+        format!("{:.1} MiB", e.peak_rss_mib),
+        format!("{:.1} MiB", u.peak_rss_mib),
+    );
+    row(
+        "submits, 64 in flight",
+        format!("{:.0} /s", e.submits.per_s),
+        format!("{:.0} /s", u.submits.per_s),
+    );
+    row(
+        "  p50 / p99",
+        format!(
+            "{:.1}/{:.1} ms",
+            e.submits.latency.p50_ms, e.submits.latency.p99_ms
+        ),
+        format!(
+            "{:.1}/{:.1} ms",
+            u.submits.latency.p50_ms, u.submits.latency.p99_ms
+        ),
+    );
+    let _ = writeln!(
+        s,
+        "submit rate on {} cases: {:.0} % of the empty store's",
+        u.cases,
+        r.submit_ratio * 100.0
+    );
+    let _ = writeln!(
+        s,
+        "{:<32} {:>6} {:>10} {:>10} {:>7} {:>10}  request",
+        "call", "status", "first ms", "median ms", "items", "bytes"
+    );
+    for o in &r.operations {
+        let _ = writeln!(
+            s,
+            "{:<32} {:>6} {:>10} {:>10.1} {:>7} {:>10}  {}",
+            o.name,
+            o.status,
+            if o.timed_out {
+                format!(">{:.0}", o.first_ms)
+            } else {
+                format!("{:.1}", o.first_ms)
+            },
+            o.median_ms,
+            o.items.map_or("-".into(), |n| n.to_string()),
+            o.bytes,
+            o.path
+        );
+    }
+    if let Some(k) = &r.kept {
+        let _ = writeln!(s, "kept: {}", k.display());
+    }
+    s
+}
