@@ -345,6 +345,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/cases", get(list_cases))
         .route("/v1/cases", post(create_case))
         .route("/v1/cases/{case_ref}", get(show_case))
+        .route("/v1/cases/{case_ref}/export", get(export_case))
         .route("/v1/cases/{case_ref}/{action}", post(case_action))
         .route(
             "/v1/cases/{case_ref}/attachments/{sha256}",
@@ -1047,6 +1048,69 @@ async fn show_case(
     let mut v = case_summary(&case);
     v["timeline"] = Value::Array(timeline);
     Ok(Json(v))
+}
+
+/// `GET /v1/cases/{ref}/export?attachments=hashes|files`: the case as one signed file
+/// (`crate::export`).
+async fn export_case(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
+    UrlPath(case_ref): UrlPath<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> ApiResult<Response> {
+    let case_ref =
+        CaseRef::parse(&case_ref.to_ascii_uppercase()).map_err(|e| ApiError::bad(e.to_string()))?;
+    let with_files = match q.iter().next() {
+        None => false,
+        Some((k, v)) if k == "attachments" && q.len() == 1 => match v.as_str() {
+            "hashes" => false,
+            "files" => true,
+            v => {
+                return Err(ApiError::bad(format!(
+                    "attachments: {}",
+                    not_one_of(v, &["hashes", "files"])
+                )))
+            }
+        },
+        Some(_) => {
+            return Err(ApiError::bad(
+                "the only query parameter is attachments=hashes|files",
+            ))
+        }
+    };
+    let (directory, version) = (
+        s.directory(),
+        crate::peers::version_in_force(&s.cfg).ok().flatten(),
+    );
+    let src = crate::export::Source {
+        store: &s.store,
+        attachments: &s.attachments,
+        directory: &directory,
+        version,
+        registry_key: s.cfg.registry_key,
+        party: &s.party,
+        signing: &s.signing,
+    };
+    match crate::export::export(
+        &src,
+        &case_ref,
+        with_files,
+        Actor::Local { uid: caller.uid },
+        s.clock.now(),
+        case_summary,
+    )
+    .await
+    {
+        Ok(bytes) => Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response()),
+        Err(crate::export::ExportError::TooLarge(m)) => {
+            Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", m))
+        }
+        Err(crate::export::ExportError::Node(e)) => Err(e.into()),
+    }
 }
 
 fn message_view(
