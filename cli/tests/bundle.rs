@@ -5,7 +5,9 @@
 mod common;
 
 use common::*;
-use poc247_node::export;
+use poc247_node::directory::Directory;
+use poc247_node::{export, registry};
+use poc247_protocol::SigningKey;
 use poc247_tests::flow::Flow;
 use poc247_tests::*;
 use serde_json::{json, Value};
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// A case between LU and FR: LU's preservation request with an attachment, FR's
 /// acknowledgement and decision, every receipt in LU's hands. Returns the flow, the case and
 /// the attached file's SHA-256.
-async fn case_with_answers() -> (Flow, String, String) {
+async fn case_with_answers(registry: Option<&SigningKey>) -> (Flow, String, String) {
     let net = Net::fresh_prepared(&["LU", "FR"]).unwrap();
     net.read_files_from_tmp().unwrap();
     let mut net = net;
@@ -22,7 +24,31 @@ async fn case_with_answers() -> (Flow, String, String) {
         let mut cfg = net.config(p).unwrap();
         cfg.delivery.initial_backoff_ms = 50;
         cfg.delivery.max_backoff_ms = 300;
+        cfg.registry_key = registry.map(|r| r.verifying_key());
         net.net.start_node_with(&party(p), cfg).await.unwrap();
+    }
+    if let Some(registry) = registry {
+        // The registry's version 1, each entry as its Party signed it, in force at LU.
+        let file = Directory::load(&net.config("LU").unwrap().directory)
+            .unwrap()
+            .to_file();
+        let entries = file
+            .party
+            .into_iter()
+            .map(|e| {
+                let key = signing_key(&net.config(&e.id).unwrap()).unwrap();
+                registry::SignedEntry::sign(e, &key).unwrap()
+            })
+            .collect();
+        let v1 = registry::publish(registry, entries, None, now(), 30).unwrap();
+        let body: Value = serde_json::from_slice(&v1.to_bytes().unwrap()).unwrap();
+        let r = net
+            .client("LU")
+            .unwrap()
+            .post("/v1/directory", &body)
+            .await
+            .unwrap();
+        assert_eq!(r.status.as_u16(), 200, "{}", r.body);
     }
     let evidence = net.tmp.path().join("kit-headers.txt");
     std::fs::write(&evidence, b"Received: from kit.example (203.0.113.7)\n").unwrap();
@@ -97,9 +123,32 @@ async fn verify_bundle(file: &Path) -> Ran {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exported_case_verifies_offline_and_any_changed_byte_is_reported() {
-    let (mut f, case, sha) = case_with_answers().await;
+    let registry = SigningKey::from_bytes(&[9; 32]);
+    let (mut f, case, sha) = case_with_answers(Some(&registry)).await;
     let (bundle, html) = exported(&f, &case, "files").await;
     let (by_hash, _) = exported(&f, &case, "hashes").await;
+
+    // What cannot be exported is refused, and says why.
+    let sock = socket(&f.net, "LU");
+    let none = poc247(&[
+        "--socket",
+        &sock,
+        "export",
+        "LU-2026-000099",
+        "--out",
+        "/tmp/x",
+    ])
+    .await;
+    assert_eq!(none.code, Some(1), "{none:?}");
+    assert!(none.stderr.contains("LU-2026-000099"), "{none:?}");
+    let lu = f.net.client("LU").unwrap();
+    for q in ["attachments=all", "attachment=files"] {
+        let r = lu
+            .get(&format!("/v1/cases/{case}/export?{q}"))
+            .await
+            .unwrap();
+        assert_eq!(r.status.as_u16(), 400, "{q}: {}", r.body);
+    }
 
     // The export is an audit event of the case at LU.
     let audit = f
@@ -128,6 +177,10 @@ async fn an_exported_case_verifies_offline_and_any_changed_byte_is_reported() {
     assert_eq!(content.attachments.len(), 1);
     assert_eq!(content.attachments[0].sha256, sha);
     assert_eq!(content.attachments[0].held, "included");
+    assert_eq!(
+        content.directory.version.as_ref().unwrap().version.serial,
+        1
+    );
     assert_eq!(std::fs::read_to_string(&html).unwrap(), content.html);
     for kind in ["preservation", "acknowledgement", "decision"] {
         assert!(content.html.contains(kind), "{kind} missing from the page");
@@ -150,6 +203,10 @@ async fn an_exported_case_verifies_offline_and_any_changed_byte_is_reported() {
         let ran = verify_bundle(b).await;
         assert_eq!(ran.code, Some(0), "{ran:?}");
         assert!(ran.stdout.contains("sound"), "{ran:?}");
+        assert!(
+            ran.stdout.contains("directory version 1 signed by"),
+            "{ran:?}"
+        );
     }
     let ran = poc247(&["--json", "verify-bundle", bundle.to_str().unwrap()]).await;
     let v: Value = ran.json();
@@ -220,10 +277,19 @@ async fn an_exported_case_verifies_offline_and_any_changed_byte_is_reported() {
     receipt.messages[1].receipt = content.messages[0].receipt.clone();
     let mut gap = content.clone();
     gap.audit.entries.remove(1);
+    let mut fr_key = content.clone();
+    let fr = fr_key
+        .directory
+        .parties
+        .iter_mut()
+        .find(|p| p.party == "FR")
+        .unwrap();
+    fr.keys.insert(0, content.node_key.clone());
     for (c, why) in [
         (page, "HTML page"),
         (receipt, "receipt"),
         (gap, "audit entry"),
+        (fr_key, "directory version 1 lists"),
     ] {
         std::fs::write(&tampered, resign(&c)).unwrap();
         let ran = verify_bundle(&tampered).await;
@@ -243,7 +309,7 @@ async fn the_case_page_prints_to_pdf_and_a_screenshot_in_headless_chromium() {
         chromium.exists(),
         "headless Chromium is needed: apt-get install -y chromium (.ci/run does)"
     );
-    let (f, case, _) = case_with_answers().await;
+    let (f, case, _) = case_with_answers(None).await;
     let (_, html) = exported(&f, &case, "hashes").await;
     let dir = f.net.tmp.path();
     let (pdf, png) = (dir.join("case.pdf"), dir.join("case.png"));

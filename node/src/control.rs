@@ -1058,58 +1058,36 @@ async fn export_case(
     UrlPath(case_ref): UrlPath<String>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> ApiResult<Response> {
+    use crate::export::{self, ExportError};
     let case_ref =
         CaseRef::parse(&case_ref.to_ascii_uppercase()).map_err(|e| ApiError::bad(e.to_string()))?;
-    let with_files = match q.iter().next() {
-        None => false,
-        Some((k, v)) if k == "attachments" && q.len() == 1 => match v.as_str() {
-            "hashes" => false,
-            "files" => true,
-            v => {
-                return Err(ApiError::bad(format!(
-                    "attachments: {}",
-                    not_one_of(v, &["hashes", "files"])
-                )))
-            }
-        },
-        Some(_) => {
-            return Err(ApiError::bad(
-                "the only query parameter is attachments=hashes|files",
-            ))
-        }
-    };
-    let (directory, version) = (
-        s.directory(),
-        crate::peers::version_in_force(&s.cfg).ok().flatten(),
-    );
-    let src = crate::export::Source {
+    let with_files = export::with_files(&q).map_err(ApiError::bad)?;
+    let (directory, version) = (s.directory(), crate::peers::version_in_force(&s.cfg).ok());
+    let src = export::Source {
         store: &s.store,
         attachments: &s.attachments,
         directory: &directory,
-        version,
+        version: version.flatten(),
         registry_key: s.cfg.registry_key,
         party: &s.party,
         signing: &s.signing,
     };
-    match crate::export::export(
+    let actor = Actor::Local { uid: caller.uid };
+    match export::export(
         &src,
         &case_ref,
         with_files,
-        Actor::Local { uid: caller.uid },
+        actor,
         s.clock.now(),
         case_summary,
     )
     .await
     {
-        Ok(bytes) => Ok((
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            bytes,
-        )
-            .into_response()),
-        Err(crate::export::ExportError::TooLarge(m)) => {
+        Ok(b) => Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], b).into_response()),
+        Err(ExportError::TooLarge(m)) => {
             Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", m))
         }
-        Err(crate::export::ExportError::Node(e)) => Err(e.into()),
+        Err(ExportError::Node(e)) => Err(e.into()),
     }
 }
 

@@ -192,6 +192,29 @@ pub struct Source<'a> {
     pub signing: &'a SigningKey,
 }
 
+/// The query of an export: nothing, or `attachments=hashes` (`false`) or `files` (`true`).
+pub fn with_files(query: &BTreeMap<String, String>) -> Result<bool, String> {
+    let mut with = false;
+    for (k, v) in query {
+        match (k.as_str(), v.as_str()) {
+            ("attachments", "hashes") => with = false,
+            ("attachments", "files") => with = true,
+            ("attachments", v) => {
+                return Err(format!(
+                    "attachments: {v:?} is not one of hashes, files (the files' bytes, or only \
+                     their SHA-256)"
+                ))
+            }
+            (k, _) => {
+                return Err(format!(
+                    "unknown query parameter {k:?}: the only one is attachments=hashes|files"
+                ))
+            }
+        }
+    }
+    Ok(with)
+}
+
 /// Exports `case_ref` as a signed bundle: audited `case_exported:<mode>` by `actor`, a
 /// checkpoint signed at the head and flushed first, so the export itself is in the chain the
 /// bundle proves. `summary` renders the case as `GET /v1/cases/{case_ref}` does.
