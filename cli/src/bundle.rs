@@ -102,7 +102,8 @@ pub fn verify(file: &Path) -> Result<Outcome, Failure> {
     let text = format!(
         "{}: sound\n  case {} exported by {} on {} (key {})\n  keys: {}\n  {} messages as \
          their senders signed them ({} purged), {} receipts as their receivers signed them\n  \
-         attachments: {} included and matching their signed hashes, {} by hash only\n  {} \
+         attachments: {} included and matching their signed hashes, {} by hash only, {} \
+         receipts for files\n  {} \
          audit entries of the case chained to {} checkpoints the node signed\n  HTML page: {}",
         file.display(),
         v.case_ref,
@@ -115,6 +116,7 @@ pub fn verify(file: &Path) -> Result<Outcome, Failure> {
         v.receipts,
         v.attachments_included,
         v.attachments_by_hash,
+        v.attachment_receipts,
         v.audit_entries,
         v.checkpoints,
         v.html

@@ -85,6 +85,20 @@ async fn case_with_answers(registry: Option<&SigningKey>) -> (Flow, String, Stri
         assert!(std::time::Instant::now() < deadline, "receipts: {v}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // And LU holds FR's receipt for the file.
+    let id: poc247_protocol::MessageId = done["message_id"].as_str().unwrap().parse().unwrap();
+    let hash = poc247_protocol::parse_sha256_hex(&sha).unwrap();
+    loop {
+        let lu = f.net.net.node(&party("LU")).unwrap().shared();
+        if lu.attachments.receipt(id, &hash).unwrap().is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no receipt for the file"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     (f, case, sha)
 }
 
@@ -177,6 +191,7 @@ async fn an_exported_case_verifies_offline_and_any_changed_byte_is_reported() {
     assert_eq!(content.attachments.len(), 1);
     assert_eq!(content.attachments[0].sha256, sha);
     assert_eq!(content.attachments[0].held, "included");
+    assert!(content.attachments[0].receipt.is_some());
     assert_eq!(
         content.directory.version.as_ref().unwrap().version.serial,
         1
@@ -213,6 +228,7 @@ async fn an_exported_case_verifies_offline_and_any_changed_byte_is_reported() {
     assert_eq!(v["messages"], 3, "{v}");
     assert_eq!(v["receipts"], 3, "{v}");
     assert_eq!(v["attachments_included"], 1, "{v}");
+    assert_eq!(v["attachment_receipts"], 1, "{v}");
     assert!(v["audit_entries"].as_u64().unwrap() >= 6, "{v}");
 
     // Any byte changed: positions across the whole file, and some in each part.
@@ -275,6 +291,8 @@ async fn an_exported_case_verifies_offline_and_any_changed_byte_is_reported() {
     page.html = page.html.replace("executed", "refused");
     let mut receipt = content.clone();
     receipt.messages[1].receipt = content.messages[0].receipt.clone();
+    let mut file = content.clone();
+    file.attachments[0].receipt = content.messages[0].receipt.clone();
     let mut gap = content.clone();
     gap.audit.entries.remove(1);
     let mut fr_key = content.clone();
@@ -290,6 +308,7 @@ async fn an_exported_case_verifies_offline_and_any_changed_byte_is_reported() {
         (receipt, "receipt"),
         (gap, "audit entry"),
         (fr_key, "directory version 1 lists"),
+        (file, "receipt of attachment"),
     ] {
         std::fs::write(&tampered, resign(&c)).unwrap();
         let ran = verify_bundle(&tampered).await;

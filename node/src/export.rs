@@ -139,6 +139,8 @@ pub struct AttachmentEvidence {
     pub held: String,
     /// Its bytes, base64, when included.
     pub content: Option<String>,
+    /// The receiver's signed receipt for the file (bincode, base64), held by its sender.
+    pub receipt: Option<String>,
 }
 
 /// The audit entries.
@@ -391,11 +393,17 @@ fn attachment_evidence(
             } else {
                 None
             };
+            let receipt = src
+                .attachments
+                .receipt(m.id, &hash)?
+                .map(|r| codec::encode(&r).map(|b| b64(&b)))
+                .transpose()?;
             out.push(AttachmentEvidence {
                 message_id: m.id.to_string(),
                 sha256: a.sha256.clone(),
                 held: held.into(),
                 content,
+                receipt,
             });
         }
     }
@@ -469,6 +477,8 @@ pub struct Verified {
     pub attachments_included: usize,
     /// Attachments given by their hash only.
     pub attachments_by_hash: usize,
+    /// Receipts for attachments whose receiver's signature verified.
+    pub attachment_receipts: usize,
     /// Audit entries of the case, all chained to signed checkpoints.
     pub audit_entries: usize,
     /// Checkpoints verified with the node's key history.
@@ -608,7 +618,7 @@ pub fn verify(file: &[u8]) -> Result<Verified, String> {
 
     // Messages and receipts.
     let (mut checked, mut purged, mut receipts) = (0, 0, 0);
-    let mut listed: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut listed: BTreeMap<(String, String), (u64, PartyId)> = BTreeMap::new();
     let mut ids = BTreeSet::new();
     for (i, m) in c.messages.iter().enumerate() {
         let id =
@@ -643,7 +653,7 @@ pub fn verify(file: &[u8]) -> Result<Verified, String> {
         }
         checked += 1;
         for a in att::listed(&verified.envelope().body) {
-            listed.insert((m.id.clone(), a.sha256.clone()), a.size);
+            listed.insert((m.id.clone(), a.sha256.clone()), (a.size, h.to.clone()));
         }
         if let Some(r) = &m.receipt {
             let b = unb64(r, &format!("message {id}'s receipt"))?;
@@ -664,9 +674,9 @@ pub fn verify(file: &[u8]) -> Result<Verified, String> {
     }
 
     // Attachments.
-    let (mut included, mut by_hash) = (0, 0);
+    let (mut included, mut by_hash, mut file_receipts) = (0, 0, 0);
     for a in &c.attachments {
-        let Some(size) = listed.get(&(a.message_id.clone(), a.sha256.clone())) else {
+        let Some((size, receiver)) = listed.get(&(a.message_id.clone(), a.sha256.clone())) else {
             return Err(format!(
                 "attachment {} is not listed by the signed message {}",
                 a.sha256, a.message_id
@@ -694,6 +704,27 @@ pub fn verify(file: &[u8]) -> Result<Verified, String> {
                 ))
             }
         }
+        if let Some(r) = &a.receipt {
+            let what = format!("the receipt of attachment {}", a.sha256);
+            let r: SignedReceipt = codec::decode(&unb64(r, &what)?)
+                .map_err(|e| format!("{what} does not decode: {e}"))?;
+            let (id, hash) = (
+                a.message_id
+                    .parse::<MessageId>()
+                    .map_err(|e| format!("{what}: {e}"))?,
+                poc247_protocol::parse_sha256_hex(&a.sha256)
+                    .ok_or_else(|| format!("{what}: the hash is not 64 lowercase hex digits"))?,
+            );
+            if !any(receiver)
+                .iter()
+                .any(|k| r.verify(receiver, k, id, &hash).is_ok())
+            {
+                return Err(format!(
+                    "{what} is not {receiver}'s signature over this file"
+                ));
+            }
+            file_receipts += 1;
+        }
     }
 
     // The audit entries, in runs ending at signed checkpoints.
@@ -717,7 +748,7 @@ pub fn verify(file: &[u8]) -> Result<Verified, String> {
         let e: AuditEntry =
             codec::decode(&raw).map_err(|e| format!("audit entry {i} does not decode: {e}"))?;
         match run {
-            Some((seq, hash)) if e.seq != seq + 1 || e.prev != hash => {
+            Some((seq, hash)) if seq.checked_add(1) != Some(e.seq) || e.prev != hash => {
                 return Err(format!(
                     "audit entry {} does not follow entry {seq} in the chain",
                     e.seq
@@ -772,6 +803,7 @@ pub fn verify(file: &[u8]) -> Result<Verified, String> {
         receipts,
         attachments_included: included,
         attachments_by_hash: by_hash,
+        attachment_receipts: file_receipts,
         audit_entries: of_case,
         checkpoints: checkpoints.len(),
         html: "rebuilt from the content: identical".into(),
@@ -929,14 +961,31 @@ pub fn render_html(c: &Content) -> String {
     if c.attachments.is_empty() {
         h.push_str("<p>None.</p>\n");
     } else {
-        h.push_str("<table><tr><th>SHA-256</th><th>Message</th><th>In this bundle</th></tr>\n");
+        h.push_str(
+            "<table><tr><th>SHA-256</th><th>Message</th><th>In this bundle</th>\
+             <th>Receipt</th></tr>\n",
+        );
         for a in &c.attachments {
+            let receipt = a
+                .receipt
+                .as_ref()
+                .and_then(|r| unb64(r, "").ok())
+                .and_then(|b| codec::decode::<SignedReceipt>(&b).ok())
+                .map(|r| {
+                    format!(
+                        "signed by {} at {}",
+                        r.receipt.receiver,
+                        r.receipt.received_at.rfc3339()
+                    )
+                })
+                .unwrap_or_else(|| "—".into());
             let _ = writeln!(
                 h,
-                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
                 esc(&a.sha256),
                 esc(&a.message_id),
-                esc(&a.held)
+                esc(&a.held),
+                esc(&receipt)
             );
         }
         h.push_str("</table>\n");
@@ -992,4 +1041,73 @@ pub fn render_html(c: &Content) -> String {
         esc(&version)
     );
     h
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn signed(content: &[u8], key: &SigningKey) -> Vec<u8> {
+        let sig = poc247_protocol::signature::sign(key, BUNDLE_DOMAIN, content);
+        let mut out = content.to_vec();
+        out.extend_from_slice(SIGNATURE_LINE);
+        out.extend_from_slice(hex::encode(sig.0).as_bytes());
+        out.push(b'\n');
+        out
+    }
+
+    #[test]
+    fn a_malformed_bundle_is_refused_with_a_reason_and_never_panics() {
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let good_sig = signed(b"{}", &key);
+        let upper = {
+            let s = String::from_utf8(good_sig.clone()).unwrap();
+            let at = s.rfind(' ').unwrap();
+            format!("{}{}", &s[..at], s[at..].to_uppercase()).into_bytes()
+        };
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (Vec::new(), "does not end"),
+            (b"\n".to_vec(), "no signature line"),
+            (
+                b"{}\npoc247-bundle-signature abc\n".to_vec(),
+                "128 lowercase",
+            ),
+            (upper, "128 lowercase"),
+            (good_sig, "not valid"),
+            (signed(b"[1,2", &key), "not valid"),
+            (signed(&vec![b'['; 10_000], &key), "not valid"),
+        ];
+        for (bytes, why) in cases {
+            let e = verify(&bytes).unwrap_err();
+            assert!(e.contains(why), "{e:?} for {why}");
+            assert!(content(&bytes).is_err() || why == "not valid");
+        }
+    }
+
+    #[test]
+    fn a_bundle_missing_members_is_refused_as_content_whoever_signed_it() {
+        let (node, other) = (
+            SigningKey::from_bytes(&[5; 32]),
+            SigningKey::from_bytes(&[6; 32]),
+        );
+        let c = json!({ "format": FORMAT, "node_key": encode_public_key(&node.verifying_key()) });
+        // Members missing: refused as content before any signature is trusted.
+        let e = verify(&signed(c.to_string().as_bytes(), &other)).unwrap_err();
+        assert!(e.contains("not valid"), "{e}");
+    }
+
+    #[test]
+    fn the_query_takes_hashes_or_files_only() {
+        let q = |k: &str, v: &str| BTreeMap::from([(k.to_owned(), v.to_owned())]);
+        assert_eq!(with_files(&BTreeMap::new()), Ok(false));
+        assert_eq!(with_files(&q("attachments", "hashes")), Ok(false));
+        assert_eq!(with_files(&q("attachments", "files")), Ok(true));
+        assert!(with_files(&q("attachments", "all"))
+            .unwrap_err()
+            .contains("hashes, files"));
+        assert!(with_files(&q("attachment", "files"))
+            .unwrap_err()
+            .contains("unknown"));
+    }
 }
