@@ -256,6 +256,7 @@ pub async fn export(
     })?;
     store.checkpoint(now)?;
     store.commit().await?;
+    tracing::info!(case = %case_ref, mode, "case exported as a bundle");
     let mut parties: Vec<PartyId> = vec![src.party.clone()];
     for m in &messages {
         for p in [&m.from, &m.to] {
