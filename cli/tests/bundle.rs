@@ -109,9 +109,10 @@ fn socket(net: &Net, p: &str) -> String {
 /// `export` at LU into the test's folder; returns the bundle's and the page's paths.
 async fn exported(f: &Flow, case: &str, attachments: &str) -> (PathBuf, PathBuf) {
     let dir = f.net.tmp.path();
+    let n = std::fs::read_dir(dir).unwrap().count();
     let (out, html) = (
-        dir.join(format!("{case}-{attachments}.bundle")),
-        dir.join(format!("{case}-{attachments}.html")),
+        dir.join(format!("{case}-{attachments}-{n}.bundle")),
+        dir.join(format!("{case}-{attachments}-{n}.html")),
     );
     let sock = socket(&f.net, "LU");
     let ran = poc247(&[
@@ -373,4 +374,25 @@ async fn the_case_page_prints_to_pdf_and_a_screenshot_in_headless_chromium() {
         std::fs::copy(&png, Path::new(&keep).join("case.png")).unwrap();
         std::fs::copy(&pdf, Path::new(&keep).join("case.pdf")).unwrap();
     }
+
+    // A message purged on an officer's order (CIC 67-1(3)): the bundle keeps that it was
+    // there, its receipt and the purge in the audit entries, and still verifies.
+    let v = f.net.case("LU", &case).await.unwrap();
+    let ack = v["timeline"][1]["id"].as_str().unwrap().to_owned();
+    let (status, body) = f
+        .try_act("LU", &case, "purge", json!({ "fields": { "target": "message", "message_id": ack, "reason": "court order 12/2026" } }))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (purged, _) = exported(&f, &case, "hashes").await;
+    let ran = poc247(&["--json", "verify-bundle", purged.to_str().unwrap()]).await;
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert_eq!(ran.json()["purged_messages"], 1);
+    let page = export::content(&std::fs::read(&purged).unwrap())
+        .unwrap()
+        .html;
+    assert!(
+        page.contains("content purged"),
+        "the page says the message was purged"
+    );
 }
