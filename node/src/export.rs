@@ -933,7 +933,10 @@ pub fn render_html(c: &Content) -> String {
                     sha256_hex(&poc247_protocol::envelope_sha256(&bytes)),
                 );
                 if let Some(obj) = e.body.to_json().as_object() {
-                    for (k, v) in obj {
+                    // A field left empty says nothing: only those given are shown.
+                    let given =
+                        |v: &&Value| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty());
+                    for (k, v) in obj.iter().filter(|(_, v)| given(v)) {
                         let _ = write!(
                             h,
                             "<dt>{}</dt><dd>{}</dd>",
@@ -963,9 +966,18 @@ pub fn render_html(c: &Content) -> String {
         h.push_str("<p>None.</p>\n");
     } else {
         h.push_str(
-            "<table><tr><th>SHA-256</th><th>Message</th><th>In this bundle</th>\
-             <th>Receipt</th></tr>\n",
+            "<table><tr><th>Name</th><th>Bytes</th><th>SHA-256</th><th>Message</th>\
+             <th>In this bundle</th><th>Receipt</th></tr>\n",
         );
+        // Each file's name and size as its message's signed body lists them.
+        let mut named = BTreeMap::new();
+        for m in &c.messages {
+            if let Some((e, _)) = decoded(m) {
+                for a in att::listed(&e.body) {
+                    named.insert((m.id.clone(), a.sha256.clone()), (a.name.clone(), a.size));
+                }
+            }
+        }
         for a in &c.attachments {
             let receipt = a
                 .receipt
@@ -980,9 +992,15 @@ pub fn render_html(c: &Content) -> String {
                     )
                 })
                 .unwrap_or_else(|| "—".into());
+            let (name, size) = named
+                .get(&(a.message_id.clone(), a.sha256.clone()))
+                .map_or(("", 0), |(n, s)| (n.as_str(), *s));
             let _ = writeln!(
                 h,
-                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td>\
+                 <td>{}</td><td>{}</td></tr>",
+                esc(name),
+                size,
                 esc(&a.sha256),
                 esc(&a.message_id),
                 esc(&a.held),
