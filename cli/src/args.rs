@@ -117,6 +117,21 @@ second shows a progress bar on stderr when it is a terminal (never with --json;
 POC247_PROGRESS_DELAY_MS changes the second).
 Exit status: 0 written; 1 unknown case or attachment, or a hash mismatch; 3 no node.")]
     Fetch(FetchArgs),
+    /// Write a case as one signed file: its messages as signed, receipts, attachments (or
+    /// their hashes), audit entries with their proof, and a printable HTML page.
+    #[command(after_help = "\
+The bundle is checked offline with `poc247 verify-bundle FILE`; its format is docs/bundle.md.
+Exporting is recorded in the node's audit log. An existing --out (or --html) is not
+overwritten.
+Exit status: 0 written; 1 unknown case, or attachments too large to include; 3 no node.")]
+    Export(ExportArgs),
+    /// Check a bundle written by `export`, offline, without a node.
+    #[command(after_help = "\
+Checks the exporting node's signature over the whole file, its key history, the directory
+version it names, every message's and receipt's signature, the attachments' hashes, the audit
+entries' chain to signed checkpoints, and that the HTML page is the one the content gives.
+Exit status: 0 sound; 1 the bundle is not sound (the reason is printed); 2 usage.")]
+    VerifyBundle(VerifyBundleArgs),
     /// Follow the node's events as they happen, one line each, until Ctrl-C.
     #[command(after_help = "\
 Each line: time (UTC)  type  case  message kind  peer, then any detail of the event.
@@ -377,6 +392,32 @@ pub struct FetchArgs {
     /// Where to write it.
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub out: PathBuf,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The case reference.
+    #[arg(value_name = "CASE_REF", value_parser = crate::args::case_ref)]
+    pub case: CaseRef,
+    /// Where to write the bundle.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub out: PathBuf,
+    /// Also write the case's printable HTML page alone to this file.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub html: Option<PathBuf>,
+    /// Put the attachments' bytes in the bundle (`files`, at most 64 MiB in all) or only
+    /// their hashes (`hashes`).
+    #[arg(long, value_name = "WHAT", default_value = "hashes", value_parser = ["hashes", "files"])]
+    pub attachments: String,
+}
+
+/// `verify-bundle`.
+#[derive(Debug, Args)]
+pub struct VerifyBundleArgs {
+    /// The bundle file.
+    #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub file: PathBuf,
 }
 
 /// `purge`.

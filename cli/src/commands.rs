@@ -29,6 +29,14 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             path,
             all,
         } => cases(&socket, mailbox, &path, all).await?,
+        Action::Export {
+            socket,
+            case,
+            out: file,
+            html,
+            files,
+        } => crate::bundle::export(&socket, &case, &file, html.as_deref(), files).await?,
+        Action::VerifyBundle { file } => crate::bundle::verify(&file)?,
         Action::Show { socket, case } => show(&socket, &case).await?,
         Action::Fetch {
             socket,

@@ -7,6 +7,7 @@ mod api;
 mod args;
 mod attach;
 mod audit;
+mod bundle;
 mod commands;
 mod demo;
 mod devnet;

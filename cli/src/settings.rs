@@ -154,6 +154,24 @@ pub enum Action {
         /// The output file.
         out: PathBuf,
     },
+    /// A case as one signed file.
+    Export {
+        /// Control socket.
+        socket: PathBuf,
+        /// The case.
+        case: CaseRef,
+        /// The bundle file.
+        out: PathBuf,
+        /// The HTML page alone, too.
+        html: Option<PathBuf>,
+        /// Whether the attachments' bytes go in.
+        files: bool,
+    },
+    /// Check a bundle offline.
+    VerifyBundle {
+        /// The bundle file.
+        file: PathBuf,
+    },
     /// One case.
     Show {
         /// Control socket.
@@ -356,6 +374,14 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
             case: a.case,
             out: a.out,
         },
+        Command::Export(a) => Action::Export {
+            socket: socket()?,
+            case: a.case,
+            out: a.out,
+            html: a.html,
+            files: a.attachments == "files",
+        },
+        Command::VerifyBundle(a) => Action::VerifyBundle { file: a.file },
         Command::Show(a) => Action::Show {
             socket: socket()?,
             case: a.case,

@@ -16,6 +16,7 @@ pub mod durable;
 pub mod error;
 pub mod eventlog;
 pub mod events;
+pub mod export;
 pub mod handles;
 pub mod hook;
 pub mod init;

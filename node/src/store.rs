@@ -867,6 +867,16 @@ impl Store {
             .collect()
     }
 
+    /// The signed checkpoints at or after audit position `from`, in order.
+    pub fn checkpoints_from(&self, from: u64) -> Result<Vec<Checkpoint>> {
+        self.t
+            .checkpoints
+            .range(from.to_be_bytes()..)
+            .values()
+            .map(|v| dec(&v?))
+            .collect()
+    }
+
     /// The node's own signing-key history, oldest first.
     pub fn key_links(&self) -> Result<Vec<audit::KeyLink>> {
         self.t.keys.iter().values().map(|v| dec(&v?)).collect()

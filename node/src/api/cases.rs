@@ -497,6 +497,50 @@ pub(crate) async fn show_case(
     Ok(Json(v))
 }
 
+/// `GET /v1/cases/{ref}/export?attachments=hashes|files`: the case as one signed file
+/// (`crate::export`).
+pub(crate) async fn export_case(
+    State(s): State<Cases>,
+    State(attachments): State<Attachments>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
+    UrlPath(case_ref): UrlPath<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> ApiResult<Response> {
+    use crate::export::{self, ExportError};
+    let case_ref =
+        CaseRef::parse(&case_ref.to_ascii_uppercase()).map_err(|e| ApiError::bad(e.to_string()))?;
+    let with_files = export::with_files(&q).map_err(ApiError::bad)?;
+    let cfg = s.me.cfg();
+    let (directory, version) = (s.directory(), crate::peers::version_in_force(cfg).ok());
+    let signing = s.me.signing();
+    let src = export::Source {
+        store: &s.store,
+        attachments: &attachments,
+        directory: &directory,
+        version: version.flatten(),
+        registry_key: cfg.registry_key,
+        party: s.me.party(),
+        signing: &signing,
+    };
+    let actor = Actor::Local { uid: caller.uid };
+    match export::export(
+        &src,
+        &case_ref,
+        with_files,
+        actor,
+        s.clocks.now(),
+        case_summary,
+    )
+    .await
+    {
+        Ok(b) => Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], b).into_response()),
+        Err(ExportError::TooLarge(m)) => {
+            Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", m))
+        }
+        Err(ExportError::Node(e)) => Err(e.into()),
+    }
+}
+
 fn message_view(
     m: &StoredMessage,
     directory: &crate::directory::Directory,

@@ -380,6 +380,7 @@ pub fn router(state: App) -> Router {
         .route("/v1/cases", get(cases::list_cases))
         .route("/v1/cases", post(cases::create_case))
         .route("/v1/cases/{case_ref}", get(cases::show_case))
+        .route("/v1/cases/{case_ref}/export", get(cases::export_case))
         .route("/v1/cases/{case_ref}/{action}", post(cases::case_action))
         .route(
             "/v1/cases/{case_ref}/attachments/{sha256}",
