@@ -19,14 +19,18 @@ fi
 sendmail="${POC247_SENDMAIL:-/usr/sbin/sendmail}"
 cat >/dev/null
 case="${POC247_CASE_REF:--}"
+# An emergency says so first, so that it stands out in a list of mails.
+urgency="${POC247_URGENCY:-}"
+flag=""
+[ "$urgency" = "emergency" ] && flag="EMERGENCY "
 "$sendmail" -i -t <<MAIL
 To: $to
-Subject: [poc247 $POC247_PARTY] $POC247_EVENT_TYPE $case
+Subject: ${flag}[poc247 $POC247_PARTY] $POC247_EVENT_TYPE $case
 X-Poc247-Event: $POC247_EVENT_TYPE
 X-Poc247-Seq: $POC247_EVENT_SEQ
 
 poc247 node $POC247_PARTY: $POC247_EVENT_TYPE
-case:    $case
+case:    $case ${POC247_CASE_KIND:-} ${urgency}
 message: ${POC247_MESSAGE_ID:--}
 event:   seq $POC247_EVENT_SEQ at $POC247_EVENT_AT (Unix ms)
 

@@ -131,6 +131,7 @@ impl Node {
         let events = Events::new(
             crate::eventlog::EventLog::open(&store, &cfg.events)?,
             clocks.clone(),
+            store.clone(),
         );
         let attachments = crate::attachments::Attachments::open(&cfg.data_dir, &store)?;
         let (outbox, delivery_rx) = Outbox::new();

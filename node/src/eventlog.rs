@@ -331,6 +331,8 @@ mod tests {
             message_id: None,
             message_kind: None,
             peer: None,
+            case_kind: None,
+            urgency: None,
         }
     }
 

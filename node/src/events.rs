@@ -129,6 +129,12 @@ pub struct NodeEvent {
     pub message_kind: Option<MessageKind>,
     /// The peer concerned, if any.
     pub peer: Option<PartyId>,
+    /// The kind of the case's request, for an event about a case: what a pager filters on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_kind: Option<MessageKind>,
+    /// The urgency of the case, for an event about a case (`emergency`, `urgent`, `normal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urgency: Option<poc247_protocol::Urgency>,
 }
 
 impl EventKind {

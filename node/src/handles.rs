@@ -11,6 +11,7 @@ use crate::error::{NodeError, Result};
 use crate::eventlog::EventLog;
 use crate::events::{EventKind, NodeEvent};
 
+use crate::store::Store;
 use crate::transport::Connections;
 use poc247_protocol::{CaseRef, MessageId, MessageKind, PartyId, SigningKey, UtcMs};
 use std::net::SocketAddr;
@@ -130,23 +131,48 @@ impl Clocks {
 }
 
 /// The node's events: numbered and logged durably, then broadcast to the stream, the hook,
-/// the metrics and the timer task.
+/// the metrics and the timer task. An event about a case carries the case's kind and urgency
+/// (read from the store once per case, then remembered: neither changes).
 #[derive(Clone)]
 pub struct Events {
     tx: broadcast::Sender<NodeEvent>,
     log: Arc<EventLog>,
     clocks: Clocks,
+    store: Store,
+    facts: Arc<std::sync::Mutex<CaseFacts>>,
 }
 
+/// Each case's kind and urgency, as events need them; bounded.
+type CaseFacts = std::collections::HashMap<CaseRef, (MessageKind, poc247_protocol::Urgency)>;
+
+/// Cases whose kind and urgency are remembered at most; beyond, the memory starts again.
+const MAX_CASE_FACTS: usize = 65_536;
+
 impl Events {
-    /// Events logged in `log`, dated by `clocks`.
-    pub fn new(log: EventLog, clocks: Clocks) -> Self {
+    /// Events logged in `log`, dated by `clocks`, about the cases of `store`.
+    pub fn new(log: EventLog, clocks: Clocks, store: Store) -> Self {
         let (tx, _) = broadcast::channel(4096);
         Events {
             tx,
             log: Arc::new(log),
             clocks,
+            store,
+            facts: Default::default(),
         }
+    }
+
+    /// The kind and urgency of `case_ref`'s case, if it is stored.
+    fn facts(&self, case_ref: &CaseRef) -> Option<(MessageKind, poc247_protocol::Urgency)> {
+        let mut facts = self.facts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = facts.get(case_ref) {
+            return Some(*f);
+        }
+        let case = self.store.case(case_ref).ok().flatten()?;
+        if facts.len() >= MAX_CASE_FACTS {
+            facts.clear();
+        }
+        facts.insert(case_ref.clone(), (case.kind, case.urgency));
+        Some((case.kind, case.urgency))
     }
     /// Publishes an event (and logs it, ids only).
     pub fn publish(
@@ -157,6 +183,7 @@ impl Events {
         message_kind: Option<MessageKind>,
         peer: Option<PartyId>,
     ) {
+        let facts = case_ref.as_ref().and_then(|c| self.facts(c));
         self.log.publish(&self.tx, |seq| NodeEvent {
             seq,
             at: self.clocks.now(),
@@ -165,6 +192,8 @@ impl Events {
             message_id,
             message_kind,
             peer,
+            case_kind: facts.map(|f| f.0),
+            urgency: facts.map(|f| f.1),
         });
     }
     /// Follows the events from now on.

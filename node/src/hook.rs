@@ -332,6 +332,18 @@ async fn run_once(
         .env(
             "POC247_MESSAGE_ID",
             ev.message_id.map(|m| m.to_string()).unwrap_or_default(),
+        )
+        .env(
+            "POC247_CASE_KIND",
+            ev.case_kind
+                .map(|k| k.as_str().to_owned())
+                .unwrap_or_default(),
+        )
+        .env(
+            "POC247_URGENCY",
+            ev.urgency
+                .map(|u| u.as_str().to_owned())
+                .unwrap_or_default(),
         );
     let mut child = cmd.spawn().map_err(Failure::Spawn)?;
     let stdin = child.stdin.take();
@@ -383,6 +395,8 @@ mod tests {
             message_id: None,
             message_kind: None,
             peer: None,
+            case_kind: None,
+            urgency: None,
         }
     }
 

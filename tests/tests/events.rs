@@ -174,3 +174,35 @@ async fn a_bad_resume_point_is_refused() -> anyhow::Result<()> {
     net.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_about_a_case_carries_its_kind_and_urgency_so_a_pager_can_single_out_an_emergency(
+) -> anyhow::Result<()> {
+    let net = Net::embedded().await?;
+    let mut fr_stream = net.client("FR")?.events().await?;
+    let mut lu_stream = net.client("LU")?.events().await?;
+    let mut body = preservation_request("FR");
+    body["urgency"] = "emergency".into();
+    body["fields"]["emergency_facts"] = "a child is missing; the account is the only lead".into();
+    let done = net.submit("LU", &body).await?;
+    let id = done["message_id"].as_str().unwrap().to_owned();
+    for (stream, wanted) in [(&mut lu_stream, "queued"), (&mut fr_stream, "received")] {
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while let Some(ev) = stream.next().await {
+                let ev = ev?;
+                if ev["message_id"] == id.as_str() && ev["type"] == wanted {
+                    return Ok::<_, anyhow::Error>(ev);
+                }
+            }
+            anyhow::bail!("stream ended")
+        })
+        .await??;
+        assert_eq!(ev["urgency"], "emergency", "{ev}");
+        assert_eq!(ev["case_kind"], "preservation", "{ev}");
+    }
+    // An event about no case carries neither.
+    let status = net.client("LU")?.get("/v1/status").await?.body;
+    assert!(status["party"].is_string());
+    net.net.shutdown().await;
+    Ok(())
+}

@@ -296,7 +296,24 @@ async fn the_example_page_by_mail_hook_hands_a_mail_to_sendmail_and_fails_with_i
         mail.contains(&format!("Subject: [poc247 LU] delivered {case}")),
         "{mail}"
     );
+    assert!(
+        mail.contains("preservation urgent"),
+        "the case's kind and urgency: {mail}"
+    );
     assert!(!mail.contains("phishing"), "no request text: {mail}");
+    // An emergency says so first in the subject.
+    let mut emergency = preservation_request("FR");
+    emergency["urgency"] = "emergency".into();
+    emergency["fields"]["emergency_facts"] = "a child is missing".into();
+    let done = net.submit("LU", &emergency).await?;
+    wait_delivered(&mut rx, &message_id(&done), 10).await?;
+    let case = done["case_ref"].as_str().unwrap_or_default().to_owned();
+    let subject = format!("Subject: EMERGENCY [poc247 LU] delivered {case}");
+    let lines = wait_file(&inbox, 10, |l| l.iter().any(|x| x == &subject)).await?;
+    assert!(
+        !lines.join("\n").contains("a child is missing"),
+        "no request text"
+    );
     // A sendmail that fails makes the run fail: the node raises its own alarm.
     std::fs::write(format!("{}.down", inbox.display()), "")?;
     net.submit("LU", &preservation_request("FR")).await?;
