@@ -96,6 +96,14 @@ pub enum EventKind {
         /// Why.
         reason: String,
     },
+    /// The signed directory version in force is past its next update and no newer one reached
+    /// this node: it keeps serving with this one. Once per version.
+    DirectoryOverdue {
+        /// The serial in force.
+        serial: u64,
+        /// When the registry said the next version would come.
+        next_update: UtcMs,
+    },
     /// The hook gave up on an event after its retries: the alarm path raises its own alarm.
     /// Never passed to the hook itself.
     HookFailed {

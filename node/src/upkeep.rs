@@ -91,8 +91,32 @@ fn follow(ops: &Ops, cases: &Cases, ev: &NodeEvent) {
     }
 }
 
-/// Runs until the node stops: counts events and looks at the
-/// certificates at once and every day.
+/// Publishes `directory_overdue` once for the version in force if its next update has passed
+/// (`told`: the serial already told of).
+fn directory_overdue(cases: &Cases, told: &mut Option<u64>) {
+    let Ok(Some(v)) = crate::peers::version_in_force(cases.me.cfg()) else {
+        return;
+    };
+    let (serial, next_update) = (v.version.serial, UtcMs(v.version.next_update));
+    if cases.clocks.now() <= next_update || *told == Some(serial) {
+        return;
+    }
+    *told = Some(serial);
+    tracing::warn!(serial, next_update = %next_update.rfc3339(), "the directory version in force is past its next update; serving with it");
+    cases.events.publish(
+        EventKind::DirectoryOverdue {
+            serial,
+            next_update,
+        },
+        None,
+        None,
+        None,
+        None,
+    );
+}
+
+/// Runs until the node stops: counts events, looks at the certificates at once and every
+/// day, and at the directory version's next update at once and every hour.
 pub async fn run(
     ops: Ops,
     cases: Cases,
@@ -101,12 +125,16 @@ pub async fn run(
 ) {
     let mut daily = tokio::time::interval(certs::CHECK_EVERY);
     daily.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+    hourly.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut overdue_told = None;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = daily.tick() => {
                 check(&ops, &cases);
             }
+            _ = hourly.tick() => directory_overdue(&cases, &mut overdue_told),
             ev = events.recv() => match ev {
                 Ok(ev) => follow(&ops, &cases, &ev),
                 Err(RecvError::Lagged(n)) => {

@@ -150,6 +150,10 @@ fn one_event_of_each_type() -> Vec<poc247_node::events::EventKind> {
             serial: 0,
             reason: text(),
         },
+        DirectoryOverdue {
+            serial: 0,
+            next_update: poc247_protocol::UtcMs(0),
+        },
         Notified,
     ];
     for kind in &all {
@@ -158,7 +162,7 @@ fn one_event_of_each_type() -> Vec<poc247_node::events::EventKind> {
             PeerConnected | Closed | Recorded | Deadline { .. } | Purged => {}
             CertificateExpiring { .. } => {}
             AttachmentReceived { .. } | AttachmentDelivered { .. } | AttachmentFailed { .. } => {}
-            HookFailed { .. } | DirectoryRefused { .. } | Notified => {}
+            HookFailed { .. } | DirectoryRefused { .. } | DirectoryOverdue { .. } | Notified => {}
         }
     }
     all

@@ -303,3 +303,43 @@ async fn a_node_refused_for_its_pin_sees_why_in_its_peers_with_both_values() -> 
     net.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_version_is_past_its_next_update_keeps_serving_and_says_so_once(
+) -> anyhow::Result<()> {
+    let registry = SigningKey::from_bytes(&[11; 32]);
+    let mut net = Net::fresh_prepared(&["LU", "FR"])?;
+    // Issued 40 days ago with a next update after 30: ten days overdue.
+    let issued = UtcMs(now().0 - 40 * 86_400_000);
+    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, None, issued, 30)?;
+    for p in ["LU", "FR"] {
+        let mut cfg = net.config(p)?;
+        cfg.registry_key = Some(registry.verifying_key());
+        let me = signing_key(&cfg)?.verifying_key();
+        std::fs::create_dir_all(&cfg.data_dir)?;
+        poc247_node::peers::install_version(&cfg, &registry.verifying_key(), &me, &v1)
+            .map_err(anyhow::Error::msg)?;
+        net.net.start_node_with(&party(p), cfg).await?;
+    }
+    // The event, from the log (it came at start).
+    let mut stream = net.client("LU")?.events_after(0).await?;
+    let overdue = loop {
+        let ev = next_event(&mut stream, 10).await?;
+        if ev["type"] == "directory_overdue" {
+            break ev;
+        }
+    };
+    assert_eq!(overdue["serial"], 1);
+    assert!(overdue["next_update"].as_u64().unwrap() < now().0);
+    let status = net.client("LU")?.get("/v1/status").await?.body;
+    assert_eq!(
+        status["directory_version"]["next_update_passed"], true,
+        "{status}"
+    );
+    // The node keeps serving with it.
+    let done = net.submit("LU", &preservation_request("FR")).await?;
+    let mut rx = net.events("LU")?;
+    wait_delivered(&mut rx, done["message_id"].as_str().unwrap(), 10).await?;
+    net.net.shutdown().await;
+    Ok(())
+}
