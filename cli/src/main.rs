@@ -7,12 +7,14 @@ mod api;
 mod args;
 mod attach;
 mod audit;
+mod board;
 mod commands;
 mod demo;
 mod devnet;
 mod failure;
 mod fields;
 mod foreground;
+mod human;
 mod init;
 mod output;
 mod peers;
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         }
     };
     let json = cli.json;
+    human::init(json);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(classify(e), json),

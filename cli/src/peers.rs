@@ -209,7 +209,7 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("WARNING 9 days left"), "{t}");
-        assert!(t.contains("2026-05-01 13:00:00 UTC"), "{t}");
+        assert!(t.contains(&when(&json!("2026-05-01T13:00:00Z"))), "{t}");
         assert!(t.contains("(no longer in the directory)"), "{t}");
         let empty = json!({"directory": {}, "peers": []});
         assert!(table(&empty).ends_with("no peers\n"));
