@@ -119,7 +119,8 @@ Exit status: 0 written; 1 unknown case or attachment, or a hash mismatch; 3 no n
     Fetch(FetchArgs),
     /// Follow the node's events as they happen, one line each, until Ctrl-C.
     #[command(after_help = "\
-Each line: time (UTC)  type  case  message kind  peer, then any detail of the event.
+Each line: time (local, and how long ago)  type  case  message kind  peer, then any detail
+of the event (its times, such as due=, the same way).
 With --json: one JSON object per line, as the control API's event stream gives it.
 When the node stops, watch says so on stderr and follows again once it is back, from the
 event after the last one it printed.

@@ -188,7 +188,8 @@ const MIN_COLUMN: usize = 12;
 /// Narrower than this a column is never made.
 const HARD_MIN_COLUMN: usize = 6;
 
-/// Rows (the first the header) as columns two spaces apart that fit [`width`]: while they do
+/// Rows (the first the header) as columns two spaces apart (one when tight) that fit
+/// [`width`]: while they do
 /// not, the widest column loses a column (down to [`MIN_COLUMN`]; the first keeps its
 /// cells' first words whole, a time its date and its distance), and a cell wider than its
 /// column wraps onto more lines.
@@ -232,7 +233,15 @@ pub fn table_to(rows: &[Vec<Cell>], width: usize) -> String {
             });
         }
     }
-    let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+    // Two spaces between columns; one when that lets every word stay whole.
+    let total_with =
+        |w: &[usize], gap: usize| w.iter().sum::<usize>() + gap * w.len().saturating_sub(1);
+    let gap = if total_with(&widths, 2) > width && total_with(&mins, 2) > width {
+        1
+    } else {
+        2
+    };
+    let total = |w: &[usize]| total_with(w, gap);
     for bounds in [&mins, &hard] {
         while total(&widths) > width {
             let widest = widths
@@ -276,7 +285,7 @@ pub fn table_to(rows: &[Vec<Cell>], width: usize) -> String {
                     None => part.to_owned(),
                 });
                 if i + 1 < row.len() {
-                    line.push_str(&" ".repeat(pad + 2));
+                    line.push_str(&" ".repeat(pad + gap));
                 }
             }
             out.push_str(line.trim_end());

@@ -234,6 +234,7 @@ fn fields(out: &mut String, kind: &str, body: &Map<String, Value>, indent: usize
                 let _ = writeln!(out, "{:indent$}{}:", "", clean(k));
                 fields(out, "", inner, indent + 2);
             }
+            Value::Array(files) if k == "attachments" && files.is_empty() => {}
             Value::Array(files) if k == "attachments" && files.iter().all(Value::is_object) => {
                 attachments(out, files, indent);
             }
@@ -616,11 +617,18 @@ pub fn stats(v: &Value) -> String {
     let head = |names: &[&str]| -> Vec<human::Cell> {
         names.iter().map(|n| ((*n).to_owned(), None)).collect()
     };
+    let bound = |b: &Value, none: &str| {
+        if b.is_null() {
+            none.to_owned()
+        } else {
+            when(b)
+        }
+    };
     let _ = writeln!(
         out,
         "period   {} → {}",
-        when(&v["period"]["since"]),
-        when(&v["period"]["until"])
+        bound(&v["period"]["since"], "the first case"),
+        bound(&v["period"]["until"], "now")
     );
     let _ = writeln!(out, "as of    {}", when(&v["as_of"]));
     let _ = writeln!(
