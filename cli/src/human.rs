@@ -117,6 +117,11 @@ pub fn fit(text: &str) -> String {
 
 /// [`fit`] to `width` columns.
 pub fn fit_to(text: &str, width: usize) -> String {
+    wrap(text, width, 2)
+}
+
+/// Lines wrapped to `width`, continuations indented `hang` more than their line.
+fn wrap(text: &str, width: usize, hang: usize) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
         let (body, nl) = match line.strip_suffix('\n') {
@@ -129,7 +134,7 @@ pub fn fit_to(text: &str, width: usize) -> String {
             continue;
         }
         let indent = body.chars().take_while(|c| *c == ' ').count();
-        let cont = " ".repeat((indent + 2).min(width / 2));
+        let cont = " ".repeat((indent + hang).min(width / 2));
         let mut lines = Vec::new();
         let mut current = " ".repeat(indent);
         let mut len = indent;
@@ -243,6 +248,10 @@ pub fn table_to(rows: &[Vec<Cell>], width: usize) -> String {
     };
     let total = |w: &[usize]| total_with(w, gap);
     for bounds in [&mins, &hard] {
+        // The last column (free text: a name, what is owed) gives way first.
+        while total(&widths) > width && n > 1 && widths[n - 1] > bounds[n - 1] {
+            widths[n - 1] -= 1;
+        }
         while total(&widths) > width {
             let widest = widths
                 .iter()
@@ -268,7 +277,7 @@ pub fn table_to(rows: &[Vec<Cell>], width: usize) -> String {
                 } else {
                     cell.clone()
                 };
-                fit_to(&cell, *w)
+                wrap(&cell, *w, 0)
                     .lines()
                     .map(|l| l.trim_start().to_owned())
                     .collect()

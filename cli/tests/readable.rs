@@ -136,6 +136,7 @@ async fn tables_show_pending_and_stats_fit_the_width_and_colour_only_a_terminal(
         vec!["pending"],
         vec!["stats"],
         vec!["status"],
+        vec!["peers"],
     ];
     for cmd in &commands {
         let at_fr = cmd[0] != "outbox";
