@@ -117,10 +117,23 @@ const EVENT_COLUMNS: [&str; 7] = [
 /// One event of the stream as a line: `time  type  case  kind  peer  key=value…`, the time
 /// in the one format for people, any other instant (`due`, `not_after`) too.
 pub fn event_line(e: &Value) -> String {
+    // An emergency, a deadline and a failure stand out (on a terminal).
+    let kind = format!("{:<15}", text(&e["type"]));
+    let tone = match e["type"].as_str() {
+        _ if e["urgency"] == "emergency" => Some(Tone::Emergency),
+        Some("deadline" | "delivery_failed" | "attachment_failed" | "hook_failed" | "rejected") => {
+            Some(Tone::Overdue)
+        }
+        Some("certificate_expiring" | "directory_refused") => Some(Tone::Warning),
+        _ => None,
+    };
+    let kind = match tone {
+        Some(t) => paint(&kind, t),
+        None => kind,
+    };
     let mut line = format!(
-        "{}  {:<15}  {:<17}  {:<25}  {}",
+        "{}  {kind}  {:<17}  {:<25}  {}",
         when(&e["at"]),
-        text(&e["type"]),
         text(&e["case_ref"]),
         text(&e["message_kind"]),
         text(&e["peer"]),
