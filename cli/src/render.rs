@@ -274,23 +274,36 @@ fn bytes(n: u64) -> String {
     format!("{v:.1} {unit}")
 }
 
-/// The files a message lists, as a table: name, size, SHA-256 (for `poc247 fetch`).
+/// The files a message lists, as a table: name, size, where its transfer stands (when the
+/// node says), SHA-256 (for `poc247 fetch`).
 fn attachments(out: &mut String, files: &[Value], indent: usize) {
     let _ = writeln!(out, "{:indent$}attachments ({}):", "", files.len());
-    let mut rows: Vec<Vec<human::Cell>> = vec![vec![
-        ("NAME".to_owned(), None),
-        ("SIZE".to_owned(), None),
-        ("SHA-256".to_owned(), None),
-    ]];
+    let states = files.iter().any(|f| !f["state"].is_null());
+    let mut header = vec![("NAME".to_owned(), None), ("SIZE".to_owned(), None)];
+    if states {
+        header.push(("TRANSFER".to_owned(), None));
+    }
+    header.push(("SHA-256".to_owned(), None));
+    let mut rows: Vec<Vec<human::Cell>> = vec![header];
     for f in files {
-        rows.push(vec![
+        let mut row = vec![
             (text(&f["name"]), None),
             (
                 f["size"].as_u64().map_or_else(|| text(&f["size"]), bytes),
                 None,
             ),
-            (text(&f["sha256"]), None),
-        ]);
+        ];
+        if states {
+            let tone = match f["state"].as_str() {
+                Some("refused") => Some(Tone::Overdue),
+                Some("sending" | "waiting" | "receiving") => Some(Tone::Warning),
+                Some("delivered" | "received") => Some(Tone::Good),
+                _ => None,
+            };
+            row.push((text(&f["state"]), tone));
+        }
+        row.push((text(&f["sha256"]), None));
+        rows.push(row);
     }
     let pad = indent + 2;
     let table = human::table_to(&rows, human::width().saturating_sub(pad));
@@ -452,8 +465,23 @@ pub fn timeline(case: &Value) -> String {
         );
         let _ = writeln!(out, "    id {}", text(&m["id"]));
         if let Value::Object(body) = &m["body"] {
+            // Each file with where its transfer stands (`attachment_transfers`), if told.
+            let mut body = body.clone();
+            if let Some(Value::Array(files)) = body.get_mut("attachments") {
+                for f in files.iter_mut() {
+                    let state = m["attachment_transfers"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|t| t["sha256"] == f["sha256"])
+                        .map(|t| t["state"].clone());
+                    if let (Some(state), Value::Object(f)) = (state, f) {
+                        f.insert("state".into(), state);
+                    }
+                }
+            }
             out.push('\n');
-            fields(&mut out, m["kind"].as_str().unwrap_or_default(), body, 4);
+            fields(&mut out, m["kind"].as_str().unwrap_or_default(), &body, 4);
         }
     }
     if exercise {

@@ -175,7 +175,29 @@ async fn tables_show_pending_and_stats_fit_the_width_and_colour_only_a_terminal(
         assert!(found, "{part}: {}", inbox.stdout);
     }
 
-    // show lists the attachments as a table.
+    // show lists the attachments as a table, with where each transfer stands: received at
+    // FR, delivered (FR's receipt held) at LU, once the file has crossed.
+    for (sock, state) in [(&fr, "received"), (&lu, "delivered")] {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let v = poc247(&["--socket", sock, "show", &with_file, "--json"])
+                .await
+                .json();
+            let got = v["timeline"][0]["attachment_transfers"][0]["state"].clone();
+            if got == state {
+                break;
+            }
+            assert!(std::time::Instant::now() < end, "never {state}: {v}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let show = with_env(
+            &[("COLUMNS", "200")],
+            &["--socket", sock, "show", &with_file],
+        )
+        .await;
+        let row = show.stdout.lines().find(|l| l.contains("phishing-kit"));
+        assert!(row.is_some_and(|r| r.contains(state)), "{}", show.stdout);
+    }
     let show = with_env(
         &[("COLUMNS", "200")],
         &["--socket", &fr, "show", &with_file],
@@ -187,7 +209,7 @@ async fn tables_show_pending_and_stats_fit_the_width_and_colour_only_a_terminal(
         .find(|l| l.contains("NAME"))
         .unwrap_or("");
     assert!(
-        header.contains("SIZE") && header.contains("SHA-256"),
+        header.contains("SIZE") && header.contains("TRANSFER") && header.contains("SHA-256"),
         "{}",
         show.stdout
     );

@@ -1041,7 +1041,9 @@ async fn show_case(
     let mut timeline = Vec::new();
     for id in &case.messages {
         if let Some(m) = s.store.message(*id)? {
-            timeline.push(message_view(&m, &directory, &s.store));
+            let mut view = message_view(&m, &directory, &s.store);
+            view["attachment_transfers"] = Value::Array(s.attachments.transfers(&m));
+            timeline.push(view);
         }
     }
     let mut v = case_summary(&case);
