@@ -134,12 +134,25 @@ Exit status: 0 sound; 1 the bundle is not sound (the reason is printed); 2 usage
     VerifyBundle(VerifyBundleArgs),
     /// Follow the node's events as they happen, one line each, until Ctrl-C.
     #[command(after_help = "\
-Each line: time (UTC)  type  case  message kind  peer, then any detail of the event.
+Each line: time (local, and how long ago)  type  case  message kind  peer, then any detail
+of the event (its times, such as due=, the same way).
 With --json: one JSON object per line, as the control API's event stream gives it.
 When the node stops, watch says so on stderr and follows again once it is back, from the
 event after the last one it printed.
 Exit status: 0 when the reader goes away; 3 if no node is listening at the start.")]
     Watch,
+    /// The duty officer's board: what is owed, soonest first, live; open and acknowledge a
+    /// case with a key.
+    #[command(after_help = "\
+A full-screen view of GET /v1/pending, read again at every event of the node (and every 15 s):
+emergencies in bold red, overdue items in red (no colour with NO_COLOR), the time each is due
+in local time and how far from now. The header says when the board lost the node and when
+it is back; it follows the events again from the last one it saw.
+Keys: Up/Down (or j/k) move; Enter opens the case in a pane (its `show` view), PgUp/PgDn
+scroll it, Esc closes it; a acknowledges the selected case (asks the officer's name, as
+`poc247 ack --officer`); r reads again; q quits.
+Exit status: 0 when the officer quits; 3 if no node is listening at the start.")]
+    Board(BoardArgs),
     /// The audit log: check its hash chain and signed checkpoints, or export it.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -340,6 +353,14 @@ fn case_kind(given: &str) -> Result<String, String> {
             Err(poc247_node::api::not_one_of(given, &kinds))
         }
     }
+}
+
+/// `board`.
+#[derive(Debug, Args)]
+pub struct BoardArgs {
+    /// The officer's name offered when acknowledging (asked for each time otherwise).
+    #[arg(long, value_name = "NAME")]
+    pub officer: Option<String>,
 }
 
 /// `pending`.

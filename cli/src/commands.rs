@@ -78,7 +78,7 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             let text = format!(
                 "{}'s drill clock moved forward: it reads {} ({hours} h ahead)",
                 r["party"].as_str().unwrap_or_default(),
-                r["now"].as_str().unwrap_or_default(),
+                render::when(&r["now"]),
             );
             Outcome { text, json: r }
         }
@@ -115,6 +115,7 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
                 json: r,
             }
         }
+        Action::Board { socket, officer } => return Ok(crate::board::run(&socket, officer).await?),
         Action::Watch { socket } => return Ok(watch::follow(&socket, settings.json).await?),
         Action::AuditVerify { socket } => audit::verify(&socket).await?,
         Action::AuditExport {

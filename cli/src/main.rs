@@ -7,6 +7,7 @@ mod api;
 mod args;
 mod attach;
 mod audit;
+mod board;
 mod bundle;
 mod commands;
 mod demo;
@@ -14,6 +15,7 @@ mod devnet;
 mod failure;
 mod fields;
 mod foreground;
+mod human;
 mod init;
 mod output;
 mod peers;
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         }
     };
     let json = cli.json;
+    human::init(json);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(classify(e), json),

@@ -3,6 +3,7 @@
 
 use crate::api::Api;
 use crate::failure::Failure;
+use crate::human::Tone;
 use crate::output::Outcome;
 use crate::render::{clean, when};
 use serde_json::Value;
@@ -89,47 +90,40 @@ pub fn table(body: &Value) -> String {
         "CERTIFICATE",
         "NAME",
     ];
-    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+    let mut rows: Vec<Vec<crate::human::Cell>> =
+        vec![header.iter().map(|h| ((*h).to_owned(), None)).collect()];
     for p in peers {
         let mut name = text(&p["name"]);
         if p["in_directory"] == Value::Bool(false) {
             name = "(no longer in the directory)".to_owned();
         }
+        let cert = certificate(&p["certificate"]);
+        let cert_tone = if cert.starts_with("EXPIRED") {
+            Some(Tone::Overdue)
+        } else if cert.starts_with("WARNING") {
+            Some(Tone::Warning)
+        } else {
+            None
+        };
+        let connected = p["connected"] == Value::Bool(true);
         rows.push(vec![
-            text(&p["party"]),
-            text(&p["connected"]),
-            when(&p["last_seen"]),
-            text(&p["queue_depth"]),
-            when(&p["oldest_undelivered"]),
-            certificate(&p["certificate"]),
-            name,
+            (text(&p["party"]), None),
+            (text(&p["connected"]), (!connected).then_some(Tone::Warning)),
+            (when(&p["last_seen"]), None),
+            (text(&p["queue_depth"]), None),
+            (when(&p["oldest_undelivered"]), None),
+            (cert, cert_tone),
+            (name, None),
         ]);
     }
-    let mut widths = vec![0; header.len()];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in &rows {
-        let mut line = String::new();
-        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<w$}  ");
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    out.push_str(&crate::human::table(&rows));
     // Why a peer could not be reached, as it said: a refused node's administrator sees it.
     for p in peers {
         if let Some(why) = p["last_error"].as_str() {
             let _ = writeln!(out, "{}: not reached: {}", text(&p["party"]), clean(why));
         }
     }
-    out
+    crate::human::fit(&out)
 }
 
 /// What a reload did.
@@ -208,9 +202,39 @@ mod tests {
             t.starts_with("directory /etc/poc247/directory.toml (3 parties"),
             "{t}"
         );
-        assert!(t.contains("WARNING 9 days left"), "{t}");
-        assert!(t.contains("2026-05-01 13:00:00 UTC"), "{t}");
-        assert!(t.contains("(no longer in the directory)"), "{t}");
+        assert!(t.lines().all(|l| l.chars().count() <= 80), "{t}");
+        // Cells wrap within their columns: every word is there, in its column.
+        let col = |row: &str, (at, end): (usize, usize)| -> String {
+            let mut cells = Vec::new();
+            let mut inside = false;
+            for l in t.lines() {
+                inside = (inside && l.starts_with(' ')) || l.starts_with(row);
+                if inside {
+                    let cell: String = l.chars().skip(at).take(end - at).collect();
+                    cells.push(cell.trim().to_owned());
+                }
+            }
+            cells.join(" ").trim().to_owned()
+        };
+        let header = t.lines().find(|l| l.starts_with("PEER")).unwrap_or("");
+        let at = |h: &str, next: &str| {
+            (
+                header.find(h).unwrap_or(0),
+                header.find(next).unwrap_or(usize::MAX),
+            )
+        };
+        assert_eq!(
+            col("FR ", at("CERTIFICATE", "NAME")),
+            "WARNING 9 days left",
+            "{t}"
+        );
+        assert_eq!(
+            col("CO ", at("NAME", "\n")),
+            "(no longer in the directory)",
+            "{t}"
+        );
+        let oldest = when(&json!("2026-05-01T13:00:00Z"));
+        assert_eq!(col("CO ", at("OLDEST", "CERTIFICATE")), oldest, "{t}");
         let empty = json!({"directory": {}, "peers": []});
         assert!(table(&empty).ends_with("no peers\n"));
     }

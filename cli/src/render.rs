@@ -3,12 +3,10 @@
 //! (possibly from a peer) is made safe for a terminal first.
 
 use crate::fields::field_order;
+use crate::human::{self, paint, Tone};
 use crate::settings::Mailbox;
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
-
-/// Width of wrapped text.
-const WIDTH: usize = 100;
 
 /// Text made safe to print: control characters (but newline and tab) and the bidirectional
 /// overrides are shown escaped, so a peer's text cannot move the cursor, change colours or
@@ -37,17 +35,10 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// An RFC 3339 instant as `2026-05-01 14:03:07 UTC` (the text as it is if it does not parse).
+/// An instant from the API (RFC 3339 or Unix ms) in the one time format for people: local
+/// time and how far from now ([`human::moment`]).
 pub fn when(v: &Value) -> String {
-    let Some(s) = v.as_str() else {
-        return text(v);
-    };
-    let format =
-        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&format).ok())
-        .unwrap_or_else(|| clean(s))
+    human::moment(v)
 }
 
 /// Urgency for a table or a header: an emergency stands out.
@@ -56,6 +47,11 @@ fn urgency(v: &Value) -> String {
         Some("emergency") => "EMERGENCY".to_owned(),
         _ => text(v),
     }
+}
+
+/// The tone of an urgency's text.
+fn urgency_tone(v: &Value) -> Option<Tone> {
+    (v.as_str() == Some("emergency")).then_some(Tone::Emergency)
 }
 
 /// The answer to a created request: a line per case opened (`to` names the recipients the
@@ -118,28 +114,26 @@ const EVENT_COLUMNS: [&str; 7] = [
     "peer",
 ];
 
-/// An event's time as `14:03:07.123` (UTC): it comes as Unix milliseconds or RFC 3339.
-fn clock(v: &Value) -> String {
-    let format = time::macros::format_description!("[hour]:[minute]:[second].[subsecond digits:3]");
-    let at = match v {
-        Value::Number(n) => n.as_u64().and_then(|ms| {
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
-        }),
-        Value::String(s) => {
-            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+/// One event of the stream as a line: `time  type  case  kind  peer  key=value…`, the time
+/// in the one format for people, any other instant (`due`, `not_after`) too.
+pub fn event_line(e: &Value) -> String {
+    // An emergency, a deadline and a failure stand out (on a terminal).
+    let kind = format!("{:<15}", text(&e["type"]));
+    let tone = match e["type"].as_str() {
+        _ if e["urgency"] == "emergency" => Some(Tone::Emergency),
+        Some("deadline" | "delivery_failed" | "attachment_failed" | "hook_failed" | "rejected") => {
+            Some(Tone::Overdue)
         }
+        Some("certificate_expiring" | "directory_refused") => Some(Tone::Warning),
         _ => None,
     };
-    at.and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&format).ok())
-        .unwrap_or_else(|| text(v))
-}
-
-/// One event of the stream as a line: `HH:MM:SS.mmm  type  case  kind  peer  key=value…`.
-pub fn event_line(e: &Value) -> String {
+    let kind = match tone {
+        Some(t) => paint(&kind, t),
+        None => kind,
+    };
     let mut line = format!(
-        "{}  {:<15}  {:<17}  {:<25}  {}",
-        clock(&e["at"]),
-        text(&e["type"]),
+        "{}  {kind}  {:<17}  {:<25}  {}",
+        when(&e["at"]),
         text(&e["case_ref"]),
         text(&e["message_kind"]),
         text(&e["peer"]),
@@ -147,9 +141,9 @@ pub fn event_line(e: &Value) -> String {
     if let Value::Object(m) = e {
         for (k, v) in m {
             if !EVENT_COLUMNS.contains(&k.as_str()) && !v.is_null() {
-                // Times travel as Unix ms; a person reads them as UTC times.
-                let shown = match (k.as_str(), v.as_u64()) {
-                    ("due" | "not_after", Some(ms)) => ms_time(ms),
+                // Times travel as Unix ms; a person reads them as local times.
+                let shown = match k.as_str() {
+                    "due" | "not_after" | "since" | "failing_since" => when(v),
                     _ => text(v),
                 };
                 let _ = write!(line, "  {}={}", clean(k), shown);
@@ -159,19 +153,6 @@ pub fn event_line(e: &Value) -> String {
     line.trim_end().replace('\n', " ")
 }
 
-/// Unix milliseconds as `2026-12-04T09:30:05Z`.
-fn ms_time(ms: u64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.replace_nanosecond(0)
-                .ok()?
-                .format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
-}
-
 /// A table of cases (the body of `GET /v1/cases`).
 pub fn case_table(mailbox: Mailbox, body: &Value) -> String {
     let empty = Vec::new();
@@ -179,44 +160,26 @@ pub fn case_table(mailbox: Mailbox, body: &Value) -> String {
     if cases.is_empty() {
         return format!("{}: no cases\n", mailbox.name());
     }
-    let header = [
-        "CASE", "KIND", "PEER", "URGENCY", "STATE", "OPENED", "MESSAGES",
-    ];
-    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+    let header = ["CASE", "KIND", "PEER", "URGENCY", "STATE", "OPENED", "MSGS"];
+    let mut rows: Vec<Vec<human::Cell>> =
+        vec![header.iter().map(|h| ((*h).to_owned(), None)).collect()];
     for c in cases {
         let mut case = text(&c["case_ref"]);
         if c["exercise"] == Value::Bool(true) {
             case.push_str(" [EXERCISE]");
         }
+        let tone = urgency_tone(&c["urgency"]);
         rows.push(vec![
-            case,
-            text(&c["kind"]),
-            text(&c["peer"]),
-            urgency(&c["urgency"]),
-            text(&c["state"]),
-            when(&c["opened_at"]),
-            text(&c["messages"]),
+            (case, tone),
+            (text(&c["kind"]), None),
+            (text(&c["peer"]), None),
+            (urgency(&c["urgency"]), tone),
+            (text(&c["state"]), None),
+            (when(&c["opened_at"]), None),
+            (text(&c["messages"]), None),
         ]);
     }
-    let mut widths = vec![0; header.len()];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in &rows {
-        let mut line = String::new();
-        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<w$}  ");
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    let mut out = human::table(&rows);
     let n = cases.len();
     match body["next_cursor"].as_str() {
         Some(cursor) => {
@@ -240,7 +203,7 @@ pub fn case_table(mailbox: Mailbox, body: &Value) -> String {
     out
 }
 
-/// Appends `label: value` with the value wrapped to [`WIDTH`] and continuation lines indented.
+/// Appends `label: value` with the value wrapped to the width and continuation lines indented.
 fn labelled(out: &mut String, indent: usize, label: &str, value: &str) {
     let first = format!("{:indent$}{label}: ", "");
     let cont = " ".repeat(indent + 2);
@@ -250,7 +213,7 @@ fn labelled(out: &mut String, indent: usize, label: &str, value: &str) {
         let mut line = std::mem::replace(&mut prefix, cont.clone());
         let mut empty = true;
         for word in paragraph.split(' ') {
-            let fits = line.chars().count() + word.chars().count() < WIDTH;
+            let fits = line.chars().count() + word.chars().count() < human::width();
             if !empty && !fits {
                 lines.push(std::mem::replace(&mut line, cont.clone()));
             } else if !empty {
@@ -284,8 +247,68 @@ fn fields(out: &mut String, kind: &str, body: &Map<String, Value>, indent: usize
                 let _ = writeln!(out, "{:indent$}{}:", "", clean(k));
                 fields(out, "", inner, indent + 2);
             }
+            Value::Array(files) if k == "attachments" && files.is_empty() => {}
+            Value::Array(files) if k == "attachments" && files.iter().all(Value::is_object) => {
+                attachments(out, files, indent);
+            }
             v => labelled(out, indent, &clean(k), &text(v)),
         }
+    }
+}
+
+/// Bytes for people: `812 B`, `1.5 KiB`, `2.0 MiB`, `3.1 GiB`.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in &UNITS[1..] {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
+}
+
+/// The files a message lists, as a table: name, size, where its transfer stands (when the
+/// node says), SHA-256 (for `poc247 fetch`).
+fn attachments(out: &mut String, files: &[Value], indent: usize) {
+    let _ = writeln!(out, "{:indent$}attachments ({}):", "", files.len());
+    let states = files.iter().any(|f| !f["state"].is_null());
+    let mut header = vec![("NAME".to_owned(), None), ("SIZE".to_owned(), None)];
+    if states {
+        header.push(("TRANSFER".to_owned(), None));
+    }
+    header.push(("SHA-256".to_owned(), None));
+    let mut rows: Vec<Vec<human::Cell>> = vec![header];
+    for f in files {
+        let mut row = vec![
+            (text(&f["name"]), None),
+            (
+                f["size"].as_u64().map_or_else(|| text(&f["size"]), bytes),
+                None,
+            ),
+        ];
+        if states {
+            let tone = match f["state"].as_str() {
+                Some("refused") => Some(Tone::Overdue),
+                Some("sending" | "waiting" | "receiving") => Some(Tone::Warning),
+                Some("delivered" | "received") => Some(Tone::Good),
+                _ => None,
+            };
+            row.push((text(&f["state"]), tone));
+        }
+        row.push((text(&f["sha256"]), None));
+        rows.push(row);
+    }
+    let pad = indent + 2;
+    let table = human::table_to(&rows, human::width().saturating_sub(pad));
+    for line in table.lines() {
+        let _ = writeln!(out, "{:pad$}{line}", "");
     }
 }
 
@@ -312,7 +335,10 @@ pub fn timeline(case: &Value) -> String {
     };
     let mut urg = urgency(&case["urgency"]);
     if urg == "EMERGENCY" {
-        urg.push_str(" (risk to the life or safety of a person)");
+        urg = paint(
+            "EMERGENCY (risk to the life or safety of a person)",
+            Tone::Emergency,
+        );
     }
     let mut language = text(&case["language"]);
     if case["language_override"] == Value::Bool(true) {
@@ -382,7 +408,11 @@ pub fn timeline(case: &Value) -> String {
             text(&m["from"]),
             text(&m["to"]),
             text(&m["kind"]),
-            text(&m["delivery"]).to_uppercase(),
+            match m["delivery"].as_str() {
+                Some("failed") => paint("FAILED", Tone::Overdue),
+                Some("queued") => paint("QUEUED", Tone::Warning),
+                _ => text(&m["delivery"]).to_uppercase(),
+            },
         );
         if m["exercise"] == Value::Bool(true) {
             let _ = writeln!(out, "    [EXERCISE]");
@@ -404,9 +434,12 @@ pub fn timeline(case: &Value) -> String {
         let receipt = &m["receipt"];
         if receipt.is_object() {
             let verified = if receipt["verified"] == Value::Bool(true) {
-                "verified ✓".to_owned()
+                paint("verified ✓", Tone::Good)
             } else {
-                "NOT VERIFIED ✗ (does not verify against the directory's key)".to_owned()
+                paint(
+                    "NOT VERIFIED ✗ (does not verify against the directory's key)",
+                    Tone::Overdue,
+                )
             };
             let key = match receipt["receiver_key"].as_str() {
                 Some(k) => format!(", {} key {}", text(&receipt["receiver"]), clean(k)),
@@ -432,14 +465,29 @@ pub fn timeline(case: &Value) -> String {
         );
         let _ = writeln!(out, "    id {}", text(&m["id"]));
         if let Value::Object(body) = &m["body"] {
+            // Each file with where its transfer stands (`attachment_transfers`), if told.
+            let mut body = body.clone();
+            if let Some(Value::Array(files)) = body.get_mut("attachments") {
+                for f in files.iter_mut() {
+                    let state = m["attachment_transfers"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|t| t["sha256"] == f["sha256"])
+                        .map(|t| t["state"].clone());
+                    if let (Some(state), Value::Object(f)) = (state, f) {
+                        f.insert("state".into(), state);
+                    }
+                }
+            }
             out.push('\n');
-            fields(&mut out, m["kind"].as_str().unwrap_or_default(), body, 4);
+            fields(&mut out, m["kind"].as_str().unwrap_or_default(), &body, 4);
         }
     }
     if exercise {
         let _ = writeln!(out, "\n{EXERCISE_BANNER}");
     }
-    out
+    human::fit(&out)
 }
 
 /// Seconds as `3 d 4 h`, `1 h 02 min`, `5 min 03 s` or `12 s`.
@@ -491,7 +539,7 @@ pub fn status(v: &Value) -> String {
             out,
             "{:<12} FAILING since {}: {} ({} events not passed)",
             "hook",
-            text(&v["hook"]["failing_since"]),
+            when(&v["hook"]["failing_since"]),
             text(&v["hook"]["last_error"]),
             text(&v["hook"]["events_failed"])
         );
@@ -501,7 +549,7 @@ pub fn status(v: &Value) -> String {
             out,
             "{:<12} DRILL node, exercise traffic only: its clock reads {} ({} h ahead)",
             "drill",
-            text(&v["drill"]["now"]),
+            when(&v["drill"]["now"]),
             ms / 3_600_000
         );
     }
@@ -531,7 +579,7 @@ pub fn status(v: &Value) -> String {
         let _ = writeln!(out, "{:<12} none in the directory", "peers");
     }
     operations(&mut out, v);
-    out
+    human::fit(&out)
 }
 
 /// `pending`: one line per deadline, soonest first.
@@ -542,35 +590,44 @@ pub fn pending(v: &Value) -> String {
     // The node's own alarms first: a failing hook pages nobody.
     for a in &alarms {
         out.push_str(&format!(
-            "{:<9} {}\n          → {}\n",
-            "ALARM",
+            "{} {}\n          → {}\n",
+            paint(&format!("{:<9}", "ALARM"), Tone::Overdue),
             text(&a["what"]),
             text(&a["settle"])
         ));
     }
     if items.is_empty() {
         out.push_str("nothing pending\n");
-        return out;
+        return human::fit(&out);
     }
     let shown = items.len();
     for i in items {
-        let flag = if i["escalation"] == Value::Bool(true) && i["overdue"] == Value::Bool(true) {
-            "ESCALATED"
-        } else if i["overdue"] == Value::Bool(true) {
-            "OVERDUE"
+        let overdue = i["overdue"] == Value::Bool(true);
+        let (flag, tone) = if i["escalation"] == Value::Bool(true) && overdue {
+            ("ESCALATED", Some(Tone::Emergency))
+        } else if overdue {
+            ("OVERDUE", Some(Tone::Overdue))
         } else {
-            "due"
+            ("due", None)
         };
+        let flag = match tone {
+            Some(t) => paint(&format!("{flag:<9}"), t),
+            None => format!("{flag:<9}"),
+        };
+        let mut case = text(&i["case_ref"]);
+        if i["urgency"] == "emergency" {
+            case = format!("{case} {}", paint("EMERGENCY", Tone::Emergency));
+        }
         let exercise = if i["exercise"] == Value::Bool(true) {
             " [EXERCISE]"
         } else {
             ""
         };
         out.push_str(&format!(
-            "{:<9} {}  {}{}  {}  owed by {}: {}\n          → {}\n",
+            "{} {}  {}{}  {}  owed by {}: {}\n          → {}\n",
             flag,
-            text(&i["due"]),
-            text(&i["case_ref"]),
+            when(&i["due"]),
+            case,
             exercise,
             text(&i["track"]),
             text(&i["owed_by"]),
@@ -582,14 +639,105 @@ pub fn pending(v: &Value) -> String {
     if total > shown {
         out.push_str(&format!("… and {} more (--limit)\n", total - shown));
     }
-    out
+    human::fit(&out)
 }
 
-/// `stats`: the counts and latencies, for people.
+/// Seconds as a duration for people (`-` when nothing was measured).
+fn seconds(v: &Value) -> String {
+    match v.as_f64() {
+        Some(s) if s < 60.0 => format!("{s:.1} s"),
+        Some(s) => duration(s as u64),
+        None => "-".to_owned(),
+    }
+}
+
+/// `stats`: the period, then the cases, the latencies and the late acknowledgements as tables.
 pub fn stats(v: &Value) -> String {
-    let mut out = format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default());
-    out.retain(|c| c != '\r');
-    out
+    let mut out = String::new();
+    let cell = |s: String| (s, None);
+    let head = |names: &[&str]| -> Vec<human::Cell> {
+        names.iter().map(|n| ((*n).to_owned(), None)).collect()
+    };
+    let bound = |b: &Value, none: &str| {
+        if b.is_null() {
+            none.to_owned()
+        } else {
+            when(b)
+        }
+    };
+    let _ = writeln!(
+        out,
+        "period   {} → {}",
+        bound(&v["period"]["since"], "the first case"),
+        bound(&v["period"]["until"], "now")
+    );
+    let _ = writeln!(out, "as of    {}", when(&v["as_of"]));
+    let _ = writeln!(
+        out,
+        "cases    {} opened ({} exercise cases left out)",
+        text(&v["cases"]),
+        v["exercise_cases_left_out"].as_u64().unwrap_or(0)
+    );
+    let list = |k: &str| v[k].as_array().cloned().unwrap_or_default();
+    let counts = list("counts");
+    out.push('\n');
+    if counts.is_empty() {
+        out.push_str("no case opened in the period\n");
+    } else {
+        let mut rows = vec![head(&["KIND", "ROLE", "STATE", "OUTCOME", "CASES"])];
+        for c in &counts {
+            rows.push(vec![
+                cell(text(&c["kind"])),
+                cell(text(&c["role"])),
+                cell(text(&c["state"])),
+                cell(text(&c["outcome"])),
+                cell(text(&c["count"])),
+            ]);
+        }
+        out.push_str(&human::table(&rows));
+    }
+    let latency = list("latency");
+    if !latency.is_empty() {
+        out.push('\n');
+        let mut rows = vec![head(&[
+            "LATENCY", "URGENCY", "COUNT", "HALF", "90 %", "99 %", "MAX",
+        ])];
+        for l in &latency {
+            rows.push(vec![
+                cell(text(&l["measure"])),
+                cell(text(&l["urgency"])),
+                cell(text(&l["count"])),
+                cell(seconds(&l["p50_s"])),
+                cell(seconds(&l["p90_s"])),
+                cell(seconds(&l["p99_s"])),
+                cell(seconds(&l["max_s"])),
+            ]);
+        }
+        out.push_str(&human::table(&rows));
+    }
+    let overdue = list("overdue");
+    out.push('\n');
+    if overdue.is_empty() {
+        out.push_str("no acknowledgement late or overdue\n");
+    } else {
+        let mut rows = vec![head(&[
+            "OVERDUE", "ROLE", "URGENCY", "DEADLINE", "OPEN", "LATE",
+        ])];
+        for o in &overdue {
+            let open = o["open"].as_u64().unwrap_or(0);
+            let tone = (open > 0).then_some(Tone::Overdue);
+            rows.push(vec![
+                cell(text(&o["track"])),
+                cell(text(&o["role"])),
+                (urgency(&o["urgency"]), urgency_tone(&o["urgency"])),
+                cell(o["sla_s"].as_u64().map_or_else(|| "-".to_owned(), duration)),
+                (open.to_string(), tone),
+                cell(text(&o["late"])),
+            ]);
+        }
+        out.push_str(&human::table(&rows));
+    }
+    human::fit(&out)
 }
 
 /// The metrics and certificates of a status, for a person: traffic since start, delivery
@@ -695,11 +843,11 @@ mod tests {
     }
 
     #[test]
-    fn instants_read_in_utc() {
-        assert_eq!(
-            when(&json!("2026-05-01T14:03:07.123Z")),
-            "2026-05-01 14:03:07 UTC"
-        );
+    fn instants_read_in_the_one_format_for_people() {
+        let shown = when(&json!("2026-05-01T14:03:07.123Z"));
+        assert!(shown.starts_with("2026-05-01 "), "{shown}");
+        assert!(shown.ends_with(" ago)"), "{shown}");
+        assert_eq!(shown, when(&json!(1_777_644_187_123u64)));
         assert_eq!(when(&json!("soon")), "soon");
         assert_eq!(when(&Value::Null), "-");
     }
@@ -710,7 +858,10 @@ mod tests {
         labelled(&mut out, 4, "facts", &"word ".repeat(60));
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines.len() > 2, "{out}");
-        assert!(lines.iter().all(|l| l.chars().count() <= WIDTH), "{out}");
+        assert!(
+            lines.iter().all(|l| l.chars().count() <= human::width()),
+            "{out}"
+        );
         assert!(lines[0].starts_with("    facts: word"));
         assert!(lines[1].starts_with("      word"));
     }
@@ -723,7 +874,9 @@ mod tests {
             "opened_at": "2026-05-01T14:03:07Z", "messages": 1
         }]});
         let t = case_table(Mailbox::Outbox, &body);
-        assert!(t.contains("LU-2026-000001 [EXERCISE]"), "{t}");
+        assert!(t.contains("\nLU-2026-000001  "), "{t}");
+        assert!(t.contains("\n[EXERCISE]  "), "{t}");
+        assert!(t.lines().all(|l| l.chars().count() <= 80), "{t}");
         assert!(t.contains("EMERGENCY"), "{t}");
         assert!(t.contains("1 case in the outbox"), "{t}");
         assert_eq!(
@@ -753,7 +906,10 @@ mod tests {
             "{t}"
         );
         assert!(
-            t.contains("receipt: FR at 2026-05-01 14:03:08 UTC, verified ✓, FR key aa:bb"),
+            t.contains(&format!(
+                "receipt: FR at {}, verified ✓, FR key aa:bb",
+                when(&json!("2026-05-01T14:03:08Z"))
+            )),
             "{t}"
         );
         let ra = t.find("requesting_authority: Parquet");
@@ -812,8 +968,11 @@ mod tests {
             "case_ref": "LU-2026-000001", "message_id": "m1", "message_kind": "preservation",
             "peer": "FR", "reason": "invalid-body: offence\n\u{1b}[2J"});
         let line = event_line(&e);
+        let at = when(&json!(1_777_644_187_123u64));
         assert!(
-            line.starts_with("14:03:07.123  delivery_failed  LU-2026-000001     preservation"),
+            line.starts_with(&format!(
+                "{at}  delivery_failed  LU-2026-000001     preservation"
+            )),
             "{line}"
         );
         assert!(
@@ -821,15 +980,22 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains('\n'), "{line}");
-        let e = json!({"at": "2026-05-01T16:03:07.5+02:00", "type": "peer_connected",
-            "case_ref": null, "message_id": null, "message_kind": null, "peer": "CO"});
-        assert_eq!(
-            event_line(&e),
-            format!(
-                "14:03:07.500  {:<15}  {:<17}  {:<25}  CO",
-                "peer_connected", "-", "-"
-            )
+        let e = json!({"at": "2026-05-01T16:03:07.5+02:00", "type": "deadline",
+            "case_ref": null, "message_id": null, "message_kind": null, "peer": "CO",
+            "due": 1_796_357_324_646u64});
+        let line = event_line(&e);
+        assert!(
+            line.starts_with(&format!(
+                "{}  {:<15}  {:<17}  {:<25}  CO  due=",
+                when(&json!("2026-05-01T14:03:07.5Z")),
+                "deadline",
+                "-",
+                "-"
+            )),
+            "{line}"
         );
+        assert!(!line.contains("1796357324646"), "{line}");
+        assert!(line.contains(&when(&json!(1_796_357_324_646u64))), "{line}");
     }
 
     #[test]
@@ -865,7 +1031,10 @@ mod tests {
             "{t}"
         );
         assert!(
-            t.contains("    received_at: 2026-05-01 14:03:07 UTC"),
+            t.contains(&format!(
+                "    received_at: {}",
+                when(&json!("2026-05-01T14:03:07Z"))
+            )),
             "{t}"
         );
         assert!(t.contains("    oral: yes"), "{t}");
@@ -898,7 +1067,10 @@ mod tests {
         );
         assert!(t.contains("half within 0.05 s, 95 % over 1 h"), "{t}");
         assert!(
-            t.contains("queues       FR 1 (oldest 2026-05-01 14:04:00 UTC)"),
+            t.contains(&format!(
+                "queues       FR 1 (oldest {})",
+                when(&json!("2026-05-01T14:04:00Z"))
+            )),
             "{t}"
         );
         assert!(
@@ -906,11 +1078,17 @@ mod tests {
             "{t}"
         );
         assert!(
-            t.contains("certificates LU expires 2046-05-01 00:00:00 UTC (7300 days)\n"),
+            t.contains(&format!(
+                "certificates LU expires {} (7300 days)\n",
+                when(&json!("2046-05-01T00:00:00Z"))
+            )),
             "{t}"
         );
         assert!(
-            t.contains("FR expires 2026-05-10 00:00:00 UTC (9 days)  WARNING"),
+            t.contains(&format!(
+                "FR expires {} (9 days)  WARNING",
+                when(&json!("2026-05-10T00:00:00Z"))
+            )),
             "{t}"
         );
     }

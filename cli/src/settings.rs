@@ -90,6 +90,13 @@ pub enum Action {
         /// The body of `POST /v1/cases`, checked.
         body: Value,
     },
+    /// The duty officer's board.
+    Board {
+        /// Control socket.
+        socket: PathBuf,
+        /// The officer's name offered for acknowledgements.
+        officer: Option<String>,
+    },
     /// Follow the event stream.
     Watch {
         /// Control socket.
@@ -484,6 +491,10 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
             }
         }
         Command::Watch => Action::Watch { socket: socket()? },
+        Command::Board(a) => Action::Board {
+            socket: socket()?,
+            officer: a.officer,
+        },
         Command::CheckConfig => {
             let Some(config) = config.clone().or_else(|| env.config.clone()) else {
                 return Err(usage(

@@ -235,6 +235,48 @@ impl Attachments {
         Ok(out)
     }
 
+    /// Where each file message `m` lists stands here, for a person: `delivered` (the peer's
+    /// receipt is held), `sending`, `waiting` (for the message to go first), `refused` (the
+    /// peer refused it for good) for a file sent; `received` or `receiving` for a file
+    /// received; `stored` for a file of a recorded message; `purged`. In the order listed.
+    pub fn transfers(&self, m: &crate::store::StoredMessage) -> Vec<serde_json::Value> {
+        let listed = body_of(&m.envelope)
+            .map(|b| listed(&b).to_vec())
+            .unwrap_or_default();
+        listed
+            .iter()
+            .filter_map(|f| {
+                let sha = poc247_protocol::parse_sha256_hex(&f.sha256)?;
+                let held = || {
+                    self.record(&sha)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|r| r.message_ids.contains(&m.id))
+                };
+                let state = if self.purged_at(m.id, &sha).ok().flatten().is_some() {
+                    "purged"
+                } else if m.direction == Direction::Inbound {
+                    if held() {
+                        "received"
+                    } else {
+                        "receiving"
+                    }
+                } else if m.delivery == DeliveryState::Local {
+                    "stored"
+                } else if self.receipt(m.id, &sha).ok().flatten().is_some() {
+                    "delivered"
+                } else if self.outbox.contains_key(key(m.id, &sha)).unwrap_or(false) {
+                    "sending"
+                } else if m.delivery == DeliveryState::Queued {
+                    "waiting"
+                } else {
+                    "refused"
+                };
+                Some(serde_json::json!({ "sha256": f.sha256, "state": state }))
+            })
+            .collect()
+    }
+
     /// Wakes the sending task.
     pub fn kick(&self) {
         self.kick.notify_one();

@@ -345,24 +345,7 @@ pub async fn fail_orphans(cases: &Cases) -> Result<Vec<FailedMessage>, NodeError
     Ok(failed)
 }
 
-/// Where the signed directory version in force is kept: beside the store.
-pub fn version_path(cfg: &crate::config::NodeConfig) -> std::path::PathBuf {
-    cfg.data_dir.join("directory.version.json")
-}
-
-/// The signed version in force, if one was ever applied here.
-pub fn version_in_force(
-    cfg: &crate::config::NodeConfig,
-) -> std::result::Result<Option<crate::registry::SignedVersion>, String> {
-    let path = version_path(cfg);
-    match std::fs::read(&path) {
-        Ok(b) => crate::registry::SignedVersion::parse(&b)
-            .map(Some)
-            .map_err(|m| format!("{}: {m}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("{}: {e}", path.display())),
-    }
-}
+pub use crate::registry::{version_in_force, version_path};
 
 /// Checks `next` against `registry_key` and the version in force at the node of `cfg`
 /// (whose party must be listed with `me`), then keeps it and writes the directory it carries

@@ -333,6 +333,25 @@ pub fn check(
     })
 }
 
+/// Where the signed directory version in force is kept: beside the store.
+pub fn version_path(cfg: &crate::config::NodeConfig) -> std::path::PathBuf {
+    cfg.data_dir.join("directory.version.json")
+}
+
+/// The signed version in force, if one was ever applied here.
+pub fn version_in_force(
+    cfg: &crate::config::NodeConfig,
+) -> std::result::Result<Option<SignedVersion>, String> {
+    let path = version_path(cfg);
+    match std::fs::read(&path) {
+        Ok(b) => SignedVersion::parse(&b)
+            .map(Some)
+            .map_err(|m| format!("{}: {m}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

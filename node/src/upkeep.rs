@@ -94,7 +94,7 @@ fn follow(ops: &Ops, cases: &Cases, ev: &NodeEvent) {
 /// Publishes `directory_overdue` once for the version in force if its next update has passed
 /// (`told`: the serial already told of).
 fn directory_overdue(cases: &Cases, told: &mut Option<u64>) {
-    let Ok(Some(v)) = crate::peers::version_in_force(cases.me.cfg()) else {
+    let Ok(Some(v)) = crate::registry::version_in_force(cases.me.cfg()) else {
         return;
     };
     let (serial, next_update) = (v.version.serial, UtcMs(v.version.next_update));

@@ -457,6 +457,7 @@ pub fn case_summary(c: &CaseRecord) -> Value {
 
 pub(crate) async fn show_case(
     State(s): State<Cases>,
+    State(attachments): State<Attachments>,
     ConnectInfo(caller): ConnectInfo<Caller>,
     UrlPath(case_ref): UrlPath<String>,
 ) -> ApiResult<Json<Value>> {
@@ -489,7 +490,9 @@ pub(crate) async fn show_case(
     let mut timeline = Vec::new();
     for id in &case.messages {
         if let Some(m) = s.store.message(*id)? {
-            timeline.push(message_view(&m, &directory, &s.store));
+            let mut view = message_view(&m, &directory, &s.store);
+            view["attachment_transfers"] = Value::Array(attachments.transfers(&m));
+            timeline.push(view);
         }
     }
     let mut v = case_summary(&case);
