@@ -8,6 +8,21 @@ use std::io::IsTerminal as _;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
+/// Standard error that never fails: once the terminal it went to is closed, log lines are lost
+/// instead of stopping the node (the logging library reports a failed write by a panic).
+struct QuietStderr;
+
+impl std::io::Write for QuietStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
 /// Sends tracing to stderr, filtered by `RUST_LOG` (`default` when it is unset).
 pub fn init_logging(format: LogFormat, default: &str) {
     let filter = match std::env::var("RUST_LOG") {
@@ -22,7 +37,7 @@ pub fn init_logging(format: LogFormat, default: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(|| QuietStderr);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -30,7 +45,8 @@ pub fn init_logging(format: LogFormat, default: &str) {
 }
 
 /// Runs the node of `config` until Ctrl-C or SIGTERM; SIGHUP reloads the directory and the
-/// node's certificate (as `poc247 peers reload` does).
+/// node's certificate (as `poc247 peers reload` does), except on a terminal, where it is the
+/// terminal closing and stops the node.
 pub async fn run(config: NodeConfig, log: LogFormat) -> anyhow::Result<()> {
     init_logging(log, "info");
     let socket = config.socket.clone();
@@ -40,7 +56,15 @@ pub async fn run(config: NodeConfig, log: LogFormat) -> anyhow::Result<()> {
     let mut hup = signal(SignalKind::hangup())
         .map_err(|e| Failure::internal(format!("cannot listen for SIGHUP: {e}")))?;
     let mut node = Node::start(config.clone()).await.map_err(start_failure)?;
-    tracing::info!(socket = %socket.display(), reload = "SIGHUP", "control API ready; Ctrl-C or SIGTERM stops the node");
+    // On a terminal, SIGHUP is the terminal closing: the node stops with it rather than run on
+    // with no one to stop it. Detached (systemd, nohup), SIGHUP reloads.
+    let on_terminal = std::io::stdin().is_terminal();
+    let reload_with = if on_terminal {
+        "poc247 peers reload"
+    } else {
+        "SIGHUP"
+    };
+    tracing::info!(socket = %socket.display(), reload = reload_with, "control API ready; Ctrl-C or SIGTERM stops the node");
     let why = loop {
         let mut failed = node.store().failure();
         tokio::select! {
@@ -52,7 +76,12 @@ pub async fn run(config: NodeConfig, log: LogFormat) -> anyhow::Result<()> {
                 }
             },
             _ = term.recv() => break "SIGTERM",
-            _ = hup.recv() => reload(&node).await,
+            _ = hup.recv() => {
+                if on_terminal {
+                    break "SIGHUP: the terminal closed";
+                }
+                reload(&node).await
+            }
             _ = failed.wait_for(|f| *f) => {
                 // The store refuses everything meanwhile (507, `storage-unavailable`); once
                 // the disk takes a write again, the node starts again on its folder, which

@@ -83,3 +83,126 @@ async fn no_request_text_or_personal_data_reaches_the_logs() -> anyhow::Result<(
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_plain_values_not_rust_debug_text() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("net");
+    let pki = Pki::Fresh(vec![party("LU"), party("FR")]);
+    drop(LocalNetwork::prepare(&dir, &pki)?);
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_poc247"));
+    let mut nodes = Vec::new();
+    for p in ["fr", "lu"] {
+        let mut n = NodeProcess::new(
+            bin,
+            &dir.join(p).join("node.toml"),
+            &tmp.path().join(format!("{p}.log")),
+        )?
+        .with_run_args(&["--log-format", "json"]);
+        n.start(Some("poc247=debug,poc247_node=debug")).await?;
+        nodes.push(n);
+    }
+    let lu = &nodes[1];
+    let mut events = lu.client().events().await?;
+    let done = lu
+        .client()
+        .post("/v1/requests", &preservation_request("FR"))
+        .await?;
+    assert_eq!(done.status.as_u16(), 201, "{}", done.body);
+    let id = done.body["message_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(ev)) = events.next().await {
+            if ev["type"] == "delivered" && ev["message_id"] == id.as_str() {
+                return;
+            }
+        }
+    })
+    .await?;
+    for n in &mut nodes {
+        n.stop(Duration::from_secs(20)).await?;
+    }
+    for n in &nodes {
+        let log = std::fs::read_to_string(n.log_path())?;
+        let mut lines = 0;
+        for line in log.lines().filter(|l| l.starts_with('{')) {
+            let v: serde_json::Value = serde_json::from_str(line)?;
+            lines += 1;
+            for (k, val) in v["fields"].as_object().into_iter().flatten() {
+                let text = val.to_string();
+                assert!(
+                    !text.contains("Some(") && text != "\"None\"",
+                    "{}: field {k} is Rust debug text: {line}",
+                    n.party()
+                );
+            }
+        }
+        assert!(lines > 3, "{} logged {lines} JSON lines", n.party());
+        assert!(log.contains("node started"), "{log}");
+    }
+    Ok(())
+}
+
+/// `poc247 run` in a terminal stops when the terminal closes (SIGHUP), instead of running on
+/// with no one to stop it; detached, SIGHUP reloads (`tests/tests/operator.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreground_run_stops_when_its_terminal_closes() -> anyhow::Result<()> {
+    if std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        panic!("tmux is needed (.ci/run installs it)");
+    }
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("net");
+    let pki = Pki::Fresh(vec![party("LU"), party("FR")]);
+    drop(LocalNetwork::prepare(&dir, &pki)?);
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_poc247"));
+    let config = dir.join("lu").join("node.toml");
+    let socket = poc247_node::NodeConfig::load(&config)?.socket;
+    let session = format!("poc247-hup-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(["-L", &session])
+            .args(args)
+            .status()
+    };
+    let cmd = format!(
+        "{} --config {} run; echo exited $? > {}",
+        bin.display(),
+        config.display(),
+        tmp.path().join("exit").display()
+    );
+    assert!(tmux(&["new-session", "-d", "-s", &session, &cmd])?.success());
+    let client = poc247_node::client::ControlClient::new(socket.clone());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while client.get("/v1/status").await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The terminal closes: its processes get SIGHUP.
+    let _ = tmux(&["kill-server"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while client.get("/v1/status").await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node runs on after its terminal closed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A clean stop removes the control socket as its last step.
+    while socket.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node did not finish its clean stop"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}

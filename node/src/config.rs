@@ -55,6 +55,9 @@ pub struct ConfigFile {
     /// The hook command run for each event.
     #[serde(default)]
     pub hook: Option<crate::hook::HookSettings>,
+    /// `/metrics` over TCP, for a Prometheus server.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     /// Limits on evidence attachments.
     #[serde(default)]
     pub attachments: AttachmentSettings,
@@ -155,6 +158,16 @@ impl Default for StoreSettings {
 
 pub use poc247_core::delivery::DeliverySettings;
 
+/// `[metrics]`: `/metrics` over TCP as well as on the control socket, for a Prometheus server
+/// that cannot reach a Unix socket. Only `GET /metrics` is served there, nothing else of the
+/// API; bind it to loopback or an administration network.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// The TCP address (`127.0.0.1:9247`); none: the control socket only.
+    pub listen: Option<SocketAddr>,
+}
+
 /// Control socket settings.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -205,6 +218,8 @@ pub struct NodeConfig {
     pub events: EventSettings,
     /// The hook command, if any.
     pub hook: Option<crate::hook::HookConfig>,
+    /// Where `/metrics` is also served over TCP, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
     /// Attachment limits.
     pub attachments: AttachmentSettings,
     /// Drill mode.
@@ -311,6 +326,7 @@ impl NodeConfig {
             deadlines: f.deadlines,
             events: f.events,
             hook,
+            metrics_listen: f.metrics.listen,
             attachments: f.attachments,
             drill: f.drill,
         })

@@ -93,7 +93,7 @@ pub async fn sync_with(wire: Wire, peer: PartyId, conn: quinn::Connection) {
                 spread(&wire);
             }
             Err(e) => {
-                tracing::error!(serial, error = ?e, "a directory version taken from a peer could not be put in force")
+                tracing::error!(serial, error = %e, "a directory version taken from a peer could not be put in force")
             }
         },
         Err(why) => refused(serial, why),

@@ -139,6 +139,19 @@ impl Node {
         let (dialer, dial_requests) = Dialer::new();
         let ops: Ops = Arc::new(crate::operator::Operator::new(&material, clocks.now()));
         let listener = crate::api::bind(&cfg.socket)?;
+        let metrics_listener = match cfg.metrics_listen {
+            None => None,
+            Some(addr) => {
+                let l = std::net::TcpListener::bind(addr)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .and_then(tokio::net::TcpListener::from_std)
+                    .map_err(|e| NodeError::Config {
+                        file: cfg.data_dir.clone(),
+                        message: format!("[metrics] listen = {addr}: {e}"),
+                    })?;
+                Some(l)
+            }
+        };
         let hook = cfg.hook.clone();
         let me = Identity::new(cfg, signing, clocks.now());
         let cases = Cases {
@@ -203,6 +216,17 @@ impl Node {
                 tasks.cancel_token(),
             ));
         }
+        if let Some(l) = metrics_listener {
+            tracing::info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving /metrics over TCP");
+            tasks.spawn(crate::api::serve_metrics(
+                crate::api::App {
+                    wire: wire.clone(),
+                    deadlines: deadlines.clone(),
+                },
+                l,
+                tasks.cancel_token(),
+            ));
+        }
         tasks.spawn(crate::api::serve(
             crate::api::App {
                 wire: wire.clone(),
@@ -213,7 +237,7 @@ impl Node {
         ));
         // A node back from a stop catches up with a version its peers took meanwhile.
         crate::dirsync::spread(&wire);
-        tracing::info!(party = %me.party(), addr = ?wire.net.local_addr().ok(), "node started");
+        tracing::info!(party = %me.party(), addr = %wire.net.local_addr().map(|a| a.to_string()).unwrap_or_default(), "node started");
         Ok(Node {
             wire,
             deadlines,
@@ -545,7 +569,7 @@ async fn settle(wire: &Wire, t: &Transmit, msg: StoredMessage, reply: Reply) -> 
             });
             let Some(signer) = signer else {
                 let e = r.verify(&t.peer, &entry.signing_key, t.id, &sha).err();
-                tracing::warn!(peer = %t.peer, id = %t.id, error = ?e, "receipt does not verify");
+                tracing::warn!(peer = %t.peer, id = %t.id, error = %e.as_ref().map(|e| e.to_string()).unwrap_or_default(), "receipt does not verify");
                 return retry(
                     e.map_or_else(|| "receipt does not verify".into(), |e| e.to_string()),
                 );

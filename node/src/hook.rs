@@ -289,16 +289,16 @@ async fn pass(
         match run_once(cfg, party, ev, &name, &line, cancel).await {
             Err(Failure::Stopped) => return Passed::Stopping,
             Ok(()) => {
-                tracing::debug!(seq = ev.seq, r#type = %name, case = ?case, run = n + 1, "hook done");
+                tracing::debug!(seq = ev.seq, r#type = %name, case = case.as_deref().unwrap_or_default(), run = n + 1, "hook done");
                 return Passed::Done;
             }
             Err(f) => {
-                tracing::warn!(seq = ev.seq, r#type = %name, case = ?case, run = n + 1, of = runs, failure = %f, "hook failed");
+                tracing::warn!(seq = ev.seq, r#type = %name, case = case.as_deref().unwrap_or_default(), run = n + 1, of = runs, failure = %f, "hook failed");
                 last = f.to_string();
             }
         }
     }
-    tracing::error!(seq = ev.seq, r#type = %name, case = ?case, runs, "hook gave up on an event");
+    tracing::error!(seq = ev.seq, r#type = %name, case = case.as_deref().unwrap_or_default(), runs, "hook gave up on an event");
     Passed::GaveUp { runs, reason: last }
 }
 

@@ -300,7 +300,7 @@ async fn fire_due(t: &Timers, index: &mut Index, now: UtcMs) -> Option<UtcMs> {
             }
         };
         if fired && t.cases.store.commit().await.is_ok() {
-            tracing::warn!(case = %d.case_ref, track = ?d.track, label = %d.label, owed_by = %d.owed_by, "deadline due");
+            tracing::warn!(case = %d.case_ref, track = %crate::metrics::track_name(d.track), label = %d.label, owed_by = %d.owed_by, "deadline due");
             t.cases.events.publish(
                 EventKind::Deadline {
                     track: d.track,

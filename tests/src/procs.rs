@@ -29,6 +29,7 @@ pub struct NodeProcess {
     log: PathBuf,
     child: Option<Child>,
     starts: u32,
+    run_args: Vec<String>,
 }
 
 impl NodeProcess {
@@ -44,7 +45,14 @@ impl NodeProcess {
             log: log.to_path_buf(),
             child: None,
             starts: 0,
+            run_args: Vec::new(),
         })
+    }
+
+    /// Passes `args` to `run` (`--log-format json` …) at each start.
+    pub fn with_run_args(mut self, args: &[&str]) -> NodeProcess {
+        self.run_args = args.iter().map(|a| (*a).to_owned()).collect();
+        self
     }
 
     /// The node's party.
@@ -92,6 +100,7 @@ impl NodeProcess {
         writeln!(log, "==== start {} of {} ====", self.starts, self.party)?;
         let child = Command::new(&self.bin)
             .arg("run")
+            .args(&self.run_args)
             .arg("--config")
             .arg(&self.config_path)
             .env_remove("POC247_SOCKET")

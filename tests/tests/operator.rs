@@ -404,3 +404,57 @@ async fn metrics_parse_as_prometheus_text_and_count_a_delivered_request() -> any
     net.net.shutdown().await;
     Ok(())
 }
+
+/// `GET` `path` over plain HTTP/1.1 at `addr`: the status line and the body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(String, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: prometheus\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await?;
+    let status = out.lines().next().unwrap_or_default().to_owned();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    Ok((status, body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_over_tcp_for_prometheus_and_nothing_else_is() -> anyhow::Result<()> {
+    let mut net = Net::fresh_prepared(&["LU", "FR"])?;
+    let free = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    for p in ["LU", "FR"] {
+        let mut cfg = net.config(p)?;
+        if p == "LU" {
+            cfg.metrics_listen = Some(free);
+        }
+        net.net.start_node_with(&party(p), cfg).await?;
+    }
+    let mut rx = net.events("LU")?;
+    let done = net.submit("LU", &preservation_request("FR")).await?;
+    wait_delivered(&mut rx, done["message_id"].as_str().unwrap(), 10).await?;
+    let (status, body) = http_get(free, "/metrics").await?;
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("poc247_messages_out_total"), "{body}");
+    assert_eq!(
+        body.lines().filter(|l| l.starts_with("poc247_")).count(),
+        lu_metrics(&net)
+            .await?
+            .lines()
+            .filter(|l| l.starts_with("poc247_"))
+            .count(),
+        "the same metrics as on the control socket"
+    );
+    // Nothing else of the API is reachable there.
+    let (status, _) = http_get(free, "/v1/status").await?;
+    assert!(status.contains("404"), "{status}");
+    let (status, _) = http_get(free, "/v1/cases").await?;
+    assert!(status.contains("404"), "{status}");
+    net.net.shutdown().await;
+    Ok(())
+}
+
+async fn lu_metrics(net: &Net) -> anyhow::Result<String> {
+    Ok(net.client("LU")?.get_text("/metrics").await?.text)
+}

@@ -43,7 +43,7 @@ pub(crate) async fn create_request(
         keep(&s, intake, &submitted_ids(&s, &done));
     }
     for d in &done {
-        tracing::info!(uid = ?caller.uid, case = %d.case_ref, kind = %kind, "request created through the API");
+        tracing::info!(uid = caller.uid, case = %d.case_ref, kind = %kind, "request created through the API");
     }
     let body = match (several, done.as_slice()) {
         (false, [one]) => json!(one),
@@ -485,7 +485,7 @@ pub(crate) async fn show_case(
         case_ref: Some(case_ref.clone()),
         message_id: None,
     })?;
-    tracing::info!(uid = ?caller.uid, case = %case_ref, "case read through the API");
+    tracing::info!(uid = caller.uid, case = %case_ref, "case read through the API");
     let directory = s.directory();
     let mut timeline = Vec::new();
     for id in &case.messages {
@@ -892,7 +892,7 @@ pub(crate) async fn case_action(
     if let Some(intake) = intake {
         keep(&s, intake, &[done.message_id]);
     }
-    tracing::info!(uid = ?caller.uid, case = %case_ref, kind = %kind, "response created through the API");
+    tracing::info!(uid = caller.uid, case = %case_ref, kind = %kind, "response created through the API");
     Ok((StatusCode::CREATED, Json(json!(done))))
 }
 

@@ -437,3 +437,28 @@ async fn to_completion(
         Err(_) => ApiError::from(NodeError::ShuttingDown).into_response(),
     }
 }
+
+/// Serves `GET /metrics`, and nothing else, on `listener` until `cancel` fires (`[metrics]
+/// listen`): for a Prometheus server. Any other path is 404.
+pub async fn serve_metrics(
+    state: App,
+    listener: tokio::net::TcpListener,
+    cancel: CancellationToken,
+) {
+    let app = Router::new()
+        .route("/metrics", get(operator::handler))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "only /metrics is served here",
+            )
+        })
+        .with_state(state);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "the metrics listener stopped");
+    }
+}

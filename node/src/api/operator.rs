@@ -207,11 +207,11 @@ pub async fn reload_route(
 ) -> Result<Json<Value>, ApiError> {
     match crate::peers::reload(&s, Actor::Local { uid: caller.uid }).await {
         Ok(r) => {
-            tracing::info!(uid = ?caller.uid, "directory reloaded through the API");
+            tracing::info!(uid = caller.uid, "directory reloaded through the API");
             Ok(Json(json!(r)))
         }
         Err(ReloadError::Directory(m)) => {
-            tracing::warn!(uid = ?caller.uid, reason = %m, "directory reload refused; the old one stays");
+            tracing::warn!(uid = caller.uid, reason = %m, "directory reload refused; the old one stays");
             Err(ApiError::with_code(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-directory",
@@ -219,7 +219,7 @@ pub async fn reload_route(
             ))
         }
         Err(ReloadError::Certificate(m)) => {
-            tracing::warn!(uid = ?caller.uid, reason = %m, "certificate reload refused; the old one stays");
+            tracing::warn!(uid = caller.uid, reason = %m, "certificate reload refused; the old one stays");
             Err(ApiError::with_code(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-certificate",
@@ -242,7 +242,7 @@ pub async fn apply_route(
 ) -> Result<Json<Value>, ApiError> {
     let actor = Actor::Local { uid: caller.uid };
     let refused = |serial: Option<u64>, m: String| {
-        tracing::warn!(uid = ?caller.uid, reason = %m, "directory version refused; the one in force stays");
+        tracing::warn!(uid = caller.uid, reason = %m, "directory version refused; the one in force stays");
         s.cases.events.publish(
             EventKind::DirectoryRefused {
                 serial: serial.unwrap_or(0),
