@@ -38,6 +38,8 @@ pub struct Request {
     pub body: Body,
     /// Files to attach (`--attach`), as given.
     pub attach: Vec<std::path::PathBuf>,
+    /// `--yes`, `--dry-run`.
+    pub confirm: crate::args::ConfirmArgs,
 }
 
 impl Request {
@@ -65,6 +67,7 @@ impl Request {
         if !self.attach.is_empty() {
             v["attachments"] = crate::attach::paths_json(&self.attach);
         }
+        crate::action::add_confirm(&mut v, self.confirm);
         v
     }
 }
@@ -340,6 +343,7 @@ fn assemble(
             subscriber_only_override: subscriber_override || file_subscriber_override,
             body,
             attach: Vec::new(),
+            confirm: flags.confirm,
         }),
         _ => Err(Failure::invalid_fields(&errors)),
     }
