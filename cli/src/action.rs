@@ -796,6 +796,8 @@ mod tests {
             "in-reply-to",
             "language",
             "language-override",
+            "yes",
+            "dry-run",
             "help",
         ];
         // The protocol's one list of actions: each that sends a message has its command.

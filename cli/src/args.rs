@@ -27,7 +27,8 @@ Exit status:
   3  no node is listening on the control socket
   4  internal error (the node answered 5xx, or anything unexpected)
   5  not sent: the node's checks gave warnings to confirm (printed on stderr) and there was
-     no terminal to ask on; nothing was stored. Check them, and add --yes to send anyway
+     no terminal to ask on, or the answer was not y; nothing was stored. Check them, and add
+     --yes to send anyway
 
 The control socket is the first of: --socket; the socket of the --config file;
 $POC247_SOCKET; the socket of the $POC247_CONFIG file; ./data/control.sock.";
@@ -37,7 +38,7 @@ $POC247_SOCKET; the socket of the $POC247_CONFIG file; ./data/control.sock.";
 #[derive(Debug, Args, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConfirmArgs {
     /// Send even if the node's checks give warnings (a language override, a copy to the
-    /// central authority, a date beyond the legal maximum …). Without it, the warnings are
+    /// central authority, information sent although its conditions were declined …). Without it, the warnings are
     /// shown and, on a terminal, confirmed with y; elsewhere nothing is sent (exit 5).
     #[arg(long, help_heading = "Confirmation")]
     pub yes: bool,

@@ -422,6 +422,17 @@ mod tests {
         assert_eq!(j["fields"]["mla_intent"], true);
         assert!(j.get("language_override").is_none(), "{j}");
         assert!(j.get("subscriber_only_override").is_none(), "{j}");
+        assert!(j.get("confirm_warnings").is_none(), "{j}");
+        assert!(j.get("dry_run").is_none(), "{j}");
+    }
+
+    #[test]
+    fn yes_and_dry_run_become_confirm_warnings_and_dry_run() {
+        let mut args = ALL.to_vec();
+        args.extend_from_slice(&["--yes", "--dry-run"]);
+        let j = ok(send(&args)).to_json();
+        assert_eq!(j["confirm_warnings"], true, "{j}");
+        assert_eq!(j["dry_run"], true, "{j}");
     }
 
     #[test]
@@ -754,6 +765,8 @@ origin = "203.0.113.7"
             "exercise",
             "file",
             "subscriber-only-override",
+            "yes",
+            "dry-run",
             "help",
         ];
         for kind in MessageKind::ALL.iter().filter(|k| k.is_request()) {

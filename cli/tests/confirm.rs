@@ -171,3 +171,91 @@ async fn an_action_takes_dry_run_and_yes() {
     assert_eq!(timeline_len(&net, "FR", &case).await, 2);
     net.net.shutdown().await;
 }
+
+/// Runs `tmux` with `args`; its standard output.
+fn tmux(args: &[&str]) -> String {
+    let out = std::process::Command::new("tmux")
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The pane of tmux session `name` once it shows `text` (polled; a test fails after 20 s).
+async fn pane_showing(name: &str, text: &str) -> String {
+    for _ in 0..200 {
+        let pane = tmux(&["capture-pane", "-p", "-t", name]);
+        if pane.contains(text) {
+            return pane;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{text:?} never shown: {}",
+        tmux(&["capture-pane", "-p", "-t", name])
+    );
+}
+
+/// Kills the tmux session when the test ends, passed or not.
+struct Session(String);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        tmux(&["kill-session", "-t", &self.0]);
+    }
+}
+
+/// Quotes `s` for the shell.
+fn quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_the_officer_is_asked_and_y_sends_it_anything_else_does_not() {
+    let net = Net::embedded().await.unwrap();
+    let lu = socket(&net, "LU");
+    let args: Vec<String> = overridden(&lu, &[]).iter().map(|a| quoted(a)).collect();
+    let command = format!(
+        "{} {}; echo \"exit=$?\"; sleep 60",
+        env!("CARGO_BIN_EXE_poc247"),
+        args.join(" ")
+    );
+    for (answer, code, cases) in [("n", 5, 0), ("y", 0, 1)] {
+        let name = format!("poc247-confirm-{}-{answer}", std::process::id());
+        let _session = Session(name.clone());
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "200",
+            "-y",
+            "50",
+            "env",
+            "-u",
+            "POC247_SOCKET",
+            "-u",
+            "POC247_CONFIG",
+            "sh",
+            "-c",
+            &command,
+        ]);
+        let pane = pane_showing(&name, "send anyway? [y/N]").await;
+        assert!(
+            pane.contains("warning: sent in fr which CO does not list"),
+            "{pane}"
+        );
+        assert!(cases_at(&net, "LU").await.is_empty(), "nothing before y");
+        tmux(&["send-keys", "-t", &name, answer, "Enter"]);
+        let pane = pane_showing(&name, "exit=").await;
+        assert!(pane.contains(&format!("exit={code}")), "{pane}");
+        assert_eq!(cases_at(&net, "LU").await.len(), cases, "{pane}");
+        if answer == "y" {
+            assert!(pane.contains("queued"), "{pane}");
+        } else {
+            assert!(pane.contains("not sent"), "{pane}");
+        }
+    }
+    net.net.shutdown().await;
+}
