@@ -257,8 +257,17 @@ async fn dry_run_and_confirm_warnings_of_the_wrong_type_are_named_and_nothing_is
         let mut body = preservation_request("FR");
         body[member] = value;
         let r = f.net.client("LU")?.post("/v1/requests", &body).await?;
-        assert_eq!(r.status.as_u16(), 400, "{}", r.body);
+        // Named with the request's other faults, at once.
+        body["fields"]["mla_intent"] = json!("yes");
+        let r = f.net.client("LU")?.post("/v1/requests", &body).await?;
+        assert_eq!(r.status.as_u16(), 422, "{}", r.body);
         assert_eq!(error_field(&r.body, member)["field"], member, "{}", r.body);
+        assert_eq!(
+            error_field(&r.body, "mla_intent")["field"],
+            "mla_intent",
+            "{}",
+            r.body
+        );
     }
     assert!(cases(&f, "LU").await?.is_empty());
     let done = f.net.submit("LU", &preservation_request("FR")).await?;
@@ -268,11 +277,25 @@ async fn dry_run_and_confirm_warnings_of_the_wrong_type_are_named_and_nothing_is
             "LU",
             case,
             "withdraw",
-            json!({ "fields": { "reason": "x" }, "dry_run": "no" }),
+            json!({ "fields": { "reason": "x" }, "dry_run": "no", "in_reply_to": 7 }),
         )
         .await?;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 422, "{body}");
     assert_eq!(error_field(&body, "dry_run")["field"], "dry_run", "{body}");
+    assert_eq!(
+        error_field(&body, "in_reply_to")["field"],
+        "in_reply_to",
+        "{body}"
+    );
+    let (status, body) = f
+        .try_act("LU", case, "close", json!({ "confirm_warnings": "yes" }))
+        .await?;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        error_field(&body, "confirm_warnings")["field"],
+        "confirm_warnings",
+        "{body}"
+    );
     assert_eq!(
         f.net.case("LU", case).await?["timeline"]
             .as_array()

@@ -35,7 +35,11 @@ pub(crate) async fn create_request(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (mut req, several, files) = parse_new_request(&body)?;
-    let mode = send_mode(&body)?;
+    // Their types were checked with the request's other members.
+    let mode = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(map)) => send_mode(&map).0,
+        _ => Mode::ConfirmWarnings,
+    };
     let kind = req.body.kind();
     // Copied in before the request is stored; a refusal from here on deletes the copies.
     let intake = take_attachments(&s, &attachments, None, &mut req.body, files).await?;
@@ -67,13 +71,9 @@ fn dry_run_answer(would: &[WouldSend]) -> Value {
 }
 
 /// The members `dry_run` and `confirm_warnings` of a request's or an action's body (each
-/// `true` or `false`): how it is carried out. A member of another type is a 400 naming it.
-fn send_mode(body: &[u8]) -> ApiResult<Mode> {
-    let v: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("body is not JSON: {e}")))?
-    };
+/// `true` or `false`): how it is carried out, and each member of another type named (a 422
+/// with the body's other faults).
+fn send_mode(v: &serde_json::Map<String, Value>) -> (Mode, Vec<FieldError>) {
     let mut wrong = Vec::new();
     let mut flag = |k: &str| match v.get(k) {
         None | Some(Value::Null) => false,
@@ -88,14 +88,12 @@ fn send_mode(body: &[u8]) -> ApiResult<Mode> {
     };
     let dry_run = flag("dry_run");
     let confirmed = flag("confirm_warnings");
-    if !wrong.is_empty() {
-        return Err(ApiError::mistyped(wrong));
-    }
-    Ok(match (dry_run, confirmed) {
+    let mode = match (dry_run, confirmed) {
         (true, _) => Mode::DryRun,
         (false, true) => Mode::Commit,
         (false, false) => Mode::ConfirmWarnings,
-    })
+    };
+    (mode, wrong)
 }
 
 impl From<SubmitError> for ApiError {
@@ -248,6 +246,9 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileTo
         }
     };
     let exercise = flag("exercise");
+    // How it is carried out (read again by `create_request`): typed here, with the rest.
+    let _ = flag("confirm_warnings");
+    let _ = flag("dry_run");
     let language_override = flag("language_override");
     let subscriber_only_override = flag("subscriber_only_override");
     let body = match (kind, map.get("fields")) {
@@ -763,7 +764,10 @@ pub(crate) async fn case_action(
             KNOWN.join(", ")
         )));
     }
-    let mode = send_mode(&body)?;
+    let (mode, mode_errors) = send_mode(&map);
+    if !mode_errors.is_empty() && found.kind.is_none() {
+        return Err(ApiError::invalid(mode_errors));
+    }
     if action == "purge" {
         // CIC 67-1(3): data about persons not targeted are removed and destroyed; the audit
         // log keeps that it happened and why. Nothing is guessed: the target is named, and a
@@ -888,7 +892,7 @@ pub(crate) async fn case_action(
             format!("no action {action:?} on a case"),
         )
     })?;
-    let mut errors = Vec::new();
+    let mut errors = mode_errors;
     let in_reply_to = match map.get("in_reply_to") {
         None | Some(Value::Null) => None,
         Some(Value::String(t)) => t
