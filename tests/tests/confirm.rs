@@ -257,6 +257,8 @@ async fn dry_run_and_confirm_warnings_of_the_wrong_type_are_named_and_nothing_is
         let mut body = preservation_request("FR");
         body[member] = value;
         let r = f.net.client("LU")?.post("/v1/requests", &body).await?;
+        assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+        assert_eq!(error_field(&r.body, member)["field"], member, "{}", r.body);
         // Named with the request's other faults, at once.
         body["fields"]["mla_intent"] = json!("yes");
         let r = f.net.client("LU")?.post("/v1/requests", &body).await?;
