@@ -168,7 +168,17 @@ pub fn build(cmd: &ActionCommand) -> Result<CaseAction, Failure> {
         C::Withdraw(x) => typed(x),
         C::SendInformation(x) => typed(x),
         C::Close(x) => close(x),
-        C::Notified(x) => local_with(&x.case, x.note.clone().map(Value::String), "notified"),
+        C::Notified(x) => {
+            let mut a = local_with(&x.case, x.note.clone().map(Value::String), "notified")?;
+            add_confirm(
+                &mut a.body,
+                crate::args::ConfirmArgs {
+                    yes: false,
+                    dry_run: x.dry_run,
+                },
+            );
+            Ok(a)
+        }
         C::Respond(x) => respond(x),
     }
 }
@@ -242,6 +252,7 @@ fn message(
         v["language_override"] = Value::Bool(true);
     }
     crate::attach::add_paths(&mut v, &attach);
+    add_confirm(&mut v, c.confirm);
     Ok(CaseAction {
         case: c.case.clone(),
         action,
@@ -252,11 +263,29 @@ fn message(
 
 /// `close`: local, no message; only a note.
 fn close(c: &CloseArgs) -> Result<CaseAction, Failure> {
-    close_with(&c.case, c.note.clone().map(Value::String))
+    let mut a = close_with(&c.case, c.note.clone().map(Value::String))?;
+    add_confirm(
+        &mut a.body,
+        crate::args::ConfirmArgs {
+            yes: false,
+            dry_run: c.dry_run,
+        },
+    );
+    Ok(a)
 }
 
 fn close_with(case: &CaseRef, note: Option<Value>) -> Result<CaseAction, Failure> {
     local_with(case, note, CLOSE)
+}
+
+/// `"dry_run": true` and `"confirm_warnings": true` in a body, as the flags ask.
+pub fn add_confirm(v: &mut Value, c: crate::args::ConfirmArgs) {
+    if c.dry_run {
+        v["dry_run"] = Value::Bool(true);
+    }
+    if c.yes {
+        v["confirm_warnings"] = Value::Bool(true);
+    }
 }
 
 /// A local action (`close`, `notified`): no message, only a note for the record.
@@ -297,7 +326,9 @@ fn respond(r: &RespondArgs) -> Result<CaseAction, Failure> {
             Some(path) => fields::read_file(path, &["note"], None, "close")?,
             None => Map::new(),
         };
-        return close_with(&r.case.case, file.remove("note"));
+        let mut a = close_with(&r.case.case, file.remove("note"))?;
+        add_confirm(&mut a.body, r.case.confirm);
+        return Ok(a);
     }
     let Some((action, kind)) =
         poc247_protocol::Action::find(&r.action).and_then(|a| a.kind.map(|k| (a.name, k)))
@@ -765,6 +796,8 @@ mod tests {
             "in-reply-to",
             "language",
             "language-override",
+            "yes",
+            "dry-run",
             "help",
         ];
         // The protocol's one list of actions: each that sends a message has its command.

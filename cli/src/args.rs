@@ -26,9 +26,27 @@ Exit status:
   2  usage error (unknown flag, bad flag value)
   3  no node is listening on the control socket
   4  internal error (the node answered 5xx, or anything unexpected)
+  5  not sent: the node's checks gave warnings to confirm (printed on stderr) and there was
+     no terminal to ask on, or the answer was not y; nothing was stored. Check them, and add
+     --yes to send anyway
 
 The control socket is the first of: --socket; the socket of the --config file;
 $POC247_SOCKET; the socket of the $POC247_CONFIG file; ./data/control.sock.";
+
+/// What `send` and every action take: confirm the node's warnings, or only show what would
+/// be sent.
+#[derive(Debug, Args, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConfirmArgs {
+    /// Send even if the node's checks give warnings (a language override, a copy to the
+    /// central authority, information sent although its conditions were declined …). Without it, the warnings are
+    /// shown and, on a terminal, confirmed with y; elsewhere nothing is sent (exit 5).
+    #[arg(long, help_heading = "Confirmation")]
+    pub yes: bool,
+    /// Show what would be sent (checked by the node: routing, the case's state after, the
+    /// warnings, the body) and send and store nothing.
+    #[arg(long, help_heading = "Confirmation")]
+    pub dry_run: bool,
+}
 
 /// poc247 — the 24/7 point of contact's node (Budapest Convention art. 35).
 #[derive(Debug, Parser)]

@@ -190,9 +190,64 @@ async fn post_with_files(
     crate::progress::while_waiting(progress, label, api.post(path, &body)).await
 }
 
+/// Posts a request or an action. When the node answers that its checks gave warnings to
+/// confirm (nothing stored), they are printed on stderr; on a terminal (stdin and stdout, no
+/// `--json`) the officer is asked, and `y` posts it again confirmed; elsewhere it fails
+/// with exit 5, saying to add `--yes`.
+async fn post_confirmed(
+    socket: &Path,
+    path: &str,
+    body: Value,
+    out: Output,
+) -> Result<Value, Failure> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let err = match post_with_files(socket, path, body.clone(), out).await {
+        Err(Failure::Refused { body: err, .. })
+            if err["error"]["code"] == "unconfirmed-warnings" =>
+        {
+            err
+        }
+        other => return other,
+    };
+    for w in err["error"]["warnings"].as_array().into_iter().flatten() {
+        output::warning(&w.as_str().map_or_else(|| w.to_string(), str::to_owned));
+    }
+    let interactive =
+        !out.is_json() && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if interactive {
+        let mut stderr = std::io::stderr().lock();
+        let _ = write!(stderr, "send anyway? [y/N] ");
+        let _ = stderr.flush();
+        drop(stderr);
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            let mut body = body;
+            body["confirm_warnings"] = Value::Bool(true);
+            return post_with_files(socket, path, body, out).await;
+        }
+        return Err(Failure::Unconfirmed {
+            message: "not sent: nothing was stored".into(),
+            body: err,
+        });
+    }
+    Err(Failure::Unconfirmed {
+        message: "not sent, nothing stored: the node's checks gave the warnings above; \
+                  check them, and add --yes to send anyway"
+            .into(),
+        body: err,
+    })
+}
+
 /// `send <kind>`: the request was checked already; the node checks it again.
 async fn send(socket: &Path, request: &Request, out: Output) -> Result<Outcome, Failure> {
-    let body = post_with_files(socket, "/v1/requests", request.to_json(), out).await?;
+    let body = post_confirmed(socket, "/v1/requests", request.to_json(), out).await?;
+    if body["dry_run"] == true {
+        return Ok(Outcome {
+            text: render::dry_run(&body),
+            json: body,
+        });
+    }
     match body["cases"].as_array() {
         Some(cases) => {
             for c in cases {
@@ -212,7 +267,7 @@ async fn send(socket: &Path, request: &Request, out: Output) -> Result<Outcome, 
 /// An action on a case: the message it sends, or `close`.
 async fn act(socket: &Path, action: &CaseAction, out: Output) -> Result<Outcome, Failure> {
     let path = action.path();
-    let body = match post_with_files(socket, &path, action.body.clone(), out).await {
+    let body = match post_confirmed(socket, &path, action.body.clone(), out).await {
         Ok(b) => b,
         // The fallback of a node without this endpoint, not a missing case.
         Err(Failure::Refused { body, .. }) if body["error"]["message"] == "no such endpoint" => {
@@ -225,6 +280,12 @@ async fn act(socket: &Path, action: &CaseAction, out: Output) -> Result<Outcome,
         }
         Err(e) => return Err(e),
     };
+    if body["dry_run"] == true && action.action != "purge" {
+        return Ok(Outcome {
+            text: render::dry_run(&body),
+            json: body,
+        });
+    }
     warnings(&body, "");
     let kind = action.kind.map(|k| k.as_str()).unwrap_or_default();
     Ok(Outcome {

@@ -19,6 +19,13 @@ pub enum Failure {
         /// For `--json`: the API's error body, or one made the same way.
         body: Value,
     },
+    /// Exit 5: the node's checks gave warnings nobody confirmed; nothing was sent or stored.
+    Unconfirmed {
+        /// For people.
+        message: String,
+        /// For `--json`: the API's error body (`warnings` listed).
+        body: Value,
+    },
     /// Exit 2: the command line itself is wrong.
     Usage(clap::Error),
     /// Exit 3: nothing answers on the control socket.
@@ -112,13 +119,16 @@ impl Failure {
             Failure::Usage(_) => 2,
             Failure::Unreachable { .. } => 3,
             Failure::Internal { .. } => 4,
+            Failure::Unconfirmed { .. } => 5,
         })
     }
 
     /// The JSON document printed on stdout with `--json`, if any.
     pub fn json(&self) -> Option<Value> {
         match self {
-            Failure::Refused { body, .. } | Failure::Internal { body, .. } => Some(body.clone()),
+            Failure::Refused { body, .. }
+            | Failure::Internal { body, .. }
+            | Failure::Unconfirmed { body, .. } => Some(body.clone()),
             Failure::Usage(_) => None,
             Failure::Unreachable { .. } => Some(error_body("unreachable", &self.to_string(), &[])),
         }
@@ -128,9 +138,9 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Refused { message, .. } | Failure::Internal { message, .. } => {
-                f.write_str(message)
-            }
+            Failure::Refused { message, .. }
+            | Failure::Internal { message, .. }
+            | Failure::Unconfirmed { message, .. } => f.write_str(message),
             Failure::Usage(e) => write!(f, "{e}"),
             Failure::Unreachable { socket, source }
                 if source.kind() == std::io::ErrorKind::PermissionDenied =>

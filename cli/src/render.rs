@@ -71,6 +71,53 @@ pub fn submitted(body: &Value, to: &str) -> String {
     }
 }
 
+/// The answer to a dry run: each message as it would be sent, its warnings and its body;
+/// nothing was sent or stored.
+pub fn dry_run(body: &Value) -> String {
+    let mut out = String::from("dry run: nothing was sent or stored\n");
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    if messages.is_empty() {
+        let _ = writeln!(
+            out,
+            "would change {} on this node only; case would be {}",
+            text(&body["case_ref"]),
+            text(&body["state"])
+        );
+    }
+    for m in &messages {
+        let case = match m["case_ref"].as_str() {
+            Some(c) => clean(c),
+            None => "a new case".to_owned(),
+        };
+        let verb = if m["recorded_only"] == true {
+            "would record"
+        } else {
+            "would send"
+        };
+        let _ = writeln!(
+            out,
+            "{verb} {} to {} in {case} ({}, {}); case would be {}",
+            text(&m["kind"]),
+            text(&m["to"]),
+            text(&m["urgency"]),
+            text(&m["language"]),
+            text(&m["state"]),
+        );
+        for w in m["warnings"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "  warning: {}",
+                w.as_str().map_or_else(|| w.to_string(), clean)
+            );
+        }
+        let pretty = serde_json::to_string_pretty(&m["body"]).unwrap_or_default();
+        for line in pretty.lines() {
+            let _ = writeln!(out, "  {}", clean(line));
+        }
+    }
+    out
+}
+
 /// The answer to an action on a case (`kind` is the kind sent, if the answer does not say).
 pub fn acted(body: &Value, case: &str, kind: &str) -> String {
     let case = body["case_ref"].as_str().map_or_else(|| clean(case), clean);

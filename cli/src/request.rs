@@ -38,6 +38,8 @@ pub struct Request {
     pub body: Body,
     /// Files to attach (`--attach`), as given.
     pub attach: Vec<std::path::PathBuf>,
+    /// `--yes`, `--dry-run`.
+    pub confirm: crate::args::ConfirmArgs,
 }
 
 impl Request {
@@ -65,6 +67,7 @@ impl Request {
         if !self.attach.is_empty() {
             v["attachments"] = crate::attach::paths_json(&self.attach);
         }
+        crate::action::add_confirm(&mut v, self.confirm);
         v
     }
 }
@@ -340,6 +343,7 @@ fn assemble(
             subscriber_only_override: subscriber_override || file_subscriber_override,
             body,
             attach: Vec::new(),
+            confirm: flags.confirm,
         }),
         _ => Err(Failure::invalid_fields(&errors)),
     }
@@ -418,6 +422,17 @@ mod tests {
         assert_eq!(j["fields"]["mla_intent"], true);
         assert!(j.get("language_override").is_none(), "{j}");
         assert!(j.get("subscriber_only_override").is_none(), "{j}");
+        assert!(j.get("confirm_warnings").is_none(), "{j}");
+        assert!(j.get("dry_run").is_none(), "{j}");
+    }
+
+    #[test]
+    fn yes_and_dry_run_become_confirm_warnings_and_dry_run() {
+        let mut args = ALL.to_vec();
+        args.extend_from_slice(&["--yes", "--dry-run"]);
+        let j = ok(send(&args)).to_json();
+        assert_eq!(j["confirm_warnings"], true, "{j}");
+        assert_eq!(j["dry_run"], true, "{j}");
     }
 
     #[test]
@@ -750,6 +765,8 @@ origin = "203.0.113.7"
             "exercise",
             "file",
             "subscriber-only-override",
+            "yes",
+            "dry-run",
             "help",
         ];
         for kind in MessageKind::ALL.iter().filter(|k| k.is_request()) {

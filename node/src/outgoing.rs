@@ -54,9 +54,64 @@ pub struct Submitted {
     pub warnings: Vec<String>,
 }
 
+/// How a submission or a response is carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Checked, stored, flushed, queued (warnings returned with the result).
+    #[default]
+    Commit,
+    /// As `Commit`, but a check that produced a warning stops it before anything is stored:
+    /// the caller confirms the warnings and asks again.
+    ConfirmWarnings,
+    /// Everything checked and built (routing, the lifecycle's transition, the signed
+    /// envelope), nothing stored, queued or published: what would be sent.
+    DryRun,
+}
+
+/// A message as it would be sent, from a dry run.
+#[derive(Debug, Clone, Serialize)]
+pub struct WouldSend {
+    /// Its case (`None` for a new request: a reference is given when it is stored).
+    pub case_ref: Option<CaseRef>,
+    /// Its kind.
+    pub kind: MessageKind,
+    /// From whom.
+    pub from: PartyId,
+    /// To whom.
+    pub to: PartyId,
+    /// Its urgency.
+    pub urgency: Urgency,
+    /// Its language.
+    pub language: Language,
+    /// Training traffic.
+    pub exercise: bool,
+    /// The message it answers.
+    pub in_reply_to: Option<MessageId>,
+    /// The case's state once it is sent.
+    pub state: String,
+    /// Only recorded here (a case recorded from another channel), not sent.
+    pub recorded_only: bool,
+    /// Warnings for the officer.
+    pub warnings: Vec<String>,
+    /// The body, as the peer would receive it.
+    pub body: serde_json::Value,
+}
+
+/// What a submission or a response did.
+#[derive(Debug, Clone)]
+pub enum Sent {
+    /// Stored and queued.
+    Stored(Vec<Submitted>),
+    /// A dry run: what would be sent.
+    DryRun(Vec<WouldSend>),
+}
+
 /// Why a message was not queued.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
+    /// The checks produced warnings the caller did not confirm: nothing was stored.
+    #[error("not sent: the checks gave warnings to confirm: {}", .0.join("; "))]
+    Unconfirmed(Vec<String>),
     /// Fields missing or malformed.
     #[error("invalid request")]
     Invalid(Vec<FieldError>),
@@ -436,6 +491,19 @@ impl Cases {
         req: NewRequest,
         actor: Actor,
     ) -> Result<Vec<Submitted>, SubmitError> {
+        match self.submit_with(req, actor, Mode::Commit).await? {
+            Sent::Stored(done) => Ok(done),
+            Sent::DryRun(_) => Err(SubmitError::Conflict("nothing sent".into())),
+        }
+    }
+
+    /// As [`Cases::submit`], in `mode`: a dry run, or one that stops at unconfirmed warnings.
+    pub async fn submit_with(
+        &self,
+        req: NewRequest,
+        actor: Actor,
+        mode: Mode,
+    ) -> Result<Sent, SubmitError> {
         let kind = req.body.kind();
         let mut fields = req.body.validate(req.urgency).err().unwrap_or_default();
         if !kind.is_request() {
@@ -489,6 +557,30 @@ impl Cases {
             routes.push(self.route(&directory, &req, to)?);
         }
         let now = self.clocks.now();
+        if mode == Mode::ConfirmWarnings {
+            let several = routes.len() > 1;
+            let mut warnings = Vec::new();
+            for route in &routes {
+                let mut w = route.warnings.clone();
+                if let Some(ca) = &route.copy_to {
+                    w.push(format!(
+                        "a copy goes to {ca}, for the requested Party's central authority (art. 27(9)(a))"
+                    ));
+                }
+                warnings.extend(w.into_iter().map(|w| match several {
+                    true => format!("to {}: {w}", route.to),
+                    false => w,
+                }));
+            }
+            if !warnings.is_empty() {
+                return Err(SubmitError::Unconfirmed(warnings));
+            }
+        }
+        if mode == Mode::DryRun {
+            return self
+                .preview_requests(&directory, &req, routes, now)
+                .map(Sent::DryRun);
+        }
         let mut rows: Vec<(StoredMessage, CaseRecord, PartyId)> = Vec::new();
         let mut done = Vec::new();
         for route in routes {
@@ -577,7 +669,70 @@ impl Cases {
             );
             self.outbox.send(DeliveryCmd::Enqueue(p, m.id)).await;
         }
-        Ok(done)
+        Ok(Sent::Stored(done))
+    }
+
+    /// What a new request would send on `routes`: each message built and signed as it would
+    /// be, nothing stored (no case reference is taken: one is given when it is stored).
+    fn preview_requests(
+        &self,
+        directory: &Directory,
+        req: &NewRequest,
+        routes: Vec<Route>,
+        now: UtcMs,
+    ) -> Result<Vec<WouldSend>, SubmitError> {
+        let kind = req.body.kind();
+        let year = u16::try_from(Date::from_utc_ms(now.0).year()).unwrap_or(0);
+        let placeholder = CaseRef::new(self.me.party(), year, 0);
+        let mut out = Vec::new();
+        for route in routes {
+            let mut targets = vec![(route.to.clone(), req.body.clone(), route.warnings.clone())];
+            if let Some(ca) = &route.copy_to {
+                targets[0].2.push(format!(
+                    "a copy goes to {ca}, for the requested Party's central authority (art. 27(9)(a))"
+                ));
+                let mut copy_body = req.body.clone();
+                if let Body::MutualAssistance(m) = &mut copy_body {
+                    m.preservation_case = None;
+                    m.relayed = Some(Relayed {
+                        how: RelayKind::Copy,
+                        case: placeholder.clone(),
+                        requester: self.me.party().clone(),
+                        requested: route.to.clone(),
+                    });
+                }
+                targets.push((ca.clone(), copy_body, Vec::new()));
+            }
+            for (to, body, warnings) in targets {
+                let header = self.header(
+                    &to,
+                    placeholder.clone(),
+                    req.urgency,
+                    req.language.clone(),
+                    req.exercise,
+                    now,
+                );
+                let context = context_for(directory, self.me.party(), &to, kind);
+                let case = CaseRecord::open(&header, &body, Role::Requester, context, now);
+                // Built and signed as it would be sent, to be sure it can be.
+                self.outbound(header.clone(), body.clone(), now)?;
+                out.push(WouldSend {
+                    case_ref: None,
+                    kind,
+                    from: header.from,
+                    to,
+                    urgency: header.urgency,
+                    language: header.language,
+                    exercise: header.exercise,
+                    in_reply_to: None,
+                    state: case.state.name().to_owned(),
+                    recorded_only: false,
+                    warnings,
+                    body: body.to_json(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Sends a response in a case (acknowledgement, decision, confirmation, …) once the case's
@@ -591,6 +746,37 @@ impl Cases {
         language_override: bool,
         actor: Actor,
     ) -> Result<Submitted, SubmitError> {
+        let sent = self
+            .respond_with(
+                case_ref,
+                body,
+                in_reply_to,
+                language,
+                language_override,
+                actor,
+                Mode::Commit,
+            )
+            .await?;
+        match sent {
+            Sent::Stored(mut done) => done
+                .pop()
+                .ok_or_else(|| SubmitError::Conflict("nothing sent".into())),
+            Sent::DryRun(_) => Err(SubmitError::Conflict("nothing sent".into())),
+        }
+    }
+
+    /// As [`Cases::respond`], in `mode`: a dry run, or one that stops at unconfirmed warnings.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn respond_with(
+        &self,
+        case_ref: &CaseRef,
+        body: Body,
+        in_reply_to: Option<MessageId>,
+        language: Option<Language>,
+        language_override: bool,
+        actor: Actor,
+        mode: Mode,
+    ) -> Result<Sent, SubmitError> {
         let case = self
             .store
             .case(case_ref)?
@@ -665,11 +851,49 @@ impl Cases {
             now,
         );
         header.in_reply_to = in_reply_to;
-        let mut msg = self.outbound(header, body.clone(), now)?;
+        let mut msg = self.outbound(header.clone(), body.clone(), now)?;
         if local_only {
             msg.delivery = DeliveryState::Local;
         }
         let me = self.me.party().clone();
+        if mode != Mode::Commit {
+            // The lifecycle's transition, on a copy of the case: what it would warn of, and
+            // the state it would leave.
+            let mut probe = case.clone();
+            let mut w = probe
+                .apply_message(
+                    Step {
+                        id: msg.id,
+                        from: &me,
+                        in_reply_to,
+                        at: now,
+                        body: &body,
+                    },
+                    now,
+                )
+                .map_err(|e| SubmitError::Conflict(e.to_string()))?;
+            let mut all = warnings.clone();
+            all.append(&mut w);
+            if mode == Mode::ConfirmWarnings && !all.is_empty() {
+                return Err(SubmitError::Unconfirmed(all));
+            }
+            if mode == Mode::DryRun {
+                return Ok(Sent::DryRun(vec![WouldSend {
+                    case_ref: Some(case_ref.clone()),
+                    kind,
+                    from: header.from,
+                    to: peer,
+                    urgency: header.urgency,
+                    language: header.language,
+                    exercise: header.exercise,
+                    in_reply_to,
+                    state: probe.state.name().to_owned(),
+                    recorded_only: local_only,
+                    warnings: all,
+                    body: body.to_json(),
+                }]));
+            }
+        }
         let step_body = body;
         let result =
             self.store
@@ -725,14 +949,14 @@ impl Cases {
                 .send(DeliveryCmd::Enqueue(peer.clone(), msg.id))
                 .await;
         }
-        Ok(Submitted {
+        Ok(Sent::Stored(vec![Submitted {
             case_ref: case_ref.clone(),
             message_id: msg.id,
             kind,
             to: peer,
             state: case.state.name().to_owned(),
             warnings,
-        })
+        }]))
     }
 
     /// The request of `case` as sent on to `to`: the same body, marked as forwarded (or, for

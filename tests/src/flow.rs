@@ -50,7 +50,8 @@ impl Flow {
         Ok(())
     }
 
-    /// `from` sends a request to `to`; returns the 201 body once `to` has it.
+    /// `from` sends a request to `to`, its warnings confirmed; returns the 201 body once `to`
+    /// has it.
     pub async fn request(
         &mut self,
         from: &str,
@@ -60,7 +61,9 @@ impl Flow {
         language: &str,
         fields: Value,
     ) -> anyhow::Result<Value> {
-        let body = json!({ "kind": kind, "to": to, "urgency": urgency, "language": language, "fields": fields });
+        // The officer confirms the node's warnings (their confirmation: tests/tests/confirm.rs).
+        let body = json!({ "kind": kind, "to": to, "urgency": urgency, "language": language,
+                           "fields": fields, "confirm_warnings": true });
         let done = self.net.submit(from, &body).await?;
         self.received(to, done["message_id"].as_str().unwrap_or_default())
             .await?;
@@ -98,7 +101,8 @@ impl Flow {
         Ok((r.status.as_u16(), r.body))
     }
 
-    /// `at` performs `action` on `case`; waits until the other side has the message.
+    /// `at` performs `action` on `case`, its warnings confirmed; waits until the other side
+    /// has the message.
     pub async fn act(
         &mut self,
         at: &str,
@@ -107,7 +111,12 @@ impl Flow {
         fields: Value,
     ) -> anyhow::Result<Value> {
         let (status, body) = self
-            .try_act(at, case, action, json!({ "fields": fields }))
+            .try_act(
+                at,
+                case,
+                action,
+                json!({ "fields": fields, "confirm_warnings": true }),
+            )
             .await?;
         anyhow::ensure!(status == 201, "{action} on {case} at {at}: {status} {body}");
         let peer = self.peer_of(at, case).await?;

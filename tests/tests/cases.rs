@@ -352,6 +352,15 @@ async fn emergency_production_and_assistance_through_to_their_decisions() -> any
     assert_eq!(r.status.as_u16(), 409, "{}", r.body);
     let mut body = body;
     body["subscriber_only_override"] = json!(true);
+    // Overridden, it warns: sent once the warnings are confirmed.
+    let r = f.net.client("LU")?.post("/v1/requests", &body).await?;
+    assert_eq!(r.status.as_u16(), 409, "{}", r.body);
+    assert_eq!(
+        r.body["error"]["code"], "unconfirmed-warnings",
+        "{}",
+        r.body
+    );
+    body["confirm_warnings"] = json!(true);
     let done = f.net.submit("LU", &body).await?;
     let warnings = done["warnings"].to_string();
     assert!(
@@ -472,6 +481,7 @@ async fn a_language_the_recipient_does_not_list_needs_an_override_that_is_record
     assert_eq!(r.status.as_u16(), 409, "{}", r.body);
     assert!(r.error_message().contains("es, en"), "{}", r.body);
     body["language_override"] = json!(true);
+    body["confirm_warnings"] = json!(true);
     let done = f.net.submit("LU", &body).await?;
     let case = f.net.case("LU", done["case_ref"].as_str().unwrap()).await?;
     assert_eq!(case["language_override"], true);
@@ -675,7 +685,7 @@ async fn an_officer_purges_a_message_or_a_case_and_the_audit_keeps_only_that_it_
 async fn urgent_requests_go_to_the_central_authority_a_party_declared_art_27_9_e(
 ) -> anyhow::Result<()> {
     let mut f = Flow::fresh(&["LU", "FR", "FR-CA"]).await?;
-    let body = json!({ "kind": "mutual_assistance", "to": "FR", "urgency": "urgent", "language": "fr", "fields": mla_fields(json!({})) });
+    let body = json!({ "kind": "mutual_assistance", "to": "FR", "urgency": "urgent", "language": "fr", "fields": mla_fields(json!({})), "confirm_warnings": true });
     let done = f.net.submit("LU", &body).await?;
     assert_eq!(done["to"], "FR-CA", "{done}");
     assert!(done["warnings"].to_string().contains("27(9)(e)"), "{done}");

@@ -254,7 +254,7 @@ async fn an_oral_request_is_taken_only_where_accepted_and_its_written_confirmati
 async fn the_para_2_advice_names_a_route_that_takes_the_request_emergency_production_para_2(
 ) -> anyhow::Result<()> {
     let ep = json!({ "requesting_authority": "Parquet de Luxembourg", "requested_on": "2026-11-23", "convention_statement": true, "service_providers": [{ "name": "ExampleMail", "address": "Paris" }], "offences": "kidnapping", "legal_provisions": "art. 442-1 Code pénal", "emergency_facts": "a child is held", "data_description": "login IP addresses, last 48 hours" });
-    let mla = json!({ "kind": "mutual_assistance", "to": "FR", "urgency": "emergency", "language": "fr", "fields": mla_fields(json!({ "emergency_facts": "a child is held" })) });
+    let mla = json!({ "kind": "mutual_assistance", "to": "FR", "urgency": "emergency", "language": "fr", "fields": mla_fields(json!({ "emergency_facts": "a child is held" })), "confirm_warnings": true });
     // FR's central authority has a node: the advised command is taken, and goes there.
     let mut f = Flow::fresh(&["LU", "FR", "FR-CA"]).await?;
     let done = f
@@ -297,7 +297,7 @@ async fn both_sides_hold_the_same_language_override_in_reply_to_and_extension() 
 {
     let mut f = Flow::embedded().await?;
     // Written in German, which FR does not list (CARICOM MLA para. 18), on LU's override.
-    let mut body = json!({ "kind": "preservation", "to": "FR", "urgency": "urgent", "language": "de", "fields": preservation_fields(), "language_override": true });
+    let mut body = json!({ "kind": "preservation", "to": "FR", "urgency": "urgent", "language": "de", "fields": preservation_fields(), "language_override": true, "confirm_warnings": true });
     let done = f.net.submit("LU", &body).await?;
     f.received("FR", done["message_id"].as_str().unwrap())
         .await?;
@@ -383,7 +383,7 @@ async fn a_central_authority_forwards_to_its_own_party_never_back_to_itself_art_
 ) -> anyhow::Result<()> {
     let mut f = Flow::fresh(&["LU", "FR", "FR-CA"]).await?;
     // FR declared that urgent requests go to its central authority (27(9)(e)).
-    let mla = json!({ "kind": "mutual_assistance", "to": "FR", "urgency": "urgent", "language": "fr", "fields": mla_fields(json!({})) });
+    let mla = json!({ "kind": "mutual_assistance", "to": "FR", "urgency": "urgent", "language": "fr", "fields": mla_fields(json!({})), "confirm_warnings": true });
     let done = f.net.submit("LU", &mla).await?;
     assert_eq!(done["to"], "FR-CA", "{done}");
     f.received("FR-CA", done["message_id"].as_str().unwrap())

@@ -97,6 +97,9 @@ pub struct CaseArgs {
     /// Send in that language even though the recipient's directory entry does not list it.
     #[arg(long, help_heading = "Message")]
     pub language_override: bool,
+    /// Send it even if the node's checks give warnings, and `--dry-run`.
+    #[command(flatten)]
+    pub confirm: crate::args::ConfirmArgs,
 }
 
 /// An action on a case: the case and the message's fields.
@@ -119,6 +122,9 @@ pub struct CloseArgs {
     /// Why, for the record.
     #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub note: Option<String>,
+    /// Show what it would do, validated, and change nothing (not for `notified`).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `respond`.

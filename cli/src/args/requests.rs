@@ -54,6 +54,9 @@ pub struct RequestArgs {
     /// Training traffic: the case is marked [EXERCISE] on both sides.
     #[arg(long)]
     pub exercise: bool,
+    /// Send it even if the node's checks give warnings, and `--dry-run`.
+    #[command(flatten)]
+    pub confirm: crate::args::ConfirmArgs,
     /// A TOML (or .json) file with `to`, `urgency`, `language`, `exercise`,
     /// `language_override`, `attachments` (files, relative to it; not for an information
     /// offer) and the body's fields, flat; flags override it, `--attach` adds to its files.

@@ -10,7 +10,7 @@ use crate::handles::{Clocks, Identity};
 use crate::lifecycle::CaseRecord;
 use crate::operator::Ops;
 use crate::outgoing::Cases;
-use crate::outgoing::{ExternalRequest, NewRequest, SubmitError};
+use crate::outgoing::{ExternalRequest, Mode, NewRequest, Sent, SubmitError, WouldSend};
 use crate::store::{DeliveryState, StoredMessage};
 use crate::timers::Deadlines;
 use axum::body::Bytes;
@@ -35,10 +35,22 @@ pub(crate) async fn create_request(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (mut req, several, files) = parse_new_request(&body)?;
+    // Their types were checked with the request's other members.
+    let mode = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(map)) => send_mode(&map).0,
+        _ => Mode::ConfirmWarnings,
+    };
     let kind = req.body.kind();
     // Copied in before the request is stored; a refusal from here on deletes the copies.
     let intake = take_attachments(&s, &attachments, None, &mut req.body, files).await?;
-    let done = s.submit(req, Actor::Local { uid: caller.uid }).await?;
+    let done = match s
+        .submit_with(req, Actor::Local { uid: caller.uid }, mode)
+        .await?
+    {
+        Sent::Stored(done) => done,
+        // Nothing stored: the copies of the attachments go with the intake.
+        Sent::DryRun(would) => return Ok((StatusCode::OK, Json(dry_run_answer(&would)))),
+    };
     if let Some(intake) = intake {
         keep(&s, intake, &submitted_ids(&s, &done));
     }
@@ -52,9 +64,42 @@ pub(crate) async fn create_request(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+/// `{ "dry_run": true, "warnings": [ … ], "messages": [ … ] }`: what would be sent.
+fn dry_run_answer(would: &[WouldSend]) -> Value {
+    let warnings: Vec<&String> = would.iter().flat_map(|w| &w.warnings).collect();
+    json!({ "dry_run": true, "warnings": warnings, "messages": would })
+}
+
+/// The members `dry_run` and `confirm_warnings` of a request's or an action's body (each
+/// `true` or `false`): how it is carried out, and each member of another type named (a 422
+/// with the body's other faults).
+fn send_mode(v: &serde_json::Map<String, Value>) -> (Mode, Vec<FieldError>) {
+    let mut wrong = Vec::new();
+    let mut flag = |k: &str| match v.get(k) {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            wrong.push(FieldError {
+                field: k.to_owned(),
+                problem: Problem::Invalid(format!("true or false, not {}", json_type(other))),
+            });
+            false
+        }
+    };
+    let dry_run = flag("dry_run");
+    let confirmed = flag("confirm_warnings");
+    let mode = match (dry_run, confirmed) {
+        (true, _) => Mode::DryRun,
+        (false, true) => Mode::Commit,
+        (false, false) => Mode::ConfirmWarnings,
+    };
+    (mode, wrong)
+}
+
 impl From<SubmitError> for ApiError {
     fn from(e: SubmitError) -> Self {
         match e {
+            SubmitError::Unconfirmed(warnings) => ApiError::unconfirmed(warnings),
             SubmitError::Invalid(fields) => ApiError::invalid(fields),
             SubmitError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             SubmitError::NoCase(c) => {
@@ -75,7 +120,7 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileTo
     let Value::Object(map) = v else {
         return Err(ApiError::bad("body must be a JSON object"));
     };
-    const KNOWN: [&str; 9] = [
+    const KNOWN: [&str; 11] = [
         "kind",
         "to",
         "urgency",
@@ -85,6 +130,8 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileTo
         "subscriber_only_override",
         "fields",
         "attachments",
+        "confirm_warnings",
+        "dry_run",
     ];
     if let Some(k) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(ApiError::bad(format!(
@@ -199,6 +246,9 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileTo
         }
     };
     let exercise = flag("exercise");
+    // How it is carried out (read again by `create_request`): typed here, with the rest.
+    let _ = flag("confirm_warnings");
+    let _ = flag("dry_run");
     let language_override = flag("language_override");
     let subscriber_only_override = flag("subscriber_only_override");
     let body = match (kind, map.get("fields")) {
@@ -702,12 +752,14 @@ pub(crate) async fn case_action(
     let Value::Object(map) = v else {
         return Err(ApiError::bad("body must be a JSON object"));
     };
-    const KNOWN: [&str; 5] = [
+    const KNOWN: [&str; 7] = [
         "fields",
         "in_reply_to",
         "language",
         "language_override",
         "attachments",
+        "confirm_warnings",
+        "dry_run",
     ];
     if let Some(k) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(ApiError::bad(format!(
@@ -715,11 +767,16 @@ pub(crate) async fn case_action(
             KNOWN.join(", ")
         )));
     }
+    let (mode, mode_errors) = send_mode(&map);
+    if !mode_errors.is_empty() && found.kind.is_none() {
+        return Err(ApiError::invalid(mode_errors));
+    }
     if action == "purge" {
         // CIC 67-1(3): data about persons not targeted are removed and destroyed; the audit
         // log keeps that it happened and why. Nothing is guessed: the target is named, and a
         // member misspelt or of the wrong type refuses the whole order.
-        let order = purge_order(map.get("fields"))?;
+        let mut order = purge_order(map.get("fields"))?;
+        order.dry_run |= mode == Mode::DryRun;
         let (reason, message, attachment) =
             (order.reason.as_str(), order.message, order.attachment);
         use crate::attachments::{self as att, PurgeTarget};
@@ -781,6 +838,12 @@ pub(crate) async fn case_action(
             Json(json!({ "case_ref": case_ref, "purged": true })),
         ));
     }
+    if mode == Mode::DryRun && (action == "resend" || action == "notified") {
+        return Err(ApiError::mistyped(vec![FieldError {
+            field: "dry_run".into(),
+            problem: Problem::Invalid(format!("{action} sends nothing new: it has no dry run")),
+        }]));
+    }
     if action == "resend" {
         return resend(&s, &case_ref, &map, actor).await;
     }
@@ -804,6 +867,21 @@ pub(crate) async fn case_action(
         let mut m = Members::of_fields(&map, "close", &["note"]);
         let note = m.text("note");
         m.finish(Vec::new())?;
+        if mode == Mode::DryRun {
+            let mut case = s
+                .store
+                .case(&case_ref)?
+                .ok_or_else(|| NodeError::NotFound(format!("case {case_ref}")))?;
+            case.close(s.clocks.now())
+                .map_err(|e| SubmitError::Conflict(e.to_string()))?;
+            return Ok((
+                StatusCode::OK,
+                Json(
+                    json!({ "case_ref": case.case_ref, "dry_run": true, "state": case.state.name(),
+                             "warnings": [], "messages": [] }),
+                ),
+            ));
+        }
         let case = s.close_case(&case_ref, actor, note).await?;
         return Ok((
             StatusCode::OK,
@@ -817,7 +895,7 @@ pub(crate) async fn case_action(
             format!("no action {action:?} on a case"),
         )
     })?;
-    let mut errors = Vec::new();
+    let mut errors = mode_errors;
     let in_reply_to = match map.get("in_reply_to") {
         None | Some(Value::Null) => None,
         Some(Value::String(t)) => t
@@ -879,16 +957,23 @@ pub(crate) async fn case_action(
     let files = files_to_attach(map.get("attachments")).map_err(|e| ApiError::invalid(vec![e]))?;
     // Copied in before the message is stored; a refusal from here on deletes the copies.
     let intake = take_attachments(&s, &attachments, Some(&case_ref), &mut body, files).await?;
-    let done = s
-        .respond(
+    let sent = s
+        .respond_with(
             &case_ref,
             body,
             in_reply_to,
             language,
             language_override,
             actor,
+            mode,
         )
         .await?;
+    let done = match sent {
+        Sent::DryRun(would) => return Ok((StatusCode::OK, Json(dry_run_answer(&would)))),
+        Sent::Stored(mut done) => done
+            .pop()
+            .ok_or_else(|| SubmitError::Conflict("nothing sent".into()))?,
+    };
     if let Some(intake) = intake {
         keep(&s, intake, &[done.message_id]);
     }
@@ -1358,7 +1443,9 @@ impl<'a> Members<'a> {
     ) -> Members<'a> {
         let mut m = Members::of(body.get("fields"), what, known);
         for (k, v) in body {
-            if k != "fields" && !v.is_null() {
+            // `dry_run` and `confirm_warnings` are read (and typed) by `send_mode`.
+            let mode = k == "dry_run" || k == "confirm_warnings";
+            if k != "fields" && !mode && !v.is_null() {
                 m.typing.push(FieldError {
                     field: k.clone(),
                     problem: Problem::Invalid(format!("{what} takes fields only")),

@@ -22,6 +22,8 @@ pub struct ApiError {
     pub(crate) code: &'static str,
     message: String,
     fields: Vec<FieldError>,
+    /// The warnings a caller must confirm (`unconfirmed-warnings`).
+    warnings: Vec<String>,
 }
 
 impl ApiError {
@@ -31,6 +33,20 @@ impl ApiError {
             code,
             message: message.into(),
             fields: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+    /// 409 `unconfirmed-warnings`: the checks gave `warnings`; nothing was stored.
+    pub(crate) fn unconfirmed(warnings: Vec<String>) -> Self {
+        ApiError {
+            status: StatusCode::CONFLICT,
+            code: "unconfirmed-warnings",
+            message: format!(
+                "not sent, nothing stored: confirm the warnings (\"confirm_warnings\": true) to send it: {}",
+                warnings.join("; ")
+            ),
+            fields: Vec::new(),
+            warnings,
         }
     }
     /// An error with its status and code, for the routes of other modules.
@@ -69,6 +85,7 @@ impl ApiError {
             code,
             message: format!("{what} request: {}", names.join("; ")),
             fields,
+            warnings: Vec::new(),
         }
     }
 }
@@ -102,11 +119,14 @@ impl From<NodeError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": {
+        let mut body = json!({ "error": {
             "code": self.code,
             "message": self.message,
             "fields": self.fields,
         }});
+        if self.code == "unconfirmed-warnings" {
+            body["error"]["warnings"] = json!(self.warnings);
+        }
         (self.status, Json(body)).into_response()
     }
 }
