@@ -169,19 +169,19 @@ pub struct Board {
     render: Option<Arc<Render>>,
 }
 
-/// One deadline as [`Board::pending`] lists it; `what` and `settle` are rendered from the case
-/// only when they are read or serialized.
+/// One deadline as [`Board::pending`] lists it: shared with the board, nothing copied; `what`
+/// and `settle` are rendered from the case only when they are read or serialized.
 pub struct Listed {
     /// The case.
-    pub case_ref: CaseRef,
+    pub case_ref: Shared<CaseRef>,
     /// The track.
     pub track: Track,
     /// Unique within the case.
-    pub label: String,
+    pub label: Shared<str>,
     /// When it is due.
     pub due: UtcMs,
     /// Who owes what is due.
-    pub owed_by: PartyId,
+    pub owed_by: Shared<PartyId>,
     /// What is owed, for people.
     pub what: Text,
     /// The command that settles it.
@@ -192,52 +192,85 @@ pub struct Listed {
     pub exercise: bool,
 }
 
-/// A deadline's text for people, rendered from its case when first read.
+/// A value the board shares with a listing; it reads, prints, compares and serializes as the
+/// value itself.
+pub struct Shared<T: ?Sized>(Arc<T>);
+
+impl<T: ?Sized> std::ops::Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: ?Sized + std::fmt::Display> std::fmt::Display for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T: ?Sized + serde::Serialize> serde::Serialize for Shared<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<T: ?Sized + PartialEq> PartialEq<T> for Shared<T> {
+    fn eq(&self, other: &T) -> bool {
+        *self.0 == *other
+    }
+}
+
+/// A deadline's text for people (`what`, or `settle`), rendered from its case when read (empty
+/// if the case no longer owes this deadline).
 pub struct Text {
-    texts: Arc<Texts>,
+    case_ref: Arc<CaseRef>,
+    label: Arc<str>,
+    render: Option<Arc<Render>>,
     settle: bool,
 }
 
-struct Texts {
-    case_ref: CaseRef,
-    label: String,
-    render: Option<Arc<Render>>,
-    done: std::sync::OnceLock<(String, String)>,
-}
-
 impl Text {
-    /// The text (empty if the case no longer owes this deadline).
-    pub fn as_str(&self) -> &str {
-        let t = &self.texts;
-        let (what, settle) = t.done.get_or_init(|| {
-            t.render
-                .as_ref()
-                .and_then(|r| r(&t.case_ref, &t.label))
-                .unwrap_or_default()
-        });
-        if self.settle {
-            settle
-        } else {
-            what
+    /// The text, rendered now.
+    pub fn render(&self) -> String {
+        let texts = self
+            .render
+            .as_ref()
+            .and_then(|r| r(&self.case_ref, &self.label));
+        match texts {
+            Some((what, settle)) => {
+                if self.settle {
+                    settle
+                } else {
+                    what
+                }
+            }
+            None => String::new(),
         }
     }
 }
 
 impl std::fmt::Display for Text {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(&self.render())
     }
 }
 
 impl std::fmt::Debug for Text {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self.as_str(), f)
+        std::fmt::Debug::fmt(&self.render(), f)
     }
 }
 
 impl serde::Serialize for Text {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
+        s.serialize_str(&self.render())
     }
 }
 
@@ -388,26 +421,20 @@ impl Board {
     pub fn pending(&self) -> Vec<Listed> {
         self.all()
             .map(|((due, case_ref, label), s)| {
-                let texts = Arc::new(Texts {
-                    case_ref: (**case_ref).clone(),
-                    label: label.to_string(),
+                let text = |settle| Text {
+                    case_ref: case_ref.clone(),
+                    label: label.clone(),
                     render: self.render.clone(),
-                    done: std::sync::OnceLock::new(),
-                });
+                    settle,
+                };
                 Listed {
-                    case_ref: (**case_ref).clone(),
+                    case_ref: Shared(case_ref.clone()),
                     track: s.track,
-                    label: label.to_string(),
+                    label: Shared(label.clone()),
                     due: *due,
-                    owed_by: (*s.owed_by).clone(),
-                    what: Text {
-                        texts: texts.clone(),
-                        settle: false,
-                    },
-                    settle: Text {
-                        texts,
-                        settle: true,
-                    },
+                    owed_by: Shared(s.owed_by.clone()),
+                    what: text(false),
+                    settle: text(true),
                     escalation: s.escalation,
                     exercise: s.exercise,
                 }
