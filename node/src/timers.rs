@@ -419,27 +419,51 @@ impl Board {
     /// Every deadline, soonest first (then by case and label), copied out so that the board's
     /// lock is held only while they are counted out; their texts are rendered when read.
     pub fn pending(&self) -> Vec<Listed> {
-        self.all()
-            .map(|((due, case_ref, label), s)| {
-                let text = |settle| Text {
-                    case_ref: case_ref.clone(),
-                    label: label.clone(),
-                    render: self.render.clone(),
-                    settle,
-                };
-                Listed {
-                    case_ref: Shared(case_ref.clone()),
-                    track: s.track,
-                    label: Shared(label.clone()),
-                    due: *due,
-                    owed_by: Shared(s.owed_by.clone()),
-                    what: text(false),
-                    settle: text(true),
-                    escalation: s.escalation,
-                    exercise: s.exercise,
-                }
-            })
-            .collect()
+        self.all().map(|(k, s)| self.listed(k, s)).collect()
+    }
+
+    /// One page of the deadlines that `keep` keeps (given who owes each and when it is due),
+    /// soonest first: how many it keeps in all, and the first `limit` of them (all without a
+    /// limit). Only the page is copied out, so a listing's first page costs a count, not a copy
+    /// of every deadline.
+    pub fn page(
+        &self,
+        keep: impl Fn(&PartyId, UtcMs) -> bool,
+        limit: Option<usize>,
+    ) -> (usize, Vec<Listed>) {
+        let mut total = 0;
+        let mut items = Vec::new();
+        for (k, s) in self.all() {
+            if !keep(&s.owed_by, k.0) {
+                continue;
+            }
+            total += 1;
+            if limit.is_none_or(|l| items.len() < l) {
+                items.push(self.listed(k, s));
+            }
+        }
+        (total, items)
+    }
+
+    /// A deadline as a listing shows it.
+    fn listed(&self, (due, case_ref, label): &Key, s: &Slot) -> Listed {
+        let text = |settle| Text {
+            case_ref: case_ref.clone(),
+            label: label.clone(),
+            render: self.render.clone(),
+            settle,
+        };
+        Listed {
+            case_ref: Shared(case_ref.clone()),
+            track: s.track,
+            label: Shared(label.clone()),
+            due: *due,
+            owed_by: Shared(s.owed_by.clone()),
+            what: text(false),
+            settle: text(true),
+            escalation: s.escalation,
+            exercise: s.exercise,
+        }
     }
 
     /// How many cases there are, and how many of them this node was asked in (its inbox).
@@ -738,6 +762,10 @@ mod tests {
             Some(&1)
         );
         assert_eq!(board.cases(), (2, 1));
+        let (total, page) = board.page(|_, due| due <= UtcMs(30), Some(1));
+        assert_eq!(total, 2, "a page counts every deadline kept");
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].due, UtcMs(20), "soonest first");
         // Purged.
         board.set(&a, None);
         assert_eq!(board.cases(), (1, 0));
