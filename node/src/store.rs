@@ -1750,6 +1750,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_store_without_a_message_count_is_counted_once_at_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::StoreSettings::default();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let (store, committer) = Store::open(dir.path(), &settings, key.clone()).unwrap();
+        assert_eq!(store.message_count(), 0);
+        // As an older build left it: two messages, no count.
+        for (i, at) in [1_790_000_000_100u64, 1_790_000_000_200]
+            .into_iter()
+            .enumerate()
+        {
+            let mut m = message(b"envelope");
+            m.id = MessageId::new(UtcMs(at + i as u64));
+            store
+                .t
+                .messages
+                .insert(m.id.as_bytes(), enc(&m).unwrap())
+                .unwrap();
+        }
+        store.t.meta.remove(MESSAGE_COUNT).unwrap();
+        store.db.flush().unwrap();
+        drop(store);
+        committer.await.unwrap();
+        let (store, committer) = Store::open(dir.path(), &settings, key).unwrap();
+        assert_eq!(store.message_count(), 2);
+        drop(store);
+        committer.await.unwrap();
+    }
+
+    #[tokio::test]
     async fn the_envelope_is_stored_apart_and_a_record_holding_its_own_is_read_as_it_is() {
         let dir = tempfile::tempdir().unwrap();
         let settings = crate::config::StoreSettings::default();
