@@ -240,6 +240,12 @@ impl Store {
         }
         // Deadlines are indexed in memory now; an index left by an older version goes.
         db.drop_tree("timers")?;
+        // A store written before the message count was kept: counted once, here.
+        if meta.get(MESSAGE_COUNT)?.is_none() {
+            let n = db.open_tree("messages")?.len() as u64;
+            meta.insert(MESSAGE_COUNT, &n.to_be_bytes())?;
+            db.flush()?;
+        }
         let (committer, rx) = mpsc::channel(4096);
         let flushes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let store = Store {
@@ -460,9 +466,10 @@ impl Store {
                 &self.t.envelopes,
                 &self.t.cases,
                 &self.t.outbox,
+                &self.t.meta,
             )
-                .transaction(|(mt, et, ct, ot)| {
-                    mt.remove(&key)?;
+                .transaction(|(mt, et, ct, ot, meta)| {
+                    count_messages(meta, removed(mt.remove(&key)?))?;
                     et.remove(&key)?;
                     ct.remove(ck.as_slice())?;
                     ot.remove(&key)?;
@@ -522,7 +529,7 @@ impl Store {
                 Ok(w) => w,
                 Err(e) => return Ok(Err(CaseRefusal::Lifecycle(e))),
             };
-            mt.insert(&key, m.as_slice())?;
+            count_messages(meta, added(mt.insert(&key, m.as_slice())?))?;
             et.insert(&key, envelope.as_slice())?;
             ct.insert(ck.as_slice(), enc(&case).map_err(abort)?)?;
             if let Some(o) = &o {
@@ -635,7 +642,7 @@ impl Store {
             };
             let case: CaseRecord = dec(&raw).map_err(abort)?;
             for id in &case.messages {
-                mt.remove(id.as_bytes().as_slice())?;
+                count_messages(meta, removed(mt.remove(id.as_bytes().as_slice())?))?;
                 et.remove(id.as_bytes().as_slice())?;
                 ot.remove(id.as_bytes().as_slice())?;
             }
@@ -683,7 +690,7 @@ impl Store {
             let mut msg: StoredMessage = dec(&raw).map_err(abort)?;
             if !msg.envelope.is_empty() {
                 msg.envelope.clear();
-                mt.insert(&key, enc(&msg).map_err(abort)?)?;
+                count_messages(meta, added(mt.insert(&key, enc(&msg).map_err(abort)?)?))?;
             }
             et.remove(&key)?;
             let rec = AuditRecord {
@@ -778,7 +785,10 @@ impl Store {
                 return Ok(Err(e.to_string()));
             }
             msg.delivery = DeliveryState::Queued;
-            mt.insert(id.as_bytes(), enc(&msg).map_err(abort)?)?;
+            count_messages(
+                meta,
+                added(mt.insert(id.as_bytes(), enc(&msg).map_err(abort)?)?),
+            )?;
             ct.insert(ck, enc(&case).map_err(abort)?)?;
             let entry = OutboxEntry {
                 peer: msg.to.clone(),
@@ -830,7 +840,10 @@ impl Store {
             } else {
                 // A record written before envelopes had a tree of their own holds it.
                 msg.envelope.clone_from(&envelope);
-                mt.insert(id.as_bytes(), enc(&msg).map_err(abort)?)?;
+                count_messages(
+                    meta,
+                    added(mt.insert(id.as_bytes(), enc(&msg).map_err(abort)?)?),
+                )?;
             }
             append_audit(at, meta, cp, &t.signer.get(), rec)
         }))?;
@@ -1090,6 +1103,11 @@ impl Store {
             .map(|v| dec(&v?))
     }
 
+    /// Every case, in case-reference order, read one at a time.
+    pub fn each_case(&self) -> impl Iterator<Item = Result<CaseRecord>> + '_ {
+        self.t.cases.iter().values().map(|v| dec(&v?))
+    }
+
     /// Every case, in case-reference order.
     pub fn cases(&self) -> Result<Vec<CaseRecord>> {
         self.t.cases.iter().values().map(|v| dec(&v?)).collect()
@@ -1109,9 +1127,16 @@ impl Store {
         Ok(out)
     }
 
-    /// How many messages are stored.
+    /// How many messages are stored: the count `meta` keeps, written in the transactions that
+    /// add or remove a message (the whole tree is counted only if it cannot be read).
     pub fn message_count(&self) -> usize {
-        self.t.messages.len()
+        match self.t.meta.get(MESSAGE_COUNT) {
+            Ok(Some(b)) => match be_u64(&b, "the message count in meta") {
+                Ok(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                Err(_) => self.t.messages.len(),
+            },
+            _ => self.t.messages.len(),
+        }
     }
 
     /// Cases where this node plays `role`.
@@ -1125,6 +1150,32 @@ impl Store {
 }
 
 const AUDIT_HEAD: &str = "audit_head";
+/// The `meta` key of how many messages the `messages` tree holds.
+const MESSAGE_COUNT: &str = "message_count";
+
+/// Adds `delta` to the message count in `meta` (a message added: 1, removed: -1).
+fn count_messages(meta: &TransactionalTree, delta: i64) -> TxResult<()> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let n = match meta.get(MESSAGE_COUNT)? {
+        Some(b) => be_u64(&b, "the message count in meta").map_err(abort)?,
+        None => 0,
+    };
+    let n = n.saturating_add_signed(delta);
+    meta.insert(MESSAGE_COUNT, &n.to_be_bytes())?;
+    Ok(())
+}
+
+/// 1 if an insert added a message (nothing was under its key), 0 if it replaced one.
+fn added(old: Option<sled::IVec>) -> i64 {
+    i64::from(old.is_none())
+}
+
+/// 1 if a remove took a message away.
+fn removed(old: Option<sled::IVec>) -> i64 {
+    i64::from(old.is_some())
+}
 
 /// A reason as the audit log keeps it: short, one line.
 /// The `meta` key of a purged case's tombstone.
@@ -1486,7 +1537,7 @@ impl Trees {
             )
             .into()));
         };
-        mt.insert(key.as_slice(), msg.as_slice())?;
+        count_messages(meta, added(mt.insert(key.as_slice(), msg.as_slice())?))?;
         et.insert(key.as_slice(), envelope.as_slice())?;
         ct.insert(ck, case.as_slice())?;
         if let Some(p) = preservation_case {
@@ -1519,7 +1570,7 @@ impl Trees {
         }
         for r in rows {
             let key = r.id.as_bytes();
-            mt.insert(key.as_slice(), r.msg.as_slice())?;
+            count_messages(meta, added(mt.insert(key.as_slice(), r.msg.as_slice())?))?;
             et.insert(key.as_slice(), r.envelope.as_slice())?;
             ct.insert(r.case_ref.as_str().as_bytes(), r.case.as_slice())?;
             ot.insert(key.as_slice(), r.outbox.as_slice())?;
@@ -1584,7 +1635,7 @@ impl Trees {
             (Ok(m), Ok(c)) => (m, c),
             (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
         };
-        mt.insert(&key, m)?;
+        count_messages(meta, added(mt.insert(&key, m)?))?;
         ct.insert(ck, c)?;
         ot.remove(&key)?;
         let rec = AuditRecord {
@@ -1696,6 +1747,36 @@ mod tests {
             receipt: None,
             delivery: DeliveryState::Queued,
         }
+    }
+
+    #[tokio::test]
+    async fn a_store_without_a_message_count_is_counted_once_at_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::StoreSettings::default();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let (store, committer) = Store::open(dir.path(), &settings, key.clone()).unwrap();
+        assert_eq!(store.message_count(), 0);
+        // As an older build left it: two messages, no count.
+        for (i, at) in [1_790_000_000_100u64, 1_790_000_000_200]
+            .into_iter()
+            .enumerate()
+        {
+            let mut m = message(b"envelope");
+            m.id = MessageId::new(UtcMs(at + i as u64));
+            store
+                .t
+                .messages
+                .insert(m.id.as_bytes(), enc(&m).unwrap())
+                .unwrap();
+        }
+        store.t.meta.remove(MESSAGE_COUNT).unwrap();
+        store.db.flush().unwrap();
+        drop(store);
+        committer.await.unwrap();
+        let (store, committer) = Store::open(dir.path(), &settings, key).unwrap();
+        assert_eq!(store.message_count(), 2);
+        drop(store);
+        committer.await.unwrap();
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
-//! The timer task: keeps an in-memory index of every case's open deadlines, sleeps until the
-//! next one, fires each once (recorded on the case, audited, published as a `deadline` event),
+//! The timer task: keeps every case's deadlines in memory, compactly (the [`Board`]), sleeps
+//! until the next one not fired yet, fires each once (recorded on the case, audited, published as a `deadline` event),
 //! and purges closed cases past their retention. Driven by the node's events, so a case's
 //! deadlines are recomputed whenever it changes. It keeps the [`Board`] that `/metrics`, the
 //! status and `GET /v1/pending` read; [`Deadlines::catch_up`] lets a reader see every change made before
@@ -12,8 +12,8 @@ use crate::lifecycle::{CaseRecord, Role};
 use crate::outgoing::Cases;
 use crate::store::Store;
 use crate::tracks::{self, Deadline, Track};
-use poc247_protocol::{CaseRef, UtcMs};
-use std::collections::{BTreeMap, HashMap};
+use poc247_protocol::{CaseRef, PartyId, UtcMs};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -120,177 +120,440 @@ pub fn case_deadlines(
     all
 }
 
-/// Where a deadline stands in a [`Due`]: when, whose, which.
-type Key = (UtcMs, CaseRef, String);
+/// Where a deadline stands on the [`Board`]: when, whose, which. The case reference and the
+/// label are shared with the case's entry and with every deadline of the same label, not
+/// copied per deadline.
+type Key = (UtcMs, Arc<CaseRef>, Arc<str>);
 
-/// Deadlines of every case by due time, each with a `V`, and the keys of each case's, so that a
-/// case's deadlines are replaced whole.
-struct Due<V> {
-    by_time: BTreeMap<Key, V>,
-    of_case: HashMap<CaseRef, Vec<Key>>,
+/// What the board keeps of a deadline besides its key: what `/metrics`, the status and the
+/// timer's firing need. The human texts (`what`, `settle`) are rendered from the case when a
+/// listing shows them.
+#[derive(Clone)]
+struct Slot {
+    track: Track,
+    owed_by: Arc<PartyId>,
+    escalation: bool,
+    exercise: bool,
 }
 
-impl<V> Default for Due<V> {
-    fn default() -> Self {
-        Due {
-            by_time: BTreeMap::new(),
-            of_case: HashMap::new(),
-        }
-    }
+/// A case on the board: its role, and where its deadlines stand (`true`: fired already).
+struct Entry {
+    role: Role,
+    keys: Box<[(UtcMs, Arc<str>, bool)]>,
 }
 
-impl<V> Due<V> {
-    /// Replaces the deadlines of `case_ref` with `items` (none: the case has none, or is gone).
-    fn put(&mut self, case_ref: &CaseRef, items: impl IntoIterator<Item = (Key, V)>) {
-        for k in self.of_case.remove(case_ref).unwrap_or_default() {
-            self.by_time.remove(&k);
-        }
-        let keys: Vec<Key> = items
-            .into_iter()
-            .map(|(k, v)| {
-                self.by_time.insert(k.clone(), v);
-                k
-            })
-            .collect();
-        if !keys.is_empty() {
-            self.of_case.insert(case_ref.clone(), keys);
-        }
-    }
-}
-
-/// The key of a deadline.
-fn key(d: &Deadline) -> Key {
-    (d.due, d.case_ref.clone(), d.label.clone())
-}
+/// Renders the texts (`what`, `settle`) of a case's deadline from the case as it stands.
+type Render = dyn Fn(&CaseRef, &str) -> Option<(String, String)> + Send + Sync;
 
 /// Every deadline of every case, fired or not, and each case's role: what `/metrics` and the
-/// status count (deadlines overdue per track, cases, the inbox) and what `GET /v1/pending`
-/// lists, without reading every case from the store. The timer task keeps it with its index,
-/// so it follows a case's change within the moment the task gathers events (50 ms, or at once
-/// for a [`Deadlines::catch_up`]), and it is whole again after each start.
+/// status count (deadlines overdue per track, cases, the inbox), what `GET /v1/pending` lists
+/// and what the timer task fires, without reading every case from the store. Each deadline is
+/// held once: among those still to fire, or among those fired. The timer task keeps it, so it
+/// follows a case's change within the moment the task gathers events (50 ms, or at once for a
+/// [`Deadlines::catch_up`]), and it is whole again after each start.
 #[derive(Default)]
 pub struct Board {
-    due: Due<Arc<Deadline>>,
-    roles: HashMap<CaseRef, Role>,
-    /// How many of `roles` are [`Role::Requested`].
+    /// Deadlines not fired yet, by due time: what the timer task fires.
+    open: BTreeMap<Key, Slot>,
+    /// Deadlines fired already and still owed, by due time.
+    fired: BTreeMap<Key, Slot>,
+    cases: HashMap<Arc<CaseRef>, Entry>,
+    /// How many of `cases` are [`Role::Requested`].
     inbox: usize,
+    /// Every label in use, shared by the keys.
+    labels: HashSet<Arc<str>>,
+    /// How many labels `labels` held after its last pruning.
+    labels_kept: usize,
+    /// Every Party owing something, shared by the slots.
+    parties: HashSet<Arc<PartyId>>,
+    render: Option<Arc<Render>>,
+}
+
+/// One deadline as [`Board::pending`] lists it: shared with the board, nothing copied; `what`
+/// and `settle` are rendered from the case only when they are read or serialized.
+pub struct Listed {
+    /// The case.
+    pub case_ref: Shared<CaseRef>,
+    /// The track.
+    pub track: Track,
+    /// Unique within the case.
+    pub label: Shared<str>,
+    /// When it is due.
+    pub due: UtcMs,
+    /// Who owes what is due.
+    pub owed_by: Shared<PartyId>,
+    /// What is owed, for people.
+    pub what: Text,
+    /// The command that settles it.
+    pub settle: Text,
+    /// Whether it escalates.
+    pub escalation: bool,
+    /// Training traffic.
+    pub exercise: bool,
+}
+
+/// A value the board shares with a listing; it reads, prints, compares and serializes as the
+/// value itself.
+pub struct Shared<T: ?Sized>(Arc<T>);
+
+impl<T: ?Sized> std::ops::Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: ?Sized + std::fmt::Display> std::fmt::Display for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T: ?Sized + serde::Serialize> serde::Serialize for Shared<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<T: ?Sized + PartialEq> PartialEq<T> for Shared<T> {
+    fn eq(&self, other: &T) -> bool {
+        *self.0 == *other
+    }
+}
+
+/// A deadline's text for people (`what`, or `settle`), rendered from its case when read (empty
+/// if the case no longer owes this deadline).
+pub struct Text {
+    case_ref: Arc<CaseRef>,
+    label: Arc<str>,
+    render: Option<Arc<Render>>,
+    settle: bool,
+}
+
+impl Text {
+    /// The text, rendered now.
+    pub fn render(&self) -> String {
+        let texts = self
+            .render
+            .as_ref()
+            .and_then(|r| r(&self.case_ref, &self.label));
+        match texts {
+            Some((what, settle)) => {
+                if self.settle {
+                    settle
+                } else {
+                    what
+                }
+            }
+            None => String::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.render(), f)
+    }
+}
+
+impl serde::Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.render())
+    }
+}
+
+/// A deadline due for firing: what the timer task records and publishes.
+struct Firing {
+    case_ref: CaseRef,
+    track: Track,
+    label: String,
+    due: UtcMs,
+    owed_by: PartyId,
+    escalation: bool,
 }
 
 impl Board {
-    /// Puts a case with its deadlines (`None`: the case is gone).
-    fn set(&mut self, case_ref: &CaseRef, case: Option<(Role, &[Arc<Deadline>])>) {
-        if self.roles.remove(case_ref) == Some(Role::Requested) {
-            self.inbox = self.inbox.saturating_sub(1);
+    fn label(&mut self, l: &str) -> Arc<str> {
+        if let Some(a) = self.labels.get(l) {
+            return a.clone();
         }
-        let Some((role, deadlines)) = case else {
-            self.due.put(case_ref, []);
+        let a: Arc<str> = Arc::from(l);
+        self.labels.insert(a.clone());
+        a
+    }
+
+    fn party(&mut self, p: &PartyId) -> Arc<PartyId> {
+        if let Some(a) = self.parties.get(p) {
+            return a.clone();
+        }
+        let a = Arc::new(p.clone());
+        self.parties.insert(a.clone());
+        a
+    }
+
+    /// Puts a case with its deadlines (`None`: the case is gone); a deadline whose label is
+    /// in `fired` is kept among those fired.
+    fn put(&mut self, case_ref: &CaseRef, case: Option<(Role, &[Deadline], &[String])>) {
+        let old = self.cases.remove_entry(case_ref);
+        let shared = match old {
+            Some((shared, e)) => {
+                if e.role == Role::Requested {
+                    self.inbox = self.inbox.saturating_sub(1);
+                }
+                for (due, label, fired) in e.keys.into_vec() {
+                    let k = (due, shared.clone(), label);
+                    if fired {
+                        self.fired.remove(&k);
+                    } else {
+                        self.open.remove(&k);
+                    }
+                }
+                shared
+            }
+            None => Arc::new(case_ref.clone()),
+        };
+        let Some((role, deadlines, fired_labels)) = case else {
+            self.prune();
             return;
         };
         if role == Role::Requested {
             self.inbox += 1;
         }
-        self.roles.insert(case_ref.clone(), role);
-        self.due
-            .put(case_ref, deadlines.iter().map(|d| (key(d), d.clone())));
+        let mut keys = Vec::with_capacity(deadlines.len());
+        for d in deadlines {
+            let label = self.label(&d.label);
+            let slot = Slot {
+                track: d.track,
+                owed_by: self.party(&d.owed_by),
+                escalation: d.escalation,
+                exercise: d.exercise,
+            };
+            let fired = fired_labels.contains(&d.label);
+            let k = (d.due, shared.clone(), label.clone());
+            if fired {
+                self.fired.insert(k, slot);
+            } else {
+                self.open.insert(k, slot);
+            }
+            keys.push((d.due, label, fired));
+        }
+        self.cases.insert(
+            shared,
+            Entry {
+                role,
+                keys: keys.into_boxed_slice(),
+            },
+        );
+    }
+
+    /// Forgets labels no deadline uses any more, once they have doubled since last time.
+    fn prune(&mut self) {
+        if self.labels.len() > 2 * self.labels_kept + 1024 {
+            self.labels.retain(|l| Arc::strong_count(l) > 1);
+            self.labels_kept = self.labels.len();
+        }
+    }
+
+    /// Puts a case with its deadlines, none of them fired (`None`: the case is gone).
+    #[cfg(test)]
+    fn set(&mut self, case_ref: &CaseRef, case: Option<(Role, &[Arc<Deadline>])>) {
+        let all: Vec<Deadline> = case
+            .map(|(_, d)| d.iter().map(|d| (**d).clone()).collect())
+            .unwrap_or_default();
+        self.put(
+            case_ref,
+            case.map(|(role, _)| (role, all.as_slice(), &[][..])),
+        );
     }
 
     fn clear(&mut self) {
-        *self = Board::default();
+        let render = self.render.take();
+        *self = Board {
+            render,
+            ..Board::default()
+        };
+    }
+
+    /// Every deadline, fired or not, soonest first (then by case and label).
+    fn all(&self) -> impl Iterator<Item = (&Key, &Slot)> {
+        let (mut a, mut b) = (self.open.iter().peekable(), self.fired.iter().peekable());
+        std::iter::from_fn(move || match (a.peek(), b.peek()) {
+            (Some((ka, _)), Some((kb, _))) => {
+                if ka <= kb {
+                    a.next()
+                } else {
+                    b.next()
+                }
+            }
+            (Some(_), None) => a.next(),
+            (None, _) => b.next(),
+        })
     }
 
     /// How many deadlines of each track are due at `now` and not met.
     pub fn overdue(&self, now: UtcMs) -> HashMap<Track, u64> {
         let mut out = HashMap::new();
-        for ((at, _, _), d) in &self.due.by_time {
-            if *at > now {
-                break;
+        for map in [&self.open, &self.fired] {
+            for ((at, _, _), d) in map {
+                if *at > now {
+                    break;
+                }
+                *out.entry(d.track).or_default() += 1;
             }
-            *out.entry(d.track).or_default() += 1;
         }
         out
     }
 
-    /// Every deadline, soonest first (then by case and label): shared, so that the board's lock
-    /// is held only while they are counted out.
-    pub fn pending(&self) -> Vec<Arc<Deadline>> {
-        self.due.by_time.values().cloned().collect()
+    /// Every deadline, soonest first (then by case and label), copied out so that the board's
+    /// lock is held only while they are counted out; their texts are rendered when read.
+    pub fn pending(&self) -> Vec<Listed> {
+        self.all().map(|(k, s)| self.listed(k, s)).collect()
+    }
+
+    /// One page of the deadlines that `keep` keeps (given who owes each and when it is due),
+    /// soonest first: how many it keeps in all, and the first `limit` of them (all without a
+    /// limit). Only the page is copied out, so a listing's first page costs a count, not a copy
+    /// of every deadline.
+    pub fn page(
+        &self,
+        keep: impl Fn(&PartyId, UtcMs) -> bool,
+        limit: Option<usize>,
+    ) -> (usize, Vec<Listed>) {
+        let mut total = 0;
+        let mut items = Vec::new();
+        for (k, s) in self.all() {
+            if !keep(&s.owed_by, k.0) {
+                continue;
+            }
+            total += 1;
+            if limit.is_none_or(|l| items.len() < l) {
+                items.push(self.listed(k, s));
+            }
+        }
+        (total, items)
+    }
+
+    /// A deadline as a listing shows it.
+    fn listed(&self, (due, case_ref, label): &Key, s: &Slot) -> Listed {
+        let text = |settle| Text {
+            case_ref: case_ref.clone(),
+            label: label.clone(),
+            render: self.render.clone(),
+            settle,
+        };
+        Listed {
+            case_ref: Shared(case_ref.clone()),
+            track: s.track,
+            label: Shared(label.clone()),
+            due: *due,
+            owed_by: Shared(s.owed_by.clone()),
+            what: text(false),
+            settle: text(true),
+            escalation: s.escalation,
+            exercise: s.exercise,
+        }
     }
 
     /// How many cases there are, and how many of them this node was asked in (its inbox).
     pub fn cases(&self) -> (usize, usize) {
-        (self.roles.len(), self.inbox)
-    }
-}
-
-/// The open deadlines of every case, soonest first. It lives in memory only: it is derived
-/// from the cases (each fired label is stored on its case) and rebuilt from them at start, so
-/// keeping it on disk would cost a write per case change and recover nothing.
-#[derive(Default)]
-struct Index {
-    open: Due<Arc<Deadline>>,
-}
-
-impl Index {
-    /// Re-indexes a case read from the store; returns the preservation it follows, if any.
-    fn refresh(&mut self, t: &Timers, case_ref: &CaseRef) -> Option<CaseRef> {
-        match t.cases.store.case(case_ref) {
-            Ok(case) => {
-                self.index(t, case_ref, case.as_ref());
-                case.and_then(|c| c.preservation_case)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, case = %case_ref, "cannot read a case for its deadlines");
-                None
-            }
-        }
+        (self.cases.len(), self.inbox)
     }
 
-    /// Indexes the open deadlines of a case as it stands (`None`: the case is gone).
-    fn index(&mut self, t: &Timers, case_ref: &CaseRef, case: Option<&CaseRecord>) {
-        let Some(c) = case else {
-            self.open.put(case_ref, []);
-            t.deadlines.board().set(case_ref, None);
-            return;
-        };
-        let all: Vec<Arc<Deadline>> =
-            case_deadlines(&t.cases.store, &t.cases.me.cfg().deadlines, c)
-                .into_iter()
-                .map(Arc::new)
-                .collect();
-        t.deadlines.board().set(case_ref, Some((c.role, &all)));
-        let open = all.into_iter().filter(|d| !c.fired.contains(&d.label));
-        self.open.put(case_ref, open.map(|d| (key(&d), d)));
-    }
-
-    fn rebuild(&mut self, t: &Timers) {
-        self.open = Due::default();
-        t.deadlines.board().clear();
-        match t.cases.store.cases() {
-            Ok(cases) => {
-                for c in cases {
-                    self.index(t, &c.case_ref, Some(&c));
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot read cases for their deadlines"),
-        }
-    }
-
-    /// The deadlines due at `now`, soonest first, and when the next one after is due.
-    fn due_at(&self, now: UtcMs) -> (Vec<Arc<Deadline>>, Option<UtcMs>) {
+    /// The deadlines not fired yet and due at `now`, soonest first, and when the next one
+    /// after is due.
+    fn due_at(&self, now: UtcMs) -> (Vec<Firing>, Option<UtcMs>) {
         let mut due = Vec::new();
-        for ((at, _, _), d) in &self.open.by_time {
+        for ((at, case_ref, label), s) in &self.open {
             if *at > now {
                 return (due, Some(*at));
             }
-            due.push(d.clone());
+            due.push(Firing {
+                case_ref: (**case_ref).clone(),
+                track: s.track,
+                label: label.to_string(),
+                due: *at,
+                owed_by: (*s.owed_by).clone(),
+                escalation: s.escalation,
+            });
         }
         (due, None)
     }
 }
 
+/// Clears the board's renderer when the timer task ends, so that the board does not keep the
+/// store open.
+struct RenderGuard(Deadlines);
+
+impl Drop for RenderGuard {
+    fn drop(&mut self) {
+        self.0.board().render = None;
+    }
+}
+
+/// Re-indexes a case read from the store; returns the preservation it follows, if any.
+fn refresh(t: &Timers, case_ref: &CaseRef) -> Option<CaseRef> {
+    match t.cases.store.case(case_ref) {
+        Ok(case) => {
+            index(t, case_ref, case.as_ref());
+            case.and_then(|c| c.preservation_case)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, case = %case_ref, "cannot read a case for its deadlines");
+            None
+        }
+    }
+}
+
+/// Puts the deadlines of a case as it stands on the board (`None`: the case is gone).
+fn index(t: &Timers, case_ref: &CaseRef, case: Option<&CaseRecord>) {
+    let Some(c) = case else {
+        t.deadlines.board().put(case_ref, None);
+        return;
+    };
+    let all = case_deadlines(&t.cases.store, &t.cases.me.cfg().deadlines, c);
+    t.deadlines
+        .board()
+        .put(case_ref, Some((c.role, &all, &c.fired)));
+}
+
+/// Puts every case on the board again, reading the cases one at a time.
+fn rebuild(t: &Timers) {
+    t.deadlines.board().clear();
+    for c in t.cases.store.each_case() {
+        match c {
+            Ok(c) => index(t, &c.case_ref, Some(&c)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read cases for their deadlines");
+                return;
+            }
+        }
+    }
+}
+
+/// The texts of deadline `label` of a case, as the case stands.
+fn render(t: &Timers, case_ref: &CaseRef, label: &str) -> Option<(String, String)> {
+    let case = t.cases.store.case(case_ref).ok()??;
+    case_deadlines(&t.cases.store, &t.cases.me.cfg().deadlines, &case)
+        .into_iter()
+        .find(|d| d.label == label)
+        .map(|d| (d.what, d.settle))
+}
+
 /// Fires every indexed deadline due at `now`; returns when the next one is due.
-async fn fire_due(t: &Timers, index: &mut Index, now: UtcMs) -> Option<UtcMs> {
-    let (due, next) = index.due_at(now);
+async fn fire_due(t: &Timers, now: UtcMs) -> Option<UtcMs> {
+    let (due, next) = t.deadlines.board().due_at(now);
     for d in due {
         let fired = match t.cases.store.fire_deadline(&d.case_ref, &d.label, now) {
             Ok(f) => f,
@@ -338,7 +601,7 @@ async fn fire_due(t: &Timers, index: &mut Index, now: UtcMs) -> Option<UtcMs> {
                 }
             }
         }
-        index.refresh(t, &d.case_ref);
+        refresh(t, &d.case_ref);
     }
     next
 }
@@ -350,11 +613,15 @@ pub async fn run(
     mut catch_ups: mpsc::UnboundedReceiver<CatchUp>,
 ) {
     let mut events = t.cases.events.subscribe();
-    let mut index = Index::default();
-    index.rebuild(&t);
+    let _guard = RenderGuard(t.deadlines.clone());
+    {
+        let r = t.clone();
+        t.deadlines.board().render = Some(Arc::new(move |c: &CaseRef, l: &str| render(&r, c, l)));
+    }
+    rebuild(&t);
     loop {
         let now = t.cases.clocks.now();
-        let next = fire_due(&t, &mut index, now).await;
+        let next = fire_due(&t, now).await;
         let wait = next.map(|at| Duration::from_millis(at.since(t.cases.clocks.now()).max(1)));
         let mut waiting = Vec::new();
         tokio::select! {
@@ -369,13 +636,13 @@ pub async fn run(
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {}
                     Some(c) = catch_ups.recv() => waiting.push(c),
                 }
-                if !absorb(&t, &mut index, &mut events, Some(ev)) {
+                if !absorb(&t, &mut events, Some(ev)) {
                     return;
                 }
             }
             Some(c) = catch_ups.recv() => {
                 waiting.push(c);
-                if !absorb(&t, &mut index, &mut events, None) {
+                if !absorb(&t, &mut events, None) {
                     return;
                 }
             }
@@ -396,7 +663,6 @@ pub async fn run(
 /// node's event channel is closed.
 fn absorb(
     t: &Timers,
-    index: &mut Index,
     events: &mut broadcast::Receiver<crate::events::NodeEvent>,
     first: Option<Result<crate::events::NodeEvent, RecvError>>,
 ) -> bool {
@@ -408,7 +674,7 @@ fn absorb(
                 dirty.extend(ev.case_ref);
             }
             Err(RecvError::Lagged(_)) => {
-                index.rebuild(t);
+                rebuild(t);
                 dirty.clear();
             }
             Err(RecvError::Closed) => return false,
@@ -417,8 +683,8 @@ fn absorb(
     }
     for c in &dirty {
         // A follow-up request changes its preservation's deadlines too.
-        if let Some(p) = index.refresh(t, c) {
-            index.refresh(t, &p);
+        if let Some(p) = refresh(t, c) {
+            refresh(t, &p);
         }
     }
     true
@@ -439,7 +705,6 @@ fn try_next(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use poc247_protocol::PartyId;
 
     fn deadline(case: &CaseRef, track: Track, label: &str, due: u64) -> Deadline {
         Deadline {
@@ -497,6 +762,10 @@ mod tests {
             Some(&1)
         );
         assert_eq!(board.cases(), (2, 1));
+        let (total, page) = board.page(|_, due| due <= UtcMs(30), Some(1));
+        assert_eq!(total, 2, "a page counts every deadline kept");
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].due, UtcMs(20), "soonest first");
         // Purged.
         board.set(&a, None);
         assert_eq!(board.cases(), (1, 0));
