@@ -1978,30 +1978,29 @@ pub(crate) async fn pending(
     filter: std::result::Result<Query<PendingFilter>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(f) = filter.map_err(|e| ApiError::bad(e.body_text()))?;
-    let owed_by = f.owed_by()?;
+    let owed_by_filter = f.owed_by()?;
     if f.limit == Some(0) {
         return Err(ApiError::bad("limit: must be at least 1"));
     }
     // The timer task's board, once it holds every change made before this request.
     deadlines.catch_up().await;
     let now = s.clocks.now();
-    let all = deadlines.board().pending();
-    let wanted = all.iter().filter(|d| {
-        let owed = match &owed_by {
-            None => true,
-            Some(OwedBy::Us) => d.owed_by == *s.me.party(),
-            Some(OwedBy::Them) => d.owed_by != *s.me.party(),
-            Some(OwedBy::Party(p)) => &d.owed_by == p,
-        };
-        owed && f.overdue.is_none_or(|o| o == (d.due <= now))
-    });
-    let mut total = 0;
-    let mut items = Vec::new();
-    for d in wanted {
-        total += 1;
-        if f.limit.is_some_and(|l| items.len() >= l) {
-            continue;
-        }
+    let me = s.me.party().clone();
+    // Counted on the board; only the page is copied out of it.
+    let (total, page) = deadlines.board().page(
+        |owed_by, due| {
+            let owed = match &owed_by_filter {
+                None => true,
+                Some(OwedBy::Us) => *owed_by == me,
+                Some(OwedBy::Them) => *owed_by != me,
+                Some(OwedBy::Party(p)) => owed_by == p,
+            };
+            owed && f.overdue.is_none_or(|o| o == (due <= now))
+        },
+        f.limit,
+    );
+    let mut items = Vec::with_capacity(page.len());
+    for d in page {
         items.push(json!({
             "case_ref": d.case_ref,
             "track": d.track,
