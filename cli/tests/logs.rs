@@ -8,10 +8,13 @@ use poc247_tests::*;
 use serde_json::json;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_request_text_or_personal_data_reaches_the_logs() -> anyhow::Result<()> {
-    let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("net");
+/// FR and LU as `poc247 run <run_args>` processes logging at `rust_log` into `tmp`.
+async fn fr_and_lu(
+    tmp: &std::path::Path,
+    run_args: &[&str],
+    rust_log: &str,
+) -> anyhow::Result<Vec<NodeProcess>> {
+    let dir = tmp.join("net");
     let pki = Pki::Fresh(vec![party("LU"), party("FR")]);
     // Written, and its ports let go for the processes to bind.
     drop(LocalNetwork::prepare(&dir, &pki)?);
@@ -21,11 +24,19 @@ async fn no_request_text_or_personal_data_reaches_the_logs() -> anyhow::Result<(
         let mut n = NodeProcess::new(
             bin,
             &dir.join(p).join("node.toml"),
-            &tmp.path().join(format!("{p}.log")),
-        )?;
-        n.start(Some("trace,sled=debug")).await?;
+            &tmp.join(format!("{p}.log")),
+        )?
+        .with_run_args(run_args);
+        n.start(Some(rust_log)).await?;
         nodes.push(n);
     }
+    Ok(nodes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_request_text_or_personal_data_reaches_the_logs() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let mut nodes = fr_and_lu(tmp.path(), &[], "trace,sled=debug").await?;
     let (fr, lu) = (&nodes[0], &nodes[1]);
     // Text no log line should ever hold: names, an e-mail address, the facts.
     let secrets = [
@@ -87,21 +98,12 @@ async fn no_request_text_or_personal_data_reaches_the_logs() -> anyhow::Result<(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_plain_values_not_rust_debug_text() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("net");
-    let pki = Pki::Fresh(vec![party("LU"), party("FR")]);
-    drop(LocalNetwork::prepare(&dir, &pki)?);
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_poc247"));
-    let mut nodes = Vec::new();
-    for p in ["fr", "lu"] {
-        let mut n = NodeProcess::new(
-            bin,
-            &dir.join(p).join("node.toml"),
-            &tmp.path().join(format!("{p}.log")),
-        )?
-        .with_run_args(&["--log-format", "json"]);
-        n.start(Some("poc247=debug,poc247_node=debug")).await?;
-        nodes.push(n);
-    }
+    let mut nodes = fr_and_lu(
+        tmp.path(),
+        &["--log-format", "json"],
+        "poc247=debug,poc247_node=debug",
+    )
+    .await?;
     let lu = &nodes[1];
     let mut events = lu.client().events().await?;
     let done = lu

@@ -270,6 +270,23 @@ pub struct Cases {
 }
 
 impl Cases {
+    /// The 27(9)(a) copy of `body`, a request of case `case` to `requested`: it says what it
+    /// is, which case it copies and which Party was asked, so that this Party's central
+    /// authority relays it to the requested Party's.
+    fn copy_body(&self, body: &Body, case: &CaseRef, requested: &PartyId) -> Body {
+        let mut copy = body.clone();
+        if let Body::MutualAssistance(m) = &mut copy {
+            m.preservation_case = None;
+            m.relayed = Some(Relayed {
+                how: RelayKind::Copy,
+                case: case.clone(),
+                requester: self.me.party().clone(),
+                requested: requested.clone(),
+            });
+        }
+        copy
+    }
+
     /// The directory in force.
     pub fn directory(&self) -> std::sync::Arc<Directory> {
         self.directory.get()
@@ -608,18 +625,7 @@ impl Cases {
                     req.exercise,
                     now,
                 );
-                // The copy says what it is, which case it copies and which Party was asked,
-                // so the own central authority relays it to that Party's (27(9)(a)).
-                let mut copy_body = req.body.clone();
-                if let Body::MutualAssistance(m) = &mut copy_body {
-                    m.preservation_case = None;
-                    m.relayed = Some(Relayed {
-                        how: RelayKind::Copy,
-                        case: case_ref.clone(),
-                        requester: self.me.party().clone(),
-                        requested: route.to.clone(),
-                    });
-                }
+                let copy_body = self.copy_body(&req.body, &case_ref, &route.to);
                 let mut copy = CaseRecord::open(
                     &h,
                     &copy_body,
@@ -691,16 +697,7 @@ impl Cases {
                 targets[0].2.push(format!(
                     "a copy goes to {ca}, for the requested Party's central authority (art. 27(9)(a))"
                 ));
-                let mut copy_body = req.body.clone();
-                if let Body::MutualAssistance(m) = &mut copy_body {
-                    m.preservation_case = None;
-                    m.relayed = Some(Relayed {
-                        how: RelayKind::Copy,
-                        case: placeholder.clone(),
-                        requester: self.me.party().clone(),
-                        requested: route.to.clone(),
-                    });
-                }
+                let copy_body = self.copy_body(&req.body, &placeholder, &route.to);
                 targets.push((ca.clone(), copy_body, Vec::new()));
             }
             for (to, body, warnings) in targets {

@@ -263,6 +263,27 @@ impl RawPeer {
     }
 }
 
+/// Each Party's entry as `net`'s directory lists it now, changed by `edit`, signed with the key
+/// its node uses: what each Party sends the registry.
+pub fn signed_entries(
+    net: &Net,
+    edit: impl Fn(&mut poc247_node::directory::PartyEntryFile),
+) -> Result<Vec<poc247_node::registry::SignedEntry>> {
+    let file = poc247_node::Directory::load(&net.config("LU")?.directory)?.to_file();
+    let mut out = Vec::new();
+    for mut e in file.party {
+        edit(&mut e);
+        let key = signing_key(&net.config(&e.id)?)?;
+        out.push(poc247_node::registry::SignedEntry::sign(e, &key)?);
+    }
+    Ok(out)
+}
+
+/// A signed directory version as `POST /v1/directory` takes it.
+pub fn version_json(v: &poc247_node::registry::SignedVersion) -> Result<Value> {
+    Ok(serde_json::from_slice(&v.to_bytes()?)?)
+}
+
 /// The signing key of `p`'s node in a network.
 pub fn signing_key(cfg: &NodeConfig) -> Result<poc247_protocol::SigningKey> {
     Ok(poc247_node::keys::load_signing_key(&cfg.signing_key)?)

@@ -2,32 +2,12 @@
 //! numbered versions, and a node takes one only if the pinned registry key signed it, it is
 //! newer than and chained to the one in force, and every entry is as its Party signed it.
 
-use poc247_node::directory::{Directory, PartyEntryFile};
+use poc247_node::directory::Directory;
 use poc247_node::events::EventKind;
-use poc247_node::registry::{self, SignedEntry, SignedVersion};
+use poc247_node::registry::{self, SignedEntry};
 use poc247_protocol::{SigningKey, UtcMs};
 use poc247_tests::*;
 use serde_json::{json, Value};
-
-/// Each Party's entry as its directory lists it now, signed with its node's key.
-fn signed_entries(
-    net: &Net,
-    edit: impl Fn(&mut PartyEntryFile),
-) -> anyhow::Result<Vec<SignedEntry>> {
-    let cfg = net.config("LU")?;
-    let file = Directory::load(&cfg.directory)?.to_file();
-    let mut out = Vec::new();
-    for mut e in file.party {
-        edit(&mut e);
-        let key = signing_key(&net.config(&e.id)?)?;
-        out.push(SignedEntry::sign(e, &key)?);
-    }
-    Ok(out)
-}
-
-fn version_json(v: &SignedVersion) -> anyhow::Result<Value> {
-    Ok(serde_json::from_slice(&v.to_bytes()?)?)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_takes_a_version_only_signed_newer_chained_and_as_each_party_signed_it(

@@ -5,33 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use poc247_node::directory::{Directory, KeyWindowFile, PartyEntryFile};
-use poc247_node::registry::{self, SignedEntry, SignedVersion};
+use poc247_node::directory::KeyWindowFile;
+use poc247_node::registry;
 use poc247_node::rollover;
 use poc247_protocol::{fingerprint, RejectionCode, Reply, SigningKey, UtcMs};
 use poc247_tests::*;
-use serde_json::Value;
 use std::time::Duration;
-
-/// Each Party's entry as its node's directory lists it now, changed by `edit`, signed with its
-/// node's key in use.
-fn signed_entries(
-    net: &Net,
-    edit: impl Fn(&mut PartyEntryFile),
-) -> anyhow::Result<Vec<SignedEntry>> {
-    let file = Directory::load(&net.config("LU")?.directory)?.to_file();
-    let mut out = Vec::new();
-    for mut e in file.party {
-        edit(&mut e);
-        let key = signing_key(&net.config(&e.id)?)?;
-        out.push(SignedEntry::sign(e, &key)?);
-    }
-    Ok(out)
-}
-
-fn version_json(v: &SignedVersion) -> anyhow::Result<Value> {
-    Ok(serde_json::from_slice(&v.to_bytes()?)?)
-}
 
 async fn wait_until<F: std::future::Future<Output = anyhow::Result<bool>>>(
     what: &str,
