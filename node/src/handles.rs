@@ -161,6 +161,15 @@ impl Events {
         }
     }
 
+    /// Remembers a case's kind and urgency as it is opened, so that its events need no read.
+    pub fn know(&self, case_ref: &CaseRef, kind: MessageKind, urgency: poc247_protocol::Urgency) {
+        let mut facts = self.facts.lock().unwrap_or_else(|p| p.into_inner());
+        if facts.len() >= MAX_CASE_FACTS {
+            facts.clear();
+        }
+        facts.insert(case_ref.clone(), (kind, urgency));
+    }
+
     /// The kind and urgency of `case_ref`'s case, if it is stored.
     fn facts(&self, case_ref: &CaseRef) -> Option<(MessageKind, poc247_protocol::Urgency)> {
         let mut facts = self.facts.lock().unwrap_or_else(|p| p.into_inner());

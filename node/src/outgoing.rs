@@ -665,6 +665,7 @@ impl Cases {
             }
         }
         for (m, c, p) in rows {
+            self.events.know(&c.case_ref, c.kind, c.urgency);
             tracing::info!(case = %c.case_ref, id = %m.id, kind = %m.kind, to = %p, "request queued");
             self.events.publish(
                 EventKind::Queued,

@@ -151,6 +151,7 @@ async fn check_and_store(cases: &Cases, rate: &Limits, peer: &PartyId, frame: &[
         match cases.store.insert_inbound_durably(&msg, &case).await {
             Ok(Inbound::Duplicate(r)) => return Reply::Receipt(r),
             Ok(Inbound::Stored(_)) => {
+                cases.events.know(&case.case_ref, case.kind, case.urgency);
                 flushed = true;
                 Ok(())
             }
