@@ -112,8 +112,9 @@ pub fn own_keys(cfg: &crate::config::NodeConfig, current: &VerifyingKey) -> Vec<
     keys
 }
 
-/// Takes the next signing key when `directory` lists it for this node at `now`: recorded in
-/// the store's key history first, then in the key file's place, then used for every signature.
+/// Takes the next signing key when `directory` lists it for this node at `now`: put in the key
+/// file's place first (a restart from here on uses it, and the store records it as it opens),
+/// then recorded in the store's key history, then used for every signature.
 pub fn adopt_next_signing_key(
     cases: &Cases,
     directory: &Directory,
@@ -126,8 +127,8 @@ pub fn adopt_next_signing_key(
     if !crate::rollover::listed(directory, &cfg.party, &next, now) {
         return Ok(false);
     }
-    cases.store.adopt_signing_key(next.clone())?;
     crate::rollover::promote_signing(cfg)?;
+    cases.store.adopt_signing_key(next.clone())?;
     tracing::info!(key = %fingerprint(&next.verifying_key()), "the next signing key is in use (the directory lists it)");
     cases.me.set_signing(next);
     Ok(true)
