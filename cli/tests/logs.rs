@@ -8,6 +8,29 @@ use poc247_tests::*;
 use serde_json::json;
 use std::time::Duration;
 
+/// Posts `body` as a new request at `node` and waits for its delivery; the 201 response.
+async fn submit_delivered(
+    node: &NodeProcess,
+    body: &serde_json::Value,
+) -> anyhow::Result<poc247_node::client::ApiResponse> {
+    let mut events = node.client().events().await?;
+    let done = node.client().post("/v1/requests", body).await?;
+    assert_eq!(done.status.as_u16(), 201, "{}", done.body);
+    let id = done.body["message_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(ev)) = events.next().await {
+            if ev["type"] == "delivered" && ev["message_id"] == id.as_str() {
+                return;
+            }
+        }
+    })
+    .await?;
+    Ok(done)
+}
+
 /// FR and LU as `poc247 run <run_args>` processes logging at `rust_log` into `tmp`.
 async fn fr_and_lu(
     tmp: &std::path::Path,
@@ -52,21 +75,7 @@ async fn no_request_text_or_personal_data_reaches_the_logs() -> anyhow::Result<(
     ));
     fields["custodian_or_location"] = json!(secrets[3]);
     let body = json!({ "kind": "preservation", "to": "FR", "urgency": "urgent", "language": "fr", "fields": fields });
-    let mut events = lu.client().events().await?;
-    let done = lu.client().post("/v1/requests", &body).await?;
-    assert_eq!(done.status.as_u16(), 201, "{}", done.body);
-    let id = done.body["message_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(Ok(ev)) = events.next().await {
-            if ev["type"] == "delivered" && ev["message_id"] == id.as_str() {
-                return;
-            }
-        }
-    })
-    .await?;
+    let done = submit_delivered(lu, &body).await?;
     // Reading the case through the API must not log its content either.
     let case = done.body["case_ref"]
         .as_str()
@@ -105,24 +114,7 @@ async fn json_logs_carry_plain_values_not_rust_debug_text() -> anyhow::Result<()
     )
     .await?;
     let lu = &nodes[1];
-    let mut events = lu.client().events().await?;
-    let done = lu
-        .client()
-        .post("/v1/requests", &preservation_request("FR"))
-        .await?;
-    assert_eq!(done.status.as_u16(), 201, "{}", done.body);
-    let id = done.body["message_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(Ok(ev)) = events.next().await {
-            if ev["type"] == "delivered" && ev["message_id"] == id.as_str() {
-                return;
-            }
-        }
-    })
-    .await?;
+    submit_delivered(lu, &preservation_request("FR")).await?;
     for n in &mut nodes {
         n.stop(Duration::from_secs(20)).await?;
     }

@@ -416,12 +416,6 @@ impl Board {
         out
     }
 
-    /// Every deadline, soonest first (then by case and label), copied out so that the board's
-    /// lock is held only while they are counted out; their texts are rendered when read.
-    pub fn pending(&self) -> Vec<Listed> {
-        self.all().map(|(k, s)| self.listed(k, s)).collect()
-    }
-
     /// One page of the deadlines that `keep` keeps (given who owes each and when it is due),
     /// soonest first: how many it keeps in all, and the first `limit` of them (all without a
     /// limit). Only the page is copied out, so a listing's first page costs a count, not a copy
@@ -745,7 +739,8 @@ mod tests {
         );
         assert_eq!(board.overdue(UtcMs(30)).get(&Track::Preservation), Some(&1));
         let order: Vec<_> = board
-            .pending()
+            .page(|_, _| true, None)
+            .1
             .iter()
             .map(|d| (d.case_ref.to_string(), d.due.0))
             .collect();

@@ -263,6 +263,18 @@ impl RawPeer {
     }
 }
 
+/// A fresh network of `parties`, every node started with `registry`'s key pinned: signed
+/// directory versions are taken only if it signed them.
+pub async fn registry_net(parties: &[&str], registry: &poc247_protocol::SigningKey) -> Result<Net> {
+    let mut net = Net::fresh_prepared(parties)?;
+    for p in parties {
+        let mut cfg = net.config(p)?;
+        cfg.registry_key = Some(registry.verifying_key());
+        net.net.start_node_with(&party(p), cfg).await?;
+    }
+    Ok(net)
+}
+
 /// Each Party's entry as `net`'s directory lists it now, changed by `edit`, signed with the key
 /// its node uses: what each Party sends the registry.
 pub fn signed_entries(

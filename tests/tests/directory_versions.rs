@@ -13,12 +13,7 @@ use serde_json::{json, Value};
 async fn a_node_takes_a_version_only_signed_newer_chained_and_as_each_party_signed_it(
 ) -> anyhow::Result<()> {
     let registry = SigningKey::from_bytes(&[9; 32]);
-    let mut net = Net::fresh_prepared(&["LU", "FR"])?;
-    for p in ["LU", "FR"] {
-        let mut cfg = net.config(p)?;
-        cfg.registry_key = Some(registry.verifying_key());
-        net.net.start_node_with(&party(p), cfg).await?;
-    }
+    let net = registry_net(&["LU", "FR"], &registry).await?;
     let lu = net.client("LU")?;
     let now = UtcMs(now().0);
     let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, None, now, 30)?;

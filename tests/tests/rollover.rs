@@ -46,12 +46,7 @@ async fn send(net: &Net, n: usize) -> anyhow::Result<Vec<String>> {
 async fn a_party_rolls_its_signing_and_tls_keys_while_requests_flow_and_none_is_lost(
 ) -> anyhow::Result<()> {
     let registry = SigningKey::from_bytes(&[5; 32]);
-    let mut net = Net::fresh_prepared(&["LU", "FR"])?;
-    for p in ["LU", "FR"] {
-        let mut cfg = net.config(p)?;
-        cfg.registry_key = Some(registry.verifying_key());
-        net.net.start_node_with(&party(p), cfg).await?;
-    }
+    let net = registry_net(&["LU", "FR"], &registry).await?;
     let lu = net.client("LU")?;
     let fr = net.client("FR")?;
     let t0 = UtcMs(now().0);
