@@ -200,9 +200,16 @@ async fn every_event_about_a_case_carries_its_kind_and_urgency_so_a_pager_can_si
         assert_eq!(ev["urgency"], "emergency", "{ev}");
         assert_eq!(ev["case_kind"], "preservation", "{ev}");
     }
-    // An event about no case carries neither.
-    let status = net.client("LU")?.get("/v1/status").await?.body;
-    assert!(status["party"].is_string());
+    // An event about no case carries neither: FR's peer_connected, from its log.
+    let mut replay = net.client("FR")?.events_after(0).await?;
+    let connected = loop {
+        let ev = next_event(&mut replay, 10).await?;
+        if ev["type"] == "peer_connected" {
+            break ev;
+        }
+    };
+    assert!(connected.get("urgency").is_none(), "{connected}");
+    assert!(connected.get("case_kind").is_none(), "{connected}");
     net.net.shutdown().await;
     Ok(())
 }
