@@ -800,11 +800,12 @@ async fn measure_floor(dir: &Path, ceiling: &Ceiling, n: usize) -> Result<Floor>
         };
         while let Ok((mut send, mut recv)) = conn.accept_bi().await {
             tokio::spawn(async move {
-                if poc247_node::transport::read_frame(&mut recv, 1 << 20)
+                if poc247_node::wire::transport::read_frame(&mut recv, 1 << 20)
                     .await
                     .is_ok()
                 {
-                    let _ = poc247_node::transport::write_frame(&mut send, &[0x22; 160]).await;
+                    let _ =
+                        poc247_node::wire::transport::write_frame(&mut send, &[0x22; 160]).await;
                 }
             });
         }
@@ -822,10 +823,10 @@ async fn measure_floor(dir: &Path, ceiling: &Ceiling, n: usize) -> Result<Floor>
             let (conn, frame) = (conn.clone(), frame.clone());
             async move {
                 let (mut send, mut recv) = conn.open_bi().await.map_err(bench_err)?;
-                poc247_node::transport::write_frame(&mut send, &frame)
+                poc247_node::wire::transport::write_frame(&mut send, &frame)
                     .await
                     .map_err(bench_err)?;
-                poc247_node::transport::read_frame(&mut recv, 1 << 20)
+                poc247_node::wire::transport::read_frame(&mut recv, 1 << 20)
                     .await
                     .map_err(bench_err)?;
                 Ok(())
@@ -1275,12 +1276,14 @@ fn quic_pair(
 ) -> Result<(quinn::Endpoint, std::net::SocketAddr, quinn::Endpoint)> {
     let lu = net.config(&PartyId::parse("LU").map_err(bench_err)?)?;
     let fr = net.config(&PartyId::parse("FR").map_err(bench_err)?)?;
-    let server_cfg = poc247_node::tls::server_config(&poc247_node::tls::load(&lu)?, 16)?;
-    let client_cfg = poc247_node::tls::client_config(&poc247_node::tls::load(&fr)?, 16)?;
+    let server_cfg =
+        poc247_node::wire::tls::server_config(&poc247_node::wire::tls::load(&lu)?, 16)?;
+    let client_cfg =
+        poc247_node::wire::tls::client_config(&poc247_node::wire::tls::load(&fr)?, 16)?;
     // Sockets sized as a node sizes its own.
     let endpoint = |server: Option<quinn::ServerConfig>| -> Result<quinn::Endpoint> {
         let socket = std::net::UdpSocket::bind(("127.0.0.1", 0)).map_err(bench_err)?;
-        poc247_node::transport::size_udp_buffers(&socket);
+        poc247_node::wire::transport::size_udp_buffers(&socket);
         let runtime = quinn::default_runtime().ok_or_else(|| bench_err("no async runtime"))?;
         quinn::Endpoint::new(quinn::EndpointConfig::default(), server, socket, runtime)
             .map_err(bench_err)

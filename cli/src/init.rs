@@ -33,8 +33,8 @@ pub fn rotate(config: &Path, what: crate::args::RotateArg) -> Result<Outcome, Fa
     let cfg = poc247_node::config::NodeConfig::load(config)
         .map_err(|e| Failure::refused("bad-config", e.to_string()))?;
     let made = match what {
-        crate::args::RotateArg::Signing => poc247_node::rollover::rotate_signing(&cfg),
-        crate::args::RotateArg::Tls => poc247_node::rollover::rotate_tls(&cfg),
+        crate::args::RotateArg::Signing => poc247_node::peers::rollover::rotate_signing(&cfg),
+        crate::args::RotateArg::Tls => poc247_node::peers::rollover::rotate_tls(&cfg),
     }
     .map_err(|e| match e {
         NodeError::Key { .. } | NodeError::Io { .. } => {

@@ -1,12 +1,12 @@
 //! `poc247 registry …` (the network's secretariat) and `poc247 directory entry|apply` (a
-//! Party's administrator): the signed directory of `poc247_node::registry`.
+//! Party's administrator): the signed directory of `poc247_node::peers::registry`.
 
 use crate::api::Api;
 use crate::args::RegistryCommand;
 use crate::failure::Failure;
 use crate::output::Outcome;
-use poc247_node::directory::{encode_public_key, PartyEntryFile};
-use poc247_node::registry::{self, SignedEntry, SignedVersion};
+use poc247_node::peers::directory::{encode_public_key, PartyEntryFile};
+use poc247_node::peers::registry::{self, SignedEntry, SignedVersion};
 use poc247_protocol::UtcMs;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -18,7 +18,7 @@ fn refused(e: impl std::fmt::Display) -> Failure {
 /// Writes `bytes` to `path`, which must not exist yet.
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     let text = std::str::from_utf8(bytes).map_err(refused)?;
-    poc247_node::durable::write_new(path, text).map_err(refused)
+    poc247_node::store::durable::write_new(path, text).map_err(refused)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Failure> {
@@ -134,35 +134,39 @@ pub fn entry(config: &Path, declarations: &Path, out: &Path) -> Result<Outcome, 
         .try_into()
         .map_err(|e| refused(format!("{}: {e}", declarations.display())))?;
     // A key rolled in (`init --rotate`) is listed beside the current one, valid from now.
-    let now = poc247_node::directory::now_rfc3339();
+    let now = poc247_node::peers::directory::now_rfc3339();
     let mut rolled = Vec::new();
-    if let Some(next) = poc247_node::rollover::next_signing_key(&cfg).map_err(refused)? {
+    if let Some(next) = poc247_node::peers::rollover::next_signing_key(&cfg).map_err(refused)? {
         let key = encode_public_key(&next.verifying_key());
         if !e.signing_keys.iter().any(|k| k.key == key) {
-            e.signing_keys.push(poc247_node::directory::KeyWindowFile {
-                key,
-                valid_from: Some(now.clone()),
-                valid_until: None,
-            });
+            e.signing_keys
+                .push(poc247_node::peers::directory::KeyWindowFile {
+                    key,
+                    valid_from: Some(now.clone()),
+                    valid_until: None,
+                });
             rolled.push("the next signing key");
         }
     }
-    let (next_tls, _, _) = poc247_node::rollover::next_tls_paths(&cfg);
+    let (next_tls, _, _) = poc247_node::peers::rollover::next_tls_paths(&cfg);
     if next_tls.exists() {
         let key = poc247_node::init::spki_of_key_file(&next_tls).map_err(refused)?;
         if !e.spki_pins.iter().any(|k| k.key == key) {
-            e.spki_pins.push(poc247_node::directory::KeyWindowFile {
-                key,
-                valid_from: Some(now),
-                valid_until: None,
-            });
+            e.spki_pins
+                .push(poc247_node::peers::directory::KeyWindowFile {
+                    key,
+                    valid_from: Some(now),
+                    valid_until: None,
+                });
             rolled.push("the next TLS key's pin");
         }
     }
     // Checked as a node will check it.
-    poc247_node::directory::Directory::from_file(poc247_node::directory::DirectoryFile {
-        party: vec![e.clone()],
-    })
+    poc247_node::peers::directory::Directory::from_file(
+        poc247_node::peers::directory::DirectoryFile {
+            party: vec![e.clone()],
+        },
+    )
     .map_err(refused)?;
     let signed = SignedEntry::sign(e, &signing).map_err(refused)?;
     let mut bytes = serde_json::to_vec_pretty(&signed).map_err(refused)?;
@@ -210,7 +214,7 @@ pub fn apply_offline(config: &Path, file: &Path) -> Result<Outcome, Failure> {
     let signing = poc247_node::keys::load_signing_key(&cfg.signing_key).map_err(refused)?;
     let next = SignedVersion::parse(&read(file)?)
         .map_err(|m| refused(format!("{}: {m}", file.display())))?;
-    poc247_node::durable::create_dir_all(&cfg.data_dir)
+    poc247_node::store::durable::create_dir_all(&cfg.data_dir)
         .map_err(|e| refused(format!("{}: {e}", cfg.data_dir.display())))?;
     let serial =
         poc247_node::peers::install_version(&cfg, &registry_key, &signing.verifying_key(), &next)
@@ -243,7 +247,7 @@ pub fn check_config(config: &Path) -> Result<Outcome, Failure> {
         &poc247_node::peers::own_keys(&cfg, &signing.verifying_key()),
     )
     .map_err(|e| bad(&cfg.directory.display().to_string(), &e))?;
-    poc247_node::tls::load(&cfg).map_err(|e| bad("TLS", &e))?;
+    poc247_node::wire::tls::load(&cfg).map_err(|e| bad("TLS", &e))?;
     let version =
         poc247_node::peers::version_in_force(&cfg).map_err(|e| bad("directory version", &e))?;
     let parties = directory.iter().count();

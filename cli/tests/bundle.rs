@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use poc247_node::directory::Directory;
-use poc247_node::{export, registry};
+use poc247_node::peers::directory::Directory;
+use poc247_node::{export, peers::registry};
 use poc247_protocol::SigningKey;
 use poc247_tests::flow::Flow;
 use poc247_tests::*;

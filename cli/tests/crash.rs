@@ -91,7 +91,7 @@ async fn a_receiver_killed_and_restarted_is_reached_again_at_once() -> Result<()
     fr.start(None).await?;
     let t = Instant::now();
     submit(&lu).await?;
-    let half = poc247_node::transport::FRAME_READ_TIMEOUT / 2;
+    let half = poc247_node::wire::transport::FRAME_READ_TIMEOUT / 2;
     wait_outbox_empty(&lu.client(), half)
         .await
         .with_context(|| lu.log_tail(20))?;

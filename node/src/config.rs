@@ -304,7 +304,7 @@ impl NodeConfig {
         let registry_key = f
             .registry_key
             .as_deref()
-            .map(crate::directory::decode_public_key)
+            .map(crate::peers::directory::decode_public_key)
             .transpose()
             .map_err(|m| format!("registry_key {m}"))?;
         Ok(NodeConfig {

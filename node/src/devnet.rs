@@ -3,10 +3,10 @@
 //! network checked in under `certs-dev/network/`. DEVELOPMENT ONLY.
 
 use crate::config::NodeConfig;
-use crate::directory::{encode_public_key, DirectoryFile, MlaBasis, PartyEntryFile};
 use crate::error::{NodeError, Result};
 use crate::keys;
-use crate::tls::{self, DEV_CA_MARKER};
+use crate::peers::directory::{encode_public_key, DirectoryFile, MlaBasis, PartyEntryFile};
+use crate::wire::tls::{self, DEV_CA_MARKER};
 use ed25519_dalek::SigningKey;
 use poc247_protocol::PartyId;
 use rcgen::{
@@ -154,9 +154,9 @@ pub fn reissue_certificate(out: &Path, party: &PartyId, valid_days: i64) -> Resu
     let path = folder.join("tls.pem");
     let next = folder.join("tls.pem.new");
     let _ = std::fs::remove_file(&next);
-    crate::durable::write_new(&next, &with_header(&cert.pem()))?;
+    crate::store::durable::write_new(&next, &with_header(&cert.pem()))?;
     std::fs::rename(&next, &path).map_err(|e| NodeError::io(&path, e))?;
-    crate::durable::sync_parent(&path).map_err(|e| NodeError::io(&path, e))
+    crate::store::durable::sync_parent(&path).map_err(|e| NodeError::io(&path, e))
 }
 
 /// The directory entry of `id`, with its declarations from the small profile table.
@@ -272,7 +272,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::durable::create_dir_all(out).map_err(|e| NodeError::io(out, e))?;
+            crate::store::durable::create_dir_all(out).map_err(|e| NodeError::io(out, e))?;
         }
         Err(e) => return Err(NodeError::io(out, e)),
     }
@@ -286,7 +286,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
     let ca_cert = ca_params
         .self_signed(&ca_key)
         .map_err(|e| rc("CA certificate", e))?;
-    crate::durable::write_new(&out.join("ca.pem"), &with_header(&ca_cert.pem()))?;
+    crate::store::durable::write_new(&out.join("ca.pem"), &with_header(&ca_cert.pem()))?;
     keys::write_private(
         &out.join("ca.key"),
         with_header(&ca_key.serialize_pem()).as_bytes(),
@@ -297,7 +297,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
     for (party, addr) in parties {
         let folder = out.join(party.as_str().to_ascii_lowercase());
         std::fs::create_dir(&folder)
-            .and_then(|()| crate::durable::sync_parent(&folder))
+            .and_then(|()| crate::store::durable::sync_parent(&folder))
             .map_err(|e| NodeError::io(&folder, e))?;
 
         let key =
@@ -306,7 +306,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
         let cert = params
             .signed_by(&key, &issuer)
             .map_err(|e| rc("node certificate", e))?;
-        crate::durable::write_new(&folder.join("tls.pem"), &with_header(&cert.pem()))?;
+        crate::store::durable::write_new(&folder.join("tls.pem"), &with_header(&cert.pem()))?;
         keys::write_private(
             &folder.join("tls.key"),
             with_header(&key.serialize_pem()).as_bytes(),
@@ -330,7 +330,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
             signing_key: "signing.key",
         };
         let node_toml = toml::to_string(&node).map_err(|e| gen_error(&folder, e.to_string()))?;
-        crate::durable::write_new(&folder.join("node.toml"), &with_header(&node_toml))?;
+        crate::store::durable::write_new(&folder.join("node.toml"), &with_header(&node_toml))?;
 
         let mut entry = profile(party, &present);
         entry.addresses = vec![addr.to_string()];
@@ -341,7 +341,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
 
     let directory = DirectoryFile { party: entries };
     let text = toml::to_string(&directory).map_err(|e| gen_error(out, e.to_string()))?;
-    crate::durable::write_new(&out.join("directory.toml"), &with_header(&text))?;
+    crate::store::durable::write_new(&out.join("directory.toml"), &with_header(&text))?;
     Ok(())
 }
 
@@ -380,12 +380,12 @@ pub fn write_embedded(out: &Path) -> Result<()> {
     for (rel, text) in embedded_files() {
         let path = out.join(rel);
         if let Some(parent) = path.parent() {
-            crate::durable::create_dir_all(parent).map_err(|e| NodeError::io(parent, e))?;
+            crate::store::durable::create_dir_all(parent).map_err(|e| NodeError::io(parent, e))?;
         }
         if rel.ends_with(".key") {
             keys::write_private(&path, text.as_bytes())?;
         } else {
-            crate::durable::write_new(&path, text)?;
+            crate::store::durable::write_new(&path, text)?;
         }
     }
     Ok(())
@@ -403,7 +403,7 @@ pub fn node_config(out: &Path, party: &PartyId) -> Result<NodeConfig> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::directory::Directory;
+    use crate::peers::directory::Directory;
     use std::os::unix::fs::PermissionsExt as _;
 
     fn p(s: &str) -> PartyId {

@@ -6,19 +6,20 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::NodeConfig;
 use crate::delivery::{Delivery, DeliveryPolicy, Outcome, Transmit};
-use crate::directory::Directory;
 use crate::error::{NodeError, Result};
 use crate::events::EventKind;
 use crate::handles::{
     Clocks, DeliveryCmd, Dialer, DirectoryHandle, Events, Identity, Net, Outbox, Tasks,
 };
+use crate::keys;
 use crate::operator::Ops;
 use crate::outgoing::Cases;
+use crate::peers::directory::Directory;
 use crate::store::{DeliveryState, Store, StoredMessage};
 use crate::timers::Deadlines;
-use crate::transport::{self, FrameError};
+use crate::wire::tls;
+use crate::wire::transport::{self, FrameError};
 use crate::wire::Wire;
-use crate::{keys, tls};
 use poc247_protocol::{envelope_sha256, fingerprint, MessageKind, Reply, UtcMs};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,20 +54,20 @@ impl Node {
         socket: Option<std::net::UdpSocket>,
         clock: Arc<dyn Clock>,
     ) -> Result<Node> {
-        crate::durable::close_new_files_to_others();
+        crate::store::durable::close_new_files_to_others();
         let directory = Directory::load(&cfg.directory)?;
         let mut signing = keys::load_signing_key(&cfg.signing_key)?;
         // A key rolled over while the node was stopped: the next one, once listed, is taken
         // before the store opens (which records it in its key history).
         let now = clock.now();
-        if let Some(next) = crate::rollover::next_signing_key(&cfg)? {
-            if crate::rollover::listed(&directory, &cfg.party, &next, now) {
-                crate::rollover::promote_signing(&cfg)?;
+        if let Some(next) = crate::peers::rollover::next_signing_key(&cfg)? {
+            if crate::peers::rollover::listed(&directory, &cfg.party, &next, now) {
+                crate::peers::rollover::promote_signing(&cfg)?;
                 tracing::info!(key = %fingerprint(&next.verifying_key()), "the next signing key is in use (the directory lists it)");
                 signing = next;
             }
         }
-        if crate::rollover::promote_tls(&cfg, &directory, now)? {
+        if crate::peers::rollover::promote_tls(&cfg, &directory, now)? {
             tracing::info!(
                 "the next TLS key and its certificate are in use (the directory pins it)"
             );
@@ -184,9 +185,12 @@ impl Node {
             tasks.spawn(crate::hook::run(hook, party, rx, cancel, report));
         }
         tasks.spawn(run_delivery(wire.clone(), delivery_rx));
-        tasks.spawn(crate::peering::accept_peers(wire.clone()));
+        tasks.spawn(crate::wire::peering::accept_peers(wire.clone()));
         tasks.spawn(crate::attachments::run_sender(wire.transfers()));
-        tasks.spawn(crate::peering::run_dialer(wire.clone(), dial_requests));
+        tasks.spawn(crate::wire::peering::run_dialer(
+            wire.clone(),
+            dial_requests,
+        ));
         tasks.spawn(crate::timers::run(
             crate::timers::Timers {
                 cases: cases.clone(),
@@ -236,7 +240,7 @@ impl Node {
             tasks.cancel_token(),
         ));
         // A node back from a stop catches up with a version its peers took meanwhile.
-        crate::dirsync::spread(&wire);
+        crate::peers::dirsync::spread(&wire);
         tracing::info!(party = %me.party(), addr = %wire.net.local_addr().map(|a| a.to_string()).unwrap_or_default(), "node started");
         Ok(Node {
             wire,
@@ -271,7 +275,7 @@ impl Node {
     }
 
     /// The live connections to peers.
-    pub fn connections(&self) -> &crate::transport::Connections {
+    pub fn connections(&self) -> &crate::wire::transport::Connections {
         self.wire.net.conns()
     }
 
@@ -456,7 +460,7 @@ async fn ask_peer(
         }
         Err(e) => return retry(e.to_string()),
     }
-    let conn = match crate::peering::connection(wire, &t.peer).await {
+    let conn = match crate::wire::peering::connection(wire, &t.peer).await {
         Ok(c) => c,
         Err(e) => return retry(e.to_string()),
     };

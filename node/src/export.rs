@@ -12,10 +12,10 @@
 
 use crate::attachments::{self as att, Attachments};
 use crate::audit::{self, Actor, AuditEntry, AuditRecord, Checkpoint, KeyHistory, KeyLink};
-use crate::directory::{decode_public_key, encode_public_key, Directory};
 use crate::error::NodeError;
 use crate::lifecycle::CaseRecord;
-use crate::registry::SignedVersion;
+use crate::peers::directory::{decode_public_key, encode_public_key, Directory};
+use crate::peers::registry::SignedVersion;
 use crate::store::{DeliveryState, Direction, Store, StoredMessage};
 use base64::Engine as _;
 use poc247_protocol::{
@@ -582,7 +582,7 @@ pub fn verify(file: &[u8]) -> Result<Verified, String> {
     let directory = match (&c.directory.version, &c.directory.registry_key) {
         (Some(v), Some(rk)) => {
             let rk = key(rk, "registry_key")?;
-            let dir = crate::registry::check(v, &rk, None)
+            let dir = crate::peers::registry::check(v, &rk, None)
                 .map_err(|m| format!("the directory version: {m}"))?;
             for p in &c.directory.parties {
                 let id = PartyId::parse(&p.party).map_err(|e| format!("{}: {e}", p.party))?;

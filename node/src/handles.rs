@@ -6,13 +6,13 @@
 use crate::clock::{Clock, DrillClock};
 use crate::config::NodeConfig;
 use crate::delivery::Outcome;
-use crate::directory::Directory;
 use crate::error::{NodeError, Result};
 use crate::eventlog::EventLog;
 use crate::events::{EventKind, NodeEvent};
+use crate::peers::directory::Directory;
 
 use crate::store::Store;
-use crate::transport::Connections;
+use crate::wire::transport::Connections;
 use poc247_protocol::{CaseRef, MessageId, MessageKind, PartyId, SigningKey, UtcMs};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -316,7 +316,7 @@ impl Net {
         &self.0.conns
     }
     /// The client configuration the node started with (a reload may renew it: see
-    /// [`crate::certs::CertWatch::client_config`]).
+    /// [`crate::wire::certs::CertWatch::client_config`]).
     pub fn initial_client_config(&self) -> quinn::ClientConfig {
         self.0.client_cfg.clone()
     }

@@ -4,9 +4,9 @@
 //! submits to the network's registry: the public signing key as `directory.toml` writes it,
 //! its fingerprint, and the SHA-256 of the TLS key's SubjectPublicKeyInfo (the SPKI pin).
 
-use crate::directory::encode_public_key;
 use crate::error::{NodeError, Result};
 use crate::keys;
+use crate::peers::directory::encode_public_key;
 use ed25519_dalek::SigningKey;
 use poc247_protocol::{fingerprint, PartyId};
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose};
@@ -93,7 +93,7 @@ pub fn init(party: &PartyId, dir: &Path) -> Result<Registration> {
     let signing = SigningKey::generate(&mut rand::rngs::OsRng);
     keys::write_private(&signing_path, keys::encode_signing_key(&signing).as_bytes())?;
     keys::write_private(&tls_path, tls_pem.as_bytes())?;
-    crate::durable::write_new(&csr_path, &csr_pem)?;
+    crate::store::durable::write_new(&csr_path, &csr_pem)?;
 
     let verifying = signing.verifying_key();
     Ok(Registration {
@@ -158,14 +158,14 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| NodeError::io(dir, e))?;
-    crate::durable::sync_parent(dir).map_err(|e| NodeError::io(dir, e))
+    crate::store::durable::sync_parent(dir).map_err(|e| NodeError::io(dir, e))
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::tls;
+    use crate::wire::tls;
     use base64::Engine as _;
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateSigningRequestDer, PrivateKeyDer};
@@ -229,7 +229,7 @@ mod tests {
         let entry = r
             .directory_entry()
             .replace("<host>:<port>", "lu.example.org:47241");
-        let d = crate::directory::Directory::from_toml(&entry).unwrap();
+        let d = crate::peers::directory::Directory::from_toml(&entry).unwrap();
         let e = d.get(&lu()).unwrap();
         assert_eq!(e.signing_key, signing.verifying_key());
         assert_eq!(e.spki_sha256.map(hex::encode), Some(r.spki_sha256.clone()));

@@ -39,7 +39,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| NodeError::io(path, e))?;
     file.write_all(bytes).map_err(|e| NodeError::io(path, e))?;
     file.sync_all().map_err(|e| NodeError::io(path, e))?;
-    crate::durable::sync_parent(path).map_err(|e| NodeError::io(path, e))
+    crate::store::durable::sync_parent(path).map_err(|e| NodeError::io(path, e))
 }
 
 /// Refuses a private key file that group or others may read, write or execute.

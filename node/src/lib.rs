@@ -4,15 +4,11 @@
 
 pub mod api;
 pub mod attachments;
-pub mod certs;
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod devnet;
-pub mod directory;
-pub mod dirsync;
 pub mod driver;
-pub mod durable;
 pub mod error;
 pub mod eventlog;
 pub mod events;
@@ -25,25 +21,19 @@ pub mod localnet;
 pub mod metrics;
 pub mod operator;
 pub mod outgoing;
-pub mod peering;
 pub mod peers;
-pub mod receiver;
-pub mod registry;
-pub mod rollover;
 pub mod store;
 pub mod timers;
-pub mod tls;
-pub mod transport;
 pub mod upkeep;
 pub mod wire;
 
 pub use config::NodeConfig;
-pub use directory::Directory;
 pub use driver::Node;
 pub use error::NodeError;
 pub use handles::{DirectoryHandle, Events, Identity};
 pub use outgoing::Cases;
 pub use outgoing::{NewRequest, SubmitError, Submitted};
+pub use peers::directory::Directory;
 pub use wire::Wire;
 
 // The sans-IO core, under the paths the node has always used.

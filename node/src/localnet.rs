@@ -10,9 +10,9 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::NodeConfig;
 use crate::devnet;
-use crate::directory::Directory;
 use crate::driver::Node;
 use crate::error::{NodeError, Result};
+use crate::peers::directory::Directory;
 use poc247_protocol::PartyId;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};

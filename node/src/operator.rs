@@ -2,9 +2,9 @@
 //! `GET /metrics` and the hook's health, and the lock that keeps two reloads apart. The task
 //! that fills it is in [`crate::upkeep`].
 
-use crate::certs::CertWatch;
 use crate::metrics::Metrics;
-use crate::tls::TlsMaterial;
+use crate::wire::certs::CertWatch;
+use crate::wire::tls::TlsMaterial;
 use poc247_protocol::{PartyId, UtcMs};
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -4,11 +4,11 @@
 //! one transaction and flushed before the caller hears "queued".
 
 use crate::audit::{Actor, AuditRecord};
-use crate::directory::{Directory, MlaBasis, PartyEntry};
 use crate::error::NodeError;
 use crate::events::EventKind;
 use crate::handles::{Clocks, DeliveryCmd, DirectoryHandle, Events, Identity, Outbox};
 use crate::lifecycle::{CaseContext, CaseRecord, ExternalRecord, Role, Step};
+use crate::peers::directory::{Directory, MlaBasis, PartyEntry};
 use crate::store::Store;
 use crate::store::{CaseRefusal, DeliveryState, Direction, StoredMessage};
 use poc247_protocol::{

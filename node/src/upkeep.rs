@@ -2,11 +2,11 @@
 //! failed at start, the events counted for `/metrics`, peers marked seen, and every
 //! certificate looked at once a day (a warning event 30 days before one ends).
 
-use crate::certs::{self, CertStatus};
 use crate::events::{EventKind, NodeEvent};
 use crate::operator::Ops;
 use crate::outgoing::Cases;
-use crate::tls;
+use crate::wire::certs::{self, CertStatus};
+use crate::wire::tls;
 use poc247_protocol::{PartyId, UtcMs};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -94,7 +94,7 @@ fn follow(ops: &Ops, cases: &Cases, ev: &NodeEvent) {
 /// Publishes `directory_overdue` once for the version in force if its next update has passed
 /// (`told`: the serial already told of).
 fn directory_overdue(cases: &Cases, told: &mut Option<u64>) {
-    let Ok(Some(v)) = crate::registry::version_in_force(cases.me.cfg()) else {
+    let Ok(Some(v)) = crate::peers::registry::version_in_force(cases.me.cfg()) else {
         return;
     };
     let (serial, next_update) = (v.version.serial, UtcMs(v.version.next_update));

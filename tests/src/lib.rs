@@ -229,8 +229,8 @@ impl RawPeer {
         to: &str,
         addr: std::net::SocketAddr,
     ) -> Result<RawPeer> {
-        let material = poc247_node::tls::load(as_cfg)?;
-        let client = poc247_node::tls::client_config(&material, 64)?;
+        let material = poc247_node::wire::tls::load(as_cfg)?;
+        let client = poc247_node::wire::tls::client_config(&material, 64)?;
         let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
         endpoint.set_default_client_config(client);
         let conn = endpoint.connect(addr, &party(to).dns_name())?.await?;
@@ -239,7 +239,7 @@ impl RawPeer {
 
     /// Sends `bytes` as one frame on a new stream and reads the reply.
     pub async fn send(&self, bytes: &[u8]) -> Result<poc247_protocol::Reply> {
-        Ok(poc247_node::transport::exchange(&self.conn, bytes, 1 << 20).await?)
+        Ok(poc247_node::wire::transport::exchange(&self.conn, bytes, 1 << 20).await?)
     }
 
     /// Announces a frame of `len` bytes, sends only its first `sent` bytes, finishes the
@@ -252,7 +252,7 @@ impl RawPeer {
             let _ = send.write_all(sent).await;
         }
         let _ = send.finish();
-        let bytes = poc247_node::transport::read_frame(&mut recv, 1 << 20).await?;
+        let bytes = poc247_node::wire::transport::read_frame(&mut recv, 1 << 20).await?;
         Ok(poc247_protocol::Reply::from_bytes(&bytes)?)
     }
 
@@ -279,20 +279,20 @@ pub async fn registry_net(parties: &[&str], registry: &poc247_protocol::SigningK
 /// its node uses: what each Party sends the registry.
 pub fn signed_entries(
     net: &Net,
-    edit: impl Fn(&mut poc247_node::directory::PartyEntryFile),
-) -> Result<Vec<poc247_node::registry::SignedEntry>> {
+    edit: impl Fn(&mut poc247_node::peers::directory::PartyEntryFile),
+) -> Result<Vec<poc247_node::peers::registry::SignedEntry>> {
     let file = poc247_node::Directory::load(&net.config("LU")?.directory)?.to_file();
     let mut out = Vec::new();
     for mut e in file.party {
         edit(&mut e);
         let key = signing_key(&net.config(&e.id)?)?;
-        out.push(poc247_node::registry::SignedEntry::sign(e, &key)?);
+        out.push(poc247_node::peers::registry::SignedEntry::sign(e, &key)?);
     }
     Ok(out)
 }
 
 /// A signed directory version as `POST /v1/directory` takes it.
-pub fn version_json(v: &poc247_node::registry::SignedVersion) -> Result<Value> {
+pub fn version_json(v: &poc247_node::peers::registry::SignedVersion) -> Result<Value> {
     Ok(serde_json::from_slice(&v.to_bytes()?)?)
 }
 

@@ -53,14 +53,20 @@ fn sh_blocks(doc: &str) -> Vec<Block> {
 /// Every `.route("path", get(…))` of the node's sources, as `GET path`.
 fn routes() -> Vec<String> {
     let mut found = Vec::new();
-    let sources = ["node/src", "node/src/api"]
-        .iter()
-        .flat_map(|d| std::fs::read_dir(repo().join(d)).unwrap());
-    for entry in sources {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("rs") {
-            continue;
+    // Every file under node/src, folders included.
+    let mut files = Vec::new();
+    let mut dirs = vec![repo().join("node/src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().and_then(|e| e.to_str()) == Some("rs") {
+                files.push(path);
+            }
         }
+    }
+    for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
         // `.route(` then the path, on the same line or the next (rustfmt breaks long ones).
         for (at, _) in text.match_indices(".route(") {

@@ -993,8 +993,8 @@ async fn a_peer_that_lists_a_file_it_never_sent_is_told_nothing_and_gets_no_rece
     };
     let (mut send, mut recv) = peer.conn.open_bi().await?;
     send.write_all(&ATTACHMENT_MAGIC).await?;
-    poc247_node::transport::write_frame_open(&mut send, &hello.to_bytes()?).await?;
-    let answer = poc247_node::transport::read_frame(&mut recv, 1 << 20).await?;
+    poc247_node::wire::transport::write_frame_open(&mut send, &hello.to_bytes()?).await?;
+    let answer = poc247_node::wire::transport::read_frame(&mut recv, 1 << 20).await?;
     let answer = AttachmentReply::from_bytes(&answer)?;
     assert_eq!(
         answer,
@@ -1004,7 +1004,7 @@ async fn a_peer_that_lists_a_file_it_never_sent_is_told_nothing_and_gets_no_rece
     // CO has no bytes to send: it ends the stream. No receipt comes.
     let _ = send.finish();
     let rest = tokio::time::timeout(Duration::from_secs(5), async {
-        poc247_node::transport::read_frame(&mut recv, 1 << 20).await
+        poc247_node::wire::transport::read_frame(&mut recv, 1 << 20).await
     })
     .await;
     if let Ok(Ok(bytes)) = rest {

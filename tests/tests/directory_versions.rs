@@ -2,9 +2,9 @@
 //! numbered versions, and a node takes one only if the pinned registry key signed it, it is
 //! newer than and chained to the one in force, and every entry is as its Party signed it.
 
-use poc247_node::directory::Directory;
 use poc247_node::events::EventKind;
-use poc247_node::registry::{self, SignedEntry};
+use poc247_node::peers::directory::Directory;
+use poc247_node::peers::registry::{self, SignedEntry};
 use poc247_protocol::{SigningKey, UtcMs};
 use poc247_tests::*;
 use serde_json::{json, Value};

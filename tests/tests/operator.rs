@@ -2,8 +2,8 @@
 //! certificate expiry warned and a renewal picked up, and `GET /metrics`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use poc247_node::directory::{Directory, PartyEntryFile};
 use poc247_node::events::EventKind;
+use poc247_node::peers::directory::{Directory, PartyEntryFile};
 use poc247_tests::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

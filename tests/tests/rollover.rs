@@ -5,9 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use poc247_node::directory::KeyWindowFile;
-use poc247_node::registry;
-use poc247_node::rollover;
+use poc247_node::peers::directory::KeyWindowFile;
+use poc247_node::peers::registry;
+use poc247_node::peers::rollover;
 use poc247_protocol::{fingerprint, RejectionCode, Reply, SigningKey, UtcMs};
 use poc247_tests::*;
 use std::time::Duration;
@@ -181,7 +181,7 @@ async fn a_party_rolls_its_signing_and_tls_keys_while_requests_flow_and_none_is_
 
     // The next version ends the old key's window and drops the old pin.
     let ended = UtcMs(now().0 - 1000).rfc3339();
-    let old_b64 = poc247_node::directory::encode_public_key(&old_key.verifying_key());
+    let old_b64 = poc247_node::peers::directory::encode_public_key(&old_key.verifying_key());
     let v3 = registry::publish(
         &registry,
         signed_entries(&net, |e| {

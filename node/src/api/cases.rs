@@ -596,7 +596,7 @@ pub(crate) async fn export_case(
 
 fn message_view(
     m: &StoredMessage,
-    directory: &crate::directory::Directory,
+    directory: &crate::peers::directory::Directory,
     store: &crate::store::Store,
 ) -> Value {
     let envelope: Option<Envelope> = SignedEnvelope::from_bytes(&m.envelope)

@@ -3,7 +3,6 @@
 
 use super::error::*;
 use crate::audit::Actor;
-use crate::certs::CertStatus;
 use crate::error::Result;
 use crate::events::EventKind;
 use crate::handles::Net;
@@ -13,6 +12,7 @@ use crate::operator::Ops;
 use crate::outgoing::Cases;
 use crate::peers::ReloadError;
 use crate::timers::Deadlines;
+use crate::wire::certs::CertStatus;
 use crate::wire::Wire;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::State;
@@ -122,7 +122,7 @@ pub(crate) fn alarms(cfg: &crate::config::NodeConfig, ops: &Ops) -> Vec<Value> {
 fn peer_json(
     ops: &Ops,
     party: &PartyId,
-    entry: Option<&crate::directory::PartyEntry>,
+    entry: Option<&crate::peers::directory::PartyEntry>,
     connected: &BTreeSet<PartyId>,
     queue: Option<&(usize, UtcMs)>,
     certificates: &HashMap<PartyId, UtcMs>,
@@ -267,7 +267,7 @@ pub async fn apply_route(
              version can be taken",
         ));
     };
-    let next = crate::registry::SignedVersion::parse(&body).map_err(|m| refused(None, m))?;
+    let next = crate::peers::registry::SignedVersion::parse(&body).map_err(|m| refused(None, m))?;
     let serial = next.version.serial;
     let one_at_a_time = s.ops.reload_lock().await;
     crate::peers::install_version(
@@ -282,7 +282,7 @@ pub async fn apply_route(
         Ok(r) => {
             tracing::info!(serial, "signed directory version in force");
             // Offered to every peer at once: each takes it on the connection.
-            crate::dirsync::spread(&s);
+            crate::peers::dirsync::spread(&s);
             let mut v = json!(r);
             v["serial"] = json!(serial);
             Ok(Json(v))

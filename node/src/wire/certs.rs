@@ -3,7 +3,7 @@
 //! event, and `certificates` in `GET /v1/status`). Also holds the client configuration a
 //! reload renews, so new connections present the renewed certificate.
 
-use crate::tls::{self, TlsMaterial};
+use crate::wire::tls::{self, TlsMaterial};
 use poc247_protocol::{PartyId, UtcMs};
 use serde::Serialize;
 use std::sync::{Mutex, RwLock};

@@ -4,15 +4,20 @@
 //! old ones kept on any error; then the new directory is put in force, the connections of
 //! removed parties closed and their queued messages marked failed.
 
+pub mod directory;
+pub mod dirsync;
+pub mod registry;
+pub mod rollover;
+
 use crate::audit::{Actor, AuditRecord};
-use crate::certs::CertStatus;
-use crate::directory::Directory;
 use crate::error::NodeError;
 use crate::events::EventKind;
 use crate::handles::DeliveryCmd;
 use crate::outgoing::Cases;
+use crate::peers::directory::Directory;
 use crate::store::DeliveryState;
-use crate::tls;
+use crate::wire::certs::CertStatus;
+use crate::wire::tls;
 use crate::wire::Wire;
 use poc247_protocol::{fingerprint, CaseRef, MessageId, MessageKind, PartyId, UtcMs, VerifyingKey};
 use serde::Serialize;
@@ -106,7 +111,7 @@ pub fn check_directory(
 /// for it.
 pub fn own_keys(cfg: &crate::config::NodeConfig, current: &VerifyingKey) -> Vec<VerifyingKey> {
     let mut keys = vec![*current];
-    if let Ok(Some(next)) = crate::rollover::next_signing_key(cfg) {
+    if let Ok(Some(next)) = crate::peers::rollover::next_signing_key(cfg) {
         keys.push(next.verifying_key());
     }
     keys
@@ -121,13 +126,13 @@ pub fn adopt_next_signing_key(
     now: UtcMs,
 ) -> Result<bool, NodeError> {
     let cfg = cases.me.cfg();
-    let Some(next) = crate::rollover::next_signing_key(cfg)? else {
+    let Some(next) = crate::peers::rollover::next_signing_key(cfg)? else {
         return Ok(false);
     };
-    if !crate::rollover::listed(directory, &cfg.party, &next, now) {
+    if !crate::peers::rollover::listed(directory, &cfg.party, &next, now) {
         return Ok(false);
     }
-    crate::rollover::promote_signing(cfg)?;
+    crate::peers::rollover::promote_signing(cfg)?;
     cases.store.adopt_signing_key(next.clone())?;
     tracing::info!(key = %fingerprint(&next.verifying_key()), "the next signing key is in use (the directory lists it)");
     cases.me.set_signing(next);
@@ -187,7 +192,7 @@ pub async fn reload(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadErr
     let certificate = |e: NodeError| ReloadError::Certificate(e.to_string());
     // A renewed TLS key the directory now pins takes the place of the current one.
     let now = wire.cases.clocks.now();
-    if crate::rollover::promote_tls(cfg, &directory, now).map_err(certificate)? {
+    if crate::peers::rollover::promote_tls(cfg, &directory, now).map_err(certificate)? {
         tracing::info!("the next TLS key and its certificate are in use (the directory pins it)");
     }
     let material = tls::load(cfg).map_err(certificate)?;
@@ -346,7 +351,7 @@ pub async fn fail_orphans(cases: &Cases) -> Result<Vec<FailedMessage>, NodeError
     Ok(failed)
 }
 
-pub use crate::registry::{version_in_force, version_path};
+pub use crate::peers::registry::{version_in_force, version_path};
 
 /// Checks `next` against `registry_key` and the version in force at the node of `cfg`
 /// (whose party must be listed with `me`), then keeps it and writes the directory it carries
@@ -356,11 +361,11 @@ pub fn install_version(
     cfg: &crate::config::NodeConfig,
     registry_key: &VerifyingKey,
     me: &VerifyingKey,
-    next: &crate::registry::SignedVersion,
+    next: &crate::peers::registry::SignedVersion,
 ) -> std::result::Result<u64, String> {
     let serial = next.version.serial;
     let in_force = version_in_force(cfg)?;
-    let directory = crate::registry::check(next, registry_key, in_force.as_ref())?;
+    let directory = crate::peers::registry::check(next, registry_key, in_force.as_ref())?;
     let text = format!(
         "# Written by poc247 from signed directory version {serial}; do not edit: apply a newer \
          version instead.\n{}",
@@ -370,8 +375,9 @@ pub fn install_version(
     check_directory(&text, &cfg.party, &own_keys(cfg, me))?;
     let bytes = next.to_bytes().map_err(|e| e.to_string())?;
     let path = version_path(cfg);
-    crate::durable::replace(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    crate::durable::replace(&cfg.directory, text.as_bytes())
+    crate::store::durable::replace(&path, &bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::store::durable::replace(&cfg.directory, text.as_bytes())
         .map_err(|e| format!("{}: {e}", cfg.directory.display()))?;
     Ok(serial)
 }

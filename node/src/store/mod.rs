@@ -10,6 +10,8 @@
 //! not the envelope with them. A record written before this split holds its envelope itself,
 //! and is read as it is.
 
+pub mod durable;
+
 use crate::audit::{self, Actor, AuditEntry, AuditRecord, Break, Checkpoint, Verification};
 use crate::error::{NodeError, Result};
 use crate::lifecycle::{CaseRecord, LifecycleError, Role, Transition};
@@ -199,7 +201,7 @@ impl Store {
         signer: SigningKey,
     ) -> Result<(Self, tokio::task::JoinHandle<()>)> {
         let cache_capacity = settings.cache_capacity_bytes;
-        crate::durable::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
+        crate::store::durable::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
         let config = sled::Config::new()
             .path(dir.join("sled"))
             .cache_capacity(cache_capacity)

@@ -11,8 +11,8 @@
 //! for a Party joining, the key its entry lists. So a registry that altered a Party's
 //! declarations is caught, and no entry can be slipped in under a listed Party's name.
 
-use crate::directory::{encode_public_key, Directory, DirectoryFile, PartyEntryFile};
 use crate::error::{NodeError, Result};
+use crate::peers::directory::{encode_public_key, Directory, DirectoryFile, PartyEntryFile};
 use base64::Engine as _;
 use poc247_protocol::{codec, fingerprint, PartyId, Signature64, SigningKey, UtcMs, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -151,7 +151,7 @@ pub fn init(out: &Path) -> Result<RegistryInit> {
             ));
         }
     }
-    crate::durable::create_dir_all(out).map_err(|e| NodeError::io(out, e))?;
+    crate::store::durable::create_dir_all(out).map_err(|e| NodeError::io(out, e))?;
     let rc = |what: &str, e: rcgen::Error| reg_error(out, format!("{what}: {e}"));
     let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .map_err(|e| rc("CA key", e))?;
@@ -168,7 +168,7 @@ pub fn init(out: &Path) -> Result<RegistryInit> {
         crate::keys::encode_signing_key(&signing).as_bytes(),
     )?;
     crate::keys::write_private(&out.join(CA_KEY_FILE), ca_key.serialize_pem().as_bytes())?;
-    crate::durable::write_new(&out.join(CA_CERT_FILE), &ca.pem())?;
+    crate::store::durable::write_new(&out.join(CA_CERT_FILE), &ca.pem())?;
     Ok(RegistryInit {
         registry_key: encode_public_key(&signing.verifying_key()),
         fingerprint: fingerprint(&signing.verifying_key()),
@@ -303,11 +303,13 @@ pub fn check(
                 .map(|o| &o.entry)
         });
         let source = listed.unwrap_or(&e.entry);
-        let mut keys = vec![crate::directory::decode_public_key(&source.signing_key)
-            .map_err(|m| format!("{id}'s signing key: {m}"))?];
+        let mut keys = vec![
+            crate::peers::directory::decode_public_key(&source.signing_key)
+                .map_err(|m| format!("{id}'s signing key: {m}"))?,
+        ];
         for k in &source.signing_keys {
             keys.push(
-                crate::directory::decode_public_key(&k.key)
+                crate::peers::directory::decode_public_key(&k.key)
                     .map_err(|m| format!("{id}'s signing key: {m}"))?,
             );
         }
@@ -384,9 +386,9 @@ mod tests {
         let csr = std::fs::read_to_string(&r.csr_file).unwrap();
         let pem = sign_csr(&reg, &csr, &lu, 365).unwrap();
         let der = rustls::pki_types::CertificateDer::from(pem_der(&pem));
-        assert_eq!(crate::tls::party_of_certificate(&der).unwrap(), lu);
+        assert_eq!(crate::wire::tls::party_of_certificate(&der).unwrap(), lu);
         assert_eq!(
-            hex::encode(crate::tls::spki_sha256(&der).unwrap()),
+            hex::encode(crate::wire::tls::spki_sha256(&der).unwrap()),
             r.spki_sha256
         );
         // LU's request is not FR's; nor is a validity of ten years.

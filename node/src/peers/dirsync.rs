@@ -7,8 +7,8 @@
 
 use crate::audit::Actor;
 use crate::events::EventKind;
-use crate::registry::{SignedVersion, MAX_VERSION_BYTES};
-use crate::transport;
+use crate::peers::registry::{SignedVersion, MAX_VERSION_BYTES};
+use crate::wire::transport;
 use crate::wire::Wire;
 use poc247_protocol::{PartyId, DIRECTORY_MAGIC};
 use std::time::Duration;

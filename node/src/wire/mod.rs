@@ -1,5 +1,11 @@
 //! What the network side of the node uses, as one clone-able value: the connection code
-//! ([`crate::peering`]), the exchange of directory versions and a reload take it.
+//! ([`crate::wire::peering`]), the exchange of directory versions and a reload take it.
+
+pub mod certs;
+pub mod peering;
+pub mod receiver;
+pub mod tls;
+pub mod transport;
 
 use crate::attachments::{Attachments, Transfers};
 use crate::handles::{Dialer, Limits, Net, Tasks};

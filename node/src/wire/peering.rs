@@ -5,9 +5,9 @@
 use crate::error::{NodeError, Result};
 use crate::events::EventKind;
 use crate::handles::{DeliveryCmd, DialRequest};
-use crate::transport::{self, FrameError};
+use crate::wire::transport::{self, FrameError};
 pub use crate::wire::Wire;
-use crate::{receiver, tls};
+use crate::wire::{receiver, tls};
 use poc247_protocol::{PartyId, Reply};
 
 /// Accepts peer connections: checks the certificate's party against the directory, then
@@ -37,7 +37,7 @@ pub(crate) async fn accept_peers(wire: Wire) {
                 }
                 s.net.conns().offer(&peer, &conn).await;
                 // The two nodes tell each other the directory version each holds.
-                s.tasks.spawn(crate::dirsync::sync_with(
+                s.tasks.spawn(crate::peers::dirsync::sync_with(
                     s.clone(),
                     peer.clone(),
                     conn.clone(),
@@ -143,7 +143,7 @@ async fn serve_stream(
             return crate::attachments::serve_inbound(&wire.transfers(), peer, send, recv).await;
         }
         Ok(head) if head == poc247_protocol::DIRECTORY_MAGIC => {
-            return crate::dirsync::serve(wire, peer, conn, send, recv).await;
+            return crate::peers::dirsync::serve(wire, peer, conn, send, recv).await;
         }
         Ok(head) => {
             let budget = wire
@@ -246,7 +246,7 @@ pub(crate) async fn connection(wire: &Wire, peer: &PartyId) -> Result<quinn::Con
             let s = wire.clone();
             wire.tasks
                 .spawn(serve_connection(s, c.clone(), peer.clone()));
-            wire.tasks.spawn(crate::dirsync::sync_with(
+            wire.tasks.spawn(crate::peers::dirsync::sync_with(
                 wire.clone(),
                 peer.clone(),
                 c.clone(),

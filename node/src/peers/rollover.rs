@@ -17,9 +17,9 @@
 //! the new one in force, never neither.
 
 use crate::config::NodeConfig;
-use crate::directory::{encode_public_key, Directory};
 use crate::error::{NodeError, Result};
 use crate::keys;
+use crate::peers::directory::{encode_public_key, Directory};
 use poc247_protocol::{fingerprint, PartyId, SigningKey, UtcMs};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -94,7 +94,7 @@ pub fn rotate_tls(cfg: &NodeConfig) -> Result<Rotation> {
     refuse_existing(&csr_path)?;
     let (key_pem, csr_pem, spki) = crate::init::tls_key_and_request(&cfg.party)?;
     keys::write_private(&key_path, key_pem.as_bytes())?;
-    crate::durable::write_new(&csr_path, &csr_pem)?;
+    crate::store::durable::write_new(&csr_path, &csr_pem)?;
     Ok(Rotation {
         what: "tls",
         files: vec![key_path, csr_path],
@@ -133,7 +133,7 @@ pub fn promote_signing(cfg: &NodeConfig) -> Result<()> {
     }
     let next_path = next_signing_path(cfg);
     std::fs::rename(&next_path, current_path).map_err(|e| NodeError::io(current_path, e))?;
-    crate::durable::sync_parent(current_path).map_err(|e| NodeError::io(current_path, e))?;
+    crate::store::durable::sync_parent(current_path).map_err(|e| NodeError::io(current_path, e))?;
     Ok(())
 }
 
@@ -164,7 +164,7 @@ pub fn promote_tls(cfg: &NodeConfig, directory: &Directory, now: UtcMs) -> Resul
             std::fs::copy(current, &old).map_err(|e| NodeError::io(&old, e))?;
         }
         std::fs::rename(next, current).map_err(|e| NodeError::io(current, e))?;
-        crate::durable::sync_parent(current).map_err(|e| NodeError::io(current, e))?;
+        crate::store::durable::sync_parent(current).map_err(|e| NodeError::io(current, e))?;
     }
     Ok(true)
 }
