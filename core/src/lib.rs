@@ -7,6 +7,9 @@
 //! - [`ratelimit`]: per-peer token buckets;
 //! - [`audit`]: the audit chain's entries, checkpoints and the node's key history;
 //! - [`stats`]: content-free statistics of a period;
+//! - [`events`]: what the node publishes when something happens (ids, kinds, outcomes);
+//! - [`ready`]: a decision's effects — flush, events, queue — as one value the node releases
+//!   in one order;
 //! - [`window`]: a key or pin with the window in which it is valid.
 //!
 //! Nothing here does I/O or reads a clock; the node (`poc247-node`) stores, sends and
@@ -14,9 +17,11 @@
 
 pub mod audit;
 pub mod delivery;
+pub mod events;
 pub mod inbound;
 pub mod lifecycle;
 pub mod ratelimit;
+pub mod ready;
 pub mod stats;
 pub mod tracks;
 pub mod window;

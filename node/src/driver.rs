@@ -15,6 +15,7 @@ use crate::keys;
 use crate::operator::Ops;
 use crate::outgoing::Cases;
 use crate::peers::directory::Directory;
+use crate::ready::Ready;
 use crate::store::{DeliveryState, Store, StoredMessage};
 use crate::timers::Deadlines;
 use crate::wire::tls;
@@ -454,7 +455,7 @@ async fn ask_peer(
     ) {
         Ok(false) => {}
         Ok(true) => {
-            if let Err(e) = wire.cases.store.commit().await {
+            if let Err(e) = wire.cases.apply(Ready::after_flush()).await {
                 return retry(e.to_string());
             }
         }
@@ -582,8 +583,7 @@ async fn settle(wire: &Wire, t: &Transmit, msg: StoredMessage, reply: Reply) -> 
                 return retry(e.to_string());
             }
             tracing::info!(case = %msg.case_ref, id = %t.id, to = %t.peer, attempt = t.attempt, "delivered, receipt verified");
-            wire.attachments.kick();
-            wire.cases.events.publish(
+            let ready = Ready::flushed().notice(
                 EventKind::Delivered {
                     receiver_key: fingerprint(&signer),
                 },
@@ -592,6 +592,11 @@ async fn settle(wire: &Wire, t: &Transmit, msg: StoredMessage, reply: Reply) -> 
                 Some(msg.kind),
                 Some(t.peer.clone()),
             );
+            if let Err(e) = wire.cases.apply(ready).await {
+                return retry(e.to_string());
+            }
+            // Its attachments wait for the delivery: wake their sender.
+            wire.attachments.kick();
             Outcome::Delivered
         }
         Reply::Rejection(rej) if rej.code.is_retryable() => retry(rej.to_string()),
@@ -617,7 +622,7 @@ async fn settle(wire: &Wire, t: &Transmit, msg: StoredMessage, reply: Reply) -> 
                 return retry(e.to_string());
             }
             tracing::warn!(case = %msg.case_ref, id = %t.id, to = %t.peer, code = %rej.code, "peer refused the message");
-            wire.cases.events.publish(
+            let ready = Ready::flushed().notice(
                 EventKind::DeliveryFailed {
                     reason: reason.clone(),
                 },
@@ -626,6 +631,9 @@ async fn settle(wire: &Wire, t: &Transmit, msg: StoredMessage, reply: Reply) -> 
                 Some(msg.kind),
                 Some(t.peer.clone()),
             );
+            if let Err(e) = wire.cases.apply(ready).await {
+                return retry(e.to_string());
+            }
             Outcome::Final { reason }
         }
     }

@@ -11,7 +11,6 @@ pub mod devnet;
 pub mod driver;
 pub mod error;
 pub mod eventlog;
-pub mod events;
 pub mod export;
 pub mod handles;
 pub mod hook;
@@ -37,4 +36,6 @@ pub use peers::directory::Directory;
 pub use wire::Wire;
 
 // The sans-IO core, under the paths the node has always used.
-pub use poc247_core::{audit, delivery, inbound, lifecycle, ratelimit, stats, tracks};
+pub use poc247_core::{
+    audit, delivery, events, inbound, lifecycle, ratelimit, ready, stats, tracks,
+};

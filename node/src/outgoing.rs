@@ -9,6 +9,7 @@ use crate::events::EventKind;
 use crate::handles::{Clocks, DeliveryCmd, DirectoryHandle, Events, Identity, Outbox};
 use crate::lifecycle::{CaseContext, CaseRecord, ExternalRecord, Role, Step};
 use crate::peers::directory::{Directory, MlaBasis, PartyEntry};
+use crate::ready::{Durability, Ready};
 use crate::store::Store;
 use crate::store::{CaseRefusal, DeliveryState, Direction, StoredMessage};
 use poc247_protocol::{
@@ -255,10 +256,11 @@ pub(crate) fn note_peer_keys(store: &Store, directory: &Directory, now: UtcMs) {
     }
 }
 
-/// The one place where this node's cases change and what follows is done, in order: the
-/// change persisted with its audit entry, flushed, then the caller answered, the event
-/// published and the message handed to the delivery task. The API's routes, the receiver,
-/// the timer task and the relay of copies all change cases through it.
+/// Where this node's cases change on its own initiative (submit, respond, close, record,
+/// relay), and the one place that releases what any change decided ([`Cases::apply`]): the
+/// write flushed, then the events published and the messages handed to the delivery task;
+/// the caller answers once that returned. The API's routes, the receiver, the delivery task's
+/// settlement and the timer task all release their changes through it.
 #[derive(Clone, Debug)]
 pub struct Cases {
     pub(crate) me: Identity,
@@ -317,6 +319,27 @@ impl Cases {
     /// The events.
     pub fn events(&self) -> &Events {
         &self.events
+    }
+
+    /// Releases a decision's effects, in the one order: its write flushed (unless a group
+    /// commit flushed it already), the cases it opened remembered, its events published, its
+    /// messages handed to the delivery task. An error means the flush failed: nothing was
+    /// published or queued, and the caller must not promise anything.
+    pub(crate) async fn apply(&self, ready: Ready) -> Result<(), NodeError> {
+        if ready.durability == Durability::Flush {
+            self.store.commit().await?;
+        }
+        for (case_ref, kind, urgency) in &ready.opened {
+            self.events.know(case_ref, *kind, *urgency);
+        }
+        for n in ready.notices {
+            self.events
+                .publish(n.kind, n.case_ref, n.message_id, n.message_kind, n.peer);
+        }
+        for (to, id) in ready.send {
+            self.outbox.send(DeliveryCmd::Enqueue(to, id)).await;
+        }
+        Ok(())
     }
 
     /// Applies the directory's routing rules to a request for `to`.
@@ -664,18 +687,21 @@ impl Cases {
                 return Err(e.into());
             }
         }
+        let mut ready = Ready::flushed();
         for (m, c, p) in rows {
-            self.events.know(&c.case_ref, c.kind, c.urgency);
             tracing::info!(case = %c.case_ref, id = %m.id, kind = %m.kind, to = %p, "request queued");
-            self.events.publish(
-                EventKind::Queued,
-                Some(c.case_ref),
-                Some(m.id),
-                Some(m.kind),
-                Some(p.clone()),
-            );
-            self.outbox.send(DeliveryCmd::Enqueue(p, m.id)).await;
+            ready = ready
+                .opened(&c.case_ref, c.kind, c.urgency)
+                .notice(
+                    EventKind::Queued,
+                    Some(c.case_ref),
+                    Some(m.id),
+                    Some(m.kind),
+                    Some(p.clone()),
+                )
+                .send(p, m.id);
         }
+        self.apply(ready).await?;
         Ok(Sent::Stored(done))
     }
 
@@ -916,9 +942,17 @@ impl Cases {
             }
         };
         warnings.append(&mut w);
-        if let Err(e) = self.store.commit().await {
-            return Err(e.into());
+        let mut ready = Ready::after_flush().notice(
+            EventKind::Queued,
+            Some(case_ref.clone()),
+            Some(msg.id),
+            Some(kind),
+            Some(peer.clone()),
+        );
+        if !local_only {
+            ready = ready.send(peer.clone(), msg.id);
         }
+        self.apply(ready).await?;
         tracing::info!(case = %case_ref, id = %msg.id, kind = %kind, to = %peer, "response queued");
         if let Body::Decision(d) = &step_body {
             if let (Some(poc247_protocol::Outcome::Forwarded), Some(to)) =
@@ -934,18 +968,6 @@ impl Cases {
                     }
                 }
             }
-        }
-        self.events.publish(
-            EventKind::Queued,
-            Some(case_ref.clone()),
-            Some(msg.id),
-            Some(kind),
-            Some(peer.clone()),
-        );
-        if !local_only {
-            self.outbox
-                .send(DeliveryCmd::Enqueue(peer.clone(), msg.id))
-                .await;
         }
         Ok(Sent::Stored(vec![Submitted {
             case_ref: case_ref.clone(),
@@ -1072,7 +1094,7 @@ impl Cases {
                 ));
                 Ok(())
             })?;
-            self.store.commit().await?;
+            self.apply(Ready::after_flush()).await?;
         }
         Ok(())
     }
@@ -1182,14 +1204,14 @@ impl Cases {
                 return Err(SubmitError::Conflict("unexpected".into()))
             }
         };
-        self.store.commit().await?;
-        self.events.publish(
+        self.apply(Ready::after_flush().notice(
             published,
             Some(case_ref.clone()),
             None,
             Some(case.kind),
             Some(case.peer().clone()),
-        );
+        ))
+        .await?;
         Ok(case)
     }
 
@@ -1288,14 +1310,18 @@ impl Cases {
             message_id: None,
         };
         self.store.insert_case(&case, &rec)?;
-        self.store.commit().await?;
-        self.events.publish(
-            EventKind::Recorded,
-            Some(case_ref),
-            None,
-            Some(r.kind),
-            Some(r.from),
-        );
+        self.apply(
+            Ready::after_flush()
+                .opened(&case_ref, r.kind, r.urgency)
+                .notice(
+                    EventKind::Recorded,
+                    Some(case_ref),
+                    None,
+                    Some(r.kind),
+                    Some(r.from),
+                ),
+        )
+        .await?;
         Ok(case)
     }
 }

@@ -10,6 +10,7 @@ use crate::audit::Actor;
 use crate::events::EventKind;
 use crate::lifecycle::{CaseRecord, Role};
 use crate::outgoing::Cases;
+use crate::ready::Ready;
 use crate::store::Store;
 use crate::tracks::{self, Deadline, Track};
 use poc247_protocol::{CaseRef, PartyId, UtcMs};
@@ -556,21 +557,21 @@ async fn fire_due(t: &Timers, now: UtcMs) -> Option<UtcMs> {
                 continue;
             }
         };
-        if fired && t.cases.store.commit().await.is_ok() {
+        let ready = Ready::after_flush().notice(
+            EventKind::Deadline {
+                track: d.track,
+                label: d.label.clone(),
+                due: d.due,
+                owed_by: d.owed_by.clone(),
+                escalation: d.escalation,
+            },
+            Some(d.case_ref.clone()),
+            None,
+            None,
+            None,
+        );
+        if fired && t.cases.apply(ready).await.is_ok() {
             tracing::warn!(case = %d.case_ref, track = %crate::metrics::track_name(d.track), label = %d.label, owed_by = %d.owed_by, "deadline due");
-            t.cases.events.publish(
-                EventKind::Deadline {
-                    track: d.track,
-                    label: d.label.clone(),
-                    due: d.due,
-                    owed_by: d.owed_by.clone(),
-                    escalation: d.escalation,
-                },
-                Some(d.case_ref.clone()),
-                None,
-                None,
-                None,
-            );
             if d.track == Track::Retention {
                 // The case and the attachment files only it lists; flushed.
                 let case = crate::attachments::PurgeTarget::Case(&d.case_ref);
@@ -585,13 +586,15 @@ async fn fire_due(t: &Timers, now: UtcMs) -> Option<UtcMs> {
                 )
                 .await;
                 if matches!(purged, Ok(true)) {
-                    t.cases.events.publish(
+                    // The purge flushed its own write.
+                    let ready = Ready::flushed().notice(
                         EventKind::Purged,
                         Some(d.case_ref.clone()),
                         None,
                         None,
                         None,
                     );
+                    let _ = t.cases.apply(ready).await;
                 }
             }
         }

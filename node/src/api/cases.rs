@@ -11,6 +11,7 @@ use crate::lifecycle::CaseRecord;
 use crate::operator::Ops;
 use crate::outgoing::Cases;
 use crate::outgoing::{ExternalRequest, Mode, NewRequest, Sent, SubmitError, WouldSend};
+use crate::ready::Ready;
 use crate::store::{DeliveryState, StoredMessage};
 use crate::timers::Deadlines;
 use axum::body::Bytes;
@@ -826,13 +827,15 @@ pub(crate) async fn case_action(
         if !att::purge(&s.store, &attachments, target, reason, actor, now).await? {
             return Err(NodeError::NotFound(what).into());
         }
-        s.events.publish(
+        // The purge flushed its own write.
+        let ready = Ready::flushed().notice(
             crate::events::EventKind::Purged,
             Some(case_ref.clone()),
             None,
             None,
             None,
         );
+        s.apply(ready).await?;
         return Ok((
             StatusCode::OK,
             Json(json!({ "case_ref": case_ref, "purged": true })),
@@ -1042,7 +1045,7 @@ pub(crate) async fn fetch_attachment(
         case_ref: Some(case_ref.clone()),
         message_id: Some(id),
     })?;
-    s.store.commit().await?;
+    s.apply(Ready::after_flush()).await?;
     let stream = futures_util::stream::unfold(file, |mut f| async move {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0u8; att::CHUNK];
@@ -1263,16 +1266,17 @@ async fn resend(
         Ok(r) => r,
         Err(why) => return Err(ApiError::new(StatusCode::CONFLICT, "conflict", why)),
     };
-    s.outbox
-        .send(crate::handles::DeliveryCmd::Enqueue(msg.to.clone(), id))
-        .await;
-    s.events.publish(
-        crate::events::EventKind::Queued,
-        Some(msg.case_ref.clone()),
-        Some(id),
-        Some(msg.kind),
-        Some(msg.to.clone()),
-    );
+    // The store flushed the requeue.
+    let ready = Ready::flushed()
+        .notice(
+            crate::events::EventKind::Queued,
+            Some(msg.case_ref.clone()),
+            Some(id),
+            Some(msg.kind),
+            Some(msg.to.clone()),
+        )
+        .send(msg.to.clone(), id);
+    s.apply(ready).await?;
     Ok((
         StatusCode::OK,
         Json(json!({

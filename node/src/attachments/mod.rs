@@ -19,6 +19,7 @@ use crate::error::{NodeError, Result};
 use crate::events::EventKind;
 use crate::handles::{Dialer, Limits, Net, Tasks};
 use crate::outgoing::Cases;
+use crate::ready::Ready;
 use crate::store::Store;
 use crate::store::{DeliveryState, Direction};
 use crate::wire::transport::{self, FrameError};

@@ -156,15 +156,15 @@ pub(super) async fn settle(
     if let Err(e) = tr.cases.store.audit(&rec) {
         tracing::error!(error = %e, "cannot audit an attachment");
     }
-    match tr.cases.store.commit().await {
-        Ok(()) => tr.cases.events.publish(
-            event,
-            case_ref,
-            Some(id),
-            msg.map(|m| m.kind),
-            Some(entry.peer.clone()),
-        ),
-        Err(e) => tracing::error!(error = %e, "cannot flush an attachment's outcome"),
+    let ready = Ready::after_flush().notice(
+        event,
+        case_ref,
+        Some(id),
+        msg.map(|m| m.kind),
+        Some(entry.peer.clone()),
+    );
+    if let Err(e) = tr.cases.apply(ready).await {
+        tracing::error!(error = %e, "cannot flush an attachment's outcome");
     }
 }
 
@@ -554,7 +554,21 @@ pub(super) async fn receive(
             message_id: Some(msg.id),
         })
         .map_err(unavailable)?;
-    tr.cases.store.commit().await.map_err(unavailable)?;
+    // Once per message that lists the file: a receipt given again (the first was lost) is
+    // no news.
+    let mut ready = Ready::after_flush();
+    if linked {
+        ready = ready.notice(
+            EventKind::AttachmentReceived {
+                sha256: hex.clone(),
+                size: hello.size,
+            },
+            Some(msg.case_ref.clone()),
+            Some(msg.id),
+            Some(msg.kind),
+            Some(peer.clone()),
+        );
+    }
     let receipt = Receipt {
         message_id: msg.id,
         envelope_sha256: hello.sha256,
@@ -563,21 +577,8 @@ pub(super) async fn receive(
     }
     .sign(&tr.cases.me.signing())
     .map_err(|e| refuse(StorageUnavailable, format!("cannot sign a receipt: {e}")))?;
+    tr.cases.apply(ready).await.map_err(unavailable)?;
     tracing::info!(peer = %peer, id = %msg.id, sha256 = %hex, "attachment stored and receipted");
-    // Once per message that lists the file: a receipt given again (the first was lost) is
-    // no news.
-    if linked {
-        tr.cases.events.publish(
-            EventKind::AttachmentReceived {
-                sha256: hex,
-                size: hello.size,
-            },
-            Some(msg.case_ref),
-            Some(msg.id),
-            Some(msg.kind),
-            Some(peer.clone()),
-        );
-    }
     Ok(Some(Reply::Receipt(receipt)))
 }
 

@@ -15,6 +15,7 @@ use crate::events::EventKind;
 use crate::handles::DeliveryCmd;
 use crate::outgoing::Cases;
 use crate::peers::directory::Directory;
+use crate::ready::Ready;
 use crate::store::DeliveryState;
 use crate::wire::certs::CertStatus;
 use crate::wire::tls;
@@ -247,7 +248,7 @@ pub async fn reload(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadErr
         case_ref: None,
         message_id: None,
     }) {
-        Ok(()) => wire.cases.store.commit().await,
+        Ok(()) => wire.cases.apply(Ready::after_flush()).await,
         Err(e) => Err(e),
     };
     if let Err(e) = audited {
@@ -335,10 +336,10 @@ pub async fn fail_orphans(cases: &Cases) -> Result<Vec<FailedMessage>, NodeError
     if failed.is_empty() {
         return Ok(failed);
     }
-    cases.store.commit().await?;
+    let mut ready = Ready::after_flush();
     for f in &failed {
         tracing::warn!(case = %f.case_ref, id = %f.message_id, to = %f.peer, "queued message failed: its party left the directory");
-        cases.events.publish(
+        ready = ready.notice(
             EventKind::DeliveryFailed {
                 reason: f.reason.clone(),
             },
@@ -348,6 +349,7 @@ pub async fn fail_orphans(cases: &Cases) -> Result<Vec<FailedMessage>, NodeError
             Some(f.peer.clone()),
         );
     }
+    cases.apply(ready).await?;
     Ok(failed)
 }
 

@@ -10,6 +10,7 @@ use crate::inbound;
 use crate::lifecycle::{CaseRecord, Role, Step};
 use crate::outgoing::context_for;
 use crate::outgoing::Cases;
+use crate::ready::Ready;
 use crate::store::{CaseRefusal, DeliveryState, Direction, Inbound, InboundError, StoredMessage};
 use poc247_protocol::{envelope_sha256, PartyId, Receipt, Rejection, RejectionCode, Reply};
 
@@ -140,7 +141,7 @@ async fn check_and_store(cases: &Cases, rate: &Limits, peer: &PartyId, frame: &[
         delivery: DeliveryState::Received,
     };
     // A new request is stored in a batch with the others arriving now, and flushed with them.
-    let mut flushed = false;
+    let mut ready = Ready::after_flush();
     let stored = if opens {
         let context = context_for(&directory, &header.from, cases.me.party(), body.kind());
         let mut case = CaseRecord::open(header, body, Role::Requested, context, now);
@@ -151,8 +152,7 @@ async fn check_and_store(cases: &Cases, rate: &Limits, peer: &PartyId, frame: &[
         match cases.store.insert_inbound_durably(&msg, &case).await {
             Ok(Inbound::Duplicate(r)) => return Reply::Receipt(r),
             Ok(Inbound::Stored(_)) => {
-                cases.events.know(&case.case_ref, case.kind, case.urgency);
-                flushed = true;
+                ready = Ready::flushed().opened(&case.case_ref, case.kind, case.urgency);
                 Ok(())
             }
             Err(InboundError::CaseExists(c)) => {
@@ -197,30 +197,28 @@ async fn check_and_store(cases: &Cases, rate: &Limits, peer: &PartyId, frame: &[
         return reject(InvalidBody, why);
     }
     // Persist before you promise: the receipt leaves only once the write is on disk.
-    if !flushed {
-        if let Err(e) = cases.store.commit().await {
-            tracing::error!(error = %e, "flush failed");
-            return reject(
-                StorageUnavailable,
-                "the receiver cannot flush now; retry later",
-            );
-        }
-    }
-    tracing::info!(case = %header.case_ref, id = %header.id, kind = %kind, from = %peer, "stored and receipted");
-    cases.events.publish(
+    let ready = ready.notice(
         EventKind::Received,
         Some(header.case_ref.clone()),
         Some(header.id),
         Some(kind),
         Some(peer.clone()),
     );
+    if let Err(e) = cases.apply(ready).await {
+        tracing::error!(error = %e, "flush failed");
+        return reject(
+            StorageUnavailable,
+            "the receiver cannot flush now; retry later",
+        );
+    }
+    tracing::info!(case = %header.case_ref, id = %header.id, kind = %kind, from = %peer, "stored and receipted");
     Reply::Receipt(receipt)
 }
 
 /// The stored receipt of a message seen before. A concurrent first delivery may not be flushed
 /// yet, so this waits for the flush too before it answers.
 async fn durable(cases: &Cases, receipt: poc247_protocol::SignedReceipt) -> Reply {
-    match cases.store.commit().await {
+    match cases.apply(Ready::after_flush()).await {
         Ok(()) => Reply::Receipt(receipt),
         Err(_) => reject(
             RejectionCode::StorageUnavailable,
