@@ -579,7 +579,85 @@ impl CaseRecord {
         Ok(warnings)
     }
 
+    /// One message of the case: first whether it may come now, from its sender
+    /// ([`CaseRecord::admit`]), then what it changes, by concern: the exchange before a
+    /// decision, the requester's choices, an offer of spontaneous information, the decision,
+    /// the execution, the use of what was given, the formal confirmation.
     fn transition(&mut self, step: Step<'_>, now: UtcMs) -> Result<Vec<String>, LifecycleError> {
+        if let Some(kept) = self.admit(step, now)? {
+            return Ok(kept);
+        }
+        let from_requested = step.from == &self.requested;
+        let offer = self.kind == MessageKind::InformationOffer;
+        let mut warnings = Vec::new();
+        match step.body {
+            // The exchange before a decision.
+            Body::Acknowledgement(_) => self.acknowledge(step.at)?,
+            Body::InfoRequest(_) => {
+                self.before_decision("ask for information")?;
+                self.open_info_requests.push(step.id);
+                self.state = CaseState::InfoRequested;
+            }
+            Body::InfoProvided(_) => self.answer_info(step.in_reply_to)?,
+            Body::StatusRequest(_) => {
+                self.before_decision("ask for the status")?;
+                self.state = CaseState::StatusRequested;
+            }
+            Body::StatusReport(_) => {
+                self.before_decision("report the status")?;
+                self.state = CaseState::StatusReported;
+            }
+            Body::DelayNotice(_) => {
+                self.before_decision("notify a delay")?;
+                self.state = CaseState::DelayNotified;
+            }
+            // What the requester must choose before the case goes on.
+            Body::ConfidentialityReply(r) => self.answer_confidentiality(r.can_comply)?,
+            Body::PreservationInsufficient(_) => self.insufficient()?,
+            Body::Proceed(_) => self.proceed()?,
+            Body::Conditions(_) => self.set_conditions(step.id, &mut warnings)?,
+            Body::ConditionsReply(r) if offer => self.answer_offer(r.accepted)?,
+            Body::ConditionsReply(_) => self.answer_conditions()?,
+            // Spontaneous information sent after its offer.
+            Body::SpontaneousInformation(_) => self.send_offered(offer, &mut warnings)?,
+            // The decision.
+            Body::Decision(d) => self.decide(d, step.at, &mut warnings)?,
+            // The use of what was given.
+            Body::UseExplanationRequest(_) | Body::UseConsentRequest(_) => {
+                self.open_use_requests.push(step.id);
+            }
+            Body::UseExplanation(_) | Body::UseConsent(_) => self.answer_use(step.in_reply_to)?,
+            // The execution.
+            Body::DisclosureNotice(_) | Body::Results(_) => {}
+            Body::TrafficDataDisclosure(_) => self.disclose_traffic_data()?,
+            Body::PreservationExtension(e) => {
+                self.extend(e.until, from_requested, &mut warnings)?
+            }
+            Body::PreservationRelease(_) => {
+                if self.kind != MessageKind::Preservation || self.released {
+                    return Err(self.refuse("only a preservation not yet released can be released"));
+                }
+                self.released = true;
+            }
+            // The formal confirmation, and the end.
+            Body::FormalConfirmation(_) => self.confirm(step.id)?,
+            Body::Withdrawal(_) => self.state = CaseState::Withdrawn,
+            Body::Preservation(_)
+            | Body::EmergencyProduction(_)
+            | Body::MutualAssistance(_)
+            | Body::Assistance(_)
+            | Body::InformationOffer(_) => {
+                let kind = step.body.kind();
+                return Err(self.refuse(format!("a {kind} opens a case of its own")));
+            }
+        }
+        Ok(warnings)
+    }
+
+    /// Whether `step` may come now, from its sender: the side that may send its kind, a case
+    /// still open, a message not seen before, a kind that fits the case. `Some` is a message
+    /// of substance that arrived after this side closed the case: kept, with its warning.
+    fn admit(&mut self, step: Step<'_>, now: UtcMs) -> Result<Option<Vec<String>>, LifecycleError> {
         use MessageKind as K;
         let kind = step.body.kind();
         if kind.is_request() && kind != K::SpontaneousInformation {
@@ -622,10 +700,10 @@ impl CaseRecord {
             && !self.messages.contains(&step.id)
         {
             self.updated_at = now;
-            return Ok(vec![format!(
+            return Ok(Some(vec![format!(
                 "{kind} from {} arrived after this case was closed here; it is kept in the case",
                 step.from
-            )]);
+            )]));
         }
         if self.state.is_terminal() {
             return Err(self.refuse("nothing more can happen in this case"));
@@ -661,259 +739,279 @@ impl CaseRecord {
                  of the request itself"
             )));
         }
-        let mut warnings = Vec::new();
-        match step.body {
-            Body::Acknowledgement(_) => {
-                if self.acknowledged_at.is_some() {
-                    return Err(self.refuse("it was acknowledged already"));
+        Ok(None)
+    }
+}
+
+/// The exchange before a decision: acknowledgement and questions.
+impl CaseRecord {
+    fn acknowledge(&mut self, at: UtcMs) -> Result<(), LifecycleError> {
+        if self.acknowledged_at.is_some() {
+            return Err(self.refuse("it was acknowledged already"));
+        }
+        if self.decided_at.is_some() {
+            return Err(self.refuse("it was decided already"));
+        }
+        self.acknowledged_at = Some(at);
+        if self.state == CaseState::Delivered {
+            self.state = CaseState::Acknowledged;
+        }
+        Ok(())
+    }
+
+    fn answer_info(&mut self, in_reply_to: Option<MessageId>) -> Result<(), LifecycleError> {
+        let answered = match in_reply_to {
+            Some(q) => self.open_info_requests.iter().position(|x| *x == q),
+            None if self.open_info_requests.len() == 1 => Some(0),
+            None => None,
+        };
+        let Some(i) = answered else {
+            return Err(self.refuse(match in_reply_to {
+                Some(q) => format!("no open information request {q} to answer"),
+                None if self.open_info_requests.is_empty() => {
+                    "no information was requested".to_owned()
                 }
-                if self.decided_at.is_some() {
-                    return Err(self.refuse("it was decided already"));
+                None => {
+                    "several questions are open: name the one answered (in_reply_to)".to_owned()
                 }
-                self.acknowledged_at = Some(step.at);
-                if self.state == CaseState::Delivered {
-                    self.state = CaseState::Acknowledged;
-                }
-            }
-            Body::InfoRequest(_) => {
-                self.before_decision("ask for information")?;
-                self.open_info_requests.push(step.id);
-                self.state = CaseState::InfoRequested;
-            }
-            Body::InfoProvided(_) => {
-                let answered = match step.in_reply_to {
-                    Some(q) => self.open_info_requests.iter().position(|x| *x == q),
-                    None if self.open_info_requests.len() == 1 => Some(0),
-                    None => None,
-                };
-                let Some(i) = answered else {
-                    return Err(self.refuse(match step.in_reply_to {
-                        Some(q) => format!("no open information request {q} to answer"),
-                        None if self.open_info_requests.is_empty() => {
-                            "no information was requested".to_owned()
-                        }
-                        None => "several questions are open: name the one answered (in_reply_to)"
-                            .to_owned(),
-                    }));
-                };
-                self.open_info_requests.remove(i);
-                if self.open_info_requests.is_empty() && self.state == CaseState::InfoRequested {
-                    self.state = CaseState::InfoProvided;
-                }
-            }
-            Body::StatusRequest(_) => {
-                self.before_decision("ask for the status")?;
-                self.state = CaseState::StatusRequested;
-            }
-            Body::StatusReport(_) => {
-                self.before_decision("report the status")?;
-                self.state = CaseState::StatusReported;
-            }
-            Body::DelayNotice(_) => {
-                self.before_decision("notify a delay")?;
-                self.state = CaseState::DelayNotified;
-            }
-            Body::ConfidentialityReply(r) => {
-                if !self.context.confidential {
-                    return Err(
-                        self.refuse("the request did not ask for confidentiality (art. 27(8))")
-                    );
-                }
-                self.before_decision("answer on confidentiality")?;
-                if !r.can_comply {
-                    self.state = CaseState::AwaitingRequester {
-                        article: "27(8)".into(),
-                    };
-                }
-            }
-            Body::PreservationInsufficient(_) => {
-                if self.kind != K::Preservation {
-                    return Err(self.refuse("only a preservation can be insufficient (art. 29(6))"));
-                }
-                self.before_decision("say a preservation is insufficient")?;
-                self.state = CaseState::AwaitingRequester {
-                    article: "29(6)".into(),
-                };
-            }
-            Body::Proceed(_) => {
-                if !matches!(self.state, CaseState::AwaitingRequester { .. }) {
-                    return Err(
-                        self.refuse("there is nothing to proceed from (arts. 29(6), 27(8))")
-                    );
-                }
-                self.state = self.resting_state();
-            }
-            Body::Conditions(_) => {
-                if self.pending_conditions.is_some() {
-                    return Err(self.refuse("conditions already await an answer"));
-                }
-                self.before_decision("set conditions")?;
-                if self.context.mla_basis == MlaBasis::Treaty {
-                    warnings.push(
-                        "a treaty is in force between the Parties: art. 28 applies only as it \
-                         provides (art. 28(1))"
-                            .to_owned(),
-                    );
-                }
-                self.pending_conditions = Some(step.id);
-                self.state = CaseState::ConditionsProposed;
-            }
-            Body::ConditionsReply(r) if offer => {
-                if self.state != CaseState::Delivered && self.state != CaseState::Acknowledged {
-                    return Err(self.refuse("the offer was answered already (art. 26(2))"));
-                }
-                self.state = if r.accepted {
-                    CaseState::OfferAccepted
-                } else {
-                    CaseState::OfferDeclined
-                };
-            }
-            Body::ConditionsReply(_) => {
-                if self.pending_conditions.take().is_none() {
-                    return Err(self.refuse("no conditions await an answer (art. 28(3))"));
-                }
-                self.state = self.resting_state();
-            }
-            Body::SpontaneousInformation(_) => {
-                if !offer {
-                    return Err(self.refuse(
-                        "spontaneous information without an offer opens a case of its own",
-                    ));
-                }
-                match self.state {
-                    CaseState::OfferAccepted => {}
-                    CaseState::OfferDeclined => warnings.push(
-                        "the receiver declined the conditions: sent anyway on the sender's decision \
-                         (art. 26(2))"
-                            .to_owned(),
-                    ),
-                    _ => {
-                        return Err(self.refuse(
-                            "the conditions must be answered before the information is sent (art. 26(2))",
-                        ))
-                    }
-                }
-                self.state = CaseState::Sent;
-            }
-            Body::Decision(d) => {
-                if self.finally_decided() {
-                    return Err(self.refuse("it was decided already"));
-                }
-                if let CaseState::AwaitingRequester { article } = &self.state {
-                    return Err(self.refuse(format!(
-                        "the requester must first proceed or withdraw (art. {article})"
-                    )));
-                }
-                if self.pending_conditions.is_some() {
-                    return Err(self.refuse("the conditions must be answered first (art. 28(3))"));
-                }
-                let Some(outcome) = d.outcome else {
-                    return Err(self.refuse("a decision needs an outcome"));
-                };
-                self.decided_at = Some(step.at);
-                self.executed_on = d.executed_on.or(self.executed_on);
-                if outcome == Outcome::EmergencyNotEstablished {
-                    // It goes on as an ordinary request (emergency MLA para. 4).
-                    self.urgency = Urgency::Urgent;
-                }
-                if self.kind == K::Preservation && outcome == Outcome::Executed {
-                    let executed = d
-                        .executed_on
-                        .unwrap_or_else(|| Date::from_utc_ms(step.at.0));
-                    let minimum = executed.plus_days(i64::from(self.context.preservation_min_days));
-                    let until = d.preserved_until.unwrap_or(minimum);
-                    if until < minimum {
-                        warnings.push(format!(
-                            "preserved until {until}, earlier than execution + the Party's minimum of \
-                             {} days ({minimum}) (art. 29(7))",
-                            self.context.preservation_min_days
-                        ));
-                    }
-                    self.preserved_until = Some(until);
-                }
-                self.state = CaseState::Decided { outcome };
-            }
-            Body::UseExplanationRequest(_) | Body::UseConsentRequest(_) => {
-                self.open_use_requests.push(step.id);
-            }
-            Body::UseExplanation(_) | Body::UseConsent(_) => {
-                let answered = match step.in_reply_to {
-                    Some(q) => self.open_use_requests.iter().position(|x| *x == q),
-                    None if self.open_use_requests.len() == 1 => Some(0),
-                    None => None,
-                };
-                let Some(i) = answered else {
-                    return Err(
-                        self.refuse("no open request for an explanation or consent to answer")
-                    );
-                };
-                self.open_use_requests.remove(i);
-            }
-            Body::DisclosureNotice(_) | Body::Results(_) => {}
-            Body::TrafficDataDisclosure(_) => {
-                // Art. 30(1): in the course of executing a request to preserve traffic data.
-                if self.kind != K::Preservation || !self.context.traffic_data {
-                    return Err(self.refuse(
-                        "traffic data are disclosed only in executing a preservation of traffic \
-                         data (art. 30(1))",
-                    ));
-                }
-                if self.decided_outcome() == Some(Outcome::Refused) {
-                    return Err(self.refuse(
-                        "the preservation was refused: nothing is executed in which traffic data \
-                         could be disclosed (art. 30(1))",
-                    ));
-                }
-            }
-            Body::FormalConfirmation(_) => {
-                if !self.context.confirmation_required {
-                    return Err(self.refuse(format!(
-                        "{} requires no formal confirmation (art. 25(3))",
-                        self.requested
-                    )));
-                }
-                if self.confirmation.is_some() {
-                    return Err(self.refuse("the formal confirmation was given already"));
-                }
-                self.confirmation = Some(step.id);
-            }
-            Body::PreservationExtension(e) => {
-                if self.kind != K::Preservation || self.preserved_until.is_none() || self.released {
-                    return Err(
-                        self.refuse("only an executed, unreleased preservation can be extended")
-                    );
-                }
-                if from_requested {
-                    self.preserved_until = e.until.or(self.preserved_until);
-                } else {
-                    // The requester asks; the data are kept longer only once the requested
-                    // Party renews its order and says so (BC 16(2), 29(7)).
-                    warnings.push(format!(
-                        "{} asks to extend the preservation{}: {} answers with its own extension",
-                        self.requester,
-                        e.until.map(|u| format!(" until {u}")).unwrap_or_default(),
-                        self.requested
-                    ));
-                }
-            }
-            Body::PreservationRelease(_) => {
-                if self.kind != K::Preservation || self.released {
-                    return Err(self.refuse("only a preservation not yet released can be released"));
-                }
-                self.released = true;
-            }
-            Body::Withdrawal(_) => {
-                self.state = CaseState::Withdrawn;
-            }
-            Body::Preservation(_)
-            | Body::EmergencyProduction(_)
-            | Body::MutualAssistance(_)
-            | Body::Assistance(_)
-            | Body::InformationOffer(_) => {
-                return Err(self.refuse(format!("a {kind} opens a case of its own")));
+            }));
+        };
+        self.open_info_requests.remove(i);
+        if self.open_info_requests.is_empty() && self.state == CaseState::InfoRequested {
+            self.state = CaseState::InfoProvided;
+        }
+        Ok(())
+    }
+}
+
+/// What the requester must choose before the case goes on: confidentiality (art. 27(8)), an
+/// insufficient preservation (art. 29(6)), conditions (art. 28).
+impl CaseRecord {
+    fn answer_confidentiality(&mut self, can_comply: bool) -> Result<(), LifecycleError> {
+        if !self.context.confidential {
+            return Err(self.refuse("the request did not ask for confidentiality (art. 27(8))"));
+        }
+        self.before_decision("answer on confidentiality")?;
+        if !can_comply {
+            self.state = CaseState::AwaitingRequester {
+                article: "27(8)".into(),
+            };
+        }
+        Ok(())
+    }
+
+    fn insufficient(&mut self) -> Result<(), LifecycleError> {
+        if self.kind != MessageKind::Preservation {
+            return Err(self.refuse("only a preservation can be insufficient (art. 29(6))"));
+        }
+        self.before_decision("say a preservation is insufficient")?;
+        self.state = CaseState::AwaitingRequester {
+            article: "29(6)".into(),
+        };
+        Ok(())
+    }
+
+    fn proceed(&mut self) -> Result<(), LifecycleError> {
+        if !matches!(self.state, CaseState::AwaitingRequester { .. }) {
+            return Err(self.refuse("there is nothing to proceed from (arts. 29(6), 27(8))"));
+        }
+        self.state = self.resting_state();
+        Ok(())
+    }
+
+    fn set_conditions(
+        &mut self,
+        id: MessageId,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), LifecycleError> {
+        if self.pending_conditions.is_some() {
+            return Err(self.refuse("conditions already await an answer"));
+        }
+        self.before_decision("set conditions")?;
+        if self.context.mla_basis == MlaBasis::Treaty {
+            warnings.push(
+                "a treaty is in force between the Parties: art. 28 applies only as it provides \
+                 (art. 28(1))"
+                    .to_owned(),
+            );
+        }
+        self.pending_conditions = Some(id);
+        self.state = CaseState::ConditionsProposed;
+        Ok(())
+    }
+
+    fn answer_conditions(&mut self) -> Result<(), LifecycleError> {
+        if self.pending_conditions.take().is_none() {
+            return Err(self.refuse("no conditions await an answer (art. 28(3))"));
+        }
+        self.state = self.resting_state();
+        Ok(())
+    }
+}
+
+/// Spontaneous information offered under conditions (art. 26(2)).
+impl CaseRecord {
+    fn answer_offer(&mut self, accepted: bool) -> Result<(), LifecycleError> {
+        if self.state != CaseState::Delivered && self.state != CaseState::Acknowledged {
+            return Err(self.refuse("the offer was answered already (art. 26(2))"));
+        }
+        self.state = if accepted {
+            CaseState::OfferAccepted
+        } else {
+            CaseState::OfferDeclined
+        };
+        Ok(())
+    }
+
+    fn send_offered(
+        &mut self,
+        offer: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), LifecycleError> {
+        if !offer {
+            return Err(
+                self.refuse("spontaneous information without an offer opens a case of its own")
+            );
+        }
+        match self.state {
+            CaseState::OfferAccepted => {}
+            CaseState::OfferDeclined => warnings.push(
+                "the receiver declined the conditions: sent anyway on the sender's decision \
+                 (art. 26(2))"
+                    .to_owned(),
+            ),
+            _ => {
+                return Err(self.refuse(
+                    "the conditions must be answered before the information is sent (art. 26(2))",
+                ))
             }
         }
-        Ok(warnings)
+        self.state = CaseState::Sent;
+        Ok(())
+    }
+}
+
+/// The decision, and the minimum preservation it owes (art. 29(7)).
+impl CaseRecord {
+    fn decide(
+        &mut self,
+        d: &poc247_protocol::Decision,
+        at: UtcMs,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), LifecycleError> {
+        if self.finally_decided() {
+            return Err(self.refuse("it was decided already"));
+        }
+        if let CaseState::AwaitingRequester { article } = &self.state {
+            return Err(self.refuse(format!(
+                "the requester must first proceed or withdraw (art. {article})"
+            )));
+        }
+        if self.pending_conditions.is_some() {
+            return Err(self.refuse("the conditions must be answered first (art. 28(3))"));
+        }
+        let Some(outcome) = d.outcome else {
+            return Err(self.refuse("a decision needs an outcome"));
+        };
+        self.decided_at = Some(at);
+        self.executed_on = d.executed_on.or(self.executed_on);
+        if outcome == Outcome::EmergencyNotEstablished {
+            // It goes on as an ordinary request (emergency MLA para. 4).
+            self.urgency = Urgency::Urgent;
+        }
+        if self.kind == MessageKind::Preservation && outcome == Outcome::Executed {
+            let executed = d.executed_on.unwrap_or_else(|| Date::from_utc_ms(at.0));
+            let minimum = executed.plus_days(i64::from(self.context.preservation_min_days));
+            let until = d.preserved_until.unwrap_or(minimum);
+            if until < minimum {
+                warnings.push(format!(
+                    "preserved until {until}, earlier than execution + the Party's minimum of {} \
+                     days ({minimum}) (art. 29(7))",
+                    self.context.preservation_min_days
+                ));
+            }
+            self.preserved_until = Some(until);
+        }
+        self.state = CaseState::Decided { outcome };
+        Ok(())
+    }
+}
+
+/// The execution: traffic data disclosed (art. 30(1)), a preservation extended.
+impl CaseRecord {
+    fn disclose_traffic_data(&self) -> Result<(), LifecycleError> {
+        // Art. 30(1): in the course of executing a request to preserve traffic data.
+        if self.kind != MessageKind::Preservation || !self.context.traffic_data {
+            return Err(self.refuse(
+                "traffic data are disclosed only in executing a preservation of traffic data \
+                 (art. 30(1))",
+            ));
+        }
+        if self.decided_outcome() == Some(Outcome::Refused) {
+            return Err(self.refuse(
+                "the preservation was refused: nothing is executed in which traffic data could \
+                 be disclosed (art. 30(1))",
+            ));
+        }
+        Ok(())
+    }
+
+    fn extend(
+        &mut self,
+        until: Option<Date>,
+        from_requested: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), LifecycleError> {
+        if self.kind != MessageKind::Preservation || self.preserved_until.is_none() || self.released
+        {
+            return Err(self.refuse("only an executed, unreleased preservation can be extended"));
+        }
+        if from_requested {
+            self.preserved_until = until.or(self.preserved_until);
+        } else {
+            // The requester asks; the data are kept longer only once the requested Party
+            // renews its order and says so (BC 16(2), 29(7)).
+            warnings.push(format!(
+                "{} asks to extend the preservation{}: {} answers with its own extension",
+                self.requester,
+                until.map(|u| format!(" until {u}")).unwrap_or_default(),
+                self.requested
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The use of what was given (arts. 28(4), 26): questions about it and their answers.
+impl CaseRecord {
+    fn answer_use(&mut self, in_reply_to: Option<MessageId>) -> Result<(), LifecycleError> {
+        let answered = match in_reply_to {
+            Some(q) => self.open_use_requests.iter().position(|x| *x == q),
+            None if self.open_use_requests.len() == 1 => Some(0),
+            None => None,
+        };
+        let Some(i) = answered else {
+            return Err(self.refuse("no open request for an explanation or consent to answer"));
+        };
+        self.open_use_requests.remove(i);
+        Ok(())
+    }
+}
+
+/// The formal confirmation (art. 25(3)) and the officer's own acts on the case.
+impl CaseRecord {
+    fn confirm(&mut self, id: MessageId) -> Result<(), LifecycleError> {
+        if !self.context.confirmation_required {
+            return Err(self.refuse(format!(
+                "{} requires no formal confirmation (art. 25(3))",
+                self.requested
+            )));
+        }
+        if self.confirmation.is_some() {
+            return Err(self.refuse("the formal confirmation was given already"));
+        }
+        self.confirmation = Some(id);
+        Ok(())
     }
 
     fn before_decision(&self, what: &str) -> Result<(), LifecycleError> {
