@@ -743,6 +743,15 @@ impl CaseRecord {
     }
 }
 
+/// Which of the `open` questions a reply answers: the one it names, or the only one open.
+fn answered(open: &[MessageId], in_reply_to: Option<MessageId>) -> Option<usize> {
+    match in_reply_to {
+        Some(q) => open.iter().position(|x| *x == q),
+        None if open.len() == 1 => Some(0),
+        None => None,
+    }
+}
+
 /// The exchange before a decision: acknowledgement and questions.
 impl CaseRecord {
     fn acknowledge(&mut self, at: UtcMs) -> Result<(), LifecycleError> {
@@ -760,11 +769,7 @@ impl CaseRecord {
     }
 
     fn answer_info(&mut self, in_reply_to: Option<MessageId>) -> Result<(), LifecycleError> {
-        let answered = match in_reply_to {
-            Some(q) => self.open_info_requests.iter().position(|x| *x == q),
-            None if self.open_info_requests.len() == 1 => Some(0),
-            None => None,
-        };
+        let answered = answered(&self.open_info_requests, in_reply_to);
         let Some(i) = answered else {
             return Err(self.refuse(match in_reply_to {
                 Some(q) => format!("no open information request {q} to answer"),
@@ -985,11 +990,7 @@ impl CaseRecord {
 /// The use of what was given (arts. 28(4), 26): questions about it and their answers.
 impl CaseRecord {
     fn answer_use(&mut self, in_reply_to: Option<MessageId>) -> Result<(), LifecycleError> {
-        let answered = match in_reply_to {
-            Some(q) => self.open_use_requests.iter().position(|x| *x == q),
-            None if self.open_use_requests.len() == 1 => Some(0),
-            None => None,
-        };
+        let answered = answered(&self.open_use_requests, in_reply_to);
         let Some(i) = answered else {
             return Err(self.refuse("no open request for an explanation or consent to answer"));
         };
