@@ -1095,15 +1095,22 @@ impl SegmentAccountant {
         let config = self.config.clone();
 
         io_fail!(&config, "file truncation");
-        threadpool::spawn(move || {
-            debug!("truncating file to length {}", at);
-            let res = config
-                .file
-                .set_len(at)
-                .and_then(|_| config.file.sync_all())
-                .map_err(|e| e.into());
-            completer.fill(res);
-        })?;
+        // poc247: the truncation runs on a thread of its own, not on the shared I/O pool.
+        // `bump_tip` waits for it while holding the segment accountant's mutex, and every pool
+        // thread writing the log may be waiting for that mutex (`write_to_log` ->
+        // `sa_stabilize`): queued behind them, the truncation never ran (the deadlock of
+        // spacejam/sled#1269). Its own thread takes no lock.
+        std::thread::Builder::new()
+            .name("sled-truncate".into())
+            .spawn(move || {
+                debug!("truncating file to length {}", at);
+                let res = config
+                    .file
+                    .set_len(at)
+                    .and_then(|_| config.file.sync_all())
+                    .map_err(|e| e.into());
+                completer.fill(res);
+            })?;
 
         if self.async_truncations.insert(at, promise).is_some() {
             panic!(
