@@ -366,7 +366,7 @@ async fn show(socket: &Path, case: &CaseRef) -> Result<Outcome, Failure> {
         Err(e) => return Err(e),
     };
     Ok(Outcome {
-        text: render::timeline(&body),
+        text: render::timeline(&typed(&body, "GET /v1/cases/{case}")?),
         json: body,
     })
 }

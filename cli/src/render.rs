@@ -5,7 +5,8 @@
 use crate::fields::field_order;
 use crate::human::{self, paint, Tone};
 use crate::settings::Mailbox;
-use poc247_control::{CaseList, Pending, Status};
+use poc247_control::Role;
+use poc247_control::{CaseList, CaseView, Direction, Pending, Status};
 use poc247_protocol::Urgency;
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
@@ -388,127 +389,109 @@ fn attachments(out: &mut String, files: &[Value], indent: usize) {
 }
 
 /// The node's warnings, one `! …` line each.
-fn warning_lines(out: &mut String, warnings: &Value, indent: usize) {
-    for w in warnings.as_array().into_iter().flatten() {
-        labelled(out, indent, "warning", &text(w));
+fn warning_lines(out: &mut String, warnings: &[String], indent: usize) {
+    for w in warnings {
+        labelled(out, indent, "warning", &clean(w));
     }
 }
 
 const EXERCISE_BANNER: &str = "*** EXERCISE — training traffic, not a real request ***";
 
 /// A case with its timeline (the body of `GET /v1/cases/{ref}`).
-pub fn timeline(case: &Value) -> String {
+pub fn timeline(view: &CaseView) -> String {
     let mut out = String::new();
-    let exercise = case["exercise"] == Value::Bool(true);
-    if exercise {
+    let case = &view.case;
+    if case.exercise {
         let _ = writeln!(out, "{EXERCISE_BANNER}");
     }
-    let role = match case["role"].as_str() {
-        Some("requester") => format!("requester (we asked {})", text(&case["requested"])),
-        Some("requested") => format!("requested ({} asked us)", text(&case["requester"])),
-        _ => text(&case["role"]),
+    let role = match case.role {
+        Role::Requester => format!("requester (we asked {})", case.requested),
+        Role::Requested => format!("requested ({} asked us)", case.requester),
     };
-    let mut urg = urgency(&case["urgency"]);
-    if urg == "EMERGENCY" {
+    let mut urg = urgency_of(case.urgency).0;
+    if case.urgency == Urgency::Emergency {
         urg = paint(
             "EMERGENCY (risk to the life or safety of a person)",
             Tone::Emergency,
         );
     }
-    let mut language = text(&case["language"]);
-    if case["language_override"] == Value::Bool(true) {
+    let mut language = case.language.to_string();
+    if case.language_override {
         language.push_str(" (sent with the language override: the recipient does not list it)");
     }
-    let mut state = text(&case["state"]);
-    if let Some(r) = case["failure_reason"].as_str() {
+    let mut state = clean(&case.state);
+    if let Some(r) = &case.failure_reason {
         let _ = write!(state, ": {}", clean(r));
     }
     let header = [
-        ("case", text(&case["case_ref"])),
-        ("kind", text(&case["kind"])),
+        ("case", case.case_ref.to_string()),
+        ("kind", case.kind.to_string()),
         ("role", role),
         (
             "parties",
-            format!(
-                "{} → {}",
-                text(&case["requester"]),
-                text(&case["requested"])
-            ),
+            format!("{} → {}", case.requester, case.requested),
         ),
         ("urgency", urg),
         ("language", language),
         ("state", state),
-        ("opened", when(&case["opened_at"])),
-        ("updated", when(&case["updated_at"])),
+        ("opened", at(&case.opened_at)),
+        ("updated", at(&case.updated_at)),
     ];
     for (k, v) in header {
         let _ = writeln!(out, "{k:<9} {v}");
     }
     let links: Vec<String> = [
-        ("follow_up_mla", "follow-up mutual assistance"),
-        ("preservation_case", "follows the preservation"),
+        (&case.follow_up_mla, "follow-up mutual assistance"),
+        (&case.preservation_case, "follows the preservation"),
     ]
     .iter()
-    .filter(|(k, _)| !case[*k].is_null())
-    .map(|(k, label)| format!("{label} {}", text(&case[*k])))
+    .filter_map(|(c, label)| c.as_ref().map(|c| format!("{label} {c}")))
     .collect();
     if !links.is_empty() {
         let _ = writeln!(out, "{:<9} {}", "links", links.join("; "));
     }
-    warning_lines(&mut out, &case["warnings"], 0);
-    if let Value::Object(r) = &case["recorded_external"] {
+    warning_lines(&mut out, &case.warnings, 0);
+    if let Some(r) = &case.recorded_external {
         let _ = writeln!(out, "\nrecorded outside the node");
-        for (k, v) in r {
-            match v {
-                Value::Null => {}
-                v if k == "received_at" => labelled(&mut out, 4, &clean(k), &when(v)),
-                v => labelled(&mut out, 4, &clean(k), &text(v)),
-            }
+        labelled(&mut out, 4, "channel", &clean(&r.channel));
+        labelled(&mut out, 4, "received_at", &at(&r.received_at));
+        labelled(&mut out, 4, "summary", &clean(&r.summary));
+        if let Some(d) = &r.document_sha256 {
+            labelled(&mut out, 4, "document_sha256", &clean(d));
         }
+        labelled(&mut out, 4, "oral", if r.oral { "yes" } else { "no" });
     }
-    let empty = Vec::new();
-    let messages = case["timeline"].as_array().unwrap_or(&empty);
-    let _ = writeln!(out, "\nmessages ({})", messages.len());
-    for (i, m) in messages.iter().enumerate() {
-        let arrow = match m["direction"].as_str() {
-            Some("outbound") => "→ sent",
-            Some("inbound") => "← received",
-            _ => "?",
+    let _ = writeln!(out, "\nmessages ({})", view.timeline.len());
+    for (i, m) in view.timeline.iter().enumerate() {
+        let arrow = match m.direction {
+            Direction::Outbound => "→ sent",
+            Direction::Inbound => "← received",
         };
         let _ = writeln!(
             out,
             "\n[{}] {}  {arrow}  {} → {}  {}  {}",
             i + 1,
-            when(&m["stored_at"]),
-            text(&m["from"]),
-            text(&m["to"]),
-            text(&m["kind"]),
-            match m["delivery"].as_str() {
-                Some("failed") => paint("FAILED", Tone::Overdue),
-                Some("queued") => paint("QUEUED", Tone::Warning),
-                _ => text(&m["delivery"]).to_uppercase(),
+            at(&m.stored_at),
+            m.from,
+            m.to,
+            m.kind,
+            match m.delivery.as_str() {
+                "failed" => paint("FAILED", Tone::Overdue),
+                "queued" => paint("QUEUED", Tone::Warning),
+                other => clean(other).to_uppercase(),
             },
         );
-        if m["exercise"] == Value::Bool(true) {
+        if m.content.as_ref().is_some_and(|c| c.exercise) {
             let _ = writeln!(out, "    [EXERCISE]");
         }
-        if !m["in_reply_to"].is_null() {
-            let _ = writeln!(out, "    in reply to {}", text(&m["in_reply_to"]));
+        if let Some(r) = m.content.as_ref().and_then(|c| c.in_reply_to) {
+            let _ = writeln!(out, "    in reply to {r}");
         }
-        if m["language_override"] == Value::Bool(true) {
-            let _ = writeln!(
-                out,
-                "    language {} (override: the recipient does not list it)",
-                text(&m["language"])
-            );
-        }
-        warning_lines(&mut out, &m["warnings"], 4);
-        if let Some(r) = m["failure_reason"].as_str() {
+        if let Some(r) = &m.failure_reason {
             labelled(&mut out, 4, "refused by the peer", &clean(r));
         }
-        let receipt = &m["receipt"];
-        if receipt.is_object() {
-            let verified = if receipt["verified"] == Value::Bool(true) {
+        if let Some(receipt) = &m.receipt {
+            let verified = if receipt.verified {
                 paint("verified ✓", Tone::Good)
             } else {
                 paint(
@@ -516,50 +499,41 @@ pub fn timeline(case: &Value) -> String {
                     Tone::Overdue,
                 )
             };
-            let key = match receipt["receiver_key"].as_str() {
-                Some(k) => format!(", {} key {}", text(&receipt["receiver"]), clean(k)),
-                None => format!(
-                    ", {} has no key in the directory",
-                    text(&receipt["receiver"])
-                ),
+            let key = match &receipt.receiver_key {
+                Some(k) => format!(", {} key {}", receipt.receiver, clean(k)),
+                None => format!(", {} has no key in the directory", receipt.receiver),
             };
             let _ = writeln!(
                 out,
                 "    receipt: {} at {}, {verified}{key}",
-                text(&receipt["receiver"]),
-                when(&receipt["received_at"]),
+                receipt.receiver,
+                at(&receipt.received_at),
             );
-        } else if m["direction"] == "outbound" {
+        } else if m.direction == Direction::Outbound {
             let _ = writeln!(out, "    receipt: none yet");
         }
-        let _ = writeln!(
-            out,
-            "    created {} by {}",
-            when(&m["created_at"]),
-            text(&m["from"])
-        );
-        let _ = writeln!(out, "    id {}", text(&m["id"]));
-        if let Value::Object(body) = &m["body"] {
+        let _ = writeln!(out, "    created {} by {}", at(&m.created_at), m.from);
+        let _ = writeln!(out, "    id {}", m.id);
+        if let Some(content) = &m.content {
             // Each file with where its transfer stands (`attachment_transfers`), if told.
-            let mut body = body.clone();
+            let mut body = content.body.clone();
             if let Some(Value::Array(files)) = body.get_mut("attachments") {
                 for f in files.iter_mut() {
-                    let state = m["attachment_transfers"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .find(|t| t["sha256"] == f["sha256"])
-                        .map(|t| t["state"].clone());
+                    let state = m
+                        .attachment_transfers
+                        .iter()
+                        .find(|t| f["sha256"] == t.sha256.as_str())
+                        .map(|t| Value::String(t.state.clone()));
                     if let (Some(state), Value::Object(f)) = (state, f) {
                         f.insert("state".into(), state);
                     }
                 }
             }
             out.push('\n');
-            fields(&mut out, m["kind"].as_str().unwrap_or_default(), &body, 4);
+            fields(&mut out, m.kind.as_str(), &body, 4);
         }
     }
-    if exercise {
+    if case.exercise {
         let _ = writeln!(out, "\n{EXERCISE_BANNER}");
     }
     human::fit(&out)
@@ -948,6 +922,36 @@ mod tests {
         assert_eq!(case_table(Mailbox::Inbox, &empty), "inbox: no cases\n");
     }
 
+    /// A case with its timeline as the node gives it: [`case_summary`] with `over` laid on it.
+    fn case_view(over: Value, timeline: Vec<Value>) -> Value {
+        let mut v = case_summary();
+        for (k, x) in over.as_object().into_iter().flatten() {
+            v[k] = x.clone();
+        }
+        v["timeline"] = Value::Array(timeline);
+        v
+    }
+
+    /// One message of a timeline as the node gives it, with `over` laid on it.
+    fn message(over: Value) -> Value {
+        let mut m = json!({
+            "id": "01a20668-0000-7000-8000-000000000001", "kind": "preservation",
+            "direction": "outbound", "from": "LU", "to": "FR",
+            "created_at": "2026-05-01T14:03:07Z", "stored_at": "2026-05-01T14:03:07Z",
+            "delivery": "queued", "failure_reason": null, "purged": false, "receipt": null,
+            "body": {}, "exercise": false, "in_reply_to": null, "language": "en",
+            "urgency": "urgent", "attachment_transfers": []
+        });
+        for (k, x) in over.as_object().into_iter().flatten() {
+            m[k] = x.clone();
+        }
+        m
+    }
+
+    fn read<T: serde::de::DeserializeOwned>(v: &Value) -> T {
+        serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"))
+    }
+
     /// A case's summary as the node gives it (docs/api.md).
     fn case_summary() -> Value {
         json!({
@@ -966,20 +970,18 @@ mod tests {
 
     #[test]
     fn the_timeline_shows_the_receipt_and_the_fields_in_order() {
-        let case = json!({
-            "case_ref": "LU-2026-000001", "kind": "preservation", "role": "requester",
-            "requester": "LU", "requested": "FR", "urgency": "urgent", "language": "fr",
-            "exercise": false, "state": "delivered", "opened_at": "2026-05-01T14:03:07Z",
-            "timeline": [{
-                "id": "x", "kind": "preservation", "direction": "outbound", "from": "LU",
-                "to": "FR", "stored_at": "2026-05-01T14:03:07Z", "delivery": "delivered",
+        let case = case_view(
+            json!({"urgency": "urgent", "language": "fr", "exercise": false}),
+            vec![message(json!({
+                "kind": "preservation", "direction": "outbound", "from": "LU", "to": "FR",
+                "delivery": "delivered",
                 "receipt": {"receiver": "FR", "received_at": "2026-05-01T14:03:08Z",
-                    "verified": true, "receiver_key": "aa:bb"},
+                    "envelope_sha256": "6ea0", "verified": true, "receiver_key": "aa:bb"},
                 "body": {"offence": "fraud", "requesting_authority": "Parquet",
                     "communication": {"origin": "a@b"}, "respond_by": null}
-            }]
-        });
-        let t = timeline(&case);
+            }))],
+        );
+        let t = timeline(&read(&case));
         assert!(
             t.contains("→ sent  LU → FR  preservation  DELIVERED"),
             "{t}"
@@ -999,7 +1001,7 @@ mod tests {
         let mut unverified = case.clone();
         unverified["timeline"][0]["receipt"]["verified"] = json!(false);
         unverified["exercise"] = json!(true);
-        let t = timeline(&unverified);
+        let t = timeline(&read(&unverified));
         assert!(t.contains("NOT VERIFIED"), "{t}");
         assert!(t.starts_with(EXERCISE_BANNER), "{t}");
     }
@@ -1079,19 +1081,24 @@ mod tests {
 
     #[test]
     fn the_timeline_shows_replies_links_warnings_and_external_records() {
-        let case = json!({
-            "case_ref": "LU-2026-000002", "kind": "mutual_assistance", "role": "requested",
-            "requester": "FR", "requested": "LU", "urgency": "urgent", "language": "es",
-            "language_override": true, "state": "acknowledged",
-            "follow_up_mla": null, "preservation_case": "FR-2026-000001",
-            "warnings": ["the formal confirmation is due in 3 days"],
-            "recorded_external": {"channel": "phone", "received_at": "2026-05-01T14:03:07Z",
-                "from": "FR", "summary": "call from the duty officer", "oral": true},
-            "timeline": [{"id": "m2", "kind": "acknowledgement", "direction": "outbound",
-                "from": "LU", "to": "FR", "in_reply_to": "m1", "delivery": "delivered",
-                "body": {"note": "on it", "officer": "duty officer"}}]
-        });
-        let t = timeline(&case);
+        let case = case_view(
+            json!({"case_ref": "LU-2026-000002", "kind": "mutual_assistance",
+                "role": "requested", "requester": "FR", "requested": "LU", "urgency": "urgent",
+                "language": "es", "language_override": true, "state": "acknowledged",
+                "exercise": false, "follow_up_mla": null, "preservation_case": "FR-2026-000001",
+                "warnings": ["the formal confirmation is due in 3 days"],
+                "recorded_external": {"channel": "phone", "received_at": "2026-05-01T14:03:07Z",
+                    "summary": "call from the duty officer", "document_sha256": null,
+                    "oral": true}}),
+            vec![message(
+                json!({"id": "01a20668-0000-7000-8000-000000000002",
+                "kind": "acknowledgement", "direction": "outbound", "from": "LU", "to": "FR",
+                "in_reply_to": "01a20668-0000-7000-8000-000000000001",
+                "delivery": "delivered",
+                "body": {"note": "on it", "officer": "duty officer"}}),
+            )],
+        );
+        let t = timeline(&read(&case));
         assert!(
             t.contains("language  es (sent with the language override"),
             "{t}"
@@ -1117,11 +1124,17 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("    oral: yes"), "{t}");
-        assert!(t.contains("    in reply to m1\n"), "{t}");
+        assert!(
+            t.contains("    in reply to 01a20668-0000-7000-8000-000000000001\n"),
+            "{t}"
+        );
         let of = t.find("officer: duty officer");
         assert!(of.is_some() && of < t.find("note: on it"), "{t}");
         // None of it when the node does not say it.
-        let bare = timeline(&json!({"case_ref": "LU-2026-000003", "timeline": []}));
+        let bare = timeline(&read(&case_view(
+            json!({"case_ref": "LU-2026-000003"}),
+            Vec::new(),
+        )));
         for absent in ["links", "warning", "recorded outside", "in reply to"] {
             assert!(!bare.contains(absent), "{bare}");
         }

@@ -24,6 +24,8 @@ pub use cases::{
 };
 pub use error::{ErrorBody, ErrorDetail};
 pub use pending::{Alarm, Pending, PendingItem};
+pub use poc247_core::lifecycle::{MlaBasis, Role};
+pub use poc247_core::tracks::Track;
 pub use poc247_protocol::{Action, ACTIONS};
 pub use status::{
     AttachmentLimits, Certificate, DirectoryVersion, DrillClock, HookHealth, Latency, MessagesIn,
