@@ -38,9 +38,8 @@ impl CaseAction {
 
 /// The flags of one action's fields: which action, which kind, and the fields given.
 trait ActionFields: Serialize + Sized {
-    /// The API's name of the action.
-    const ACTION: &'static str;
-    /// The message kind it sends.
+    /// The message kind it sends; the action's name is the one the protocol's table
+    /// (`poc247_control::ACTIONS`) gives the action sending it.
     const KIND: MessageKind;
     /// The fields given by flags.
     fn given(&self) -> Map<String, Value> {
@@ -53,40 +52,38 @@ trait ActionFields: Serialize + Sized {
 }
 
 macro_rules! action_fields {
-    ($($fields:ty => $action:literal, $kind:ident;)+) => {
+    ($($fields:ty => $kind:ident;)+) => {
         $(impl ActionFields for $fields {
-            const ACTION: &'static str = $action;
             const KIND: MessageKind = MessageKind::$kind;
         })+
     };
 }
 
 action_fields! {
-    a::AcknowledgementFields => "acknowledge", Acknowledgement;
-    a::InfoRequestFields => "request-info", InfoRequest;
-    a::InfoProvidedFields => "provide-info", InfoProvided;
-    a::StatusRequestFields => "request-status", StatusRequest;
-    a::StatusReportFields => "report-status", StatusReport;
-    a::DelayNoticeFields => "notify-delay", DelayNotice;
-    a::ConfidentialityReplyFields => "confidentiality-reply", ConfidentialityReply;
-    a::ProceedFields => "proceed", Proceed;
-    a::DecisionFields => "decide", Decision;
-    a::PreservationInsufficientFields => "preservation-insufficient", PreservationInsufficient;
-    a::ConditionsFields => "conditions", Conditions;
-    a::ConditionsReplyFields => "conditions-reply", ConditionsReply;
-    a::UseExplanationRequestFields => "use-explanation-request", UseExplanationRequest;
-    a::UseExplanationFields => "use-explanation", UseExplanation;
-    a::UseConsentRequestFields => "use-consent-request", UseConsentRequest;
-    a::UseConsentFields => "use-consent", UseConsent;
-    a::DisclosureNoticeFields => "disclosure-notice", DisclosureNotice;
-    a::FormalConfirmationFields => "confirm", FormalConfirmation;
-    a::PreservationExtensionFields => "extend", PreservationExtension;
-    a::PreservationReleaseFields => "release", PreservationRelease;
-    a::WithdrawalFields => "withdraw", Withdrawal;
+    a::AcknowledgementFields => Acknowledgement;
+    a::InfoRequestFields => InfoRequest;
+    a::InfoProvidedFields => InfoProvided;
+    a::StatusRequestFields => StatusRequest;
+    a::StatusReportFields => StatusReport;
+    a::DelayNoticeFields => DelayNotice;
+    a::ConfidentialityReplyFields => ConfidentialityReply;
+    a::ProceedFields => Proceed;
+    a::DecisionFields => Decision;
+    a::PreservationInsufficientFields => PreservationInsufficient;
+    a::ConditionsFields => Conditions;
+    a::ConditionsReplyFields => ConditionsReply;
+    a::UseExplanationRequestFields => UseExplanationRequest;
+    a::UseExplanationFields => UseExplanation;
+    a::UseConsentRequestFields => UseConsentRequest;
+    a::UseConsentFields => UseConsent;
+    a::DisclosureNoticeFields => DisclosureNotice;
+    a::FormalConfirmationFields => FormalConfirmation;
+    a::PreservationExtensionFields => PreservationExtension;
+    a::PreservationReleaseFields => PreservationRelease;
+    a::WithdrawalFields => Withdrawal;
 }
 
 impl ActionFields for a::SpontaneousInformationFields {
-    const ACTION: &'static str = "send-information";
     const KIND: MessageKind = MessageKind::SpontaneousInformation;
     fn attachments(&self) -> &[std::path::PathBuf] {
         &self.attach
@@ -94,7 +91,6 @@ impl ActionFields for a::SpontaneousInformationFields {
 }
 
 impl ActionFields for a::ResultsFields {
-    const ACTION: &'static str = "results";
     const KIND: MessageKind = MessageKind::Results;
     fn attachments(&self) -> &[std::path::PathBuf] {
         &self.attach
@@ -128,7 +124,6 @@ impl ActionFields for a::TrafficDataDisclosureFields {
     fn attachments(&self) -> &[std::path::PathBuf] {
         &self.attach
     }
-    const ACTION: &'static str = "disclose-traffic";
     const KIND: MessageKind = MessageKind::TrafficDataDisclosure;
     fn given(&self) -> Map<String, Value> {
         let mut m = given(self);
@@ -184,7 +179,10 @@ pub fn build(cmd: &ActionCommand) -> Result<CaseAction, Failure> {
 }
 
 fn typed<F: ActionFields + clap::Args>(on: &On<F>) -> Result<CaseAction, Failure> {
-    let mut action = message(&on.case, F::ACTION, F::KIND, on.fields.given())?;
+    let name = poc247_control::Action::sending(F::KIND)
+        .map(|a| a.name)
+        .ok_or_else(|| Failure::internal(format!("no action sends {}", F::KIND)))?;
+    let mut action = message(&on.case, name, F::KIND, on.fields.given())?;
     // The files of `--attach` follow those of `--file`'s `attachments`.
     crate::attach::add_paths(&mut action.body, on.fields.attachments());
     Ok(action)
@@ -784,6 +782,37 @@ mod tests {
             "from: missing",
         ] {
             assert!(msg.contains(f), "{f} not in {msg}");
+        }
+    }
+
+    /// The CLI's commands are the API's action names (`poc247 acknowledge` is
+    /// `POST …/acknowledge`); the older short spellings stay as aliases and give the same.
+    #[test]
+    fn every_api_action_is_a_command_of_the_same_name() {
+        let cli = Cli::command();
+        for a in poc247_control::ACTIONS {
+            let sub = cli.find_subcommand(a.name);
+            assert_eq!(sub.map(|c| c.get_name()), Some(a.name), "{}", a.name);
+            if let Some(short) = a.command {
+                assert_eq!(
+                    cli.find_subcommand(short).map(|c| c.get_name()),
+                    Some(a.name),
+                    "{short}"
+                );
+            }
+            let (Some(kind), Some(short)) = (a.kind, a.command) else {
+                continue;
+            };
+            let by_name = act(&[a.name, CASE]).map(|c| (c.action, c.kind));
+            let by_alias = act(&[short, CASE]).map(|c| (c.action, c.kind));
+            match (by_name, by_alias) {
+                (Ok(x), Ok(y)) => {
+                    assert_eq!(x, y, "{short}");
+                    assert_eq!(x, (a.name, Some(kind)), "{short}");
+                }
+                (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string()),
+                (x, y) => panic!("{} and {short} differ: {x:?} {y:?}", a.name),
+            }
         }
     }
 

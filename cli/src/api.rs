@@ -1,7 +1,7 @@
 //! Calls to the node's control API, with the answers that are not a success turned into
 //! [`Failure`]s: 404, 409, 410 and 422 are refusals (exit 1), anything else internal (exit 4).
 
-use crate::failure::{error_body, Failure};
+use crate::failure::{api_error, error_body, Failure};
 use poc247_node::client::{ApiResponse, ControlClient};
 use poc247_protocol::FieldError;
 use serde_json::Value;
@@ -51,8 +51,7 @@ impl Api {
 
 /// What went wrong, in words: the fields named by the API if any, else its message.
 pub fn describe(r: &ApiResponse) -> String {
-    let fields: Vec<FieldError> =
-        serde_json::from_value(r.body["error"]["fields"].clone()).unwrap_or_default();
+    let fields: Vec<FieldError> = api_error(&r.body).map(|e| e.fields).unwrap_or_default();
     if fields.is_empty() {
         r.error_message()
     } else {
@@ -69,21 +68,21 @@ fn into_result(r: ApiResponse) -> Result<Value, Failure> {
     if r.status.is_success() {
         return Ok(r.body);
     }
-    let body = if r.body["error"].is_object() {
+    let error = api_error(&r.body);
+    let body = if error.is_some() {
         r.body.clone()
     } else {
         error_body("http", &r.status.to_string(), &[])
     };
-    let code = r.body["error"]["code"].as_str().unwrap_or_default();
+    let code = error.as_ref().map(|e| e.code.as_str()).unwrap_or_default();
     match status {
         404 | 409 | 410 | 422 => Err(Failure::Refused {
             message: if status == 422 {
-                let fields: Vec<FieldError> =
-                    serde_json::from_value(r.body["error"]["fields"].clone()).unwrap_or_default();
+                let fields = error.as_ref().map(|e| &e.fields[..]).unwrap_or_default();
                 format!(
                     "request refused: {}{}",
                     describe(&r),
-                    crate::failure::flags_hint(&fields)
+                    crate::failure::flags_hint(fields)
                 )
             } else {
                 describe(&r)

@@ -313,7 +313,10 @@ impl Board {
                     Some((c, _, s)) if c == case => *s,
                     _ => 0,
                 };
-                let text = plain(&render::timeline(&body));
+                let text = match poc247_control::read(&body) {
+                    Ok(view) => plain(&render::timeline(&view)),
+                    Err(e) => format!("the node's answer does not read as a case: {e}"),
+                };
                 self.open = Some((case.to_owned(), text, scroll));
             }
             Err(e) => self.said = (format!("cannot open {case}: {e}"), true),

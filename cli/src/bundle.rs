@@ -43,10 +43,8 @@ pub async fn export(
     let size = match got {
         Ok(Ok((_, size))) => size,
         Ok(Err(r)) => {
-            let code = r.body["error"]["code"]
-                .as_str()
-                .unwrap_or("refused")
-                .to_owned();
+            let code =
+                crate::failure::api_error(&r.body).map_or_else(|| "refused".to_owned(), |e| e.code);
             return Err(Failure::refused(&code, crate::api::describe(&r)));
         }
         Err(e) => {

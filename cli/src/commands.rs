@@ -4,11 +4,13 @@
 
 use crate::action::CaseAction;
 use crate::api::Api;
-use crate::failure::Failure;
+use crate::failure::{api_error, Failure};
 use crate::output::{self, Outcome, Output};
 use crate::request::Request;
 use crate::settings::{Action, Mailbox, Settings};
 use crate::{audit, demo, devnet, foreground, init, peers, render, watch};
+use poc247_control::error::UNCONFIRMED_WARNINGS;
+use poc247_control::CaseList;
 use poc247_protocol::CaseRef;
 use serde_json::Value;
 use std::path::Path;
@@ -46,8 +48,9 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
         } => fetch(&socket, &case, &sha256, &file, out).await?,
         Action::Status { socket } => {
             let body = Api::new(&socket).get("/v1/status").await?;
+            let status: poc247_control::Status = typed(&body, "GET /v1/status")?;
             Outcome {
-                text: render::status(&body),
+                text: render::status(&status),
                 json: body,
             }
         }
@@ -203,14 +206,18 @@ async fn post_confirmed(
     use std::io::{BufRead, IsTerminal, Write};
     let err = match post_with_files(socket, path, body.clone(), out).await {
         Err(Failure::Refused { body: err, .. })
-            if err["error"]["code"] == "unconfirmed-warnings" =>
+            if api_error(&err).is_some_and(|e| e.code == UNCONFIRMED_WARNINGS) =>
         {
             err
         }
         other => return other,
     };
-    for w in err["error"]["warnings"].as_array().into_iter().flatten() {
-        output::warning(&w.as_str().map_or_else(|| w.to_string(), str::to_owned));
+    for w in api_error(&err)
+        .and_then(|e| e.warnings)
+        .into_iter()
+        .flatten()
+    {
+        output::warning(&w);
     }
     let interactive =
         !out.is_json() && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
@@ -270,7 +277,9 @@ async fn act(socket: &Path, action: &CaseAction, out: Output) -> Result<Outcome,
     let body = match post_confirmed(socket, &path, action.body.clone(), out).await {
         Ok(b) => b,
         // The fallback of a node without this endpoint, not a missing case.
-        Err(Failure::Refused { body, .. }) if body["error"]["message"] == "no such endpoint" => {
+        Err(Failure::Refused { body, .. })
+            if api_error(&body).is_some_and(|e| e.message == "no such endpoint") =>
+        {
             return Err(Failure::Internal {
                 message: format!(
                     "this node does not offer POST {path}: is it older than this poc247?"
@@ -309,22 +318,36 @@ async fn record(socket: &Path, body: &Value) -> Result<Outcome, Failure> {
 /// one before gave.
 async fn cases(socket: &Path, mailbox: Mailbox, path: &str, all: bool) -> Result<Outcome, Failure> {
     let api = Api::new(socket);
-    let mut body = api.get(path).await?;
-    if all {
-        let mut every = body["cases"].as_array().cloned().unwrap_or_default();
-        while let Some(cursor) = body["next_cursor"].as_str().map(str::to_owned) {
-            let next = format!(
-                "{path}&cursor={}",
-                poc247_node::client::percent_encode(&cursor)
-            );
-            body = api.get(&next).await?;
-            every.extend(body["cases"].as_array().cloned().unwrap_or_default());
-        }
-        body = serde_json::json!({ "cases": every, "next_cursor": null });
+    let body = api.get(path).await?;
+    let mut list: CaseList = typed(&body, "GET /v1/cases")?;
+    if !all {
+        return Ok(Outcome {
+            text: render::case_table(mailbox, &list),
+            json: body,
+        });
+    }
+    while let Some(cursor) = list.next_cursor.take() {
+        let next = format!(
+            "{path}&cursor={}",
+            poc247_node::client::percent_encode(&cursor)
+        );
+        let page: CaseList = typed(&api.get(&next).await?, "GET /v1/cases")?;
+        list.cases.extend(page.cases);
+        list.next_cursor = page.next_cursor;
     }
     Ok(Outcome {
-        text: render::case_table(mailbox, &body),
-        json: body,
+        text: render::case_table(mailbox, &list),
+        json: serde_json::to_value(&list)
+            .map_err(|e| Failure::internal(format!("cannot print the cases: {e}")))?,
+    })
+}
+
+/// An answer of the API read into its type (`what`: the call), or an internal failure naming
+/// the member that did not read.
+fn typed<T: serde::de::DeserializeOwned>(body: &Value, what: &str) -> Result<T, Failure> {
+    poc247_control::read(body).map_err(|e| Failure::Internal {
+        message: format!("the node's answer to {what} does not read as this poc247 expects: {e}"),
+        body: body.clone(),
     })
 }
 
@@ -332,7 +355,9 @@ async fn cases(socket: &Path, mailbox: Mailbox, path: &str, all: bool) -> Result
 async fn show(socket: &Path, case: &CaseRef) -> Result<Outcome, Failure> {
     let body = match Api::new(socket).get(&format!("/v1/cases/{case}")).await {
         Ok(b) => b,
-        Err(Failure::Refused { body, .. }) if body["error"]["code"] == "not-found" => {
+        Err(Failure::Refused { body, .. })
+            if api_error(&body).is_some_and(|e| e.code == "not-found") =>
+        {
             return Err(Failure::Refused {
                 message: format!("no case {case}"),
                 body,
@@ -341,7 +366,7 @@ async fn show(socket: &Path, case: &CaseRef) -> Result<Outcome, Failure> {
         Err(e) => return Err(e),
     };
     Ok(Outcome {
-        text: render::timeline(&body),
+        text: render::timeline(&typed(&body, "GET /v1/cases/{case}")?),
         json: body,
     })
 }

@@ -1,9 +1,10 @@
 //! Why a command failed, and the documented exit code of each reason (docs/design.md "CLI"):
 //! 1 refused, 2 usage, 3 node not reachable, 4 internal.
 
+use poc247_control::{ErrorBody, ErrorDetail};
 use poc247_node::client::ClientError;
 use poc247_protocol::FieldError;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,7 +72,15 @@ pub fn flags_hint(fields: &[FieldError]) -> String {
 
 /// The error document of the control API: `{ "error": { "code", "message", "fields" } }`.
 pub fn error_body(code: &str, message: &str, fields: &[FieldError]) -> Value {
-    json!({ "error": { "code": code, "message": message, "fields": fields } })
+    serde_json::to_value(ErrorBody::new(code, message, fields.to_vec(), Vec::new()))
+        .unwrap_or_default()
+}
+
+/// The API's error in a body, if it is one.
+pub fn api_error(body: &Value) -> Option<ErrorDetail> {
+    poc247_control::read::<ErrorBody>(body)
+        .ok()
+        .map(|b| b.error)
 }
 
 impl Failure {

@@ -28,7 +28,12 @@ pub async fn reload(socket: &Path) -> Result<Outcome, Failure> {
         Ok(b) => b,
         Err(Failure::Refused { body, .. }) => {
             return Err(Failure::Refused {
-                message: format!("reload refused: {}", text(&body["error"]["message"])),
+                message: format!(
+                    "reload refused: {}",
+                    crate::failure::api_error(&body)
+                        .map(|e| e.message)
+                        .unwrap_or_default()
+                ),
                 body,
             })
         }

@@ -5,6 +5,9 @@
 use crate::fields::field_order;
 use crate::human::{self, paint, Tone};
 use crate::settings::Mailbox;
+use poc247_control::Role;
+use poc247_control::{CaseList, CaseView, Direction, Pending, Status};
+use poc247_protocol::Urgency;
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
@@ -39,6 +42,32 @@ fn text(v: &Value) -> String {
 /// time and how far from now ([`human::moment`]).
 pub fn when(v: &Value) -> String {
     human::moment(v)
+}
+
+/// [`when`] of an instant the API gives as RFC 3339 text.
+fn at(t: &str) -> String {
+    human::moment(&Value::String(t.to_owned()))
+}
+
+/// [`at`], or `-` when there is none.
+fn at_opt(t: Option<&str>) -> String {
+    t.map_or_else(|| "-".to_owned(), at)
+}
+
+/// Urgency for a table or a header, typed: an emergency stands out.
+fn urgency_of(u: Urgency) -> (String, Option<Tone>) {
+    match u {
+        Urgency::Emergency => ("EMERGENCY".to_owned(), Some(Tone::Emergency)),
+        other => (other.as_str().to_owned(), None),
+    }
+}
+
+/// An answer of the API that does not read as its type: said, not guessed at.
+fn unreadable(what: &str, why: &str) -> String {
+    format!(
+        "the node's answer to {what} does not read as this poc247 expects ({}); --json shows it as is\n",
+        clean(why)
+    )
 }
 
 /// Urgency for a table or a header: an emergency stands out.
@@ -201,9 +230,8 @@ pub fn event_line(e: &Value) -> String {
 }
 
 /// A table of cases (the body of `GET /v1/cases`).
-pub fn case_table(mailbox: Mailbox, body: &Value) -> String {
-    let empty = Vec::new();
-    let cases = body["cases"].as_array().unwrap_or(&empty);
+pub fn case_table(mailbox: Mailbox, list: &CaseList) -> String {
+    let cases = &list.cases;
     if cases.is_empty() {
         return format!("{}: no cases\n", mailbox.name());
     }
@@ -211,31 +239,32 @@ pub fn case_table(mailbox: Mailbox, body: &Value) -> String {
     let mut rows: Vec<Vec<human::Cell>> =
         vec![header.iter().map(|h| ((*h).to_owned(), None)).collect()];
     for c in cases {
-        let mut case = text(&c["case_ref"]);
-        if c["exercise"] == Value::Bool(true) {
+        let mut case = c.case_ref.to_string();
+        if c.exercise {
             case.push_str(" [EXERCISE]");
         }
-        let tone = urgency_tone(&c["urgency"]);
+        let (urgency, tone) = urgency_of(c.urgency);
         rows.push(vec![
             (case, tone),
-            (text(&c["kind"]), None),
-            (text(&c["peer"]), None),
-            (urgency(&c["urgency"]), tone),
-            (text(&c["state"]), None),
-            (when(&c["opened_at"]), None),
-            (text(&c["messages"]), None),
+            (c.kind.to_string(), None),
+            (c.peer.to_string(), None),
+            (urgency, tone),
+            (clean(&c.state), None),
+            (at(&c.opened_at), None),
+            (c.messages.to_string(), None),
         ]);
     }
     let mut out = human::table(&rows);
     let n = cases.len();
-    match body["next_cursor"].as_str() {
+    match &list.next_cursor {
         Some(cursor) => {
             let _ = writeln!(
                 out,
-                "{n} case{} of the {} shown; more: poc247 {} --cursor {cursor} (or --all)",
+                "{n} case{} of the {} shown; more: poc247 {} --cursor {} (or --all)",
                 if n == 1 { "" } else { "s" },
                 mailbox.name(),
-                mailbox.name()
+                mailbox.name(),
+                clean(cursor)
             );
         }
         None => {
@@ -360,127 +389,109 @@ fn attachments(out: &mut String, files: &[Value], indent: usize) {
 }
 
 /// The node's warnings, one `! …` line each.
-fn warning_lines(out: &mut String, warnings: &Value, indent: usize) {
-    for w in warnings.as_array().into_iter().flatten() {
-        labelled(out, indent, "warning", &text(w));
+fn warning_lines(out: &mut String, warnings: &[String], indent: usize) {
+    for w in warnings {
+        labelled(out, indent, "warning", &clean(w));
     }
 }
 
 const EXERCISE_BANNER: &str = "*** EXERCISE — training traffic, not a real request ***";
 
 /// A case with its timeline (the body of `GET /v1/cases/{ref}`).
-pub fn timeline(case: &Value) -> String {
+pub fn timeline(view: &CaseView) -> String {
     let mut out = String::new();
-    let exercise = case["exercise"] == Value::Bool(true);
-    if exercise {
+    let case = &view.case;
+    if case.exercise {
         let _ = writeln!(out, "{EXERCISE_BANNER}");
     }
-    let role = match case["role"].as_str() {
-        Some("requester") => format!("requester (we asked {})", text(&case["requested"])),
-        Some("requested") => format!("requested ({} asked us)", text(&case["requester"])),
-        _ => text(&case["role"]),
+    let role = match case.role {
+        Role::Requester => format!("requester (we asked {})", case.requested),
+        Role::Requested => format!("requested ({} asked us)", case.requester),
     };
-    let mut urg = urgency(&case["urgency"]);
-    if urg == "EMERGENCY" {
+    let mut urg = urgency_of(case.urgency).0;
+    if case.urgency == Urgency::Emergency {
         urg = paint(
             "EMERGENCY (risk to the life or safety of a person)",
             Tone::Emergency,
         );
     }
-    let mut language = text(&case["language"]);
-    if case["language_override"] == Value::Bool(true) {
+    let mut language = case.language.to_string();
+    if case.language_override {
         language.push_str(" (sent with the language override: the recipient does not list it)");
     }
-    let mut state = text(&case["state"]);
-    if let Some(r) = case["failure_reason"].as_str() {
+    let mut state = clean(&case.state);
+    if let Some(r) = &case.failure_reason {
         let _ = write!(state, ": {}", clean(r));
     }
     let header = [
-        ("case", text(&case["case_ref"])),
-        ("kind", text(&case["kind"])),
+        ("case", case.case_ref.to_string()),
+        ("kind", case.kind.to_string()),
         ("role", role),
         (
             "parties",
-            format!(
-                "{} → {}",
-                text(&case["requester"]),
-                text(&case["requested"])
-            ),
+            format!("{} → {}", case.requester, case.requested),
         ),
         ("urgency", urg),
         ("language", language),
         ("state", state),
-        ("opened", when(&case["opened_at"])),
-        ("updated", when(&case["updated_at"])),
+        ("opened", at(&case.opened_at)),
+        ("updated", at(&case.updated_at)),
     ];
     for (k, v) in header {
         let _ = writeln!(out, "{k:<9} {v}");
     }
     let links: Vec<String> = [
-        ("follow_up_mla", "follow-up mutual assistance"),
-        ("preservation_case", "follows the preservation"),
+        (&case.follow_up_mla, "follow-up mutual assistance"),
+        (&case.preservation_case, "follows the preservation"),
     ]
     .iter()
-    .filter(|(k, _)| !case[*k].is_null())
-    .map(|(k, label)| format!("{label} {}", text(&case[*k])))
+    .filter_map(|(c, label)| c.as_ref().map(|c| format!("{label} {c}")))
     .collect();
     if !links.is_empty() {
         let _ = writeln!(out, "{:<9} {}", "links", links.join("; "));
     }
-    warning_lines(&mut out, &case["warnings"], 0);
-    if let Value::Object(r) = &case["recorded_external"] {
+    warning_lines(&mut out, &case.warnings, 0);
+    if let Some(r) = &case.recorded_external {
         let _ = writeln!(out, "\nrecorded outside the node");
-        for (k, v) in r {
-            match v {
-                Value::Null => {}
-                v if k == "received_at" => labelled(&mut out, 4, &clean(k), &when(v)),
-                v => labelled(&mut out, 4, &clean(k), &text(v)),
-            }
+        labelled(&mut out, 4, "channel", &clean(&r.channel));
+        labelled(&mut out, 4, "received_at", &at(&r.received_at));
+        labelled(&mut out, 4, "summary", &clean(&r.summary));
+        if let Some(d) = &r.document_sha256 {
+            labelled(&mut out, 4, "document_sha256", &clean(d));
         }
+        labelled(&mut out, 4, "oral", if r.oral { "yes" } else { "no" });
     }
-    let empty = Vec::new();
-    let messages = case["timeline"].as_array().unwrap_or(&empty);
-    let _ = writeln!(out, "\nmessages ({})", messages.len());
-    for (i, m) in messages.iter().enumerate() {
-        let arrow = match m["direction"].as_str() {
-            Some("outbound") => "→ sent",
-            Some("inbound") => "← received",
-            _ => "?",
+    let _ = writeln!(out, "\nmessages ({})", view.timeline.len());
+    for (i, m) in view.timeline.iter().enumerate() {
+        let arrow = match m.direction {
+            Direction::Outbound => "→ sent",
+            Direction::Inbound => "← received",
         };
         let _ = writeln!(
             out,
             "\n[{}] {}  {arrow}  {} → {}  {}  {}",
             i + 1,
-            when(&m["stored_at"]),
-            text(&m["from"]),
-            text(&m["to"]),
-            text(&m["kind"]),
-            match m["delivery"].as_str() {
-                Some("failed") => paint("FAILED", Tone::Overdue),
-                Some("queued") => paint("QUEUED", Tone::Warning),
-                _ => text(&m["delivery"]).to_uppercase(),
+            at(&m.stored_at),
+            m.from,
+            m.to,
+            m.kind,
+            match m.delivery.as_str() {
+                "failed" => paint("FAILED", Tone::Overdue),
+                "queued" => paint("QUEUED", Tone::Warning),
+                other => clean(other).to_uppercase(),
             },
         );
-        if m["exercise"] == Value::Bool(true) {
+        if m.content.as_ref().is_some_and(|c| c.exercise) {
             let _ = writeln!(out, "    [EXERCISE]");
         }
-        if !m["in_reply_to"].is_null() {
-            let _ = writeln!(out, "    in reply to {}", text(&m["in_reply_to"]));
+        if let Some(r) = m.content.as_ref().and_then(|c| c.in_reply_to) {
+            let _ = writeln!(out, "    in reply to {r}");
         }
-        if m["language_override"] == Value::Bool(true) {
-            let _ = writeln!(
-                out,
-                "    language {} (override: the recipient does not list it)",
-                text(&m["language"])
-            );
-        }
-        warning_lines(&mut out, &m["warnings"], 4);
-        if let Some(r) = m["failure_reason"].as_str() {
+        if let Some(r) = &m.failure_reason {
             labelled(&mut out, 4, "refused by the peer", &clean(r));
         }
-        let receipt = &m["receipt"];
-        if receipt.is_object() {
-            let verified = if receipt["verified"] == Value::Bool(true) {
+        if let Some(receipt) = &m.receipt {
+            let verified = if receipt.verified {
                 paint("verified ✓", Tone::Good)
             } else {
                 paint(
@@ -488,50 +499,41 @@ pub fn timeline(case: &Value) -> String {
                     Tone::Overdue,
                 )
             };
-            let key = match receipt["receiver_key"].as_str() {
-                Some(k) => format!(", {} key {}", text(&receipt["receiver"]), clean(k)),
-                None => format!(
-                    ", {} has no key in the directory",
-                    text(&receipt["receiver"])
-                ),
+            let key = match &receipt.receiver_key {
+                Some(k) => format!(", {} key {}", receipt.receiver, clean(k)),
+                None => format!(", {} has no key in the directory", receipt.receiver),
             };
             let _ = writeln!(
                 out,
                 "    receipt: {} at {}, {verified}{key}",
-                text(&receipt["receiver"]),
-                when(&receipt["received_at"]),
+                receipt.receiver,
+                at(&receipt.received_at),
             );
-        } else if m["direction"] == "outbound" {
+        } else if m.direction == Direction::Outbound {
             let _ = writeln!(out, "    receipt: none yet");
         }
-        let _ = writeln!(
-            out,
-            "    created {} by {}",
-            when(&m["created_at"]),
-            text(&m["from"])
-        );
-        let _ = writeln!(out, "    id {}", text(&m["id"]));
-        if let Value::Object(body) = &m["body"] {
+        let _ = writeln!(out, "    created {} by {}", at(&m.created_at), m.from);
+        let _ = writeln!(out, "    id {}", m.id);
+        if let Some(content) = &m.content {
             // Each file with where its transfer stands (`attachment_transfers`), if told.
-            let mut body = body.clone();
+            let mut body = content.body.clone();
             if let Some(Value::Array(files)) = body.get_mut("attachments") {
                 for f in files.iter_mut() {
-                    let state = m["attachment_transfers"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .find(|t| t["sha256"] == f["sha256"])
-                        .map(|t| t["state"].clone());
+                    let state = m
+                        .attachment_transfers
+                        .iter()
+                        .find(|t| f["sha256"] == t.sha256.as_str())
+                        .map(|t| Value::String(t.state.clone()));
                     if let (Some(state), Value::Object(f)) = (state, f) {
                         f.insert("state".into(), state);
                     }
                 }
             }
             out.push('\n');
-            fields(&mut out, m["kind"].as_str().unwrap_or_default(), &body, 4);
+            fields(&mut out, m.kind.as_str(), &body, 4);
         }
     }
-    if exercise {
+    if case.exercise {
         let _ = writeln!(out, "\n{EXERCISE_BANNER}");
     }
     human::fit(&out)
@@ -552,63 +554,64 @@ fn duration(secs: u64) -> String {
 }
 
 /// The node's status (the body of `GET /v1/status`).
-pub fn status(v: &Value) -> String {
+pub fn status(v: &Status) -> String {
     let mut out = String::new();
-    let mut node = text(&v["party"]);
-    if v["dev"] == Value::Bool(true) {
+    let mut node = v.party.to_string();
+    if v.dev {
         node.push_str("   (DEVELOPMENT network: dev CA accepted — never in service)");
     }
-    let uptime = v["uptime_s"].as_u64().map(duration).unwrap_or_default();
+    let uptime = duration(v.uptime_s);
     let lines = [
         ("node", node),
-        ("version", text(&v["version"])),
-        ("listening", format!("{} (QUIC, UDP)", text(&v["listen"]))),
+        ("version", clean(&v.version)),
         (
-            "started",
-            format!("{} (up {uptime})", when(&v["started_at"])),
+            "listening",
+            format!(
+                "{} (QUIC, UDP)",
+                v.listen.as_deref().map_or_else(|| "-".to_owned(), clean)
+            ),
         ),
-        ("signing key", text(&v["signing_key"])),
-        (
-            "cases",
-            format!("{} ({} in the inbox)", text(&v["cases"]), text(&v["inbox"])),
-        ),
-        ("messages", text(&v["messages"])),
+        ("started", format!("{} (up {uptime})", at(&v.started_at))),
+        ("signing key", clean(&v.signing_key)),
+        ("cases", format!("{} ({} in the inbox)", v.cases, v.inbox)),
+        ("messages", v.messages.to_string()),
         (
             "outbox",
-            format!("{} waiting for delivery", text(&v["outbox_queued"])),
+            format!("{} waiting for delivery", v.outbox_queued),
         ),
     ];
     for (k, val) in lines {
         let _ = writeln!(out, "{k:<12} {val}");
     }
-    if v["hook"]["failing"] == Value::Bool(true) {
+    if let Some(h) = v.hook.as_ref().filter(|h| h.failing) {
         let _ = writeln!(
             out,
             "{:<12} FAILING since {}: {} ({} events not passed)",
             "hook",
-            when(&v["hook"]["failing_since"]),
-            text(&v["hook"]["last_error"]),
-            text(&v["hook"]["events_failed"])
+            at_opt(h.failing_since.as_deref()),
+            h.last_error
+                .as_deref()
+                .map_or_else(|| "-".to_owned(), clean),
+            h.events_failed
         );
     }
-    if let Some(ms) = v["drill"]["clock_offset_ms"].as_u64() {
+    if let Some(d) = &v.drill {
         let _ = writeln!(
             out,
             "{:<12} DRILL node, exercise traffic only: its clock reads {} ({} h ahead)",
             "drill",
-            when(&v["drill"]["now"]),
-            ms / 3_600_000
+            at(&d.now),
+            d.clock_offset_ms / 3_600_000
         );
     }
-    let empty = Vec::new();
-    let peers = v["peers"].as_array().unwrap_or(&empty);
-    let width = peers
+    let width = v
+        .peers
         .iter()
-        .map(|p| text(&p["party"]).chars().count())
+        .map(|p| p.party.as_str().chars().count())
         .max()
         .unwrap_or(0);
-    for (i, p) in peers.iter().enumerate() {
-        let connected = if p["connected"] == Value::Bool(true) {
+    for (i, p) in v.peers.iter().enumerate() {
+        let connected = if p.connected {
             "connected"
         } else {
             "not connected"
@@ -617,12 +620,12 @@ pub fn status(v: &Value) -> String {
             out,
             "{:<12} {:<width$}  {:<13}  {}",
             if i == 0 { "peers" } else { "" },
-            text(&p["party"]),
+            p.party.as_str(),
             connected,
-            text(&p["name"]),
+            clean(&p.name),
         );
     }
-    if peers.is_empty() {
+    if v.peers.is_empty() {
         let _ = writeln!(out, "{:<12} none in the directory", "peers");
     }
     operations(&mut out, v);
@@ -631,28 +634,33 @@ pub fn status(v: &Value) -> String {
 
 /// `pending`: one line per deadline, soonest first.
 pub fn pending(v: &Value) -> String {
-    let items = v["pending"].as_array().cloned().unwrap_or_default();
-    let alarms = v["alarms"].as_array().cloned().unwrap_or_default();
+    match poc247_control::read::<Pending>(v) {
+        Ok(p) => pending_of(&p),
+        Err(e) => unreadable("GET /v1/pending", &e),
+    }
+}
+
+/// [`pending`], typed.
+pub fn pending_of(v: &Pending) -> String {
     let mut out = String::new();
     // The node's own alarms first: a failing hook pages nobody.
-    for a in &alarms {
+    for a in &v.alarms {
         out.push_str(&format!(
             "{} {}\n          → {}\n",
             paint(&format!("{:<9}", "ALARM"), Tone::Overdue),
-            text(&a["what"]),
-            text(&a["settle"])
+            clean(&a.what),
+            clean(&a.settle)
         ));
     }
-    if items.is_empty() {
+    if v.pending.is_empty() {
         out.push_str("nothing pending\n");
         return human::fit(&out);
     }
-    let shown = items.len();
-    for i in items {
-        let overdue = i["overdue"] == Value::Bool(true);
-        let (flag, tone) = if i["escalation"] == Value::Bool(true) && overdue {
+    let shown = v.pending.len();
+    for i in &v.pending {
+        let (flag, tone) = if i.escalation && i.overdue {
             ("ESCALATED", Some(Tone::Emergency))
-        } else if overdue {
+        } else if i.overdue {
             ("OVERDUE", Some(Tone::Overdue))
         } else {
             ("due", None)
@@ -661,30 +669,25 @@ pub fn pending(v: &Value) -> String {
             Some(t) => paint(&format!("{flag:<9}"), t),
             None => format!("{flag:<9}"),
         };
-        let mut case = text(&i["case_ref"]);
-        if i["urgency"] == "emergency" {
-            case = format!("{case} {}", paint("EMERGENCY", Tone::Emergency));
-        }
-        let exercise = if i["exercise"] == Value::Bool(true) {
-            " [EXERCISE]"
-        } else {
-            ""
-        };
+        let exercise = if i.exercise { " [EXERCISE]" } else { "" };
+        let track = serde_json::to_value(i.track)
+            .ok()
+            .and_then(|t| t.as_str().map(str::to_owned))
+            .unwrap_or_default();
         out.push_str(&format!(
             "{} {}  {}{}  {}  owed by {}: {}\n          → {}\n",
             flag,
-            when(&i["due"]),
-            case,
+            at(&i.due),
+            i.case_ref,
             exercise,
-            text(&i["track"]),
-            text(&i["owed_by"]),
-            text(&i["what"]),
-            text(&i["settle"]),
+            track,
+            i.owed_by,
+            clean(&i.what),
+            clean(&i.settle),
         ));
     }
-    let total = v["total"].as_u64().map_or(shown, |t| t as usize);
-    if total > shown {
-        out.push_str(&format!("… and {} more (--limit)\n", total - shown));
+    if v.total > shown {
+        out.push_str(&format!("… and {} more (--limit)\n", v.total - shown));
     }
     human::fit(&out)
 }
@@ -789,84 +792,73 @@ pub fn stats(v: &Value) -> String {
 
 /// The metrics and certificates of a status, for a person: traffic since start, delivery
 /// latency, queues, overdue deadlines, certificate expiry.
-fn operations(out: &mut String, v: &Value) {
-    let m = &v["metrics"];
-    if m.is_object() {
-        let n = |x: &Value| x.as_u64().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "{:<12} out {} queued, {} delivered, {} failed; in {} received, {} refused (since {})",
-            "traffic",
-            n(&m["messages_out"]["queued"]),
-            n(&m["messages_out"]["delivered"]),
-            n(&m["messages_out"]["failed"]),
-            n(&m["messages_in"]["received"]),
-            n(&m["messages_in"]["rejected"]),
-            when(&m["since"]),
-        );
-        let l = &m["delivery_latency"];
-        let latency = match n(&l["count"]) {
-            0 => "no delivery yet".to_owned(),
-            count => {
-                let bound = |x: &Value| {
-                    x.as_f64()
-                        .map_or_else(|| "over 1 h".to_owned(), |s| format!("within {s} s"))
-                };
-                format!(
-                    "{count} delivered: mean {:.3} s; half {}, 95 % {}",
-                    l["mean_s"].as_f64().unwrap_or_default(),
-                    bound(&l["p50_le_s"]),
-                    bound(&l["p95_le_s"]),
-                )
-            }
-        };
-        let _ = writeln!(out, "{:<12} {latency}", "latency");
-        let queues: Vec<String> = m["queue"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|q| {
-                format!(
-                    "{} {} (oldest {})",
-                    text(&q["peer"]),
-                    text(&q["depth"]),
-                    when(&q["oldest_undelivered"])
-                )
-            })
-            .collect();
-        let queues = if queues.is_empty() {
-            "empty".to_owned()
-        } else {
-            queues.join("; ")
-        };
-        let _ = writeln!(out, "{:<12} {queues}", "queues");
-        let overdue: Vec<String> = m["overdue"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
-            .map(|(track, n)| format!("{} {}", clean(track), text(n)))
-            .collect();
-        let overdue = if overdue.is_empty() {
-            "nothing".to_owned()
-        } else {
-            format!("{} (poc247 pending)", overdue.join(", "))
-        };
-        let _ = writeln!(out, "{:<12} {overdue}", "overdue");
-    }
-    for (i, c) in v["certificates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let days = c["days_left"].as_i64().unwrap_or_default();
+fn operations(out: &mut String, v: &Status) {
+    let m = &v.metrics;
+    let _ = writeln!(
+        out,
+        "{:<12} out {} queued, {} delivered, {} failed; in {} received, {} refused (since {})",
+        "traffic",
+        m.messages_out.queued,
+        m.messages_out.delivered,
+        m.messages_out.failed,
+        m.messages_in.received,
+        m.messages_in.rejected,
+        at(&m.since),
+    );
+    let l = &m.delivery_latency;
+    let latency = match l.count {
+        0 => "no delivery yet".to_owned(),
+        count => {
+            let bound = |x: Option<f64>| {
+                x.map_or_else(|| "over 1 h".to_owned(), |s| format!("within {s} s"))
+            };
+            format!(
+                "{count} delivered: mean {:.3} s; half {}, 95 % {}",
+                l.mean_s.unwrap_or_default(),
+                bound(l.p50_le_s),
+                bound(l.p95_le_s),
+            )
+        }
+    };
+    let _ = writeln!(out, "{:<12} {latency}", "latency");
+    let queues: Vec<String> = m
+        .queue
+        .iter()
+        .map(|q| {
+            format!(
+                "{} {} (oldest {})",
+                q.peer,
+                q.depth,
+                at_opt(q.oldest_undelivered.as_deref())
+            )
+        })
+        .collect();
+    let queues = if queues.is_empty() {
+        "empty".to_owned()
+    } else {
+        queues.join("; ")
+    };
+    let _ = writeln!(out, "{:<12} {queues}", "queues");
+    let overdue: Vec<String> = m
+        .overdue
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(track, n)| format!("{} {n}", clean(track)))
+        .collect();
+    let overdue = if overdue.is_empty() {
+        "nothing".to_owned()
+    } else {
+        format!("{} (poc247 pending)", overdue.join(", "))
+    };
+    let _ = writeln!(out, "{:<12} {overdue}", "overdue");
+    for (i, c) in v.certificates.iter().enumerate() {
         let mut line = format!(
-            "{} expires {} ({days} days)",
-            text(&c["party"]),
-            when(&c["not_after"])
+            "{} expires {} ({} days)",
+            c.party,
+            at(&c.not_after),
+            c.days_left
         );
-        if c["warning"] == Value::Bool(true) {
+        if c.warning {
             line = format!("{line}  WARNING: renew it, then poc247 peers reload");
         }
         let _ = writeln!(
@@ -915,39 +907,81 @@ mod tests {
 
     #[test]
     fn the_table_marks_exercise_cases_and_emergencies() {
-        let body = json!({"cases": [{
-            "case_ref": "LU-2026-000001", "kind": "preservation", "peer": "FR",
-            "urgency": "emergency", "state": "delivered", "exercise": true,
-            "opened_at": "2026-05-01T14:03:07Z", "messages": 1
-        }]});
-        let t = case_table(Mailbox::Outbox, &body);
+        let body = json!({"cases": [case_summary()], "next_cursor": null});
+        let list: CaseList = serde_json::from_value(body).unwrap_or_else(|e| panic!("{e}"));
+        let t = case_table(Mailbox::Outbox, &list);
         assert!(t.contains("\nLU-2026-000001  "), "{t}");
         assert!(t.contains("\n[EXERCISE]  "), "{t}");
         assert!(t.lines().all(|l| l.chars().count() <= 80), "{t}");
         assert!(t.contains("EMERGENCY"), "{t}");
         assert!(t.contains("1 case in the outbox"), "{t}");
-        assert_eq!(
-            case_table(Mailbox::Inbox, &json!({"cases": []})),
-            "inbox: no cases\n"
-        );
+        let empty = CaseList {
+            cases: Vec::new(),
+            next_cursor: None,
+        };
+        assert_eq!(case_table(Mailbox::Inbox, &empty), "inbox: no cases\n");
+    }
+
+    /// A case with its timeline as the node gives it: [`case_summary`] with `over` laid on it.
+    fn case_view(over: Value, timeline: Vec<Value>) -> Value {
+        let mut v = case_summary();
+        for (k, x) in over.as_object().into_iter().flatten() {
+            v[k] = x.clone();
+        }
+        v["timeline"] = Value::Array(timeline);
+        v
+    }
+
+    /// One message of a timeline as the node gives it, with `over` laid on it.
+    fn message(over: Value) -> Value {
+        let mut m = json!({
+            "id": "01a20668-0000-7000-8000-000000000001", "kind": "preservation",
+            "direction": "outbound", "from": "LU", "to": "FR",
+            "created_at": "2026-05-01T14:03:07Z", "stored_at": "2026-05-01T14:03:07Z",
+            "delivery": "queued", "failure_reason": null, "purged": false, "receipt": null,
+            "body": {}, "exercise": false, "in_reply_to": null, "language": "en",
+            "urgency": "urgent", "attachment_transfers": []
+        });
+        for (k, x) in over.as_object().into_iter().flatten() {
+            m[k] = x.clone();
+        }
+        m
+    }
+
+    fn read<T: serde::de::DeserializeOwned>(v: &Value) -> T {
+        serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"))
+    }
+
+    /// A case's summary as the node gives it (docs/api.md).
+    fn case_summary() -> Value {
+        json!({
+            "case_ref": "LU-2026-000001", "kind": "preservation", "role": "requester",
+            "requester": "LU", "requested": "FR", "peer": "FR", "urgency": "emergency",
+            "language": "en", "exercise": true, "state": "delivered", "failure_reason": null,
+            "outcome": null, "opened_at": "2026-05-01T14:03:07Z",
+            "updated_at": "2026-05-01T14:03:07Z", "messages": 1, "acknowledged_at": null,
+            "decided_at": null, "preserved_until": null, "released": false,
+            "confirmation": null, "confirmation_required": false, "mla_basis": "convention",
+            "open_info_requests": [], "pending_conditions": null, "follow_up_mla": null,
+            "preservation_case": null, "copy_case": null, "copy_of": null,
+            "language_override": false, "warnings": [], "recorded_external": null
+        })
     }
 
     #[test]
     fn the_timeline_shows_the_receipt_and_the_fields_in_order() {
-        let case = json!({
-            "case_ref": "LU-2026-000001", "kind": "preservation", "role": "requester",
-            "requester": "LU", "requested": "FR", "urgency": "urgent", "language": "fr",
-            "exercise": false, "state": "delivered", "opened_at": "2026-05-01T14:03:07Z",
-            "timeline": [{
-                "id": "x", "kind": "preservation", "direction": "outbound", "from": "LU",
-                "to": "FR", "stored_at": "2026-05-01T14:03:07Z", "delivery": "delivered",
+        let case = case_view(
+            json!({"urgency": "urgent", "language": "fr", "exercise": false}),
+            vec![message(json!({
+                "kind": "preservation", "direction": "outbound", "from": "LU", "to": "FR",
+                "delivery": "delivered",
                 "receipt": {"receiver": "FR", "received_at": "2026-05-01T14:03:08Z",
-                    "verified": true, "receiver_key": "aa:bb"},
+                    "envelope_sha256": "6ea0", "verified": true, "receiver_key": "aa:bb"},
                 "body": {"offence": "fraud", "requesting_authority": "Parquet",
                     "communication": {"origin": "a@b"}, "respond_by": null}
-            }]
-        });
-        let t = timeline(&case);
+            }))],
+        );
+        let t = timeline(&read(&case));
         assert!(
             t.contains("→ sent  LU → FR  preservation  DELIVERED"),
             "{t}"
@@ -967,7 +1001,7 @@ mod tests {
         let mut unverified = case.clone();
         unverified["timeline"][0]["receipt"]["verified"] = json!(false);
         unverified["exercise"] = json!(true);
-        let t = timeline(&unverified);
+        let t = timeline(&read(&unverified));
         assert!(t.contains("NOT VERIFIED"), "{t}");
         assert!(t.starts_with(EXERCISE_BANNER), "{t}");
     }
@@ -1047,19 +1081,24 @@ mod tests {
 
     #[test]
     fn the_timeline_shows_replies_links_warnings_and_external_records() {
-        let case = json!({
-            "case_ref": "LU-2026-000002", "kind": "mutual_assistance", "role": "requested",
-            "requester": "FR", "requested": "LU", "urgency": "urgent", "language": "es",
-            "language_override": true, "state": "acknowledged",
-            "follow_up_mla": null, "preservation_case": "FR-2026-000001",
-            "warnings": ["the formal confirmation is due in 3 days"],
-            "recorded_external": {"channel": "phone", "received_at": "2026-05-01T14:03:07Z",
-                "from": "FR", "summary": "call from the duty officer", "oral": true},
-            "timeline": [{"id": "m2", "kind": "acknowledgement", "direction": "outbound",
-                "from": "LU", "to": "FR", "in_reply_to": "m1", "delivery": "delivered",
-                "body": {"note": "on it", "officer": "duty officer"}}]
-        });
-        let t = timeline(&case);
+        let case = case_view(
+            json!({"case_ref": "LU-2026-000002", "kind": "mutual_assistance",
+                "role": "requested", "requester": "FR", "requested": "LU", "urgency": "urgent",
+                "language": "es", "language_override": true, "state": "acknowledged",
+                "exercise": false, "follow_up_mla": null, "preservation_case": "FR-2026-000001",
+                "warnings": ["the formal confirmation is due in 3 days"],
+                "recorded_external": {"channel": "phone", "received_at": "2026-05-01T14:03:07Z",
+                    "summary": "call from the duty officer", "document_sha256": null,
+                    "oral": true}}),
+            vec![message(
+                json!({"id": "01a20668-0000-7000-8000-000000000002",
+                "kind": "acknowledgement", "direction": "outbound", "from": "LU", "to": "FR",
+                "in_reply_to": "01a20668-0000-7000-8000-000000000001",
+                "delivery": "delivered",
+                "body": {"note": "on it", "officer": "duty officer"}}),
+            )],
+        );
+        let t = timeline(&read(&case));
         assert!(
             t.contains("language  es (sent with the language override"),
             "{t}"
@@ -1085,11 +1124,17 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("    oral: yes"), "{t}");
-        assert!(t.contains("    in reply to m1\n"), "{t}");
+        assert!(
+            t.contains("    in reply to 01a20668-0000-7000-8000-000000000001\n"),
+            "{t}"
+        );
         let of = t.find("officer: duty officer");
         assert!(of.is_some() && of < t.find("note: on it"), "{t}");
         // None of it when the node does not say it.
-        let bare = timeline(&json!({"case_ref": "LU-2026-000003", "timeline": []}));
+        let bare = timeline(&read(&case_view(
+            json!({"case_ref": "LU-2026-000003"}),
+            Vec::new(),
+        )));
         for absent in ["links", "warning", "recorded outside", "in reply to"] {
             assert!(!bare.contains(absent), "{bare}");
         }
@@ -1097,16 +1142,25 @@ mod tests {
 
     #[test]
     fn the_status_summarises_metrics_and_warns_of_certificates() {
-        let v = json!({"party": "LU", "peers": [], "metrics": {
+        let v = json!({"party": "LU", "version": "0.1.0", "dev": false, "listen": null,
+            "started_at": "2026-05-01T14:03:07Z", "uptime_s": 5, "signing_key": "aa:bb",
+            "messages": 4, "cases": 2, "inbox": 1, "outbox_queued": 1, "store": "ok",
+            "hook": null, "directory_version": null, "drill": null, "peers": [],
+            "attachments": {"max_file_bytes": 1, "max_case_bytes": 2},
+            "metrics": {
             "since": "2026-05-01T14:03:07Z",
             "messages_out": {"queued": 3, "delivered": 2, "failed": 1},
             "messages_in": {"received": 4, "rejected": 0},
             "delivery_latency": {"count": 2, "mean_s": 0.04, "p50_le_s": 0.05, "p95_le_s": null},
             "queue": [{"peer": "FR", "depth": 1, "oldest_undelivered": "2026-05-01T14:04:00Z"}],
-            "overdue": {"acknowledgement": 1, "delivery": 0}},
+            "overdue": {"acknowledgement": 1, "delivery": 0},
+            "peers_connected": 0, "peers": 1},
             "certificates": [
-                {"party": "LU", "not_after": "2046-05-01T00:00:00Z", "days_left": 7300, "warning": false},
-                {"party": "FR", "not_after": "2026-05-10T00:00:00Z", "days_left": 9, "warning": true}]});
+                {"party": "LU", "own": true, "not_after": "2046-05-01T00:00:00Z",
+                 "not_after_ms": 2_408_832_000_000u64, "days_left": 7300, "warning": false},
+                {"party": "FR", "own": false, "not_after": "2026-05-10T00:00:00Z",
+                 "not_after_ms": 1_778_371_200_000u64, "days_left": 9, "warning": true}]});
+        let v: Status = serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"));
         let t = status(&v);
         assert!(
             t.contains("traffic      out 3 queued, 2 delivered, 1 failed; in 4 received"),

@@ -8,7 +8,7 @@ use crate::outgoing::Cases;
 use crate::wire::certs::{self, CertStatus};
 use crate::wire::tls;
 use poc247_protocol::{PartyId, UtcMs};
-use serde_json::{json, Value};
+
 use tokio::sync::broadcast::{self, error::RecvError};
 
 /// Every certificate known at the node's `now`: its own first, then the peers' by party.
@@ -24,11 +24,6 @@ pub fn statuses(ops: &Ops, cases: &Cases) -> Vec<CertStatus> {
         all.push(CertStatus::of(party, false, not_after, now));
     }
     all
-}
-
-/// `certificates` of `GET /v1/status`.
-pub fn status_json(ops: &Ops, cases: &Cases) -> Value {
-    json!(statuses(ops, cases))
 }
 
 /// Publishes `certificate_expiring` for one certificate (and logs it).

@@ -19,17 +19,23 @@ pub const CLOSE: &str = "close";
 #[derive(Debug, Subcommand)]
 pub enum ActionCommand {
     /// Acknowledge a request: the officer on duty has taken it in charge (BC 35).
+    #[command(name = "acknowledge", visible_alias = "ack")]
     Ack(On<AcknowledgementFields>),
     /// Ask the requester questions needed to execute (request-info; MLA para. 21).
+    #[command(name = "request-info", visible_alias = "ask")]
     Ask(On<InfoRequestFields>),
     /// Answer the questions asked (provide-info).
+    #[command(name = "provide-info", visible_alias = "answer")]
     Answer(On<InfoProvidedFields>),
     /// Ask the requested Party where the case stands (MLA para. 29).
+    #[command(name = "request-status", visible_alias = "status-request")]
     StatusRequest(On<StatusRequestFields>),
     /// Tell the requester where the case stands (MLA para. 29).
+    #[command(name = "report-status", visible_alias = "status-report")]
     StatusReport(On<StatusReportFields>),
     /// Tell the requester of a reason that makes execution impossible or significantly
     /// delays it (BC 27(7)).
+    #[command(name = "notify-delay", visible_alias = "delay")]
     Delay(On<DelayNoticeFields>),
     /// Say whether a confidential request can be kept confidential (BC 27(8)).
     ConfidentialityReply(On<ConfidentialityReplyFields>),

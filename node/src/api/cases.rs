@@ -20,6 +20,10 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use poc247_control::{
+    CaseAnswer, CaseList, CaseSummary, CaseView, Direction, ExternalRecordView, MessageContent,
+    MessageView, Pending, PendingItem, ReceiptView,
+};
 use poc247_protocol::{
     codec, fingerprint, Body, CaseRef, Envelope, FieldError, Language, MessageKind, PartyId,
     Problem, SignedEnvelope, Urgency,
@@ -310,7 +314,7 @@ pub struct CaseFilter {
 pub(crate) async fn list_cases(
     State(s): State<Cases>,
     filter: std::result::Result<Query<CaseFilter>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CaseList>> {
     let Query(mut f) = filter.map_err(|e| ApiError::bad(e.body_text()))?;
     // A value no case can have is refused, named, with the accepted ones: a typo must never
     // make the inbox look empty.
@@ -402,8 +406,10 @@ pub(crate) async fn list_cases(
         Some(last) if more => Some(cursor_for(&s, &filters, &last.case_ref)),
         _ => None,
     };
-    let cases: Vec<Value> = page.iter().map(case_summary).collect();
-    Ok(Json(json!({ "cases": cases, "next_cursor": next })))
+    Ok(Json(CaseList {
+        cases: page.iter().map(case_summary).collect(),
+        next_cursor: next,
+    }))
 }
 
 /// Cases on one page of `GET /v1/cases` unless `limit` says otherwise.
@@ -453,7 +459,7 @@ fn cursor_open(s: &Cases, filters: &str, cursor: &str) -> Option<CaseRef> {
 }
 
 /// A case without its messages.
-pub fn case_summary(c: &CaseRecord) -> Value {
+pub fn case_summary(c: &CaseRecord) -> CaseSummary {
     let reason = match &c.state {
         crate::lifecycle::CaseState::Failed { reason } => Some(reason.clone()),
         crate::lifecycle::CaseState::AwaitingRequester { article } => Some(format!(
@@ -462,48 +468,48 @@ pub fn case_summary(c: &CaseRecord) -> Value {
         _ => None,
     };
     let outcome = match &c.state {
-        crate::lifecycle::CaseState::Decided { outcome } => Some(outcome.as_str()),
+        crate::lifecycle::CaseState::Decided { outcome } => Some(*outcome),
         _ => None,
     };
-    json!({
-        "case_ref": c.case_ref,
-        "kind": c.kind,
-        "role": c.role,
-        "requester": c.requester,
-        "requested": c.requested,
-        "peer": c.peer(),
-        "urgency": c.urgency,
-        "language": c.language,
-        "exercise": c.exercise,
-        "state": c.state.name(),
-                "failure_reason": reason,
-        "outcome": outcome,
-        "opened_at": c.opened_at.rfc3339(),
-        "updated_at": c.updated_at.rfc3339(),
-                "messages": c.messages.len(),
-        "acknowledged_at": c.acknowledged_at.map(|t| t.rfc3339()),
-        "decided_at": c.decided_at.map(|t| t.rfc3339()),
-        "preserved_until": c.preserved_until,
-        "released": c.released,
-        "confirmation": c.confirmation,
-        "confirmation_required": c.context.confirmation_required,
-        "mla_basis": c.context.mla_basis,
-        "open_info_requests": c.open_info_requests,
-        "pending_conditions": c.pending_conditions,
-        "follow_up_mla": c.follow_up_mla,
-        "preservation_case": c.preservation_case,
-        "copy_case": c.copy_case,
-        "copy_of": c.copy_of,
-        "language_override": c.language_override,
-        "warnings": c.warnings,
-        "recorded_external": c.recorded_external.as_ref().map(|r| json!({
-            "channel": r.channel,
-            "received_at": r.received_at.rfc3339(),
-            "summary": r.summary,
-            "document_sha256": r.document_sha256,
-            "oral": r.oral,
-        })),
-    })
+    CaseSummary {
+        case_ref: c.case_ref.clone(),
+        kind: c.kind,
+        role: c.role,
+        requester: c.requester.clone(),
+        requested: c.requested.clone(),
+        peer: c.peer().clone(),
+        urgency: c.urgency,
+        language: c.language.clone(),
+        exercise: c.exercise,
+        state: c.state.name().to_owned(),
+        failure_reason: reason,
+        outcome,
+        opened_at: c.opened_at.rfc3339(),
+        updated_at: c.updated_at.rfc3339(),
+        messages: c.messages.len(),
+        acknowledged_at: c.acknowledged_at.map(|t| t.rfc3339()),
+        decided_at: c.decided_at.map(|t| t.rfc3339()),
+        preserved_until: c.preserved_until,
+        released: c.released,
+        confirmation: c.confirmation,
+        confirmation_required: c.context.confirmation_required,
+        mla_basis: c.context.mla_basis,
+        open_info_requests: c.open_info_requests.clone(),
+        pending_conditions: c.pending_conditions,
+        follow_up_mla: c.follow_up_mla.clone(),
+        preservation_case: c.preservation_case.clone(),
+        copy_case: c.copy_case.clone(),
+        copy_of: c.copy_of.clone(),
+        language_override: c.language_override,
+        warnings: c.warnings.clone(),
+        recorded_external: c.recorded_external.as_ref().map(|r| ExternalRecordView {
+            channel: r.channel.clone(),
+            received_at: r.received_at.rfc3339(),
+            summary: r.summary.clone(),
+            document_sha256: r.document_sha256.clone(),
+            oral: r.oral,
+        }),
+    }
 }
 
 pub(crate) async fn show_case(
@@ -511,7 +517,7 @@ pub(crate) async fn show_case(
     State(attachments): State<Attachments>,
     ConnectInfo(caller): ConnectInfo<Caller>,
     UrlPath(case_ref): UrlPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CaseView>> {
     // In any case: `lu-2026-000001` is LU-2026-000001.
     let case_ref =
         CaseRef::parse(&case_ref.to_ascii_uppercase()).map_err(|e| ApiError::bad(e.to_string()))?;
@@ -542,13 +548,14 @@ pub(crate) async fn show_case(
     for id in &case.messages {
         if let Some(m) = s.store.message(*id)? {
             let mut view = message_view(&m, &directory, &s.store);
-            view["attachment_transfers"] = Value::Array(attachments.transfers(&m));
+            view.attachment_transfers = attachments.transfers(&m);
             timeline.push(view);
         }
     }
-    let mut v = case_summary(&case);
-    v["timeline"] = Value::Array(timeline);
-    Ok(Json(v))
+    Ok(Json(CaseView {
+        case: case_summary(&case),
+        timeline,
+    }))
 }
 
 /// `GET /v1/cases/{ref}/export?attachments=hashes|files`: the case as one signed file
@@ -583,7 +590,7 @@ pub(crate) async fn export_case(
         with_files,
         actor,
         s.clocks.now(),
-        case_summary,
+        |c: &CaseRecord| json!(case_summary(c)),
     )
     .await
     {
@@ -599,7 +606,7 @@ fn message_view(
     m: &StoredMessage,
     directory: &crate::peers::directory::Directory,
     store: &crate::store::Store,
-) -> Value {
+) -> MessageView {
     let envelope: Option<Envelope> = SignedEnvelope::from_bytes(&m.envelope)
         .ok()
         .and_then(|s| codec::decode(&s.payload).ok());
@@ -629,39 +636,41 @@ fn message_view(
             .find(|k| r.verify(&r.receipt.receiver, k, m.id, &sha).is_ok());
         let verified = signer.is_some();
         let key = signer.or(keys.first()).copied();
-        json!({
-            "receiver": r.receipt.receiver,
-            "received_at": r.receipt.received_at.rfc3339(),
-            "envelope_sha256": hex::encode(r.receipt.envelope_sha256),
-            "receiver_key": key.map(|k| fingerprint(&k)),
-            "verified": verified,
-        })
+        ReceiptView {
+            receiver: r.receipt.receiver.clone(),
+            received_at: r.receipt.received_at.rfc3339(),
+            envelope_sha256: hex::encode(r.receipt.envelope_sha256),
+            receiver_key: key.map(|k| fingerprint(&k)),
+            verified,
+        }
     });
-    let mut fields = BTreeMap::new();
-    if let Some(e) = &envelope {
-        fields.insert("in_reply_to", json!(e.header.in_reply_to));
-        fields.insert("urgency", json!(e.header.urgency));
-        fields.insert("language", json!(e.header.language));
-        fields.insert("exercise", json!(e.header.exercise));
-        fields.insert("body", e.body.to_json());
+    MessageView {
+        id: m.id,
+        kind: m.kind,
+        direction: match m.direction {
+            crate::store::Direction::Inbound => Direction::Inbound,
+            crate::store::Direction::Outbound => Direction::Outbound,
+        },
+        from: m.from.clone(),
+        to: m.to.clone(),
+        created_at: m.created_at.rfc3339(),
+        stored_at: m.stored_at.rfc3339(),
+        delivery: state.to_owned(),
+        failure_reason: reason,
+        purged: m.envelope.is_empty(),
+        receipt,
+        content: envelope.map(|e| MessageContent {
+            body: match e.body.to_json() {
+                Value::Object(fields) => fields,
+                _ => serde_json::Map::new(),
+            },
+            exercise: e.header.exercise,
+            in_reply_to: e.header.in_reply_to,
+            language: e.header.language,
+            urgency: e.header.urgency,
+        }),
+        attachment_transfers: Vec::new(),
     }
-    let mut v = json!({
-        "id": m.id,
-        "kind": m.kind,
-        "direction": m.direction,
-        "from": m.from,
-        "to": m.to,
-        "created_at": m.created_at.rfc3339(),
-        "stored_at": m.stored_at.rfc3339(),
-        "delivery": state,
-                "failure_reason": reason,
-        "purged": m.envelope.is_empty(),
-        "receipt": receipt,
-    });
-    for (k, val) in fields {
-        v[k] = val;
-    }
-    v
 }
 
 /// Query of `GET /v1/audit`.
@@ -859,9 +868,11 @@ pub(crate) async fn case_action(
         let case = s.record_tracing_notice(&case_ref, actor, note).await?;
         return Ok((
             StatusCode::OK,
-            Json(
-                json!({ "case_ref": case.case_ref, "state": case.state.name(), "notified": true }),
-            ),
+            Json(json!(CaseAnswer {
+                case_ref: case.case_ref,
+                state: case.state.name().to_owned(),
+                notified: Some(true),
+            })),
         ));
     }
     if action == "close" {
@@ -888,7 +899,11 @@ pub(crate) async fn case_action(
         let case = s.close_case(&case_ref, actor, note).await?;
         return Ok((
             StatusCode::OK,
-            Json(json!({ "case_ref": case.case_ref, "state": case.state.name() })),
+            Json(json!(CaseAnswer {
+                case_ref: case.case_ref,
+                state: case.state.name().to_owned(),
+                notified: None,
+            })),
         ));
     }
     let kind = found.kind.ok_or_else(|| {
@@ -1932,7 +1947,11 @@ pub(crate) async fn create_case(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "case_ref": case.case_ref, "state": case.state.name() })),
+        Json(json!(CaseAnswer {
+            case_ref: case.case_ref,
+            state: case.state.name().to_owned(),
+            notified: None,
+        })),
     ))
 }
 
@@ -1980,7 +1999,7 @@ pub(crate) async fn pending(
     State(deadlines): State<Deadlines>,
     State(ops): State<Ops>,
     filter: std::result::Result<Query<PendingFilter>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Pending>> {
     let Query(f) = filter.map_err(|e| ApiError::bad(e.body_text()))?;
     let owed_by_filter = f.owed_by()?;
     if f.limit == Some(0) {
@@ -2005,22 +2024,25 @@ pub(crate) async fn pending(
     );
     let mut items = Vec::with_capacity(page.len());
     for d in page {
-        items.push(json!({
-            "case_ref": d.case_ref,
-            "track": d.track,
-            "label": d.label,
-            "due": d.due.rfc3339(),
-            "due_ms": d.due.0,
-            "overdue": d.due <= now,
-            "owed_by": d.owed_by,
-            "owed_by_us": d.owed_by == *s.me.party(),
-            "what": d.what,
-            "settle": d.settle,
-            "escalation": d.escalation,
-            "exercise": d.exercise,
-        }));
+        items.push(PendingItem {
+            case_ref: d.case_ref.clone(),
+            track: d.track,
+            label: d.label.to_string(),
+            due: d.due.rfc3339(),
+            due_ms: d.due.0,
+            overdue: d.due <= now,
+            owed_by: d.owed_by.clone(),
+            owed_by_us: d.owed_by == *s.me.party(),
+            what: d.what.to_string(),
+            settle: d.settle.to_string(),
+            escalation: d.escalation,
+            exercise: d.exercise,
+        });
     }
-    Ok(Json(
-        json!({ "now": now.rfc3339(), "alarms": super::operator::alarms(s.me.cfg(), &ops), "total": total, "pending": items }),
-    ))
+    Ok(Json(Pending {
+        now: now.rfc3339(),
+        alarms: super::operator::alarms(s.me.cfg(), &ops),
+        total,
+        pending: items,
+    }))
 }

@@ -1,12 +1,13 @@
-//! The API's errors, in one shape: `{ "error": { "code", "message", "fields" } }`; and the
+//! The API's errors, in one shape: `{ "error": { "code", "message", "fields" } }`
+//! (`poc247_control::ErrorBody`); and the
 //! parsing every route shares (times, "did you mean").
 
 use crate::error::NodeError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use poc247_control::ErrorBody;
 use poc247_protocol::FieldError;
-use serde_json::json;
 
 /// Who is calling: the peer credentials of the socket connection.
 #[derive(Debug, Clone, Copy)]
@@ -119,14 +120,7 @@ impl From<NodeError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": {
-            "code": self.code,
-            "message": self.message,
-            "fields": self.fields,
-        }});
-        if self.code == "unconfirmed-warnings" {
-            body["error"]["warnings"] = json!(self.warnings);
-        }
+        let body = ErrorBody::new(self.code, self.message, self.fields, self.warnings);
         (self.status, Json(body)).into_response()
     }
 }

@@ -30,7 +30,6 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -317,7 +316,13 @@ async fn refuse_busy(mut stream: tokio::net::UnixStream, cap: usize) {
 /// A whole HTTP/1.1 answer with the API's JSON error body, written on the socket directly
 /// (where no handler runs): `status_line` as `503 Service Unavailable`.
 fn raw_error(status_line: &str, code: &str, message: &str) -> Vec<u8> {
-    let body = json!({ "error": { "code": code, "message": message, "fields": [] } }).to_string();
+    let body = serde_json::to_string(&poc247_control::ErrorBody::new(
+        code,
+        message,
+        Vec::new(),
+        Vec::new(),
+    ))
+    .unwrap_or_default();
     format!(
         "HTTP/1.1 {status_line}\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{body}",

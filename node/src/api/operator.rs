@@ -20,6 +20,10 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use poc247_control::{
+    Alarm, AttachmentLimits, Certificate, DirectoryVersion, DrillClock, HookHealth, Latency,
+    MessagesIn, MessagesOut, MetricsSummary, QueueDepth, Status, StatusPeer,
+};
 use poc247_protocol::UtcMs;
 use poc247_protocol::{fingerprint, PartyId};
 use serde_json::{json, Value};
@@ -27,93 +31,113 @@ use std::collections::BTreeMap;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
-pub(crate) async fn status(State(src): State<Sources>) -> ApiResult<Json<Value>> {
+pub(crate) async fn status(State(src): State<Sources>) -> ApiResult<Json<Status>> {
     let s = &src.cases;
     let now = s.clocks.now();
     let (cases, inbox) = src.deadlines.board().cases();
     let outbox = s.store.outbox()?.len();
     let directory = s.directory();
     let connected = src.net.conns().connected();
-    let peers: Vec<Value> = directory
+    let peers: Vec<StatusPeer> = directory
         .iter()
         .filter(|e| &e.id != s.me.party())
-        .map(|e| json!({ "party": e.id, "name": e.name, "connected": connected.contains(&e.id) }))
+        .map(|e| StatusPeer {
+            party: e.id.clone(),
+            name: e.name.clone(),
+            connected: connected.contains(&e.id),
+        })
         .collect();
-    Ok(Json(json!({
-        "party": s.me.party(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "dev": s.me.cfg().dev,
-        "listen": src.net.local_addr().ok().map(|a| a.to_string()),
-        "started_at": s.me.started_at().rfc3339(),
-        "uptime_s": now.since(s.me.started_at()) / 1000,
-        "signing_key": fingerprint(&s.me.signing().verifying_key()),
-        "messages": s.store.message_count(),
-        "cases": cases,
-        "inbox": inbox,
-        "outbox_queued": outbox,
-        "store": if s.store.has_failed() { "failed" } else { "ok" },
-        "hook": hook_json(s.me.cfg(), &src.ops),
-        "directory_version": directory_version_json(s.me.cfg(), now),
-        "drill": s.clocks.drill().map(|d| json!({
-            "clock_offset_ms": d.offset_ms(),
-            "now": now.rfc3339(),
-        })),
-        "peers": peers,
-        "certificates": crate::upkeep::status_json(&src.ops, s),
-        "attachments": {
-            "max_file_bytes": s.me.cfg().attachments.max_file_bytes,
-            "max_case_bytes": s.me.cfg().attachments.max_case_bytes,
+    Ok(Json(Status {
+        party: s.me.party().clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        dev: s.me.cfg().dev,
+        listen: src.net.local_addr().ok().map(|a| a.to_string()),
+        started_at: s.me.started_at().rfc3339(),
+        uptime_s: now.since(s.me.started_at()) / 1000,
+        signing_key: fingerprint(&s.me.signing().verifying_key()),
+        messages: s.store.message_count(),
+        cases,
+        inbox,
+        outbox_queued: outbox,
+        store: if s.store.has_failed() { "failed" } else { "ok" }.to_owned(),
+        hook: hook_health(s.me.cfg(), &src.ops),
+        directory_version: directory_version(s.me.cfg(), now),
+        drill: s.clocks.drill().map(|d| DrillClock {
+            clock_offset_ms: d.offset_ms(),
+            now: now.rfc3339(),
+        }),
+        peers,
+        certificates: crate::upkeep::statuses(&src.ops, s)
+            .into_iter()
+            .map(certificate)
+            .collect(),
+        attachments: AttachmentLimits {
+            max_file_bytes: s.me.cfg().attachments.max_file_bytes,
+            max_case_bytes: s.me.cfg().attachments.max_case_bytes,
         },
-        "metrics": summary(&src)?,
-    })))
+        metrics: summary(&src)?,
+    }))
 }
 
-/// The signed directory version in force for `status`: `null` when none was applied here.
+/// A certificate's expiry as the API shows it.
+pub(crate) fn certificate(c: CertStatus) -> Certificate {
+    Certificate {
+        party: c.party,
+        own: c.own,
+        not_after: c.not_after,
+        not_after_ms: c.not_after_ms,
+        days_left: c.days_left,
+        warning: c.warning,
+    }
+}
+
+/// The signed directory version in force for `status`: `None` when none was applied here.
 /// `next_update_passed`: the registry's next version is overdue; the node keeps serving with
 /// this one.
-fn directory_version_json(cfg: &crate::config::NodeConfig, now: poc247_protocol::UtcMs) -> Value {
+fn directory_version(
+    cfg: &crate::config::NodeConfig,
+    now: poc247_protocol::UtcMs,
+) -> Option<DirectoryVersion> {
     use poc247_protocol::UtcMs;
     match crate::peers::version_in_force(cfg) {
-        Ok(Some(v)) => json!({
-            "serial": v.version.serial,
-            "issued_at": UtcMs(v.version.issued_at).rfc3339(),
-            "next_update": UtcMs(v.version.next_update).rfc3339(),
-            "next_update_passed": now.0 > v.version.next_update,
+        Ok(Some(v)) => Some(DirectoryVersion::InForce {
+            serial: v.version.serial,
+            issued_at: UtcMs(v.version.issued_at).rfc3339(),
+            next_update: UtcMs(v.version.next_update).rfc3339(),
+            next_update_passed: now.0 > v.version.next_update,
         }),
-        Ok(None) => Value::Null,
-        Err(e) => json!({ "error": e }),
+        Ok(None) => None,
+        Err(error) => Some(DirectoryVersion::Unreadable { error }),
     }
 }
 
-/// The hook's health for `status`: `null` without a hook.
-fn hook_json(cfg: &crate::config::NodeConfig, ops: &Ops) -> Value {
-    if cfg.hook.is_none() {
-        return Value::Null;
-    }
+/// The hook's health for `status`: `None` without a hook.
+fn hook_health(cfg: &crate::config::NodeConfig, ops: &Ops) -> Option<HookHealth> {
+    cfg.hook.as_ref()?;
     let h = ops.hook.get();
-    json!({
-        "failing": h.failing_since.is_some(),
-        "failing_since": h.failing_since.map(|t| t.rfc3339()),
-        "last_error": h.last_error,
-        "events_failed": h.events_failed,
+    Some(HookHealth {
+        failing: h.failing_since.is_some(),
+        failing_since: h.failing_since.map(|t| t.rfc3339()),
+        last_error: h.last_error,
+        events_failed: h.events_failed,
     })
 }
 
 /// What `pending` says before the deadlines: the alarms of the node itself (a hook that fails
 /// cannot page anyone, so the officer who looks must see it).
-pub(crate) fn alarms(cfg: &crate::config::NodeConfig, ops: &Ops) -> Vec<Value> {
+pub(crate) fn alarms(cfg: &crate::config::NodeConfig, ops: &Ops) -> Vec<Alarm> {
     let h = ops.hook.get();
     match h.failing_since {
-        Some(since) if cfg.hook.is_some() => vec![json!({
-            "alarm": "hook_failing",
-            "since": since.rfc3339(),
-            "what": format!(
+        Some(since) if cfg.hook.is_some() => vec![Alarm {
+            alarm: "hook_failing".to_owned(),
+            since: since.rfc3339(),
+            what: format!(
                 "the hook fails ({}): events since {} may not have paged anyone",
                 h.last_error.unwrap_or_default(),
                 since.rfc3339()
             ),
-            "settle": "fix the hook command; the next event it takes clears this",
-        })],
+            settle: "fix the hook command; the next event it takes clears this".to_owned(),
+        }],
         _ => Vec::new(),
     }
 }
@@ -582,7 +606,7 @@ pub fn render(shared: &Sources) -> Result<String> {
 }
 
 /// `metrics` of `GET /v1/status`: the same figures, shaped for a person.
-pub fn summary(shared: &Sources) -> Result<Value> {
+pub fn summary(shared: &Sources) -> Result<MetricsSummary> {
     let g = gauges(shared)?;
     let (out_totals, in_totals, latency) = {
         let c = shared.ops.metrics.counters();
@@ -593,36 +617,39 @@ pub fn summary(shared: &Sources) -> Result<Value> {
         )
     };
     let n = |m: &BTreeMap<&'static str, u64>, k: &str| m.get(k).copied().unwrap_or(0);
-    let queue: Vec<Value> = g
+    let queue: Vec<QueueDepth> = g
         .queues
         .iter()
         .filter(|(_, (n, _))| *n > 0)
-        .map(|(p, (n, oldest))| {
-            json!({ "peer": p, "depth": n, "oldest_undelivered": oldest.map(UtcMs::rfc3339) })
+        .map(|(p, (n, oldest))| QueueDepth {
+            peer: p.clone(),
+            depth: *n,
+            oldest_undelivered: oldest.map(UtcMs::rfc3339),
         })
         .collect();
-    Ok(json!({
-        "since": shared.cases.me.started_at().rfc3339(),
-        "messages_out": {
-            "queued": n(&out_totals, "queued"),
-            "delivered": n(&out_totals, "delivered"),
-            "failed": n(&out_totals, "failed"),
+    Ok(MetricsSummary {
+        since: shared.cases.me.started_at().rfc3339(),
+        messages_out: MessagesOut {
+            queued: n(&out_totals, "queued"),
+            delivered: n(&out_totals, "delivered"),
+            failed: n(&out_totals, "failed"),
         },
-        "messages_in": {
-            "received": n(&in_totals, "received"),
-            "rejected": n(&in_totals, "rejected"),
+        messages_in: MessagesIn {
+            received: n(&in_totals, "received"),
+            rejected: n(&in_totals, "rejected"),
         },
-        "delivery_latency": {
-            "count": latency.count(),
-            "mean_s": (latency.count > 0).then(|| latency.sum_ms as f64 / 1000.0 / latency.count as f64),
-            "p50_le_s": latency.quantile_bound(0.5),
-            "p95_le_s": latency.quantile_bound(0.95),
+        delivery_latency: Latency {
+            count: latency.count(),
+            mean_s: (latency.count > 0)
+                .then(|| latency.sum_ms as f64 / 1000.0 / latency.count as f64),
+            p50_le_s: latency.quantile_bound(0.5),
+            p95_le_s: latency.quantile_bound(0.95),
         },
-        "queue": queue,
-        "overdue": g.overdue,
-        "peers_connected": g.connected.values().filter(|c| **c).count(),
-        "peers": g.connected.len(),
-    }))
+        queue,
+        overdue: g.overdue,
+        peers_connected: g.connected.values().filter(|c| **c).count(),
+        peers: g.connected.len(),
+    })
 }
 
 /// `GET /metrics`.

@@ -248,7 +248,10 @@ impl Attachments {
     /// receipt is held), `sending`, `waiting` (for the message to go first), `refused` (the
     /// peer refused it for good) for a file sent; `received` or `receiving` for a file
     /// received; `stored` for a file of a recorded message; `purged`. In the order listed.
-    pub fn transfers(&self, m: &crate::store::StoredMessage) -> Vec<serde_json::Value> {
+    pub fn transfers(
+        &self,
+        m: &crate::store::StoredMessage,
+    ) -> Vec<poc247_control::AttachmentTransfer> {
         let listed = body_of(&m.envelope)
             .map(|b| listed(&b).to_vec())
             .unwrap_or_default();
@@ -281,7 +284,10 @@ impl Attachments {
                 } else {
                     "refused"
                 };
-                Some(serde_json::json!({ "sha256": f.sha256, "state": state }))
+                Some(poc247_control::AttachmentTransfer {
+                    sha256: f.sha256.clone(),
+                    state: state.to_owned(),
+                })
             })
             .collect()
     }

@@ -1,0 +1,109 @@
+//! The control API's types (`poc247-control`) are its JSON: what a real node answers reads
+//! into the type the CLI uses, and that type written back is the same text, member for member
+//! and in the same order — a member the types did not know would be dropped and fail here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use poc247_control::{CaseList, CaseView, ErrorBody, Pending, Status};
+use poc247_tests::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The first JSON example under `heading` in docs/api.md.
+fn documented(heading: &str) -> Value {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md"),
+    )
+    .unwrap();
+    let after = &doc[doc.find(heading).unwrap_or_else(|| panic!("no {heading}"))..];
+    let start = after.find("```json\n").unwrap() + "```json\n".len();
+    let block = &after[start..];
+    serde_json::from_str(&block[..block.find("```").unwrap()])
+        .unwrap_or_else(|e| panic!("{heading}: {e}"))
+}
+
+/// The members of `live` are those the example names: all of them, or (where the example
+/// says `"…"`) at least those; and so on in the objects nested under the same names.
+fn members_as_documented(what: &str, example: &Value, live: &Value) {
+    let (Value::Object(ex), Value::Object(got)) = (example, live) else {
+        return;
+    };
+    let named: Vec<&String> = ex.keys().filter(|k| *k != "…").collect();
+    for k in &named {
+        assert!(got.contains_key(*k), "{what}: no member {k:?} in {live}");
+    }
+    if !ex.contains_key("…") {
+        let extra: Vec<&String> = got.keys().filter(|k| !ex.contains_key(*k)).collect();
+        assert!(
+            extra.is_empty(),
+            "{what}: members not documented: {extra:?}"
+        );
+    }
+    for k in named {
+        let (e, g) = (&ex[k], &got[k]);
+        match (e, g) {
+            (Value::Array(ea), Value::Array(ga)) => {
+                if let (Some(e0), Some(g0)) = (ea.first(), ga.first()) {
+                    members_as_documented(&format!("{what}.{k}[0]"), e0, g0);
+                }
+            }
+            _ => members_as_documented(&format!("{what}.{k}"), e, g),
+        }
+    }
+}
+
+/// `body` reads as `T` and `T` writes back the same JSON text.
+fn round_trips<T: DeserializeOwned + Serialize>(what: &str, body: &Value) -> T {
+    let typed: T = serde_json::from_value(body.clone())
+        .unwrap_or_else(|e| panic!("{what}: does not read: {e}\n{body}"));
+    let again = serde_json::to_string(&typed).unwrap();
+    assert_eq!(again, body.to_string(), "{what}: written back differently");
+    typed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_node_answers_reads_into_the_shared_types_and_back_unchanged() -> anyhow::Result<()>
+{
+    let net = Net::embedded().await?;
+    let mut rx = net.events("FR")?;
+    let done = net.submit("LU", &preservation_request("FR")).await?;
+    let case = done["case_ref"].as_str().unwrap_or_default().to_owned();
+    wait_for(&mut rx, 10, |e| {
+        e.kind == poc247_node::events::EventKind::Received
+    })
+    .await?;
+    for p in ["LU", "FR"] {
+        let c = net.client(p)?;
+        let status = c.get("/v1/status").await?.body;
+        let s: Status = round_trips(&format!("{p} status"), &status);
+        members_as_documented("status", &documented("### `GET /v1/status`"), &status);
+        assert_eq!(s.party.as_str(), p);
+        let list = c.get("/v1/cases").await?.body;
+        let l: CaseList = round_trips(&format!("{p} cases"), &list);
+        members_as_documented("cases", &documented("### `GET /v1/cases`"), &list);
+        assert_eq!(l.cases.len(), 1, "{list}");
+        assert_eq!(l.cases[0].case_ref.as_str(), case);
+        let view = net.case(p, &case).await?;
+        let v: CaseView = round_trips(&format!("{p} case"), &view);
+        members_as_documented("case", &documented("### `GET /v1/cases/{case_ref}`"), &view);
+        assert_eq!(v.timeline.len(), 1, "{view}");
+        let content = v.timeline[0]
+            .content
+            .as_ref()
+            .expect("the message's content");
+        assert!(
+            content.body_of(v.case.kind).is_some(),
+            "the body reads as the protocol's: {view}"
+        );
+        let pending = c.get("/v1/pending").await?.body;
+        let pd: Pending = round_trips(&format!("{p} pending"), &pending);
+        members_as_documented("pending", &documented("### `GET /v1/pending`"), &pending);
+        assert!(!pd.pending.is_empty(), "{pending}");
+        let missing = c.get("/v1/cases/LU-2026-999999").await?;
+        assert_eq!(missing.status.as_u16(), 404);
+        let e: ErrorBody = round_trips(&format!("{p} error"), &missing.body);
+        members_as_documented("error", &documented("## Errors"), &missing.body);
+        assert_eq!(e.error.code, "not-found");
+    }
+    Ok(())
+}
