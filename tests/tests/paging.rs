@@ -94,3 +94,131 @@ async fn the_cases_come_page_by_page_in_order_and_a_foreign_or_forged_cursor_is_
 fn hex_of(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Every listing of `filters` read page by page (2 a page), against the whole list of cases
+/// filtered here: what the listing's index gives must be what the cases say.
+async fn agrees(
+    c: &poc247_node::client::ControlClient,
+    all: &[Value],
+    filters: &str,
+) -> anyhow::Result<usize> {
+    let want: Vec<String> = all
+        .iter()
+        .filter(|case| {
+            filters.split('&').all(|f| {
+                let (k, v) = f.split_once('=').unwrap_or((f, ""));
+                match k {
+                    "exercise" => case[k] == (v == "yes" || v == "true"),
+                    _ => case[k] == v,
+                }
+            })
+        })
+        .map(|c| c["case_ref"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let mut got = Vec::new();
+    let mut path = format!("/v1/cases?{filters}&limit=2");
+    for _ in 0..100 {
+        let r = c.get(&path).await?;
+        assert_eq!(r.status.as_u16(), 200, "{filters}: {}", r.body);
+        got.extend(refs(&r.body));
+        match r.body["next_cursor"].as_str() {
+            Some(cur) => path = format!("/v1/cases?{filters}&limit=2&cursor={cur}"),
+            None => break,
+        }
+    }
+    assert_eq!(got, want, "{filters}");
+    Ok(got.len())
+}
+
+/// The filters the CLI's inbox and outbox and the board ask by, alone and together.
+const FILTERS: &[&str] = &[
+    "role=requested",
+    "role=requester",
+    "role=requested&state=acknowledged",
+    "role=requested&state=closed",
+    "role=requested&state=delivered",
+    "state=acknowledged",
+    "state=closed",
+    "kind=preservation",
+    "kind=mutual_assistance",
+    "peer=LU",
+    "role=requested&peer=LU&kind=preservation",
+    "urgency=urgent",
+    "role=requested&urgency=urgent",
+    "exercise=no",
+    "exercise=yes",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_filtered_listing_reads_its_index_which_follows_every_change_and_is_built_for_an_older_store(
+) -> anyhow::Result<()> {
+    let mut net = Net::embedded().await?;
+    let mut rx = net.events("FR")?;
+    let mut sent = Vec::new();
+    for _ in 0..6 {
+        let done = net.submit("LU", &preservation_request("FR")).await?;
+        sent.push(done["case_ref"].as_str().unwrap_or_default().to_owned());
+    }
+    for _ in 0..6 {
+        wait_for(&mut rx, 10, |e| {
+            e.kind == poc247_node::events::EventKind::Received
+        })
+        .await?;
+    }
+    let fr = net.client("FR")?;
+    // Two acknowledged, one of them closed: the case moves between the indexes' keys.
+    for case in &sent[..2] {
+        let r = fr
+            .post(
+                &format!("/v1/cases/{case}/ack"),
+                &serde_json::json!({ "fields": { "officer": "permanence" } }),
+            )
+            .await?;
+        assert!(r.status.is_success(), "{}", r.body);
+    }
+    for (action, body) in [
+        (
+            "decide",
+            serde_json::json!({ "fields": { "outcome": "refused", "refusal_ground": "political_offence", "reasons": "the offence is political" } }),
+        ),
+        ("close", serde_json::json!({})),
+    ] {
+        let r = fr
+            .post(&format!("/v1/cases/{}/{action}", sent[1]), &body)
+            .await?;
+        assert!(r.status.is_success(), "{action}: {}", r.body);
+    }
+
+    let check = |c: poc247_node::client::ControlClient| async move {
+        let all = c.get("/v1/cases?limit=1000").await?.body["cases"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(all.len(), 6);
+        let mut counts = Vec::new();
+        for f in FILTERS {
+            counts.push(agrees(&c, &all, f).await?);
+        }
+        anyhow::Ok(counts)
+    };
+    let counts = check(fr.clone()).await?;
+    assert_eq!(&counts[..7], &[6, 0, 1, 1, 4, 1, 1], "{counts:?}");
+
+    // As a build before the indexes left the store: no index, and nothing saying it is built.
+    let data = net.config("FR")?.data_dir;
+    net.net.stop_node(&party("FR")).await;
+    {
+        let db = sled::open(data.join("sled"))?;
+        assert!(db.drop_tree("case_index")?, "the index was kept in sled");
+        db.open_tree("meta")?.remove("case_index_v1")?;
+        db.flush()?;
+    }
+    net.net.start_node(&party("FR")).await?;
+    let again = check(net.client("FR")?).await?;
+    assert_eq!(
+        again, counts,
+        "the index built at opening lists what it did"
+    );
+    net.net.shutdown().await;
+    Ok(())
+}

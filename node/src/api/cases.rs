@@ -383,10 +383,32 @@ pub(crate) async fn list_cases(
                 _ => true,
             }
     };
-    // One page, read a case at a time; one match more tells whether there is a next page.
+    // One page, read a case at a time from the index of the most telling filter asked (every
+    // filter is still checked on the case); one match more tells whether there is a next page.
+    let exercise = f.exercise.as_deref().map(|e| match e {
+        "yes" | "true" => "yes".to_owned(),
+        _ => "no".to_owned(),
+    });
+    let by = match (&f.role, &f.state) {
+        (Some(r), Some(st)) => Some(("role_state", format!("{r}\0{st}"))),
+        (None, Some(st)) => Some(("state", st.clone())),
+        _ => [
+            ("peer", &f.peer),
+            ("kind", &f.kind),
+            ("urgency", &f.urgency),
+            ("role", &f.role),
+            ("exercise", &exercise),
+        ]
+        .into_iter()
+        .find_map(|(name, v)| v.clone().map(|v| (name, v))),
+    };
+    let found: Box<dyn Iterator<Item = crate::error::Result<CaseRecord>>> = match &by {
+        Some((name, v)) => Box::new(s.store.cases_where(name, v, after.as_ref())),
+        None => Box::new(s.store.cases_after(after.as_ref())),
+    };
     let mut page: Vec<CaseRecord> = Vec::new();
     let mut more = false;
-    for c in s.store.cases_after(after.as_ref()) {
+    for c in found {
         let c = c?;
         if !wanted(&c) {
             continue;
