@@ -222,3 +222,106 @@ async fn each_filtered_listing_reads_its_index_which_follows_every_change_and_is
     net.net.shutdown().await;
     Ok(())
 }
+
+/// Every page of `path` (a listing of `key` items), each asked with the cursor the one before
+/// gave: the items in order, and how many pages.
+async fn every_page(
+    c: &poc247_node::client::ControlClient,
+    path: &str,
+    key: &str,
+) -> anyhow::Result<(Vec<Value>, usize)> {
+    let mut items = Vec::new();
+    let mut pages = 0;
+    let mut next = path.to_owned();
+    loop {
+        let r = c.get(&next).await?;
+        assert_eq!(r.status.as_u16(), 200, "{next}: {}", r.body);
+        items.extend(r.body[key].as_array().cloned().unwrap_or_default());
+        pages += 1;
+        anyhow::ensure!(pages < 100, "{path}: no end after 100 pages");
+        match r.body["next_cursor"].as_str() {
+            Some(cur) => next = format!("{path}&cursor={cur}"),
+            None => return Ok((items, pages)),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_and_the_audit_export_come_page_by_page_and_a_foreign_or_forged_cursor_is_refused(
+) -> anyhow::Result<()> {
+    let net = Net::embedded().await?;
+    let mut rx = net.events("FR")?;
+    for _ in 0..5 {
+        net.submit("LU", &preservation_request("FR")).await?;
+    }
+    for _ in 0..5 {
+        wait_for(&mut rx, 10, |e| {
+            e.kind == poc247_node::events::EventKind::Received
+        })
+        .await?;
+    }
+    let (lu, fr) = (net.client("LU")?, net.client("FR")?);
+    let refused = |r: &poc247_node::client::ApiResponse| {
+        assert_eq!(r.status.as_u16(), 400, "{}", r.body);
+        assert_eq!(
+            error_field(&r.body, "cursor")["field"],
+            "cursor",
+            "{}",
+            r.body
+        );
+    };
+
+    // What FR owes (an acknowledgement per request), two a page, soonest first.
+    let whole = fr.get("/v1/pending?limit=1000").await?.body;
+    assert_eq!(whole["next_cursor"], Value::Null);
+    let all = whole["pending"].as_array().cloned().unwrap_or_default();
+    assert!(all.len() >= 5, "{whole}");
+    let (paged, pages) = every_page(&fr, "/v1/pending?limit=2", "pending").await?;
+    assert_eq!(paged, all, "every item once, in order");
+    assert_eq!(pages, all.len().div_ceil(2));
+    let first = fr.get("/v1/pending?limit=2").await?.body;
+    assert_eq!(first["total"], all.len(), "total counts every page");
+    let cursor = first["next_cursor"].as_str().unwrap_or_default().to_owned();
+    refused(
+        &fr.get(&format!("/v1/pending?limit=2&owed_by=us&cursor={cursor}"))
+            .await?,
+    );
+    refused(
+        &lu.get(&format!("/v1/pending?limit=2&cursor={cursor}"))
+            .await?,
+    );
+    let forged = format!("{}.{}", hex_of("0\0LU-2026-000001\0x"), "00".repeat(12));
+    refused(
+        &fr.get(&format!("/v1/pending?limit=2&cursor={forged}"))
+            .await?,
+    );
+
+    // LU's audit log, three entries a page, against one page of all.
+    let whole = lu.get("/v1/audit?limit=100000").await?.body;
+    assert_eq!(whole["next_cursor"], Value::Null);
+    let all = whole["entries"].as_array().cloned().unwrap_or_default();
+    assert!(all.len() >= 5, "{whole}");
+    let (paged, _) = every_page(&lu, "/v1/audit?limit=3", "entries").await?;
+    assert_eq!(paged, all, "every entry once, in order");
+    let first = lu.get("/v1/audit?limit=3").await?.body;
+    let cursor = first["next_cursor"].as_str().unwrap_or_default().to_owned();
+    refused(
+        &fr.get(&format!("/v1/audit?limit=3&cursor={cursor}"))
+            .await?,
+    );
+    refused(
+        &lu.get(&format!(
+            "/v1/audit?limit=3&since=2026-01-01&cursor={cursor}"
+        ))
+        .await?,
+    );
+    let forged = format!("{}.{}", hex_of("2"), "00".repeat(12));
+    refused(
+        &lu.get(&format!("/v1/audit?limit=3&cursor={forged}"))
+            .await?,
+    );
+    let r = lu.get(&format!("/v1/audit?from=2&cursor={cursor}")).await?;
+    assert_eq!(r.status.as_u16(), 400, "{}", r.body);
+    net.net.shutdown().await;
+    Ok(())
+}

@@ -912,6 +912,15 @@ impl Store {
             .collect()
     }
 
+    /// The audit entries from position `from` on, read one at a time.
+    pub fn audit_from(&self, from: u64) -> impl Iterator<Item = Result<AuditEntry>> + '_ {
+        self.t
+            .audit
+            .range(from.to_be_bytes()..)
+            .values()
+            .map(|v| dec(&v?))
+    }
+
     /// The signed checkpoints at or after audit position `from`, in order.
     pub fn checkpoints_from(&self, from: u64) -> Result<Vec<Checkpoint>> {
         self.t
