@@ -683,8 +683,19 @@ pub fn pending(v: &Value) -> String {
         ));
     }
     let total = v["total"].as_u64().map_or(shown, |t| t as usize);
-    if total > shown {
-        out.push_str(&format!("… and {} more (--limit)\n", total - shown));
+    match v["next_cursor"].as_str() {
+        // The cursor on a line of its own, never wrapped, to be copied whole.
+        Some(cursor) if total > shown => {
+            out.push_str(&format!(
+                "… and {} more: the same command with --cursor CURSOR (or --all)\n",
+                total - shown
+            ));
+            let mut out = human::fit(&out);
+            out.push_str(&format!("CURSOR {cursor}\n"));
+            return out;
+        }
+        _ if total > shown => out.push_str(&format!("… and {} more (--limit)\n", total - shown)),
+        _ => {}
     }
     human::fit(&out)
 }
