@@ -49,10 +49,8 @@ impl Default for Histogram {
     fn default() -> Histogram {
         #[cfg(not(feature = "miri_optimizations"))]
         {
-            // Without metrics nothing reads or writes the buckets: none are allocated (poc247).
-            let buckets = if cfg!(feature = "no_metrics") { 0 } else { BUCKETS };
-            let mut vals = Vec::with_capacity(buckets);
-            vals.resize_with(buckets, Default::default);
+            let mut vals = Vec::with_capacity(BUCKETS);
+            vals.resize_with(BUCKETS, Default::default);
 
             Histogram {
                 vals,
