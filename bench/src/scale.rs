@@ -365,7 +365,11 @@ fn calls(cases: usize) -> Vec<(&'static str, String, usize)> {
             5,
         ),
         ("pending, first 200", "/v1/pending?limit=200".into(), 5),
-        ("pending, all (as the CLI asks)", "/v1/pending".into(), 3),
+        (
+            "pending, as the CLI asks (first page)",
+            "/v1/pending".into(),
+            3,
+        ),
         (
             "show one case",
             format!("/v1/cases/LU-{year}-{middle:06}"),

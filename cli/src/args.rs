@@ -390,9 +390,15 @@ pub struct PendingArgs {
     /// Only what is overdue.
     #[arg(long)]
     pub overdue: bool,
-    /// At most this many, soonest first (the rest are counted).
+    /// At most this many, soonest first (the rest are counted; default 200).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: Option<u32>,
+    /// Go on after the page that gave this cursor (printed under it).
+    #[arg(long, value_name = "CURSOR", conflicts_with = "all")]
+    pub cursor: Option<String>,
+    /// Every page, each printed as it comes.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `--owed-by`: us, them, or a Party's code.

@@ -120,6 +120,9 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
         }
         Action::Board { socket, officer } => return Ok(crate::board::run(&socket, officer).await?),
         Action::Watch { socket } => return Ok(watch::follow(&socket, settings.json).await?),
+        Action::PendingAll { socket, path } => {
+            return Ok(pending_all(&socket, &path, settings.json).await?)
+        }
         Action::AuditVerify { socket } => audit::verify(&socket).await?,
         Action::AuditExport {
             socket,
@@ -349,6 +352,54 @@ fn typed<T: serde::de::DeserializeOwned>(body: &Value, what: &str) -> Result<T, 
         message: format!("the node's answer to {what} does not read as this poc247 expects: {e}"),
         body: body.clone(),
     })
+}
+
+/// `pending --all`: every page, asked for with the cursor the one before gave, each printed as
+/// it comes and not kept (`--json`: one document, its items written as they come).
+async fn pending_all(socket: &Path, path: &str, json: bool) -> Result<(), Failure> {
+    use std::io::Write;
+    let api = Api::new(socket);
+    let mut stdout = std::io::stdout().lock();
+    let fail = |e: std::io::Error| Failure::internal(format!("cannot write: {e}"));
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mut next = path.to_owned();
+    let mut count = 0usize;
+    if json {
+        write!(stdout, "{{\"pending\":[").map_err(fail)?;
+    }
+    loop {
+        let mut page = api.get(&next).await?;
+        let items = page["pending"].as_array().cloned().unwrap_or_default();
+        if json {
+            for item in &items {
+                let sep = if count == 0 { "" } else { "," };
+                write!(stdout, "{sep}{item}").map_err(fail)?;
+                count += 1;
+            }
+        } else if count == 0 || !items.is_empty() {
+            // Each page on its own: the alarms once, no count of what follows.
+            if count > 0 {
+                page["alarms"] = Value::Array(Vec::new());
+            }
+            page["total"] = Value::Null;
+            count += items.len();
+            write!(stdout, "{}", render::pending(&page)).map_err(fail)?;
+        }
+        stdout.flush().map_err(fail)?;
+        match page["next_cursor"].as_str() {
+            Some(c) => {
+                next = format!(
+                    "{path}{sep}cursor={}",
+                    poc247_node::client::percent_encode(c)
+                )
+            }
+            None => break,
+        }
+    }
+    if json {
+        writeln!(stdout, "],\"total\":{count}}}").map_err(fail)?;
+    }
+    Ok(())
 }
 
 /// `show <case>`.

@@ -686,8 +686,20 @@ pub fn pending_of(v: &Pending) -> String {
             clean(&i.settle),
         ));
     }
-    if v.total > shown {
-        out.push_str(&format!("… and {} more (--limit)\n", v.total - shown));
+    let total = v.total.max(shown);
+    match v.next_cursor.as_deref() {
+        // The cursor on a line of its own, never wrapped, to be copied whole.
+        Some(cursor) if total > shown => {
+            out.push_str(&format!(
+                "… and {} more: the same command with --cursor CURSOR (or --all)\n",
+                total - shown
+            ));
+            let mut out = human::fit(&out);
+            out.push_str(&format!("CURSOR {cursor}\n"));
+            return out;
+        }
+        _ if total > shown => out.push_str(&format!("… and {} more (--limit)\n", total - shown)),
+        _ => {}
     }
     human::fit(&out)
 }

@@ -191,6 +191,13 @@ pub enum Action {
         /// Control socket.
         socket: PathBuf,
     },
+    /// `pending --all`: every page, each printed as it comes.
+    PendingAll {
+        /// Control socket.
+        socket: PathBuf,
+        /// The first page's API path.
+        path: String,
+    },
     /// A read of the API shown by a renderer (`pending`, `stats`).
     Get {
         /// Control socket.
@@ -394,6 +401,10 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
             case: a.case,
         },
         Command::Status => Action::Status { socket: socket()? },
+        Command::Pending(a) if a.all => Action::PendingAll {
+            socket: socket()?,
+            path: pending_path(&a),
+        },
         Command::Pending(a) => Action::Get {
             socket: socket()?,
             path: pending_path(&a),
@@ -607,6 +618,7 @@ fn pending_path(a: &PendingArgs) -> String {
         ("owed_by", a.owed_by.clone()),
         ("overdue", a.overdue.then(|| "true".to_owned())),
         ("limit", a.limit.map(|l| l.to_string())),
+        ("cursor", a.cursor.clone()),
     ];
     let query: Vec<String> = filters
         .into_iter()

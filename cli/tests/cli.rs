@@ -1454,3 +1454,69 @@ attachments = ["headers.eml"]
     assert_eq!(lu_cases(&net).await["cases"].as_array().unwrap().len(), 1);
     net.net.shutdown().await;
 }
+
+/// `pending` prints its first page and how to go on; `--cursor` goes on, `--all` prints every
+/// page (and `--json` with it, one document), and a cursor the node did not give is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_prints_a_page_says_how_to_go_on_and_all_prints_every_page() {
+    let net = Net::embedded().await.unwrap();
+    let (lu, fr) = (socket(&net, "LU"), socket(&net, "FR"));
+    let mut lu_events = net.events("LU").unwrap();
+    for _ in 0..3 {
+        let sent = poc247(&send_args(&lu, &["--language", "fr", "--json"])).await;
+        assert_eq!(sent.code, Some(0), "{sent:?}");
+        let id = sent.json()["message_id"].as_str().unwrap().to_owned();
+        wait_delivered(&mut lu_events, &id, 10).await.unwrap();
+    }
+    let whole = poc247(&["--socket", &fr, "pending", "--json"]).await;
+    assert_eq!(whole.code, Some(0), "{whole:?}");
+    let items = whole.json()["pending"].as_array().unwrap().clone();
+    assert!(items.len() >= 3, "{whole:?}");
+    assert_eq!(whole.json()["total"], items.len());
+
+    let first = poc247(&["--socket", &fr, "pending", "--limit", "1"]).await;
+    assert_eq!(first.code, Some(0), "{first:?}");
+    assert_eq!(first.stdout.matches("owed by").count(), 1, "{first:?}");
+    let cursor = first
+        .stdout
+        .split("\nCURSOR ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no cursor said: {first:?}"))
+        .to_owned();
+    assert!(first.stdout.contains("(or --all)"), "{first:?}");
+    let second = poc247(&[
+        "--socket", &fr, "pending", "--limit", "1", "--cursor", &cursor, "--json",
+    ])
+    .await;
+    assert_eq!(second.code, Some(0), "{second:?}");
+    assert_eq!(second.json()["pending"][0], items[1], "{second:?}");
+
+    let all = poc247(&[
+        "--socket", &fr, "pending", "--limit", "1", "--all", "--json",
+    ])
+    .await;
+    assert_eq!(all.code, Some(0), "{all:?}");
+    assert_eq!(all.json()["pending"].as_array().unwrap(), &items, "{all:?}");
+    let text = poc247(&["--socket", &fr, "pending", "--limit", "1", "--all"]).await;
+    assert_eq!(text.code, Some(0), "{text:?}");
+    assert_eq!(
+        text.stdout.matches("owed by").count(),
+        items.len(),
+        "{text:?}"
+    );
+    assert!(!text.stdout.contains("CURSOR"), "{text:?}");
+
+    let forged = poc247(&[
+        "--socket",
+        &fr,
+        "pending",
+        "--cursor",
+        "6869.000000000000000000000000",
+    ])
+    .await;
+    // As `inbox --cursor`: the node's 400 `bad-request`, naming the cursor.
+    assert_eq!(forged.code, Some(4), "{forged:?}");
+    assert!(forged.stderr.contains("cursor: not a cursor"), "{forged:?}");
+    net.net.shutdown().await;
+}

@@ -15,6 +15,9 @@ pub struct Pending {
     pub total: usize,
     /// The items, soonest first.
     pub pending: Vec<PendingItem>,
+    /// The cursor of the next page (`cursor=`), `null` on the last one.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
 }
 
 /// Something the node itself needs fixed (today: a hook that gave up on an event).

@@ -193,6 +193,13 @@ pub struct Listed {
     pub exercise: bool,
 }
 
+impl Listed {
+    /// Where this deadline stands in the listing's order: a page ending here goes on after it.
+    pub fn position(&self) -> (UtcMs, CaseRef, String) {
+        (self.due, (*self.case_ref).clone(), self.label.to_string())
+    }
+}
+
 /// A value the board shares with a listing; it reads, prints, compares and serializes as the
 /// value itself.
 pub struct Shared<T: ?Sized>(Arc<T>);
@@ -387,9 +394,18 @@ impl Board {
         };
     }
 
-    /// Every deadline, fired or not, soonest first (then by case and label).
-    fn all(&self) -> impl Iterator<Item = (&Key, &Slot)> {
-        let (mut a, mut b) = (self.open.iter().peekable(), self.fired.iter().peekable());
+    /// Every deadline, fired or not, soonest first (then by case and label), after `after`
+    /// (from the first with `None`).
+    fn all(&self, after: Option<&Key>) -> impl Iterator<Item = (&Key, &Slot)> {
+        use std::ops::Bound;
+        let from = match after {
+            Some(k) => Bound::Excluded(k.clone()),
+            None => Bound::Unbounded,
+        };
+        let (mut a, mut b) = (
+            self.open.range((from.clone(), Bound::Unbounded)).peekable(),
+            self.fired.range((from, Bound::Unbounded)).peekable(),
+        );
         std::iter::from_fn(move || match (a.peek(), b.peek()) {
             (Some((ka, _)), Some((kb, _))) => {
                 if ka <= kb {
@@ -418,26 +434,40 @@ impl Board {
     }
 
     /// One page of the deadlines that `keep` keeps (given who owes each and when it is due),
-    /// soonest first: how many it keeps in all, and the first `limit` of them (all without a
-    /// limit). Only the page is copied out, so a listing's first page costs a count, not a copy
+    /// soonest first: how many it keeps in all, the first `limit` of them after `after` (all
+    /// without a limit; `after` is a [`Listed::position`] a page before ended at), and whether
+    /// more follow. Only the page is copied out, so a listing's page costs a count, not a copy
     /// of every deadline.
     pub fn page(
         &self,
         keep: impl Fn(&PartyId, UtcMs) -> bool,
+        after: Option<&(UtcMs, CaseRef, String)>,
         limit: Option<usize>,
-    ) -> (usize, Vec<Listed>) {
-        let mut total = 0;
+    ) -> (usize, Vec<Listed>, bool) {
+        let total = self
+            .all(None)
+            .filter(|(k, s)| keep(&s.owed_by, k.0))
+            .count();
+        let after = after.map(|(due, case, label)| {
+            (
+                *due,
+                Arc::new(case.clone()),
+                Arc::<str>::from(label.as_str()),
+            )
+        });
         let mut items = Vec::new();
-        for (k, s) in self.all() {
+        let mut more = false;
+        for (k, s) in self.all(after.as_ref()) {
             if !keep(&s.owed_by, k.0) {
                 continue;
             }
-            total += 1;
-            if limit.is_none_or(|l| items.len() < l) {
-                items.push(self.listed(k, s));
+            if limit.is_some_and(|l| items.len() >= l) {
+                more = true;
+                break;
             }
+            items.push(self.listed(k, s));
         }
-        (total, items)
+        (total, items, more)
     }
 
     /// A deadline as a listing shows it.
@@ -742,7 +772,7 @@ mod tests {
         );
         assert_eq!(board.overdue(UtcMs(30)).get(&Track::Preservation), Some(&1));
         let order: Vec<_> = board
-            .page(|_, _| true, None)
+            .page(|_, _| true, None, None)
             .1
             .iter()
             .map(|d| (d.case_ref.to_string(), d.due.0))
@@ -760,10 +790,19 @@ mod tests {
             Some(&1)
         );
         assert_eq!(board.cases(), (2, 1));
-        let (total, page) = board.page(|_, due| due <= UtcMs(30), Some(1));
+        let (total, page, more) = board.page(|_, due| due <= UtcMs(30), None, Some(1));
         assert_eq!(total, 2, "a page counts every deadline kept");
         assert_eq!(page.len(), 1);
+        assert!(more);
         assert_eq!(page[0].due, UtcMs(20), "soonest first");
+        let after = page[0].position();
+        let (total, page, more) = board.page(|_, due| due <= UtcMs(30), Some(&after), Some(1));
+        assert_eq!((total, page.len(), more), (2, 1, false));
+        assert_eq!(
+            page[0].due,
+            UtcMs(30),
+            "the next page goes on after the last"
+        );
         // Purged.
         board.set(&a, None);
         assert_eq!(board.cases(), (1, 0));

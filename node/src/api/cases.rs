@@ -388,10 +388,32 @@ pub(crate) async fn list_cases(
                 _ => true,
             }
     };
-    // One page, read a case at a time; one match more tells whether there is a next page.
+    // One page, read a case at a time from the index of the most telling filter asked (every
+    // filter is still checked on the case); one match more tells whether there is a next page.
+    let exercise = f.exercise.as_deref().map(|e| match e {
+        "yes" | "true" => "yes".to_owned(),
+        _ => "no".to_owned(),
+    });
+    let by = match (&f.role, &f.state) {
+        (Some(r), Some(st)) => Some(("role_state", format!("{r}\0{st}"))),
+        (None, Some(st)) => Some(("state", st.clone())),
+        _ => [
+            ("peer", &f.peer),
+            ("kind", &f.kind),
+            ("urgency", &f.urgency),
+            ("role", &f.role),
+            ("exercise", &exercise),
+        ]
+        .into_iter()
+        .find_map(|(name, v)| v.clone().map(|v| (name, v))),
+    };
+    let found: Box<dyn Iterator<Item = crate::error::Result<CaseRecord>>> = match &by {
+        Some((name, v)) => Box::new(s.store.cases_where(name, v, after.as_ref())),
+        None => Box::new(s.store.cases_after(after.as_ref())),
+    };
     let mut page: Vec<CaseRecord> = Vec::new();
     let mut more = false;
-    for c in s.store.cases_after(after.as_ref()) {
+    for c in found {
         let c = c?;
         if !wanted(&c) {
             continue;
@@ -433,15 +455,26 @@ fn cursor_mac(s: &Cases, filters: &str, case: &str) -> String {
 
 /// An opaque cursor: the last case of a page, and a MAC over it and the filters.
 fn cursor_for(s: &Cases, filters: &str, last: &CaseRef) -> String {
-    format!(
-        "{}.{}",
-        hex::encode(last.as_str()),
-        cursor_mac(s, filters, last.as_str())
-    )
+    cursor_token(s, filters, last.as_str())
 }
 
 /// The case a cursor continues after, if this node gave it for these filters.
 fn cursor_open(s: &Cases, filters: &str, cursor: &str) -> Option<CaseRef> {
+    CaseRef::parse(&cursor_payload(s, filters, cursor)?).ok()
+}
+
+/// An opaque cursor of any listing: where its page ended (`payload`), and a MAC over it and
+/// the listing's name and filters (`filters`).
+pub(crate) fn cursor_token(s: &Cases, filters: &str, payload: &str) -> String {
+    format!(
+        "{}.{}",
+        hex::encode(payload),
+        cursor_mac(s, filters, payload)
+    )
+}
+
+/// Where a cursor says its page ended, if this node gave it for this listing and filters.
+pub(crate) fn cursor_payload(s: &Cases, filters: &str, cursor: &str) -> Option<String> {
     let (case, mac) = cursor.split_once('.')?;
     let case = String::from_utf8(hex::decode(case).ok()?).ok()?;
     let want = cursor_mac(s, filters, &case);
@@ -455,7 +488,15 @@ fn cursor_open(s: &Cases, filters: &str, cursor: &str) -> Option<CaseRef> {
     if !same {
         return None;
     }
-    CaseRef::parse(&case).ok()
+    Some(case)
+}
+
+/// The 400 of a cursor this node did not give for this listing and these filters.
+fn bad_cursor(why: &str) -> ApiError {
+    ApiError::mistyped(vec![FieldError {
+        field: "cursor".into(),
+        problem: Problem::Invalid(why.into()),
+    }])
 }
 
 /// A case without its messages.
@@ -686,6 +727,9 @@ pub struct AuditQuery {
     /// At most this many entries (default 10,000).
     #[serde(default)]
     limit: Option<usize>,
+    /// Where the page before ended (its `next_cursor`); `from` is then not given.
+    #[serde(default)]
+    cursor: Option<String>,
 }
 
 pub(crate) async fn audit_export(
@@ -701,13 +745,36 @@ pub(crate) async fn audit_export(
             ))
         })?,
     };
-    let limit = q.limit.unwrap_or(10_000).min(100_000);
-    let entries: Vec<Value> = s
-        .store
-        .audit_entries(q.from.unwrap_or(1), usize::MAX)?
+    let limit = q.limit.unwrap_or(10_000).clamp(1, 100_000);
+    let filters = format!("audit {:?}", q.since);
+    let from =
+        match (q.cursor.as_deref(), q.from) {
+            (None, from) => from.unwrap_or(1),
+            (Some(_), Some(_)) => return Err(ApiError::bad(
+                "from and cursor: a cursor says where the next page starts, give one or the other",
+            )),
+            (Some(c), None) => cursor_payload(&s, &filters, c)
+                .and_then(|p| p.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    bad_cursor("not a cursor this node gave for this since: start again without it")
+                })?,
+        };
+    // Read one entry at a time from `from`, as far as the page needs and one more.
+    let mut page = Vec::new();
+    let mut next = None;
+    for e in s.store.audit_from(from) {
+        let e = e?;
+        if e.at.0 < since {
+            continue;
+        }
+        if page.len() == limit {
+            next = Some(cursor_token(&s, &filters, &e.seq.to_string()));
+            break;
+        }
+        page.push(e);
+    }
+    let entries: Vec<Value> = page
         .into_iter()
-        .filter(|e| e.at.0 >= since)
-        .take(limit)
         .map(|e| {
             json!({
                 "seq": e.seq,
@@ -720,7 +787,7 @@ pub(crate) async fn audit_export(
             })
         })
         .collect();
-    Ok(Json(json!({ "entries": entries })))
+    Ok(Json(json!({ "entries": entries, "next_cursor": next })))
 }
 
 pub(crate) async fn audit_verify(State(s): State<Cases>) -> ApiResult<Json<Value>> {
@@ -1963,9 +2030,14 @@ pub struct PendingFilter {
     owed_by: Option<String>,
     /// Only what is overdue (`true`), or only what is not yet (`false`).
     overdue: Option<bool>,
-    /// At most this many, soonest first.
+    /// At most this many, soonest first (default 200).
     limit: Option<usize>,
+    /// Where the page before ended (its `next_cursor`).
+    cursor: Option<String>,
 }
+
+/// Deadlines on one page of `GET /v1/pending` unless `limit` says otherwise.
+const PENDING_PAGE: usize = 200;
 
 /// Who a `pending` item must be owed by.
 enum OwedBy {
@@ -2005,12 +2077,31 @@ pub(crate) async fn pending(
     if f.limit == Some(0) {
         return Err(ApiError::bad("limit: must be at least 1"));
     }
+    let filters = format!("pending {:?}", (&f.owed_by, f.overdue));
+    let after = match f.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(
+            cursor_payload(&s, &filters, c)
+                .and_then(|p| {
+                    let mut parts = p.splitn(3, '\0');
+                    let due = parts.next()?.parse().ok()?;
+                    let case = CaseRef::parse(parts.next()?).ok()?;
+                    Some((poc247_protocol::UtcMs(due), case, parts.next()?.to_owned()))
+                })
+                .ok_or_else(|| {
+                    bad_cursor(
+                        "not a cursor this node gave for these filters: start again without it",
+                    )
+                })?,
+        ),
+    };
+    let limit = f.limit.unwrap_or(PENDING_PAGE);
     // The timer task's board, once it holds every change made before this request.
     deadlines.catch_up().await;
     let now = s.clocks.now();
     let me = s.me.party().clone();
     // Counted on the board; only the page is copied out of it.
-    let (total, page) = deadlines.board().page(
+    let (total, page, more) = deadlines.board().page(
         |owed_by, due| {
             let owed = match &owed_by_filter {
                 None => true,
@@ -2020,8 +2111,20 @@ pub(crate) async fn pending(
             };
             owed && f.overdue.is_none_or(|o| o == (due <= now))
         },
-        f.limit,
+        after.as_ref(),
+        Some(limit),
     );
+    let next = match page.last() {
+        Some(last) if more => {
+            let (due, case, label) = last.position();
+            Some(cursor_token(
+                &s,
+                &filters,
+                &format!("{}\0{case}\0{label}", due.0),
+            ))
+        }
+        _ => None,
+    };
     let mut items = Vec::with_capacity(page.len());
     for d in page {
         items.push(PendingItem {
@@ -2044,5 +2147,6 @@ pub(crate) async fn pending(
         alarms: super::operator::alarms(s.me.cfg(), &ops),
         total,
         pending: items,
+        next_cursor: next,
     }))
 }

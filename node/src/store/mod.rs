@@ -11,6 +11,7 @@
 //! and is read as it is.
 
 pub mod durable;
+pub(crate) mod index;
 
 use crate::audit::{self, Actor, AuditEntry, AuditRecord, Break, Checkpoint, Verification};
 use crate::error::{NodeError, Result};
@@ -248,6 +249,12 @@ impl Store {
             meta.insert(MESSAGE_COUNT, &n.to_be_bytes())?;
             db.flush()?;
         }
+        // A store written before the listings' indexes: they are built once, here.
+        if meta.get(index::INDEX_BUILT)?.is_none() {
+            index::build(&db.open_tree("cases")?, &db.open_tree("case_index")?)?;
+            meta.insert(index::INDEX_BUILT, &[][..])?;
+            db.flush()?;
+        }
         let (committer, rx) = mpsc::channel(4096);
         let flushes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let store = Store {
@@ -258,6 +265,7 @@ impl Store {
                 outbox: db.open_tree("outbox")?,
                 audit: db.open_tree("audit")?,
                 checkpoints: db.open_tree("checkpoints")?,
+                case_index: db.open_tree("case_index")?,
                 keys: db.open_tree("keys")?,
                 peer_keys: db.open_tree("peer_keys")?,
                 signer: Signer(std::sync::Arc::new(std::sync::RwLock::new(signer))),
@@ -469,11 +477,15 @@ impl Store {
                 &self.t.cases,
                 &self.t.outbox,
                 &self.t.meta,
+                &self.t.case_index,
             )
-                .transaction(|(mt, et, ct, ot, meta)| {
+                .transaction(|(mt, et, ct, ot, meta, it)| {
                     count_messages(meta, removed(mt.remove(&key)?))?;
                     et.remove(&key)?;
-                    ct.remove(ck.as_slice())?;
+                    if let Some(old) = ct.remove(ck.as_slice())? {
+                        let old: CaseRecord = dec(&old).map_err(abort)?;
+                        index::change(it, Some(&old), None)?;
+                    }
                     ot.remove(&key)?;
                     Ok(())
                 }),
@@ -518,28 +530,33 @@ impl Store {
             case_ref: Some(msg.case_ref.clone()),
             message_id: Some(msg.id),
         };
-        tx(self.t.all().transaction(|(mt, et, ct, ot, at, meta, cp)| {
-            if let Some(existing) = mt.get(key)? {
-                let old: StoredMessage = dec(&existing).map_err(abort)?;
-                return Ok(Err(CaseRefusal::Duplicate(old.receipt)));
-            }
-            let Some(raw) = ct.get(&ck)? else {
-                return Ok(Err(CaseRefusal::NoCase(msg.case_ref.clone())));
-            };
-            let mut case: CaseRecord = dec(&raw).map_err(abort)?;
-            let warnings = match apply(&mut case) {
-                Ok(w) => w,
-                Err(e) => return Ok(Err(CaseRefusal::Lifecycle(e))),
-            };
-            count_messages(meta, added(mt.insert(&key, m.as_slice())?))?;
-            et.insert(&key, envelope.as_slice())?;
-            ct.insert(ck.as_slice(), enc(&case).map_err(abort)?)?;
-            if let Some(o) = &o {
-                ot.insert(&key, o.as_slice())?;
-            }
-            append_audit(at, meta, cp, &self.t.signer.get(), &rec)?;
-            Ok(Ok((case, warnings)))
-        }))
+        tx(self
+            .t
+            .all()
+            .transaction(|(mt, et, ct, ot, at, meta, cp, it)| {
+                if let Some(existing) = mt.get(key)? {
+                    let old: StoredMessage = dec(&existing).map_err(abort)?;
+                    return Ok(Err(CaseRefusal::Duplicate(old.receipt)));
+                }
+                let Some(raw) = ct.get(&ck)? else {
+                    return Ok(Err(CaseRefusal::NoCase(msg.case_ref.clone())));
+                };
+                let mut case: CaseRecord = dec(&raw).map_err(abort)?;
+                let old_keys = index::keys(&case);
+                let warnings = match apply(&mut case) {
+                    Ok(w) => w,
+                    Err(e) => return Ok(Err(CaseRefusal::Lifecycle(e))),
+                };
+                count_messages(meta, added(mt.insert(&key, m.as_slice())?))?;
+                et.insert(&key, envelope.as_slice())?;
+                ct.insert(ck.as_slice(), enc(&case).map_err(abort)?)?;
+                index::put_keys(it, &old_keys, &index::keys(&case))?;
+                if let Some(o) = &o {
+                    ot.insert(&key, o.as_slice())?;
+                }
+                append_audit(at, meta, cp, &self.t.signer.get(), &rec)?;
+                Ok(Ok((case, warnings)))
+            }))
     }
 
     /// Changes a case without a message (an officer closing it), with its audit entry.
@@ -556,16 +573,19 @@ impl Store {
             &self.t.audit,
             &self.t.meta,
             &self.t.checkpoints,
+            &self.t.case_index,
         );
-        tx(trees.transaction(|(ct, at, meta, cp)| {
+        tx(trees.transaction(|(ct, at, meta, cp, it)| {
             let Some(raw) = ct.get(&ck)? else {
                 return Ok(Err(CaseRefusal::NoCase(case_ref.clone())));
             };
             let mut case: CaseRecord = dec(&raw).map_err(abort)?;
+            let old_keys = index::keys(&case);
             if let Err(e) = apply(&mut case) {
                 return Ok(Err(CaseRefusal::Lifecycle(e)));
             }
             ct.insert(ck.as_slice(), enc(&case).map_err(abort)?)?;
+            index::put_keys(it, &old_keys, &index::keys(&case))?;
             append_audit(at, meta, cp, &self.t.signer.get(), rec)?;
             Ok(Ok(case))
         }))
@@ -576,13 +596,15 @@ impl Store {
         self.writable()?;
         let ck = case.case_ref.as_str().as_bytes().to_vec();
         let c = enc(case)?;
+        let new_keys = index::keys(case);
         let trees = (
             &self.t.cases,
             &self.t.audit,
             &self.t.meta,
             &self.t.checkpoints,
+            &self.t.case_index,
         );
-        tx(trees.transaction(|(ct, at, meta, cp)| {
+        tx(trees.transaction(|(ct, at, meta, cp, it)| {
             if ct.get(&ck)?.is_some() {
                 return Err(abort(NodeError::Storage(format!(
                     "case {} already exists",
@@ -590,6 +612,7 @@ impl Store {
                 ))));
             }
             ct.insert(ck.as_slice(), c.as_slice())?;
+            index::put_keys(it, &[], &new_keys)?;
             note_case_seq(meta, &case.case_ref)?;
             append_audit(at, meta, cp, &self.t.signer.get(), rec)?;
             Ok(())
@@ -638,24 +661,28 @@ impl Store {
             case_ref: Some(case_ref.clone()),
             message_id: None,
         };
-        tx(self.t.all().transaction(|(mt, et, ct, ot, at, meta, cp)| {
-            let Some(raw) = ct.get(&ck)? else {
-                return Ok(false);
-            };
-            let case: CaseRecord = dec(&raw).map_err(abort)?;
-            for id in &case.messages {
-                count_messages(meta, removed(mt.remove(id.as_bytes().as_slice())?))?;
-                et.remove(id.as_bytes().as_slice())?;
-                ot.remove(id.as_bytes().as_slice())?;
-            }
-            ct.remove(ck.as_slice())?;
-            // What stays of the case: when and why it went, so that asking for it later is
-            // told so instead of "not found", as for a typo.
-            let tomb = enc(&(now, short(reason))).map_err(abort)?;
-            meta.insert(purged_key(case_ref), tomb)?;
-            append_audit(at, meta, cp, &self.t.signer.get(), &rec)?;
-            Ok(true)
-        }))
+        tx(self
+            .t
+            .all()
+            .transaction(|(mt, et, ct, ot, at, meta, cp, it)| {
+                let Some(raw) = ct.get(&ck)? else {
+                    return Ok(false);
+                };
+                let case: CaseRecord = dec(&raw).map_err(abort)?;
+                for id in &case.messages {
+                    count_messages(meta, removed(mt.remove(id.as_bytes().as_slice())?))?;
+                    et.remove(id.as_bytes().as_slice())?;
+                    ot.remove(id.as_bytes().as_slice())?;
+                }
+                ct.remove(ck.as_slice())?;
+                index::change(it, Some(&case), None)?;
+                // What stays of the case: when and why it went, so that asking for it later is
+                // told so instead of "not found", as for a typo.
+                let tomb = enc(&(now, short(reason))).map_err(abort)?;
+                meta.insert(purged_key(case_ref), tomb)?;
+                append_audit(at, meta, cp, &self.t.signer.get(), &rec)?;
+                Ok(true)
+            }))
     }
 
     /// When case `case_ref` was purged here and why, if it was.
@@ -763,8 +790,9 @@ impl Store {
             &t.audit,
             &t.meta,
             &t.checkpoints,
+            &t.case_index,
         );
-        let r = tx(trees.transaction(|(mt, ct, ot, at, meta, cp)| {
+        let r = tx(trees.transaction(|(mt, ct, ot, at, meta, cp, it)| {
             let Some(raw) = mt.get(id.as_bytes())? else {
                 return Ok(Err(format!("no message {id} here")));
             };
@@ -783,6 +811,7 @@ impl Store {
                 return Ok(Err(format!("case {} is not here", msg.case_ref)));
             };
             let mut case: CaseRecord = dec(&raw_case).map_err(abort)?;
+            let old_keys = index::keys(&case);
             if let Err(e) = case.requeue(id, now) {
                 return Ok(Err(e.to_string()));
             }
@@ -792,6 +821,7 @@ impl Store {
                 added(mt.insert(id.as_bytes(), enc(&msg).map_err(abort)?)?),
             )?;
             ct.insert(ck, enc(&case).map_err(abort)?)?;
+            index::put_keys(it, &old_keys, &index::keys(&case))?;
             let entry = OutboxEntry {
                 peer: msg.to.clone(),
                 queued_at: now,
@@ -880,6 +910,15 @@ impl Store {
             .take(limit)
             .map(|v| dec(&v?))
             .collect()
+    }
+
+    /// The audit entries from position `from` on, read one at a time.
+    pub fn audit_from(&self, from: u64) -> impl Iterator<Item = Result<AuditEntry>> + '_ {
+        self.t
+            .audit
+            .range(from.to_be_bytes()..)
+            .values()
+            .map(|v| dec(&v?))
     }
 
     /// The signed checkpoints at or after audit position `from`, in order.
@@ -1103,6 +1142,46 @@ impl Store {
             .range::<Vec<u8>, _>((start, Bound::Unbounded))
             .values()
             .map(|v| dec(&v?))
+    }
+
+    /// The cases whose `filter` is `value` (see [`index`]: `role`, `state`, `role_state` as
+    /// `<role>\0<state>`, `kind`, `peer`, `urgency`, `exercise` as `yes` or `no`) after
+    /// `after` (all with `None`), in case-reference order, read one at a time from that
+    /// filter's index: a page reads its cases and no other.
+    pub fn cases_where(
+        &self,
+        filter: &str,
+        value: &str,
+        after: Option<&CaseRef>,
+    ) -> impl Iterator<Item = Result<CaseRecord>> + '_ {
+        use std::ops::Bound;
+        let prefix = index::prefix(filter, value);
+        let start = match after {
+            Some(c) => {
+                let mut k = prefix.clone();
+                k.extend_from_slice(c.as_str().as_bytes());
+                Bound::Excluded(k)
+            }
+            None => Bound::Included(prefix.clone()),
+        };
+        let n = prefix.len();
+        self.t
+            .case_index
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .keys()
+            .take_while(move |k| k.as_ref().map_or(true, |k| k.starts_with(&prefix)))
+            .filter_map(move |k| {
+                let k = match k {
+                    Ok(k) => k,
+                    Err(e) => return Some(Err(e.into())),
+                };
+                // A key whose case went in the same moment is passed over.
+                match self.t.cases.get(&k[n..]) {
+                    Ok(Some(v)) => Some(dec(&v)),
+                    Ok(None) => None,
+                    Err(e) => Some(Err(e.into())),
+                }
+            })
     }
 
     /// Every case, in case-reference order, read one at a time.
@@ -1335,6 +1414,8 @@ pub(crate) struct NewInbound {
     rec: AuditRecord,
     /// The receipt given for it.
     receipt: Option<SignedReceipt>,
+    /// The case's index keys.
+    index_keys: Vec<Vec<u8>>,
 }
 
 /// One new outbound request of a [`Change::Outbound`], encoded.
@@ -1348,6 +1429,7 @@ pub(crate) struct NewOutbound {
     preservation_case: Option<CaseRef>,
     outbox: Vec<u8>,
     rec: AuditRecord,
+    index_keys: Vec<Vec<u8>>,
 }
 
 impl Change {
@@ -1364,6 +1446,7 @@ impl Change {
                 msg: record,
                 envelope,
                 case: enc(*case)?,
+                index_keys: index::keys(case),
                 case_ref: case.case_ref.clone(),
                 preservation_case: case.preservation_case.clone(),
                 outbox: enc(&OutboxEntry {
@@ -1390,6 +1473,7 @@ impl Change {
             envelope,
             id: msg.id,
             case: enc(case)?,
+            index_keys: index::keys(case),
             case_ref: case.case_ref.clone(),
             preservation_case: case.preservation_case.clone(),
             rec: AuditRecord {
@@ -1425,6 +1509,8 @@ struct Trees {
     audit: sled::Tree,
     meta: sled::Tree,
     checkpoints: sled::Tree,
+    /// The listings' indexes ([`index`]).
+    case_index: sled::Tree,
     /// The node's own signing-key history (`KeyLink`s by index).
     keys: sled::Tree,
     /// Every signing key of a peer seen in the directory: `party/0/key` → first seen.
@@ -1460,6 +1546,7 @@ impl Trees {
         &sled::Tree,
         &sled::Tree,
         &sled::Tree,
+        &sled::Tree,
     ) {
         (
             &self.messages,
@@ -1469,6 +1556,7 @@ impl Trees {
             &self.audit,
             &self.meta,
             &self.checkpoints,
+            &self.case_index,
         )
     }
 
@@ -1476,23 +1564,25 @@ impl Trees {
     /// its own reasons (a duplicate, a case that exists, a lifecycle rule) writes nothing and
     /// leaves the others alone.
     fn apply(&self, changes: &[Change]) -> Result<Vec<Changed>> {
-        tx(self.all().transaction(|(mt, et, ct, ot, at, meta, cp)| {
-            let mut out = Vec::with_capacity(changes.len());
-            for change in changes {
-                out.push(match change {
-                    Change::Inbound(new) => {
-                        Changed::Inbound(self.inbound(mt, et, ct, at, meta, cp, new)?)
-                    }
-                    Change::Outbound(rows) => {
-                        Changed::Outbound(self.outbound(mt, et, ct, ot, at, meta, cp, rows)?)
-                    }
-                    Change::Settle { id, outcome, now } => {
-                        Changed::Settle(self.settle(mt, ct, ot, at, meta, cp, *id, outcome, *now)?)
-                    }
-                });
-            }
-            Ok(out)
-        }))
+        tx(self
+            .all()
+            .transaction(|(mt, et, ct, ot, at, meta, cp, it)| {
+                let mut out = Vec::with_capacity(changes.len());
+                for change in changes {
+                    out.push(match change {
+                        Change::Inbound(new) => {
+                            Changed::Inbound(self.inbound(mt, et, ct, at, meta, cp, it, new)?)
+                        }
+                        Change::Outbound(rows) => Changed::Outbound(
+                            self.outbound(mt, et, ct, ot, at, meta, cp, it, rows)?,
+                        ),
+                        Change::Settle { id, outcome, now } => Changed::Settle(
+                            self.settle(mt, ct, ot, at, meta, cp, it, *id, outcome, *now)?,
+                        ),
+                    });
+                }
+                Ok(out)
+            }))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1504,6 +1594,7 @@ impl Trees {
         at: &TransactionalTree,
         meta: &TransactionalTree,
         cp: &TransactionalTree,
+        it: &TransactionalTree,
         new: &NewInbound,
     ) -> TxResult<std::result::Result<Inbound, InboundError>> {
         let NewInbound {
@@ -1515,6 +1606,7 @@ impl Trees {
             preservation_case,
             rec,
             receipt,
+            index_keys,
         } = new;
         let key = id.as_bytes();
         if let Some(existing) = mt.get(key)? {
@@ -1542,6 +1634,7 @@ impl Trees {
         count_messages(meta, added(mt.insert(key.as_slice(), msg.as_slice())?))?;
         et.insert(key.as_slice(), envelope.as_slice())?;
         ct.insert(ck, case.as_slice())?;
+        index::put_keys(it, &[], index_keys)?;
         if let Some(p) = preservation_case {
             link_follow_up_ref(ct, p, case_ref)?;
         }
@@ -1559,6 +1652,7 @@ impl Trees {
         at: &TransactionalTree,
         meta: &TransactionalTree,
         cp: &TransactionalTree,
+        it: &TransactionalTree,
         rows: &[NewOutbound],
     ) -> TxResult<Result<()>> {
         // All or none: every case is checked before anything is written.
@@ -1575,6 +1669,7 @@ impl Trees {
             count_messages(meta, added(mt.insert(key.as_slice(), r.msg.as_slice())?))?;
             et.insert(key.as_slice(), r.envelope.as_slice())?;
             ct.insert(r.case_ref.as_str().as_bytes(), r.case.as_slice())?;
+            index::put_keys(it, &[], &r.index_keys)?;
             ot.insert(key.as_slice(), r.outbox.as_slice())?;
             if let Some(p) = &r.preservation_case {
                 link_follow_up_ref(ct, p, &r.case_ref)?;
@@ -1594,6 +1689,7 @@ impl Trees {
         at: &TransactionalTree,
         meta: &TransactionalTree,
         cp: &TransactionalTree,
+        it: &TransactionalTree,
         id: MessageId,
         outcome: &std::result::Result<SignedReceipt, String>,
         now: UtcMs,
@@ -1614,6 +1710,7 @@ impl Trees {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
+        let old_keys = index::keys(&case);
         let transition = match outcome {
             Ok(receipt) => {
                 msg.receipt = Some(receipt.clone());
@@ -1639,6 +1736,7 @@ impl Trees {
         };
         count_messages(meta, added(mt.insert(&key, m)?))?;
         ct.insert(ck, c)?;
+        index::put_keys(it, &old_keys, &index::keys(&case))?;
         ot.remove(&key)?;
         let rec = AuditRecord {
             at: now,
