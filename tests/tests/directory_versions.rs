@@ -318,3 +318,117 @@ async fn a_node_whose_version_is_past_its_next_update_keeps_serving_and_says_so_
     net.net.shutdown().await;
     Ok(())
 }
+
+/// `p`'s row in `at`'s `GET /v1/peers`.
+async fn peer_row(net: &Net, at: &str, p: &str) -> anyhow::Result<Value> {
+    let peers = net.client(at)?.get("/v1/peers").await?.body;
+    Ok(peers["peers"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["party"] == p).cloned())
+        .unwrap_or(Value::Null))
+}
+
+/// Waits (at most 5 s) until `at`'s peers list says `p` is connected, or not.
+async fn wait_connected(net: &Net, at: &str, p: &str, want: bool) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let row = peer_row(net, at, p).await?;
+        if row["connected"] == want {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "{p} at {at} is not connected={want}: {row}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_that_drops_a_pin_closes_the_connection_using_it_and_refuses_it_after(
+) -> anyhow::Result<()> {
+    let registry = SigningKey::from_bytes(&[13; 32]);
+    let net = registry_net(&["LU", "FR"], &registry).await?;
+    let lu = net.client("LU")?;
+    let now = UtcMs(now().0);
+    let fr_pin = Directory::load(&net.config("LU")?.directory)?
+        .get(&party("FR"))
+        .and_then(|e| e.spki_sha256)
+        .map(|pin| pin.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        .ok_or_else(|| anyhow::anyhow!("FR's entry pins no key"))?;
+    let other = "cd".repeat(32);
+    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, None, now, 30)?;
+    let r = lu.post("/v1/directory", &version_json(&v1)?).await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    let mut rx = net.events("LU")?;
+    let sent = net.submit("LU", &preservation_request("FR")).await?;
+    wait_delivered(&mut rx, sent["message_id"].as_str().unwrap_or_default(), 10).await?;
+    wait_connected(&net, "LU", "FR", true).await?;
+
+    // A pin added beside FR's key: the connection using the key still pinned goes on.
+    let add = |e: &mut poc247_node::peers::directory::PartyEntryFile| {
+        if e.id == "FR" {
+            e.spki_pins = vec![poc247_node::peers::directory::KeyWindowFile {
+                key: other.clone(),
+                valid_from: None,
+                valid_until: None,
+            }];
+        }
+    };
+    let v2 = registry::publish(&registry, signed_entries(&net, add)?, Some(&v1), now, 30)?;
+    // The connections made for the first request, both ways, are up: from here none is new.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    while rx.try_recv().is_ok() {}
+    let r = lu.post("/v1/directory", &version_json(&v2)?).await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    // No connection was closed: the key in use is still pinned.
+    assert_eq!(r.body["connections_closed"], 0, "{}", r.body);
+    wait_serials(&net, &["LU", "FR"], 2).await?;
+    wait_connected(&net, "LU", "FR", true).await?;
+
+    // FR's key in use is dropped, the other one kept: the live connection closes at once.
+    let drop_in_use = |e: &mut poc247_node::peers::directory::PartyEntryFile| {
+        if e.id == "FR" {
+            e.spki_sha256 = Some(other.clone());
+            e.spki_pins = Vec::new();
+        }
+    };
+    let v3 = registry::publish(
+        &registry,
+        signed_entries(&net, drop_in_use)?,
+        Some(&v2),
+        now,
+        30,
+    )?;
+    let r = lu.post("/v1/directory", &version_json(&v3)?).await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    // Closed by the version's arrival, not by the look every 30 s at the windows.
+    wait_connected(&net, "LU", "FR", false).await?;
+
+    // A new handshake with that key is refused, naming both values, whichever side dials.
+    let queued = net.submit("LU", &preservation_request("FR")).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let why = loop {
+        let row = peer_row(&net, "LU", "FR").await?;
+        if let Some(why) = row["last_error"].as_str() {
+            break why.to_owned();
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "{row}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        why.contains(&other) && why.contains(&fr_pin),
+        "the reason names the pin and the key presented: {why}"
+    );
+    wait_connected(&net, "LU", "FR", false).await?;
+    let id = queued["message_id"].as_str().unwrap_or_default().to_owned();
+    while let Ok(ev) = rx.try_recv() {
+        assert!(
+            !(matches!(ev.kind, EventKind::Delivered { .. })
+                && ev.message_id.map(|m| m.to_string()) == Some(id.clone())),
+            "delivered to a key no longer pinned: {ev:?}"
+        );
+    }
+    net.net.shutdown().await;
+    Ok(())
+}
