@@ -12,16 +12,18 @@ use serde_json::{json, Value};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_takes_a_version_only_signed_newer_chained_and_as_each_party_signed_it(
 ) -> anyhow::Result<()> {
-    let registry = SigningKey::from_bytes(&[9; 32]);
-    let net = registry_net(&["LU", "FR"], &registry).await?;
+    // Every node holds the development network's version 1, signed by its registry.
+    let net = registry_net(&["LU", "FR"]).await?;
+    let registry = net.registry()?;
+    let v0 = net.version_in_force("LU")?;
     let lu = net.client("LU")?;
     let now = UtcMs(now().0);
-    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, None, now, 30)?;
+    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, Some(&v0), now, 30)?;
     let r = lu.post("/v1/directory", &version_json(&v1)?).await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
-    assert_eq!(r.body["serial"], 1);
+    assert_eq!(r.body["serial"], 2);
     // FR takes it from LU over their connection.
-    wait_serials(&net, &["FR"], 1).await?;
+    wait_serials(&net, &["FR"], 2).await?;
     let again = net
         .client("FR")?
         .post("/v1/directory", &version_json(&v1)?)
@@ -105,17 +107,17 @@ async fn a_node_takes_a_version_only_signed_newer_chained_and_as_each_party_sign
     })
     .await?;
     assert!(
-        matches!(e.kind, EventKind::DirectoryRefused { serial: 3, .. }),
+        matches!(e.kind, EventKind::DirectoryRefused { serial: 4, .. }),
         "{e:?}"
     );
     // The version in force is still v2, and the next chained one is taken.
     let v3 = registry::publish(&registry, v2.version.entries.clone(), Some(&v2), now, 30)?;
     let r = lu.post("/v1/directory", &version_json(&v3)?).await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
-    assert_eq!(r.body["serial"], 3);
+    assert_eq!(r.body["serial"], 4);
     // /metrics says which version is in force, and that its next update is not overdue.
     let metrics = net.client("LU")?.get_text("/metrics").await?.text;
-    assert!(metrics.contains("poc247_directory_serial 3"), "{metrics}");
+    assert!(metrics.contains("poc247_directory_serial 4"), "{metrics}");
     assert!(
         metrics.contains("poc247_directory_next_update_passed 0"),
         "{metrics}"
@@ -169,24 +171,18 @@ async fn wait_serials(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_spreads_to_every_node_a_stopped_one_catches_up_and_a_removed_party_is_out(
 ) -> anyhow::Result<()> {
-    let registry = SigningKey::from_bytes(&[7; 32]);
     let parties = ["LU", "FR", "CO", "DE"];
-    let mut net = Net::fresh_prepared(&parties)?;
-    let mut configs = Vec::new();
-    for p in parties {
-        let mut cfg = net.config(p)?;
-        cfg.registry_key = Some(registry.verifying_key());
-        net.net.start_node_with(&party(p), cfg.clone()).await?;
-        configs.push(cfg);
-    }
+    let mut net = registry_net(&parties).await?;
+    let registry = net.registry()?;
+    let v0 = net.version_in_force("LU")?;
     let now = UtcMs(now().0);
-    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, None, now, 30)?;
+    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, Some(&v0), now, 30)?;
     let r = net
         .client("LU")?
         .post("/v1/directory", &version_json(&v1)?)
         .await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
-    let took = wait_serials(&net, &parties, 1).await?;
+    let took = wait_serials(&net, &parties, 2).await?;
     eprintln!(
         "version 1 in force at all {} nodes in {took:?}",
         parties.len()
@@ -200,11 +196,9 @@ async fn a_version_spreads_to_every_node_a_stopped_one_catches_up_and_a_removed_
         .post("/v1/directory", &version_json(&v2)?)
         .await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
-    wait_serials(&net, &["LU", "FR", "CO"], 2).await?;
-    net.net
-        .start_node_with(&party("DE"), configs[3].clone())
-        .await?;
-    wait_serials(&net, &["DE"], 2).await?;
+    wait_serials(&net, &["LU", "FR", "CO"], 3).await?;
+    net.net.start_node(&party("DE")).await?;
+    wait_serials(&net, &["DE"], 3).await?;
 
     // CO is removed: a request LU queued for it fails with the reason, at every node it is out.
     net.net.stop_node(&party("CO")).await;
@@ -226,7 +220,7 @@ async fn a_version_spreads_to_every_node_a_stopped_one_catches_up_and_a_removed_
         .post("/v1/directory", &version_json(&v3)?)
         .await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
-    wait_serials(&net, &["LU", "FR", "DE"], 3).await?;
+    wait_serials(&net, &["LU", "FR", "DE"], 4).await?;
     let case = queued["case_ref"].as_str().unwrap_or_default().to_owned();
     let failed = wait_for(&mut lu_events, 10, |e| {
         e.message_id.map(|m| m.to_string()).as_deref() == Some(id.as_str())
@@ -282,14 +276,20 @@ async fn a_node_refused_for_its_pin_sees_why_in_its_peers_with_both_values() -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_version_is_past_its_next_update_keeps_serving_and_says_so_once(
 ) -> anyhow::Result<()> {
-    let registry = SigningKey::from_bytes(&[11; 32]);
-    let mut net = Net::fresh_prepared(&["LU", "FR"])?;
+    let mut net = Net::signed_prepared(&["LU", "FR"])?;
+    let registry = net.registry()?;
+    let v0 = net.version_in_force("LU")?;
     // Issued 40 days ago with a next update after 30: ten days overdue.
     let issued = UtcMs(now().0 - 40 * 86_400_000);
-    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, None, issued, 30)?;
+    let v1 = registry::publish(
+        &registry,
+        signed_entries(&net, |_| {})?,
+        Some(&v0),
+        issued,
+        30,
+    )?;
     for p in ["LU", "FR"] {
-        let mut cfg = net.config(p)?;
-        cfg.registry_key = Some(registry.verifying_key());
+        let cfg = net.config(p)?;
         let me = signing_key(&cfg)?.verifying_key();
         std::fs::create_dir_all(&cfg.data_dir)?;
         poc247_node::peers::install_version(&cfg, &registry.verifying_key(), &me, &v1)
@@ -304,7 +304,7 @@ async fn a_node_whose_version_is_past_its_next_update_keeps_serving_and_says_so_
             break ev;
         }
     };
-    assert_eq!(overdue["serial"], 1);
+    assert_eq!(overdue["serial"], 2);
     assert!(overdue["next_update"].as_u64().unwrap() < now().0);
     let status = net.client("LU")?.get("/v1/status").await?.body;
     assert_eq!(
@@ -347,8 +347,9 @@ async fn wait_connected(net: &Net, at: &str, p: &str, want: bool) -> anyhow::Res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_that_drops_a_pin_closes_the_connection_using_it_and_refuses_it_after(
 ) -> anyhow::Result<()> {
-    let registry = SigningKey::from_bytes(&[13; 32]);
-    let net = registry_net(&["LU", "FR"], &registry).await?;
+    let net = registry_net(&["LU", "FR"]).await?;
+    let registry = net.registry()?;
+    let v0 = net.version_in_force("LU")?;
     let lu = net.client("LU")?;
     let now = UtcMs(now().0);
     let fr_pin = Directory::load(&net.config("LU")?.directory)?
@@ -357,7 +358,7 @@ async fn a_version_that_drops_a_pin_closes_the_connection_using_it_and_refuses_i
         .map(|pin| pin.iter().map(|b| format!("{b:02x}")).collect::<String>())
         .ok_or_else(|| anyhow::anyhow!("FR's entry pins no key"))?;
     let other = "cd".repeat(32);
-    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, None, now, 30)?;
+    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, Some(&v0), now, 30)?;
     let r = lu.post("/v1/directory", &version_json(&v1)?).await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
     let mut rx = net.events("LU")?;
@@ -383,7 +384,7 @@ async fn a_version_that_drops_a_pin_closes_the_connection_using_it_and_refuses_i
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
     // No connection was closed: the key in use is still pinned.
     assert_eq!(r.body["connections_closed"], 0, "{}", r.body);
-    wait_serials(&net, &["LU", "FR"], 2).await?;
+    wait_serials(&net, &["LU", "FR"], 3).await?;
     wait_connected(&net, "LU", "FR", true).await?;
 
     // FR's key in use is dropped, the other one kept: the live connection closes at once.
