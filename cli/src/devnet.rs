@@ -1,5 +1,6 @@
-//! `poc247 dev-network`: writes a development network (dev CA, per party a certificate, keys
-//! and `node.toml`, and the directory) and says how to start it.
+//! `poc247 dev-network`: writes a development network (dev CA, dev registry key, per party a
+//! certificate, keys and `node.toml`, and the signed directory version in force at each node)
+//! and says how to start it.
 
 use crate::failure::Failure;
 use crate::output::Outcome;
@@ -18,11 +19,17 @@ pub fn write(out: &Path, nodes: &[(PartyId, SocketAddr)]) -> Result<Outcome, Fai
         NodeError::Key { .. } => Failure::refused("bad-network", e.to_string()),
         other => Failure::internal(other.to_string()),
     })?;
+    let version = poc247_node::localnet::publish_dev_version(out)
+        .map_err(|e| Failure::internal(e.to_string()))?;
     let mut text = format!(
-        "wrote a DEVELOPMENT network to {} (dev CA: never use it in service)\n\
+        "wrote a DEVELOPMENT network to {} (dev CA and dev registry: never use them in service)\n\
          \x20 ca.pem, ca.key    the network's dev CA\n\
-         \x20 directory.toml    every party: addresses, signing key, certificate pin, declarations\n",
-        clean(&out.display().to_string())
+         \x20 registry.key      the network's dev registry key, pinned in every node.toml\n\
+         \x20 directory.toml    every party: addresses, signing key, certificate pin, declarations;\n\
+         \x20                   each entry signed by its party, version {} signed by the dev\n\
+         \x20                   registry and installed at every node (data/directory.version.json)\n",
+        clean(&out.display().to_string()),
+        version.version.serial
     );
     let mut list = Vec::new();
     let mut starts = String::new();

@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use poc247_node::peers::directory::Directory;
 use poc247_node::{export, peers::registry};
-use poc247_protocol::SigningKey;
 use poc247_tests::flow::Flow;
 use poc247_tests::*;
 use serde_json::{json, Value};
@@ -16,19 +15,24 @@ use std::path::{Path, PathBuf};
 /// A case between LU and FR: LU's preservation request with an attachment, FR's
 /// acknowledgement and decision, every receipt in LU's hands. Returns the flow, the case and
 /// the attached file's SHA-256.
-async fn case_with_answers(registry: Option<&SigningKey>) -> (Flow, String, String) {
-    let net = Net::fresh_prepared(&["LU", "FR"]).unwrap();
+async fn case_with_answers(registry: bool) -> (Flow, String, String) {
+    let net = if registry {
+        Net::signed_prepared(&["LU", "FR"]).unwrap()
+    } else {
+        Net::fresh_prepared(&["LU", "FR"]).unwrap()
+    };
     net.read_files_from_tmp().unwrap();
     let mut net = net;
     for p in ["LU", "FR"] {
         let mut cfg = net.config(p).unwrap();
         cfg.delivery.initial_backoff_ms = 50;
         cfg.delivery.max_backoff_ms = 300;
-        cfg.registry_key = registry.map(|r| r.verifying_key());
         net.net.start_node_with(&party(p), cfg).await.unwrap();
     }
-    if let Some(registry) = registry {
-        // The registry's version 1, each entry as its Party signed it, in force at LU.
+    if registry {
+        // The registry's next version, each entry as its Party signed it, in force at LU.
+        let registry = net.registry().unwrap();
+        let previous = net.version_in_force("LU").unwrap();
         let file = Directory::load(&net.config("LU").unwrap().directory)
             .unwrap()
             .to_file();
@@ -40,7 +44,7 @@ async fn case_with_answers(registry: Option<&SigningKey>) -> (Flow, String, Stri
                 registry::SignedEntry::sign(e, &key).unwrap()
             })
             .collect();
-        let v1 = registry::publish(registry, entries, None, now(), 30).unwrap();
+        let v1 = registry::publish(&registry, entries, Some(&previous), now(), 30).unwrap();
         let body: Value = serde_json::from_slice(&v1.to_bytes().unwrap()).unwrap();
         let r = net
             .client("LU")
@@ -138,8 +142,7 @@ async fn verify_bundle(file: &Path) -> Ran {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exported_case_verifies_offline_and_any_changed_byte_is_reported() {
-    let registry = SigningKey::from_bytes(&[9; 32]);
-    let (mut f, case, sha) = case_with_answers(Some(&registry)).await;
+    let (mut f, case, sha) = case_with_answers(true).await;
     let (bundle, html) = exported(&f, &case, "files").await;
     let (by_hash, _) = exported(&f, &case, "hashes").await;
 
@@ -195,7 +198,7 @@ async fn an_exported_case_verifies_offline_and_any_changed_byte_is_reported() {
     assert!(content.attachments[0].receipt.is_some());
     assert_eq!(
         content.directory.version.as_ref().unwrap().version.serial,
-        1
+        2
     );
     assert_eq!(std::fs::read_to_string(&html).unwrap(), content.html);
     for kind in ["preservation", "acknowledgement", "decision"] {
@@ -220,7 +223,7 @@ async fn an_exported_case_verifies_offline_and_any_changed_byte_is_reported() {
         assert_eq!(ran.code, Some(0), "{ran:?}");
         assert!(ran.stdout.contains("sound"), "{ran:?}");
         assert!(
-            ran.stdout.contains("directory version 1 signed by"),
+            ran.stdout.contains("directory version 2 signed by"),
             "{ran:?}"
         );
     }
@@ -308,7 +311,7 @@ async fn an_exported_case_verifies_offline_and_any_changed_byte_is_reported() {
         (page, "HTML page"),
         (receipt, "receipt"),
         (gap, "audit entry"),
-        (fr_key, "directory version 1 lists"),
+        (fr_key, "directory version 2 lists"),
         (file, "receipt of attachment"),
     ] {
         std::fs::write(&tampered, resign(&c)).unwrap();
@@ -329,7 +332,7 @@ async fn the_case_page_prints_to_pdf_and_a_screenshot_in_headless_chromium() {
         chromium.exists(),
         "headless Chromium is needed: apt-get install -y chromium (.ci/run does)"
     );
-    let (f, case, _) = case_with_answers(None).await;
+    let (f, case, _) = case_with_answers(false).await;
     let (_, html) = exported(&f, &case, "hashes").await;
     let dir = f.net.tmp.path();
     let (pdf, png) = (dir.join("case.pdf"), dir.join("case.png"));

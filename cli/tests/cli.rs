@@ -412,9 +412,20 @@ async fn dev_network_writes_configs_that_run_loads() {
     let v = ran.json();
     assert_eq!(v["nodes"][2]["party"], "LU-CA");
     assert_eq!(v["nodes"][2]["listen"], "127.0.0.1:47243");
+    // Each node pins the development registry key and holds version 1, signed by it, with
+    // every Party's entry as that Party's key signed it.
+    let dev_registry = poc247_node::localnet::dev_registry_key(&out).unwrap();
     for p in ["lu", "fr", "lu-ca"] {
-        poc247_node::NodeConfig::load(&out.join(p).join("node.toml")).unwrap();
+        let cfg = poc247_node::NodeConfig::load(&out.join(p).join("node.toml")).unwrap();
+        assert_eq!(cfg.registry_key, Some(dev_registry.verifying_key()), "{p}");
+        let v = poc247_node::peers::version_in_force(&cfg).unwrap().unwrap();
+        assert_eq!(v.version.serial, 1);
+        let directory =
+            poc247_node::peers::registry::check(&v, &dev_registry.verifying_key(), None).unwrap();
+        assert_eq!(directory.iter().count(), 3);
     }
+    let key = std::fs::read_to_string(out.join("registry.key")).unwrap();
+    assert!(key.starts_with("# DEVELOPMENT ONLY"), "{key}");
     // Not twice into the same folder.
     let ran = poc247(&["dev-network", "--parties", "LU", "--out", o]).await;
     assert_eq!(ran.code, Some(1), "{ran:?}");

@@ -192,6 +192,7 @@ impl Node {
             wire.clone(),
             dial_requests,
         ));
+        tasks.spawn(crate::peers::watch_pins(wire.clone()));
         tasks.spawn(crate::timers::run(
             crate::timers::Timers {
                 cases: cases.clone(),

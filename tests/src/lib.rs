@@ -94,6 +94,16 @@ impl Net {
         Ok(Net { net, tmp })
     }
 
+    /// A fresh network of `parties`, written but not started, its directory in force as a real
+    /// network's: the development registry key pinned at every node and version 1 installed
+    /// at each ([`poc247_node::localnet::publish_dev_version`]).
+    pub fn signed_prepared(parties: &[&str]) -> Result<Net> {
+        let tmp = tempfile::tempdir()?;
+        let pki = Pki::Fresh(parties.iter().map(|p| party(p)).collect());
+        let net = LocalNetwork::prepare_signed(&tmp.path().join("net"), &pki)?;
+        Ok(Net { net, tmp })
+    }
+
     /// Lets every node of the network attach files by their path from the test's folder
     /// (`[attachments] read_from`), as an administrator would name a folder of outgoing
     /// evidence. The folder holds the nodes' own keys and data too, which stay refused.
@@ -263,16 +273,63 @@ impl RawPeer {
     }
 }
 
-/// A fresh network of `parties`, every node started with `registry`'s key pinned: signed
-/// directory versions are taken only if it signed them.
-pub async fn registry_net(parties: &[&str], registry: &poc247_protocol::SigningKey) -> Result<Net> {
-    let mut net = Net::fresh_prepared(parties)?;
+/// A fresh network of `parties`, every node started: each pins the network's development
+/// registry key and holds its version 1 ([`poc247_node::localnet::publish_dev_version`]).
+pub async fn registry_net(parties: &[&str]) -> Result<Net> {
+    let mut net = Net::signed_prepared(parties)?;
     for p in parties {
-        let mut cfg = net.config(p)?;
-        cfg.registry_key = Some(registry.verifying_key());
-        net.net.start_node_with(&party(p), cfg).await?;
+        net.net.start_node(&party(p)).await?;
     }
     Ok(net)
+}
+
+impl Net {
+    /// The network's development registry key: what signs its directory versions.
+    pub fn registry(&self) -> Result<poc247_protocol::SigningKey> {
+        Ok(poc247_node::localnet::dev_registry_key(self.net.dir())?)
+    }
+
+    /// The signed directory version in force at `p`'s node.
+    pub fn version_in_force(&self, p: &str) -> Result<poc247_node::peers::registry::SignedVersion> {
+        poc247_node::peers::version_in_force(&self.config(p)?)
+            .map_err(anyhow::Error::msg)?
+            .with_context(|| format!("no directory version in force at {p}"))
+    }
+
+    /// The version after the one in force at `at`: each Party's entry as listed there, changed
+    /// by `edit` and signed by its node, signed by the network's registry. Not applied.
+    pub fn next_version(
+        &self,
+        at: &str,
+        edit: impl Fn(&mut poc247_node::peers::directory::PartyEntryFile),
+    ) -> Result<poc247_node::peers::registry::SignedVersion> {
+        let previous = self.version_in_force(at)?;
+        Ok(poc247_node::peers::registry::publish(
+            &self.registry()?,
+            signed_entries(self, edit)?,
+            Some(&previous),
+            now(),
+            30,
+        )?)
+    }
+
+    /// Changes Parties' declarations as `edit` does and publishes the next version at `at`'s
+    /// node (through its control API, as `poc247 directory apply` does); the node's answer.
+    pub async fn publish(
+        &self,
+        at: &str,
+        edit: impl Fn(&mut poc247_node::peers::directory::PartyEntryFile),
+    ) -> Result<Value> {
+        let next = self.next_version(at, edit)?;
+        let r = self
+            .client(at)?
+            .post("/v1/directory", &version_json(&next)?)
+            .await?;
+        if r.status.as_u16() != 200 {
+            bail!("POST /v1/directory at {at}: {} {}", r.status, r.body);
+        }
+        Ok(r.body)
+    }
 }
 
 /// Each Party's entry as `net`'s directory lists it now, changed by `edit`, signed with the key

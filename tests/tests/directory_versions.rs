@@ -12,16 +12,18 @@ use serde_json::{json, Value};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_takes_a_version_only_signed_newer_chained_and_as_each_party_signed_it(
 ) -> anyhow::Result<()> {
-    let registry = SigningKey::from_bytes(&[9; 32]);
-    let net = registry_net(&["LU", "FR"], &registry).await?;
+    // Every node holds the development network's version 1, signed by its registry.
+    let net = registry_net(&["LU", "FR"]).await?;
+    let registry = net.registry()?;
+    let v0 = net.version_in_force("LU")?;
     let lu = net.client("LU")?;
     let now = UtcMs(now().0);
-    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, None, now, 30)?;
+    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, Some(&v0), now, 30)?;
     let r = lu.post("/v1/directory", &version_json(&v1)?).await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
-    assert_eq!(r.body["serial"], 1);
+    assert_eq!(r.body["serial"], 2);
     // FR takes it from LU over their connection.
-    wait_serials(&net, &["FR"], 1).await?;
+    wait_serials(&net, &["FR"], 2).await?;
     let again = net
         .client("FR")?
         .post("/v1/directory", &version_json(&v1)?)
@@ -105,17 +107,17 @@ async fn a_node_takes_a_version_only_signed_newer_chained_and_as_each_party_sign
     })
     .await?;
     assert!(
-        matches!(e.kind, EventKind::DirectoryRefused { serial: 3, .. }),
+        matches!(e.kind, EventKind::DirectoryRefused { serial: 4, .. }),
         "{e:?}"
     );
     // The version in force is still v2, and the next chained one is taken.
     let v3 = registry::publish(&registry, v2.version.entries.clone(), Some(&v2), now, 30)?;
     let r = lu.post("/v1/directory", &version_json(&v3)?).await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
-    assert_eq!(r.body["serial"], 3);
+    assert_eq!(r.body["serial"], 4);
     // /metrics says which version is in force, and that its next update is not overdue.
     let metrics = net.client("LU")?.get_text("/metrics").await?.text;
-    assert!(metrics.contains("poc247_directory_serial 3"), "{metrics}");
+    assert!(metrics.contains("poc247_directory_serial 4"), "{metrics}");
     assert!(
         metrics.contains("poc247_directory_next_update_passed 0"),
         "{metrics}"
@@ -169,24 +171,18 @@ async fn wait_serials(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_spreads_to_every_node_a_stopped_one_catches_up_and_a_removed_party_is_out(
 ) -> anyhow::Result<()> {
-    let registry = SigningKey::from_bytes(&[7; 32]);
     let parties = ["LU", "FR", "CO", "DE"];
-    let mut net = Net::fresh_prepared(&parties)?;
-    let mut configs = Vec::new();
-    for p in parties {
-        let mut cfg = net.config(p)?;
-        cfg.registry_key = Some(registry.verifying_key());
-        net.net.start_node_with(&party(p), cfg.clone()).await?;
-        configs.push(cfg);
-    }
+    let mut net = registry_net(&parties).await?;
+    let registry = net.registry()?;
+    let v0 = net.version_in_force("LU")?;
     let now = UtcMs(now().0);
-    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, None, now, 30)?;
+    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, Some(&v0), now, 30)?;
     let r = net
         .client("LU")?
         .post("/v1/directory", &version_json(&v1)?)
         .await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
-    let took = wait_serials(&net, &parties, 1).await?;
+    let took = wait_serials(&net, &parties, 2).await?;
     eprintln!(
         "version 1 in force at all {} nodes in {took:?}",
         parties.len()
@@ -200,11 +196,9 @@ async fn a_version_spreads_to_every_node_a_stopped_one_catches_up_and_a_removed_
         .post("/v1/directory", &version_json(&v2)?)
         .await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
-    wait_serials(&net, &["LU", "FR", "CO"], 2).await?;
-    net.net
-        .start_node_with(&party("DE"), configs[3].clone())
-        .await?;
-    wait_serials(&net, &["DE"], 2).await?;
+    wait_serials(&net, &["LU", "FR", "CO"], 3).await?;
+    net.net.start_node(&party("DE")).await?;
+    wait_serials(&net, &["DE"], 3).await?;
 
     // CO is removed: a request LU queued for it fails with the reason, at every node it is out.
     net.net.stop_node(&party("CO")).await;
@@ -226,7 +220,7 @@ async fn a_version_spreads_to_every_node_a_stopped_one_catches_up_and_a_removed_
         .post("/v1/directory", &version_json(&v3)?)
         .await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
-    wait_serials(&net, &["LU", "FR", "DE"], 3).await?;
+    wait_serials(&net, &["LU", "FR", "DE"], 4).await?;
     let case = queued["case_ref"].as_str().unwrap_or_default().to_owned();
     let failed = wait_for(&mut lu_events, 10, |e| {
         e.message_id.map(|m| m.to_string()).as_deref() == Some(id.as_str())
@@ -282,14 +276,20 @@ async fn a_node_refused_for_its_pin_sees_why_in_its_peers_with_both_values() -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_version_is_past_its_next_update_keeps_serving_and_says_so_once(
 ) -> anyhow::Result<()> {
-    let registry = SigningKey::from_bytes(&[11; 32]);
-    let mut net = Net::fresh_prepared(&["LU", "FR"])?;
+    let mut net = Net::signed_prepared(&["LU", "FR"])?;
+    let registry = net.registry()?;
+    let v0 = net.version_in_force("LU")?;
     // Issued 40 days ago with a next update after 30: ten days overdue.
     let issued = UtcMs(now().0 - 40 * 86_400_000);
-    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, None, issued, 30)?;
+    let v1 = registry::publish(
+        &registry,
+        signed_entries(&net, |_| {})?,
+        Some(&v0),
+        issued,
+        30,
+    )?;
     for p in ["LU", "FR"] {
-        let mut cfg = net.config(p)?;
-        cfg.registry_key = Some(registry.verifying_key());
+        let cfg = net.config(p)?;
         let me = signing_key(&cfg)?.verifying_key();
         std::fs::create_dir_all(&cfg.data_dir)?;
         poc247_node::peers::install_version(&cfg, &registry.verifying_key(), &me, &v1)
@@ -304,7 +304,7 @@ async fn a_node_whose_version_is_past_its_next_update_keeps_serving_and_says_so_
             break ev;
         }
     };
-    assert_eq!(overdue["serial"], 1);
+    assert_eq!(overdue["serial"], 2);
     assert!(overdue["next_update"].as_u64().unwrap() < now().0);
     let status = net.client("LU")?.get("/v1/status").await?.body;
     assert_eq!(
@@ -315,6 +315,121 @@ async fn a_node_whose_version_is_past_its_next_update_keeps_serving_and_says_so_
     let done = net.submit("LU", &preservation_request("FR")).await?;
     let mut rx = net.events("LU")?;
     wait_delivered(&mut rx, done["message_id"].as_str().unwrap(), 10).await?;
+    net.net.shutdown().await;
+    Ok(())
+}
+
+/// `p`'s row in `at`'s `GET /v1/peers`.
+async fn peer_row(net: &Net, at: &str, p: &str) -> anyhow::Result<Value> {
+    let peers = net.client(at)?.get("/v1/peers").await?.body;
+    Ok(peers["peers"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["party"] == p).cloned())
+        .unwrap_or(Value::Null))
+}
+
+/// Waits (at most 5 s) until `at`'s peers list says `p` is connected, or not.
+async fn wait_connected(net: &Net, at: &str, p: &str, want: bool) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let row = peer_row(net, at, p).await?;
+        if row["connected"] == want {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "{p} at {at} is not connected={want}: {row}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_that_drops_a_pin_closes_the_connection_using_it_and_refuses_it_after(
+) -> anyhow::Result<()> {
+    let net = registry_net(&["LU", "FR"]).await?;
+    let registry = net.registry()?;
+    let v0 = net.version_in_force("LU")?;
+    let lu = net.client("LU")?;
+    let now = UtcMs(now().0);
+    let fr_pin = Directory::load(&net.config("LU")?.directory)?
+        .get(&party("FR"))
+        .and_then(|e| e.spki_sha256)
+        .map(|pin| pin.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        .ok_or_else(|| anyhow::anyhow!("FR's entry pins no key"))?;
+    let other = "cd".repeat(32);
+    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, Some(&v0), now, 30)?;
+    let r = lu.post("/v1/directory", &version_json(&v1)?).await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    let mut rx = net.events("LU")?;
+    let sent = net.submit("LU", &preservation_request("FR")).await?;
+    wait_delivered(&mut rx, sent["message_id"].as_str().unwrap_or_default(), 10).await?;
+    wait_connected(&net, "LU", "FR", true).await?;
+
+    // A pin added beside FR's key: the connection using the key still pinned goes on.
+    let add = |e: &mut poc247_node::peers::directory::PartyEntryFile| {
+        if e.id == "FR" {
+            e.spki_pins = vec![poc247_node::peers::directory::KeyWindowFile {
+                key: other.clone(),
+                valid_from: None,
+                valid_until: None,
+            }];
+        }
+    };
+    let v2 = registry::publish(&registry, signed_entries(&net, add)?, Some(&v1), now, 30)?;
+    // The connections made for the first request, both ways, are up: from here none is new.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    while rx.try_recv().is_ok() {}
+    let r = lu.post("/v1/directory", &version_json(&v2)?).await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    // No connection was closed: the key in use is still pinned.
+    assert_eq!(r.body["connections_closed"], 0, "{}", r.body);
+    wait_serials(&net, &["LU", "FR"], 3).await?;
+    wait_connected(&net, "LU", "FR", true).await?;
+
+    // FR's key in use is dropped, the other one kept: the live connection closes at once.
+    let drop_in_use = |e: &mut poc247_node::peers::directory::PartyEntryFile| {
+        if e.id == "FR" {
+            e.spki_sha256 = Some(other.clone());
+            e.spki_pins = Vec::new();
+        }
+    };
+    let v3 = registry::publish(
+        &registry,
+        signed_entries(&net, drop_in_use)?,
+        Some(&v2),
+        now,
+        30,
+    )?;
+    let r = lu.post("/v1/directory", &version_json(&v3)?).await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    // Closed by the version's arrival, not by the look every 30 s at the windows.
+    wait_connected(&net, "LU", "FR", false).await?;
+
+    // A new handshake with that key is refused, naming both values, whichever side dials.
+    let queued = net.submit("LU", &preservation_request("FR")).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let why = loop {
+        let row = peer_row(&net, "LU", "FR").await?;
+        if let Some(why) = row["last_error"].as_str() {
+            break why.to_owned();
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "{row}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        why.contains(&other) && why.contains(&fr_pin),
+        "the reason names the pin and the key presented: {why}"
+    );
+    wait_connected(&net, "LU", "FR", false).await?;
+    let id = queued["message_id"].as_str().unwrap_or_default().to_owned();
+    while let Ok(ev) = rx.try_recv() {
+        assert!(
+            !(matches!(ev.kind, EventKind::Delivered { .. })
+                && ev.message_id.map(|m| m.to_string()) == Some(id.clone())),
+            "delivered to a key no longer pinned: {ev:?}"
+        );
+    }
     net.net.shutdown().await;
     Ok(())
 }

@@ -8,7 +8,7 @@
 use poc247_node::peers::directory::KeyWindowFile;
 use poc247_node::peers::registry;
 use poc247_node::peers::rollover;
-use poc247_protocol::{fingerprint, RejectionCode, Reply, SigningKey, UtcMs};
+use poc247_protocol::{fingerprint, RejectionCode, Reply, UtcMs};
 use poc247_tests::*;
 use std::time::Duration;
 
@@ -45,12 +45,13 @@ async fn send(net: &Net, n: usize) -> anyhow::Result<Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_party_rolls_its_signing_and_tls_keys_while_requests_flow_and_none_is_lost(
 ) -> anyhow::Result<()> {
-    let registry = SigningKey::from_bytes(&[5; 32]);
-    let net = registry_net(&["LU", "FR"], &registry).await?;
+    let net = registry_net(&["LU", "FR"]).await?;
+    let registry = net.registry()?;
+    let v0 = net.version_in_force("LU")?;
     let lu = net.client("LU")?;
     let fr = net.client("FR")?;
     let t0 = UtcMs(now().0);
-    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, None, t0, 30)?;
+    let v1 = registry::publish(&registry, signed_entries(&net, |_| {})?, Some(&v0), t0, 30)?;
     assert_eq!(
         lu.post("/v1/directory", &version_json(&v1)?)
             .await?
@@ -59,7 +60,7 @@ async fn a_party_rolls_its_signing_and_tls_keys_while_requests_flow_and_none_is_
         200
     );
     wait_until("FR holds version 1", || async {
-        Ok(serial(&net, "FR").await? == 1)
+        Ok(serial(&net, "FR").await? == 2)
     })
     .await?;
     let mut ids = send(&net, 40).await?;
@@ -208,7 +209,7 @@ async fn a_party_rolls_its_signing_and_tls_keys_while_requests_flow_and_none_is_
         200
     );
     wait_until("FR holds version 3", || async {
-        Ok(serial(&net, "FR").await? == 3)
+        Ok(serial(&net, "FR").await? == 4)
     })
     .await?;
 

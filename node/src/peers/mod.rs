@@ -51,7 +51,8 @@ pub struct DirectoryDiff {
     pub removed: Vec<PartyId>,
     /// Parties whose entry changed (key, pin, addresses or declarations).
     pub changed: Vec<PartyId>,
-    /// Of those, the ones whose certificate pin changed: their connections are made anew.
+    /// Of those, the ones whose certificate pins changed (one added, dropped, or its window
+    /// moved): their connections whose key is no longer pinned close.
     pub repinned: Vec<PartyId>,
 }
 
@@ -70,7 +71,7 @@ pub fn diff(old: &Directory, new: &Directory, me: &PartyId) -> DirectoryDiff {
                 if !same {
                     d.changed.push(e.id.clone());
                 }
-                if n.spki_sha256 != e.spki_sha256 {
+                if n.spki_sha256 != e.spki_sha256 || n.pins != e.pins {
                     d.repinned.push(e.id.clone());
                 }
             }
@@ -165,7 +166,7 @@ pub struct ReloadReport {
     /// How it differs from the one it replaced.
     #[serde(flatten)]
     pub diff: DirectoryDiff,
-    /// Connections closed (of removed and re-pinned parties).
+    /// Connections closed (of removed parties, and those whose key is no longer pinned).
     pub connections_closed: usize,
     /// Queued messages to removed parties, now failed.
     pub failed: Vec<FailedMessage>,
@@ -217,13 +218,16 @@ pub async fn reload(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadErr
     wire.ops.peers.set_loaded_at(now);
 
     let mut connections_closed = 0;
-    for p in changes.removed.iter().chain(&changes.repinned) {
+    for p in &changes.removed {
         connections_closed += wire
             .net
             .conns()
-            .close_peer(p, b"directory reloaded", CLOSE_WAIT)
+            .close_peer(p, b"directory reloaded: the party was removed", CLOSE_WAIT)
             .await;
     }
+    // A connection whose certificate key the directory no longer pins closes; one whose key
+    // is still pinned (a pin added beside it) goes on.
+    connections_closed += close_unpinned(wire).await;
     for p in &changes.removed {
         wire.ops.peers.forget(p);
     }
@@ -287,6 +291,57 @@ pub async fn reload(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadErr
         certificate: own,
         warnings,
     })
+}
+
+/// How often a node looks again at the pins of its live connections, for a pin whose window
+/// ends between two reloads.
+pub const PIN_CHECK_EVERY: Duration = Duration::from_secs(30);
+
+/// Closes every live connection whose certificate's key the directory in force does not pin
+/// now (a pin dropped, or its window ended), naming both values in the log and in the close
+/// reason the peer sees; returns how many it closed. A new handshake with that key is refused
+/// the same way (`wire::peering` `admit`).
+pub async fn close_unpinned(wire: &Wire) -> usize {
+    let directory = wire.cases.directory();
+    let now = wire.cases.clocks.now();
+    let mut closed = 0;
+    for entry in directory.iter() {
+        if &entry.id == wire.cases.me.party() || entry.pins.is_empty() {
+            continue;
+        }
+        let peer = &entry.id;
+        let n = wire.net.conns().close_where(peer, |conn| {
+            let presented = tls::peer_certificate(conn).and_then(|c| tls::spki_sha256(&c));
+            if presented
+                .as_ref()
+                .is_ok_and(|spki| entry.pinned_at(spki, now))
+            {
+                return None;
+            }
+            let presented = presented.map_or_else(|e| e.to_string(), hex::encode);
+            let why = crate::wire::peering::unpinned_reason(entry, &presented, now);
+            tracing::warn!(peer = %peer, reason = %why, "closed a connection whose certificate key is no longer pinned");
+            Some(why)
+        }, CLOSE_WAIT).await;
+        closed += n;
+    }
+    closed
+}
+
+/// Runs until the node stops: every [`PIN_CHECK_EVERY`], closes the connections whose pin's
+/// window has ended since the directory was put in force.
+pub(crate) async fn watch_pins(wire: Wire) {
+    let cancel = wire.tasks.cancel_token();
+    let mut every = tokio::time::interval(PIN_CHECK_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = every.tick() => {
+                close_unpinned(&wire).await;
+            }
+        }
+    }
 }
 
 fn names(list: &[PartyId]) -> String {

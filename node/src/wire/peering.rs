@@ -28,7 +28,7 @@ pub(crate) async fn accept_peers(wire: Wire) {
                     return;
                 }
             };
-            if let Some(peer) = admit(&s, &conn) {
+            if let Ok(peer) = admit(&s, &conn) {
                 let cap = s.cases.me.cfg().limits.max_connections_per_peer as usize;
                 if s.net.conns().live(&peer) >= cap {
                     tracing::warn!(peer = %peer, cap, "refused a connection over the peer's cap");
@@ -48,21 +48,22 @@ pub(crate) async fn accept_peers(wire: Wire) {
     }
 }
 
-/// The party a new connection is from, if it is in the directory; closes it otherwise.
-fn admit(wire: &Wire, conn: &quinn::Connection) -> Option<PartyId> {
+/// The party a new connection is from, if it is in the directory with its certificate's key
+/// pinned; closes it otherwise and says why.
+fn admit(wire: &Wire, conn: &quinn::Connection) -> Result<PartyId, String> {
     let peer = match tls::peer_party(conn) {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "peer certificate names no party");
             conn.close(1u32.into(), b"certificate names no party");
-            return None;
+            return Err(format!("certificate names no party: {e}"));
         }
     };
     let directory = wire.cases.directory();
     let Some(entry) = directory.get(&peer) else {
         tracing::warn!(peer = %peer, "refused a party not in the directory");
         conn.close(2u32.into(), b"unknown party");
-        return None;
+        return Err(format!("{peer} is not in the directory"));
     };
     if !entry.pins.is_empty() {
         let presented = tls::peer_certificate(conn).and_then(|c| tls::spki_sha256(&c));
@@ -71,32 +72,11 @@ fn admit(wire: &Wire, conn: &quinn::Connection) -> Option<PartyId> {
             .as_ref()
             .is_ok_and(|spki| entry.pinned_at(spki, now))
         {
-            // Every value, so that the two administrators see which side is out of date.
             let presented = presented.map_or_else(|e| e.to_string(), hex::encode);
-            let pinned = entry
-                .pins
-                .iter()
-                .map(|w| match w.outside(now) {
-                    None => hex::encode(w.value),
-                    Some(why) => format!("{} ({why})", hex::encode(w.value)),
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            tracing::warn!(
-                peer = %peer,
-                pinned = %pinned,
-                presented = %presented,
-                "refused a certificate whose key is not pinned now"
-            );
-            conn.close(
-                3u32.into(),
-                format!(
-                    "certificate key not pinned: the directory pins spki_sha256 {pinned} for \
-                     {peer}, the certificate has {presented}"
-                )
-                .as_bytes(),
-            );
-            return None;
+            let why = unpinned_reason(entry, &presented, now);
+            tracing::warn!(peer = %peer, reason = %why, "refused a certificate whose key is not pinned now");
+            conn.close(3u32.into(), why.as_bytes());
+            return Err(why);
         }
     }
     crate::upkeep::admitted(&wire.ops, &wire.cases, &peer, conn);
@@ -111,7 +91,31 @@ fn admit(wire: &Wire, conn: &quinn::Connection) -> Option<PartyId> {
     wire.cases
         .outbox
         .try_send(DeliveryCmd::PeerSeen(peer.clone()));
-    Some(peer)
+    Ok(peer)
+}
+
+/// Why a certificate with SPKI hash `presented` (hex) is not admitted for `entry`'s Party at
+/// `now`: every pin the directory lists, each with why it is out of its window, and the value
+/// presented, so that the two administrators see which side is out of date.
+pub fn unpinned_reason(
+    entry: &crate::peers::directory::PartyEntry,
+    presented: &str,
+    now: poc247_protocol::UtcMs,
+) -> String {
+    let pinned = entry
+        .pins
+        .iter()
+        .map(|w| match w.outside(now) {
+            None => hex::encode(w.value),
+            Some(why) => format!("{} ({why})", hex::encode(w.value)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "certificate key not pinned: the directory pins spki_sha256 {pinned} for {}, the \
+         certificate has {presented}",
+        entry.id
+    )
 }
 
 /// Serves the streams a peer opens on a connection, each on its own task.
@@ -217,13 +221,14 @@ async fn connect(wire: &Wire, peer: &PartyId) -> Result<quinn::Connection> {
                 }
             };
         match connecting.await {
-            Ok(conn) => {
-                if admit(wire, &conn).as_ref() != Some(peer) {
-                    last = format!("{addr}: certificate is not {peer}'s");
-                    continue;
+            Ok(conn) => match admit(wire, &conn) {
+                Ok(p) if &p == peer => return Ok(conn),
+                Ok(p) => {
+                    conn.close(2u32.into(), b"not the party dialled");
+                    last = format!("{addr}: the certificate is {p}'s, not {peer}'s");
                 }
-                return Ok(conn);
-            }
+                Err(why) => last = format!("{addr}: {why}"),
+            },
             Err(e) => last = format!("{addr}: {e}"),
         }
     }

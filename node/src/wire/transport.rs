@@ -272,6 +272,53 @@ impl Connections {
         closed
     }
 
+    /// Closes every live connection with `peer` for which `judge` gives a reason (its
+    /// certificate's key is no longer pinned), with that reason; returns how many it closed.
+    /// The others stay.
+    pub async fn close_where(
+        &self,
+        peer: &PartyId,
+        judge: impl Fn(&Connection) -> Option<String>,
+        wait: Duration,
+    ) -> usize {
+        let mut closed = 0;
+        let slot = {
+            let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.get(peer).cloned()
+        };
+        if let Some(slot) = slot {
+            // A connection being made right now is waited for at most `wait`; past that, it
+            // is left to the next look (`peers::PIN_CHECK_EVERY`).
+            if let Ok(mut guard) = tokio::time::timeout(wait, slot.lock()).await {
+                let why = guard
+                    .as_ref()
+                    .filter(|c| c.close_reason().is_none())
+                    .and_then(&judge);
+                if let (Some(why), Some(c)) = (why, guard.take()) {
+                    c.close(0u32.into(), why.as_bytes());
+                    closed += 1;
+                }
+            }
+        }
+        let mut extras = self.extras.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = extras.get_mut(peer) {
+            list.retain(|c| {
+                if c.close_reason().is_some() {
+                    return false;
+                }
+                match judge(c) {
+                    None => true,
+                    Some(why) => {
+                        c.close(0u32.into(), why.as_bytes());
+                        closed += 1;
+                        false
+                    }
+                }
+            });
+        }
+        closed
+    }
+
     /// Closes and forgets the connection to `peer` (it stopped answering): the next attempt
     /// makes a fresh handshake instead of waiting out the old connection's backoff.
     pub fn reset(&self, peer: &PartyId) {
