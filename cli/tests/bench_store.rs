@@ -59,7 +59,7 @@ async fn bench_store_fills_a_store_starts_its_node_and_reports_every_figure() {
         "outbox (role=requester)",
         "role=requested&state=delivered",
         "pending, first 200",
-        "pending, all (as the CLI asks)",
+        "pending, as the CLI asks (first page)",
         "show one case",
         "metrics",
         "audit verify",
