@@ -368,7 +368,7 @@ async fn pending_all(socket: &Path, path: &str, json: bool) -> Result<(), Failur
         write!(stdout, "{{\"pending\":[").map_err(fail)?;
     }
     loop {
-        let mut page = api.get(&next).await?;
+        let page = api.get(&next).await?;
         let items = page["pending"].as_array().cloned().unwrap_or_default();
         if json {
             for item in &items {
@@ -377,13 +377,15 @@ async fn pending_all(socket: &Path, path: &str, json: bool) -> Result<(), Failur
                 count += 1;
             }
         } else if count == 0 || !items.is_empty() {
-            // Each page on its own: the alarms once, no count of what follows.
+            // Each page on its own: the alarms once, no count of what follows, no cursor.
+            let mut typed_page: poc247_control::pending::Pending = typed(&page, "GET /v1/pending")?;
             if count > 0 {
-                page["alarms"] = Value::Array(Vec::new());
+                typed_page.alarms.clear();
             }
-            page["total"] = Value::Null;
+            typed_page.total = 0;
+            typed_page.next_cursor = None;
             count += items.len();
-            write!(stdout, "{}", render::pending(&page)).map_err(fail)?;
+            write!(stdout, "{}", render::pending_of(&typed_page)).map_err(fail)?;
         }
         stdout.flush().map_err(fail)?;
         match page["next_cursor"].as_str() {
