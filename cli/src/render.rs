@@ -6,7 +6,9 @@ use crate::fields::field_order;
 use crate::human::{self, paint, Tone};
 use crate::settings::Mailbox;
 use poc247_control::Role;
-use poc247_control::{CaseList, CaseView, Direction, Pending, Status};
+use poc247_control::{
+    CaseList, CaseView, Direction, DryRun, Pending, Status, Submitted, SubmittedCases,
+};
 use poc247_protocol::Urgency;
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
@@ -86,39 +88,49 @@ fn urgency_tone(v: &Value) -> Option<Tone> {
 /// The answer to a created request: a line per case opened (`to` names the recipients the
 /// request was addressed to, when the answer does not).
 pub fn submitted(body: &Value, to: &str) -> String {
-    let line = |c: &Value, to: &str| {
-        let to = c["to"].as_str().map_or_else(|| clean(to), clean);
+    let line = |c: &Submitted| {
         format!(
-            "queued {} (message {}) to {to}\n",
-            text(&c["case_ref"]),
-            text(&c["message_id"]),
+            "queued {} (message {}) to {}\n",
+            c.case_ref, c.message_id, c.to
         )
     };
-    match body["cases"].as_array() {
-        Some(cases) => cases.iter().map(|c| line(c, "?")).collect(),
-        None => line(body, to),
+    if let Ok(several) = poc247_control::read::<SubmittedCases>(body) {
+        return several.cases.iter().map(line).collect();
+    }
+    match poc247_control::read::<Submitted>(body) {
+        Ok(one) => line(&one),
+        Err(e) => unreadable(&format!("the request to {}", clean(to)), &e),
     }
 }
 
 /// The answer to a dry run: each message as it would be sent, its warnings and its body;
 /// nothing was sent or stored.
 pub fn dry_run(body: &Value) -> String {
+    match poc247_control::read::<DryRun>(body) {
+        Ok(d) => dry_run_of(&d),
+        Err(e) => unreadable("a dry run", &e),
+    }
+}
+
+/// [`dry_run`], typed.
+pub fn dry_run_of(d: &DryRun) -> String {
     let mut out = String::from("dry run: nothing was sent or stored\n");
-    let messages = body["messages"].as_array().cloned().unwrap_or_default();
-    if messages.is_empty() {
+    if d.messages.is_empty() {
         let _ = writeln!(
             out,
             "would change {} on this node only; case would be {}",
-            text(&body["case_ref"]),
-            text(&body["state"])
+            d.case_ref
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), ToString::to_string),
+            d.state.as_deref().map_or_else(|| "-".to_owned(), clean)
         );
     }
-    for m in &messages {
-        let case = match m["case_ref"].as_str() {
-            Some(c) => clean(c),
+    for m in &d.messages {
+        let case = match &m.case_ref {
+            Some(c) => c.to_string(),
             None => "a new case".to_owned(),
         };
-        let verb = if m["recorded_only"] == true {
+        let verb = if m.recorded_only {
             "would record"
         } else {
             "would send"
@@ -126,20 +138,16 @@ pub fn dry_run(body: &Value) -> String {
         let _ = writeln!(
             out,
             "{verb} {} to {} in {case} ({}, {}); case would be {}",
-            text(&m["kind"]),
-            text(&m["to"]),
-            text(&m["urgency"]),
-            text(&m["language"]),
-            text(&m["state"]),
+            m.kind,
+            m.to,
+            m.urgency,
+            m.language,
+            clean(&m.state),
         );
-        for w in m["warnings"].as_array().into_iter().flatten() {
-            let _ = writeln!(
-                out,
-                "  warning: {}",
-                w.as_str().map_or_else(|| w.to_string(), clean)
-            );
+        for w in &m.warnings {
+            let _ = writeln!(out, "  warning: {}", clean(w));
         }
-        let pretty = serde_json::to_string_pretty(&m["body"]).unwrap_or_default();
+        let pretty = serde_json::to_string_pretty(&m.body).unwrap_or_default();
         for line in pretty.lines() {
             let _ = writeln!(out, "  {}", clean(line));
         }
@@ -1020,18 +1028,29 @@ mod tests {
 
     #[test]
     fn answers_to_requests_actions_and_records_read_as_one_line_each() {
-        let one = json!({"case_ref": "LU-2026-000001", "message_id": "m1", "state": "queued",
-            "warnings": []});
+        let id = |n: u8| format!("01a20668-0000-7000-8000-00000000000{n}");
+        let one = json!({"case_ref": "LU-2026-000001", "message_id": id(1),
+            "kind": "preservation", "to": "FR", "state": "queued", "warnings": []});
         assert_eq!(
             submitted(&one, "FR"),
-            "queued LU-2026-000001 (message m1) to FR\n"
+            format!("queued LU-2026-000001 (message {}) to FR\n", id(1))
         );
         let many = json!({"cases": [
-            {"case_ref": "LU-2026-000002", "message_id": "m2", "state": "queued", "to": "FR"},
-            {"case_ref": "LU-2026-000003", "message_id": "m3", "state": "queued", "to": "CO"}]});
+            {"case_ref": "LU-2026-000002", "message_id": id(2), "kind": "spontaneous_information",
+             "state": "queued", "to": "FR", "warnings": []},
+            {"case_ref": "LU-2026-000003", "message_id": id(3), "kind": "spontaneous_information",
+             "state": "queued", "to": "CO", "warnings": []}]});
         assert_eq!(
             submitted(&many, "FR,CO"),
-            "queued LU-2026-000002 (message m2) to FR\nqueued LU-2026-000003 (message m3) to CO\n"
+            format!(
+                "queued LU-2026-000002 (message {}) to FR\nqueued LU-2026-000003 (message {}) to CO\n",
+                id(2),
+                id(3)
+            )
+        );
+        assert!(
+            submitted(&json!({"case_ref": 1}), "FR").contains("does not read"),
+            "an answer that is not one is said so"
         );
         let sent = json!({"case_ref": "FR-2026-000001", "message_id": "m4",
             "kind": "acknowledgement", "state": "acknowledged", "warnings": []});

@@ -233,3 +233,50 @@ pub struct AttachmentTransfer {
     /// `received`, `receiving`, `stored`, `delivered`, `sending`, `waiting`, `refused`, `purged`.
     pub state: String,
 }
+
+/// A dry run's answer: what would be sent, checked, with nothing stored (`POST /v1/requests`,
+/// an action, `close`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DryRun {
+    /// The case, for an action on one (`close`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_ref: Option<CaseRef>,
+    /// Always `true`.
+    pub dry_run: bool,
+    /// The case's state once done, for `close`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Every warning of every message.
+    pub warnings: Vec<String>,
+    /// Each message it would send.
+    pub messages: Vec<WouldSend>,
+}
+
+/// A message as it would be sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WouldSend {
+    /// Its case (`None` for a new request: a reference is given when it is stored).
+    pub case_ref: Option<CaseRef>,
+    /// Its kind.
+    pub kind: MessageKind,
+    /// From whom.
+    pub from: PartyId,
+    /// To whom.
+    pub to: PartyId,
+    /// Its urgency.
+    pub urgency: Urgency,
+    /// Its language.
+    pub language: Language,
+    /// Training traffic.
+    pub exercise: bool,
+    /// The message it answers.
+    pub in_reply_to: Option<MessageId>,
+    /// The case's state once it is sent.
+    pub state: String,
+    /// Only recorded here (a case recorded from another channel), not sent.
+    pub recorded_only: bool,
+    /// Warnings for the officer.
+    pub warnings: Vec<String>,
+    /// The body as the peer would receive it: the protocol's `Body` of `kind`, as JSON.
+    pub body: serde_json::Value,
+}

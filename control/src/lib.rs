@@ -19,8 +19,9 @@ pub mod pending;
 pub mod status;
 
 pub use cases::{
-    AttachmentTransfer, CaseAnswer, CaseList, CaseSummary, CaseView, Direction, ExternalRecordView,
-    MessageContent, MessageView, ReceiptView, Submitted, SubmittedCases,
+    AttachmentTransfer, CaseAnswer, CaseList, CaseSummary, CaseView, Direction, DryRun,
+    ExternalRecordView, MessageContent, MessageView, ReceiptView, Submitted, SubmittedCases,
+    WouldSend,
 };
 pub use error::{ErrorBody, ErrorDetail};
 pub use pending::{Alarm, Pending, PendingItem};

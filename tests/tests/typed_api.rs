@@ -3,7 +3,7 @@
 //! and in the same order — a member the types did not know would be dropped and fail here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use poc247_control::{CaseList, CaseView, ErrorBody, Pending, Status};
+use poc247_control::{CaseList, CaseView, DryRun, ErrorBody, Pending, Status, Submitted};
 use poc247_tests::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -11,11 +11,19 @@ use serde_json::Value;
 
 /// The first JSON example under `heading` in docs/api.md.
 fn documented(heading: &str) -> Value {
+    documented_nth(heading, 0)
+}
+
+/// The `n`th JSON example (from 0) under `heading` in docs/api.md.
+fn documented_nth(heading: &str, n: usize) -> Value {
     let doc = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md"),
     )
     .unwrap();
-    let after = &doc[doc.find(heading).unwrap_or_else(|| panic!("no {heading}"))..];
+    let mut after = &doc[doc.find(heading).unwrap_or_else(|| panic!("no {heading}"))..];
+    for _ in 0..n {
+        after = &after[after.find("```json\n").unwrap() + 1..];
+    }
     let start = after.find("```json\n").unwrap() + "```json\n".len();
     let block = &after[start..];
     serde_json::from_str(&block[..block.find("```").unwrap()])
@@ -66,7 +74,20 @@ async fn what_a_node_answers_reads_into_the_shared_types_and_back_unchanged() ->
 {
     let net = Net::embedded().await?;
     let mut rx = net.events("FR")?;
+    let mut dry = preservation_request("FR");
+    dry["dry_run"] = Value::Bool(true);
+    let would = net.client("LU")?.post("/v1/requests", &dry).await?;
+    assert_eq!(would.status.as_u16(), 200, "{}", would.body);
+    let d: DryRun = round_trips("dry run", &would.body);
+    assert_eq!(d.messages.len(), 1);
+    members_as_documented(
+        "dry run",
+        &documented_nth("## Warnings and dry runs", 1),
+        &would.body,
+    );
     let done = net.submit("LU", &preservation_request("FR")).await?;
+    let _: Submitted = round_trips("request", &done);
+    members_as_documented("request", &documented("### `POST /v1/requests`"), &done);
     let case = done["case_ref"].as_str().unwrap_or_default().to_owned();
     wait_for(&mut rx, 10, |e| {
         e.kind == poc247_node::events::EventKind::Received

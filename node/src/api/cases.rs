@@ -21,8 +21,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use poc247_control::{
-    CaseAnswer, CaseList, CaseSummary, CaseView, Direction, ExternalRecordView, MessageContent,
-    MessageView, Pending, PendingItem, ReceiptView,
+    CaseAnswer, CaseList, CaseSummary, CaseView, Direction, DryRun, ExternalRecordView,
+    MessageContent, MessageView, Pending, PendingItem, ReceiptView, Submitted, SubmittedCases,
 };
 use poc247_protocol::{
     codec, fingerprint, Body, CaseRef, Envelope, FieldError, Language, MessageKind, PartyId,
@@ -54,7 +54,7 @@ pub(crate) async fn create_request(
     {
         Sent::Stored(done) => done,
         // Nothing stored: the copies of the attachments go with the intake.
-        Sent::DryRun(would) => return Ok((StatusCode::OK, Json(dry_run_answer(&would)))),
+        Sent::DryRun(would) => return Ok((StatusCode::OK, Json(json!(dry_run_answer(&would))))),
     };
     if let Some(intake) = intake {
         keep(&s, intake, &submitted_ids(&s, &done));
@@ -62,17 +62,51 @@ pub(crate) async fn create_request(
     for d in &done {
         tracing::info!(uid = caller.uid, case = %d.case_ref, kind = %kind, "request created through the API");
     }
-    let body = match (several, done.as_slice()) {
-        (false, [one]) => json!(one),
-        _ => json!({ "cases": done }),
+    let mut done: Vec<Submitted> = done.iter().map(submitted).collect();
+    let body = match (several, done.len()) {
+        (false, 1) => json!(done.remove(0)),
+        _ => json!(SubmittedCases { cases: done }),
     };
     Ok((StatusCode::CREATED, Json(body)))
 }
 
 /// `{ "dry_run": true, "warnings": [ … ], "messages": [ … ] }`: what would be sent.
-fn dry_run_answer(would: &[WouldSend]) -> Value {
-    let warnings: Vec<&String> = would.iter().flat_map(|w| &w.warnings).collect();
-    json!({ "dry_run": true, "warnings": warnings, "messages": would })
+fn dry_run_answer(would: &[WouldSend]) -> DryRun {
+    DryRun {
+        case_ref: None,
+        dry_run: true,
+        state: None,
+        warnings: would.iter().flat_map(|w| w.warnings.clone()).collect(),
+        messages: would
+            .iter()
+            .map(|w| poc247_control::WouldSend {
+                case_ref: w.case_ref.clone(),
+                kind: w.kind,
+                from: w.from.clone(),
+                to: w.to.clone(),
+                urgency: w.urgency,
+                language: w.language.clone(),
+                exercise: w.exercise,
+                in_reply_to: w.in_reply_to,
+                state: w.state.clone(),
+                recorded_only: w.recorded_only,
+                warnings: w.warnings.clone(),
+                body: w.body.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A message stored and queued, as the API answers it.
+fn submitted(d: &crate::outgoing::Submitted) -> Submitted {
+    Submitted {
+        case_ref: d.case_ref.clone(),
+        message_id: d.message_id,
+        kind: d.kind,
+        to: d.to.clone(),
+        state: d.state.clone(),
+        warnings: d.warnings.clone(),
+    }
 }
 
 /// The members `dry_run` and `confirm_warnings` of a request's or an action's body (each
@@ -957,10 +991,13 @@ pub(crate) async fn case_action(
                 .map_err(|e| SubmitError::Conflict(e.to_string()))?;
             return Ok((
                 StatusCode::OK,
-                Json(
-                    json!({ "case_ref": case.case_ref, "dry_run": true, "state": case.state.name(),
-                             "warnings": [], "messages": [] }),
-                ),
+                Json(json!(DryRun {
+                    case_ref: Some(case.case_ref),
+                    dry_run: true,
+                    state: Some(case.state.name().to_owned()),
+                    warnings: Vec::new(),
+                    messages: Vec::new(),
+                })),
             ));
         }
         let case = s.close_case(&case_ref, actor, note).await?;
@@ -1054,7 +1091,7 @@ pub(crate) async fn case_action(
         )
         .await?;
     let done = match sent {
-        Sent::DryRun(would) => return Ok((StatusCode::OK, Json(dry_run_answer(&would)))),
+        Sent::DryRun(would) => return Ok((StatusCode::OK, Json(json!(dry_run_answer(&would))))),
         Sent::Stored(mut done) => done
             .pop()
             .ok_or_else(|| SubmitError::Conflict("nothing sent".into()))?,
@@ -1063,7 +1100,7 @@ pub(crate) async fn case_action(
         keep(&s, intake, &[done.message_id]);
     }
     tracing::info!(uid = caller.uid, case = %case_ref, kind = %kind, "response created through the API");
-    Ok((StatusCode::CREATED, Json(json!(done))))
+    Ok((StatusCode::CREATED, Json(json!(submitted(&done)))))
 }
 
 /// `GET /v1/cases/{ref}/attachments/{sha256}`: the bytes of an attachment a message of the
