@@ -21,10 +21,10 @@ pub enum ActionCommand {
     /// Acknowledge a request: the officer on duty has taken it in charge (BC 35).
     #[command(name = "acknowledge", visible_alias = "ack")]
     Ack(On<AcknowledgementFields>),
-    /// Ask the requester questions needed to execute (request-info; MLA para. 21).
+    /// Ask the requester questions needed to execute (MLA para. 21).
     #[command(name = "request-info", visible_alias = "ask")]
     Ask(On<InfoRequestFields>),
-    /// Answer the questions asked (provide-info).
+    /// Answer the questions asked.
     #[command(name = "provide-info", visible_alias = "answer")]
     Answer(On<InfoProvidedFields>),
     /// Ask the requested Party where the case stands (MLA para. 29).
