@@ -69,34 +69,8 @@ pub enum Mode {
     DryRun,
 }
 
-/// A message as it would be sent, from a dry run.
-#[derive(Debug, Clone, Serialize)]
-pub struct WouldSend {
-    /// Its case (`None` for a new request: a reference is given when it is stored).
-    pub case_ref: Option<CaseRef>,
-    /// Its kind.
-    pub kind: MessageKind,
-    /// From whom.
-    pub from: PartyId,
-    /// To whom.
-    pub to: PartyId,
-    /// Its urgency.
-    pub urgency: Urgency,
-    /// Its language.
-    pub language: Language,
-    /// Training traffic.
-    pub exercise: bool,
-    /// The message it answers.
-    pub in_reply_to: Option<MessageId>,
-    /// The case's state once it is sent.
-    pub state: String,
-    /// Only recorded here (a case recorded from another channel), not sent.
-    pub recorded_only: bool,
-    /// Warnings for the officer.
-    pub warnings: Vec<String>,
-    /// The body, as the peer would receive it.
-    pub body: serde_json::Value,
-}
+/// A message as it would be sent, from a dry run: the control API's own type.
+pub use poc247_control::cases::WouldSend;
 
 /// What a submission or a response did.
 #[derive(Debug, Clone)]

@@ -173,6 +173,26 @@ impl PartyEntry {
     pub fn pinned_at(&self, spki: &[u8; 32], at: UtcMs) -> bool {
         self.pins.is_empty() || self.pins.iter().any(|w| &w.value == spki && w.covers(at))
     }
+
+    /// Why a certificate with SPKI hash `presented` (hex) is not admitted for this Party at
+    /// `now`: every pin listed, each with why it is out of its window, and the value
+    /// presented, so that the two administrators see which side is out of date.
+    pub fn unpinned_reason(&self, presented: &str, now: UtcMs) -> String {
+        let pinned = self
+            .pins
+            .iter()
+            .map(|w| match w.outside(now) {
+                None => hex::encode(w.value),
+                Some(why) => format!("{} ({why})", hex::encode(w.value)),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "certificate key not pinned: the directory pins spki_sha256 {pinned} for {}, the \
+             certificate has {presented}",
+            self.id
+        )
+    }
 }
 
 /// The checked directory.

@@ -319,7 +319,7 @@ pub async fn close_unpinned(wire: &Wire) -> usize {
                 return None;
             }
             let presented = presented.map_or_else(|e| e.to_string(), hex::encode);
-            let why = crate::wire::peering::unpinned_reason(entry, &presented, now);
+            let why = entry.unpinned_reason(&presented, now);
             tracing::warn!(peer = %peer, reason = %why, "closed a connection whose certificate key is no longer pinned");
             Some(why)
         }, CLOSE_WAIT).await;

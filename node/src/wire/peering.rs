@@ -73,7 +73,7 @@ fn admit(wire: &Wire, conn: &quinn::Connection) -> Result<PartyId, String> {
             .is_ok_and(|spki| entry.pinned_at(spki, now))
         {
             let presented = presented.map_or_else(|e| e.to_string(), hex::encode);
-            let why = unpinned_reason(entry, &presented, now);
+            let why = entry.unpinned_reason(&presented, now);
             tracing::warn!(peer = %peer, reason = %why, "refused a certificate whose key is not pinned now");
             conn.close(3u32.into(), why.as_bytes());
             return Err(why);
@@ -92,30 +92,6 @@ fn admit(wire: &Wire, conn: &quinn::Connection) -> Result<PartyId, String> {
         .outbox
         .try_send(DeliveryCmd::PeerSeen(peer.clone()));
     Ok(peer)
-}
-
-/// Why a certificate with SPKI hash `presented` (hex) is not admitted for `entry`'s Party at
-/// `now`: every pin the directory lists, each with why it is out of its window, and the value
-/// presented, so that the two administrators see which side is out of date.
-pub fn unpinned_reason(
-    entry: &crate::peers::directory::PartyEntry,
-    presented: &str,
-    now: poc247_protocol::UtcMs,
-) -> String {
-    let pinned = entry
-        .pins
-        .iter()
-        .map(|w| match w.outside(now) {
-            None => hex::encode(w.value),
-            Some(why) => format!("{} ({why})", hex::encode(w.value)),
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "certificate key not pinned: the directory pins spki_sha256 {pinned} for {}, the \
-         certificate has {presented}",
-        entry.id
-    )
 }
 
 /// Serves the streams a peer opens on a connection, each on its own task.
