@@ -29,8 +29,14 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             socket,
             mailbox,
             path,
-            all,
-        } => cases(&socket, mailbox, &path, all).await?,
+            all: true,
+        } => return Ok(all_cases(&socket, mailbox, &path, settings.json).await?),
+        Action::Cases {
+            socket,
+            mailbox,
+            path,
+            all: false,
+        } => cases(&socket, mailbox, &path).await?,
         Action::Export {
             socket,
             case,
@@ -316,32 +322,13 @@ async fn record(socket: &Path, body: &Value) -> Result<Outcome, Failure> {
     })
 }
 
-/// `inbox` and `outbox`.
-/// `inbox`/`outbox`: one page, or with `all` every page, each asked for with the cursor the
-/// one before gave.
-async fn cases(socket: &Path, mailbox: Mailbox, path: &str, all: bool) -> Result<Outcome, Failure> {
-    let api = Api::new(socket);
-    let body = api.get(path).await?;
-    let mut list: CaseList = typed(&body, "GET /v1/cases")?;
-    if !all {
-        return Ok(Outcome {
-            text: render::case_table(mailbox, &list),
-            json: body,
-        });
-    }
-    while let Some(cursor) = list.next_cursor.take() {
-        let next = format!(
-            "{path}&cursor={}",
-            poc247_node::client::percent_encode(&cursor)
-        );
-        let page: CaseList = typed(&api.get(&next).await?, "GET /v1/cases")?;
-        list.cases.extend(page.cases);
-        list.next_cursor = page.next_cursor;
-    }
+/// `inbox`/`outbox`: one page.
+async fn cases(socket: &Path, mailbox: Mailbox, path: &str) -> Result<Outcome, Failure> {
+    let body = Api::new(socket).get(path).await?;
+    let list: CaseList = typed(&body, "GET /v1/cases")?;
     Ok(Outcome {
         text: render::case_table(mailbox, &list),
-        json: serde_json::to_value(&list)
-            .map_err(|e| Failure::internal(format!("cannot print the cases: {e}")))?,
+        json: body,
     })
 }
 
@@ -352,6 +339,49 @@ fn typed<T: serde::de::DeserializeOwned>(body: &Value, what: &str) -> Result<T, 
         message: format!("the node's answer to {what} does not read as this poc247 expects: {e}"),
         body: body.clone(),
     })
+}
+
+/// `inbox --all`/`outbox --all`: every page, each asked for with the cursor the one before
+/// gave, printed as it comes and not kept (`--json`: one document, written case by case).
+async fn all_cases(socket: &Path, mailbox: Mailbox, path: &str, json: bool) -> Result<(), Failure> {
+    use std::io::Write;
+    let api = Api::new(socket);
+    let mut stdout = std::io::stdout().lock();
+    let fail = |e: std::io::Error| Failure::internal(format!("cannot write: {e}"));
+    let mut next = path.to_owned();
+    let mut count = 0usize;
+    if json {
+        write!(stdout, "{{\"cases\":[").map_err(fail)?;
+    }
+    loop {
+        let body = api.get(&next).await?;
+        let cases = body["cases"].as_array().cloned().unwrap_or_default();
+        if json {
+            for c in &cases {
+                let sep = if count == 0 { "" } else { "," };
+                write!(stdout, "{sep}{c}").map_err(fail)?;
+                count += 1;
+            }
+        } else if count == 0 || !cases.is_empty() {
+            // Each page on its own, without the cursor of the next.
+            let mut page: CaseList = typed(&body, "GET /v1/cases")?;
+            page.next_cursor = None;
+            count += page.cases.len();
+            write!(stdout, "{}", render::case_table(mailbox, &page)).map_err(fail)?;
+        }
+        stdout.flush().map_err(fail)?;
+        let Some(cursor) = body["next_cursor"].as_str() else {
+            break;
+        };
+        next = format!(
+            "{path}&cursor={}",
+            poc247_node::client::percent_encode(cursor)
+        );
+    }
+    if json {
+        writeln!(stdout, "],\"next_cursor\":null}}").map_err(fail)?;
+    }
+    Ok(())
 }
 
 /// `pending --all`: every page, asked for with the cursor the one before gave, each printed as

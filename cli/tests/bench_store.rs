@@ -82,6 +82,12 @@ async fn bench_store_fills_a_store_starts_its_node_and_reports_every_figure() {
     // The cases FR asked of LU that were neither acknowledged nor decided (i odd, i % 3 == 0).
     assert_eq!(items("role=requested&state=delivered"), 33, "{v}");
     assert!(items("pending, first 200") > 0, "{v}");
+    // The CLI's pending is a page now, not every deadline.
+    assert_eq!(
+        items("pending, as the CLI asks (first page)"),
+        items("pending, first 200"),
+        "{v}"
+    );
     assert!(ran.stderr.contains("bench: "), "{ran:?}");
 
     // The table names the figures.

@@ -1526,6 +1526,21 @@ async fn pending_prints_a_page_says_how_to_go_on_and_all_prints_every_page() {
         "6869.000000000000000000000000",
     ])
     .await;
+    // `inbox --all` the same way: every page, in order, as one page of all gives them.
+    let inbox = poc247(&["--socket", &fr, "inbox", "--json"]).await;
+    let cases = inbox.json()["cases"].as_array().unwrap().clone();
+    assert_eq!(cases.len(), 3, "{inbox:?}");
+    let all = poc247(&["--socket", &fr, "inbox", "--limit", "1", "--all", "--json"]).await;
+    assert_eq!(all.code, Some(0), "{all:?}");
+    assert_eq!(all.json()["cases"].as_array().unwrap(), &cases, "{all:?}");
+    let text = poc247(&["--socket", &fr, "inbox", "--limit", "1", "--all"]).await;
+    assert_eq!(text.code, Some(0), "{text:?}");
+    for c in &cases {
+        let case = c["case_ref"].as_str().unwrap();
+        assert_eq!(text.stdout.matches(case).count(), 1, "{case}: {text:?}");
+    }
+    assert!(!text.stdout.contains("--cursor"), "{text:?}");
+
     // As `inbox --cursor`: the node's 400 `bad-request`, naming the cursor.
     assert_eq!(forged.code, Some(4), "{forged:?}");
     assert!(forged.stderr.contains("cursor: not a cursor"), "{forged:?}");
