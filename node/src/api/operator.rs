@@ -301,8 +301,10 @@ pub async fn apply_route(
         &next,
     )
     .map_err(|m| refused(Some(serial), m))?;
+    // Put in force under the same lock: another reload may not take its difference first.
+    let reloaded = crate::peers::reload_holding(&s, actor, &one_at_a_time).await;
     drop(one_at_a_time);
-    match crate::peers::reload(&s, actor).await {
+    match reloaded {
         Ok(r) => {
             tracing::info!(serial, "signed directory version in force");
             // Offered to every peer at once: each takes it on the connection.

@@ -73,21 +73,27 @@ pub async fn sync_with(wire: Wire, peer: PartyId, conn: quinn::Connection) {
         Err(why) => return refused(0, why),
     };
     let serial = next.version.serial;
-    let installed = {
-        let _one_at_a_time = wire.ops.reload_lock().await;
-        // Taken meanwhile from another peer: nothing to do.
-        if serial <= serial_here(&wire) {
-            return;
-        }
-        crate::peers::install_version(
-            wire.cases.me.cfg(),
-            &registry_key,
-            &wire.cases.me.signing().verifying_key(),
-            &next,
-        )
+    let one_at_a_time = wire.ops.reload_lock().await;
+    // Taken meanwhile from another peer: nothing to do.
+    if serial <= serial_here(&wire) {
+        return;
+    }
+    let installed = crate::peers::install_version(
+        wire.cases.me.cfg(),
+        &registry_key,
+        &wire.cases.me.signing().verifying_key(),
+        &next,
+    );
+    // Put in force under the same lock as the install.
+    let reloaded = match installed {
+        Ok(_) => Ok(
+            crate::peers::reload_holding(&wire, Actor::Peer(peer.clone()), &one_at_a_time).await,
+        ),
+        Err(why) => Err(why),
     };
-    match installed {
-        Ok(_) => match crate::peers::reload(&wire, Actor::Peer(peer.clone())).await {
+    drop(one_at_a_time);
+    match reloaded {
+        Ok(r) => match r {
             Ok(_) => {
                 tracing::info!(peer = %peer, serial, "directory version taken from a peer");
                 spread(&wire);

@@ -180,7 +180,18 @@ pub struct ReloadReport {
 /// Re-reads `directory.toml` and the node's TLS material, checks both whole, and puts them
 /// in force; on an error in either nothing changes. `actor` is recorded in the audit log.
 pub async fn reload(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadError> {
-    let _one_at_a_time = wire.ops.reload_lock().await;
+    let one_at_a_time = wire.ops.reload_lock().await;
+    reload_holding(wire, actor, &one_at_a_time).await
+}
+
+/// [`reload`] for a caller that holds the reload lock already: it installed a signed version
+/// just before, and no other reload may take the difference between the two in between (the
+/// report would then say nothing changed).
+pub(crate) async fn reload_holding(
+    wire: &Wire,
+    actor: Actor,
+    _held: &tokio::sync::MutexGuard<'_, ()>,
+) -> Result<ReloadReport, ReloadError> {
     let cfg = wire.cases.me.cfg();
     let path = &cfg.directory;
     let text = std::fs::read_to_string(path)
