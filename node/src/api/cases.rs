@@ -422,24 +422,13 @@ pub(crate) async fn list_cases(
                 _ => true,
             }
     };
-    // One page, read a case at a time from the index of the most telling filter asked (every
+    // One page, read a case at a time from the index of the role, the state or both (every
     // filter is still checked on the case); one match more tells whether there is a next page.
-    let exercise = f.exercise.as_deref().map(|e| match e {
-        "yes" | "true" => "yes".to_owned(),
-        _ => "no".to_owned(),
-    });
     let by = match (&f.role, &f.state) {
         (Some(r), Some(st)) => Some(("role_state", format!("{r}\0{st}"))),
         (None, Some(st)) => Some(("state", st.clone())),
-        _ => [
-            ("peer", &f.peer),
-            ("kind", &f.kind),
-            ("urgency", &f.urgency),
-            ("role", &f.role),
-            ("exercise", &exercise),
-        ]
-        .into_iter()
-        .find_map(|(name, v)| v.clone().map(|v| (name, v))),
+        (Some(r), None) => Some(("role", r.clone())),
+        (None, None) => None,
     };
     let found: Box<dyn Iterator<Item = crate::error::Result<CaseRecord>>> = match &by {
         Some((name, v)) => Box::new(s.store.cases_where(name, v, after.as_ref())),

@@ -1,7 +1,9 @@
 //! The listings' indexes, in the `case_index` tree: one key per case and filter a listing asks
-//! by (`role`, `state`, role and state together for the inbox and outbox, `kind`, `peer`,
-//! `urgency`, `exercise`), `<filter>\0<value>\0<case reference>` with an empty value, changed
-//! in the same transaction as the case. A listing reads its index from the cursor on, in
+//! by most (`role` for the inbox and outbox, `state`, and role and state together),
+//! `<filter>\0<value>\0<case reference>` with an empty value, changed in the same transaction
+//! as the case. Each key is a write in every transaction that opens a case or changes its
+//! state, on the path of every request: the other filters (`kind`, `peer`, `urgency`,
+//! `exercise`) are checked on the cases a role's or a state's index gives, not indexed. A listing reads its index from the cursor on, in
 //! case-reference order (the order of the `cases` tree), and reads from `cases` only the cases
 //! its page shows: the first page of any listing costs its page, not a scan of every case.
 
@@ -13,7 +15,7 @@ use sled::transaction::TransactionalTree;
 pub(crate) const INDEX_BUILT: &str = "case_index_v1";
 
 /// The filters a listing may ask by, each with the value a case has for it.
-pub(crate) fn fields(c: &CaseRecord) -> [(&'static str, String); 7] {
+pub(crate) fn fields(c: &CaseRecord) -> [(&'static str, String); 3] {
     [
         ("role", c.role.as_str().to_owned()),
         ("state", c.state.name().to_owned()),
@@ -21,10 +23,6 @@ pub(crate) fn fields(c: &CaseRecord) -> [(&'static str, String); 7] {
             "role_state",
             format!("{}\0{}", c.role.as_str(), c.state.name()),
         ),
-        ("kind", c.kind.as_str().to_owned()),
-        ("peer", c.peer().as_str().to_owned()),
-        ("urgency", c.urgency.as_str().to_owned()),
-        ("exercise", if c.exercise { "yes" } else { "no" }.to_owned()),
     ]
 }
 

@@ -1145,9 +1145,8 @@ impl Store {
     }
 
     /// The cases whose `filter` is `value` (see [`index`]: `role`, `state`, `role_state` as
-    /// `<role>\0<state>`, `kind`, `peer`, `urgency`, `exercise` as `yes` or `no`) after
-    /// `after` (all with `None`), in case-reference order, read one at a time from that
-    /// filter's index: a page reads its cases and no other.
+    /// `<role>\0<state>`) after `after` (all with `None`), in case-reference order, read one at
+    /// a time from that filter's index: a page reads its cases and no other.
     pub fn cases_where(
         &self,
         filter: &str,
