@@ -16,7 +16,6 @@ use poc247_protocol::{
     Body, CaseRef, Date, Envelope, FieldError, Header, Language, MessageId, MessageKind, PartyId,
     Problem, RelayKind, Relayed, Urgency, UtcMs, PROTOCOL_VERSION,
 };
-use serde::Serialize;
 
 /// A new request, as the control API receives it.
 #[derive(Debug, Clone)]
@@ -38,22 +37,8 @@ pub struct NewRequest {
     pub body: Body,
 }
 
-/// A message stored and queued.
-#[derive(Debug, Clone, Serialize)]
-pub struct Submitted {
-    /// Its case.
-    pub case_ref: CaseRef,
-    /// Its message id.
-    pub message_id: MessageId,
-    /// Its kind.
-    pub kind: MessageKind,
-    /// To whom.
-    pub to: PartyId,
-    /// The case's state now.
-    pub state: String,
-    /// Warnings for the officer.
-    pub warnings: Vec<String>,
-}
+/// A message stored and queued: the control API's own type.
+pub use poc247_control::cases::Submitted;
 
 /// How a submission or a response is carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
