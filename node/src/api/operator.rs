@@ -302,7 +302,7 @@ pub async fn apply_route(
     )
     .map_err(|m| refused(Some(serial), m))?;
     drop(one_at_a_time);
-    match crate::peers::reload(&s, actor).await {
+    match crate::peers::reload_for_version(&s, actor).await {
         Ok(r) => {
             tracing::info!(serial, "signed directory version in force");
             // Offered to every peer at once: each takes it on the connection.

@@ -87,7 +87,7 @@ pub async fn sync_with(wire: Wire, peer: PartyId, conn: quinn::Connection) {
         )
     };
     match installed {
-        Ok(_) => match crate::peers::reload(&wire, Actor::Peer(peer.clone())).await {
+        Ok(_) => match crate::peers::reload_for_version(&wire, Actor::Peer(peer.clone())).await {
             Ok(_) => {
                 tracing::info!(peer = %peer, serial, "directory version taken from a peer");
                 spread(&wire);

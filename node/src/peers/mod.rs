@@ -179,7 +179,27 @@ pub struct ReloadReport {
 
 /// Re-reads `directory.toml` and the node's TLS material, checks both whole, and puts them
 /// in force; on an error in either nothing changes. `actor` is recorded in the audit log.
+/// The operator's reload (`POST /v1/peers/reload`, SIGHUP): a next TLS key the directory pins
+/// takes the current one's place.
 pub async fn reload(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadError> {
+    reload_with(wire, actor, true).await
+}
+
+/// The reload that puts a signed version just taken in force (from the operator or a peer).
+/// It keeps the TLS key in use even when the version pins the next one: the peers that do not
+/// hold the version yet pin only the current key, and a node that changed its certificate
+/// here would be refused by all of them, so could not pass them the very version that pins
+/// it. The next TLS key is taken at the operator's reload (SIGHUP, `peers reload`) or start,
+/// as docs/joining.md says.
+pub async fn reload_for_version(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadError> {
+    reload_with(wire, actor, false).await
+}
+
+async fn reload_with(
+    wire: &Wire,
+    actor: Actor,
+    take_next_tls: bool,
+) -> Result<ReloadReport, ReloadError> {
     let _one_at_a_time = wire.ops.reload_lock().await;
     let cfg = wire.cases.me.cfg();
     let path = &cfg.directory;
@@ -194,7 +214,9 @@ pub async fn reload(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadErr
     let certificate = |e: NodeError| ReloadError::Certificate(e.to_string());
     // A renewed TLS key the directory now pins takes the place of the current one.
     let now = wire.cases.clocks.now();
-    if crate::peers::rollover::promote_tls(cfg, &directory, now).map_err(certificate)? {
+    if take_next_tls
+        && crate::peers::rollover::promote_tls(cfg, &directory, now).map_err(certificate)?
+    {
         tracing::info!("the next TLS key and its certificate are in use (the directory pins it)");
     }
     let material = tls::load(cfg).map_err(certificate)?;
