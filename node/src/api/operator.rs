@@ -302,7 +302,7 @@ pub async fn apply_route(
     )
     .map_err(|m| refused(Some(serial), m))?;
     // Put in force under the same lock: another reload may not take its difference first.
-    let reloaded = crate::peers::reload_holding(&s, actor, &one_at_a_time).await;
+    let reloaded = crate::peers::reload_for_version(&s, actor, &one_at_a_time).await;
     drop(one_at_a_time);
     match reloaded {
         Ok(r) => {

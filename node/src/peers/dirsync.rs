@@ -86,9 +86,12 @@ pub async fn sync_with(wire: Wire, peer: PartyId, conn: quinn::Connection) {
     );
     // Put in force under the same lock as the install.
     let reloaded = match installed {
-        Ok(_) => Ok(
-            crate::peers::reload_holding(&wire, Actor::Peer(peer.clone()), &one_at_a_time).await,
-        ),
+        Ok(_) => {
+            Ok(
+                crate::peers::reload_for_version(&wire, Actor::Peer(peer.clone()), &one_at_a_time)
+                    .await,
+            )
+        }
         Err(why) => Err(why),
     };
     drop(one_at_a_time);

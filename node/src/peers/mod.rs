@@ -179,17 +179,33 @@ pub struct ReloadReport {
 
 /// Re-reads `directory.toml` and the node's TLS material, checks both whole, and puts them
 /// in force; on an error in either nothing changes. `actor` is recorded in the audit log.
+/// The operator's reload (`POST /v1/peers/reload`, SIGHUP): a next TLS key the directory pins
+/// takes the current one's place.
 pub async fn reload(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadError> {
     let one_at_a_time = wire.ops.reload_lock().await;
-    reload_holding(wire, actor, &one_at_a_time).await
+    reload_with(wire, actor, true, &one_at_a_time).await
 }
 
-/// [`reload`] for a caller that holds the reload lock already: it installed a signed version
-/// just before, and no other reload may take the difference between the two in between (the
-/// report would then say nothing changed).
-pub(crate) async fn reload_holding(
+/// The reload that puts a signed version just taken in force (from the operator or a peer),
+/// by a caller that holds the reload lock already: it installed the version just before, and no
+/// other reload may take the difference between the two in between (the report would then say
+/// nothing changed). It keeps the TLS key in use even when the version pins the next one: the
+/// peers that do not hold the version yet pin only the current key, and a node that changed
+/// its certificate here would be refused by all of them, so could not pass them the very
+/// version that pins it. The next TLS key is taken at the operator's reload (SIGHUP,
+/// `peers reload`) or start, as docs/joining.md says.
+pub(crate) async fn reload_for_version(
     wire: &Wire,
     actor: Actor,
+    held: &tokio::sync::MutexGuard<'_, ()>,
+) -> Result<ReloadReport, ReloadError> {
+    reload_with(wire, actor, false, held).await
+}
+
+async fn reload_with(
+    wire: &Wire,
+    actor: Actor,
+    take_next_tls: bool,
     _held: &tokio::sync::MutexGuard<'_, ()>,
 ) -> Result<ReloadReport, ReloadError> {
     let cfg = wire.cases.me.cfg();
@@ -205,7 +221,9 @@ pub(crate) async fn reload_holding(
     let certificate = |e: NodeError| ReloadError::Certificate(e.to_string());
     // A renewed TLS key the directory now pins takes the place of the current one.
     let now = wire.cases.clocks.now();
-    if crate::peers::rollover::promote_tls(cfg, &directory, now).map_err(certificate)? {
+    if take_next_tls
+        && crate::peers::rollover::promote_tls(cfg, &directory, now).map_err(certificate)?
+    {
         tracing::info!("the next TLS key and its certificate are in use (the directory pins it)");
     }
     let material = tls::load(cfg).map_err(certificate)?;
