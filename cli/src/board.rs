@@ -314,7 +314,7 @@ impl Board {
                     _ => 0,
                 };
                 let text = match poc247_control::read(&body) {
-                    Ok(view) => plain(&render::timeline(&view)),
+                    Ok(view) => human::plain(&render::timeline(&view)),
                     Err(e) => format!("the node's answer does not read as a case: {e}"),
                 };
                 self.open = Some((case.to_owned(), text, scroll));
@@ -475,8 +475,8 @@ impl Board {
                 Line::from(Span::styled(
                     format!(
                         "ALARM {} → {}",
-                        plain(&a["what"].as_str().map(render::clean).unwrap_or_default()),
-                        plain(&a["settle"].as_str().map(render::clean).unwrap_or_default())
+                        human::plain(&a["what"].as_str().map(render::clean).unwrap_or_default()),
+                        human::plain(&a["settle"].as_str().map(render::clean).unwrap_or_default())
                     ),
                     self.style(Color::Red).add_modifier(Modifier::BOLD),
                 ))
@@ -578,7 +578,7 @@ impl Board {
         } else {
             "due"
         };
-        let text = |v: &Value| plain(&v.as_str().map(render::clean).unwrap_or_default());
+        let text = |v: &Value| human::plain(&v.as_str().map(render::clean).unwrap_or_default());
         let mut case = text(&i["case_ref"]);
         if i["exercise"] == Value::Bool(true) {
             case.push_str(" [EX]");
@@ -614,7 +614,7 @@ impl Board {
 /// An event in words, for the status line.
 fn describe(e: &Value) -> String {
     let t = |k: &str| e[k].as_str().map(render::clean).unwrap_or_default();
-    plain(
+    human::plain(
         format!(
             "{} {} {} {} ({})",
             t("type"),
@@ -630,28 +630,15 @@ fn describe(e: &Value) -> String {
     )
 }
 
-/// Text without the colour escapes of [`human::paint`] (ratatui styles it itself).
-fn plain(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut escape = false;
-    for c in s.chars() {
-        if escape {
-            escape = c != 'm';
-        } else if c == '\u{1b}' {
-            escape = true;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn colour_escapes_are_taken_out_for_the_board() {
-        assert_eq!(plain("\u{1b}[1;31mEMERGENCY\u{1b}[0m now"), "EMERGENCY now");
+        assert_eq!(
+            human::plain("\u{1b}[1;31mEMERGENCY\u{1b}[0m now"),
+            "EMERGENCY now"
+        );
     }
 }

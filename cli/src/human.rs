@@ -93,9 +93,9 @@ pub fn paint(text: &str, tone: Tone) -> String {
     format!("\u{1b}[{code}m{text}\u{1b}[0m")
 }
 
-/// The columns `s` takes on a terminal: characters, without the colour escapes of [`paint`].
-pub fn visible_len(s: &str) -> usize {
-    let mut n = 0;
+/// `s` without the colour escapes of [`paint`].
+pub fn plain(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
     let mut escape = false;
     for c in s.chars() {
         if escape {
@@ -103,10 +103,15 @@ pub fn visible_len(s: &str) -> usize {
         } else if c == '\u{1b}' {
             escape = true;
         } else {
-            n += 1;
+            out.push(c);
         }
     }
-    n
+    out
+}
+
+/// The columns `s` takes on a terminal: characters, without the colour escapes of [`paint`].
+pub fn visible_len(s: &str) -> usize {
+    plain(s).chars().count()
 }
 
 /// Every line of `text` wrapped at spaces to [`width`]; a continuation keeps the line's

@@ -78,6 +78,24 @@ impl Network {
         self.dir.join(p.to_lowercase())
     }
 
+    /// The registry's `sign-csr` of `p`'s request `csr`, the certificate written to `out`.
+    async fn sign_csr(&self, p: &str, csr: &Path, out: &Path) {
+        ok(&[
+            "registry",
+            "sign-csr",
+            s(csr),
+            "--party",
+            p,
+            "--days",
+            "365",
+            "--registry",
+            s(&self.registry),
+            "--out",
+            s(out),
+        ])
+        .await;
+    }
+
     fn config(&self, p: &str) -> PathBuf {
         self.home(p).join("node.toml")
     }
@@ -87,20 +105,8 @@ impl Network {
         let home = self.home(p);
         let port = free_port();
         ok(&["init", "--party", p, "--data", s(&home)]).await;
-        ok(&[
-            "registry",
-            "sign-csr",
-            s(&home.join("tls.csr")),
-            "--party",
-            p,
-            "--days",
-            "365",
-            "--registry",
-            s(&self.registry),
-            "--out",
-            s(&home.join("tls.pem")),
-        ])
-        .await;
+        self.sign_csr(p, &home.join("tls.csr"), &home.join("tls.pem"))
+            .await;
         std::fs::write(
             home.join("node.toml"),
             format!(
@@ -391,19 +397,11 @@ async fn six_nodes_a_party_joins_one_rolls_its_keys_one_is_removed_one_catches_u
     };
     ok(&["--config", s(&fr), "init", "--rotate", "signing"]).await;
     ok(&["--config", s(&fr), "init", "--rotate", "tls"]).await;
-    ok(&[
-        "registry",
-        "sign-csr",
-        s(&fr_home.join("tls.next.csr")),
-        "--party",
+    net.sign_csr(
         "FR",
-        "--days",
-        "365",
-        "--registry",
-        s(&net.registry),
-        "--out",
-        s(&fr_home.join("tls.next.crt")),
-    ])
+        &fr_home.join("tls.next.csr"),
+        &fr_home.join("tls.next.crt"),
+    )
     .await;
     net.entry("FR").await;
     let v3 = net.publish(&six).await;
