@@ -10,7 +10,7 @@
 //!    it: every one is delivered with its receipt verified, none refused.
 //! 3. CO is removed by a version: the requests LU queued for it fail with the reason, and CO,
 //!    started again, is refused when it connects.
-//! 4. NL is stopped through a version and, started again, catches up from a peer.
+//! 4. NL is stopped through two versions and, started again, catches up from a peer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -188,24 +188,6 @@ impl Network {
     /// docs/joining.md ("Not yet") tells an administrator to when a version offered after a
     /// TLS key change did not arrive; one that arrives meanwhile is refused as not newer, and
     /// that is fine.
-    async fn apply_where_missing(&self, parties: &[&str], version: &Path, serial: u64) {
-        for p in parties {
-            if self.serial_of(p).await < serial {
-                let ran = poc247(&[
-                    "--json",
-                    "--config",
-                    s(&self.config(p)),
-                    "directory",
-                    "apply",
-                    s(version),
-                ])
-                .await;
-                assert!(matches!(ran.code, Some(0 | 1)), "{p}: {ran:?}");
-            }
-        }
-        self.wait_serial(parties, serial).await;
-    }
-
     async fn start(&mut self, p: &'static str) {
         // Each start's log beside the node's files, for a failure's reader.
         let log = std::fs::OpenOptions::new()
@@ -446,13 +428,10 @@ async fn six_nodes_a_party_joins_one_rolls_its_keys_one_is_removed_one_catches_u
     net.stop("CO").await;
     let to_co = [send(&lu, "CO").await, send(&lu, "CO").await];
     let without_co = ["LU", "FR", "DE", "NL", "BE"];
-    //    Applied at DE, and where it did not arrive: after FR's TLS key change, the offer of
-    //    a version to a peer can be refused for the per-peer connection cap and is not made
-    //    again (docs/joining.md, "Not yet"; the spread within 10 s is held in-process by
-    //    tests/tests/directory_versions.rs).
+    //    Applied at DE alone; the others take it from their peers.
     let v4 = net.publish(&without_co).await;
     net.apply("DE", &v4).await;
-    net.apply_where_missing(&without_co, &v4, 4).await;
+    net.wait_serial(&without_co, 4).await;
     for case in &to_co {
         wait_until(&format!("{case} to CO failed"), 20, || async {
             net.show("LU", case).await["state"] == "failed"
@@ -484,17 +463,16 @@ async fn six_nodes_a_party_joins_one_rolls_its_keys_one_is_removed_one_catches_u
     net.stop("CO").await;
     eprintln!("CO removed: {:?}", began.elapsed());
 
-    // 4. NL is stopped through a version, applied at another node, and catches up from a
-    //    peer when it starts. Through two versions it cannot yet: a peer offers only the
-    //    version in force, which names the one NL missed as its previous, and no node keeps
-    //    that one to give (the chain check refuses it, rightly, as "does not follow").
-    //    Only LU is waited for, for the same reason as in 3.
+    // 4. NL is stopped through two versions, applied at LU, and catches up from a peer when
+    //    it starts: its peers hand it each version it missed, oldest first.
     net.stop("NL").await;
-    let v5 = net.publish(&without_co).await;
-    net.apply("LU", &v5).await;
-    net.wait_serial(&["LU"], 5).await;
+    for serial in [5, 6] {
+        let v = net.publish(&without_co).await;
+        net.apply("LU", &v).await;
+        net.wait_serial(&["LU", "FR", "DE", "BE"], serial).await;
+    }
     net.start("NL").await;
-    net.wait_serial(&["NL"], 5).await;
+    net.wait_serial(&["NL"], 6).await;
     let newest = net.status("LU").await["directory_version"].clone();
     assert_eq!(net.status("NL").await["directory_version"], newest);
     eprintln!("NL caught up: {:?}", began.elapsed());

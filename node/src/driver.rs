@@ -173,6 +173,7 @@ impl Node {
             ops: ops.clone(),
             attachments: attachments.clone(),
             dialer,
+            offers: Default::default(),
         };
         if let Some(hook) = hook {
             let rx = events.subscribe();
@@ -193,6 +194,7 @@ impl Node {
             dial_requests,
         ));
         tasks.spawn(crate::peers::watch_pins(wire.clone()));
+        tasks.spawn(crate::peers::dirsync::run_offers(wire.clone()));
         tasks.spawn(crate::timers::run(
             crate::timers::Timers {
                 cases: cases.clone(),

@@ -169,7 +169,7 @@ async fn wait_serials(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_version_spreads_to_every_node_a_stopped_one_catches_up_and_a_removed_party_is_out(
+async fn a_version_spreads_to_every_node_a_stopped_one_catches_up_through_two_and_a_removed_party_is_out(
 ) -> anyhow::Result<()> {
     let parties = ["LU", "FR", "CO", "DE"];
     let mut net = registry_net(&parties).await?;
@@ -188,17 +188,21 @@ async fn a_version_spreads_to_every_node_a_stopped_one_catches_up_and_a_removed_
         parties.len()
     );
 
-    // DE is stopped while FR applies version 2; it catches up from a peer when it starts.
+    // DE is stopped while FR applies two versions; it catches up from a peer when it starts,
+    // taking each version it missed in turn (the newest alone does not chain to DE's).
     net.net.stop_node(&party("DE")).await;
-    let v2 = registry::publish(&registry, v1.version.entries.clone(), Some(&v1), now, 30)?;
-    let r = net
-        .client("FR")?
-        .post("/v1/directory", &version_json(&v2)?)
-        .await?;
-    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
-    wait_serials(&net, &["LU", "FR", "CO"], 3).await?;
+    let v1b = registry::publish(&registry, v1.version.entries.clone(), Some(&v1), now, 30)?;
+    let v2 = registry::publish(&registry, v1b.version.entries.clone(), Some(&v1b), now, 30)?;
+    for v in [&v1b, &v2] {
+        let r = net
+            .client("FR")?
+            .post("/v1/directory", &version_json(v)?)
+            .await?;
+        assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    }
+    wait_serials(&net, &["LU", "FR", "CO"], 4).await?;
     net.net.start_node(&party("DE")).await?;
-    wait_serials(&net, &["DE"], 3).await?;
+    wait_serials(&net, &["DE"], 4).await?;
 
     // CO is removed: a request LU queued for it fails with the reason, at every node it is out.
     net.net.stop_node(&party("CO")).await;
@@ -220,7 +224,7 @@ async fn a_version_spreads_to_every_node_a_stopped_one_catches_up_and_a_removed_
         .post("/v1/directory", &version_json(&v3)?)
         .await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
-    wait_serials(&net, &["LU", "FR", "DE"], 4).await?;
+    wait_serials(&net, &["LU", "FR", "DE"], 5).await?;
     let case = queued["case_ref"].as_str().unwrap_or_default().to_owned();
     let failed = wait_for(&mut lu_events, 10, |e| {
         e.message_id.map(|m| m.to_string()).as_deref() == Some(id.as_str())
@@ -429,6 +433,44 @@ async fn a_version_that_drops_a_pin_closes_the_connection_using_it_and_refuses_i
                 && ev.message_id.map(|m| m.to_string()) == Some(id.clone())),
             "delivered to a key no longer pinned: {ev:?}"
         );
+    }
+    net.net.shutdown().await;
+    Ok(())
+}
+
+/// A version that changes no pin leaves every connection as it was: each node's reload looks
+/// at its connections' pins and keeps the ones still pinned in use, so the version's spread
+/// and the traffic after it make no new connection (one left out of its slot unclosed went on
+/// living unseen, and each reload added another until the peer's cap refused them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_that_changes_no_pin_makes_no_new_connection() -> anyhow::Result<()> {
+    let net = registry_net(&["LU", "FR"]).await?;
+    let done = net.submit("LU", &preservation_request("FR")).await?;
+    let mut rx = net.events("LU")?;
+    wait_delivered(&mut rx, done["message_id"].as_str().unwrap_or_default(), 10).await?;
+    let (mut at_lu, mut at_fr) = (net.events("LU")?, net.events("FR")?);
+    for serial in [2, 3] {
+        let next = net.next_version("LU", |_| {})?;
+        let r = net
+            .client("LU")?
+            .post("/v1/directory", &version_json(&next)?)
+            .await?;
+        assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+        wait_serials(&net, &["LU", "FR"], serial).await?;
+    }
+    // Traffic both ways after the two reloads, over the connection made before them.
+    for (from, to) in [("LU", "FR"), ("FR", "LU")] {
+        let done = net.submit(from, &preservation_request(to)).await?;
+        let mut rx = net.events(from)?;
+        wait_delivered(&mut rx, done["message_id"].as_str().unwrap_or_default(), 10).await?;
+    }
+    for (at, rx) in [("LU", &mut at_lu), ("FR", &mut at_fr)] {
+        while let Ok(e) = rx.try_recv() {
+            assert!(
+                !matches!(e.kind, EventKind::PeerConnected),
+                "a new connection at {at} after a version that changed no pin: {e:?}"
+            );
+        }
     }
     net.net.shutdown().await;
     Ok(())

@@ -460,6 +460,8 @@ pub fn install_version(
     );
     check_directory(&text, &cfg.party, &own_keys(cfg, me))?;
     let bytes = next.to_bytes().map_err(|e| e.to_string())?;
+    crate::peers::dirsync::keep(cfg, serial, &bytes)
+        .map_err(|e| format!("{}: {e}", cfg.data_dir.display()))?;
     let path = version_path(cfg);
     crate::store::durable::replace(&path, &bytes)
         .map_err(|e| format!("{}: {e}", path.display()))?;

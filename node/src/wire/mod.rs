@@ -24,6 +24,8 @@ pub struct Wire {
     pub(crate) ops: Ops,
     pub(crate) attachments: Attachments,
     pub(crate) dialer: Dialer,
+    /// The exchanges of directory versions owed to peers.
+    pub(crate) offers: crate::peers::dirsync::Offers,
 }
 
 impl Wire {

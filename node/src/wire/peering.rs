@@ -37,11 +37,7 @@ pub(crate) async fn accept_peers(wire: Wire) {
                 }
                 s.net.conns().offer(&peer, &conn).await;
                 // The two nodes tell each other the directory version each holds.
-                s.tasks.spawn(crate::peers::dirsync::sync_with(
-                    s.clone(),
-                    peer.clone(),
-                    conn.clone(),
-                ));
+                crate::peers::dirsync::exchange_on(&s, &peer, &conn);
                 serve_connection(s, conn, peer).await;
             }
         });
@@ -227,11 +223,7 @@ pub(crate) async fn connection(wire: &Wire, peer: &PartyId) -> Result<quinn::Con
             let s = wire.clone();
             wire.tasks
                 .spawn(serve_connection(s, c.clone(), peer.clone()));
-            wire.tasks.spawn(crate::peers::dirsync::sync_with(
-                wire.clone(),
-                peer.clone(),
-                c.clone(),
-            ));
+            crate::peers::dirsync::exchange_on(wire, peer, &c);
             Ok(c)
         })
         .await

@@ -294,9 +294,13 @@ impl Connections {
                     .as_ref()
                     .filter(|c| c.close_reason().is_none())
                     .and_then(&judge);
-                if let (Some(why), Some(c)) = (why, guard.take()) {
-                    c.close(0u32.into(), why.as_bytes());
-                    closed += 1;
+                // Only a connection judged is taken out of its slot: one left there unclosed
+                // would go on living unseen, and the next dial would add another beside it.
+                if let Some(why) = why {
+                    if let Some(c) = guard.take() {
+                        c.close(0u32.into(), why.as_bytes());
+                        closed += 1;
+                    }
                 }
             }
         }
