@@ -177,11 +177,23 @@ async fn sighup_reloads_the_directory_of_a_running_node() {
     };
     assert_eq!(parties().await, 2);
 
-    // FR leaves the directory; SIGHUP puts it in force.
-    let path = net.net.dir().join("directory.toml");
-    let mut file = poc247_node::Directory::load(&path).unwrap().to_file();
-    file.party.retain(|e| e.id == "LU");
-    std::fs::write(&path, toml::to_string(&file).unwrap()).unwrap();
+    // FR leaves the directory: a version without it, installed beside the running node (as
+    // `directory apply --offline` writes it); SIGHUP puts it in force.
+    let only_lu: Vec<_> = poc247_tests::signed_entries(&net, |_| {})
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.entry.id == "LU")
+        .collect();
+    let next = poc247_node::peers::registry::publish(
+        &net.registry().unwrap(),
+        only_lu,
+        Some(&net.version_in_force("LU").unwrap()),
+        poc247_tests::now(),
+        30,
+    )
+    .unwrap();
+    poc247_tests::install_version(&net, "LU", &next).unwrap();
+    let path = poc247_node::peers::version_path(&net.config("LU").unwrap());
     let pid = child.id().unwrap().to_string();
     let hup = |pid: String| async move {
         let sent = Command::new("kill")
@@ -201,13 +213,17 @@ async fn sighup_reloads_the_directory_of_a_running_node() {
     }
     assert_eq!(parties().await, 1);
 
-    // A bad file: refused, logged, the node goes on with the one in force.
-    std::fs::write(&path, "[[party]\n").unwrap();
+    // A file edited by hand (a later next-update): its registry signature fails; refused,
+    // logged, the node goes on with the one in force.
+    let mut edited: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edited["version"]["next_update"] = serde_json::json!(u64::MAX / 2);
+    std::fs::write(&path, edited.to_string()).unwrap();
     hup(pid.clone()).await;
     loop {
         let line = lines.next_line().await.unwrap().expect("run ended early");
         if line.contains("reload refused") {
-            assert!(line.contains("line 1, column"), "{line}");
+            assert!(line.contains("directory.version.json"), "{line}");
+            assert!(line.contains("not signed by the registry key"), "{line}");
             break;
         }
     }

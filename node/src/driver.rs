@@ -14,7 +14,6 @@ use crate::handles::{
 use crate::keys;
 use crate::operator::Ops;
 use crate::outgoing::Cases;
-use crate::peers::directory::Directory;
 use crate::ready::Ready;
 use crate::store::{DeliveryState, Store, StoredMessage};
 use crate::timers::Deadlines;
@@ -56,7 +55,8 @@ impl Node {
         clock: Arc<dyn Clock>,
     ) -> Result<Node> {
         crate::store::durable::close_new_files_to_others();
-        let directory = Directory::load(&cfg.directory)?;
+        let (directory, directory_file) = crate::peers::load_directory(&cfg)
+            .map_err(|(file, message)| NodeError::Directory { file, message })?;
         let mut signing = keys::load_signing_key(&cfg.signing_key)?;
         // A key rolled over while the node was stopped: the next one, once listed, is taken
         // before the store opens (which records it in its key history).
@@ -74,7 +74,7 @@ impl Node {
             );
         }
         let me = directory.get(&cfg.party).ok_or_else(|| NodeError::Config {
-            file: cfg.directory.clone(),
+            file: directory_file.clone(),
             message: format!("this node's party {} is not in the directory", cfg.party),
         })?;
         if !me.keys.iter().any(|w| w.value == signing.verifying_key()) {

@@ -82,7 +82,7 @@ impl Net {
     /// node with a configuration of the test's own).
     pub fn embedded_prepared() -> Result<Net> {
         let tmp = tempfile::tempdir()?;
-        let net = LocalNetwork::prepare(&tmp.path().join("net"), &Pki::Embedded)?;
+        let net = LocalNetwork::prepare_signed(&tmp.path().join("net"), &Pki::Embedded)?;
         Ok(Net { net, tmp })
     }
 
@@ -90,7 +90,7 @@ impl Net {
     pub fn fresh_prepared(parties: &[&str]) -> Result<Net> {
         let tmp = tempfile::tempdir()?;
         let pki = Pki::Fresh(parties.iter().map(|p| party(p)).collect());
-        let net = LocalNetwork::prepare(&tmp.path().join("net"), &pki)?;
+        let net = LocalNetwork::prepare_signed(&tmp.path().join("net"), &pki)?;
         Ok(Net { net, tmp })
     }
 
@@ -349,6 +349,21 @@ pub fn signed_entries(
 }
 
 /// A signed directory version as `POST /v1/directory` takes it.
+/// Installs `version` at `p`'s node while it is stopped (as `poc247 directory apply --offline`
+/// does): checked against the registry key and the version in force there.
+pub fn install_version(
+    net: &Net,
+    p: &str,
+    version: &poc247_node::peers::registry::SignedVersion,
+) -> Result<()> {
+    let cfg = net.config(p)?;
+    let me = signing_key(&cfg)?.verifying_key();
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    poc247_node::peers::install_version(&cfg, &net.registry()?.verifying_key(), &me, version)
+        .map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
 pub fn version_json(v: &poc247_node::peers::registry::SignedVersion) -> Result<Value> {
     Ok(serde_json::from_slice(&v.to_bytes()?)?)
 }

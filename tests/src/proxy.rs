@@ -70,11 +70,20 @@ impl Rng {
 impl FaultProxy {
     /// Starts a proxy on 127.0.0.1 in front of `upstream`; `seed` fixes which packets drop.
     pub async fn start(upstream: SocketAddr, seed: u64) -> anyhow::Result<FaultProxy> {
+        FaultProxy::start_with(upstream, seed, Arc::new(Faults::default())).await
+    }
+
+    /// Starts a proxy as [`FaultProxy::start`] does, applying `faults` (shared with another
+    /// proxy: the two directions of one path between two nodes).
+    pub async fn start_with(
+        upstream: SocketAddr,
+        seed: u64,
+        faults: Arc<Faults>,
+    ) -> anyhow::Result<FaultProxy> {
         let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
         let back = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
         back.connect(upstream).await?;
         let addr = front.local_addr()?;
-        let faults = Arc::new(Faults::default());
         let f = faults.clone();
         let task = tokio::spawn(async move {
             let mut rng = Rng(seed | 1);

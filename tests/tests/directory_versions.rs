@@ -245,18 +245,17 @@ async fn a_version_spreads_to_every_node_a_stopped_one_catches_up_through_two_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_refused_for_its_pin_sees_why_in_its_peers_with_both_values() -> anyhow::Result<()> {
     let mut net = Net::embedded_prepared()?;
-    // FR's directory pins another key for LU's certificate.
-    let mut fr = net.config("FR")?;
-    let mut file = Directory::load(&fr.directory)?.to_file();
-    for e in file.party.iter_mut().filter(|e| e.id == "LU") {
-        e.spki_sha256 = Some("ab".repeat(32));
-    }
-    let own = net.tmp.path().join("fr-directory.toml");
-    std::fs::write(&own, toml::to_string(&file)?)?;
-    fr.directory = own;
+    // The version FR holds pins another key for LU's certificate (LU's entry, as LU signed it,
+    // names a wrong pin); LU and CO start on the one before.
+    let wrong_pin = net.next_version("FR", |e| {
+        if e.id == "LU" {
+            e.spki_sha256 = Some("ab".repeat(32));
+        }
+    })?;
+    install_version(&net, "FR", &wrong_pin)?;
     net.net.start_node(&party("LU")).await?;
     net.net.start_node(&party("CO")).await?;
-    net.net.start_node_with(&party("FR"), fr).await?;
+    net.net.start_node(&party("FR")).await?;
     net.submit("LU", &preservation_request("FR")).await?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -293,12 +292,8 @@ async fn a_node_whose_version_is_past_its_next_update_keeps_serving_and_says_so_
         30,
     )?;
     for p in ["LU", "FR"] {
-        let cfg = net.config(p)?;
-        let me = signing_key(&cfg)?.verifying_key();
-        std::fs::create_dir_all(&cfg.data_dir)?;
-        poc247_node::peers::install_version(&cfg, &registry.verifying_key(), &me, &v1)
-            .map_err(anyhow::Error::msg)?;
-        net.net.start_node_with(&party(p), cfg).await?;
+        install_version(&net, p, &v1)?;
+        net.net.start_node(&party(p)).await?;
     }
     // The event, from the log (it came at start).
     let mut stream = net.client("LU")?.events_after(0).await?;

@@ -3,25 +3,34 @@
 //! blackhole stands for the 30 s one.
 
 use poc247_node::events::EventKind;
-use poc247_node::Directory;
 use poc247_tests::proxy::FaultProxy;
 use poc247_tests::*;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-/// Starts LU with its own view of the directory, in which FR is reached through `via`.
-async fn start_lu_via(net: &mut Net, via: std::net::SocketAddr) -> anyhow::Result<()> {
+/// Starts FR and LU on a directory version in which each reaches the other through a fault
+/// proxy, the two proxies applying the same faults: every connection between them, whoever
+/// dials, crosses them. The first proxy (in front of FR) holds the faults.
+async fn start_through_proxies(net: &mut Net) -> anyhow::Result<(FaultProxy, FaultProxy)> {
+    let to_fr = FaultProxy::start(net.config("FR")?.listen, 2026).await?;
+    let to_lu =
+        FaultProxy::start_with(net.config("LU")?.listen, 2027, to_fr.faults.clone()).await?;
+    let (via_fr, via_lu) = (to_fr.addr.to_string(), to_lu.addr.to_string());
+    let next = net.next_version("LU", |e| match e.id.as_str() {
+        "FR" => e.addresses = vec![via_fr.clone()],
+        "LU" => e.addresses = vec![via_lu.clone()],
+        _ => {}
+    })?;
+    for p in ["FR", "LU"] {
+        install_version(net, p, &next)?;
+    }
+    net.net.start_node(&party("FR")).await?;
     let mut cfg = net.config("LU")?;
-    let mut directory = Directory::load(&cfg.directory)?;
-    directory.set_addresses(&party("FR"), vec![via.to_string()]);
-    let path = net.tmp.path().join("lu-directory.toml");
-    std::fs::write(&path, toml::to_string(&directory.to_file())?)?;
-    cfg.directory = path;
     cfg.delivery.initial_backoff_ms = 50;
     cfg.delivery.max_backoff_ms = 1000;
     cfg.delivery.attempt_timeout_ms = 1000;
     net.net.start_node_with(&party("LU"), cfg).await?;
-    Ok(())
+    Ok((to_fr, to_lu))
 }
 
 async fn submit_many(net: &Net, n: usize) -> anyhow::Result<HashSet<String>> {
@@ -52,10 +61,8 @@ async fn wait_all_delivered(
 async fn loss_and_a_blackhole_lose_nothing_and_the_queue_drains_after_it_lifts(
 ) -> anyhow::Result<()> {
     let mut net = Net::fresh_prepared(&["LU", "FR"])?;
-    net.net.start_node(&party("FR")).await?;
-    let proxy = FaultProxy::start(net.config("FR")?.listen, 2026).await?;
+    let (proxy, _back) = start_through_proxies(&mut net).await?;
     proxy.faults.set_loss_percent(20.0);
-    start_lu_via(&mut net, proxy.addr).await?;
     let mut events = net.events("LU")?;
 
     // 20 % loss each way: everything arrives.

@@ -2,7 +2,8 @@
 //! sides (its receipts at the requester, its own audit checkpoints), and the exchange goes on.
 
 use poc247_node::keys::encode_signing_key;
-use poc247_node::peers::directory::{encode_public_key, Directory};
+use poc247_node::peers::directory::encode_public_key;
+use poc247_node::peers::registry;
 use poc247_protocol::SigningKey;
 use poc247_tests::flow::*;
 use poc247_tests::*;
@@ -25,23 +26,35 @@ async fn receipts_and_checkpoints_signed_before_a_key_change_stay_verified() -> 
     let fr = party("FR");
     let cfg = f.net.config("FR")?;
     f.net.net.stop_node(&fr).await;
+    // The version listing it: FR's entry signed with the key in force (the old one), as the
+    // registry requires of a listed Party.
     let new_key = SigningKey::from_bytes(&[42; 32]);
+    let entries = signed_entries(&f.net, |e| {
+        if e.id == "FR" {
+            e.signing_key = encode_public_key(&new_key.verifying_key());
+        }
+    })?;
+    let next = registry::publish(
+        &f.net.registry()?,
+        entries,
+        Some(&f.net.version_in_force("LU")?),
+        now(),
+        30,
+    )?;
     std::fs::write(&cfg.signing_key, encode_signing_key(&new_key))?;
-    let mut file = Directory::load(&cfg.directory)?.to_file();
-    for e in file.party.iter_mut().filter(|e| e.id == "FR") {
-        e.signing_key = encode_public_key(&new_key.verifying_key());
-    }
-    let lu_directory = f.net.config("LU")?.directory;
-    for path in [&cfg.directory, &lu_directory] {
-        std::fs::write(path, toml::to_string(&file)?)?;
-    }
+    install_version(&f.net, "FR", &next)?;
     f.net.net.start_node_with(&fr, cfg.clone()).await?;
     let r = f
         .net
         .client("LU")?
-        .post("/v1/peers/reload", &json!({}))
+        .post("/v1/directory", &version_json(&next)?)
         .await?;
-    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    // FR may have offered it to LU first.
+    assert!(
+        r.status.as_u16() == 200 || r.body.to_string().contains("not newer"),
+        "{}",
+        r.body
+    );
 
     // FR's earlier receipt is still shown verified at LU, with the key that signed it.
     let after = f.net.case("LU", &case).await?;

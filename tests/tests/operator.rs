@@ -8,14 +8,6 @@ use poc247_tests::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// Rewrites the network's `directory.toml` (every node of a local network reads this one).
-fn rewrite_directory(net: &Net, edit: impl FnOnce(&mut Vec<PartyEntryFile>)) {
-    let path = net.net.dir().join("directory.toml");
-    let mut file = Directory::load(&path).unwrap().to_file();
-    edit(&mut file.party);
-    std::fs::write(&path, toml::to_string(&file).unwrap()).unwrap();
-}
-
 /// A preservation request in English (CO accepts es and en only).
 fn request_en(to: &str) -> Value {
     let mut r = preservation_request(to);
@@ -61,9 +53,19 @@ async fn removing_a_party_on_reload_fails_its_queued_message_and_closes_its_conn
     assert!(co["oldest_undelivered"].is_string(), "{peers}");
     assert_eq!(peers["directory"]["parties"], 3);
 
-    // FR and CO leave the directory; LU reloads it.
-    rewrite_directory(&net, |parties| parties.retain(|e| e.id == "LU"));
-    let r = lu.post("/v1/peers/reload", &json!({})).await?;
+    // FR and CO leave the directory: a version that lists LU alone, applied at LU.
+    let only_lu: Vec<_> = signed_entries(&net, |_| {})?
+        .into_iter()
+        .filter(|e| e.entry.id == "LU")
+        .collect();
+    let next = poc247_node::peers::registry::publish(
+        &net.registry()?,
+        only_lu,
+        Some(&net.version_in_force("LU")?),
+        now(),
+        30,
+    )?;
+    let r = lu.post("/v1/directory", &version_json(&next)?).await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
     assert_eq!(r.body["removed"], json!(["CO", "FR"]), "{}", r.body);
     assert_eq!(r.body["parties"], 1);
@@ -204,6 +206,8 @@ async fn a_certificate_expiring_within_30_days_is_warned_and_its_renewal_is_pick
     let dir = net.net.dir().to_path_buf();
     poc247_node::devnet::reissue_certificate(&dir, &party("FR"), 10)?;
     net.net.start_node(&party("LU")).await?;
+    // From before FR starts: LU warns when FR first connects.
+    let mut lu_warnings = net.events("LU")?;
     net.net.start_node(&party("FR")).await?;
     let (lu, fr) = (net.client("LU")?, net.client("FR")?);
 
@@ -230,7 +234,6 @@ async fn a_certificate_expiring_within_30_days_is_warned_and_its_renewal_is_pick
 
     // LU sees FR's certificate when it connects, and warns of it.
     let mut lu_events = net.events("LU")?;
-    let mut lu_warnings = net.events("LU")?;
     let done = net.submit("LU", &preservation_request("FR")).await?;
     wait_delivered(&mut lu_events, done["message_id"].as_str().unwrap(), 10).await?;
     let status = lu.get("/v1/status").await?.body;

@@ -92,7 +92,55 @@ pub fn check_directory(
     me: &PartyId,
     mine: &[VerifyingKey],
 ) -> std::result::Result<Directory, String> {
-    let directory = Directory::from_toml(text)?;
+    check_own_entry(Directory::from_toml(text)?, me, mine)
+}
+
+/// The directory this node trusts, and the file it came from. With a registry key pinned
+/// (`registry_key` in node.toml) it is the signed version in force, the registry's signature
+/// checked again, so an edited file is refused and `directory.toml` (written from the version, for
+/// reading) is never taken; without one, the directory file the node.toml names.
+pub fn load_directory(
+    cfg: &crate::config::NodeConfig,
+) -> std::result::Result<(Directory, std::path::PathBuf), (std::path::PathBuf, String)> {
+    let Some(registry_key) = cfg.registry_key else {
+        let path = cfg.directory.clone();
+        return match std::fs::read_to_string(&path) {
+            Ok(text) => match Directory::from_toml(&text) {
+                Ok(directory) => Ok((directory, path)),
+                Err(m) => Err((path, m)),
+            },
+            Err(e) => Err((path, e.to_string())),
+        };
+    };
+    let path = version_path(cfg);
+    let version = match version_in_force(cfg) {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            return Err((
+                path,
+                "no signed directory version is installed, and node.toml pins a registry key: \
+                 install one with `poc247 directory apply --offline FILE`"
+                    .into(),
+            ))
+        }
+        Err(m) => return Err((path, m)),
+    };
+    // The registry's signature, again: an edit of the file is refused. Each Party's signature
+    // on its entry was checked, against the version before, when the version was taken.
+    match crate::peers::registry::check_registry_signature(&version, &registry_key)
+        .and_then(|()| crate::peers::registry::directory_of(&version))
+    {
+        Ok(directory) => Ok((directory, path)),
+        Err(m) => Err((path, m)),
+    }
+}
+
+/// `directory` if it lists this node's party with one of its signing keys (`mine`).
+pub fn check_own_entry(
+    directory: Directory,
+    me: &PartyId,
+    mine: &[VerifyingKey],
+) -> std::result::Result<Directory, String> {
     let Some(entry) = directory.get(me) else {
         return Err(format!("this node's party {me} is not in the directory"));
     };
@@ -209,11 +257,12 @@ async fn reload_with(
     _held: &tokio::sync::MutexGuard<'_, ()>,
 ) -> Result<ReloadReport, ReloadError> {
     let cfg = wire.cases.me.cfg();
-    let path = &cfg.directory;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ReloadError::Directory(format!("directory {}: {e}", path.display())))?;
-    let directory = check_directory(
-        &text,
+    let (directory, path) = load_directory(cfg).map_err(|(file, m)| {
+        ReloadError::Directory(format!("directory {}: {m}", file.display()))
+    })?;
+    let path = &path;
+    let directory = check_own_entry(
+        directory,
         wire.cases.me.party(),
         &own_keys(cfg, &wire.cases.me.signing().verifying_key()),
     )
@@ -453,8 +502,9 @@ pub fn install_version(
     let in_force = version_in_force(cfg)?;
     let directory = crate::peers::registry::check(next, registry_key, in_force.as_ref())?;
     let text = format!(
-        "# Written by poc247 from signed directory version {serial}; do not edit: apply a newer \
-         version instead.\n{}",
+        "# Written by poc247 from signed directory version {serial}, for reading: the node \
+         takes its\n# directory from the signed version itself, so an edit here changes nothing. \
+         Apply a newer version instead.\n{}",
         toml::to_string(&directory.to_file())
             .map_err(|e| format!("cannot write the directory: {e}"))?
     );

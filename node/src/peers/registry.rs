@@ -259,17 +259,7 @@ pub fn check(
     registry_key: &VerifyingKey,
     in_force: Option<&SignedVersion>,
 ) -> std::result::Result<Directory, String> {
-    let bytes = codec::encode(&next.version).map_err(|e| e.to_string())?;
-    let signed = unb64(&next.signature).is_some_and(|s| {
-        poc247_protocol::signature::verify(registry_key, VERSION_DOMAIN, &bytes, &s)
-    });
-    if !signed {
-        return Err(format!(
-            "version {} is not signed by the registry key pinned here ({})",
-            next.version.serial,
-            fingerprint(registry_key)
-        ));
-    }
+    check_registry_signature(next, registry_key)?;
     if let Some(old) = in_force {
         if next.version.serial <= old.version.serial {
             return Err(format!(
@@ -325,8 +315,33 @@ pub fn check(
             ));
         }
     }
+    directory_of(next)
+}
+
+/// Whether `registry_key` signed `version`: the version as the registry published it, its
+/// entries included (each Party's signature on its entry was checked when it was taken).
+pub fn check_registry_signature(
+    version: &SignedVersion,
+    registry_key: &VerifyingKey,
+) -> std::result::Result<(), String> {
+    let bytes = codec::encode(&version.version).map_err(|e| e.to_string())?;
+    let signed = unb64(&version.signature).is_some_and(|s| {
+        poc247_protocol::signature::verify(registry_key, VERSION_DOMAIN, &bytes, &s)
+    });
+    if !signed {
+        return Err(format!(
+            "version {} is not signed by the registry key pinned here ({})",
+            version.version.serial,
+            fingerprint(registry_key)
+        ));
+    }
+    Ok(())
+}
+
+/// The directory a version lists.
+pub fn directory_of(version: &SignedVersion) -> std::result::Result<Directory, String> {
     Directory::from_file(DirectoryFile {
-        party: next
+        party: version
             .version
             .entries
             .iter()

@@ -217,26 +217,46 @@ impl Connections {
                 return Ok(c.clone());
             }
         }
+        // A connection the peer opened meanwhile serves as well as a new one.
+        if let Some(c) = self.take_extra(peer) {
+            *guard = Some(c.clone());
+            return Ok(c);
+        }
         let c = connect().await?;
         *guard = Some(c.clone());
         Ok(c)
     }
 
-    /// Records a connection the peer opened, unless a live one is already there.
+    /// Records a connection the peer opened: in the peer's slot if that is free, else beside
+    /// it. Never waits: while this node is dialling the peer (its slot held, perhaps for a
+    /// handshake with an address that does not answer), the peer's own connection is served
+    /// at once, and taken into the slot by the next [`Connections::get_or_connect`].
     pub async fn offer(&self, peer: &PartyId, conn: &Connection) {
         let slot = self.slot(peer);
-        let mut guard = slot.lock().await;
-        if guard.as_ref().is_none_or(|c| c.close_reason().is_some()) {
-            *guard = Some(conn.clone());
-        } else if guard
-            .as_ref()
-            .is_some_and(|c| c.stable_id() != conn.stable_id())
-        {
-            let mut extras = self.extras.lock().unwrap_or_else(|p| p.into_inner());
-            let list = extras.entry(peer.clone()).or_default();
-            list.retain(|c| c.close_reason().is_none());
-            list.push(conn.clone());
+        if let Ok(mut guard) = slot.try_lock() {
+            if guard.as_ref().is_none_or(|c| c.close_reason().is_some()) {
+                *guard = Some(conn.clone());
+                return;
+            }
+            if guard
+                .as_ref()
+                .is_some_and(|c| c.stable_id() == conn.stable_id())
+            {
+                return;
+            }
         }
+        let mut extras = self.extras.lock().unwrap_or_else(|p| p.into_inner());
+        let list = extras.entry(peer.clone()).or_default();
+        list.retain(|c| c.close_reason().is_none());
+        list.push(conn.clone());
+    }
+
+    /// A live connection the peer opened beside its slot, taken out of the extras.
+    fn take_extra(&self, peer: &PartyId) -> Option<Connection> {
+        let mut extras = self.extras.lock().unwrap_or_else(|p| p.into_inner());
+        let list = extras.get_mut(peer)?;
+        list.retain(|c| c.close_reason().is_none());
+        list.pop()
     }
 
     /// Closes and forgets every connection with `peer` (it left the directory, or its
