@@ -80,7 +80,7 @@ pub async fn run(data: Option<PathBuf>, out: Output) -> anyhow::Result<Outcome> 
         )
         .into());
     }
-    let net = LocalNetwork::start_signed(&dir, &Pki::Embedded)
+    let net = LocalNetwork::start(&dir, &Pki::Embedded)
         .await
         .map_err(|e| Failure::internal(format!("the local network did not start: {e}")))?;
     let result = scenario(&net, &dir, kept, out).await;

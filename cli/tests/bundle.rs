@@ -16,11 +16,7 @@ use std::path::{Path, PathBuf};
 /// acknowledgement and decision, every receipt in LU's hands. Returns the flow, the case and
 /// the attached file's SHA-256.
 async fn case_with_answers(registry: bool) -> (Flow, String, String) {
-    let net = if registry {
-        Net::signed_prepared(&["LU", "FR"]).unwrap()
-    } else {
-        Net::fresh_prepared(&["LU", "FR"]).unwrap()
-    };
+    let net = Net::fresh_prepared(&["LU", "FR"]).unwrap();
     net.read_files_from_tmp().unwrap();
     let mut net = net;
     for p in ["LU", "FR"] {

@@ -118,23 +118,27 @@ async fn peers_lists_and_a_bad_directory_is_refused_by_reload_with_exit_1() {
         assert!(ran.stdout.contains(expected), "{expected}: {ran:?}");
     }
 
-    let path = net.net.dir().join("directory.toml");
-    let good = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        good.replacen("signing_key = \"", "signing_key = \"x", 1),
-    )
-    .unwrap();
-    let ran = poc247(&["--socket", lu, "peers", "reload"]).await;
+    // A version whose entry for CO is broken (as CO signed it): refused, exit 1, the
+    // directory in force unchanged.
+    let bad = net
+        .next_version("LU", |e| {
+            if e.id == "CO" {
+                e.signing_key = format!("x{}", e.signing_key);
+            }
+        })
+        .unwrap();
+    let file = net.tmp.path().join("bad-version.json");
+    std::fs::write(&file, bad.to_bytes().unwrap()).unwrap();
+    let file = file.to_str().unwrap();
+    let ran = poc247(&["--socket", lu, "directory", "apply", file]).await;
     assert_eq!(ran.code, Some(1), "{ran:?}");
-    assert!(ran.stderr.contains("reload refused: directory"), "{ran:?}");
-    assert!(ran.stderr.contains("line "), "{ran:?}");
-    assert!(ran.stderr.contains("(CO): signing_key"), "{ran:?}");
-    let ran = poc247(&["--socket", lu, "peers", "reload", "--json"]).await;
+    assert!(ran.stderr.contains("CO"), "{ran:?}");
+    assert!(ran.stderr.contains("signing_key"), "{ran:?}");
+    assert!(ran.stderr.contains("unchanged"), "{ran:?}");
+    let ran = poc247(&["--socket", lu, "directory", "apply", file, "--json"]).await;
     assert_eq!(ran.code, Some(1), "{ran:?}");
-    assert_eq!(ran.json()["error"]["code"], "invalid-directory");
+    assert_eq!(ran.json()["error"]["code"], "version-refused");
 
-    std::fs::write(&path, &good).unwrap();
     let ran = poc247(&["--socket", lu, "peers", "reload"]).await;
     assert_eq!(ran.code, Some(0), "{ran:?}");
     assert!(ran.stdout.contains("3 parties"), "{ran:?}");

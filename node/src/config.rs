@@ -20,10 +20,11 @@ pub struct ConfigFile {
     pub listen: SocketAddr,
     /// Data directory (sled, control socket).
     pub data_dir: PathBuf,
-    /// The network directory file.
+    /// Where the node writes, for reading, the directory of the signed version in force (never
+    /// read back).
     pub directory: PathBuf,
-    /// The network registry's public key (base64): a signed directory version is taken only
-    /// if this key signed it (`poc247 directory apply`). Absent: no version is taken.
+    /// The network registry's public key (base64): the node takes its directory only from a
+    /// version this key signed (`poc247 directory apply`). Required.
     #[serde(default)]
     pub registry_key: Option<String>,
     /// The network CA certificate (PEM).
@@ -301,12 +302,20 @@ impl NodeConfig {
             .as_deref()
             .map(abs)
             .unwrap_or_else(|| data_dir.join("control.sock"));
-        let registry_key = f
-            .registry_key
-            .as_deref()
-            .map(crate::peers::directory::decode_public_key)
-            .transpose()
-            .map_err(|m| format!("registry_key {m}"))?;
+        let registry_key = match f.registry_key.as_deref() {
+            Some(k) => Some(
+                crate::peers::directory::decode_public_key(k)
+                    .map_err(|m| format!("registry_key {m}"))?,
+            ),
+            None => {
+                return Err(
+                    "registry_key is missing: a node trusts its peers only through the \
+                            directory versions its network's registry signs; pin the registry's \
+                            public key here (`poc247 registry init` prints it; docs/joining.md)"
+                        .into(),
+                )
+            }
+        };
         Ok(NodeConfig {
             party,
             dev: f.dev,

@@ -36,6 +36,38 @@ fn with_header(body: &str) -> String {
     format!("{DEV_HEADER}{body}")
 }
 
+/// The development registry's key, in a development network's folder beside the dev CA.
+pub const DEV_REGISTRY_KEY_FILE: &str = "registry.key";
+
+/// The development registry's directory-signing key of the network in `dir`, made (0600, marked
+/// for development only) the first time.
+pub fn dev_registry_key(dir: &Path) -> Result<SigningKey> {
+    let path = dir.join(DEV_REGISTRY_KEY_FILE);
+    if path.exists() {
+        return crate::keys::load_signing_key(&path);
+    }
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    crate::keys::write_private(
+        &path,
+        format!(
+            "{}# the development registry's directory-signing key: it signs this network's \
+             directory versions\n{}",
+            DEV_HEADER,
+            crate::keys::encode_signing_key(&key)
+        )
+        .as_bytes(),
+    )?;
+    Ok(key)
+}
+
+/// Pins the development registry's key (made the first time) in the `node.toml` at `path`.
+fn pin_dev_registry(out: &Path, path: &Path) -> Result<()> {
+    let pin = encode_public_key(&dev_registry_key(out)?.verifying_key());
+    let text = std::fs::read_to_string(path).map_err(|e| NodeError::io(path, e))?;
+    let text = format!("{text}registry_key = \"{pin}\"\n");
+    crate::store::durable::replace(path, text.as_bytes()).map_err(|e| NodeError::io(path, e))
+}
+
 /// `node.toml` as the generator writes it: the fields [`crate::config::ConfigFile`] needs,
 /// every other setting left at its default.
 #[derive(Serialize)]
@@ -49,6 +81,7 @@ struct NodeToml<'a> {
     tls_cert: &'a str,
     tls_key: &'a str,
     signing_key: &'a str,
+    registry_key: &'a str,
 }
 
 /// Certificate validity window: from a day ago to about 20 years from now.
@@ -249,9 +282,10 @@ fn profile(id: &PartyId, present: &BTreeSet<PartyId>) -> PartyEntryFile {
 /// Generates a development network into `out`, which must not exist or be empty.
 ///
 /// Writes `ca.pem` and `ca.key` (the dev CA, ECDSA P-256, subject O = [`DEV_CA_MARKER`]),
-/// `directory.toml`, and per party a folder `<id in lower case>/` with `tls.pem` (SAN
-/// `<id in lower case>.poc247`, server and client auth), `tls.key`, `signing.key` and a
-/// `node.toml` with `dev = true` listening on the given address. Keys are mode 0600.
+/// `registry.key` (the dev registry's key, pinned in every `node.toml`), `directory.toml`, and
+/// per party a folder `<id in lower case>/` with `tls.pem` (SAN `<id in lower case>.poc247`,
+/// server and client auth), `tls.key`, `signing.key` and a `node.toml` with `dev = true`
+/// listening on the given address. Keys are mode 0600.
 pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
     if parties.is_empty() {
         return Err(gen_error(out, "no parties given"));
@@ -292,6 +326,8 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
         with_header(&ca_key.serialize_pem()).as_bytes(),
     )?;
     let issuer = Issuer::new(ca_params, ca_key);
+    // The dev registry, whose key every node pins.
+    let registry_pin = encode_public_key(&dev_registry_key(out)?.verifying_key());
 
     let mut entries = Vec::new();
     for (party, addr) in parties {
@@ -328,6 +364,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
             tls_cert: "tls.pem",
             tls_key: "tls.key",
             signing_key: "signing.key",
+            registry_key: &registry_pin,
         };
         let node_toml = toml::to_string(&node).map_err(|e| gen_error(&folder, e.to_string()))?;
         crate::store::durable::write_new(&folder.join("node.toml"), &with_header(&node_toml))?;
@@ -386,6 +423,11 @@ pub fn write_embedded(out: &Path) -> Result<()> {
             keys::write_private(&path, text.as_bytes())?;
         } else {
             crate::store::durable::write_new(&path, text)?;
+        }
+        // The network's dev registry is made here, not checked in: its key is pinned in each
+        // node.toml as written.
+        if rel.ends_with("node.toml") {
+            pin_dev_registry(out, &path)?;
         }
     }
     Ok(())

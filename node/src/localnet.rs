@@ -1,10 +1,9 @@
 //! A local network of real nodes on loopback, for the demo, the tests and the benchmark: the
 //! dev PKI written to a folder (the embedded one, or a fresh one), one UDP port per node, those
-//! addresses written into `directory.toml`, and every node started. `prepare_signed` and
-//! `start_signed` (the demo, `poc247 dev-network`, the harness's `registry_net`) then put the
-//! directory in force as a real network does: a development registry key beside the dev CA,
-//! each Party's entry signed by its node's key, version 1 signed by that registry key and
-//! installed at every node, whose `node.toml` pins it ([`publish_dev_version`]).
+//! addresses written into `directory.toml`, and every node started. The directory is put in
+//! force as a real network does: a development registry key beside the dev CA, each Party's
+//! entry signed by its node's key, version 1 signed by that registry key and installed at
+//! every node, whose `node.toml` pins it ([`publish_dev_version`]).
 //!
 //! Each port is held from the moment it is chosen until its node starts on it, so nothing else
 //! on the machine can take it in between; ports are chosen below the kernel's ephemeral range,
@@ -16,9 +15,9 @@ use crate::config::NodeConfig;
 use crate::devnet;
 use crate::driver::Node;
 use crate::error::{NodeError, Result};
-use crate::peers::directory::{encode_public_key, Directory};
+use crate::peers::directory::Directory;
 use crate::peers::registry::{SignedEntry, SignedVersion};
-use poc247_protocol::{PartyId, SigningKey};
+use poc247_protocol::PartyId;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -44,34 +43,12 @@ pub struct LocalNetwork {
     clock: Arc<dyn Clock>,
 }
 
-/// The development registry's key, in a development network's folder beside the dev CA.
-pub const DEV_REGISTRY_KEY_FILE: &str = "registry.key";
-
-/// The development registry's directory-signing key of the network in `dir`, made (0600, marked
-/// for development only) the first time.
-pub fn dev_registry_key(dir: &Path) -> Result<SigningKey> {
-    let path = dir.join(DEV_REGISTRY_KEY_FILE);
-    if path.exists() {
-        return crate::keys::load_signing_key(&path);
-    }
-    let key = SigningKey::generate(&mut rand::rngs::OsRng);
-    crate::keys::write_private(
-        &path,
-        format!(
-            "{}# the development registry's directory-signing key: it signs this network's \
-             directory versions\n{}",
-            devnet::DEV_HEADER,
-            crate::keys::encode_signing_key(&key)
-        )
-        .as_bytes(),
-    )?;
-    Ok(key)
-}
+pub use crate::devnet::{dev_registry_key, DEV_REGISTRY_KEY_FILE};
 
 /// Puts the generated directory of the development network in `dir` in force as a real network
 /// does: each Party's entry signed with its node's signing key, version 1 signed with the
-/// development registry key ([`dev_registry_key`]), the registry key pinned in each
-/// `node.toml` (`registry_key`), and the version installed at each node (its data folder),
+/// development registry key ([`dev_registry_key`], which the generator pinned in each
+/// `node.toml`), and the version installed at each node (its data folder),
 /// checked exactly as `poc247 directory apply --offline` checks it. Returns the version.
 pub fn publish_dev_version(dir: &Path) -> Result<SignedVersion> {
     let registry = dev_registry_key(dir)?;
@@ -93,20 +70,7 @@ pub fn publish_dev_version(dir: &Path) -> Result<SignedVersion> {
     let now = SystemClock.now();
     let version =
         crate::peers::registry::publish(&registry, entries, None, now, DEV_NEXT_UPDATE_DAYS)?;
-    let pin = encode_public_key(&registry.verifying_key());
     for party in &parties {
-        let node_toml = dir
-            .join(party.as_str().to_ascii_lowercase())
-            .join("node.toml");
-        let text = std::fs::read_to_string(&node_toml).map_err(|e| NodeError::io(&node_toml, e))?;
-        if !text
-            .lines()
-            .any(|l| l.trim_start().starts_with("registry_key"))
-        {
-            let text = format!("{}registry_key = \"{pin}\"\n", text);
-            crate::store::durable::replace(&node_toml, text.as_bytes())
-                .map_err(|e| NodeError::io(&node_toml, e))?;
-        }
         let cfg = devnet::node_config(dir, party)?;
         crate::store::durable::create_dir_all(&cfg.data_dir)
             .map_err(|e| NodeError::io(&cfg.data_dir, e))?;
@@ -145,8 +109,18 @@ fn bind_loopback() -> Result<UdpSocket> {
 }
 
 impl LocalNetwork {
-    /// Writes the network under `dir` (which must be empty or absent) without starting it.
+    /// Writes the network under `dir` (which must be empty or absent) without starting it,
+    /// its directory in force as a real network's ([`publish_dev_version`]): the development
+    /// registry key pinned at every node and version 1 installed at each.
     pub fn prepare(dir: &Path, pki: &Pki) -> Result<LocalNetwork> {
+        let net = LocalNetwork::write(dir, pki)?;
+        publish_dev_version(dir)?;
+        Ok(net)
+    }
+
+    /// Writes the network's files under `dir`: keys, certificates, `node.toml`s and the
+    /// directory its version is made from.
+    fn write(dir: &Path, pki: &Pki) -> Result<LocalNetwork> {
         let mut sockets = BTreeMap::new();
         let mut held = BTreeMap::new();
         match pki {
@@ -193,25 +167,6 @@ impl LocalNetwork {
             held,
             clock: Arc::new(SystemClock),
         })
-    }
-
-    /// Writes the network under `dir` as [`LocalNetwork::prepare`] does, then puts its
-    /// directory in force as a real network does ([`publish_dev_version`]): the development
-    /// registry key pinned at every node and version 1 installed at each.
-    pub fn prepare_signed(dir: &Path, pki: &Pki) -> Result<LocalNetwork> {
-        let net = LocalNetwork::prepare(dir, pki)?;
-        publish_dev_version(dir)?;
-        Ok(net)
-    }
-
-    /// Writes the network under `dir` as [`LocalNetwork::prepare_signed`] does and starts
-    /// every node (the demo).
-    pub async fn start_signed(dir: &Path, pki: &Pki) -> Result<LocalNetwork> {
-        let mut net = LocalNetwork::prepare_signed(dir, pki)?;
-        for p in net.parties() {
-            net.start_node(&p).await?;
-        }
-        Ok(net)
     }
 
     /// Writes the network under `dir` and starts every node.

@@ -312,12 +312,23 @@ pub fn pair(fault: Fault, bin: &Path, tmp: &Path) -> Result<(NodeProcess, NodePr
     let disks = match fault {
         Fault::Sigkill => None,
         Fault::PowerCut => {
+            // The new disk hides what the network's preparation wrote to the data folder: the
+            // directory version is installed on it again, as `directory apply --offline` does.
             let mount = |n: &NodeProcess| -> Result<Disk> {
-                let dir = &n.config().data_dir;
+                let cfg = n.config();
+                let dir = &cfg.data_dir;
                 std::fs::create_dir_all(dir)?;
-                Disk::mount(dir).with_context(|| {
+                let version = poc247_node::peers::version_in_force(cfg)
+                    .map_err(anyhow::Error::msg)?
+                    .context("no directory version in force")?;
+                let disk = Disk::mount(dir).with_context(|| {
                     format!("mount the power-cut disk on {} (FUSE)", dir.display())
-                })
+                })?;
+                let registry = cfg.registry_key.context("no registry key pinned")?;
+                let me = poc247_node::keys::load_signing_key(&cfg.signing_key)?.verifying_key();
+                poc247_node::peers::install_version(cfg, &registry, &me, &version)
+                    .map_err(anyhow::Error::msg)?;
+                Ok(disk)
             };
             Some((mount(&lu)?, mount(&fr)?))
         }

@@ -82,7 +82,7 @@ impl Net {
     /// node with a configuration of the test's own).
     pub fn embedded_prepared() -> Result<Net> {
         let tmp = tempfile::tempdir()?;
-        let net = LocalNetwork::prepare_signed(&tmp.path().join("net"), &Pki::Embedded)?;
+        let net = LocalNetwork::prepare(&tmp.path().join("net"), &Pki::Embedded)?;
         Ok(Net { net, tmp })
     }
 
@@ -90,17 +90,7 @@ impl Net {
     pub fn fresh_prepared(parties: &[&str]) -> Result<Net> {
         let tmp = tempfile::tempdir()?;
         let pki = Pki::Fresh(parties.iter().map(|p| party(p)).collect());
-        let net = LocalNetwork::prepare_signed(&tmp.path().join("net"), &pki)?;
-        Ok(Net { net, tmp })
-    }
-
-    /// A fresh network of `parties`, written but not started, its directory in force as a real
-    /// network's: the development registry key pinned at every node and version 1 installed
-    /// at each ([`poc247_node::localnet::publish_dev_version`]).
-    pub fn signed_prepared(parties: &[&str]) -> Result<Net> {
-        let tmp = tempfile::tempdir()?;
-        let pki = Pki::Fresh(parties.iter().map(|p| party(p)).collect());
-        let net = LocalNetwork::prepare_signed(&tmp.path().join("net"), &pki)?;
+        let net = LocalNetwork::prepare(&tmp.path().join("net"), &pki)?;
         Ok(Net { net, tmp })
     }
 
@@ -276,7 +266,7 @@ impl RawPeer {
 /// A fresh network of `parties`, every node started: each pins the network's development
 /// registry key and holds its version 1 ([`poc247_node::localnet::publish_dev_version`]).
 pub async fn registry_net(parties: &[&str]) -> Result<Net> {
-    let mut net = Net::signed_prepared(parties)?;
+    let mut net = Net::fresh_prepared(parties)?;
     for p in parties {
         net.net.start_node(&party(p)).await?;
     }

@@ -80,10 +80,12 @@ async fn a_request_whose_routing_warns_is_stored_only_once_the_warnings_are_conf
 }
 
 /// The next event of the stream.
+/// The next event but a peer connecting (each node connects to every peer at start, to offer
+/// its directory version, whenever that lands).
 async fn next_of(
     rx: &mut tokio::sync::broadcast::Receiver<poc247_node::events::NodeEvent>,
 ) -> anyhow::Result<poc247_node::events::NodeEvent> {
-    wait_for(rx, 10, |_| true).await
+    wait_for(rx, 10, |e| e.kind != EventKind::PeerConnected).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

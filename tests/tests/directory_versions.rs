@@ -124,13 +124,20 @@ async fn a_node_takes_a_version_only_signed_newer_chained_and_as_each_party_sign
     );
     net.net.shutdown().await;
 
-    // A node with no registry key pinned takes no version.
+    // A node of another network (another registry key pinned) takes none of this one's.
     let net = Net::embedded().await?;
     let r = net
         .client("LU")?
         .post("/v1/directory", &version_json(&v1)?)
         .await?;
-    assert_eq!(r.status.as_u16(), 409, "{}", r.body);
+    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+    assert!(
+        r.body
+            .to_string()
+            .contains("not signed by the registry key pinned here"),
+        "{}",
+        r.body
+    );
     net.net.shutdown().await;
     Ok(())
 }
@@ -279,7 +286,7 @@ async fn a_node_refused_for_its_pin_sees_why_in_its_peers_with_both_values() -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_version_is_past_its_next_update_keeps_serving_and_says_so_once(
 ) -> anyhow::Result<()> {
-    let mut net = Net::signed_prepared(&["LU", "FR"])?;
+    let mut net = Net::fresh_prepared(&["LU", "FR"])?;
     let registry = net.registry()?;
     let v0 = net.version_in_force("LU")?;
     // Issued 40 days ago with a next update after 30: ten days overdue.

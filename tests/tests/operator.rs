@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use poc247_node::events::EventKind;
-use poc247_node::peers::directory::{Directory, PartyEntryFile};
 use poc247_tests::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -114,53 +113,43 @@ async fn removing_a_party_on_reload_fails_its_queued_message_and_closes_its_conn
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bad_directory_is_refused_with_its_line_and_the_old_one_stays_in_force(
+async fn a_bad_directory_version_is_refused_naming_what_is_wrong_and_the_old_one_stays_in_force(
 ) -> anyhow::Result<()> {
     let net = Net::embedded().await?;
     let lu = net.client("LU")?;
-    let path = net.net.dir().join("directory.toml");
-    let good = std::fs::read_to_string(&path)?;
+    let refused = |r: &poc247_node::client::ApiResponse, what: &str| {
+        assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+        assert_eq!(r.body["error"]["code"], "version-refused", "{}", r.body);
+        let message = r.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(what), "{what}: {message}");
+        assert!(message.contains("unchanged"), "{message}");
+    };
 
-    // A syntax error: the line is named.
-    let broken = good.replacen("[[party]]", "[[party]\n", 1);
-    let line = broken.lines().position(|l| l == "[[party]").unwrap() + 1;
-    std::fs::write(&path, &broken)?;
-    let r = lu.post("/v1/peers/reload", &json!({})).await?;
-    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
-    assert_eq!(r.body["error"]["code"], "invalid-directory");
-    let message = r.body["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains(&format!("line {line}, column")),
-        "{message}"
-    );
-    assert!(message.contains("directory.toml"), "{message}");
-    assert!(message.contains("unchanged"), "{message}");
-
-    // An entry refused: its party and its line are named.
-    let mut file = Directory::from_toml(&good).unwrap().to_file();
-    for e in &mut file.party {
+    // An entry refused (as its Party signed it): its party and field are named.
+    let bad_entry = net.next_version("LU", |e| {
         if e.id == "FR" {
             e.signing_key = "not base64!".into();
         }
-    }
-    std::fs::write(&path, toml::to_string(&file)?)?;
-    let r = lu.post("/v1/peers/reload", &json!({})).await?;
-    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
-    let message = r.body["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("(FR): signing_key is not base64"),
-        "{message}"
-    );
-    assert!(message.contains("line "), "{message}");
+    })?;
+    let r = lu.post("/v1/directory", &version_json(&bad_entry)?).await?;
+    refused(&r, "FR");
+    refused(&r, "signing_key");
 
-    // A directory without this node is refused too.
-    rewrite_directory_text(&path, &good, |parties| parties.retain(|e| e.id != "LU"));
-    let r = lu.post("/v1/peers/reload", &json!({})).await?;
-    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
-    assert!(r.body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("this node's party LU is not in the directory"));
+    // A version without this node is refused too.
+    let without_lu: Vec<_> = signed_entries(&net, |_| {})?
+        .into_iter()
+        .filter(|e| e.entry.id != "LU")
+        .collect();
+    let previous = net.version_in_force("LU")?;
+    let next = poc247_node::peers::registry::publish(
+        &net.registry()?,
+        without_lu,
+        Some(&previous),
+        now(),
+        30,
+    )?;
+    let r = lu.post("/v1/directory", &version_json(&next)?).await?;
+    refused(&r, "this node's party LU is not in the directory");
 
     // The old directory is still in force: a request to FR is delivered.
     let mut ev = net.events("LU")?;
@@ -171,24 +160,18 @@ async fn a_bad_directory_is_refused_with_its_line_and_the_old_one_stays_in_force
         3,
         "the three parties of the old directory"
     );
-    // And the good file reloads.
-    std::fs::write(&path, &good)?;
-    let r = lu.post("/v1/peers/reload", &json!({})).await?;
+    assert_eq!(
+        net.version_in_force("LU")?.version.serial,
+        previous.version.serial
+    );
+    // And a good version is taken.
+    let good = net.next_version("LU", |_| {})?;
+    let r = lu.post("/v1/directory", &version_json(&good)?).await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
     assert_eq!(r.body["removed"], json!([]));
     assert_eq!(r.body["failed"], json!([]));
     net.net.shutdown().await;
     Ok(())
-}
-
-fn rewrite_directory_text(
-    path: &std::path::Path,
-    text: &str,
-    edit: impl FnOnce(&mut Vec<PartyEntryFile>),
-) {
-    let mut file = Directory::from_toml(text).unwrap().to_file();
-    edit(&mut file.party);
-    std::fs::write(path, toml::to_string(&file).unwrap()).unwrap();
 }
 
 fn certificate<'a>(status: &'a Value, p: &str) -> Option<&'a Value> {
@@ -349,7 +332,10 @@ async fn metrics_parse_as_prometheus_text_and_count_a_delivered_request() -> any
         let (status, text) = (r.status, r.text);
         assert_eq!(status.as_u16(), 200);
         m = parse_prometheus(&text);
-        if m.get("poc247_delivery_latency_seconds_count") == Some(&1.0) {
+        // Both peers connected: each node offered its directory version to every peer at start.
+        if m.get("poc247_delivery_latency_seconds_count") == Some(&1.0)
+            && m.get("poc247_peers_connected") == Some(&2.0)
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -375,8 +361,9 @@ async fn metrics_parse_as_prometheus_text_and_count_a_delivered_request() -> any
     assert!(get("poc247_delivery_latency_seconds_sum") < 10.0);
     assert_eq!(get("poc247_queue_depth{peer=\"FR\"}"), 0.0);
     assert_eq!(get("poc247_queue_depth{peer=\"CO\"}"), 0.0);
-    assert_eq!(get("poc247_peers_connected"), 1.0);
+    assert_eq!(get("poc247_peers_connected"), 2.0);
     assert_eq!(get("poc247_peer_connected{peer=\"FR\"}"), 1.0);
+    assert_eq!(get("poc247_peer_connected{peer=\"CO\"}"), 1.0);
     // The request is FR's to acknowledge: not overdue yet at LU.
     assert_eq!(get("poc247_overdue{track=\"acknowledgement\"}"), 0.0);
     assert!(get("poc247_certificate_days_left{party=\"LU\",own=\"true\"}") > 30.0);
@@ -402,7 +389,7 @@ async fn metrics_parse_as_prometheus_text_and_count_a_delivered_request() -> any
     let s = &status["metrics"];
     assert_eq!(s["messages_out"]["delivered"], 1, "{status}");
     assert_eq!(s["delivery_latency"]["count"], 1);
-    assert_eq!(s["peers_connected"], 1);
+    assert_eq!(s["peers_connected"], 2);
     assert_eq!(s["overdue"]["acknowledgement"], 0);
     net.net.shutdown().await;
     Ok(())

@@ -251,12 +251,20 @@ async fn pending_and_the_audit_export_come_page_by_page_and_a_foreign_or_forged_
 ) -> anyhow::Result<()> {
     let net = Net::embedded().await?;
     let mut rx = net.events("FR")?;
+    let mut at_lu = net.events("LU")?;
     for _ in 0..5 {
         net.submit("LU", &preservation_request("FR")).await?;
     }
     for _ in 0..5 {
         wait_for(&mut rx, 10, |e| {
             e.kind == poc247_node::events::EventKind::Received
+        })
+        .await?;
+    }
+    // Each receipt recorded at LU too: its audit log no longer grows.
+    for _ in 0..5 {
+        wait_for(&mut at_lu, 10, |e| {
+            matches!(e.kind, poc247_node::events::EventKind::Delivered { .. })
         })
         .await?;
     }

@@ -142,7 +142,7 @@ fn kept_dir(cfg: &crate::config::NodeConfig) -> PathBuf {
 /// beyond [`KEPT_VERSIONS`].
 pub fn keep(cfg: &crate::config::NodeConfig, serial: u64, bytes: &[u8]) -> std::io::Result<()> {
     let dir = kept_dir(cfg);
-    std::fs::create_dir_all(&dir)?;
+    crate::store::durable::create_dir_all(&dir)?;
     crate::store::durable::replace(&dir.join(format!("{serial:020}.json")), bytes)?;
     let serials = kept_serials(cfg);
     if serials.len() > KEPT_VERSIONS {

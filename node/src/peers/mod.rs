@@ -95,24 +95,19 @@ pub fn check_directory(
     check_own_entry(Directory::from_toml(text)?, me, mine)
 }
 
-/// The directory this node trusts, and the file it came from. With a registry key pinned
-/// (`registry_key` in node.toml) it is the signed version in force, the registry's signature
-/// checked again, so an edited file is refused and `directory.toml` (written from the version, for
-/// reading) is never taken; without one, the directory file the node.toml names.
+/// The directory this node trusts, and the file it came from: the signed version in force, the
+/// registry's signature (`registry_key` in node.toml) checked again, so an edited file is
+/// refused. `directory.toml`, written from the version for reading, is never taken.
 pub fn load_directory(
     cfg: &crate::config::NodeConfig,
 ) -> std::result::Result<(Directory, std::path::PathBuf), (std::path::PathBuf, String)> {
-    let Some(registry_key) = cfg.registry_key else {
-        let path = cfg.directory.clone();
-        return match std::fs::read_to_string(&path) {
-            Ok(text) => match Directory::from_toml(&text) {
-                Ok(directory) => Ok((directory, path)),
-                Err(m) => Err((path, m)),
-            },
-            Err(e) => Err((path, e.to_string())),
-        };
-    };
     let path = version_path(cfg);
+    let Some(registry_key) = cfg.registry_key else {
+        return Err((
+            path,
+            "no registry key is pinned in node.toml (registry_key)".into(),
+        ));
+    };
     let version = match version_in_force(cfg) {
         Ok(Some(v)) => v,
         Ok(None) => {

@@ -3,6 +3,7 @@
 //! power cut before that loses the name, and the file with it. Every place that creates a file
 //! or folder on which a promise rests (a receipt, a 201, a key) goes through these.
 
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::Path;
 
 /// `fsync` of the folder `dir`: the names created, renamed or removed in it are durable.
@@ -33,8 +34,9 @@ pub fn write_new(path: &Path, text: &str) -> crate::error::Result<()> {
     sync_parent(path).map_err(io)
 }
 
-/// Replaces `path` with `bytes` as one step: written beside it, synced, renamed over it, and
-/// the rename made durable in its folder. A reader sees the old file or the new, never half.
+/// Replaces `path` with `bytes` as one step: written beside it (mode 0640 at most), synced,
+/// renamed over it, and the rename made durable in its folder. A reader sees the old file or
+/// the new, never half.
 pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let name = path
@@ -46,7 +48,13 @@ pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_file_name(format!(".{name}.{}.{n}.new", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)?;
+    // Never open to others, whatever the umask of the process writing it.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o640)
+        .open(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     drop(f);
@@ -54,7 +62,8 @@ pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     sync_parent(path)
 }
 
-/// `create_dir_all`, with the name of every folder it creates made durable in its parent.
+/// `create_dir_all`, with the name of every folder it creates made durable in its parent (mode
+/// 0750 at most).
 pub fn create_dir_all(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
@@ -64,7 +73,7 @@ pub fn create_dir_all(dir: &Path) -> std::io::Result<()> {
             create_dir_all(parent)?;
         }
     }
-    match std::fs::create_dir(dir) {
+    match std::fs::DirBuilder::new().mode(0o750).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
         Err(e) => return Err(e),
