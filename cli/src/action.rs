@@ -39,7 +39,7 @@ impl CaseAction {
 /// The flags of one action's fields: which action, which kind, and the fields given.
 trait ActionFields: Serialize + Sized {
     /// The message kind it sends; the action's name is the one the protocol's table
-    /// (`poc247_control::ACTIONS`) gives the action sending it.
+    /// (`poc247_api::ACTIONS`) gives the action sending it.
     const KIND: MessageKind;
     /// The fields given by flags.
     fn given(&self) -> Map<String, Value> {
@@ -179,7 +179,7 @@ pub fn build(cmd: &ActionCommand) -> Result<CaseAction, Failure> {
 }
 
 fn typed<F: ActionFields + clap::Args>(on: &On<F>) -> Result<CaseAction, Failure> {
-    let name = poc247_control::Action::sending(F::KIND)
+    let name = poc247_api::Action::sending(F::KIND)
         .map(|a| a.name)
         .ok_or_else(|| Failure::internal(format!("no action sends {}", F::KIND)))?;
     let mut action = message(&on.case, name, F::KIND, on.fields.given())?;
@@ -790,7 +790,7 @@ mod tests {
     #[test]
     fn every_api_action_is_a_command_of_the_same_name() {
         let cli = Cli::command();
-        for a in poc247_control::ACTIONS {
+        for a in poc247_api::ACTIONS {
             let sub = cli.find_subcommand(a.name);
             assert_eq!(sub.map(|c| c.get_name()), Some(a.name), "{}", a.name);
             if let Some(short) = a.command {

@@ -118,8 +118,12 @@ pub async fn upload_files(api: &Api, body: &mut Value, progress: bool) -> Result
         let mut bar = Progress::bytes(progress, len, &format!("uploading {name}"));
         let up = api.upload(&path, &name, &mut |sent| bar.set(sent)).await;
         bar.finish();
-        let up = up?;
-        *item = json!({ "upload": up["upload"], "name": name });
+        let up = poc247_api::read::<poc247_api::Uploaded>(&up?).map_err(|e| {
+            Failure::internal(format!(
+                "the node's answer to an upload does not read as this poc247 expects: {e}"
+            ))
+        })?;
+        *item = json!({ "upload": up.upload, "name": name });
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::api::Api;
 use crate::failure::Failure;
 use crate::human;
 use crate::render;
-use poc247_node::client::ControlClient;
+use poc247_api::client::ControlClient;
 use ratatui::crossterm::event::{
     self as term, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers,
 };
@@ -277,7 +277,7 @@ impl Board {
                 Some(cursor) => {
                     path = format!(
                         "{base}&cursor={}",
-                        poc247_node::client::percent_encode(cursor)
+                        poc247_api::client::percent_encode(cursor)
                     );
                 }
                 None => break,
@@ -313,7 +313,7 @@ impl Board {
                     Some((c, _, s)) if c == case => *s,
                     _ => 0,
                 };
-                let text = match poc247_control::read(&body) {
+                let text = match poc247_api::read(&body) {
                     Ok(view) => human::plain(&render::timeline(&view)),
                     Err(e) => format!("the node's answer does not read as a case: {e}"),
                 };

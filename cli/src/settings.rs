@@ -622,7 +622,7 @@ fn pending_path(a: &PendingArgs) -> String {
     ];
     let query: Vec<String> = filters
         .into_iter()
-        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", poc247_node::client::percent_encode(&v))))
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", poc247_api::client::percent_encode(&v))))
         .collect();
     if query.is_empty() {
         "/v1/pending".to_owned()
@@ -648,7 +648,7 @@ fn cases(mailbox: Mailbox, f: &CaseFilterArgs, socket: PathBuf) -> Action {
     query.extend(filters.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     let query: Vec<String> = query
         .iter()
-        .map(|(k, v)| format!("{k}={}", poc247_node::client::percent_encode(v)))
+        .map(|(k, v)| format!("{k}={}", poc247_api::client::percent_encode(v)))
         .collect();
     Action::Cases {
         socket,

@@ -20,9 +20,10 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use poc247_control::{
-    CaseAnswer, CaseList, CaseSummary, CaseView, Direction, DryRun, ExternalRecordView,
-    MessageContent, MessageView, Pending, PendingItem, ReceiptView, Submitted, SubmittedCases,
+use poc247_api::{
+    AuditEntryView, AuditPage, AuditVerification, CaseAnswer, CaseList, CaseSummary, CaseView,
+    Direction, DrillMoved, DryRun, ExternalRecordView, MessageContent, MessageView, Pending,
+    PendingItem, PurgeAnswer, ReceiptView, Resent, Submitted, SubmittedCases, Uploaded,
 };
 use poc247_protocol::{
     codec, fingerprint, Body, CaseRef, Envelope, FieldError, Language, MessageKind, PartyId,
@@ -79,7 +80,7 @@ fn dry_run_answer(would: &[WouldSend]) -> DryRun {
         warnings: would.iter().flat_map(|w| w.warnings.clone()).collect(),
         messages: would
             .iter()
-            .map(|w| poc247_control::WouldSend {
+            .map(|w| poc247_api::WouldSend {
                 case_ref: w.case_ref.clone(),
                 kind: w.kind,
                 from: w.from.clone(),
@@ -758,7 +759,7 @@ pub struct AuditQuery {
 pub(crate) async fn audit_export(
     State(s): State<Cases>,
     q: std::result::Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AuditPage>> {
     let Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
     let since = match q.since.as_deref() {
         None => 0,
@@ -796,26 +797,27 @@ pub(crate) async fn audit_export(
         }
         page.push(e);
     }
-    let entries: Vec<Value> = page
+    let entries = page
         .into_iter()
-        .map(|e| {
-            json!({
-                "seq": e.seq,
-                "at": e.at.rfc3339(),
-                "actor": e.actor,
-                "event": e.event,
-                "case_ref": e.case_ref,
-                "message_id": e.message_id,
-                "prev": hex::encode(e.prev),
-            })
+        .map(|e| AuditEntryView {
+            seq: e.seq,
+            at: e.at.rfc3339(),
+            actor: e.actor,
+            event: e.event,
+            case_ref: e.case_ref,
+            message_id: e.message_id,
+            prev: hex::encode(e.prev),
         })
         .collect();
-    Ok(Json(json!({ "entries": entries, "next_cursor": next })))
+    Ok(Json(AuditPage {
+        entries,
+        next_cursor: next,
+    }))
 }
 
-pub(crate) async fn audit_verify(State(s): State<Cases>) -> ApiResult<Json<Value>> {
+pub(crate) async fn audit_verify(State(s): State<Cases>) -> ApiResult<Json<AuditVerification>> {
     let v = s.store.verify_audit(&s.me.signing().verifying_key())?;
-    Ok(Json(json!(v)))
+    Ok(Json(AuditVerification::from(v)))
 }
 
 /// `POST /v1/cases/{ref}/{action}`: `{ "fields", "in_reply_to"?, "language"?,
@@ -909,16 +911,16 @@ pub(crate) async fn case_action(
             }
             return Ok((
                 StatusCode::OK,
-                Json(json!({
-                    "case_ref": case_ref,
-                    "dry_run": true,
-                    "purged": false,
-                    "would_purge": what,
-                    "messages": match message {
+                Json(json!(PurgeAnswer {
+                    case_ref,
+                    dry_run: Some(true),
+                    purged: false,
+                    would_purge: Some(what),
+                    messages: Some(match message {
                         Some(id) => vec![id],
                         None if attachment.is_some() => Vec::new(),
                         None => case.messages.clone(),
-                    },
+                    }),
                 })),
             ));
         }
@@ -937,7 +939,13 @@ pub(crate) async fn case_action(
         s.apply(ready).await?;
         return Ok((
             StatusCode::OK,
-            Json(json!({ "case_ref": case_ref, "purged": true })),
+            Json(json!(PurgeAnswer {
+                case_ref,
+                dry_run: None,
+                purged: true,
+                would_purge: None,
+                messages: None,
+            })),
         ));
     }
     if mode == Mode::DryRun && (action == "resend" || action == "notified") {
@@ -1274,7 +1282,7 @@ pub(crate) async fn drill_advance(
     State(deadlines): State<Deadlines>,
     ConnectInfo(caller): ConnectInfo<Caller>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DrillMoved>> {
     let Some(drill) = s.clocks.drill().cloned() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -1333,12 +1341,12 @@ pub(crate) async fn drill_advance(
     drill.advance(by_ms);
     tracing::warn!(by_ms, offset_ms = offset, "drill clock moved forward");
     deadlines.kick();
-    Ok(Json(json!({
-        "party": s.me.party(),
-        "moved_ms": by_ms,
-        "clock_offset_ms": drill.offset_ms(),
-        "now": s.clocks.now().rfc3339(),
-    })))
+    Ok(Json(DrillMoved {
+        party: s.me.party().clone(),
+        moved_ms: by_ms,
+        clock_offset_ms: drill.offset_ms(),
+        now: s.clocks.now().rfc3339(),
+    }))
 }
 
 /// `resend`: `{ "fields": { "message_id" } }`, a message of the case this node sent and the
@@ -1387,11 +1395,11 @@ async fn resend(
     s.apply(ready).await?;
     Ok((
         StatusCode::OK,
-        Json(json!({
-            "case_ref": msg.case_ref,
-            "message_id": id,
-            "delivery": "queued",
-            "had_failed": reason,
+        Json(json!(Resent {
+            case_ref: msg.case_ref,
+            message_id: id,
+            delivery: "queued".to_owned(),
+            had_failed: reason,
         })),
     ))
 }
@@ -1734,11 +1742,11 @@ pub(crate) async fn upload(
     tracing::info!(sha256 = %up.sha256, size = up.size, "file uploaded");
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "upload": up.sha256,
-            "size": up.size,
-            "name": up.name,
-            "keep_until": up.keep_until.rfc3339(),
+        Json(json!(Uploaded {
+            upload: up.sha256,
+            size: up.size,
+            name: up.name,
+            keep_until: up.keep_until.rfc3339(),
         })),
     ))
 }
