@@ -6,6 +6,8 @@
 //! - [`error`]: the one error body, `{ "error": { "code", "message", "fields" } }`;
 //! - [`cases`]: a case's summary, the case listing, the answers of an action;
 //! - [`pending`]: `GET /v1/pending`;
+//! - [`bodies`]: the request bodies (a purge, a close, a record, a drill's move …), each read
+//!   by a function that names every member at fault;
 //! - [`answers`]: peers and a reload, stats, the audit log, an upload, a purge, a resend, a
 //!   drill's move, an event;
 //! - [`status`]: `GET /v1/status`, with the certificates and the metrics summary;
@@ -18,6 +20,7 @@
 //! so that a member added later (a paging cursor) is one more field.
 
 pub mod answers;
+pub mod bodies;
 pub mod cases;
 #[cfg(feature = "client")]
 pub mod client;
@@ -29,6 +32,10 @@ pub use answers::{
     AuditBreak, AuditEntryView, AuditPage, AuditVerification, DirectorySource, DrillMoved, Event,
     EventKind, FailedMessage, PeerList, PeerView, PurgeAnswer, Reloaded, Resent, Stats, StatsCount,
     StatsLatency, StatsOverdue, StatsPeriod, Uploaded,
+};
+pub use bodies::{
+    BodyError, DrillMove, ExternalRecord, NoteBody, NoteFields, PurgeBody, PurgeFields,
+    PurgeTarget, ReceivedAt, RecordBody, ResendBody, ResendFields, SendMode,
 };
 pub use cases::{
     AttachmentTransfer, CaseAnswer, CaseList, CaseSummary, CaseView, Direction, DryRun,

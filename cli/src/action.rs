@@ -7,6 +7,7 @@ use crate::args::RecordArgs;
 use crate::failure::Failure;
 use crate::fields::{self, given, invalid};
 use crate::request::{communication, DEFAULT_LANGUAGE, DEFAULT_URGENCY};
+use poc247_api::{ExternalRecord, NoteBody, NoteFields, ReceivedAt, RecordBody, SendMode};
 use poc247_protocol::validate::{Report, MAX_LONG_TEXT};
 use poc247_protocol::{CaseRef, FieldError, Language, MessageId, MessageKind, PartyId, Urgency};
 use serde::Serialize;
@@ -292,15 +293,14 @@ fn local_with(
     note: Option<Value>,
     action: &'static str,
 ) -> Result<CaseAction, Failure> {
-    let mut fields = Map::new();
-    match note {
-        None | Some(Value::Null) => {}
+    let note = match note {
+        None | Some(Value::Null) => None,
         Some(Value::String(n)) => {
             let mut r = Report::new();
             r.optional_text("note", Some(&n), MAX_LONG_TEXT);
             r.finish()
                 .map_err(|fs| Failure::invalid_fields_of(action, &fs))?;
-            fields.insert("note".into(), Value::String(n));
+            Some(n)
         }
         Some(other) => {
             return Err(Failure::invalid_fields_of(
@@ -308,12 +308,17 @@ fn local_with(
                 &[invalid("note", format!("must be text, not {other}"))],
             ))
         }
-    }
+    };
+    let body = NoteBody {
+        fields: NoteFields { note },
+        mode: SendMode::default(),
+    };
     Ok(CaseAction {
         case: case.clone(),
         action,
         kind: None,
-        body: json!({ "fields": fields }),
+        body: serde_json::to_value(&body)
+            .map_err(|e| Failure::internal(format!("cannot write the body's JSON: {e}")))?,
     })
 }
 
@@ -393,25 +398,34 @@ pub fn record(r: &RecordArgs, now: time::OffsetDateTime) -> Result<Value, Failur
         return Err(Failure::invalid_fields_of("record", &errors));
     }
     let urgency = r.urgency.map_or(DEFAULT_URGENCY, Urgency::from);
-    let mut v = json!({
-        "channel": r.channel,
-        "received_at": received_at,
-        "from": from,
-        "kind": r.kind,
-        "urgency": urgency,
-        "language": language,
-        "summary": r.summary,
+    let kind = r.kind.as_deref().map(str::trim).and_then(|k| {
+        MessageKind::parse(k)
+            .ok_or_else(|| errors.push(invalid("kind", format!("{k:?} is not a message kind"))))
+            .ok()
     });
-    if let Some(h) = &r.document_sha256 {
-        v["document_sha256"] = json!(h.to_ascii_lowercase());
-    }
-    if r.oral {
-        v["oral"] = Value::Bool(true);
-    }
-    if r.exercise {
-        v["exercise"] = Value::Bool(true);
-    }
-    Ok(json!({ "record_external": v }))
+    let (Some(from), Some(kind), Ok(language)) = (
+        from.map(PartyId::parse).and_then(Result::ok),
+        kind,
+        Language::parse(language),
+    ) else {
+        return Err(Failure::invalid_fields_of("record", &errors));
+    };
+    let body = RecordBody {
+        record_external: ExternalRecord {
+            channel: r.channel.clone().unwrap_or_default(),
+            received_at: received_at.map(ReceivedAt::Text),
+            from,
+            kind,
+            urgency: Some(urgency),
+            language: Some(language),
+            summary: r.summary.clone().unwrap_or_default(),
+            document_sha256: r.document_sha256.as_ref().map(|h| h.to_ascii_lowercase()),
+            oral: r.oral,
+            exercise: r.exercise,
+        },
+    };
+    serde_json::to_value(&body)
+        .map_err(|e| Failure::internal(format!("cannot write the record's JSON: {e}")))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::request::Request;
 use crate::settings::{Action, Mailbox, Settings};
 use crate::{audit, demo, devnet, foreground, init, peers, render, watch};
 use poc247_api::error::UNCONFIRMED_WARNINGS;
-use poc247_api::CaseList;
+use poc247_api::{CaseList, DrillMoved, PurgeAnswer, PurgeBody, Resent};
 use poc247_protocol::CaseRef;
 use serde_json::Value;
 use std::path::Path;
@@ -83,11 +83,12 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
         }
         Action::DrillAdvance { socket, body } => {
             let r = Api::new(&socket).post("/v1/drill/advance", &body).await?;
-            let hours = r["clock_offset_ms"].as_u64().unwrap_or(0) / 3_600_000;
+            let moved: DrillMoved = typed(&r, "POST /v1/drill/advance")?;
+            let hours = moved.clock_offset_ms / 3_600_000;
             let text = format!(
                 "{}'s drill clock moved forward: it reads {} ({hours} h ahead)",
-                r["party"].as_str().unwrap_or_default(),
-                render::when(&r["now"]),
+                moved.party,
+                render::when(&Value::String(moved.now.clone())),
             );
             Outcome { text, json: r }
         }
@@ -95,10 +96,11 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             let r = Api::new(&socket)
                 .post(&format!("/v1/cases/{case}/resend"), &body)
                 .await?;
+            let resent: Resent = typed(&r, "resend")?;
             let text = format!(
                 "{} of {case} queued again (it had failed: {})",
-                r["message_id"].as_str().unwrap_or_default(),
-                r["had_failed"].as_str().unwrap_or_default()
+                resent.message_id,
+                render::clean(&resent.had_failed)
             );
             Outcome { text, json: r }
         }
@@ -106,15 +108,14 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             let r = Api::new(&socket)
                 .post(&format!("/v1/cases/{case}/purge"), &body)
                 .await?;
-            let what = match (
-                body["fields"]["message_id"].as_str(),
-                body["fields"]["attachment"].as_str(),
-            ) {
+            let order: PurgeBody = typed(&body, "purge")?;
+            let answer: PurgeAnswer = typed(&r, "purge")?;
+            let what = match (order.fields.message_id, &order.fields.attachment) {
                 (Some(m), _) => format!("message {m} of {case}"),
                 (None, Some(h)) => format!("attachment {h} of {case}"),
                 (None, None) => format!("{case}, every message and the files they alone list"),
             };
-            let what = if r["dry_run"] == true {
+            let what = if answer.dry_run == Some(true) {
                 format!("would purge {what} (dry run: nothing erased)")
             } else {
                 format!("purged {what}")

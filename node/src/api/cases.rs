@@ -20,10 +20,12 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use poc247_api::bodies::json_type;
 use poc247_api::{
     AuditEntryView, AuditPage, AuditVerification, CaseAnswer, CaseList, CaseSummary, CaseView,
-    Direction, DrillMoved, DryRun, ExternalRecordView, MessageContent, MessageView, Pending,
-    PendingItem, PurgeAnswer, ReceiptView, Resent, Submitted, SubmittedCases, Uploaded,
+    Direction, DrillMove, DrillMoved, DryRun, ExternalRecordView, MessageContent, MessageView,
+    NoteFields, Pending, PendingItem, PurgeAnswer, PurgeFields, ReceiptView, RecordBody,
+    ResendFields, Resent, SendMode, Submitted, SubmittedCases, Uploaded,
 };
 use poc247_protocol::{
     codec, fingerprint, Body, CaseRef, Envelope, FieldError, Language, MessageKind, PartyId,
@@ -114,21 +116,8 @@ fn submitted(d: &crate::outgoing::Submitted) -> Submitted {
 /// `true` or `false`): how it is carried out, and each member of another type named (a 422
 /// with the body's other faults).
 fn send_mode(v: &serde_json::Map<String, Value>) -> (Mode, Vec<FieldError>) {
-    let mut wrong = Vec::new();
-    let mut flag = |k: &str| match v.get(k) {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            wrong.push(FieldError {
-                field: k.to_owned(),
-                problem: Problem::Invalid(format!("true or false, not {}", json_type(other))),
-            });
-            false
-        }
-    };
-    let dry_run = flag("dry_run");
-    let confirmed = flag("confirm_warnings");
-    let mode = match (dry_run, confirmed) {
+    let (mode, wrong) = SendMode::read(v);
+    let mode = match (mode.dry_run, mode.confirm_warnings) {
         (true, _) => Mode::DryRun,
         (false, true) => Mode::Commit,
         (false, false) => Mode::ConfirmWarnings,
@@ -960,10 +949,10 @@ pub(crate) async fn case_action(
     if action == "notified" {
         // CIC 67-1: the person concerned by a tracing was informed; recorded with the note,
         // and the deadline to inform is settled.
-        let mut m = Members::of_fields(&map, "notified", &["note"]);
-        let note = m.text("note");
-        m.finish(Vec::new())?;
-        let case = s.record_tracing_notice(&case_ref, actor, note).await?;
+        let note = NoteFields::read(&map, "notified")?.note;
+        let case = s
+            .record_tracing_notice(&case_ref, actor, note.as_deref())
+            .await?;
         return Ok((
             StatusCode::OK,
             Json(json!(CaseAnswer {
@@ -976,9 +965,7 @@ pub(crate) async fn case_action(
     if action == "close" {
         // Closing takes a note and nothing else: a member given anyway was meant for
         // something else, and the close is not made on a guess.
-        let mut m = Members::of_fields(&map, "close", &["note"]);
-        let note = m.text("note");
-        m.finish(Vec::new())?;
+        let note = NoteFields::read(&map, "close")?.note;
         if mode == Mode::DryRun {
             let mut case = s
                 .store
@@ -997,7 +984,7 @@ pub(crate) async fn case_action(
                 })),
             ));
         }
-        let case = s.close_case(&case_ref, actor, note).await?;
+        let case = s.close_case(&case_ref, actor, note.as_deref()).await?;
         return Ok((
             StatusCode::OK,
             Json(json!(CaseAnswer {
@@ -1270,9 +1257,6 @@ fn files_to_attach(given: Option<&Value>) -> std::result::Result<Vec<FileToAttac
         .collect()
 }
 
-/// Longest single move of a drill clock: ten years.
-const DRILL_MAX_DAYS: u64 = 3_650;
-
 /// `POST /v1/drill/advance`: `{ "days"?, "hours"? }` moves a drill node's clock forward,
 /// audited (`drill_clock_advanced:+<ms>`), stored before the answer so that a restart never
 /// runs it back, and the deadlines come due at once. A node not in drill mode refuses (409):
@@ -1294,41 +1278,7 @@ pub(crate) async fn drill_advance(
             ),
         ));
     };
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad(format!("body is not JSON: {e}")))?;
-    let Value::Object(map) = &v else {
-        return Err(ApiError::bad("body must be a JSON object"));
-    };
-    let mut m = Members::of(Some(&v), "a drill move", &["days", "hours"]);
-    let mut errors = Vec::new();
-    let mut amount = |k: &str, max: u64| match map.get(k) {
-        None | Some(Value::Null) => 0,
-        Some(v) => match v.as_u64() {
-            Some(n) if n <= max => n,
-            _ => {
-                errors.push(FieldError {
-                    field: k.to_owned(),
-                    problem: Problem::Invalid(format!(
-                        "a whole number from 0 to {max} ({DRILL_MAX_DAYS} days), not {v}"
-                    )),
-                });
-                0
-            }
-        },
-    };
-    let (days, hours) = (
-        amount("days", DRILL_MAX_DAYS),
-        amount("hours", DRILL_MAX_DAYS * 24),
-    );
-    let by_ms = days * 86_400_000 + hours * 3_600_000;
-    if errors.is_empty() && by_ms == 0 {
-        errors.push(FieldError {
-            field: "days".into(),
-            problem: Problem::Invalid("say how far to move: days, hours or both, above 0".into()),
-        });
-    }
-    m.typing.append(&mut errors);
-    m.finish(Vec::new())?;
+    let by_ms = DrillMove::read(&body)?.ms();
     let offset = drill.offset_ms().saturating_add(by_ms);
     let rec = AuditRecord {
         at: s.clocks.now(),
@@ -1357,23 +1307,7 @@ async fn resend(
     map: &serde_json::Map<String, Value>,
     actor: Actor,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let mut m = Members::of_fields(map, "resend", &["message_id"]);
-    let problem = match m
-        .text("message_id")
-        .map(str::parse::<poc247_protocol::MessageId>)
-    {
-        Some(Ok(id)) => Ok(id),
-        Some(Err(e)) => Err(Problem::Invalid(e.to_string())),
-        None => Err(Problem::Missing),
-    };
-    let errors = problem.as_ref().err().map(|p| FieldError {
-        field: "message_id".into(),
-        problem: p.clone(),
-    });
-    m.finish(errors.into_iter().collect())?;
-    let Ok(id) = problem else {
-        return Err(ApiError::invalid(Vec::new()));
-    };
+    let id = ResendFields::read(map)?.message_id;
     if s.store.message(id)?.is_none_or(|m| &m.case_ref != case_ref) {
         return Err(NodeError::NotFound(format!("message {id} in case {case_ref}")).into());
     }
@@ -1417,219 +1351,22 @@ pub struct PurgeOrder {
     pub dry_run: bool,
 }
 
-/// The members a purge's `fields` take.
-const PURGE_MEMBERS: [&str; 5] = ["target", "reason", "message_id", "attachment", "dry_run"];
-
-/// Reads a purge's `fields`: `target` (`case`, `message` or `attachment`) and `reason`
-/// required, `message_id` with target `message` and `attachment` with target `attachment`
-/// only, `dry_run` a boolean. An unknown member or one of the wrong type is a 400, a missing
-/// or unacceptable value a 422; either way every member at fault is named at once.
+/// Reads a purge's `fields` ([`PurgeFields::read`]): `target` (`case`, `message` or
+/// `attachment`) and `reason` required, `message_id` with target `message` and `attachment`
+/// with target `attachment` only, `dry_run` a boolean. An unknown member or one of the wrong
+/// type is a 400, a missing or unacceptable value a 422; either way every member at fault is
+/// named at once.
 pub fn purge_order(fields: Option<&Value>) -> ApiResult<PurgeOrder> {
-    let mut m = Members::of(fields, "a purge", &PURGE_MEMBERS);
-    let (target, reason, message, attachment) = (
-        m.text("target"),
-        m.text("reason"),
-        m.text("message_id"),
-        m.text("attachment"),
-    );
-    let dry_run = m.flag("dry_run").unwrap_or(false);
-    let mut errors = Vec::new();
-    let reason = reason.unwrap_or_default().to_owned();
-    if reason.trim().is_empty() {
-        errors.push(FieldError {
-            field: "reason".into(),
-            problem: Problem::Missing,
-        });
-    }
-    let invalid = |field: &str, why: &str| FieldError {
-        field: field.into(),
-        problem: Problem::Invalid(why.into()),
-    };
-    let (wants_message, wants_attachment) = match target {
-        Some("case") => (false, false),
-        Some("message") => (true, false),
-        Some("attachment") => (false, true),
-        Some(_) => {
-            errors.push(invalid("target", "case, message or attachment"));
-            (message.is_some(), attachment.is_some())
-        }
-        None => {
-            errors.push(FieldError {
-                field: "target".into(),
-                problem: Problem::Missing,
-            });
-            (message.is_some(), attachment.is_some())
-        }
-    };
-    let message = match (wants_message, message) {
-        (true, None) => {
-            errors.push(FieldError {
-                field: "message_id".into(),
-                problem: Problem::Missing,
-            });
-            None
-        }
-        (true, Some(m)) => match m.parse::<poc247_protocol::MessageId>() {
-            Ok(id) => Some(id),
-            Err(e) => {
-                errors.push(invalid("message_id", &e.to_string()));
-                None
-            }
-        },
-        (false, Some(_)) => {
-            errors.push(invalid("message_id", "only with target message"));
-            None
-        }
-        (false, None) => None,
-    };
-    let attachment = match (wants_attachment, attachment) {
-        (true, None) => {
-            errors.push(FieldError {
-                field: "attachment".into(),
-                problem: Problem::Missing,
-            });
-            None
-        }
-        (true, Some(a)) => {
-            let sha = poc247_protocol::parse_sha256_hex(a);
-            if sha.is_none() {
-                errors.push(invalid(
-                    "attachment",
-                    "a SHA-256 as 64 lowercase hexadecimal digits",
-                ));
-            }
-            sha
-        }
-        (false, Some(_)) => {
-            errors.push(invalid("attachment", "only with target attachment"));
-            None
-        }
-        (false, None) => None,
-    };
-    m.finish(errors)?;
+    let f = PurgeFields::read(fields)?;
     Ok(PurgeOrder {
-        reason,
-        message,
-        attachment,
-        dry_run,
+        reason: f.reason,
+        message: f.message_id,
+        attachment: f
+            .attachment
+            .as_deref()
+            .and_then(poc247_protocol::parse_sha256_hex),
+        dry_run: f.dry_run,
     })
-}
-
-/// The members of an action's `fields`, read by type: each unknown member, and each of the
-/// wrong type, is kept to be answered as a 400 naming it, beside the value errors (a 422 when
-/// they are all there is). Shared by the actions whose members are read here rather than by
-/// a message kind (purge, close, resend).
-struct Members<'a> {
-    map: &'a serde_json::Map<String, Value>,
-    typing: Vec<FieldError>,
-}
-
-impl<'a> Members<'a> {
-    /// The members of `fields` (absent or null: none), of which `what` takes `known` only.
-    fn of(fields: Option<&'a Value>, what: &str, known: &[&str]) -> Members<'a> {
-        static EMPTY: std::sync::OnceLock<serde_json::Map<String, Value>> =
-            std::sync::OnceLock::new();
-        let empty = EMPTY.get_or_init(serde_json::Map::new);
-        let mut typing = Vec::new();
-        let map = match fields {
-            None | Some(Value::Null) => empty,
-            Some(Value::Object(m)) => m,
-            Some(other) => {
-                typing.push(FieldError {
-                    field: "fields".into(),
-                    problem: Problem::Invalid(format!("an object, not {}", json_type(other))),
-                });
-                empty
-            }
-        };
-        for k in map.keys().filter(|k| !known.contains(&k.as_str())) {
-            typing.push(FieldError {
-                field: k.clone(),
-                problem: Problem::Invalid(format!(
-                    "unknown member; {what} takes {}",
-                    known.join(", ")
-                )),
-            });
-        }
-        Members { map, typing }
-    }
-
-    /// As [`Members::of`] for the `fields` of an action body `body`, which may give nothing
-    /// else: another top-level member is named too.
-    fn of_fields(
-        body: &'a serde_json::Map<String, Value>,
-        what: &str,
-        known: &[&str],
-    ) -> Members<'a> {
-        let mut m = Members::of(body.get("fields"), what, known);
-        for (k, v) in body {
-            // `dry_run` and `confirm_warnings` are read (and typed) by `send_mode`.
-            let mode = k == "dry_run" || k == "confirm_warnings";
-            if k != "fields" && !mode && !v.is_null() {
-                m.typing.push(FieldError {
-                    field: k.clone(),
-                    problem: Problem::Invalid(format!("{what} takes fields only")),
-                });
-            }
-        }
-        m
-    }
-
-    /// A text member, if given.
-    fn text(&mut self, k: &str) -> Option<&'a str> {
-        match self.map.get(k) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s),
-            Some(other) => {
-                self.wrong_type(k, "a string", other);
-                None
-            }
-        }
-    }
-
-    /// A boolean member, if given.
-    fn flag(&mut self, k: &str) -> Option<bool> {
-        match self.map.get(k) {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(other) => {
-                self.wrong_type(k, "true or false", other);
-                None
-            }
-        }
-    }
-
-    fn wrong_type(&mut self, k: &str, expected: &str, got: &Value) {
-        self.typing.push(FieldError {
-            field: k.into(),
-            problem: Problem::Invalid(format!("{expected}, not {}", json_type(got))),
-        });
-    }
-
-    /// Done: a 400 naming every member of the wrong type or unknown, and `errors` with
-    /// them; else a 422 naming `errors`, if any.
-    fn finish(mut self, errors: Vec<FieldError>) -> ApiResult<()> {
-        if !self.typing.is_empty() {
-            self.typing.extend(errors);
-            return Err(ApiError::mistyped(self.typing));
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::invalid(errors));
-        }
-        Ok(())
-    }
-}
-
-/// A JSON value's type, for an error.
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A refused intake: 507 when this node's disk refused it, else 422 naming the file.
@@ -1911,137 +1648,22 @@ pub(crate) async fn create_case(
     ConnectInfo(caller): ConnectInfo<Caller>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad(format!("body is not JSON: {e}")))?;
-    let Some(Value::Object(r)) = v.get("record_external") else {
-        return Err(ApiError::bad("expected { \"record_external\": { … } }"));
-    };
-    if let Some(k) = v
-        .as_object()
-        .and_then(|o| o.keys().find(|k| *k != "record_external"))
-    {
-        return Err(ApiError::bad(format!(
-            "unknown member {k:?}; expected record_external"
-        )));
-    }
-    // Unknown members and members of the wrong type are refused, each named: a value
-    // misread here would be recorded as something else (a real case for an exercise).
-    const MEMBERS: [&str; 10] = [
-        "channel",
-        "received_at",
-        "from",
-        "kind",
-        "urgency",
-        "language",
-        "summary",
-        "document_sha256",
-        "oral",
-        "exercise",
-    ];
-    let mut typing = Vec::new();
-    for (k, v) in r {
-        let want = match k.as_str() {
-            "oral" | "exercise" => v.is_boolean() || v.is_null(),
-            "received_at" => v.is_string() || v.is_u64() || v.is_null(),
-            k if MEMBERS.contains(&k) => v.is_string() || v.is_null(),
-            _ => {
-                typing.push(FieldError {
-                    field: k.clone(),
-                    problem: Problem::Invalid(format!(
-                        "unknown member; record_external takes {}",
-                        MEMBERS.join(", ")
-                    )),
-                });
-                continue;
-            }
-        };
-        if !want {
-            let expected = match k.as_str() {
-                "oral" | "exercise" => "true or false",
-                "received_at" => "a time (RFC 3339, a date) or Unix milliseconds",
-                _ => "a string",
-            };
-            typing.push(FieldError {
-                field: k.clone(),
-                problem: Problem::Invalid(format!("{expected}, not {}", json_type(v))),
-            });
-        }
-    }
-    if !typing.is_empty() {
-        return Err(ApiError::mistyped(typing));
-    }
-    let text = |k: &str| {
-        r.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let mut errors = Vec::new();
-    let mut need = |k: &str, ok: bool, why: &str| {
-        if !ok {
-            errors.push(FieldError {
-                field: k.into(),
-                problem: if text(k).is_empty() {
-                    Problem::Missing
-                } else {
-                    Problem::Invalid(why.into())
-                },
-            });
-        }
-    };
-    let from = PartyId::parse(&text("from")).ok();
-    need("from", from.is_some(), "not a party id");
-    let kind = MessageKind::parse(&text("kind"));
-    need("kind", kind.is_some(), "not a message kind");
-    let urgency = match text("urgency").as_str() {
-        "" => Some(Urgency::Urgent),
-        u => Urgency::parse(u),
-    };
-    need(
-        "urgency",
-        urgency.is_some(),
-        "must be emergency, urgent or routine",
-    );
-    let language = match text("language").as_str() {
-        "" => Language::parse("en").ok(),
-        l => Language::parse(l).ok(),
-    };
-    need("language", language.is_some(), "not an ISO 639-1 code");
-    let received_at = match (
-        r.get("received_at").and_then(Value::as_u64),
-        text("received_at").as_str(),
-    ) {
-        (Some(ms), _) => Some(ms),
-        (None, "") => Some(s.clocks.now().0),
-        (None, t) => parse_time(t),
-    };
-    need(
-        "received_at",
-        received_at.is_some(),
-        "not RFC 3339, a date or Unix ms",
-    );
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let (Some(from), Some(kind), Some(urgency), Some(language), Some(received_at)) =
-        (from, kind, urgency, language, received_at)
-    else {
-        return Err(ApiError::invalid(errors));
-    };
+    let (body, received_at) = RecordBody::read(&body, parse_time)?;
+    let r = body.record_external;
     let req = ExternalRequest {
-        channel: text("channel"),
-        received_at: poc247_protocol::UtcMs(received_at),
-        from,
-        kind,
-        urgency,
-        language,
-        summary: text("summary"),
-        document_sha256: r
-            .get("document_sha256")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        oral: r.get("oral").and_then(Value::as_bool).unwrap_or(false),
-        exercise: r.get("exercise").and_then(Value::as_bool).unwrap_or(false),
+        channel: r.channel,
+        received_at: received_at.unwrap_or_else(|| s.clocks.now()),
+        from: r.from,
+        kind: r.kind,
+        urgency: r.urgency.unwrap_or(Urgency::Urgent),
+        language: match r.language {
+            Some(l) => l,
+            None => Language::parse("en").map_err(|e| ApiError::bad(e.to_string()))?,
+        },
+        summary: r.summary,
+        document_sha256: r.document_sha256,
+        oral: r.oral,
+        exercise: r.exercise,
     };
     let case = s
         .record_external(req, Actor::Local { uid: caller.uid })

@@ -91,6 +91,16 @@ impl ApiError {
     }
 }
 
+impl From<poc247_api::BodyError> for ApiError {
+    fn from(e: poc247_api::BodyError) -> Self {
+        match e {
+            poc247_api::BodyError::Bad(m) => ApiError::bad(m),
+            poc247_api::BodyError::Mistyped(fields) => ApiError::mistyped(fields),
+            poc247_api::BodyError::Invalid(fields) => ApiError::invalid(fields),
+        }
+    }
+}
+
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         match e {
