@@ -670,3 +670,473 @@ impl DrillMove {
         self.days.unwrap_or(0) * 86_400_000 + self.hours.unwrap_or(0) * 3_600_000
     }
 }
+
+/// One file to attach to a request or a message (docs/api.md "Attachments").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AttachmentRef {
+    /// An absolute path on the node's host, read by the node from `[attachments] read_from`.
+    Path(String),
+    /// A file uploaded first (`POST /v1/uploads`).
+    Upload {
+        /// Its SHA-256, as the upload answered.
+        upload: String,
+        /// The name to list it under, if not the one it was uploaded with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// An absolute path on the node's host, with the SHA-256 it must have.
+    Hashed {
+        /// The path.
+        path: String,
+        /// Its SHA-256, checked against the copy.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+    },
+}
+
+/// A file's name as a message lists it: 1 to 255 bytes, no `/`, no control character.
+pub fn file_name(name: Option<&str>) -> Result<String, String> {
+    let name = name.unwrap_or_default();
+    if name.is_empty() || name.len() > 255 {
+        return Err("name: the file's name, 1 to 255 bytes, is required".into());
+    }
+    if name.contains('/') || name.chars().any(char::is_control) || name == "." || name == ".." {
+        return Err(format!(
+            "name: {name:?} is not a file name (no '/' and no control characters)"
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+impl AttachmentRef {
+    /// Reads `"attachments": ["/abs/path", {"path": "/abs/path", "sha256": "…"},
+    /// {"upload": "…", "name": "…"}, …]`: each path absolute, each SHA-256 64 lowercase hex
+    /// digits, each name a file name; the first fault named.
+    pub fn read_list(given: Option<&Value>) -> Result<Vec<AttachmentRef>, FieldError> {
+        let bad = |why: &str| invalid("attachments", why);
+        let items = match given {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Array(a)) => a,
+            Some(_) => return Err(bad("a list of files: absolute paths or uploads")),
+        };
+        let absolute = |p: &str| {
+            p.starts_with('/')
+                .then(|| p.to_owned())
+                .ok_or_else(|| bad("each file is an absolute path on the node's host"))
+        };
+        let sha = |h: &Value, what: &str| {
+            h.as_str()
+                .filter(|h| poc247_protocol::parse_sha256_hex(h).is_some())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    bad(&format!(
+                        "{what}: 64 lowercase hexadecimal digits, a SHA-256"
+                    ))
+                })
+        };
+        items
+            .iter()
+            .map(|v| match v {
+                Value::String(p) => Ok(AttachmentRef::Path(absolute(p)?)),
+                Value::Object(o) if o.keys().all(|k| k == "upload" || k == "name") => {
+                    let upload = sha(o.get("upload").unwrap_or(&Value::Null), "upload")?;
+                    let name = match o.get("name") {
+                        None | Some(Value::Null) => None,
+                        Some(n) => Some(file_name(n.as_str()).map_err(|m| bad(&m))?),
+                    };
+                    Ok(AttachmentRef::Upload { upload, name })
+                }
+                Value::Object(o) if o.keys().all(|k| k == "path" || k == "sha256") => {
+                    let path =
+                        absolute(o.get("path").and_then(Value::as_str).unwrap_or_default())?;
+                    let sha256 = match o.get("sha256") {
+                        None | Some(Value::Null) => None,
+                        Some(h) => Some(sha(h, "sha256")?),
+                    };
+                    Ok(AttachmentRef::Hashed { path, sha256 })
+                }
+                _ => Err(bad(
+                    "each file is an absolute path, { \"path\", \"sha256\" } or { \"upload\", \"name\" }",
+                )),
+            })
+            .collect()
+    }
+}
+
+/// The party or parties a request goes to: one (`"FR"`) or a list (one case each).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Recipients {
+    /// One Party.
+    One(PartyId),
+    /// Several, one case each.
+    Several(Vec<PartyId>),
+}
+
+impl Recipients {
+    /// `to` as written: one Party as such, several as a list.
+    pub fn of(to: &[PartyId]) -> Recipients {
+        match to {
+            [one] => Recipients::One(one.clone()),
+            many => Recipients::Several(many.to_vec()),
+        }
+    }
+
+    /// The Parties.
+    pub fn parties(&self) -> Vec<PartyId> {
+        match self {
+            Recipients::One(p) => vec![p.clone()],
+            Recipients::Several(list) => list.clone(),
+        }
+    }
+}
+
+/// `POST /v1/requests`: a request to another Party's point of contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestBody {
+    /// The kind of request.
+    pub kind: MessageKind,
+    /// The requested Party or Parties.
+    pub to: Recipients,
+    /// Its urgency.
+    pub urgency: Urgency,
+    /// The language of its free text.
+    pub language: Language,
+    /// Training traffic.
+    #[serde(default)]
+    pub exercise: bool,
+    /// Send in a language the peer does not list.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub language_override: bool,
+    /// Send a subscriber-only emergency production to a Party that declared it does not
+    /// execute those.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub subscriber_only_override: bool,
+    /// The request's fields (docs/requests.md), checked by the protocol against its kind.
+    pub fields: Map<String, Value>,
+    /// Files to send with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentRef>,
+    /// `dry_run`, `confirm_warnings`.
+    #[serde(flatten)]
+    pub mode: SendMode,
+}
+
+/// The members `POST /v1/requests` takes.
+const REQUEST_MEMBERS: [&str; 11] = [
+    "kind",
+    "to",
+    "urgency",
+    "language",
+    "exercise",
+    "language_override",
+    "subscriber_only_override",
+    "fields",
+    "attachments",
+    "confirm_warnings",
+    "dry_run",
+];
+
+impl RequestBody {
+    /// Reads the body of `POST /v1/requests` with its fields checked by the protocol
+    /// (`Body::from_fields`): the request and its body. Every problem with the envelope's
+    /// members and the body's fields is named at once (a 422); an unknown member is a 400.
+    pub fn read(body: &[u8]) -> Result<(RequestBody, poc247_protocol::Body), BodyError> {
+        let map = object(body)?;
+        if let Some(k) = map.keys().find(|k| !REQUEST_MEMBERS.contains(&k.as_str())) {
+            return Err(BodyError::Bad(format!(
+                "unknown member {k:?}; expected {}",
+                REQUEST_MEMBERS.join(", ")
+            )));
+        }
+        let text = |k: &str| map.get(k).and_then(Value::as_str).unwrap_or_default();
+        // A member given with the wrong type is named as such, not as missing.
+        let absent = |k: &str| match map.get(k) {
+            Some(v) if !v.is_null() && !v.is_string() => {
+                Problem::Invalid(format!("a string, not {}", json_type(v)))
+            }
+            _ => Problem::Missing,
+        };
+        let mut errors = Vec::new();
+        let mut field = |name: &str, problem: Problem| {
+            errors.push(FieldError {
+                field: name.to_owned(),
+                problem,
+            })
+        };
+        let kind = match text("kind") {
+            "" => {
+                field("kind", absent("kind"));
+                None
+            }
+            k => MessageKind::parse(k)
+                .filter(|k| k.is_request())
+                .or_else(|| {
+                    field(
+                        "kind",
+                        Problem::Invalid(format!("{k:?} is not a request kind")),
+                    );
+                    None
+                }),
+        };
+        let to: Option<Recipients> = match map.get("to") {
+            None | Some(Value::Null) => {
+                field("to", Problem::Missing);
+                None
+            }
+            Some(Value::String(t)) if t.is_empty() => {
+                field("to", Problem::Missing);
+                None
+            }
+            // Party codes in any case: `fr` is FR.
+            Some(Value::String(t)) => PartyId::parse(&t.to_ascii_uppercase())
+                .map(Recipients::One)
+                .map_err(|e| field("to", Problem::Invalid(e.to_string())))
+                .ok(),
+            Some(Value::Array(items)) => {
+                let parsed: Result<Vec<PartyId>, String> = items
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .ok_or_else(|| "party ids are strings".to_owned())
+                            .and_then(|t| {
+                                PartyId::parse(&t.to_ascii_uppercase()).map_err(|e| e.to_string())
+                            })
+                    })
+                    .collect();
+                match parsed {
+                    Ok(list) if !list.is_empty() => Some(Recipients::Several(list)),
+                    Ok(_) => {
+                        field("to", Problem::Missing);
+                        None
+                    }
+                    Err(e) => {
+                        field("to", Problem::Invalid(e));
+                        None
+                    }
+                }
+            }
+            Some(_) => {
+                field(
+                    "to",
+                    Problem::Invalid("a party id or a list of them".into()),
+                );
+                None
+            }
+        };
+        let urgency = match text("urgency") {
+            "" => {
+                field("urgency", absent("urgency"));
+                None
+            }
+            u => Urgency::parse(u).or_else(|| {
+                field(
+                    "urgency",
+                    Problem::Invalid("must be emergency, urgent or routine".into()),
+                );
+                None
+            }),
+        };
+        let language = match text("language") {
+            "" => {
+                field("language", absent("language"));
+                None
+            }
+            l => Language::parse(l)
+                .map_err(|e| field("language", Problem::Invalid(e.to_string())))
+                .ok(),
+        };
+        let mut flag = |name: &str| match map.get(name) {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                field(name, Problem::Invalid("must be true or false".into()));
+                false
+            }
+        };
+        let exercise = flag("exercise");
+        let confirm_warnings = flag("confirm_warnings");
+        let dry_run = flag("dry_run");
+        let language_override = flag("language_override");
+        let subscriber_only_override = flag("subscriber_only_override");
+        let fields = match map.get("fields") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        let body = match (kind, map.get("fields")) {
+            (Some(_), Some(v)) if !matches!(v, Value::Object(_) | Value::Null) => {
+                field(
+                    "fields",
+                    Problem::Invalid(format!("an object, not {}", json_type(v))),
+                );
+                None
+            }
+            // Without an urgency, the rules that depend on it cannot be checked: the rest can.
+            (Some(k), _) => poc247_protocol::Body::from_fields(
+                k,
+                fields.clone(),
+                urgency.unwrap_or(Urgency::Routine),
+            )
+            .map_err(|mut fs| errors.append(&mut fs))
+            .ok(),
+            (None, _) => None,
+        };
+        let attachments = AttachmentRef::read_list(map.get("attachments"))
+            .map_err(|e| errors.push(e))
+            .unwrap_or_default();
+        match (kind, to, urgency, language, body) {
+            (Some(kind), Some(to), Some(urgency), Some(language), Some(body))
+                if errors.is_empty() =>
+            {
+                Ok((
+                    RequestBody {
+                        kind,
+                        to,
+                        urgency,
+                        language,
+                        exercise,
+                        language_override,
+                        subscriber_only_override,
+                        fields,
+                        attachments,
+                        mode: SendMode {
+                            dry_run,
+                            confirm_warnings,
+                        },
+                    },
+                    body,
+                ))
+            }
+            _ => Err(BodyError::Invalid(errors)),
+        }
+    }
+}
+
+/// `POST /v1/cases/{case_ref}/{action}` for an action that sends a message: its fields and
+/// how it answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionBody {
+    /// The message's fields (docs/requests.md), checked by the protocol against its kind.
+    #[serde(default)]
+    pub fields: Map<String, Value>,
+    /// The message answered; without it the node names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<MessageId>,
+    /// The language of its free text (default: the case's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
+    /// Send in a language the peer does not list.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub language_override: bool,
+    /// Files to send with it (`results`, `disclose-traffic`, `send-information`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentRef>,
+    /// `dry_run`, `confirm_warnings`.
+    #[serde(flatten)]
+    pub mode: SendMode,
+}
+
+/// The members an action's body takes.
+const ACTION_MEMBERS: [&str; 7] = [
+    "fields",
+    "in_reply_to",
+    "language",
+    "language_override",
+    "attachments",
+    "confirm_warnings",
+    "dry_run",
+];
+
+impl ActionBody {
+    /// The members of an action's body (an empty body is `{}`), each one the API knows: a
+    /// 400 naming an unknown one.
+    pub fn members(body: &[u8]) -> Result<Map<String, Value>, BodyError> {
+        let map = if body.is_empty() {
+            Map::new()
+        } else {
+            object(body)?
+        };
+        if let Some(k) = map.keys().find(|k| !ACTION_MEMBERS.contains(&k.as_str())) {
+            return Err(BodyError::Bad(format!(
+                "unknown member {k:?}; expected {}",
+                ACTION_MEMBERS.join(", ")
+            )));
+        }
+        Ok(map)
+    }
+
+    /// Reads the body `map` of an action that sends a message of `kind`, with its fields
+    /// checked by the protocol, after the mode's own faults `errors`: every fault of the
+    /// members and the fields named at once (a 422), then those of the attachments.
+    pub fn read(
+        map: &Map<String, Value>,
+        kind: MessageKind,
+        mut errors: Vec<FieldError>,
+    ) -> Result<(ActionBody, poc247_protocol::Body), BodyError> {
+        let (mode, _) = SendMode::read(map);
+        let in_reply_to = match map.get("in_reply_to") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) => t
+                .parse()
+                .map_err(|e: poc247_protocol::IdError| {
+                    errors.push(invalid("in_reply_to", e.to_string()))
+                })
+                .ok(),
+            Some(_) => {
+                errors.push(invalid("in_reply_to", "a message id"));
+                None
+            }
+        };
+        let language = match map.get("language").and_then(Value::as_str) {
+            None => None,
+            Some(l) => Language::parse(l)
+                .map_err(|e| errors.push(invalid("language", e.to_string())))
+                .ok(),
+        };
+        let language_override = match map.get("language_override") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                errors.push(invalid(
+                    "language_override",
+                    format!("true or false, not {}", json_type(other)),
+                ));
+                false
+            }
+        };
+        let fields = match map.get("fields") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        let body = match map.get("fields") {
+            None | Some(Value::Null) | Some(Value::Object(_)) => {
+                poc247_protocol::Body::from_fields(kind, fields.clone(), Urgency::Routine)
+            }
+            Some(other) => Err(vec![invalid(
+                "fields",
+                format!("an object, not {}", json_type(other)),
+            )]),
+        }
+        .map_err(|mut fs| errors.append(&mut fs));
+        if !errors.is_empty() {
+            return Err(BodyError::Invalid(errors));
+        }
+        let Ok(body) = body else {
+            return Err(BodyError::Invalid(errors));
+        };
+        let attachments = AttachmentRef::read_list(map.get("attachments"))
+            .map_err(|e| BodyError::Invalid(vec![e]))?;
+        Ok((
+            ActionBody {
+                fields,
+                in_reply_to,
+                language,
+                language_override,
+                attachments,
+                mode,
+            },
+            body,
+        ))
+    }
+}

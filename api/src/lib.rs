@@ -34,8 +34,9 @@ pub use answers::{
     StatsLatency, StatsOverdue, StatsPeriod, Uploaded,
 };
 pub use bodies::{
-    BodyError, DrillMove, ExternalRecord, NoteBody, NoteFields, PurgeBody, PurgeFields,
-    PurgeTarget, ReceivedAt, RecordBody, ResendBody, ResendFields, SendMode,
+    ActionBody, AttachmentRef, BodyError, DrillMove, ExternalRecord, NoteBody, NoteFields,
+    PurgeBody, PurgeFields, PurgeTarget, ReceivedAt, Recipients, RecordBody, RequestBody,
+    ResendBody, ResendFields, SendMode,
 };
 pub use cases::{
     AttachmentTransfer, CaseAnswer, CaseList, CaseSummary, CaseView, Direction, DryRun,

@@ -7,11 +7,13 @@ use crate::args::RecordArgs;
 use crate::failure::Failure;
 use crate::fields::{self, given, invalid};
 use crate::request::{communication, DEFAULT_LANGUAGE, DEFAULT_URGENCY};
-use poc247_api::{ExternalRecord, NoteBody, NoteFields, ReceivedAt, RecordBody, SendMode};
+use poc247_api::{
+    ActionBody, ExternalRecord, NoteBody, NoteFields, ReceivedAt, RecordBody, SendMode,
+};
 use poc247_protocol::validate::{Report, MAX_LONG_TEXT};
 use poc247_protocol::{CaseRef, FieldError, Language, MessageId, MessageKind, PartyId, Urgency};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::str::FromStr;
 
 /// The header keys an action's file may hold beside the fields.
@@ -240,16 +242,20 @@ fn message(
     let (Some(body), true) = (body, errors.is_empty()) else {
         return Err(Failure::invalid_fields_of(&kind.to_string(), &errors));
     };
-    let mut v = json!({ "fields": body.to_json() });
-    if let Some(id) = in_reply_to {
-        v["in_reply_to"] = json!(id);
-    }
-    if let Some(l) = language {
-        v["language"] = json!(l);
-    }
-    if c.language_override || file_override {
-        v["language_override"] = Value::Bool(true);
-    }
+    let fields = match body.to_json() {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let action_body = ActionBody {
+        fields,
+        in_reply_to,
+        language,
+        language_override: c.language_override || file_override,
+        attachments: Vec::new(),
+        mode: SendMode::default(),
+    };
+    let mut v = serde_json::to_value(&action_body)
+        .map_err(|e| Failure::internal(format!("cannot write the body's JSON: {e}")))?;
     crate::attach::add_paths(&mut v, &attach);
     add_confirm(&mut v, c.confirm);
     Ok(CaseAction {
@@ -433,6 +439,7 @@ mod tests {
     use super::*;
     use crate::args::{Cli, Command};
     use clap::{CommandFactory, Parser};
+    use serde_json::json;
 
     fn act(args: &[&str]) -> Result<CaseAction, Failure> {
         let mut argv = vec!["poc247"];

@@ -5,7 +5,7 @@
 use super::error::*;
 use crate::attachments::Attachments;
 use crate::audit::{Actor, AuditRecord};
-use crate::error::{NodeError, Result};
+use crate::error::NodeError;
 use crate::handles::{Clocks, Identity};
 use crate::lifecycle::CaseRecord;
 use crate::operator::Ops;
@@ -20,7 +20,8 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use poc247_api::bodies::json_type;
+use poc247_api::bodies::object;
+use poc247_api::{ActionBody, AttachmentRef, Recipients, RequestBody};
 use poc247_api::{
     AuditEntryView, AuditPage, AuditVerification, CaseAnswer, CaseList, CaseSummary, CaseView,
     Direction, DrillMove, DrillMoved, DryRun, ExternalRecordView, MessageContent, MessageView,
@@ -34,7 +35,6 @@ use poc247_protocol::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 pub(crate) async fn create_request(
     State(s): State<Cases>,
@@ -44,8 +44,8 @@ pub(crate) async fn create_request(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (mut req, several, files) = parse_new_request(&body)?;
     // Their types were checked with the request's other members.
-    let mode = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(map)) => send_mode(&map).0,
+    let mode = match object(&body) {
+        Ok(map) => send_mode(&map).0,
         _ => Mode::ConfirmWarnings,
     };
     let kind = req.body.kind();
@@ -144,181 +144,22 @@ impl From<SubmitError> for ApiError {
 /// the request, whether `to` was a list, and the local files to attach (not read yet).
 /// Every problem with the envelope fields and the body's fields is named at once.
 pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileToAttach>)> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad(format!("body is not JSON: {e}")))?;
-    let Value::Object(map) = v else {
-        return Err(ApiError::bad("body must be a JSON object"));
-    };
-    const KNOWN: [&str; 11] = [
-        "kind",
-        "to",
-        "urgency",
-        "language",
-        "exercise",
-        "language_override",
-        "subscriber_only_override",
-        "fields",
-        "attachments",
-        "confirm_warnings",
-        "dry_run",
-    ];
-    if let Some(k) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(ApiError::bad(format!(
-            "unknown member {k:?}; expected {}",
-            KNOWN.join(", ")
-        )));
-    }
-    let text = |k: &str| map.get(k).and_then(Value::as_str).unwrap_or_default();
-    // A member given with the wrong type is named as such, not as missing.
-    let absent = |k: &str| match map.get(k) {
-        Some(v) if !v.is_null() && !v.is_string() => {
-            Problem::Invalid(format!("a string, not {}", json_type(v)))
-        }
-        _ => Problem::Missing,
-    };
-    let mut errors = Vec::new();
-    let mut field = |name: &str, problem: Problem| {
-        errors.push(FieldError {
-            field: name.to_owned(),
-            problem,
-        })
-    };
-    let kind = match text("kind") {
-        "" => {
-            field("kind", absent("kind"));
-            None
-        }
-        k => MessageKind::parse(k)
-            .filter(|k| k.is_request())
-            .or_else(|| {
-                field(
-                    "kind",
-                    Problem::Invalid(format!("{k:?} is not a request kind")),
-                );
-                None
-            }),
-    };
-    let several = matches!(map.get("to"), Some(Value::Array(_)));
-    let to: Option<Vec<PartyId>> = match map.get("to") {
-        None | Some(Value::Null) => {
-            field("to", Problem::Missing);
-            None
-        }
-        Some(Value::String(t)) if t.is_empty() => {
-            field("to", Problem::Missing);
-            None
-        }
-        // Party codes in any case: `fr` is FR.
-        Some(Value::String(t)) => PartyId::parse(&t.to_ascii_uppercase())
-            .map(|p| vec![p])
-            .map_err(|e| field("to", Problem::Invalid(e.to_string())))
-            .ok(),
-        Some(Value::Array(items)) => {
-            let parsed: Result<Vec<PartyId>, String> = items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .ok_or_else(|| "party ids are strings".to_owned())
-                        .and_then(|t| {
-                            PartyId::parse(&t.to_ascii_uppercase()).map_err(|e| e.to_string())
-                        })
-                })
-                .collect();
-            match parsed {
-                Ok(list) if !list.is_empty() => Some(list),
-                Ok(_) => {
-                    field("to", Problem::Missing);
-                    None
-                }
-                Err(e) => {
-                    field("to", Problem::Invalid(e));
-                    None
-                }
-            }
-        }
-        Some(_) => {
-            field(
-                "to",
-                Problem::Invalid("a party id or a list of them".into()),
-            );
-            None
-        }
-    };
-    let urgency = match text("urgency") {
-        "" => {
-            field("urgency", absent("urgency"));
-            None
-        }
-        u => Urgency::parse(u).or_else(|| {
-            field(
-                "urgency",
-                Problem::Invalid("must be emergency, urgent or routine".into()),
-            );
-            None
-        }),
-    };
-    let language = match text("language") {
-        "" => {
-            field("language", absent("language"));
-            None
-        }
-        l => Language::parse(l)
-            .map_err(|e| field("language", Problem::Invalid(e.to_string())))
-            .ok(),
-    };
-    let mut flag = |name: &str| match map.get(name) {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            field(name, Problem::Invalid("must be true or false".into()));
-            false
-        }
-    };
-    let exercise = flag("exercise");
-    // How it is carried out (read again by `create_request`): typed here, with the rest.
-    let _ = flag("confirm_warnings");
-    let _ = flag("dry_run");
-    let language_override = flag("language_override");
-    let subscriber_only_override = flag("subscriber_only_override");
-    let body = match (kind, map.get("fields")) {
-        (Some(_), Some(v)) if !matches!(v, Value::Object(_) | Value::Null) => {
-            field(
-                "fields",
-                Problem::Invalid(format!("an object, not {}", json_type(v))),
-            );
-            None
-        }
-        (Some(k), v) => {
-            let fields = match v {
-                Some(Value::Object(m)) => m.clone(),
-                _ => serde_json::Map::new(),
-            };
-            // Without an urgency, the rules that depend on it cannot be checked: the rest can.
-            Body::from_fields(k, fields, urgency.unwrap_or(Urgency::Routine))
-                .map_err(|mut fs| errors.append(&mut fs))
-                .ok()
-        }
-        (None, _) => None,
-    };
-    let files = files_to_attach(map.get("attachments"))
-        .map_err(|e| errors.push(e))
-        .unwrap_or_default();
-    match (to, urgency, language, body) {
-        (Some(to), Some(urgency), Some(language), Some(body)) if errors.is_empty() => Ok((
-            NewRequest {
-                to,
-                urgency,
-                language,
-                exercise,
-                language_override,
-                subscriber_only_override,
-                body,
-            },
-            several,
-            files,
-        )),
-        _ => Err(ApiError::invalid(errors)),
-    }
+    let (req, body) = RequestBody::read(body)?;
+    let several = matches!(req.to, Recipients::Several(_));
+    let files = files_to_attach(req.attachments).map_err(|e| ApiError::invalid(vec![e]))?;
+    Ok((
+        NewRequest {
+            to: req.to.parties(),
+            urgency: req.urgency,
+            language: req.language,
+            exercise: req.exercise,
+            language_override: req.language_override,
+            subscriber_only_override: req.subscriber_only_override,
+            body,
+        },
+        several,
+        files,
+    ))
 }
 
 /// Filters of `GET /v1/cases`.
@@ -834,30 +675,7 @@ pub(crate) async fn case_action(
     };
     let action = found.name;
     let actor = Actor::Local { uid: caller.uid };
-    let v: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad(format!("body is not JSON: {e}")))?
-    };
-    let Value::Object(map) = v else {
-        return Err(ApiError::bad("body must be a JSON object"));
-    };
-    const KNOWN: [&str; 7] = [
-        "fields",
-        "in_reply_to",
-        "language",
-        "language_override",
-        "attachments",
-        "confirm_warnings",
-        "dry_run",
-    ];
-    if let Some(k) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(ApiError::bad(format!(
-            "unknown member {k:?}; expected {}",
-            KNOWN.join(", ")
-        )));
-    }
+    let map = ActionBody::members(&body)?;
     let (mode, mode_errors) = send_mode(&map);
     if !mode_errors.is_empty() && found.kind.is_none() {
         return Err(ApiError::invalid(mode_errors));
@@ -1001,66 +819,13 @@ pub(crate) async fn case_action(
             format!("no action {action:?} on a case"),
         )
     })?;
-    let mut errors = mode_errors;
-    let in_reply_to = match map.get("in_reply_to") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(t)) => t
-            .parse()
-            .map_err(|e: poc247_protocol::IdError| {
-                errors.push(FieldError {
-                    field: "in_reply_to".into(),
-                    problem: Problem::Invalid(e.to_string()),
-                })
-            })
-            .ok(),
-        Some(_) => {
-            errors.push(FieldError {
-                field: "in_reply_to".into(),
-                problem: Problem::Invalid("a message id".into()),
-            });
-            None
-        }
-    };
-    let language = match map.get("language").and_then(Value::as_str) {
-        None => None,
-        Some(l) => Language::parse(l)
-            .map_err(|e| {
-                errors.push(FieldError {
-                    field: "language".into(),
-                    problem: Problem::Invalid(e.to_string()),
-                })
-            })
-            .ok(),
-    };
-    let language_override = match map.get("language_override") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            errors.push(FieldError {
-                field: "language_override".into(),
-                problem: Problem::Invalid(format!("true or false, not {}", json_type(other))),
-            });
-            false
-        }
-    };
-    let body = match map.get("fields") {
-        None | Some(Value::Null) => {
-            Body::from_fields(kind, serde_json::Map::new(), Urgency::Routine)
-        }
-        Some(Value::Object(m)) => Body::from_fields(kind, m.clone(), Urgency::Routine),
-        Some(other) => Err(vec![FieldError {
-            field: "fields".into(),
-            problem: Problem::Invalid(format!("an object, not {}", json_type(other))),
-        }]),
-    }
-    .map_err(|mut fs| errors.append(&mut fs));
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let Ok(mut body) = body else {
-        return Err(ApiError::invalid(errors));
-    };
-    let files = files_to_attach(map.get("attachments")).map_err(|e| ApiError::invalid(vec![e]))?;
+    let (action_body, mut body) = ActionBody::read(&map, kind, mode_errors)?;
+    let (in_reply_to, language, language_override) = (
+        action_body.in_reply_to,
+        action_body.language,
+        action_body.language_override,
+    );
+    let files = files_to_attach(action_body.attachments).map_err(|e| ApiError::invalid(vec![e]))?;
     // Copied in before the message is stored; a refusal from here on deletes the copies.
     let intake = take_attachments(&s, &attachments, Some(&case_ref), &mut body, files).await?;
     let sent = s
@@ -1200,59 +965,31 @@ pub enum FileToAttach {
     },
 }
 
-/// Parses `"attachments": ["/abs/path", {"path": "/abs/path", "sha256": "…"},
-/// {"upload": "…", "name": "…"}, …]`.
-fn files_to_attach(given: Option<&Value>) -> std::result::Result<Vec<FileToAttach>, FieldError> {
-    let bad = |why: &str| FieldError {
-        field: "attachments".into(),
-        problem: Problem::Invalid(why.into()),
+/// The files to attach, as read ([`AttachmentRef::read_list`]), as the intake takes them.
+fn files_to_attach(
+    given: Vec<AttachmentRef>,
+) -> std::result::Result<Vec<FileToAttach>, FieldError> {
+    let sha = |h: &str| {
+        poc247_protocol::parse_sha256_hex(h).ok_or_else(|| FieldError {
+            field: "attachments".into(),
+            problem: Problem::Invalid(format!("{h:?}: 64 lowercase hexadecimal digits, a SHA-256")),
+        })
     };
-    let items = match given {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(a)) => a,
-        Some(_) => return Err(bad("a list of files: absolute paths or uploads")),
-    };
-    let absolute = |p: &str| {
-        Path::new(p)
-            .is_absolute()
-            .then(|| std::path::PathBuf::from(p))
-            .ok_or_else(|| bad("each file is an absolute path on the node's host"))
-    };
-    let sha = |h: &Value, what: &str| {
-        h.as_str()
-            .and_then(poc247_protocol::parse_sha256_hex)
-            .ok_or_else(|| {
-                bad(&format!(
-                    "{what}: 64 lowercase hexadecimal digits, a SHA-256"
-                ))
-            })
-    };
-    items
-        .iter()
-        .map(|v| match v {
-            Value::String(p) => Ok(FileToAttach::Path {
-                path: absolute(p)?,
+    given
+        .into_iter()
+        .map(|a| match a {
+            AttachmentRef::Path(p) => Ok(FileToAttach::Path {
+                path: p.into(),
                 sha256: None,
             }),
-            Value::Object(o) if o.keys().all(|k| k == "upload" || k == "name") => {
-                let sha256 = sha(o.get("upload").unwrap_or(&Value::Null), "upload")?;
-                let name = match o.get("name") {
-                    None | Some(Value::Null) => None,
-                    Some(n) => Some(upload_name(n.as_str()).map_err(|m| bad(&m))?),
-                };
-                Ok(FileToAttach::Upload { sha256, name })
-            }
-            Value::Object(o) if o.keys().all(|k| k == "path" || k == "sha256") => {
-                let path = absolute(o.get("path").and_then(Value::as_str).unwrap_or_default())?;
-                let sha256 = match o.get("sha256") {
-                    None | Some(Value::Null) => None,
-                    Some(h) => Some(sha(h, "sha256")?),
-                };
-                Ok(FileToAttach::Path { path, sha256 })
-            }
-            _ => Err(bad(
-                "each file is an absolute path, { \"path\", \"sha256\" } or { \"upload\", \"name\" }",
-            )),
+            AttachmentRef::Upload { upload, name } => Ok(FileToAttach::Upload {
+                sha256: sha(&upload)?,
+                name,
+            }),
+            AttachmentRef::Hashed { path, sha256 } => Ok(FileToAttach::Path {
+                path: path.into(),
+                sha256: sha256.as_deref().map(sha).transpose()?,
+            }),
         })
         .collect()
 }
@@ -1408,20 +1145,6 @@ fn query_is_utf8(query: &str) -> bool {
     })
 }
 
-/// A file's name as a message lists it: 1 to 255 bytes, no `/`, no control character.
-fn upload_name(name: Option<&str>) -> std::result::Result<String, String> {
-    let name = name.unwrap_or_default();
-    if name.is_empty() || name.len() > 255 {
-        return Err("name: the file's name, 1 to 255 bytes, is required".into());
-    }
-    if name.contains('/') || name.chars().any(char::is_control) || name == "." || name == ".." {
-        return Err(format!(
-            "name: {name:?} is not a file name (no '/' and no control characters)"
-        ));
-    }
-    Ok(name.to_owned())
-}
-
 /// Query of `POST /v1/uploads`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1458,7 +1181,7 @@ pub(crate) async fn upload(
                     "name: not valid UTF-8 once percent-decoded".to_owned(),
                 ));
             }
-            upload_name(q.name.as_deref()).map_err(attachment_error)
+            poc247_api::bodies::file_name(q.name.as_deref()).map_err(attachment_error)
         });
     let name = match named {
         Ok(n) => n,
