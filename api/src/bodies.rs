@@ -1140,3 +1140,98 @@ impl ActionBody {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields_of(e: &BodyError) -> Vec<String> {
+        match e {
+            BodyError::Mistyped(f) | BodyError::Invalid(f) => {
+                f.iter().map(|f| f.field.clone()).collect()
+            }
+            BodyError::Bad(m) => vec![m.clone()],
+        }
+    }
+
+    #[test]
+    fn a_request_reads_into_its_type_and_writes_back_the_same() {
+        let text = r#"{"kind":"preservation","to":"FR","urgency":"urgent","language":"fr","exercise":false,"fields":{"requesting_authority":"Parquet de Luxembourg","offence":"computer fraud","facts":"A phishing kit collected bank credentials.","data":"Mailbox kit-drop@example.fr","relation_to_offence":"It receives the credentials.","custodian_or_location":"ExampleMail SAS, Paris","necessity":"Logs deleted after 7 days.","mla_intent":true},"attachments":[{"upload":"5d1fcf3f29a9a7b0e7cd1e4ba3a0b8e2a3c1f0b2ad34c0c1f8a3b2e4d5c6c9e0","name":"auth.log"}],"dry_run":true}"#;
+        let (req, body) = RequestBody::read(text.as_bytes()).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(body.kind(), MessageKind::Preservation);
+        assert!(req.mode.dry_run && !req.mode.confirm_warnings);
+        assert_eq!(serde_json::to_string(&req).unwrap_or_default(), text);
+    }
+
+    #[test]
+    fn every_member_at_fault_of_a_request_is_named_at_once() {
+        let e =
+            RequestBody::read(br#"{"kind": 5, "to": [], "dry_run": "yes", "fields": {}}"#).err();
+        let named = e.as_ref().map(fields_of).unwrap_or_default();
+        for f in ["kind", "to", "urgency", "language", "dry_run"] {
+            assert!(named.iter().any(|n| n == f), "{f} not in {named:?}");
+        }
+        let unknown = RequestBody::read(br#"{"kindd": "preservation"}"#).err();
+        assert!(
+            matches!(&unknown, Some(BodyError::Bad(m)) if m.contains("\"kindd\"")),
+            "{unknown:?}"
+        );
+        assert!(matches!(RequestBody::read(b"[]"), Err(BodyError::Bad(_))));
+    }
+
+    #[test]
+    fn a_purge_names_unknown_and_mistyped_members_and_missing_values() {
+        let order = serde_json::json!({"target": "case", "reason": "recorded by mistake"});
+        let p = PurgeFields::read(Some(&order)).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((p.target, p.dry_run), (PurgeTarget::Case, false));
+        assert_eq!(serde_json::to_value(&p).ok(), Some(order));
+        let e = PurgeFields::read(Some(&serde_json::json!({"target": 1, "why": "x"}))).err();
+        assert!(matches!(e, Some(BodyError::Mistyped(_))), "{e:?}");
+        assert_eq!(
+            e.as_ref().map(fields_of).unwrap_or_default(),
+            ["why", "target", "reason", "target"]
+        );
+        let e = PurgeFields::read(Some(&serde_json::json!({"target": "message"}))).err();
+        assert!(matches!(e, Some(BodyError::Invalid(_))), "{e:?}");
+        assert_eq!(
+            e.as_ref().map(fields_of).unwrap_or_default(),
+            ["reason", "message_id"]
+        );
+    }
+
+    #[test]
+    fn a_record_a_note_a_resend_and_a_drill_move_read_as_documented() {
+        let body =
+            br#"{ "record_external": { "channel": "fax", "from": "FR", "kind": "preservation",
+            "urgency": "urgent", "language": "fr", "summary": "Preserve the logs" } }"#;
+        let (r, at) = RecordBody::read(body, |_| None).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(r.record_external.kind, MessageKind::Preservation);
+        assert_eq!(at, None);
+        let bad = RecordBody::read(br#"{"record_external": {"oral": "yes"}}"#, |_| None).err();
+        assert_eq!(bad.as_ref().map(fields_of).unwrap_or_default(), ["oral"]);
+        let close: Map<String, Value> =
+            serde_json::from_str(r#"{"fields": {"note": "done"}, "in_reply_to": "x"}"#)
+                .unwrap_or_default();
+        let e = NoteFields::read(&close, "close").err();
+        assert_eq!(
+            e.as_ref().map(fields_of).unwrap_or_default(),
+            ["in_reply_to"]
+        );
+        let resend: Map<String, Value> =
+            serde_json::from_str(r#"{"fields": {}}"#).unwrap_or_default();
+        let e = ResendFields::read(&resend).err();
+        assert!(matches!(e, Some(BodyError::Invalid(_))), "{e:?}");
+        let d = DrillMove::read(br#"{"days": 47}"#).unwrap_or_default();
+        assert_eq!(d.ms(), 47 * 86_400_000);
+        assert_eq!(
+            DrillMove::read(br#"{"hours": 0}"#)
+                .err()
+                .as_ref()
+                .map(fields_of)
+                .unwrap_or_default(),
+            ["days"]
+        );
+        let members = ActionBody::members(br#"{"field": {}}"#).err();
+        assert!(matches!(members, Some(BodyError::Bad(_))), "{members:?}");
+    }
+}
