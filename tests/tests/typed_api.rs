@@ -235,3 +235,115 @@ async fn the_operators_and_the_feeds_answers_read_into_their_types_and_back_unch
     assert!(g.purged && g.dry_run.is_none(), "{}", gone.body);
     Ok(())
 }
+
+/// The request bodies as the CLI writes them through the shared types are what a live node
+/// takes: a request, an action that sends a message, a close, a record and a purge, each
+/// read back into its type by the node's own reader; a member of the wrong type is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_bodies_written_through_the_shared_types_are_taken_by_a_live_node(
+) -> anyhow::Result<()> {
+    use poc247_api::{
+        ActionBody, NoteBody, NoteFields, PurgeBody, PurgeFields, PurgeTarget, Recipients,
+        RecordBody, RequestBody, SendMode,
+    };
+    use poc247_protocol::{Language, MessageKind, Urgency};
+    let net = Net::embedded().await?;
+    let Value::Object(fields) = serde_json::to_value(preservation())? else {
+        anyhow::bail!("the fields are an object");
+    };
+    let request = RequestBody {
+        kind: MessageKind::Preservation,
+        to: Recipients::One(party("FR")),
+        urgency: Urgency::Urgent,
+        language: Language::parse("fr")?,
+        exercise: false,
+        language_override: false,
+        subscriber_only_override: false,
+        fields,
+        attachments: Vec::new(),
+        mode: SendMode::default(),
+    };
+    let text = serde_json::to_string(&request)?;
+    let (again, _) = RequestBody::read(text.as_bytes()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    assert_eq!(again, request);
+    let done = net.submit("LU", &serde_json::to_value(&request)?).await?;
+    let s: Submitted = round_trips("request", &done);
+    let case = s.case_ref.to_string();
+    let mut rx = net.events("FR")?;
+    wait_for(&mut rx, 10, |e| {
+        e.kind == poc247_node::events::EventKind::Received
+    })
+    .await
+    .ok();
+
+    // FR acknowledges, through an action's body.
+    let Value::Object(ack) = serde_json::json!({ "officer": "duty officer" }) else {
+        anyhow::bail!("an object");
+    };
+    let ack = ActionBody {
+        fields: ack,
+        ..Default::default()
+    };
+    let fr = net.client("FR")?;
+    let r = fr
+        .post(
+            &format!("/v1/cases/{case}/acknowledge"),
+            &serde_json::to_value(&ack)?,
+        )
+        .await?;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.body);
+    let acked: Submitted = round_trips("acknowledgement", &r.body);
+    assert_eq!(acked.state, "acknowledged");
+
+    // LU records a request that came by fax; its close of the acknowledged case reads and
+    // is refused by the lifecycle alone (409, not 400); then it purges the case.
+    let record: RecordBody = serde_json::from_value(serde_json::json!({ "record_external": {
+        "channel": "fax", "from": "FR", "kind": "preservation", "summary": "by fax" } }))?;
+    let lu = net.client("LU")?;
+    let r = lu
+        .post("/v1/cases", &serde_json::to_value(&record)?)
+        .await?;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.body);
+    let close = NoteBody {
+        fields: NoteFields {
+            note: Some("settled".into()),
+        },
+        mode: SendMode::default(),
+    };
+    let r = lu
+        .post(
+            &format!("/v1/cases/{case}/close"),
+            &serde_json::to_value(&close)?,
+        )
+        .await?;
+    assert_eq!(r.status.as_u16(), 409, "{}", r.body);
+    let e: ErrorBody = round_trips("close refused", &r.body);
+    assert_eq!(e.error.code, "conflict");
+    let purge = PurgeBody {
+        fields: PurgeFields {
+            target: PurgeTarget::Case,
+            reason: "sent by mistake".into(),
+            message_id: None,
+            attachment: None,
+            dry_run: false,
+        },
+    };
+    let r = lu
+        .post(
+            &format!("/v1/cases/{case}/purge"),
+            &serde_json::to_value(&purge)?,
+        )
+        .await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+
+    // A member of the wrong type is named, as the reader names it.
+    let mut wrong = serde_json::to_value(&close)?;
+    wrong["fields"]["note"] = Value::Bool(true);
+    let r = lu.post(&format!("/v1/cases/{case}/close"), &wrong).await?;
+    assert_eq!(r.status.as_u16(), 400, "{}", r.body);
+    assert_eq!(
+        error_field(&r.body, "note")["problem"]["invalid"],
+        "a string, not a boolean"
+    );
+    Ok(())
+}
