@@ -10,7 +10,7 @@ use crate::request::Request;
 use crate::settings::{Action, Mailbox, Settings};
 use crate::{audit, demo, devnet, foreground, init, peers, render, watch};
 use poc247_api::error::UNCONFIRMED_WARNINGS;
-use poc247_api::{CaseList, DrillMoved, PurgeAnswer, PurgeBody, Resent};
+use poc247_api::{CaseAnswer, CaseList, DrillMoved, PurgeAnswer, PurgeBody, RecordBody, Resent};
 use poc247_protocol::CaseRef;
 use serde_json::Value;
 use std::path::Path;
@@ -317,8 +317,10 @@ async fn act(socket: &Path, action: &CaseAction, out: Output) -> Result<Outcome,
 async fn record(socket: &Path, body: &Value) -> Result<Outcome, Failure> {
     let done = Api::new(socket).post("/v1/cases", body).await?;
     warnings(&done, "");
+    let asked: RecordBody = typed(body, "record")?;
+    let answer: CaseAnswer = typed(&done, "POST /v1/cases")?;
     Ok(Outcome {
-        text: render::recorded(&done, &body["record_external"]),
+        text: render::recorded(&answer, &asked.record_external),
         json: done,
     })
 }

@@ -7,7 +7,8 @@ use crate::human::{self, paint, Tone};
 use crate::settings::Mailbox;
 use poc247_api::Role;
 use poc247_api::{
-    CaseList, CaseView, Direction, DryRun, Pending, Stats, Status, Submitted, SubmittedCases,
+    CaseAnswer, CaseList, CaseView, Direction, DryRun, ExternalRecord, Pending, Stats, Status,
+    Submitted, SubmittedCases,
 };
 use poc247_protocol::Urgency;
 use serde_json::{Map, Value};
@@ -176,14 +177,14 @@ pub fn acted(body: &Value, case: &str, kind: &str) -> String {
 }
 
 /// The answer to `record` (`record` is what was recorded).
-pub fn recorded(body: &Value, record: &Value) -> String {
+pub fn recorded(body: &CaseAnswer, record: &ExternalRecord) -> String {
     format!(
         "recorded {} ({} from {}, received by {}); case is now {}\n",
-        text(&body["case_ref"]),
-        text(&record["kind"]),
-        text(&record["from"]),
-        text(&record["channel"]),
-        text(&body["state"]),
+        body.case_ref,
+        record.kind,
+        record.from,
+        clean(&record.channel),
+        clean(&body.state),
     )
 }
 
@@ -1062,12 +1063,16 @@ mod tests {
             acted(&closed, "FR-2026-000001", ""),
             "closed FR-2026-000001\n"
         );
-        let rec = json!({"kind": "preservation", "from": "FR", "channel": "phone"});
+        let rec: Result<ExternalRecord, _> = poc247_api::read(
+            &json!({"kind": "preservation", "from": "FR", "channel": "phone", "summary": "s"}),
+        );
+        let answer: Result<CaseAnswer, _> =
+            poc247_api::read(&json!({"case_ref": "LU-2026-000004", "state": "delivered"}));
+        let (Ok(rec), Ok(answer)) = (rec, answer) else {
+            panic!("the record and its answer read");
+        };
         assert_eq!(
-            recorded(
-                &json!({"case_ref": "LU-2026-000004", "state": "delivered"}),
-                &rec
-            ),
+            recorded(&answer, &rec),
             "recorded LU-2026-000004 (preservation from FR, received by phone); case is now \
              delivered\n"
         );
