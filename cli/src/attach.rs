@@ -7,7 +7,7 @@
 use crate::api::Api;
 use crate::failure::Failure;
 use crate::progress::Progress;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
 /// The files as absolute paths, as the node needs them (they must not depend on this shell's
@@ -123,7 +123,12 @@ pub async fn upload_files(api: &Api, body: &mut Value, progress: bool) -> Result
                 "the node's answer to an upload does not read as this poc247 expects: {e}"
             ))
         })?;
-        *item = json!({ "upload": up.upload, "name": name });
+        let attached = poc247_api::AttachmentRef::Upload {
+            upload: up.upload,
+            name: Some(name),
+        };
+        *item = serde_json::to_value(&attached)
+            .map_err(|e| Failure::internal(format!("cannot write the request's JSON: {e}")))?;
     }
     Ok(())
 }

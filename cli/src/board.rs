@@ -325,7 +325,13 @@ impl Board {
 
     /// Acknowledges `case` as `officer`: `POST /v1/cases/{case}/acknowledge`, as `poc247 ack`.
     async fn acknowledge(&mut self, case: &str, officer: &str) {
-        let body = json!({ "fields": { "officer": officer } });
+        let mut fields = serde_json::Map::new();
+        fields.insert("officer".into(), Value::String(officer.to_owned()));
+        let body = poc247_api::ActionBody {
+            fields,
+            ..Default::default()
+        };
+        let body = serde_json::to_value(&body).unwrap_or(Value::Null);
         match self
             .api
             .post(&format!("/v1/cases/{case}/acknowledge"), &body)
