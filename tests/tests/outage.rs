@@ -187,6 +187,10 @@ async fn a_failed_request_is_sent_again_with_the_reason_it_failed() -> anyhow::R
         "{}",
         r.body
     );
+    // The answer is poc247-api's `Resent`, member for member.
+    let resent: poc247_api::Resent = serde_json::from_value(r.body.clone())?;
+    assert_eq!(serde_json::to_string(&resent)?, r.body.to_string());
+    assert_eq!(resent.message_id.to_string(), id);
     wait_for(&mut events, 20, |e| {
         matches!(e.kind, EventKind::Delivered { .. })
     })

@@ -347,3 +347,27 @@ async fn the_request_bodies_written_through_the_shared_types_are_taken_by_a_live
     );
     Ok(())
 }
+
+/// A drill node's answer to a move of its clock reads into `DrillMoved` and back unchanged,
+/// with the members docs/api.md names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_move_reads_into_its_type_and_back_unchanged() -> anyhow::Result<()> {
+    let mut net = Net::fresh_prepared(&["LU", "FR"])?;
+    let mut cfg = net.config("LU")?;
+    cfg.drill.enabled = true;
+    net.net.start_node_with(&party("LU"), cfg).await?;
+    let body = poc247_api::DrillMove {
+        days: Some(2),
+        hours: Some(3),
+    };
+    let r = net
+        .client("LU")?
+        .post("/v1/drill/advance", &serde_json::to_value(body)?)
+        .await?;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    let moved: poc247_api::DrillMoved = round_trips("drill move", &r.body);
+    assert_eq!(moved.moved_ms, body.ms());
+    assert_eq!(moved.clock_offset_ms, 2 * 86_400_000 + 3 * 3_600_000);
+    assert_eq!(moved.party.as_str(), "LU");
+    Ok(())
+}
