@@ -20,7 +20,6 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use poc247_api::bodies::object;
 use poc247_api::{ActionBody, AttachmentRef, Recipients, RequestBody};
 use poc247_api::{
     AuditEntryView, AuditPage, AuditVerification, CaseAnswer, CaseList, CaseSummary, CaseView,
@@ -42,12 +41,7 @@ pub(crate) async fn create_request(
     ConnectInfo(caller): ConnectInfo<Caller>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (mut req, several, files) = parse_new_request(&body)?;
-    // Their types were checked with the request's other members.
-    let mode = match object(&body) {
-        Ok(map) => send_mode(&map).0,
-        _ => Mode::ConfirmWarnings,
-    };
+    let (mut req, several, files, mode) = read_new_request(&body)?;
     let kind = req.body.kind();
     // Copied in before the request is stored; a refusal from here on deletes the copies.
     let intake = take_attachments(&s, &attachments, None, &mut req.body, files).await?;
@@ -117,12 +111,16 @@ fn submitted(d: &crate::outgoing::Submitted) -> Submitted {
 /// with the body's other faults).
 fn send_mode(v: &serde_json::Map<String, Value>) -> (Mode, Vec<FieldError>) {
     let (mode, wrong) = SendMode::read(v);
-    let mode = match (mode.dry_run, mode.confirm_warnings) {
+    (mode_of(mode), wrong)
+}
+
+/// How a body's [`SendMode`] has it carried out.
+fn mode_of(mode: SendMode) -> Mode {
+    match (mode.dry_run, mode.confirm_warnings) {
         (true, _) => Mode::DryRun,
         (false, true) => Mode::Commit,
         (false, false) => Mode::ConfirmWarnings,
-    };
-    (mode, wrong)
+    }
 }
 
 impl From<SubmitError> for ApiError {
@@ -144,6 +142,13 @@ impl From<SubmitError> for ApiError {
 /// the request, whether `to` was a list, and the local files to attach (not read yet).
 /// Every problem with the envelope fields and the body's fields is named at once.
 pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileToAttach>)> {
+    let (req, several, files, _) = read_new_request(body)?;
+    Ok((req, several, files))
+}
+
+/// [`parse_new_request`], with how it is to be carried out (its `dry_run` and
+/// `confirm_warnings`, typed with the rest).
+fn read_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileToAttach>, Mode)> {
     let (req, body) = RequestBody::read(body)?;
     let several = matches!(req.to, Recipients::Several(_));
     let files = files_to_attach(req.attachments).map_err(|e| ApiError::invalid(vec![e]))?;
@@ -159,6 +164,7 @@ pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileTo
         },
         several,
         files,
+        mode_of(req.mode),
     ))
 }
 
