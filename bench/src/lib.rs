@@ -6,7 +6,7 @@
 //! message needs.
 
 use ed25519_dalek::{Signer, SigningKey};
-use poc247_node::client::ControlClient;
+use poc247_api::client::ControlClient;
 use poc247_node::error::{NodeError, Result};
 use poc247_node::localnet::{LocalNetwork, Pki};
 use poc247_protocol::PartyId;

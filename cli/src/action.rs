@@ -7,10 +7,13 @@ use crate::args::RecordArgs;
 use crate::failure::Failure;
 use crate::fields::{self, given, invalid};
 use crate::request::{communication, DEFAULT_LANGUAGE, DEFAULT_URGENCY};
+use poc247_api::{
+    ActionBody, ExternalRecord, NoteBody, NoteFields, ReceivedAt, RecordBody, SendMode,
+};
 use poc247_protocol::validate::{Report, MAX_LONG_TEXT};
 use poc247_protocol::{CaseRef, FieldError, Language, MessageId, MessageKind, PartyId, Urgency};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::str::FromStr;
 
 /// The header keys an action's file may hold beside the fields.
@@ -39,7 +42,7 @@ impl CaseAction {
 /// The flags of one action's fields: which action, which kind, and the fields given.
 trait ActionFields: Serialize + Sized {
     /// The message kind it sends; the action's name is the one the protocol's table
-    /// (`poc247_control::ACTIONS`) gives the action sending it.
+    /// (`poc247_api::ACTIONS`) gives the action sending it.
     const KIND: MessageKind;
     /// The fields given by flags.
     fn given(&self) -> Map<String, Value> {
@@ -179,7 +182,7 @@ pub fn build(cmd: &ActionCommand) -> Result<CaseAction, Failure> {
 }
 
 fn typed<F: ActionFields + clap::Args>(on: &On<F>) -> Result<CaseAction, Failure> {
-    let name = poc247_control::Action::sending(F::KIND)
+    let name = poc247_api::Action::sending(F::KIND)
         .map(|a| a.name)
         .ok_or_else(|| Failure::internal(format!("no action sends {}", F::KIND)))?;
     let mut action = message(&on.case, name, F::KIND, on.fields.given())?;
@@ -239,16 +242,20 @@ fn message(
     let (Some(body), true) = (body, errors.is_empty()) else {
         return Err(Failure::invalid_fields_of(&kind.to_string(), &errors));
     };
-    let mut v = json!({ "fields": body.to_json() });
-    if let Some(id) = in_reply_to {
-        v["in_reply_to"] = json!(id);
-    }
-    if let Some(l) = language {
-        v["language"] = json!(l);
-    }
-    if c.language_override || file_override {
-        v["language_override"] = Value::Bool(true);
-    }
+    let fields = match body.to_json() {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let action_body = ActionBody {
+        fields,
+        in_reply_to,
+        language,
+        language_override: c.language_override || file_override,
+        attachments: Vec::new(),
+        mode: SendMode::default(),
+    };
+    let mut v = serde_json::to_value(&action_body)
+        .map_err(|e| Failure::internal(format!("cannot write the body's JSON: {e}")))?;
     crate::attach::add_paths(&mut v, &attach);
     add_confirm(&mut v, c.confirm);
     Ok(CaseAction {
@@ -292,15 +299,14 @@ fn local_with(
     note: Option<Value>,
     action: &'static str,
 ) -> Result<CaseAction, Failure> {
-    let mut fields = Map::new();
-    match note {
-        None | Some(Value::Null) => {}
+    let note = match note {
+        None | Some(Value::Null) => None,
         Some(Value::String(n)) => {
             let mut r = Report::new();
             r.optional_text("note", Some(&n), MAX_LONG_TEXT);
             r.finish()
                 .map_err(|fs| Failure::invalid_fields_of(action, &fs))?;
-            fields.insert("note".into(), Value::String(n));
+            Some(n)
         }
         Some(other) => {
             return Err(Failure::invalid_fields_of(
@@ -308,12 +314,17 @@ fn local_with(
                 &[invalid("note", format!("must be text, not {other}"))],
             ))
         }
-    }
+    };
+    let body = NoteBody {
+        fields: NoteFields { note },
+        mode: SendMode::default(),
+    };
     Ok(CaseAction {
         case: case.clone(),
         action,
         kind: None,
-        body: json!({ "fields": fields }),
+        body: serde_json::to_value(&body)
+            .map_err(|e| Failure::internal(format!("cannot write the body's JSON: {e}")))?,
     })
 }
 
@@ -393,25 +404,34 @@ pub fn record(r: &RecordArgs, now: time::OffsetDateTime) -> Result<Value, Failur
         return Err(Failure::invalid_fields_of("record", &errors));
     }
     let urgency = r.urgency.map_or(DEFAULT_URGENCY, Urgency::from);
-    let mut v = json!({
-        "channel": r.channel,
-        "received_at": received_at,
-        "from": from,
-        "kind": r.kind,
-        "urgency": urgency,
-        "language": language,
-        "summary": r.summary,
+    let kind = r.kind.as_deref().map(str::trim).and_then(|k| {
+        MessageKind::parse(k)
+            .ok_or_else(|| errors.push(invalid("kind", format!("{k:?} is not a message kind"))))
+            .ok()
     });
-    if let Some(h) = &r.document_sha256 {
-        v["document_sha256"] = json!(h.to_ascii_lowercase());
-    }
-    if r.oral {
-        v["oral"] = Value::Bool(true);
-    }
-    if r.exercise {
-        v["exercise"] = Value::Bool(true);
-    }
-    Ok(json!({ "record_external": v }))
+    let (Some(from), Some(kind), Ok(language)) = (
+        from.map(PartyId::parse).and_then(Result::ok),
+        kind,
+        Language::parse(language),
+    ) else {
+        return Err(Failure::invalid_fields_of("record", &errors));
+    };
+    let body = RecordBody {
+        record_external: ExternalRecord {
+            channel: r.channel.clone().unwrap_or_default(),
+            received_at: received_at.map(ReceivedAt::Text),
+            from,
+            kind,
+            urgency: Some(urgency),
+            language: Some(language),
+            summary: r.summary.clone().unwrap_or_default(),
+            document_sha256: r.document_sha256.as_ref().map(|h| h.to_ascii_lowercase()),
+            oral: r.oral,
+            exercise: r.exercise,
+        },
+    };
+    serde_json::to_value(&body)
+        .map_err(|e| Failure::internal(format!("cannot write the record's JSON: {e}")))
 }
 
 #[cfg(test)]
@@ -419,6 +439,7 @@ mod tests {
     use super::*;
     use crate::args::{Cli, Command};
     use clap::{CommandFactory, Parser};
+    use serde_json::json;
 
     fn act(args: &[&str]) -> Result<CaseAction, Failure> {
         let mut argv = vec!["poc247"];
@@ -790,7 +811,7 @@ mod tests {
     #[test]
     fn every_api_action_is_a_command_of_the_same_name() {
         let cli = Cli::command();
-        for a in poc247_control::ACTIONS {
+        for a in poc247_api::ACTIONS {
             let sub = cli.find_subcommand(a.name);
             assert_eq!(sub.map(|c| c.get_name()), Some(a.name), "{}", a.name);
             if let Some(short) = a.command {

@@ -2,7 +2,7 @@
 //! [`Failure`]s: 404, 409, 410 and 422 are refusals (exit 1), anything else internal (exit 4).
 
 use crate::failure::{api_error, error_body, Failure};
-use poc247_node::client::{ApiResponse, ControlClient};
+use poc247_api::client::{ApiResponse, ControlClient};
 use poc247_protocol::FieldError;
 use serde_json::Value;
 use std::path::Path;

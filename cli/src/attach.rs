@@ -7,7 +7,7 @@
 use crate::api::Api;
 use crate::failure::Failure;
 use crate::progress::Progress;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
 /// The files as absolute paths, as the node needs them (they must not depend on this shell's
@@ -118,8 +118,17 @@ pub async fn upload_files(api: &Api, body: &mut Value, progress: bool) -> Result
         let mut bar = Progress::bytes(progress, len, &format!("uploading {name}"));
         let up = api.upload(&path, &name, &mut |sent| bar.set(sent)).await;
         bar.finish();
-        let up = up?;
-        *item = json!({ "upload": up["upload"], "name": name });
+        let up = poc247_api::read::<poc247_api::Uploaded>(&up?).map_err(|e| {
+            Failure::internal(format!(
+                "the node's answer to an upload does not read as this poc247 expects: {e}"
+            ))
+        })?;
+        let attached = poc247_api::AttachmentRef::Upload {
+            upload: up.upload,
+            name: Some(name),
+        };
+        *item = serde_json::to_value(&attached)
+            .map_err(|e| Failure::internal(format!("cannot write the request's JSON: {e}")))?;
     }
     Ok(())
 }

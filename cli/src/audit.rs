@@ -5,6 +5,7 @@
 use crate::api::Api;
 use crate::failure::Failure;
 use crate::output::{self, Outcome};
+use poc247_api::{AuditPage, AuditVerification};
 use serde_json::{json, Value};
 use std::io::Write as _;
 use std::path::Path;
@@ -20,9 +21,13 @@ pub async fn verify(socket: &Path) -> Result<Outcome, Failure> {
 
 /// The answer of `GET /v1/audit/verify` as an outcome or a refusal.
 fn verdict(body: Value) -> Result<Outcome, Failure> {
-    let (entries, checkpoints) = (&body["entries"], &body["checkpoints"]);
-    let broken = &body["broken"];
-    if broken.is_null() {
+    let v = poc247_api::read::<AuditVerification>(&body).map_err(|e| {
+        Failure::internal(format!(
+            "the node's answer to audit verify does not read as this poc247 expects: {e}"
+        ))
+    })?;
+    let (entries, checkpoints) = (v.entries, v.checkpoints);
+    let Some(broken) = v.broken else {
         return Ok(Outcome {
             text: format!(
                 "audit log intact: {entries} entries chained, {checkpoints} signed checkpoints \
@@ -30,15 +35,13 @@ fn verdict(body: Value) -> Result<Outcome, Failure> {
             ),
             json: body,
         });
-    }
-    let problem = broken["problem"]
-        .as_str()
-        .map_or_else(|| broken["problem"].to_string(), str::to_owned);
+    };
     Err(Failure::Refused {
         message: format!(
-            "audit log BROKEN at entry {}: {problem} ({entries} entries read, {checkpoints} \
+            "audit log BROKEN at entry {}: {} ({entries} entries read, {checkpoints} \
              checkpoints verified)",
-            broken["seq"]
+            broken.seq,
+            crate::render::clean(&broken.problem)
         ),
         body,
     })
@@ -92,7 +95,7 @@ pub async fn export(
             Sink::File(tmp)
         }
     };
-    let since = since.map(|s| format!("&since={}", poc247_node::client::percent_encode(s)));
+    let since = since.map(|s| format!("&since={}", poc247_api::client::percent_encode(s)));
     let (mut next, mut count, mut first, mut last) = (from, 0u64, None, None);
     'pages: loop {
         let path = format!(
@@ -100,7 +103,12 @@ pub async fn export(
             since.as_deref().unwrap_or_default()
         );
         let body = api.get(&path).await?;
-        let entries = body["entries"].as_array().cloned().unwrap_or_default();
+        let page = poc247_api::read::<AuditPage>(&body).map_err(|e| {
+            Failure::internal(format!(
+                "the node's answer to audit export does not read as this poc247 expects: {e}"
+            ))
+        })?;
+        let entries = page.entries;
         for e in &entries {
             let line = serde_json::to_string(e)
                 .map_err(|e| Failure::internal(format!("cannot write JSON: {e}")))?;
@@ -108,7 +116,7 @@ pub async fn export(
                 break 'pages;
             }
             count += 1;
-            let seq = e["seq"].as_u64();
+            let seq = Some(e.seq);
             first = first.or(seq);
             last = seq.or(last);
         }

@@ -8,7 +8,7 @@ use crate::api::Api;
 use crate::failure::Failure;
 use crate::human;
 use crate::render;
-use poc247_node::client::ControlClient;
+use poc247_api::client::ControlClient;
 use ratatui::crossterm::event::{
     self as term, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers,
 };
@@ -277,7 +277,7 @@ impl Board {
                 Some(cursor) => {
                     path = format!(
                         "{base}&cursor={}",
-                        poc247_node::client::percent_encode(cursor)
+                        poc247_api::client::percent_encode(cursor)
                     );
                 }
                 None => break,
@@ -313,7 +313,7 @@ impl Board {
                     Some((c, _, s)) if c == case => *s,
                     _ => 0,
                 };
-                let text = match poc247_control::read(&body) {
+                let text = match poc247_api::read(&body) {
                     Ok(view) => human::plain(&render::timeline(&view)),
                     Err(e) => format!("the node's answer does not read as a case: {e}"),
                 };
@@ -325,7 +325,13 @@ impl Board {
 
     /// Acknowledges `case` as `officer`: `POST /v1/cases/{case}/acknowledge`, as `poc247 ack`.
     async fn acknowledge(&mut self, case: &str, officer: &str) {
-        let body = json!({ "fields": { "officer": officer } });
+        let mut fields = serde_json::Map::new();
+        fields.insert("officer".into(), Value::String(officer.to_owned()));
+        let body = poc247_api::ActionBody {
+            fields,
+            ..Default::default()
+        };
+        let body = serde_json::to_value(&body).unwrap_or(Value::Null);
         match self
             .api
             .post(&format!("/v1/cases/{case}/acknowledge"), &body)

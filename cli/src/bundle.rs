@@ -37,7 +37,7 @@ pub async fn export(
         .unwrap_or_default();
     let tmp = out.with_file_name(format!(".{name}.{}.part", std::process::id()));
     let mode = if files { "files" } else { "hashes" };
-    let got = poc247_node::client::ControlClient::new(socket)
+    let got = poc247_api::client::ControlClient::new(socket)
         .download(&format!("/v1/cases/{case}/export?attachments={mode}"), &tmp)
         .await;
     let size = match got {

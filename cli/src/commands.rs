@@ -9,8 +9,8 @@ use crate::output::{self, Outcome, Output};
 use crate::request::Request;
 use crate::settings::{Action, Mailbox, Settings};
 use crate::{audit, demo, devnet, foreground, init, peers, render, watch};
-use poc247_control::error::UNCONFIRMED_WARNINGS;
-use poc247_control::CaseList;
+use poc247_api::error::UNCONFIRMED_WARNINGS;
+use poc247_api::{CaseAnswer, CaseList, DrillMoved, PurgeAnswer, PurgeBody, RecordBody, Resent};
 use poc247_protocol::CaseRef;
 use serde_json::Value;
 use std::path::Path;
@@ -54,7 +54,7 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
         } => fetch(&socket, &case, &sha256, &file, out).await?,
         Action::Status { socket } => {
             let body = Api::new(&socket).get("/v1/status").await?;
-            let status: poc247_control::Status = typed(&body, "GET /v1/status")?;
+            let status: poc247_api::Status = typed(&body, "GET /v1/status")?;
             Outcome {
                 text: render::status(&status),
                 json: body,
@@ -72,7 +72,7 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             }
         }
         Action::StatsCsv { socket, path } => {
-            let r = poc247_node::client::ControlClient::new(&socket)
+            let r = poc247_api::client::ControlClient::new(&socket)
                 .get_text(&path)
                 .await?;
             if !r.status.is_success() {
@@ -83,11 +83,12 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
         }
         Action::DrillAdvance { socket, body } => {
             let r = Api::new(&socket).post("/v1/drill/advance", &body).await?;
-            let hours = r["clock_offset_ms"].as_u64().unwrap_or(0) / 3_600_000;
+            let moved: DrillMoved = typed(&r, "POST /v1/drill/advance")?;
+            let hours = moved.clock_offset_ms / 3_600_000;
             let text = format!(
                 "{}'s drill clock moved forward: it reads {} ({hours} h ahead)",
-                r["party"].as_str().unwrap_or_default(),
-                render::when(&r["now"]),
+                moved.party,
+                render::when(&Value::String(moved.now.clone())),
             );
             Outcome { text, json: r }
         }
@@ -95,10 +96,11 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             let r = Api::new(&socket)
                 .post(&format!("/v1/cases/{case}/resend"), &body)
                 .await?;
+            let resent: Resent = typed(&r, "resend")?;
             let text = format!(
                 "{} of {case} queued again (it had failed: {})",
-                r["message_id"].as_str().unwrap_or_default(),
-                r["had_failed"].as_str().unwrap_or_default()
+                resent.message_id,
+                render::clean(&resent.had_failed)
             );
             Outcome { text, json: r }
         }
@@ -106,15 +108,14 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             let r = Api::new(&socket)
                 .post(&format!("/v1/cases/{case}/purge"), &body)
                 .await?;
-            let what = match (
-                body["fields"]["message_id"].as_str(),
-                body["fields"]["attachment"].as_str(),
-            ) {
+            let order: PurgeBody = typed(&body, "purge")?;
+            let answer: PurgeAnswer = typed(&r, "purge")?;
+            let what = match (order.fields.message_id, &order.fields.attachment) {
                 (Some(m), _) => format!("message {m} of {case}"),
                 (None, Some(h)) => format!("attachment {h} of {case}"),
                 (None, None) => format!("{case}, every message and the files they alone list"),
             };
-            let what = if r["dry_run"] == true {
+            let what = if answer.dry_run == Some(true) {
                 format!("would purge {what} (dry run: nothing erased)")
             } else {
                 format!("purged {what}")
@@ -316,8 +317,10 @@ async fn act(socket: &Path, action: &CaseAction, out: Output) -> Result<Outcome,
 async fn record(socket: &Path, body: &Value) -> Result<Outcome, Failure> {
     let done = Api::new(socket).post("/v1/cases", body).await?;
     warnings(&done, "");
+    let asked: RecordBody = typed(body, "record")?;
+    let answer: CaseAnswer = typed(&done, "POST /v1/cases")?;
     Ok(Outcome {
-        text: render::recorded(&done, &body["record_external"]),
+        text: render::recorded(&answer, &asked.record_external),
         json: done,
     })
 }
@@ -335,7 +338,7 @@ async fn cases(socket: &Path, mailbox: Mailbox, path: &str) -> Result<Outcome, F
 /// An answer of the API read into its type (`what`: the call), or an internal failure naming
 /// the member that did not read.
 fn typed<T: serde::de::DeserializeOwned>(body: &Value, what: &str) -> Result<T, Failure> {
-    poc247_control::read(body).map_err(|e| Failure::Internal {
+    poc247_api::read(body).map_err(|e| Failure::Internal {
         message: format!("the node's answer to {what} does not read as this poc247 expects: {e}"),
         body: body.clone(),
     })
@@ -375,7 +378,7 @@ async fn all_cases(socket: &Path, mailbox: Mailbox, path: &str, json: bool) -> R
         };
         next = format!(
             "{path}&cursor={}",
-            poc247_node::client::percent_encode(cursor)
+            poc247_api::client::percent_encode(cursor)
         );
     }
     if json {
@@ -408,7 +411,7 @@ async fn pending_all(socket: &Path, path: &str, json: bool) -> Result<(), Failur
             }
         } else if count == 0 || !items.is_empty() {
             // Each page on its own: the alarms once, no count of what follows, no cursor.
-            let mut typed_page: poc247_control::pending::Pending = typed(&page, "GET /v1/pending")?;
+            let mut typed_page: poc247_api::pending::Pending = typed(&page, "GET /v1/pending")?;
             if count > 0 {
                 typed_page.alarms.clear();
             }
@@ -422,7 +425,7 @@ async fn pending_all(socket: &Path, path: &str, json: bool) -> Result<(), Failur
             Some(c) => {
                 next = format!(
                     "{path}{sep}cursor={}",
-                    poc247_node::client::percent_encode(c)
+                    poc247_api::client::percent_encode(c)
                 )
             }
             None => break,
@@ -570,7 +573,7 @@ async fn fetch(
     let tmp = out.with_file_name(format!(".{name}.{}.part", std::process::id()));
     let wanted = crate::progress::wanted(output.is_json());
     let mut bar: Option<crate::progress::Progress> = None;
-    let got = poc247_node::client::ControlClient::new(socket)
+    let got = poc247_api::client::ControlClient::new(socket)
         .download_with(
             &format!("/v1/cases/{case}/attachments/{hex}"),
             &tmp,

@@ -1,8 +1,8 @@
 //! Why a command failed, and the documented exit code of each reason (docs/design.md "CLI"):
 //! 1 refused, 2 usage, 3 node not reachable, 4 internal.
 
-use poc247_control::{ErrorBody, ErrorDetail};
-use poc247_node::client::ClientError;
+use poc247_api::client::ClientError;
+use poc247_api::{ErrorBody, ErrorDetail};
 use poc247_protocol::FieldError;
 use serde_json::Value;
 use std::fmt;
@@ -78,9 +78,7 @@ pub fn error_body(code: &str, message: &str, fields: &[FieldError]) -> Value {
 
 /// The API's error in a body, if it is one.
 pub fn api_error(body: &Value) -> Option<ErrorDetail> {
-    poc247_control::read::<ErrorBody>(body)
-        .ok()
-        .map(|b| b.error)
+    poc247_api::read::<ErrorBody>(body).ok().map(|b| b.error)
 }
 
 impl Failure {

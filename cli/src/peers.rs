@@ -6,6 +6,8 @@ use crate::failure::Failure;
 use crate::human::Tone;
 use crate::output::Outcome;
 use crate::render::{clean, when};
+use poc247_api::{Certificate, PeerList, Reloaded};
+use poc247_protocol::PartyId;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -45,43 +47,53 @@ pub async fn reload(socket: &Path) -> Result<Outcome, Failure> {
     })
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => clean(s),
-        Value::Null => "-".to_owned(),
-        Value::Bool(true) => "yes".to_owned(),
-        Value::Bool(false) => "no".to_owned(),
-        other => clean(&other.to_string()),
-    }
-}
-
-/// A certificate's expiry in a few words.
-pub fn certificate(c: &Value) -> String {
-    if c.is_null() {
+/// A certificate's expiry in a few words (`-` for none).
+pub fn certificate(c: Option<&Certificate>) -> String {
+    let Some(c) = c else {
         return "-".to_owned();
-    }
-    let days = c["days_left"].as_i64().unwrap_or_default();
+    };
+    let days = c.days_left;
     let mut s = if days < 0 {
         format!("EXPIRED {} days ago", -days)
     } else {
         format!("{days} days left")
     };
-    if c["warning"] == Value::Bool(true) && days >= 0 {
+    if c.warning && days >= 0 {
         s = format!("WARNING {s}");
     }
     s
 }
 
+/// An answer that does not read as its type: said, not guessed at.
+fn unreadable(what: &str, why: &str) -> String {
+    format!(
+        "the node's answer to {what} does not read as this poc247 expects ({}); --json shows it as is\n",
+        clean(why)
+    )
+}
+
+/// An instant given as RFC 3339 text, or `-`.
+fn at(t: Option<&str>) -> String {
+    t.map_or_else(|| "-".to_owned(), |t| when(&Value::String(t.to_owned())))
+}
+
 /// The table of `GET /v1/peers`.
 pub fn table(body: &Value) -> String {
+    match poc247_api::read::<PeerList>(body) {
+        Ok(list) => table_of(&list),
+        Err(e) => unreadable("peers", &e),
+    }
+}
+
+fn table_of(body: &PeerList) -> String {
+    let d = &body.directory;
     let mut out = format!(
         "directory {} ({} parties, loaded {})\n",
-        text(&body["directory"]["file"]),
-        text(&body["directory"]["parties"]),
-        when(&body["directory"]["loaded_at"]),
+        clean(&d.file),
+        d.parties,
+        at(Some(&d.loaded_at)),
     );
-    let empty = Vec::new();
-    let peers = body["peers"].as_array().unwrap_or(&empty);
+    let peers = &body.peers;
     if peers.is_empty() {
         out.push_str("no peers\n");
         return out;
@@ -98,11 +110,12 @@ pub fn table(body: &Value) -> String {
     let mut rows: Vec<Vec<crate::human::Cell>> =
         vec![header.iter().map(|h| ((*h).to_owned(), None)).collect()];
     for p in peers {
-        let mut name = text(&p["name"]);
-        if p["in_directory"] == Value::Bool(false) {
-            name = "(no longer in the directory)".to_owned();
-        }
-        let cert = certificate(&p["certificate"]);
+        let name = if p.in_directory {
+            p.name.as_deref().map_or_else(|| "-".to_owned(), clean)
+        } else {
+            "(no longer in the directory)".to_owned()
+        };
+        let cert = certificate(p.certificate.as_ref());
         let cert_tone = if cert.starts_with("EXPIRED") {
             Some(Tone::Overdue)
         } else if cert.starts_with("WARNING") {
@@ -110,13 +123,16 @@ pub fn table(body: &Value) -> String {
         } else {
             None
         };
-        let connected = p["connected"] == Value::Bool(true);
+        let connected = if p.connected { "yes" } else { "no" };
         rows.push(vec![
-            (text(&p["party"]), None),
-            (text(&p["connected"]), (!connected).then_some(Tone::Warning)),
-            (when(&p["last_seen"]), None),
-            (text(&p["queue_depth"]), None),
-            (when(&p["oldest_undelivered"]), None),
+            (p.party.to_string(), None),
+            (
+                connected.to_owned(),
+                (!p.connected).then_some(Tone::Warning),
+            ),
+            (at(p.last_seen.as_deref()), None),
+            (p.queue_depth.to_string(), None),
+            (at(p.oldest_undelivered.as_deref()), None),
             (cert, cert_tone),
             (name, None),
         ]);
@@ -124,8 +140,8 @@ pub fn table(body: &Value) -> String {
     out.push_str(&crate::human::table(&rows));
     // Why a peer could not be reached, as it said: a refused node's administrator sees it.
     for p in peers {
-        if let Some(why) = p["last_error"].as_str() {
-            let _ = writeln!(out, "{}: not reached: {}", text(&p["party"]), clean(why));
+        if let Some(why) = &p.last_error {
+            let _ = writeln!(out, "{}: not reached: {}", p.party, clean(why));
         }
     }
     crate::human::fit(&out)
@@ -133,50 +149,56 @@ pub fn table(body: &Value) -> String {
 
 /// What a reload did.
 pub fn reloaded(body: &Value) -> String {
-    let list = |k: &str| {
-        let names: Vec<String> = body[k]
-            .as_array()
-            .map(|a| a.iter().map(text).collect())
-            .unwrap_or_default();
+    match poc247_api::read::<Reloaded>(body) {
+        Ok(r) => reloaded_of(&r),
+        Err(e) => unreadable("the reload", &e),
+    }
+}
+
+fn reloaded_of(body: &Reloaded) -> String {
+    let list = |names: &[PartyId]| {
         if names.is_empty() {
             "none".to_owned()
         } else {
-            names.join(", ")
+            names
+                .iter()
+                .map(PartyId::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     };
     let mut out = format!(
         "reloaded {}: {} parties\n  added    {}\n  removed  {}\n  changed  {}\n",
-        text(&body["directory"]),
-        text(&body["parties"]),
-        list("added"),
-        list("removed"),
-        list("changed"),
+        clean(&body.directory),
+        body.parties,
+        list(&body.added),
+        list(&body.removed),
+        list(&body.changed),
     );
-    let closed = body["connections_closed"].as_u64().unwrap_or(0);
+    let closed = body.connections_closed;
     if closed > 0 {
         let _ = writeln!(out, "  {closed} connection(s) closed");
     }
-    for f in body["failed"].as_array().into_iter().flatten() {
+    for f in &body.failed {
         let _ = writeln!(
             out,
             "  FAILED {} ({} to {}): {}",
-            text(&f["case_ref"]),
-            text(&f["kind"]),
-            text(&f["peer"]),
-            text(&f["reason"]),
+            f.case_ref,
+            f.kind,
+            f.peer,
+            clean(&f.reason),
         );
     }
-    for w in body["warnings"].as_array().into_iter().flatten() {
-        let _ = writeln!(out, "  WARNING {}", text(w));
+    for w in &body.warnings {
+        let _ = writeln!(out, "  WARNING {}", clean(w));
     }
-    let c = &body["certificate"];
-    if !c.is_null() {
+    if let Some(c) = &body.certificate {
         let _ = writeln!(
             out,
             "certificate of {} in force: expires {} ({})",
-            text(&c["party"]),
-            when(&c["not_after"]),
-            certificate(c),
+            c.party,
+            at(Some(&c.not_after)),
+            certificate(Some(c)),
         );
     }
     out
@@ -193,13 +215,18 @@ mod tests {
             "directory": {"file": "/etc/poc247/directory.toml", "parties": 3,
                 "loaded_at": "2026-05-01T14:03:07Z"},
             "peers": [
-                {"party": "FR", "name": "France", "in_directory": true, "connected": true,
-                 "last_seen": "2026-05-01T14:05:00Z", "queue_depth": 0,
-                 "oldest_undelivered": null,
-                 "certificate": {"days_left": 9, "warning": true}},
-                {"party": "CO", "name": null, "in_directory": false, "connected": false,
-                 "last_seen": null, "queue_depth": 2,
-                 "oldest_undelivered": "2026-05-01T13:00:00Z", "certificate": null}
+                {"party": "FR", "name": "France", "in_directory": true,
+                 "addresses": ["poc247.example.fr:47241"], "signing_key": "c6:4d",
+                 "connected": true, "last_seen": "2026-05-01T14:05:00Z", "last_error": null,
+                 "queue_depth": 0, "oldest_undelivered": null, "oldest_undelivered_age_s": null,
+                 "certificate": {"party": "FR", "own": false,
+                     "not_after": "2026-05-10T00:00:00Z", "not_after_ms": 1_778_371_200_000u64,
+                     "days_left": 9, "warning": true}},
+                {"party": "CO", "name": null, "in_directory": false, "addresses": [],
+                 "signing_key": null, "connected": false, "last_seen": null,
+                 "last_error": null, "queue_depth": 2,
+                 "oldest_undelivered": "2026-05-01T13:00:00Z", "oldest_undelivered_age_s": 60,
+                 "certificate": null}
             ]
         });
         let t = table(&body);
@@ -240,18 +267,21 @@ mod tests {
         );
         let oldest = when(&json!("2026-05-01T13:00:00Z"));
         assert_eq!(col("CO ", at("OLDEST", "CERTIFICATE")), oldest, "{t}");
-        let empty = json!({"directory": {}, "peers": []});
+        let empty = json!({"directory": {"file": "/d.toml", "loaded_at": "2026-05-01T14:03:07Z",
+            "parties": 1}, "peers": []});
         assert!(table(&empty).ends_with("no peers\n"));
     }
 
     #[test]
     fn a_reload_names_what_changed_and_what_failed() {
         let body = json!({"directory": "/d.toml", "parties": 2, "added": [], "removed": ["CO"],
-            "changed": ["FR"], "connections_closed": 1,
-            "failed": [{"case_ref": "LU-2026-000002", "kind": "preservation", "peer": "CO",
+            "changed": ["FR"], "repinned": [], "connections_closed": 1,
+            "failed": [{"message_id": "01a20668-c55a-763b-a2e5-3f55ee813141",
+                "case_ref": "LU-2026-000002", "kind": "preservation", "peer": "CO",
                 "reason": "unknown-party: CO was removed"}],
-            "certificate": {"party": "LU", "not_after": "2046-01-01T00:00:00Z",
-                "days_left": 7000, "warning": false}});
+            "certificate": {"party": "LU", "own": true, "not_after": "2046-01-01T00:00:00Z",
+                "not_after_ms": 2_398_291_200_000u64, "days_left": 7000, "warning": false},
+            "warnings": []});
         let t = reloaded(&body);
         assert!(t.contains("removed  CO\n"), "{t}");
         assert!(t.contains("added    none\n"), "{t}");
@@ -260,9 +290,10 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("7000 days left"), "{t}");
-        assert_eq!(
-            certificate(&json!({"days_left": -2, "warning": true})),
-            "EXPIRED 2 days ago"
-        );
+        let expired: Option<Certificate> = poc247_api::read(&json!({"party": "FR",
+            "own": false, "not_after": "2026-04-29T00:00:00Z", "not_after_ms": 1_777_420_800_000u64,
+            "days_left": -2, "warning": true}))
+        .ok();
+        assert_eq!(certificate(expired.as_ref()), "EXPIRED 2 days ago");
     }
 }

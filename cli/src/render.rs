@@ -5,9 +5,10 @@
 use crate::fields::field_order;
 use crate::human::{self, paint, Tone};
 use crate::settings::Mailbox;
-use poc247_control::Role;
-use poc247_control::{
-    CaseList, CaseView, Direction, DryRun, Pending, Status, Submitted, SubmittedCases,
+use poc247_api::Role;
+use poc247_api::{
+    CaseAnswer, CaseList, CaseView, Direction, DryRun, ExternalRecord, Pending, Stats, Status,
+    Submitted, SubmittedCases,
 };
 use poc247_protocol::Urgency;
 use serde_json::{Map, Value};
@@ -94,10 +95,10 @@ pub fn submitted(body: &Value, to: &str) -> String {
             c.case_ref, c.message_id, c.to
         )
     };
-    if let Ok(several) = poc247_control::read::<SubmittedCases>(body) {
+    if let Ok(several) = poc247_api::read::<SubmittedCases>(body) {
         return several.cases.iter().map(line).collect();
     }
-    match poc247_control::read::<Submitted>(body) {
+    match poc247_api::read::<Submitted>(body) {
         Ok(one) => line(&one),
         Err(e) => unreadable(&format!("the request to {}", clean(to)), &e),
     }
@@ -106,7 +107,7 @@ pub fn submitted(body: &Value, to: &str) -> String {
 /// The answer to a dry run: each message as it would be sent, its warnings and its body;
 /// nothing was sent or stored.
 pub fn dry_run(body: &Value) -> String {
-    match poc247_control::read::<DryRun>(body) {
+    match poc247_api::read::<DryRun>(body) {
         Ok(d) => dry_run_of(&d),
         Err(e) => unreadable("a dry run", &e),
     }
@@ -176,14 +177,14 @@ pub fn acted(body: &Value, case: &str, kind: &str) -> String {
 }
 
 /// The answer to `record` (`record` is what was recorded).
-pub fn recorded(body: &Value, record: &Value) -> String {
+pub fn recorded(body: &CaseAnswer, record: &ExternalRecord) -> String {
     format!(
         "recorded {} ({} from {}, received by {}); case is now {}\n",
-        text(&body["case_ref"]),
-        text(&record["kind"]),
-        text(&record["from"]),
-        text(&record["channel"]),
-        text(&body["state"]),
+        body.case_ref,
+        record.kind,
+        record.from,
+        clean(&record.channel),
+        clean(&body.state),
     )
 }
 
@@ -642,7 +643,7 @@ pub fn status(v: &Status) -> String {
 
 /// `pending`: one line per deadline, soonest first.
 pub fn pending(v: &Value) -> String {
-    match poc247_control::read::<Pending>(v) {
+    match poc247_api::read::<Pending>(v) {
         Ok(p) => pending_of(&p),
         Err(e) => unreadable("GET /v1/pending", &e),
     }
@@ -723,86 +724,85 @@ fn seconds(v: &Value) -> String {
 
 /// `stats`: the period, then the cases, the latencies and the late acknowledgements as tables.
 pub fn stats(v: &Value) -> String {
+    match poc247_api::read::<Stats>(v) {
+        Ok(st) => stats_of(&st),
+        Err(e) => unreadable("stats", &e),
+    }
+}
+
+/// [`stats`] of the answer read.
+fn stats_of(v: &Stats) -> String {
     let mut out = String::new();
     let cell = |s: String| (s, None);
     let head = |names: &[&str]| -> Vec<human::Cell> {
         names.iter().map(|n| ((*n).to_owned(), None)).collect()
     };
-    let bound = |b: &Value, none: &str| {
-        if b.is_null() {
-            none.to_owned()
-        } else {
-            when(b)
-        }
-    };
+    let bound = |b: &Option<String>, none: &str| b.as_deref().map_or_else(|| none.to_owned(), at);
     let _ = writeln!(
         out,
         "period   {} → {}",
-        bound(&v["period"]["since"], "the first case"),
-        bound(&v["period"]["until"], "now")
+        bound(&v.period.since, "the first case"),
+        bound(&v.period.until, "now")
     );
-    let _ = writeln!(out, "as of    {}", when(&v["as_of"]));
+    let _ = writeln!(out, "as of    {}", at(&v.as_of));
     let _ = writeln!(
         out,
         "cases    {} opened ({} exercise cases left out)",
-        text(&v["cases"]),
-        v["exercise_cases_left_out"].as_u64().unwrap_or(0)
+        v.cases, v.exercise_cases_left_out
     );
-    let list = |k: &str| v[k].as_array().cloned().unwrap_or_default();
-    let counts = list("counts");
+    let opt = |s: &Option<String>| s.as_deref().map_or_else(|| "-".to_owned(), clean);
+    let secs = |s: Option<f64>| seconds(&s.map_or(Value::Null, Value::from));
     out.push('\n');
-    if counts.is_empty() {
+    if v.counts.is_empty() {
         out.push_str("no case opened in the period\n");
     } else {
         let mut rows = vec![head(&["KIND", "ROLE", "STATE", "OUTCOME", "CASES"])];
-        for c in &counts {
+        for c in &v.counts {
             rows.push(vec![
-                cell(text(&c["kind"])),
-                cell(text(&c["role"])),
-                cell(text(&c["state"])),
-                cell(text(&c["outcome"])),
-                cell(text(&c["count"])),
+                cell(clean(&c.kind)),
+                cell(clean(&c.role)),
+                cell(clean(&c.state)),
+                cell(opt(&c.outcome)),
+                cell(c.count.to_string()),
             ]);
         }
         out.push_str(&human::table(&rows));
     }
-    let latency = list("latency");
-    if !latency.is_empty() {
+    if !v.latency.is_empty() {
         out.push('\n');
         let mut rows = vec![head(&[
             "LATENCY", "URGENCY", "COUNT", "HALF", "90 %", "99 %", "MAX",
         ])];
-        for l in &latency {
+        for l in &v.latency {
             rows.push(vec![
-                cell(text(&l["measure"])),
-                cell(text(&l["urgency"])),
-                cell(text(&l["count"])),
-                cell(seconds(&l["p50_s"])),
-                cell(seconds(&l["p90_s"])),
-                cell(seconds(&l["p99_s"])),
-                cell(seconds(&l["max_s"])),
+                cell(clean(&l.measure)),
+                cell(clean(&l.urgency)),
+                cell(l.count.to_string()),
+                cell(secs(l.p50_s)),
+                cell(secs(l.p90_s)),
+                cell(secs(l.p99_s)),
+                cell(secs(l.max_s)),
             ]);
         }
         out.push_str(&human::table(&rows));
     }
-    let overdue = list("overdue");
     out.push('\n');
-    if overdue.is_empty() {
+    if v.overdue.is_empty() {
         out.push_str("no acknowledgement late or overdue\n");
     } else {
         let mut rows = vec![head(&[
             "OVERDUE", "ROLE", "URGENCY", "DEADLINE", "OPEN", "LATE",
         ])];
-        for o in &overdue {
-            let open = o["open"].as_u64().unwrap_or(0);
-            let tone = (open > 0).then_some(Tone::Overdue);
+        for o in &v.overdue {
+            let tone = (o.open > 0).then_some(Tone::Overdue);
+            let u = Value::String(o.urgency.clone());
             rows.push(vec![
-                cell(text(&o["track"])),
-                cell(text(&o["role"])),
-                (urgency(&o["urgency"]), urgency_tone(&o["urgency"])),
-                cell(o["sla_s"].as_u64().map_or_else(|| "-".to_owned(), duration)),
-                (open.to_string(), tone),
-                cell(text(&o["late"])),
+                cell(clean(&o.track)),
+                cell(clean(&o.role)),
+                (urgency(&u), urgency_tone(&u)),
+                cell(duration(o.sla_s)),
+                (o.open.to_string(), tone),
+                cell(o.late.to_string()),
             ]);
         }
         out.push_str(&human::table(&rows));
@@ -1063,12 +1063,16 @@ mod tests {
             acted(&closed, "FR-2026-000001", ""),
             "closed FR-2026-000001\n"
         );
-        let rec = json!({"kind": "preservation", "from": "FR", "channel": "phone"});
+        let rec: Result<ExternalRecord, _> = poc247_api::read(
+            &json!({"kind": "preservation", "from": "FR", "channel": "phone", "summary": "s"}),
+        );
+        let answer: Result<CaseAnswer, _> =
+            poc247_api::read(&json!({"case_ref": "LU-2026-000004", "state": "delivered"}));
+        let (Ok(rec), Ok(answer)) = (rec, answer) else {
+            panic!("the record and its answer read");
+        };
         assert_eq!(
-            recorded(
-                &json!({"case_ref": "LU-2026-000004", "state": "delivered"}),
-                &rec
-            ),
+            recorded(&answer, &rec),
             "recorded LU-2026-000004 (preservation from FR, received by phone); case is now \
              delivered\n"
         );

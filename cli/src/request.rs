@@ -5,6 +5,7 @@
 use crate::args::requests::{CommunicationArgs, RequestArgs, SendCommand};
 use crate::failure::Failure;
 use crate::fields::{self, given, invalid};
+use poc247_api::{Recipients, RequestBody, SendMode};
 use poc247_protocol::{Body, FieldError, Language, MessageKind, PartyId, Problem, Urgency};
 use serde_json::{json, Map, Value};
 
@@ -46,24 +47,23 @@ impl Request {
     /// The body of `POST /v1/requests`: `to` is a list only when there are several
     /// recipients, and the overrides are there only when set.
     pub fn to_json(&self) -> Value {
-        let to = match self.to.as_slice() {
-            [one] => json!(one),
-            many => json!(many),
+        let fields = match self.body.to_json() {
+            Value::Object(m) => m,
+            _ => Map::new(),
         };
-        let mut v = json!({
-            "kind": self.body.kind(),
-            "to": to,
-            "urgency": self.urgency,
-            "language": self.language,
-            "exercise": self.exercise,
-        });
-        if self.language_override {
-            v["language_override"] = Value::Bool(true);
-        }
-        if self.subscriber_only_override {
-            v["subscriber_only_override"] = Value::Bool(true);
-        }
-        v["fields"] = self.body.to_json();
+        let body = RequestBody {
+            kind: self.body.kind(),
+            to: Recipients::of(&self.to),
+            urgency: self.urgency,
+            language: self.language.clone(),
+            exercise: self.exercise,
+            language_override: self.language_override,
+            subscriber_only_override: self.subscriber_only_override,
+            fields,
+            attachments: Vec::new(),
+            mode: SendMode::default(),
+        };
+        let mut v = serde_json::to_value(&body).unwrap_or(Value::Null);
         if !self.attach.is_empty() {
             v["attachments"] = crate::attach::paths_json(&self.attach);
         }

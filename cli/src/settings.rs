@@ -10,6 +10,7 @@ use crate::args::{
 use crate::failure::Failure;
 use crate::request::{self, Request};
 use clap::CommandFactory;
+use poc247_api::PurgeTarget;
 use poc247_node::NodeConfig;
 use poc247_protocol::{CaseRef, PartyId, Urgency};
 use serde_json::Value;
@@ -444,11 +445,23 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
                 }
             }
         }
-        Command::Resend(a) => Action::Resend {
-            socket: socket()?,
-            case: a.case.clone(),
-            body: serde_json::json!({ "fields": { "message_id": a.message } }),
-        },
+        Command::Resend(a) => {
+            let message_id = a
+                .message
+                .trim()
+                .parse::<poc247_protocol::MessageId>()
+                .map_err(|e| {
+                    Failure::refused("invalid-fields", format!("resend refused: message_id: {e}"))
+                })?;
+            let body = poc247_api::ResendBody {
+                fields: poc247_api::ResendFields { message_id },
+            };
+            Action::Resend {
+                socket: socket()?,
+                case: a.case.clone(),
+                body: body_json(&body)?,
+            }
+        }
         Command::Purge(a) => {
             let reason = a.reason.clone().unwrap_or_default();
             if reason.trim().is_empty() {
@@ -458,17 +471,22 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
                 ));
             }
             let target = match (&a.message, &a.attachment) {
-                (Some(_), _) => "message",
-                (None, Some(_)) => "attachment",
-                (None, None) => "case",
+                (Some(_), _) => PurgeTarget::Message,
+                (None, Some(_)) => PurgeTarget::Attachment,
+                (None, None) => PurgeTarget::Case,
             };
-            let mut fields = serde_json::json!({ "reason": reason, "target": target });
-            if a.dry_run {
-                fields["dry_run"] = Value::Bool(true);
-            }
-            if let Some(m) = &a.message {
-                fields["message_id"] = Value::String(m.clone());
-            }
+            let message_id =
+                match &a.message {
+                    None => None,
+                    Some(m) => Some(m.trim().parse::<poc247_protocol::MessageId>().map_err(
+                        |e| {
+                            Failure::refused(
+                                "invalid-fields",
+                                format!("purge refused: message_id: {e}"),
+                            )
+                        },
+                    )?),
+                };
             if let Some(h) = &a.attachment {
                 if poc247_protocol::parse_sha256_hex(h).is_none() {
                     return Err(Failure::refused(
@@ -479,12 +497,20 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
                         ),
                     ));
                 }
-                fields["attachment"] = Value::String(h.clone());
             }
+            let body = poc247_api::PurgeBody {
+                fields: poc247_api::PurgeFields {
+                    target,
+                    reason,
+                    message_id,
+                    attachment: a.attachment.clone(),
+                    dry_run: a.dry_run,
+                },
+            };
             Action::Purge {
                 socket: socket()?,
                 case: a.case.clone(),
-                body: serde_json::json!({ "fields": fields }),
+                body: body_json(&body)?,
             }
         }
         Command::Act(cmd) => {
@@ -550,7 +576,10 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
         }
         Command::Drill(DrillCommand::Advance(a)) => Action::DrillAdvance {
             socket: socket()?,
-            body: serde_json::json!({ "days": a.days, "hours": a.hours }),
+            body: body_json(&poc247_api::DrillMove {
+                days: a.days,
+                hours: a.hours,
+            })?,
         },
         Command::Audit(AuditCommand::Verify) => Action::AuditVerify { socket: socket()? },
         Command::Audit(AuditCommand::Export(a)) => Action::AuditExport {
@@ -622,7 +651,7 @@ fn pending_path(a: &PendingArgs) -> String {
     ];
     let query: Vec<String> = filters
         .into_iter()
-        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", poc247_node::client::percent_encode(&v))))
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", poc247_api::client::percent_encode(&v))))
         .collect();
     if query.is_empty() {
         "/v1/pending".to_owned()
@@ -648,7 +677,7 @@ fn cases(mailbox: Mailbox, f: &CaseFilterArgs, socket: PathBuf) -> Action {
     query.extend(filters.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     let query: Vec<String> = query
         .iter()
-        .map(|(k, v)| format!("{k}={}", poc247_node::client::percent_encode(v)))
+        .map(|(k, v)| format!("{k}={}", poc247_api::client::percent_encode(v)))
         .collect();
     Action::Cases {
         socket,
@@ -682,6 +711,12 @@ pub fn control_socket(
 
 fn load_config(path: &Path) -> Result<NodeConfig, Failure> {
     NodeConfig::load(path).map_err(|e| Failure::refused("bad-config", e.to_string()))
+}
+
+/// A request body of the API as the JSON the node reads.
+fn body_json<T: serde::Serialize>(body: &T) -> Result<Value, Failure> {
+    serde_json::to_value(body)
+        .map_err(|e| Failure::internal(format!("cannot write the request's JSON: {e}")))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use crate::failure::Failure;
 use crate::{output, render};
-use poc247_node::client::ControlClient;
+use poc247_api::client::ControlClient;
 use std::path::Path;
 
 /// Follows the events of the node on `socket`: a line of text each, or the event's JSON on
@@ -29,8 +29,9 @@ pub async fn follow(socket: &Path, json: bool) -> Result<(), Failure> {
                     break;
                 }
             };
-            if let Some(seq) = event["seq"].as_u64() {
-                last = Some(seq);
+            // Read as the node's event type; its JSON is printed as the node gave it.
+            if let Ok(e) = poc247_api::read::<poc247_api::Event>(&event) {
+                last = Some(e.seq);
             }
             let line = if json {
                 serde_json::to_string(&event)

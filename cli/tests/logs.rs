@@ -12,7 +12,7 @@ use std::time::Duration;
 async fn submit_delivered(
     node: &NodeProcess,
     body: &serde_json::Value,
-) -> anyhow::Result<poc247_node::client::ApiResponse> {
+) -> anyhow::Result<poc247_api::client::ApiResponse> {
     let mut events = node.client().events().await?;
     let done = node.client().post("/v1/requests", body).await?;
     assert_eq!(done.status.as_u16(), 201, "{}", done.body);
@@ -171,7 +171,7 @@ async fn a_foreground_run_stops_when_its_terminal_closes() -> anyhow::Result<()>
         tmp.path().join("exit").display()
     );
     assert!(tmux(&["new-session", "-d", "-s", &session, &cmd])?.success());
-    let client = poc247_node::client::ControlClient::new(socket.clone());
+    let client = poc247_api::client::ControlClient::new(socket.clone());
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while client.get("/v1/status").await.is_err() {
         assert!(

@@ -166,7 +166,7 @@ async fn idle_socket_connections_are_capped_and_timed_out_and_files_are_not_worl
             ensure!(r.status.is_success(), "{} {}", r.status, r.body);
             false
         }
-        Err(poc247_node::client::ClientError::Unreachable { source, .. })
+        Err(poc247_api::client::ClientError::Unreachable { source, .. })
             if source.to_string().contains("connections at once") =>
         {
             true

@@ -4,7 +4,6 @@
 
 pub mod api;
 pub mod attachments;
-pub mod client;
 pub mod clock;
 pub mod config;
 pub mod devnet;

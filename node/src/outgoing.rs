@@ -38,7 +38,7 @@ pub struct NewRequest {
 }
 
 /// A message stored and queued: the control API's own type.
-pub use poc247_control::cases::Submitted;
+pub use poc247_api::cases::Submitted;
 
 /// How a submission or a response is carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,7 +55,7 @@ pub enum Mode {
 }
 
 /// A message as it would be sent, from a dry run: the control API's own type.
-pub use poc247_control::cases::WouldSend;
+pub use poc247_api::cases::WouldSend;
 
 /// What a submission or a response did.
 #[derive(Debug, Clone)]

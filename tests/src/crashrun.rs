@@ -20,7 +20,7 @@ use crate::powercut::{Disk, DiskStats};
 use crate::procs::NodeProcess;
 use crate::{party, preservation_request};
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use poc247_node::client::{ClientError, ControlClient};
+use poc247_api::client::{ClientError, ControlClient};
 use poc247_node::config::StoreSettings;
 use poc247_node::lifecycle::{CaseRecord, CaseState, Role};
 use poc247_node::store::{DeliveryState, Direction, Store, StoredMessage};
@@ -705,7 +705,7 @@ pub async fn submit_and_deliver(
 /// Reads `events` until `attachment_delivered` for `sha` (at most `secs`); an
 /// `attachment_failed` for it fails.
 pub async fn attachment_delivered(
-    events: &mut poc247_node::client::EventStream,
+    events: &mut poc247_api::client::EventStream,
     sha: &str,
     secs: u64,
 ) -> Result<Value> {

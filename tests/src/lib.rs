@@ -10,7 +10,7 @@ pub mod procs;
 pub mod proxy;
 
 use anyhow::{bail, Context, Result};
-use poc247_node::client::ControlClient;
+use poc247_api::client::ControlClient;
 use poc247_node::events::{EventKind, NodeEvent};
 use poc247_node::localnet::{LocalNetwork, Pki};
 use poc247_node::NodeConfig;
@@ -364,7 +364,7 @@ pub fn signing_key(cfg: &NodeConfig) -> Result<poc247_protocol::SigningKey> {
 }
 
 /// The next event of an SSE stream (at most `secs` seconds).
-pub async fn next_event(stream: &mut poc247_node::client::EventStream, secs: u64) -> Result<Value> {
+pub async fn next_event(stream: &mut poc247_api::client::EventStream, secs: u64) -> Result<Value> {
     match tokio::time::timeout(Duration::from_secs(secs), stream.next()).await {
         Err(_) => bail!("no event within {secs} s"),
         Ok(None) => bail!("the event stream ended"),

@@ -4,7 +4,7 @@
 //! configuration and port. A process left running when its handle is dropped is killed.
 
 use anyhow::{bail, Context, Result};
-use poc247_node::client::ControlClient;
+use poc247_api::client::ControlClient;
 use poc247_node::NodeConfig;
 use poc247_protocol::PartyId;
 use std::io::Write as _;

@@ -150,7 +150,7 @@ async fn evidence_attached_to_results_arrives_verified_and_fetchable_art_31() ->
 
 /// Reads an SSE stream until an event of type `kind` comes; returns it.
 async fn sse_until(
-    stream: &mut poc247_node::client::EventStream,
+    stream: &mut poc247_api::client::EventStream,
     kind: &str,
     secs: u64,
 ) -> anyhow::Result<Value> {

@@ -83,8 +83,8 @@ async fn a_60_day_preservation_wait_survives_restarts_and_fires_each_deadline_on
     };
     c.subscribe("LU");
     c.subscribe("FR");
-    let lu = poc247_node::client::ControlClient::new(c.net.config(&party("LU"))?.socket);
-    let fr = poc247_node::client::ControlClient::new(c.net.config(&party("FR"))?.socket);
+    let lu = poc247_api::client::ControlClient::new(c.net.config(&party("LU"))?.socket);
+    let fr = poc247_api::client::ControlClient::new(c.net.config(&party("FR"))?.socket);
 
     let done = lu
         .post("/v1/requests", &preservation_request("FR"))
@@ -240,8 +240,8 @@ async fn pending_filters_by_who_owes_and_overdue_and_cuts_at_a_limit() -> anyhow
         net.start_node(&party(p)).await?;
     }
     let mut fr_events = net.node(&party("FR")).unwrap().events().subscribe();
-    let lu = poc247_node::client::ControlClient::new(net.config(&party("LU"))?.socket);
-    let fr = poc247_node::client::ControlClient::new(net.config(&party("FR"))?.socket);
+    let lu = poc247_api::client::ControlClient::new(net.config(&party("LU"))?.socket);
+    let fr = poc247_api::client::ControlClient::new(net.config(&party("FR"))?.socket);
     for _ in 0..2 {
         let id = lu
             .post("/v1/requests", &preservation_request("FR"))

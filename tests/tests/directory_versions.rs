@@ -56,7 +56,7 @@ async fn a_node_takes_a_version_only_signed_newer_chained_and_as_each_party_sign
     );
 
     let mut events = net.events("LU")?;
-    let refused = |r: &poc247_node::client::ApiResponse, why: &str| {
+    let refused = |r: &poc247_api::client::ApiResponse, why: &str| {
         assert_eq!(r.status.as_u16(), 422, "{why}: {}", r.body);
         assert_eq!(
             r.body["error"]["code"], "version-refused",

@@ -77,7 +77,7 @@ async fn until_delivered(
 
 /// Reads an SSE stream until message `id` is delivered; returns every event read.
 async fn stream_until_delivered(
-    stream: &mut poc247_node::client::EventStream,
+    stream: &mut poc247_api::client::EventStream,
     id: &str,
 ) -> anyhow::Result<Vec<(u64, String, String)>> {
     let mut seen = Vec::new();

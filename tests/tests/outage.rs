@@ -37,7 +37,7 @@ async fn a_request_queued_through_an_8_hour_outage_is_delivered_when_the_peer_re
         cfg.delivery.max_backoff_ms = 300;
         net.start_node_with(&party(p), cfg).await?;
     }
-    let lu = poc247_node::client::ControlClient::new(net.config(&party("LU"))?.socket);
+    let lu = poc247_api::client::ControlClient::new(net.config(&party("LU"))?.socket);
 
     // FR goes down; LU takes a request; eight hours pass.
     net.stop_node(&party("FR")).await;
@@ -136,7 +136,7 @@ async fn a_failed_request_is_sent_again_with_the_reason_it_failed() -> anyhow::R
     let fr_clock = ManualClock::new(poc247_protocol::UtcMs(now().0 + HOUR));
     net.set_clock(Arc::new(fr_clock.clone()));
     net.start_node(&party("FR")).await?;
-    let lu = poc247_node::client::ControlClient::new(net.config(&party("LU"))?.socket);
+    let lu = poc247_api::client::ControlClient::new(net.config(&party("LU"))?.socket);
     let lu_node = net
         .node(&party("LU"))
         .ok_or_else(|| anyhow::anyhow!("LU"))?;
@@ -187,6 +187,10 @@ async fn a_failed_request_is_sent_again_with_the_reason_it_failed() -> anyhow::R
         "{}",
         r.body
     );
+    // The answer is poc247-api's `Resent`, member for member.
+    let resent: poc247_api::Resent = serde_json::from_value(r.body.clone())?;
+    assert_eq!(serde_json::to_string(&resent)?, r.body.to_string());
+    assert_eq!(resent.message_id.to_string(), id);
     wait_for(&mut events, 20, |e| {
         matches!(e.kind, EventKind::Delivered { .. })
     })
@@ -223,7 +227,7 @@ async fn a_follow_up_waits_for_its_request_and_both_arrive_in_order() -> anyhow:
         net.start_node_with(&party(p), cfg).await?;
     }
     net.stop_node(&party("FR")).await;
-    let lu = poc247_node::client::ControlClient::new(net.config(&party("LU"))?.socket);
+    let lu = poc247_api::client::ControlClient::new(net.config(&party("LU"))?.socket);
     let done = lu.post("/v1/requests", &preservation_request("FR")).await?;
     anyhow::ensure!(done.status.as_u16() == 201, "{}", done.body);
     let case = done.body["case_ref"]
@@ -260,7 +264,7 @@ async fn a_follow_up_waits_for_its_request_and_both_arrive_in_order() -> anyhow:
         );
         delivered += 1;
     }
-    let fr = poc247_node::client::ControlClient::new(net.config(&party("FR"))?.socket);
+    let fr = poc247_api::client::ControlClient::new(net.config(&party("FR"))?.socket);
     let at_fr = fr.get(&format!("/v1/cases/{case}")).await?;
     assert_eq!(at_fr.body["state"], "withdrawn", "{}", at_fr.body);
     net.shutdown().await;

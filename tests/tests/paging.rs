@@ -52,7 +52,7 @@ async fn the_cases_come_page_by_page_in_order_and_a_foreign_or_forged_cursor_is_
 
     let first = fr.get("/v1/cases?role=requested&limit=3").await?.body;
     let cursor = first["next_cursor"].as_str().unwrap_or_default().to_owned();
-    let refused = |r: &poc247_node::client::ApiResponse| {
+    let refused = |r: &poc247_api::client::ApiResponse| {
         assert_eq!(r.status.as_u16(), 400, "{}", r.body);
         assert_eq!(
             error_field(&r.body, "cursor")["field"],
@@ -98,7 +98,7 @@ fn hex_of(s: &str) -> String {
 /// Every listing of `filters` read page by page (2 a page), against the whole list of cases
 /// filtered here: what the listing's index gives must be what the cases say.
 async fn agrees(
-    c: &poc247_node::client::ControlClient,
+    c: &poc247_api::client::ControlClient,
     all: &[Value],
     filters: &str,
 ) -> anyhow::Result<usize> {
@@ -189,7 +189,7 @@ async fn each_filtered_listing_reads_its_index_which_follows_every_change_and_is
         assert!(r.status.is_success(), "{action}: {}", r.body);
     }
 
-    let check = |c: poc247_node::client::ControlClient| async move {
+    let check = |c: poc247_api::client::ControlClient| async move {
         let all = c.get("/v1/cases?limit=1000").await?.body["cases"]
             .as_array()
             .cloned()
@@ -226,7 +226,7 @@ async fn each_filtered_listing_reads_its_index_which_follows_every_change_and_is
 /// Every page of `path` (a listing of `key` items), each asked with the cursor the one before
 /// gave: the items in order, and how many pages.
 async fn every_page(
-    c: &poc247_node::client::ControlClient,
+    c: &poc247_api::client::ControlClient,
     path: &str,
     key: &str,
 ) -> anyhow::Result<(Vec<Value>, usize)> {
@@ -269,7 +269,7 @@ async fn pending_and_the_audit_export_come_page_by_page_and_a_foreign_or_forged_
         .await?;
     }
     let (lu, fr) = (net.client("LU")?, net.client("FR")?);
-    let refused = |r: &poc247_node::client::ApiResponse| {
+    let refused = |r: &poc247_api::client::ApiResponse| {
         assert_eq!(r.status.as_u16(), 400, "{}", r.body);
         assert_eq!(
             error_field(&r.body, "cursor")["field"],

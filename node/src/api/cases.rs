@@ -5,7 +5,7 @@
 use super::error::*;
 use crate::attachments::Attachments;
 use crate::audit::{Actor, AuditRecord};
-use crate::error::{NodeError, Result};
+use crate::error::NodeError;
 use crate::handles::{Clocks, Identity};
 use crate::lifecycle::CaseRecord;
 use crate::operator::Ops;
@@ -20,9 +20,12 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use poc247_control::{
-    CaseAnswer, CaseList, CaseSummary, CaseView, Direction, DryRun, ExternalRecordView,
-    MessageContent, MessageView, Pending, PendingItem, ReceiptView, Submitted, SubmittedCases,
+use poc247_api::{ActionBody, AttachmentRef, Recipients, RequestBody};
+use poc247_api::{
+    AuditEntryView, AuditPage, AuditVerification, CaseAnswer, CaseList, CaseSummary, CaseView,
+    Direction, DrillMove, DrillMoved, DryRun, ExternalRecordView, MessageContent, MessageView,
+    NoteFields, Pending, PendingItem, PurgeAnswer, PurgeFields, ReceiptView, RecordBody,
+    ResendFields, Resent, SendMode, Submitted, SubmittedCases, Uploaded,
 };
 use poc247_protocol::{
     codec, fingerprint, Body, CaseRef, Envelope, FieldError, Language, MessageKind, PartyId,
@@ -31,7 +34,6 @@ use poc247_protocol::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 pub(crate) async fn create_request(
     State(s): State<Cases>,
@@ -39,12 +41,7 @@ pub(crate) async fn create_request(
     ConnectInfo(caller): ConnectInfo<Caller>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (mut req, several, files) = parse_new_request(&body)?;
-    // Their types were checked with the request's other members.
-    let mode = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(map)) => send_mode(&map).0,
-        _ => Mode::ConfirmWarnings,
-    };
+    let (mut req, several, files, mode) = read_new_request(&body)?;
     let kind = req.body.kind();
     // Copied in before the request is stored; a refusal from here on deletes the copies.
     let intake = take_attachments(&s, &attachments, None, &mut req.body, files).await?;
@@ -79,7 +76,7 @@ fn dry_run_answer(would: &[WouldSend]) -> DryRun {
         warnings: would.iter().flat_map(|w| w.warnings.clone()).collect(),
         messages: would
             .iter()
-            .map(|w| poc247_control::WouldSend {
+            .map(|w| poc247_api::WouldSend {
                 case_ref: w.case_ref.clone(),
                 kind: w.kind,
                 from: w.from.clone(),
@@ -113,26 +110,17 @@ fn submitted(d: &crate::outgoing::Submitted) -> Submitted {
 /// `true` or `false`): how it is carried out, and each member of another type named (a 422
 /// with the body's other faults).
 fn send_mode(v: &serde_json::Map<String, Value>) -> (Mode, Vec<FieldError>) {
-    let mut wrong = Vec::new();
-    let mut flag = |k: &str| match v.get(k) {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            wrong.push(FieldError {
-                field: k.to_owned(),
-                problem: Problem::Invalid(format!("true or false, not {}", json_type(other))),
-            });
-            false
-        }
-    };
-    let dry_run = flag("dry_run");
-    let confirmed = flag("confirm_warnings");
-    let mode = match (dry_run, confirmed) {
+    let (mode, wrong) = SendMode::read(v);
+    (mode_of(mode), wrong)
+}
+
+/// How a body's [`SendMode`] has it carried out.
+fn mode_of(mode: SendMode) -> Mode {
+    match (mode.dry_run, mode.confirm_warnings) {
         (true, _) => Mode::DryRun,
         (false, true) => Mode::Commit,
         (false, false) => Mode::ConfirmWarnings,
-    };
-    (mode, wrong)
+    }
 }
 
 impl From<SubmitError> for ApiError {
@@ -154,181 +142,30 @@ impl From<SubmitError> for ApiError {
 /// the request, whether `to` was a list, and the local files to attach (not read yet).
 /// Every problem with the envelope fields and the body's fields is named at once.
 pub fn parse_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileToAttach>)> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad(format!("body is not JSON: {e}")))?;
-    let Value::Object(map) = v else {
-        return Err(ApiError::bad("body must be a JSON object"));
-    };
-    const KNOWN: [&str; 11] = [
-        "kind",
-        "to",
-        "urgency",
-        "language",
-        "exercise",
-        "language_override",
-        "subscriber_only_override",
-        "fields",
-        "attachments",
-        "confirm_warnings",
-        "dry_run",
-    ];
-    if let Some(k) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(ApiError::bad(format!(
-            "unknown member {k:?}; expected {}",
-            KNOWN.join(", ")
-        )));
-    }
-    let text = |k: &str| map.get(k).and_then(Value::as_str).unwrap_or_default();
-    // A member given with the wrong type is named as such, not as missing.
-    let absent = |k: &str| match map.get(k) {
-        Some(v) if !v.is_null() && !v.is_string() => {
-            Problem::Invalid(format!("a string, not {}", json_type(v)))
-        }
-        _ => Problem::Missing,
-    };
-    let mut errors = Vec::new();
-    let mut field = |name: &str, problem: Problem| {
-        errors.push(FieldError {
-            field: name.to_owned(),
-            problem,
-        })
-    };
-    let kind = match text("kind") {
-        "" => {
-            field("kind", absent("kind"));
-            None
-        }
-        k => MessageKind::parse(k)
-            .filter(|k| k.is_request())
-            .or_else(|| {
-                field(
-                    "kind",
-                    Problem::Invalid(format!("{k:?} is not a request kind")),
-                );
-                None
-            }),
-    };
-    let several = matches!(map.get("to"), Some(Value::Array(_)));
-    let to: Option<Vec<PartyId>> = match map.get("to") {
-        None | Some(Value::Null) => {
-            field("to", Problem::Missing);
-            None
-        }
-        Some(Value::String(t)) if t.is_empty() => {
-            field("to", Problem::Missing);
-            None
-        }
-        // Party codes in any case: `fr` is FR.
-        Some(Value::String(t)) => PartyId::parse(&t.to_ascii_uppercase())
-            .map(|p| vec![p])
-            .map_err(|e| field("to", Problem::Invalid(e.to_string())))
-            .ok(),
-        Some(Value::Array(items)) => {
-            let parsed: Result<Vec<PartyId>, String> = items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .ok_or_else(|| "party ids are strings".to_owned())
-                        .and_then(|t| {
-                            PartyId::parse(&t.to_ascii_uppercase()).map_err(|e| e.to_string())
-                        })
-                })
-                .collect();
-            match parsed {
-                Ok(list) if !list.is_empty() => Some(list),
-                Ok(_) => {
-                    field("to", Problem::Missing);
-                    None
-                }
-                Err(e) => {
-                    field("to", Problem::Invalid(e));
-                    None
-                }
-            }
-        }
-        Some(_) => {
-            field(
-                "to",
-                Problem::Invalid("a party id or a list of them".into()),
-            );
-            None
-        }
-    };
-    let urgency = match text("urgency") {
-        "" => {
-            field("urgency", absent("urgency"));
-            None
-        }
-        u => Urgency::parse(u).or_else(|| {
-            field(
-                "urgency",
-                Problem::Invalid("must be emergency, urgent or routine".into()),
-            );
-            None
-        }),
-    };
-    let language = match text("language") {
-        "" => {
-            field("language", absent("language"));
-            None
-        }
-        l => Language::parse(l)
-            .map_err(|e| field("language", Problem::Invalid(e.to_string())))
-            .ok(),
-    };
-    let mut flag = |name: &str| match map.get(name) {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            field(name, Problem::Invalid("must be true or false".into()));
-            false
-        }
-    };
-    let exercise = flag("exercise");
-    // How it is carried out (read again by `create_request`): typed here, with the rest.
-    let _ = flag("confirm_warnings");
-    let _ = flag("dry_run");
-    let language_override = flag("language_override");
-    let subscriber_only_override = flag("subscriber_only_override");
-    let body = match (kind, map.get("fields")) {
-        (Some(_), Some(v)) if !matches!(v, Value::Object(_) | Value::Null) => {
-            field(
-                "fields",
-                Problem::Invalid(format!("an object, not {}", json_type(v))),
-            );
-            None
-        }
-        (Some(k), v) => {
-            let fields = match v {
-                Some(Value::Object(m)) => m.clone(),
-                _ => serde_json::Map::new(),
-            };
-            // Without an urgency, the rules that depend on it cannot be checked: the rest can.
-            Body::from_fields(k, fields, urgency.unwrap_or(Urgency::Routine))
-                .map_err(|mut fs| errors.append(&mut fs))
-                .ok()
-        }
-        (None, _) => None,
-    };
-    let files = files_to_attach(map.get("attachments"))
-        .map_err(|e| errors.push(e))
-        .unwrap_or_default();
-    match (to, urgency, language, body) {
-        (Some(to), Some(urgency), Some(language), Some(body)) if errors.is_empty() => Ok((
-            NewRequest {
-                to,
-                urgency,
-                language,
-                exercise,
-                language_override,
-                subscriber_only_override,
-                body,
-            },
-            several,
-            files,
-        )),
-        _ => Err(ApiError::invalid(errors)),
-    }
+    let (req, several, files, _) = read_new_request(body)?;
+    Ok((req, several, files))
+}
+
+/// [`parse_new_request`], with how it is to be carried out (its `dry_run` and
+/// `confirm_warnings`, typed with the rest).
+fn read_new_request(body: &[u8]) -> ApiResult<(NewRequest, bool, Vec<FileToAttach>, Mode)> {
+    let (req, body) = RequestBody::read(body)?;
+    let several = matches!(req.to, Recipients::Several(_));
+    let files = files_to_attach(req.attachments).map_err(|e| ApiError::invalid(vec![e]))?;
+    Ok((
+        NewRequest {
+            to: req.to.parties(),
+            urgency: req.urgency,
+            language: req.language,
+            exercise: req.exercise,
+            language_override: req.language_override,
+            subscriber_only_override: req.subscriber_only_override,
+            body,
+        },
+        several,
+        files,
+        mode_of(req.mode),
+    ))
 }
 
 /// Filters of `GET /v1/cases`.
@@ -758,7 +595,7 @@ pub struct AuditQuery {
 pub(crate) async fn audit_export(
     State(s): State<Cases>,
     q: std::result::Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AuditPage>> {
     let Query(q) = q.map_err(|e| ApiError::bad(e.body_text()))?;
     let since = match q.since.as_deref() {
         None => 0,
@@ -796,26 +633,27 @@ pub(crate) async fn audit_export(
         }
         page.push(e);
     }
-    let entries: Vec<Value> = page
+    let entries = page
         .into_iter()
-        .map(|e| {
-            json!({
-                "seq": e.seq,
-                "at": e.at.rfc3339(),
-                "actor": e.actor,
-                "event": e.event,
-                "case_ref": e.case_ref,
-                "message_id": e.message_id,
-                "prev": hex::encode(e.prev),
-            })
+        .map(|e| AuditEntryView {
+            seq: e.seq,
+            at: e.at.rfc3339(),
+            actor: e.actor,
+            event: e.event,
+            case_ref: e.case_ref,
+            message_id: e.message_id,
+            prev: hex::encode(e.prev),
         })
         .collect();
-    Ok(Json(json!({ "entries": entries, "next_cursor": next })))
+    Ok(Json(AuditPage {
+        entries,
+        next_cursor: next,
+    }))
 }
 
-pub(crate) async fn audit_verify(State(s): State<Cases>) -> ApiResult<Json<Value>> {
+pub(crate) async fn audit_verify(State(s): State<Cases>) -> ApiResult<Json<AuditVerification>> {
     let v = s.store.verify_audit(&s.me.signing().verifying_key())?;
-    Ok(Json(json!(v)))
+    Ok(Json(AuditVerification::from(v)))
 }
 
 /// `POST /v1/cases/{ref}/{action}`: `{ "fields", "in_reply_to"?, "language"?,
@@ -843,30 +681,7 @@ pub(crate) async fn case_action(
     };
     let action = found.name;
     let actor = Actor::Local { uid: caller.uid };
-    let v: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad(format!("body is not JSON: {e}")))?
-    };
-    let Value::Object(map) = v else {
-        return Err(ApiError::bad("body must be a JSON object"));
-    };
-    const KNOWN: [&str; 7] = [
-        "fields",
-        "in_reply_to",
-        "language",
-        "language_override",
-        "attachments",
-        "confirm_warnings",
-        "dry_run",
-    ];
-    if let Some(k) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(ApiError::bad(format!(
-            "unknown member {k:?}; expected {}",
-            KNOWN.join(", ")
-        )));
-    }
+    let map = ActionBody::members(&body)?;
     let (mode, mode_errors) = send_mode(&map);
     if !mode_errors.is_empty() && found.kind.is_none() {
         return Err(ApiError::invalid(mode_errors));
@@ -909,16 +724,16 @@ pub(crate) async fn case_action(
             }
             return Ok((
                 StatusCode::OK,
-                Json(json!({
-                    "case_ref": case_ref,
-                    "dry_run": true,
-                    "purged": false,
-                    "would_purge": what,
-                    "messages": match message {
+                Json(json!(PurgeAnswer {
+                    case_ref,
+                    dry_run: Some(true),
+                    purged: false,
+                    would_purge: Some(what),
+                    messages: Some(match message {
                         Some(id) => vec![id],
                         None if attachment.is_some() => Vec::new(),
                         None => case.messages.clone(),
-                    },
+                    }),
                 })),
             ));
         }
@@ -937,7 +752,13 @@ pub(crate) async fn case_action(
         s.apply(ready).await?;
         return Ok((
             StatusCode::OK,
-            Json(json!({ "case_ref": case_ref, "purged": true })),
+            Json(json!(PurgeAnswer {
+                case_ref,
+                dry_run: None,
+                purged: true,
+                would_purge: None,
+                messages: None,
+            })),
         ));
     }
     if mode == Mode::DryRun && (action == "resend" || action == "notified") {
@@ -952,10 +773,10 @@ pub(crate) async fn case_action(
     if action == "notified" {
         // CIC 67-1: the person concerned by a tracing was informed; recorded with the note,
         // and the deadline to inform is settled.
-        let mut m = Members::of_fields(&map, "notified", &["note"]);
-        let note = m.text("note");
-        m.finish(Vec::new())?;
-        let case = s.record_tracing_notice(&case_ref, actor, note).await?;
+        let note = NoteFields::read(&map, "notified")?.note;
+        let case = s
+            .record_tracing_notice(&case_ref, actor, note.as_deref())
+            .await?;
         return Ok((
             StatusCode::OK,
             Json(json!(CaseAnswer {
@@ -968,9 +789,7 @@ pub(crate) async fn case_action(
     if action == "close" {
         // Closing takes a note and nothing else: a member given anyway was meant for
         // something else, and the close is not made on a guess.
-        let mut m = Members::of_fields(&map, "close", &["note"]);
-        let note = m.text("note");
-        m.finish(Vec::new())?;
+        let note = NoteFields::read(&map, "close")?.note;
         if mode == Mode::DryRun {
             let mut case = s
                 .store
@@ -989,7 +808,7 @@ pub(crate) async fn case_action(
                 })),
             ));
         }
-        let case = s.close_case(&case_ref, actor, note).await?;
+        let case = s.close_case(&case_ref, actor, note.as_deref()).await?;
         return Ok((
             StatusCode::OK,
             Json(json!(CaseAnswer {
@@ -1006,66 +825,13 @@ pub(crate) async fn case_action(
             format!("no action {action:?} on a case"),
         )
     })?;
-    let mut errors = mode_errors;
-    let in_reply_to = match map.get("in_reply_to") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(t)) => t
-            .parse()
-            .map_err(|e: poc247_protocol::IdError| {
-                errors.push(FieldError {
-                    field: "in_reply_to".into(),
-                    problem: Problem::Invalid(e.to_string()),
-                })
-            })
-            .ok(),
-        Some(_) => {
-            errors.push(FieldError {
-                field: "in_reply_to".into(),
-                problem: Problem::Invalid("a message id".into()),
-            });
-            None
-        }
-    };
-    let language = match map.get("language").and_then(Value::as_str) {
-        None => None,
-        Some(l) => Language::parse(l)
-            .map_err(|e| {
-                errors.push(FieldError {
-                    field: "language".into(),
-                    problem: Problem::Invalid(e.to_string()),
-                })
-            })
-            .ok(),
-    };
-    let language_override = match map.get("language_override") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            errors.push(FieldError {
-                field: "language_override".into(),
-                problem: Problem::Invalid(format!("true or false, not {}", json_type(other))),
-            });
-            false
-        }
-    };
-    let body = match map.get("fields") {
-        None | Some(Value::Null) => {
-            Body::from_fields(kind, serde_json::Map::new(), Urgency::Routine)
-        }
-        Some(Value::Object(m)) => Body::from_fields(kind, m.clone(), Urgency::Routine),
-        Some(other) => Err(vec![FieldError {
-            field: "fields".into(),
-            problem: Problem::Invalid(format!("an object, not {}", json_type(other))),
-        }]),
-    }
-    .map_err(|mut fs| errors.append(&mut fs));
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let Ok(mut body) = body else {
-        return Err(ApiError::invalid(errors));
-    };
-    let files = files_to_attach(map.get("attachments")).map_err(|e| ApiError::invalid(vec![e]))?;
+    let (action_body, mut body) = ActionBody::read(&map, kind, mode_errors)?;
+    let (in_reply_to, language, language_override) = (
+        action_body.in_reply_to,
+        action_body.language,
+        action_body.language_override,
+    );
+    let files = files_to_attach(action_body.attachments).map_err(|e| ApiError::invalid(vec![e]))?;
     // Copied in before the message is stored; a refusal from here on deletes the copies.
     let intake = take_attachments(&s, &attachments, Some(&case_ref), &mut body, files).await?;
     let sent = s
@@ -1205,65 +971,34 @@ pub enum FileToAttach {
     },
 }
 
-/// Parses `"attachments": ["/abs/path", {"path": "/abs/path", "sha256": "…"},
-/// {"upload": "…", "name": "…"}, …]`.
-fn files_to_attach(given: Option<&Value>) -> std::result::Result<Vec<FileToAttach>, FieldError> {
-    let bad = |why: &str| FieldError {
-        field: "attachments".into(),
-        problem: Problem::Invalid(why.into()),
+/// The files to attach, as read ([`AttachmentRef::read_list`]), as the intake takes them.
+fn files_to_attach(
+    given: Vec<AttachmentRef>,
+) -> std::result::Result<Vec<FileToAttach>, FieldError> {
+    let sha = |h: &str| {
+        poc247_protocol::parse_sha256_hex(h).ok_or_else(|| FieldError {
+            field: "attachments".into(),
+            problem: Problem::Invalid(format!("{h:?}: 64 lowercase hexadecimal digits, a SHA-256")),
+        })
     };
-    let items = match given {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(a)) => a,
-        Some(_) => return Err(bad("a list of files: absolute paths or uploads")),
-    };
-    let absolute = |p: &str| {
-        Path::new(p)
-            .is_absolute()
-            .then(|| std::path::PathBuf::from(p))
-            .ok_or_else(|| bad("each file is an absolute path on the node's host"))
-    };
-    let sha = |h: &Value, what: &str| {
-        h.as_str()
-            .and_then(poc247_protocol::parse_sha256_hex)
-            .ok_or_else(|| {
-                bad(&format!(
-                    "{what}: 64 lowercase hexadecimal digits, a SHA-256"
-                ))
-            })
-    };
-    items
-        .iter()
-        .map(|v| match v {
-            Value::String(p) => Ok(FileToAttach::Path {
-                path: absolute(p)?,
+    given
+        .into_iter()
+        .map(|a| match a {
+            AttachmentRef::Path(p) => Ok(FileToAttach::Path {
+                path: p.into(),
                 sha256: None,
             }),
-            Value::Object(o) if o.keys().all(|k| k == "upload" || k == "name") => {
-                let sha256 = sha(o.get("upload").unwrap_or(&Value::Null), "upload")?;
-                let name = match o.get("name") {
-                    None | Some(Value::Null) => None,
-                    Some(n) => Some(upload_name(n.as_str()).map_err(|m| bad(&m))?),
-                };
-                Ok(FileToAttach::Upload { sha256, name })
-            }
-            Value::Object(o) if o.keys().all(|k| k == "path" || k == "sha256") => {
-                let path = absolute(o.get("path").and_then(Value::as_str).unwrap_or_default())?;
-                let sha256 = match o.get("sha256") {
-                    None | Some(Value::Null) => None,
-                    Some(h) => Some(sha(h, "sha256")?),
-                };
-                Ok(FileToAttach::Path { path, sha256 })
-            }
-            _ => Err(bad(
-                "each file is an absolute path, { \"path\", \"sha256\" } or { \"upload\", \"name\" }",
-            )),
+            AttachmentRef::Upload { upload, name } => Ok(FileToAttach::Upload {
+                sha256: sha(&upload)?,
+                name,
+            }),
+            AttachmentRef::Hashed { path, sha256 } => Ok(FileToAttach::Path {
+                path: path.into(),
+                sha256: sha256.as_deref().map(sha).transpose()?,
+            }),
         })
         .collect()
 }
-
-/// Longest single move of a drill clock: ten years.
-const DRILL_MAX_DAYS: u64 = 3_650;
 
 /// `POST /v1/drill/advance`: `{ "days"?, "hours"? }` moves a drill node's clock forward,
 /// audited (`drill_clock_advanced:+<ms>`), stored before the answer so that a restart never
@@ -1274,7 +1009,7 @@ pub(crate) async fn drill_advance(
     State(deadlines): State<Deadlines>,
     ConnectInfo(caller): ConnectInfo<Caller>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DrillMoved>> {
     let Some(drill) = s.clocks.drill().cloned() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -1286,41 +1021,7 @@ pub(crate) async fn drill_advance(
             ),
         ));
     };
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad(format!("body is not JSON: {e}")))?;
-    let Value::Object(map) = &v else {
-        return Err(ApiError::bad("body must be a JSON object"));
-    };
-    let mut m = Members::of(Some(&v), "a drill move", &["days", "hours"]);
-    let mut errors = Vec::new();
-    let mut amount = |k: &str, max: u64| match map.get(k) {
-        None | Some(Value::Null) => 0,
-        Some(v) => match v.as_u64() {
-            Some(n) if n <= max => n,
-            _ => {
-                errors.push(FieldError {
-                    field: k.to_owned(),
-                    problem: Problem::Invalid(format!(
-                        "a whole number from 0 to {max} ({DRILL_MAX_DAYS} days), not {v}"
-                    )),
-                });
-                0
-            }
-        },
-    };
-    let (days, hours) = (
-        amount("days", DRILL_MAX_DAYS),
-        amount("hours", DRILL_MAX_DAYS * 24),
-    );
-    let by_ms = days * 86_400_000 + hours * 3_600_000;
-    if errors.is_empty() && by_ms == 0 {
-        errors.push(FieldError {
-            field: "days".into(),
-            problem: Problem::Invalid("say how far to move: days, hours or both, above 0".into()),
-        });
-    }
-    m.typing.append(&mut errors);
-    m.finish(Vec::new())?;
+    let by_ms = DrillMove::read(&body)?.ms();
     let offset = drill.offset_ms().saturating_add(by_ms);
     let rec = AuditRecord {
         at: s.clocks.now(),
@@ -1333,12 +1034,12 @@ pub(crate) async fn drill_advance(
     drill.advance(by_ms);
     tracing::warn!(by_ms, offset_ms = offset, "drill clock moved forward");
     deadlines.kick();
-    Ok(Json(json!({
-        "party": s.me.party(),
-        "moved_ms": by_ms,
-        "clock_offset_ms": drill.offset_ms(),
-        "now": s.clocks.now().rfc3339(),
-    })))
+    Ok(Json(DrillMoved {
+        party: s.me.party().clone(),
+        moved_ms: by_ms,
+        clock_offset_ms: drill.offset_ms(),
+        now: s.clocks.now().rfc3339(),
+    }))
 }
 
 /// `resend`: `{ "fields": { "message_id" } }`, a message of the case this node sent and the
@@ -1349,23 +1050,7 @@ async fn resend(
     map: &serde_json::Map<String, Value>,
     actor: Actor,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let mut m = Members::of_fields(map, "resend", &["message_id"]);
-    let problem = match m
-        .text("message_id")
-        .map(str::parse::<poc247_protocol::MessageId>)
-    {
-        Some(Ok(id)) => Ok(id),
-        Some(Err(e)) => Err(Problem::Invalid(e.to_string())),
-        None => Err(Problem::Missing),
-    };
-    let errors = problem.as_ref().err().map(|p| FieldError {
-        field: "message_id".into(),
-        problem: p.clone(),
-    });
-    m.finish(errors.into_iter().collect())?;
-    let Ok(id) = problem else {
-        return Err(ApiError::invalid(Vec::new()));
-    };
+    let id = ResendFields::read(map)?.message_id;
     if s.store.message(id)?.is_none_or(|m| &m.case_ref != case_ref) {
         return Err(NodeError::NotFound(format!("message {id} in case {case_ref}")).into());
     }
@@ -1387,11 +1072,11 @@ async fn resend(
     s.apply(ready).await?;
     Ok((
         StatusCode::OK,
-        Json(json!({
-            "case_ref": msg.case_ref,
-            "message_id": id,
-            "delivery": "queued",
-            "had_failed": reason,
+        Json(json!(Resent {
+            case_ref: msg.case_ref,
+            message_id: id,
+            delivery: "queued".to_owned(),
+            had_failed: reason,
         })),
     ))
 }
@@ -1409,219 +1094,22 @@ pub struct PurgeOrder {
     pub dry_run: bool,
 }
 
-/// The members a purge's `fields` take.
-const PURGE_MEMBERS: [&str; 5] = ["target", "reason", "message_id", "attachment", "dry_run"];
-
-/// Reads a purge's `fields`: `target` (`case`, `message` or `attachment`) and `reason`
-/// required, `message_id` with target `message` and `attachment` with target `attachment`
-/// only, `dry_run` a boolean. An unknown member or one of the wrong type is a 400, a missing
-/// or unacceptable value a 422; either way every member at fault is named at once.
+/// Reads a purge's `fields` ([`PurgeFields::read`]): `target` (`case`, `message` or
+/// `attachment`) and `reason` required, `message_id` with target `message` and `attachment`
+/// with target `attachment` only, `dry_run` a boolean. An unknown member or one of the wrong
+/// type is a 400, a missing or unacceptable value a 422; either way every member at fault is
+/// named at once.
 pub fn purge_order(fields: Option<&Value>) -> ApiResult<PurgeOrder> {
-    let mut m = Members::of(fields, "a purge", &PURGE_MEMBERS);
-    let (target, reason, message, attachment) = (
-        m.text("target"),
-        m.text("reason"),
-        m.text("message_id"),
-        m.text("attachment"),
-    );
-    let dry_run = m.flag("dry_run").unwrap_or(false);
-    let mut errors = Vec::new();
-    let reason = reason.unwrap_or_default().to_owned();
-    if reason.trim().is_empty() {
-        errors.push(FieldError {
-            field: "reason".into(),
-            problem: Problem::Missing,
-        });
-    }
-    let invalid = |field: &str, why: &str| FieldError {
-        field: field.into(),
-        problem: Problem::Invalid(why.into()),
-    };
-    let (wants_message, wants_attachment) = match target {
-        Some("case") => (false, false),
-        Some("message") => (true, false),
-        Some("attachment") => (false, true),
-        Some(_) => {
-            errors.push(invalid("target", "case, message or attachment"));
-            (message.is_some(), attachment.is_some())
-        }
-        None => {
-            errors.push(FieldError {
-                field: "target".into(),
-                problem: Problem::Missing,
-            });
-            (message.is_some(), attachment.is_some())
-        }
-    };
-    let message = match (wants_message, message) {
-        (true, None) => {
-            errors.push(FieldError {
-                field: "message_id".into(),
-                problem: Problem::Missing,
-            });
-            None
-        }
-        (true, Some(m)) => match m.parse::<poc247_protocol::MessageId>() {
-            Ok(id) => Some(id),
-            Err(e) => {
-                errors.push(invalid("message_id", &e.to_string()));
-                None
-            }
-        },
-        (false, Some(_)) => {
-            errors.push(invalid("message_id", "only with target message"));
-            None
-        }
-        (false, None) => None,
-    };
-    let attachment = match (wants_attachment, attachment) {
-        (true, None) => {
-            errors.push(FieldError {
-                field: "attachment".into(),
-                problem: Problem::Missing,
-            });
-            None
-        }
-        (true, Some(a)) => {
-            let sha = poc247_protocol::parse_sha256_hex(a);
-            if sha.is_none() {
-                errors.push(invalid(
-                    "attachment",
-                    "a SHA-256 as 64 lowercase hexadecimal digits",
-                ));
-            }
-            sha
-        }
-        (false, Some(_)) => {
-            errors.push(invalid("attachment", "only with target attachment"));
-            None
-        }
-        (false, None) => None,
-    };
-    m.finish(errors)?;
+    let f = PurgeFields::read(fields)?;
     Ok(PurgeOrder {
-        reason,
-        message,
-        attachment,
-        dry_run,
+        reason: f.reason,
+        message: f.message_id,
+        attachment: f
+            .attachment
+            .as_deref()
+            .and_then(poc247_protocol::parse_sha256_hex),
+        dry_run: f.dry_run,
     })
-}
-
-/// The members of an action's `fields`, read by type: each unknown member, and each of the
-/// wrong type, is kept to be answered as a 400 naming it, beside the value errors (a 422 when
-/// they are all there is). Shared by the actions whose members are read here rather than by
-/// a message kind (purge, close, resend).
-struct Members<'a> {
-    map: &'a serde_json::Map<String, Value>,
-    typing: Vec<FieldError>,
-}
-
-impl<'a> Members<'a> {
-    /// The members of `fields` (absent or null: none), of which `what` takes `known` only.
-    fn of(fields: Option<&'a Value>, what: &str, known: &[&str]) -> Members<'a> {
-        static EMPTY: std::sync::OnceLock<serde_json::Map<String, Value>> =
-            std::sync::OnceLock::new();
-        let empty = EMPTY.get_or_init(serde_json::Map::new);
-        let mut typing = Vec::new();
-        let map = match fields {
-            None | Some(Value::Null) => empty,
-            Some(Value::Object(m)) => m,
-            Some(other) => {
-                typing.push(FieldError {
-                    field: "fields".into(),
-                    problem: Problem::Invalid(format!("an object, not {}", json_type(other))),
-                });
-                empty
-            }
-        };
-        for k in map.keys().filter(|k| !known.contains(&k.as_str())) {
-            typing.push(FieldError {
-                field: k.clone(),
-                problem: Problem::Invalid(format!(
-                    "unknown member; {what} takes {}",
-                    known.join(", ")
-                )),
-            });
-        }
-        Members { map, typing }
-    }
-
-    /// As [`Members::of`] for the `fields` of an action body `body`, which may give nothing
-    /// else: another top-level member is named too.
-    fn of_fields(
-        body: &'a serde_json::Map<String, Value>,
-        what: &str,
-        known: &[&str],
-    ) -> Members<'a> {
-        let mut m = Members::of(body.get("fields"), what, known);
-        for (k, v) in body {
-            // `dry_run` and `confirm_warnings` are read (and typed) by `send_mode`.
-            let mode = k == "dry_run" || k == "confirm_warnings";
-            if k != "fields" && !mode && !v.is_null() {
-                m.typing.push(FieldError {
-                    field: k.clone(),
-                    problem: Problem::Invalid(format!("{what} takes fields only")),
-                });
-            }
-        }
-        m
-    }
-
-    /// A text member, if given.
-    fn text(&mut self, k: &str) -> Option<&'a str> {
-        match self.map.get(k) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s),
-            Some(other) => {
-                self.wrong_type(k, "a string", other);
-                None
-            }
-        }
-    }
-
-    /// A boolean member, if given.
-    fn flag(&mut self, k: &str) -> Option<bool> {
-        match self.map.get(k) {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(other) => {
-                self.wrong_type(k, "true or false", other);
-                None
-            }
-        }
-    }
-
-    fn wrong_type(&mut self, k: &str, expected: &str, got: &Value) {
-        self.typing.push(FieldError {
-            field: k.into(),
-            problem: Problem::Invalid(format!("{expected}, not {}", json_type(got))),
-        });
-    }
-
-    /// Done: a 400 naming every member of the wrong type or unknown, and `errors` with
-    /// them; else a 422 naming `errors`, if any.
-    fn finish(mut self, errors: Vec<FieldError>) -> ApiResult<()> {
-        if !self.typing.is_empty() {
-            self.typing.extend(errors);
-            return Err(ApiError::mistyped(self.typing));
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::invalid(errors));
-        }
-        Ok(())
-    }
-}
-
-/// A JSON value's type, for an error.
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A refused intake: 507 when this node's disk refused it, else 422 naming the file.
@@ -1663,20 +1151,6 @@ fn query_is_utf8(query: &str) -> bool {
     })
 }
 
-/// A file's name as a message lists it: 1 to 255 bytes, no `/`, no control character.
-fn upload_name(name: Option<&str>) -> std::result::Result<String, String> {
-    let name = name.unwrap_or_default();
-    if name.is_empty() || name.len() > 255 {
-        return Err("name: the file's name, 1 to 255 bytes, is required".into());
-    }
-    if name.contains('/') || name.chars().any(char::is_control) || name == "." || name == ".." {
-        return Err(format!(
-            "name: {name:?} is not a file name (no '/' and no control characters)"
-        ));
-    }
-    Ok(name.to_owned())
-}
-
 /// Query of `POST /v1/uploads`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1713,7 +1187,7 @@ pub(crate) async fn upload(
                     "name: not valid UTF-8 once percent-decoded".to_owned(),
                 ));
             }
-            upload_name(q.name.as_deref()).map_err(attachment_error)
+            poc247_api::bodies::file_name(q.name.as_deref()).map_err(attachment_error)
         });
     let name = match named {
         Ok(n) => n,
@@ -1734,11 +1208,11 @@ pub(crate) async fn upload(
     tracing::info!(sha256 = %up.sha256, size = up.size, "file uploaded");
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "upload": up.sha256,
-            "size": up.size,
-            "name": up.name,
-            "keep_until": up.keep_until.rfc3339(),
+        Json(json!(Uploaded {
+            upload: up.sha256,
+            size: up.size,
+            name: up.name,
+            keep_until: up.keep_until.rfc3339(),
         })),
     ))
 }
@@ -1903,137 +1377,22 @@ pub(crate) async fn create_case(
     ConnectInfo(caller): ConnectInfo<Caller>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad(format!("body is not JSON: {e}")))?;
-    let Some(Value::Object(r)) = v.get("record_external") else {
-        return Err(ApiError::bad("expected { \"record_external\": { … } }"));
-    };
-    if let Some(k) = v
-        .as_object()
-        .and_then(|o| o.keys().find(|k| *k != "record_external"))
-    {
-        return Err(ApiError::bad(format!(
-            "unknown member {k:?}; expected record_external"
-        )));
-    }
-    // Unknown members and members of the wrong type are refused, each named: a value
-    // misread here would be recorded as something else (a real case for an exercise).
-    const MEMBERS: [&str; 10] = [
-        "channel",
-        "received_at",
-        "from",
-        "kind",
-        "urgency",
-        "language",
-        "summary",
-        "document_sha256",
-        "oral",
-        "exercise",
-    ];
-    let mut typing = Vec::new();
-    for (k, v) in r {
-        let want = match k.as_str() {
-            "oral" | "exercise" => v.is_boolean() || v.is_null(),
-            "received_at" => v.is_string() || v.is_u64() || v.is_null(),
-            k if MEMBERS.contains(&k) => v.is_string() || v.is_null(),
-            _ => {
-                typing.push(FieldError {
-                    field: k.clone(),
-                    problem: Problem::Invalid(format!(
-                        "unknown member; record_external takes {}",
-                        MEMBERS.join(", ")
-                    )),
-                });
-                continue;
-            }
-        };
-        if !want {
-            let expected = match k.as_str() {
-                "oral" | "exercise" => "true or false",
-                "received_at" => "a time (RFC 3339, a date) or Unix milliseconds",
-                _ => "a string",
-            };
-            typing.push(FieldError {
-                field: k.clone(),
-                problem: Problem::Invalid(format!("{expected}, not {}", json_type(v))),
-            });
-        }
-    }
-    if !typing.is_empty() {
-        return Err(ApiError::mistyped(typing));
-    }
-    let text = |k: &str| {
-        r.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let mut errors = Vec::new();
-    let mut need = |k: &str, ok: bool, why: &str| {
-        if !ok {
-            errors.push(FieldError {
-                field: k.into(),
-                problem: if text(k).is_empty() {
-                    Problem::Missing
-                } else {
-                    Problem::Invalid(why.into())
-                },
-            });
-        }
-    };
-    let from = PartyId::parse(&text("from")).ok();
-    need("from", from.is_some(), "not a party id");
-    let kind = MessageKind::parse(&text("kind"));
-    need("kind", kind.is_some(), "not a message kind");
-    let urgency = match text("urgency").as_str() {
-        "" => Some(Urgency::Urgent),
-        u => Urgency::parse(u),
-    };
-    need(
-        "urgency",
-        urgency.is_some(),
-        "must be emergency, urgent or routine",
-    );
-    let language = match text("language").as_str() {
-        "" => Language::parse("en").ok(),
-        l => Language::parse(l).ok(),
-    };
-    need("language", language.is_some(), "not an ISO 639-1 code");
-    let received_at = match (
-        r.get("received_at").and_then(Value::as_u64),
-        text("received_at").as_str(),
-    ) {
-        (Some(ms), _) => Some(ms),
-        (None, "") => Some(s.clocks.now().0),
-        (None, t) => parse_time(t),
-    };
-    need(
-        "received_at",
-        received_at.is_some(),
-        "not RFC 3339, a date or Unix ms",
-    );
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let (Some(from), Some(kind), Some(urgency), Some(language), Some(received_at)) =
-        (from, kind, urgency, language, received_at)
-    else {
-        return Err(ApiError::invalid(errors));
-    };
+    let (body, received_at) = RecordBody::read(&body, parse_time)?;
+    let r = body.record_external;
     let req = ExternalRequest {
-        channel: text("channel"),
-        received_at: poc247_protocol::UtcMs(received_at),
-        from,
-        kind,
-        urgency,
-        language,
-        summary: text("summary"),
-        document_sha256: r
-            .get("document_sha256")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        oral: r.get("oral").and_then(Value::as_bool).unwrap_or(false),
-        exercise: r.get("exercise").and_then(Value::as_bool).unwrap_or(false),
+        channel: r.channel,
+        received_at: received_at.unwrap_or_else(|| s.clocks.now()),
+        from: r.from,
+        kind: r.kind,
+        urgency: r.urgency.unwrap_or(Urgency::Urgent),
+        language: match r.language {
+            Some(l) => l,
+            None => Language::parse("en").map_err(|e| ApiError::bad(e.to_string()))?,
+        },
+        summary: r.summary,
+        document_sha256: r.document_sha256,
+        oral: r.oral,
+        exercise: r.exercise,
     };
     let case = s
         .record_external(req, Actor::Local { uid: caller.uid })

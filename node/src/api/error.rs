@@ -1,12 +1,12 @@
 //! The API's errors, in one shape: `{ "error": { "code", "message", "fields" } }`
-//! (`poc247_control::ErrorBody`); and the
+//! (`poc247_api::ErrorBody`); and the
 //! parsing every route shares (times, "did you mean").
 
 use crate::error::NodeError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use poc247_control::ErrorBody;
+use poc247_api::ErrorBody;
 use poc247_protocol::FieldError;
 
 /// Who is calling: the peer credentials of the socket connection.
@@ -87,6 +87,16 @@ impl ApiError {
             message: format!("{what} request: {}", names.join("; ")),
             fields,
             warnings: Vec::new(),
+        }
+    }
+}
+
+impl From<poc247_api::BodyError> for ApiError {
+    fn from(e: poc247_api::BodyError) -> Self {
+        match e {
+            poc247_api::BodyError::Bad(m) => ApiError::bad(m),
+            poc247_api::BodyError::Mistyped(fields) => ApiError::mistyped(fields),
+            poc247_api::BodyError::Invalid(fields) => ApiError::invalid(fields),
         }
     }
 }

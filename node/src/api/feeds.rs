@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use poc247_protocol::UtcMs;
 use serde::Deserialize;
-use serde_json::json;
 use std::collections::VecDeque;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
@@ -25,11 +24,7 @@ const PAGE: usize = 1000;
 
 /// A 400 in the API's error shape.
 fn bad(message: impl Into<String>) -> Response {
-    let body = json!({ "error": {
-        "code": "bad-request",
-        "message": message.into(),
-        "fields": [],
-    }});
+    let body = poc247_api::ErrorBody::new("bad-request", message, Vec::new(), Vec::new());
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
@@ -271,7 +266,7 @@ pub async fn stats(
     };
     let st = stats::compute(&cases, &period, s.clocks.now(), &s.me.cfg().deadlines);
     match q.format.as_deref() {
-        None | Some("") | Some("json") => Json(st).into_response(),
+        None | Some("") | Some("json") => Json(poc247_api::Stats::from(st)).into_response(),
         Some("csv") => (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
             st.to_csv(),

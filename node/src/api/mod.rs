@@ -316,7 +316,7 @@ async fn refuse_busy(mut stream: tokio::net::UnixStream, cap: usize) {
 /// A whole HTTP/1.1 answer with the API's JSON error body, written on the socket directly
 /// (where no handler runs): `status_line` as `503 Service Unavailable`.
 fn raw_error(status_line: &str, code: &str, message: &str) -> Vec<u8> {
-    let body = serde_json::to_string(&poc247_control::ErrorBody::new(
+    let body = serde_json::to_string(&poc247_api::ErrorBody::new(
         code,
         message,
         Vec::new(),

@@ -20,13 +20,13 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use poc247_control::{
-    Alarm, AttachmentLimits, Certificate, DirectoryVersion, DrillClock, HookHealth, Latency,
-    MessagesIn, MessagesOut, MetricsSummary, QueueDepth, Status, StatusPeer,
+use poc247_api::{
+    Alarm, AttachmentLimits, Certificate, DirectorySource, DirectoryVersion, DrillClock,
+    FailedMessage, HookHealth, Latency, MessagesIn, MessagesOut, MetricsSummary, PeerList,
+    PeerView, QueueDepth, Reloaded, Status, StatusPeer,
 };
 use poc247_protocol::UtcMs;
 use poc247_protocol::{fingerprint, PartyId};
-use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -143,7 +143,7 @@ pub(crate) fn alarms(cfg: &crate::config::NodeConfig, ops: &Ops) -> Vec<Alarm> {
 }
 
 /// One peer's line of `GET /v1/peers`.
-fn peer_json(
+fn peer_view(
     ops: &Ops,
     party: &PartyId,
     entry: Option<&crate::peers::directory::PartyEntry>,
@@ -151,30 +151,30 @@ fn peer_json(
     queue: Option<&(usize, UtcMs)>,
     certificates: &HashMap<PartyId, UtcMs>,
     now: UtcMs,
-) -> Value {
+) -> PeerView {
     let rfc = |t: Option<UtcMs>| t.map(UtcMs::rfc3339);
     let oldest = queue.map(|q| q.1);
-    json!({
-        "party": party,
-        "name": entry.map(|e| e.name.clone()),
-        "in_directory": entry.is_some(),
-        "addresses": entry.map(|e| e.addresses.clone()).unwrap_or_default(),
-        "signing_key": entry.map(|e| fingerprint(&e.signing_key)),
-        "connected": connected.contains(party),
-        "last_seen": rfc(ops.peers.last_seen(party)),
-        "last_error": ops.peers.last_error(party),
-        "queue_depth": queue.map_or(0, |q| q.0),
-        "oldest_undelivered": rfc(oldest),
-        "oldest_undelivered_age_s": oldest.map(|t| now.since(t) / 1000),
-        "certificate": certificates
+    PeerView {
+        party: party.clone(),
+        name: entry.map(|e| e.name.clone()),
+        in_directory: entry.is_some(),
+        addresses: entry.map(|e| e.addresses.clone()).unwrap_or_default(),
+        signing_key: entry.map(|e| fingerprint(&e.signing_key)),
+        connected: connected.contains(party),
+        last_seen: rfc(ops.peers.last_seen(party)),
+        last_error: ops.peers.last_error(party),
+        queue_depth: queue.map_or(0, |q| q.0 as u64),
+        oldest_undelivered: rfc(oldest),
+        oldest_undelivered_age_s: oldest.map(|t| now.since(t) / 1000),
+        certificate: certificates
             .get(party)
-            .map(|t| CertStatus::of(party.clone(), false, *t, now)),
-    })
+            .map(|t| certificate(CertStatus::of(party.clone(), false, *t, now))),
+    }
 }
 
 /// `GET /v1/peers`: every peer of the directory (and any party still owed a queued message),
 /// with its connection, when it was last seen, its queue and its certificate.
-pub async fn list(State(s): State<Wire>) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(s): State<Wire>) -> Result<Json<PeerList>, ApiError> {
     let now = s.cases.clocks.now();
     let directory = s.cases.directory();
     let connected: BTreeSet<PartyId> = s.net.conns().connected().into_iter().collect();
@@ -185,11 +185,11 @@ pub async fn list(State(s): State<Wire>) -> Result<Json<Value>, ApiError> {
         q.1 = q.1.min(e.queued_at);
     }
     let certificates: HashMap<PartyId, UtcMs> = s.ops.peers.certificates().into_iter().collect();
-    let mut peers: Vec<Value> = directory
+    let mut peers: Vec<PeerView> = directory
         .iter()
         .filter(|e| &e.id != s.cases.me.party())
         .map(|e| {
-            peer_json(
+            peer_view(
                 &s.ops,
                 &e.id,
                 Some(e),
@@ -202,7 +202,7 @@ pub async fn list(State(s): State<Wire>) -> Result<Json<Value>, ApiError> {
         .collect();
     for (p, q) in &queues {
         if directory.get(p).is_none() {
-            peers.push(peer_json(
+            peers.push(peer_view(
                 &s.ops,
                 p,
                 None,
@@ -213,14 +213,41 @@ pub async fn list(State(s): State<Wire>) -> Result<Json<Value>, ApiError> {
             ));
         }
     }
-    Ok(Json(json!({
-        "directory": {
-            "file": s.cases.me.cfg().directory.display().to_string(),
-            "loaded_at": s.ops.peers.loaded_at().rfc3339(),
-            "parties": directory.iter().count(),
+    Ok(Json(PeerList {
+        directory: DirectorySource {
+            file: s.cases.me.cfg().directory.display().to_string(),
+            loaded_at: s.ops.peers.loaded_at().rfc3339(),
+            parties: directory.iter().count() as u64,
         },
-        "peers": peers,
-    })))
+        peers,
+    }))
+}
+
+/// What a reload did, as the API answers it (`serial`: the signed version put in force).
+fn reload_answer(r: crate::peers::ReloadReport, serial: Option<u64>) -> Reloaded {
+    Reloaded {
+        directory: r.directory,
+        parties: r.parties as u64,
+        added: r.diff.added,
+        removed: r.diff.removed,
+        changed: r.diff.changed,
+        repinned: r.diff.repinned,
+        connections_closed: r.connections_closed as u64,
+        failed: r
+            .failed
+            .into_iter()
+            .map(|f| FailedMessage {
+                message_id: f.message_id,
+                case_ref: f.case_ref,
+                kind: f.kind,
+                peer: f.peer,
+                reason: f.reason,
+            })
+            .collect(),
+        certificate: r.certificate.map(certificate),
+        warnings: r.warnings,
+        serial,
+    }
 }
 
 /// `POST /v1/peers/reload`: 200 with what changed, or 422 `invalid-directory` /
@@ -228,11 +255,11 @@ pub async fn list(State(s): State<Wire>) -> Result<Json<Value>, ApiError> {
 pub async fn reload_route(
     State(s): State<Wire>,
     ConnectInfo(caller): ConnectInfo<Caller>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Reloaded>, ApiError> {
     match crate::peers::reload(&s, Actor::Local { uid: caller.uid }).await {
         Ok(r) => {
             tracing::info!(uid = caller.uid, "directory reloaded through the API");
-            Ok(Json(json!(r)))
+            Ok(Json(reload_answer(r, None)))
         }
         Err(ReloadError::Directory(m)) => {
             tracing::warn!(uid = caller.uid, reason = %m, "directory reload refused; the old one stays");
@@ -263,7 +290,7 @@ pub async fn apply_route(
     State(s): State<Wire>,
     ConnectInfo(caller): ConnectInfo<Caller>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Reloaded>, ApiError> {
     let actor = Actor::Local { uid: caller.uid };
     let refused = |serial: Option<u64>, m: String| {
         tracing::warn!(uid = caller.uid, reason = %m, "directory version refused; the one in force stays");
@@ -309,9 +336,7 @@ pub async fn apply_route(
             tracing::info!(serial, "signed directory version in force");
             // Offered to every peer at once: each takes it on the connection.
             crate::peers::dirsync::spread(&s);
-            let mut v = json!(r);
-            v["serial"] = json!(serial);
-            Ok(Json(v))
+            Ok(Json(reload_answer(r, Some(serial))))
         }
         Err(ReloadError::Node(e)) => Err(e.into()),
         Err(ReloadError::Directory(m)) | Err(ReloadError::Certificate(m)) => {

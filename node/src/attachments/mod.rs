@@ -251,7 +251,7 @@ impl Attachments {
     pub fn transfers(
         &self,
         m: &crate::store::StoredMessage,
-    ) -> Vec<poc247_control::AttachmentTransfer> {
+    ) -> Vec<poc247_api::AttachmentTransfer> {
         let listed = body_of(&m.envelope)
             .map(|b| listed(&b).to_vec())
             .unwrap_or_default();
@@ -284,7 +284,7 @@ impl Attachments {
                 } else {
                     "refused"
                 };
-                Some(poc247_control::AttachmentTransfer {
+                Some(poc247_api::AttachmentTransfer {
                     sha256: f.sha256.clone(),
                     state: state.to_owned(),
                 })

@@ -52,9 +52,10 @@ pub struct ApiResponse {
 impl ApiResponse {
     /// The `error.message` of an error response, or the status.
     pub fn error_message(&self) -> String {
-        self.body["error"]["message"]
-            .as_str()
-            .map(str::to_owned)
+        crate::read::<crate::ErrorBody>(&self.body)
+            .ok()
+            .map(|e| e.error.message)
+            .filter(|m| !m.is_empty())
             .unwrap_or_else(|| self.status.to_string())
     }
 }
@@ -191,7 +192,8 @@ impl ControlClient {
         };
         let r = ApiResponse { status, body };
         // The node serves as many connections as it can already: it cannot answer now.
-        if status == StatusCode::SERVICE_UNAVAILABLE && r.body["error"]["code"] == "busy" {
+        let code = crate::read::<crate::ErrorBody>(&r.body).map(|e| e.error.code);
+        if status == StatusCode::SERVICE_UNAVAILABLE && code.as_deref() == Ok("busy") {
             return Err(ClientError::Unreachable {
                 path: self.socket.clone(),
                 source: std::io::Error::other(r.error_message()),

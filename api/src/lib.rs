@@ -6,18 +6,38 @@
 //! - [`error`]: the one error body, `{ "error": { "code", "message", "fields" } }`;
 //! - [`cases`]: a case's summary, the case listing, the answers of an action;
 //! - [`pending`]: `GET /v1/pending`;
+//! - [`bodies`]: the request bodies (a purge, a close, a record, a drill's move …), each read
+//!   by a function that names every member at fault;
+//! - [`answers`]: peers and a reload, stats, the audit log, an upload, a purge, a resend, a
+//!   drill's move, an event;
 //! - [`status`]: `GET /v1/status`, with the certificates and the metrics summary;
+//! - `client` (feature `client`): a client of the control socket, for the CLI, the bench and
+//!   the tests; the only module that does I/O (tokio, hyper), and the node does not take it;
 //! - [`ACTIONS`]: the one table of the actions on a case (`POST /v1/cases/{case}/{action}`),
 //!   whose API names are the CLI's commands.
 //!
 //! Times are RFC 3339 text as on the wire. A listing's members are structs with named fields,
 //! so that a member added later (a paging cursor) is one more field.
 
+pub mod answers;
+pub mod bodies;
 pub mod cases;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod error;
 pub mod pending;
 pub mod status;
 
+pub use answers::{
+    AuditBreak, AuditEntryView, AuditPage, AuditVerification, DirectorySource, DrillMoved, Event,
+    EventKind, FailedMessage, PeerList, PeerView, PurgeAnswer, Reloaded, Resent, Stats, StatsCount,
+    StatsLatency, StatsOverdue, StatsPeriod, Uploaded,
+};
+pub use bodies::{
+    ActionBody, AttachmentRef, BodyError, DrillMove, ExternalRecord, NoteBody, NoteFields,
+    PurgeBody, PurgeFields, PurgeTarget, ReceivedAt, Recipients, RecordBody, RequestBody,
+    ResendBody, ResendFields, SendMode,
+};
 pub use cases::{
     AttachmentTransfer, CaseAnswer, CaseList, CaseSummary, CaseView, Direction, DryRun,
     ExternalRecordView, MessageContent, MessageView, ReceiptView, Submitted, SubmittedCases,
