@@ -163,6 +163,139 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The commands that send `kind`: `send <kind>` for a request, and the action that sends
+    /// it (`send-information` sends a spontaneous information in its offer's case).
+    fn commands(cli: &Command, kind: MessageKind) -> Vec<Command> {
+        let mut out = Vec::new();
+        if kind.is_request() {
+            let send = cli
+                .find_subcommand("send")
+                .unwrap_or_else(|| panic!("send"));
+            let sub = send.find_subcommand(long(kind.as_str()));
+            out.push(sub.unwrap_or_else(|| panic!("no send {kind}")).clone());
+        }
+        for a in poc247_protocol::ACTIONS
+            .iter()
+            .filter(|a| a.kind == Some(kind))
+        {
+            let sub = cli.find_subcommand(a.command());
+            out.push(sub.unwrap_or_else(|| panic!("no {}", a.name)).clone());
+        }
+        assert!(!out.is_empty(), "no command sends {kind}");
+        out
+    }
+
+    /// The flags of the fields that are structures.
+    fn structured(field: &str) -> &'static [&'static str] {
+        match field {
+            "communication" => &["communication-origin", "communication-type-of-service"],
+            "communications" => &["communication-origin", "traced"],
+            "service_providers" => &["service-provider"],
+            "attachments" => &["attach"],
+            _ => &[],
+        }
+    }
+
+    /// Every field of every kind in the protocol's table has its flag on every command that
+    /// sends the kind, with the table's help and value name; a structured field its own
+    /// flags; a field set by the nodes none.
+    #[test]
+    fn every_field_of_every_kind_in_the_table_has_its_flag() {
+        let cli = <crate::args::Cli as clap::CommandFactory>::command();
+        for row in table::FIELDS {
+            for cmd in commands(&cli, row.kind) {
+                let name = cmd.get_name().to_owned();
+                for f in row.fields {
+                    let flag = cmd
+                        .get_arguments()
+                        .find(|a| a.get_long() == Some(long(f.name).as_str()));
+                    match f.shape {
+                        Shape::SetByNode => assert!(flag.is_none(), "{name}: {}", f.name),
+                        Shape::Structured => {
+                            let flags = structured(f.name);
+                            assert!(!flags.is_empty(), "{name}: {} has no flags", f.name);
+                            let found = cmd
+                                .get_arguments()
+                                .any(|a| a.get_long().is_some_and(|l| flags.contains(&l)));
+                            assert!(found, "{name}: no flag of {}", f.name);
+                        }
+                        _ => {
+                            let flag =
+                                flag.unwrap_or_else(|| panic!("{name}: no flag for {}", f.name));
+                            assert_eq!(flag.get_id().as_str(), f.name, "{name}");
+                            let help = flag.get_help().map(ToString::to_string);
+                            assert_eq!(help.as_deref(), Some(f.help), "{name}: {}", f.name);
+                            if f.shape != Shape::Switch {
+                                let names: Vec<&str> = flag
+                                    .get_value_names()
+                                    .unwrap_or_default()
+                                    .iter()
+                                    .map(|n| n.as_str())
+                                    .collect();
+                                assert_eq!(names, [f.value_name], "{name}: {}", f.name);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The flags of a command that are not its header, its files or its structured fields
+    /// are exactly the single-flag fields of its kind's row, in the row's order: a field
+    /// added to the table is a flag, and no flag is declared beside it.
+    #[test]
+    fn the_field_flags_of_a_kind_are_exactly_its_rows_single_flag_fields() {
+        let cli = <crate::args::Cli as clap::CommandFactory>::command();
+        let header = [
+            "to",
+            "urgency",
+            "language",
+            "language-override",
+            "exercise",
+            "file",
+            "in-reply-to",
+            "subscriber-only-override",
+            "yes",
+            "dry-run",
+            "help",
+        ];
+        for row in table::FIELDS {
+            let expected: Vec<String> = row
+                .fields
+                .iter()
+                .filter(|f| f.shape.is_single_flag())
+                .map(|f| long(f.name))
+                .collect();
+            for cmd in commands(&cli, row.kind) {
+                let got: Vec<String> = cmd
+                    .get_arguments()
+                    .filter_map(Arg::get_long)
+                    .filter(|l| !header.contains(l))
+                    .filter(|l| {
+                        !row.fields.iter().any(|f| {
+                            !f.shape.is_single_flag()
+                                && structured(f.name).iter().any(|s| {
+                                    l == s
+                                        || (s.starts_with("communication-")
+                                            && l.starts_with("communication-"))
+                                })
+                        })
+                    })
+                    .map(str::to_owned)
+                    .collect();
+                assert_eq!(got, expected, "{}", cmd.get_name());
+            }
+        }
+    }
+
+    /// clap's own checks of the whole command line: no two flags of a command share a name
+    /// or an id (a table field against a header flag), every value name and heading holds.
+    #[test]
+    fn the_built_command_line_passes_claps_checks() {
+        <crate::args::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
     /// A field added to a kind's row is a flag, and its value lands in the body under its
     /// name: nothing else is declared.
     #[test]
