@@ -2,17 +2,19 @@
 //! checked with the protocol's validation before the node is asked; and the record of a
 //! request that came outside the node (`record`).
 
-use crate::args::actions::{self as a, ActionCommand, CaseArgs, CloseArgs, On, RespondArgs, CLOSE};
+use crate::args::actions::{
+    ActionCommand, CaseArgs, CloseArgs, On, RespondArgs, ResultsExtras, TrafficExtras, CLOSE,
+};
+use crate::args::body::{BodyFlags, Extras};
 use crate::args::RecordArgs;
 use crate::failure::Failure;
-use crate::fields::{self, given, invalid};
+use crate::fields::{self, invalid};
 use crate::request::{communication, DEFAULT_LANGUAGE, DEFAULT_URGENCY};
 use poc247_api::{
     ActionBody, ExternalRecord, NoteBody, NoteFields, ReceivedAt, RecordBody, SendMode,
 };
 use poc247_protocol::validate::{Report, MAX_LONG_TEXT};
 use poc247_protocol::{CaseRef, FieldError, Language, MessageId, MessageKind, PartyId, Urgency};
-use serde::Serialize;
 use serde_json::{Map, Value};
 use std::str::FromStr;
 
@@ -39,72 +41,15 @@ impl CaseAction {
     }
 }
 
-/// The flags of one action's fields: which action, which kind, and the fields given.
-trait ActionFields: Serialize + Sized {
-    /// The message kind it sends; the action's name is the one the protocol's table
-    /// (`poc247_api::ACTIONS`) gives the action sending it.
-    const KIND: MessageKind;
-    /// The fields given by flags.
-    fn given(&self) -> Map<String, Value> {
-        given(self)
-    }
-    /// The files given with `--attach`.
-    fn attachments(&self) -> &[std::path::PathBuf] {
-        &[]
-    }
-}
-
-macro_rules! action_fields {
-    ($($fields:ty => $kind:ident;)+) => {
-        $(impl ActionFields for $fields {
-            const KIND: MessageKind = MessageKind::$kind;
-        })+
-    };
-}
-
-action_fields! {
-    a::AcknowledgementFields => Acknowledgement;
-    a::InfoRequestFields => InfoRequest;
-    a::InfoProvidedFields => InfoProvided;
-    a::StatusRequestFields => StatusRequest;
-    a::StatusReportFields => StatusReport;
-    a::DelayNoticeFields => DelayNotice;
-    a::ConfidentialityReplyFields => ConfidentialityReply;
-    a::ProceedFields => Proceed;
-    a::DecisionFields => Decision;
-    a::PreservationInsufficientFields => PreservationInsufficient;
-    a::ConditionsFields => Conditions;
-    a::ConditionsReplyFields => ConditionsReply;
-    a::UseExplanationRequestFields => UseExplanationRequest;
-    a::UseExplanationFields => UseExplanation;
-    a::UseConsentRequestFields => UseConsentRequest;
-    a::UseConsentFields => UseConsent;
-    a::DisclosureNoticeFields => DisclosureNotice;
-    a::FormalConfirmationFields => FormalConfirmation;
-    a::PreservationExtensionFields => PreservationExtension;
-    a::PreservationReleaseFields => PreservationRelease;
-    a::WithdrawalFields => Withdrawal;
-}
-
-impl ActionFields for a::SpontaneousInformationFields {
-    const KIND: MessageKind = MessageKind::SpontaneousInformation;
-    fn attachments(&self) -> &[std::path::PathBuf] {
-        &self.attach
-    }
-}
-
-impl ActionFields for a::ResultsFields {
-    const KIND: MessageKind = MessageKind::Results;
-    fn attachments(&self) -> &[std::path::PathBuf] {
-        &self.attach
-    }
-    fn given(&self) -> Map<String, Value> {
-        let mut m = given(self);
+impl Extras for ResultsExtras {
+    fn fields(&self, fields: &mut Map<String, Value>) {
         if !self.traced.is_empty() {
             let list = self.traced.iter().map(|t| traced(t)).collect();
-            m.insert("communications".into(), Value::Array(list));
+            fields.insert("communications".into(), Value::Array(list));
         }
-        m
+    }
+    fn attach(&self) -> &[std::path::PathBuf] {
+        &self.files.attach
     }
 }
 
@@ -123,17 +68,14 @@ fn traced(t: &str) -> Value {
     Value::Object(m)
 }
 
-impl ActionFields for a::TrafficDataDisclosureFields {
-    fn attachments(&self) -> &[std::path::PathBuf] {
-        &self.attach
-    }
-    const KIND: MessageKind = MessageKind::TrafficDataDisclosure;
-    fn given(&self) -> Map<String, Value> {
-        let mut m = given(self);
+impl Extras for TrafficExtras {
+    fn fields(&self, fields: &mut Map<String, Value>) {
         if let Some(c) = communication(&self.communication) {
-            m.insert("communications".into(), Value::Array(vec![c]));
+            fields.insert("communications".into(), Value::Array(vec![c]));
         }
-        m
+    }
+    fn attach(&self) -> &[std::path::PathBuf] {
+        &self.files.attach
     }
 }
 
@@ -181,13 +123,16 @@ pub fn build(cmd: &ActionCommand) -> Result<CaseAction, Failure> {
     }
 }
 
-fn typed<F: ActionFields + clap::Args>(on: &On<F>) -> Result<CaseAction, Failure> {
-    let name = poc247_api::Action::sending(F::KIND)
+fn typed<const K: usize, X: Extras + clap::Args>(on: &On<K, X>) -> Result<CaseAction, Failure> {
+    let kind = BodyFlags::<K>::kind();
+    let name = poc247_api::Action::sending(kind)
         .map(|a| a.name)
-        .ok_or_else(|| Failure::internal(format!("no action sends {}", F::KIND)))?;
-    let mut action = message(&on.case, name, F::KIND, on.fields.given())?;
+        .ok_or_else(|| Failure::internal(format!("no action sends {kind}")))?;
+    let mut flags = on.fields.given.clone();
+    on.extras.fields(&mut flags);
+    let mut action = message(&on.case, name, kind, flags)?;
     // The files of `--attach` follow those of `--file`'s `attachments`.
-    crate::attach::add_paths(&mut action.body, on.fields.attachments());
+    crate::attach::add_paths(&mut action.body, on.extras.attach());
     Ok(action)
 }
 

@@ -6,6 +6,7 @@
 //! the flag names are the field names of docs/requests.md with `-` for `_`.
 
 pub mod actions;
+pub mod body;
 pub mod requests;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
@@ -729,11 +730,18 @@ pub struct DemoArgs {
 /// A closed set of values given by their API names (`stored_data_access`); `-` may stand
 /// for `_` (`stored-data-access`). Shells complete them and `--help` lists them.
 #[derive(Clone)]
-pub struct Closed(fn() -> Vec<&'static str>);
+pub struct Closed(Vec<&'static str>);
+
+impl Closed {
+    /// The set of `values`.
+    pub fn of(values: &[&'static str]) -> Closed {
+        Closed(values.to_vec())
+    }
+}
 
 /// The parser of a closed set.
 pub fn closed(values: fn() -> Vec<&'static str>) -> Closed {
-    Closed(values)
+    Closed(values())
 }
 
 impl TypedValueParser for Closed {
@@ -746,11 +754,11 @@ impl TypedValueParser for Closed {
         value: &OsStr,
     ) -> Result<String, clap::Error> {
         let normal = value.to_string_lossy().replace('-', "_");
-        PossibleValuesParser::new((self.0)()).parse_ref(cmd, arg, OsStr::new(&normal))
+        PossibleValuesParser::new(self.0.iter().copied()).parse_ref(cmd, arg, OsStr::new(&normal))
     }
 
     fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        Some(Box::new((self.0)().into_iter().map(PossibleValue::new)))
+        Some(Box::new(self.0.iter().copied().map(PossibleValue::new)))
     }
 }
 

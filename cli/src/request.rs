@@ -2,7 +2,11 @@
 //! protocol's own validation before the node is asked, so that every missing or bad field is
 //! named at once.
 
-use crate::args::requests::{CommunicationArgs, RequestArgs, SendCommand};
+use crate::args::body::{BodyFlags, Extras};
+use crate::args::requests::{
+    CommunicationArgs, EmergencyProductionExtras, PreservationExtras, RequestArgs, SendArgs,
+    SendCommand,
+};
 use crate::failure::Failure;
 use crate::fields::{self, given, invalid};
 use poc247_api::{Recipients, RequestBody, SendMode};
@@ -94,86 +98,67 @@ pub fn service_provider(s: &str) -> Value {
     json!({ "name": name.trim(), "address": address.trim() })
 }
 
-/// The files a `send` command attaches (none for an information offer, which carries the
-/// conditions and not the information, BC 26(2)).
-fn attached(cmd: &SendCommand) -> &[std::path::PathBuf] {
-    match cmd {
-        SendCommand::Preservation(a) => &a.files.attach,
-        SendCommand::EmergencyProduction(a) => &a.files.attach,
-        SendCommand::MutualAssistance(a) => &a.files.attach,
-        SendCommand::Assistance(a) => &a.files.attach,
-        SendCommand::SpontaneousInformation(a) => &a.files.attach,
-        SendCommand::InformationOffer(_) => &[],
+impl Extras for PreservationExtras {
+    fn fields(&self, fields: &mut Map<String, Value>) {
+        if let Some(c) = communication(&self.communication) {
+            fields.insert("communication".into(), c);
+        }
+    }
+    fn attach(&self) -> &[std::path::PathBuf] {
+        &self.files.attach
     }
 }
 
-/// The kind of a `send` command, its common arguments and the body fields its flags give.
-fn flags(cmd: &SendCommand) -> (MessageKind, &RequestArgs, Map<String, Value>, bool) {
-    match cmd {
-        SendCommand::Preservation(a) => {
-            let mut m = given(&a.fields);
-            if a.traffic.includes_traffic_data {
-                m.insert("includes_traffic_data".into(), Value::Bool(true));
-            }
-            if let Some(c) = communication(&a.traffic.communication) {
-                m.insert("communication".into(), c);
-            }
-            (MessageKind::Preservation, &a.request, m, false)
+impl Extras for EmergencyProductionExtras {
+    fn fields(&self, fields: &mut Map<String, Value>) {
+        if !self.service_providers.is_empty() {
+            let list = self
+                .service_providers
+                .iter()
+                .map(|s| service_provider(s))
+                .collect();
+            fields.insert("service_providers".into(), Value::Array(list));
         }
-        SendCommand::EmergencyProduction(a) => {
-            let mut m = given(&a.fields);
-            if !a.fields.service_providers.is_empty() {
-                let list = a
-                    .fields
-                    .service_providers
-                    .iter()
-                    .map(|s| service_provider(s))
-                    .collect();
-                m.insert("service_providers".into(), Value::Array(list));
-            }
-            (
-                MessageKind::EmergencyProduction,
-                &a.request,
-                m,
-                a.subscriber_only_override,
-            )
-        }
-        SendCommand::MutualAssistance(a) => {
-            let mut m = given(&a.fields);
-            // `no` is said, not left out: the node refuses a request that does not say it.
-            if let Some(c) = a.fields.coercive {
-                m.insert("coercive".into(), Value::Bool(c));
-            }
-            (MessageKind::MutualAssistance, &a.request, m, false)
-        }
-        SendCommand::Assistance(a) => {
-            (MessageKind::Assistance, &a.request, given(&a.fields), false)
-        }
-        SendCommand::SpontaneousInformation(a) => (
-            MessageKind::SpontaneousInformation,
-            &a.request,
-            given(&a.fields),
-            false,
-        ),
-        SendCommand::InformationOffer(a) => (
-            MessageKind::InformationOffer,
-            &a.request,
-            given(&a.fields),
-            false,
-        ),
+    }
+    fn attach(&self) -> &[std::path::PathBuf] {
+        &self.files.attach
+    }
+    fn subscriber_only_override(&self) -> bool {
+        self.subscriber_only_override
     }
 }
 
-/// The fields every request kind may carry, from flags.
-fn common_flags(r: &RequestArgs, m: &mut Map<String, Value>) {
-    for (k, v) in [
-        ("emergency_facts", &r.emergency_facts),
-        ("respond_by", &r.respond_by),
-        ("respond_by_reason", &r.respond_by_reason),
-    ] {
-        if let Some(v) = v {
-            m.insert(k.to_owned(), Value::String(v.clone()));
-        }
+/// What a `send` command gives: its kind, its header, the body fields its flags give, the
+/// subscriber-only override and the files of `--attach`.
+struct Given<'a> {
+    kind: MessageKind,
+    request: &'a RequestArgs,
+    fields: Map<String, Value>,
+    subscriber_only_override: bool,
+    attach: &'a [std::path::PathBuf],
+}
+
+fn given_by<const K: usize, X: Extras + clap::Args>(a: &SendArgs<K, X>) -> Given<'_> {
+    let mut fields = a.fields.given.clone();
+    a.extras.fields(&mut fields);
+    Given {
+        kind: BodyFlags::<K>::kind(),
+        request: &a.request,
+        fields,
+        subscriber_only_override: a.extras.subscriber_only_override(),
+        attach: a.extras.attach(),
+    }
+}
+
+/// The flags of a `send` command.
+fn flags(cmd: &SendCommand) -> Given<'_> {
+    match cmd {
+        SendCommand::Preservation(a) => given_by(a),
+        SendCommand::EmergencyProduction(a) => given_by(a),
+        SendCommand::MutualAssistance(a) => given_by(a),
+        SendCommand::Assistance(a) => given_by(a),
+        SendCommand::SpontaneousInformation(a) => given_by(a),
+        SendCommand::InformationOffer(a) => given_by(a),
     }
 }
 
@@ -189,8 +174,13 @@ fn what(kind: MessageKind) -> String {
 
 /// Builds and checks the request of a `send` command. Reads `--file` if given.
 pub fn build(cmd: &SendCommand) -> Result<Request, Failure> {
-    let (kind, common, mut flag_fields, subscriber_override) = flags(cmd);
-    common_flags(common, &mut flag_fields);
+    let Given {
+        kind,
+        request: common,
+        fields: flag_fields,
+        subscriber_only_override: subscriber_override,
+        attach: flag_attach,
+    } = flags(cmd);
     let (file, mut attach) = match &common.file {
         Some(path) => {
             let mut header = HEADER_KEYS.to_vec();
@@ -208,7 +198,7 @@ pub fn build(cmd: &SendCommand) -> Result<Request, Failure> {
     };
     let mut request = assemble(kind, common, subscriber_override, file, flag_fields)?;
     // The files of `--attach` follow those of the file's `attachments`.
-    attach.extend_from_slice(attached(cmd));
+    attach.extend_from_slice(flag_attach);
     request.attach = attach;
     Ok(request)
 }

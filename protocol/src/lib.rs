@@ -7,6 +7,7 @@ pub mod body;
 pub mod codec;
 pub mod date;
 pub mod envelope;
+pub mod fields;
 pub mod ids;
 pub mod kinds;
 pub mod receipt;

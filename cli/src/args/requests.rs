@@ -1,15 +1,14 @@
-//! `send <kind>`: one subcommand per request kind of docs/requests.md, one flag per field of the
-//! kind's struct. Every field flag is optional here: the missing ones are named together by
+//! `send <kind>`: one subcommand per request kind of docs/requests.md. The header flags
+//! (`--to`, `--urgency`, `--file` …) are declared here; the flags of the body's fields are
+//! built from the protocol's table of fields ([`super::body`]), and those of the fields that
+//! are structures (`--communication-…`, `--service-provider`, `--attach`) are declared here
+//! as the kind's extras. Every field flag is optional: the missing ones are named together by
 //! the protocol's validation before the node is asked.
-//!
-//! The field structs derive `Serialize` with the field names of docs/requests.md: what was given
-//! on the command line becomes the body's JSON as is (unset flags are left out). Fields that
-//! are not one flag each (`service_providers`, `communication`) are skipped there and built
-//! by `request`.
 
-use super::{closed, UrgencyArg};
+use super::body::{BodyFlags, Extras};
+use super::UrgencyArg;
 use clap::{Args, Subcommand, ValueHint};
-use poc247_protocol::{AssistanceType, Measure};
+use poc247_protocol::MessageKind as K;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -17,24 +16,38 @@ use std::path::PathBuf;
 #[derive(Debug, Subcommand)]
 pub enum SendCommand {
     /// Expedited preservation of stored computer data (BC art. 29).
-    Preservation(PreservationArgs),
+    Preservation(SendArgs<{ K::Preservation as usize }, PreservationExtras>),
     /// Expedited production of stored data in an emergency (CARICOM "emergency production").
-    EmergencyProduction(EmergencyProductionArgs),
+    EmergencyProduction(SendArgs<{ K::EmergencyProduction as usize }, EmergencyProductionExtras>),
     /// An (emergency) mutual assistance request (BC arts. 25(3), 27, 31–34; CARICOM MLA
     /// para. 20).
-    MutualAssistance(MutualAssistanceArgs),
+    MutualAssistance(SendArgs<{ K::MutualAssistance as usize }, AttachArgs>),
     /// Immediate assistance from the 24/7 point of contact (BC art. 35(1)).
-    Assistance(AssistanceArgs),
+    Assistance(SendArgs<{ K::Assistance as usize }, AttachArgs>),
     /// Information sent without prior request (BC art. 26(1)); to several Parties at once as
     /// an alert (one case each).
-    SpontaneousInformation(SpontaneousInformationArgs),
+    SpontaneousInformation(SendArgs<{ K::SpontaneousInformation as usize }, AttachArgs>),
     /// An offer of spontaneous information under conditions, without the information
     /// (BC art. 26(2)); `send-information` sends it once the conditions are answered.
-    InformationOffer(InformationOfferArgs),
+    InformationOffer(SendArgs<{ K::InformationOffer as usize }, NoExtras>),
 }
 
-/// What every request kind takes: the header, the file, and the fields every request may
-/// carry (docs/requests.md: `emergency_facts`, `respond_by`, `respond_by_reason`).
+/// `send <kind>`: the header, the fields of the kind `KIND` (from the protocol's table) and the
+/// flags of its structured fields `X`.
+#[derive(Debug, Args)]
+pub struct SendArgs<const KIND: usize, X: Args> {
+    /// Header and file.
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// The body's fields, one flag each.
+    #[command(flatten)]
+    pub fields: BodyFlags<KIND>,
+    /// The structured fields and the files.
+    #[command(flatten)]
+    pub extras: X,
+}
+
+/// What every request kind takes: the header and the file.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Request")]
 pub struct RequestArgs {
@@ -62,22 +75,13 @@ pub struct RequestArgs {
     /// offer) and the body's fields, flat; flags override it, `--attach` adds to its files.
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub file: Option<PathBuf>,
-    /// Facts establishing the emergency (mandatory with --urgency emergency, and always for
-    /// emergency-production).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub emergency_facts: Option<String>,
-    /// Suggested deadline for the answer (CARICOM MLA para. 29).
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub respond_by: Option<String>,
-    /// Why that deadline.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub respond_by_reason: Option<String>,
 }
 
-/// Files sent with a request (every kind but the information offer, which carries the
-/// conditions and not the information, BC 26(2)).
+/// Files sent with a message (every request kind but the information offer, which carries the
+/// conditions and not the information, BC 26(2); results, traffic data, spontaneous
+/// information).
 #[derive(Debug, Args)]
-#[command(next_help_heading = "Request")]
+#[command(next_help_heading = "Files")]
 pub struct AttachArgs {
     /// A file to attach (repeatable): hashed here (a progress bar on a terminal), then its
     /// absolute path and hash are sent to the node, which must be able to read it; the node
@@ -86,68 +90,46 @@ pub struct AttachArgs {
     pub attach: Vec<PathBuf>,
 }
 
-/// `send preservation`: the fields of BC art. 29(2) and 30(1).
+/// No structured field, no files (`send information-offer`).
 #[derive(Debug, Args)]
-pub struct PreservationArgs {
-    /// Header, file and common fields.
-    #[command(flatten)]
-    pub request: RequestArgs,
+pub struct NoExtras {}
+
+/// `send preservation`: the files and the communication of art. 30(1).
+#[derive(Debug, Args)]
+pub struct PreservationExtras {
     /// Files to attach.
     #[command(flatten)]
     pub files: AttachArgs,
-    /// The fields of art. 29(2).
-    #[command(flatten)]
-    pub fields: PreservationFields,
-    /// The communication of art. 30(1).
-    #[command(flatten)]
-    pub traffic: TrafficArgs,
-}
-
-/// The fields of BC art. 29(2).
-#[derive(Debug, Args, Serialize)]
-#[command(next_help_heading = "Preservation (BC art. 29(2))")]
-pub struct PreservationFields {
-    /// The authority seeking the preservation (29(2)(a)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub requesting_authority: Option<String>,
-    /// The offence under investigation or proceedings (29(2)(b)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub offence: Option<String>,
-    /// A brief summary of the related facts (29(2)(b)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub facts: Option<String>,
-    /// The stored computer data to be preserved (29(2)(c)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub data: Option<String>,
-    /// How that data relates to the offence (29(2)(c)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub relation_to_offence: Option<String>,
-    /// The custodian of the data or the location of the computer system (29(2)(d)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub custodian_or_location: Option<String>,
-    /// Why preservation is necessary (29(2)(e)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub necessity: Option<String>,
-    /// We intend to submit a mutual assistance request for the data (29(2)(f); required).
-    #[arg(long)]
-    pub mla_intent: bool,
-}
-
-/// Traffic data of a specified communication (BC art. 30(1), 1(d)): as much as is known.
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Traffic data (BC art. 30(1))")]
-pub struct TrafficArgs {
-    /// The data include traffic data of a specified communication (art. 30).
-    #[arg(long)]
-    pub includes_traffic_data: bool,
-    /// The communication.
+    /// The communication whose traffic data are concerned (`includes_traffic_data`).
     #[command(flatten)]
     pub communication: CommunicationArgs,
+}
+
+/// `send emergency-production`: the files, the service providers (para. 5(c)) and the
+/// subscriber-only override.
+#[derive(Debug, Args)]
+pub struct EmergencyProductionExtras {
+    /// Files to attach.
+    #[command(flatten)]
+    pub files: AttachArgs,
+    /// A service provider holding or controlling the data, as "NAME|ADDRESS" (5(c)); repeat
+    /// the flag for each. In a file: [[service_providers]] with `name` and `address`.
+    #[arg(
+        long = "service-provider",
+        value_name = "NAME|ADDRESS",
+        help_heading = "Service providers (CARICOM para. 5(c))"
+    )]
+    pub service_providers: Vec<String>,
+    /// Send a subscriber-only request even though the recipient declared it does not execute
+    /// those (para. 3).
+    #[arg(long, help_heading = "Request")]
+    pub subscriber_only_override: bool,
 }
 
 /// One communication whose traffic data are concerned (BC art. 1(d)): as much as is known.
 /// Serialized without the `communication_` prefix, as the protocol's `Communication`.
 #[derive(Debug, Args, Serialize)]
+#[command(next_help_heading = "Communication (BC art. 1(d))")]
 pub struct CommunicationArgs {
     /// The communication's origin (address, number, account).
     #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
@@ -183,203 +165,10 @@ pub struct CommunicationArgs {
     pub communication_type_of_service: Option<String>,
 }
 
-/// `send emergency-production`: CARICOM "emergency production" para. 5.
-#[derive(Debug, Args)]
-pub struct EmergencyProductionArgs {
-    /// Header, file and common fields.
-    #[command(flatten)]
-    pub request: RequestArgs,
-    /// Files to attach.
-    #[command(flatten)]
-    pub files: AttachArgs,
-    /// The fields of para. 5.
-    #[command(flatten)]
-    pub fields: EmergencyProductionFields,
-    /// Send a subscriber-only request even though the recipient declared it does not execute
-    /// those (para. 3).
-    #[arg(long, help_heading = "Request")]
-    pub subscriber_only_override: bool,
-}
+impl Extras for NoExtras {}
 
-/// The fields of CARICOM emergency production para. 5.
-#[derive(Debug, Args, Serialize)]
-#[command(next_help_heading = "Emergency production (CARICOM para. 5)")]
-pub struct EmergencyProductionFields {
-    /// The competent authority seeking the data (5(a)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub requesting_authority: Option<String>,
-    /// The date the request was made (5(a)).
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub requested_on: Option<String>,
-    /// We state that the request is issued under the Convention (5(b); required).
-    #[arg(long)]
-    pub convention_statement: bool,
-    /// A service provider holding or controlling the data, as "NAME|ADDRESS" (5(c)); repeat
-    /// the flag for each. In a file: [[service_providers]] with `name` and `address`.
-    #[arg(long = "service-provider", value_name = "NAME|ADDRESS")]
-    #[serde(skip)]
-    pub service_providers: Vec<String>,
-    /// The offence(s) under investigation (5(d)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub offences: Option<String>,
-    /// The legal provisions and the applicable penalties (5(d)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub legal_provisions: Option<String>,
-    /// The data sought, described in detail (5(f)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub data_description: Option<String>,
-    /// Special procedural instructions (5(g)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub special_instructions: Option<String>,
-    /// Anything that may help obtain the disclosure (5(h)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub other_information: Option<String>,
-    /// The request seeks subscriber information only (BC 18(3); para. 3).
-    #[arg(long)]
-    pub subscriber_only: bool,
-}
-
-/// `send mutual-assistance`: CARICOM MLA para. 20; BC arts. 27, 31–34.
-#[derive(Debug, Args)]
-pub struct MutualAssistanceArgs {
-    /// Header, file and common fields.
-    #[command(flatten)]
-    pub request: RequestArgs,
-    /// Files to attach.
-    #[command(flatten)]
-    pub files: AttachArgs,
-    /// The fields of MLA para. 20.
-    #[command(flatten)]
-    pub fields: MutualAssistanceFields,
-}
-
-/// The fields of CARICOM MLA para. 20.
-#[derive(Debug, Args, Serialize)]
-#[command(next_help_heading = "Mutual assistance (CARICOM MLA para. 20)")]
-pub struct MutualAssistanceFields {
-    /// The authority making the request (20(a)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub requesting_authority: Option<String>,
-    /// The measure sought (BC 31 stored data, 33 real-time traffic, 34 interception).
-    #[arg(long, value_parser = closed(|| Measure::ALL.iter().map(|m| m.as_str()).collect()))]
-    pub measure: Option<String>,
-    /// Subject and nature of the investigation, and the name and function of the authority
-    /// conducting it (20(b)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub investigation: Option<String>,
-    /// Summary of the relevant facts (20(c)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub facts: Option<String>,
-    /// The assistance sought and any particular procedure to follow (20(d); BC 27(3)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub assistance_sought: Option<String>,
-    /// Identity, address and nationality of any person concerned (20(e)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub persons: Option<String>,
-    /// The purpose of the evidence, information or action sought (20(f)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub purpose: Option<String>,
-    /// Whether the measure requires coercive action: yes or no, always said (BC 27(9)(d):
-    /// a non-coercive request may go directly between competent authorities).
-    #[arg(long, value_name = "yes|no", value_parser = clap::builder::BoolishValueParser::new())]
-    pub coercive: Option<bool>,
-    /// The data are particularly vulnerable to loss or modification (BC 31(3)).
-    #[arg(long)]
-    pub data_volatile: bool,
-    /// Keep the fact and subject of the request confidential (BC 27(8)).
-    #[arg(long)]
-    pub confidential: bool,
-    /// The preservation case this request follows (BC 29(7): the data stay preserved until
-    /// this request is decided).
-    #[arg(long, value_name = "CASE_REF")]
-    pub preservation_case: Option<String>,
-}
-
-/// `send assistance`: BC art. 35(1).
-#[derive(Debug, Args)]
-pub struct AssistanceArgs {
-    /// Header, file and common fields.
-    #[command(flatten)]
-    pub request: RequestArgs,
-    /// Files to attach.
-    #[command(flatten)]
-    pub files: AttachArgs,
-    /// The fields of the request.
-    #[command(flatten)]
-    pub fields: AssistanceFields,
-}
-
-/// The fields of an assistance request (BC 35(1)).
-#[derive(Debug, Args, Serialize)]
-#[command(next_help_heading = "Assistance (BC art. 35(1))")]
-pub struct AssistanceFields {
-    /// Who asks.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub requesting_authority: Option<String>,
-    /// What kind of assistance (35(1)(a) technical advice; (c) evidence, legal information,
-    /// locating suspects).
-    #[arg(long, value_parser = closed(|| AssistanceType::ALL.iter().map(|t| t.as_str()).collect()))]
-    pub assistance_type: Option<String>,
-    /// What is asked, in plain words.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub question: Option<String>,
-    /// The offence concerned.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub offence: Option<String>,
-    /// Related facts.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub facts: Option<String>,
-}
-
-/// `send spontaneous-information`: BC art. 26(1).
-#[derive(Debug, Args)]
-pub struct SpontaneousInformationArgs {
-    /// Header, file and common fields.
-    #[command(flatten)]
-    pub request: RequestArgs,
-    /// Files to attach.
-    #[command(flatten)]
-    pub files: AttachArgs,
-    /// The fields of art. 26.
-    #[command(flatten)]
-    pub fields: SpontaneousInformationFields,
-}
-
-/// The fields of a spontaneous information (BC 26).
-#[derive(Debug, Args, Serialize)]
-#[command(next_help_heading = "Spontaneous information (BC art. 26)")]
-pub struct SpontaneousInformationFields {
-    /// The information obtained in our own investigation (26(1)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub information: Option<String>,
-    /// Why it may help the receiver initiate or carry out investigations (26(1)).
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub relevance: Option<String>,
-    /// Refused: conditions are agreed before the information is sent (26(2)); offer the
-    /// information with them first with `send information-offer`.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true, hide = true)]
-    pub conditions: Option<String>,
-}
-
-/// `send information-offer`: BC art. 26(2), step 1.
-#[derive(Debug, Args)]
-pub struct InformationOfferArgs {
-    /// Header, file and common fields.
-    #[command(flatten)]
-    pub request: RequestArgs,
-    /// The fields of the offer.
-    #[command(flatten)]
-    pub fields: InformationOfferFields,
-}
-
-/// The fields of an information offer (BC 26(2)): the conditions, not the information.
-#[derive(Debug, Args, Serialize)]
-#[command(next_help_heading = "Information offer (BC art. 26(2))")]
-pub struct InformationOfferFields {
-    /// The confidentiality or use conditions the information would be subject to.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub conditions: Option<String>,
-    /// Why the information may help the receiver.
-    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
-    pub relevance: Option<String>,
+impl Extras for AttachArgs {
+    fn attach(&self) -> &[PathBuf] {
+        &self.attach
+    }
 }

@@ -54,6 +54,9 @@ macro_rules! closed_set {
             /// Every value, in wire order.
             pub const ALL: &'static [$name] = &[$($name::$variant,)+];
 
+            /// The name of every value, in wire order (those of [`Self::ALL`]).
+            pub const NAMES: &'static [&'static str] = &[$($text,)+];
+
             /// The name used on the wire, in JSON and on the command line.
             pub fn as_str(self) -> &'static str {
                 match self {
