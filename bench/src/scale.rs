@@ -671,7 +671,8 @@ async fn fill(net: &LocalNetwork, n: usize, progress: &impl Fn(&str)) -> Result<
     let lu_key = poc247_node::keys::load_signing_key(&cfg.signing_key)?;
     let fr_key = poc247_node::keys::load_signing_key(&fr_cfg.signing_key)?;
     let directory = Directory::load(&cfg.directory)?;
-    let (store, committer) = Store::open(&cfg.data_dir, &cfg.store, lu_key.clone())?;
+    let (store, committer) =
+        Store::open_with(&cfg.data_dir, &cfg.store, &cfg.deadlines, lu_key.clone())?;
     let today = Date::from_utc_ms(SystemClock.now().0);
     let w = Writer {
         store,

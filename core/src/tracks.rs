@@ -1,7 +1,7 @@
 //! Deadlines, sans-IO: what each case owes and when, computed from the case record and the
-//! node's settings with `now` as a parameter. The timer task keeps them in an index in memory,
-//! rebuilt from the cases at start, fires each once (its label is then recorded on the case,
-//! with its audit entry), and lists them for `pending`.
+//! node's settings with `now` as a parameter. The node's store writes them to its index of
+//! deadlines in the transaction that changes the case; the timer task fires each once from it
+//! (its label is then recorded on the case, with its audit entry), and `pending` lists them.
 
 use crate::lifecycle::{CaseRecord, CaseState, Role};
 use poc247_protocol::{CaseRef, Date, MessageKind, PartyId, Urgency, UtcMs};

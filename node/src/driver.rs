@@ -106,7 +106,8 @@ impl Node {
             runtime,
         )
         .map_err(|e| NodeError::Transport(e.to_string()))?;
-        let (store, committer) = Store::open(&cfg.data_dir, &cfg.store, signing.clone())?;
+        let (store, committer) =
+            Store::open_with(&cfg.data_dir, &cfg.store, &cfg.deadlines, signing.clone())?;
         // A drill node's clock runs ahead by the offset last recorded, or the configured one
         // if larger: it never runs back across a restart.
         // A store whose clock was moved holds dates ahead of the world's: never real traffic.

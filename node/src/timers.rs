@@ -1,20 +1,22 @@
-//! The timer task: keeps every case's deadlines in memory, compactly (the [`Board`]), sleeps
-//! until the next one not fired yet, fires each once (recorded on the case, audited, published as a `deadline` event),
-//! and purges closed cases past their retention. Driven by the node's events, so a case's
-//! deadlines are recomputed whenever it changes. It keeps the [`Board`] that `/metrics`, the
-//! status and `GET /v1/pending` read; [`Deadlines::catch_up`] lets a reader see every change made before
-//! it asked.
+//! The timer task: sleeps until the next deadline not fired yet, fires each once (recorded on
+//! the case, audited, published as a `deadline` event), and purges closed cases past their
+//! retention. The deadlines are the store's index of deadlines, written with each change of a
+//! case ([`crate::store::deadlines`]); the task wakes at each of the node's events to look at
+//! it again. The [`Board`] that `/metrics`, the status and `GET /v1/pending` read is that
+//! index; [`Deadlines::catch_up`] lets a reader wait until the task has seen every change made
+//! before it asked.
 
 use crate::attachments::Attachments;
 use crate::audit::Actor;
 use crate::events::EventKind;
-use crate::lifecycle::{CaseRecord, Role};
+use crate::lifecycle::CaseRecord;
 use crate::outgoing::Cases;
 use crate::ready::Ready;
+use crate::store::deadlines::{Counts, DeadlineIndex, Indexed};
 use crate::store::Store;
-use crate::tracks::{self, Deadline, Track};
+use crate::tracks::{Deadline, Track};
 use poc247_protocol::{CaseRef, PartyId, UtcMs};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -88,7 +90,8 @@ pub struct Timers {
     pub attachments: Attachments,
 }
 
-/// Whether the follow-up request of a preservation is still undecided (BC 29(7)).
+/// Whether the follow-up request of a preservation is still undecided (BC 29(7)). The index
+/// of deadlines reads the same inside the transaction that changes a case.
 pub fn follow_up_undecided(store: &Store, case: &CaseRecord) -> bool {
     match &case.follow_up_mla {
         None => false,
@@ -106,72 +109,36 @@ pub fn case_deadlines(
     settings: &crate::tracks::TrackSettings,
     case: &CaseRecord,
 ) -> Vec<Deadline> {
-    let mut all = tracks::deadlines(case, settings, follow_up_undecided(store, case));
-    for id in &case.messages {
-        if let Ok(Some(o)) = store.outbox_entry(*id) {
-            all.push(tracks::delivery_alert(
-                case,
-                &o.peer,
-                o.queued_at,
-                settings,
-                &id.to_string(),
-            ));
+    crate::store::deadlines::deadlines_of(case, settings, follow_up_undecided(store, case), |id| {
+        match store.outbox_entry(id) {
+            Ok(Some(o)) => Some((o.peer, o.queued_at)),
+            _ => None,
         }
-    }
-    all
-}
-
-/// Where a deadline stands on the [`Board`]: when, whose, which. The case reference and the
-/// label are shared with the case's entry and with every deadline of the same label, not
-/// copied per deadline.
-type Key = (UtcMs, Arc<CaseRef>, Arc<str>);
-
-/// What the board keeps of a deadline besides its key: what `/metrics`, the status and the
-/// timer's firing need. The human texts (`what`, `settle`) are rendered from the case when a
-/// listing shows them.
-#[derive(Clone)]
-struct Slot {
-    track: Track,
-    owed_by: Arc<PartyId>,
-    escalation: bool,
-    exercise: bool,
-}
-
-/// A case on the board: its role, and where its deadlines stand (`true`: fired already).
-struct Entry {
-    role: Role,
-    keys: Box<[(UtcMs, Arc<str>, bool)]>,
+    })
 }
 
 /// Renders the texts (`what`, `settle`) of a case's deadline from the case as it stands.
 type Render = dyn Fn(&CaseRef, &str) -> Option<(String, String)> + Send + Sync;
 
-/// Every deadline of every case, fired or not, and each case's role: what `/metrics` and the
-/// status count (deadlines overdue per track, cases, the inbox), what `GET /v1/pending` lists
-/// and what the timer task fires, without reading every case from the store. Each deadline is
-/// held once: among those still to fire, or among those fired. The timer task keeps it, so it
-/// follows a case's change within the moment the task gathers events (50 ms, or at once for a
-/// [`Deadlines::catch_up`]), and it is whole again after each start.
+/// The node's clock, as the board reads it.
+type Now = dyn Fn() -> UtcMs + Send + Sync;
+
+/// Every deadline of every case, fired or not, and the number of cases in each role: what
+/// `/metrics` and the status count (deadlines overdue per track, cases, the inbox), what
+/// `GET /v1/pending` lists and what the timer task fires. It reads the store's index of
+/// deadlines ([`crate::store::deadlines`]), which every change of a case keeps in its own
+/// transaction: the board holds no deadline in memory, a start reads no case, and what it
+/// answers is what the store holds the moment it is asked. The timer task gives it the index
+/// when it starts (before that it is empty).
 #[derive(Default)]
 pub struct Board {
-    /// Deadlines not fired yet, by due time: what the timer task fires.
-    open: BTreeMap<Key, Slot>,
-    /// Deadlines fired already and still owed, by due time.
-    fired: BTreeMap<Key, Slot>,
-    cases: HashMap<Arc<CaseRef>, Entry>,
-    /// How many of `cases` are [`Role::Requested`].
-    inbox: usize,
-    /// Every label in use, shared by the keys.
-    labels: HashSet<Arc<str>>,
-    /// How many labels `labels` held after its last pruning.
-    labels_kept: usize,
-    /// Every Party owing something, shared by the slots.
-    parties: HashSet<Arc<PartyId>>,
+    index: Option<DeadlineIndex>,
+    now: Option<Arc<Now>>,
     render: Option<Arc<Render>>,
 }
 
-/// One deadline as [`Board::pending`] lists it: shared with the board, nothing copied; `what`
-/// and `settle` are rendered from the case only when they are read or serialized.
+/// One deadline as [`Board::page`] lists it; `what` and `settle` are rendered from the case
+/// only when they are read or serialized.
 pub struct Listed {
     /// The case.
     pub case_ref: Shared<CaseRef>,
@@ -200,8 +167,7 @@ impl Listed {
     }
 }
 
-/// A value the board shares with a listing; it reads, prints, compares and serializes as the
-/// value itself.
+/// A value a listing shares; it reads, prints, compares and serializes as the value itself.
 pub struct Shared<T: ?Sized>(Arc<T>);
 
 impl<T: ?Sized> std::ops::Deref for Shared<T> {
@@ -292,143 +258,60 @@ struct Firing {
     escalation: bool,
 }
 
+/// Logs a failed read of the index once per call site and gives nothing.
+fn read<T: Default>(r: crate::error::Result<T>) -> T {
+    r.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot read the index of deadlines");
+        T::default()
+    })
+}
+
 impl Board {
-    fn label(&mut self, l: &str) -> Arc<str> {
-        if let Some(a) = self.labels.get(l) {
-            return a.clone();
+    /// The clock's time (the system's before the timer task gave the node's).
+    fn now(&self) -> UtcMs {
+        match &self.now {
+            Some(n) => n(),
+            None => crate::clock::Clock::now(&crate::clock::SystemClock),
         }
-        let a: Arc<str> = Arc::from(l);
-        self.labels.insert(a.clone());
-        a
     }
 
-    fn party(&mut self, p: &PartyId) -> Arc<PartyId> {
-        if let Some(a) = self.parties.get(p) {
-            return a.clone();
-        }
-        let a = Arc::new(p.clone());
-        self.parties.insert(a.clone());
-        a
-    }
-
-    /// Puts a case with its deadlines (`None`: the case is gone); a deadline whose label is
-    /// in `fired` is kept among those fired.
-    fn put(&mut self, case_ref: &CaseRef, case: Option<(Role, &[Deadline], &[String])>) {
-        let old = self.cases.remove_entry(case_ref);
-        let shared = match old {
-            Some((shared, e)) => {
-                if e.role == Role::Requested {
-                    self.inbox = self.inbox.saturating_sub(1);
+    /// The deadlines not fired yet (`false`) or fired, after `after`, soonest first.
+    fn rows<'a>(
+        &'a self,
+        fired: bool,
+        after: Option<&(UtcMs, CaseRef, String)>,
+    ) -> Box<dyn Iterator<Item = Indexed> + 'a> {
+        match &self.index {
+            Some(i) => Box::new(i.rows(fired, after).map_while(|r| match r {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the index of deadlines");
+                    None
                 }
-                for (due, label, fired) in e.keys.into_vec() {
-                    let k = (due, shared.clone(), label);
-                    if fired {
-                        self.fired.remove(&k);
-                    } else {
-                        self.open.remove(&k);
-                    }
-                }
-                shared
-            }
-            None => Arc::new(case_ref.clone()),
-        };
-        let Some((role, deadlines, fired_labels)) = case else {
-            self.prune();
-            return;
-        };
-        if role == Role::Requested {
-            self.inbox += 1;
-        }
-        let mut keys = Vec::with_capacity(deadlines.len());
-        for d in deadlines {
-            let label = self.label(&d.label);
-            let slot = Slot {
-                track: d.track,
-                owed_by: self.party(&d.owed_by),
-                escalation: d.escalation,
-                exercise: d.exercise,
-            };
-            let fired = fired_labels.contains(&d.label);
-            let k = (d.due, shared.clone(), label.clone());
-            if fired {
-                self.fired.insert(k, slot);
-            } else {
-                self.open.insert(k, slot);
-            }
-            keys.push((d.due, label, fired));
-        }
-        self.cases.insert(
-            shared,
-            Entry {
-                role,
-                keys: keys.into_boxed_slice(),
-            },
-        );
-    }
-
-    /// Forgets labels no deadline uses any more, once they have doubled since last time.
-    fn prune(&mut self) {
-        if self.labels.len() > 2 * self.labels_kept + 1024 {
-            self.labels.retain(|l| Arc::strong_count(l) > 1);
-            self.labels_kept = self.labels.len();
+            })),
+            None => Box::new(std::iter::empty()),
         }
     }
 
-    /// Puts a case with its deadlines, none of them fired (`None`: the case is gone).
-    #[cfg(test)]
-    fn set(&mut self, case_ref: &CaseRef, case: Option<(Role, &[Arc<Deadline>])>) {
-        let all: Vec<Deadline> = case
-            .map(|(_, d)| d.iter().map(|d| (**d).clone()).collect())
-            .unwrap_or_default();
-        self.put(
-            case_ref,
-            case.map(|(role, _)| (role, all.as_slice(), &[][..])),
-        );
+    fn counts(&self) -> Counts {
+        match &self.index {
+            Some(i) => read(i.counts()),
+            None => Counts::default(),
+        }
     }
 
-    fn clear(&mut self) {
-        let render = self.render.take();
-        *self = Board {
-            render,
-            ..Board::default()
-        };
-    }
-
-    /// Every deadline, fired or not, soonest first (then by case and label), after `after`
-    /// (from the first with `None`).
-    fn all(&self, after: Option<&Key>) -> impl Iterator<Item = (&Key, &Slot)> {
-        use std::ops::Bound;
-        let from = match after {
-            Some(k) => Bound::Excluded(k.clone()),
-            None => Bound::Unbounded,
-        };
-        let (mut a, mut b) = (
-            self.open.range((from.clone(), Bound::Unbounded)).peekable(),
-            self.fired.range((from, Bound::Unbounded)).peekable(),
-        );
-        std::iter::from_fn(move || match (a.peek(), b.peek()) {
-            (Some((ka, _)), Some((kb, _))) => {
-                if ka <= kb {
-                    a.next()
-                } else {
-                    b.next()
-                }
-            }
-            (Some(_), None) => a.next(),
-            (None, _) => b.next(),
-        })
-    }
-
-    /// How many deadlines of each track are due at `now` and not met.
+    /// How many deadlines of each track are due at `now` and not met: every deadline fired
+    /// (it fired because it was due), and those not fired yet whose time has come.
     pub fn overdue(&self, now: UtcMs) -> HashMap<Track, u64> {
         let mut out = HashMap::new();
-        for map in [&self.open, &self.fired] {
-            for ((at, _, _), d) in map {
-                if *at > now {
-                    break;
-                }
-                *out.entry(d.track).or_default() += 1;
+        for ((_, track), n) in self.counts().fired {
+            *out.entry(track).or_default() += n;
+        }
+        for r in self.rows(false, None) {
+            if r.row.due > now {
+                break;
             }
+            *out.entry(r.row.slot.track).or_default() += 1;
         }
         out
     }
@@ -436,42 +319,98 @@ impl Board {
     /// One page of the deadlines that `keep` keeps (given who owes each and when it is due),
     /// soonest first: how many it keeps in all, the first `limit` of them after `after` (all
     /// without a limit; `after` is a [`Listed::position`] a page before ended at), and whether
-    /// more follow. Only the page is copied out, so a listing's page costs a count, not a copy
-    /// of every deadline.
+    /// more follow. Only the page is read, and the count reads no deadline but those not fired
+    /// whose time has come: `keep` is asked once per Party for that Party's deadlines fired
+    /// (with the due time of the first deadline fired: each fired because its time had come)
+    /// and once for its deadlines not due yet (with the due time of the first of them), so it
+    /// must depend on the due time only through whether it has come, as `pending`'s filters do.
     pub fn page(
         &self,
         keep: impl Fn(&PartyId, UtcMs) -> bool,
         after: Option<&(UtcMs, CaseRef, String)>,
         limit: Option<usize>,
     ) -> (usize, Vec<Listed>, bool) {
-        let total = self
-            .all(None)
-            .filter(|(k, s)| keep(&s.owed_by, k.0))
-            .count();
-        let after = after.map(|(due, case, label)| {
-            (
-                *due,
-                Arc::new(case.clone()),
-                Arc::<str>::from(label.as_str()),
-            )
-        });
+        let now = self.now();
+        let counts = self.counts();
+        let mut total = 0u64;
+        // Not fired and come: each one. The first not come stands for the rest.
+        let mut come: HashMap<PartyId, u64> = HashMap::new();
+        let mut later_due = None;
+        for r in self.rows(false, None) {
+            if r.row.due > now {
+                later_due = Some(r.row.due);
+                break;
+            }
+            if keep(&r.row.slot.owed_by, r.row.due) {
+                total += 1;
+            }
+            *come.entry(r.row.slot.owed_by).or_default() += 1;
+        }
+        let mut later_kept = 0;
+        if let Some(due) = later_due {
+            for (p, n) in &counts.unfired {
+                let n = n.saturating_sub(come.get(p).copied().unwrap_or(0));
+                if n > 0 && keep(p, due) {
+                    later_kept += n;
+                }
+            }
+        }
+        total += later_kept;
+        let mut fired_kept = 0;
+        if let Some(first) = self.rows(true, None).next() {
+            let mut by_party: HashMap<&PartyId, u64> = HashMap::new();
+            for ((p, _), n) in &counts.fired {
+                *by_party.entry(p).or_default() += n;
+            }
+            for (p, n) in by_party {
+                if keep(p, first.row.due) {
+                    fired_kept += n;
+                }
+            }
+        }
+        total += fired_kept;
+        // The page: fired deadlines are read only if some are kept, those not due yet only
+        // while some are.
         let mut items = Vec::new();
         let mut more = false;
-        for (k, s) in self.all(after.as_ref()) {
-            if !keep(&s.owed_by, k.0) {
+        let unfired = self
+            .rows(false, after)
+            .take_while(|r| later_kept > 0 || r.row.due <= now);
+        let fired: Box<dyn Iterator<Item = Indexed>> = if fired_kept > 0 {
+            self.rows(true, after)
+        } else {
+            Box::new(std::iter::empty())
+        };
+        let (mut a, mut b) = (unfired.peekable(), fired.peekable());
+        let key = |r: &Indexed| (r.row.due, r.case_ref.clone(), r.row.label.clone());
+        let merged = std::iter::from_fn(move || match (a.peek(), b.peek()) {
+            (Some(ra), Some(rb)) => {
+                if key(ra) <= key(rb) {
+                    a.next()
+                } else {
+                    b.next()
+                }
+            }
+            (Some(_), None) => a.next(),
+            (None, _) => b.next(),
+        });
+        for r in merged {
+            if !keep(&r.row.slot.owed_by, r.row.due) {
                 continue;
             }
             if limit.is_some_and(|l| items.len() >= l) {
                 more = true;
                 break;
             }
-            items.push(self.listed(k, s));
+            items.push(self.listed(r));
         }
-        (total, items, more)
+        (usize::try_from(total).unwrap_or(usize::MAX), items, more)
     }
 
     /// A deadline as a listing shows it.
-    fn listed(&self, (due, case_ref, label): &Key, s: &Slot) -> Listed {
+    fn listed(&self, r: Indexed) -> Listed {
+        let case_ref = Arc::new(r.case_ref);
+        let label: Arc<str> = Arc::from(r.row.label.as_str());
         let text = |settle| Text {
             case_ref: case_ref.clone(),
             label: label.clone(),
@@ -479,91 +418,56 @@ impl Board {
             settle,
         };
         Listed {
-            case_ref: Shared(case_ref.clone()),
-            track: s.track,
-            label: Shared(label.clone()),
-            due: *due,
-            owed_by: Shared(s.owed_by.clone()),
             what: text(false),
             settle: text(true),
-            escalation: s.escalation,
-            exercise: s.exercise,
+            case_ref: Shared(case_ref.clone()),
+            track: r.row.slot.track,
+            label: Shared(label.clone()),
+            due: r.row.due,
+            owed_by: Shared(Arc::new(r.row.slot.owed_by)),
+            escalation: r.row.slot.escalation,
+            exercise: r.row.slot.exercise,
         }
     }
 
     /// How many cases there are, and how many of them this node was asked in (its inbox).
     pub fn cases(&self) -> (usize, usize) {
-        (self.cases.len(), self.inbox)
+        let c = self.counts();
+        let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        (n(c.requester + c.requested), n(c.requested))
     }
 
     /// The deadlines not fired yet and due at `now`, soonest first, and when the next one
     /// after is due.
     fn due_at(&self, now: UtcMs) -> (Vec<Firing>, Option<UtcMs>) {
         let mut due = Vec::new();
-        for ((at, case_ref, label), s) in &self.open {
-            if *at > now {
-                return (due, Some(*at));
+        for r in self.rows(false, None) {
+            if r.row.due > now {
+                return (due, Some(r.row.due));
             }
             due.push(Firing {
-                case_ref: (**case_ref).clone(),
-                track: s.track,
-                label: label.to_string(),
-                due: *at,
-                owed_by: (*s.owed_by).clone(),
-                escalation: s.escalation,
+                case_ref: r.case_ref,
+                track: r.row.slot.track,
+                label: r.row.label,
+                due: r.row.due,
+                owed_by: r.row.slot.owed_by,
+                escalation: r.row.slot.escalation,
             });
         }
         (due, None)
     }
 }
 
-/// Clears the board's renderer when the timer task ends, so that the board does not keep the
-/// store open.
+/// Takes the index, the clock and the renderer from the board when the timer task ends, so
+/// that the board does not keep the store open.
 struct RenderGuard(Deadlines);
 
 impl Drop for RenderGuard {
     fn drop(&mut self) {
-        self.0.board().render = None;
-    }
-}
-
-/// Re-indexes a case read from the store; returns the preservation it follows, if any.
-fn refresh(t: &Timers, case_ref: &CaseRef) -> Option<CaseRef> {
-    match t.cases.store.case(case_ref) {
-        Ok(case) => {
-            index(t, case_ref, case.as_ref());
-            case.and_then(|c| c.preservation_case)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, case = %case_ref, "cannot read a case for its deadlines");
-            None
-        }
-    }
-}
-
-/// Puts the deadlines of a case as it stands on the board (`None`: the case is gone).
-fn index(t: &Timers, case_ref: &CaseRef, case: Option<&CaseRecord>) {
-    let Some(c) = case else {
-        t.deadlines.board().put(case_ref, None);
-        return;
-    };
-    let all = case_deadlines(&t.cases.store, &t.cases.me.cfg().deadlines, c);
-    t.deadlines
-        .board()
-        .put(case_ref, Some((c.role, &all, &c.fired)));
-}
-
-/// Puts every case on the board again, reading the cases one at a time.
-fn rebuild(t: &Timers) {
-    t.deadlines.board().clear();
-    for c in t.cases.store.each_case() {
-        match c {
-            Ok(c) => index(t, &c.case_ref, Some(&c)),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read cases for their deadlines");
-                return;
-            }
-        }
+        let mut board = self.0.board();
+        board.render = None;
+        board.index = None;
+        board.now = None;
     }
 }
 
@@ -628,7 +532,13 @@ async fn fire_due(t: &Timers, now: UtcMs) -> Option<UtcMs> {
                 }
             }
         }
-        refresh(t, &d.case_ref);
+        if !fired {
+            // Not recorded now: fired already, or the case is gone. The index, kept with every
+            // change of a case, says otherwise only if it is wrong: put the case again.
+            if let Err(e) = t.cases.store.reindex_case(&d.case_ref) {
+                tracing::error!(error = %e, case = %d.case_ref, "cannot index a case's deadlines");
+            }
+        }
     }
     next
 }
@@ -642,10 +552,12 @@ pub async fn run(
     let mut events = t.cases.events.subscribe();
     let _guard = RenderGuard(t.deadlines.clone());
     {
-        let r = t.clone();
-        t.deadlines.board().render = Some(Arc::new(move |c: &CaseRef, l: &str| render(&r, c, l)));
+        let (r, clocks) = (t.clone(), t.cases.clocks.clone());
+        let mut board = t.deadlines.board();
+        board.render = Some(Arc::new(move |c: &CaseRef, l: &str| render(&r, c, l)));
+        board.now = Some(Arc::new(move || clocks.now()));
+        board.index = Some(t.cases.store.deadline_index());
     }
-    rebuild(&t);
     loop {
         let now = t.cases.clocks.now();
         let next = fire_due(&t, now).await;
@@ -655,21 +567,21 @@ pub async fn run(
             _ = cancel.cancelled() => return,
             _ = t.deadlines.kicked() => {}
             ev = events.recv() => {
-                // Under load, gather the events of the next moment and refresh each case once:
-                // deadlines are minutes away, re-indexing them 50 ms later changes nothing. A
-                // reader waiting for the board ends the gathering.
+                // Under load, gather the events of the next moment and look at the index once:
+                // deadlines are minutes away, taking a change into account 50 ms later changes
+                // nothing. A reader waiting for the board ends the gathering.
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {}
                     Some(c) = catch_ups.recv() => waiting.push(c),
                 }
-                if !absorb(&t, &mut events, Some(ev)) {
+                if !absorb(&mut events, Some(ev)) {
                     return;
                 }
             }
             Some(c) = catch_ups.recv() => {
                 waiting.push(c);
-                if !absorb(&t, &mut events, None) {
+                if !absorb(&mut events, None) {
                     return;
                 }
             }
@@ -686,33 +598,18 @@ pub async fn run(
     }
 }
 
-/// Refreshes every case named by `first` and by the events waiting after it; false once the
-/// node's event channel is closed.
+/// Takes `first` and the events waiting after it (each case's change is in the index of
+/// deadlines already, written with it); false once the node's event channel is closed.
 fn absorb(
-    t: &Timers,
     events: &mut broadcast::Receiver<crate::events::NodeEvent>,
     first: Option<Result<crate::events::NodeEvent, RecvError>>,
 ) -> bool {
-    let mut dirty = std::collections::BTreeSet::new();
     let mut next = first.or_else(|| try_next(events));
     while let Some(ev) = next.take() {
-        match ev {
-            Ok(ev) => {
-                dirty.extend(ev.case_ref);
-            }
-            Err(RecvError::Lagged(_)) => {
-                rebuild(t);
-                dirty.clear();
-            }
-            Err(RecvError::Closed) => return false,
+        if let Err(RecvError::Closed) = ev {
+            return false;
         }
         next = try_next(events);
-    }
-    for c in &dirty {
-        // A follow-up request changes its preservation's deadlines too.
-        if let Some(p) = refresh(t, c) {
-            refresh(t, &p);
-        }
     }
     true
 }
@@ -732,6 +629,37 @@ fn try_next(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lifecycle::Role;
+
+    impl Board {
+        /// A board on a fresh index of its own.
+        fn on_new_index() -> (Board, tempfile::TempDir) {
+            let dir = tempfile::tempdir().unwrap();
+            let db = sled::Config::new().path(dir.path()).open().unwrap();
+            let board = Board {
+                index: Some(DeadlineIndex(db.open_tree("deadlines").unwrap())),
+                ..Board::default()
+            };
+            (board, dir)
+        }
+
+        /// Puts a case with its deadlines, none of them fired (`None`: the case is gone), in
+        /// the index, as a change of the case does.
+        fn set(&mut self, case_ref: &CaseRef, case: Option<(Role, &[Arc<Deadline>])>) {
+            let Some(DeadlineIndex(tree)) = &self.index else {
+                return;
+            };
+            let case = case.map(|(role, d)| (role, d.iter().map(|d| (**d).clone()).collect()));
+            crate::store::deadlines::put_deadlines(tree, case_ref, case).unwrap();
+        }
+
+        /// Empties the index.
+        fn clear(&mut self) {
+            if let Some(DeadlineIndex(tree)) = &self.index {
+                tree.clear().unwrap();
+            }
+        }
+    }
 
     fn deadline(case: &CaseRef, track: Track, label: &str, due: u64) -> Deadline {
         Deadline {
@@ -751,7 +679,7 @@ mod tests {
     fn the_board_counts_what_is_due_and_forgets_a_case_put_again_or_gone() {
         let lu = PartyId::parse("LU").unwrap();
         let (a, b) = (CaseRef::new(&lu, 2026, 1), CaseRef::new(&lu, 2026, 2));
-        let mut board = Board::default();
+        let (mut board, _dir) = Board::on_new_index();
         let first = [
             Arc::new(deadline(&a, Track::Acknowledgement, "ack", 10)),
             Arc::new(deadline(&a, Track::Preservation, "end", 30)),

@@ -473,8 +473,20 @@ struct Contents {
 /// of the role's direction, and reads it all.
 async fn read_store(cfg: &NodeConfig, role: Role) -> Result<Contents> {
     let key = poc247_node::keys::load_signing_key(&cfg.signing_key)?;
-    let (store, committer) = Store::open(&cfg.data_dir, &StoreSettings::default(), key.clone())?;
+    let (store, committer) = Store::open_with(
+        &cfg.data_dir,
+        &StoreSettings::default(),
+        &cfg.deadlines,
+        key.clone(),
+    )?;
     let party = &cfg.party;
+    // The index of deadlines was written in each change's transaction: exact after every
+    // fault, as the store opens it (with the node's settings, so not built again here).
+    ensure!(
+        store.check_deadline_index()?.is_none(),
+        "{party}'s index of deadlines differs from its cases: {:?}",
+        store.check_deadline_index()?
+    );
     let verification = store.verify_audit(&key.verifying_key())?;
     ensure!(
         verification.broken.is_none(),

@@ -10,6 +10,7 @@
 //! not the envelope with them. A record written before this split holds its envelope itself,
 //! and is read as it is.
 
+pub mod deadlines;
 pub mod durable;
 pub(crate) mod index;
 
@@ -201,6 +202,23 @@ impl Store {
         settings: &crate::config::StoreSettings,
         signer: SigningKey,
     ) -> Result<(Self, tokio::task::JoinHandle<()>)> {
+        Store::open_with(
+            dir,
+            settings,
+            &crate::tracks::TrackSettings::default(),
+            signer,
+        )
+    }
+
+    /// [`Store::open`] for a node whose `[deadlines]` are `tracks`: the index of deadlines
+    /// ([`deadlines`]) is kept with them, and built again at opening if it was built with
+    /// others (or not at all: a store written before it).
+    pub fn open_with(
+        dir: &Path,
+        settings: &crate::config::StoreSettings,
+        tracks: &crate::tracks::TrackSettings,
+        signer: SigningKey,
+    ) -> Result<(Self, tokio::task::JoinHandle<()>)> {
         let cache_capacity = settings.cache_capacity_bytes;
         crate::store::durable::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
         let config = sled::Config::new()
@@ -255,6 +273,10 @@ impl Store {
             meta.insert(index::INDEX_BUILT, &[][..])?;
             db.flush()?;
         }
+        // The index of deadlines, built (once) if it was not built with these settings.
+        if !deadlines::built_with(&meta, tracks)? {
+            deadlines::build(&db, tracks)?;
+        }
         let (committer, rx) = mpsc::channel(4096);
         let flushes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let store = Store {
@@ -266,6 +288,8 @@ impl Store {
                 audit: db.open_tree("audit")?,
                 checkpoints: db.open_tree("checkpoints")?,
                 case_index: db.open_tree("case_index")?,
+                deadlines: db.open_tree("deadlines")?,
+                tracks: std::sync::Arc::new(tracks.clone()),
                 keys: db.open_tree("keys")?,
                 peer_keys: db.open_tree("peer_keys")?,
                 signer: Signer(std::sync::Arc::new(std::sync::RwLock::new(signer))),
@@ -478,15 +502,21 @@ impl Store {
                 &self.t.outbox,
                 &self.t.meta,
                 &self.t.case_index,
+                &self.t.deadlines,
             )
-                .transaction(|(mt, et, ct, ot, meta, it)| {
+                .transaction(|(mt, et, ct, ot, meta, it, dt)| {
                     count_messages(meta, removed(mt.remove(&key)?))?;
                     et.remove(&key)?;
+                    ot.remove(&key)?;
                     if let Some(old) = ct.remove(ck.as_slice())? {
                         let old: CaseRecord = dec(&old).map_err(abort)?;
                         index::change(it, Some(&old), None)?;
+                        self.t.dx(dt, ct, ot).changed(
+                            case_ref,
+                            None,
+                            old.preservation_case.as_ref(),
+                        )?;
                     }
-                    ot.remove(&key)?;
                     Ok(())
                 }),
         )
@@ -533,7 +563,7 @@ impl Store {
         tx(self
             .t
             .all()
-            .transaction(|(mt, et, ct, ot, at, meta, cp, it)| {
+            .transaction(|(mt, et, ct, ot, at, meta, cp, it, dt)| {
                 if let Some(existing) = mt.get(key)? {
                     let old: StoredMessage = dec(&existing).map_err(abort)?;
                     return Ok(Err(CaseRefusal::Duplicate(old.receipt)));
@@ -554,6 +584,11 @@ impl Store {
                 if let Some(o) = &o {
                     ot.insert(&key, o.as_slice())?;
                 }
+                self.t.dx(dt, ct, ot).changed(
+                    &case.case_ref,
+                    Some(&case),
+                    case.preservation_case.as_ref(),
+                )?;
                 append_audit(at, meta, cp, &self.t.signer.get(), &rec)?;
                 Ok(Ok((case, warnings)))
             }))
@@ -574,8 +609,10 @@ impl Store {
             &self.t.meta,
             &self.t.checkpoints,
             &self.t.case_index,
+            &self.t.outbox,
+            &self.t.deadlines,
         );
-        tx(trees.transaction(|(ct, at, meta, cp, it)| {
+        tx(trees.transaction(|(ct, at, meta, cp, it, ot, dt)| {
             let Some(raw) = ct.get(&ck)? else {
                 return Ok(Err(CaseRefusal::NoCase(case_ref.clone())));
             };
@@ -586,6 +623,11 @@ impl Store {
             }
             ct.insert(ck.as_slice(), enc(&case).map_err(abort)?)?;
             index::put_keys(it, &old_keys, &index::keys(&case))?;
+            self.t.dx(dt, ct, ot).changed(
+                case_ref,
+                Some(&case),
+                case.preservation_case.as_ref(),
+            )?;
             append_audit(at, meta, cp, &self.t.signer.get(), rec)?;
             Ok(Ok(case))
         }))
@@ -603,8 +645,10 @@ impl Store {
             &self.t.meta,
             &self.t.checkpoints,
             &self.t.case_index,
+            &self.t.outbox,
+            &self.t.deadlines,
         );
-        tx(trees.transaction(|(ct, at, meta, cp, it)| {
+        tx(trees.transaction(|(ct, at, meta, cp, it, ot, dt)| {
             if ct.get(&ck)?.is_some() {
                 return Err(abort(NodeError::Storage(format!(
                     "case {} already exists",
@@ -613,6 +657,11 @@ impl Store {
             }
             ct.insert(ck.as_slice(), c.as_slice())?;
             index::put_keys(it, &[], &new_keys)?;
+            self.t.dx(dt, ct, ot).changed(
+                &case.case_ref,
+                Some(case),
+                case.preservation_case.as_ref(),
+            )?;
             note_case_seq(meta, &case.case_ref)?;
             append_audit(at, meta, cp, &self.t.signer.get(), rec)?;
             Ok(())
@@ -664,7 +713,7 @@ impl Store {
         tx(self
             .t
             .all()
-            .transaction(|(mt, et, ct, ot, at, meta, cp, it)| {
+            .transaction(|(mt, et, ct, ot, at, meta, cp, it, dt)| {
                 let Some(raw) = ct.get(&ck)? else {
                     return Ok(false);
                 };
@@ -676,6 +725,9 @@ impl Store {
                 }
                 ct.remove(ck.as_slice())?;
                 index::change(it, Some(&case), None)?;
+                self.t
+                    .dx(dt, ct, ot)
+                    .changed(case_ref, None, case.preservation_case.as_ref())?;
                 // What stays of the case: when and why it went, so that asking for it later is
                 // told so instead of "not found", as for a typo.
                 let tomb = enc(&(now, short(reason))).map_err(abort)?;
@@ -791,8 +843,9 @@ impl Store {
             &t.meta,
             &t.checkpoints,
             &t.case_index,
+            &t.deadlines,
         );
-        let r = tx(trees.transaction(|(mt, ct, ot, at, meta, cp, it)| {
+        let r = tx(trees.transaction(|(mt, ct, ot, at, meta, cp, it, dt)| {
             let Some(raw) = mt.get(id.as_bytes())? else {
                 return Ok(Err(format!("no message {id} here")));
             };
@@ -827,6 +880,11 @@ impl Store {
                 queued_at: now,
             };
             ot.insert(id.as_bytes(), enc(&entry).map_err(abort)?)?;
+            t.dx(dt, ct, ot).changed(
+                &case.case_ref,
+                Some(&case),
+                case.preservation_case.as_ref(),
+            )?;
             let rec = AuditRecord {
                 at: now,
                 actor: actor.clone(),
@@ -1188,6 +1246,35 @@ impl Store {
         self.t.cases.iter().values().map(|v| dec(&v?))
     }
 
+    /// The index of deadlines, to read (the timer task's board).
+    pub fn deadline_index(&self) -> deadlines::DeadlineIndex {
+        deadlines::DeadlineIndex(self.t.deadlines.clone())
+    }
+
+    /// The first difference between the index of deadlines and what the cases say it should
+    /// hold (`None`: it is exact). Reads every case: for tests and checks, not for a node.
+    pub fn check_deadline_index(&self) -> Result<Option<String>> {
+        deadlines::check(&self.db, &self.t.tracks)
+    }
+
+    /// Puts a case in the index of deadlines again as it stands, in a transaction of its own
+    /// (a repair: the index is kept by every change of a case).
+    pub fn reindex_case(&self, case_ref: &CaseRef) -> Result<()> {
+        self.writable()?;
+        let ck = case_ref.as_str().as_bytes().to_vec();
+        let trees = (&self.t.cases, &self.t.outbox, &self.t.deadlines);
+        tx(trees.transaction(|(ct, ot, dt)| {
+            let case: Option<CaseRecord> = match ct.get(&ck)? {
+                Some(raw) => Some(dec(&raw).map_err(abort)?),
+                None => None,
+            };
+            let p = case.as_ref().and_then(|c| c.preservation_case.clone());
+            self.t
+                .dx(dt, ct, ot)
+                .changed(case_ref, case.as_ref(), p.as_ref())
+        }))
+    }
+
     /// Every case, in case-reference order.
     pub fn cases(&self) -> Result<Vec<CaseRecord>> {
         self.t.cases.iter().values().map(|v| dec(&v?)).collect()
@@ -1405,6 +1492,8 @@ pub(crate) struct NewInbound {
     id: MessageId,
     /// Its case.
     case: Vec<u8>,
+    /// Its case, as a record (for the index of deadlines).
+    record: Box<CaseRecord>,
     /// The case reference.
     case_ref: CaseRef,
     /// A follow-up request names the preservation it follows.
@@ -1424,6 +1513,7 @@ pub(crate) struct NewOutbound {
     msg: Vec<u8>,
     envelope: Vec<u8>,
     case: Vec<u8>,
+    record: Box<CaseRecord>,
     case_ref: CaseRef,
     preservation_case: Option<CaseRef>,
     outbox: Vec<u8>,
@@ -1445,6 +1535,7 @@ impl Change {
                 msg: record,
                 envelope,
                 case: enc(*case)?,
+                record: Box::new((*case).clone()),
                 index_keys: index::keys(case),
                 case_ref: case.case_ref.clone(),
                 preservation_case: case.preservation_case.clone(),
@@ -1472,6 +1563,7 @@ impl Change {
             envelope,
             id: msg.id,
             case: enc(case)?,
+            record: Box::new(case.clone()),
             index_keys: index::keys(case),
             case_ref: case.case_ref.clone(),
             preservation_case: case.preservation_case.clone(),
@@ -1510,6 +1602,10 @@ struct Trees {
     checkpoints: sled::Tree,
     /// The listings' indexes ([`index`]).
     case_index: sled::Tree,
+    /// The index of deadlines ([`deadlines`]).
+    deadlines: sled::Tree,
+    /// The `[deadlines]` settings the index is kept with.
+    tracks: std::sync::Arc<crate::tracks::TrackSettings>,
     /// The node's own signing-key history (`KeyLink`s by index).
     keys: sled::Tree,
     /// Every signing key of a peer seen in the directory: `party/0/key` → first seen.
@@ -1546,6 +1642,7 @@ impl Trees {
         &sled::Tree,
         &sled::Tree,
         &sled::Tree,
+        &sled::Tree,
     ) {
         (
             &self.messages,
@@ -1556,7 +1653,23 @@ impl Trees {
             &self.meta,
             &self.checkpoints,
             &self.case_index,
+            &self.deadlines,
         )
+    }
+
+    /// The index of deadlines' view of a transaction on `cases`, `outbox` and `deadlines`.
+    fn dx<'a>(
+        &'a self,
+        dt: &'a TransactionalTree,
+        ct: &'a TransactionalTree,
+        ot: &'a TransactionalTree,
+    ) -> deadlines::Tx<'a> {
+        deadlines::Tx {
+            dt,
+            ct,
+            ot,
+            settings: &self.tracks,
+        }
     }
 
     /// Applies `changes` in one transaction; one result each, in order. A change refused for
@@ -1565,19 +1678,39 @@ impl Trees {
     fn apply(&self, changes: &[Change]) -> Result<Vec<Changed>> {
         tx(self
             .all()
-            .transaction(|(mt, et, ct, ot, at, meta, cp, it)| {
+            .transaction(|(mt, et, ct, ot, at, meta, cp, it, dt)| {
                 let mut out = Vec::with_capacity(changes.len());
                 for change in changes {
                     out.push(match change {
                         Change::Inbound(new) => {
-                            Changed::Inbound(self.inbound(mt, et, ct, at, meta, cp, it, new)?)
+                            let dx = self.dx(dt, ct, ot);
+                            Changed::Inbound(self.inbound(mt, et, ct, at, meta, cp, it, &dx, new)?)
                         }
-                        Change::Outbound(rows) => Changed::Outbound(
-                            self.outbound(mt, et, ct, ot, at, meta, cp, it, rows)?,
-                        ),
-                        Change::Settle { id, outcome, now } => Changed::Settle(
-                            self.settle(mt, ct, ot, at, meta, cp, it, *id, outcome, *now)?,
-                        ),
+                        Change::Outbound(rows) => Changed::Outbound(self.outbound(
+                            mt,
+                            et,
+                            ct,
+                            ot,
+                            at,
+                            meta,
+                            cp,
+                            it,
+                            &self.dx(dt, ct, ot),
+                            rows,
+                        )?),
+                        Change::Settle { id, outcome, now } => Changed::Settle(self.settle(
+                            mt,
+                            ct,
+                            ot,
+                            at,
+                            meta,
+                            cp,
+                            it,
+                            &self.dx(dt, ct, ot),
+                            *id,
+                            outcome,
+                            *now,
+                        )?),
                     });
                 }
                 Ok(out)
@@ -1594,6 +1727,7 @@ impl Trees {
         meta: &TransactionalTree,
         cp: &TransactionalTree,
         it: &TransactionalTree,
+        dx: &deadlines::Tx<'_>,
         new: &NewInbound,
     ) -> TxResult<std::result::Result<Inbound, InboundError>> {
         let NewInbound {
@@ -1601,6 +1735,7 @@ impl Trees {
             envelope,
             id,
             case,
+            record,
             case_ref,
             preservation_case,
             rec,
@@ -1637,6 +1772,7 @@ impl Trees {
         if let Some(p) = preservation_case {
             link_follow_up_ref(ct, p, case_ref)?;
         }
+        dx.changed(case_ref, Some(record), preservation_case.as_ref())?;
         append_audit(at, meta, cp, &self.signer.get(), rec)?;
         Ok(Ok(Inbound::Stored(receipt)))
     }
@@ -1652,6 +1788,7 @@ impl Trees {
         meta: &TransactionalTree,
         cp: &TransactionalTree,
         it: &TransactionalTree,
+        dx: &deadlines::Tx<'_>,
         rows: &[NewOutbound],
     ) -> TxResult<Result<()>> {
         // All or none: every case is checked before anything is written.
@@ -1673,6 +1810,7 @@ impl Trees {
             if let Some(p) = &r.preservation_case {
                 link_follow_up_ref(ct, p, &r.case_ref)?;
             }
+            dx.changed(&r.case_ref, Some(&r.record), r.preservation_case.as_ref())?;
             note_case_seq(meta, &r.case_ref)?;
             append_audit(at, meta, cp, &self.signer.get(), &r.rec)?;
         }
@@ -1689,6 +1827,7 @@ impl Trees {
         meta: &TransactionalTree,
         cp: &TransactionalTree,
         it: &TransactionalTree,
+        dx: &deadlines::Tx<'_>,
         id: MessageId,
         outcome: &std::result::Result<SignedReceipt, String>,
         now: UtcMs,
@@ -1737,6 +1876,7 @@ impl Trees {
         ct.insert(ck, c)?;
         index::put_keys(it, &old_keys, &index::keys(&case))?;
         ot.remove(&key)?;
+        dx.changed(&case.case_ref, Some(&case), case.preservation_case.as_ref())?;
         let rec = AuditRecord {
             at: now,
             actor: Actor::Peer(msg.to.clone()),
@@ -1829,6 +1969,7 @@ fn run_committer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tracks::Track;
     use poc247_protocol::MessageKind;
 
     fn message(envelope: &[u8]) -> StoredMessage {
@@ -1846,6 +1987,148 @@ mod tests {
             receipt: None,
             delivery: DeliveryState::Queued,
         }
+    }
+
+    /// A case as this node opens it (a preservation, LU asks FR), number `n`, with `urgency`.
+    fn case(n: u64, role: Role, urgency: poc247_protocol::Urgency) -> CaseRecord {
+        use poc247_protocol::*;
+        let lu = PartyId::parse("LU").unwrap();
+        let at = UtcMs(1_790_000_000_000 + n);
+        let h = Header {
+            version: PROTOCOL_VERSION,
+            id: MessageId::new(at),
+            from: lu.clone(),
+            to: PartyId::parse("FR").unwrap(),
+            created_at: at,
+            case_ref: CaseRef::new(&lu, 2026, n),
+            in_reply_to: None,
+            urgency,
+            language: Language::parse("fr").unwrap(),
+            exercise: false,
+        };
+        CaseRecord::open(
+            &h,
+            &Body::Preservation(kinds::Preservation::default()),
+            role,
+            crate::lifecycle::CaseContext::default(),
+            at,
+        )
+    }
+
+    fn rec(what: &str) -> AuditRecord {
+        AuditRecord {
+            at: UtcMs(1_790_000_000_000),
+            actor: Actor::Node,
+            event: what.into(),
+            case_ref: None,
+            message_id: None,
+        }
+    }
+
+    /// Every key and value of the index of deadlines.
+    fn index_rows(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+        store
+            .t
+            .deadlines
+            .iter()
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_index_of_deadlines_follows_each_change_and_a_store_without_it_gets_it_at_opening()
+    {
+        use poc247_protocol::Urgency;
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::StoreSettings::default();
+        let tracks = crate::tracks::TrackSettings::default();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let (store, committer) =
+            Store::open_with(dir.path(), &settings, &tracks, key.clone()).unwrap();
+        store
+            .insert_case(&case(1, Role::Requested, Urgency::Emergency), &rec("a"))
+            .unwrap();
+        store
+            .insert_case(&case(2, Role::Requester, Urgency::Routine), &rec("b"))
+            .unwrap();
+        store
+            .insert_case(&case(3, Role::Requested, Urgency::Urgent), &rec("c"))
+            .unwrap();
+        let lu = PartyId::parse("LU").unwrap();
+        let (one, three) = (CaseRef::new(&lu, 2026, 1), CaseRef::new(&lu, 2026, 3));
+        // Each change of a case changes its deadlines in the same transaction.
+        assert!(store
+            .fire_deadline(&one, "acknowledgement_overdue", UtcMs(1_790_000_900_001))
+            .unwrap());
+        store
+            .update_case(&three, &rec("closed"), |c| {
+                c.state = crate::lifecycle::CaseState::Closed;
+                c.updated_at = UtcMs(1_790_000_000_100);
+                Ok(())
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.check_deadline_index().unwrap(), None);
+        let index = store.deadline_index();
+        let counts = index.counts().unwrap();
+        assert_eq!((counts.requester, counts.requested), (1, 2));
+        let fr = PartyId::parse("FR").unwrap();
+        assert_eq!(
+            counts.unfired.get(&fr),
+            Some(&1),
+            "case 2's acknowledgement"
+        );
+        assert_eq!(
+            counts.fired.get(&(fr.clone(), Track::Acknowledgement)),
+            Some(&1),
+            "case 1's, fired"
+        );
+        let fired: Vec<_> = index.rows(true, None).map(|r| r.unwrap()).collect();
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].case_ref, one);
+        assert_eq!(
+            index.next_due().unwrap(),
+            Some(UtcMs(1_790_000_000_002 + 86_400_000))
+        );
+        let before = index_rows(&store);
+        drop(index);
+        // As a build before the index left it: no index, nothing in `meta` about it.
+        store.t.deadlines.clear().unwrap();
+        store.t.meta.remove(deadlines::BUILT_WITH).unwrap();
+        store.db.flush().unwrap();
+        drop(store);
+        committer.await.unwrap();
+        let (store, committer) =
+            Store::open_with(dir.path(), &settings, &tracks, key.clone()).unwrap();
+        assert_eq!(index_rows(&store), before, "built once at opening, whole");
+        assert_eq!(store.check_deadline_index().unwrap(), None);
+        // Purged: its deadlines and its count go with it.
+        assert!(store
+            .purge_case(&one, "order", Actor::Node, UtcMs(1_790_000_000_200))
+            .unwrap());
+        assert_eq!(store.check_deadline_index().unwrap(), None);
+        let counts = store.deadline_index().counts().unwrap();
+        assert_eq!((counts.requester, counts.requested), (1, 1));
+        assert!(counts.fired.is_empty());
+        drop(store);
+        committer.await.unwrap();
+        // Other settings (a retention period): built again with them.
+        let kept = crate::tracks::TrackSettings {
+            retention_days: Some(30),
+            ..crate::tracks::TrackSettings::default()
+        };
+        let (store, committer) = Store::open_with(dir.path(), &settings, &kept, key).unwrap();
+        assert_eq!(store.check_deadline_index().unwrap(), None);
+        let retention: Vec<_> = store
+            .deadline_index()
+            .rows(false, None)
+            .map(|r| r.unwrap())
+            .filter(|r| r.row.slot.track == Track::Retention)
+            .collect();
+        assert_eq!(retention.len(), 1, "the closed case's purge");
+        assert_eq!(retention[0].case_ref, three);
+        drop(store);
+        committer.await.unwrap();
     }
 
     #[tokio::test]
