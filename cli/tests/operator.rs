@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use poc247_node::LoadDirectory as _;
 use poc247_tests::*;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt as _;

@@ -14,7 +14,7 @@ use crate::handles::{
 use crate::keys;
 use crate::operator::Ops;
 use crate::outgoing::Cases;
-use crate::peers::directory::Directory;
+use crate::peers::directory::{Directory, LoadDirectory};
 use crate::ready::Ready;
 use crate::store::{DeliveryState, Store, StoredMessage};
 use crate::timers::Deadlines;

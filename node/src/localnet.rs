@@ -16,7 +16,7 @@ use crate::config::NodeConfig;
 use crate::devnet;
 use crate::driver::Node;
 use crate::error::{NodeError, Result};
-use crate::peers::directory::{encode_public_key, Directory};
+use crate::peers::directory::{encode_public_key, Directory, LoadDirectory};
 use crate::peers::registry::{SignedEntry, SignedVersion};
 use poc247_protocol::{PartyId, SigningKey};
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 //! blackhole stands for the 30 s one.
 
 use poc247_node::events::EventKind;
-use poc247_node::Directory;
+use poc247_node::{Directory, LoadDirectory};
 use poc247_tests::proxy::FaultProxy;
 use poc247_tests::*;
 use std::collections::HashSet;

@@ -2,7 +2,7 @@
 //! sides (its receipts at the requester, its own audit checkpoints), and the exchange goes on.
 
 use poc247_node::keys::encode_signing_key;
-use poc247_node::peers::directory::{encode_public_key, Directory};
+use poc247_node::peers::directory::{encode_public_key, Directory, LoadDirectory};
 use poc247_protocol::SigningKey;
 use poc247_tests::flow::*;
 use poc247_tests::*;

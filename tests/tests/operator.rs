@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use poc247_node::events::EventKind;
-use poc247_node::peers::directory::{Directory, PartyEntryFile};
+use poc247_node::peers::directory::{Directory, LoadDirectory, PartyEntryFile};
 use poc247_tests::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
