@@ -21,7 +21,7 @@ use poc247_node::lifecycle::{CaseRecord, Role, Step};
 use poc247_node::localnet::LocalNetwork;
 use poc247_node::outgoing::context_for;
 use poc247_node::store::{DeliveryState, Direction, Store, StoredMessage};
-use poc247_node::Directory;
+use poc247_node::{Directory, LoadDirectory};
 use poc247_protocol::{
     envelope_sha256, Body, CaseRef, Date, Envelope, Header, Language, MessageId, MessageKind,
     PartyId, Receipt, SignedReceipt, SigningKey, Urgency, UtcMs, PROTOCOL_VERSION,

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use poc247_node::peers::directory::Directory;
+use poc247_node::peers::directory::{Directory, LoadDirectory};
 use poc247_node::{export, peers::registry};
 use poc247_tests::flow::Flow;
 use poc247_tests::*;

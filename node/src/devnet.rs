@@ -445,7 +445,7 @@ pub fn node_config(out: &Path, party: &PartyId) -> Result<NodeConfig> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::peers::directory::Directory;
+    use crate::peers::directory::{Directory, LoadDirectory};
     use std::os::unix::fs::PermissionsExt as _;
 
     fn p(s: &str) -> PartyId {

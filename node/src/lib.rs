@@ -31,7 +31,7 @@ pub use error::NodeError;
 pub use handles::{DirectoryHandle, Events, Identity};
 pub use outgoing::Cases;
 pub use outgoing::{NewRequest, SubmitError, Submitted};
-pub use peers::directory::Directory;
+pub use peers::directory::{Directory, LoadDirectory};
 pub use wire::Wire;
 
 // The sans-IO core, under the paths the node has always used.

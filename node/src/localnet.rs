@@ -15,7 +15,7 @@ use crate::config::NodeConfig;
 use crate::devnet;
 use crate::driver::Node;
 use crate::error::{NodeError, Result};
-use crate::peers::directory::Directory;
+use crate::peers::directory::{Directory, LoadDirectory};
 use crate::peers::registry::{SignedEntry, SignedVersion};
 use poc247_protocol::PartyId;
 use std::collections::BTreeMap;

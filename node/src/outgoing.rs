@@ -7,11 +7,13 @@ use crate::audit::{Actor, AuditRecord};
 use crate::error::NodeError;
 use crate::events::EventKind;
 use crate::handles::{Clocks, DeliveryCmd, DirectoryHandle, Events, Identity, Outbox};
-use crate::lifecycle::{CaseContext, CaseRecord, ExternalRecord, Role, Step};
-use crate::peers::directory::{Directory, MlaBasis, PartyEntry};
+use crate::lifecycle::{CaseRecord, ExternalRecord, Role, Step};
+use crate::peers::directory::Directory;
 use crate::ready::{Durability, Ready};
 use crate::store::Store;
 use crate::store::{CaseRefusal, DeliveryState, Direction, StoredMessage};
+pub use poc247_core::routing::context_for;
+use poc247_core::routing::{self, check_language, Route, RouteError, RouteRequest};
 use poc247_protocol::{
     Body, CaseRef, Date, Envelope, FieldError, Header, Language, MessageId, MessageKind, PartyId,
     Problem, RelayKind, Relayed, Urgency, UtcMs, PROTOCOL_VERSION,
@@ -86,119 +88,19 @@ pub enum SubmitError {
     Node(#[from] NodeError),
 }
 
+impl From<RouteError> for SubmitError {
+    fn from(e: RouteError) -> Self {
+        match e {
+            RouteError::Invalid(fields) => SubmitError::Invalid(fields),
+            RouteError::Conflict(m) => SubmitError::Conflict(m),
+        }
+    }
+}
+
 fn field(name: &str, why: impl Into<String>) -> FieldError {
     FieldError {
         field: name.to_owned(),
         problem: Problem::Invalid(why.into()),
-    }
-}
-
-/// What the directory says of a request of `kind` from `requester` to `requested`.
-///
-/// A formal confirmation follows only a request that asks the requested Party to act under
-/// its law: a preservation or a mutual-assistance request sent by expedited means, where that
-/// Party requires one (BC 25(3)), and an emergency production where it declared that the
-/// request is submitted formally after execution (emergency production para. 7). Advice,
-/// volunteered information and its offer are not requests to confirm.
-pub fn context_for(
-    directory: &Directory,
-    requester: &PartyId,
-    requested: &PartyId,
-    kind: MessageKind,
-) -> CaseContext {
-    let mut c = CaseContext {
-        preservation_min_days: 60,
-        ..CaseContext::default()
-    };
-    if let Some(e) = directory.get(requested) {
-        let d = &e.declarations;
-        match kind {
-            MessageKind::Preservation | MessageKind::MutualAssistance => {
-                c.confirmation_required = d.formal_confirmation_required;
-            }
-            MessageKind::EmergencyProduction => {
-                c.confirmation_required =
-                    d.formal_confirmation_required || d.confirmation_after_execution;
-                c.confirmation_after_execution = d.confirmation_after_execution;
-            }
-            _ => {}
-        }
-        c.confirmation_days = d.formal_confirmation_days;
-        c.preservation_min_days = d.preservation_min_days;
-        c.legal_max_days = d.legal_max_days;
-        c.mla_basis = d
-            .mla_basis
-            .get(requester.as_str())
-            .copied()
-            .unwrap_or_default();
-    }
-    if let Some(e) = directory.get(requester) {
-        if let Some(b) = e.declarations.mla_basis.get(requested.as_str()) {
-            if *b == MlaBasis::Treaty {
-                c.mla_basis = MlaBasis::Treaty;
-            }
-        }
-    }
-    c
-}
-
-/// Where one request goes, and what the officer is told, after the directory's rules.
-struct Route {
-    to: PartyId,
-    language_override: bool,
-    copy_to: Option<PartyId>,
-    warnings: Vec<String>,
-}
-
-fn check_language(
-    entry: &PartyEntry,
-    language: &Language,
-    overridden: bool,
-) -> Result<bool, SubmitError> {
-    if entry.languages.is_empty() || entry.languages.contains(language) {
-        return Ok(false);
-    }
-    let listed: Vec<&str> = entry.languages.iter().map(Language::as_str).collect();
-    if overridden {
-        return Ok(true);
-    }
-    Err(SubmitError::Conflict(format!(
-        "{} accepts requests in {} (CARICOM MLA para. 18), not {language}: write in one of those, \
-         or override (the override is recorded on the case)",
-        entry.id,
-        listed.join(", ")
-    )))
-}
-
-/// How an emergency mutual-assistance request reaches the Party of `entry` from here, as the
-/// routing rules of [`Cases::submit`] would send it.
-fn mla_route_advice(directory: &Directory, entry: &PartyEntry) -> String {
-    let to = &entry.id;
-    let d = &entry.declarations;
-    let ca = entry
-        .central_authority
-        .as_ref()
-        .filter(|ca| *ca != to && directory.get(ca).is_some());
-    let send = format!("`poc247 send mutual-assistance --to {to} --urgency emergency …`");
-    match ca {
-        Some(ca) if d.urgent_requests_to_central_authority_only => {
-            format!("send it now with {send}; it goes to {ca} (art. 27(9)(e))")
-        }
-        _ if d.accepts_mla_via_247 => format!("send it now with {send}"),
-        Some(ca) => format!(
-            "send it now to its central authority with \
-             `poc247 send mutual-assistance --to {ca} --urgency emergency …`"
-        ),
-        None => match &entry.central_authority {
-            Some(ca) => format!(
-                "{to} takes no mutual-assistance request on the 24/7 channel and its central \
-                 authority {ca} has no node here: send it to {ca} by its own channel"
-            ),
-            None => format!(
-                "{to} takes no mutual-assistance request on the 24/7 channel: send it through \
-                 its central authority by its own channel"
-            ),
-        },
     }
 }
 
@@ -301,138 +203,27 @@ impl Cases {
         Ok(())
     }
 
-    /// Applies the directory's routing rules to a request for `to`.
+    /// Applies the directory's routing rules to a request for `to` (the core's `route`), the
+    /// preservation a mutual-assistance request follows read from the store.
     fn route(
         &self,
         directory: &Directory,
         req: &NewRequest,
         to: &PartyId,
     ) -> Result<Route, SubmitError> {
-        if to == self.me.party() {
-            return Err(SubmitError::Invalid(vec![field(
-                "to",
-                "a node does not send requests to itself",
-            )]));
-        }
-        let Some(entry) = directory.get(to) else {
-            return Err(SubmitError::Invalid(vec![field(
-                "to",
-                format!("{to} is not in the directory"),
-            )]));
+        let request = RouteRequest {
+            body: &req.body,
+            language: &req.language,
+            language_override: req.language_override,
+            subscriber_only_override: req.subscriber_only_override,
         };
-        let d = &entry.declarations;
-        let mut route = Route {
-            to: to.clone(),
-            language_override: false,
-            copy_to: None,
-            warnings: Vec::new(),
-        };
-        match &req.body {
-            Body::MutualAssistance(m) => {
-                // Within one Party (a central authority forwarding to its own 24/7 node or
-                // competent authority, 27(9)(c)), the declarations made to other Parties do
-                // not apply.
-                let domestic = to.state() == self.me.party().state();
-                if let Some(p) = &m.preservation_case {
-                    match self.store.case(p)? {
-                        Some(c)
-                            if c.kind == MessageKind::Preservation && c.role == Role::Requester =>
-                        {
-                            // The follow-up goes to the Party that preserved the data, or to
-                            // its central authority (BC 29(1), 29(7)).
-                            let preserved_by = &c.requested;
-                            let its_ca = directory
-                                .get(preserved_by)
-                                .and_then(|e| e.central_authority.as_ref())
-                                == Some(to);
-                            if preserved_by != to && !its_ca {
-                                return Err(SubmitError::Invalid(vec![field(
-                                    "preservation_case",
-                                    format!(
-                                        "{p} is a preservation by {preserved_by}; its follow-up \
-                                         goes to {preserved_by}, not {to} (BC 29(1))"
-                                    ),
-                                )]));
-                            }
-                        }
-                        _ => {
-                            return Err(SubmitError::Invalid(vec![field(
-                                "preservation_case",
-                                format!("{p} is not a preservation this node requested"),
-                            )]))
-                        }
-                    }
-                }
-                // The requested Party's central authority, if it has a node in the directory.
-                let ca = entry
-                    .central_authority
-                    .clone()
-                    .filter(|ca| ca != to && ca != self.me.party() && directory.get(ca).is_some());
-                if domestic {
-                } else if let Some(ca) = ca.filter(|_| d.urgent_requests_to_central_authority_only)
-                {
-                    route.warnings.push(format!(
-                        "{to} declared that urgent requests go to its central authority only \
-                         (art. 27(9)(e)): addressed to {ca}"
-                    ));
-                    route.to = ca;
-                } else if !d.accepts_mla_via_247 && !to.is_authority() {
-                    return Err(SubmitError::Conflict(format!(
-                        "{to} does not accept mutual-assistance requests on the 24/7 channel \
-                         (CARICOM emergency MLA para. 9); send it to its central authority{}",
-                        entry
-                            .central_authority
-                            .as_ref()
-                            .map(|c| format!(" ({c})"))
-                            .unwrap_or_default()
-                    )));
-                }
-                // Art. 27(9)(a): a request sent directly goes with a copy through the own
-                // central authority (not a copy or a forward itself).
-                if !route.to.is_authority() && !domestic && m.relayed.is_none() {
-                    route.copy_to = directory
-                        .get(self.me.party())
-                        .and_then(|me| me.central_authority.clone())
-                        .filter(|ca| directory.get(ca).is_some() && ca != self.me.party());
-                }
-            }
-            Body::EmergencyProduction(e) => {
-                if d.withholds_until_emergency_mla {
-                    route.warnings.push(format!(
-                        "{to} withholds the data until an emergency mutual-assistance request \
-                         arrives (emergency production para. 2): {}",
-                        mla_route_advice(directory, entry)
-                    ));
-                }
-                if e.subscriber_only && d.no_subscriber_only {
-                    if !req.subscriber_only_override {
-                        return Err(SubmitError::Conflict(format!(
-                            "{to} declared that it does not execute requests for subscriber \
-                             information only (emergency production para. 3): override to send anyway"
-                        )));
-                    }
-                    route.warnings.push(format!(
-                        "sent although {to} does not execute subscriber-only requests (para. 3)"
-                    ));
-                }
-                if d.confirmation_after_execution {
-                    route.warnings.push(format!(
-                        "{to} requires the request to be submitted formally after execution \
-                         (emergency production para. 7)"
-                    ));
-                }
-            }
-            _ => {}
-        }
-        let target = directory.get(&route.to).unwrap_or(entry);
-        route.language_override = check_language(target, &req.language, req.language_override)?;
-        if route.language_override {
-            route.warnings.push(format!(
-                "sent in {} which {} does not list, on the officer's override",
-                req.language, route.to
-            ));
-        }
-        Ok(route)
+        routing::route(directory, self.me.party(), &request, to, |p| {
+            Ok(self
+                .store
+                .case(p)?
+                .filter(|c| c.kind == MessageKind::Preservation && c.role == Role::Requester)
+                .map(|c| c.requested))
+        })
     }
 
     fn new_case_ref(&self, now: UtcMs) -> Result<CaseRef, NodeError> {

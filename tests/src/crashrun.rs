@@ -24,7 +24,7 @@ use poc247_api::client::{ClientError, ControlClient};
 use poc247_node::config::StoreSettings;
 use poc247_node::lifecycle::{CaseRecord, CaseState, Role};
 use poc247_node::store::{DeliveryState, Direction, Store, StoredMessage};
-use poc247_node::{Directory, NodeConfig};
+use poc247_node::{Directory, LoadDirectory, NodeConfig};
 use poc247_protocol::{envelope_sha256, CaseRef, MessageId};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};

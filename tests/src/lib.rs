@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use poc247_api::client::ControlClient;
 use poc247_node::events::{EventKind, NodeEvent};
 use poc247_node::localnet::{LocalNetwork, Pki};
-use poc247_node::NodeConfig;
+use poc247_node::{LoadDirectory, NodeConfig};
 use poc247_protocol::{
     Body, CaseRef, Envelope, Header, Language, MessageId, PartyId, Preservation, Urgency, UtcMs,
     PROTOCOL_VERSION,

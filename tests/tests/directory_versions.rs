@@ -3,7 +3,7 @@
 //! newer than and chained to the one in force, and every entry is as its Party signed it.
 
 use poc247_node::events::EventKind;
-use poc247_node::peers::directory::Directory;
+use poc247_node::peers::directory::{Directory, LoadDirectory};
 use poc247_node::peers::registry::{self, SignedEntry};
 use poc247_protocol::{SigningKey, UtcMs};
 use poc247_tests::*;

@@ -117,7 +117,7 @@ async fn a_bad_directory_version_is_refused_naming_what_is_wrong_and_the_old_one
 ) -> anyhow::Result<()> {
     let net = Net::embedded().await?;
     let lu = net.client("LU")?;
-    let refused = |r: &poc247_node::client::ApiResponse, what: &str| {
+    let refused = |r: &poc247_api::client::ApiResponse, what: &str| {
         assert_eq!(r.status.as_u16(), 422, "{}", r.body);
         assert_eq!(r.body["error"]["code"], "version-refused", "{}", r.body);
         let message = r.body["error"]["message"].as_str().unwrap_or_default();

@@ -126,7 +126,7 @@ pub fn load_directory(
         .and_then(|()| crate::peers::registry::directory_of(&version))
     {
         Ok(directory) => Ok((directory, path)),
-        Err(m) => Err((path, m)),
+        Err(m) => Err((path, m.into())),
     }
 }
 
