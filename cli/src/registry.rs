@@ -205,12 +205,7 @@ pub async fn apply(socket: &Path, file: &Path) -> Result<Outcome, Failure> {
 /// checks it, written with its files.
 pub fn apply_offline(config: &Path, file: &Path) -> Result<Outcome, Failure> {
     let cfg = poc247_node::config::NodeConfig::load(config).map_err(refused)?;
-    let Some(registry_key) = cfg.registry_key else {
-        return Err(refused(format!(
-            "{}: no registry_key is pinned: no signed version can be taken",
-            config.display()
-        )));
-    };
+    let registry_key = cfg.registry_key;
     let signing = poc247_node::keys::load_signing_key(&cfg.signing_key).map_err(refused)?;
     let next = SignedVersion::parse(&read(file)?)
         .map_err(|m| refused(format!("{}: {m}", file.display())))?;
@@ -260,16 +255,14 @@ pub fn check_config(config: &Path) -> Result<Outcome, Failure> {
         cfg.directory.display(),
         poc247_protocol::fingerprint(&signing.verifying_key()),
     );
-    if let Some(k) = &cfg.registry_key {
-        text.push_str(&format!(
-            "  registry    {} pinned; version {}\n",
-            poc247_protocol::fingerprint(k),
-            version.as_ref().map_or("none applied yet".to_owned(), |v| v
-                .version
-                .serial
-                .to_string())
-        ));
-    }
+    text.push_str(&format!(
+        "  registry    {} pinned; version {}\n",
+        poc247_protocol::fingerprint(&cfg.registry_key),
+        version.as_ref().map_or("none applied yet".to_owned(), |v| v
+            .version
+            .serial
+            .to_string())
+    ));
     if cfg.dev {
         text.push_str("  DEVELOPMENT network: the dev CA is accepted — never in service\n");
     }
@@ -286,7 +279,7 @@ pub fn check_config(config: &Path) -> Result<Outcome, Failure> {
             "directory": cfg.directory,
             "parties": parties,
             "signing_key": poc247_protocol::fingerprint(&signing.verifying_key()),
-            "registry_key": cfg.registry_key.as_ref().map(poc247_protocol::fingerprint),
+            "registry_key": poc247_protocol::fingerprint(&cfg.registry_key),
             "directory_version": version.map(|v| v.version.serial),
             "dev": cfg.dev,
             "drill": cfg.drill.enabled,

@@ -417,7 +417,7 @@ async fn dev_network_writes_configs_that_run_loads() {
     let dev_registry = poc247_node::localnet::dev_registry_key(&out).unwrap();
     for p in ["lu", "fr", "lu-ca"] {
         let cfg = poc247_node::NodeConfig::load(&out.join(p).join("node.toml")).unwrap();
-        assert_eq!(cfg.registry_key, Some(dev_registry.verifying_key()), "{p}");
+        assert_eq!(cfg.registry_key, dev_registry.verifying_key(), "{p}");
         let v = poc247_node::peers::version_in_force(&cfg).unwrap().unwrap();
         assert_eq!(v.version.serial, 1);
         let directory =

@@ -194,7 +194,7 @@ pub struct NodeConfig {
     /// Directory file.
     pub directory: PathBuf,
     /// The registry's key pinned here, if any.
-    pub registry_key: Option<poc247_protocol::VerifyingKey>,
+    pub registry_key: poc247_protocol::VerifyingKey,
     /// CA certificate.
     pub ca_cert: PathBuf,
     /// TLS certificate.
@@ -303,10 +303,8 @@ impl NodeConfig {
             .map(abs)
             .unwrap_or_else(|| data_dir.join("control.sock"));
         let registry_key = match f.registry_key.as_deref() {
-            Some(k) => Some(
-                crate::peers::directory::decode_public_key(k)
-                    .map_err(|m| format!("registry_key {m}"))?,
-            ),
+            Some(k) => crate::peers::directory::decode_public_key(k)
+                .map_err(|m| format!("registry_key {m}"))?,
             None => {
                 return Err(
                     "registry_key is missing: a node trusts its peers only through the \

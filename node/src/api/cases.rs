@@ -480,7 +480,7 @@ pub(crate) async fn export_case(
         attachments: &attachments,
         directory: &directory,
         version: version.flatten(),
-        registry_key: cfg.registry_key,
+        registry_key: Some(cfg.registry_key),
         party: s.me.party(),
         signing: &signing,
     };

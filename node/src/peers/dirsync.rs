@@ -217,9 +217,7 @@ async fn read_versions(recv: &mut quinn::RecvStream) -> Result<Vec<Vec<u8>>, Str
 /// Tells `peer` our serial on `conn` and takes the newer versions it holds, if any, oldest
 /// first. Returns whether the exchange completed (whatever was offered taken or refused).
 pub async fn sync_with(wire: Wire, peer: PartyId, conn: quinn::Connection) -> bool {
-    let Some(registry_key) = wire.cases.me.cfg().registry_key else {
-        return true;
-    };
+    let registry_key = wire.cases.me.cfg().registry_key;
     let mine = serial_here(&wire);
     let exchange = async {
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
@@ -333,7 +331,7 @@ pub async fn serve(
         }
     }
     let _ = send.finish();
-    if theirs > serial_here(wire) && wire.cases.me.cfg().registry_key.is_some() {
+    if theirs > serial_here(wire) {
         exchange_on(wire, peer, conn);
     }
 }
@@ -341,9 +339,6 @@ pub async fn serve(
 /// Exchanges serials with `peer` on `conn` on a task of its own (a new connection, or a peer
 /// that holds a newer version); one that does not complete is owed and made again later.
 pub fn exchange_on(wire: &Wire, peer: &PartyId, conn: &quinn::Connection) {
-    if wire.cases.me.cfg().registry_key.is_none() {
-        return;
-    }
     let (w, p, c) = (wire.clone(), peer.clone(), conn.clone());
     wire.tasks.spawn(async move {
         if !sync_with(w.clone(), p.clone(), c).await {
@@ -356,9 +351,6 @@ pub fn exchange_on(wire: &Wire, peer: &PartyId, conn: &quinn::Connection) {
 /// peer our serial, and a peer behind fetches it), so that a version taken here reaches them
 /// at once; an offer that does not complete is made again by [`run_offers`].
 pub fn spread(wire: &Wire) {
-    if wire.cases.me.cfg().registry_key.is_none() {
-        return;
-    }
     for entry in wire.cases.directory().iter() {
         if &entry.id != wire.cases.me.party() {
             wire.offers.owe(&entry.id);

@@ -102,12 +102,7 @@ pub fn load_directory(
     cfg: &crate::config::NodeConfig,
 ) -> std::result::Result<(Directory, std::path::PathBuf), (std::path::PathBuf, String)> {
     let path = version_path(cfg);
-    let Some(registry_key) = cfg.registry_key else {
-        return Err((
-            path,
-            "no registry key is pinned in node.toml (registry_key)".into(),
-        ));
-    };
+    let registry_key = cfg.registry_key;
     let version = match version_in_force(cfg) {
         Ok(Some(v)) => v,
         Ok(None) => {
