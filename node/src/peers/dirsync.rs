@@ -193,42 +193,21 @@ fn versions_after(cfg: &crate::config::NodeConfig, theirs: u64) -> Vec<Vec<u8>> 
     out.split_off(skip)
 }
 
-/// Reads what a peer hands over: one frame per version, oldest first, until the stream ends.
-/// An empty first frame means the peer holds nothing newer.
-async fn read_versions(recv: &mut quinn::RecvStream) -> Result<Vec<Vec<u8>>, String> {
-    let max = u32::try_from(MAX_VERSION_BYTES).unwrap_or(u32::MAX);
-    let first = transport::read_frame(recv, max)
-        .await
-        .map_err(|e| e.to_string())?;
-    if first.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut all = vec![first];
-    while all.len() < MOST_PER_EXCHANGE {
-        // The stream's end (or anything else that is not a frame) ends the list.
-        match transport::read_frame(recv, max).await {
-            Ok(b) if !b.is_empty() => all.push(b),
-            _ => break,
-        }
-    }
-    Ok(all)
-}
-
 /// Tells `peer` our serial on `conn` and takes the newer versions it holds, if any, oldest
 /// first. Returns whether the exchange completed (whatever was offered taken or refused).
 pub async fn sync_with(wire: Wire, peer: PartyId, conn: quinn::Connection) -> bool {
     let registry_key = wire.cases.me.cfg().registry_key;
     let mine = serial_here(&wire);
-    let exchange = async {
-        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+    let hello = async {
+        let (mut send, recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
         let mut hello = DIRECTORY_MAGIC.to_vec();
         hello.extend_from_slice(&mine.to_be_bytes());
         send.write_all(&hello).await.map_err(|e| e.to_string())?;
         let _ = send.finish();
-        read_versions(&mut recv).await
+        Ok::<_, String>(recv)
     };
-    let offered = match tokio::time::timeout(EXCHANGE_TIMEOUT, exchange).await {
-        Ok(Ok(b)) => b,
+    let mut recv = match tokio::time::timeout(EXCHANGE_TIMEOUT, hello).await {
+        Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             tracing::debug!(peer = %peer, error = %e, "directory exchange did not complete");
             return false;
@@ -251,8 +230,30 @@ pub async fn sync_with(wire: Wire, peer: PartyId, conn: quinn::Connection) -> bo
             Some(peer.clone()),
         );
     };
+    // One version at a time, oldest first, each taken before the next is read: what a peer
+    // hands over costs at most one version's bytes here.
+    let max = u32::try_from(MAX_VERSION_BYTES).unwrap_or(u32::MAX);
     let mut took = None;
-    for bytes in offered {
+    for read in 0..MOST_PER_EXCHANGE {
+        let bytes = match tokio::time::timeout(
+            EXCHANGE_TIMEOUT,
+            transport::read_frame(&mut recv, max),
+        )
+        .await
+        {
+            Ok(Ok(b)) if b.is_empty() => break,
+            Ok(Ok(b)) => b,
+            // After the first, the stream's end (or anything that is not a frame) ends the list.
+            _ if read > 0 => break,
+            Ok(Err(e)) => {
+                tracing::debug!(peer = %peer, error = %e, "directory exchange did not complete");
+                return false;
+            }
+            Err(_) => {
+                tracing::debug!(peer = %peer, "directory exchange timed out");
+                return false;
+            }
+        };
         let next = match SignedVersion::parse(&bytes) {
             Ok(v) => v,
             Err(why) => {
