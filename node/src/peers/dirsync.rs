@@ -138,16 +138,21 @@ fn kept_dir(cfg: &crate::config::NodeConfig) -> PathBuf {
     cfg.data_dir.join("directory-versions")
 }
 
+/// The file of the kept version `serial`.
+fn kept_file(cfg: &crate::config::NodeConfig, serial: u64) -> PathBuf {
+    kept_dir(cfg).join(format!("{serial:020}.json"))
+}
+
 /// Keeps a version just taken (durably, before it is put in force), and forgets the oldest
 /// beyond [`KEPT_VERSIONS`].
 pub fn keep(cfg: &crate::config::NodeConfig, serial: u64, bytes: &[u8]) -> std::io::Result<()> {
     let dir = kept_dir(cfg);
     crate::store::durable::create_dir_all(&dir)?;
-    crate::store::durable::replace(&dir.join(format!("{serial:020}.json")), bytes)?;
+    crate::store::durable::replace(&kept_file(cfg, serial), bytes)?;
     let serials = kept_serials(cfg);
     if serials.len() > KEPT_VERSIONS {
         for old in &serials[..serials.len() - KEPT_VERSIONS] {
-            let _ = std::fs::remove_file(dir.join(format!("{old:020}.json")));
+            let _ = std::fs::remove_file(kept_file(cfg, *old));
         }
     }
     Ok(())
@@ -170,27 +175,18 @@ fn kept_serials(cfg: &crate::config::NodeConfig) -> Vec<u64> {
     serials
 }
 
-/// What to hand a peer that holds `theirs`: each version kept here after it, oldest first,
-/// ending with the one in force (which is always sent, kept or not).
-fn versions_after(cfg: &crate::config::NodeConfig, theirs: u64) -> Vec<Vec<u8>> {
-    let Ok(Some(in_force)) = crate::peers::version_in_force(cfg) else {
-        return Vec::new();
-    };
-    let newest = in_force.version.serial;
-    if newest <= theirs {
+/// The kept versions to hand a peer that holds `theirs` before the one in force (`newest`),
+/// oldest first. None for a peer that holds no version: the one in force alone serves it.
+fn kept_after(cfg: &crate::config::NodeConfig, theirs: u64, newest: u64) -> Vec<u64> {
+    if theirs == 0 {
         return Vec::new();
     }
-    let dir = kept_dir(cfg);
-    let mut out: Vec<Vec<u8>> = kept_serials(cfg)
+    let mut serials: Vec<u64> = kept_serials(cfg)
         .into_iter()
         .filter(|s| *s > theirs && *s < newest)
-        .filter_map(|s| std::fs::read(dir.join(format!("{s:020}.json"))).ok())
         .collect();
-    if let Ok(b) = in_force.to_bytes() {
-        out.push(b);
-    }
-    let skip = out.len().saturating_sub(MOST_PER_EXCHANGE);
-    out.split_off(skip)
+    let skip = serials.len().saturating_sub(MOST_PER_EXCHANGE - 1);
+    serials.split_off(skip)
 }
 
 /// Tells `peer` our serial on `conn` and takes the newer versions it holds, if any, oldest
@@ -320,15 +316,28 @@ pub async fn serve(
         return;
     }
     let theirs = u64::from_be_bytes(theirs);
-    let answer = versions_after(wire.cases.me.cfg(), theirs);
-    if answer.is_empty() {
-        let _ = transport::write_frame(&mut send, &[]).await;
-    } else {
-        tracing::debug!(peer = %peer, theirs, count = answer.len(), "offering newer directory versions");
-        for bytes in &answer {
-            if transport::write_frame(&mut send, bytes).await.is_err() {
-                break;
+    let cfg = wire.cases.me.cfg();
+    // One version read and written at a time, oldest first, the one in force last.
+    match crate::peers::version_in_force(cfg) {
+        Ok(Some(in_force)) if in_force.version.serial > theirs => {
+            let kept = kept_after(cfg, theirs, in_force.version.serial);
+            tracing::debug!(peer = %peer, theirs, count = kept.len() + 1, "offering newer directory versions");
+            let mut written = true;
+            for serial in kept {
+                let Ok(bytes) = std::fs::read(kept_file(cfg, serial)) else {
+                    continue;
+                };
+                if transport::write_frame(&mut send, &bytes).await.is_err() {
+                    written = false;
+                    break;
+                }
             }
+            if let (true, Ok(bytes)) = (written, in_force.to_bytes()) {
+                let _ = transport::write_frame(&mut send, &bytes).await;
+            }
+        }
+        _ => {
+            let _ = transport::write_frame(&mut send, &[]).await;
         }
     }
     let _ = send.finish();
