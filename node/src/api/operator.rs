@@ -22,8 +22,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use poc247_api::{
     Alarm, AttachmentLimits, Certificate, DirectorySource, DirectoryVersion, DrillClock,
-    FailedMessage, HookHealth, Latency, MessagesIn, MessagesOut, MetricsSummary, PeerList,
-    PeerView, QueueDepth, Reloaded, Status, StatusPeer,
+    HookHealth, Latency, MessagesIn, MessagesOut, MetricsSummary, PeerList, PeerView, QueueDepth,
+    Reloaded, Status, StatusPeer,
 };
 use poc247_protocol::UtcMs;
 use poc247_protocol::{fingerprint, PartyId};
@@ -233,17 +233,7 @@ fn reload_answer(r: crate::peers::ReloadReport, serial: Option<u64>) -> Reloaded
         changed: r.diff.changed,
         repinned: r.diff.repinned,
         connections_closed: r.connections_closed as u64,
-        failed: r
-            .failed
-            .into_iter()
-            .map(|f| FailedMessage {
-                message_id: f.message_id,
-                case_ref: f.case_ref,
-                kind: f.kind,
-                peer: f.peer,
-                reason: f.reason,
-            })
-            .collect(),
+        failed: r.failed,
         certificate: r.certificate.map(certificate),
         warnings: r.warnings,
         serial,

@@ -20,7 +20,7 @@ use crate::store::DeliveryState;
 use crate::wire::certs::CertStatus;
 use crate::wire::tls;
 use crate::wire::Wire;
-use poc247_protocol::{fingerprint, CaseRef, MessageId, MessageKind, PartyId, UtcMs, VerifyingKey};
+use poc247_protocol::{fingerprint, PartyId, UtcMs, VerifyingKey};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -179,20 +179,8 @@ pub fn adopt_next_signing_key(
     Ok(true)
 }
 
-/// An outbound message marked failed because its peer left the directory.
-#[derive(Debug, Clone, Serialize)]
-pub struct FailedMessage {
-    /// The message.
-    pub message_id: MessageId,
-    /// Its case.
-    pub case_ref: CaseRef,
-    /// Its kind.
-    pub kind: MessageKind,
-    /// The party it was for.
-    pub peer: PartyId,
-    /// Why.
-    pub reason: String,
-}
+/// An outbound message marked failed because its peer left the directory: the API's type.
+pub use poc247_api::FailedMessage;
 
 /// What a reload did.
 #[derive(Debug, Clone, Serialize)]
