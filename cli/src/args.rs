@@ -79,15 +79,17 @@ Logs go to stderr; RUST_LOG filters them (default: info).")]
     Run(RunArgs),
     /// Generate a development network (dev CA, keys, node.toml per party, directory).
     DevNetwork(DevNetworkArgs),
-    /// Create a new node's signing key, TLS key and certificate signing request, and print
-    /// what to submit to the network's registry.
+    /// Create a new node's signing key, TLS key, certificate signing request and node.toml
+    /// (the network registry's key pinned), and print the next steps.
     #[command(after_help = "\
 Writes into DIR (created with mode 0700 if absent):
   signing.key  the node's ed25519 signing key (mode 0600)
   tls.key      the node's TLS key, ECDSA P-256, PKCS#8 PEM (mode 0600)
   tls.csr      a certificate signing request for <party>.poc247: send it to the network CA
-Then submit the printed public key and SPKI SHA-256 to the registry for directory.toml.
-Exit status: 0 done; 1 a key or request is already there (nothing is overwritten).")]
+  node.toml    the configuration: the registry key pinned, these files, tls.pem and ca.pem
+Then: the registry issues tls.pem; `directory entry` signs this node's entry; `directory
+apply --offline` installs the version that lists it (docs/joining.md).
+Exit status: 0 done; 1 a file is already there (nothing is overwritten); 2 a bad flag.")]
     Init(InitArgs),
     /// The peers: connection, last seen, queue, certificate; `peers reload` re-reads the
     /// directory and the node's certificate.
@@ -236,13 +238,24 @@ pub struct InitArgs {
     /// This node's party (LU, or LU-CA for a central authority).
     #[arg(long, value_name = "PARTY", required_unless_present = "rotate")]
     pub party: Option<PartyId>,
-    /// The folder for the keys and the request (the node's data folder).
+    /// The node's folder: its keys, the request and node.toml go in it, its store in data/
+    /// inside it (created mode 0700 if absent; no file in it is ever overwritten).
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, required_unless_present = "rotate")]
     pub data: Option<PathBuf>,
+    /// The network registry's key (base64, as `registry init` prints it), pinned in node.toml:
+    /// the node takes its directory only from versions this key signed.
+    #[arg(long, value_name = "KEY", value_parser = registry_key, required_unless_present = "rotate")]
+    pub registry_key: Option<poc247_protocol::VerifyingKey>,
+    /// The UDP address the node listens on for peers (its directory entry's address points here).
+    #[arg(long, value_name = "ADDR", default_value = poc247_node::init::DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+    /// The network CA's certificate as node.toml names it (relative to the node's folder).
+    #[arg(long, value_name = "FILE", default_value = "ca.pem", value_hint = ValueHint::FilePath)]
+    pub ca_cert: PathBuf,
     /// A running node's next key, beside the current one, which stays in use: `signing` (a new
     /// signing key) or `tls` (a new TLS key and its certificate request). Needs --config. The
     /// node takes it once a directory version lists it (`directory entry` adds it).
-    #[arg(long, value_enum, conflicts_with_all = ["party", "data"])]
+    #[arg(long, value_enum, conflicts_with_all = ["party", "data", "registry_key"])]
     pub rotate: Option<RotateArg>,
 }
 
@@ -266,9 +279,9 @@ pub struct PeersArgs {
 /// `peers reload`.
 #[derive(Debug, Subcommand)]
 pub enum PeersCommand {
-    /// Re-read directory.toml and the node's TLS certificate and key, check them whole and
-    /// put them in force (as SIGHUP does); a bad file is refused with its line and the old
-    /// one stays.
+    /// Re-read the signed directory version in force and the node's TLS certificate and key,
+    /// check them whole and put them in force (as SIGHUP does); a bad file is refused with
+    /// its reason and the old one stays.
     #[command(after_help = "\
 Parties removed from the directory: their connections close and their queued messages are
 marked failed. Key, pin and address changes apply to new messages and connections.
@@ -343,6 +356,12 @@ pub fn party_code(given: &str) -> Result<PartyId, String> {
 /// A case reference in any case (`lu-2026-000001` is `LU-2026-000001`).
 pub fn case_ref(given: &str) -> Result<CaseRef, String> {
     CaseRef::parse(&given.trim().to_ascii_uppercase()).map_err(|e| e.to_string())
+}
+
+/// The registry key `init` pins: an ed25519 public key in base64, refused here (exit 2) with
+/// what is wrong with it.
+fn registry_key(given: &str) -> Result<poc247_protocol::VerifyingKey, String> {
+    poc247_node::peers::directory::decode_public_key(given.trim())
 }
 
 /// A case state a filter may name: refused here with the accepted ones and a did-you-mean

@@ -151,7 +151,7 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             keep,
         } => bench_store(cases, submits, keep).await?,
         Action::Completions { shell } => return Ok(completions(shell)?),
-        Action::Init { party, data } => init::run(&party, &data)?,
+        Action::Init(opts) => init::run(&opts)?,
         Action::Rotate { config, rotate } => init::rotate(&config, rotate)?,
         Action::CheckConfig { config } => crate::registry::check_config(&config)?,
         Action::Registry(r) => crate::registry::run(&r)?,

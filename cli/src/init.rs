@@ -1,29 +1,27 @@
-//! `poc247 init`: a new node's signing key, TLS key and certificate signing request, and what
-//! the Party submits to the network's registry.
+//! `poc247 init`: a new node's signing key, TLS key, certificate signing request and
+//! configuration (the registry key pinned), and what comes next.
 
 use crate::failure::Failure;
 use crate::output::Outcome;
 use crate::render::clean;
-use poc247_node::init::Registration;
+use poc247_node::init::{InitOptions, Registration};
 use poc247_node::NodeError;
-use poc247_protocol::PartyId;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Creates the keys and the request of `party`'s node in `data`.
-pub fn run(party: &PartyId, data: &Path) -> Result<Outcome, Failure> {
-    let r = poc247_node::init::init(party, data).map_err(|e| match e {
-        // A key already there (never overwritten), or a folder that cannot be written.
+/// Creates the keys, the request and the configuration of a node.
+pub fn run(opts: &InitOptions) -> Result<Outcome, Failure> {
+    let r = poc247_node::init::init(opts).map_err(|e| match e {
+        // A file already there (never overwritten), or a folder that cannot be written.
         NodeError::Key { .. } | NodeError::Io { .. } => {
             Failure::refused("init-refused", e.to_string())
         }
         other => Failure::internal(other.to_string()),
     })?;
-    let mut json = serde_json::to_value(&r)
+    let json = serde_json::to_value(&r)
         .map_err(|e| Failure::internal(format!("cannot write JSON: {e}")))?;
-    json["directory_entry"] = r.directory_entry().into();
     Ok(Outcome {
-        text: text(&r, data),
+        text: text(&r, &opts.dir),
         json,
     })
 }
@@ -71,18 +69,15 @@ pub fn rotate(config: &Path, what: crate::args::RotateArg) -> Result<Outcome, Fa
     Ok(Outcome { text, json })
 }
 
-/// The text for a person.
-fn text(r: &Registration, data: &Path) -> String {
+/// The text for a person: what was made, what to check, what comes next.
+fn text(r: &Registration, dir: &Path) -> String {
+    let show = |p: &Path| clean(&p.display().to_string());
     let file = |p: &Path| {
         p.file_name()
             .map(|n| clean(&n.to_string_lossy()))
             .unwrap_or_default()
     };
-    let mut out = format!(
-        "created the keys of {}'s node in {}:\n",
-        r.party,
-        clean(&data.display().to_string())
-    );
+    let mut out = format!("created {}'s node in {}:\n", r.party, show(dir));
     let _ = writeln!(
         out,
         "  {:<12} the ed25519 signing key (mode 0600)",
@@ -99,30 +94,34 @@ fn text(r: &Registration, data: &Path) -> String {
         file(&r.csr_file),
         r.dns_name
     );
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "\nsubmit to the network's registry:\n  party         {}\n  signing key   {}\n  \
-         fingerprint   {}\n  SPKI SHA-256  {}\n",
-        r.party, r.signing_key, r.fingerprint, r.spki_sha256
+        "  {:<12} the configuration, the registry key {} pinned",
+        file(&r.config_file),
+        r.registry_fingerprint
     );
     let _ = write!(
         out,
-        "\nits entry in directory.toml (the registry completes name, addresses and \
-         declarations):\n"
+        "\nthis node's keys (its entry lists them; `directory entry` signs it):\n  \
+         signing key   {}\n  fingerprint   {}\n  SPKI SHA-256  {}\n",
+        r.signing_key, r.fingerprint, r.spki_sha256
     );
-    for line in r.directory_entry().lines() {
-        let _ = writeln!(out, "  {line}");
-    }
     let _ = write!(
         out,
-        "\nnext:\n  1. send {csr} to the network CA; install the certificate it returns as \
-         tls.pem, and the CA's own certificate as ca.pem\n  2. write node.toml: party = \"{party}\", \
-         listen, data_dir, directory, ca_cert, tls_cert = \"tls.pem\", tls_key = \"{tls}\", \
-         signing_key = \"{signing}\"\n  3. poc247 run --config node.toml\n",
+        "\nnext (docs/joining.md):\n  \
+         1. send {csr} to the network's registry; install the certificate it issues as\n     \
+         {cert} and the network CA's certificate as {ca}\n  \
+         2. write what {party} declares in declarations.toml, then\n     \
+         poc247 --config {config} directory entry --declarations declarations.toml --out entry.json\n     \
+         and send entry.json to the registry\n  \
+         3. apply the version the registry publishes with it, before the first start:\n     \
+         poc247 --config {config} directory apply --offline <version.json>\n  \
+         4. poc247 run --config {config}\n",
         csr = file(&r.csr_file),
+        cert = show(&r.tls_cert_file),
+        ca = show(&r.ca_cert_file),
         party = r.party,
-        tls = file(&r.tls_key_file),
-        signing = file(&r.signing_key_file),
+        config = show(&r.config_file),
     );
     out
 }

@@ -234,14 +234,16 @@ pub fn check_config(config: &Path) -> Result<Outcome, Failure> {
         .map_err(|e| bad(&config.display().to_string(), &e))?;
     let signing = poc247_node::keys::load_signing_key(&cfg.signing_key)
         .map_err(|e| bad("signing_key", &e))?;
-    let text = std::fs::read_to_string(&cfg.directory)
-        .map_err(|e| bad(&cfg.directory.display().to_string(), &e))?;
-    let directory = poc247_node::peers::check_directory(
-        &text,
+    // The directory as the node takes it: the signed version in force, the registry's
+    // signature checked, this node listed with its key (directory.toml is only a copy).
+    let (directory, file) = poc247_node::peers::load_directory(&cfg)
+        .map_err(|(file, m)| bad(&file.display().to_string(), &m))?;
+    let directory = poc247_node::peers::check_own_entry(
+        directory,
         &cfg.party,
         &poc247_node::peers::own_keys(&cfg, &signing.verifying_key()),
     )
-    .map_err(|e| bad(&cfg.directory.display().to_string(), &e))?;
+    .map_err(|e| bad(&file.display().to_string(), &e))?;
     poc247_node::wire::tls::load(&cfg).map_err(|e| bad("TLS", &e))?;
     let version =
         poc247_node::peers::version_in_force(&cfg).map_err(|e| bad("directory version", &e))?;

@@ -270,13 +270,8 @@ pub enum Action {
         /// `{ "fields": { "reason", "message_id"?, "attachment"? } }`.
         body: Value,
     },
-    /// Create a node's keys and certificate request.
-    Init {
-        /// Its party.
-        party: PartyId,
-        /// The folder.
-        data: PathBuf,
-    },
+    /// Create a node's keys, certificate request and configuration.
+    Init(poc247_node::init::InitOptions),
     /// A node's next key beside the current one.
     Rotate {
         /// The node's configuration.
@@ -616,8 +611,8 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
         Command::Completions(a) => Action::Completions { shell: a.shell },
         Command::Demo(a) => Action::Demo { data: a.data },
         Command::Init(a) => {
-            match (a.rotate, a.party, a.data) {
-                (Some(rotate), _, _) => {
+            match (a.rotate, a.party, a.data, a.registry_key) {
+                (Some(rotate), _, _, _) => {
                     let Some(config) = config.clone().or_else(|| env.config.clone()) else {
                         return Err(usage(
                         clap::error::ErrorKind::MissingRequiredArgument,
@@ -626,10 +621,18 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
                     };
                     Action::Rotate { config, rotate }
                 }
-                (None, Some(party), Some(data)) => Action::Init { party, data },
+                (None, Some(party), Some(dir), Some(registry_key)) => {
+                    Action::Init(poc247_node::init::InitOptions {
+                        party,
+                        dir,
+                        registry_key,
+                        listen: a.listen,
+                        ca_cert: a.ca_cert,
+                    })
+                }
                 _ => return Err(usage(
                     clap::error::ErrorKind::MissingRequiredArgument,
-                    "`init` needs --party and --data (or --rotate signing|tls for a running node)",
+                    "`init` needs --party, --data and --registry-key (or --rotate signing|tls for a running node)",
                 )),
             }
         }

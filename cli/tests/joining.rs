@@ -34,7 +34,22 @@ async fn a_network_forms_with_the_cli_only_and_a_request_is_delivered() {
     let mut entries = Vec::new();
     for (p, port) in ["LU", "BE"].iter().zip(ports) {
         let home = dir.join(p.to_lowercase());
-        ok(&["init", "--party", p, "--data", s(&home)]).await;
+        // The node's keys, request and node.toml (the registry key pinned, its CA named).
+        let listen = format!("127.0.0.1:{port}");
+        ok(&[
+            "init",
+            "--party",
+            p,
+            "--data",
+            s(&home),
+            "--registry-key",
+            &registry_key,
+            "--listen",
+            &listen,
+            "--ca-cert",
+            s(&reg.join("ca.pem")),
+        ])
+        .await;
         // A request for another Party's name is refused.
         let wrong = poc247(&[
             "registry",
@@ -63,17 +78,6 @@ async fn a_network_forms_with_the_cli_only_and_a_request_is_delivered() {
             s(&home.join("tls.pem")),
         ])
         .await;
-        std::fs::write(
-            home.join("node.toml"),
-            format!(
-                "party = \"{p}\"\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\
-                 directory = \"directory.toml\"\nregistry_key = \"{registry_key}\"\n\
-                 ca_cert = \"{}\"\ntls_cert = \"tls.pem\"\ntls_key = \"tls.key\"\n\
-                 signing_key = \"signing.key\"\n",
-                s(&reg.join("ca.pem"))
-            ),
-        )
-        .unwrap();
         std::fs::write(
             home.join("declarations.toml"),
             format!(

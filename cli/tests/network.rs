@@ -100,25 +100,27 @@ impl Network {
         self.home(p).join("node.toml")
     }
 
-    /// `p`'s administrator: keys, the certificate from the registry, node.toml, its entry.
+    /// `p`'s administrator: keys and node.toml, the certificate from the registry, its entry.
     async fn join(&mut self, p: &'static str) {
         let home = self.home(p);
         let port = free_port();
-        ok(&["init", "--party", p, "--data", s(&home)]).await;
+        let listen = format!("127.0.0.1:{port}");
+        ok(&[
+            "init",
+            "--party",
+            p,
+            "--data",
+            s(&home),
+            "--registry-key",
+            &self.registry_key,
+            "--listen",
+            &listen,
+            "--ca-cert",
+            s(&self.registry.join("ca.pem")),
+        ])
+        .await;
         self.sign_csr(p, &home.join("tls.csr"), &home.join("tls.pem"))
             .await;
-        std::fs::write(
-            home.join("node.toml"),
-            format!(
-                "party = \"{p}\"\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\
-                 directory = \"directory.toml\"\nregistry_key = \"{}\"\n\
-                 ca_cert = \"{}\"\ntls_cert = \"tls.pem\"\ntls_key = \"tls.key\"\n\
-                 signing_key = \"signing.key\"\n",
-                self.registry_key,
-                s(&self.registry.join("ca.pem"))
-            ),
-        )
-        .unwrap();
         std::fs::write(
             home.join("declarations.toml"),
             format!(

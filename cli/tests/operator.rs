@@ -12,21 +12,74 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 #[tokio::test]
-async fn init_creates_the_keys_prints_what_to_register_and_never_overwrites() {
+async fn init_creates_the_keys_and_node_toml_prints_what_comes_next_and_never_overwrites() {
     let tmp = tempfile::tempdir().unwrap();
+    let registry = tmp.path().join("registry");
+    let made = poc247(&[
+        "registry",
+        "init",
+        "--out",
+        registry.to_str().unwrap(),
+        "--json",
+    ])
+    .await;
+    assert_eq!(made.code, Some(0), "{made:?}");
+    let made = made.json();
+    let key = made["registry_key"].as_str().unwrap();
     let data = tmp.path().join("data");
     let d = data.to_str().unwrap();
-    let ran = poc247(&["init", "--party", "LU", "--data", d, "--json"]).await;
+    let ran = poc247(&[
+        "init",
+        "--party",
+        "LU",
+        "--data",
+        d,
+        "--registry-key",
+        key,
+        "--listen",
+        "127.0.0.1:47299",
+        "--json",
+    ])
+    .await;
     assert_eq!(ran.code, Some(0), "{ran:?}");
     let v = ran.json();
     assert_eq!(v["party"], "LU");
     assert_eq!(v["dns_name"], "lu.poc247");
     assert_eq!(v["spki_sha256"].as_str().unwrap().len(), 64);
     assert_eq!(v["fingerprint"].as_str().unwrap().len(), 23);
-    assert!(v["directory_entry"]
-        .as_str()
-        .unwrap()
-        .contains(v["signing_key"].as_str().unwrap()));
+    assert_eq!(v["registry_fingerprint"], made["fingerprint"]);
+    // node.toml pins the registry key and names the files init made; with the certificate
+    // the registry issues and its CA's beside them, `check-config` reads it and the keys and
+    // finds only the directory version missing, which joining applies next.
+    let toml = std::fs::read_to_string(data.join("node.toml")).unwrap();
+    assert!(
+        toml.contains(&format!("registry_key = \"{key}\"")),
+        "{toml}"
+    );
+    assert!(toml.contains("listen = \"127.0.0.1:47299\""), "{toml}");
+    let issued = poc247(&[
+        "registry",
+        "sign-csr",
+        data.join("tls.csr").to_str().unwrap(),
+        "--party",
+        "LU",
+        "--registry",
+        registry.to_str().unwrap(),
+        "--out",
+        data.join("tls.pem").to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(issued.code, Some(0), "{issued:?}");
+    std::fs::copy(registry.join("ca.pem"), data.join("ca.pem")).unwrap();
+    let config = data.join("node.toml");
+    let checked = poc247(&["--config", config.to_str().unwrap(), "check-config"]).await;
+    assert_eq!(checked.code, Some(1), "{checked:?}");
+    assert!(
+        checked
+            .stderr
+            .contains("no signed directory version is installed"),
+        "{checked:?}"
+    );
     for key in ["signing.key", "tls.key"] {
         let mode = std::fs::metadata(data.join(key))
             .unwrap()
@@ -42,11 +95,13 @@ async fn init_creates_the_keys_prints_what_to_register_and_never_overwrites() {
 
     // Again into the same folder: refused, the file named, nothing changed.
     let before = std::fs::read(data.join("signing.key")).unwrap();
-    let ran = poc247(&["init", "--party", "LU", "--data", d]).await;
+    let toml_before = std::fs::read(data.join("node.toml")).unwrap();
+    let ran = poc247(&["init", "--party", "LU", "--data", d, "--registry-key", key]).await;
     assert_eq!(ran.code, Some(1), "{ran:?}");
     assert!(ran.stderr.contains("signing.key"), "{ran:?}");
     assert!(ran.stderr.contains("refusing to overwrite"), "{ran:?}");
     assert_eq!(std::fs::read(data.join("signing.key")).unwrap(), before);
+    assert_eq!(std::fs::read(data.join("node.toml")).unwrap(), toml_before);
 
     // The text names the files and what to submit.
     let other = tmp.path().join("other");
@@ -56,15 +111,47 @@ async fn init_creates_the_keys_prints_what_to_register_and_never_overwrites() {
         "FR-CA",
         "--data",
         other.to_str().unwrap(),
+        "--registry-key",
+        key,
     ])
     .await;
     assert_eq!(ran.code, Some(0), "{ran:?}");
     assert!(ran.stdout.contains("fr-ca.poc247"), "{ran:?}");
     assert!(ran.stdout.contains("SPKI SHA-256"), "{ran:?}");
-    assert!(ran.stdout.contains("[[party]]"), "{ran:?}");
-    // A bad party is a usage error.
-    let ran = poc247(&["init", "--party", "Luxembourg", "--data", d]).await;
+    assert!(ran.stdout.contains("directory entry"), "{ran:?}");
+    // Without --listen, the default address.
+    let toml = std::fs::read_to_string(other.join("node.toml")).unwrap();
+    assert!(toml.contains("listen = \"0.0.0.0:47241\""), "{toml}");
+    // A bad party, a missing or malformed registry key: usage errors naming it, nothing made.
+    let fresh = tmp.path().join("fresh");
+    let f = fresh.to_str().unwrap();
+    let ran = poc247(&[
+        "init",
+        "--party",
+        "Luxembourg",
+        "--data",
+        f,
+        "--registry-key",
+        key,
+    ])
+    .await;
     assert_eq!(ran.code, Some(2), "{ran:?}");
+    let ran = poc247(&["init", "--party", "LU", "--data", f]).await;
+    assert_eq!(ran.code, Some(2), "{ran:?}");
+    assert!(ran.stderr.contains("--registry-key"), "{ran:?}");
+    let ran = poc247(&[
+        "init",
+        "--party",
+        "LU",
+        "--data",
+        f,
+        "--registry-key",
+        "c2hvcnQ=",
+    ])
+    .await;
+    assert_eq!(ran.code, Some(2), "{ran:?}");
+    assert!(ran.stderr.contains("--registry-key"), "{ran:?}");
+    assert!(!fresh.exists(), "nothing is made on a usage error");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

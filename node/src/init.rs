@@ -1,8 +1,9 @@
-//! `poc247 init`: a new node's keys and its certificate signing request. Creates, in the data
-//! folder, the ed25519 signing key and the TLS key (both mode 0600, never overwritten) and a
-//! PKCS#10 request for the network CA naming `<party>.poc247`, and returns what the Party
-//! submits to the network's registry: the public signing key as `directory.toml` writes it,
-//! its fingerprint, and the SHA-256 of the TLS key's SubjectPublicKeyInfo (the SPKI pin).
+//! `poc247 init`: a new node's keys, its certificate signing request and its configuration.
+//! Creates, in the node's folder, the ed25519 signing key and the TLS key (both mode 0600), a
+//! PKCS#10 request for the network CA naming `<party>.poc247`, and `node.toml` with the
+//! network registry's key pinned (none of them ever overwritten), and returns what the Party's
+//! administrator checks: the public signing key, its fingerprint, and the SHA-256 of the TLS
+//! key's SubjectPublicKeyInfo (the SPKI pin), which `poc247 directory entry` later signs.
 
 use crate::error::{NodeError, Result};
 use crate::keys;
@@ -12,6 +13,7 @@ use poc247_protocol::{fingerprint, PartyId};
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// File name of the signing key in the data folder.
@@ -20,6 +22,26 @@ pub const SIGNING_KEY_FILE: &str = "signing.key";
 pub const TLS_KEY_FILE: &str = "tls.key";
 /// File name of the certificate signing request in the data folder.
 pub const CSR_FILE: &str = "tls.csr";
+/// File name of the configuration `init` writes beside the keys.
+pub const CONFIG_FILE: &str = "node.toml";
+/// Where a node listens unless `init` is told otherwise (UDP, QUIC).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:47241";
+
+/// What `init` is asked to make.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// The node's party.
+    pub party: PartyId,
+    /// The node's folder: keys, request and `node.toml`; the store goes in `data/` inside it.
+    pub dir: PathBuf,
+    /// The network registry's public key, pinned in `node.toml`.
+    pub registry_key: ed25519_dalek::VerifyingKey,
+    /// The UDP address the node listens on for peers.
+    pub listen: SocketAddr,
+    /// The network CA's certificate as `node.toml` names it (relative to the node's folder
+    /// unless absolute; `ca.pem` by default).
+    pub ca_cert: PathBuf,
+}
 
 /// What `init` made, and what the Party submits to the registry.
 #[derive(Debug, Clone, Serialize)]
@@ -34,26 +56,20 @@ pub struct Registration {
     pub tls_key_file: PathBuf,
     /// The certificate signing request for the network CA (PEM).
     pub csr_file: PathBuf,
-    /// The ed25519 public key, base64, as `directory.toml` writes it (`signing_key = "…"`).
+    /// The node's configuration, the registry key pinned.
+    pub config_file: PathBuf,
+    /// The registry key pinned, its fingerprint.
+    pub registry_fingerprint: String,
+    /// The certificate `node.toml` expects from the network CA (`tls.pem` beside the key).
+    pub tls_cert_file: PathBuf,
+    /// The network CA's certificate `node.toml` names.
+    pub ca_cert_file: PathBuf,
+    /// The ed25519 public key, base64, as a directory entry lists it.
     pub signing_key: String,
     /// Its fingerprint (first 8 bytes of its SHA-256, as the node shows it).
     pub fingerprint: String,
     /// SHA-256 of the TLS key's SubjectPublicKeyInfo, hex (`spki_sha256 = "…"`).
     pub spki_sha256: String,
-}
-
-impl Registration {
-    /// The `[[party]]` entry of `directory.toml` for this node, with what only the registry
-    /// knows left as placeholders (name, addresses, declarations).
-    pub fn directory_entry(&self) -> String {
-        format!(
-            "[[party]]\nid = \"{party}\"\nname = \"{party} — 24/7 point of contact\"\n\
-             addresses = [\"<host>:<port>\"]\nsigning_key = \"{key}\"\nspki_sha256 = \"{spki}\"\n",
-            party = self.party,
-            key = self.signing_key,
-            spki = self.spki_sha256,
-        )
-    }
 }
 
 fn init_error(path: &Path, message: impl Into<String>) -> NodeError {
@@ -63,16 +79,19 @@ fn init_error(path: &Path, message: impl Into<String>) -> NodeError {
     }
 }
 
-/// Creates the keys and the certificate signing request of `party`'s node in `dir` (created
-/// if absent, mode 0700).
+/// Creates the keys, the certificate signing request and the configuration of a node in
+/// `opts.dir` (created if absent, mode 0700).
 ///
-/// Refuses, before writing anything, when any of the three files is already there: an
-/// existing key is never overwritten.
-pub fn init(party: &PartyId, dir: &Path) -> Result<Registration> {
+/// Refuses, before writing anything, when any of the four files is already there: an
+/// existing key or configuration is never overwritten.
+pub fn init(opts: &InitOptions) -> Result<Registration> {
+    let party = &opts.party;
+    let dir = opts.dir.as_path();
     let signing_path = dir.join(SIGNING_KEY_FILE);
     let tls_path = dir.join(TLS_KEY_FILE);
     let csr_path = dir.join(CSR_FILE);
-    for path in [&signing_path, &tls_path, &csr_path] {
+    let config_path = dir.join(CONFIG_FILE);
+    for path in [&signing_path, &tls_path, &csr_path, &config_path] {
         match std::fs::symlink_metadata(path) {
             Ok(_) => {
                 return Err(init_error(
@@ -85,6 +104,12 @@ pub fn init(party: &PartyId, dir: &Path) -> Result<Registration> {
             Err(e) => return Err(NodeError::io(path, e)),
         }
     }
+    if opts.ca_cert.to_str().is_none() {
+        return Err(init_error(
+            &opts.ca_cert,
+            "the CA certificate's path is not UTF-8, so node.toml cannot name it",
+        ));
+    }
     create_private_dir(dir)?;
 
     let dns_name = party.dns_name();
@@ -94,6 +119,7 @@ pub fn init(party: &PartyId, dir: &Path) -> Result<Registration> {
     keys::write_private(&signing_path, keys::encode_signing_key(&signing).as_bytes())?;
     keys::write_private(&tls_path, tls_pem.as_bytes())?;
     crate::store::durable::write_new(&csr_path, &csr_pem)?;
+    crate::store::durable::write_new(&config_path, &node_toml(opts))?;
 
     let verifying = signing.verifying_key();
     Ok(Registration {
@@ -102,10 +128,44 @@ pub fn init(party: &PartyId, dir: &Path) -> Result<Registration> {
         signing_key_file: signing_path,
         tls_key_file: tls_path,
         csr_file: csr_path,
+        config_file: config_path,
+        registry_fingerprint: fingerprint(&opts.registry_key),
+        tls_cert_file: dir.join(TLS_CERT_FILE),
+        ca_cert_file: dir.join(&opts.ca_cert),
         signing_key: encode_public_key(&verifying),
         fingerprint: fingerprint(&verifying),
         spki_sha256: spki,
     })
+}
+
+/// File name of the node's certificate `node.toml` names, beside its key.
+pub const TLS_CERT_FILE: &str = "tls.pem";
+
+/// The `node.toml` `init` writes: every required setting, the registry key pinned, the files
+/// named as `init` made them (the certificate and the CA's as the administrator installs
+/// them); the rest at its default (docs/configuration.md).
+fn node_toml(opts: &InitOptions) -> String {
+    let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    format!(
+        "# The configuration of {party}'s poc247 node, written by `poc247 init`.\n\
+         # Paths are relative to this file's folder. docs/configuration.md lists every setting.\n\
+         party = {party_q}\n\
+         listen = {listen}\n\
+         data_dir = \"data\"\n\
+         # A copy of the directory in force, for reading; the node never reads it back.\n\
+         directory = \"directory.toml\"\n\
+         # The network registry's key: the node takes its directory only from versions it signed.\n\
+         registry_key = {registry}\n\
+         ca_cert = {ca}\n\
+         tls_cert = \"{TLS_CERT_FILE}\"\n\
+         tls_key = \"{TLS_KEY_FILE}\"\n\
+         signing_key = \"{SIGNING_KEY_FILE}\"\n",
+        party = opts.party,
+        party_q = quote(opts.party.as_str()),
+        listen = quote(&opts.listen.to_string()),
+        registry = quote(&encode_public_key(&opts.registry_key)),
+        ca = quote(&opts.ca_cert.to_string_lossy()),
+    )
 }
 
 /// A new TLS key of `party`'s node (ECDSA P-256, PKCS#8 PEM), its certificate signing request
@@ -176,11 +236,25 @@ mod tests {
         PartyId::parse("LU").unwrap()
     }
 
+    fn registry() -> SigningKey {
+        SigningKey::from_bytes(&[7; 32])
+    }
+
+    fn opts(dir: &Path) -> InitOptions {
+        InitOptions {
+            party: lu(),
+            dir: dir.to_path_buf(),
+            registry_key: registry().verifying_key(),
+            listen: "127.0.0.1:47241".parse().unwrap(),
+            ca_cert: PathBuf::from("ca.pem"),
+        }
+    }
+
     #[test]
     fn init_writes_0600_keys_and_a_request_for_the_party_name() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let r = init(&lu(), &data).unwrap();
+        let r = init(&opts(&data)).unwrap();
         assert_eq!(r.dns_name, "lu.poc247");
         for f in [&r.signing_key_file, &r.tls_key_file] {
             let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
@@ -225,20 +299,31 @@ mod tests {
             .collect();
         assert!(names.iter().any(|n| n.contains("lu.poc247")), "{names:?}");
 
-        // What goes into directory.toml parses as a directory once the addresses are filled.
-        let entry = r
-            .directory_entry()
-            .replace("<host>:<port>", "lu.example.org:47241");
-        let d = crate::peers::directory::Directory::from_toml(&entry).unwrap();
-        let e = d.get(&lu()).unwrap();
-        assert_eq!(e.signing_key, signing.verifying_key());
-        assert_eq!(e.spki_sha256.map(hex::encode), Some(r.spki_sha256.clone()));
+        // node.toml is a configuration the node reads: the registry key pinned, the files
+        // named as init made them, the certificates where the administrator puts them.
+        assert_eq!(r.config_file, data.join("node.toml"));
+        std::fs::write(data.join("tls.pem"), "").unwrap();
+        std::fs::write(data.join("ca.pem"), "").unwrap();
+        let text = std::fs::read_to_string(&r.config_file).unwrap();
+        let cfg = crate::config::NodeConfig::from_toml(&text, &data).unwrap();
+        assert_eq!(cfg.party, lu());
+        assert_eq!(cfg.registry_key, registry().verifying_key());
+        assert_eq!(cfg.listen, "127.0.0.1:47241".parse().unwrap());
+        assert_eq!(cfg.signing_key, r.signing_key_file);
+        assert_eq!(cfg.tls_key, r.tls_key_file);
+        assert_eq!(cfg.tls_cert, r.tls_cert_file);
+        assert_eq!(cfg.ca_cert, r.ca_cert_file);
+        assert_eq!(cfg.data_dir, data.join("data"));
+        assert_eq!(
+            r.registry_fingerprint,
+            fingerprint(&registry().verifying_key())
+        );
     }
 
     #[test]
     fn a_certificate_issued_for_the_request_carries_the_pinned_key() {
         let dir = tempfile::tempdir().unwrap();
-        let r = init(&lu(), dir.path()).unwrap();
+        let r = init(&opts(dir.path())).unwrap();
         // The CA signs a certificate for the requested key: its SPKI hash is the one printed.
         let key_pem = std::fs::read_to_string(&r.tls_key_file).unwrap();
         let key = KeyPair::from_pem(&key_pem).unwrap();
@@ -254,9 +339,9 @@ mod tests {
     #[test]
     fn existing_keys_are_never_overwritten_and_the_file_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let first = init(&lu(), dir.path()).unwrap();
+        let first = init(&opts(dir.path())).unwrap();
         let before = std::fs::read(&first.signing_key_file).unwrap();
-        let err = init(&lu(), dir.path()).unwrap_err().to_string();
+        let err = init(&opts(dir.path())).unwrap_err().to_string();
         assert!(err.contains("signing.key"), "{err}");
         assert!(err.contains("refusing to overwrite"), "{err}");
         assert_eq!(std::fs::read(&first.signing_key_file).unwrap(), before);
@@ -264,9 +349,21 @@ mod tests {
         // One file alone is enough to refuse, and nothing else is written.
         let other = tempfile::tempdir().unwrap();
         std::fs::write(other.path().join(CSR_FILE), "old").unwrap();
-        let err = init(&lu(), other.path()).unwrap_err().to_string();
+        let err = init(&opts(other.path())).unwrap_err().to_string();
         assert!(err.contains("tls.csr"), "{err}");
         assert!(!other.path().join(SIGNING_KEY_FILE).exists());
         assert!(!other.path().join(TLS_KEY_FILE).exists());
+        assert!(!other.path().join(CONFIG_FILE).exists());
+
+        // A configuration already there is never overwritten either, and no key is made.
+        let third = tempfile::tempdir().unwrap();
+        std::fs::write(third.path().join(CONFIG_FILE), "party = \"LU\"").unwrap();
+        let err = init(&opts(third.path())).unwrap_err().to_string();
+        assert!(err.contains("node.toml"), "{err}");
+        assert!(!third.path().join(SIGNING_KEY_FILE).exists());
+        assert_eq!(
+            std::fs::read_to_string(third.path().join(CONFIG_FILE)).unwrap(),
+            "party = \"LU\""
+        );
     }
 }

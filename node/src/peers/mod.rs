@@ -108,8 +108,8 @@ pub fn load_directory(
         Ok(None) => {
             return Err((
                 path,
-                "no signed directory version is installed, and node.toml pins a registry key: \
-                 install one with `poc247 directory apply --offline FILE`"
+                "no signed directory version is installed: apply the registry's latest \
+                 with `poc247 directory apply --offline FILE` before the first start"
                     .into(),
             ))
         }

@@ -177,7 +177,14 @@ mod tests {
         assert!(init(&reg).is_err(), "never overwritten");
         let lu = PartyId::parse("LU").unwrap();
         let node = dir.path().join("lu");
-        let r = crate::init::init(&lu, &node).unwrap();
+        let r = crate::init::init(&crate::init::InitOptions {
+            party: lu.clone(),
+            dir: node,
+            registry_key: crate::peers::directory::decode_public_key(&made.registry_key).unwrap(),
+            listen: "127.0.0.1:47241".parse().unwrap(),
+            ca_cert: "ca.pem".into(),
+        })
+        .unwrap();
         let csr = std::fs::read_to_string(&r.csr_file).unwrap();
         let pem = sign_csr(&reg, &csr, &lu, 365).unwrap();
         let der = rustls::pki_types::CertificateDer::from(pem_der(&pem));
