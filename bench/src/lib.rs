@@ -7,8 +7,8 @@
 
 use ed25519_dalek::{Signer, SigningKey};
 use poc247_api::client::ControlClient;
+use poc247_devnet::localnet::{LocalNetwork, Pki};
 use poc247_node::error::{NodeError, Result};
-use poc247_node::localnet::{LocalNetwork, Pki};
 use poc247_protocol::PartyId;
 use serde::Serialize;
 use serde_json::{json, Value};

@@ -14,11 +14,11 @@ use crate::{
     bench_err, cpu_model, follow, latency, level, lu_and_fr, spawn_node_within, usage, Deliveries,
     Latency, Proc,
 };
+use poc247_devnet::localnet::LocalNetwork;
 use poc247_node::audit::{Actor, AuditRecord};
 use poc247_node::clock::{Clock, SystemClock};
 use poc247_node::error::{NodeError, Result};
 use poc247_node::lifecycle::{CaseRecord, Role, Step};
-use poc247_node::localnet::LocalNetwork;
 use poc247_node::outgoing::context_for;
 use poc247_node::store::{DeliveryState, Direction, Store, StoredMessage};
 use poc247_node::{Directory, LoadDirectory};

@@ -5,7 +5,8 @@
 use crate::failure::Failure;
 use crate::output::Outcome;
 use crate::render::clean;
-use poc247_node::{devnet, NodeError};
+use poc247_devnet::devnet;
+use poc247_node::NodeError;
 use poc247_protocol::PartyId;
 use serde_json::json;
 use std::fmt::Write as _;
@@ -19,7 +20,7 @@ pub fn write(out: &Path, nodes: &[(PartyId, SocketAddr)]) -> Result<Outcome, Fai
         NodeError::Key { .. } => Failure::refused("bad-network", e.to_string()),
         other => Failure::internal(other.to_string()),
     })?;
-    let version = poc247_node::localnet::publish_dev_version(out)
+    let version = poc247_devnet::localnet::publish_dev_version(out)
         .map_err(|e| Failure::internal(e.to_string()))?;
     let mut text = format!(
         "wrote a DEVELOPMENT network to {} (dev CA and dev registry: never use them in service)\n\

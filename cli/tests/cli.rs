@@ -414,7 +414,7 @@ async fn dev_network_writes_configs_that_run_loads() {
     assert_eq!(v["nodes"][2]["listen"], "127.0.0.1:47243");
     // Each node pins the development registry key and holds version 1, signed by it, with
     // every Party's entry as that Party's key signed it.
-    let dev_registry = poc247_node::localnet::dev_registry_key(&out).unwrap();
+    let dev_registry = poc247_devnet::localnet::dev_registry_key(&out).unwrap();
     for p in ["lu", "fr", "lu-ca"] {
         let cfg = poc247_node::NodeConfig::load(&out.join(p).join("node.toml")).unwrap();
         assert_eq!(cfg.registry_key, dev_registry.verifying_key(), "{p}");

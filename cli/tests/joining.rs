@@ -8,20 +8,8 @@
 
 mod common;
 
-use common::*;
-use std::path::Path;
-
-async fn ok(args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let ran = poc247(&all).await;
-    assert_eq!(ran.code, Some(0), "{args:?}: {ran:?}");
-    ran.json()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::network::*;
+use common::poc247;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_forms_with_the_cli_only_and_a_request_is_delivered() {
@@ -35,21 +23,7 @@ async fn a_network_forms_with_the_cli_only_and_a_request_is_delivered() {
     for (p, port) in ["LU", "BE"].iter().zip(ports) {
         let home = dir.join(p.to_lowercase());
         // The node's keys, request and node.toml (the registry key pinned, its CA named).
-        let listen = format!("127.0.0.1:{port}");
-        ok(&[
-            "init",
-            "--party",
-            p,
-            "--data",
-            s(&home),
-            "--registry-key",
-            &registry_key,
-            "--listen",
-            &listen,
-            "--ca-cert",
-            s(&reg.join("ca.pem")),
-        ])
-        .await;
+        init_node(&home, p, port, &registry_key, &reg.join("ca.pem")).await;
         // A request for another Party's name is refused.
         let wrong = poc247(&[
             "registry",
@@ -64,101 +38,34 @@ async fn a_network_forms_with_the_cli_only_and_a_request_is_delivered() {
         ])
         .await;
         assert_eq!(wrong.code, Some(1), "{wrong:?}");
-        ok(&[
-            "registry",
-            "sign-csr",
-            s(&home.join("tls.csr")),
-            "--party",
+        ok(&strs(&sign_csr_args(
+            &reg,
             p,
-            "--days",
-            "365",
-            "--registry",
-            s(&reg),
-            "--out",
-            s(&home.join("tls.pem")),
-        ])
+            &home.join("tls.csr"),
+            &home.join("tls.pem"),
+        )))
         .await;
-        std::fs::write(
-            home.join("declarations.toml"),
-            format!(
-                "name = \"{p} — 24/7 point of contact\"\naddresses = [\"127.0.0.1:{port}\"]\n\
-                 languages = [\"en\", \"fr\"]\n"
-            ),
-        )
-        .unwrap();
+        write_declarations(&home, p, port);
         let entry = home.join("entry.json");
-        ok(&[
-            "--config",
-            s(&home.join("node.toml")),
-            "directory",
-            "entry",
-            "--declarations",
-            s(&home.join("declarations.toml")),
-            "--out",
-            s(&entry),
-        ])
-        .await;
+        directory_entry(&home.join("node.toml"), &home, &entry).await;
         entries.push(entry);
     }
     let v1 = dir.join("v1.json");
-    ok(&[
-        "registry",
-        "publish",
-        "--registry",
-        s(&reg),
-        "--entry",
-        s(&entries[0]),
-        "--entry",
-        s(&entries[1]),
-        "--out",
-        s(&v1),
-    ])
+    ok(&strs(&publish_args(
+        &reg,
+        None,
+        &[&entries[0], &entries[1]],
+        &v1,
+    )))
     .await;
     let mut nodes = Vec::new();
     for p in ["lu", "be"] {
         let config = dir.join(p).join("node.toml");
-        ok(&[
-            "--config",
-            s(&config),
-            "directory",
-            "apply",
-            "--offline",
-            s(&v1),
-        ])
-        .await;
-        nodes.push(bin().args(["run", "--config", s(&config)]).spawn().unwrap());
+        apply_offline(&config, &v1).await;
+        nodes.push(run_node(&config, &dir.join(p).join("run.log")).await);
     }
     let lu = dir.join("lu/node.toml");
-    let be = dir.join("be/node.toml");
-    wait_ready(&lu).await;
-    wait_ready(&be).await;
-    let sent = ok(&[
-        "--config",
-        s(&lu),
-        "send",
-        "preservation",
-        "--to",
-        "BE",
-        "--language",
-        "en",
-        "--requesting-authority",
-        "Parquet",
-        "--offence",
-        "fraud",
-        "--facts",
-        "phishing",
-        "--data",
-        "mailbox",
-        "--relation-to-offence",
-        "receives",
-        "--custodian-or-location",
-        "ExampleMail",
-        "--necessity",
-        "deleted in 7 days",
-        "--mla-intent",
-    ])
-    .await;
-    let case = sent["case_ref"].as_str().unwrap().to_owned();
+    let case = send_preservation(&lu, "BE", &[]).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
         let v = ok(&["--config", s(&lu), "show", &case]).await;
@@ -175,20 +82,12 @@ async fn a_network_forms_with_the_cli_only_and_a_request_is_delivered() {
     let forged_entry = dir.join("forged-entry.json");
     std::fs::write(&forged_entry, altered.to_string()).unwrap();
     let v2 = dir.join("v2.json");
-    let published = poc247(&[
-        "registry",
-        "publish",
-        "--registry",
-        s(&reg),
-        "--previous",
-        s(&v1),
-        "--entry",
-        s(&entries[0]),
-        "--entry",
-        s(&forged_entry),
-        "--out",
-        s(&v2),
-    ])
+    let published = poc247(&strs(&publish_args(
+        &reg,
+        Some(&v1),
+        &[&entries[0], &forged_entry],
+        &v2,
+    )))
     .await;
     assert_eq!(
         published.code,
@@ -199,27 +98,7 @@ async fn a_network_forms_with_the_cli_only_and_a_request_is_delivered() {
         published.stderr.contains("not as BE signed it"),
         "{published:?}"
     );
-    for mut n in nodes {
-        let _ = n.start_kill();
-        let _ = n.wait().await;
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
-async fn wait_ready(config: &Path) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
-        let ran = poc247(&["--config", s(config), "status", "--json"]).await;
-        if ran.code == Some(0) {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "{ran:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    for n in nodes {
+        kill_node(n).await;
     }
 }

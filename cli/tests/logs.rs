@@ -2,7 +2,7 @@
 //! `poc247 run` processes log at the most verbose level while a request with recognisable
 //! text goes end to end, and the logs are searched for that text.
 
-use poc247_node::localnet::{LocalNetwork, Pki};
+use poc247_devnet::localnet::{LocalNetwork, Pki};
 use poc247_tests::procs::NodeProcess;
 use poc247_tests::*;
 use serde_json::json;

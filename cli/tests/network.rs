@@ -15,57 +15,25 @@
 
 mod common;
 
-use common::*;
+use common::network::*;
+use poc247_tests::procs::NodeProcess;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::process::Child;
 
 /// Requests LU sends FR while FR rolls its keys, as the issue asks. The sender goes on until
 /// the rollover is over, so more may go.
 const ROLLOVER_REQUESTS: usize = 500;
-
-async fn ok(args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let ran = poc247(&all).await;
-    assert_eq!(ran.code, Some(0), "{args:?}: {ran:?}");
-    ran.json()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// Waits, polling every 100 ms, until `check` holds; fails after `secs` with `what`.
-async fn wait_until<F: std::future::Future<Output = bool>>(
-    what: &str,
-    secs: u64,
-    mut check: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check().await {
-        assert!(Instant::now() < deadline, "after {secs} s: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
 
 /// The network: the registry's folder, each Party's folder and its node, the versions.
 struct Network {
     dir: PathBuf,
     registry: PathBuf,
     registry_key: String,
-    nodes: BTreeMap<&'static str, Child>,
+    nodes: BTreeMap<&'static str, NodeProcess>,
     /// Each Party's latest signed entry.
     entries: BTreeMap<&'static str, PathBuf>,
     /// The last version published.
@@ -80,20 +48,7 @@ impl Network {
 
     /// The registry's `sign-csr` of `p`'s request `csr`, the certificate written to `out`.
     async fn sign_csr(&self, p: &str, csr: &Path, out: &Path) {
-        ok(&[
-            "registry",
-            "sign-csr",
-            s(csr),
-            "--party",
-            p,
-            "--days",
-            "365",
-            "--registry",
-            s(&self.registry),
-            "--out",
-            s(out),
-        ])
-        .await;
+        ok(&strs(&sign_csr_args(&self.registry, p, csr, out))).await;
     }
 
     fn config(&self, p: &str) -> PathBuf {
@@ -104,31 +59,17 @@ impl Network {
     async fn join(&mut self, p: &'static str) {
         let home = self.home(p);
         let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        ok(&[
-            "init",
-            "--party",
+        init_node(
+            &home,
             p,
-            "--data",
-            s(&home),
-            "--registry-key",
+            port,
             &self.registry_key,
-            "--listen",
-            &listen,
-            "--ca-cert",
-            s(&self.registry.join("ca.pem")),
-        ])
+            &self.registry.join("ca.pem"),
+        )
         .await;
         self.sign_csr(p, &home.join("tls.csr"), &home.join("tls.pem"))
             .await;
-        std::fs::write(
-            home.join("declarations.toml"),
-            format!(
-                "name = \"{p} — 24/7 point of contact\"\naddresses = [\"127.0.0.1:{port}\"]\n\
-                 languages = [\"en\", \"fr\"]\n"
-            ),
-        )
-        .unwrap();
+        write_declarations(&home, p, port);
         self.entry(p).await;
     }
 
@@ -137,17 +78,7 @@ impl Network {
         let home = self.home(p);
         let n = std::fs::read_dir(&home).unwrap().count();
         let entry = home.join(format!("entry-{n}.json"));
-        ok(&[
-            "--config",
-            s(&self.config(p)),
-            "directory",
-            "entry",
-            "--declarations",
-            s(&home.join("declarations.toml")),
-            "--out",
-            s(&entry),
-        ])
-        .await;
+        directory_entry(&self.config(p), &home, &entry).await;
         self.entries.insert(p, entry);
     }
 
@@ -155,21 +86,14 @@ impl Network {
     async fn publish(&mut self, parties: &[&str]) -> PathBuf {
         self.serial += 1;
         let out = self.dir.join(format!("v{}.json", self.serial));
-        let mut args = vec![
-            "registry".to_owned(),
-            "publish".to_owned(),
-            "--registry".to_owned(),
-            s(&self.registry).to_owned(),
-        ];
-        if let Some(prev) = &self.last {
-            args.extend(["--previous".to_owned(), s(prev).to_owned()]);
-        }
-        for p in parties {
-            args.extend(["--entry".to_owned(), s(&self.entries[p]).to_owned()]);
-        }
-        args.extend(["--out".to_owned(), s(&out).to_owned()]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ok(&args).await;
+        let entries: Vec<&Path> = parties.iter().map(|p| self.entries[p].as_path()).collect();
+        ok(&strs(&publish_args(
+            &self.registry,
+            self.last.as_deref(),
+            &entries,
+            &out,
+        )))
+        .await;
         self.last = Some(out.clone());
         out
     }
@@ -192,31 +116,12 @@ impl Network {
     /// that is fine.
     async fn start(&mut self, p: &'static str) {
         // Each start's log beside the node's files, for a failure's reader.
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.home(p).join("run.log"))
-            .unwrap();
-        let child = bin()
-            .args(["run", "--config", s(&self.config(p))])
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.nodes.insert(p, child);
-        let config = self.config(p);
-        wait_until(&format!("{p} answers"), 20, || async {
-            poc247(&["--config", s(&config), "status", "--json"])
-                .await
-                .code
-                == Some(0)
-        })
-        .await;
+        let node = run_node(&self.config(p), &self.home(p).join("run.log")).await;
+        self.nodes.insert(p, node);
     }
 
     async fn stop(&mut self, p: &str) {
-        let mut child = self.nodes.remove(p).unwrap();
-        let _ = child.start_kill();
-        let _ = child.wait().await;
+        kill_node(self.nodes.remove(p).unwrap()).await;
     }
 
     async fn status(&self, p: &str) -> Value {
@@ -253,36 +158,10 @@ impl Network {
     }
 }
 
-/// A preservation request from the node at `config` to `to`; its case reference.
+/// A preservation request from the node at `config` to `to`, its warnings confirmed; its case
+/// reference.
 async fn send(config: &Path, to: &str) -> String {
-    let sent = ok(&[
-        "--config",
-        s(config),
-        "send",
-        "preservation",
-        "--yes",
-        "--to",
-        to,
-        "--language",
-        "en",
-        "--requesting-authority",
-        "Parquet",
-        "--offence",
-        "fraud",
-        "--facts",
-        "phishing",
-        "--data",
-        "mailbox",
-        "--relation-to-offence",
-        "receives",
-        "--custodian-or-location",
-        "ExampleMail",
-        "--necessity",
-        "deleted in 7 days",
-        "--mla-intent",
-    ])
-    .await;
-    sent["case_ref"].as_str().unwrap().to_owned()
+    send_preservation(config, to, &["--yes"]).await
 }
 
 /// `p`'s outbox cases with `peer`, every page.
@@ -321,15 +200,7 @@ async fn six_nodes_a_party_joins_one_rolls_its_keys_one_is_removed_one_catches_u
     }
     let v1 = net.publish(&five).await;
     for p in five {
-        ok(&[
-            "--config",
-            s(&net.config(p)),
-            "directory",
-            "apply",
-            "--offline",
-            s(&v1),
-        ])
-        .await;
+        apply_offline(&net.config(p), &v1).await;
         net.start(p).await;
     }
     eprintln!("five nodes on version 1: {:?}", began.elapsed());
@@ -338,15 +209,7 @@ async fn six_nodes_a_party_joins_one_rolls_its_keys_one_is_removed_one_catches_u
     net.join("BE").await;
     let six = ["LU", "FR", "CO", "DE", "NL", "BE"];
     let v2 = net.publish(&six).await;
-    ok(&[
-        "--config",
-        s(&net.config("BE")),
-        "directory",
-        "apply",
-        "--offline",
-        s(&v2),
-    ])
-    .await;
+    apply_offline(&net.config("BE"), &v2).await;
     net.apply("LU", &v2).await;
     net.start("BE").await;
     // The other four take it from their peers.

@@ -11,8 +11,8 @@ pub mod proxy;
 
 use anyhow::{bail, Context, Result};
 use poc247_api::client::ControlClient;
+use poc247_devnet::localnet::{LocalNetwork, Pki};
 use poc247_node::events::{EventKind, NodeEvent};
-use poc247_node::localnet::{LocalNetwork, Pki};
 use poc247_node::{LoadDirectory, NodeConfig};
 use poc247_protocol::{
     Body, CaseRef, Envelope, Header, Language, MessageId, PartyId, Preservation, Urgency, UtcMs,
@@ -264,7 +264,7 @@ impl RawPeer {
 }
 
 /// A fresh network of `parties`, every node started: each pins the network's development
-/// registry key and holds its version 1 ([`poc247_node::localnet::publish_dev_version`]).
+/// registry key and holds its version 1 ([`poc247_devnet::localnet::publish_dev_version`]).
 pub async fn registry_net(parties: &[&str]) -> Result<Net> {
     let mut net = Net::fresh_prepared(parties)?;
     for p in parties {
@@ -276,7 +276,7 @@ pub async fn registry_net(parties: &[&str]) -> Result<Net> {
 impl Net {
     /// The network's development registry key: what signs its directory versions.
     pub fn registry(&self) -> Result<poc247_protocol::SigningKey> {
-        Ok(poc247_node::localnet::dev_registry_key(self.net.dir())?)
+        Ok(poc247_devnet::localnet::dev_registry_key(self.net.dir())?)
     }
 
     /// The signed directory version in force at `p`'s node.

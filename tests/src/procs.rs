@@ -227,9 +227,9 @@ pub fn network_of(
     extra: impl Fn(&str) -> String,
 ) -> Result<(NodeProcess, NodeProcess)> {
     let net = dir.join("net");
-    poc247_node::localnet::LocalNetwork::prepare(
+    poc247_devnet::localnet::LocalNetwork::prepare(
         &net,
-        &poc247_node::localnet::Pki::Fresh(parties.iter().map(|p| crate::party(p)).collect()),
+        &poc247_devnet::localnet::Pki::Fresh(parties.iter().map(|p| crate::party(p)).collect()),
     )?;
     let node = |p: &str| -> Result<NodeProcess> {
         let config = net.join(p).join("node.toml");

@@ -1,9 +1,9 @@
 //! Deadlines on real nodes with a manual clock: nothing sleeps, 60 days pass in milliseconds,
 //! and a restart in the middle loses no timer and fires none twice.
 
+use poc247_devnet::localnet::{LocalNetwork, Pki};
 use poc247_node::clock::ManualClock;
 use poc247_node::events::{EventKind, NodeEvent};
-use poc247_node::localnet::{LocalNetwork, Pki};
 use poc247_protocol::{Date, UtcMs};
 use poc247_tests::*;
 use serde_json::json;

@@ -187,7 +187,7 @@ async fn a_certificate_expiring_within_30_days_is_warned_and_its_renewal_is_pick
 ) -> anyhow::Result<()> {
     let mut net = Net::fresh_prepared(&["LU", "FR", "CO"])?;
     let dir = net.net.dir().to_path_buf();
-    poc247_node::devnet::reissue_certificate(&dir, &party("FR"), 10)?;
+    poc247_devnet::devnet::reissue_certificate(&dir, &party("FR"), 10)?;
     net.net.start_node(&party("LU")).await?;
     // From before FR starts: LU warns when FR first connects.
     let mut lu_warnings = net.events("LU")?;
@@ -234,7 +234,7 @@ async fn a_certificate_expiring_within_30_days_is_warned_and_its_renewal_is_pick
 
     // FR queues a request for CO, which is down; then its certificate is renewed.
     let waiting = net.submit("FR", &request_en("CO")).await?;
-    poc247_node::devnet::reissue_certificate(&dir, &party("FR"), 400)?;
+    poc247_devnet::devnet::reissue_certificate(&dir, &party("FR"), 400)?;
     let r = fr.post("/v1/peers/reload", &json!({})).await?;
     assert_eq!(r.status.as_u16(), 200, "{}", r.body);
     assert_eq!(r.body["certificate"]["warning"], false, "{}", r.body);

@@ -4,9 +4,9 @@
 //! protection holds meanwhile: a message id the receiver stored gets its stored receipt, and
 //! an old frame it never stored is refused as stale.
 
+use poc247_devnet::localnet::{LocalNetwork, Pki};
 use poc247_node::clock::ManualClock;
 use poc247_node::events::EventKind;
-use poc247_node::localnet::{LocalNetwork, Pki};
 use poc247_protocol::{RejectionCode, Reply, SignedEnvelope};
 use poc247_tests::*;
 use std::sync::Arc;

@@ -2,6 +2,8 @@
 //! environment and collecting what it did.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod network;
+
 use serde_json::Value;
 use tokio::process::Command;
 

@@ -18,6 +18,9 @@
 use crate::error::{NodeError, Result};
 use crate::peers::directory::encode_public_key;
 use poc247_protocol::{fingerprint, PartyId, SigningKey};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
+};
 use serde::Serialize;
 use std::path::Path;
 
@@ -68,7 +71,7 @@ pub fn init(out: &Path) -> Result<RegistryInit> {
     let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .map_err(|e| rc("CA key", e))?;
     let now = time::OffsetDateTime::now_utc();
-    let params = crate::devnet::ca_params(
+    let params = ca_params(
         "poc247 network CA",
         now - time::Duration::days(1),
         now + time::Duration::days(3650),
@@ -127,7 +130,7 @@ pub fn sign_csr(registry: &Path, csr_pem: &str, party: &PartyId, days: u32) -> R
     let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_pem, ca_key)
         .map_err(|e| bad(format!("the CA certificate does not read: {e}")))?;
     let now = time::OffsetDateTime::now_utc();
-    let params = crate::devnet::node_params(
+    let params = node_params(
         party,
         now - time::Duration::days(1),
         now + time::Duration::days(i64::from(days)),
@@ -137,6 +140,49 @@ pub fn sign_csr(registry: &Path, csr_pem: &str, party: &PartyId, days: u32) -> R
         .signed_by(&csr.public_key, &issuer)
         .map_err(|e| bad(format!("issuing: {e}")))?;
     Ok(cert.pem())
+}
+
+/// A network CA's certificate parameters: a CA for node certificates only (path length 0), the
+/// registry's ([`init`]) and a development network's.
+pub fn ca_params(
+    name: &str,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> CertificateParams {
+    let mut ca_params = CertificateParams::default();
+    ca_params.distinguished_name.push(DnType::CommonName, name);
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca_params.not_before = not_before;
+    ca_params.not_after = not_after;
+    ca_params
+}
+
+/// A node certificate's parameters: SAN `<party>.poc247`, server and client auth, as
+/// [`sign_csr`] issues it and a development network's CA does.
+pub fn node_params(
+    party: &PartyId,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> std::result::Result<CertificateParams, rcgen::Error> {
+    let mut params = CertificateParams::new(vec![party.dns_name()])?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, party.as_str());
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params.use_authority_key_identifier_extension = true;
+    params.not_before = not_before;
+    params.not_after = not_after;
+    Ok(params)
 }
 
 /// Where the signed directory version in force is kept: beside the store.

@@ -10,13 +10,13 @@
 //! where no `bind` to port 0 (of a QUIC client, of a test's proxy, of another program) lands,
 //! so a node restarted on its port finds it free too.
 
-use crate::clock::{Clock, SystemClock};
-use crate::config::NodeConfig;
 use crate::devnet;
-use crate::driver::Node;
-use crate::error::{NodeError, Result};
-use crate::peers::directory::{Directory, LoadDirectory};
-use crate::peers::registry::{SignedEntry, SignedVersion};
+use poc247_node::clock::{Clock, SystemClock};
+use poc247_node::config::NodeConfig;
+use poc247_node::driver::Node;
+use poc247_node::error::{NodeError, Result};
+use poc247_node::peers::directory::{Directory, LoadDirectory};
+use poc247_node::peers::registry::{SignedEntry, SignedVersion};
 use poc247_protocol::PartyId;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -63,19 +63,19 @@ pub fn publish_dev_version(dir: &Path) -> Result<SignedVersion> {
     for e in file.party {
         let party = PartyId::parse(&e.id).map_err(|m| refused(m.to_string()))?;
         let cfg = devnet::node_config(dir, &party)?;
-        let key = crate::keys::load_signing_key(&cfg.signing_key)?;
+        let key = poc247_node::keys::load_signing_key(&cfg.signing_key)?;
         entries.push(SignedEntry::sign(e, &key)?);
         parties.push(party);
     }
     let now = SystemClock.now();
     let version =
-        crate::peers::registry::publish(&registry, entries, None, now, DEV_NEXT_UPDATE_DAYS)?;
+        poc247_node::peers::registry::publish(&registry, entries, None, now, DEV_NEXT_UPDATE_DAYS)?;
     for party in &parties {
         let cfg = devnet::node_config(dir, party)?;
-        crate::store::durable::create_dir_all(&cfg.data_dir)
+        poc247_node::store::durable::create_dir_all(&cfg.data_dir)
             .map_err(|e| NodeError::io(&cfg.data_dir, e))?;
-        let me = crate::keys::load_signing_key(&cfg.signing_key)?.verifying_key();
-        crate::peers::install_version(&cfg, &registry.verifying_key(), &me, &version)
+        let me = poc247_node::keys::load_signing_key(&cfg.signing_key)?.verifying_key();
+        poc247_node::peers::install_version(&cfg, &registry.verifying_key(), &me, &version)
             .map_err(|m| refused(format!("{party}: {m}")))?;
     }
     Ok(version)

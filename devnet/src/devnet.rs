@@ -2,17 +2,16 @@
 //! signing key and `node.toml` per party, and the `directory.toml`), and carries the small
 //! network checked in under `certs-dev/network/`. DEVELOPMENT ONLY.
 
-use crate::config::NodeConfig;
-use crate::error::{NodeError, Result};
-use crate::keys;
-use crate::peers::directory::{encode_public_key, DirectoryFile, MlaBasis, PartyEntryFile};
-use crate::wire::tls::{self, DEV_CA_MARKER};
 use ed25519_dalek::SigningKey;
+use poc247_node::config::NodeConfig;
+use poc247_node::error::{NodeError, Result};
+use poc247_node::keys;
+use poc247_node::peers::directory::{encode_public_key, DirectoryFile, MlaBasis, PartyEntryFile};
+use poc247_node::peers::registry::{ca_params, node_params};
+use poc247_node::store::durable;
+use poc247_node::wire::tls::{self, DEV_CA_MARKER};
 use poc247_protocol::PartyId;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+use rcgen::{CertificateParams, DnType, Issuer, KeyPair};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -44,16 +43,16 @@ pub const DEV_REGISTRY_KEY_FILE: &str = "registry.key";
 pub fn dev_registry_key(dir: &Path) -> Result<SigningKey> {
     let path = dir.join(DEV_REGISTRY_KEY_FILE);
     if path.exists() {
-        return crate::keys::load_signing_key(&path);
+        return keys::load_signing_key(&path);
     }
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
-    crate::keys::write_private(
+    keys::write_private(
         &path,
         format!(
             "{}# the development registry's directory-signing key: it signs this network's \
              directory versions\n{}",
             DEV_HEADER,
-            crate::keys::encode_signing_key(&key)
+            keys::encode_signing_key(&key)
         )
         .as_bytes(),
     )?;
@@ -65,10 +64,10 @@ fn pin_dev_registry(out: &Path, path: &Path) -> Result<()> {
     let pin = encode_public_key(&dev_registry_key(out)?.verifying_key());
     let text = std::fs::read_to_string(path).map_err(|e| NodeError::io(path, e))?;
     let text = format!("{text}registry_key = \"{pin}\"\n");
-    crate::store::durable::replace(path, text.as_bytes()).map_err(|e| NodeError::io(path, e))
+    durable::replace(path, text.as_bytes()).map_err(|e| NodeError::io(path, e))
 }
 
-/// `node.toml` as the generator writes it: the fields [`crate::config::ConfigFile`] needs,
+/// `node.toml` as the generator writes it: the fields [`poc247_node::config::ConfigFile`] needs,
 /// every other setting left at its default.
 #[derive(Serialize)]
 struct NodeToml<'a> {
@@ -105,47 +104,6 @@ fn dev_ca_params(
         .distinguished_name
         .push(DnType::OrganizationName, DEV_CA_MARKER);
     ca_params
-}
-
-/// A network CA's certificate parameters: a CA for node certificates only (path length 0).
-pub(crate) fn ca_params(
-    name: &str,
-    not_before: time::OffsetDateTime,
-    not_after: time::OffsetDateTime,
-) -> CertificateParams {
-    let mut ca_params = CertificateParams::default();
-    ca_params.distinguished_name.push(DnType::CommonName, name);
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    ca_params.not_before = not_before;
-    ca_params.not_after = not_after;
-    ca_params
-}
-
-/// A node certificate's parameters: SAN `<party>.poc247`, server and client auth.
-pub(crate) fn node_params(
-    party: &PartyId,
-    not_before: time::OffsetDateTime,
-    not_after: time::OffsetDateTime,
-) -> std::result::Result<CertificateParams, rcgen::Error> {
-    let mut params = CertificateParams::new(vec![party.dns_name()])?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, party.as_str());
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
-    params.use_authority_key_identifier_extension = true;
-    params.not_before = not_before;
-    params.not_after = not_after;
-    Ok(params)
 }
 
 /// A key pair from a PEM file of the dev network (its header comment lines skipped).
@@ -187,9 +145,9 @@ pub fn reissue_certificate(out: &Path, party: &PartyId, valid_days: i64) -> Resu
     let path = folder.join("tls.pem");
     let next = folder.join("tls.pem.new");
     let _ = std::fs::remove_file(&next);
-    crate::store::durable::write_new(&next, &with_header(&cert.pem()))?;
+    durable::write_new(&next, &with_header(&cert.pem()))?;
     std::fs::rename(&next, &path).map_err(|e| NodeError::io(&path, e))?;
-    crate::store::durable::sync_parent(&path).map_err(|e| NodeError::io(&path, e))
+    durable::sync_parent(&path).map_err(|e| NodeError::io(&path, e))
 }
 
 /// The directory entry of `id`, with its declarations from the small profile table.
@@ -306,7 +264,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::store::durable::create_dir_all(out).map_err(|e| NodeError::io(out, e))?;
+            durable::create_dir_all(out).map_err(|e| NodeError::io(out, e))?;
         }
         Err(e) => return Err(NodeError::io(out, e)),
     }
@@ -320,7 +278,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
     let ca_cert = ca_params
         .self_signed(&ca_key)
         .map_err(|e| rc("CA certificate", e))?;
-    crate::store::durable::write_new(&out.join("ca.pem"), &with_header(&ca_cert.pem()))?;
+    durable::write_new(&out.join("ca.pem"), &with_header(&ca_cert.pem()))?;
     keys::write_private(
         &out.join("ca.key"),
         with_header(&ca_key.serialize_pem()).as_bytes(),
@@ -333,7 +291,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
     for (party, addr) in parties {
         let folder = out.join(party.as_str().to_ascii_lowercase());
         std::fs::create_dir(&folder)
-            .and_then(|()| crate::store::durable::sync_parent(&folder))
+            .and_then(|()| durable::sync_parent(&folder))
             .map_err(|e| NodeError::io(&folder, e))?;
 
         let key =
@@ -342,7 +300,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
         let cert = params
             .signed_by(&key, &issuer)
             .map_err(|e| rc("node certificate", e))?;
-        crate::store::durable::write_new(&folder.join("tls.pem"), &with_header(&cert.pem()))?;
+        durable::write_new(&folder.join("tls.pem"), &with_header(&cert.pem()))?;
         keys::write_private(
             &folder.join("tls.key"),
             with_header(&key.serialize_pem()).as_bytes(),
@@ -367,7 +325,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
             registry_key: &registry_pin,
         };
         let node_toml = toml::to_string(&node).map_err(|e| gen_error(&folder, e.to_string()))?;
-        crate::store::durable::write_new(&folder.join("node.toml"), &with_header(&node_toml))?;
+        durable::write_new(&folder.join("node.toml"), &with_header(&node_toml))?;
 
         let mut entry = profile(party, &present);
         entry.addresses = vec![addr.to_string()];
@@ -378,7 +336,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
 
     let directory = DirectoryFile { party: entries };
     let text = toml::to_string(&directory).map_err(|e| gen_error(out, e.to_string()))?;
-    crate::store::durable::write_new(&out.join("directory.toml"), &with_header(&text))?;
+    durable::write_new(&out.join("directory.toml"), &with_header(&text))?;
     Ok(())
 }
 
@@ -417,12 +375,12 @@ pub fn write_embedded(out: &Path) -> Result<()> {
     for (rel, text) in embedded_files() {
         let path = out.join(rel);
         if let Some(parent) = path.parent() {
-            crate::store::durable::create_dir_all(parent).map_err(|e| NodeError::io(parent, e))?;
+            durable::create_dir_all(parent).map_err(|e| NodeError::io(parent, e))?;
         }
         if rel.ends_with(".key") {
             keys::write_private(&path, text.as_bytes())?;
         } else {
-            crate::store::durable::write_new(&path, text)?;
+            durable::write_new(&path, text)?;
         }
         // The network's dev registry is made here, not checked in: its key is pinned in each
         // node.toml as written.
@@ -445,7 +403,7 @@ pub fn node_config(out: &Path, party: &PartyId) -> Result<NodeConfig> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::peers::directory::{Directory, LoadDirectory};
+    use poc247_node::peers::directory::{Directory, LoadDirectory};
     use std::os::unix::fs::PermissionsExt as _;
 
     fn p(s: &str) -> PartyId {
@@ -603,7 +561,7 @@ mod tests {
     }
 
     /// Regenerates `certs-dev/network/` (delete the folder first):
-    /// `cargo test -p poc247-node regenerate_checked_in_network -- --ignored`.
+    /// `cargo test -p poc247-devnet regenerate_checked_in_network -- --ignored`.
     #[test]
     #[ignore = "writes into the source tree"]
     fn regenerate_checked_in_network() {
