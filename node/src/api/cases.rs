@@ -653,7 +653,7 @@ pub(crate) async fn audit_export(
 
 pub(crate) async fn audit_verify(State(s): State<Cases>) -> ApiResult<Json<AuditVerification>> {
     let v = s.store.verify_audit(&s.me.signing().verifying_key())?;
-    Ok(Json(AuditVerification::from(v)))
+    Ok(Json(v))
 }
 
 /// `POST /v1/cases/{ref}/{action}`: `{ "fields", "in_reply_to"?, "language"?,
