@@ -12,7 +12,6 @@ use crate::operator::Ops;
 use crate::outgoing::Cases;
 use crate::peers::ReloadError;
 use crate::timers::Deadlines;
-use crate::wire::certs::CertStatus;
 use crate::wire::Wire;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::State;
@@ -21,9 +20,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use poc247_api::{
-    Alarm, AttachmentLimits, Certificate, DirectorySource, DirectoryVersion, DrillClock,
-    HookHealth, Latency, MessagesIn, MessagesOut, MetricsSummary, PeerList, PeerView, QueueDepth,
-    Reloaded, Status, StatusPeer,
+    Alarm, AttachmentLimits, DirectorySource, DirectoryVersion, DrillClock, HookHealth, Latency,
+    MessagesIn, MessagesOut, MetricsSummary, PeerList, PeerView, QueueDepth, Reloaded, Status,
+    StatusPeer,
 };
 use poc247_protocol::UtcMs;
 use poc247_protocol::{fingerprint, PartyId};
@@ -67,28 +66,13 @@ pub(crate) async fn status(State(src): State<Sources>) -> ApiResult<Json<Status>
             now: now.rfc3339(),
         }),
         peers,
-        certificates: crate::upkeep::statuses(&src.ops, s)
-            .into_iter()
-            .map(certificate)
-            .collect(),
+        certificates: crate::upkeep::statuses(&src.ops, s),
         attachments: AttachmentLimits {
             max_file_bytes: s.me.cfg().attachments.max_file_bytes,
             max_case_bytes: s.me.cfg().attachments.max_case_bytes,
         },
         metrics: summary(&src)?,
     }))
-}
-
-/// A certificate's expiry as the API shows it.
-pub(crate) fn certificate(c: CertStatus) -> Certificate {
-    Certificate {
-        party: c.party,
-        own: c.own,
-        not_after: c.not_after,
-        not_after_ms: c.not_after_ms,
-        days_left: c.days_left,
-        warning: c.warning,
-    }
 }
 
 /// The signed directory version in force for `status`: `None` when none was applied here.
@@ -168,7 +152,7 @@ fn peer_view(
         oldest_undelivered_age_s: oldest.map(|t| now.since(t) / 1000),
         certificate: certificates
             .get(party)
-            .map(|t| certificate(CertStatus::of(party.clone(), false, *t, now))),
+            .map(|t| crate::wire::certs::status(party.clone(), false, *t, now)),
     }
 }
 
@@ -234,7 +218,7 @@ fn reload_answer(r: crate::peers::ReloadReport, serial: Option<u64>) -> Reloaded
         repinned: r.diff.repinned,
         connections_closed: r.connections_closed as u64,
         failed: r.failed,
-        certificate: r.certificate.map(certificate),
+        certificate: r.certificate,
         warnings: r.warnings,
         serial,
     }

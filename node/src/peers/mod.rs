@@ -17,7 +17,6 @@ use crate::outgoing::Cases;
 use crate::peers::directory::Directory;
 use crate::ready::Ready;
 use crate::store::DeliveryState;
-use crate::wire::certs::CertStatus;
 use crate::wire::tls;
 use crate::wire::Wire;
 use poc247_protocol::{fingerprint, PartyId, UtcMs, VerifyingKey};
@@ -197,7 +196,7 @@ pub struct ReloadReport {
     /// Queued messages to removed parties, now failed.
     pub failed: Vec<FailedMessage>,
     /// This node's certificate as now in force.
-    pub certificate: Option<CertStatus>,
+    pub certificate: Option<poc247_api::Certificate>,
     /// What could not be done once the new directory was in force (the store refused a
     /// write); the next reload or start does it.
     pub warnings: Vec<String>,
