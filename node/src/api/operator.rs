@@ -207,23 +207,6 @@ pub async fn list(State(s): State<Wire>) -> Result<Json<PeerList>, ApiError> {
     }))
 }
 
-/// What a reload did, as the API answers it (`serial`: the signed version put in force).
-fn reload_answer(r: crate::peers::ReloadReport, serial: Option<u64>) -> Reloaded {
-    Reloaded {
-        directory: r.directory,
-        parties: r.parties as u64,
-        added: r.diff.added,
-        removed: r.diff.removed,
-        changed: r.diff.changed,
-        repinned: r.diff.repinned,
-        connections_closed: r.connections_closed as u64,
-        failed: r.failed,
-        certificate: r.certificate,
-        warnings: r.warnings,
-        serial,
-    }
-}
-
 /// `POST /v1/peers/reload`: 200 with what changed, or 422 `invalid-directory` /
 /// `invalid-certificate` with the reason (the old directory and certificate stay in force).
 pub async fn reload_route(
@@ -233,7 +216,7 @@ pub async fn reload_route(
     match crate::peers::reload(&s, Actor::Local { uid: caller.uid }).await {
         Ok(r) => {
             tracing::info!(uid = caller.uid, "directory reloaded through the API");
-            Ok(Json(reload_answer(r, None)))
+            Ok(Json(r))
         }
         Err(ReloadError::Directory(m)) => {
             tracing::warn!(uid = caller.uid, reason = %m, "directory reload refused; the old one stays");
@@ -296,14 +279,14 @@ pub async fn apply_route(
     )
     .map_err(|m| refused(Some(serial), m))?;
     // Put in force under the same lock: another reload may not take its difference first.
-    let reloaded = crate::peers::reload_for_version(&s, actor, &one_at_a_time).await;
+    let reloaded = crate::peers::reload_for_version(&s, actor, serial, &one_at_a_time).await;
     drop(one_at_a_time);
     match reloaded {
         Ok(r) => {
             tracing::info!(serial, "signed directory version in force");
             // Offered to every peer at once: each takes it on the connection.
             crate::peers::dirsync::spread(&s);
-            Ok(Json(reload_answer(r, Some(serial))))
+            Ok(Json(r))
         }
         Err(ReloadError::Node(e)) => Err(e.into()),
         Err(ReloadError::Directory(m)) | Err(ReloadError::Certificate(m)) => {
