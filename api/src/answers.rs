@@ -11,6 +11,19 @@ use serde::{Deserialize, Serialize};
 
 pub use poc247_core::events::{EventKind, NodeEvent as Event};
 
+/// `GET /v1/stats`: content-free statistics of a period (docs/events.md), the core's own
+/// type: [`Stats`] with its period ([`StatsPeriod`]), its counts by kind, role, state and
+/// outcome ([`StatsCount`]), its latency percentiles ([`StatsLatency`]) and its overdue
+/// acknowledgements ([`StatsOverdue`]).
+pub use poc247_core::stats::{
+    CountRow as StatsCount, LatencyRow as StatsLatency, OverdueRow as StatsOverdue,
+    PeriodView as StatsPeriod, Stats,
+};
+
+/// `GET /v1/audit/verify`: the hash chain and the signed checkpoints checked, the core's own
+/// type ([`AuditVerification`]; where and how the chain is broken: [`AuditBreak`]).
+pub use poc247_core::audit::{Break as AuditBreak, Verification as AuditVerification};
+
 /// `GET /v1/peers`: the directory in force and every peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerList {
@@ -105,135 +118,6 @@ pub struct FailedMessage {
     pub reason: String,
 }
 
-/// `GET /v1/stats`: content-free statistics of a period (docs/events.md).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Stats {
-    /// The period (RFC 3339; `null` for an open end).
-    pub period: StatsPeriod,
-    /// The instant the overdue counts refer to.
-    pub as_of: String,
-    /// Cases counted.
-    pub cases: u64,
-    /// Exercise cases opened in the period and left out.
-    pub exercise_cases_left_out: u64,
-    /// Cases by kind, role, state and outcome.
-    pub counts: Vec<StatsCount>,
-    /// Latency percentiles, by measure and urgency (`all` first).
-    pub latency: Vec<StatsLatency>,
-    /// Acknowledgements overdue or late.
-    pub overdue: Vec<StatsOverdue>,
-}
-
-/// The period of [`Stats`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatsPeriod {
-    /// First instant included.
-    pub since: Option<String>,
-    /// First instant no longer included.
-    pub until: Option<String>,
-}
-
-/// How many cases of one kind, role and state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatsCount {
-    /// The kind of the opening request.
-    pub kind: String,
-    /// `requester` or `requested`.
-    pub role: String,
-    /// The case's state now.
-    pub state: String,
-    /// The decision's outcome, while the state is `decided`.
-    pub outcome: Option<String>,
-    /// How many.
-    pub count: u64,
-}
-
-/// Percentiles of one latency, in seconds; `null` when nothing was measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatsLatency {
-    /// `acknowledgement` or `decision`.
-    pub measure: String,
-    /// `all`, `emergency`, `urgent` or `routine`.
-    pub urgency: String,
-    /// Cases measured.
-    pub count: u64,
-    /// Median.
-    pub p50_s: Option<f64>,
-    /// 90th percentile.
-    pub p90_s: Option<f64>,
-    /// 99th percentile.
-    pub p99_s: Option<f64>,
-    /// Longest.
-    pub max_s: Option<f64>,
-}
-
-/// Overdue acknowledgements of one role and urgency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatsOverdue {
-    /// The track (`acknowledgement`).
-    pub track: String,
-    /// The role of this node in the cases.
-    pub role: String,
-    /// The urgency.
-    pub urgency: String,
-    /// The deadline, in seconds after the case was opened.
-    pub sla_s: u64,
-    /// Open past the deadline at `as_of`.
-    pub open: u64,
-    /// Made after the deadline.
-    pub late: u64,
-}
-
-impl From<poc247_core::stats::Stats> for Stats {
-    fn from(s: poc247_core::stats::Stats) -> Self {
-        Stats {
-            period: StatsPeriod {
-                since: s.period.since,
-                until: s.period.until,
-            },
-            as_of: s.as_of,
-            cases: s.cases,
-            exercise_cases_left_out: s.exercise_cases_left_out,
-            counts: s
-                .counts
-                .into_iter()
-                .map(|c| StatsCount {
-                    kind: c.kind,
-                    role: c.role,
-                    state: c.state,
-                    outcome: c.outcome,
-                    count: c.count,
-                })
-                .collect(),
-            latency: s
-                .latency
-                .into_iter()
-                .map(|l| StatsLatency {
-                    measure: l.measure,
-                    urgency: l.urgency,
-                    count: l.count,
-                    p50_s: l.p50_s,
-                    p90_s: l.p90_s,
-                    p99_s: l.p99_s,
-                    max_s: l.max_s,
-                })
-                .collect(),
-            overdue: s
-                .overdue
-                .into_iter()
-                .map(|o| StatsOverdue {
-                    track: o.track,
-                    role: o.role,
-                    urgency: o.urgency,
-                    sla_s: o.sla_s,
-                    open: o.open,
-                    late: o.late,
-                })
-                .collect(),
-        }
-    }
-}
-
 /// `GET /v1/audit`: a page of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditPage {
@@ -260,39 +144,6 @@ pub struct AuditEntryView {
     pub message_id: Option<MessageId>,
     /// The SHA-256 of the entry before, in hex.
     pub prev: String,
-}
-
-/// `GET /v1/audit/verify`: the hash chain and the signed checkpoints checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditVerification {
-    /// Entries read.
-    pub entries: u64,
-    /// Checkpoints checked.
-    pub checkpoints: u64,
-    /// The first position at fault; `null` for an intact log.
-    pub broken: Option<AuditBreak>,
-}
-
-/// Where and how the audit chain is broken.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditBreak {
-    /// The position.
-    pub seq: u64,
-    /// What is wrong there.
-    pub problem: String,
-}
-
-impl From<poc247_core::audit::Verification> for AuditVerification {
-    fn from(v: poc247_core::audit::Verification) -> Self {
-        AuditVerification {
-            entries: v.entries,
-            checkpoints: v.checkpoints,
-            broken: v.broken.map(|b| AuditBreak {
-                seq: b.seq,
-                problem: b.problem,
-            }),
-        }
-    }
 }
 
 /// `POST /v1/uploads`: 201, the file held for one submission.

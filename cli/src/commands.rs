@@ -306,9 +306,8 @@ async fn act(socket: &Path, action: &CaseAction, out: Output) -> Result<Outcome,
         });
     }
     warnings(&body, "");
-    let kind = action.kind.map(|k| k.as_str()).unwrap_or_default();
     Ok(Outcome {
-        text: render::acted(&body, action.case.as_str(), kind),
+        text: render::acted(&body, action.case.as_str()),
         json: body,
     })
 }

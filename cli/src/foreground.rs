@@ -151,7 +151,7 @@ async fn reload(node: &Node) {
     match poc247_node::peers::reload(node.wire(), poc247_node::audit::Actor::Node).await {
         Ok(r) => tracing::info!(
             parties = r.parties,
-            removed = r.diff.removed.len(),
+            removed = r.removed.len(),
             failed = r.failed.len(),
             "reloaded"
         ),

@@ -7,10 +7,10 @@ use crate::human::{self, paint, Tone};
 use crate::settings::Mailbox;
 use poc247_api::Role;
 use poc247_api::{
-    CaseAnswer, CaseList, CaseView, Direction, DryRun, ExternalRecord, Pending, Stats, Status,
-    Submitted, SubmittedCases,
+    AttachmentTransfer, CaseAnswer, CaseList, CaseView, Direction, DryRun, Event, EventKind,
+    ExternalRecord, Pending, Stats, Status, Submitted, SubmittedCases, Track,
 };
-use poc247_protocol::Urgency;
+use poc247_protocol::{AttachmentRef, Urgency, UtcMs};
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
@@ -73,17 +73,12 @@ fn unreadable(what: &str, why: &str) -> String {
     )
 }
 
-/// Urgency for a table or a header: an emergency stands out.
-fn urgency(v: &Value) -> String {
-    match v.as_str() {
-        Some("emergency") => "EMERGENCY".to_owned(),
-        _ => text(v),
+/// An urgency as the statistics name it (`emergency` …), for a table: an emergency stands out.
+fn urgency_named(u: &str) -> (String, Option<Tone>) {
+    match Urgency::parse(u) {
+        Some(u) => urgency_of(u),
+        None => (clean(u), None),
     }
-}
-
-/// The tone of an urgency's text.
-fn urgency_tone(v: &Value) -> Option<Tone> {
-    (v.as_str() == Some("emergency")).then_some(Tone::Emergency)
 }
 
 /// The answer to a created request: a line per case opened (`to` names the recipients the
@@ -156,24 +151,40 @@ pub fn dry_run_of(d: &DryRun) -> String {
     out
 }
 
-/// The answer to an action on a case (`kind` is the kind sent, if the answer does not say).
-pub fn acted(body: &Value, case: &str, kind: &str) -> String {
-    let case = body["case_ref"].as_str().map_or_else(|| clean(case), clean);
-    if body["notified"] == Value::Bool(true) {
+/// The answer to an action on a case (`case`, named in the command, says which when the
+/// answer does not read): the message it sent ([`Submitted`]), or the case as the action left
+/// it ([`CaseAnswer`]: `close`, `notified`).
+pub fn acted(body: &Value, case: &str) -> String {
+    if let Ok(sent) = poc247_api::read::<Submitted>(body) {
+        return sent_of(&sent);
+    }
+    match poc247_api::read::<CaseAnswer>(body) {
+        Ok(done) => acted_on(&done),
+        Err(e) => unreadable(&format!("the action on {}", clean(case)), &e),
+    }
+}
+
+/// [`acted`] of a message sent.
+fn sent_of(sent: &Submitted) -> String {
+    format!(
+        "sent {} in {} (message {}); case is now {}\n",
+        sent.kind,
+        sent.case_ref,
+        sent.message_id,
+        clean(&sent.state),
+    )
+}
+
+/// [`acted`] of an action that sent nothing (`close`, `notified`).
+fn acted_on(done: &CaseAnswer) -> String {
+    let case = &done.case_ref;
+    if done.notified == Some(true) {
         return format!("recorded in {case} that the person concerned was informed (CIC 67-1)\n");
     }
-    if body["message_id"].is_null() {
-        return match body["state"].as_str() {
-            Some("closed") | None => format!("closed {case}\n"),
-            Some(state) => format!("{case}: case is now {}\n", clean(state)),
-        };
+    match done.state.as_str() {
+        "closed" => format!("closed {case}\n"),
+        state => format!("{case}: case is now {}\n", clean(state)),
     }
-    let kind = body["kind"].as_str().map_or_else(|| clean(kind), clean);
-    format!(
-        "sent {kind} in {case} (message {}); case is now {}\n",
-        text(&body["message_id"]),
-        text(&body["state"]),
-    )
 }
 
 /// The answer to `record` (`record` is what was recorded).
@@ -188,54 +199,145 @@ pub fn recorded(body: &CaseAnswer, record: &ExternalRecord) -> String {
     )
 }
 
-/// The keys of an event shown in its columns; the others follow as `key=value`.
-const EVENT_COLUMNS: [&str; 7] = [
-    "seq",
-    "at",
-    "type",
-    "case_ref",
-    "message_id",
-    "message_kind",
-    "peer",
-];
+/// An instant of the API in Unix ms, in the one time format for people.
+fn ms(t: UtcMs) -> String {
+    when(&Value::from(t.0))
+}
+
+/// A track's name as the API gives it (`acknowledgement`, `formal_confirmation` …).
+fn track_name(t: Track) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|t| t.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The details of an event beside its columns, as `(key, value)`: its type's own members in
+/// the order the node sends them, then the case's kind and urgency. Every instant reads as a
+/// local time.
+fn event_details(e: &Event) -> Vec<(&'static str, String)> {
+    let n = |v: u64| v.to_string();
+    let yes = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    let mut d = match &e.kind {
+        EventKind::Queued
+        | EventKind::Received
+        | EventKind::PeerConnected
+        | EventKind::Closed
+        | EventKind::Recorded
+        | EventKind::Purged
+        | EventKind::Notified => Vec::new(),
+        EventKind::Delivered { receiver_key } => vec![("receiver_key", clean(receiver_key))],
+        EventKind::DeliveryFailed { reason } => vec![("reason", clean(reason))],
+        EventKind::Rejected { code } => vec![("code", clean(code))],
+        EventKind::Deadline {
+            track,
+            label,
+            due,
+            owed_by,
+            escalation,
+        } => vec![
+            ("track", track_name(*track)),
+            ("label", clean(label)),
+            ("due", ms(*due)),
+            ("owed_by", owed_by.to_string()),
+            ("escalation", yes(*escalation)),
+        ],
+        EventKind::AttachmentReceived { sha256, size } => {
+            vec![("sha256", clean(sha256)), ("size", n(*size))]
+        }
+        EventKind::AttachmentDelivered {
+            sha256,
+            size,
+            receiver_key,
+        } => vec![
+            ("sha256", clean(sha256)),
+            ("size", n(*size)),
+            ("receiver_key", clean(receiver_key)),
+        ],
+        EventKind::AttachmentFailed {
+            sha256,
+            size,
+            reason,
+        } => vec![
+            ("sha256", clean(sha256)),
+            ("size", n(*size)),
+            ("reason", clean(reason)),
+        ],
+        EventKind::CertificateExpiring {
+            party,
+            days,
+            not_after,
+        } => vec![
+            ("party", party.to_string()),
+            ("days", days.to_string()),
+            ("not_after", ms(*not_after)),
+        ],
+        EventKind::DirectoryRefused { serial, reason } => {
+            vec![("serial", n(*serial)), ("reason", clean(reason))]
+        }
+        EventKind::DirectoryOverdue {
+            serial,
+            next_update,
+        } => vec![("serial", n(*serial)), ("next_update", ms(*next_update))],
+        EventKind::HookFailed {
+            event_seq,
+            event_type,
+            runs,
+            reason,
+        } => vec![
+            ("event_seq", n(*event_seq)),
+            ("event_type", clean(event_type)),
+            ("runs", runs.to_string()),
+            ("reason", clean(reason)),
+        ],
+    };
+    if let Some(k) = e.case_kind {
+        d.push(("case_kind", k.to_string()));
+    }
+    if let Some(u) = e.urgency {
+        d.push(("urgency", u.as_str().to_owned()));
+    }
+    d
+}
 
 /// One event of the stream as a line: `time  type  case  kind  peer  key=value…`, the time
 /// in the one format for people, any other instant (`due`, `not_after`) too.
-pub fn event_line(e: &Value) -> String {
+pub fn event_line(e: &Event) -> String {
     // An emergency, a deadline and a failure stand out (on a terminal).
-    let kind = format!("{:<15}", text(&e["type"]));
-    let tone = match e["type"].as_str() {
-        _ if e["urgency"] == "emergency" => Some(Tone::Emergency),
-        Some("deadline" | "delivery_failed" | "attachment_failed" | "hook_failed" | "rejected") => {
-            Some(Tone::Overdue)
+    let kind = format!("{:<15}", clean(&e.kind.name()));
+    let tone = match &e.kind {
+        _ if e.urgency == Some(Urgency::Emergency) => Some(Tone::Emergency),
+        EventKind::Deadline { .. }
+        | EventKind::DeliveryFailed { .. }
+        | EventKind::AttachmentFailed { .. }
+        | EventKind::HookFailed { .. }
+        | EventKind::Rejected { .. } => Some(Tone::Overdue),
+        EventKind::CertificateExpiring { .. } | EventKind::DirectoryRefused { .. } => {
+            Some(Tone::Warning)
         }
-        Some("certificate_expiring" | "directory_refused") => Some(Tone::Warning),
         _ => None,
     };
     let kind = match tone {
         Some(t) => paint(&kind, t),
         None => kind,
     };
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
     let mut line = format!(
         "{}  {kind}  {:<17}  {:<25}  {}",
-        when(&e["at"]),
-        text(&e["case_ref"]),
-        text(&e["message_kind"]),
-        text(&e["peer"]),
+        ms(e.at),
+        or_dash(e.case_ref.as_ref().map(ToString::to_string)),
+        or_dash(e.message_kind.map(|k| k.to_string())),
+        or_dash(e.peer.as_ref().map(ToString::to_string)),
     );
-    if let Value::Object(m) = e {
-        for (k, v) in m {
-            if !EVENT_COLUMNS.contains(&k.as_str()) && !v.is_null() {
-                // Times travel as Unix ms; a person reads them as local times.
-                let shown = match k.as_str() {
-                    "due" | "not_after" | "since" | "failing_since" => when(v),
-                    _ => text(v),
-                };
-                let _ = write!(line, "  {}={}", clean(k), shown);
-            }
-        }
+    for (k, v) in event_details(e) {
+        let _ = write!(line, "  {k}={v}");
     }
     line.trim_end().replace('\n', " ")
+}
+
+/// An event of the stream that does not read as the node's event type: said, not guessed at.
+pub fn unreadable_event(why: &str) -> String {
+    unreadable("the event stream", why).trim_end().to_owned()
 }
 
 /// A table of cases (the body of `GET /v1/cases`).
@@ -315,8 +417,15 @@ fn labelled(out: &mut String, indent: usize, label: &str, value: &str) {
     }
 }
 
-/// The body's fields in the order of docs/requests.md, then any other, as `name: value` lines.
-fn fields(out: &mut String, kind: &str, body: &Map<String, Value>, indent: usize) {
+/// The body's fields in the order of docs/requests.md, then any other, as `name: value` lines;
+/// the files it lists as a table, each with where its transfer stands (`transfers`, if told).
+fn fields(
+    out: &mut String,
+    kind: &str,
+    body: &Map<String, Value>,
+    transfers: &[AttachmentTransfer],
+    indent: usize,
+) {
     let order = field_order(kind);
     let mut keys: Vec<&String> = body.keys().collect();
     keys.sort_by_key(|k| {
@@ -330,13 +439,13 @@ fn fields(out: &mut String, kind: &str, body: &Map<String, Value>, indent: usize
             Value::Null => {}
             Value::Object(inner) => {
                 let _ = writeln!(out, "{:indent$}{}:", "", clean(k));
-                fields(out, "", inner, indent + 2);
+                fields(out, "", inner, transfers, indent + 2);
             }
-            Value::Array(files) if k == "attachments" && files.is_empty() => {}
-            Value::Array(files) if k == "attachments" && files.iter().all(Value::is_object) => {
-                attachments(out, files, indent);
-            }
-            v => labelled(out, indent, &clean(k), &text(v)),
+            v => match listed_files(k, v) {
+                Some(files) if files.is_empty() => {}
+                Some(files) => attachments(out, &files, transfers, indent),
+                None => labelled(out, indent, &clean(k), &text(v)),
+            },
         }
     }
 }
@@ -359,11 +468,30 @@ fn bytes(n: u64) -> String {
     format!("{v:.1} {unit}")
 }
 
+/// The files a body lists (its member `attachments`), if `v` is that member and reads as them.
+fn listed_files(key: &str, v: &Value) -> Option<Vec<AttachmentRef>> {
+    if key != "attachments" {
+        return None;
+    }
+    serde_json::from_value(v.clone()).ok()
+}
+
 /// The files a message lists, as a table: name, size, where its transfer stands (when the
 /// node says), SHA-256 (for `poc247 fetch`).
-fn attachments(out: &mut String, files: &[Value], indent: usize) {
+fn attachments(
+    out: &mut String,
+    files: &[AttachmentRef],
+    transfers: &[AttachmentTransfer],
+    indent: usize,
+) {
     let _ = writeln!(out, "{:indent$}attachments ({}):", "", files.len());
-    let states = files.iter().any(|f| !f["state"].is_null());
+    let state = |f: &AttachmentRef| {
+        transfers
+            .iter()
+            .find(|t| t.sha256 == f.sha256)
+            .map(|t| t.state.as_str())
+    };
+    let states = files.iter().any(|f| state(f).is_some());
     let mut header = vec![("NAME".to_owned(), None), ("SIZE".to_owned(), None)];
     if states {
         header.push(("TRANSFER".to_owned(), None));
@@ -371,23 +499,17 @@ fn attachments(out: &mut String, files: &[Value], indent: usize) {
     header.push(("SHA-256".to_owned(), None));
     let mut rows: Vec<Vec<human::Cell>> = vec![header];
     for f in files {
-        let mut row = vec![
-            (text(&f["name"]), None),
-            (
-                f["size"].as_u64().map_or_else(|| text(&f["size"]), bytes),
-                None,
-            ),
-        ];
+        let mut row = vec![(clean(&f.name), None), (bytes(f.size), None)];
         if states {
-            let tone = match f["state"].as_str() {
+            let tone = match state(f) {
                 Some("refused") => Some(Tone::Overdue),
                 Some("sending" | "waiting" | "receiving") => Some(Tone::Warning),
                 Some("delivered" | "received") => Some(Tone::Good),
                 _ => None,
             };
-            row.push((text(&f["state"]), tone));
+            row.push((state(f).map_or_else(|| "-".to_owned(), clean), tone));
         }
-        row.push((text(&f["sha256"]), None));
+        row.push((clean(&f.sha256), None));
         rows.push(row);
     }
     let pad = indent + 2;
@@ -525,21 +647,14 @@ pub fn timeline(view: &CaseView) -> String {
         let _ = writeln!(out, "    id {}", m.id);
         if let Some(content) = &m.content {
             // Each file with where its transfer stands (`attachment_transfers`), if told.
-            let mut body = content.body.clone();
-            if let Some(Value::Array(files)) = body.get_mut("attachments") {
-                for f in files.iter_mut() {
-                    let state = m
-                        .attachment_transfers
-                        .iter()
-                        .find(|t| f["sha256"] == t.sha256.as_str())
-                        .map(|t| Value::String(t.state.clone()));
-                    if let (Some(state), Value::Object(f)) = (state, f) {
-                        f.insert("state".into(), state);
-                    }
-                }
-            }
             out.push('\n');
-            fields(&mut out, m.kind.as_str(), &body, 4);
+            fields(
+                &mut out,
+                m.kind.as_str(),
+                &content.body,
+                &m.attachment_transfers,
+                4,
+            );
         }
     }
     if case.exercise {
@@ -679,10 +794,7 @@ pub fn pending_of(v: &Pending) -> String {
             None => format!("{flag:<9}"),
         };
         let exercise = if i.exercise { " [EXERCISE]" } else { "" };
-        let track = serde_json::to_value(i.track)
-            .ok()
-            .and_then(|t| t.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let track = track_name(i.track);
         out.push_str(&format!(
             "{} {}  {}{}  {}  owed by {}: {}\n          → {}\n",
             flag,
@@ -714,8 +826,8 @@ pub fn pending_of(v: &Pending) -> String {
 }
 
 /// Seconds as a duration for people (`-` when nothing was measured).
-fn seconds(v: &Value) -> String {
-    match v.as_f64() {
+fn seconds(v: Option<f64>) -> String {
+    match v {
         Some(s) if s < 60.0 => format!("{s:.1} s"),
         Some(s) => duration(s as u64),
         None => "-".to_owned(),
@@ -751,7 +863,6 @@ fn stats_of(v: &Stats) -> String {
         v.cases, v.exercise_cases_left_out
     );
     let opt = |s: &Option<String>| s.as_deref().map_or_else(|| "-".to_owned(), clean);
-    let secs = |s: Option<f64>| seconds(&s.map_or(Value::Null, Value::from));
     out.push('\n');
     if v.counts.is_empty() {
         out.push_str("no case opened in the period\n");
@@ -778,10 +889,10 @@ fn stats_of(v: &Stats) -> String {
                 cell(clean(&l.measure)),
                 cell(clean(&l.urgency)),
                 cell(l.count.to_string()),
-                cell(secs(l.p50_s)),
-                cell(secs(l.p90_s)),
-                cell(secs(l.p99_s)),
-                cell(secs(l.max_s)),
+                cell(seconds(l.p50_s)),
+                cell(seconds(l.p90_s)),
+                cell(seconds(l.p99_s)),
+                cell(seconds(l.max_s)),
             ]);
         }
         out.push_str(&human::table(&rows));
@@ -795,11 +906,10 @@ fn stats_of(v: &Stats) -> String {
         ])];
         for o in &v.overdue {
             let tone = (o.open > 0).then_some(Tone::Overdue);
-            let u = Value::String(o.urgency.clone());
             rows.push(vec![
                 cell(clean(&o.track)),
                 cell(clean(&o.role)),
-                (urgency(&u), urgency_tone(&u)),
+                urgency_named(&o.urgency),
                 cell(duration(o.sla_s)),
                 (o.open.to_string(), tone),
                 cell(o.late.to_string()),
@@ -1052,16 +1162,25 @@ mod tests {
             submitted(&json!({"case_ref": 1}), "FR").contains("does not read"),
             "an answer that is not one is said so"
         );
-        let sent = json!({"case_ref": "FR-2026-000001", "message_id": "m4",
-            "kind": "acknowledgement", "state": "acknowledged", "warnings": []});
+        let sent = json!({"case_ref": "FR-2026-000001", "message_id": id(4),
+            "kind": "acknowledgement", "to": "FR", "state": "acknowledged", "warnings": []});
         assert_eq!(
-            acted(&sent, "FR-2026-000001", "acknowledgement"),
-            "sent acknowledgement in FR-2026-000001 (message m4); case is now acknowledged\n"
+            acted(&sent, "FR-2026-000001"),
+            format!(
+                "sent acknowledgement in FR-2026-000001 (message {}); case is now acknowledged\n",
+                id(4)
+            )
         );
         let closed = json!({"case_ref": "FR-2026-000001", "state": "closed"});
+        assert_eq!(acted(&closed, "FR-2026-000001"), "closed FR-2026-000001\n");
+        let notified = json!({"case_ref": "FR-2026-000001", "state": "decided", "notified": true});
         assert_eq!(
-            acted(&closed, "FR-2026-000001", ""),
-            "closed FR-2026-000001\n"
+            acted(&notified, "FR-2026-000001"),
+            "recorded in FR-2026-000001 that the person concerned was informed (CIC 67-1)\n"
+        );
+        assert!(
+            acted(&json!({"state": "closed"}), "FR-2026-000001").contains("does not read"),
+            "an answer that is not one is said so"
         );
         let rec: Result<ExternalRecord, _> = poc247_api::read(
             &json!({"kind": "preservation", "from": "FR", "channel": "phone", "summary": "s"}),
@@ -1078,11 +1197,43 @@ mod tests {
         );
     }
 
+    /// An event as the node sends it, of `kind`, about nothing.
+    fn event(seq: u64, at: u64, kind: EventKind) -> Event {
+        Event {
+            seq,
+            at: UtcMs(at),
+            kind,
+            case_ref: None,
+            message_id: None,
+            message_kind: None,
+            peer: None,
+            case_kind: None,
+            urgency: None,
+        }
+    }
+
     #[test]
     fn an_event_is_one_clean_line_with_its_details() {
-        let e = json!({"seq": 3, "at": 1_777_644_187_123u64, "type": "delivery_failed",
-            "case_ref": "LU-2026-000001", "message_id": "m1", "message_kind": "preservation",
-            "peer": "FR", "reason": "invalid-body: offence\n\u{1b}[2J"});
+        let p = |s: &str| poc247_protocol::PartyId::parse(s).unwrap_or_else(|e| panic!("{e}"));
+        let e = Event {
+            case_ref: Some(
+                poc247_protocol::CaseRef::parse("LU-2026-000001").unwrap_or_else(|e| panic!("{e}")),
+            ),
+            message_id: Some(
+                "01a20668-0000-7000-8000-000000000001"
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{e:?}")),
+            ),
+            message_kind: Some(poc247_protocol::MessageKind::Preservation),
+            peer: Some(p("FR")),
+            ..event(
+                3,
+                1_777_644_187_123,
+                EventKind::DeliveryFailed {
+                    reason: "invalid-body: offence\n\u{1b}[2J".into(),
+                },
+            )
+        };
         let line = event_line(&e);
         let at = when(&json!(1_777_644_187_123u64));
         assert!(
@@ -1096,13 +1247,26 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains('\n'), "{line}");
-        let e = json!({"at": "2026-05-01T16:03:07.5+02:00", "type": "deadline",
-            "case_ref": null, "message_id": null, "message_kind": null, "peer": "CO",
-            "due": 1_796_357_324_646u64});
+        // 2026-05-01T14:03:07.5Z.
+        let e = Event {
+            peer: Some(p("CO")),
+            ..event(
+                4,
+                1_777_644_187_500,
+                EventKind::Deadline {
+                    track: Track::Acknowledgement,
+                    label: "acknowledgement_overdue".into(),
+                    due: UtcMs(1_796_357_324_646),
+                    owed_by: p("CO"),
+                    escalation: false,
+                },
+            )
+        };
         let line = event_line(&e);
         assert!(
             line.starts_with(&format!(
-                "{}  {:<15}  {:<17}  {:<25}  CO  due=",
+                "{}  {:<15}  {:<17}  {:<25}  CO  track=acknowledgement  \
+                 label=acknowledgement_overdue  due=",
                 when(&json!("2026-05-01T14:03:07.5Z")),
                 "deadline",
                 "-",

@@ -30,14 +30,18 @@ pub async fn follow(socket: &Path, json: bool) -> Result<(), Failure> {
                 }
             };
             // Read as the node's event type; its JSON is printed as the node gave it.
-            if let Ok(e) = poc247_api::read::<poc247_api::Event>(&event) {
+            let typed = poc247_api::read::<poc247_api::Event>(&event);
+            if let Ok(e) = &typed {
                 last = Some(e.seq);
             }
             let line = if json {
                 serde_json::to_string(&event)
                     .map_err(|e| Failure::internal(format!("cannot write JSON: {e}")))?
             } else {
-                render::event_line(&event)
+                match &typed {
+                    Ok(e) => render::event_line(e),
+                    Err(why) => render::unreadable_event(why),
+                }
             };
             if !output::line(&line)? {
                 return Ok(());

@@ -213,7 +213,7 @@ impl KeyHistory {
 }
 
 /// The result of checking the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verification {
     /// Entries read.
     pub entries: u64,
@@ -224,7 +224,7 @@ pub struct Verification {
 }
 
 /// Where and how the chain is broken.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Break {
     /// The position.
     pub seq: u64,

@@ -7,7 +7,7 @@
 use crate::lifecycle::{CaseRecord, CaseState, Role};
 use crate::tracks::TrackSettings;
 use poc247_protocol::{MessageKind, Urgency, UtcMs};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -28,7 +28,7 @@ impl Period {
 }
 
 /// The statistics of one period.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     /// The period (RFC 3339; `null` for an open end).
     pub period: PeriodView,
@@ -47,7 +47,7 @@ pub struct Stats {
 }
 
 /// The period as shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeriodView {
     /// First instant included.
     pub since: Option<String>,
@@ -56,7 +56,7 @@ pub struct PeriodView {
 }
 
 /// How many cases of one kind, role and state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountRow {
     /// The kind of the opening request.
     pub kind: String,
@@ -71,7 +71,7 @@ pub struct CountRow {
 }
 
 /// Percentiles of one latency, in seconds (nearest rank); `null` when nothing was measured.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatencyRow {
     /// `acknowledgement` (opened → acknowledged) or `decision` (opened → decided).
     pub measure: String,
@@ -90,7 +90,7 @@ pub struct LatencyRow {
 }
 
 /// Overdue acknowledgements of one role and urgency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OverdueRow {
     /// The track (`acknowledgement`).
     pub track: String,

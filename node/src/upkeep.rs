@@ -5,29 +5,30 @@
 use crate::events::{EventKind, NodeEvent};
 use crate::operator::Ops;
 use crate::outgoing::Cases;
-use crate::wire::certs::{self, CertStatus};
+use crate::wire::certs;
 use crate::wire::tls;
+use poc247_api::Certificate;
 use poc247_protocol::{PartyId, UtcMs};
 
 use tokio::sync::broadcast::{self, error::RecvError};
 
 /// Every certificate known at the node's `now`: its own first, then the peers' by party.
-pub fn statuses(ops: &Ops, cases: &Cases) -> Vec<CertStatus> {
+pub fn statuses(ops: &Ops, cases: &Cases) -> Vec<Certificate> {
     let now = cases.clocks.now();
     let mut all = Vec::new();
     if let Some(own) = ops.certs.own_not_after() {
-        all.push(CertStatus::of(cases.me.party().clone(), true, own, now));
+        all.push(certs::status(cases.me.party().clone(), true, own, now));
     }
     let mut peers = ops.peers.certificates();
     peers.sort();
     for (party, not_after) in peers {
-        all.push(CertStatus::of(party, false, not_after, now));
+        all.push(certs::status(party, false, not_after, now));
     }
     all
 }
 
 /// Publishes `certificate_expiring` for one certificate (and logs it).
-pub(crate) fn warn(cases: &Cases, s: &CertStatus) {
+pub(crate) fn warn(cases: &Cases, s: &Certificate) {
     tracing::warn!(party = %s.party, days_left = s.days_left, not_after = %s.not_after, own = s.own, "certificate expires soon");
     cases.events.publish(
         EventKind::CertificateExpiring {
@@ -44,7 +45,7 @@ pub(crate) fn warn(cases: &Cases, s: &CertStatus) {
 
 /// Looks at every certificate and warns of those within 30 days of their end; returns them
 /// all.
-pub fn check(ops: &Ops, cases: &Cases) -> Vec<CertStatus> {
+pub fn check(ops: &Ops, cases: &Cases) -> Vec<Certificate> {
     let all = statuses(ops, cases);
     for s in all.iter().filter(|s| s.warning) {
         warn(cases, s);
@@ -63,7 +64,7 @@ pub(crate) fn peer_presented(ops: &Ops, cases: &Cases, peer: &PartyId, conn: &qu
         return;
     };
     if ops.peers.certificate(peer, not_after) {
-        let s = CertStatus::of(peer.clone(), false, not_after, cases.clocks.now());
+        let s = certs::status(peer.clone(), false, not_after, cases.clocks.now());
         if s.warning {
             warn(cases, &s);
         }

@@ -23,9 +23,9 @@ use axum::Json;
 use poc247_api::{ActionBody, AttachmentRef, Recipients, RequestBody};
 use poc247_api::{
     AuditEntryView, AuditPage, AuditVerification, CaseAnswer, CaseList, CaseSummary, CaseView,
-    Direction, DrillMove, DrillMoved, DryRun, ExternalRecordView, MessageContent, MessageView,
-    NoteFields, Pending, PendingItem, PurgeAnswer, PurgeFields, ReceiptView, RecordBody,
-    ResendFields, Resent, SendMode, Submitted, SubmittedCases, Uploaded,
+    DrillMove, DrillMoved, DryRun, ExternalRecordView, MessageContent, MessageView, NoteFields,
+    Pending, PendingItem, PurgeAnswer, PurgeFields, ReceiptView, RecordBody, ResendFields, Resent,
+    SendMode, SubmittedCases, Uploaded,
 };
 use poc247_protocol::{
     codec, fingerprint, Body, CaseRef, Envelope, FieldError, Language, MessageKind, PartyId,
@@ -45,13 +45,13 @@ pub(crate) async fn create_request(
     let kind = req.body.kind();
     // Copied in before the request is stored; a refusal from here on deletes the copies.
     let intake = take_attachments(&s, &attachments, None, &mut req.body, files).await?;
-    let done = match s
+    let mut done = match s
         .submit_with(req, Actor::Local { uid: caller.uid }, mode)
         .await?
     {
         Sent::Stored(done) => done,
         // Nothing stored: the copies of the attachments go with the intake.
-        Sent::DryRun(would) => return Ok((StatusCode::OK, Json(json!(dry_run_answer(&would))))),
+        Sent::DryRun(would) => return Ok((StatusCode::OK, Json(json!(dry_run_answer(would))))),
     };
     if let Some(intake) = intake {
         keep(&s, intake, &submitted_ids(&s, &done));
@@ -59,7 +59,6 @@ pub(crate) async fn create_request(
     for d in &done {
         tracing::info!(uid = caller.uid, case = %d.case_ref, kind = %kind, "request created through the API");
     }
-    let mut done: Vec<Submitted> = done.iter().map(submitted).collect();
     let body = match (several, done.len()) {
         (false, 1) => json!(done.remove(0)),
         _ => json!(SubmittedCases { cases: done }),
@@ -68,41 +67,13 @@ pub(crate) async fn create_request(
 }
 
 /// `{ "dry_run": true, "warnings": [ … ], "messages": [ … ] }`: what would be sent.
-fn dry_run_answer(would: &[WouldSend]) -> DryRun {
+fn dry_run_answer(would: Vec<WouldSend>) -> DryRun {
     DryRun {
         case_ref: None,
         dry_run: true,
         state: None,
         warnings: would.iter().flat_map(|w| w.warnings.clone()).collect(),
-        messages: would
-            .iter()
-            .map(|w| poc247_api::WouldSend {
-                case_ref: w.case_ref.clone(),
-                kind: w.kind,
-                from: w.from.clone(),
-                to: w.to.clone(),
-                urgency: w.urgency,
-                language: w.language.clone(),
-                exercise: w.exercise,
-                in_reply_to: w.in_reply_to,
-                state: w.state.clone(),
-                recorded_only: w.recorded_only,
-                warnings: w.warnings.clone(),
-                body: w.body.clone(),
-            })
-            .collect(),
-    }
-}
-
-/// A message stored and queued, as the API answers it.
-fn submitted(d: &crate::outgoing::Submitted) -> Submitted {
-    Submitted {
-        case_ref: d.case_ref.clone(),
-        message_id: d.message_id,
-        kind: d.kind,
-        to: d.to.clone(),
-        state: d.state.clone(),
-        warnings: d.warnings.clone(),
+        messages: would,
     }
 }
 
@@ -548,10 +519,7 @@ fn message_view(
     MessageView {
         id: m.id,
         kind: m.kind,
-        direction: match m.direction {
-            crate::store::Direction::Inbound => Direction::Inbound,
-            crate::store::Direction::Outbound => Direction::Outbound,
-        },
+        direction: m.direction,
         from: m.from.clone(),
         to: m.to.clone(),
         created_at: m.created_at.rfc3339(),
@@ -653,7 +621,7 @@ pub(crate) async fn audit_export(
 
 pub(crate) async fn audit_verify(State(s): State<Cases>) -> ApiResult<Json<AuditVerification>> {
     let v = s.store.verify_audit(&s.me.signing().verifying_key())?;
-    Ok(Json(AuditVerification::from(v)))
+    Ok(Json(v))
 }
 
 /// `POST /v1/cases/{ref}/{action}`: `{ "fields", "in_reply_to"?, "language"?,
@@ -846,7 +814,7 @@ pub(crate) async fn case_action(
         )
         .await?;
     let done = match sent {
-        Sent::DryRun(would) => return Ok((StatusCode::OK, Json(json!(dry_run_answer(&would))))),
+        Sent::DryRun(would) => return Ok((StatusCode::OK, Json(json!(dry_run_answer(would))))),
         Sent::Stored(mut done) => done
             .pop()
             .ok_or_else(|| SubmitError::Conflict("nothing sent".into()))?,
@@ -855,7 +823,7 @@ pub(crate) async fn case_action(
         keep(&s, intake, &[done.message_id]);
     }
     tracing::info!(uid = caller.uid, case = %case_ref, kind = %kind, "response created through the API");
-    Ok((StatusCode::CREATED, Json(json!(submitted(&done)))))
+    Ok((StatusCode::CREATED, Json(json!(done))))
 }
 
 /// `GET /v1/cases/{ref}/attachments/{sha256}`: the bytes of an attachment a message of the

@@ -266,7 +266,7 @@ pub async fn stats(
     };
     let st = stats::compute(&cases, &period, s.clocks.now(), &s.me.cfg().deadlines);
     match q.format.as_deref() {
-        None | Some("") | Some("json") => Json(poc247_api::Stats::from(st)).into_response(),
+        None | Some("") | Some("json") => Json(st).into_response(),
         Some("csv") => (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
             st.to_csv(),

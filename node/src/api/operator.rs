@@ -12,7 +12,6 @@ use crate::operator::Ops;
 use crate::outgoing::Cases;
 use crate::peers::ReloadError;
 use crate::timers::Deadlines;
-use crate::wire::certs::CertStatus;
 use crate::wire::Wire;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::State;
@@ -21,9 +20,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use poc247_api::{
-    Alarm, AttachmentLimits, Certificate, DirectorySource, DirectoryVersion, DrillClock,
-    HookHealth, Latency, MessagesIn, MessagesOut, MetricsSummary, PeerList, PeerView, QueueDepth,
-    Reloaded, Status, StatusPeer,
+    Alarm, AttachmentLimits, DirectorySource, DirectoryVersion, DrillClock, HookHealth, Latency,
+    MessagesIn, MessagesOut, MetricsSummary, PeerList, PeerView, QueueDepth, Reloaded, Status,
+    StatusPeer,
 };
 use poc247_protocol::UtcMs;
 use poc247_protocol::{fingerprint, PartyId};
@@ -67,28 +66,13 @@ pub(crate) async fn status(State(src): State<Sources>) -> ApiResult<Json<Status>
             now: now.rfc3339(),
         }),
         peers,
-        certificates: crate::upkeep::statuses(&src.ops, s)
-            .into_iter()
-            .map(certificate)
-            .collect(),
+        certificates: crate::upkeep::statuses(&src.ops, s),
         attachments: AttachmentLimits {
             max_file_bytes: s.me.cfg().attachments.max_file_bytes,
             max_case_bytes: s.me.cfg().attachments.max_case_bytes,
         },
         metrics: summary(&src)?,
     }))
-}
-
-/// A certificate's expiry as the API shows it.
-pub(crate) fn certificate(c: CertStatus) -> Certificate {
-    Certificate {
-        party: c.party,
-        own: c.own,
-        not_after: c.not_after,
-        not_after_ms: c.not_after_ms,
-        days_left: c.days_left,
-        warning: c.warning,
-    }
 }
 
 /// The signed directory version in force for `status`: `None` when none was applied here.
@@ -168,7 +152,7 @@ fn peer_view(
         oldest_undelivered_age_s: oldest.map(|t| now.since(t) / 1000),
         certificate: certificates
             .get(party)
-            .map(|t| certificate(CertStatus::of(party.clone(), false, *t, now))),
+            .map(|t| crate::wire::certs::status(party.clone(), false, *t, now)),
     }
 }
 
@@ -223,23 +207,6 @@ pub async fn list(State(s): State<Wire>) -> Result<Json<PeerList>, ApiError> {
     }))
 }
 
-/// What a reload did, as the API answers it (`serial`: the signed version put in force).
-fn reload_answer(r: crate::peers::ReloadReport, serial: Option<u64>) -> Reloaded {
-    Reloaded {
-        directory: r.directory,
-        parties: r.parties as u64,
-        added: r.diff.added,
-        removed: r.diff.removed,
-        changed: r.diff.changed,
-        repinned: r.diff.repinned,
-        connections_closed: r.connections_closed as u64,
-        failed: r.failed,
-        certificate: r.certificate.map(certificate),
-        warnings: r.warnings,
-        serial,
-    }
-}
-
 /// `POST /v1/peers/reload`: 200 with what changed, or 422 `invalid-directory` /
 /// `invalid-certificate` with the reason (the old directory and certificate stay in force).
 pub async fn reload_route(
@@ -249,7 +216,7 @@ pub async fn reload_route(
     match crate::peers::reload(&s, Actor::Local { uid: caller.uid }).await {
         Ok(r) => {
             tracing::info!(uid = caller.uid, "directory reloaded through the API");
-            Ok(Json(reload_answer(r, None)))
+            Ok(Json(r))
         }
         Err(ReloadError::Directory(m)) => {
             tracing::warn!(uid = caller.uid, reason = %m, "directory reload refused; the old one stays");
@@ -312,14 +279,14 @@ pub async fn apply_route(
     )
     .map_err(|m| refused(Some(serial), m))?;
     // Put in force under the same lock: another reload may not take its difference first.
-    let reloaded = crate::peers::reload_for_version(&s, actor, &one_at_a_time).await;
+    let reloaded = crate::peers::reload_for_version(&s, actor, serial, &one_at_a_time).await;
     drop(one_at_a_time);
     match reloaded {
         Ok(r) => {
             tracing::info!(serial, "signed directory version in force");
             // Offered to every peer at once: each takes it on the connection.
             crate::peers::dirsync::spread(&s);
-            Ok(Json(reload_answer(r, Some(serial))))
+            Ok(Json(r))
         }
         Err(ReloadError::Node(e)) => Err(e.into()),
         Err(ReloadError::Directory(m)) | Err(ReloadError::Certificate(m)) => {

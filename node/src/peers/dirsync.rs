@@ -274,6 +274,7 @@ pub async fn sync_with(wire: Wire, peer: PartyId, conn: quinn::Connection) -> bo
             Ok(_) => Ok(crate::peers::reload_for_version(
                 &wire,
                 Actor::Peer(peer.clone()),
+                serial,
                 &one_at_a_time,
             )
             .await),

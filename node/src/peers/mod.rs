@@ -17,7 +17,6 @@ use crate::outgoing::Cases;
 use crate::peers::directory::Directory;
 use crate::ready::Ready;
 use crate::store::DeliveryState;
-use crate::wire::certs::CertStatus;
 use crate::wire::tls;
 use crate::wire::Wire;
 use poc247_protocol::{fingerprint, PartyId, UtcMs, VerifyingKey};
@@ -182,34 +181,17 @@ pub fn adopt_next_signing_key(
 /// An outbound message marked failed because its peer left the directory: the API's type.
 pub use poc247_api::FailedMessage;
 
-/// What a reload did.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReloadReport {
-    /// The directory file read.
-    pub directory: String,
-    /// Parties it lists.
-    pub parties: usize,
-    /// How it differs from the one it replaced.
-    #[serde(flatten)]
-    pub diff: DirectoryDiff,
-    /// Connections closed (of removed parties, and those whose key is no longer pinned).
-    pub connections_closed: usize,
-    /// Queued messages to removed parties, now failed.
-    pub failed: Vec<FailedMessage>,
-    /// This node's certificate as now in force.
-    pub certificate: Option<CertStatus>,
-    /// What could not be done once the new directory was in force (the store refused a
-    /// write); the next reload or start does it.
-    pub warnings: Vec<String>,
-}
+/// What a reload did: the API's answer to `POST /v1/peers/reload` and `POST /v1/directory`
+/// (the latter with the serial it put in force).
+pub use poc247_api::Reloaded;
 
 /// Re-reads `directory.toml` and the node's TLS material, checks both whole, and puts them
 /// in force; on an error in either nothing changes. `actor` is recorded in the audit log.
 /// The operator's reload (`POST /v1/peers/reload`, SIGHUP): a next TLS key the directory pins
 /// takes the current one's place.
-pub async fn reload(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadError> {
+pub async fn reload(wire: &Wire, actor: Actor) -> Result<Reloaded, ReloadError> {
     let one_at_a_time = wire.ops.reload_lock().await;
-    reload_with(wire, actor, true, &one_at_a_time).await
+    reload_with(wire, actor, None, &one_at_a_time).await
 }
 
 /// The reload that puts a signed version just taken in force (from the operator or a peer),
@@ -223,17 +205,21 @@ pub async fn reload(wire: &Wire, actor: Actor) -> Result<ReloadReport, ReloadErr
 pub(crate) async fn reload_for_version(
     wire: &Wire,
     actor: Actor,
+    serial: u64,
     held: &tokio::sync::MutexGuard<'_, ()>,
-) -> Result<ReloadReport, ReloadError> {
-    reload_with(wire, actor, false, held).await
+) -> Result<Reloaded, ReloadError> {
+    reload_with(wire, actor, Some(serial), held).await
 }
 
+/// The reload of both: `serial`, the signed version just installed, if that is what it puts
+/// in force (then the TLS key in use stays, see [`reload_for_version`]).
 async fn reload_with(
     wire: &Wire,
     actor: Actor,
-    take_next_tls: bool,
+    serial: Option<u64>,
     _held: &tokio::sync::MutexGuard<'_, ()>,
-) -> Result<ReloadReport, ReloadError> {
+) -> Result<Reloaded, ReloadError> {
+    let take_next_tls = serial.is_none();
     let cfg = wire.cases.me.cfg();
     let (directory, path) = load_directory(cfg).map_err(|(file, m)| {
         ReloadError::Directory(format!("directory {}: {m}", file.display()))
@@ -338,14 +324,24 @@ async fn reload_with(
     let own = crate::upkeep::check(&wire.ops, &wire.cases)
         .into_iter()
         .find(|s| s.own);
-    Ok(ReloadReport {
+    let DirectoryDiff {
+        added,
+        removed,
+        changed,
+        repinned,
+    } = changes;
+    Ok(Reloaded {
         directory: path.display().to_string(),
-        parties,
-        diff: changes,
-        connections_closed,
+        parties: parties as u64,
+        added,
+        removed,
+        changed,
+        repinned,
+        connections_closed: connections_closed as u64,
         failed,
         certificate: own,
         warnings,
+        serial,
     })
 }
 

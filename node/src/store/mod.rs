@@ -32,15 +32,9 @@ const DRILL_OFFSET: &str = "drill_offset_ms";
 /// The schema version written in `meta`.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Which way a message went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Received from a peer.
-    Inbound,
-    /// Sent to a peer.
-    Outbound,
-}
+/// Which way a message went: the API's type (`direction` of a case's timeline), stored as it
+/// is shown.
+pub use poc247_api::Direction;
 
 /// Where an outbound message stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,8 +4,8 @@
 //! reload renews, so new connections present the renewed certificate.
 
 use crate::wire::tls::{self, TlsMaterial};
+use poc247_api::Certificate;
 use poc247_protocol::{PartyId, UtcMs};
-use serde::Serialize;
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
@@ -26,34 +26,16 @@ pub fn needs_warning(not_after: UtcMs, now: UtcMs) -> bool {
     i128::from(not_after.0) - i128::from(now.0) <= i128::from(WARN_DAYS) * DAY_MS
 }
 
-/// One certificate's expiry as `status` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CertStatus {
-    /// Whose certificate.
-    pub party: PartyId,
-    /// This node's own certificate.
-    pub own: bool,
-    /// When it expires (RFC 3339).
-    pub not_after: String,
-    /// When it expires (Unix ms).
-    pub not_after_ms: u64,
-    /// Whole days left.
-    pub days_left: i64,
-    /// It expires within 30 days, or has expired.
-    pub warning: bool,
-}
-
-impl CertStatus {
-    /// The status of `party`'s certificate at `now`.
-    pub fn of(party: PartyId, own: bool, not_after: UtcMs, now: UtcMs) -> Self {
-        CertStatus {
-            party,
-            own,
-            not_after: not_after.rfc3339(),
-            not_after_ms: not_after.0,
-            days_left: days_left(not_after, now),
-            warning: needs_warning(not_after, now),
-        }
+/// The status of `party`'s certificate expiring at `not_after`, as the API shows it at `now`
+/// (`certificates` of `GET /v1/status`, a peer's of `GET /v1/peers`, a reload's).
+pub fn status(party: PartyId, own: bool, not_after: UtcMs, now: UtcMs) -> Certificate {
+    Certificate {
+        party,
+        own,
+        not_after: not_after.rfc3339(),
+        not_after_ms: not_after.0,
+        days_left: days_left(not_after, now),
+        warning: needs_warning(not_after, now),
     }
 }
 
@@ -135,7 +117,7 @@ mod tests {
         assert!(needs_warning(now.plus_ms(DAY), now));
         assert!(needs_warning(UtcMs(now.0 - DAY), now), "expired");
         let party = PartyId::parse("FR").unwrap_or_else(|e| panic!("{e}"));
-        let s = CertStatus::of(party, false, now.plus_ms(12 * DAY), now);
+        let s = status(party, false, now.plus_ms(12 * DAY), now);
         assert_eq!((s.days_left, s.warning), (12, true));
     }
 }
