@@ -96,7 +96,12 @@ pub fn follow_up_undecided(store: &Store, case: &CaseRecord) -> bool {
     match &case.follow_up_mla {
         None => false,
         Some(r) => match store.case(r) {
-            Ok(Some(f)) => f.decided_at.is_none() && !f.state.is_terminal(),
+            // A case that took the reference of a follow-up gone (purged) follows nothing.
+            Ok(Some(f)) => {
+                f.preservation_case.as_ref() == Some(&case.case_ref)
+                    && f.decided_at.is_none()
+                    && !f.state.is_terminal()
+            }
             _ => false,
         },
     }

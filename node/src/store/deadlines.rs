@@ -200,6 +200,12 @@ fn undecided(case: Option<&CaseRecord>) -> bool {
     case.is_some_and(|f| f.decided_at.is_none() && !f.state.is_terminal())
 }
 
+/// Whether preservation `p`'s follow-up request, as it stands (`f`), follows it and is not
+/// decided yet: a case that took the reference of a follow-up gone (purged) follows nothing.
+fn follows_undecided(f: Option<&CaseRecord>, p: &CaseRef) -> bool {
+    undecided(f.filter(|f| f.preservation_case.as_ref() == Some(p)))
+}
+
 /// A case as indexed: its role and its deadlines. Not stored: what a change replaces is
 /// computed again from the case as it stood before the change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,7 +324,7 @@ impl Tx<'_> {
     fn entry(&self, case: &CaseRecord, follow: Option<(&CaseRef, bool)>) -> TxResult<Entry> {
         let follow_up = match (&case.follow_up_mla, follow) {
             (Some(f), Some((c, u))) if f == c => u,
-            (Some(f), _) => undecided(self.case(f)?.as_ref()),
+            (Some(f), _) => follows_undecided(self.case(f)?.as_ref(), &case.case_ref),
             (None, _) => false,
         };
         let mut queued = HashMap::new();
@@ -578,11 +584,12 @@ fn expected(
     for v in cases.iter().values() {
         let c: CaseRecord = dec(&v?)?;
         let follow_up = match &c.follow_up_mla {
-            Some(f) => undecided(
+            Some(f) => follows_undecided(
                 cases
                     .get(f.as_str().as_bytes())?
                     .and_then(|raw| dec(&raw).ok())
                     .as_ref(),
+                &c.case_ref,
             ),
             None => false,
         };
