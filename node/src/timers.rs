@@ -96,7 +96,12 @@ pub fn follow_up_undecided(store: &Store, case: &CaseRecord) -> bool {
     match &case.follow_up_mla {
         None => false,
         Some(r) => match store.case(r) {
-            Ok(Some(f)) => f.decided_at.is_none() && !f.state.is_terminal(),
+            // A case that took the reference of a follow-up gone (purged) follows nothing.
+            Ok(Some(f)) => {
+                f.preservation_case.as_ref() == Some(&case.case_ref)
+                    && f.decided_at.is_none()
+                    && !f.state.is_terminal()
+            }
             _ => false,
         },
     }
@@ -643,14 +648,19 @@ mod tests {
             (board, dir)
         }
 
-        /// Puts a case with its deadlines, none of them fired (`None`: the case is gone), in
-        /// the index, as a change of the case does.
-        fn set(&mut self, case_ref: &CaseRef, case: Option<(Role, &[Arc<Deadline>])>) {
+        /// Puts a case held in role `was` (`None`: not held) with its deadlines, none of them
+        /// fired (`None`: the case is gone), in the index, as a change of the case does.
+        fn set(
+            &mut self,
+            case_ref: &CaseRef,
+            was: Option<Role>,
+            case: Option<(Role, &[Arc<Deadline>])>,
+        ) {
             let Some(DeadlineIndex(tree)) = &self.index else {
                 return;
             };
             let case = case.map(|(role, d)| (role, d.iter().map(|d| (**d).clone()).collect()));
-            crate::store::deadlines::put_deadlines(tree, case_ref, case).unwrap();
+            crate::store::deadlines::put_deadlines(tree, case_ref, was, case).unwrap();
         }
 
         /// Empties the index.
@@ -684,9 +694,10 @@ mod tests {
             Arc::new(deadline(&a, Track::Acknowledgement, "ack", 10)),
             Arc::new(deadline(&a, Track::Preservation, "end", 30)),
         ];
-        board.set(&a, Some((Role::Requested, &first)));
+        board.set(&a, None, Some((Role::Requested, &first)));
         board.set(
             &b,
+            None,
             Some((
                 Role::Requester,
                 &[Arc::new(deadline(&b, Track::Acknowledgement, "ack", 20))],
@@ -712,7 +723,11 @@ mod tests {
             "soonest first"
         );
         // Acknowledged: the case is put again without that deadline.
-        board.set(&a, Some((Role::Requested, &first[1..])));
+        board.set(
+            &a,
+            Some(Role::Requested),
+            Some((Role::Requested, &first[1..])),
+        );
         assert_eq!(
             board.overdue(UtcMs(30)).get(&Track::Acknowledgement),
             Some(&1)
@@ -732,7 +747,7 @@ mod tests {
             "the next page goes on after the last"
         );
         // Purged.
-        board.set(&a, None);
+        board.set(&a, Some(Role::Requested), None);
         assert_eq!(board.cases(), (1, 0));
         assert_eq!(board.overdue(UtcMs(30)).get(&Track::Preservation), None);
         board.clear();

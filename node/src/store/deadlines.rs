@@ -8,14 +8,17 @@
 //! - `o` due case `\0` label: a deadline not fired yet (what the timer fires), soonest first;
 //! - `f` due case `\0` label: a deadline fired and still owed (listed, counted as overdue);
 //!   each with its [`Slot`] as value;
-//! - `r` case: the case's role and its deadlines as indexed ([`Entry`]): what a change of the
-//!   case replaces, without recomputing what the case was;
 //! - `#c` role: how many cases this node holds in that role;
 //! - `#u` party: how many deadlines not fired yet that Party owes;
 //! - `#f` party `\0` track: how many fired deadlines of that track that Party owes.
 //!
 //! Due times are 8 bytes big-endian and a case reference holds no `\0`, so the keys' order is
-//! the order of (due, case, label). The deadlines depend on the node's `[deadlines]` settings:
+//! the order of (due, case, label). The index keeps nothing per case besides its deadlines: a
+//! change computes what the case owed from the case as it stood before the change (read in its
+//! transaction) and what it owes after, and writes only the keys that differ (none, when its
+//! deadlines stay); a change that opens a case has its keys made before its transaction.
+//!
+//! The deadlines depend on the node's `[deadlines]` settings:
 //! the settings the index was made with are kept in `meta`, and a store opened with others (or
 //! written before the index) has it built again from every case, once, at opening.
 
@@ -28,7 +31,10 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use std::collections::HashMap;
 
 /// The `meta` key holding the settings the index was built with (and its version).
-pub(crate) const BUILT_WITH: &str = "deadline_index_v1";
+pub(crate) const BUILT_WITH: &str = "deadline_index_v2";
+
+/// The `meta` key of the index as builds before `v2` kept it (with an entry per case).
+const BUILT_WITH_V1: &str = "deadline_index_v1";
 
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<NodeError>>;
 
@@ -56,13 +62,6 @@ pub struct Row {
     pub fired: bool,
     /// The rest.
     pub slot: Slot,
-}
-
-/// A case as indexed: its role and its deadlines.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Entry {
-    role: Role,
-    rows: Vec<Row>,
 }
 
 /// One deadline read from the index, with its case.
@@ -117,12 +116,6 @@ fn parse_key(k: &[u8]) -> Option<(UtcMs, CaseRef, String)> {
     let case = CaseRef::parse(std::str::from_utf8(&rest[..z]).ok()?).ok()?;
     let label = std::str::from_utf8(&rest[z + 1..]).ok()?.to_owned();
     Some((UtcMs(due), case, label))
-}
-
-fn entry_key(case_ref: &CaseRef) -> Vec<u8> {
-    let mut k = b"r".to_vec();
-    k.extend_from_slice(case_ref.as_str().as_bytes());
-    k
 }
 
 fn cases_key(role: Role) -> Vec<u8> {
@@ -201,9 +194,108 @@ fn rows(deadlines: Vec<Deadline>, fired: &[String]) -> Vec<Row> {
         .collect()
 }
 
-/// Whether `follow_up`'s case, read with `get`, is a request not decided yet.
-fn undecided(case: Option<CaseRecord>) -> bool {
+/// Whether a follow-up request as it stands (`None`: none, or gone) is not decided yet: the
+/// preservation it follows then owes other deadlines (BC 29(7)).
+fn undecided(case: Option<&CaseRecord>) -> bool {
     case.is_some_and(|f| f.decided_at.is_none() && !f.state.is_terminal())
+}
+
+/// Whether preservation `p`'s follow-up request, as it stands (`f`), follows it and is not
+/// decided yet: a case that took the reference of a follow-up gone (purged) follows nothing.
+fn follows_undecided(f: Option<&CaseRecord>, p: &CaseRef) -> bool {
+    undecided(f.filter(|f| f.preservation_case.as_ref() == Some(p)))
+}
+
+/// A case as indexed: its role and its deadlines. Not stored: what a change replaces is
+/// computed again from the case as it stood before the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    role: Role,
+    rows: Vec<Row>,
+}
+
+/// A deadline as written: its key, its value and the count it adds to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Keyed {
+    key: Vec<u8>,
+    value: Vec<u8>,
+    count: Vec<u8>,
+}
+
+/// The keys of `rows`; a label twice in a case is one key, the first row's (as [`expected`]).
+fn keyed(case_ref: &CaseRef, rows: &[Row]) -> Result<Vec<Keyed>> {
+    let mut out: Vec<Keyed> = Vec::with_capacity(rows.len());
+    for r in rows {
+        let key = row_key(r.fired, r.due, case_ref, &r.label);
+        if out.iter().any(|k| k.key == key) {
+            continue;
+        }
+        out.push(Keyed {
+            key,
+            value: enc(&r.slot)?,
+            count: count_key(r)?,
+        });
+    }
+    Ok(out)
+}
+
+/// A case's role and keys, as written.
+type Written = Option<(Role, Vec<Keyed>)>;
+
+fn written(case_ref: &CaseRef, entry: Option<Entry>) -> TxResult<Written> {
+    match entry {
+        Some(e) => Ok(Some((e.role, keyed(case_ref, &e.rows).map_err(abort)?))),
+        None => Ok(None),
+    }
+}
+
+/// A new case's entry, made before its transaction, off the committer (a change that opens a
+/// case: [`prepare`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    role: Role,
+    keys: Vec<Keyed>,
+    undecided: bool,
+}
+
+/// The entry of a new case `case` whose only outbox entries are `queued` (its change writes
+/// them), made before its transaction; `None` when its deadlines depend on another case (a
+/// preservation already followed), to be made inside it.
+pub(crate) fn prepare(
+    case: &CaseRecord,
+    settings: &TrackSettings,
+    queued: impl FnMut(MessageId) -> Option<(PartyId, UtcMs)>,
+) -> Result<Option<Prepared>> {
+    if case.follow_up_mla.is_some() {
+        return Ok(None);
+    }
+    let all = deadlines_of(case, settings, false, queued);
+    Ok(Some(Prepared {
+        role: case.role,
+        keys: keyed(&case.case_ref, &rows(all, &case.fired))?,
+        undecided: undecided(Some(case)),
+    }))
+}
+
+/// What a change of a case replaces in the index, taken inside its transaction before it
+/// writes anything ([`Tx::before`]).
+#[derive(Debug)]
+pub(crate) struct Before {
+    /// The case's entry (`None`: a new case).
+    case: Option<Entry>,
+    /// Whether the case, as a follow-up request, was undecided.
+    undecided: bool,
+    /// A new case's preservation and its entry then (a new follow-up request may change what
+    /// that preservation follows).
+    preservation: Option<(CaseRef, Option<Entry>)>,
+}
+
+/// The case as it now stands after a change, for [`Tx::changed`].
+pub(crate) enum After<'a> {
+    /// As a record (`None`: gone).
+    Record(Option<&'a CaseRecord>),
+    /// A new case's entry made before the transaction.
+    Prepared(&'a Prepared),
 }
 
 /// The trees a change of a case reads and writes to keep the index, inside its transaction.
@@ -227,10 +319,13 @@ impl Tx<'_> {
         }
     }
 
-    fn rows(&self, case: &CaseRecord) -> TxResult<Vec<Row>> {
-        let follow_up = match &case.follow_up_mla {
-            Some(f) => undecided(self.case(f)?),
-            None => false,
+    /// The entry of `case` as the transaction now stands; `follow`: the undecidedness of its
+    /// follow-up request if it is that case, instead of reading it.
+    fn entry(&self, case: &CaseRecord, follow: Option<(&CaseRef, bool)>) -> TxResult<Entry> {
+        let follow_up = match (&case.follow_up_mla, follow) {
+            (Some(f), Some((c, u))) if f == c => u,
+            (Some(f), _) => follows_undecided(self.case(f)?.as_ref(), &case.case_ref),
+            (None, _) => false,
         };
         let mut queued = HashMap::new();
         for id in &case.messages {
@@ -241,54 +336,181 @@ impl Tx<'_> {
             }
         }
         let all = deadlines_of(case, self.settings, follow_up, |id| queued.remove(&id));
-        Ok(rows(all, &case.fired))
+        Ok(Entry {
+            role: case.role,
+            rows: rows(all, &case.fired),
+        })
     }
 
-    /// Puts case `case_ref` as it now stands (`case`; `None`: gone) in the index, and the
-    /// preservation it follows (`preservation`), whose deadlines depend on it (BC 29(7)).
-    /// Call it after the transaction's writes of the case and of its outbox entries.
-    pub(crate) fn changed(
+    fn entry_of(&self, case_ref: &CaseRef) -> TxResult<Option<Entry>> {
+        match self.case(case_ref)? {
+            Some(c) => Ok(Some(self.entry(&c, None)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// What a change of case `case_ref` replaces: call it inside the change's transaction
+    /// before anything is written, with the case as it stands (`old`, already read; `None`: a
+    /// new case) and the preservation it follows (`preservation`).
+    pub(crate) fn before(
         &self,
         case_ref: &CaseRef,
-        case: Option<&CaseRecord>,
+        old: Option<&CaseRecord>,
         preservation: Option<&CaseRef>,
-    ) -> TxResult<()> {
-        let new = match case {
-            Some(c) => Some(Entry {
-                role: c.role,
-                rows: self.rows(c)?,
-            }),
+    ) -> TxResult<Before> {
+        let case = match old {
+            Some(c) => Some(self.entry(c, None)?),
             None => None,
         };
-        put(self.dt, case_ref, new)?;
-        if let Some(p) = preservation.filter(|p| *p != case_ref) {
-            let pc = self.case(p)?;
-            let new = match &pc {
-                Some(c) => Some(Entry {
-                    role: c.role,
-                    rows: self.rows(c)?,
-                }),
-                None => None,
-            };
-            put(self.dt, p, new)?;
+        // A new follow-up request may be noted on its preservation in the same transaction
+        // (what it follows changes): that preservation's entry now. For a case that exists,
+        // the preservation's entry changes only with whether the case is decided, and is
+        // computed from the preservation, which the change does not write.
+        let preservation = match (old, preservation.filter(|p| *p != case_ref)) {
+            (None, Some(p)) => Some((p.clone(), self.entry_of(p)?)),
+            _ => None,
+        };
+        Ok(Before {
+            case,
+            undecided: undecided(old),
+            preservation,
+        })
+    }
+
+    /// Puts case `case_ref` as it now stands (`after`) in the index, and the preservation it
+    /// follows (`preservation`), whose deadlines depend on it (BC 29(7)): only the keys that
+    /// differ from `before` are written. Call it after the transaction's writes of the case
+    /// and of its outbox entries.
+    pub(crate) fn changed(
+        &self,
+        before: Before,
+        case_ref: &CaseRef,
+        after: After<'_>,
+        preservation: Option<&CaseRef>,
+    ) -> TxResult<()> {
+        let now_undecided = match &after {
+            After::Record(c) => {
+                let new = match c {
+                    Some(c) => Some(self.entry(c, None)?),
+                    None => None,
+                };
+                if before.case != new {
+                    put(
+                        self.dt,
+                        written(case_ref, before.case)?,
+                        written(case_ref, new)?,
+                    )?;
+                }
+                undecided(*c)
+            }
+            After::Prepared(p) => {
+                let new = Some((p.role, p.keys.clone()));
+                put(self.dt, written(case_ref, before.case)?, new)?;
+                p.undecided
+            }
+        };
+        if let Some((p, old)) = before.preservation {
+            let new = self.entry_of(&p)?;
+            if old != new {
+                put(self.dt, written(&p, old)?, written(&p, new)?)?;
+            }
+        } else if let Some(p) = preservation.filter(|p| *p != case_ref) {
+            if now_undecided != before.undecided {
+                if let Some(pc) = self.case(p)? {
+                    if pc.follow_up_mla.as_ref() == Some(case_ref) {
+                        let old = self.entry(&pc, Some((case_ref, before.undecided)))?;
+                        let new = self.entry(&pc, Some((case_ref, now_undecided)))?;
+                        if old != new {
+                            put(self.dt, written(p, Some(old))?, written(p, Some(new))?)?;
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }
+
+    /// Puts case `case_ref` as it stands in the index again, whatever the index holds of it
+    /// (a repair): `seen`, its keys read from the index before the transaction (sled's
+    /// transactions read no range), and whichever keys it owes now, are taken as they stand in
+    /// the transaction. The count of cases is left as it is.
+    pub(crate) fn repair(&self, seen: &[Vec<u8>], case_ref: &CaseRef) -> TxResult<()> {
+        let new = self.entry_of(case_ref)?;
+        let role = new.as_ref().map_or(Role::Requester, |e| e.role);
+        let new = written(case_ref, new)?.map_or_else(Vec::new, |(_, k)| k);
+        let mut old = Vec::new();
+        for key in seen.iter().chain(new.iter().map(|n| &n.key)) {
+            if old.iter().any(|o: &Keyed| o.key == *key) {
+                continue;
+            }
+            if let Some(value) = self.dt.get(key)? {
+                let fired = key.first() == Some(&b'f');
+                old.push(keyed_as_held(key, &value, fired).map_err(abort)?);
+            }
+        }
+        put(self.dt, Some((role, old)), Some((role, new)))
+    }
+}
+
+/// A key as the index holds it, with the count it adds to.
+fn keyed_as_held(key: &[u8], value: &[u8], fired: bool) -> Result<Keyed> {
+    let slot: Slot = dec(value)?;
+    let count = if fired {
+        fired_key(&slot.owed_by, slot.track)?
+    } else {
+        unfired_key(&slot.owed_by)
+    };
+    Ok(Keyed {
+        key: key.to_vec(),
+        value: value.to_vec(),
+        count,
+    })
+}
+
+/// The keys of case `case_ref` in the index `tree` (a scan of every deadline, outside any
+/// transaction: for repairs and tests).
+pub(crate) fn keys_of(tree: &sled::Tree, case_ref: &CaseRef) -> Result<Vec<Vec<u8>>> {
+    Ok(indexed(tree, case_ref)?
+        .into_iter()
+        .map(|k| k.key)
+        .collect())
+}
+
+/// The keys `tree` holds for case `case_ref` (a scan of every deadline: for repairs and tests).
+fn indexed(tree: &sled::Tree, case_ref: &CaseRef) -> Result<Vec<Keyed>> {
+    let mut out = Vec::new();
+    for kv in tree.range::<&[u8], _>(&b"f"[..]..&b"p"[..]) {
+        let (k, v) = kv?;
+        let Some((_, c, _)) = parse_key(&k) else {
+            continue;
+        };
+        if c != *case_ref {
+            continue;
+        }
+        out.push(keyed_as_held(&k, &v, k.first() == Some(&b'f'))?);
+    }
+    Ok(out)
 }
 
 /// Puts a case with `deadlines` (none fired; `None`: the case is gone) in the index `tree`, in
-/// a transaction of its own: for the board's tests.
+/// a transaction of its own, replacing what the index holds of it, the case having been held
+/// in role `was` (`None`: not held): for the board's tests.
 #[cfg(test)]
 pub(crate) fn put_deadlines(
     tree: &sled::Tree,
     case_ref: &CaseRef,
+    was: Option<Role>,
     case: Option<(Role, Vec<Deadline>)>,
 ) -> Result<()> {
-    let entry = case.map(|(role, d)| Entry {
-        role,
-        rows: rows(d, &[]),
-    });
-    tree.transaction(|dt| put(dt, case_ref, entry.clone()))
+    let old = match was {
+        Some(r) => Some((r, indexed(tree, case_ref)?)),
+        None => None,
+    };
+    let new = match case {
+        Some((role, d)) => Some((role, keyed(case_ref, &rows(d, &[]))?)),
+        None => None,
+    };
+    tree.transaction(|dt| put(dt, old.clone(), new.clone()))
         .map_err(|e| match e {
             sled::transaction::TransactionError::Abort(e) => e,
             sled::transaction::TransactionError::Storage(e) => e.into(),
@@ -296,8 +518,8 @@ pub(crate) fn put_deadlines(
 }
 
 /// Adds `delta` to the count under `key`.
-fn count(dt: &TransactionalTree, key: Vec<u8>, delta: i64) -> TxResult<()> {
-    let n = dt.get(&key)?.map_or(0, |b| be(&b));
+fn count(dt: &TransactionalTree, key: &[u8], delta: i64) -> TxResult<()> {
+    let n = dt.get(key)?.map_or(0, |b| be(&b));
     let n = n.saturating_add_signed(delta);
     if n == 0 {
         dt.remove(key)?;
@@ -307,56 +529,45 @@ fn count(dt: &TransactionalTree, key: Vec<u8>, delta: i64) -> TxResult<()> {
     Ok(())
 }
 
-/// Replaces a case's entry and rows in the index by `new` (`None`: the case is gone); rows that
-/// stay are not written again.
-fn put(dt: &TransactionalTree, case_ref: &CaseRef, new: Option<Entry>) -> TxResult<()> {
-    let ek = entry_key(case_ref);
-    let old: Option<Entry> = match dt.get(&ek)? {
-        Some(raw) => Some(dec(&raw).map_err(abort)?),
-        None => None,
-    };
-    if old == new {
-        return Ok(());
-    }
+/// Replaces a case's keys in the index, `old` (as the index holds them; `None`: the case was
+/// not held), by `new` (`None`: the case is gone): only the keys that differ are written, and
+/// the counts they change.
+fn put(dt: &TransactionalTree, old: Written, new: Written) -> TxResult<()> {
     let none = Vec::new();
-    let (old_rows, new_rows) = (
-        old.as_ref().map_or(&none, |e| &e.rows),
-        new.as_ref().map_or(&none, |e| &e.rows),
+    let (old_keys, new_keys) = (
+        old.as_ref().map_or(&none, |(_, k)| k),
+        new.as_ref().map_or(&none, |(_, k)| k),
     );
-    for r in old_rows {
-        if !new_rows.contains(r) {
-            let k = row_key(r.fired, r.due, case_ref, &r.label);
-            if dt.remove(k)?.is_some() {
-                count(dt, count_key(r).map_err(abort)?, -1)?;
-            }
+    for o in old_keys {
+        if !new_keys.iter().any(|n| n.key == o.key) {
+            dt.remove(o.key.as_slice())?;
+            count(dt, &o.count, -1)?;
         }
     }
-    for r in new_rows {
-        if !old_rows.contains(r) {
-            let k = row_key(r.fired, r.due, case_ref, &r.label);
-            let v = enc(&r.slot).map_err(abort)?;
-            if dt.insert(k, v)?.is_none() {
-                count(dt, count_key(r).map_err(abort)?, 1)?;
+    for n in new_keys {
+        match old_keys.iter().find(|o| o.key == n.key) {
+            None => {
+                dt.insert(n.key.as_slice(), n.value.as_slice())?;
+                count(dt, &n.count, 1)?;
             }
+            Some(o) if o.value != n.value => {
+                dt.insert(n.key.as_slice(), n.value.as_slice())?;
+                if o.count != n.count {
+                    count(dt, &o.count, -1)?;
+                    count(dt, &n.count, 1)?;
+                }
+            }
+            Some(_) => {}
         }
     }
-    match (&old, &new) {
-        (Some(o), None) => {
-            dt.remove(ek)?;
-            count(dt, cases_key(o.role), -1)?;
+    match (old.map(|o| o.0), new.map(|n| n.0)) {
+        (Some(o), Some(n)) if o != n => {
+            count(dt, &cases_key(o), -1)?;
+            count(dt, &cases_key(n), 1)?;
         }
-        (None, Some(n)) => {
-            dt.insert(ek, enc(n).map_err(abort)?)?;
-            count(dt, cases_key(n.role), 1)?;
-        }
-        (Some(o), Some(n)) => {
-            dt.insert(ek, enc(n).map_err(abort)?)?;
-            if o.role != n.role {
-                count(dt, cases_key(o.role), -1)?;
-                count(dt, cases_key(n.role), 1)?;
-            }
-        }
-        (None, None) => {}
+        (Some(o), None) => count(dt, &cases_key(o), -1)?,
+        (None, Some(n)) => count(dt, &cases_key(n), 1)?,
+        _ => {}
     }
     Ok(())
 }
@@ -373,10 +584,12 @@ fn expected(
     for v in cases.iter().values() {
         let c: CaseRecord = dec(&v?)?;
         let follow_up = match &c.follow_up_mla {
-            Some(f) => undecided(
+            Some(f) => follows_undecided(
                 cases
                     .get(f.as_str().as_bytes())?
-                    .and_then(|raw| dec(&raw).ok()),
+                    .and_then(|raw| dec(&raw).ok())
+                    .as_ref(),
+                &c.case_ref,
             ),
             None => false,
         };
@@ -389,21 +602,12 @@ fn expected(
             }
         }
         let all = deadlines_of(&c, settings, follow_up, |id| queued.remove(&id));
-        let entry = Entry {
-            role: c.role,
-            rows: rows(all, &c.fired),
-        };
         // A label twice in a case is one key, counted once, as a change of the case writes it.
-        let mut seen = std::collections::HashSet::new();
-        for r in &entry.rows {
-            let k = row_key(r.fired, r.due, &c.case_ref, &r.label);
-            if seen.insert(k.clone()) {
-                put(k, enc(&r.slot)?)?;
-                *counts.entry(count_key(r)?).or_default() += 1;
-            }
+        for k in keyed(&c.case_ref, &rows(all, &c.fired))? {
+            put(k.key, k.value)?;
+            *counts.entry(k.count).or_default() += 1;
         }
         *counts.entry(cases_key(c.role)).or_default() += 1;
-        put(entry_key(&c.case_ref), enc(&entry)?)?;
     }
     for (k, n) in counts {
         put(k, n.to_be_bytes().to_vec())?;
@@ -418,6 +622,7 @@ pub(crate) fn build(db: &sled::Db, settings: &TrackSettings) -> Result<()> {
     let meta = db.open_tree("meta")?;
     let dt = db.open_tree("deadlines")?;
     meta.remove(BUILT_WITH)?;
+    meta.remove(BUILT_WITH_V1)?;
     dt.clear()?;
     let mut batch = sled::Batch::default();
     let mut n = 0;

@@ -2078,7 +2078,13 @@ impl PageCache {
 
             trace!("load_snapshot pid {} {:?}", pid, state);
 
-            let mut cache_infos = Vec::default();
+            // poc247: exactly as many as the page has (a push into an empty `Vec` of these
+            // 48-byte entries reserves four: most pages hold one or two, for the life of the
+            // process).
+            let mut cache_infos = Vec::with_capacity(match *state {
+                PageState::Present { ref frags, .. } => 1 + frags.len(),
+                _ => 1,
+            });
 
             let guard = pin();
 
