@@ -508,6 +508,9 @@ async fn fire_due(t: &Timers, now: UtcMs) -> Option<UtcMs> {
                 tracing::error!(error = %e, case = %d.case_ref, "cannot record a deadline");
             }
         }
+        // Each record is a transaction on this task's thread: let the node's other tasks run
+        // between them.
+        tokio::task::yield_now().await;
     }
     if fired.is_empty() {
         return next;

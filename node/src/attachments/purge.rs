@@ -79,6 +79,8 @@ pub async fn purge_cases(
             purged.push(c.clone());
             files.extend(f);
         }
+        // Each case is a transaction on the caller's thread: let the other tasks run between.
+        tokio::task::yield_now().await;
     }
     if !purged.is_empty() {
         store.commit().await?;
