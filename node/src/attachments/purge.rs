@@ -61,7 +61,8 @@ pub async fn purge(
 
 /// Purges whole cases at the end of their retention period, as [`purge`] purges one, with one
 /// flush for them all: each case in a transaction of its own, then the flush, then the
-/// attachment files no longer linked. Returns the cases purged (those still stored).
+/// attachment files no longer linked. Returns the cases purged (those still stored); a case
+/// whose purge fails is logged and left, the others purged still. An error: the flush failed.
 pub async fn purge_cases(
     store: &Store,
     a: &Attachments,
@@ -73,18 +74,22 @@ pub async fn purge_cases(
     let mut purged = Vec::new();
     let mut files = Vec::new();
     for c in cases {
-        if let Some(f) =
-            purge_unflushed(store, a, PurgeTarget::Case(c), reason, actor.clone(), now)?
-        {
-            purged.push(c.clone());
-            files.extend(f);
+        match purge_unflushed(store, a, PurgeTarget::Case(c), reason, actor.clone(), now) {
+            Ok(Some(f)) => {
+                purged.push(c.clone());
+                files.extend(f);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(case = %c, error = %e, "cannot purge a case"),
         }
         // Each case is a transaction on the caller's thread: let the other tasks run between.
         tokio::task::yield_now().await;
     }
     if !purged.is_empty() {
         store.commit().await?;
-        delete_files(a, files)?;
+        if let Err(e) = delete_files(a, files) {
+            tracing::error!(error = %e, "cannot delete the attachment files of purged cases");
+        }
     }
     Ok(purged)
 }
