@@ -2,13 +2,19 @@
 //! history, written through the store's own API (no QUIC), then a real `poc247 run` process on
 //! that data directory, measured: ready after start, idle RSS, the first page of each listing,
 //! `show`, `pending`, `/metrics`, `audit verify`, and the submit rate at 64 in flight against
-//! an empty store's in the same run.
+//! an empty store's in the same run. Then retention at scale: LU is started again with a
+//! retention period of [`RETENTION_DAYS`] days, which a tenth of the cases (closed by the fill
+//! that long ago and a day more) are past; while its timer task purges them, submits at 64 in
+//! flight are measured against those of the run before, and the disk is measured before and
+//! after (file lengths, and sled's own `size_on_disk`).
 //!
 //! The filled node is LU; its peer FR runs beside it (empty) so that submits are delivered.
 //! Half the cases are LU's preservation requests to FR, half FR's to LU. Every case holds its
 //! request (an envelope of about 1.3 KiB) and its receipt; two in three an acknowledgement,
 //! one in three a decision (executed, preserved 90 days), one in six is closed (on either
-//! side); each change with its audit entry, as the node itself writes them.
+//! side); each change with its audit entry, as the node itself writes them. A tenth of all
+//! cases are closed with a closing time [`RETENTION_DAYS`] + 1 days back (the rest of the closed
+//! ones now): a case's retention runs from its last change, which for those is the closing.
 
 use crate::{
     bench_err, cpu_model, follow, latency, level, lu_and_fr, spawn_node_within, usage, Deliveries,
@@ -21,6 +27,7 @@ use poc247_node::error::{NodeError, Result};
 use poc247_node::lifecycle::{CaseRecord, Role, Step};
 use poc247_node::outgoing::context_for;
 use poc247_node::store::{DeliveryState, Direction, Store, StoredMessage};
+use poc247_node::tracks::TrackSettings;
 use poc247_node::{Directory, LoadDirectory};
 use poc247_protocol::{
     envelope_sha256, Body, CaseRef, Date, Envelope, Header, Language, MessageId, MessageKind,
@@ -29,7 +36,15 @@ use poc247_protocol::{
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The retention period (`[deadlines] retention_days`) LU runs with for the purge: the cases the
+/// fill closed this many days ago and a day more are due for purging when it starts.
+pub const RETENTION_DAYS: u32 = 30;
+
+const DAY_MS: u64 = 86_400_000;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -76,6 +91,9 @@ pub struct Fill {
     pub decided: usize,
     /// Cases closed.
     pub closed: usize,
+    /// Of which closed [`RETENTION_DAYS`] + 1 days back: past the retention period the purge
+    /// run sets (a tenth of all cases).
+    pub closed_past_retention: usize,
     /// A request's signed envelope, bytes (the same text in each).
     pub request_envelope_bytes: usize,
     /// Audit entries in the store after the fill.
@@ -146,6 +164,60 @@ pub struct NodeRun {
     pub submits: Submits,
 }
 
+/// Retention at scale: LU started again on the filled store with a retention period of
+/// [`RETENTION_DAYS`] days, purging the closed cases past it while submits run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Purge {
+    /// The retention period set, days.
+    pub retention_days: u32,
+    /// Closed cases past it when LU started (the fill's).
+    pub due: usize,
+    /// Seconds the index of deadlines took to be built again with the retention setting, at the
+    /// store's opening before LU starts (what a node does once after its settings change).
+    pub reindex_s: f64,
+    /// Cases purged (`purged` events of the run).
+    pub purged: usize,
+    /// Retention deadlines still owed after the run (`poc247_overdue{track="retention"}`).
+    pub left_due: u64,
+    /// From LU's process start to the first `purged` event's arrival, ms.
+    pub first_purge_ms: f64,
+    /// From the first to the last `purged` event, by the node's clock (their `at`), s.
+    pub secs: f64,
+    /// Cases purged per second over `secs`.
+    pub per_s: f64,
+    /// Submits at 64 in flight from LU's start while the purge ran (at most five times the
+    /// run's submit count): those that ended before the last case was purged.
+    pub submits: Submits,
+    /// Submits made in all (some may have ended after the purge).
+    pub submits_made: usize,
+    /// `submits.latency.p99_ms` over the p99 of the full store's submits without a purge
+    /// (issue 21: at most 2).
+    pub p99_ratio: f64,
+    /// `GET /v1/pending?limit=200` asked once the purge had begun (it waits for the deadline
+    /// board to catch up), ms; 0 if the purge ended first.
+    pub pending_during_ms: f64,
+    /// `GET /v1/audit/verify` after the purge: status and ms.
+    pub audit_verify_status: u16,
+    /// Its time, ms.
+    pub audit_verify_ms: f64,
+    /// Peak RSS of LU over the run, MiB.
+    pub peak_rss_mib: f64,
+    /// The sled folder's file lengths after the full store's run (its submits, without a
+    /// purge), before the index's rebuild, MiB: against `Fill::disk_mib`, what those submits
+    /// added.
+    pub disk_after_full_run_mib: f64,
+    /// The sled folder's file lengths before LU started (after the index's rebuild), MiB.
+    pub disk_before_mib: f64,
+    /// sled's `size_on_disk` then (the store opened offline), MiB.
+    pub sled_before_mib: f64,
+    /// sled's `size_on_disk` at the purge's end, from LU's `poc247_store_disk_bytes`, MiB.
+    pub sled_at_end_mib: f64,
+    /// The sled folder's file lengths once LU stopped, MiB.
+    pub disk_after_mib: f64,
+    /// sled's `size_on_disk` then (the store opened offline), MiB.
+    pub sled_after_mib: f64,
+}
+
 /// Everything measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct StoreBenchReport {
@@ -165,6 +237,8 @@ pub struct StoreBenchReport {
     pub operations: Vec<Operation>,
     /// `full.submits.per_s / empty.submits.per_s`.
     pub submit_ratio: f64,
+    /// Retention at scale, after the full store's run.
+    pub purge: Purge,
     /// The folder kept, if asked.
     pub kept: Option<PathBuf>,
 }
@@ -219,6 +293,21 @@ async fn store_in(
     ));
     let (full, operations) =
         measure_node(opts, &net, dir.join("full"), opts.cases, true, progress).await?;
+    progress(&format!(
+        "retention: LU started again with retention_days = {RETENTION_DAYS}, {} closed cases \
+         past it; submits at 64 in flight while it purges them",
+        fill.closed_past_retention
+    ));
+    let purge = measure_purge(opts, &net, &dir.join("full"), &fill, &full, progress).await?;
+    progress(&format!(
+        "purged {} cases in {:.1} s ({:.0} /s); submit p99 {:.1} ms against {:.1} ms without \
+         the purge",
+        purge.purged,
+        purge.secs,
+        purge.per_s,
+        purge.submits.latency.p99_ms,
+        full.submits.latency.p99_ms
+    ));
     let submit_ratio = if empty.submits.per_s > 0.0 {
         full.submits.per_s / empty.submits.per_s
     } else {
@@ -237,6 +326,7 @@ async fn store_in(
         full,
         operations,
         submit_ratio,
+        purge,
         kept: None,
     })
 }
@@ -329,6 +419,257 @@ async fn measure_started(
         },
         operations,
     ))
+}
+
+/// Sets LU's retention period in its `node.toml`.
+fn set_retention(net: &LocalNetwork, days: u32) -> Result<()> {
+    let path = net.dir().join("lu").join("node.toml");
+    let mut text = std::fs::read_to_string(&path).map_err(|e| NodeError::io(&path, e))?;
+    if text.contains("[deadlines]") {
+        return Err(bench_err(format!(
+            "{}: has a [deadlines] section already",
+            path.display()
+        )));
+    }
+    text.push_str(&format!("\n[deadlines]\nretention_days = {days}\n"));
+    std::fs::write(&path, text).map_err(|e| NodeError::io(&path, e))
+}
+
+/// Opens LU's store (its node not running) with `deadlines`, which builds its index of
+/// deadlines again if they changed; returns the seconds that took and sled's `size_on_disk`.
+async fn open_offline(net: &LocalNetwork, deadlines: &TrackSettings) -> Result<(f64, u64)> {
+    let cfg = net.config(&PartyId::parse("LU").map_err(bench_err)?)?;
+    let key = poc247_node::keys::load_signing_key(&cfg.signing_key)?;
+    let t = Instant::now();
+    let (store, committer) = Store::open_with(&cfg.data_dir, &cfg.store, deadlines, key)?;
+    let secs = t.elapsed().as_secs_f64();
+    let size = store.size_on_disk()?;
+    drop(store);
+    let _ = committer.await;
+    Ok((secs, size))
+}
+
+/// What the purge run's event follower saw.
+#[derive(Default)]
+struct Purges {
+    /// `purged` events: how many, the first's and the last's `at`.
+    count: usize,
+    first_at: Option<u64>,
+    last_at: Option<u64>,
+    /// When the first and the last arrived here.
+    first_seen: Option<Instant>,
+    last_seen: Option<Instant>,
+}
+
+/// Follows LU's events from its first stored one: deliveries for the submits, `purged` events
+/// for the purge.
+async fn follow_purges(
+    client: &poc247_api::client::ControlClient,
+    deliveries: Deliveries,
+    purges: Arc<Mutex<Purges>>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let mut events = client.events_after(0).await.map_err(bench_err)?;
+    Ok(tokio::spawn(async move {
+        while let Some(Ok(ev)) = events.next().await {
+            if ev["type"] == "delivered" {
+                if let Some(id) = ev["message_id"].as_str() {
+                    deliveries.arrived(id.to_owned(), Instant::now());
+                }
+            } else if ev["type"] == "purged" && ev["message_id"].is_null() {
+                let mut p = purges.lock().unwrap_or_else(|p| p.into_inner());
+                let (now, at) = (Instant::now(), ev["at"].as_u64());
+                p.count += 1;
+                p.first_at = p.first_at.or(at);
+                p.last_at = at.or(p.last_at);
+                p.first_seen = p.first_seen.or(Some(now));
+                p.last_seen = Some(now);
+            }
+        }
+    }))
+}
+
+/// The value of metric `name` (the whole series name, labels included) in `/metrics`' text.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Retention at scale: LU (stopped) is given a retention period that the fill's old closed
+/// cases are past, started, and measured while its timer task purges them.
+async fn measure_purge(
+    opts: &StoreBenchOptions,
+    net: &LocalNetwork,
+    dir: &Path,
+    fill: &Fill,
+    full: &NodeRun,
+    progress: &impl Fn(&str),
+) -> Result<Purge> {
+    const MIB: f64 = (1 << 20) as f64;
+    let sled_dir = net
+        .config(&PartyId::parse("LU").map_err(bench_err)?)?
+        .data_dir
+        .join("sled");
+    let disk_after_full_run = folder_bytes(&sled_dir);
+    set_retention(net, RETENTION_DAYS)?;
+    let deadlines = TrackSettings {
+        retention_days: Some(RETENTION_DAYS),
+        ..TrackSettings::default()
+    };
+    let (reindex_s, sled_before) = open_offline(net, &deadlines).await?;
+    let disk_before = folder_bytes(&sled_dir);
+    progress(&format!(
+        "index of deadlines built again with the retention period in {reindex_s:.1} s; sled \
+         folder {:.1} MiB, sled's size_on_disk {:.1} MiB",
+        disk_before as f64 / MIB,
+        sled_before as f64 / MIB
+    ));
+    let fr = spawn_node_within(&opts.exe, net, "FR", &dir.join("fr-purge.log"), opts.cap).await?;
+    let started = Instant::now();
+    let lu =
+        match spawn_node_within(&opts.exe, net, "LU", &dir.join("lu-purge.log"), opts.cap).await {
+            Ok(lu) => lu,
+            Err(e) => {
+                fr.stop().await;
+                return Err(e);
+            }
+        };
+    let outcome = purge_started(opts, &lu, started, fill.closed_past_retention, full).await;
+    lu.stop().await;
+    fr.stop().await;
+    let mut p = outcome?;
+    p.reindex_s = reindex_s;
+    p.disk_after_full_run_mib = disk_after_full_run as f64 / MIB;
+    p.disk_before_mib = disk_before as f64 / MIB;
+    p.sled_before_mib = sled_before as f64 / MIB;
+    p.disk_after_mib = folder_bytes(&sled_dir) as f64 / MIB;
+    p.sled_after_mib = open_offline(net, &deadlines).await?.1 as f64 / MIB;
+    Ok(p)
+}
+
+async fn purge_started(
+    opts: &StoreBenchOptions,
+    lu: &Proc,
+    started: Instant,
+    due: usize,
+    full: &NodeRun,
+) -> Result<Purge> {
+    let pid = lu.pid().ok_or_else(|| bench_err("LU has no process id"))?;
+    let deliveries = Deliveries::default();
+    let purges = Arc::new(Mutex::new(Purges::default()));
+    let follower = follow_purges(&lu.client, deliveries.clone(), purges.clone()).await?;
+    let purged = {
+        let purges = purges.clone();
+        move || purges.lock().unwrap_or_else(|p| p.into_inner()).count
+    };
+    let deadline = Instant::now() + opts.cap;
+    // Submits at 64 in flight until the purge is over (or the cap): each with when it ended.
+    let running = Arc::new(AtomicBool::new(true));
+    let made = Arc::new(AtomicUsize::new(0));
+    let most = opts.submits.saturating_mul(5);
+    let body = Arc::new(crate::request_body());
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let (client, deliveries, body, running, made) = (
+            lu.client.clone(),
+            deliveries.clone(),
+            body.clone(),
+            running.clone(),
+            made.clone(),
+        );
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            while running.load(Ordering::Relaxed) && made.fetch_add(1, Ordering::Relaxed) < most {
+                let d = crate::one(&client, &deliveries, &body).await?;
+                lat.push((Instant::now(), d));
+            }
+            Ok::<_, NodeError>(lat)
+        });
+    }
+    // Once the purge has begun, the deadline board asked for a page.
+    let mut pending_during_ms = 0.0;
+    while due > 0 && purged() == 0 && Instant::now() < deadline && !tasks.is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if purged() > 0 && purged() < due {
+        pending_during_ms = call(lu, "/v1/pending?limit=200", opts.cap).await.ms;
+    }
+    while purged() < due && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.store(false, Ordering::Relaxed);
+    let mut all = Vec::new();
+    let mut failed = None;
+    while let Some(r) = tasks.join_next().await {
+        match r.map_err(bench_err).and_then(|r| r) {
+            Ok(l) => all.extend(l),
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    if let Some(e) = failed {
+        follower.abort();
+        return Err(e);
+    }
+    let (_, peak_rss_mib, _) = usage(pid).unwrap_or_default();
+    let metrics = call(lu, "/metrics", opts.cap).await;
+    let verify = call(lu, "/v1/audit/verify", opts.cap).await;
+    follower.abort();
+    let p = purges.lock().unwrap_or_else(|p| p.into_inner());
+    let end = p.last_seen.unwrap_or_else(Instant::now);
+    let during: Vec<Duration> = all
+        .iter()
+        .filter(|(at, _)| *at <= end)
+        .map(|(_, d)| *d)
+        .collect();
+    let secs = match (p.first_at, p.last_at) {
+        (Some(a), Some(b)) => b.saturating_sub(a) as f64 / 1e3,
+        _ => 0.0,
+    };
+    let window = end.saturating_duration_since(started).as_secs_f64();
+    let lat = latency(during);
+    Ok(Purge {
+        retention_days: RETENTION_DAYS,
+        due,
+        reindex_s: 0.0,
+        purged: p.count,
+        left_due: metric(&metrics.text, "poc247_overdue{track=\"retention\"}")
+            .map_or(u64::MAX, |v| v as u64),
+        first_purge_ms: p.first_seen.map_or(0.0, |t| {
+            t.saturating_duration_since(started).as_secs_f64() * 1e3
+        }),
+        secs,
+        per_s: if secs > 0.0 {
+            p.count as f64 / secs
+        } else {
+            0.0
+        },
+        p99_ratio: if full.submits.latency.p99_ms > 0.0 {
+            lat.p99_ms / full.submits.latency.p99_ms
+        } else {
+            0.0
+        },
+        submits: Submits {
+            in_flight: 64,
+            per_s: if window > 0.0 {
+                lat.samples as f64 / window
+            } else {
+                0.0
+            },
+            latency: lat,
+        },
+        submits_made: all.len(),
+        pending_during_ms,
+        audit_verify_status: verify.status,
+        audit_verify_ms: verify.ms,
+        peak_rss_mib,
+        disk_after_full_run_mib: 0.0,
+        disk_before_mib: 0.0,
+        sled_before_mib: 0.0,
+        sled_at_end_mib: metric(&metrics.text, "poc247_store_disk_bytes")
+            .map_or(0.0, |b| b / (1 << 20) as f64),
+        disk_after_mib: 0.0,
+        sled_after_mib: 0.0,
+    })
 }
 
 /// The calls measured, in order: name, path, calls after the first.
@@ -646,8 +987,8 @@ impl Writer {
         Ok(())
     }
 
-    fn close(&self, case_ref: &CaseRef) -> Result<()> {
-        let now = SystemClock.now();
+    /// Closes a case as of `now` (the closing time the case and its audit entry record).
+    fn close(&self, case_ref: &CaseRef, now: UtcMs) -> Result<()> {
         let rec = AuditRecord {
             at: now,
             actor: Actor::Local { uid: None },
@@ -733,6 +1074,7 @@ async fn fill_with(
         acknowledged: 0,
         decided: 0,
         closed: 0,
+        closed_past_retention: 0,
         request_envelope_bytes: 0,
         audit_entries: 0,
         secs: 0.0,
@@ -810,9 +1152,17 @@ async fn fill_with(
                 w.answer(&c.requested, &c.case_ref, m.id, &w.decision)?;
                 f.decided += 1;
                 f.messages += 1;
-                // Half the decided cases, on either side, are closed.
+                // Half the decided cases, on either side, are closed; of all cases a tenth,
+                // spread over the fill, long enough ago to be past the purge run's retention.
                 if (i / 6) % 2 == 1 {
-                    w.close(&c.case_ref)?;
+                    let now = SystemClock.now();
+                    let at = if f.closed_past_retention * 10 < i + 1 {
+                        f.closed_past_retention += 1;
+                        UtcMs(now.0.saturating_sub(u64::from(RETENTION_DAYS + 1) * DAY_MS))
+                    } else {
+                        now
+                    };
+                    w.close(&c.case_ref, at)?;
                     f.closed += 1;
                 }
             }
@@ -858,14 +1208,16 @@ pub fn render_store(r: &StoreBenchReport) -> String {
     let _ = writeln!(
         s,
         "fill: {} cases ({} requested by LU, {} asked of LU; {} acknowledged, {} decided, {} \
-         closed), {} messages, {} audit entries, request envelope {} bytes: {:.1} s, {:.0} \
-         cases/s; sled folder {:.1} MiB",
+         closed, {} of them {} days ago), {} messages, {} audit entries, request envelope {} \
+         bytes: {:.1} s, {:.0} cases/s; sled folder {:.1} MiB",
         f.cases,
         f.requester_cases,
         f.requested_cases,
         f.acknowledged,
         f.decided,
         f.closed,
+        f.closed_past_retention,
+        RETENTION_DAYS + 1,
         f.messages,
         f.audit_entries,
         f.request_envelope_bytes,
@@ -930,6 +1282,76 @@ pub fn render_store(r: &StoreBenchReport) -> String {
         "submit rate on {} cases: {:.0} % of the empty store's",
         u.cases,
         r.submit_ratio * 100.0
+    );
+    let p = &r.purge;
+    let mib = |m: f64| format!("{m:.1} MiB");
+    let _ = writeln!(
+        s,
+        "retention at scale: LU started again with retention_days = {}, {} closed cases past it",
+        p.retention_days, p.due
+    );
+    let mut row = |name: &str, v: String| {
+        let _ = writeln!(s, "  {name:<52} {v}");
+    };
+    row(
+        "index of deadlines rebuilt at opening (settings changed)",
+        format!("{:.1} s", p.reindex_s),
+    );
+    row(
+        "cases purged / retention deadlines left",
+        format!("{} / {}", p.purged, p.left_due),
+    );
+    row(
+        "purge: first after start / duration / rate",
+        format!(
+            "{:.0} ms / {:.1} s / {:.0} cases/s",
+            p.first_purge_ms, p.secs, p.per_s
+        ),
+    );
+    row(
+        "submits during it, 64 in flight (of those made)",
+        format!(
+            "{} of {}: {:.0} /s",
+            p.submits.latency.samples, p.submits_made, p.submits.per_s
+        ),
+    );
+    row(
+        "  p50 / p99 during the purge, p99 without it",
+        format!(
+            "{:.1}/{:.1} ms, {:.1} ms: {:.2}× (target ≤ 2×)",
+            p.submits.latency.p50_ms,
+            p.submits.latency.p99_ms,
+            u.submits.latency.p99_ms,
+            p.p99_ratio
+        ),
+    );
+    row(
+        "pending?limit=200 during it",
+        format!("{:.1} ms", p.pending_during_ms),
+    );
+    row(
+        "audit verify after it",
+        format!("{} in {:.0} ms", p.audit_verify_status, p.audit_verify_ms),
+    );
+    row("peak RSS over the run", mib(p.peak_rss_mib));
+    row(
+        "sled folder: fill / full run / reindex / purge run",
+        format!(
+            "{} / {} / {} / {}",
+            mib(r.fill.disk_mib),
+            mib(p.disk_after_full_run_mib),
+            mib(p.disk_before_mib),
+            mib(p.disk_after_mib)
+        ),
+    );
+    row(
+        "sled size_on_disk before / at the end / after",
+        format!(
+            "{} / {} / {}",
+            mib(p.sled_before_mib),
+            mib(p.sled_at_end_mib),
+            mib(p.sled_after_mib)
+        ),
     );
     let _ = writeln!(
         s,

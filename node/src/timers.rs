@@ -442,12 +442,12 @@ impl Board {
         (n(c.requester + c.requested), n(c.requested))
     }
 
-    /// The deadlines not fired yet and due at `now`, soonest first, and when the next one
-    /// after is due.
-    fn due_at(&self, now: UtcMs) -> (Vec<Firing>, Option<UtcMs>) {
+    /// The first `limit` deadlines not fired yet and due at `now`, soonest first, and when the
+    /// next one after them is due (due already if the page is full and more are).
+    fn due_at(&self, now: UtcMs, limit: usize) -> (Vec<Firing>, Option<UtcMs>) {
         let mut due = Vec::new();
         for r in self.rows(false, None) {
-            if r.row.due > now {
+            if r.row.due > now || due.len() >= limit {
                 return (due, Some(r.row.due));
             }
             due.push(Firing {
@@ -485,18 +485,45 @@ fn render(t: &Timers, case_ref: &CaseRef, label: &str) -> Option<(String, String
         .map(|d| (d.what, d.settle))
 }
 
-/// Fires every indexed deadline due at `now`; returns when the next one is due.
+/// Due deadlines fired per call of [`fire_due`]: a page read from the index, fired with one
+/// flush, and the cases at the end of their retention among them purged with one more. Between
+/// pages the timer task goes back to its loop (readers waiting for the board, the node's
+/// events), so that thousands of deadlines due at once (a retention period set on a node holding
+/// years of closed cases) are fired a page at a time: never all held in memory, never holding
+/// the board's readers for more than a page.
+const PAGE: usize = 64;
+
+/// Fires the first [`PAGE`] indexed deadlines due at `now`; returns when the next one is due
+/// (due already if more are).
 async fn fire_due(t: &Timers, now: UtcMs) -> Option<UtcMs> {
-    let (due, next) = t.deadlines.board().due_at(now);
+    let (due, next) = t.deadlines.board().due_at(now, PAGE);
+    let mut fired = Vec::new();
     for d in due {
-        let fired = match t.cases.store.fire_deadline(&d.case_ref, &d.label, now) {
-            Ok(f) => f,
+        match t.cases.store.fire_deadline(&d.case_ref, &d.label, now) {
+            Ok(true) => fired.push(d),
+            Ok(false) => {
+                // Not recorded now: fired already, or the case is gone. The index, kept with
+                // every change of a case, says otherwise only if it is wrong: put the case
+                // again.
+                if let Err(e) = t.cases.store.reindex_case(&d.case_ref) {
+                    tracing::error!(error = %e, case = %d.case_ref, "cannot index a case's deadlines");
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, case = %d.case_ref, "cannot record a deadline");
-                continue;
             }
-        };
-        let ready = Ready::after_flush().notice(
+        }
+        // Each record is a transaction on this task's thread: let the node's other tasks run
+        // between them.
+        tokio::task::yield_now().await;
+    }
+    if fired.is_empty() {
+        return next;
+    }
+    // The page's records flushed at once, then their events.
+    let mut ready = Ready::after_flush();
+    for d in &fired {
+        ready = ready.notice(
             EventKind::Deadline {
                 track: d.track,
                 label: d.label.clone(),
@@ -509,39 +536,40 @@ async fn fire_due(t: &Timers, now: UtcMs) -> Option<UtcMs> {
             None,
             None,
         );
-        if fired && t.cases.apply(ready).await.is_ok() {
-            tracing::warn!(case = %d.case_ref, track = %crate::metrics::track_name(d.track), label = %d.label, owed_by = %d.owed_by, "deadline due");
-            if d.track == Track::Retention {
-                // The case and the attachment files only it lists; flushed.
-                let case = crate::attachments::PurgeTarget::Case(&d.case_ref);
-                let reason = "retention period over";
-                let purged = crate::attachments::purge(
-                    &t.cases.store,
-                    &t.attachments,
-                    case,
-                    reason,
-                    Actor::Node,
-                    now,
-                )
-                .await;
-                if matches!(purged, Ok(true)) {
-                    // The purge flushed its own write.
-                    let ready = Ready::flushed().notice(
-                        EventKind::Purged,
-                        Some(d.case_ref.clone()),
-                        None,
-                        None,
-                        None,
-                    );
-                    let _ = t.cases.apply(ready).await;
-                }
-            }
+    }
+    if t.cases.apply(ready).await.is_err() {
+        return next;
+    }
+    let mut retention = Vec::new();
+    for d in &fired {
+        tracing::warn!(case = %d.case_ref, track = %crate::metrics::track_name(d.track), label = %d.label, owed_by = %d.owed_by, "deadline due");
+        if d.track == Track::Retention && !retention.contains(&d.case_ref) {
+            retention.push(d.case_ref.clone());
         }
-        if !fired {
-            // Not recorded now: fired already, or the case is gone. The index, kept with every
-            // change of a case, says otherwise only if it is wrong: put the case again.
-            if let Err(e) = t.cases.store.reindex_case(&d.case_ref) {
-                tracing::error!(error = %e, case = %d.case_ref, "cannot index a case's deadlines");
+    }
+    if !retention.is_empty() {
+        // The cases and the attachment files only they list; flushed once for the page.
+        let reason = "retention period over";
+        match crate::attachments::purge_cases(
+            &t.cases.store,
+            &t.attachments,
+            &retention,
+            reason,
+            Actor::Node,
+            now,
+        )
+        .await
+        {
+            Ok(purged) => {
+                // The purge flushed its own writes.
+                let mut ready = Ready::flushed();
+                for c in purged {
+                    ready = ready.notice(EventKind::Purged, Some(c), None, None, None);
+                }
+                let _ = t.cases.apply(ready).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot purge the cases at the end of their retention");
             }
         }
     }

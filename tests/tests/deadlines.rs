@@ -317,3 +317,91 @@ async fn pending_filters_by_who_owes_and_overdue_and_cuts_at_a_limit() -> anyhow
     net.shutdown().await;
     Ok(())
 }
+
+/// Retention at scale, untimed: more closed cases than the timer task fires in one page reach
+/// the end of their retention period at the same moment. The node purges every one of them, a
+/// page at a time; none is left due or stored, each is said to be purged, and the audit chain
+/// verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_closed_case_past_its_retention_is_purged_a_page_at_a_time() -> anyhow::Result<()> {
+    // Over two of the timer task's pages of 64.
+    const CASES: usize = 150;
+    let tmp = tempfile::tempdir()?;
+    let day0 = Date::from_utc_ms(now().0).start_utc_ms();
+    let clock = ManualClock::new(UtcMs(day0 + 3_600_000));
+    let mut net = LocalNetwork::prepare(&tmp.path().join("net"), &Pki::Embedded)?;
+    net.set_clock(Arc::new(clock.clone()));
+    let mut cfg = net.config(&party("LU"))?;
+    cfg.deadlines.retention_days = Some(30);
+    net.start_node_with(&party("LU"), cfg).await?;
+    net.start_node(&party("FR")).await?;
+    let lu = poc247_api::client::ControlClient::new(net.config(&party("LU"))?.socket);
+    let mut events = net.node(&party("LU")).unwrap().events().subscribe();
+    let info = json!({ "kind": "spontaneous_information", "to": "FR", "urgency": "urgent",
+                       "language": "fr", "confirm_warnings": true,
+                       "fields": { "information": "C2 at 198.51.100.4", "relevance": "botnet" } });
+    let mut cases = Vec::new();
+    let mut waiting = std::collections::HashSet::new();
+    for _ in 0..CASES {
+        let r = lu.post("/v1/requests", &info).await?;
+        anyhow::ensure!(r.status.as_u16() == 201, "{} {}", r.status, r.body);
+        cases.push(r.body["case_ref"].as_str().unwrap_or_default().to_owned());
+        waiting.insert(r.body["message_id"].as_str().unwrap_or_default().to_owned());
+    }
+    while !waiting.is_empty() {
+        let ev = wait_for(&mut events, 30, |e| {
+            matches!(e.kind, EventKind::Delivered { .. })
+        })
+        .await?;
+        if let Some(id) = ev.message_id {
+            waiting.remove(&id.to_string());
+        }
+    }
+    for c in &cases {
+        let r = lu.post(&format!("/v1/cases/{c}/close"), &json!({})).await?;
+        anyhow::ensure!(
+            r.status.as_u16() == 200,
+            "close {c}: {} {}",
+            r.status,
+            r.body
+        );
+    }
+    // A day past the retention period of every case.
+    clock.set(UtcMs(day0 + 31 * DAY + 3_600_000));
+    net.node(&party("LU")).unwrap().check_timers();
+    let mut left: std::collections::HashSet<String> = cases.iter().cloned().collect();
+    while !left.is_empty() {
+        let ev = wait_for(&mut events, 60, |e| e.kind == EventKind::Purged).await?;
+        if let Some(c) = ev.case_ref {
+            left.remove(c.as_str());
+        }
+    }
+    let metrics = lu.get_text("/metrics").await?.text;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "poc247_overdue{track=\"retention\"} 0"),
+        "{metrics}"
+    );
+    assert!(metrics.lines().any(|l| l == "poc247_cases 0"), "{metrics}");
+    let pending = lu.get("/v1/pending").await?.body;
+    assert_eq!(
+        pending["pending"].as_array().map(Vec::len),
+        Some(0),
+        "{pending}"
+    );
+    for c in &cases {
+        let r = lu.get(&format!("/v1/cases/{c}")).await?;
+        assert_eq!(r.status.as_u16(), 410, "{c}: {}", r.body);
+    }
+    let verify = lu.get("/v1/audit/verify").await?.body;
+    assert_eq!(verify["broken"], serde_json::Value::Null, "{verify}");
+    let audit = lu.get("/v1/audit?limit=10000").await?.body.to_string();
+    assert_eq!(
+        audit.matches("purged:retention").count(),
+        CASES,
+        "one audit entry per case purged"
+    );
+    net.shutdown().await;
+    Ok(())
+}

@@ -579,6 +579,17 @@ pub fn render(shared: &Sources) -> Result<String> {
         "poc247_store_flushes_total {}",
         shared.cases.store.flush_count()
     );
+    header(
+        &mut out,
+        "poc247_store_disk_bytes",
+        "gauge",
+        "Bytes the store's files take on disk, as sled counts them (its log file and blobs).",
+    );
+    let _ = writeln!(
+        out,
+        "poc247_store_disk_bytes {}",
+        shared.cases.store.size_on_disk()?
+    );
     Ok(out)
 }
 

@@ -41,7 +41,7 @@ mod purge;
 mod transfer;
 
 pub use intake::{Intake, Uploaded};
-pub use purge::{case_lists, purge, PurgeTarget};
+pub use purge::{case_lists, purge, purge_cases, PurgeTarget};
 pub use transfer::{run_sender, serve_inbound};
 
 /// Bytes read or written at once by the intake and the fetch endpoint.

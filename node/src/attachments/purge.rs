@@ -51,11 +51,77 @@ pub async fn purge(
     actor: Actor,
     now: UtcMs,
 ) -> Result<bool> {
+    let Some(files) = purge_unflushed(store, a, target, reason, actor, now)? else {
+        return Ok(false);
+    };
+    store.commit().await?;
+    delete_files(a, files)?;
+    Ok(true)
+}
+
+/// Purges whole cases at the end of their retention period, as [`purge`] purges one, with one
+/// flush for them all: each case in a transaction of its own, then the flush, then the
+/// attachment files no longer linked. Returns the cases purged (those still stored); a case
+/// whose purge fails is logged and left, the others purged still. An error: the flush failed.
+pub async fn purge_cases(
+    store: &Store,
+    a: &Attachments,
+    cases: &[CaseRef],
+    reason: &str,
+    actor: Actor,
+    now: UtcMs,
+) -> Result<Vec<CaseRef>> {
+    let mut purged = Vec::new();
+    let mut files = Vec::new();
+    for c in cases {
+        match purge_unflushed(store, a, PurgeTarget::Case(c), reason, actor.clone(), now) {
+            Ok(Some(f)) => {
+                purged.push(c.clone());
+                files.extend(f);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(case = %c, error = %e, "cannot purge a case"),
+        }
+        // Each case is a transaction on the caller's thread: let the other tasks run between.
+        tokio::task::yield_now().await;
+    }
+    if !purged.is_empty() {
+        store.commit().await?;
+        if let Err(e) = delete_files(a, files) {
+            tracing::error!(error = %e, "cannot delete the attachment files of purged cases");
+        }
+    }
+    Ok(purged)
+}
+
+/// The attachment files of `files` that nothing links any more, deleted.
+fn delete_files(a: &Attachments, mut files: Vec<[u8; 32]>) -> Result<()> {
+    files.sort_unstable();
+    files.dedup();
+    let intakes = lock(&a.intakes);
+    for sha in files {
+        if a.delete_if_unneeded(&sha, &intakes, true)? {
+            tracing::info!(sha256 = %sha256_hex(&sha), "purged attachment file deleted");
+        }
+    }
+    Ok(())
+}
+
+/// [`purge`]'s writes, not flushed; the files to delete once they are (`None`: nothing to
+/// purge).
+fn purge_unflushed(
+    store: &Store,
+    a: &Attachments,
+    target: PurgeTarget<'_>,
+    reason: &str,
+    actor: Actor,
+    now: UtcMs,
+) -> Result<Option<Vec<[u8; 32]>>> {
     let case_ref = match target {
         PurgeTarget::Case(c) | PurgeTarget::Message(c, _) | PurgeTarget::Attachment(c, _) => c,
     };
     let Some(case) = store.case(case_ref)? else {
-        return Ok(false);
+        return Ok(None);
     };
     let listing = |id: MessageId| -> Result<Vec<[u8; 32]>> {
         Ok(store
@@ -77,7 +143,7 @@ pub async fn purge(
                 pairs.extend(listing(*id)?.into_iter().map(|sha| (*id, sha)));
             }
             if !store.purge_case(case_ref, reason, actor, now)? {
-                return Ok(false);
+                return Ok(None);
             }
             for id in &case.messages {
                 a.forget_message(*id, true)?;
@@ -90,11 +156,11 @@ pub async fn purge(
         PurgeTarget::Message(_, id) => {
             let in_case = store.message(id)?.is_some_and(|m| &m.case_ref == case_ref);
             if !in_case {
-                return Ok(false);
+                return Ok(None);
             }
             let shas = listing(id)?;
             if !store.purge_message(id, reason, actor, now)? {
-                return Ok(false);
+                return Ok(None);
             }
             a.forget_message(id, false)?;
             for sha in shas {
@@ -112,7 +178,7 @@ pub async fn purge(
                 }
             }
             let [first, ..] = ids[..] else {
-                return Ok(false);
+                return Ok(None);
             };
             store.audit(&AuditRecord {
                 at: now,
@@ -134,14 +200,5 @@ pub async fn purge(
             files.push(sha);
         }
     }
-    store.commit().await?;
-    files.sort_unstable();
-    files.dedup();
-    let intakes = lock(&a.intakes);
-    for sha in files {
-        if a.delete_if_unneeded(&sha, &intakes, true)? {
-            tracing::info!(case = %case_ref, sha256 = %sha256_hex(&sha), "purged attachment file deleted");
-        }
-    }
-    Ok(true)
+    Ok(Some(files))
 }

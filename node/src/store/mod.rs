@@ -363,6 +363,14 @@ impl Store {
         self.flushes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The bytes sled's files take on disk, by sled's own count (`Db::size_on_disk`: its log
+    /// file's length and its blob files'). sled reuses the space of the segments it frees
+    /// and shortens its file only when the segments at its end are free, so a purge frees
+    /// room for what comes next but this figure may not fall.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        Ok(self.db.size_on_disk()?)
+    }
+
     /// Flushes now, on this thread (shutdown).
     pub fn flush_blocking(&self) -> Result<()> {
         self.db.flush()?;
