@@ -224,9 +224,10 @@ impl LocalNetwork {
             .held
             .remove(party)
             .filter(|s| s.local_addr().ok() == Some(cfg.listen));
-        // A stopped node's port can stay held for a moment while quinn drains a connection
-        // that was still handshaking; no event tells when it is free, so try again briefly.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // A stopped node's port can stay held while quinn drains a connection that was still
+        // handshaking (its close waits out three probe timeouts, which back off on a loaded
+        // machine); no event tells when it is free, so try again for up to 30 s.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         let socket = match held {
             Some(s) => s,
             None => loop {
