@@ -5,6 +5,7 @@
 use ed25519_dalek::SigningKey;
 use poc247_node::config::NodeConfig;
 use poc247_node::error::{NodeError, Result};
+use poc247_node::init::RequiredSettings;
 use poc247_node::keys;
 use poc247_node::peers::directory::{encode_public_key, DirectoryFile, MlaBasis, PartyEntryFile};
 use poc247_node::peers::registry::{ca_params, node_params};
@@ -12,7 +13,6 @@ use poc247_node::store::durable;
 use poc247_node::wire::tls::{self, DEV_CA_MARKER};
 use poc247_protocol::PartyId;
 use rcgen::{CertificateParams, DnType, Issuer, KeyPair};
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -65,22 +65,6 @@ fn pin_dev_registry(out: &Path, path: &Path) -> Result<()> {
     let text = std::fs::read_to_string(path).map_err(|e| NodeError::io(path, e))?;
     let text = format!("{text}registry_key = \"{pin}\"\n");
     durable::replace(path, text.as_bytes()).map_err(|e| NodeError::io(path, e))
-}
-
-/// `node.toml` as the generator writes it: the fields [`poc247_node::config::ConfigFile`] needs,
-/// every other setting left at its default.
-#[derive(Serialize)]
-struct NodeToml<'a> {
-    party: &'a str,
-    dev: bool,
-    listen: SocketAddr,
-    data_dir: &'a str,
-    directory: &'a str,
-    ca_cert: &'a str,
-    tls_cert: &'a str,
-    tls_key: &'a str,
-    signing_key: &'a str,
-    registry_key: &'a str,
 }
 
 /// Certificate validity window: from a day ago to about 20 years from now.
@@ -312,7 +296,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
             with_header(&keys::encode_signing_key(&signing)).as_bytes(),
         )?;
 
-        let node = NodeToml {
+        let node = RequiredSettings {
             party: party.as_str(),
             dev: true,
             listen: *addr,
@@ -324,7 +308,7 @@ pub fn generate(out: &Path, parties: &[(PartyId, SocketAddr)]) -> Result<()> {
             signing_key: "signing.key",
             registry_key: &registry_pin,
         };
-        let node_toml = toml::to_string(&node).map_err(|e| gen_error(&folder, e.to_string()))?;
+        let node_toml = node.to_toml()?;
         durable::write_new(&folder.join("node.toml"), &with_header(&node_toml))?;
 
         let mut entry = profile(party, &present);

@@ -104,12 +104,13 @@ pub fn init(opts: &InitOptions) -> Result<Registration> {
             Err(e) => return Err(NodeError::io(path, e)),
         }
     }
-    if opts.ca_cert.to_str().is_none() {
+    let Some(ca_cert) = opts.ca_cert.to_str() else {
         return Err(init_error(
             &opts.ca_cert,
             "the CA certificate's path is not UTF-8, so node.toml cannot name it",
         ));
-    }
+    };
+    let config = node_toml(opts, ca_cert)?;
     create_private_dir(dir)?;
 
     let dns_name = party.dns_name();
@@ -119,7 +120,7 @@ pub fn init(opts: &InitOptions) -> Result<Registration> {
     keys::write_private(&signing_path, keys::encode_signing_key(&signing).as_bytes())?;
     keys::write_private(&tls_path, tls_pem.as_bytes())?;
     crate::store::durable::write_new(&csr_path, &csr_pem)?;
-    crate::store::durable::write_new(&config_path, &node_toml(opts))?;
+    crate::store::durable::write_new(&config_path, &config)?;
 
     let verifying = signing.verifying_key();
     Ok(Registration {
@@ -141,31 +142,69 @@ pub fn init(opts: &InitOptions) -> Result<Registration> {
 /// File name of the node's certificate `node.toml` names, beside its key.
 pub const TLS_CERT_FILE: &str = "tls.pem";
 
-/// The `node.toml` `init` writes: every required setting, the registry key pinned, the files
+/// The settings every `node.toml` must give, as `init` and the development network write
+/// them (paths relative to the file's folder); every other setting is left at its default
+/// (docs/configuration.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct RequiredSettings<'a> {
+    /// `party`.
+    pub party: &'a str,
+    /// `dev`: a development node (written only when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dev: bool,
+    /// `listen`.
+    pub listen: SocketAddr,
+    /// `data_dir`.
+    pub data_dir: &'a str,
+    /// `directory`: the copy of the directory in force, for reading.
+    pub directory: &'a str,
+    /// `ca_cert`.
+    pub ca_cert: &'a str,
+    /// `tls_cert`.
+    pub tls_cert: &'a str,
+    /// `tls_key`.
+    pub tls_key: &'a str,
+    /// `signing_key`.
+    pub signing_key: &'a str,
+    /// `registry_key`, base64.
+    pub registry_key: &'a str,
+}
+
+impl RequiredSettings<'_> {
+    /// The settings as TOML.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| NodeError::Config {
+            file: PathBuf::from(CONFIG_FILE),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// The `node.toml` `init` writes: the required settings, the registry key pinned, the files
 /// named as `init` made them (the certificate and the CA's as the administrator installs
-/// them); the rest at its default (docs/configuration.md).
-fn node_toml(opts: &InitOptions) -> String {
-    let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
-    format!(
-        "# The configuration of {party}'s poc247 node, written by `poc247 init`.\n\
-         # Paths are relative to this file's folder. docs/configuration.md lists every setting.\n\
-         party = {party_q}\n\
-         listen = {listen}\n\
-         data_dir = \"data\"\n\
-         # A copy of the directory in force, for reading; the node never reads it back.\n\
-         directory = \"directory.toml\"\n\
-         # The network registry's key: the node takes its directory only from versions it signed.\n\
-         registry_key = {registry}\n\
-         ca_cert = {ca}\n\
-         tls_cert = \"{TLS_CERT_FILE}\"\n\
-         tls_key = \"{TLS_KEY_FILE}\"\n\
-         signing_key = \"{SIGNING_KEY_FILE}\"\n",
-        party = opts.party,
-        party_q = quote(opts.party.as_str()),
-        listen = quote(&opts.listen.to_string()),
-        registry = quote(&encode_public_key(&opts.registry_key)),
-        ca = quote(&opts.ca_cert.to_string_lossy()),
-    )
+/// them). `ca_cert` is UTF-8 (checked by [`init`]).
+fn node_toml(opts: &InitOptions, ca_cert: &str) -> Result<String> {
+    let registry_key = encode_public_key(&opts.registry_key);
+    let settings = RequiredSettings {
+        party: opts.party.as_str(),
+        dev: false,
+        listen: opts.listen,
+        data_dir: "data",
+        directory: "directory.toml",
+        ca_cert,
+        tls_cert: TLS_CERT_FILE,
+        tls_key: TLS_KEY_FILE,
+        signing_key: SIGNING_KEY_FILE,
+        registry_key: &registry_key,
+    };
+    Ok(format!(
+        "# The configuration of {}'s poc247 node, written by `poc247 init`. Paths are relative\n\
+         # to this file's folder; `directory` is a copy of the directory in force, for reading;\n\
+         # the node takes its directory only from versions `registry_key` signed.\n\
+         # docs/configuration.md lists every other setting.\n{}",
+        opts.party,
+        settings.to_toml()?
+    ))
 }
 
 /// A new TLS key of `party`'s node (ECDSA P-256, PKCS#8 PEM), its certificate signing request
