@@ -217,7 +217,10 @@ impl Proc {
     pub(crate) fn pid(&self) -> Option<u32> {
         self.child.id()
     }
-    pub(crate) async fn stop(mut self) {
+    /// Stops the node with SIGTERM (SIGKILL if it has not exited 10 s later); returns the time
+    /// from the signal to its exit.
+    pub(crate) async fn stop(mut self) -> Duration {
+        let signalled = Instant::now();
         if let Some(pid) = self.pid() {
             let _ = tokio::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
@@ -230,6 +233,7 @@ impl Proc {
         {
             let _ = self.child.kill().await;
         }
+        signalled.elapsed()
     }
 }
 

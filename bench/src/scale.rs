@@ -104,6 +104,9 @@ pub struct Fill {
     pub cases_per_s: f64,
     /// Size of the sled folder after the fill, MiB (file lengths).
     pub disk_mib: f64,
+    /// Seconds the store took to close after the fill (its last flush, and sled's snapshot
+    /// of its page table over the log the fill wrote).
+    pub close_s: f64,
 }
 
 /// One call to the control API.
@@ -162,6 +165,9 @@ pub struct NodeRun {
     pub cpu_s: f64,
     /// The submits.
     pub submits: Submits,
+    /// From SIGTERM, once the submits ended, to the process's exit (a clean stop: the last
+    /// flush, and sled's snapshot over the log written since the start), ms.
+    pub stop_ms: f64,
 }
 
 /// Retention at scale: LU started again on the filled store with a retention period of
@@ -351,9 +357,11 @@ async fn measure_node(
         }
     };
     let outcome = measure_started(opts, &lu, started, cases, reads, progress).await;
-    lu.stop().await;
+    let stopped = lu.stop().await;
     fr.stop().await;
-    outcome
+    let (mut run, operations) = outcome?;
+    run.stop_ms = stopped.as_secs_f64() * 1e3;
+    Ok((run, operations))
 }
 
 async fn measure_started(
@@ -416,6 +424,7 @@ async fn measure_started(
                 per_s,
                 latency: latency(lat),
             },
+            stop_ms: 0.0,
         },
         operations,
     ))
@@ -1054,8 +1063,10 @@ async fn fill(net: &LocalNetwork, n: usize, progress: &impl Fn(&str)) -> Result<
     }
     fill.audit_entries = verified.entries;
     // The store closes once its committer has ended.
+    let closing = Instant::now();
     drop(w);
     let _ = committer.await;
+    fill.close_s = closing.elapsed().as_secs_f64();
     fill.disk_mib = folder_bytes(&cfg.data_dir.join("sled")) as f64 / (1 << 20) as f64;
     Ok(fill)
 }
@@ -1080,6 +1091,7 @@ async fn fill_with(
         secs: 0.0,
         cases_per_s: 0.0,
         disk_mib: 0.0,
+        close_s: 0.0,
     };
     let mut reported = Instant::now();
     let mut start = 0;
@@ -1209,7 +1221,7 @@ pub fn render_store(r: &StoreBenchReport) -> String {
         s,
         "fill: {} cases ({} requested by LU, {} asked of LU; {} acknowledged, {} decided, {} \
          closed, {} of them {} days ago), {} messages, {} audit entries, request envelope {} \
-         bytes: {:.1} s, {:.0} cases/s; sled folder {:.1} MiB",
+         bytes: {:.1} s, {:.0} cases/s; sled folder {:.1} MiB; closed in {:.2} s",
         f.cases,
         f.requester_cases,
         f.requested_cases,
@@ -1223,7 +1235,8 @@ pub fn render_store(r: &StoreBenchReport) -> String {
         f.request_envelope_bytes,
         f.secs,
         f.cases_per_s,
-        f.disk_mib
+        f.disk_mib,
+        f.close_s
     );
     let (e, u) = (&r.empty, &r.full);
     let _ = writeln!(
@@ -1240,6 +1253,11 @@ pub fn render_store(r: &StoreBenchReport) -> String {
         "ready (start → /v1/status answers)",
         format!("{:.0} ms", e.ready_ms),
         format!("{:.0} ms", u.ready_ms),
+    );
+    row(
+        "clean stop (SIGTERM after the submits → exit)",
+        format!("{:.0} ms", e.stop_ms),
+        format!("{:.0} ms", u.stop_ms),
     );
     row(
         "deadline board (start → pending answers)",

@@ -31,6 +31,7 @@ async fn bench_store_fills_a_store_starts_its_node_and_reports_every_figure() {
     let envelope = f["request_envelope_bytes"].as_u64().unwrap();
     assert!((1024..=2048).contains(&envelope), "{v}");
     assert!(f["disk_mib"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(f["close_s"].as_f64().unwrap() > 0.0, "{v}");
     for run in ["empty", "full"] {
         let n = &v[run];
         for key in [
@@ -39,6 +40,7 @@ async fn bench_store_fills_a_store_starts_its_node_and_reports_every_figure() {
             "idle_rss_mib",
             "peak_rss_mib",
             "cpu_s",
+            "stop_ms",
         ] {
             assert!(n[key].as_f64().unwrap() > 0.0, "{run}.{key}: {v}");
         }

@@ -2517,4 +2517,84 @@ mod tests {
         drop(store);
         committer.await.unwrap();
     }
+
+    /// The newest snapshot sled keeps of its page table under `dir` (`snap.<LSN>`, the LSN in
+    /// 16 hexadecimal digits: the log position it covers), if there is one.
+    fn newest_snapshot(dir: &Path) -> Option<String> {
+        std::fs::read_dir(dir.join("sled"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("snap.") && n.len() == "snap.".len() + 16)
+            .max()
+    }
+
+    #[tokio::test]
+    async fn a_clean_close_writes_the_snapshot_so_the_next_opening_replays_nothing() {
+        use poc247_protocol::Urgency;
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::StoreSettings::default();
+        let tracks = crate::tracks::TrackSettings::default();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let lu = PartyId::parse("LU").unwrap();
+        let (store, committer) =
+            Store::open_with(dir.path(), &settings, &tracks, key.clone()).unwrap();
+        store
+            .insert_case(&case(1, Role::Requester, Urgency::Routine), &rec("opened"))
+            .unwrap();
+        store.commit().await.unwrap();
+        drop(store);
+        committer.await.unwrap();
+
+        // Opened again: whatever sled had to replay of its log, the snapshot now covers.
+        let (store, committer) =
+            Store::open_with(dir.path(), &settings, &tracks, key.clone()).unwrap();
+        let at_opening = newest_snapshot(dir.path()).expect("a snapshot after an opening");
+        for n in 2..=200 {
+            store
+                .insert_case(&case(n, Role::Requester, Urgency::Routine), &rec("opened"))
+                .unwrap();
+            if n % 50 == 0 {
+                store.commit().await.unwrap();
+            }
+        }
+        store
+            .update_case(&CaseRef::new(&lu, 2026, 7), &rec("closed"), |c| {
+                c.state = crate::lifecycle::CaseState::Closed;
+                c.updated_at = UtcMs(1_790_000_000_100);
+                Ok(())
+            })
+            .unwrap()
+            .unwrap();
+        store.commit().await.unwrap();
+        drop(store);
+        committer.await.unwrap();
+
+        // The close wrote a snapshot over the log written since the opening ...
+        let at_close = newest_snapshot(dir.path()).unwrap();
+        assert!(
+            at_close > at_opening,
+            "the close left the snapshot of the opening ({at_opening}), not one at the log's \
+             tip"
+        );
+        // ... at its tip: the next opening has nothing to replay, and so writes none.
+        let (store, committer) =
+            Store::open_with(dir.path(), &settings, &tracks, key.clone()).unwrap();
+        assert_eq!(
+            newest_snapshot(dir.path()),
+            Some(at_close.clone()),
+            "the opening after a clean close replayed log the close had not covered"
+        );
+        // Everything written reads back.
+        for n in 1..=200 {
+            let c = store
+                .case(&CaseRef::new(&lu, 2026, n))
+                .unwrap()
+                .unwrap_or_else(|| panic!("case {n} is gone"));
+            let closed = c.state == crate::lifecycle::CaseState::Closed;
+            assert_eq!(closed, n == 7, "case {n}");
+        }
+        assert_eq!(store.check_deadline_index().unwrap(), None);
+        drop(store);
+        committer.await.unwrap();
+    }
 }

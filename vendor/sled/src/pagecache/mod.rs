@@ -739,6 +739,9 @@ impl PageCache {
 
         pc.was_recovered = was_recovered;
 
+        // poc247: started; from now on, its close writes a snapshot (PATCHED.md, item 9).
+        pc.log.snapshot_at_close = true;
+
         #[cfg(feature = "event_log")]
         {
             let guard = pin();

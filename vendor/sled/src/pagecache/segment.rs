@@ -1076,6 +1076,23 @@ impl SegmentAccountant {
             .collect()
     }
 
+    /// poc247: waits for every truncation of the file started and not yet waited for
+    /// (the snapshot written at close reads the log once they are done).
+    pub(in crate::pagecache) fn complete_truncations(&mut self) -> Result<()> {
+        for (at, promise) in self.async_truncations.split_off(&0) {
+            match promise.wait() {
+                Some(res) => res?,
+                None => {
+                    return Err(Error::ReportableBug(format!(
+                        "the truncation of the log to {} did not report its end",
+                        at
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
     // truncate the file to the desired length
     fn truncate(&mut self, at: LogOffset) -> Result<()> {
         trace!("asynchronously truncating file to length {}", at);
