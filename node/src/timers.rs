@@ -542,9 +542,15 @@ async fn fire_due(t: &Timers, now: UtcMs) -> Option<UtcMs> {
     }
     let mut retention = Vec::new();
     for d in &fired {
-        tracing::warn!(case = %d.case_ref, track = %crate::metrics::track_name(d.track), label = %d.label, owed_by = %d.owed_by, "deadline due");
-        if d.track == Track::Retention && !retention.contains(&d.case_ref) {
-            retention.push(d.case_ref.clone());
+        if d.track == Track::Retention {
+            // The end of a closed case's retention owes nothing to anyone: not a warning
+            // (a purge of thousands would fill the log with them).
+            tracing::debug!(case = %d.case_ref, label = %d.label, "retention over");
+            if !retention.contains(&d.case_ref) {
+                retention.push(d.case_ref.clone());
+            }
+        } else {
+            tracing::warn!(case = %d.case_ref, track = %crate::metrics::track_name(d.track), label = %d.label, owed_by = %d.owed_by, "deadline due");
         }
     }
     if !retention.is_empty() {
@@ -561,6 +567,7 @@ async fn fire_due(t: &Timers, now: UtcMs) -> Option<UtcMs> {
         .await
         {
             Ok(purged) => {
+                tracing::info!(cases = purged.len(), "purged at the end of their retention");
                 // The purge flushed its own writes.
                 let mut ready = Ready::flushed();
                 for c in purged {
