@@ -683,7 +683,8 @@ async fn purge_started(
 
 /// The calls measured, in order: name, path, calls after the first.
 fn calls(cases: usize) -> Vec<(&'static str, String, usize)> {
-    let year = Date::from_utc_ms(SystemClock.now().0).year();
+    let now = SystemClock.now().0;
+    let year = Date::from_utc_ms(now).year();
     // A case LU requested, from the middle of the fill.
     let middle = (cases / 4).max(1);
     vec![
@@ -727,6 +728,22 @@ fn calls(cases: usize) -> Vec<(&'static str, String, usize)> {
         ),
         ("metrics", "/metrics".into(), 5),
         ("stats", "/v1/stats".into(), 3),
+        // The fill opens every case now: the last 30 days hold them all, the 30 days before
+        // hold none (what a period costs beside the cases it counts).
+        (
+            "stats, last 30 days",
+            format!("/v1/stats?since={}", now.saturating_sub(30 * DAY_MS)),
+            3,
+        ),
+        (
+            "stats, the 30 days before",
+            format!(
+                "/v1/stats?since={}&until={}",
+                now.saturating_sub(60 * DAY_MS),
+                now.saturating_sub(30 * DAY_MS)
+            ),
+            3,
+        ),
         (
             "audit export, first 1,000",
             "/v1/audit?limit=1000".into(),

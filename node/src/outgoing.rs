@@ -795,24 +795,25 @@ impl Cases {
 
     /// At a central authority, relays the copies of art. 27(9)(a) its own Party's nodes sent
     /// it to the requested Party's central authority, once each (the relay is recorded as the
-    /// case's `copy_case`): the case `only` when a request arrives, every case at start.
+    /// case's `copy_case`): the case `only` when a request arrives, every case at start (the
+    /// cases this node was requested in, read one at a time from the index of roles).
     pub async fn relay_copies(&self, only: Option<&CaseRef>) -> Result<(), SubmitError> {
         if !self.me.party().is_authority() {
             return Ok(());
         }
         let directory = self.directory();
-        let cases = match only {
-            Some(c) => self.store.case(c)?.into_iter().collect(),
-            None => self.store.cases()?,
-        };
-        for case in cases {
+        let mut after: Option<CaseRef> = None;
+        loop {
+            let case = match only {
+                Some(c) if after.is_none() => self.store.case(c)?.filter(|c| self.copy_to_relay(c)),
+                Some(_) => None,
+                None => self.next_copy_to_relay(after.as_ref())?,
+            };
+            let Some(case) = case else { break };
+            after = Some(case.case_ref.clone());
             let Some(original) = &case.copy_of else {
                 continue;
             };
-            let from_own_party = case.requester.state() == self.me.party().state();
-            if case.role != Role::Requested || !from_own_party || case.copy_case.is_some() {
-                continue;
-            }
             let Some(Body::MutualAssistance(m)) = self.opening_body(&case)? else {
                 continue;
             };
@@ -847,6 +848,31 @@ impl Cases {
             self.apply(Ready::after_flush()).await?;
         }
         Ok(())
+    }
+
+    /// Whether `case` is a copy of art. 27(9)(a) from this node's own Party not relayed yet.
+    fn copy_to_relay(&self, case: &CaseRecord) -> bool {
+        case.copy_of.is_some()
+            && case.role == Role::Requested
+            && case.requester.state() == self.me.party().state()
+            && case.copy_case.is_none()
+    }
+
+    /// The first case after `after` (in case-reference order) that is a copy to relay.
+    fn next_copy_to_relay(
+        &self,
+        after: Option<&CaseRef>,
+    ) -> Result<Option<CaseRecord>, SubmitError> {
+        for c in self
+            .store
+            .cases_where("role", Role::Requested.as_str(), after)
+        {
+            let c = c?;
+            if self.copy_to_relay(&c) {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
     }
 
     /// The body of the request that opened `case`, if stored here.

@@ -153,7 +153,9 @@ impl Attachments {
             return Ok(());
         }
         let mut linked = std::collections::HashSet::new();
-        for case in store.cases()? {
+        // Every case, read one at a time.
+        for case in store.each_case() {
+            let case = case?;
             for id in &case.messages {
                 let Some(body) = store.message(*id)?.and_then(|m| body_of(&m.envelope)) else {
                     continue;

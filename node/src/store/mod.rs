@@ -262,10 +262,17 @@ impl Store {
             meta.insert(MESSAGE_COUNT, &n.to_be_bytes())?;
             db.flush()?;
         }
-        // A store written before the listings' indexes: they are built once, here.
-        if meta.get(index::INDEX_BUILT)?.is_none() {
-            index::build(&db.open_tree("cases")?, &db.open_tree("case_index")?)?;
+        // A store written before the listings' indexes: they are built once, here; one
+        // written before the index of opening times has that index built alone.
+        let listings = meta.get(index::INDEX_BUILT)?.is_some();
+        if !listings || meta.get(index::OPENED_BUILT)?.is_none() {
+            index::build(
+                &db.open_tree("cases")?,
+                &db.open_tree("case_index")?,
+                !listings,
+            )?;
             meta.insert(index::INDEX_BUILT, &[][..])?;
+            meta.insert(index::OPENED_BUILT, &[][..])?;
             db.flush()?;
         }
         // The index of deadlines, built (once) if it was not built with these settings.
@@ -1285,6 +1292,45 @@ impl Store {
         self.t.cases.iter().values().map(|v| dec(&v?))
     }
 
+    /// The cases opened in `[since, until)` (an open end unbounded), read one at a time: from
+    /// the index of opening times (see [`index`]), in the order they were opened; with both
+    /// ends open, every case in case-reference order (read straight from `cases`). A period
+    /// that ends before it starts holds none.
+    pub fn cases_opened(
+        &self,
+        since: Option<UtcMs>,
+        until: Option<UtcMs>,
+    ) -> Box<dyn Iterator<Item = Result<CaseRecord>> + '_> {
+        if since.is_none() && until.is_none() {
+            return Box::new(self.each_case());
+        }
+        let (lo, hi) = index::opened_range(since, until);
+        Box::new(self.t.case_index.range(lo..hi).keys().filter_map(move |k| {
+            let k = match k {
+                Ok(k) => k,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let Some(case_ref) = index::opened_case_ref(&k) else {
+                return Some(Err(NodeError::Storage(
+                    "a key of the index of opening times names no case".into(),
+                )));
+            };
+            // A key whose case went in the same moment is passed over.
+            match self.t.cases.get(case_ref) {
+                Ok(Some(v)) => Some(dec(&v)),
+                Ok(None) => None,
+                Err(e) => Some(Err(e.into())),
+            }
+        }))
+    }
+
+    /// The first difference between the listings' indexes and the opening times' and what a
+    /// build from every case makes (`None`: they are exact). Reads every case: for tests and
+    /// checks, not for a node.
+    pub fn check_case_index(&self) -> Result<Option<String>> {
+        index::check(&self.t.cases, &self.t.case_index)
+    }
+
     /// The index of deadlines, to read (the timer task's board).
     pub fn deadline_index(&self) -> deadlines::DeadlineIndex {
         deadlines::DeadlineIndex(self.t.deadlines.clone())
@@ -1305,7 +1351,8 @@ impl Store {
         tx(trees.transaction(|(ct, ot, dt)| self.t.dx(dt, ct, ot).repair(&seen, case_ref)))
     }
 
-    /// Every case, in case-reference order.
+    /// Every case, in case-reference order, in one vector: for tests and checks; a node reads
+    /// them one at a time ([`Store::each_case`], [`Store::cases_where`], [`Store::cases_opened`]).
     pub fn cases(&self) -> Result<Vec<CaseRecord>> {
         self.t.cases.iter().values().map(|v| dec(&v?)).collect()
     }
@@ -1336,13 +1383,10 @@ impl Store {
         }
     }
 
-    /// Cases where this node plays `role`.
-    pub fn cases_with_role(&self, role: Role) -> Result<Vec<CaseRecord>> {
-        Ok(self
-            .cases()?
-            .into_iter()
-            .filter(|c| c.role == role)
-            .collect())
+    /// Cases where this node plays `role`, in case-reference order, read one at a time from
+    /// the index of roles.
+    pub fn cases_with_role(&self, role: Role) -> impl Iterator<Item = Result<CaseRecord>> + '_ {
+        self.cases_where("role", role.as_str(), None)
     }
 }
 
@@ -2431,10 +2475,41 @@ mod tests {
             if let Some(d) = store.check_deadline_index().unwrap() {
                 return Err(format!("after change {i} ({op:?}): {d}"));
             }
+            if let Some(d) = store.check_case_index().unwrap() {
+                return Err(format!("after change {i} ({op:?}): {d}"));
+            }
+            // The cases open at 1_790_000_000_000 + n: periods with ends on, before and
+            // after those instants count from the index what a count of every case does.
+            let at = |d: Option<u64>| d.map(|d| UtcMs(1_790_000_000_000 + d));
+            for (since, until) in [
+                (None, Some(2)),
+                (Some(2), None),
+                (Some(1), Some(3)),
+                (Some(3), Some(2)),
+            ] {
+                if let Some(d) = stats_differ(&store, at(since), at(until), now) {
+                    return Err(format!("after change {i} ({op:?}): {d}"));
+                }
+            }
         }
         drop(store);
         committer.await.unwrap();
         Ok(())
+    }
+
+    /// How the statistics of `[since, until)` read from the index of opening times differ from
+    /// those of every case (`None`: they do not).
+    fn stats_differ(
+        store: &Store,
+        since: Option<UtcMs>,
+        until: Option<UtcMs>,
+        now: UtcMs,
+    ) -> Option<String> {
+        let period = crate::stats::Period { since, until };
+        let sla = crate::tracks::TrackSettings::default();
+        let indexed = crate::api::feeds::period_stats(store, &period, now, &sla).unwrap();
+        let all = crate::stats::compute(&store.cases().unwrap(), &period, now, &sla);
+        (indexed != all).then(|| format!("{period:?}: {indexed:?} from the index, {all:?}"))
     }
 
     proptest::proptest! {
@@ -2452,6 +2527,107 @@ mod tests {
             let r = rt.block_on(apply_ops(&ops));
             proptest::prop_assert_eq!(r, Ok(()));
         }
+    }
+
+    #[tokio::test]
+    async fn the_stats_of_a_period_read_from_the_index_of_opening_times_are_those_of_every_case() {
+        use poc247_protocol::Urgency;
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::StoreSettings::default();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let (store, committer) = Store::open(dir.path(), &settings, key.clone()).unwrap();
+        const T: u64 = 1_790_000_000_000;
+        const HOUR: u64 = 3_600_000;
+        // 40 cases, opened an hour apart but two by two at the same instant, every urgency,
+        // both roles, some exercises, acknowledged and decided at various delays.
+        let urgencies = [Urgency::Emergency, Urgency::Urgent, Urgency::Routine];
+        for n in 1..=40u64 {
+            let role = if n % 2 == 0 {
+                Role::Requested
+            } else {
+                Role::Requester
+            };
+            let mut c = case(n, role, urgencies[(n % 3) as usize]);
+            c.opened_at = UtcMs(T + (n / 2) * HOUR);
+            c.exercise = n % 7 == 0;
+            c.state = crate::lifecycle::CaseState::Delivered;
+            if n % 3 != 0 {
+                c.acknowledged_at = Some(c.opened_at.plus_ms(n * 60_000));
+                c.state = crate::lifecycle::CaseState::Acknowledged;
+            }
+            if n % 5 == 0 {
+                c.decided_at = Some(c.opened_at.plus_ms(n * 120_000));
+                c.state = crate::lifecycle::CaseState::Decided {
+                    outcome: poc247_protocol::kinds::Outcome::Executed,
+                };
+            }
+            store.insert_case(&c, &rec("recorded")).unwrap();
+        }
+        let now = UtcMs(T + 30 * HOUR);
+        let at = |h: u64| Some(UtcMs(T + h * HOUR));
+        let periods = [
+            (None, None),
+            (at(5), None),
+            (None, at(5)),
+            // Both ends on cases' opening: the first counted, the last not.
+            (at(3), at(9)),
+            (at(3), Some(UtcMs(T + 9 * HOUR + 1))),
+            (Some(UtcMs(T + 3 * HOUR + 1)), at(9)),
+            (at(0), at(40)),
+            // Past every case, before every case, empty, and an end before the start.
+            (at(100), None),
+            (None, Some(UtcMs(T))),
+            (at(4), at(4)),
+            (at(9), at(3)),
+        ];
+        let check = |store: &Store| {
+            for (since, until) in periods {
+                if let Some(d) = stats_differ(store, since, until, now) {
+                    panic!("{d}");
+                }
+            }
+        };
+        check(&store);
+        let period = crate::stats::Period {
+            since: at(3),
+            until: at(9),
+        };
+        let sla = crate::tracks::TrackSettings::default();
+        let s = crate::api::feeds::period_stats(&store, &period, now, &sla).unwrap();
+        // Cases 6..=17 (opened at hours 3 to 8), 7 and 14 exercises.
+        assert_eq!((s.cases, s.exercise_cases_left_out), (10, 2));
+        let none = crate::stats::Period {
+            since: at(9),
+            until: at(3),
+        };
+        let s = crate::api::feeds::period_stats(&store, &none, now, &sla).unwrap();
+        assert_eq!((s.cases, s.exercise_cases_left_out), (0, 0));
+
+        // Purged cases leave the index with their record.
+        for n in [6u64, 7, 8, 21] {
+            let cref = CaseRef::new(&PartyId::parse("LU").unwrap(), 2026, n);
+            assert!(store.purge_case(&cref, "order", Actor::Node, now).unwrap());
+        }
+        assert_eq!(store.check_case_index().unwrap(), None);
+        check(&store);
+
+        // As a build before the index of opening times left the store: built at opening.
+        let mut removed = 0;
+        for k in store.t.case_index.scan_prefix(b"opened\0").keys() {
+            store.t.case_index.remove(k.unwrap()).unwrap();
+            removed += 1;
+        }
+        assert_eq!(removed, 36);
+        store.t.meta.remove(index::OPENED_BUILT).unwrap();
+        assert!(store.check_case_index().unwrap().is_some());
+        store.flush_blocking().unwrap();
+        drop(store);
+        committer.await.unwrap();
+        let (store, committer) = Store::open(dir.path(), &settings, key).unwrap();
+        assert_eq!(store.check_case_index().unwrap(), None);
+        check(&store);
+        drop(store);
+        committer.await.unwrap();
     }
 
     #[tokio::test]
