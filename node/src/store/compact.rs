@@ -1,8 +1,8 @@
 //! Offline compaction of a store (`poc247 compact`). sled never gives file space back while it
-//! runs: the segments its log frees (those whose live data fell to half or less are rewritten
-//! elsewhere, and then freed) are taken again for later writes before the file grows, and the
-//! file is shortened only when the freed segments are at its end. After a large purge the
-//! file keeps its length. Compaction copies every tree of a stopped node's store into a fresh
+//! runs: a segment of its log is freed only once its live data fell to half or less (the rest
+//! rewritten elsewhere), freed segments are taken again for later writes before the file
+//! grows, and the file is shortened only when the freed segments are at its end. A purge
+//! spread over the store frees few segments, and the file keeps its length. Compaction copies every tree of a stopped node's store into a fresh
 //! sled database beside it, checks the copy against the original entry by entry, and swaps it
 //! in by renames.
 //!

@@ -369,9 +369,9 @@ impl Store {
     }
 
     /// The bytes sled's files take on disk, by sled's own count (`Db::size_on_disk`: its log
-    /// file's length and its blob files'). sled reuses the space of the segments it frees
-    /// and shortens its file only when the segments at its end are free, so a purge frees
-    /// room for what comes next but this figure may not fall.
+    /// file's length and its blob files'). sled reuses a segment only once its live data fell
+    /// to half, and shortens its file only when the segments at its end are free: after a
+    /// purge this figure does not fall (`poc247 compact`, offline, gives the space back).
     pub fn size_on_disk(&self) -> Result<u64> {
         Ok(self.db.size_on_disk()?)
     }
