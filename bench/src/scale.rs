@@ -222,6 +222,41 @@ pub struct Purge {
     pub disk_after_mib: f64,
     /// sled's `size_on_disk` then (the store opened offline), MiB.
     pub sled_after_mib: f64,
+    /// What became of the purged cases' space.
+    pub reclaim: Reclaim,
+}
+
+/// Whether sled reuses the space of the purged cases, and what an offline compaction gives
+/// back: after the purge run, as many new cases as were purged are written into LU's store
+/// (offline, through the store's API, as the fill), the store is compacted (`poc247 compact`'s
+/// code), and as many cases again are written into the compacted store, which has no freed
+/// space: the growth of the two writes compared. Every figure is sled's `size_on_disk` with
+/// the store opened offline.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Reclaim {
+    /// Cases written in each of the two writes.
+    pub cases: usize,
+    /// sled's `size_on_disk` after the purge run, MiB (`Purge::sled_after_mib`).
+    pub after_purge_mib: f64,
+    /// After the first write, into the purged store, MiB.
+    pub after_write_mib: f64,
+    /// What the first write added, MiB.
+    pub write_growth_mib: f64,
+    /// The compaction: `size_on_disk` before (= `after_write_mib`, the store reopened) and
+    /// after, MiB.
+    pub compact_before_mib: f64,
+    /// After the compaction, MiB.
+    pub compact_after_mib: f64,
+    /// Seconds the compaction took (copy, check, swap).
+    pub compact_secs: f64,
+    /// Entries it copied and compared.
+    pub compact_entries: u64,
+    /// Their keys' and values' bytes (the live data), MiB.
+    pub live_mib: f64,
+    /// After the second write, into the compacted store, MiB.
+    pub after_second_write_mib: f64,
+    /// What the second write added, MiB.
+    pub second_write_growth_mib: f64,
 }
 
 /// Everything measured.
@@ -553,7 +588,55 @@ async fn measure_purge(
     p.sled_before_mib = sled_before as f64 / MIB;
     p.disk_after_mib = folder_bytes(&sled_dir) as f64 / MIB;
     p.sled_after_mib = open_offline(net, &deadlines).await?.1 as f64 / MIB;
+    p.reclaim = reclaim(net, fill, p.purged, p.sled_after_mib, &deadlines, progress).await?;
     Ok(p)
+}
+
+/// [`Reclaim`]: LU's store (its node stopped) after the purge run.
+async fn reclaim(
+    net: &LocalNetwork,
+    fill: &Fill,
+    purged: usize,
+    after_purge_mib: f64,
+    deadlines: &TrackSettings,
+    progress: &impl Fn(&str),
+) -> Result<Reclaim> {
+    const MIB: f64 = (1 << 20) as f64;
+    let n = purged.max(1);
+    progress(&format!(
+        "space: {n} new cases written into the purged store, then compacted, then {n} more"
+    ));
+    let mut r = Reclaim {
+        cases: n,
+        after_purge_mib,
+        ..Reclaim::default()
+    };
+    // FR's case numbers go on after the fill's (and the first write's).
+    let mut last_fr = fill.requested_cases as u64;
+    let first = fill_from(net, n, last_fr, false, progress).await?;
+    last_fr += first.requested_cases as u64;
+    r.after_write_mib = open_offline(net, deadlines).await?.1 as f64 / MIB;
+    r.write_growth_mib = r.after_write_mib - after_purge_mib;
+    let data_dir = net
+        .config(&PartyId::parse("LU").map_err(bench_err)?)?
+        .data_dir;
+    let done = tokio::task::spawn_blocking(move || poc247_node::store::compact::compact(&data_dir))
+        .await
+        .map_err(bench_err)?
+        .map_err(|e| bench_err(format!("compact: {e}")))?;
+    r.compact_before_mib = done.bytes_before as f64 / MIB;
+    r.compact_after_mib = done.bytes_after as f64 / MIB;
+    r.compact_secs = done.secs;
+    r.compact_entries = done.entries;
+    r.live_mib = done.live_bytes as f64 / MIB;
+    progress(&format!(
+        "compacted in {:.1} s: {:.1} → {:.1} MiB",
+        done.secs, r.compact_before_mib, r.compact_after_mib
+    ));
+    fill_from(net, n, last_fr, false, progress).await?;
+    r.after_second_write_mib = open_offline(net, deadlines).await?.1 as f64 / MIB;
+    r.second_write_growth_mib = r.after_second_write_mib - r.compact_after_mib;
+    Ok(r)
 }
 
 async fn purge_started(
@@ -678,6 +761,7 @@ async fn purge_started(
             .map_or(0.0, |b| b / (1 << 20) as f64),
         disk_after_mib: 0.0,
         sled_after_mib: 0.0,
+        reclaim: Reclaim::default(),
     })
 }
 
@@ -855,6 +939,9 @@ struct Writer {
     language: Language,
     year: u16,
     next_fr: u64,
+    /// Whether a tenth of the cases are closed [`RETENTION_DAYS`] + 1 days back (the fill),
+    /// or every close is now (the cases written after the purge).
+    past_closes: bool,
 }
 
 fn request_fields() -> Value {
@@ -1031,6 +1118,18 @@ impl Writer {
 
 /// Writes `n` cases into LU's store (LU's node not running), through the store's API.
 async fn fill(net: &LocalNetwork, n: usize, progress: &impl Fn(&str)) -> Result<Fill> {
+    fill_from(net, n, 0, true, progress).await
+}
+
+/// [`fill`] into a store that holds cases already: FR's case numbers follow `last_fr`, and
+/// with `past_closes` false every close is now.
+async fn fill_from(
+    net: &LocalNetwork,
+    n: usize,
+    last_fr: u64,
+    past_closes: bool,
+    progress: &impl Fn(&str),
+) -> Result<Fill> {
     let lu = PartyId::parse("LU").map_err(bench_err)?;
     let fr = PartyId::parse("FR").map_err(bench_err)?;
     let cfg = net.config(&lu)?;
@@ -1060,7 +1159,8 @@ async fn fill(net: &LocalNetwork, n: usize, progress: &impl Fn(&str)) -> Result<
         )?,
         language: Language::parse("fr").map_err(bench_err)?,
         year: u16::try_from(today.year()).unwrap_or(0),
-        next_fr: 0,
+        next_fr: last_fr,
+        past_closes,
         lu,
         fr,
         lu_key,
@@ -1185,7 +1285,7 @@ async fn fill_with(
                 // spread over the fill, long enough ago to be past the purge run's retention.
                 if (i / 6) % 2 == 1 {
                     let now = SystemClock.now();
-                    let at = if f.closed_past_retention * 10 < i + 1 {
+                    let at = if w.past_closes && f.closed_past_retention * 10 < i + 1 {
                         f.closed_past_retention += 1;
                         UtcMs(now.0.saturating_sub(u64::from(RETENTION_DAYS + 1) * DAY_MS))
                     } else {
@@ -1386,6 +1486,36 @@ pub fn render_store(r: &StoreBenchReport) -> String {
             mib(p.sled_before_mib),
             mib(p.sled_at_end_mib),
             mib(p.sled_after_mib)
+        ),
+    );
+    let c = &p.reclaim;
+    row(
+        &format!("{} new cases: size_on_disk", c.cases),
+        format!(
+            "{} → {} (+{})",
+            mib(c.after_purge_mib),
+            mib(c.after_write_mib),
+            mib(c.write_growth_mib)
+        ),
+    );
+    row(
+        "compaction: size_on_disk, time",
+        format!(
+            "{} → {} in {:.1} s ({} entries, {} live)",
+            mib(c.compact_before_mib),
+            mib(c.compact_after_mib),
+            c.compact_secs,
+            c.compact_entries,
+            mib(c.live_mib)
+        ),
+    );
+    row(
+        &format!("{} more on the compacted store", c.cases),
+        format!(
+            "{} → {} (+{})",
+            mib(c.compact_after_mib),
+            mib(c.after_second_write_mib),
+            mib(c.second_write_growth_mib)
         ),
     );
     let _ = writeln!(

@@ -183,6 +183,19 @@ Exit status: 0 when the officer quits; 3 if no node is listening at the start.")
     /// Check a node's configuration without starting it: node.toml, the directory, the keys
     /// and the certificates, each named when it is wrong (needs --config).
     CheckConfig,
+    /// Give a stopped node's unused store space back to the file system: copy its store into a
+    /// fresh one beside it, check the copy entry by entry, and swap it in.
+    #[command(after_help = "\
+The store is the folder sled/ in the node's data_dir (--data-dir, or data_dir of the --config
+file). The node must be stopped: a store in use is refused. The copy is written to
+sled.compact beside it, flushed to the disk, opened again and compared with the store entry by
+entry, renamed sled.new, and then takes the store's place by renames (the former store is
+sled.old until it is removed). Killed at any point, the node's next start (or the next
+compact) finds the store whole, the former or the compacted one, and removes what is left
+of the other. It needs free space for a second copy of the live data.
+Exit status: 0 compacted; 1 not a data folder with a store, or the store is in use (nothing
+is changed); 4 a read, write or rename failed.")]
+    Compact(CompactArgs),
     /// The network's registry (its secretariat): its keys and CA, node certificates, signed
     /// directory versions.
     #[command(subcommand)]
@@ -216,6 +229,15 @@ pub enum LogFormat {
     Human,
     /// One JSON object per line.
     Json,
+}
+
+/// `compact`.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// The node's data folder (node.toml's data_dir, which holds sled/); default: the data_dir
+    /// of the --config file.
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// `dev-network`.

@@ -151,6 +151,7 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
             keep,
         } => bench_store(cases, submits, keep).await?,
         Action::Completions { shell } => return Ok(completions(shell)?),
+        Action::Compact { data_dir } => compact(data_dir).await?,
         Action::Init(opts) => init::run(&opts)?,
         Action::Rotate { config, rotate } => init::rotate(&config, rotate)?,
         Action::CheckConfig { config } => crate::registry::check_config(&config)?,
@@ -615,5 +616,36 @@ async fn fetch(
     Ok(Outcome {
         text: format!("{} ({size} bytes, sha256 {hex})", out.display()),
         json: serde_json::json!({ "case_ref": case, "sha256": hex, "size": size, "out": out }),
+    })
+}
+
+/// `compact`: the store of a stopped node copied, checked and swapped in.
+async fn compact(data_dir: std::path::PathBuf) -> Result<Outcome, Failure> {
+    use poc247_node::store::compact::{self, CompactError};
+    let dir = data_dir.clone();
+    let done = tokio::task::spawn_blocking(move || compact::compact(&dir))
+        .await
+        .map_err(|e| Failure::internal(format!("compact: {e}")))?;
+    let c = match done {
+        Ok(c) => c,
+        Err(e @ CompactError::InUse(_)) => return Err(Failure::refused("in-use", e.to_string())),
+        Err(e @ CompactError::Failed(_)) => return Err(Failure::internal(e.to_string())),
+        Err(e) => return Err(Failure::refused("bad-request", e.to_string())),
+    };
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    let text = format!(
+        "{}: store compacted: {:.1} MiB before, {:.1} MiB after (sled's size_on_disk); {} entries \
+         ({:.1} MiB of keys and values) in {} trees copied and checked, in {:.1} s",
+        c.data_dir.display(),
+        mib(c.bytes_before),
+        mib(c.bytes_after),
+        c.entries,
+        mib(c.live_bytes),
+        c.trees,
+        c.secs
+    );
+    Ok(Outcome {
+        text,
+        json: serde_json::to_value(&c).unwrap_or_default(),
     })
 }

@@ -215,6 +215,11 @@ pub enum Action {
         /// The API path.
         path: String,
     },
+    /// Compact a stopped node's store.
+    Compact {
+        /// The node's data_dir.
+        data_dir: PathBuf,
+    },
     /// Check a configuration.
     CheckConfig {
         /// The node's configuration.
@@ -535,6 +540,25 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
                 ));
             };
             Action::CheckConfig { config }
+        }
+        Command::Compact(a) => {
+            let data_dir = match (a.data_dir, config.clone().or_else(|| env.config.clone())) {
+                (Some(d), _) => d,
+                (None, Some(file)) => {
+                    poc247_node::config::NodeConfig::load(&file)
+                        .map_err(|e| {
+                            Failure::refused("bad-config", format!("{}: {e}", file.display()))
+                        })?
+                        .data_dir
+                }
+                (None, None) => {
+                    return Err(usage(
+                        clap::error::ErrorKind::MissingRequiredArgument,
+                        "`compact` needs the node's data folder: --data-dir <DIR>, or --config <node.toml> (or POC247_CONFIG)",
+                    ))
+                }
+            };
+            Action::Compact { data_dir }
         }
         Command::Registry(r) => Action::Registry(Box::new(r)),
         Command::Directory(DirectoryCommand::Entry { declarations, out }) => {
