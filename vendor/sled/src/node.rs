@@ -597,15 +597,23 @@ impl Node {
     }
 
     pub(crate) fn should_split(&self) -> bool {
-        let threshold = if cfg!(any(test, feature = "lock_free_delays")) {
-            2
+        // poc247: a leaf splits above 64 items, or above 16 items once its
+        // keys and values exceed LEAF_SPLIT_BYTES (upstream: above 16 items
+        // whatever their size). Trees of small entries get leaves of up to
+        // 64 items (a quarter of their pages), trees of large values keep
+        // leaves of about 16. Leaves still merge below 4 items, so a split
+        // half (more than 8 items) is never merged back at once.
+        const LEAF_SPLIT_BYTES: u64 = 4 * 1024;
+
+        let size_checks = if cfg!(any(test, feature = "lock_free_delays")) {
+            self.data.len() > 2
         } else if self.data.is_index() {
-            256
+            self.data.len() > 256
         } else {
-            16
+            let len = self.data.len();
+            len > 64 || (len > 16 && self.data.rss() > LEAF_SPLIT_BYTES)
         };
 
-        let size_checks = self.data.len() > threshold;
         let safety_checks = self.merging_child.is_none() && !self.merging;
 
         size_checks && safety_checks
