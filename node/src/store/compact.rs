@@ -149,11 +149,6 @@ fn pause(step: &str) {
     }
 }
 
-fn is_lock(e: &sled::Error) -> bool {
-    matches!(e, sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock
-        || e.to_string().contains("could not acquire lock"))
-}
-
 fn config(path: &Path) -> sled::Config {
     sled::Config::new()
         .path(path)
@@ -163,17 +158,7 @@ fn config(path: &Path) -> sled::Config {
 
 /// Opens a database this process has just closed (its lock may be released a moment later).
 fn reopen(path: &Path) -> Result<sled::Db, CompactError> {
-    let mut tries = 0;
-    loop {
-        match config(path).open() {
-            Ok(db) => return Ok(db),
-            Err(e) if is_lock(&e) && tries < 100 => {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    Ok(super::open_when_released(&config(path), 100)?)
 }
 
 /// Closes a database: flushed, and its lock released once every handle is gone.
@@ -234,7 +219,7 @@ pub fn compact(data_dir: &Path) -> Result<Compaction, CompactError> {
     let copying = data_dir.join(COPYING);
     let src = match config(&store).open() {
         Ok(db) => db,
-        Err(e) if is_lock(&e) => return Err(CompactError::InUse(data_dir.to_owned())),
+        Err(e) if super::is_lock_held(&e) => return Err(CompactError::InUse(data_dir.to_owned())),
         Err(e) => return Err(e.into()),
     };
     clear(data_dir)?;

@@ -189,6 +189,29 @@ fn abort<E>(e: E) -> ConflictableTransactionError<E> {
     ConflictableTransactionError::Abort(e)
 }
 
+/// Whether sled refused to open a database because its lock is held: by another process, or
+/// by this one's I/O threads a moment after the last handle went. sled reports it as `Other`,
+/// "could not acquire lock on …".
+pub(crate) fn is_lock_held(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock
+        || e.to_string().contains("could not acquire lock"))
+}
+
+/// Opens `config`'s database, trying again every 50 ms, `tries` times at most, while its lock
+/// is held ([`is_lock_held`]); any other error at once.
+pub(crate) fn open_when_released(config: &sled::Config, tries: u32) -> sled::Result<sled::Db> {
+    let mut tried = 0;
+    loop {
+        match config.open() {
+            Err(e) if is_lock_held(&e) && tried < tries => {
+                tried += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            opened => return opened,
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store under `dir` and starts its committer task (inside the
     /// current tokio runtime). The task ends, and sled closes, once every clone of the store is
@@ -225,23 +248,8 @@ impl Store {
             .flush_every_ms(None);
         // A store closed a moment ago in this process may still be releasing its lock (a
         // last flush finishing): wait for it, briefly. Another live process keeps it: refused.
-        let mut tries = 0;
-        let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                // sled reports the lock as `Other`, "could not acquire lock on …" (its own
-                // I/O threads may still hold the file a moment after the last handle went).
-                Err(sled::Error::Io(e))
-                    if (e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.to_string().contains("could not acquire lock"))
-                        && tries < 40 =>
-                {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(e) => return Err(NodeError::Storage(format!("{}: {e}", dir.display()))),
-            }
-        };
+        let db = open_when_released(&config, 40)
+            .map_err(|e| NodeError::Storage(format!("{}: {e}", dir.display())))?;
         // What an interrupted compaction left beside it (none runs: the lock is held here).
         compact::clear(dir)?;
         let meta = db.open_tree("meta")?;
