@@ -30,6 +30,12 @@ pub const RESERVE_BLOCK: u64 = 1000;
 /// The key in `meta` of the highest reserved sequence number.
 const RESERVED_KEY: &[u8] = b"events_reserved";
 
+/// The key in `meta` of the count of stored events, written when the log is closed: the count,
+/// then the first and the last stored number (0 for none), each u64 big-endian. The next
+/// opening takes the count from it only if the tree's first and last numbers are still those;
+/// otherwise (a crash, or events written since) it counts the tree.
+const COUNT_KEY: &[u8] = b"events_count";
+
 /// The durable, bounded log of the node's events, and the order in which they are published.
 pub struct EventLog {
     meta: sled::Tree,
@@ -90,7 +96,11 @@ impl EventLog {
             None => 0,
         };
         let last = stored.max(reserved);
-        let mut count = events.len() as u64;
+        let mut count = match meta.get(COUNT_KEY)? {
+            Some(v) => counted_at_close(&events, &v)?,
+            None => None,
+        }
+        .unwrap_or_else(|| events.len() as u64);
         if count > settings.keep {
             let mut batch = sled::Batch::default();
             for k in events.iter().keys().take((count - settings.keep) as usize) {
@@ -256,7 +266,50 @@ impl Drop for EventLog {
     fn drop(&mut self) {
         // What is still pending goes to the tree, which sled flushes as it closes.
         self.log.write_pending();
+        // The count, so that the next opening need not read every stored event (a node keeps
+        // 100,000 by default). Lost with a crash, which the opening then sees by the tree's
+        // ends.
+        let stamp = (|| {
+            let count = self.lock().count;
+            let first = self.log.events.first()?.map(|(k, _)| k);
+            let last = self.log.events.last()?.map(|(k, _)| k);
+            let mut v = Vec::with_capacity(24);
+            v.extend_from_slice(&count.to_be_bytes());
+            for end in [first, last] {
+                let n = end.map(|k| be_u64(&k).unwrap_or(0)).unwrap_or(0);
+                v.extend_from_slice(&n.to_be_bytes());
+            }
+            self.meta.insert(COUNT_KEY, v)?;
+            Ok::<_, sled::Error>(())
+        })();
+        if let Err(e) = stamp {
+            tracing::warn!(error = %e, "cannot store the count of events");
+        }
     }
+}
+
+/// The count written at the last close, if the tree's first and last stored numbers are still
+/// the ones written with it: events are only added after the last and removed from the first,
+/// so the same two ends mean the same events.
+fn counted_at_close(events: &sled::Tree, stamp: &[u8]) -> Result<Option<u64>> {
+    let [count, first, last] = match stamp.len() {
+        24 => [0, 8, 16].map(|i| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&stamp[i..i + 8]);
+            u64::from_be_bytes(b)
+        }),
+        _ => return Ok(None),
+    };
+    let end = |kv: Option<(sled::IVec, sled::IVec)>| -> Result<u64> {
+        match kv {
+            Some((k, _)) => be_u64(&k),
+            None => Ok(0),
+        }
+    };
+    let same = end(events.first()?)? == first && end(events.last()?)? == last;
+    let possible =
+        count <= last.saturating_sub(first).saturating_add(1) && (count == 0) == (last == 0);
+    Ok((same && possible).then_some(count))
 }
 
 impl Writer {
@@ -398,6 +451,79 @@ mod tests {
         let kept: Vec<u64> = log.after(0, 100).unwrap().iter().map(|e| e.0).collect();
         assert_eq!(kept, [12, log.last_seq()]);
         assert_eq!(log.trimmed_through().unwrap(), 11);
+        close(store, committer, log).await;
+    }
+
+    fn stamp_of(count: u64, first: u64, last: u64) -> Vec<u8> {
+        [count, first, last]
+            .iter()
+            .flat_map(|n| n.to_be_bytes())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_clean_close_stores_the_count_and_a_stale_count_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, committer, log) = open(dir.path(), 5).await;
+        let (tx, _) = broadcast::channel(16);
+        for _ in 0..3 {
+            log.publish(&tx, event);
+        }
+        close(store, committer, log).await;
+        let (store, committer) = Store::open(
+            dir.path(),
+            &crate::config::StoreSettings::default(),
+            SigningKey::from_bytes(&[7; 32]),
+        )
+        .unwrap();
+        let meta = store.open_tree("meta").unwrap();
+        let stamp = meta.get(COUNT_KEY).unwrap().expect("written at close");
+        assert_eq!(
+            stamp.as_ref(),
+            stamp_of(3, 1, 3),
+            "3 events, numbered 1 to 3"
+        );
+        // A count whose ends are not the tree's (events written after it, then a crash) is
+        // ignored: the tree is counted, and the window of 5 still holds.
+        meta.insert(COUNT_KEY, stamp_of(1, 1, 2)).unwrap();
+        drop(meta);
+        let log = EventLog::open(&store, &EventSettings { keep: 5 }).unwrap();
+        for _ in 0..3 {
+            log.publish(&tx, event);
+        }
+        assert_eq!(
+            log.after(0, 100).unwrap().len(),
+            5,
+            "counted 3, not 1: 6 trimmed to 5"
+        );
+        close(store, committer, log).await;
+        // A count that cannot be (more events than numbers between its ends) is ignored too.
+        let (store, committer) = Store::open(
+            dir.path(),
+            &crate::config::StoreSettings::default(),
+            SigningKey::from_bytes(&[7; 32]),
+        )
+        .unwrap();
+        let kept = EventLog::open(&store, &EventSettings { keep: 5 }).unwrap();
+        let ends: Vec<u64> = kept.after(0, 100).unwrap().iter().map(|e| e.0).collect();
+        drop(kept);
+        let meta = store.open_tree("meta").unwrap();
+        let (first, last) = (ends[0], ends[ends.len() - 1]);
+        assert_eq!(
+            meta.get(COUNT_KEY).unwrap().unwrap().as_ref(),
+            stamp_of(5, first, last)
+        );
+        meta.insert(COUNT_KEY, stamp_of(9_999, first, last))
+            .unwrap();
+        drop(meta);
+        let log = EventLog::open(&store, &EventSettings { keep: 5 }).unwrap();
+        assert_eq!(
+            log.after(0, 100).unwrap().len(),
+            5,
+            "nothing trimmed by a count of 9,999"
+        );
+        log.publish(&tx, event);
+        assert_eq!(log.after(0, 100).unwrap().len(), 5);
         close(store, committer, log).await;
     }
 
