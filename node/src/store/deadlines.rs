@@ -617,8 +617,9 @@ fn expected(
 
 /// Builds the index again from every case (a store written before it, or with other
 /// settings): cleared, written in batches, then `meta` says with which settings. A stop in the
-/// middle leaves `meta` without them, and the next opening builds it again.
-pub(crate) fn build(db: &sled::Db, settings: &TrackSettings) -> Result<()> {
+/// middle leaves `meta` without them, and the next opening builds it again. Returns the
+/// number of entries written.
+pub(crate) fn build(db: &sled::Db, settings: &TrackSettings) -> Result<u64> {
     let meta = db.open_tree("meta")?;
     let dt = db.open_tree("deadlines")?;
     meta.remove(BUILT_WITH)?;
@@ -642,7 +643,7 @@ pub(crate) fn build(db: &sled::Db, settings: &TrackSettings) -> Result<()> {
     dt.apply_batch(batch)?;
     meta.insert(BUILT_WITH, enc(settings)?)?;
     db.flush()?;
-    Ok(())
+    Ok(n)
 }
 
 /// Whether the index was built with `settings` (a store written before it: no).

@@ -290,7 +290,19 @@ impl Store {
         }
         // The index of deadlines, built (once) if it was not built with these settings.
         if !deadlines::built_with(&meta, tracks)? {
-            deadlines::build(&db, tracks)?;
+            // Every case is read: on a store of years this takes a while, and the node
+            // answers only after it, so the log says why.
+            tracing::info!(
+                "building the index of deadlines from every case (a new store version or new \
+                 deadline settings); the node answers once it is built"
+            );
+            let started = std::time::Instant::now();
+            let entries = deadlines::build(&db, tracks)?;
+            tracing::info!(
+                entries,
+                secs = started.elapsed().as_secs_f64(),
+                "index of deadlines built"
+            );
         }
         let (committer, rx) = mpsc::channel(4096);
         let flushes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
