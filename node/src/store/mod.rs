@@ -2729,6 +2729,80 @@ mod tests {
             .max()
     }
 
+    /// The vendored sled counts its free and inactive segments as it deactivates them
+    /// (PATCHED.md item 11), and checks the counts against a scan of every segment at each
+    /// deactivation in builds with debug assertions, as the tests are. This drives it through
+    /// what changes those counts: segments filled and deactivated, a reopening whose first
+    /// flush deactivates every recovered segment at once, most entries removed (segments freed
+    /// and drained by the cleaner), and the log written again over freed segments.
+    #[test]
+    fn sled_keeps_its_segment_counts_through_reopenings_removals_and_reuse() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            sled::Config::new()
+                .path(dir.path().join("sled"))
+                .cache_capacity(1 << 20)
+                .flush_every_ms(None)
+                .open()
+                .unwrap()
+        };
+        let value = |i: u32| vec![(i % 251) as u8; 2048 + (i as usize % 1024)];
+        let db = open();
+        let t = db.open_tree("t").unwrap();
+        for i in 0..6_000u32 {
+            t.insert(i.to_be_bytes(), value(i)).unwrap();
+            if i % 500 == 0 {
+                db.flush().unwrap();
+            }
+        }
+        db.flush().unwrap();
+        drop((t, db));
+        for round in 0..3u32 {
+            let db = open();
+            let t = db.open_tree("t").unwrap();
+            // The first flush after the opening deactivates the recovered segments.
+            t.insert(b"round", &round.to_be_bytes()).unwrap();
+            db.flush().unwrap();
+            for i in (0..6_000u32).filter(|i| i % 10 != round) {
+                t.remove(i.to_be_bytes()).unwrap();
+                if i % 300 == 0 {
+                    db.flush().unwrap();
+                }
+            }
+            for i in 0..2_000u32 {
+                let k = 10_000 + round * 2_000 + i;
+                t.insert(k.to_be_bytes(), value(k)).unwrap();
+                if i % 200 == 0 {
+                    db.flush().unwrap();
+                }
+            }
+            db.flush().unwrap();
+            for i in (0..6_000u32).filter(|i| i % 10 == round) {
+                t.insert(i.to_be_bytes(), value(i)).unwrap();
+            }
+            db.flush().unwrap();
+            drop((t, db));
+        }
+        let db = open();
+        let t = db.open_tree("t").unwrap();
+        // Each round removed what the round before wrote back: the last round's tenth is left.
+        for i in 0..6_000u32 {
+            let got = t.get(i.to_be_bytes()).unwrap();
+            match i % 10 {
+                2 => assert!(got.as_deref() == Some(&value(i)[..]), "{i} lost"),
+                _ => assert!(got.is_none(), "{i} removed, still there"),
+            }
+        }
+        for k in 10_000..16_000u32 {
+            let got = t.get(k.to_be_bytes()).unwrap();
+            assert!(got.as_deref() == Some(&value(k)[..]), "{k} lost");
+        }
+        assert_eq!(
+            t.get(b"round").unwrap().as_deref(),
+            Some(&2u32.to_be_bytes()[..])
+        );
+    }
+
     #[tokio::test]
     async fn a_clean_close_writes_the_snapshot_so_the_next_opening_replays_nothing() {
         use poc247_protocol::Urgency;

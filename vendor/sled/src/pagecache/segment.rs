@@ -203,6 +203,28 @@ enum Segment {
     Draining(Draining),
 }
 
+/// poc247: the number of Free and of Inactive segments, kept by `stabilize` across the
+/// segments it deactivates.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct SegmentCounts {
+    free: usize,
+    inactive: usize,
+}
+
+impl SegmentCounts {
+    /// Counts `segment` in (`by` 1) or out (`by` -1), by its state.
+    fn add(&mut self, segment: &Segment, by: isize) {
+        let n = if segment.is_free() {
+            &mut self.free
+        } else if segment.is_inactive() {
+            &mut self.inactive
+        } else {
+            return;
+        };
+        *n = n.wrapping_add(by as usize);
+    }
+}
+
 impl Default for Segment {
     fn default() -> Self {
         Segment::Free(Free { previous_lsn: None })
@@ -919,11 +941,28 @@ impl SegmentAccountant {
 
         self.max_stabilized_lsn = lsn;
 
-        for lsn in can_deactivate {
-            self.deactivate_segment(lsn)?;
+        // poc247: the free and inactive segments are counted once here and kept up to date
+        // by `deactivate_segment`, instead of counted again over every segment after each
+        // deactivation: the first flush after opening deactivates every recovered segment in
+        // this one call, which made it quadratic in the segments (about 9,100 in a 4.7 GB
+        // log; 27 % of a start's CPU).
+        if !can_deactivate.is_empty() {
+            let mut counts = self.free_and_inactive();
+            for lsn in can_deactivate {
+                self.deactivate_segment(lsn, &mut counts)?;
+            }
         }
 
         Ok(())
+    }
+
+    /// poc247: how many segments are Free and how many Inactive.
+    fn free_and_inactive(&self) -> SegmentCounts {
+        let mut counts = SegmentCounts::default();
+        for s in &self.segments {
+            counts.add(s, 1);
+        }
+        counts
     }
 
     /// Called after the trailer of a segment has been written to disk,
@@ -932,9 +971,17 @@ impl SegmentAccountant {
     ///
     /// # Panics
     /// The provided lsn and lid must exactly match the existing segment.
-    fn deactivate_segment(&mut self, lsn: Lsn) -> Result<()> {
+    fn deactivate_segment(
+        &mut self,
+        lsn: Lsn,
+        counts: &mut SegmentCounts,
+    ) -> Result<()> {
         let lid = self.ordering[&lsn];
         let idx = self.segment_id(lid);
+        // poc247: of all segments, only this one changes state before the counts are read
+        // (the freeable ones below are already Free, and `possibly_clean_or_free_segment`
+        // changes only `idx`); the one moved to Draining after them is counted out there.
+        counts.add(&self.segments[idx], -1);
 
         trace!(
             "deactivating segment with lid {} lsn {}: {:?}",
@@ -956,12 +1003,13 @@ impl SegmentAccountant {
         }
 
         self.possibly_clean_or_free_segment(idx, lsn)?;
+        counts.add(&self.segments[idx], 1);
+        debug_assert_eq!(*counts, self.free_and_inactive());
 
         // if we have a lot of free segments in our whole file,
         // let's start relocating the current tip to boil it down
-        let free_segs = self.segments.iter().filter(|s| s.is_free()).count();
-        let inactive_segs =
-            self.segments.iter().filter(|s| s.is_inactive()).count();
+        let free_segs = counts.free;
+        let inactive_segs = counts.inactive;
         let free_ratio = (free_segs * 100) / (1 + free_segs + inactive_segs);
 
         if free_ratio >= SEGMENT_CLEANUP_THRESHOLD && inactive_segs > 5 {
@@ -971,7 +1019,9 @@ impl SegmentAccountant {
             let segment_start =
                 (last_index * self.config.segment_size) as LogOffset;
 
+            counts.add(&self.segments[last_index], -1);
             let to_clean = self.segments[last_index].inactive_to_draining(lsn);
+            counts.add(&self.segments[last_index], 1);
             self.segment_cleaner.add_pids(segment_start, to_clean);
         }
 
