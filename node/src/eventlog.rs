@@ -389,13 +389,17 @@ mod tests {
         }
     }
 
+    fn open_store(dir: &std::path::Path) -> (Store, tokio::task::JoinHandle<()>) {
+        let settings = crate::config::StoreSettings::default();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        Store::open(dir, &settings, key).unwrap()
+    }
+
     async fn open(
         dir: &std::path::Path,
         keep: u64,
     ) -> (Store, tokio::task::JoinHandle<()>, EventLog) {
-        let settings = crate::config::StoreSettings::default();
-        let key = SigningKey::from_bytes(&[7; 32]);
-        let (store, committer) = Store::open(dir, &settings, key).unwrap();
+        let (store, committer) = open_store(dir);
         let log = EventLog::open(&store, &EventSettings { keep }).unwrap();
         (store, committer, log)
     }
@@ -470,12 +474,7 @@ mod tests {
             log.publish(&tx, event);
         }
         close(store, committer, log).await;
-        let (store, committer) = Store::open(
-            dir.path(),
-            &crate::config::StoreSettings::default(),
-            SigningKey::from_bytes(&[7; 32]),
-        )
-        .unwrap();
+        let (store, committer) = open_store(dir.path());
         let meta = store.open_tree("meta").unwrap();
         let stamp = meta.get(COUNT_KEY).unwrap().expect("written at close");
         assert_eq!(
@@ -498,12 +497,7 @@ mod tests {
         );
         close(store, committer, log).await;
         // A count that cannot be (more events than numbers between its ends) is ignored too.
-        let (store, committer) = Store::open(
-            dir.path(),
-            &crate::config::StoreSettings::default(),
-            SigningKey::from_bytes(&[7; 32]),
-        )
-        .unwrap();
+        let (store, committer) = open_store(dir.path());
         let kept = EventLog::open(&store, &EventSettings { keep: 5 }).unwrap();
         let ends: Vec<u64> = kept.after(0, 100).unwrap().iter().map(|e| e.0).collect();
         drop(kept);
