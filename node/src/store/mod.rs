@@ -2729,40 +2729,6 @@ mod tests {
             .max()
     }
 
-    /// The vendored sled splits the last leaf of a tree near its end (PATCHED.md item 12), so
-    /// a tree written in key order (the audit trail, messages and envelopes by time-ordered
-    /// id) leaves full leaves behind, not half-full ones. Measured by the snapshot sled writes
-    /// at a clean close (one entry per page): the same entries written in increasing order
-    /// take far fewer pages than in decreasing order, which splits the first leaf each time
-    /// and keeps the middle split. Upstream sled gives both the same size.
-    #[test]
-    fn a_tree_written_in_key_order_leaves_full_leaves_behind() {
-        let snapshot_bytes = |increasing: bool| {
-            let dir = tempfile::tempdir().unwrap();
-            let db = sled::Config::new()
-                .path(dir.path().join("sled"))
-                .flush_every_ms(None)
-                .open()
-                .unwrap();
-            let t = db.open_tree("audit").unwrap();
-            for n in 0..40_000u64 {
-                let k = if increasing { n } else { 40_000 - n };
-                t.insert(k.to_be_bytes(), vec![7u8; 100]).unwrap();
-            }
-            db.flush().unwrap();
-            drop((t, db));
-            let name = newest_snapshot(dir.path()).expect("written at close");
-            std::fs::metadata(dir.path().join("sled").join(name))
-                .unwrap()
-                .len()
-        };
-        let (up, down) = (snapshot_bytes(true), snapshot_bytes(false));
-        assert!(
-            up * 4 < down * 3,
-            "in key order {up} bytes of snapshot, in reverse order {down}"
-        );
-    }
-
     /// The vendored sled counts its free and inactive segments as it deactivates them
     /// (PATCHED.md item 11), and checks the counts against a scan of every segment at each
     /// deactivation in builds with debug assertions, as the tests are. This drives it through

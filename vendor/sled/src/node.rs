@@ -170,11 +170,11 @@ impl Node {
             old_prefix: &[u8],
             old_hi: &[u8],
             suffix_truncation: bool,
-            split_point: usize,
         ) -> (IVec, u8, Vec<IVec>, Vec<T>)
         where
             T: Clone + Ord,
         {
+            let split_point = keys.len() / 2 + 1;
             let right_keys = keys.split_off(split_point);
             let right_values = values.split_off(split_point);
             let right_min = &right_keys[0];
@@ -241,26 +241,6 @@ impl Node {
             )
         }
 
-        // poc247: the last leaf of a tree (no upper bound) keeps all but its last
-        // RIGHTMOST_LEAF_KEEPS items and the new last leaf starts with those, instead of
-        // both halves keeping half. A tree written in key order (the audit trail, messages
-        // and envelopes by time-ordered id, events) only ever splits its last leaf, and with
-        // the middle split every leaf it left behind stayed half full for good: twice the
-        // pages sled keeps in memory and in its snapshot. The new leaf holds more than
-        // `should_merge`'s threshold, so it is not merged back. Index nodes, other leaves
-        // and the test thresholds split in the middle as upstream.
-        const RIGHTMOST_LEAF_KEEPS: usize = 5;
-        let middle = self.data.len() / 2 + 1;
-        let split_point = if self.hi.is_empty()
-            && !self.data.is_index()
-            && !cfg!(any(test, feature = "lock_free_delays"))
-            && self.data.len() >= 3 * RIGHTMOST_LEAF_KEEPS
-        {
-            self.data.len() - RIGHTMOST_LEAF_KEEPS
-        } else {
-            middle
-        };
-
         let prefixed_lo = &self.lo[..self.prefix_len as usize];
         let prefixed_hi = &self.hi;
         let (split, right_prefix_len, right_data) = match self.data {
@@ -272,7 +252,6 @@ impl Node {
                         prefixed_lo,
                         prefixed_hi,
                         false,
-                        split_point,
                     );
 
                 (
@@ -292,7 +271,6 @@ impl Node {
                         prefixed_lo,
                         prefixed_hi,
                         true,
-                        split_point,
                     );
 
                 (
