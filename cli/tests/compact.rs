@@ -12,8 +12,8 @@ mod common;
 use anyhow::{ensure, Context, Result};
 use common::{bin, poc247};
 use poc247_tests::crashrun::wait_outbox_empty;
-use poc247_tests::preservation_request;
 use poc247_tests::procs::NodeProcess;
+use poc247_tests::{copy_dir, preservation_request};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -239,20 +239,6 @@ async fn a_store_in_use_and_bad_folders_are_refused_and_nothing_changes() -> Res
         ran.stdout
     );
     node_works(&mut lu, &mut fr, 16).await
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let target = to.join(e.file_name());
-        if e.file_type()?.is_dir() {
-            copy_dir(&e.path(), &target)?;
-        } else {
-            std::fs::copy(e.path(), target)?;
-        }
-    }
-    Ok(())
 }
 
 /// Runs `compact` on `data` until it says it paused at `step`, then SIGKILLs it.

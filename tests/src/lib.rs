@@ -408,3 +408,19 @@ pub async fn wait_file(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Copies a stopped node's data folder (or any folder) into `to`, recursively; a node's
+/// control socket, which cannot be copied and which a copy never needs, is left out.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let dest = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &dest)?;
+        } else if e.file_name() != "control.sock" {
+            std::fs::copy(e.path(), &dest)?;
+        }
+    }
+    Ok(())
+}

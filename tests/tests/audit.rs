@@ -8,21 +8,6 @@ use poc247_protocol::codec;
 use poc247_tests::*;
 use std::path::{Path, PathBuf};
 
-/// Copies a stopped node's data folder, so each tampering starts from the same files.
-fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let dest = to.join(e.file_name());
-        if e.file_type()?.is_dir() {
-            copy_dir(&e.path(), &dest)?;
-        } else if e.file_name() != "control.sock" {
-            std::fs::copy(e.path(), &dest)?;
-        }
-    }
-    Ok(())
-}
-
 /// Tampers with the `audit` tree of a copy of the data folder, then verifies it.
 async fn tamper_and_verify(
     data: &Path,
