@@ -271,21 +271,32 @@ impl Drop for EventLog {
         // ends.
         let stamp = (|| {
             let count = self.lock().count;
-            let first = self.log.events.first()?.map(|(k, _)| k);
-            let last = self.log.events.last()?.map(|(k, _)| k);
-            let mut v = Vec::with_capacity(24);
-            v.extend_from_slice(&count.to_be_bytes());
-            for end in [first, last] {
-                let n = end.map(|k| be_u64(&k).unwrap_or(0)).unwrap_or(0);
-                v.extend_from_slice(&n.to_be_bytes());
-            }
-            self.meta.insert(COUNT_KEY, v)?;
-            Ok::<_, sled::Error>(())
+            let first = end_number(self.log.events.first()?)?;
+            let last = end_number(self.log.events.last()?)?;
+            self.meta
+                .insert(COUNT_KEY, count_stamp(count, first, last))?;
+            Ok::<_, NodeError>(())
         })();
         if let Err(e) = stamp {
             tracing::warn!(error = %e, "cannot store the count of events");
         }
     }
+}
+
+/// The number of the event at one end of the tree (0 for an empty tree).
+fn end_number(kv: Option<(sled::IVec, sled::IVec)>) -> Result<u64> {
+    match kv {
+        Some((k, _)) => be_u64(&k),
+        None => Ok(0),
+    }
+}
+
+/// What [`COUNT_KEY`] holds: the count, then the first and the last stored number.
+fn count_stamp(count: u64, first: u64, last: u64) -> Vec<u8> {
+    [count, first, last]
+        .iter()
+        .flat_map(|n| n.to_be_bytes())
+        .collect()
 }
 
 /// The count written at the last close, if the tree's first and last stored numbers are still
@@ -300,13 +311,7 @@ fn counted_at_close(events: &sled::Tree, stamp: &[u8]) -> Result<Option<u64>> {
         }),
         _ => return Ok(None),
     };
-    let end = |kv: Option<(sled::IVec, sled::IVec)>| -> Result<u64> {
-        match kv {
-            Some((k, _)) => be_u64(&k),
-            None => Ok(0),
-        }
-    };
-    let same = end(events.first()?)? == first && end(events.last()?)? == last;
+    let same = end_number(events.first()?)? == first && end_number(events.last()?)? == last;
     let possible =
         count <= last.saturating_sub(first).saturating_add(1) && (count == 0) == (last == 0);
     Ok((same && possible).then_some(count))
@@ -458,13 +463,6 @@ mod tests {
         close(store, committer, log).await;
     }
 
-    fn stamp_of(count: u64, first: u64, last: u64) -> Vec<u8> {
-        [count, first, last]
-            .iter()
-            .flat_map(|n| n.to_be_bytes())
-            .collect()
-    }
-
     #[tokio::test]
     async fn a_clean_close_stores_the_count_and_a_stale_count_is_not_trusted() {
         let dir = tempfile::tempdir().unwrap();
@@ -479,12 +477,12 @@ mod tests {
         let stamp = meta.get(COUNT_KEY).unwrap().expect("written at close");
         assert_eq!(
             stamp.as_ref(),
-            stamp_of(3, 1, 3),
+            count_stamp(3, 1, 3),
             "3 events, numbered 1 to 3"
         );
         // A count whose ends are not the tree's (events written after it, then a crash) is
         // ignored: the tree is counted, and the window of 5 still holds.
-        meta.insert(COUNT_KEY, stamp_of(1, 1, 2)).unwrap();
+        meta.insert(COUNT_KEY, count_stamp(1, 1, 2)).unwrap();
         drop(meta);
         let log = EventLog::open(&store, &EventSettings { keep: 5 }).unwrap();
         for _ in 0..3 {
@@ -505,9 +503,9 @@ mod tests {
         let (first, last) = (ends[0], ends[ends.len() - 1]);
         assert_eq!(
             meta.get(COUNT_KEY).unwrap().unwrap().as_ref(),
-            stamp_of(5, first, last)
+            count_stamp(5, first, last)
         );
-        meta.insert(COUNT_KEY, stamp_of(9_999, first, last))
+        meta.insert(COUNT_KEY, count_stamp(9_999, first, last))
             .unwrap();
         drop(meta);
         let log = EventLog::open(&store, &EventSettings { keep: 5 }).unwrap();
