@@ -737,7 +737,7 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// Fill a node's store with N cases through the store's API, start it as a process and
     /// measure ready, idle RSS, the first page of each listing, pending, show, /metrics, audit
-    /// verify and the submit rate against an empty store's.
+    /// verify and the submit rate against an empty store's (rounds taken in turn).
     Store {
         /// Cases written before the node starts.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -746,6 +746,11 @@ pub enum BenchCommand {
         #[arg(long, value_name = "N", default_value_t = 4000,
               value_parser = clap::value_parser!(u64).range(1..))]
         submits: u64,
+        /// Rounds of submits taken in turn on the full store and on a fresh empty one; the
+        /// ratio reported is of their medians.
+        #[arg(long, value_name = "N", default_value_t = 3,
+              value_parser = clap::value_parser!(u64).range(1..=20))]
+        rounds: u64,
         /// Keep the networks and their data directories in this (empty or new) folder.
         #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
         keep: Option<PathBuf>,

@@ -148,8 +148,9 @@ pub async fn execute(settings: Settings) -> anyhow::Result<()> {
         Action::BenchStore {
             cases,
             submits,
+            rounds,
             keep,
-        } => bench_store(cases, submits, keep).await?,
+        } => bench_store(cases, submits, rounds, keep).await?,
         Action::Completions { shell } => return Ok(completions(shell)?),
         Action::Compact { data_dir } => compact(data_dir).await?,
         Action::Init(opts) => init::run(&opts)?,
@@ -503,6 +504,7 @@ async fn bench(quick: bool) -> Result<Outcome, Failure> {
 async fn bench_store(
     cases: usize,
     submits: usize,
+    rounds: usize,
     keep: Option<std::path::PathBuf>,
 ) -> Result<Outcome, Failure> {
     use poc247_bench as bench;
@@ -523,6 +525,7 @@ async fn bench_store(
         exe,
         cases,
         submits,
+        rounds,
         keep,
         ..bench::StoreBenchOptions::default()
     };

@@ -126,12 +126,14 @@ pub enum Action {
         /// The attachment benchmark of this many bytes instead.
         attachment: Option<u64>,
     },
-    /// The store benchmark: cases, submits, the folder to keep.
+    /// The store benchmark: cases, submits, rounds, the folder to keep.
     BenchStore {
         /// Cases.
         cases: usize,
         /// Submits.
         submits: usize,
+        /// Rounds of submits in turn on the full and an empty store.
+        rounds: usize,
         /// Keep here.
         keep: Option<PathBuf>,
     },
@@ -612,12 +614,14 @@ pub fn resolve(cli: Cli, env: &Env) -> Result<Settings, Failure> {
                 Some(BenchCommand::Store {
                     cases,
                     submits,
+                    rounds,
                     keep,
                 }),
             ..
         }) => Action::BenchStore {
             cases: usize::try_from(cases).unwrap_or(usize::MAX),
             submits: usize::try_from(submits).unwrap_or(usize::MAX),
+            rounds: usize::try_from(rounds).unwrap_or(usize::MAX),
             keep,
         },
         Command::Bench(a) => Action::Bench {

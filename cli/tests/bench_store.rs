@@ -15,6 +15,8 @@ async fn bench_store_fills_a_store_starts_its_node_and_reports_every_figure() {
         "200",
         "--submits",
         "200",
+        "--rounds",
+        "2",
         "--json",
     ])
     .await;
@@ -51,6 +53,38 @@ async fn bench_store_fills_a_store_starts_its_node_and_reports_every_figure() {
     assert_eq!(v["empty"]["cases"], 0, "{v}");
     assert_eq!(v["full"]["cases"], 200, "{v}");
     assert!(v["submit_ratio"].as_f64().unwrap() > 0.0, "{v}");
+    // Two rounds in turn: the full store, started again, holds the first round's submits too;
+    // each empty store is a fresh one. The ratio is of the medians (of two: their means).
+    let rounds = v["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 2, "{v}");
+    assert_eq!(rounds[0]["full"], v["full"], "{v}");
+    assert_eq!(rounds[0]["empty"], v["empty"], "{v}");
+    assert_eq!(rounds[1]["full"]["cases"], 400, "{v}");
+    assert_eq!(rounds[1]["empty"]["cases"], 0, "{v}");
+    let rate = |r: &serde_json::Value, side: &str| r[side]["submits"]["per_s"].as_f64().unwrap();
+    for r in rounds {
+        assert_eq!(r["full"]["submits"]["latency"]["samples"], 200, "{v}");
+        assert_eq!(r["empty"]["submits"]["latency"]["samples"], 200, "{v}");
+        let ratio = r["ratio"].as_f64().unwrap();
+        assert!(
+            (ratio - rate(r, "full") / rate(r, "empty")).abs() < 1e-9,
+            "{v}"
+        );
+    }
+    let full = (rate(&rounds[0], "full") + rate(&rounds[1], "full")) / 2.0;
+    let empty = (rate(&rounds[0], "empty") + rate(&rounds[1], "empty")) / 2.0;
+    assert!(
+        (v["full_submits_median_per_s"].as_f64().unwrap() - full).abs() < 1e-6,
+        "{v}"
+    );
+    assert!(
+        (v["empty_submits_median_per_s"].as_f64().unwrap() - empty).abs() < 1e-6,
+        "{v}"
+    );
+    assert!(
+        (v["submit_ratio"].as_f64().unwrap() - full / empty).abs() < 1e-9,
+        "{v}"
+    );
     // Every call answered 200, none ran past the cap; the listings list what the store holds.
     let ops = v["operations"].as_array().unwrap();
     let names: Vec<&str> = ops.iter().map(|o| o["name"].as_str().unwrap()).collect();
@@ -93,13 +127,25 @@ async fn bench_store_fills_a_store_starts_its_node_and_reports_every_figure() {
     assert!(ran.stderr.contains("bench: "), "{ran:?}");
 
     // The table names the figures.
-    let text = poc247(&["bench", "store", "--cases", "20", "--submits", "64"]).await;
+    let text = poc247(&[
+        "bench",
+        "store",
+        "--cases",
+        "20",
+        "--submits",
+        "64",
+        "--rounds",
+        "1",
+    ])
+    .await;
     assert_eq!(text.code, Some(0), "{text:?}");
     for want in [
         "idle RSS",
         "submits, 64 in flight",
         "audit verify",
         "/v1/pending",
+        "round 1 of submits in turn",
+        "medians over 1 round taken in turn",
     ] {
         assert!(text.stdout.contains(want), "{want}: {text:?}");
     }
@@ -111,4 +157,11 @@ async fn bench_store_fills_a_store_starts_its_node_and_reports_every_figure() {
     let refused = poc247(&["bench", "store", "--cases", "5", "--keep", keep]).await;
     assert_eq!(refused.code, Some(1), "{refused:?}");
     assert!(refused.stderr.contains("--keep"), "{refused:?}");
+
+    // No rounds, or more than twenty, is refused by name.
+    for bad in ["0", "21", "x"] {
+        let refused = poc247(&["bench", "store", "--cases", "5", "--rounds", bad]).await;
+        assert_ne!(refused.code, Some(0), "{refused:?}");
+        assert!(refused.stderr.contains("--rounds"), "{refused:?}");
+    }
 }
