@@ -2803,6 +2803,118 @@ mod tests {
         );
     }
 
+    /// The vendored sled (PATCHED.md, item 12) keeps the pages of the snapshot it opened with
+    /// packed, and gives each its entry in the page table when it is first asked for. Every
+    /// kind of page goes through that: leaves and branches packed, pages with a part in a blob
+    /// file and free pages loaded at once; first uses racing from several threads; pages
+    /// changed after such a first use; an opening that uses almost nothing and closes again.
+    #[test]
+    fn sled_loads_the_snapshots_pages_on_first_use_and_loses_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            sled::Config::new()
+                .path(dir.path().join("sled"))
+                .cache_capacity(1 << 20)
+                .flush_every_ms(None)
+                .open()
+                .unwrap()
+        };
+        let value = |i: u32, round: u32| vec![((i + round) % 251) as u8; 512 + (i as usize % 1024)];
+        // Larger than a quarter of sled's 512 KiB segment: kept in a blob file.
+        let big = |i: u32| vec![(i % 13) as u8; 200 * 1024];
+        const N: u32 = 8_000;
+        let db = open();
+        let t = db.open_tree("t").unwrap();
+        let blobs = db.open_tree("blobs").unwrap();
+        let gone = db.open_tree("gone").unwrap();
+        for i in 0..N {
+            t.insert(i.to_be_bytes(), value(i, 0)).unwrap();
+            gone.insert(i.to_be_bytes(), &b"x"[..]).unwrap();
+            if i % 400 == 0 {
+                db.flush().unwrap();
+            }
+        }
+        for i in 0..4u32 {
+            blobs.insert(i.to_be_bytes(), big(i)).unwrap();
+        }
+        drop(gone);
+        // A dropped tree's pages are freed.
+        assert!(db.drop_tree("gone").unwrap());
+        db.flush().unwrap();
+        drop((t, blobs, db));
+
+        // Opened again: four threads read everything at once, racing to the first use of
+        // each page.
+        let expected = |round: u32, i: u32| -> Option<Vec<u8>> {
+            match round {
+                0 => Some(value(i, 0)),
+                _ if i % 7 == 0 => None,
+                _ if i % 3 == 0 => Some(value(i, 1)),
+                _ => Some(value(i, 0)),
+            }
+        };
+        let check_all = |db: &sled::Db, round: u32| {
+            let t = db.open_tree("t").unwrap();
+            let blobs = db.open_tree("blobs").unwrap();
+            std::thread::scope(|s| {
+                for thread in 0..4u32 {
+                    let (t, blobs) = (&t, &blobs);
+                    s.spawn(move || {
+                        // Each thread from its own place in the key space, then all of it.
+                        for j in 0..N {
+                            let i = (j + thread * N / 4) % N;
+                            let got = t.get(i.to_be_bytes()).unwrap();
+                            assert_eq!(got.as_deref(), expected(round, i).as_deref(), "{i}");
+                        }
+                        for i in 0..4u32 {
+                            let want = if round > 0 && i == 1 { big(99) } else { big(i) };
+                            let got = blobs.get(i.to_be_bytes()).unwrap();
+                            assert_eq!(got.as_deref(), Some(&want[..]), "blob {i}");
+                        }
+                    });
+                }
+            });
+            assert_eq!(
+                t.iter().count(),
+                (0..N).filter(|&i| expected(round, i).is_some()).count()
+            );
+            assert!(!db.tree_names().contains(&sled::IVec::from("gone")));
+        };
+        let db = open();
+        check_all(&db, 0);
+        // Changed where pages were loaded on first use: a third rewritten, a seventh removed,
+        // a blob replaced, a new tree on the freed pages.
+        let t = db.open_tree("t").unwrap();
+        for i in (0..N).filter(|i| i % 3 == 0) {
+            t.insert(i.to_be_bytes(), value(i, 1)).unwrap();
+        }
+        for i in (0..N).filter(|i| i % 7 == 0) {
+            t.remove(i.to_be_bytes()).unwrap();
+        }
+        db.open_tree("blobs")
+            .unwrap()
+            .insert(1u32.to_be_bytes(), big(99))
+            .unwrap();
+        let fresh = db.open_tree("fresh").unwrap();
+        for i in 0..500u32 {
+            fresh.insert(i.to_be_bytes(), &i.to_le_bytes()[..]).unwrap();
+        }
+        db.flush().unwrap();
+        drop((t, fresh, db));
+
+        // Opened and closed using almost nothing, then opened again: all as left.
+        drop(open());
+        let db = open();
+        check_all(&db, 1);
+        let fresh = db.open_tree("fresh").unwrap();
+        for i in 0..500u32 {
+            assert_eq!(
+                fresh.get(i.to_be_bytes()).unwrap().as_deref(),
+                Some(&i.to_le_bytes()[..])
+            );
+        }
+    }
+
     #[tokio::test]
     async fn a_clean_close_writes_the_snapshot_so_the_next_opening_replays_nothing() {
         use poc247_protocol::Urgency;

@@ -2067,6 +2067,12 @@ impl PageCache {
         self.next_pid_to_allocate = Mutex::new(next_pid_to_allocate);
 
         debug!("load_snapshot loading pages from 0..{}", next_pid_to_allocate);
+        // poc247 (PATCHED.md, item 12): the pages that can wait are packed here and get
+        // their entry in the table when first asked for; the others are loaded below.
+        let mut unloaded = pagetable::Unloaded::with_capacity(
+            snapshot.pt.len(),
+            self.config.segment_size,
+        );
         for pid in 0..next_pid_to_allocate {
             let state = if let Some(state) =
                 snapshot.pt.get(usize::try_from(pid).unwrap())
@@ -2080,6 +2086,10 @@ impl PageCache {
             };
 
             trace!("load_snapshot pid {} {:?}", pid, state);
+
+            if unloaded.push(state, pid != META_PID && pid != COUNTER_PID) {
+                continue;
+            }
 
             // poc247: exactly as many as the page has (a push into an empty `Vec` of these
             // 48-byte entries reserves four: most pages hold one or two, for the life of the
@@ -2141,6 +2151,8 @@ impl PageCache {
 
             self.inner.insert(pid, page, &guard);
         }
+        unloaded.shrink();
+        self.inner.set_unloaded(unloaded);
 
         Ok(())
     }

@@ -5,14 +5,17 @@ use std::{
     alloc::{alloc_zeroed, Layout},
     convert::TryFrom,
     mem::{align_of, size_of},
-    sync::atomic::Ordering::{Acquire, Relaxed, Release},
+    sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
 
 use crossbeam_epoch::{pin, Atomic, Guard, Owned, Shared};
 
 use crate::{
     debug_delay,
-    pagecache::{constants::MAX_PID_BITS, Page, PageView},
+    pagecache::{
+        constants::MAX_PID_BITS, CacheInfo, DiskPtr, LogOffset, Lsn, Page,
+        PageState, PageView,
+    },
     Measure, M,
 };
 
@@ -84,9 +87,9 @@ fn drop_iter<T>(iter: core::slice::Iter<'_, Atomic<T>>) {
     for child in iter {
         let shared_child = child.load(Relaxed, &guard);
         if shared_child.is_null() {
-            // this does not leak because the PageTable is
-            // assumed to be dense.
-            break;
+            // poc247: not dense any more (PATCHED.md, item 12): a page of the snapshot
+            // that was never used has no entry, and the pages after it may.
+            continue;
         }
         unsafe {
             drop(shared_child.into_owned());
@@ -94,15 +97,168 @@ fn drop_iter<T>(iter: core::slice::Iter<'_, Atomic<T>>) {
     }
 }
 
+/// poc247 (PATCHED.md, item 12): the pages of the snapshot the store was opened with,
+/// packed, until each is first asked for. Loading every page of the snapshot into the table
+/// at the start cost two allocations and about 140 bytes of memory a page for as long as
+/// the store stays open, whether the page was ever used or not; a packed location is 8
+/// bytes, and a page's entry is built from it (exactly as the start built it: no update in
+/// memory, the same locations) the first time anything asks for the page. Only pages whose
+/// every location is inline in the log and fits the packing are kept here; free pages, pages
+/// with a part in a blob file, and the meta and counter pages are loaded at the start as
+/// before.
+///
+/// A location is a log sequence number, the offset in the file and the size. The log writes
+/// each of its segments whole into one segment of the file, so the sequence number and the
+/// offset are the same distance into their segments (`iobuf.rs` asserts it at every write):
+/// a location is kept as its file segment (24 bits), that distance (20 bits) and its size
+/// (20 bits), and the sequence number at which the file segment starts is kept once a file
+/// segment, in `segment_lsns`. A location that does not fit, or a file segment found with two
+/// sequence numbers, leaves its page to be loaded at the start.
+#[derive(Default)]
+pub(crate) struct Unloaded {
+    /// `infos[starts[pid]..starts[pid + 1]]` are the locations of `pid`; an empty range
+    /// means the page was loaded at the start (or is beyond the snapshot).
+    starts: Vec<u32>,
+    infos: Vec<u64>,
+    /// The log sequence number at which each file segment starts; `-1` where none is known.
+    segment_lsns: Vec<Lsn>,
+    /// log2 of the segment size; `None` packs nothing (a segment size not a power of two,
+    /// or above what 20 bits can hold).
+    segment_shift: Option<u32>,
+}
+
+const SEGMENT_BITS: u32 = 24;
+const WITHIN_BITS: u32 = 20;
+const SIZE_BITS: u32 = 20;
+
+impl Unloaded {
+    pub(crate) fn with_capacity(pages: usize, segment_size: usize) -> Self {
+        let mut starts = Vec::with_capacity(pages + 1);
+        starts.push(0);
+        let segment_shift = if segment_size.is_power_of_two()
+            && segment_size.trailing_zeros() <= WITHIN_BITS
+        {
+            Some(segment_size.trailing_zeros())
+        } else {
+            None
+        };
+        Unloaded {
+            starts,
+            infos: Vec::with_capacity(pages),
+            segment_lsns: Vec::new(),
+            segment_shift,
+        }
+    }
+
+    /// One location packed, if it fits and agrees with the segments seen so far; the file
+    /// segment's sequence number is recorded.
+    fn pack(&mut self, lsn: Lsn, offset: LogOffset, size: u64) -> Option<u64> {
+        let shift = self.segment_shift?;
+        let mask = (1_u64 << shift) - 1;
+        let lsn = u64::try_from(lsn).ok()?;
+        let within = offset & mask;
+        if lsn & mask != within || size >= 1 << SIZE_BITS {
+            return None;
+        }
+        let segment = offset >> shift;
+        if segment >= 1 << SEGMENT_BITS {
+            return None;
+        }
+        let segment_lsn = Lsn::try_from(lsn - within).ok()?;
+        let slot = usize::try_from(segment).ok()?;
+        if self.segment_lsns.len() <= slot {
+            self.segment_lsns.resize(slot + 1, -1);
+        }
+        match self.segment_lsns[slot] {
+            -1 => self.segment_lsns[slot] = segment_lsn,
+            known if known != segment_lsn => return None,
+            _ => {}
+        }
+        Some(
+            (segment << (WITHIN_BITS + SIZE_BITS))
+                | (within << SIZE_BITS)
+                | size,
+        )
+    }
+
+    /// The location `packed` stands for: (sequence number, offset, size).
+    fn unpack(&self, packed: u64) -> Option<(Lsn, LogOffset, u64)> {
+        let shift = self.segment_shift?;
+        let segment = packed >> (WITHIN_BITS + SIZE_BITS);
+        let within = (packed >> SIZE_BITS) & ((1 << WITHIN_BITS) - 1);
+        let size = packed & ((1 << SIZE_BITS) - 1);
+        let segment_lsn = *self.segment_lsns.get(usize::try_from(segment).ok()?)?;
+        let within_lsn = Lsn::try_from(within).ok()?;
+        Some((segment_lsn + within_lsn, (segment << shift) + within, size))
+    }
+
+    /// Records the next page (the one numbered as many as were recorded before): packed if
+    /// it `may_wait` and can be, and then `true`; otherwise an empty range, and `false` (the
+    /// caller loads the page itself).
+    pub(crate) fn push(&mut self, state: &PageState, may_wait: bool) -> bool {
+        let before = self.infos.len();
+        let packed_all = match state {
+            PageState::Present { base, frags } if may_wait => {
+                std::iter::once(base).chain(frags.iter()).all(|(lsn, ptr, size)| {
+                    let packed = match ptr {
+                        DiskPtr::Inline(offset) => self.pack(*lsn, *offset, *size),
+                        DiskPtr::Blob(..) => None,
+                    };
+                    packed.map(|p| self.infos.push(p)).is_some()
+                }) && u32::try_from(self.infos.len()).is_ok()
+            }
+            _ => false,
+        };
+        if !packed_all {
+            self.infos.truncate(before);
+        }
+        // Checked above when something was added; otherwise the length did not change.
+        self.starts.push(u32::try_from(self.infos.len()).unwrap_or(u32::MAX));
+        packed_all
+    }
+
+    /// Releases the spare capacity.
+    pub(crate) fn shrink(&mut self) {
+        self.starts.shrink_to_fit();
+        self.infos.shrink_to_fit();
+        self.segment_lsns.shrink_to_fit();
+    }
+
+    /// The page `pid` as the start would have loaded it, if it is kept here.
+    fn page(&self, pid: PageId) -> Option<Page> {
+        let i = usize::try_from(pid).ok()?;
+        let (start, end) = (*self.starts.get(i)?, *self.starts.get(i + 1)?);
+        if start >= end {
+            return None;
+        }
+        let infos = self.infos.get(start as usize..end as usize)?;
+        let cache_infos = infos
+            .iter()
+            .map(|p| {
+                let (lsn, offset, log_size) = self.unpack(*p)?;
+                Some(CacheInfo {
+                    ts: 0,
+                    lsn,
+                    pointer: DiskPtr::Inline(offset),
+                    log_size,
+                })
+            })
+            .collect::<Option<Vec<CacheInfo>>>()?;
+        Some(Page { update: None, cache_infos })
+    }
+}
+
 /// A simple lock-free radix tree.
 pub struct PageTable {
     head: Atomic<Node1>,
+    /// poc247: the snapshot's pages not loaded yet (item 12); set once, before any use.
+    unloaded: Unloaded,
 }
 
 impl Default for PageTable {
     fn default() -> Self {
         let head = Node1::new();
-        Self { head: Atomic::from(head) }
+        Self { head: Atomic::from(head), unloaded: Unloaded::default() }
     }
 }
 
@@ -129,6 +285,12 @@ impl PageTable {
         PageView { read: shared, entry: tip }
     }
 
+    /// poc247: the snapshot's pages to load on first use (item 12). Only before the table
+    /// is shared: at the start, which holds it mutably.
+    pub(crate) fn set_unloaded(&mut self, unloaded: Unloaded) {
+        self.unloaded = unloaded;
+    }
+
     /// Try to get a value from the tree.
     pub(crate) fn get<'g>(
         &self,
@@ -142,7 +304,25 @@ impl PageTable {
         debug_delay();
         let res = tip.load(Acquire, guard);
         if res.is_null() {
-            None
+            // poc247 (item 12): a page of the snapshot not used since the start gets its
+            // entry now. An entry, once there, is only ever replaced by another, never
+            // emptied, so an empty one here can only be such a page or one never allocated.
+            // Two threads may build it at once: one installs its copy, the other drops its
+            // own (built from the same packed locations) and takes the one installed.
+            let page = self.unloaded.page(pid)?;
+            debug_delay();
+            match tip.compare_and_set(
+                Shared::null(),
+                Owned::new(page),
+                AcqRel,
+                guard,
+            ) {
+                Ok(read) => Some(PageView { read, entry: tip }),
+                Err(lost) => {
+                    drop(lost.new);
+                    Some(PageView { read: lost.current, entry: tip })
+                }
+            }
         } else {
             let page_view = PageView { read: res, entry: tip };
 
