@@ -2729,6 +2729,17 @@ mod tests {
             .max()
     }
 
+    /// sled opened bare in `dir/sled`, as the tests of the vendored sled's patches use it: a
+    /// small cache (so pages are read back from the log) and no flush but the test's own.
+    fn raw_sled(dir: &std::path::Path) -> sled::Db {
+        sled::Config::new()
+            .path(dir.join("sled"))
+            .cache_capacity(1 << 20)
+            .flush_every_ms(None)
+            .open()
+            .unwrap()
+    }
+
     /// The vendored sled counts its free and inactive segments as it deactivates them
     /// (PATCHED.md item 11), and checks the counts against a scan of every segment at each
     /// deactivation in builds with debug assertions, as the tests are. This drives it through
@@ -2738,14 +2749,7 @@ mod tests {
     #[test]
     fn sled_keeps_its_segment_counts_through_reopenings_removals_and_reuse() {
         let dir = tempfile::tempdir().unwrap();
-        let open = || {
-            sled::Config::new()
-                .path(dir.path().join("sled"))
-                .cache_capacity(1 << 20)
-                .flush_every_ms(None)
-                .open()
-                .unwrap()
-        };
+        let open = || raw_sled(dir.path());
         let value = |i: u32| vec![(i % 251) as u8; 2048 + (i as usize % 1024)];
         let db = open();
         let t = db.open_tree("t").unwrap();
@@ -2811,14 +2815,7 @@ mod tests {
     #[test]
     fn sled_loads_the_snapshots_pages_on_first_use_and_loses_none() {
         let dir = tempfile::tempdir().unwrap();
-        let open = || {
-            sled::Config::new()
-                .path(dir.path().join("sled"))
-                .cache_capacity(1 << 20)
-                .flush_every_ms(None)
-                .open()
-                .unwrap()
-        };
+        let open = || raw_sled(dir.path());
         let value = |i: u32, round: u32| vec![((i + round) % 251) as u8; 512 + (i as usize % 1024)];
         // Larger than a quarter of sled's 512 KiB segment: kept in a blob file.
         let big = |i: u32| vec![(i % 13) as u8; 200 * 1024];
