@@ -114,11 +114,17 @@ fn drop_iter<T>(iter: core::slice::Iter<'_, Atomic<T>>) {
 /// (20 bits), and the sequence number at which the file segment starts is kept once a file
 /// segment, in `segment_lsns`. A location that does not fit, or a file segment found with two
 /// sequence numbers, leaves its page to be loaded at the start.
+///
+/// Where a page's locations are in `infos` is kept in about a byte a page (PATCHED.md, item
+/// 14): how many it has (`counts`, 1 to 255; 0 for a page not kept here, as is one with more),
+/// and, every [`BLOCK`] pages, where the block's first page starts (`blocks`). A page's start
+/// is its block's plus the counts of the pages before it in the block.
 #[derive(Default)]
 pub(crate) struct Unloaded {
-    /// `infos[starts[pid]..starts[pid + 1]]` are the locations of `pid`; an empty range
-    /// means the page was loaded at the start (or is beyond the snapshot).
-    starts: Vec<u32>,
+    /// How many locations each page has in `infos`, in the order of the pages.
+    counts: Vec<u8>,
+    /// `blocks[b]`: the index in `infos` of the first location of page `b * BLOCK`.
+    blocks: Vec<u32>,
     infos: Vec<u64>,
     /// The log sequence number at which each file segment starts; `-1` where none is known.
     segment_lsns: Vec<Lsn>,
@@ -127,14 +133,15 @@ pub(crate) struct Unloaded {
     segment_shift: Option<u32>,
 }
 
+/// Pages a block of [`Unloaded::blocks`].
+const BLOCK: usize = 64;
+
 const SEGMENT_BITS: u32 = 24;
 const WITHIN_BITS: u32 = 20;
 const SIZE_BITS: u32 = 20;
 
 impl Unloaded {
     pub(crate) fn with_capacity(pages: usize, segment_size: usize) -> Self {
-        let mut starts = Vec::with_capacity(pages + 1);
-        starts.push(0);
         let segment_shift = if segment_size.is_power_of_two()
             && segment_size.trailing_zeros() <= WITHIN_BITS
         {
@@ -143,7 +150,8 @@ impl Unloaded {
             None
         };
         Unloaded {
-            starts,
+            counts: Vec::with_capacity(pages),
+            blocks: Vec::with_capacity(pages / BLOCK + 1),
             infos: Vec::with_capacity(pages),
             segment_lsns: Vec::new(),
             segment_shift,
@@ -197,6 +205,10 @@ impl Unloaded {
     /// caller loads the page itself).
     pub(crate) fn push(&mut self, state: &PageState, may_wait: bool) -> bool {
         let before = self.infos.len();
+        if self.counts.len() % BLOCK == 0 {
+            // Checked at every push that adds: the length fits.
+            self.blocks.push(u32::try_from(before).unwrap_or(u32::MAX));
+        }
         let packed_all = match state {
             PageState::Present { base, frags } if may_wait => {
                 std::iter::once(base).chain(frags.iter()).all(|(lsn, ptr, size)| {
@@ -206,20 +218,22 @@ impl Unloaded {
                     };
                     packed.map(|p| self.infos.push(p)).is_some()
                 }) && u32::try_from(self.infos.len()).is_ok()
+                    && self.infos.len() - before <= usize::from(u8::MAX)
             }
             _ => false,
         };
         if !packed_all {
             self.infos.truncate(before);
         }
-        // Checked above when something was added; otherwise the length did not change.
-        self.starts.push(u32::try_from(self.infos.len()).unwrap_or(u32::MAX));
+        // At most 255, checked above.
+        self.counts.push(u8::try_from(self.infos.len() - before).unwrap_or(0));
         packed_all
     }
 
     /// Releases the spare capacity.
     pub(crate) fn shrink(&mut self) {
-        self.starts.shrink_to_fit();
+        self.counts.shrink_to_fit();
+        self.blocks.shrink_to_fit();
         self.infos.shrink_to_fit();
         self.segment_lsns.shrink_to_fit();
     }
@@ -227,11 +241,14 @@ impl Unloaded {
     /// The page `pid` as the start would have loaded it, if it is kept here.
     fn page(&self, pid: PageId) -> Option<Page> {
         let i = usize::try_from(pid).ok()?;
-        let (start, end) = (*self.starts.get(i)?, *self.starts.get(i + 1)?);
-        if start >= end {
+        let count = usize::from(*self.counts.get(i)?);
+        if count == 0 {
             return None;
         }
-        let infos = self.infos.get(start as usize..end as usize)?;
+        let block = i / BLOCK;
+        let before: usize = self.counts[block * BLOCK..i].iter().map(|c| usize::from(*c)).sum();
+        let start = usize::try_from(*self.blocks.get(block)?).ok()? + before;
+        let infos = self.infos.get(start..start + count)?;
         let cache_infos = infos
             .iter()
             .map(|p| {
