@@ -193,17 +193,6 @@ impl PidSet {
         self.small.len() + self.big.as_ref().map_or(0, |big| big.len())
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub(crate) fn contains(&self, pid: &PageId) -> bool {
-        match u32::try_from(*pid) {
-            Ok(small) => self.small.binary_search(&small).is_ok(),
-            Err(_) => self.big.as_ref().map_or(false, |big| big.contains(pid)),
-        }
-    }
-
     /// The pages of `self` not in `other`, in a vector of just their number.
     pub(crate) fn difference(&self, other: &PidSet) -> PidSet {
         let mut small = Vec::with_capacity(
@@ -218,14 +207,6 @@ impl PidSet {
             (Some(big), Some(other)) => Some(Box::new(&**big - &**other)),
         };
         PidSet { small, big }
-    }
-
-    /// The pages of the set, in order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = PageId> + '_ {
-        self.small
-            .iter()
-            .map(|p| PageId::from(*p))
-            .chain(self.big.iter().flat_map(|big| big.iter().copied()))
     }
 }
 
@@ -292,10 +273,11 @@ enum Segment {
     /// will have pages assigned to it
     ///
     /// poc247: boxed. An active segment's bookkeeping is twice an
-    /// inactive one's, and at most a few segments are active at once,
-    /// while every segment of the file (9,000 in a store of 1,000,000
-    /// cases) has a slot in the accountant's vector, as large as the
-    /// largest variant.
+    /// inactive one's, and in service a few segments are active at once
+    /// (at an opening every recovered segment is, until the first flush
+    /// deactivates them all), while every segment of the file (9,000 in a
+    /// store of 1,000,000 cases) keeps a slot in the accountant's vector,
+    /// as large as the largest variant.
     Active(Box<Active>),
 
     /// the segment is no longer being written to or recovered, and
