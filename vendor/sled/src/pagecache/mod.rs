@@ -646,12 +646,37 @@ impl PageCache {
         let cache_capacity = config.cache_capacity;
         let lru = Lru::new(cache_capacity);
 
+        // poc247 (PATCHED.md, item 15): the pages are packed on a thread of their own while
+        // the log starts (the segment accountant's own pass over the snapshot); both only
+        // read it. A thread that cannot be started leaves the packing to this one.
+        let segment_size = config.segment_size;
+        let pc_config = config.clone();
+        let (log, unloaded) = std::thread::scope(|scope| {
+            let packing = std::thread::Builder::new()
+                .name("sled-pack".into())
+                .spawn_scoped(scope, || {
+                    pagetable::Unloaded::pack_all(&snapshot.pt, segment_size)
+                });
+            let log = Log::start(config, &snapshot);
+            let unloaded = match packing {
+                Ok(handle) => match handle.join() {
+                    Ok(unloaded) => unloaded,
+                    Err(panicked) => std::panic::resume_unwind(panicked),
+                },
+                Err(_) => {
+                    pagetable::Unloaded::pack_all(&snapshot.pt, segment_size)
+                }
+            };
+            (log, unloaded)
+        });
+        let log = log?;
+
         let mut pc = Self {
-            config: config.clone(),
+            config: pc_config,
             inner: PageTable::default(),
             next_pid_to_allocate: Mutex::new(0),
             free: Arc::new(Mutex::new(BinaryHeap::new())),
-            log: Log::start(config, &snapshot)?,
+            log,
             lru,
             idgen_persist_mu: Arc::new(Mutex::new(())),
             idgen: Arc::new(AtomicU64::new(0)),
@@ -660,7 +685,7 @@ impl PageCache {
         };
 
         // now we read it back in
-        pc.load_snapshot(&snapshot)?;
+        pc.load_snapshot(&snapshot, unloaded)?;
 
         #[cfg(feature = "testing")]
         {
@@ -2061,18 +2086,19 @@ impl PageCache {
         }
     }
 
-    fn load_snapshot(&mut self, snapshot: &Snapshot) -> Result<()> {
+    fn load_snapshot(
+        &mut self,
+        snapshot: &Snapshot,
+        unloaded: pagetable::Unloaded,
+    ) -> Result<()> {
         let next_pid_to_allocate = snapshot.pt.len() as PageId;
 
         self.next_pid_to_allocate = Mutex::new(next_pid_to_allocate);
 
         debug!("load_snapshot loading pages from 0..{}", next_pid_to_allocate);
-        // poc247 (PATCHED.md, item 12): the pages that can wait are packed here and get
-        // their entry in the table when first asked for; the others are loaded below.
-        let mut unloaded = pagetable::Unloaded::with_capacity(
-            snapshot.pt.len(),
-            self.config.segment_size,
-        );
+        // poc247 (PATCHED.md, items 12 and 15): the pages that can wait were packed in
+        // `unloaded` and get their entry in the table when first asked for; the others are
+        // loaded below.
         for pid in 0..next_pid_to_allocate {
             let state = if let Some(state) =
                 snapshot.pt.get(usize::try_from(pid).unwrap())
@@ -2087,7 +2113,7 @@ impl PageCache {
 
             trace!("load_snapshot pid {} {:?}", pid, state);
 
-            if unloaded.push(state, pid != META_PID && pid != COUNTER_PID) {
+            if unloaded.is_kept(pid) {
                 continue;
             }
 
@@ -2151,7 +2177,6 @@ impl PageCache {
 
             self.inner.insert(pid, page, &guard);
         }
-        unloaded.shrink();
         self.inner.set_unloaded(unloaded);
 
         Ok(())

@@ -13,7 +13,8 @@ use crossbeam_epoch::{pin, Atomic, Guard, Owned, Shared};
 use crate::{
     debug_delay,
     pagecache::{
-        constants::MAX_PID_BITS, CacheInfo, DiskPtr, LogOffset, Lsn, Page,
+        constants::{COUNTER_PID, MAX_PID_BITS, META_PID},
+        CacheInfo, DiskPtr, LogOffset, Lsn, Page,
         PageState, PageView,
     },
     Measure, M,
@@ -228,6 +229,28 @@ impl Unloaded {
         // At most 255, checked above.
         self.counts.push(u8::try_from(self.infos.len() - before).unwrap_or(0));
         packed_all
+    }
+
+    /// poc247 (PATCHED.md, item 15): every page of the snapshot's table that can wait
+    /// packed, as `load_snapshot` packed them one by one (the meta and counter pages never):
+    /// a pure function of the snapshot, so the opening runs it on a thread of its own
+    /// while the log starts. `is_kept` then says which pages are left to load.
+    pub(crate) fn pack_all(pt: &[PageState], segment_size: usize) -> Unloaded {
+        let mut unloaded = Unloaded::with_capacity(pt.len(), segment_size);
+        for (pid, state) in pt.iter().enumerate() {
+            let pid = PageId::try_from(pid).unwrap_or(PageId::MAX);
+            unloaded.push(state, pid != META_PID && pid != COUNTER_PID);
+        }
+        unloaded.shrink();
+        unloaded
+    }
+
+    /// Whether page `pid` is kept here, packed (and so not to be loaded at the start).
+    pub(crate) fn is_kept(&self, pid: PageId) -> bool {
+        usize::try_from(pid)
+            .ok()
+            .and_then(|i| self.counts.get(i))
+            .map_or(false, |count| *count > 0)
     }
 
     /// Releases the spare capacity.
