@@ -142,7 +142,7 @@ const WITHIN_BITS: u32 = 20;
 const SIZE_BITS: u32 = 20;
 
 impl Unloaded {
-    pub(crate) fn with_capacity(pages: usize, segment_size: usize) -> Self {
+    fn with_capacity(pages: usize, segment_size: usize) -> Self {
         let segment_shift = if segment_size.is_power_of_two()
             && segment_size.trailing_zeros() <= WITHIN_BITS
         {
@@ -202,9 +202,9 @@ impl Unloaded {
     }
 
     /// Records the next page (the one numbered as many as were recorded before): packed if
-    /// it `may_wait` and can be, and then `true`; otherwise an empty range, and `false` (the
-    /// caller loads the page itself).
-    pub(crate) fn push(&mut self, state: &PageState, may_wait: bool) -> bool {
+    /// it `may_wait` and can be; otherwise with no location (a count of 0: the opening loads
+    /// the page itself, [`Unloaded::is_kept`]).
+    fn push(&mut self, state: &PageState, may_wait: bool) {
         let before = self.infos.len();
         if self.counts.len() % BLOCK == 0 {
             // Checked at every push that adds: the length fits.
@@ -228,7 +228,6 @@ impl Unloaded {
         }
         // At most 255, checked above.
         self.counts.push(u8::try_from(self.infos.len() - before).unwrap_or(0));
-        packed_all
     }
 
     /// poc247 (PATCHED.md, item 15): every page of the snapshot's table that can wait
@@ -254,7 +253,7 @@ impl Unloaded {
     }
 
     /// Releases the spare capacity.
-    pub(crate) fn shrink(&mut self) {
+    fn shrink(&mut self) {
         self.counts.shrink_to_fit();
         self.blocks.shrink_to_fit();
         self.infos.shrink_to_fit();
