@@ -2975,6 +2975,66 @@ mod tests {
         }
     }
 
+    /// The vendored sled decodes its snapshot's page states as the opening passes over them,
+    /// no longer all at once on reading (PATCHED.md item 16): a snapshot whose checksum holds
+    /// but whose page states end inside one (bytes lost at its end) is still refused with
+    /// sled's corruption error, from whichever pass meets it first, never a panic, and the
+    /// files are left as they were.
+    #[test]
+    fn sled_refuses_a_snapshot_whose_page_states_do_not_decode() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = raw_sled(dir.path());
+        let t = db.open_tree("t").unwrap();
+        for i in 0..2_000u32 {
+            t.insert(i.to_be_bytes(), vec![7u8; 600]).unwrap();
+        }
+        db.flush().unwrap();
+        drop((t, db));
+        let snap = dir
+            .path()
+            .join("sled")
+            .join(newest_snapshot(dir.path()).unwrap());
+        let whole = std::fs::read(&snap).unwrap();
+        // The file: the serialized snapshot, its length (8 bytes) and its CRC-32 (4 bytes).
+        let body = &whole[..whole.len() - 12];
+        for cut in [1, 3, 9] {
+            let short = &body[..body.len() - cut];
+            let mut file = short.to_vec();
+            file.extend_from_slice(&(short.len() as u64).to_le_bytes());
+            file.extend_from_slice(&crc32fast::hash(short).to_le_bytes());
+            std::fs::write(&snap, &file).unwrap();
+            let log_before = std::fs::read(dir.path().join("sled").join("db")).unwrap();
+            let opened = std::panic::catch_unwind(|| {
+                sled::Config::new()
+                    .path(dir.path().join("sled"))
+                    .flush_every_ms(None)
+                    .open()
+            });
+            match opened {
+                Ok(Err(sled::Error::Corruption { .. })) => {}
+                Ok(Err(e)) => panic!("cut {cut}: another error: {e}"),
+                Ok(Ok(_)) => panic!("cut {cut}: opened"),
+                Err(_) => panic!("cut {cut}: the opening panicked"),
+            }
+            assert_eq!(std::fs::read(&snap).unwrap(), file, "cut {cut}");
+            assert!(
+                std::fs::read(dir.path().join("sled").join("db")).unwrap() == log_before,
+                "cut {cut}: the log changed"
+            );
+        }
+        // The snapshot as it was: everything reads back.
+        std::fs::write(&snap, &whole).unwrap();
+        let db = raw_sled(dir.path());
+        let t = db.open_tree("t").unwrap();
+        assert_eq!(t.len(), 2_000);
+        for i in 0..2_000u32 {
+            assert_eq!(
+                t.get(i.to_be_bytes()).unwrap().as_deref(),
+                Some(&[7u8; 600][..])
+            );
+        }
+    }
+
     #[tokio::test]
     async fn a_clean_close_writes_the_snapshot_so_the_next_opening_replays_nothing() {
         use poc247_protocol::Urgency;

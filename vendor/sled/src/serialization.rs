@@ -209,20 +209,25 @@ impl Serialize for u64 {
         scoot(buf, sz);
     }
 
+    // poc247 (PATCHED.md, item 16): bytes that end inside the number are an error, not a
+    // panic.
     fn deserialize(buf: &mut &[u8]) -> Result<Self> {
-        if buf.is_empty() {
-            return Err(Error::corruption(None));
-        }
-        let (res, scoot) = match buf[0] {
-            0..=240 => (u64::from(buf[0]), 1),
-            241..=248 => {
-                (240 + 256 * (u64::from(buf[0]) - 241) + u64::from(buf[1]), 2)
-            }
-            249 => (2288 + 256 * u64::from(buf[1]) + u64::from(buf[2]), 3),
+        let byte = |i: usize| {
+            buf.get(i)
+                .copied()
+                .map(u64::from)
+                .ok_or_else(|| Error::corruption(None))
+        };
+        let (res, scoot) = match byte(0)? {
+            first @ 0..=240 => (first, 1),
+            first @ 241..=248 => (240 + 256 * (first - 241) + byte(1)?, 2),
+            249 => (2288 + 256 * byte(1)? + byte(2)?, 3),
             other => {
-                let sz = other as usize - 247;
+                let sz = usize::try_from(other).unwrap_or(255) - 247;
+                let bytes =
+                    buf.get(1..=sz).ok_or_else(|| Error::corruption(None))?;
                 let mut aligned = [0; 8];
-                aligned[..sz].copy_from_slice(&buf[1..=sz]);
+                aligned[..sz].copy_from_slice(bytes);
                 (u64::from_le_bytes(aligned), sz + 1)
             }
         };
@@ -501,6 +506,7 @@ impl Serialize for Snapshot {
     fn serialized_size(&self) -> u64 {
         self.stable_lsn.serialized_size()
             + self.active_segment.serialized_size()
+            + self.encoded.as_ref().map_or(0, |e| e.pages().len() as u64)
             + self
                 .pt
                 .iter()
@@ -511,6 +517,12 @@ impl Serialize for Snapshot {
     fn serialize_into(&self, buf: &mut &mut [u8]) {
         self.stable_lsn.serialize_into(buf);
         self.active_segment.serialize_into(buf);
+        // poc247 (PATCHED.md, item 16): page states not decoded are written as they were read.
+        if let Some(encoded) = &self.encoded {
+            let pages = encoded.pages();
+            buf[..pages.len()].copy_from_slice(pages);
+            scoot(buf, pages.len());
+        }
         for page_state in &self.pt {
             page_state.serialize_into(buf);
         }
@@ -521,6 +533,7 @@ impl Serialize for Snapshot {
             stable_lsn: Serialize::deserialize(buf)?,
             active_segment: Serialize::deserialize(buf)?,
             pt: deserialize_sequence(buf)?,
+            encoded: None,
         })
     }
 }
@@ -697,6 +710,47 @@ impl Serialize for PageState {
                 frags: deserialize_bounded_sequence(buf, usize::from(len - 1))?,
             },
         })
+    }
+}
+
+impl PageState {
+    /// poc247 (PATCHED.md, item 16): `PageState::deserialize` into `state`, whose fragments'
+    /// vector is reused when it already holds one: the same page state from the same bytes,
+    /// the same errors.
+    pub(crate) fn deserialize_into(
+        buf: &mut &[u8],
+        state: &mut PageState,
+    ) -> Result<()> {
+        if buf.is_empty() {
+            return Err(Error::corruption(None));
+        }
+        let discriminant = buf[0];
+        *buf = &buf[1..];
+        if discriminant == 0 {
+            *state = PageState::Free(
+                i64::deserialize(buf)?,
+                DiskPtr::deserialize(buf)?,
+            );
+            return Ok(());
+        }
+        let base = Serialize::deserialize(buf)?;
+        let mut frags = match std::mem::replace(state, PageState::Uninitialized) {
+            PageState::Present { mut frags, .. } => {
+                frags.clear();
+                frags
+            }
+            _ => Vec::new(),
+        };
+        // As `deserialize_bounded_sequence`: at most `discriminant - 1`, fewer if the
+        // bytes end first.
+        for _ in 1..discriminant {
+            if buf.is_empty() {
+                break;
+            }
+            frags.push(Serialize::deserialize(buf)?);
+        }
+        *state = PageState::Present { base, frags };
+        Ok(())
     }
 }
 
@@ -994,6 +1048,7 @@ mod qc {
                 stable_lsn: g.gen(),
                 active_segment: g.gen(),
                 pt: Arbitrary::arbitrary(g),
+                encoded: None,
             }
         }
     }

@@ -612,9 +612,10 @@ impl PageCache {
                 second: {:?}\n\n",
                 snapshot, snapshot2
             );
-            for (pid, (p1, p2)) in
-                snapshot.pt.iter().zip(snapshot2.pt.iter()).enumerate()
-            {
+            // poc247 (PATCHED.md, item 16): the page states decoded.
+            let pt1 = snapshot.page_states().expect("first snapshot decodes");
+            let pt2 = snapshot2.page_states().expect("second snapshot decodes");
+            for (pid, (p1, p2)) in pt1.iter().zip(pt2.iter()).enumerate() {
                 assert_eq!(
                     p1, p2,
                     "snapshot pid {} diverged across recoveries.\n\n \
@@ -624,13 +625,13 @@ impl PageCache {
                 );
             }
             assert_eq!(
-                snapshot.pt.len(),
-                snapshot2.pt.len(),
+                pt1.len(),
+                pt2.len(),
                 "snapshots number of pages diverged across recoveries.\n\n \
                 first: {:?}\n\n
                 second: {:?}\n\n",
-                snapshot.pt,
-                snapshot2.pt
+                pt1,
+                pt2
             );
             assert_eq!(
                 snapshot, snapshot2,
@@ -651,25 +652,24 @@ impl PageCache {
         // read it. A thread that cannot be started leaves the packing to this one.
         let segment_size = config.segment_size;
         let pc_config = config.clone();
-        let (log, unloaded) = std::thread::scope(|scope| {
+        let (log, packed) = std::thread::scope(|scope| {
             let packing = std::thread::Builder::new()
                 .name("sled-pack".into())
                 .spawn_scoped(scope, || {
-                    pagetable::Unloaded::pack_all(&snapshot.pt, segment_size)
+                    pagetable::Unloaded::pack_all(&snapshot, segment_size)
                 });
             let log = Log::start(config, &snapshot);
-            let unloaded = match packing {
+            let packed = match packing {
                 Ok(handle) => match handle.join() {
-                    Ok(unloaded) => unloaded,
+                    Ok(packed) => packed,
                     Err(panicked) => std::panic::resume_unwind(panicked),
                 },
-                Err(_) => {
-                    pagetable::Unloaded::pack_all(&snapshot.pt, segment_size)
-                }
+                Err(_) => pagetable::Unloaded::pack_all(&snapshot, segment_size),
             };
-            (log, unloaded)
+            (log, packed)
         });
         let log = log?;
+        let packed = packed?;
 
         let mut pc = Self {
             config: pc_config,
@@ -684,8 +684,11 @@ impl PageCache {
             was_recovered: false,
         };
 
+        // poc247 (PATCHED.md, item 16): nothing needs the snapshot any more.
+        drop(snapshot);
+
         // now we read it back in
-        pc.load_snapshot(&snapshot, unloaded)?;
+        pc.load_snapshot(packed)?;
 
         #[cfg(feature = "testing")]
         {
@@ -2086,36 +2089,20 @@ impl PageCache {
         }
     }
 
-    fn load_snapshot(
-        &mut self,
-        snapshot: &Snapshot,
-        unloaded: pagetable::Unloaded,
-    ) -> Result<()> {
-        let next_pid_to_allocate = snapshot.pt.len() as PageId;
+    fn load_snapshot(&mut self, packed: pagetable::Packed) -> Result<()> {
+        let pagetable::Packed { unloaded, to_load, pages } = packed;
+        let next_pid_to_allocate = pages;
 
         self.next_pid_to_allocate = Mutex::new(next_pid_to_allocate);
 
         debug!("load_snapshot loading pages from 0..{}", next_pid_to_allocate);
-        // poc247 (PATCHED.md, items 12 and 15): the pages that can wait were packed in
-        // `unloaded` and get their entry in the table when first asked for; the others are
-        // loaded below.
-        for pid in 0..next_pid_to_allocate {
-            let state = if let Some(state) =
-                snapshot.pt.get(usize::try_from(pid).unwrap())
-            {
-                state
-            } else {
-                panic!(
-                    "load_snapshot pid {} not found, despite being below the max pid {}",
-                    pid, next_pid_to_allocate
-                );
-            };
+        // poc247 (PATCHED.md, items 12, 15 and 16): the pages that can wait were packed in
+        // `unloaded` and get their entry in the table when first asked for; the others, in
+        // `to_load`, are loaded below.
+        for (pid, state) in &to_load {
+            let (pid, state) = (*pid, state);
 
             trace!("load_snapshot pid {} {:?}", pid, state);
-
-            if unloaded.is_kept(pid) {
-                continue;
-            }
 
             // poc247: exactly as many as the page has (a push into an empty `Vec` of these
             // 48-byte entries reserves four: most pages hold one or two, for the life of the
@@ -2229,6 +2216,7 @@ impl PageCache {
             stable_lsn: Some(stable_lsn_now),
             active_segment: None,
             pt: page_states,
+            encoded: None,
         }
     }
 }

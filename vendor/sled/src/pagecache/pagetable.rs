@@ -15,9 +15,9 @@ use crate::{
     pagecache::{
         constants::{COUNTER_PID, MAX_PID_BITS, META_PID},
         CacheInfo, DiskPtr, LogOffset, Lsn, Page,
-        PageState, PageView,
+        PageState, PageView, Snapshot,
     },
-    Measure, M,
+    Measure, Result, M,
 };
 
 #[allow(unused)]
@@ -134,6 +134,16 @@ pub(crate) struct Unloaded {
     segment_shift: Option<u32>,
 }
 
+/// poc247 (PATCHED.md, items 15 and 16): what [`Unloaded::pack_all`] makes of a snapshot.
+pub(crate) struct Packed {
+    /// The pages that can wait.
+    pub(crate) unloaded: Unloaded,
+    /// The others, in order: the opening loads them.
+    pub(crate) to_load: Vec<(PageId, PageState)>,
+    /// How many pages the snapshot has.
+    pub(crate) pages: PageId,
+}
+
 /// Pages a block of [`Unloaded::blocks`].
 const BLOCK: usize = 64;
 
@@ -234,14 +244,30 @@ impl Unloaded {
     /// packed, as `load_snapshot` packed them one by one (the meta and counter pages never):
     /// a pure function of the snapshot, so the opening runs it on a thread of its own
     /// while the log starts. `is_kept` then says which pages are left to load.
-    pub(crate) fn pack_all(pt: &[PageState], segment_size: usize) -> Unloaded {
-        let mut unloaded = Unloaded::with_capacity(pt.len(), segment_size);
-        for (pid, state) in pt.iter().enumerate() {
-            let pid = PageId::try_from(pid).unwrap_or(PageId::MAX);
+    ///
+    /// poc247 (PATCHED.md, item 16): the pages are decoded one at a time as they are packed
+    /// ([`Snapshot::for_each_page`]); those left to load come back decoded, in order, with
+    /// how many pages the snapshot has.
+    pub(crate) fn pack_all(
+        snapshot: &Snapshot,
+        segment_size: usize,
+    ) -> Result<Packed> {
+        // A guess (a page takes at least 5 bytes, most about 20), shrunk to fit at the end.
+        let guess = snapshot
+            .encoded
+            .as_ref()
+            .map_or(snapshot.pt.len(), |e| e.pages().len() / 16);
+        let mut unloaded = Unloaded::with_capacity(guess, segment_size);
+        let mut to_load = Vec::new();
+        let pages = snapshot.for_each_page(|pid, state| {
             unloaded.push(state, pid != META_PID && pid != COUNTER_PID);
-        }
+            if !unloaded.is_kept(pid) {
+                to_load.push((pid, state.clone()));
+            }
+            Ok(())
+        })?;
         unloaded.shrink();
-        unloaded
+        Ok(Packed { unloaded, to_load, pages })
     }
 
     /// Whether page `pid` is kept here, packed (and so not to be loaded at the start).

@@ -669,23 +669,18 @@ impl SegmentAccountant {
                 );
             };
 
-        for (pid, state) in snapshot.pt.iter().enumerate() {
+        // poc247 (PATCHED.md, item 16): the pages decoded one at a time.
+        let _pages = snapshot.for_each_page(|pid, state| {
             match state {
                 PageState::Present { base, frags } => {
-                    add(
-                        pid as PageId,
-                        base.0,
-                        base.2,
-                        base.1.lid(),
-                        &mut segments,
-                    );
+                    add(pid, base.0, base.2, base.1.lid(), &mut segments);
                     for (lsn, ptr, sz) in frags {
-                        add(pid as PageId, *lsn, *sz, ptr.lid(), &mut segments);
+                        add(pid, *lsn, *sz, ptr.lid(), &mut segments);
                     }
                 }
                 PageState::Free(lsn, ptr) => {
                     add(
-                        pid as PageId,
+                        pid,
                         *lsn,
                         u64::try_from(MAX_MSG_HEADER_LEN).unwrap(),
                         ptr.lid(),
@@ -694,7 +689,8 @@ impl SegmentAccountant {
                 }
                 _ => panic!("tried to recover pagestate from a {:?}", state),
             }
-        }
+            Ok(())
+        })?;
 
         Ok(segments)
     }

@@ -11,15 +11,65 @@ use super::{
 
 /// A snapshot of the state required to quickly restart
 /// the `PageCache` and `SegmentAccountant`.
-#[derive(PartialEq, Debug, Default)]
+#[derive(Default)]
 #[cfg_attr(test, derive(Clone))]
 pub struct Snapshot {
     /// The last read message lsn
     pub stable_lsn: Option<Lsn>,
     /// The last read message lid
     pub active_segment: Option<LogOffset>,
-    /// the mapping from pages to (lsn, lid)
+    /// the mapping from pages to (lsn, lid), once decoded (see `encoded`)
     pub pt: Vec<PageState>,
+    /// poc247 (PATCHED.md, item 16): the page states as read from the snapshot file and not
+    /// decoded yet (then `pt` is empty). The opening's passes over the pages
+    /// ([`Snapshot::for_each_page`]) decode them one at a time; the first change
+    /// ([`Snapshot::apply`], a log replayed) decodes them into `pt` for good.
+    pub(crate) encoded: Option<Encoded>,
+}
+
+/// poc247: serialized page states (the snapshot file's bytes from `start` on).
+#[derive(Clone)]
+pub(crate) struct Encoded {
+    bytes: Vec<u8>,
+    start: usize,
+}
+
+impl Encoded {
+    pub(crate) fn pages(&self) -> &[u8] {
+        self.bytes.get(self.start..).unwrap_or(&[])
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Snapshot");
+        d.field("stable_lsn", &self.stable_lsn)
+            .field("active_segment", &self.active_segment)
+            .field("pt", &self.pt);
+        if let Some(encoded) = &self.encoded {
+            d.field("encoded_bytes", &encoded.pages().len());
+        }
+        d.finish()
+    }
+}
+
+/// poc247: two snapshots are equal when their coordinates and their page states are,
+/// decoded or not (a snapshot that does not decode equals none).
+impl PartialEq for Snapshot {
+    fn eq(&self, other: &Snapshot) -> bool {
+        if self.stable_lsn != other.stable_lsn
+            || self.active_segment != other.active_segment
+        {
+            return false;
+        }
+        if self.encoded.is_none() && other.encoded.is_none() {
+            return self.pt == other.pt;
+        }
+        match (self.page_states(), other.page_states()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -94,6 +144,70 @@ impl PageState {
 }
 
 impl Snapshot {
+    /// poc247 (PATCHED.md, item 16): the snapshot of a file's bytes (its checksum and length
+    /// already taken off): its coordinates decoded, its page states left as they are until a
+    /// pass over them or a change needs them.
+    pub(crate) fn from_encoded(bytes: Vec<u8>) -> Result<Snapshot> {
+        let mut rest = bytes.as_slice();
+        let stable_lsn = Serialize::deserialize(&mut rest)?;
+        let active_segment = Serialize::deserialize(&mut rest)?;
+        let start = bytes.len() - rest.len();
+        let encoded =
+            if rest.is_empty() { None } else { Some(Encoded { bytes, start }) };
+        Ok(Snapshot { stable_lsn, active_segment, pt: vec![], encoded })
+    }
+
+    /// poc247 (PATCHED.md, item 16): calls `f` with every page's number and state, in order,
+    /// decoding each from the file's bytes into the same value if they are not decoded yet
+    /// (no page costs an allocation but its first fragments'); returns how many pages there
+    /// are. A page state that does not decode is an error, as it was when the whole snapshot
+    /// was decoded on reading.
+    pub(crate) fn for_each_page(
+        &self,
+        mut f: impl FnMut(PageId, &PageState) -> Result<()>,
+    ) -> Result<PageId> {
+        let encoded = if let Some(encoded) = &self.encoded {
+            encoded
+        } else {
+            for (pid, state) in self.pt.iter().enumerate() {
+                f(pid as PageId, state)?;
+            }
+            return Ok(self.pt.len() as PageId);
+        };
+        let mut buf = encoded.pages();
+        let mut state = PageState::Uninitialized;
+        let mut pid: PageId = 0;
+        while !buf.is_empty() {
+            PageState::deserialize_into(&mut buf, &mut state)?;
+            f(pid, &state)?;
+            pid += 1;
+        }
+        Ok(pid)
+    }
+
+    /// Every page state, decoded (a copy).
+    pub(crate) fn page_states(&self) -> Result<Vec<PageState>> {
+        let mut states = Vec::with_capacity(self.pt.len());
+        let _ = self.for_each_page(|_, state| {
+            states.push(state.clone());
+            Ok(())
+        })?;
+        Ok(states)
+    }
+
+    /// poc247: decodes the page states into `pt`, if they are not yet.
+    fn decode_pages(&mut self) -> Result<()> {
+        if let Some(encoded) = self.encoded.take() {
+            let mut buf = encoded.pages();
+            let mut pt = Vec::new();
+            while !buf.is_empty() {
+                pt.push(PageState::deserialize(&mut buf)?);
+            }
+            self.pt = pt;
+        }
+        Ok(())
+    }
+
     pub fn recovered_coords(
         &self,
         segment_size: usize,
@@ -132,6 +246,8 @@ impl Snapshot {
             lsn
         );
         let _measure = Measure::new(&M.snapshot_apply);
+
+        self.decode_pages()?;
 
         let pushed = if self.pt.len() <= usize::try_from(pid).unwrap() {
             self.pt.resize(
@@ -370,7 +486,7 @@ fn advance_snapshot(
         use std::collections::{HashMap, HashSet};
         let shred_base = shred_point.unwrap_or(LogOffset::max_value());
         let mut reverse_segments = HashMap::new();
-        for (pid, page) in snapshot.pt.iter().enumerate() {
+        for (pid, page) in snapshot.page_states()?.iter().enumerate() {
             let offsets = page.offsets();
             for offset in offsets {
                 let segment = config.normalize(offset);
@@ -467,7 +583,13 @@ fn read_snapshot(config: &RunningConfig) -> Result<Option<Snapshot>> {
 
     let mut f = std::fs::OpenOptions::new().read(true).open(&path)?;
 
-    let mut buf = vec![];
+    // poc247 (PATCHED.md, item 16): the buffer sized to the file at once.
+    let mut buf = Vec::with_capacity(
+        f.metadata()
+            .ok()
+            .and_then(|m| usize::try_from(m.len()).ok())
+            .unwrap_or(0),
+    );
     let _read = f.read_to_end(&mut buf)?;
     let len = buf.len();
     if len <= 12 {
@@ -506,7 +628,8 @@ fn read_snapshot(config: &RunningConfig) -> Result<Option<Snapshot>> {
     #[cfg(not(feature = "zstd"))]
     let bytes = buf;
 
-    Snapshot::deserialize(&mut bytes.as_slice()).map(Some)
+    // poc247 (PATCHED.md, item 16): the page states are decoded by the passes that read them.
+    Snapshot::from_encoded(bytes).map(Some)
 }
 
 fn write_snapshot(config: &RunningConfig, snapshot: &Snapshot) -> Result<()> {
