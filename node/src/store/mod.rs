@@ -2975,6 +2975,80 @@ mod tests {
         }
     }
 
+    /// The vendored sled reads its log's segment headers in jobs of many segments each (16 in
+    /// builds with debug assertions, as the tests are), beside the snapshot (PATCHED.md item
+    /// 17). A process that wrote some 40 segments of log after its last snapshot and was
+    /// killed with SIGKILL: the next opening finds every segment the replay needs, across the
+    /// jobs' bounds, and loses nothing that was flushed. The writer is this test's own binary,
+    /// run again as a child process.
+    #[test]
+    fn sled_replays_a_log_of_many_segments_after_a_sigkill() {
+        const CHILD: &str = "POC247_TEST_SLED_WRITER_DIR";
+        const N: u32 = 10_000;
+        let value = |i: u32| vec![(i % 241) as u8; 1800 + (i as usize % 500)];
+        if let Ok(dir) = std::env::var(CHILD) {
+            // The child: writes and flushes, says so, and waits to be killed.
+            let db = raw_sled(Path::new(&dir));
+            let t = db.open_tree("t").unwrap();
+            for i in 0..N {
+                t.insert(i.to_be_bytes(), value(i)).unwrap();
+                if i % 500 == 499 {
+                    db.flush().unwrap();
+                }
+            }
+            db.flush().unwrap();
+            println!("flushed");
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        // A snapshot first, so that what the child writes is replayed after it.
+        let db = raw_sled(dir.path());
+        db.open_tree("before").unwrap().insert("k", "v").unwrap();
+        db.flush().unwrap();
+        drop(db);
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "store::tests::sled_replays_a_log_of_many_segments_after_a_sigkill",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let said = std::io::BufRead::lines(std::io::BufReader::new(out))
+            .map_while(|l| l.ok())
+            .any(|l| l.contains("flushed"));
+        assert!(said, "the writer ended before it flushed");
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let log_len = std::fs::metadata(dir.path().join("sled").join("db"))
+            .unwrap()
+            .len();
+        assert!(
+            log_len > 36 * 512 * 1024,
+            "the log holds more than two jobs' segments: {log_len}"
+        );
+        let db = raw_sled(dir.path());
+        let t = db.open_tree("t").unwrap();
+        for i in 0..N {
+            assert_eq!(
+                t.get(i.to_be_bytes()).unwrap().as_deref(),
+                Some(&value(i)[..]),
+                "{i}"
+            );
+        }
+        assert_eq!(t.len(), N as usize);
+        assert_eq!(
+            db.open_tree("before").unwrap().get("k").unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
+    }
+
     /// The vendored sled decodes its snapshot's page states as the opening passes over them,
     /// no longer all at once on reading (PATCHED.md item 16): a snapshot whose checksum holds
     /// but whose page states end inside one (bytes lost at its end) is still refused with

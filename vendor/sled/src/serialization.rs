@@ -209,31 +209,73 @@ impl Serialize for u64 {
         scoot(buf, sz);
     }
 
-    // poc247 (PATCHED.md, item 16): bytes that end inside the number are an error, not a
-    // panic.
     fn deserialize(buf: &mut &[u8]) -> Result<Self> {
-        let byte = |i: usize| {
-            buf.get(i)
-                .copied()
-                .map(u64::from)
-                .ok_or_else(|| Error::corruption(None))
-        };
-        let (res, scoot) = match byte(0)? {
-            first @ 0..=240 => (first, 1),
-            first @ 241..=248 => (240 + 256 * (first - 241) + byte(1)?, 2),
-            249 => (2288 + 256 * byte(1)? + byte(2)?, 3),
-            other => {
-                let sz = usize::try_from(other).unwrap_or(255) - 247;
-                let bytes =
-                    buf.get(1..=sz).ok_or_else(|| Error::corruption(None))?;
-                let mut aligned = [0; 8];
-                aligned[..sz].copy_from_slice(bytes);
-                (u64::from_le_bytes(aligned), sz + 1)
-            }
-        };
-        *buf = &buf[scoot..];
-        Ok(res)
+        read_u64(buf)
     }
+}
+
+/// `u64::deserialize`. poc247 (PATCHED.md, item 16): inlined into the passes over a
+/// snapshot's pages, and bytes that end inside the number are an error, not a panic.
+#[inline(always)]
+fn read_u64(buf: &mut &[u8]) -> Result<u64> {
+    let byte = |i: usize| {
+        buf.get(i).copied().map(u64::from).ok_or_else(|| Error::corruption(None))
+    };
+    let (res, scoot) = match byte(0)? {
+        first @ 0..=240 => (first, 1),
+        first @ 241..=248 => (240 + 256 * (first - 241) + byte(1)?, 2),
+        249 => (2288 + 256 * byte(1)? + byte(2)?, 3),
+        other => {
+            let sz = usize::try_from(other).unwrap_or(255) - 247;
+            let bytes =
+                buf.get(1..=sz).ok_or_else(|| Error::corruption(None))?;
+            // Byte by byte (3 to 8, little-endian): a call to `memcpy` for so few was most
+            // of the decoding of a snapshot's page.
+            let value = bytes
+                .iter()
+                .rev()
+                .fold(0_u64, |value, byte| (value << 8) | u64::from(*byte));
+            (value, sz + 1)
+        }
+    };
+    *buf = &buf[scoot..];
+    Ok(res)
+}
+
+/// `i64::deserialize`, inlined (poc247, PATCHED.md, item 16).
+#[inline(always)]
+fn read_i64(buf: &mut &[u8]) -> Result<i64> {
+    let bytes: [u8; 8] = buf
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Error::corruption(None))?;
+    *buf = &buf[8..];
+    Ok(i64::from_le_bytes(bytes))
+}
+
+/// `DiskPtr::deserialize`, inlined (poc247, PATCHED.md, item 16).
+#[inline(always)]
+fn read_disk_ptr(buf: &mut &[u8]) -> Result<DiskPtr> {
+    if buf.len() < 2 {
+        return Err(Error::corruption(None));
+    }
+    let discriminant = buf[0];
+    *buf = &buf[1..];
+    Ok(match discriminant {
+        0 => DiskPtr::Inline(read_u64(buf)?),
+        1 => DiskPtr::Blob(read_u64(buf)?, read_i64(buf)?),
+        _ => return Err(Error::corruption(None)),
+    })
+}
+
+/// A page's location (`(Lsn, DiskPtr, u64)::deserialize`), inlined (poc247, PATCHED.md,
+/// item 16).
+#[inline(always)]
+fn read_location(buf: &mut &[u8]) -> Result<(i64, DiskPtr, u64)> {
+    let lsn = read_i64(buf)?;
+    let ptr = read_disk_ptr(buf)?;
+    let size = read_u64(buf)?;
+    Ok((lsn, ptr, size))
 }
 
 impl Serialize for i64 {
@@ -247,13 +289,7 @@ impl Serialize for i64 {
     }
 
     fn deserialize(buf: &mut &[u8]) -> Result<Self> {
-        if buf.len() < 8 {
-            return Err(Error::corruption(None));
-        }
-
-        let array = buf[..8].try_into().unwrap();
-        *buf = &buf[8..];
-        Ok(i64::from_le_bytes(array))
+        read_i64(buf)
     }
 }
 
@@ -646,16 +682,7 @@ impl Serialize for DiskPtr {
     }
 
     fn deserialize(buf: &mut &[u8]) -> Result<DiskPtr> {
-        if buf.len() < 2 {
-            return Err(Error::corruption(None));
-        }
-        let discriminant = buf[0];
-        *buf = &buf[1..];
-        Ok(match discriminant {
-            0 => DiskPtr::Inline(u64::deserialize(buf)?),
-            1 => DiskPtr::Blob(u64::deserialize(buf)?, i64::deserialize(buf)?),
-            _ => return Err(Error::corruption(None)),
-        })
+        read_disk_ptr(buf)
     }
 }
 
@@ -727,13 +754,10 @@ impl PageState {
         let discriminant = buf[0];
         *buf = &buf[1..];
         if discriminant == 0 {
-            *state = PageState::Free(
-                i64::deserialize(buf)?,
-                DiskPtr::deserialize(buf)?,
-            );
+            *state = PageState::Free(read_i64(buf)?, read_disk_ptr(buf)?);
             return Ok(());
         }
-        let base = Serialize::deserialize(buf)?;
+        let base = read_location(buf)?;
         let mut frags = match std::mem::replace(state, PageState::Uninitialized) {
             PageState::Present { mut frags, .. } => {
                 frags.clear();
@@ -747,7 +771,7 @@ impl PageState {
             if buf.is_empty() {
                 break;
             }
-            frags.push(Serialize::deserialize(buf)?);
+            frags.push(read_location(buf)?);
         }
         *state = PageState::Present { base, frags };
         Ok(())

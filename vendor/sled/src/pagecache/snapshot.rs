@@ -4,7 +4,8 @@ use zstd::block::{compress, decompress};
 use crate::*;
 
 use super::{
-    arr_to_u32, gc_blobs, pwrite_all, raw_segment_iter_from, u32_to_arr,
+    arr_to_u32, gc_blobs, iterator::segment_iter_from_headers,
+    iterator::start_header_scan, pwrite_all, u32_to_arr,
     u64_to_arr, BasedBuf, DiskPtr, LogIter, LogKind, LogOffset, Lsn,
     MessageKind,
 };
@@ -558,10 +559,16 @@ fn advance_snapshot(
 pub fn read_snapshot_or_default(config: &RunningConfig) -> Result<Snapshot> {
     // NB we want to error out if the read snapshot was corrupted.
     // We only use a default Snapshot when there is no snapshot found.
+    // poc247 (PATCHED.md, item 17): the log's segment headers are read while the snapshot is.
+    let headers = start_header_scan(config)?;
+
     let last_snap = read_snapshot(config)?.unwrap_or_else(Snapshot::default);
 
-    let log_iter =
-        raw_segment_iter_from(last_snap.stable_lsn.unwrap_or(0), config)?;
+    let log_iter = segment_iter_from_headers(
+        last_snap.stable_lsn.unwrap_or(0),
+        headers,
+        config,
+    )?;
 
     let res = advance_snapshot(log_iter, last_snap, config)?;
 
