@@ -2987,7 +2987,8 @@ mod tests {
         const N: u32 = 10_000;
         let value = |i: u32| vec![(i % 241) as u8; 1800 + (i as usize % 500)];
         if let Ok(dir) = std::env::var(CHILD) {
-            // The child: writes and flushes, says so, and waits to be killed.
+            // The child: writes and flushes, says so, and waits to be killed (a minute at
+            // most: a parent gone before it kills leaves no process behind for long).
             let db = raw_sled(Path::new(&dir));
             let t = db.open_tree("t").unwrap();
             for i in 0..N {
@@ -2998,9 +2999,8 @@ mod tests {
             }
             db.flush().unwrap();
             println!("flushed");
-            loop {
-                std::thread::sleep(std::time::Duration::from_secs(1));
-            }
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            std::process::exit(1);
         }
         let dir = tempfile::tempdir().unwrap();
         // A snapshot first, so that what the child writes is replayed after it.
