@@ -55,10 +55,19 @@ async fn on_a_terminal(env: &[(&str, &str)], columns: u16, args: &[&str]) -> Str
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The longest run of digits in `s`, SHA-256 hashes (64 hex digits) left out.
+/// The longest run of digits in `s`, SHA-256 hashes (64 hex digits) and message ids (UUIDs,
+/// whose last group of 12 hex digits is now and then all decimal) left out.
 fn longest_number(s: &str) -> usize {
+    let is_uuid = |w: &str| {
+        let groups: Vec<&str> = w.split('-').collect();
+        groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+            && groups
+                .iter()
+                .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
+    };
     s.split_whitespace()
         .filter(|w| !(w.len() >= 64 && w.chars().take(64).all(|c| c.is_ascii_hexdigit())))
+        .filter(|w| !is_uuid(w))
         .flat_map(|w| w.split(|c: char| !c.is_ascii_digit()))
         .map(str::len)
         .max()
