@@ -279,8 +279,6 @@ fn valid_entry_offset(lid: LogOffset, segment_len: usize) -> bool {
     lid >= min_lid && lid <= max_lid
 }
 
-// Scan the log file if we don't know of any Lsn offsets yet,
-// and recover the order of segments, and the highest Lsn.
 /// poc247 (PATCHED.md, item 17): segments whose headers one job of the I/O pool reads (in
 /// builds with debug assertions, as poc247's tests are, few: their stores span several jobs).
 #[cfg(not(debug_assertions))]
@@ -359,6 +357,9 @@ pub(crate) fn start_header_scan(config: &RunningConfig) -> Result<HeaderScan> {
     Ok(HeaderScan { jobs })
 }
 
+// Scan the log file if we don't know of any Lsn offsets yet,
+// and recover the order of segments, and the highest Lsn.
+// poc247 (PATCHED.md, item 17): from the headers `scan` reads.
 fn scan_segment_headers_and_tail(
     min: Lsn,
     scan: HeaderScan,
