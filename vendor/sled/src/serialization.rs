@@ -721,29 +721,19 @@ impl Serialize for PageState {
         }
     }
 
+    // poc247 (PATCHED.md, item 16): one decoder, `deserialize_into`, for both.
     fn deserialize(buf: &mut &[u8]) -> Result<PageState> {
-        if buf.is_empty() {
-            return Err(Error::corruption(None));
-        }
-        let discriminant = buf[0];
-        *buf = &buf[1..];
-        Ok(match discriminant {
-            0 => PageState::Free(
-                i64::deserialize(buf)?,
-                DiskPtr::deserialize(buf)?,
-            ),
-            len => PageState::Present {
-                base: Serialize::deserialize(buf)?,
-                frags: deserialize_bounded_sequence(buf, usize::from(len - 1))?,
-            },
-        })
+        let mut state = PageState::Uninitialized;
+        PageState::deserialize_into(buf, &mut state)?;
+        Ok(state)
     }
 }
 
 impl PageState {
-    /// poc247 (PATCHED.md, item 16): `PageState::deserialize` into `state`, whose fragments'
-    /// vector is reused when it already holds one: the same page state from the same bytes,
-    /// the same errors.
+    /// poc247 (PATCHED.md, item 16): a page state decoded into `state`, whose fragments'
+    /// vector is reused when it already holds one (`PageState::deserialize` is this into a
+    /// fresh value): upstream's decoding, the same page state from the same bytes, the same
+    /// errors.
     pub(crate) fn deserialize_into(
         buf: &mut &[u8],
         state: &mut PageState,

@@ -2100,7 +2100,7 @@ impl PageCache {
         // `unloaded` and get their entry in the table when first asked for; the others, in
         // `to_load`, are loaded below.
         for (pid, state) in &to_load {
-            let (pid, state) = (*pid, state);
+            let pid = *pid;
 
             trace!("load_snapshot pid {} {:?}", pid, state);
 

@@ -198,13 +198,9 @@ impl Snapshot {
 
     /// poc247: decodes the page states into `pt`, if they are not yet.
     fn decode_pages(&mut self) -> Result<()> {
-        if let Some(encoded) = self.encoded.take() {
-            let mut buf = encoded.pages();
-            let mut pt = Vec::new();
-            while !buf.is_empty() {
-                pt.push(PageState::deserialize(&mut buf)?);
-            }
-            self.pt = pt;
+        if self.encoded.is_some() {
+            self.pt = self.page_states()?;
+            self.encoded = None;
         }
         Ok(())
     }
