@@ -2975,6 +2975,157 @@ mod tests {
         }
     }
 
+    /// The vendored sled's clean close writes what the next opening makes of its snapshot
+    /// (the packed pages and the segments' bookkeeping, `opening.<LSN>`, PATCHED.md item 18),
+    /// and the next opening reads that instead of making it again; builds with debug
+    /// assertions, as the tests are, make it anyway and fail if the file holds anything else.
+    /// The file serves only the snapshot it was made of, and only whole: a damaged or cut file
+    /// leaves the opening to make it, a close after changes replaces it, and nothing stored is
+    /// lost or changed either way. (After a crash, see the SIGKILL test below.)
+    #[test]
+    fn sled_opens_from_the_file_its_clean_close_wrote_and_only_when_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || raw_sled(dir.path());
+        let opening_files = || -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(dir.path().join("sled"))
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with("opening."))
+                .collect();
+            names.sort();
+            names
+        };
+        const N: u32 = 6_000;
+        let value =
+            |i: u32, round: u32| vec![((i * 7 + round) % 251) as u8; 600 + (i as usize % 1000)];
+        // Larger than a quarter of sled's 512 KiB segment: kept in a blob file.
+        let big = vec![9u8; 200 * 1024];
+        let expected = |round: u32, i: u32| -> Option<Vec<u8>> {
+            match round {
+                0 => Some(value(i, 0)),
+                _ if i % 7 == 0 => None,
+                _ if i % 3 == 0 => Some(value(i, round)),
+                _ => Some(value(i, 0)),
+            }
+        };
+        let check = |db: &sled::Db, round: u32| {
+            let t = db.open_tree("t").unwrap();
+            for i in 0..N {
+                assert_eq!(
+                    t.get(i.to_be_bytes()).unwrap().as_deref(),
+                    expected(round, i).as_deref(),
+                    "round {round}, key {i}"
+                );
+            }
+            let count = (0..N).filter(|&i| expected(round, i).is_some()).count();
+            assert_eq!(t.iter().count(), count);
+            assert_eq!(
+                db.open_tree("blobs").unwrap().get("b").unwrap().as_deref(),
+                Some(&big[..])
+            );
+            assert!(!db.tree_names().contains(&sled::IVec::from("gone")));
+        };
+        let change = |db: &sled::Db, round: u32| {
+            let t = db.open_tree("t").unwrap();
+            for i in (0..N).filter(|i| i % 3 == 0 && i % 7 != 0) {
+                t.insert(i.to_be_bytes(), value(i, round)).unwrap();
+            }
+            for i in (0..N).filter(|i| i % 7 == 0) {
+                t.remove(i.to_be_bytes()).unwrap();
+            }
+            db.flush().unwrap();
+        };
+
+        // A new store, over many segments, with a blob and a dropped tree's freed pages.
+        let db = open();
+        assert!(!db.opened_from_file());
+        let t = db.open_tree("t").unwrap();
+        let gone = db.open_tree("gone").unwrap();
+        for i in 0..N {
+            t.insert(i.to_be_bytes(), value(i, 0)).unwrap();
+            gone.insert(i.to_be_bytes(), &b"x"[..]).unwrap();
+            if i % 500 == 0 {
+                db.flush().unwrap();
+            }
+        }
+        db.open_tree("blobs")
+            .unwrap()
+            .insert("b", big.clone())
+            .unwrap();
+        drop(gone);
+        assert!(db.drop_tree("gone").unwrap());
+        db.flush().unwrap();
+        drop((t, db));
+        let first = opening_files();
+        assert_eq!(first.len(), 1, "{first:?}");
+        let log_len = std::fs::metadata(dir.path().join("sled").join("db"))
+            .unwrap()
+            .len();
+        assert!(
+            log_len > 8 * 512 * 1024,
+            "the log spans several segments: {log_len}"
+        );
+
+        // Opened from it; closed with nothing changed: the same file is left.
+        let db = open();
+        assert!(db.opened_from_file());
+        check(&db, 0);
+        drop(db);
+        assert_eq!(opening_files(), first);
+
+        // Opened from it and changed: the close replaces it with the new snapshot's.
+        let db = open();
+        assert!(db.opened_from_file());
+        change(&db, 1);
+        check(&db, 1);
+        drop(db);
+        let second = opening_files();
+        assert_eq!(second.len(), 1, "{second:?}");
+        assert_ne!(second, first);
+        let path = dir.path().join("sled").join(&second[0]);
+        let good = std::fs::read(&path).unwrap();
+
+        // A byte flipped in the middle: the checksum fails, the opening makes it all again.
+        let mut damaged = good.clone();
+        damaged[good.len() / 2] ^= 0x55;
+        std::fs::write(&path, &damaged).unwrap();
+        let db = open();
+        assert!(!db.opened_from_file());
+        check(&db, 1);
+        drop(db);
+        // That close wrote it whole again.
+        assert_eq!(std::fs::read(&path).unwrap(), good);
+        let db = open();
+        assert!(db.opened_from_file());
+        drop(db);
+
+        // Cut short, or empty: the same.
+        for len in [good.len() - 1, 40, 0] {
+            std::fs::write(&path, &good[..len]).unwrap();
+            let db = open();
+            assert!(!db.opened_from_file(), "cut to {len} bytes");
+            check(&db, 1);
+            drop(db);
+            assert_eq!(std::fs::read(&path).unwrap(), good);
+        }
+
+        // Another snapshot's file under this snapshot's name (an older one, whole and with
+        // its checksum): the opening sees it is not of this snapshot.
+        let db = open();
+        change(&db, 2);
+        drop(db);
+        let third = opening_files();
+        assert_eq!(third.len(), 1, "{third:?}");
+        let third_path = dir.path().join("sled").join(&third[0]);
+        let third_good = std::fs::read(&third_path).unwrap();
+        std::fs::write(&third_path, &good).unwrap();
+        let db = open();
+        assert!(!db.opened_from_file());
+        check(&db, 2);
+        drop(db);
+        assert_eq!(std::fs::read(&third_path).unwrap(), third_good);
+    }
+
     /// The vendored sled reads its log's segment headers in jobs of many segments each (16 in
     /// builds with debug assertions, as the tests are), beside the snapshot (PATCHED.md item
     /// 17). A process that wrote some 40 segments of log after its last snapshot and was
@@ -2984,14 +3135,16 @@ mod tests {
     #[test]
     fn sled_replays_a_log_of_many_segments_after_a_sigkill() {
         const CHILD: &str = "POC247_TEST_SLED_WRITER_DIR";
+        const CHILD_N: &str = "POC247_TEST_SLED_WRITER_N";
         const N: u32 = 10_000;
         let value = |i: u32| vec![(i % 241) as u8; 1800 + (i as usize % 500)];
         if let Ok(dir) = std::env::var(CHILD) {
             // The child: writes and flushes, says so, and waits to be killed (a minute at
             // most: a parent gone before it kills leaves no process behind for long).
+            let n: u32 = std::env::var(CHILD_N).unwrap().parse().unwrap();
             let db = raw_sled(Path::new(&dir));
             let t = db.open_tree("t").unwrap();
-            for i in 0..N {
+            for i in 0..n {
                 t.insert(i.to_be_bytes(), value(i)).unwrap();
                 if i % 500 == 499 {
                     db.flush().unwrap();
@@ -3003,50 +3156,83 @@ mod tests {
             std::process::exit(1);
         }
         let dir = tempfile::tempdir().unwrap();
-        // A snapshot first, so that what the child writes is replayed after it.
+        let log_len = || {
+            std::fs::metadata(dir.path().join("sled").join("db"))
+                .unwrap()
+                .len()
+        };
+        // A child writes `n` entries, flushes them and is killed with SIGKILL.
+        let write_and_kill = |n: u32| {
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "store::tests::sled_replays_a_log_of_many_segments_after_a_sigkill",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(CHILD, dir.path())
+                .env(CHILD_N, n.to_string())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let out = child.stdout.take().unwrap();
+            let said = std::io::BufRead::lines(std::io::BufReader::new(out))
+                .map_while(|l| l.ok())
+                .any(|l| l.contains("flushed"));
+            assert!(said, "the writer ended before it flushed");
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+        };
+        let check = |db: &sled::Db, n: u32| {
+            let t = db.open_tree("t").unwrap();
+            for i in 0..n {
+                assert_eq!(
+                    t.get(i.to_be_bytes()).unwrap().as_deref(),
+                    Some(&value(i)[..]),
+                    "{i}"
+                );
+            }
+            assert_eq!(t.len(), n as usize);
+            assert_eq!(
+                db.open_tree("before").unwrap().get("k").unwrap().as_deref(),
+                Some(&b"v"[..])
+            );
+        };
+        // A snapshot first, so that what the child writes is replayed after it; its clean
+        // close also writes the opening file (PATCHED.md item 18).
         let db = raw_sled(dir.path());
         db.open_tree("before").unwrap().insert("k", "v").unwrap();
         db.flush().unwrap();
         drop(db);
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "store::tests::sled_replays_a_log_of_many_segments_after_a_sigkill",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD, dir.path())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let said = std::io::BufRead::lines(std::io::BufReader::new(out))
-            .map_while(|l| l.ok())
-            .any(|l| l.contains("flushed"));
-        assert!(said, "the writer ended before it flushed");
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let log_len = std::fs::metadata(dir.path().join("sled").join("db"))
-            .unwrap()
-            .len();
+        let db = raw_sled(dir.path());
+        assert!(db.opened_from_file());
+        drop(db);
+
+        // A few entries, within the log's last segment: the snapshot and the number of
+        // segments are those the opening file was made of, but the log replayed over the
+        // snapshot changed it, so the opening does not read the file.
+        let len_before = log_len();
+        write_and_kill(5);
         assert!(
-            log_len > 36 * 512 * 1024,
-            "the log holds more than two jobs' segments: {log_len}"
+            log_len() <= len_before.next_multiple_of(512 * 1024),
+            "{len_before} {}",
+            log_len()
         );
         let db = raw_sled(dir.path());
-        let t = db.open_tree("t").unwrap();
-        for i in 0..N {
-            assert_eq!(
-                t.get(i.to_be_bytes()).unwrap().as_deref(),
-                Some(&value(i)[..]),
-                "{i}"
-            );
-        }
-        assert_eq!(t.len(), N as usize);
-        assert_eq!(
-            db.open_tree("before").unwrap().get("k").unwrap().as_deref(),
-            Some(&b"v"[..])
+        assert!(!db.opened_from_file());
+        check(&db, 5);
+        drop(db);
+
+        // Some 40 segments.
+        write_and_kill(N);
+        assert!(
+            log_len() > 36 * 512 * 1024,
+            "the log holds more than two jobs' segments: {}",
+            log_len()
         );
+        let db = raw_sled(dir.path());
+        assert!(!db.opened_from_file());
+        check(&db, N);
     }
 
     /// The vendored sled decodes its snapshot's page states as the opening passes over them,

@@ -76,6 +76,13 @@ impl Context {
         self.pagecache.was_recovered()
     }
 
+    /// poc247 (PATCHED.md, item 18): whether the opening read what it makes of the snapshot
+    /// from the file the clean close before wrote.
+    #[doc(hidden)]
+    pub fn opened_from_file(&self) -> bool {
+        self.pagecache.opened_from_file()
+    }
+
     /// Generate a monotonic ID. Not guaranteed to be
     /// contiguous. Written to disk every `idgen_persist_interval`
     /// operations, followed by a blocking flush. During recovery, we

@@ -538,8 +538,11 @@ fn unshift_i64_opt(value: i64) -> Option<i64> {
     }
 }
 
+/// poc247 (PATCHED.md, item 18): a snapshot whose page states were left unread
+/// (`Snapshot::unread`) is read before it is written (`Snapshot::load_unread`).
 impl Serialize for Snapshot {
     fn serialized_size(&self) -> u64 {
+        debug_assert!(self.unread.is_none(), "a snapshot written with its pages unread");
         self.stable_lsn.serialized_size()
             + self.active_segment.serialized_size()
             + self.encoded.as_ref().map_or(0, |e| e.pages().len() as u64)
@@ -570,6 +573,8 @@ impl Serialize for Snapshot {
             active_segment: Serialize::deserialize(buf)?,
             pt: deserialize_sequence(buf)?,
             encoded: None,
+            file_digest: None,
+            unread: None,
         })
     }
 }
@@ -1063,6 +1068,8 @@ mod qc {
                 active_segment: g.gen(),
                 pt: Arbitrary::arbitrary(g),
                 encoded: None,
+                file_digest: None,
+                unread: None,
             }
         }
     }

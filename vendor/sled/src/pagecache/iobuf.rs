@@ -4,6 +4,7 @@ use std::{
     sync::atomic::AtomicPtr,
 };
 
+use super::segment::Recovered;
 use crate::{pagecache::*, *};
 
 macro_rules! io_fail {
@@ -353,7 +354,12 @@ impl Drop for IoBufs {
 /// `IoBufs` is a set of lock-free buffers for coordinating
 /// writes to underlying storage.
 impl IoBufs {
-    pub fn start(config: RunningConfig, snapshot: &Snapshot) -> Result<IoBufs> {
+    /// poc247 (PATCHED.md, item 18): `recovered`, the segments read from the opening file.
+    pub(crate) fn start(
+        config: RunningConfig,
+        snapshot: &Snapshot,
+        recovered: Option<Recovered>,
+    ) -> Result<IoBufs> {
         let segment_cleaner = SegmentCleaner::default();
 
         let mut segment_accountant: SegmentAccountant =
@@ -361,6 +367,7 @@ impl IoBufs {
                 config.clone(),
                 snapshot,
                 segment_cleaner.clone(),
+                recovered,
             )?;
 
         let segment_size = config.segment_size;

@@ -9,6 +9,7 @@ use super::{
     MINIMUM_ITEMS_PER_SEGMENT, SEG_HEADER_LEN,
 };
 
+use super::segment::Recovered;
 use crate::*;
 
 /// A sequential store which allows users to create
@@ -28,8 +29,15 @@ pub struct Log {
 impl Log {
     /// Start the log, open or create the configured file,
     /// and optionally start the periodic buffer flush thread.
-    pub fn start(config: RunningConfig, snapshot: &Snapshot) -> Result<Self> {
-        let iobufs = Arc::new(IoBufs::start(config.clone(), snapshot)?);
+    ///
+    /// poc247 (PATCHED.md, item 18): `recovered`, the segments read from the opening file.
+    pub(crate) fn start(
+        config: RunningConfig,
+        snapshot: &Snapshot,
+        recovered: Option<Recovered>,
+    ) -> Result<Self> {
+        let iobufs =
+            Arc::new(IoBufs::start(config.clone(), snapshot, recovered)?);
 
         Ok(Self { iobufs, config, snapshot_at_close: false })
     }
@@ -514,7 +522,8 @@ impl Log {
         self.config.global_error()?;
         let snapshot = super::snapshot::read_snapshot_or_default(&self.config)?;
         debug!("snapshot written at close, stable lsn {:?}", snapshot.stable_lsn);
-        Ok(())
+        // poc247 (PATCHED.md, item 18): and what the next opening would make of it.
+        super::prepared::write_at_close(&self.config, &snapshot)
     }
 }
 

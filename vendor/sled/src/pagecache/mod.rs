@@ -11,6 +11,7 @@ mod header;
 mod iobuf;
 mod iterator;
 mod pagetable;
+mod prepared;
 #[cfg(any(all(not(unix), not(windows)), miri))]
 mod parallel_io_polyfill;
 #[cfg(all(unix, not(miri)))]
@@ -517,6 +518,8 @@ pub struct PageCache {
     idgen_persists: Arc<AtomicU64>,
     idgen_persist_mu: Arc<Mutex<()>>,
     was_recovered: bool,
+    /// poc247 (PATCHED.md, item 18): whether the opening read the opening file.
+    opened_from_file: bool,
 }
 
 unsafe impl Send for PageCache {}
@@ -585,7 +588,10 @@ impl PageCache {
         // try to pull any existing snapshot off disk, and
         // apply any new data to it to "catch-up" the
         // snapshot before loading it.
-        let snapshot = read_snapshot_or_default(&config)?;
+        // poc247 (PATCHED.md, item 18): with the opening file, if the clean close before left
+        // one made of this snapshot.
+        let (mut snapshot, opening_file) =
+            snapshot::read_snapshot_for_opening(&config)?;
 
         #[cfg(feature = "testing")]
         {
@@ -652,13 +658,24 @@ impl PageCache {
         // read it. A thread that cannot be started leaves the packing to this one.
         let segment_size = config.segment_size;
         let pc_config = config.clone();
+        // poc247 (PATCHED.md, item 18): what the clean close before made of this snapshot,
+        // if it is there: then neither pass runs, and the page states are not needed.
+        if let Some(prepared::Prepared { packed, segments }) =
+            prepared::read_at_opening(&config, &snapshot, opening_file)
+        {
+            snapshot.forget_pages();
+            let log = Log::start(config, &snapshot, Some(segments))?;
+            return Self::started(pc_config, lru, log, snapshot, packed, true);
+        }
+        // Both passes read every page state: read once, here.
+        snapshot.load_unread()?;
         let (log, packed) = std::thread::scope(|scope| {
             let packing = std::thread::Builder::new()
                 .name("sled-pack".into())
                 .spawn_scoped(scope, || {
                     pagetable::Unloaded::pack_all(&snapshot, segment_size)
                 });
-            let log = Log::start(config, &snapshot);
+            let log = Log::start(config, &snapshot, None);
             let packed = match packing {
                 Ok(handle) => match handle.join() {
                     Ok(packed) => packed,
@@ -670,7 +687,19 @@ impl PageCache {
         });
         let log = log?;
         let packed = packed?;
+        Self::started(pc_config, lru, log, snapshot, packed, false)
+    }
 
+    /// The rest of [`PageCache::start`], once the log is started and the snapshot's pages
+    /// packed.
+    fn started(
+        pc_config: RunningConfig,
+        lru: Lru,
+        log: Log,
+        snapshot: Snapshot,
+        packed: pagetable::Packed,
+        opened_from_file: bool,
+    ) -> Result<Self> {
         let mut pc = Self {
             config: pc_config,
             inner: PageTable::default(),
@@ -682,6 +711,7 @@ impl PageCache {
             idgen: Arc::new(AtomicU64::new(0)),
             idgen_persists: Arc::new(AtomicU64::new(0)),
             was_recovered: false,
+            opened_from_file,
         };
 
         // poc247 (PATCHED.md, item 16): nothing needs the snapshot any more.
@@ -1823,6 +1853,12 @@ impl PageCache {
         self.was_recovered
     }
 
+    /// poc247 (PATCHED.md, item 18): whether the opening read what it makes of the snapshot
+    /// from the file the clean close before wrote.
+    pub const fn opened_from_file(&self) -> bool {
+        self.opened_from_file
+    }
+
     /// Generate a monotonic ID. Not guaranteed to be
     /// contiguous. Written to disk every `idgen_persist_interval`
     /// operations, followed by a blocking flush. During recovery, we
@@ -2217,6 +2253,8 @@ impl PageCache {
             active_segment: None,
             pt: page_states,
             encoded: None,
+            file_digest: None,
+            unread: None,
         }
     }
 }

@@ -17,8 +17,10 @@ use crate::{
         CacheInfo, DiskPtr, LogOffset, Lsn, Page,
         PageState, PageView, Snapshot,
     },
-    Measure, Result, M,
+    Measure, Result, Serialize, M,
 };
+
+use super::prepared::{put_u64, Input};
 
 #[allow(unused)]
 #[doc(hidden)]
@@ -142,6 +144,97 @@ pub(crate) struct Packed {
     pub(crate) to_load: Vec<(PageId, PageState)>,
     /// How many pages the snapshot has.
     pub(crate) pages: PageId,
+}
+
+impl Packed {
+    /// poc247 (PATCHED.md, item 18): in the opening file's form: the number of pages, the
+    /// segment shift (255 for none), then `counts`, `blocks`, `infos`, `segment_lsns` (each
+    /// its length, then its numbers, little-endian) and the pages to load (their number,
+    /// then each page's id, the length of its state and its state as the snapshot encodes
+    /// it).
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        let u = &self.unloaded;
+        put_u64(out, self.pages);
+        out.push(u.segment_shift.map_or(u8::MAX, |shift| shift as u8));
+        put_u64(out, u.counts.len() as u64);
+        out.extend_from_slice(&u.counts);
+        put_u64(out, u.blocks.len() as u64);
+        for block in &u.blocks {
+            out.extend_from_slice(&block.to_le_bytes());
+        }
+        put_u64(out, u.infos.len() as u64);
+        for info in &u.infos {
+            out.extend_from_slice(&info.to_le_bytes());
+        }
+        put_u64(out, u.segment_lsns.len() as u64);
+        for lsn in &u.segment_lsns {
+            out.extend_from_slice(&lsn.to_le_bytes());
+        }
+        put_u64(out, self.to_load.len() as u64);
+        for (pid, state) in &self.to_load {
+            let bytes = state.serialize();
+            put_u64(out, *pid);
+            put_u64(out, bytes.len() as u64);
+            out.extend_from_slice(&bytes);
+        }
+    }
+
+    /// poc247 (PATCHED.md, item 18): what [`Packed::write`] wrote, if it holds together:
+    /// a count for every page, a block start every [`BLOCK`] pages, as many locations as the
+    /// counts add up to, the pages to load in order, below the number of pages and with no
+    /// count.
+    pub(crate) fn read(input: &mut Input) -> Option<Packed> {
+        let pages = input.u64()?;
+        let segment_shift = match input.u8()? {
+            u8::MAX => None,
+            shift if u32::from(shift) <= WITHIN_BITS => Some(u32::from(shift)),
+            _ => return None,
+        };
+        let len = input.len(1)?;
+        let counts = input.vec(len)?;
+        let len = input.len(4)?;
+        let blocks = input.array(len, u32::from_le_bytes)?;
+        let len = input.len(8)?;
+        let infos = input.array(len, u64::from_le_bytes)?;
+        let len = input.len(8)?;
+        let segment_lsns = input.array(len, i64::from_le_bytes)?;
+        if u64::try_from(counts.len()).ok()? != pages
+            || blocks.len() != (counts.len() + BLOCK - 1) / BLOCK
+        {
+            return None;
+        }
+        let mut located = 0_usize;
+        let mut unlocated = 0_usize;
+        for (i, count) in counts.iter().enumerate() {
+            if i % BLOCK == 0 && usize::try_from(*blocks.get(i / BLOCK)?).ok()? != located {
+                return None;
+            }
+            located += usize::from(*count);
+            unlocated += usize::from(*count == 0);
+        }
+        if located != infos.len() {
+            return None;
+        }
+        let unloaded = Unloaded { counts, blocks, infos, segment_lsns, segment_shift };
+        let len = input.len(16)?;
+        let mut to_load = Vec::with_capacity(len);
+        for _ in 0..len {
+            let pid = input.u64()?;
+            let size = input.len(1)?;
+            let bytes = input.vec(size)?;
+            let mut bytes = bytes.as_slice();
+            let state = PageState::deserialize(&mut bytes).ok()?;
+            let in_order = to_load.last().map_or(true, |(last, _)| *last < pid);
+            if !bytes.is_empty() || !in_order || pid >= pages || unloaded.is_kept(pid) {
+                return None;
+            }
+            to_load.push((pid, state));
+        }
+        if to_load.len() != unlocated {
+            return None;
+        }
+        Some(Packed { unloaded, to_load, pages })
+    }
 }
 
 /// Pages a block of [`Unloaded::blocks`].

@@ -58,6 +58,7 @@
 
 use std::{collections::BTreeSet, mem};
 
+use super::prepared::{put_u64, Input};
 use super::PageState;
 
 use crate::pagecache::*;
@@ -576,12 +577,194 @@ impl Segment {
     }
 }
 
+/// poc247 (PATCHED.md, item 18): the segments as recovered from a snapshot, read from the
+/// opening file a clean close wrote.
+pub(crate) struct Recovered {
+    segments: Vec<Segment>,
+}
+
+/// poc247 (PATCHED.md, item 18): writes [`initial_segments`] in the opening file's form.
+/// False, and nothing written, if a page id does not fit in 4 bytes.
+pub(crate) fn write_initial_segments(
+    config: &RunningConfig,
+    snapshot: &Snapshot,
+    out: &mut Vec<u8>,
+) -> Result<bool> {
+    Ok(write_segments(&initial_segments(config, snapshot)?, out))
+}
+
+/// The recovered `segments` in the opening file's form: their number, the number of active
+/// ones, then for each its index, sequence number, live bytes and pages (their number, then
+/// each id as 4 bytes, in order), little-endian. False, and nothing written, if a page id
+/// does not fit in 4 bytes (or a segment is in a state no recovery leaves).
+fn write_segments(segments: &[Segment], out: &mut Vec<u8>) -> bool {
+    let mut active = Vec::new();
+    for (idx, segment) in segments.iter().enumerate() {
+        match segment {
+            Segment::Free(Free { previous_lsn: None }) => {}
+            Segment::Active(a) if a.pids.big.is_none() => active.push((idx, a)),
+            _ => return false,
+        }
+    }
+    put_u64(out, segments.len() as u64);
+    put_u64(out, active.len() as u64);
+    for (idx, a) in active {
+        put_u64(out, idx as u64);
+        put_u64(out, a.lsn as u64);
+        put_u64(out, a.rss as u64);
+        put_u64(out, a.pids.small.len() as u64);
+        for pid in &a.pids.small {
+            out.extend_from_slice(&pid.to_le_bytes());
+        }
+    }
+    true
+}
+
+impl Recovered {
+    /// What [`write_initial_segments`] wrote, if it holds together: at most `max_len`
+    /// segments, active ones in order of index, their pages in increasing order.
+    pub(crate) fn read(input: &mut Input, max_len: u64) -> Option<Recovered> {
+        let len = input.u64()?;
+        if len > max_len {
+            return None;
+        }
+        let len = usize::try_from(len).ok()?;
+        let active = input.len(32)?;
+        if active > len {
+            return None;
+        }
+        let mut segments = Vec::new();
+        segments.resize_with(len, Segment::default);
+        let mut next = 0;
+        for _ in 0..active {
+            let idx = usize::try_from(input.u64()?).ok()?;
+            let lsn = input.u64()? as Lsn;
+            let rss = usize::try_from(input.u64()?).ok()?;
+            let count = input.len(4)?;
+            let small = input.array(count, u32::from_le_bytes)?;
+            if idx < next || idx >= len || small.windows(2).any(|w| w[0] >= w[1]) {
+                return None;
+            }
+            next = idx + 1;
+            segments[idx] = Segment::Active(Box::new(Active {
+                lsn,
+                rss,
+                pids: PidSet { small, big: None },
+                ..Active::default()
+            }));
+        }
+        Some(Recovered { segments })
+    }
+
+    /// In the opening file's form, as [`write_initial_segments`] writes it.
+    #[cfg(debug_assertions)]
+    pub(crate) fn write(&self, out: &mut Vec<u8>) -> bool {
+        write_segments(&self.segments, out)
+    }
+}
+
+/// poc247 (PATCHED.md, item 18): the number of segments the file holds, a last partial one
+/// counted.
+pub(crate) fn file_segments(config: &RunningConfig) -> Result<usize> {
+    let segment_size = config.segment_size as u64;
+    let file_len = config.file.metadata()?.len();
+    Ok(usize::try_from(file_len / segment_size).unwrap()
+        + if file_len % segment_size == 0 { 0 } else { 1 })
+}
+
+/// The segments as recovered from `snapshot`: each holding a part of a page is active, with
+/// its sequence number, its live bytes and its pages. poc247 (PATCHED.md, item 18): a
+/// function of its own (it was a method of the accountant, which it only took the
+/// configuration of), so that a clean close can make it for the next opening.
+fn initial_segments(
+    config: &RunningConfig,
+    snapshot: &Snapshot,
+) -> Result<Vec<Segment>> {
+    let segment_size = config.segment_size;
+    let number_of_segments = file_segments(config)?;
+
+    // generate segments from snapshot lids
+    let mut segments = vec![Segment::default(); number_of_segments];
+
+    // sometimes the current segment is still empty, after only
+    // recovering the segment header but no valid messages yet
+    if let Some(tip_lid) = snapshot.active_segment {
+        let tip_idx =
+            usize::try_from(tip_lid / segment_size as LogOffset).unwrap();
+        if tip_idx == number_of_segments {
+            segments.push(Segment::default());
+        }
+        if segments.len() <= tip_idx {
+            error!("failed to properly initialize segments, suspected disk corruption");
+            return Err(Error::corruption(None));
+        }
+        trace!(
+            "setting segment for tip_lid {} to stable_lsn {}",
+            tip_lid,
+            config.normalize(snapshot.stable_lsn.unwrap_or(0))
+        );
+        segments[tip_idx].recovery_ensure_initialized(
+            config.normalize(snapshot.stable_lsn.unwrap_or(0)),
+        );
+    }
+
+    let add =
+        |pid, lsn: Lsn, sz, lid: LogOffset, segments: &mut Vec<Segment>| {
+            let idx = assert_usize(lid / segment_size as LogOffset);
+            trace!(
+                "adding lsn: {} lid: {} sz: {} for \
+                 pid {} to segment {} during SA recovery",
+                lsn,
+                lid,
+                sz,
+                pid,
+                idx
+            );
+            let segment_lsn = config.normalize(lsn);
+            segments[idx].recovery_ensure_initialized(segment_lsn);
+            segments[idx].insert_pid(
+                pid,
+                segment_lsn,
+                usize::try_from(sz).unwrap(),
+            );
+        };
+
+    // poc247 (PATCHED.md, item 16): the pages decoded one at a time.
+    let _pages = snapshot.for_each_page(|pid, state| {
+        match state {
+            PageState::Present { base, frags } => {
+                add(pid, base.0, base.2, base.1.lid(), &mut segments);
+                for (lsn, ptr, sz) in frags {
+                    add(pid, *lsn, *sz, ptr.lid(), &mut segments);
+                }
+            }
+            PageState::Free(lsn, ptr) => {
+                add(
+                    pid,
+                    *lsn,
+                    u64::try_from(MAX_MSG_HEADER_LEN).unwrap(),
+                    ptr.lid(),
+                    &mut segments,
+                );
+            }
+            _ => panic!("tried to recover pagestate from a {:?}", state),
+        }
+        Ok(())
+    })?;
+
+    Ok(segments)
+}
+
 impl SegmentAccountant {
     /// Create a new `SegmentAccountant` from previously recovered segments.
+    ///
+    /// poc247 (PATCHED.md, item 18): `recovered`, the segments as the clean close before
+    /// made them of this snapshot, if the opening read them; otherwise they are made here.
     pub(super) fn start(
         config: RunningConfig,
         snapshot: &Snapshot,
         segment_cleaner: SegmentCleaner,
+        recovered: Option<Recovered>,
     ) -> Result<Self> {
         let _measure = Measure::new(&M.start_segment_accountant);
         let mut ret = Self {
@@ -595,7 +778,7 @@ impl SegmentAccountant {
             async_truncations: BTreeMap::default(),
         };
 
-        ret.initialize_from_snapshot(snapshot)?;
+        ret.initialize_from_snapshot(snapshot, recovered)?;
 
         if let Some(max_free) = ret.free.iter().max() {
             assert!(
@@ -616,88 +799,17 @@ impl SegmentAccountant {
         Ok(ret)
     }
 
-    fn initial_segments(&self, snapshot: &Snapshot) -> Result<Vec<Segment>> {
+
+    fn initialize_from_snapshot(
+        &mut self,
+        snapshot: &Snapshot,
+        recovered: Option<Recovered>,
+    ) -> Result<()> {
         let segment_size = self.config.segment_size;
-        let file_len = self.config.file.metadata()?.len();
-        let number_of_segments =
-            usize::try_from(file_len / segment_size as u64).unwrap()
-                + if file_len % segment_size as u64 == 0 { 0 } else { 1 };
-
-        // generate segments from snapshot lids
-        let mut segments = vec![Segment::default(); number_of_segments];
-
-        // sometimes the current segment is still empty, after only
-        // recovering the segment header but no valid messages yet
-        if let Some(tip_lid) = snapshot.active_segment {
-            let tip_idx =
-                usize::try_from(tip_lid / segment_size as LogOffset).unwrap();
-            if tip_idx == number_of_segments {
-                segments.push(Segment::default());
-            }
-            if segments.len() <= tip_idx {
-                error!("failed to properly initialize segments, suspected disk corruption");
-                return Err(Error::corruption(None));
-            }
-            trace!(
-                "setting segment for tip_lid {} to stable_lsn {}",
-                tip_lid,
-                self.config.normalize(snapshot.stable_lsn.unwrap_or(0))
-            );
-            segments[tip_idx].recovery_ensure_initialized(
-                self.config.normalize(snapshot.stable_lsn.unwrap_or(0)),
-            );
-        }
-
-        let add =
-            |pid, lsn: Lsn, sz, lid: LogOffset, segments: &mut Vec<Segment>| {
-                let idx = assert_usize(lid / segment_size as LogOffset);
-                trace!(
-                    "adding lsn: {} lid: {} sz: {} for \
-                     pid {} to segment {} during SA recovery",
-                    lsn,
-                    lid,
-                    sz,
-                    pid,
-                    idx
-                );
-                let segment_lsn = self.config.normalize(lsn);
-                segments[idx].recovery_ensure_initialized(segment_lsn);
-                segments[idx].insert_pid(
-                    pid,
-                    segment_lsn,
-                    usize::try_from(sz).unwrap(),
-                );
-            };
-
-        // poc247 (PATCHED.md, item 16): the pages decoded one at a time.
-        let _pages = snapshot.for_each_page(|pid, state| {
-            match state {
-                PageState::Present { base, frags } => {
-                    add(pid, base.0, base.2, base.1.lid(), &mut segments);
-                    for (lsn, ptr, sz) in frags {
-                        add(pid, *lsn, *sz, ptr.lid(), &mut segments);
-                    }
-                }
-                PageState::Free(lsn, ptr) => {
-                    add(
-                        pid,
-                        *lsn,
-                        u64::try_from(MAX_MSG_HEADER_LEN).unwrap(),
-                        ptr.lid(),
-                        &mut segments,
-                    );
-                }
-                _ => panic!("tried to recover pagestate from a {:?}", state),
-            }
-            Ok(())
-        })?;
-
-        Ok(segments)
-    }
-
-    fn initialize_from_snapshot(&mut self, snapshot: &Snapshot) -> Result<()> {
-        let segment_size = self.config.segment_size;
-        let segments = self.initial_segments(snapshot)?;
+        let segments = match recovered {
+            Some(recovered) => recovered.segments,
+            None => initial_segments(&self.config, snapshot)?,
+        };
 
         self.segments = segments;
 

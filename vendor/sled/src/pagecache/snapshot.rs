@@ -4,11 +4,12 @@ use zstd::block::{compress, decompress};
 use crate::*;
 
 use super::{
-    arr_to_u32, gc_blobs, iterator::segment_iter_from_headers,
+    arr_to_u32, gc_blobs, pread_exact, iterator::segment_iter_from_headers,
     iterator::start_header_scan, pwrite_all, u32_to_arr,
     u64_to_arr, BasedBuf, DiskPtr, LogIter, LogKind, LogOffset, Lsn,
     MessageKind,
 };
+use super::prepared::ReadFile;
 
 /// A snapshot of the state required to quickly restart
 /// the `PageCache` and `SegmentAccountant`.
@@ -26,6 +27,15 @@ pub struct Snapshot {
     /// ([`Snapshot::for_each_page`]) decode them one at a time; the first change
     /// ([`Snapshot::apply`], a log replayed) decodes them into `pt` for good.
     pub(crate) encoded: Option<Encoded>,
+    /// poc247 (PATCHED.md, item 18): the checksum and length of the snapshot file these page
+    /// states are exactly the contents of (the one read, or the one written); `None` once a
+    /// log replayed over them changed them, or where there is no file.
+    pub(crate) file_digest: Option<(u32, u64)>,
+    /// poc247 (PATCHED.md, item 18): the file whose page states were not read (then `pt` is
+    /// empty and `encoded` `None`), because the opening file made of it was there. Anything
+    /// that needs them reads them then ([`Snapshot::for_each_page`],
+    /// [`Snapshot::load_unread`]), checked against `file_digest`.
+    pub(crate) unread: Option<std::path::PathBuf>,
 }
 
 /// poc247: serialized page states (the snapshot file's bytes from `start` on).
@@ -50,6 +60,9 @@ impl std::fmt::Debug for Snapshot {
         if let Some(encoded) = &self.encoded {
             d.field("encoded_bytes", &encoded.pages().len());
         }
+        if let Some(unread) = &self.unread {
+            d.field("unread", unread);
+        }
         d.finish()
     }
 }
@@ -63,7 +76,8 @@ impl PartialEq for Snapshot {
         {
             return false;
         }
-        if self.encoded.is_none() && other.encoded.is_none() {
+        let decoded = |s: &Snapshot| s.encoded.is_none() && s.unread.is_none();
+        if decoded(self) && decoded(other) {
             return self.pt == other.pt;
         }
         match (self.page_states(), other.page_states()) {
@@ -155,7 +169,14 @@ impl Snapshot {
         let start = bytes.len() - rest.len();
         let encoded =
             if rest.is_empty() { None } else { Some(Encoded { bytes, start }) };
-        Ok(Snapshot { stable_lsn, active_segment, pt: vec![], encoded })
+        Ok(Snapshot {
+            stable_lsn,
+            active_segment,
+            pt: vec![],
+            encoded,
+            file_digest: None,
+            unread: None,
+        })
     }
 
     /// poc247 (PATCHED.md, item 16): calls `f` with every page's number and state, in order,
@@ -167,6 +188,9 @@ impl Snapshot {
         &self,
         mut f: impl FnMut(PageId, &PageState) -> Result<()>,
     ) -> Result<PageId> {
+        if let Some(read) = self.read_unread()? {
+            return read.for_each_page(f);
+        }
         let encoded = if let Some(encoded) = &self.encoded {
             encoded
         } else {
@@ -196,8 +220,46 @@ impl Snapshot {
         Ok(states)
     }
 
+    /// poc247 (PATCHED.md, item 18): lets the page states go, once the opening has what it
+    /// makes of them; only the coordinates are left.
+    pub(crate) fn forget_pages(&mut self) {
+        self.pt = vec![];
+        self.encoded = None;
+        self.file_digest = None;
+        self.unread = None;
+    }
+
+    /// poc247 (PATCHED.md, item 18): the snapshot of the file whose page states were left
+    /// unread, read whole now, if they were; the file must be the one the coordinates were
+    /// read from (its checksum and length).
+    fn read_unread(&self) -> Result<Option<Snapshot>> {
+        let Some(path) = &self.unread else {
+            return Ok(None);
+        };
+        let read = read_snapshot_file(path, false)?;
+        if read.file_digest != self.file_digest
+            || read.stable_lsn != self.stable_lsn
+            || read.active_segment != self.active_segment
+        {
+            error!("the snapshot file changed since its coordinates were read");
+            return Err(Error::corruption(None));
+        }
+        Ok(Some(read))
+    }
+
+    /// poc247 (PATCHED.md, item 18): reads the page states left unread, if they were.
+    pub(crate) fn load_unread(&mut self) -> Result<()> {
+        if let Some(read) = self.read_unread()? {
+            self.pt = read.pt;
+            self.encoded = read.encoded;
+            self.unread = None;
+        }
+        Ok(())
+    }
+
     /// poc247: decodes the page states into `pt`, if they are not yet.
     fn decode_pages(&mut self) -> Result<()> {
+        self.load_unread()?;
         if self.encoded.is_some() {
             self.pt = self.page_states()?;
             self.encoded = None;
@@ -245,6 +307,8 @@ impl Snapshot {
         let _measure = Measure::new(&M.snapshot_apply);
 
         self.decode_pages()?;
+        // poc247 (PATCHED.md, item 18): the pages are not the file's any more.
+        self.file_digest = None;
 
         let pushed = if self.pt.len() <= usize::try_from(pid).unwrap() {
             self.pt.resize(
@@ -383,7 +447,7 @@ fn advance_snapshot(
     #[cfg(feature = "testing")]
     let mut shred_point = None;
 
-    let snapshot = if db_is_empty {
+    let mut snapshot = if db_is_empty {
         trace!("db is empty, returning default snapshot");
         if snapshot != Snapshot::default() {
             error!("expected snapshot to be Snapshot::default");
@@ -475,7 +539,10 @@ fn advance_snapshot(
     }
 
     if snapshot.stable_lsn > old_stable_lsn {
-        write_snapshot(config, &snapshot)?;
+        // poc247 (PATCHED.md, item 18): the page states are written, so read.
+        snapshot.load_unread()?;
+        let digest = write_snapshot(config, &snapshot)?;
+        snapshot.file_digest = Some(digest);
     }
 
     #[cfg(feature = "testing")]
@@ -553,12 +620,22 @@ fn advance_snapshot(
 /// Read a `Snapshot` or generate a default, then advance it to
 /// the tip of the data file, if present.
 pub fn read_snapshot_or_default(config: &RunningConfig) -> Result<Snapshot> {
+    read_snapshot_for_opening(config).map(|(snapshot, _)| snapshot)
+}
+
+/// poc247 (PATCHED.md, item 18): [`read_snapshot_or_default`], and the opening file beside
+/// the snapshot, if there is one made of it (then the snapshot's page states are left
+/// unread).
+pub(crate) fn read_snapshot_for_opening(
+    config: &RunningConfig,
+) -> Result<(Snapshot, Option<ReadFile>)> {
     // NB we want to error out if the read snapshot was corrupted.
     // We only use a default Snapshot when there is no snapshot found.
     // poc247 (PATCHED.md, item 17): the log's segment headers are read while the snapshot is.
     let headers = start_header_scan(config)?;
 
-    let last_snap = read_snapshot(config)?.unwrap_or_else(Snapshot::default);
+    let (last_snap, opening_file) =
+        read_snapshot(config)?.unwrap_or_else(|| (Snapshot::default(), None));
 
     let log_iter = segment_iter_from_headers(
         last_snap.stable_lsn.unwrap_or(0),
@@ -568,13 +645,16 @@ pub fn read_snapshot_or_default(config: &RunningConfig) -> Result<Snapshot> {
 
     let res = advance_snapshot(log_iter, last_snap, config)?;
 
-    Ok(res)
+    Ok((res, opening_file))
 }
 
 /// Read a `Snapshot` from disk.
 /// Returns an error if the read snapshot was corrupted.
 /// Returns `Ok(Some(snapshot))` if there was nothing written.
-fn read_snapshot(config: &RunningConfig) -> Result<Option<Snapshot>> {
+/// poc247 (PATCHED.md, item 18): with the opening file beside it, if one was made of it.
+fn read_snapshot(
+    config: &RunningConfig,
+) -> Result<Option<(Snapshot, Option<ReadFile>)>> {
     let mut candidates = config.get_snapshot_files()?;
     if candidates.is_empty() {
         debug!("no previous snapshot found");
@@ -584,8 +664,59 @@ fn read_snapshot(config: &RunningConfig) -> Result<Option<Snapshot>> {
     candidates.sort();
     let path = candidates.pop().unwrap();
 
-    let mut f = std::fs::OpenOptions::new().read(true).open(&path)?;
+    // poc247 (PATCHED.md, item 18): where the clean close left the opening file of this
+    // snapshot, the page states are read only if something needs them.
+    if !config.use_compression {
+        if let Some((snapshot, read)) = read_coordinates_only(config, &path) {
+            return Ok(Some((snapshot, Some(read))));
+        }
+    }
 
+    read_snapshot_file(&path, config.use_compression).map(|s| Some((s, None)))
+}
+
+/// poc247 (PATCHED.md, item 18): the snapshot in the file at `path`, its coordinates only
+/// (its first bytes), if the opening file beside it holds and was made of this file (the
+/// checksum at its end, its length): the page states are left unread (`Snapshot::unread`),
+/// the opening uses the opening file instead. `None` otherwise (then the whole file is
+/// read, as before).
+fn read_coordinates_only(
+    config: &RunningConfig,
+    path: &std::path::Path,
+) -> Option<(Snapshot, ReadFile)> {
+    let f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    if len <= 12 {
+        return None;
+    }
+    let mut crc = [0; 4];
+    pread_exact(&f, &mut crc, len - 4).ok()?;
+    let crc = arr_to_u32(&crc);
+    let read = super::prepared::read_beside(config, path, crc, len)?;
+    // Two numbers of at most 9 bytes each and their presence.
+    let mut head = [0; 32];
+    let head_len = usize::try_from((len - 12).min(head.len() as u64)).ok()?;
+    pread_exact(&f, &mut head[..head_len], 0).ok()?;
+    let mut rest = &head[..head_len];
+    let stable_lsn = Serialize::deserialize(&mut rest).ok()?;
+    let active_segment = Serialize::deserialize(&mut rest).ok()?;
+    let snapshot = Snapshot {
+        stable_lsn,
+        active_segment,
+        pt: vec![],
+        encoded: None,
+        file_digest: Some((crc, len)),
+        unread: Some(path.to_path_buf()),
+    };
+    Some((snapshot, read))
+}
+
+/// The snapshot in the file at `path`, checked against the checksum at its end.
+fn read_snapshot_file(
+    path: &std::path::Path,
+    compressed: bool,
+) -> Result<Snapshot> {
+    let mut f = std::fs::OpenOptions::new().read(true).open(path)?;
     // poc247 (PATCHED.md, item 16): the buffer sized to the file at once.
     let mut buf = Vec::with_capacity(
         f.metadata()
@@ -617,7 +748,7 @@ fn read_snapshot(config: &RunningConfig) -> Result<Option<Snapshot>> {
     }
 
     #[cfg(feature = "zstd")]
-    let bytes = if config.use_compression {
+    let bytes = if compressed {
         use std::convert::TryInto;
 
         let len_expected: u64 =
@@ -629,13 +760,22 @@ fn read_snapshot(config: &RunningConfig) -> Result<Option<Snapshot>> {
     };
 
     #[cfg(not(feature = "zstd"))]
-    let bytes = buf;
+    let bytes = {
+        let _ = compressed;
+        buf
+    };
 
     // poc247 (PATCHED.md, item 16): the page states are decoded by the passes that read them.
-    Snapshot::from_encoded(bytes).map(Some)
+    let mut snapshot = Snapshot::from_encoded(bytes)?;
+    snapshot.file_digest = Some((crc_expected, len as u64));
+    Ok(snapshot)
 }
 
-fn write_snapshot(config: &RunningConfig, snapshot: &Snapshot) -> Result<()> {
+/// poc247 (PATCHED.md, item 18): returns the file's checksum and length.
+fn write_snapshot(
+    config: &RunningConfig,
+    snapshot: &Snapshot,
+) -> Result<(u32, u64)> {
     trace!("writing snapshot {:?}", snapshot);
 
     let raw_bytes = snapshot.serialize();
@@ -651,7 +791,9 @@ fn write_snapshot(config: &RunningConfig, snapshot: &Snapshot) -> Result<()> {
     #[cfg(not(feature = "zstd"))]
     let bytes = raw_bytes;
 
-    let crc32: [u8; 4] = u32_to_arr(crc32(&bytes));
+    let crc = crc32(&bytes);
+    let file_len = bytes.len() as u64 + 12;
+    let crc32: [u8; 4] = u32_to_arr(crc);
     let len_bytes: [u8; 8] = u64_to_arr(decompressed_len as u64);
 
     let path_1_suffix =
@@ -709,5 +851,5 @@ fn write_snapshot(config: &RunningConfig, snapshot: &Snapshot) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok((crc, file_len))
 }
