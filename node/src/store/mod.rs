@@ -2746,6 +2746,20 @@ mod tests {
             .max()
     }
 
+    /// Writes `n` entries `value(i)` into tree `t` of `db`, and as many into a tree `gone` for
+    /// the caller to drop (sled frees its pages), flushing every 400.
+    fn fill_beside_a_tree_to_drop(db: &sled::Db, n: u32, value: impl Fn(u32) -> Vec<u8>) {
+        let t = db.open_tree("t").unwrap();
+        let gone = db.open_tree("gone").unwrap();
+        for i in 0..n {
+            t.insert(i.to_be_bytes(), value(i)).unwrap();
+            gone.insert(i.to_be_bytes(), &b"x"[..]).unwrap();
+            if i % 400 == 0 {
+                db.flush().unwrap();
+            }
+        }
+    }
+
     /// sled opened bare in `dir/sled`, as the tests of the vendored sled's patches use it: a
     /// small cache (so pages are read back from the log) and no flush but the test's own.
     fn raw_sled(dir: &std::path::Path) -> sled::Db {
@@ -2884,24 +2898,15 @@ mod tests {
         let big = |i: u32| vec![(i % 13) as u8; 200 * 1024];
         const N: u32 = 8_000;
         let db = open();
-        let t = db.open_tree("t").unwrap();
+        fill_beside_a_tree_to_drop(&db, N, |i| value(i, 0));
         let blobs = db.open_tree("blobs").unwrap();
-        let gone = db.open_tree("gone").unwrap();
-        for i in 0..N {
-            t.insert(i.to_be_bytes(), value(i, 0)).unwrap();
-            gone.insert(i.to_be_bytes(), &b"x"[..]).unwrap();
-            if i % 400 == 0 {
-                db.flush().unwrap();
-            }
-        }
         for i in 0..4u32 {
             blobs.insert(i.to_be_bytes(), big(i)).unwrap();
         }
-        drop(gone);
         // A dropped tree's pages are freed.
         assert!(db.drop_tree("gone").unwrap());
         db.flush().unwrap();
-        drop((t, blobs, db));
+        drop((blobs, db));
 
         // Opened again: four threads read everything at once, racing to the first use of
         // each page.
@@ -3039,23 +3044,14 @@ mod tests {
         // A new store, over many segments, with a blob and a dropped tree's freed pages.
         let db = open();
         assert!(!db.opened_from_file());
-        let t = db.open_tree("t").unwrap();
-        let gone = db.open_tree("gone").unwrap();
-        for i in 0..N {
-            t.insert(i.to_be_bytes(), value(i, 0)).unwrap();
-            gone.insert(i.to_be_bytes(), &b"x"[..]).unwrap();
-            if i % 500 == 0 {
-                db.flush().unwrap();
-            }
-        }
+        fill_beside_a_tree_to_drop(&db, N, |i| value(i, 0));
         db.open_tree("blobs")
             .unwrap()
             .insert("b", big.clone())
             .unwrap();
-        drop(gone);
         assert!(db.drop_tree("gone").unwrap());
         db.flush().unwrap();
-        drop((t, db));
+        drop(db);
         let first = opening_files();
         assert_eq!(first.len(), 1, "{first:?}");
         let log_len = std::fs::metadata(dir.path().join("sled").join("db"))

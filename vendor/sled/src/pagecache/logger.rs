@@ -520,10 +520,17 @@ impl Log {
         }
         self.iobufs.segment_accountant.lock().complete_truncations()?;
         self.config.global_error()?;
-        let snapshot = super::snapshot::read_snapshot_or_default(&self.config)?;
+        let (snapshot, found) =
+            super::snapshot::read_snapshot_for_opening(&self.config)?;
         debug!("snapshot written at close, stable lsn {:?}", snapshot.stable_lsn);
-        // poc247 (PATCHED.md, item 18): and what the next opening would make of it.
-        super::prepared::write_at_close(&self.config, &snapshot)
+        // poc247 (PATCHED.md, item 18): and what the next opening would make of it. Losing
+        // it loses nothing: the next opening makes it.
+        if let Err(e) =
+            super::prepared::write_at_close(&self.config, &snapshot, found)
+        {
+            warn!("no opening file written at close (the next start makes it): {:?}", e);
+        }
+        Ok(())
     }
 }
 

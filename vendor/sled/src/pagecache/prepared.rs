@@ -109,20 +109,21 @@ fn make_body(config: &RunningConfig, snapshot: &Snapshot) -> Result<Option<Vec<u
 }
 
 /// At a clean close, after the snapshot: writes what the next opening would make of
-/// `snapshot`, unless the file is there already (a store opened and closed with nothing
-/// written in between). Written under a temporary name, `fsync`ed and renamed, as a snapshot
-/// is; the files of other snapshots are removed.
+/// `snapshot`, unless `found`, the opening file read beside the snapshot, is already of it
+/// (a store opened and closed with nothing written in between). Written under a temporary
+/// name, `fsync`ed and renamed, as a snapshot is; the files of other snapshots are removed.
 pub(crate) fn write_at_close(
     config: &RunningConfig,
     snapshot: &Snapshot,
+    found: Option<ReadFile>,
 ) -> Result<()> {
     let Some(key) = Key::of(config, snapshot)? else {
         return Ok(());
     };
-    let path = path(config, key.stable_lsn);
-    if read_file(&path).map_or(false, |(found, _)| found == key) {
+    if found.map_or(false, |found| found.key == key) {
         return Ok(());
     }
+    let path = path(config, key.stable_lsn);
     let Some(body) = make_body(config, snapshot)? else {
         debug!("no opening file: a page id does not fit");
         return Ok(());
