@@ -8,17 +8,18 @@ use poc247_protocol::codec;
 use poc247_tests::*;
 use std::path::{Path, PathBuf};
 
-/// Tampers with the `audit` tree of a copy of the data folder, then verifies it.
+/// Tampers with the `audit` tree (and the `meta` tree, where the head is kept) of a copy of
+/// the data folder, then verifies it.
 async fn tamper_and_verify(
     data: &Path,
     work: PathBuf,
     key: &poc247_protocol::SigningKey,
-    tamper: impl FnOnce(&sled::Tree) -> anyhow::Result<()>,
+    tamper: impl FnOnce(&sled::Tree, &sled::Tree) -> anyhow::Result<()>,
 ) -> anyhow::Result<Verification> {
     copy_dir(data, &work)?;
     {
         let db = sled::open(work.join("sled"))?;
-        tamper(&db.open_tree("audit")?)?;
+        tamper(&db.open_tree("audit")?, &db.open_tree("meta")?)?;
         db.flush()?;
     }
     let (store, committer) = Store::open(&work, &StoreSettings::default(), key.clone())?;
@@ -68,13 +69,13 @@ async fn verify_finds_every_edit_deletion_and_reordering() -> anyhow::Result<()>
     let data = cfg.data_dir.clone();
     let scratch = tempfile::tempdir()?;
 
-    let clean = tamper_and_verify(&data, scratch.path().join("clean"), &key, |_| Ok(())).await?;
+    let clean = tamper_and_verify(&data, scratch.path().join("clean"), &key, |_, _| Ok(())).await?;
     assert_eq!(clean.broken, None);
     assert_eq!(clean.entries, 9);
     assert!(clean.checkpoints >= 1);
 
     // An edit: entry 4 now says another event.
-    let v = tamper_and_verify(&data, scratch.path().join("edit"), &key, |t| {
+    let v = tamper_and_verify(&data, scratch.path().join("edit"), &key, |t, _| {
         let mut e: AuditEntry = codec::decode(&t.get(seq_key(4))?.unwrap())?;
         e.event = "case_read".into();
         t.insert(seq_key(4), codec::encode(&e)?)?;
@@ -85,7 +86,7 @@ async fn verify_finds_every_edit_deletion_and_reordering() -> anyhow::Result<()>
     assert_eq!(b.seq, 4, "{}", b.problem);
 
     // A deletion.
-    let v = tamper_and_verify(&data, scratch.path().join("delete"), &key, |t| {
+    let v = tamper_and_verify(&data, scratch.path().join("delete"), &key, |t, _| {
         t.remove(seq_key(5))?;
         Ok(())
     })
@@ -95,7 +96,7 @@ async fn verify_finds_every_edit_deletion_and_reordering() -> anyhow::Result<()>
     assert!(b.problem.contains("missing"));
 
     // A reordering: entries 2 and 3 swap places.
-    let v = tamper_and_verify(&data, scratch.path().join("reorder"), &key, |t| {
+    let v = tamper_and_verify(&data, scratch.path().join("reorder"), &key, |t, _| {
         let two = t.get(seq_key(2))?.unwrap();
         let three = t.get(seq_key(3))?.unwrap();
         t.insert(seq_key(2), three)?;
@@ -108,15 +109,16 @@ async fn verify_finds_every_edit_deletion_and_reordering() -> anyhow::Result<()>
     assert!(b.problem.contains("reordered"));
 
     // The last entry removed: only the head and the signed checkpoint can tell.
-    let v = tamper_and_verify(&data, scratch.path().join("tail"), &key, |t| {
+    let v = tamper_and_verify(&data, scratch.path().join("tail"), &key, |t, _| {
         t.remove(seq_key(9))?;
         Ok(())
     })
     .await?;
     assert!(v.broken.is_some(), "a removed tail is found");
 
-    // A rewritten chain (every hash recomputed) still differs from the signed checkpoint.
-    let v = tamper_and_verify(&data, scratch.path().join("rewrite"), &key, |t| {
+    // A rewritten chain (every hash recomputed, and the head with it) still differs from
+    // the signed checkpoint: only the checkpoint can tell.
+    let v = tamper_and_verify(&data, scratch.path().join("rewrite"), &key, |t, meta| {
         let mut prev = [0u8; 32];
         for n in 1..=9u64 {
             let mut e: AuditEntry = codec::decode(&t.get(seq_key(n))?.unwrap())?;
@@ -128,17 +130,15 @@ async fn verify_finds_every_edit_deletion_and_reordering() -> anyhow::Result<()>
             prev = poc247_node::audit::sha256(&bytes);
             t.insert(seq_key(n), bytes)?;
         }
+        meta.insert("audit_head", codec::encode(&(9u64, prev))?)?;
         Ok(())
     })
     .await?;
     let b = v
         .broken
         .expect("a rewritten chain is found by its checkpoint");
-    assert!(
-        b.problem.contains("checkpoint") || b.problem.contains("head"),
-        "{}",
-        b.problem
-    );
+    assert_eq!(b.seq, 9, "{}", b.problem);
+    assert!(b.problem.contains("checkpoint"), "{}", b.problem);
     net.net.shutdown().await;
     Ok(())
 }

@@ -1164,12 +1164,27 @@ impl Store {
     /// Recomputes the chain and checks every checkpoint with the node's key history, which
     /// must end at `key` (this node's public key): the first edited, deleted or reordered
     /// entry is reported with its position.
+    ///
+    /// Memory stays with the checkpoints, not the entries: the checkpoints are read first
+    /// (one per `CHECKPOINT_EVERY` entries), and the chain's hash is kept only at their
+    /// positions. Checkpoints signed while the chain is read are checked by the next run.
     pub fn verify_audit(&self, key: &VerifyingKey) -> Result<Verification> {
         let mut expected = 1u64;
         let mut prev = [0u8; 32];
         let mut broken: Option<Break> = None;
-        let mut hashes = std::collections::HashMap::new();
         let brk = |seq: u64, problem: String| Some(Break { seq, problem });
+        let checkpoints: Vec<Option<Checkpoint>> = self
+            .t
+            .checkpoints
+            .iter()
+            .values()
+            .map(|v| Ok(dec::<Checkpoint>(&v?).ok()))
+            .collect::<Result<_>>()?;
+        let mut hashes: std::collections::HashMap<u64, [u8; 32]> = checkpoints
+            .iter()
+            .flatten()
+            .map(|c| (c.seq, [0; 32]))
+            .collect();
         for kv in self.t.audit.iter() {
             let (k, v) = kv?;
             let kseq = <[u8; 8]>::try_from(k.as_ref()).map_or(0, u64::from_be_bytes);
@@ -1198,7 +1213,9 @@ impl Store {
                 break;
             }
             prev = audit::sha256(&v);
-            hashes.insert(kseq, prev);
+            if let Some(hash) = hashes.get_mut(&kseq) {
+                *hash = prev;
+            }
             expected += 1;
         }
         let last = expected - 1;
@@ -1219,20 +1236,17 @@ impl Store {
                 None
             }
         };
-        let mut checkpoints = 0;
-        for kv in self.t.checkpoints.iter() {
-            let (_, v) = kv?;
-            checkpoints += 1;
-            let Ok(c) = dec::<Checkpoint>(&v) else {
+        for c in &checkpoints {
+            let Some(c) = c else {
                 broken = broken.or(brk(0, "a checkpoint does not decode".into()));
                 continue;
             };
-            let b = if !history.as_ref().is_some_and(|h| h.signed(&c)) {
+            let b = if !history.as_ref().is_some_and(|h| h.signed(c)) {
                 brk(
                     c.seq,
                     format!("checkpoint at {} is not signed by this node", c.seq),
                 )
-            } else if hashes.get(&c.seq) != Some(&c.head) {
+            } else if c.seq > last || hashes.get(&c.seq) != Some(&c.head) {
                 brk(
                     c.seq,
                     format!("entries up to {} differ from the signed checkpoint", c.seq),
@@ -1244,7 +1258,7 @@ impl Store {
         }
         Ok(Verification {
             entries: last,
-            checkpoints,
+            checkpoints: checkpoints.len() as u64,
             broken,
         })
     }
