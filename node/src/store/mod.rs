@@ -3095,28 +3095,29 @@ mod tests {
         let path = dir.path().join("sled").join(&second[0]);
         let good = std::fs::read(&path).unwrap();
 
-        // A byte flipped in the middle: the checksum fails, the opening makes it all again.
+        // `bytes` in place of the opening file at `path`: the opening does not use them,
+        // reads everything back as of `round`, and the close writes `whole` again.
+        let not_used = |path: &Path, bytes: &[u8], round: u32, whole: &[u8]| {
+            std::fs::write(path, bytes).unwrap();
+            let db = open();
+            assert!(!db.opened_from_file(), "{} bytes", bytes.len());
+            check(&db, round);
+            drop(db);
+            assert_eq!(std::fs::read(path).unwrap(), whole);
+        };
+
+        // A byte flipped in the middle: the checksum fails, the opening makes it all again;
+        // the file the close wrote again is used.
         let mut damaged = good.clone();
         damaged[good.len() / 2] ^= 0x55;
-        std::fs::write(&path, &damaged).unwrap();
-        let db = open();
-        assert!(!db.opened_from_file());
-        check(&db, 1);
-        drop(db);
-        // That close wrote it whole again.
-        assert_eq!(std::fs::read(&path).unwrap(), good);
+        not_used(&path, &damaged, 1, &good);
         let db = open();
         assert!(db.opened_from_file());
         drop(db);
 
         // Cut short, or empty: the same.
         for len in [good.len() - 1, 40, 0] {
-            std::fs::write(&path, &good[..len]).unwrap();
-            let db = open();
-            assert!(!db.opened_from_file(), "cut to {len} bytes");
-            check(&db, 1);
-            drop(db);
-            assert_eq!(std::fs::read(&path).unwrap(), good);
+            not_used(&path, &good[..len], 1, &good);
         }
 
         // Another snapshot's file under this snapshot's name (an older one, whole and with
@@ -3128,12 +3129,7 @@ mod tests {
         assert_eq!(third.len(), 1, "{third:?}");
         let third_path = dir.path().join("sled").join(&third[0]);
         let third_good = std::fs::read(&third_path).unwrap();
-        std::fs::write(&third_path, &good).unwrap();
-        let db = open();
-        assert!(!db.opened_from_file());
-        check(&db, 2);
-        drop(db);
-        assert_eq!(std::fs::read(&third_path).unwrap(), third_good);
+        not_used(&third_path, &good, 2, &third_good);
     }
 
     /// The vendored sled reads its log's segment headers in jobs of many segments each (16 in
