@@ -180,16 +180,19 @@ impl Packed {
     }
 
     /// poc247 (PATCHED.md, item 18): what [`Packed::write`] wrote, if it holds together:
-    /// a count for every page, a block start every [`BLOCK`] pages, as many locations as the
-    /// counts add up to, the pages to load in order, below the number of pages and with no
-    /// count.
-    pub(crate) fn read(input: &mut Input) -> Option<Packed> {
+    /// the segment shift of `segment_size`, a count for every page, a block start every
+    /// [`BLOCK`] pages, as many locations as the counts add up to, each in a file segment
+    /// whose sequence number is known, the pages to load in order, below the number of pages
+    /// and with no count.
+    pub(crate) fn read(input: &mut Input, segment_size: usize) -> Option<Packed> {
         let pages = input.u64()?;
         let segment_shift = match input.u8()? {
             u8::MAX => None,
-            shift if u32::from(shift) <= WITHIN_BITS => Some(u32::from(shift)),
-            _ => return None,
+            shift => Some(u32::from(shift)),
         };
+        if segment_shift != Unloaded::with_capacity(0, segment_size).segment_shift {
+            return None;
+        }
         let len = input.len(1)?;
         let counts = input.vec(len)?;
         let len = input.len(4)?;
@@ -212,7 +215,13 @@ impl Packed {
             located += usize::from(*count);
             unlocated += usize::from(*count == 0);
         }
-        if located != infos.len() {
+        let known = |packed: &u64| {
+            usize::try_from(packed >> (WITHIN_BITS + SIZE_BITS))
+                .ok()
+                .and_then(|segment| segment_lsns.get(segment))
+                .map_or(false, |lsn| *lsn >= 0)
+        };
+        if located != infos.len() || !infos.iter().all(known) {
             return None;
         }
         let unloaded = Unloaded { counts, blocks, infos, segment_lsns, segment_shift };

@@ -238,7 +238,7 @@ fn read_file(path: &Path) -> Option<(Key, Prepared)> {
     if input.left() != len {
         return None;
     }
-    let packed = Packed::read(&mut input)?;
+    let packed = Packed::read(&mut input, usize::try_from(key.segment_size).ok()?)?;
     // The tip's segment may be one past the file's end.
     let segments = Recovered::read(&mut input, key.file_segments.checked_add(1)?)?;
     if input.left() != 0 || !input.checksum_holds() {
