@@ -190,7 +190,7 @@ impl Packed {
             u8::MAX => None,
             shift => Some(u32::from(shift)),
         };
-        if segment_shift != Unloaded::with_capacity(0, segment_size).segment_shift {
+        if segment_shift != Unloaded::segment_shift(segment_size) {
             return None;
         }
         let len = input.len(1)?;
@@ -255,19 +255,21 @@ const SIZE_BITS: u32 = 20;
 
 impl Unloaded {
     fn with_capacity(pages: usize, segment_size: usize) -> Self {
-        let segment_shift = if segment_size.is_power_of_two()
-            && segment_size.trailing_zeros() <= WITHIN_BITS
-        {
-            Some(segment_size.trailing_zeros())
-        } else {
-            None
-        };
         Unloaded {
             counts: Vec::with_capacity(pages),
             blocks: Vec::with_capacity(pages / BLOCK + 1),
             infos: Vec::with_capacity(pages),
             segment_lsns: Vec::new(),
-            segment_shift,
+            segment_shift: Self::segment_shift(segment_size),
+        }
+    }
+
+    /// log2 of `segment_size`, if it packs: a power of two that 20 bits can hold.
+    fn segment_shift(segment_size: usize) -> Option<u32> {
+        if segment_size.is_power_of_two() && segment_size.trailing_zeros() <= WITHIN_BITS {
+            Some(segment_size.trailing_zeros())
+        } else {
+            None
         }
     }
 

@@ -164,8 +164,7 @@ impl Snapshot {
     /// pass over them or a change needs them.
     pub(crate) fn from_encoded(bytes: Vec<u8>) -> Result<Snapshot> {
         let mut rest = bytes.as_slice();
-        let stable_lsn = Serialize::deserialize(&mut rest)?;
-        let active_segment = Serialize::deserialize(&mut rest)?;
+        let (stable_lsn, active_segment) = Self::decode_coordinates(&mut rest)?;
         let start = bytes.len() - rest.len();
         let encoded =
             if rest.is_empty() { None } else { Some(Encoded { bytes, start }) };
@@ -177,6 +176,14 @@ impl Snapshot {
             file_digest: None,
             unread: None,
         })
+    }
+
+    /// poc247: the coordinates at the start of a snapshot file's bytes (the stable sequence
+    /// number, the active segment); `buf` is left at the page states.
+    fn decode_coordinates(
+        buf: &mut &[u8],
+    ) -> Result<(Option<Lsn>, Option<LogOffset>)> {
+        Ok((Serialize::deserialize(buf)?, Serialize::deserialize(buf)?))
     }
 
     /// poc247 (PATCHED.md, item 16): calls `f` with every page's number and state, in order,
@@ -697,9 +704,8 @@ fn read_coordinates_only(
     let mut head = [0; 32];
     let head_len = usize::try_from((len - 12).min(head.len() as u64)).ok()?;
     pread_exact(&f, &mut head[..head_len], 0).ok()?;
-    let mut rest = &head[..head_len];
-    let stable_lsn = Serialize::deserialize(&mut rest).ok()?;
-    let active_segment = Serialize::deserialize(&mut rest).ok()?;
+    let (stable_lsn, active_segment) =
+        Snapshot::decode_coordinates(&mut &head[..head_len]).ok()?;
     let snapshot = Snapshot {
         stable_lsn,
         active_segment,
